@@ -1,0 +1,202 @@
+"""The hardware catalog: one typed entry per accelerator generation and its scale-up domain.
+
+Data, not code: the numbers live in ``hardware.yaml`` next to this module, each with the source
+keys it comes from (``[S6]``, see the ``sources`` table at the top of that file, which mirrors
+``shared/reference/hardware.md``). Where sources disagree the entry keeps the range and a note that
+says which value is the default and why.
+
+Units are SI and in the field names: FLOP/s, bytes, bytes/s, bits/s, watts, USD. "GPU" means a
+package (Blackwell and Rubin packages hold two dies). FLOP/s are *dense* (no 2:4 sparsity).
+Scale-up bandwidth is per GPU and bidirectional (NVIDIA's convention); scale-out bandwidth is the
+unidirectional NIC line rate per GPU.
+
+A scenario may add entries of its own under ``hardware:`` with the same fields; there a source is
+optional (it is the scenario author's assumption) and values may be friendly strings
+(``"3.35 TB/s"``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from sim.units import parse_quantity
+
+__all__ = [
+    "Cooling",
+    "HardwareSpec",
+    "PrefillAccelerator",
+    "Precision",
+    "Provenance",
+    "catalog",
+    "catalog_sources",
+    "load_catalog_text",
+]
+
+
+class Precision(StrEnum):
+    """Numeric formats with a dense peak rate in the catalog."""
+
+    FP4 = "fp4"
+    FP8 = "fp8"
+    BF16 = "bf16"
+
+
+class Cooling(StrEnum):
+    AIR = "air"
+    LIQUID = "liquid"
+    HYBRID = "hybrid"  # liquid for GPU/CPU/NIC/switch, air for the rest (GB200 NVL72)
+    AIR_OR_LIQUID = "air_or_liquid"
+
+
+def _q(unit: str) -> Any:
+    return BeforeValidator(lambda v: parse_quantity(v, unit))
+
+
+FlopsPerS = Annotated[float, _q("FLOP/s"), Field(gt=0)]
+Bytes = Annotated[float, _q("byte"), Field(gt=0)]
+BytesPerS = Annotated[float, _q("byte/s"), Field(ge=0)]
+BitsPerS = Annotated[float, _q("bit/s"), Field(ge=0)]
+Watts = Annotated[float, _q("W"), Field(gt=0)]
+Usd = Annotated[float, _q("USD"), Field(gt=0)]
+
+
+class Provenance(BaseModel):
+    """Where one catalog number comes from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sources: tuple[str, ...] = ()
+    range: tuple[float, float] | None = None
+    weak: bool = False
+    note: str = ""
+
+
+class PrefillAccelerator(BaseModel):
+    """A companion prefill-only accelerator in the same domain (Rubin CPX in VR NVL144 CPX)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    display_name: str
+    count_per_domain: int = Field(gt=0)
+    peak_flops: dict[Precision, FlopsPerS]
+    memory_bytes: Bytes
+    memory_bandwidth_bytes_per_s: BytesPerS
+
+
+class HardwareSpec(BaseModel):
+    """One accelerator generation as deployed in its scale-up domain (rack or HGX node)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    display_name: str
+    vendor: Literal["nvidia", "amd", "other"] = "other"
+    status: Literal["shipping", "announced", "withdrawn", "custom"] = "custom"
+    year: int | None = None
+    # --- per GPU package --------------------------------------------------------------------
+    peak_flops: dict[Precision, FlopsPerS] = Field(
+        description="dense peak FLOP/s per GPU by precision"
+    )
+    hbm_bytes: Bytes = Field(description="usable accelerator memory per GPU")
+    hbm_bandwidth_bytes_per_s: BytesPerS
+    scaleup_bandwidth_bytes_per_s: BytesPerS = Field(
+        description="NVLink/Infinity Fabric per GPU, bidirectional"
+    )
+    scaleout_bandwidth_bits_per_s: BitsPerS = Field(
+        description="NIC line rate per GPU, unidirectional"
+    )
+    gpu_tdp_w: Watts
+    # --- per scale-up domain ----------------------------------------------------------------
+    domain_gpus: int = Field(gt=0, description="GPUs in one scale-up (NVLink) domain")
+    domain_power_w: Watts = Field(description="provisioned IT power of one domain (rack or node)")
+    cooling: Cooling
+    domain_price_usd: Usd | None = Field(
+        default=None, description="capital cost of one domain (hardware only)"
+    )
+    prefill_accelerator: PrefillAccelerator | None = None
+    provenance: dict[str, Provenance] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> HardwareSpec:
+        if not self.peak_flops:
+            raise ValueError("peak_flops needs at least one precision")
+        if self.domain_power_w < self.gpu_tdp_w * self.domain_gpus * 0.5:
+            raise ValueError(
+                f"domain_power_w ({self.domain_power_w:.0f} W) is less than half of"
+                f" {self.domain_gpus} GPUs x {self.gpu_tdp_w:.0f} W TDP"
+            )
+        return self
+
+    @property
+    def gpu_power_share_w(self) -> float:
+        """Domain IT power per GPU, host, switches and fans included."""
+        return self.domain_power_w / self.domain_gpus
+
+    def peak(self, precision: Precision | str) -> float:
+        """Dense peak FLOP/s per GPU; a precision the part lacks raises KeyError with a reason."""
+        p = Precision(precision)
+        try:
+            return self.peak_flops[p]
+        except KeyError:
+            have = ", ".join(sorted(x.value for x in self.peak_flops))
+            raise KeyError(f"{self.display_name} has no {p.value} rate (has: {have})") from None
+
+
+def _split_provenance(raw: dict[str, Any]) -> dict[str, Any]:
+    """Turn ``{value: x, source: [...], range: [...]}`` leaves into values plus provenance."""
+    out: dict[str, Any] = {}
+    prov: dict[str, Any] = {}
+
+    def leaf(path: str, v: Any) -> Any:
+        if isinstance(v, dict) and "value" in v:
+            src = v.get("source", [])
+            prov[path] = {
+                "sources": tuple([src] if isinstance(src, str) else src),
+                "range": tuple(v["range"]) if v.get("range") is not None else None,
+                "weak": bool(v.get("weak", False)),
+                "note": str(v.get("note", "")),
+            }
+            return v["value"]
+        return v
+
+    for key, val in raw.items():
+        if key == "peak_flops" and isinstance(val, dict):
+            out[key] = {p: leaf(f"peak_flops.{p}", x) for p, x in val.items()}
+        else:
+            out[key] = leaf(key, val)
+    if prov:
+        out["provenance"] = {**prov, **out.get("provenance", {})}
+    return out
+
+
+def parse_entry(raw: dict[str, Any]) -> HardwareSpec:
+    """Validate one catalog entry (catalog file or a scenario's inline ``hardware:`` entry)."""
+    return HardwareSpec.model_validate(_split_provenance(raw))
+
+
+def load_catalog_text(text: str) -> tuple[dict[str, HardwareSpec], dict[str, str]]:
+    doc = yaml.safe_load(text)
+    sources = {str(k): str(v) for k, v in (doc.get("sources") or {}).items()}
+    entries = {str(k): parse_entry(v) for k, v in (doc.get("hardware") or {}).items()}
+    return entries, sources
+
+
+@lru_cache(maxsize=1)
+def _load_packaged() -> tuple[dict[str, HardwareSpec], dict[str, str]]:
+    text = resources.files("sim.catalog").joinpath("hardware.yaml").read_text(encoding="utf-8")
+    return load_catalog_text(text)
+
+
+def catalog() -> dict[str, HardwareSpec]:
+    """The packaged hardware catalog, keyed by name (``gb200_nvl72``)."""
+    return dict(_load_packaged()[0])
+
+
+def catalog_sources() -> dict[str, str]:
+    """Source key (``S6``) to citation."""
+    return dict(_load_packaged()[1])
