@@ -23,15 +23,23 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
 from sim.units import parse_quantity
 
 __all__ = [
     "Cooling",
     "HardwareSpec",
-    "PrefillAccelerator",
     "Precision",
+    "PrefillAccelerator",
     "Provenance",
     "catalog",
     "catalog_sources",
@@ -147,13 +155,31 @@ class HardwareSpec(BaseModel):
             raise KeyError(f"{self.display_name} has no {p.value} rate (has: {have})") from None
 
 
+_LEAF_KEYS = frozenset({"value", "source", "range", "weak", "note"})
+_NESTED = frozenset({"peak_flops", "prefill_accelerator"})  # mappings whose members are leaves
+
+
 def _split_provenance(raw: dict[str, Any]) -> dict[str, Any]:
-    """Turn ``{value: x, source: [...], range: [...]}`` leaves into values plus provenance."""
-    out: dict[str, Any] = {}
+    """Turn ``{value: x, source: [...], range: [...]}`` leaves into values plus provenance.
+
+    Leaves inside ``peak_flops`` and ``prefill_accelerator`` (and its ``peak_flops``) are split
+    too; their provenance is keyed by dotted path (``prefill_accelerator.peak_flops.fp4``).
+    """
     prov: dict[str, Any] = {}
 
     def leaf(path: str, v: Any) -> Any:
         if isinstance(v, dict) and "value" in v:
+            unknown = sorted(set(v) - _LEAF_KEYS)
+            if unknown:  # a misspelt `source`/`range` must not be dropped silently
+                raise ValidationError.from_exception_data(
+                    HardwareSpec.__name__,
+                    [
+                        InitErrorDetails(
+                            type="extra_forbidden", loc=(*path.split("."), k), input=v[k]
+                        )
+                        for k in unknown
+                    ],
+                )
             src = v.get("source", [])
             prov[path] = {
                 "sources": tuple([src] if isinstance(src, str) else src),
@@ -164,11 +190,17 @@ def _split_provenance(raw: dict[str, Any]) -> dict[str, Any]:
             return v["value"]
         return v
 
-    for key, val in raw.items():
-        if key == "peak_flops" and isinstance(val, dict):
-            out[key] = {p: leaf(f"peak_flops.{p}", x) for p, x in val.items()}
-        else:
-            out[key] = leaf(key, val)
+    def split(prefix: str, d: dict[str, Any]) -> dict[str, Any]:
+        res: dict[str, Any] = {}
+        for key, val in d.items():
+            path = f"{prefix}{key}"
+            if key in _NESTED and isinstance(val, dict) and "value" not in val:
+                res[key] = split(f"{path}.", val)
+            else:
+                res[key] = leaf(path, val)
+        return res
+
+    out = split("", raw)
     if prov:
         out["provenance"] = {**prov, **out.get("provenance", {})}
     return out
