@@ -1,0 +1,30 @@
+"""Analytical performance model: training step time and MFU, serving throughput and latency.
+
+Layering: imports only ``sim.catalog``, ``sim.units``, numpy/scipy and the standard library.
+The engine calls :func:`estimate_training` once per training job and
+:func:`estimate_inference` once per service at build time. See ``docs/performance-model.md``.
+"""
+
+from sim.perf.common import PerfError
+from sim.perf.inference import InferenceEstimate, estimate_inference, inference_curve
+from sim.perf.training import (
+    TrainingEstimate,
+    TrainingLayout,
+    default_global_batch,
+    default_vp,
+    estimate_training,
+    model_flops_per_token,
+)
+
+__all__ = [
+    "InferenceEstimate",
+    "PerfError",
+    "TrainingEstimate",
+    "TrainingLayout",
+    "default_global_batch",
+    "default_vp",
+    "estimate_inference",
+    "estimate_training",
+    "inference_curve",
+    "model_flops_per_token",
+]

@@ -1,0 +1,539 @@
+"""Build phase: turn a validated scenario into a plain, immutable :class:`Plan` for the engine.
+
+This is where names meet data: hardware names are looked up in the catalog (or the scenario's
+inline ``hardware:`` entries), model names in the model catalog, halls are laid out ("fill to the
+power budget"), and every job and service gets its rate from the performance model
+(:mod:`sim.perf`) once, here, not during the run. Cross-reference errors (unknown hardware, a
+job larger than the factory, a layout that does not fit in memory) are reported with the key
+path and line of the scenario, like schema errors.
+
+Units: seconds, watts, FLOP/s, tokens/s, USD.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from sim.catalog.hardware import HardwareSpec, catalog, parse_entry
+from sim.catalog.models import ModelShape, get_model
+from sim.config.loader import LoadedScenario, Loc, Problem, ScenarioError
+from sim.config.schema import (
+    ChoiceSize,
+    DurationDist,
+    FixedSize,
+    InferenceService,
+    PosttrainingStream,
+    PretrainingJob,
+    Scenario,
+)
+from sim.perf import PerfError, estimate_inference, estimate_training
+
+__all__ = [
+    "BYTES_PER_PARAM_TRAINING_STATE",
+    "Hall",
+    "Plan",
+    "PlannedJob",
+    "PlannedService",
+    "PlannedStream",
+    "WORKLOAD_KINDS",
+    "build",
+]
+
+#: Workload kinds, in the order used for trace columns.
+WORKLOAD_KINDS = ("pretraining", "posttraining", "inference")
+
+#: Model and optimizer state per parameter in mixed-precision Adam training: bf16 weights (2) and
+#: gradients (2), fp32 master weights (4) and two fp32 Adam moments (8) = 16 bytes (Rajbhandari
+#: et al., ZeRO, SC 2020, §3.1). A full checkpoint writes all of it.
+BYTES_PER_PARAM_TRAINING_STATE = 16.0
+
+
+@dataclass(frozen=True)
+class Hall:
+    name: str
+    hw_index: int
+    n_domains: int
+    first_domain: int
+    it_power_capacity_w: float
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """A pre-training job with its rate fixed by the performance model."""
+
+    name: str
+    hw_index: int
+    domains: int
+    gpus: int  # GPUs the job computes on (it holds domains x domain_gpus)
+    class_rank: int
+    preemptible: bool
+    submit_at_s: float
+    work: float  # training tokens
+    rate: float  # tokens/s while running
+    model_flops_per_s: float  # achieved model FLOP/s of the whole job while running
+    peak_flops_per_s: float  # dense peak of the allocated GPUs at the job's precision
+    checkpoint_interval_s: float
+    checkpoint_write_s: float
+    estimate: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlannedStream:
+    """A post-training arrival stream; each job's work is its uninterrupted run time."""
+
+    name: str
+    kind: str
+    hw_index: int
+    class_rank: int
+    preemptible: bool
+    arrival_rate_per_s: float
+    size_values: tuple[int, ...]
+    size_weights: tuple[float, ...]
+    duration: DurationDist
+    start_at_s: float
+    stop_at_s: float
+    checkpoint_interval_s: float
+
+
+@dataclass(frozen=True)
+class PlannedService:
+    name: str
+    hw_index: int
+    class_rank: int
+    preemptible: bool
+    tokens_per_request: float  # output + reasoning tokens generated per request
+    capacity_tokens_per_s_per_domain: float
+    model_flops_per_token: float  # 2 x active params (forward pass), prompt tokens included
+    prompt_tokens_per_request: float
+    max_load: float
+    min_domains: int
+    control_interval_s: float
+    mean_requests_per_s: float
+    peak_to_trough: float
+    peak_hour: float
+    weekend_factor: float
+    noise_cv: float
+    growth_per_year: float
+    estimate: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the engine needs, resolved. Arrays are per domain."""
+
+    scenario: Scenario
+    hw_names: tuple[str, ...]
+    hw_specs: tuple[HardwareSpec, ...]
+    halls: tuple[Hall, ...]
+    domain_hw: np.ndarray  # int16 hardware index of each domain
+    domain_hall: np.ndarray  # int16 hall index of each domain
+    jobs: tuple[PlannedJob, ...]
+    streams: tuple[PlannedStream, ...]
+    services: tuple[PlannedService, ...]
+    class_names: tuple[str, ...]
+
+    @property
+    def n_domains(self) -> int:
+        return int(self.domain_hw.shape[0])
+
+    def domains_of(self, hw_index: int) -> int:
+        return sum(h.n_domains for h in self.halls if h.hw_index == hw_index)
+
+    @property
+    def total_gpus(self) -> int:
+        return sum(h.n_domains * self.hw_specs[h.hw_index].domain_gpus for h in self.halls)
+
+    @property
+    def provisioned_it_power_w(self) -> float:
+        """Domain power plus the fabric/storage overhead, at full provisioned draw."""
+        f = self.scenario.facility
+        dom = sum(h.n_domains * self.hw_specs[h.hw_index].domain_power_w for h in self.halls)
+        return dom * (1.0 + f.it_overhead_fraction)
+
+
+class _Errors:
+    def __init__(self, loaded: LoadedScenario) -> None:
+        self.loaded = loaded
+        self.problems: list[Problem] = []
+
+    def add(self, loc: Loc, message: str) -> None:
+        self.problems.append(Problem(loc, message))
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ScenarioError(self.loaded.source, self.problems, self.loaded.lines)
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"{hint}; known: {', '.join(sorted(known))}"
+
+
+def _hardware_table(sc: Scenario, err: _Errors) -> dict[str, HardwareSpec]:
+    table = catalog()
+    for name, raw in sc.hardware.items():
+        try:
+            table[name] = parse_entry(raw)
+        except ValidationError as exc:
+            for e in exc.errors(include_url=False):
+                loc = ("hardware", name, *[p for p in e["loc"] if isinstance(p, str | int)])
+                msg = str(e["msg"]).removeprefix("Value error, ")
+                err.add(loc, "unknown key" if e["type"] == "extra_forbidden" else msg)
+    return table
+
+
+def _layout_halls(
+    sc: Scenario, table: dict[str, HardwareSpec], hw_index: dict[str, int], err: _Errors
+) -> list[Hall]:
+    f = sc.facility
+    it_budget = f.grid_power_w / f.pue
+    explicit = sum(h.it_power_w for h in f.halls if h.it_power_w is not None)
+    fixed_draw = 0.0
+    for h in f.halls:
+        if h.it_power_w is None and h.racks != "fill" and h.hardware in table:
+            fixed_draw += int(h.racks) * table[h.hardware].domain_power_w
+    fixed_draw *= 1.0 + f.it_overhead_fraction
+    shared = [h for h in f.halls if h.it_power_w is None and h.racks == "fill"]
+    remaining = it_budget - explicit - fixed_draw
+    halls: list[Hall] = []
+    first = 0
+    for i, h in enumerate(f.halls):
+        loc: Loc = ("facility", "halls", i)
+        spec = table.get(h.hardware)
+        if spec is None:
+            err.add(
+                (*loc, "hardware"),
+                f"unknown hardware '{h.hardware}'" + _suggest(h.hardware, list(table)),
+            )
+            continue
+        per_domain = spec.domain_power_w * (1.0 + f.it_overhead_fraction)
+        if h.it_power_w is not None:
+            cap = h.it_power_w
+        elif h.racks == "fill":
+            cap = remaining / len(shared) if shared else 0.0
+        else:
+            cap = int(h.racks) * per_domain
+        if h.racks == "fill":
+            n = math.floor(cap / per_domain + 1e-9)
+            if n <= 0:
+                err.add(
+                    (*loc, "racks"),
+                    f"no {h.hardware} domain fits: the hall's IT budget is {cap / 1e6:.3f} MW and"
+                    f" one domain needs {per_domain / 1e3:.1f} kW",
+                )
+                continue
+        else:
+            n = int(h.racks)
+            if n * per_domain > cap * (1 + 1e-9):
+                err.add(
+                    (*loc, "racks"),
+                    f"{n} domains need {n * per_domain / 1e6:.2f} MW of IT power but the hall has"
+                    f" {cap / 1e6:.2f} MW",
+                )
+        if h.cooling_capacity_w is not None and h.cooling_capacity_w < n * per_domain:
+            err.add(
+                (*loc, "cooling_capacity"),
+                f"{h.cooling_capacity_w / 1e6:.2f} MW cannot remove the heat of {n} domains at full"
+                f" power ({n * per_domain / 1e6:.2f} MW)",
+            )
+        halls.append(Hall(h.name, hw_index.setdefault(h.hardware, len(hw_index)), n, first, cap))
+        first += n
+    return halls
+
+
+def _model(ref: str | dict[str, Any], loc: Loc, err: _Errors) -> ModelShape | None:
+    try:
+        return get_model(ref)
+    except KeyError as exc:
+        err.add(loc, str(exc.args[0]) if exc.args else "unknown model")
+    except (ValidationError, ValueError) as exc:
+        err.add(loc, f"invalid inline model: {exc}")
+    return None
+
+
+def _pick_hw(want: str | None, loc: Loc, hw_index: dict[str, int], err: _Errors) -> int | None:
+    if want is None:
+        return 0 if hw_index else None
+    if want not in hw_index:
+        err.add(loc, f"no hall has hardware '{want}'" + _suggest(want, list(hw_index)))
+        return None
+    return hw_index[want]
+
+
+def build(loaded: LoadedScenario) -> Plan:
+    """Resolve ``loaded`` into a :class:`Plan`; raises :class:`ScenarioError` on bad input."""
+    sc = loaded.scenario
+    err = _Errors(loaded)
+    table = _hardware_table(sc, err)
+    hw_index: dict[str, int] = {}
+    halls = _layout_halls(sc, table, hw_index, err)
+    err.raise_if_any()
+    hw_names = tuple(sorted(hw_index, key=hw_index.__getitem__))
+    specs = tuple(table[n] for n in hw_names)
+    domains_by_hw = [sum(h.n_domains for h in halls if h.hw_index == i) for i in range(len(specs))]
+    f = sc.facility
+    if sum(h.n_domains * specs[h.hw_index].domain_power_w for h in halls) * (
+        1 + f.it_overhead_fraction
+    ) * f.pue > f.grid_power_w * (1 + 1e-9):
+        err.add(("facility", "grid_power"), "the halls draw more than the grid power at full load")
+
+    classes = sc.scheduler.classes
+    rank = {c.name: i for i, c in enumerate(classes)}
+    preemptible = {c.name: c.preemptible for c in classes}
+    spare = sc.scheduler.spare_domains
+
+    jobs: list[PlannedJob] = []
+    for i, j in enumerate(sc.workloads.pretraining):
+        loc: Loc = ("workloads", "pretraining", i)
+        jobs_hw = _pick_hw(j.hardware, (*loc, "hardware"), hw_index, err)
+        model = _model(j.model, (*loc, "model"), err)
+        if jobs_hw is None or model is None:
+            continue
+        planned = _plan_job(
+            j,
+            loc,
+            jobs_hw,
+            specs[jobs_hw],
+            model,
+            domains_by_hw[jobs_hw],
+            spare,
+            sc,
+            err,
+            rank[j.priority_class],
+            preemptible[j.priority_class],
+        )
+        if planned is not None:
+            jobs.append(planned)
+
+    streams: list[PlannedStream] = []
+    for i, s in enumerate(sc.workloads.posttraining):
+        loc = ("workloads", "posttraining", i)
+        s_hw = _pick_hw(s.hardware, (*loc, "hardware"), hw_index, err)
+        if s_hw is None:
+            continue
+        planned_st = _plan_stream(
+            s,
+            loc,
+            s_hw,
+            specs[s_hw],
+            domains_by_hw[s_hw],
+            sc,
+            err,
+            rank[s.priority_class],
+            preemptible[s.priority_class],
+        )
+        if planned_st is not None:
+            streams.append(planned_st)
+
+    services: list[PlannedService] = []
+    for i, v in enumerate(sc.workloads.inference):
+        loc = ("workloads", "inference", i)
+        v_hw = _pick_hw(v.hardware, (*loc, "hardware"), hw_index, err)
+        model = _model(v.model, (*loc, "model"), err)
+        if v_hw is None or model is None:
+            continue
+        planned_s = _plan_service(
+            v,
+            loc,
+            v_hw,
+            specs[v_hw],
+            model,
+            err,
+            rank[v.priority_class],
+            preemptible[v.priority_class],
+        )
+        if planned_s is not None:
+            services.append(planned_s)
+    err.raise_if_any()
+
+    domain_hw = np.empty(sum(h.n_domains for h in halls), dtype=np.int16)
+    domain_hall = np.empty_like(domain_hw)
+    for k, h in enumerate(halls):
+        domain_hw[h.first_domain : h.first_domain + h.n_domains] = h.hw_index
+        domain_hall[h.first_domain : h.first_domain + h.n_domains] = k
+    return Plan(
+        scenario=sc,
+        hw_names=hw_names,
+        hw_specs=specs,
+        halls=tuple(halls),
+        domain_hw=domain_hw,
+        domain_hall=domain_hall,
+        jobs=tuple(jobs),
+        streams=tuple(streams),
+        services=tuple(services),
+        class_names=tuple(c.name for c in classes),
+    )
+
+
+def _plan_job(
+    j: PretrainingJob,
+    loc: Loc,
+    hw: int,
+    spec: HardwareSpec,
+    model: ModelShape,
+    domains_available: int,
+    spare: int,
+    sc: Scenario,
+    err: _Errors,
+    class_rank: int,
+    preemptible: bool,
+) -> PlannedJob | None:
+    domains = math.ceil(j.gpus / spec.domain_gpus)
+    if domains > domains_available - spare:
+        err.add(
+            (*loc, "gpus"),
+            f"{j.gpus} GPUs need {domains} {spec.display_name} domains of {spec.domain_gpus} GPUs"
+            f" but the factory has {domains_available - spare} (after {spare} spares)",
+        )
+        return None
+    # The job runs on the GPUs it asks for; it holds whole domains (gang scheduling is by
+    # domain), so GPUs left over in its last domain are held but idle.
+    gpus = j.gpus
+    try:
+        est = estimate_training(
+            model, spec, gpus, j.precision, seq_len=j.seq_len, global_batch=j.global_batch
+        )
+    except (PerfError, KeyError) as exc:
+        err.add(loc, f"cannot run on {spec.display_name}: {exc.args[0] if exc.args else exc}")
+        return None
+    if j.checkpoint_write_s == "auto":
+        state = BYTES_PER_PARAM_TRAINING_STATE * model.total_params
+        write_s = state / sc.facility.storage_bandwidth_bytes_per_s
+    else:
+        write_s = float(j.checkpoint_write_s)
+    return PlannedJob(
+        name=j.name,
+        hw_index=hw,
+        domains=domains,
+        gpus=gpus,
+        class_rank=class_rank,
+        preemptible=preemptible,
+        submit_at_s=j.submit_at_s,
+        work=float(j.tokens),
+        rate=float(est.tokens_per_s),
+        model_flops_per_s=float(est.model_flops_per_s_per_gpu) * gpus,
+        peak_flops_per_s=spec.peak(j.precision) * gpus,
+        checkpoint_interval_s=j.checkpoint_interval_s,
+        checkpoint_write_s=write_s,
+        estimate=_as_dict(est),
+    )
+
+
+def _plan_stream(
+    s: PosttrainingStream,
+    loc: Loc,
+    hw: int,
+    spec: HardwareSpec,
+    domains_available: int,
+    sc: Scenario,
+    err: _Errors,
+    class_rank: int,
+    preemptible: bool,
+) -> PlannedStream | None:
+    if isinstance(s.gpus, FixedSize):
+        values: tuple[int, ...] = (s.gpus.value,)
+        weights: tuple[float, ...] = (1.0,)
+    else:
+        assert isinstance(s.gpus, ChoiceSize)
+        values = s.gpus.values
+        weights = s.gpus.weights or tuple(1.0 for _ in values)
+    biggest = max(math.ceil(v / spec.domain_gpus) for v in values)
+    if biggest > domains_available:
+        err.add(
+            (*loc, "gpus"),
+            f"a job of {max(values)} GPUs needs {biggest} domains but the factory has"
+            f" {domains_available} {spec.display_name} domains",
+        )
+        return None
+    total = sum(weights)
+    stop = s.stop_at_s if s.stop_at_s is not None else sc.run.duration_s
+    if stop <= s.start_at_s:
+        err.add((*loc, "stop_at"), "stop_at must be later than start_at")
+        return None
+    return PlannedStream(
+        name=s.name,
+        kind=s.kind,
+        hw_index=hw,
+        class_rank=class_rank,
+        preemptible=preemptible,
+        arrival_rate_per_s=s.arrival_rate_per_s,
+        size_values=tuple(math.ceil(v / spec.domain_gpus) for v in values),
+        size_weights=tuple(w / total for w in weights),
+        duration=s.duration,
+        start_at_s=s.start_at_s,
+        stop_at_s=stop,
+        checkpoint_interval_s=s.checkpoint_interval_s,
+    )
+
+
+def _plan_service(
+    v: InferenceService,
+    loc: Loc,
+    hw: int,
+    spec: HardwareSpec,
+    model: ModelShape,
+    err: _Errors,
+    class_rank: int,
+    preemptible: bool,
+) -> PlannedService | None:
+    try:
+        est = estimate_inference(
+            model,
+            spec,
+            v.precision,
+            input_tokens=v.input_tokens,
+            output_tokens=v.output_tokens,
+            reasoning_tokens=v.reasoning_tokens,
+            prompt_cache_hit=v.prompt_cache_hit,
+            ttft_s=v.ttft_s,
+            tpot_s=v.tpot_s,
+            tp=v.tensor_parallel,
+        )
+    except (PerfError, KeyError) as exc:
+        err.add(loc, f"cannot serve on {spec.display_name}: {exc.args[0] if exc.args else exc}")
+        return None
+    replica = int(est.replica_gpus)
+    if replica <= spec.domain_gpus:
+        gpus_used = (spec.domain_gpus // replica) * replica
+        per_domain = est.output_tokens_per_s_per_gpu * gpus_used
+    else:
+        per_domain = est.output_tokens_per_s_per_gpu * spec.domain_gpus
+    d = v.demand
+    return PlannedService(
+        name=v.name,
+        hw_index=hw,
+        class_rank=class_rank,
+        preemptible=preemptible,
+        tokens_per_request=float(v.output_tokens + v.reasoning_tokens),
+        capacity_tokens_per_s_per_domain=float(per_domain),
+        model_flops_per_token=2.0 * model.active_params,
+        prompt_tokens_per_request=float(v.input_tokens) * (1.0 - v.prompt_cache_hit),
+        max_load=v.max_load,
+        min_domains=v.min_domains,
+        control_interval_s=v.control_interval_s,
+        mean_requests_per_s=d.mean_requests_per_s,
+        peak_to_trough=d.peak_to_trough,
+        peak_hour=d.peak_hour,
+        weekend_factor=d.weekend_factor,
+        noise_cv=d.noise_cv,
+        growth_per_year=d.growth_per_year,
+        estimate=_as_dict(est),
+    )
+
+
+def _as_dict(est: Any) -> dict[str, Any]:
+    """A JSON-friendly view of a perf estimate (dataclass) for the jobs table."""
+    out: dict[str, Any] = {}
+    for k, v in vars(est).items():
+        if isinstance(v, int | float | str | bool) or v is None:
+            out[k] = v
+        elif hasattr(v, "__dict__"):
+            out[k] = {kk: vv for kk, vv in vars(v).items() if isinstance(vv, int | float | str)}
+    return out

@@ -1,0 +1,163 @@
+"""``aifactory run`` and ``aifactory validate``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sim.config.loader import ScenarioError
+from sim.io import OutputError
+from sim.runner import prepare, run
+
+EXIT_OK, EXIT_USER_ERROR = 0, 2
+DAY_S = 86_400.0
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a scenario (default: the built-in 1 GW GB200 NVL72 factory)",
+        description="Run a scenario and write its run folder.",
+    )
+    p.add_argument("scenario", nargs="?", help="scenario YAML (default: built-in 1 GW factory)")
+    p.add_argument("--seed", type=int, help="root random seed (overrides run.seed)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a scenario value, e.g. run.duration=90d (repeatable)",
+    )
+    p.add_argument("--out", help="write the run folder here (default outputs/<scenario>/<id>/)")
+    p.add_argument("--quiet", action="store_true", help="no progress or summary table")
+    p.set_defaults(handler=cmd_run)
+
+    v = sub.add_parser("validate", help="check scenario files without running them")
+    v.add_argument("scenarios", nargs="+", help="scenario YAML files")
+    v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    v.set_defaults(handler=cmd_validate)
+
+
+def _err(console: Console, message: str) -> int:
+    console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return EXIT_USER_ERROR
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    bad = 0
+    for path in args.scenarios:
+        try:
+            loaded, plan = prepare(path, overrides=args.overrides)
+        except ScenarioError as exc:
+            bad += 1
+            _err(err, str(exc))
+            continue
+        sc = loaded.scenario
+        out.print(
+            f"ok: {path}: '{sc.name}', {plan.n_domains:,} domains, {plan.total_gpus:,} GPUs,"
+            f" {len(plan.jobs)} pre-training runs, {len(plan.streams)} post-training streams,"
+            f" {len(plan.services)} inference services",
+            markup=False,
+        )
+    return EXIT_USER_ERROR if bad else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    err = Console(stderr=True, highlight=False)
+    out = Console(highlight=False)
+    try:
+        loaded, plan = prepare(args.scenario, seed=args.seed, overrides=args.overrides)
+    except ScenarioError as exc:
+        return _err(err, str(exc))
+    if args.out is not None and Path(args.out).exists() and any(Path(args.out).iterdir()):
+        return _err(err, f"{args.out} already exists and is not empty; choose another --out")
+    duration = plan.scenario.run.duration_s
+    show = not args.quiet and err.is_terminal
+    t0 = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[days]:,.0f}/{task.fields[total_days]:,.0f} sim days"),
+        TextColumn("{task.fields[rate]:,.0f} events/s"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not show,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(plan.scenario.name, total=duration, days=0.0,
+                            total_days=duration / DAY_S, rate=0.0)
+
+        def progress(t: float, events: int) -> None:
+            wall = max(time.perf_counter() - t0, 1e-9)
+            bar.update(task, completed=t, days=t / DAY_S, rate=events / wall)
+
+        try:
+            result = run(loaded, out=args.out, progress=progress)
+        except OutputError as exc:
+            return _err(err, str(exc))
+    if not args.quiet:
+        _print_summary(out, result.tables.summary, result.folder, result.stats)
+    elif result.folder is not None:
+        out.print(str(result.folder), markup=False)
+    return EXIT_OK
+
+
+def _fmt(x: float | None, spec: str = ",.3g", unit: str = "") -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:{spec}}{unit}"
+
+
+def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: Any) -> None:
+    t = Table(title=f"{s['scenario']} (seed {s['seed']}, {s['duration_days']:.0f} days)",
+              show_header=False, title_justify="left")
+    t.add_column("KPI")
+    t.add_column("value", justify="right")
+    f = s["factory"]
+    halls = ", ".join(f"{h['name']}: {h['domains']:,} x {h['hardware']}" for h in f["halls"])
+    t.add_row("factory", f"{f['gpus']:,} GPUs in {f['domains']:,} domains ({halls})")
+    t.add_row("IT power provisioned / grid", f"{f['provisioned_it_power_mw']:,.0f} MW /"
+              f" {f['grid_power_mw']:,.0f} MW")
+    by = s["utilization_by_workload"]
+    t.add_row("utilization", f"{s['utilization']:.1%} (pre {by['pretraining']:.1%}, post"
+              f" {by['posttraining']:.1%}, inference {by['inference']:.1%})")
+    t.add_row("availability", f"{s['availability']:.2%}")
+    t.add_row("training goodput / MFU", f"{_fmt(s['training_goodput'], '.1%')} /"
+              f" {_fmt(s['training_mfu'], '.1%')}")
+    e = s["energy"]
+    t.add_row("facility energy, avg PUE", f"{e['facility_mwh']:,.0f} MWh, PUE"
+              f" {_fmt(e['average_pue'], '.2f')}, peak {e['peak_facility_power_mw']:,.0f} MW")
+    c = s["cost"]
+    t.add_row("cost (capex amortized + energy)", f"${_fmt(c['total_usd'], ',.4g')};"
+              f" ${_fmt(c['per_gpu_hour_usd'], '.2f')}/GPU-h")
+    for r in s["pretraining_runs"]:
+        done = (f"finished in {r['completion_days']:.1f} d" if r["state"] == "finished"
+                else f"{r['tokens_done'] / r['tokens']:.0%} done ({r['state']})")
+        t.add_row(f"pre-training {r['name']}", f"{done}, ETTR {_fmt(r['ettr'], '.1%')},"
+                  f" {r['interruptions']} interruptions")
+    p = s["posttraining"]
+    t.add_row("post-training jobs", f"{p['finished']:,} of {p['submitted']:,} finished, mean wait"
+              f" {_fmt(p['mean_wait_hours'], '.2g')} h, {p['preemptions']:,} preemptions")
+    for v in s["inference_services"]:
+        t.add_row(f"inference {v['name']}", f"{v['tokens_per_day']:.3g} tok/day, SLO"
+                  f" {_fmt(v['slo_attainment'], '.1%')},"
+                  f" ${_fmt(v['cost_per_million_tokens_usd'], '.3g')}/M tok")
+    r = s["reliability"]
+    t.add_row("failures", f"{r['failures']:,} ({r['failures_per_day']:.0f}/day),"
+              f" {r['job_interruptions']:,} job interruptions")
+    t.add_row("engine", f"{stats.wall_s:.1f} s wall, {stats.simpy_events:,} events"
+              f" ({stats.simpy_events / max(stats.wall_s, 1e-9):,.0f}/s)")
+    out.print(t)
+    if folder is not None:
+        out.print(f"run folder: {folder}", markup=False)
+    sys.stdout.flush()

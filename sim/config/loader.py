@@ -1,0 +1,351 @@
+"""Read a scenario file: safe YAML with line numbers, ``--set`` overrides, schema validation.
+
+Every user error becomes a :class:`ScenarioError` whose message names the file, the key path, the
+line where it can be found and what is expected, e.g.::
+
+    scenarios/x.yaml:14: facility.halls[0].hardware: unknown hardware 'gb201_nvl72'
+        (did you mean 'gb200_nvl72'?)
+
+YAML is read with the safe loader only (a scenario can never run code); duplicate keys are an
+error rather than a silent overwrite.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sim.config.schema import Scenario
+
+__all__ = [
+    "DEFAULT_SCENARIO",
+    "LoadedScenario",
+    "ScenarioError",
+    "format_path",
+    "load_scenario",
+    "resolved_dict",
+]
+
+DEFAULT_SCENARIO = "default_gigawatt_gb200.yaml"
+
+Loc = tuple[str | int, ...]
+
+
+def format_path(loc: Iterable[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+@dataclass(frozen=True)
+class Problem:
+    loc: Loc
+    message: str
+
+
+class ScenarioError(Exception):
+    """Bad user input. ``str()`` is the complete message for the user."""
+
+    def __init__(self, source: str, problems: Sequence[Problem], lines: dict[Loc, int]):
+        self.source = source
+        self.problems = list(problems)
+        self.lines = lines
+        super().__init__(self._render())
+
+    def _line(self, loc: Loc) -> int | None:
+        for cut in range(len(loc), -1, -1):
+            if loc[:cut] in self.lines:
+                return self.lines[loc[:cut]]
+        return None
+
+    def _render(self) -> str:
+        rows = []
+        for p in self.problems[:8]:
+            line = self._line(p.loc)
+            where = f"{self.source}:{line}" if line else self.source
+            rows.append(f"{where}: {format_path(p.loc)}: {p.message}")
+        if len(self.problems) > 8:
+            rows.append(f"... and {len(self.problems) - 8} more problems")
+        return "\n".join(rows)
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    """A validated scenario with where it came from, for error messages at later stages."""
+
+    scenario: Scenario
+    source: str
+    lines: dict[Loc, int] = field(default_factory=dict)
+
+    def error(self, loc: Loc, message: str) -> ScenarioError:
+        return ScenarioError(self.source, [Problem(loc, message)], self.lines)
+
+
+# --------------------------------------------------------------------------- YAML with lines
+
+
+def _compose(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        what = exc.problem or "invalid YAML"
+        where = f"{source}:{line}" if line else source
+        raise ScenarioError(where, [Problem((), f"YAML syntax error: {what}")], {}) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - other parser failures
+        raise ScenarioError(source, [Problem((), f"YAML error: {exc}")], {}) from None
+    lines: dict[Loc, int] = {}
+    problems: list[Problem] = []
+
+    def walk(n: yaml.Node, loc: Loc) -> None:
+        lines[loc] = n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode):
+            seen: set[str] = set()
+            for k, v in n.value:
+                key = str(k.value)
+                if key in seen:
+                    problems.append(Problem((*loc, key), "key appears twice in the same mapping"))
+                    lines[(*loc, key)] = k.start_mark.line + 1
+                seen.add(key)
+                walk(v, (*loc, key))
+                lines[(*loc, key)] = k.start_mark.line + 1
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                walk(v, (*loc, i))
+
+    if node is not None:
+        walk(node, ())
+    if problems:
+        raise ScenarioError(source, problems, lines)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:  # pragma: no cover - compose already parsed it
+        raise ScenarioError(source, [Problem((), f"YAML error: {exc}")], lines) from None
+    return data, lines
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def _parse_override(item: str) -> tuple[Loc, Any]:
+    if "=" not in item:
+        raise ValueError(f"--set expects key.path=value, got {item!r}")
+    key, _, raw = item.partition("=")
+    parts: list[str | int] = []
+    for piece in key.strip().split("."):
+        if not piece:
+            raise ValueError(f"--set key {key!r} has an empty part")
+        # hall[0] or halls.0 both index a list
+        while "[" in piece and piece.endswith("]"):
+            head, _, idx = piece.partition("[")
+            if head:
+                parts.append(head)
+            piece = "[" + idx
+            inner, _, rest = piece[1:].partition("]")
+            if not inner.isdigit():
+                raise ValueError(f"--set key {key!r}: index {inner!r} is not a number")
+            parts.append(int(inner))
+            piece = rest
+            if not piece:
+                break
+        else:
+            parts.append(int(piece) if piece.isdigit() else piece)
+            continue
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return tuple(parts), value
+
+
+def _apply_override(data: dict[str, Any], loc: Loc, value: Any, item: str) -> None:
+    node: Any = data
+    for i, part in enumerate(loc[:-1]):
+        nxt = loc[i + 1]
+        if isinstance(node, dict) and isinstance(part, str):
+            if part not in node or node[part] is None:
+                node[part] = [] if isinstance(nxt, int) else {}
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int):
+            if part >= len(node):
+                raise ValueError(
+                    f"--set {item}: {format_path(loc[: i + 1])} has only {len(node)} entries"
+                )
+            node = node[part]
+        else:
+            raise ValueError(f"--set {item}: {format_path(loc[: i + 1])} is not a section")
+    last = loc[-1]
+    if isinstance(node, dict) and isinstance(last, str):
+        node[last] = value
+    elif isinstance(node, list) and isinstance(last, int) and last < len(node):
+        node[last] = value
+    else:
+        raise ValueError(f"--set {item}: cannot set {format_path(loc)}")
+
+
+# --------------------------------------------------------------------------- validation errors
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model class that the data at ``loc`` is validated against, if any."""
+    model: Any = Scenario
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        if isinstance(part, int):
+            return None
+        target = None
+        for name, f in model.model_fields.items():
+            if part in (name, f.alias):
+                target = f.annotation
+                break
+        if target is None:
+            return None
+        model = _unwrap(target)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap(tp: Any) -> Any:
+    origin = get_origin(tp)
+    if origin in (Union, UnionType):
+        models = [_unwrap(a) for a in get_args(tp) if a is not type(None)]
+        models = [m for m in models if isinstance(m, type) and issubclass(m, BaseModel)]
+        return models[0] if len(models) == 1 else None
+    if origin in (tuple, list):
+        return _unwrap(get_args(tp)[0])
+    if hasattr(tp, "__metadata__"):
+        return _unwrap(get_args(tp)[0])
+    return tp
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _data_loc(raw: Any, loc: Loc) -> Loc:
+    """Follow pydantic's ``loc`` through the user's data, dropping union tags and type names.
+
+    A part that is not in the data is kept only when it is the last one (a missing key);
+    elsewhere it is a tag such as ``lognormal`` or ``int`` that the user never wrote.
+    """
+    out: list[str | int] = []
+    node = raw
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and i == len(loc) - 1 and isinstance(part, str):
+            out.append(part)
+        elif not isinstance(node, dict | list):
+            break
+    return tuple(out)
+
+
+def _describe(err: dict[str, Any], loc: Loc) -> str:
+    kind = err["type"]
+    given = err.get("input")
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        known = _keys_of(parent) if parent else []
+        msg = f"unknown key '{loc[-1]}'"
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        if close:
+            msg += f" (did you mean '{close[0]}'?)"
+        if known:
+            msg += f"; expected one of: {', '.join(known)}"
+        return msg
+    if kind == "missing":
+        return "required key is missing"
+    text = str(err.get("msg", "invalid value"))
+    if text.startswith("Value error, "):
+        text = text[len("Value error, ") :]
+    if kind.endswith("_type") or kind.endswith("_parsing") or kind == "union_tag_invalid":
+        text += f" (got {given!r})"
+    return text
+
+
+def _problems_from(exc: ValidationError, raw: Any) -> list[Problem]:
+    seen: set[tuple[Loc, str]] = set()
+    out: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        loc = _data_loc(raw, tuple(err["loc"]))
+        msg = _describe(err, loc)
+        if (loc, msg) not in seen:
+            seen.add((loc, msg))
+            out.append(Problem(loc, msg))
+    return out
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _read(path: str | Path | None) -> tuple[str, str]:
+    if path is None:
+        text = resources.files("sim.scenarios").joinpath(DEFAULT_SCENARIO).read_text("utf-8")
+        return text, f"<built-in {DEFAULT_SCENARIO}>"
+    p = Path(path)
+    if not p.exists():
+        raise ScenarioError(str(p), [Problem((), "file not found")], {})
+    if p.is_dir():
+        raise ScenarioError(str(p), [Problem((), "is a folder, expected a scenario YAML file")], {})
+    try:
+        return p.read_text(encoding="utf-8"), str(p)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(str(p), [Problem((), f"cannot read file: {exc}")], {}) from None
+
+
+def load_scenario(
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    text: str | None = None,
+    source: str | None = None,
+) -> LoadedScenario:
+    """Load and validate a scenario from ``path`` (None: the built-in default) or ``text``."""
+    if text is None:
+        text, src = _read(path)
+    else:
+        src = source or "<text>"
+    data, lines = _compose(text, src)
+    if data is None:
+        raise ScenarioError(src, [Problem((), "the file is empty")], lines)
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            src,
+            [Problem((), "a scenario must be a mapping of sections (run, facility, ...)")],
+            lines,
+        )
+    for item in overrides:
+        try:
+            loc, value = _parse_override(item)
+            _apply_override(data, loc, value, item)
+        except ValueError as exc:
+            raise ScenarioError("--set", [Problem((), str(exc))], {}) from None
+    if "name" not in data and path is not None:
+        data["name"] = Path(path).stem
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(src, _problems_from(exc, data), lines) from None
+    return LoadedScenario(scenario=scenario, source=src, lines=lines)
+
+
+def resolved_dict(scenario: Scenario) -> dict[str, Any]:
+    """The scenario with every default filled in, as plain data with the YAML key names (SI)."""
+    return scenario.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,129 @@
+"""Scheduling policies, chosen by name in the scenario (``scheduler.policy``).
+
+``priority_gang``: jobs wait in one FIFO queue per priority class; a job starts only when all of
+its domains are available at once (gang scheduling). Classes are served highest first. A job
+that does not fit may preempt running work of *lower*, preemptible classes (most recently started
+first, which loses the least work); if even that is not enough it keeps its place and smaller
+jobs behind it may start in the gaps (backfill). Backfilled work is preemptible or of a lower
+class, so the waiting job takes it back as soon as enough has accumulated. ``spare_domains`` per
+hardware type are held back from new starts and used only to replace failed domains.
+
+The policy talks to the engine through a narrow interface (``start_job``, ``preempt``) and to
+the :class:`~sim.engine.fleet.Fleet` for counts; it never scans the fleet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from sim.engine.fleet import Fleet
+from sim.engine.workloads import Job, Phase, Workload
+
+__all__ = ["SCHEDULERS", "PriorityGangScheduler", "SchedulerHost"]
+
+
+class SchedulerHost(Protocol):
+    fleet: Fleet
+
+    def start_job(self, job: Job) -> None: ...
+
+    def preempt(self, victim: Job) -> None: ...
+
+
+class PriorityGangScheduler:
+    def __init__(self, host: SchedulerHost, n_classes: int, n_hw: int, spares: int) -> None:
+        self.host = host
+        self.fleet = host.fleet
+        self.queues: list[list[Job]] = [[] for _ in range(n_classes)]
+        # running preemptible jobs per (hardware, class), oldest first
+        self.victims: list[list[list[Job]]] = [[[] for _ in range(n_classes)] for _ in range(n_hw)]
+        self.victim_domains = [[0] * n_classes for _ in range(n_hw)]
+        self.spares = spares
+
+    # --------------------------------------------------------------- bookkeeping hooks
+
+    def holding(self, job: Job) -> None:
+        """``job`` now holds its domains."""
+        if job.preemptible:
+            self.victims[job.hw][job.class_rank].append(job)
+            self.victim_domains[job.hw][job.class_rank] += job.held.size
+
+    def released(self, job: Job, domains: int) -> None:
+        """``job`` gave back ``domains`` it held (all of them, or one that failed)."""
+        if job.preemptible:
+            self.victim_domains[job.hw][job.class_rank] -= domains
+            if job.held.size == 0:
+                self.victims[job.hw][job.class_rank].remove(job)
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(q) for q in self.queues)
+
+    def queue_length(self, rank: int) -> int:
+        return len(self.queues[rank])
+
+    def enqueue(self, job: Job, front: bool = False) -> None:
+        job.phase = Phase.WAITING
+        q = self.queues[job.class_rank]
+        if front:
+            q.insert(0, job)
+        else:
+            q.append(job)
+
+    # --------------------------------------------------------------- capacity
+
+    def _preemptible_below(self, hw: int, rank: int) -> int:
+        return sum(self.victim_domains[hw][rank + 1 :])
+
+    def _make_room(self, hw: int, rank: int, need: int) -> bool:
+        """Preempt lower-class preemptible jobs until ``need`` domains are free on ``hw``."""
+        if self.fleet.n_free(hw) >= need:
+            return True
+        if self.fleet.n_free(hw) + self._preemptible_below(hw, rank) < need:
+            return False
+        for r in range(len(self.queues) - 1, rank, -1):
+            running = self.victims[hw][r]
+            while running and self.fleet.n_free(hw) < need:
+                self.host.preempt(running[-1])
+            if self.fleet.n_free(hw) >= need:
+                return True
+        return self.fleet.n_free(hw) >= need
+
+    def try_start(self) -> None:
+        """Start every queued job that fits now, highest class first, then backfill."""
+        fleet = self.fleet
+        for rank, q in enumerate(self.queues):
+            if not q:
+                continue
+            i = 0
+            while i < len(q):
+                job = q[i]
+                usable = fleet.n_free(job.hw) - self.spares
+                if job.domains <= usable or (
+                    self._make_room(job.hw, rank, job.domains + self.spares)
+                ):
+                    del q[i]
+                    self.host.start_job(job)
+                else:
+                    i += 1
+
+    def replacement(self, job: Workload, allow_preempt: bool = True) -> bool:
+        """Can one domain be found for ``job`` (free, spare, or by preempting lower work)?"""
+        if self.fleet.n_free(job.hw) >= 1:
+            return True
+        return allow_preempt and self._make_room(job.hw, job.class_rank, 1)
+
+    def grant(self, job: Workload, k: int) -> int:
+        """How many of ``k`` more domains ``job`` (a service) can have now, preempting if needed."""
+        hw = job.hw
+        free = self.fleet.n_free(hw) - self.spares
+        if free < k:
+            self._make_room(hw, job.class_rank, min(k, free + self._preemptible_below(
+                hw, job.class_rank)) + self.spares)
+        return max(0, min(k, self.fleet.n_free(hw) - self.spares))
+
+
+SCHEDULERS: dict[str, Callable[..., PriorityGangScheduler]] = {
+    "priority_gang": PriorityGangScheduler,
+}

@@ -1,0 +1,110 @@
+"""The run folder: written atomically, read back for reports and comparisons.
+
+Layout (DESIGN.md, "Outputs"): ``scenario.yaml`` (resolved), ``traces.parquet``,
+``events.parquet``, ``jobs.parquet``, ``summary.json``, ``report.html``. Files are first written
+into a hidden temporary folder beside the target, which is renamed into place only when every
+file is complete, so an interrupted or failed run never leaves a folder that looks complete.
+Only this module writes to ``outputs/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+__all__ = ["RUN_FILES", "OutputError", "RunTables", "default_run_dir", "read_run", "write_run"]
+
+RUN_FILES = (
+    "scenario.yaml",
+    "traces.parquet",
+    "events.parquet",
+    "jobs.parquet",
+    "summary.json",
+)
+
+
+class OutputError(Exception):
+    """The run folder cannot be written or read (a user-facing problem)."""
+
+
+@dataclass(frozen=True)
+class RunTables:
+    scenario: dict[str, Any]
+    traces: pd.DataFrame
+    events: pd.DataFrame
+    jobs: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def default_run_dir(root: Path, scenario_name: str, seed: int, stamp: str) -> Path:
+    """``root/<scenario>/<stamp>-seed<seed>``, made unique with a counter if it exists."""
+    base = root / scenario_name / f"{stamp}-seed{seed}"
+    out, n = base, 1
+    while out.exists():
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def write_run(
+    target: Path, tables: RunTables, extra_files: dict[str, str] | None = None
+) -> Path:
+    """Write the run folder at ``target`` atomically; ``target`` must not exist (or be empty)."""
+    target = Path(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise OutputError(f"{target} already exists and is not empty; choose another --out")
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
+    except OSError as exc:
+        raise OutputError(f"cannot create the run folder under {parent}: {exc}") from None
+    try:
+        (tmp / "scenario.yaml").write_text(
+            yaml.safe_dump(tables.scenario, sort_keys=False, allow_unicode=True), "utf-8"
+        )
+        tables.traces.to_parquet(tmp / "traces.parquet", index=False)
+        tables.events.to_parquet(tmp / "events.parquet", index=False)
+        tables.jobs.to_parquet(tmp / "jobs.parquet", index=False)
+        (tmp / "summary.json").write_text(
+            json.dumps(tables.summary, indent=2, default=_json_default, allow_nan=True) + "\n",
+            "utf-8",
+        )
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text, "utf-8")
+        if target.exists():
+            target.rmdir()
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def read_run(folder: Path | str) -> RunTables:
+    """Load a finished run folder."""
+    folder = Path(folder)
+    missing = [f for f in RUN_FILES if not (folder / f).is_file()]
+    if missing:
+        raise OutputError(f"{folder} is not a complete run folder (missing {', '.join(missing)})")
+    return RunTables(
+        scenario=yaml.safe_load((folder / "scenario.yaml").read_text("utf-8")),
+        traces=pd.read_parquet(folder / "traces.parquet"),
+        events=pd.read_parquet(folder / "events.parquet"),
+        jobs=pd.read_parquet(folder / "jobs.parquet"),
+        summary=json.loads((folder / "summary.json").read_text("utf-8")),
+    )

@@ -1,0 +1,419 @@
+"""Serving throughput and latency of one model replica: prefill compute-bound, decode memory-bound.
+
+One replica is ``tp x ep`` GPUs of one scale-up domain holding one copy of the weights. The
+serving engine runs continuous (in-flight) batching with chunked prefill, as TensorRT-LLM and
+vLLM do: every iteration advances ``B`` decoding sequences by one token and carries the prefill
+tokens of newly admitted requests along (``P = B x prefill_tokens / generated_tokens`` per
+iteration in steady state). One iteration costs
+
+    t_iter = max(weights read / HBM bw, (B + P) x 2 N / (peak x eff))       (GEMMs: roofline)
+           + KV cache read of B sequences / HBM bw                          (decode attention)
+           + prefill attention FLOPs / (BF16 peak x flash eff)
+           + tensor-parallel all-reduces (2 per layer) + expert all-to-all + fixed overhead
+
+so decode is bandwidth-bound at small batch and compute-bound at large batch. The batch is
+limited by KV-cache memory (HBM left after weights and workspace) and by the per-token latency
+target. Output tokens/s per replica = B / t_iter; TPOT = t_iter; TTFT = prefill of one request
+at the replica's full compute plus one iteration of waiting. With latency targets the p99 of
+both must fit (p99 = mean x ``P99_OVER_MEAN_LATENCY``) and Poisson arrivals cap utilisation at
+``SERVER_MAX_UTILIZATION``.
+
+Disaggregated prefill (``prefill_hw``): prefill runs on a separate pool (another GPU type, or a
+prefill accelerator such as Rubin CPX); decode iterations then carry no prefill (P = 0) and the
+per-GPU throughput divides by the GPUs of both pools.
+
+Generated tokens per request = ``output_tokens + reasoning_tokens``; all of them are counted as
+output (as MLPerf and providers' billing count reasoning tokens). A prompt-cache hit rate ``h``
+removes ``h x input_tokens`` of prefill compute per request but not their KV cache.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sim.catalog.hardware import HardwareSpec, PrefillAccelerator, Precision
+from sim.catalog.models import ModelShape
+from sim.perf import calibration as cal
+from sim.perf.common import (
+    PerfError,
+    all_reduce_time_s,
+    all_to_all_time_s,
+    gemm_efficiency,
+    kv_bytes_per_element,
+    peak_flops,
+    to_precision,
+    weight_bytes_per_param,
+)
+
+__all__ = ["InferenceEstimate", "estimate_inference", "inference_curve"]
+
+MAX_BATCH = 4096  # engines cap in-flight sequences (TensorRT-LLM max_batch_size is 2,048-4,096)
+
+
+@dataclass(frozen=True)
+class InferenceEstimate:
+    """One operating point of one replica (per-GPU figures divide by all GPUs it needs)."""
+
+    output_tokens_per_s_per_gpu: float
+    batch: int
+    ttft_s: float
+    tpot_s: float
+    replica_gpus: int
+    tp: int = 1
+    ep: int = 1
+    output_tokens_per_s_per_replica: float = 0.0
+    requests_per_s_per_replica: float = 0.0
+    prefill_gpus_per_replica: float = 0.0
+    max_batch_kv: int = 0
+    kv_cache_bytes_per_replica: float = 0.0
+    limited_by: str = ""
+    meets_targets: bool = True
+    precision: str = ""
+
+
+@dataclass(frozen=True)
+class _Replica:
+    model: ModelShape
+    hw: HardwareSpec
+    precision: Precision
+    tp: int
+    ep: int
+    input_tokens: int
+    prefill_tokens: float  # computed per request (cache hits removed)
+    gen_tokens: int
+    prefill_hw: HardwareSpec | PrefillAccelerator | None
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.ep
+
+    @property
+    def weight_bytes(self) -> float:
+        return self.model.total_params * weight_bytes_per_param(self.precision)
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        return self.model.kv_elements_per_token * kv_bytes_per_element(self.precision)
+
+    @property
+    def kv_capacity_bytes(self) -> float:
+        usable = self.gpus * (
+            self.hw.hbm_bytes * cal.HBM_USABLE_FRACTION - cal.INFERENCE_WORKSPACE_BYTES
+        )
+        return usable - self.weight_bytes
+
+    @property
+    def mean_context(self) -> float:
+        """Average KV length of a decoding sequence: prompt plus half the generation."""
+        return self.input_tokens + self.gen_tokens / 2.0
+
+    @property
+    def max_batch_kv(self) -> int:
+        per_seq = self.kv_bytes_per_token * self.mean_context
+        return int(max(0.0, self.kv_capacity_bytes) // per_seq)
+
+    @property
+    def disaggregated(self) -> bool:
+        return self.prefill_hw is not None
+
+
+def _gemm_time(r: _Replica, tokens: float, hw_peak: float, hbm_bw: float, gpus: int) -> float:
+    """Roofline of the weight GEMMs for ``tokens`` tokens on ``gpus`` GPUs holding the weights."""
+    m = r.model
+    n_active = m.matmul_params_active
+    if m.is_moe:
+        expert_total = m.expert_params_total
+        per_expert = expert_total / m.experts
+        # distinct experts touched by `tokens` tokens (uniform routing), per MoE layer
+        touched = m.experts * (1.0 - (1.0 - m.experts_per_token / m.experts) ** max(tokens, 0.0))
+        expert_active = expert_total * m.experts_per_token / m.experts
+        bytes_read = (m.total_params - expert_total + touched * per_expert) * weight_bytes_per_param(
+            r.precision
+        )
+        dense_active = n_active - expert_active
+        w_dense = 2.0 * tokens * dense_active / m.layers / gpus
+        tok_per_expert = tokens * m.experts_per_token / max(touched, 1.0)
+        w_exp = 2.0 * tok_per_expert * per_expert / max(m.layers - m.dense_layers, 1) / r.tp
+        t_flops = 2.0 * tokens * dense_active / gpus / (
+            hw_peak * gemm_efficiency(w_dense, r.precision)
+        ) + 2.0 * tokens * expert_active / gpus / (hw_peak * gemm_efficiency(w_exp, r.precision))
+    else:
+        bytes_read = r.weight_bytes
+        w = 2.0 * tokens * n_active / m.layers / gpus
+        t_flops = 2.0 * tokens * n_active / gpus / (hw_peak * gemm_efficiency(w, r.precision))
+    t_mem = bytes_read / gpus / (hbm_bw * cal.HBM_EFFICIENCY)
+    return max(t_mem, t_flops)
+
+
+def _prefill_attention_flops(r: _Replica, tokens: float) -> float:
+    """Causal attention FLOPs of ``tokens`` prefill tokens whose prompts are ``input_tokens`` long."""
+    m = r.model
+    return 2.0 * m.layers * m.attention_width * r.input_tokens * tokens
+
+
+def _iteration(r: _Replica, batch: int) -> tuple[float, dict[str, float]]:
+    """Time of one decode iteration with ``batch`` sequences (plus piggybacked prefill)."""
+    m, hw = r.model, r.hw
+    peak = peak_flops(hw, r.precision)
+    peak_attn = hw.peak_flops.get(Precision.BF16, peak)
+    prefill = 0.0 if r.disaggregated else batch * r.prefill_tokens / r.gen_tokens
+    tokens = batch + prefill
+    t_gemm = _gemm_time(r, tokens, peak, hw.hbm_bandwidth_bytes_per_s, r.gpus)
+    kv_shards = r.gpus
+    t_kv = batch * r.mean_context * r.kv_bytes_per_token / kv_shards / (
+        hw.hbm_bandwidth_bytes_per_s * cal.HBM_EFFICIENCY
+    )
+    t_pattn = _prefill_attention_flops(r, prefill) / r.gpus / (peak_attn * cal.ATTENTION_EFFICIENCY)
+    act = tokens * m.hidden_size * 2.0
+    t_tp = 2.0 * m.layers * all_reduce_time_s(act, r.tp, hw, r.tp) if r.tp > 1 else 0.0
+    t_ep = 0.0
+    if r.ep > 1:
+        moe_layers = m.layers - m.dense_layers
+        a2a = tokens / r.gpus * m.experts_per_token * m.hidden_size * 1.0  # FP8 dispatch
+        t_ep = 2.0 * moe_layers * all_to_all_time_s(a2a, r.ep, hw, r.gpus)
+    t = t_gemm + t_kv + t_pattn + t_tp + t_ep + cal.DECODE_STEP_OVERHEAD_S
+    return t, {"gemm_s": t_gemm, "kv_read_s": t_kv, "prefill_attention_s": t_pattn, "tp_s": t_tp}
+
+
+def _prefill_peak_and_gpus(r: _Replica) -> tuple[float, float, float]:
+    """(peak FLOP/s per prefill device, efficiency-weighted rate per device, devices per replica)."""
+    ph = r.prefill_hw
+    if ph is None:
+        peak = peak_flops(r.hw, r.precision)
+        return peak, peak, float(r.gpus)
+    flops = ph.peak_flops
+    p = r.precision if r.precision in flops else next(iter(sorted(flops, key=lambda x: x.value)))
+    peak = flops[p]
+    return peak, peak, 1.0
+
+
+def _prefill_time(r: _Replica, devices: float) -> float:
+    """Time to prefill one request alone on ``devices`` prefill devices (compute-bound)."""
+    peak, _, _ = _prefill_peak_and_gpus(r)
+    m = r.model
+    tokens = max(r.prefill_tokens, 1.0)
+    w = 2.0 * tokens * m.matmul_params_active / m.layers / max(devices, 1.0)
+    t_mm = 2.0 * m.matmul_params_active * tokens / devices / (
+        peak * gemm_efficiency(w, r.precision)
+    )
+    t_attn = _prefill_attention_flops(r, tokens) / devices / (peak * 0.5 * cal.ATTENTION_EFFICIENCY)
+    return t_mm + t_attn
+
+
+def _point(r: _Replica, batch: int, targets: bool) -> InferenceEstimate:
+    t_iter, _ = _iteration(r, batch)
+    per_replica = batch / t_iter
+    prefill_devices = 0.0
+    if r.disaggregated:
+        # prefill pool sized to keep up: request rate x prefill time of one request per device
+        req_rate = per_replica / r.gen_tokens
+        prefill_devices = req_rate * _prefill_time(r, 1.0)
+        ttft = _prefill_time(r, 1.0) + t_iter
+    else:
+        ttft = _prefill_time(r, float(r.gpus)) + t_iter
+    util = cal.SERVER_MAX_UTILIZATION if targets else 1.0
+    per_replica *= util
+    gpus_total = r.gpus + prefill_devices
+    return InferenceEstimate(
+        output_tokens_per_s_per_gpu=per_replica / gpus_total,
+        batch=batch,
+        ttft_s=ttft * (cal.P99_OVER_MEAN_LATENCY if targets else 1.0),
+        tpot_s=t_iter * (cal.P99_OVER_MEAN_LATENCY if targets else 1.0),
+        replica_gpus=r.gpus,
+        tp=r.tp,
+        ep=r.ep,
+        output_tokens_per_s_per_replica=per_replica,
+        requests_per_s_per_replica=per_replica / r.gen_tokens,
+        prefill_gpus_per_replica=prefill_devices,
+        max_batch_kv=r.max_batch_kv,
+        kv_cache_bytes_per_replica=max(0.0, r.kv_capacity_bytes),
+        precision=r.precision.value,
+    )
+
+
+def _make_replica(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: Precision,
+    tp: int,
+    ep: int,
+    input_tokens: int,
+    output_tokens: int,
+    reasoning_tokens: int,
+    prompt_cache_hit: float,
+    prefill_hw: HardwareSpec | PrefillAccelerator | None,
+) -> _Replica:
+    if tp < 1 or ep < 1:
+        raise PerfError(f"TP and EP must be >= 1 (got TP{tp}, EP{ep})")
+    if tp * ep > hw.domain_gpus:
+        raise PerfError(
+            f"TP{tp} x EP{ep} = {tp * ep} GPUs exceeds the {hw.domain_gpus}-GPU scale-up domain"
+            f" of {hw.display_name}"
+        )
+    if model.heads % tp:
+        raise PerfError(f"TP{tp} does not divide the model's {model.heads} attention heads")
+    if ep > 1 and (not model.is_moe or model.experts % ep):
+        raise PerfError(f"EP{ep} needs a mixture-of-experts model with a multiple of {ep} experts")
+    gen = output_tokens + reasoning_tokens
+    r = _Replica(
+        model=model,
+        hw=hw,
+        precision=precision,
+        tp=tp,
+        ep=ep,
+        input_tokens=input_tokens,
+        prefill_tokens=input_tokens * (1.0 - prompt_cache_hit),
+        gen_tokens=gen,
+        prefill_hw=prefill_hw,
+    )
+    if r.kv_capacity_bytes <= 0 or r.max_batch_kv < 1:
+        need = r.weight_bytes / 1e9
+        have = r.gpus * hw.hbm_bytes * cal.HBM_USABLE_FRACTION / 1e9
+        raise PerfError(
+            f"{model.display_name or 'the model'} at {precision.value} needs {need:.0f} GB of"
+            f" weights plus KV cache for one {input_tokens + gen}-token sequence; TP{tp} x EP{ep}"
+            f" on {hw.display_name} has {have:.0f} GB usable"
+        )
+    return r
+
+
+def _best_batch(r: _Replica, ttft_s: float | None, tpot_s: float | None) -> InferenceEstimate:
+    targets = ttft_s is not None or tpot_s is not None
+    b_max = min(r.max_batch_kv, MAX_BATCH)
+
+    def ok(b: int) -> bool:
+        pt = _point(r, b, targets)
+        return (tpot_s is None or pt.tpot_s <= tpot_s) and (ttft_s is None or pt.ttft_s <= ttft_s)
+
+    limited = "kv_cache" if r.max_batch_kv <= MAX_BATCH else "max_batch"
+    if not ok(b_max):
+        if not ok(1):
+            pt = _point(r, 1, targets)
+            return _replace(pt, limited_by="latency_target_unreachable", meets_targets=False)
+        lo, hi = 1, b_max  # ok(lo), not ok(hi); latency grows with batch
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if ok(mid):
+                lo = mid
+            else:
+                hi = mid
+        b_max = lo
+        pt_hi = _point(r, hi, targets)
+        limited = "tpot" if tpot_s is not None and pt_hi.tpot_s > tpot_s else "ttft"
+    return _replace(_point(r, b_max, targets), limited_by=limited)
+
+
+def _replace(e: InferenceEstimate, **kw: object) -> InferenceEstimate:
+    from dataclasses import replace
+
+    return replace(e, **kw)  # type: ignore[arg-type]
+
+
+def _check_inputs(input_tokens: int, output_tokens: int, reasoning: int, hit: float) -> None:
+    if input_tokens < 1 or output_tokens < 1 or reasoning < 0:
+        raise PerfError(
+            f"token lengths must be positive (input {input_tokens}, output {output_tokens},"
+            f" reasoning {reasoning})"
+        )
+    if not 0.0 <= hit < 1.0:
+        raise PerfError(f"prompt-cache hit rate must be in [0, 1) (got {hit})")
+
+
+def _tp_options(model: ModelShape, hw: HardwareSpec, ep: int) -> list[int]:
+    out, t = [], 1
+    while t * ep <= hw.domain_gpus:
+        if model.heads % t == 0:
+            out.append(t)
+        t *= 2
+    return out
+
+
+def estimate_inference(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: Precision | str,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    reasoning_tokens: int = 0,
+    prompt_cache_hit: float = 0.0,
+    ttft_s: float | None = None,
+    tpot_s: float | None = None,
+    tp: int | None = None,
+    ep: int = 1,
+    prefill_hw: HardwareSpec | PrefillAccelerator | None = None,
+) -> InferenceEstimate:
+    """Best output tokens/s per GPU of one replica that meets the latency targets (if any).
+
+    ``tp`` None tries every tensor-parallel size inside the scale-up domain that holds the
+    weights and keeps the one with the most tokens/s per GPU (at equal throughput the smallest).
+    Without targets the result is the offline maximum. Raises :class:`PerfError` if the model
+    does not fit.
+    """
+    p = to_precision(precision)
+    peak_flops(hw, p)
+    _check_inputs(input_tokens, output_tokens, reasoning_tokens, prompt_cache_hit)
+    tps = [tp] if tp is not None else _tp_options(model, hw, ep)
+    best: InferenceEstimate | None = None
+    first_error: PerfError | None = None
+    for t in tps:
+        try:
+            r = _make_replica(
+                model, hw, p, t, ep, input_tokens, output_tokens, reasoning_tokens,
+                prompt_cache_hit, prefill_hw,
+            )
+        except PerfError as exc:
+            first_error = first_error or exc
+            continue
+        est = _best_batch(r, ttft_s, tpot_s)
+        if best is None or _better(est, best):
+            best = est
+    if best is None:
+        assert first_error is not None
+        raise first_error
+    return best
+
+
+def _better(a: InferenceEstimate, b: InferenceEstimate) -> bool:
+    if a.meets_targets != b.meets_targets:
+        return a.meets_targets
+    return a.output_tokens_per_s_per_gpu > b.output_tokens_per_s_per_gpu * (1 + 1e-9)
+
+
+def inference_curve(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: Precision | str,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    reasoning_tokens: int = 0,
+    prompt_cache_hit: float = 0.0,
+    tp: int | None = None,
+    ep: int = 1,
+    prefill_hw: HardwareSpec | PrefillAccelerator | None = None,
+    batches: list[int] | None = None,
+) -> list[InferenceEstimate]:
+    """Throughput/latency curve: one point per batch size (powers of two up to the KV limit).
+
+    ``tp`` None uses the TP of the offline optimum. Latencies are means (no p99 factor).
+    """
+    p = to_precision(precision)
+    _check_inputs(input_tokens, output_tokens, reasoning_tokens, prompt_cache_hit)
+    if tp is None:
+        tp = estimate_inference(
+            model, hw, p, input_tokens=input_tokens, output_tokens=output_tokens,
+            reasoning_tokens=reasoning_tokens, prompt_cache_hit=prompt_cache_hit, ep=ep,
+            prefill_hw=prefill_hw,
+        ).tp
+    r = _make_replica(
+        model, hw, p, tp, ep, input_tokens, output_tokens, reasoning_tokens, prompt_cache_hit,
+        prefill_hw,
+    )
+    b_max = min(r.max_batch_kv, MAX_BATCH)
+    if batches is None:
+        batches = [2**k for k in range(int(math.log2(b_max)) + 1)]
+        if batches[-1] != b_max:
+            batches.append(b_max)
+    return [_point(r, b, targets=False) for b in batches if 1 <= b <= b_max]

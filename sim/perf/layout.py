@@ -1,0 +1,107 @@
+"""Automatic choice of a training layout when a scenario gives GPUs but no parallelism.
+
+The search is the one an engineer does by hand, pruned so it runs in milliseconds: tensor
+parallel inside the scale-up domain (powers of two that divide the heads), pipeline parallel
+over divisors of the remaining GPUs, context parallel only for long sequences, expert parallel
+for MoE models, a few virtual-stage and micro-batch options. Every candidate is scored by the
+performance model itself; the fastest one that fits in memory wins. Ties go to the simpler
+layout (fewer model-parallel ranks), because the list is walked simplest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from sim.catalog.hardware import HardwareSpec
+from sim.catalog.models import ModelShape
+from sim.perf.common import PerfError
+
+__all__ = ["candidate_layouts", "choose_layout"]
+
+
+class _HasStep(Protocol):
+    @property
+    def step_time_s(self) -> float: ...
+
+
+T = TypeVar("T", bound=_HasStep)
+
+
+def _pow2_upto(n: int) -> list[int]:
+    out, k = [], 1
+    while k <= n:
+        out.append(k)
+        k *= 2
+    return out
+
+
+def candidate_layouts(
+    model: ModelShape, hw: HardwareSpec, gpus: int, seq_len: int, global_batch: int
+) -> list[object]:
+    """All layouts worth scoring for this job, simplest first."""
+    from sim.perf.training import TrainingLayout, default_vp
+
+    out: list[object] = []
+    tps = [t for t in _pow2_upto(min(hw.domain_gpus, 64)) if model.heads % t == 0 and gpus % t == 0]
+    cps = [1] + ([c for c in (2, 4, 8, 16, 32) if seq_len // c >= 4096] if seq_len > 8192 else [])
+    eps = [1]
+    if model.is_moe:
+        eps = [e for e in _pow2_upto(model.experts) if model.experts % e == 0]
+    for tp in tps:
+        for cp in cps:
+            if gpus % (tp * cp):
+                continue
+            rest = gpus // (tp * cp)
+            pps = [p for p in range(1, min(rest, model.layers) + 1) if rest % p == 0]
+            pps = [p for p in pps if p <= 8 or p % 4 == 0][:24]
+            for pp in pps:
+                dp = rest // pp
+                vps = [1] if pp == 1 else sorted({1, default_vp(model, pp)})
+                for vp in vps:
+                    if pp * vp > model.layers:
+                        continue
+                    for ep in eps:
+                        if dp % ep:
+                            continue
+                        for mbs in (1, 2):
+                            if global_batch % (dp * mbs):
+                                continue
+                            for zero in (1, 3) if dp > 1 else (1,):
+                                out.append(
+                                    TrainingLayout(
+                                        tp=tp, pp=pp, vp=vp, cp=cp, dp=dp, ep=ep,
+                                        microbatch=mbs, zero_stage=zero,
+                                    )
+                                )
+    return out
+
+
+def choose_layout(
+    evaluate: Callable[[object], T],
+    model: ModelShape,
+    hw: HardwareSpec,
+    gpus: int,
+    seq_len: int,
+    global_batch: int,
+) -> T:
+    """The candidate with the shortest step time; PerfError if none fits."""
+    best: T | None = None
+    best_step = float("inf")
+    reasons: list[str] = []
+    for lay in candidate_layouts(model, hw, gpus, seq_len, global_batch):
+        try:
+            est = evaluate(lay)
+        except PerfError as exc:
+            reasons[:] = [str(exc)]  # keep the last: the most model-parallel candidate
+            continue
+        step = est.step_time_s
+        if step < best_step * (1 - 1e-9):
+            best, best_step = est, step
+    if best is None:
+        why = f" (e.g. {reasons[0]})" if reasons else ""
+        raise PerfError(
+            f"no layout of {gpus} {hw.display_name} GPUs fits {model.display_name or 'the model'}"
+            f" with global batch {global_batch} at sequence {seq_len}{why}"
+        )
+    return best

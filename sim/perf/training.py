@@ -1,0 +1,540 @@
+"""Training step time, MFU and memory of one data/tensor/pipeline/context/expert-parallel job.
+
+The model is the one a performance engineer does on a whiteboard (Narayanan et al. 2021,
+"Efficient Large-Scale Language Model Training on GPU Clusters", SC'21; Korthikanti et al. 2022,
+"Reducing Activation Recomputation in Large Transformer Models"; Llama 3 paper §3.3.2):
+
+    step = compute + exposed TP + exposed CP + exposed EP + exposed PP p2p      (one pipeline pass)
+         + bubble = (pp - 1) / (vp * m) * that pass                              (interleaved 1F1B)
+         + exposed DP = max(0, DP traffic - overlap window)                       (grad/param sync)
+         + optimizer step (memory-bound)
+
+with ``m`` micro-batches per pipeline per step. Compute = model FLOPs at the precision's dense
+peak times a kernel efficiency that grows with the work per GEMM (:func:`gemm_efficiency`), plus
+attention at BF16 flash-attention efficiency. Model FLOPs per token are ``6 N`` (``N`` = active
+matmul parameters, input embedding excluded) plus causal attention ``6 L s d_attn`` (half the
+score/value products are masked). MFU = model FLOPs per second / dense peak of the precision;
+it is an output, never an input.
+
+Rank order, innermost first: TP, CP, EP, PP, DP (Meta's [TP, CP, PP, DP] with expert parallel
+carved from the data-parallel ranks next to the context ranks, as Megatron-Core does). A group
+whose ranks fit inside one scale-up domain communicates over NVLink, otherwise over the NIC.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sim.catalog.hardware import HardwareSpec, Precision
+from sim.catalog.models import ModelShape
+from sim.perf import calibration as cal
+from sim.perf.common import (
+    PerfError,
+    all_gather_time_s,
+    all_to_all_time_s,
+    gemm_efficiency,
+    peak_flops,
+    to_precision,
+    weight_bytes_per_param,
+)
+
+__all__ = [
+    "TrainingEstimate",
+    "TrainingLayout",
+    "default_global_batch",
+    "default_vp",
+    "estimate_training",
+    "model_flops_per_token",
+]
+
+Recompute = Literal["auto", "none", "selective", "full"]
+
+
+@dataclass(frozen=True)
+class TrainingLayout:
+    """How a job's GPUs are split: tp x cp x pp x dp GPUs; ep divides dp (experts only).
+
+    ``vp`` is the number of virtual pipeline stages (model chunks) per GPU of the interleaved
+    schedule; ``microbatch`` is sequences per micro-batch. ``zero_stage``: 1 shards the
+    optimizer state over the data-parallel ranks (Megatron distributed optimizer), 2 also the
+    gradients (Meta's FSDP for Llama 3), 3 also the weights (full FSDP, weights re-gathered per
+    micro-batch). ``recompute="auto"`` picks the cheapest activation recompute that fits.
+    """
+
+    tp: int = 1
+    pp: int = 1
+    vp: int = 1
+    cp: int = 1
+    dp: int = 1
+    ep: int = 1
+    microbatch: int = 1
+    zero_stage: int = 1
+    recompute: Recompute = "auto"
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp * self.cp * self.dp
+
+    def describe(self) -> str:
+        parts = [f"TP{self.tp}", f"PP{self.pp}"]
+        if self.vp > 1:
+            parts.append(f"VP{self.vp}")
+        if self.cp > 1:
+            parts.append(f"CP{self.cp}")
+        parts.append(f"DP{self.dp}")
+        if self.ep > 1:
+            parts.append(f"EP{self.ep}")
+        parts.append(f"MBS{self.microbatch}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class TrainingEstimate:
+    """One training step of a job, and what it adds up from (seconds, FLOP/s, bytes)."""
+
+    step_time_s: float
+    tokens_per_s: float
+    tokens_per_s_per_gpu: float
+    model_flops_per_s_per_gpu: float
+    mfu: float
+    layout: TrainingLayout
+    layout_chosen_automatically: bool
+    memory_bytes_per_gpu: float
+    breakdown: dict[str, float] = field(default_factory=dict)
+    gpus: int = 0
+    global_batch: int = 0
+    seq_len: int = 0
+    precision: str = ""
+    recompute: str = "none"
+    microbatches: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def model_tflops_per_gpu(self) -> float:
+        return self.model_flops_per_s_per_gpu / 1e12
+
+
+# --- FLOPs --------------------------------------------------------------------------------
+def model_flops_per_token(model: ModelShape, seq_len: int) -> float:
+    """Training model FLOPs per token: 6 N + 6 L s d_attn (causal attention, fwd + bwd)."""
+    return 6.0 * model.matmul_params_active + 6.0 * model.layers * seq_len * model.attention_width
+
+
+def default_vp(model: ModelShape, pp: int) -> int:
+    """Virtual stages per GPU when a layout gives PP but no VP.
+
+    About two layers per model chunk: the largest power of two ``v`` <= 8 with
+    ``layers / (pp * v) >= 1.9`` (the tolerance admits an uneven split such as 126 layers in 64
+    chunks). This is the rule behind NVIDIA's published MLPerf configurations: Llama 3.1 405B
+    PP8 -> VP8, GPT-3 175B PP6 -> VP8 and PP8 -> VP4 (validation.md A.2, A.3). More chunks
+    shrink the bubble (pp - 1) / (v m) but add point-to-point transfers and scheduling gaps.
+    """
+    if pp <= 1:
+        return 1
+    v = 1
+    while v * 2 <= 8 and model.layers / (pp * v * 2) >= 1.9:
+        v *= 2
+    return v
+
+
+def default_global_batch(model: ModelShape, gpus: int, seq_len: int) -> int:
+    """Global batch in sequences when a scenario gives none.
+
+    Llama 3 trained 405B on 16M-token batches and smaller models on ~4M (arXiv:2407.21783
+    §3.4.1); GPT-3 used 3.2M. We take 16M tokens for >= 100B active parameters, else 4M, and
+    at least one sequence per 8 GPUs so a data-parallel group is never idle, rounded up to a
+    power of two.
+    """
+    target_tokens = 16 * 2**20 if model.active_params >= 100e9 else 4 * 2**20
+    seqs = max(1, math.ceil(target_tokens / seq_len), math.ceil(gpus / 8))
+    return int(2 ** math.ceil(math.log2(seqs)))
+
+
+# --- pieces -------------------------------------------------------------------------------
+def _split_active(model: ModelShape) -> tuple[float, float]:
+    """(non-expert, expert) active matmul parameters."""
+    if not model.is_moe:
+        return model.matmul_params_active, 0.0
+    expert_active = model.expert_params_total * model.experts_per_token / model.experts
+    return model.matmul_params_active - expert_active, expert_active
+
+
+def _max_stage_layers(model: ModelShape, pp: int) -> float:
+    """Layer-equivalents on the busiest pipeline stage.
+
+    The output head (vocab x hidden matmul, plus the loss) sits on the last stage; it counts as
+    ``h_eq`` layers. Layers are whole, so the best split is the smallest load X with
+    (pp - 1) floor(X) + floor(X - h_eq) >= L. Meta's Llama 3 405B split (one layer fewer on the
+    first and last stage) is this rule's answer for 126 layers on 16 stages.
+    """
+    layer_params = model.matmul_params_active / (model.layers + 1e-9)
+    h_eq = model.vocab_size * model.hidden_size / layer_params
+    if pp == 1:
+        return model.layers + h_eq
+    candidates = sorted({float(k) for k in range(1, model.layers + 1)} | {k + h_eq for k in range(model.layers + 1)})
+    for x in candidates:
+        if (pp - 1) * math.floor(x) + max(0, math.floor(x - h_eq)) >= model.layers:
+            return x
+    return float(model.layers)
+
+
+def _activation_bytes_per_token_layer(model: ModelShape, tp: int, level: str) -> float:
+    """Stored activations per token per layer on one TP rank (BF16, sequence parallel on).
+
+    Counted tensor by tensor for a pre-norm GQA/SwiGLU block with flash attention (no score
+    matrix, no dropout masks), after Korthikanti et al. 2022 Table 2. Attention: norm input,
+    QKV input, Q, K, V, attention output. MLP: norm input, FC1 input, gate and up outputs,
+    SwiGLU output (GELU: FC1 output and GELU output). ``selective`` recomputes the
+    activation-function output; ``full`` keeps only the layer
+    input (the whole layer is recomputed in backward).
+    """
+    h = model.hidden_size
+    kv_dim = model.kv_heads * model.head_dim_eff
+    attn = h + h + model.attention_width + 2 * kv_dim + model.attention_width
+    if model.is_moe:
+        ffn = (model.expert_ffn_hidden_size or model.ffn_hidden_size) * (
+            model.experts_per_token + model.shared_experts
+        )
+        mlp_in = h + h * (1 + model.experts_per_token)  # routed copies of the input
+    else:
+        ffn = model.ffn_hidden_size
+        mlp_in = 2 * h
+    if level == "full":
+        return 2.0 * h / tp
+    fc1_out = 2 * ffn if model.gated_mlp else ffn
+    mlp = mlp_in + fc1_out + (0 if level == "selective" else ffn)
+    return 2.0 * (attn + mlp) / tp
+
+
+@dataclass(frozen=True)
+class _Memory:
+    total: float
+    weights: float
+    grads: float
+    optimizer: float
+    activations: float
+
+
+def _memory(
+    model: ModelShape,
+    layout: TrainingLayout,
+    precision: Precision,
+    seq_len: int,
+    m: int,
+    level: str,
+    full_fraction: float = 0.0,
+) -> _Memory:
+    tp, pp, cp, dp, ep, vp = layout.tp, layout.pp, layout.cp, layout.dp, layout.ep, layout.vp
+    stage_layers = _max_stage_layers(model, pp)
+    frac = stage_layers / (model.layers + 1e-9)
+    expert_total = model.expert_params_total
+    dense_total = model.total_params - expert_total
+    params = dense_total * frac / tp + expert_total * frac / (tp * ep)
+    shard_dense = dp * cp
+    shard_expert = max(1, dp * cp // ep)
+    # per-parameter bytes: working weights (BF16, plus an FP8/FP4 copy), BF16 grads, FP32 Adam
+    wbytes = 2.0 + (weight_bytes_per_param(precision) if precision is not Precision.BF16 else 0.0)
+    dense_p = dense_total * frac / tp
+    expert_p = expert_total * frac / (tp * ep)
+
+    def sharded(per_param: float, stage: int) -> float:
+        if layout.zero_stage >= stage:
+            return per_param * (dense_p / shard_dense + expert_p / shard_expert)
+        return per_param * params
+
+    weights = sharded(wbytes, 3)
+    grads = sharded(cal.GRAD_REDUCE_BYTES, 2)
+    optimizer = sharded(cal.OPTIMIZER_BYTES_PER_PARAM, 1)
+    tokens_mb = layout.microbatch * seq_len / cp
+    in_flight = min(m, pp) * (1.0 + (pp - 1) / (pp * vp) if vp > 1 else 1.0)
+    per_token = (1.0 - full_fraction) * _activation_bytes_per_token_layer(
+        model, tp, level
+    ) + full_fraction * _activation_bytes_per_token_layer(model, tp, "full")
+    acts = per_token * tokens_mb * stage_layers * in_flight
+    if level == "full" or full_fraction > 0:  # plus one layer's working set while recomputing
+        acts += _activation_bytes_per_token_layer(model, tp, "none") * tokens_mb
+    logits = tokens_mb * model.vocab_size / tp * 4.0  # FP32 logits for the loss
+    acts += logits
+    return _Memory(weights + grads + optimizer + acts, weights, grads, optimizer, acts)
+
+
+def _check_layout(model: ModelShape, layout: TrainingLayout, gpus: int, global_batch: int) -> int:
+    lay = layout
+    if min(lay.tp, lay.pp, lay.vp, lay.cp, lay.dp, lay.ep, lay.microbatch) < 1:
+        raise PerfError(f"every parallel degree must be >= 1 (got {lay.describe()})")
+    if lay.gpus != gpus:
+        raise PerfError(
+            f"layout TP{lay.tp} x CP{lay.cp} x PP{lay.pp} x DP{lay.dp} = {lay.gpus} GPUs,"
+            f" but the job has {gpus}"
+        )
+    if model.heads % lay.tp:
+        raise PerfError(f"TP{lay.tp} does not divide the model's {model.heads} attention heads")
+    if lay.pp * lay.vp > model.layers + 2:
+        raise PerfError(
+            f"PP{lay.pp} x VP{lay.vp} = {lay.pp * lay.vp} pipeline chunks for only"
+            f" {model.layers} layers"
+        )
+    if lay.dp % lay.ep:
+        raise PerfError(f"EP{lay.ep} must divide DP{lay.dp} (experts are spread over DP ranks)")
+    if lay.ep > 1 and not model.is_moe:
+        raise PerfError(f"EP{lay.ep} given for a dense model (no experts to spread)")
+    if model.is_moe and model.experts % lay.ep:
+        raise PerfError(f"EP{lay.ep} does not divide the model's {model.experts} experts")
+    per_dp = lay.dp * lay.microbatch
+    if global_batch % per_dp:
+        raise PerfError(
+            f"global batch {global_batch} is not a multiple of DP{lay.dp} x micro-batch"
+            f" {lay.microbatch} = {per_dp}"
+        )
+    if lay.vp > 1 and lay.pp == 1:
+        raise PerfError("virtual pipeline stages (VP > 1) need pipeline parallelism (PP > 1)")
+    return global_batch // per_dp
+
+
+def _step(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: Precision,
+    layout: TrainingLayout,
+    seq_len: int,
+    global_batch: int,
+    topology_factor: float,
+    level: str,
+    m: int,
+    full_fraction: float = 0.0,
+) -> tuple[float, dict[str, float]]:
+    """Step time (s) and its breakdown for one layout and recompute level."""
+    tp, pp, vp, cp, dp, ep = layout.tp, layout.pp, layout.vp, layout.cp, layout.dp, layout.ep
+    gpus = layout.gpus
+    peak = peak_flops(hw, precision)
+    peak_attn = hw.peak_flops.get(Precision.BF16, peak)
+    tokens_mb = layout.microbatch * seq_len / cp  # tokens one GPU group handles per micro-batch
+    stage_layers = _max_stage_layers(model, pp)
+    # imbalance: busiest stage / average stage, both in layer-equivalents (head included)
+    layer_params = model.matmul_params_active / model.layers
+    h_eq = model.vocab_size * model.hidden_size / layer_params
+    imbalance = stage_layers * pp / (model.layers + h_eq) if pp > 1 else 1.0
+
+    # compute: per GPU per step, split by kernel size
+    tokens_step = global_batch * seq_len
+    dense_active, expert_active = _split_active(model)
+    flops_dense = 6.0 * dense_active * tokens_step / gpus
+    flops_expert = 6.0 * expert_active * tokens_step / gpus
+    flops_attn = 6.0 * model.layers * seq_len * model.attention_width * tokens_step / gpus
+    w_dense = 2.0 * tokens_mb * dense_active / model.layers / tp
+    t_mm = flops_dense / (peak * gemm_efficiency(w_dense, precision))
+    if expert_active > 0:
+        moe_layers = model.layers - model.dense_layers
+        per_expert = model.expert_params_total / model.experts / max(moe_layers, 1)
+        tokens_per_expert = tokens_mb * model.experts_per_token * ep / model.experts
+        w_expert = 2.0 * tokens_per_expert * per_expert / tp
+        t_mm += flops_expert / (peak * gemm_efficiency(w_expert, precision))
+    t_mm *= 1.0 + cal.TRAINING_NON_GEMM_OVERHEAD
+    t_attn = flops_attn / (peak_attn * cal.ATTENTION_EFFICIENCY)
+    t_compute = (t_mm + t_attn) * imbalance
+    # recompute: a fully recomputed layer runs its forward twice (forward = 1/3 of fwd + bwd)
+    if level == "full":
+        full_fraction = 1.0
+    sel = cal.SELECTIVE_RECOMPUTE_OVERHEAD if level == "selective" else 0.0
+    t_compute *= (1.0 - full_fraction) * (1.0 + sel) + full_fraction * 4.0 / 3.0
+
+    layer_mbs = stage_layers * m  # layer x micro-batch passes this GPU runs per step
+    # tensor parallel: with sequence parallelism, 2 all-gathers + 2 reduce-scatters of the
+    # full activation (tokens x hidden, BF16) per layer forward, the same again backward.
+    act_bytes = tokens_mb * model.hidden_size * 2.0
+    t_tp = 8.0 * all_gather_time_s(act_bytes, tp, hw, tp, topology_factor) * layer_mbs
+    exp_tp = t_tp * (1.0 - cal.TP_COMM_OVERLAP)
+
+    # context parallel (ring attention): K,V chunks go round the ring once forward; K,V and
+    # their gradients backward. It runs concurrently with the attention of the chunk in hand,
+    # so only what exceeds that attention time is exposed.
+    exp_cp = 0.0
+    if cp > 1:
+        kv_shard = max(1, min(tp, model.kv_heads))
+        kv_bytes = tokens_mb * (2 * model.kv_heads * model.head_dim_eff) * 2.0 / kv_shard
+        t_cp_layer = 3.0 * (cp - 1) * all_gather_time_s(kv_bytes, 2, hw, tp * cp, topology_factor)
+        t_attn_layer = t_attn * imbalance / layer_mbs
+        exp_cp = max(0.0, t_cp_layer - t_attn_layer) * layer_mbs
+
+    # expert parallel: dispatch + combine all-to-all forward and backward per MoE layer.
+    exp_ep = 0.0
+    if ep > 1:
+        moe_frac = (model.layers - model.dense_layers) / model.layers
+        a2a_bytes = tokens_mb / tp * model.experts_per_token * model.hidden_size * 2.0
+        t_ep = 4.0 * all_to_all_time_s(a2a_bytes, ep, hw, tp * cp * ep, topology_factor)
+        exp_ep = t_ep * layer_mbs * moe_frac * (1.0 - cal.EP_COMM_OVERLAP)
+
+    # pipeline point-to-point: activations forward and gradients backward at each chunk edge.
+    exp_p2p = 0.0
+    if pp > 1:
+        p2p_bytes = tokens_mb * model.hidden_size * 2.0 / tp
+        span = tp * cp * ep * pp
+        t_p2p = 2.0 * vp * m * all_gather_time_s(2 * p2p_bytes, 2, hw, span, topology_factor)
+        exp_p2p = t_p2p * (1.0 - cal.PP_P2P_OVERLAP)
+
+    t_pass = t_compute + exp_tp + exp_cp + exp_ep + exp_p2p
+    bubble = (pp - 1) / (vp * m) * t_pass if pp > 1 else 0.0
+
+    # data parallel: reduce-scatter gradients, all-gather updated weights, over dp x cp ranks
+    # (expert weights over dp x cp / ep). Bucketed and overlapped, but only within the window
+    # of the last DP_OVERLAP_MICROBATCHES micro-batches.
+    frac = stage_layers / (model.layers + h_eq) if pp > 1 else 1.0
+    expert_total = model.expert_params_total
+    dense_params = (model.total_params - expert_total) * frac / tp
+    expert_params = expert_total * frac / (tp * ep)
+    wb = weight_bytes_per_param(precision) if precision is not Precision.BF16 else 2.0
+    per_param = cal.GRAD_REDUCE_BYTES + wb
+    n_dense, n_exp = dp * cp, max(1, dp * cp // ep)
+    t_dp = all_gather_time_s(dense_params * per_param, n_dense, hw, gpus, topology_factor)
+    t_dp += all_gather_time_s(expert_params * per_param, n_exp, hw, gpus, topology_factor)
+    if layout.zero_stage >= 3:  # weights re-gathered for forward and backward of every micro-batch
+        t_dp += (2 * m - 1) * all_gather_time_s(
+            (dense_params + expert_params) * wb, n_dense, hw, gpus, topology_factor
+        )
+    window = cal.DP_OVERLAP_MICROBATCHES * t_pass / m
+    exp_dp = max(0.0, t_dp - window)
+
+    # optimizer: AdamW reads/writes ~16 B of state per sharded parameter plus the BF16 weights
+    opt_params = dense_params / n_dense + expert_params / n_exp
+    t_opt = opt_params * (cal.OPTIMIZER_BYTES_PER_PARAM * 2 + 8.0) / hw.hbm_bandwidth_bytes_per_s
+
+    step = t_pass + bubble + exp_dp + t_opt
+    breakdown = {
+        "compute_s": t_compute,
+        "tp_comm_exposed_s": exp_tp,
+        "cp_comm_exposed_s": exp_cp,
+        "ep_comm_exposed_s": exp_ep,
+        "pp_p2p_exposed_s": exp_p2p,
+        "pp_bubble_s": bubble,
+        "dp_comm_exposed_s": exp_dp,
+        "optimizer_s": t_opt,
+        "tp_comm_total_s": t_tp,
+        "dp_comm_total_s": t_dp,
+        "stage_imbalance": imbalance,
+    }
+    return step, breakdown
+
+
+def _fit_recompute(
+    model: ModelShape,
+    layout: TrainingLayout,
+    precision: Precision,
+    seq_len: int,
+    m: int,
+    usable: float,
+) -> tuple[str, float, _Memory]:
+    """Cheapest activation recompute that fits: (level, share of layers fully recomputed, memory).
+
+    ``auto`` tries none, then selective, then selective plus full recompute of just enough
+    layers (Megatron ``--recompute-num-layers``), whose cost grows with that share.
+    """
+    if layout.recompute != "auto":
+        return layout.recompute, 0.0, _memory(model, layout, precision, seq_len, m, layout.recompute)
+    for lv in ("none", "selective"):
+        mem = _memory(model, layout, precision, seq_len, m, lv)
+        if mem.total <= usable:
+            return lv, 0.0, mem
+    sel = _memory(model, layout, precision, seq_len, m, "selective")
+    full = _memory(model, layout, precision, seq_len, m, "selective", 1.0)
+    if full.total > usable or sel.total <= full.total:
+        return "full", 0.0, _memory(model, layout, precision, seq_len, m, "full")
+    frac = min(1.0, (sel.total - usable) / (sel.total - full.total))
+    frac = math.ceil(frac * 100) / 100  # whole percent
+    mem = _memory(model, layout, precision, seq_len, m, "selective", frac)
+    while mem.total > usable and frac < 1.0:  # the recompute working set is not linear in frac
+        frac = min(1.0, frac + 0.01)
+        mem = _memory(model, layout, precision, seq_len, m, "selective", frac)
+    return "selective", frac, mem
+
+
+
+def _evaluate(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: Precision,
+    layout: TrainingLayout,
+    seq_len: int,
+    global_batch: int,
+    topology_factor: float,
+    automatic: bool,
+) -> TrainingEstimate:
+    gpus = layout.gpus
+    m = _check_layout(model, layout, gpus, global_batch)
+    usable = hw.hbm_bytes * cal.HBM_USABLE_FRACTION
+    level, frac, mem = _fit_recompute(model, layout, precision, seq_len, m, usable)
+    if mem.total > usable:
+        raise PerfError(
+            f"{layout.describe()} does not fit: {mem.total / 1e9:.0f} GB per GPU needed"
+            f" (weights {mem.weights / 1e9:.0f}, gradients {mem.grads / 1e9:.0f}, optimizer"
+            f" {mem.optimizer / 1e9:.0f}, activations {mem.activations / 1e9:.0f} GB with"
+            f" {level} recompute) but {hw.display_name} has {usable / 1e9:.0f} GB usable;"
+            " use more tensor/pipeline/context parallelism or a smaller micro-batch"
+        )
+    step, breakdown = _step(
+        model, hw, precision, layout, seq_len, global_batch, topology_factor, level, m, frac
+    )
+    recompute = level if frac == 0.0 else f"selective + full on {frac:.0%} of layers"
+    tokens = global_batch * seq_len
+    model_flops_gpu = model_flops_per_token(model, seq_len) * tokens / gpus / step
+    return TrainingEstimate(
+        step_time_s=step,
+        tokens_per_s=tokens / step,
+        tokens_per_s_per_gpu=tokens / step / gpus,
+        model_flops_per_s_per_gpu=model_flops_gpu,
+        mfu=model_flops_gpu / peak_flops(hw, precision),
+        layout=layout,
+        layout_chosen_automatically=automatic,
+        memory_bytes_per_gpu=mem.total,
+        breakdown=breakdown,
+        gpus=gpus,
+        global_batch=global_batch,
+        seq_len=seq_len,
+        precision=precision.value,
+        recompute=recompute,
+        microbatches=m,
+    )
+
+
+def estimate_training(
+    model: ModelShape,
+    hw: HardwareSpec,
+    gpus: int,
+    precision: Precision | str,
+    *,
+    seq_len: int = 8192,
+    global_batch: int | None = None,
+    layout: TrainingLayout | None = None,
+    topology_factor: float = 1.0,
+) -> TrainingEstimate:
+    """Step time, throughput, MFU and memory of training ``model`` on ``gpus`` GPUs of ``hw``.
+
+    ``global_batch`` counts sequences (None: :func:`default_global_batch`). ``layout`` None
+    chooses the fastest layout that fits (:func:`sim.perf.layout.choose_layout`).
+    ``topology_factor`` (<= 1) scales the scale-out bandwidth for a tapered fabric; the network
+    model supplies it, 1.0 means a non-blocking rail-optimized fabric. Raises :class:`PerfError`
+    for a layout that is inconsistent or does not fit in HBM.
+    """
+    p = to_precision(precision)
+    peak_flops(hw, p)
+    if gpus < 1:
+        raise PerfError(f"a training job needs at least one GPU (got {gpus})")
+    if seq_len < 1:
+        raise PerfError(f"sequence length must be positive (got {seq_len})")
+    gb = global_batch if global_batch is not None else default_global_batch(model, gpus, seq_len)
+    if gb < 1:
+        raise PerfError(f"global batch must be at least one sequence (got {gb})")
+    if layout is not None:
+        return _evaluate(model, hw, p, layout, seq_len, gb, topology_factor, automatic=False)
+    from sim.perf.layout import choose_layout
+
+    best = choose_layout(
+        lambda lay: _evaluate(model, hw, p, lay, seq_len, gb, topology_factor, automatic=True),
+        model,
+        hw,
+        gpus,
+        seq_len,
+        gb,
+    )
+    return best

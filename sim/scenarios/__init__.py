@@ -1,0 +1,1 @@
+"""Built-in scenarios shipped with the package (the default 1 GW factory)."""
