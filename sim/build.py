@@ -495,6 +495,7 @@ def _plan_service(
             ttft_s=v.ttft_s,
             tpot_s=v.tpot_s,
             tp=v.tensor_parallel,
+            ep=v.expert_parallel,
         )
     except (PerfError, KeyError) as exc:
         err.add(loc, f"cannot serve on {spec.display_name}: {exc.args[0] if exc.args else exc}")

@@ -75,6 +75,12 @@ class Recorder:
         self.channels[name] = ch
         return ch
 
+    def add_level(self, name: str, times: np.ndarray, values: np.ndarray) -> None:
+        """Add a whole level computed after the run (change times ascending, first at 0)."""
+        if name in self.channels:
+            raise ValueError(f"channel {name!r} registered twice")
+        self.channels[name] = Channel(name, times.tolist(), values.tolist())
+
     def event(
         self,
         t: float,

@@ -311,7 +311,10 @@ class InferenceService(_Model):
     prompt_cache_hit: Fraction = 0.0
     ttft_s: PositiveSeconds | None = Field(default=None, alias="ttft")
     tpot_s: PositiveSeconds | None = Field(default=None, alias="tpot")
-    tensor_parallel: int | None = Field(default=None, gt=0)
+    tensor_parallel: int | None = Field(
+        default=None, gt=0, description="GPUs per replica for tensor parallelism (auto if unset)"
+    )
+    expert_parallel: int = Field(default=1, gt=0, description="expert-parallel width (MoE)")
     max_load: Annotated[float, Field(gt=0, le=1)] = Field(
         default=0.85,
         description="replicas are added when demand exceeds this share of capacity"

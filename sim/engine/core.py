@@ -175,7 +175,7 @@ class Engine:
         now = self.env.now
         self._queue(job.kind, -1)
         self.fleet.take(job.hw, job.domains, job.index, job.held)
-        self.scheduler.holding(job)
+        self.scheduler.holding(job, job.domains)
         self._held(job.kind, job.hw, job.domains)
         job.alloc_start = now
         job.starts += 1
@@ -295,20 +295,21 @@ class Engine:
                 job.proc = env.process(self.run_job(job))
 
     def run_service(self, svc: Service) -> Generator[Any, Any, None]:
-        env = self.env
-        k = 0
-        n = svc.demand.shape[0]
-        demand = svc.demand.tolist()
-        while k < n:
-            self._scale(svc, demand[k])
-            k += 1
-            yield env.timeout(svc.interval_s)
+        """Autoscale ``svc``: at each control tick hold the domains its demand needs.
 
-    def _scale(self, svc: Service, demand: float) -> None:
-        now = self.env.now
-        svc.current_demand = demand
-        need = svc.needed(demand)
-        svc.target = need
+        The demand and the target per tick are precomputed arrays, so a tick whose target is
+        already met costs one timeout. Demand and served tokens are levels derived from those
+        arrays after the run (:meth:`service_levels`), not recorded per tick.
+        """
+        env = self.env
+        need = svc.need.tolist()
+        interval = svc.interval_s
+        for target in need:
+            if target != svc.held.size:
+                self._scale(svc, target)
+            yield env.timeout(interval)
+
+    def _scale(self, svc: Service, need: int) -> None:
         have = svc.held.size
         if need > have:
             got = self.scheduler.grant(svc, need - have)
@@ -316,19 +317,32 @@ class Engine:
                 self.fleet.take(svc.hw, got, svc.index, svc.held)
                 self._held("inference", svc.hw, got)
                 svc.scale_events += 1
-        elif need < have:
+        else:
             self.fleet.give_back_some(svc.held, have - need)
             self._held("inference", svc.hw, need - have)
             svc.scale_events += 1
             self.scheduler.try_start()
-        self._update_service(svc, now)
+        svc.ch_domains.set(self.env.now, svc.held.size)
 
-    def _update_service(self, svc: Service, now: float) -> None:
-        cap = svc.held.size * svc.capacity_per_domain
-        domains, demand, served = svc.channels
-        domains.set(now, svc.held.size)
-        demand.set(now, svc.current_demand)
-        served.set(now, min(svc.current_demand, cap))
+    def service_levels(self, svc: Service) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Demand and served output tokens/s of ``svc`` as step functions over the run.
+
+        served(t) = min(demand(t), domains(t) x capacity per domain), evaluated on the union of
+        the demand ticks and the changes of the service's domain count: exact.
+        """
+        ticks = np.arange(svc.demand.shape[0], dtype=np.float64) * svc.interval_s
+        keep = ticks < self.end_s
+        d_t, d_v = ticks[keep], svc.demand[keep]
+        c_t = np.asarray(svc.ch_domains.times)
+        c_v = np.asarray(svc.ch_domains.values) * svc.capacity_per_domain
+        t = np.union1d(d_t, c_t)
+        demand = d_v[np.searchsorted(d_t, t, side="right") - 1]
+        cap = c_v[np.searchsorted(c_t, t, side="right") - 1]
+        prefix = f"service.{svc.name}."
+        return {
+            prefix + "demand_tokens_per_s": (d_t, d_v),
+            prefix + "served_tokens_per_s": (t, np.minimum(demand, cap)),
+        }
 
     def run_failures(self) -> Generator[Any, Any, None]:
         rel = self.plan.scenario.reliability
@@ -384,7 +398,7 @@ class Engine:
             if self.fleet.n_free(hw) > self.scheduler.spares:
                 self.fleet.take(hw, 1, holder.index, holder.held)
                 self._held("inference", hw, 1)
-            self._update_service(holder, now)
+            holder.ch_domains.set(now, holder.held.size)
             return
         job = holder
         assert isinstance(job, Job)
@@ -394,7 +408,7 @@ class Engine:
         self.rec.event(now, EventKind.INTERRUPTED, job.name, job.kind, domain=d, value=lost)
         if self.scheduler.replacement(job):
             self.fleet.take(hw, 1, job.index, job.held)
-            self.scheduler.released(job, -1)
+            self.scheduler.holding(job, 1)
             self._held(job.kind, hw, 1)
             job.phase = Phase.RESTARTING
         else:
@@ -442,13 +456,9 @@ class Engine:
                 capacity_per_domain=ps.capacity_tokens_per_s_per_domain, max_load=ps.max_load,
                 min_domains=ps.min_domains, interval_s=ps.control_interval_s, demand=demand,
             )
+            svc.ch_domains = self.rec.channel(f"service.{ps.name}.domains")
             self.holders.append(svc)
             self.services.append(svc)
-            svc.channels = (
-                self.rec.channel(f"service.{ps.name}.domains"),
-                self.rec.channel(f"service.{ps.name}.demand_tokens_per_s"),
-                self.rec.channel(f"service.{ps.name}.served_tokens_per_s"),
-            )
         # services first: at time 0 they claim their replicas before training gangs start
         for svc in self.services:
             env.process(self.run_service(svc))
@@ -484,6 +494,9 @@ class Engine:
             if job.phase != Phase.DONE and job.phase != Phase.PENDING:
                 self.rec.event(now, EventKind.UNFINISHED, job.name, job.kind,
                                value=job.done_work)
+        for svc in self.services:
+            for name, (t, v) in self.service_levels(svc).items():
+                self.rec.add_level(name, t, v)
 
     # ------------------------------------------------------------------ results
 

@@ -36,25 +36,27 @@ class PriorityGangScheduler:
         self.host = host
         self.fleet = host.fleet
         self.queues: list[list[Job]] = [[] for _ in range(n_classes)]
-        # running preemptible jobs per (hardware, class), oldest first
-        self.victims: list[list[list[Job]]] = [[[] for _ in range(n_classes)] for _ in range(n_hw)]
+        # preemptible jobs holding domains, per (hardware, class), in the order they took them
+        self.victims: list[list[dict[Job, None]]] = [
+            [{} for _ in range(n_classes)] for _ in range(n_hw)
+        ]
         self.victim_domains = [[0] * n_classes for _ in range(n_hw)]
         self.spares = spares
 
     # --------------------------------------------------------------- bookkeeping hooks
 
-    def holding(self, job: Job) -> None:
-        """``job`` now holds its domains."""
+    def holding(self, job: Job, domains: int) -> None:
+        """``job`` took ``domains`` more domains (its gang, or one replacement)."""
         if job.preemptible:
-            self.victims[job.hw][job.class_rank].append(job)
-            self.victim_domains[job.hw][job.class_rank] += job.held.size
+            self.victims[job.hw][job.class_rank][job] = None
+            self.victim_domains[job.hw][job.class_rank] += domains
 
     def released(self, job: Job, domains: int) -> None:
         """``job`` gave back ``domains`` it held (all of them, or one that failed)."""
         if job.preemptible:
             self.victim_domains[job.hw][job.class_rank] -= domains
             if job.held.size == 0:
-                self.victims[job.hw][job.class_rank].remove(job)
+                self.victims[job.hw][job.class_rank].pop(job, None)
 
     @property
     def waiting(self) -> int:
@@ -85,7 +87,7 @@ class PriorityGangScheduler:
         for r in range(len(self.queues) - 1, rank, -1):
             running = self.victims[hw][r]
             while running and self.fleet.n_free(hw) < need:
-                self.host.preempt(running[-1])
+                self.host.preempt(next(reversed(running)))
             if self.fleet.n_free(hw) >= need:
                 return True
         return self.fleet.n_free(hw) >= need

@@ -153,11 +153,10 @@ class Service(Workload):
         self.max_load = max_load
         self.min_domains = min_domains
         self.interval_s = interval_s
-        self.demand = demand  # tokens/s at each control tick
-        self.current_demand = 0.0
-        self.target = 0
+        self.demand = demand  # output tokens/s demanded at each control tick
+        #: domains needed at each tick: enough for the demand at ``max_load``, at least the floor
+        self.need = np.maximum(
+            min_domains, np.ceil(demand / (capacity_per_domain * max_load) - 1e-9)
+        ).astype(np.int64)
         self.scale_events = 0
-        self.channels: tuple[Any, Any, Any] = (None, None, None)  # domains, demand, served
-
-    def needed(self, demand: float) -> int:
-        return max(self.min_domains, math.ceil(demand / (self.capacity_per_domain * self.max_load)))
+        self.ch_domains: Any = None

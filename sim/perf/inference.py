@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sim.catalog.hardware import HardwareSpec, PrefillAccelerator, Precision
+from sim.catalog.hardware import HardwareSpec, Precision, PrefillAccelerator
 from sim.catalog.models import ModelShape
 from sim.perf import calibration as cal
 from sim.perf.common import (
@@ -119,31 +119,29 @@ class _Replica:
 
 
 def _gemm_time(r: _Replica, tokens: float, hw_peak: float, hbm_bw: float, gpus: int) -> float:
-    """Roofline of the weight GEMMs for ``tokens`` tokens on ``gpus`` GPUs holding the weights."""
+    """Weight GEMMs of one iteration over ``tokens`` tokens on the ``gpus`` GPUs of a replica.
+
+    Time = weight streaming + compute at the efficiency ceiling. The two are added, not
+    max-ed: a decode GEMM with a few hundred rows streams each weight tile once and cannot
+    fully hide the load behind the multiply (the knee of the roofline is rounded), and at
+    small batch the streaming term *is* the small-GEMM penalty that the training model's
+    size-dependent efficiency describes, so the ceiling is used here. MoE: only the experts
+    the iteration's tokens touch are read (uniform routing).
+    """
     m = r.model
     n_active = m.matmul_params_active
+    bytes_read = r.weight_bytes
     if m.is_moe:
         expert_total = m.expert_params_total
         per_expert = expert_total / m.experts
-        # distinct experts touched by `tokens` tokens (uniform routing), per MoE layer
         touched = m.experts * (1.0 - (1.0 - m.experts_per_token / m.experts) ** max(tokens, 0.0))
-        expert_active = expert_total * m.experts_per_token / m.experts
-        bytes_read = (m.total_params - expert_total + touched * per_expert) * weight_bytes_per_param(
-            r.precision
-        )
-        dense_active = n_active - expert_active
-        w_dense = 2.0 * tokens * dense_active / m.layers / gpus
-        tok_per_expert = tokens * m.experts_per_token / max(touched, 1.0)
-        w_exp = 2.0 * tok_per_expert * per_expert / max(m.layers - m.dense_layers, 1) / r.tp
-        t_flops = 2.0 * tokens * dense_active / gpus / (
-            hw_peak * gemm_efficiency(w_dense, r.precision)
-        ) + 2.0 * tokens * expert_active / gpus / (hw_peak * gemm_efficiency(w_exp, r.precision))
-    else:
-        bytes_read = r.weight_bytes
-        w = 2.0 * tokens * n_active / m.layers / gpus
-        t_flops = 2.0 * tokens * n_active / gpus / (hw_peak * gemm_efficiency(w, r.precision))
+        bytes_read = (
+            m.total_params - expert_total + touched * per_expert
+        ) * weight_bytes_per_param(r.precision)
+    ceiling = cal.GEMM_EFFICIENCY_MAX * cal.PRECISION_EFFICIENCY[r.precision.value]
+    t_flops = 2.0 * tokens * n_active / gpus / (hw_peak * ceiling)
     t_mem = bytes_read / gpus / (hbm_bw * cal.HBM_EFFICIENCY)
-    return max(t_mem, t_flops)
+    return t_mem + t_flops
 
 
 def _prefill_attention_flops(r: _Replica, tokens: float) -> float:
@@ -161,8 +159,12 @@ def _iteration(r: _Replica, batch: int) -> tuple[float, dict[str, float]]:
     tokens = batch + prefill
     t_gemm = _gemm_time(r, tokens, peak, hw.hbm_bandwidth_bytes_per_s, r.gpus)
     kv_shards = r.gpus
-    t_kv = batch * r.mean_context * r.kv_bytes_per_token / kv_shards / (
-        hw.hbm_bandwidth_bytes_per_s * cal.HBM_EFFICIENCY
+    t_kv = (
+        batch
+        * r.mean_context
+        * r.kv_bytes_per_token
+        / kv_shards
+        / (hw.hbm_bandwidth_bytes_per_s * cal.HBM_EFFICIENCY)
     )
     t_pattn = _prefill_attention_flops(r, prefill) / r.gpus / (peak_attn * cal.ATTENTION_EFFICIENCY)
     act = tokens * m.hidden_size * 2.0
@@ -194,8 +196,8 @@ def _prefill_time(r: _Replica, devices: float) -> float:
     m = r.model
     tokens = max(r.prefill_tokens, 1.0)
     w = 2.0 * tokens * m.matmul_params_active / m.layers / max(devices, 1.0)
-    t_mm = 2.0 * m.matmul_params_active * tokens / devices / (
-        peak * gemm_efficiency(w, r.precision)
+    t_mm = (
+        2.0 * m.matmul_params_active * tokens / devices / (peak * gemm_efficiency(w, r.precision))
     )
     t_attn = _prefill_attention_flops(r, tokens) / devices / (peak * 0.5 * cal.ATTENTION_EFFICIENCY)
     return t_mm + t_attn
@@ -360,8 +362,16 @@ def estimate_inference(
     for t in tps:
         try:
             r = _make_replica(
-                model, hw, p, t, ep, input_tokens, output_tokens, reasoning_tokens,
-                prompt_cache_hit, prefill_hw,
+                model,
+                hw,
+                p,
+                t,
+                ep,
+                input_tokens,
+                output_tokens,
+                reasoning_tokens,
+                prompt_cache_hit,
+                prefill_hw,
             )
         except PerfError as exc:
             first_error = first_error or exc
@@ -403,12 +413,26 @@ def inference_curve(
     _check_inputs(input_tokens, output_tokens, reasoning_tokens, prompt_cache_hit)
     if tp is None:
         tp = estimate_inference(
-            model, hw, p, input_tokens=input_tokens, output_tokens=output_tokens,
-            reasoning_tokens=reasoning_tokens, prompt_cache_hit=prompt_cache_hit, ep=ep,
+            model,
+            hw,
+            p,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            reasoning_tokens=reasoning_tokens,
+            prompt_cache_hit=prompt_cache_hit,
+            ep=ep,
             prefill_hw=prefill_hw,
         ).tp
     r = _make_replica(
-        model, hw, p, tp, ep, input_tokens, output_tokens, reasoning_tokens, prompt_cache_hit,
+        model,
+        hw,
+        p,
+        tp,
+        ep,
+        input_tokens,
+        output_tokens,
+        reasoning_tokens,
+        prompt_cache_hit,
         prefill_hw,
     )
     b_max = min(r.max_batch_kv, MAX_BATCH)

@@ -70,8 +70,14 @@ def candidate_layouts(
                             for zero in (1, 3) if dp > 1 else (1,):
                                 out.append(
                                     TrainingLayout(
-                                        tp=tp, pp=pp, vp=vp, cp=cp, dp=dp, ep=ep,
-                                        microbatch=mbs, zero_stage=zero,
+                                        tp=tp,
+                                        pp=pp,
+                                        vp=vp,
+                                        cp=cp,
+                                        dp=dp,
+                                        ep=ep,
+                                        microbatch=mbs,
+                                        zero_stage=zero,
                                     )
                                 )
     return out

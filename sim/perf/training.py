@@ -37,7 +37,6 @@ from sim.perf.common import (
     gemm_efficiency,
     peak_flops,
     to_precision,
-    weight_bytes_per_param,
 )
 
 __all__ = [
@@ -173,7 +172,9 @@ def _max_stage_layers(model: ModelShape, pp: int) -> float:
     h_eq = model.vocab_size * model.hidden_size / layer_params
     if pp == 1:
         return model.layers + h_eq
-    candidates = sorted({float(k) for k in range(1, model.layers + 1)} | {k + h_eq for k in range(model.layers + 1)})
+    candidates = sorted(
+        {float(k) for k in range(1, model.layers + 1)} | {k + h_eq for k in range(model.layers + 1)}
+    )
     for x in candidates:
         if (pp - 1) * math.floor(x) + max(0, math.floor(x - h_eq)) >= model.layers:
             return x
@@ -208,6 +209,11 @@ def _activation_bytes_per_token_layer(model: ModelShape, tp: int, level: str) ->
     return 2.0 * (attn + mlp) / tp
 
 
+def _working_weight_bytes(precision: Precision) -> float:
+    """Bytes of the weights the forward pass reads: BF16, or FP8 for FP8 and FP4 training."""
+    return 2.0 if precision is Precision.BF16 else 1.0
+
+
 @dataclass(frozen=True)
 class _Memory:
     total: float
@@ -234,8 +240,10 @@ def _memory(
     params = dense_total * frac / tp + expert_total * frac / (tp * ep)
     shard_dense = dp * cp
     shard_expert = max(1, dp * cp // ep)
-    # per-parameter bytes: working weights (BF16, plus an FP8/FP4 copy), BF16 grads, FP32 Adam
-    wbytes = 2.0 + (weight_bytes_per_param(precision) if precision is not Precision.BF16 else 0.0)
+    # per-parameter bytes: working weights (BF16; FP8 primary weights for FP8/FP4 training, as
+    # Transformer Engine's fp8_model_init and NeMo's MLPerf recipes keep them), BF16 grads,
+    # FP32 master weights + Adam moments in the optimizer
+    wbytes = _working_weight_bytes(precision)
     dense_p = dense_total * frac / tp
     expert_p = expert_total * frac / (tp * ep)
 
@@ -384,7 +392,7 @@ def _step(
     expert_total = model.expert_params_total
     dense_params = (model.total_params - expert_total) * frac / tp
     expert_params = expert_total * frac / (tp * ep)
-    wb = weight_bytes_per_param(precision) if precision is not Precision.BF16 else 2.0
+    wb = _working_weight_bytes(precision)
     per_param = cal.GRAD_REDUCE_BYTES + wb
     n_dense, n_exp = dp * cp, max(1, dp * cp // ep)
     t_dp = all_gather_time_s(dense_params * per_param, n_dense, hw, gpus, topology_factor)
@@ -431,7 +439,11 @@ def _fit_recompute(
     layers (Megatron ``--recompute-num-layers``), whose cost grows with that share.
     """
     if layout.recompute != "auto":
-        return layout.recompute, 0.0, _memory(model, layout, precision, seq_len, m, layout.recompute)
+        return (
+            layout.recompute,
+            0.0,
+            _memory(model, layout, precision, seq_len, m, layout.recompute),
+        )
     for lv in ("none", "selective"):
         mem = _memory(model, layout, precision, seq_len, m, lv)
         if mem.total <= usable:
@@ -449,7 +461,6 @@ def _fit_recompute(
     return "selective", frac, mem
 
 
-
 def _evaluate(
     model: ModelShape,
     hw: HardwareSpec,
@@ -459,8 +470,8 @@ def _evaluate(
     global_batch: int,
     topology_factor: float,
     automatic: bool,
+    gpus: int,
 ) -> TrainingEstimate:
-    gpus = layout.gpus
     m = _check_layout(model, layout, gpus, global_batch)
     usable = hw.hbm_bytes * cal.HBM_USABLE_FRACTION
     level, frac, mem = _fit_recompute(model, layout, precision, seq_len, m, usable)
@@ -526,11 +537,11 @@ def estimate_training(
     if gb < 1:
         raise PerfError(f"global batch must be at least one sequence (got {gb})")
     if layout is not None:
-        return _evaluate(model, hw, p, layout, seq_len, gb, topology_factor, automatic=False)
+        return _evaluate(model, hw, p, layout, seq_len, gb, topology_factor, False, gpus)
     from sim.perf.layout import choose_layout
 
     best = choose_layout(
-        lambda lay: _evaluate(model, hw, p, lay, seq_len, gb, topology_factor, automatic=True),
+        lambda lay: _evaluate(model, hw, p, lay, seq_len, gb, topology_factor, True, gpus),
         model,
         hw,
         gpus,

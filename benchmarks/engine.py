@@ -1,0 +1,103 @@
+"""Engine speed: the default 1 GW scenario over 30 and 365 days against a bare SimPy loop.
+
+Prints, for each case: wall seconds of the simulation proper (build and table writing excluded,
+reported apart), SimPy events processed, events per second, model events (failures and repairs),
+and the peak resident memory of the process that ran it. The ceiling is a bare SimPy loop of
+timeouts, measured in the same run on the same counting environment, so the ratio
+engine / bare compares like with like.
+
+    python benchmarks/engine.py            # all cases
+    python benchmarks/engine.py --days 30  # one engine case
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+
+def _bare(n: int) -> dict[str, Any]:
+    from sim.engine.core import CountingEnvironment
+
+    env = CountingEnvironment()
+
+    def loop() -> Any:
+        for _ in range(n):
+            yield env.timeout(1.0)
+
+    env.process(loop())
+    t0 = time.perf_counter()
+    env.run()
+    wall = time.perf_counter() - t0
+    return {"case": f"bare SimPy, {n:,} timeouts", "wall_s": wall, "events": env.processed}
+
+
+def _engine(days: float, scenario: str | None) -> dict[str, Any]:
+    from sim.runner import prepare, simulate
+
+    t0 = time.perf_counter()
+    _, plan = prepare(scenario, overrides=[f"run.duration={days}d"])
+    build_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    tables, stats = simulate(plan)
+    total_s = time.perf_counter() - t1
+    return {
+        "case": f"{plan.scenario.name}, {days:g} days",
+        "wall_s": stats.wall_s,
+        "events": stats.simpy_events,
+        "model_events": stats.model_events,
+        "build_s": build_s,
+        "tables_s": total_s - stats.wall_s,
+        "gpus": plan.total_gpus,
+    }
+
+
+def _child(args: argparse.Namespace) -> None:
+    out = _bare(args.bare) if args.bare else _engine(args.days, args.scenario)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps(out))
+
+
+def _run_child(extra: list[str]) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", *extra]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return dict(json.loads(res.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--days", type=float, action="append", help="engine case(s), in days")
+    ap.add_argument("--scenario", help="scenario file (default: the built-in default)")
+    ap.add_argument("--bare", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        args.days = args.days[0] if args.days else 30.0
+        _child(args)
+        return
+    days = args.days or [30.0, 365.0]
+    scen = ["--scenario", args.scenario] if args.scenario else []
+    bare = _run_child(["--bare", "2000000"])
+    bare_rate = bare["events"] / bare["wall_s"]
+    rows = [bare]
+    for d in days:
+        rows.append(_run_child(["--days", str(d), *scen]))
+    print(f"{'case':<42} {'wall s':>8} {'events':>11} {'events/s':>11} {'vs bare':>8}"
+          f" {'peak MB':>8}  notes")
+    for r in rows:
+        rate = r["events"] / r["wall_s"]
+        notes = ""
+        if "model_events" in r:
+            notes = (f"{r['gpus']:,} GPUs; {r['model_events']:,} failures+repairs;"
+                     f" build {r['build_s']:.2f} s, tables {r['tables_s']:.2f} s")
+        print(f"{r['case']:<42} {r['wall_s']:>8.2f} {r['events']:>11,} {rate:>11,.0f}"
+              f" {rate / bare_rate:>8.2f} {r['peak_rss_mb']:>8.0f}  {notes}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,323 @@
+"""``aifactory estimate train|serve``: the performance model's estimate for one job or service.
+
+No scenario needed: name a model from the model catalog, hardware from the hardware catalog, a
+GPU count and (optionally) a layout. ``--json`` prints machine-readable output; bad input prints
+one ``error: ...`` line on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sim.catalog.hardware import HardwareSpec, catalog
+from sim.catalog.models import get_model
+from sim.perf import (
+    InferenceEstimate,
+    PerfError,
+    TrainingEstimate,
+    TrainingLayout,
+    default_vp,
+    estimate_inference,
+    estimate_training,
+)
+from sim.units import QuantityError, parse_quantity
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 2
+
+
+class _UserError(Exception):
+    """Bad input: reported as one line on stderr."""
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "estimate",
+        help="estimate one training job or inference service with the performance model",
+        description="Analytical estimate for one job without a scenario (see"
+        " docs/performance-model.md).",
+    )
+    sub = p.add_subparsers(dest="estimate_command", required=True, metavar="KIND")
+
+    t = sub.add_parser("train", help="training step time, tokens/s per GPU, MFU")
+    _common(t)
+    t.add_argument("--gpus", type=int, required=True, help="GPUs in the job")
+    for flag, what in (
+        ("--tp", "tensor parallel"),
+        ("--pp", "pipeline parallel"),
+        ("--vp", "virtual pipeline stages per GPU (default: about two layers per chunk)"),
+        ("--cp", "context parallel"),
+        ("--dp", "data parallel"),
+        ("--ep", "expert parallel (divides DP)"),
+    ):
+        t.add_argument(flag, type=int, default=None, help=what)
+    t.add_argument("--microbatch", type=int, default=1, help="sequences per micro-batch")
+    t.add_argument(
+        "--zero",
+        type=int,
+        default=1,
+        choices=(1, 2, 3),
+        help="data-parallel sharding: 1 optimizer, 2 + gradients, 3 + weights",
+    )
+    t.add_argument("--seq", type=int, default=8192, help="sequence length (tokens)")
+    t.add_argument("--global-batch", type=int, default=None, help="global batch (sequences)")
+    t.set_defaults(handler=cmd_train)
+
+    s = sub.add_parser("serve", help="inference throughput per GPU at latency targets")
+    _common(s)
+    s.add_argument("--gpus", type=int, default=None, help="GPUs in the whole deployment")
+    s.add_argument("--tp", type=int, default=None, help="tensor parallel (default: best)")
+    s.add_argument("--ep", type=int, default=1, help="expert parallel")
+    s.add_argument("--input", type=int, required=True, help="input (prompt) tokens")
+    s.add_argument("--output", type=int, required=True, help="output tokens")
+    s.add_argument("--reasoning", type=int, default=0, help="reasoning tokens (also generated)")
+    s.add_argument("--cache-hit", type=float, default=0.0, help="prompt-cache hit rate [0, 1)")
+    s.add_argument("--ttft", default=None, help="p99 time-to-first-token target, e.g. 2s")
+    s.add_argument("--tpot", default=None, help="p99 time-per-output-token target, e.g. 200ms")
+    s.add_argument(
+        "--prefill-hardware",
+        default=None,
+        help="disaggregated prefill pool: a catalog name, or 'companion' for the rack's prefill"
+        " accelerator (Rubin CPX)",
+    )
+    s.set_defaults(handler=cmd_serve)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model catalog name, e.g. llama3.1-405b")
+    p.add_argument("--hardware", required=True, help="hardware catalog name, e.g. h100_sxm")
+    p.add_argument("--precision", default="bf16", help="bf16, fp8 or fp4")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+# --- handlers -------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        est = _train(args)
+    except (_UserError, PerfError, KeyError, ValueError) as exc:
+        return _fail(exc)
+    if args.json:
+        sys.stdout.write(json.dumps(_train_json(est), indent=2) + "\n")
+    else:
+        _train_table(est, args)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        est, replicas = _serve(args)
+    except (_UserError, PerfError, KeyError, ValueError) as exc:
+        return _fail(exc)
+    if args.json:
+        sys.stdout.write(json.dumps(_serve_json(est, replicas), indent=2) + "\n")
+    else:
+        _serve_table(est, replicas, args)
+    return EXIT_OK
+
+
+def _fail(exc: BaseException) -> int:
+    msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    sys.stderr.write(f"error: {' '.join(str(msg).split())}\n")
+    return EXIT_USER_ERROR
+
+
+def _hardware(name: str) -> HardwareSpec:
+    entries = catalog()
+    key = name.strip().lower().replace("-", "_")
+    if key not in entries:
+        close = difflib.get_close_matches(key, sorted(entries), n=1, cutoff=0.5)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise _UserError(f"unknown hardware '{name}'{hint} (known: {', '.join(sorted(entries))})")
+    return entries[key]
+
+
+def _train(args: argparse.Namespace) -> TrainingEstimate:
+    model = get_model(args.model)
+    hw = _hardware(args.hardware)
+    if args.gpus < 1:
+        raise _UserError(f"--gpus must be positive (got {args.gpus})")
+    degrees = {k: getattr(args, k) for k in ("tp", "pp", "vp", "cp", "dp", "ep")}
+    layout = None
+    if any(v is not None for k, v in degrees.items() if k != "vp"):
+        tp = degrees["tp"] or 1
+        pp = degrees["pp"] or 1
+        cp = degrees["cp"] or 1
+        dp = degrees["dp"]
+        if dp is None:
+            if args.gpus % (tp * pp * cp):
+                raise _UserError(
+                    f"--gpus {args.gpus} is not a multiple of TP{tp} x PP{pp} x CP{cp}"
+                )
+            dp = args.gpus // (tp * pp * cp)
+        vp = degrees["vp"] if degrees["vp"] is not None else default_vp(model, pp)
+        layout = TrainingLayout(
+            tp=tp,
+            pp=pp,
+            vp=vp,
+            cp=cp,
+            dp=dp,
+            ep=degrees["ep"] or 1,
+            microbatch=args.microbatch,
+            zero_stage=args.zero,
+        )
+    return estimate_training(
+        model,
+        hw,
+        args.gpus,
+        args.precision,
+        seq_len=args.seq,
+        global_batch=args.global_batch,
+        layout=layout,
+    )
+
+
+def _duration(value: str | None, flag: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        out = parse_quantity(value, "s")
+    except QuantityError as exc:
+        raise _UserError(f"{flag}: {exc}") from None
+    if out <= 0:
+        raise _UserError(f"{flag} must be positive (got {value!r})")
+    return out
+
+
+def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, int]:
+    model = get_model(args.model)
+    hw = _hardware(args.hardware)
+    ttft = _duration(args.ttft, "--ttft")
+    tpot = _duration(args.tpot, "--tpot")
+    prefill: Any = None
+    if args.prefill_hardware:
+        if args.prefill_hardware == "companion":
+            if hw.prefill_accelerator is None:
+                raise _UserError(f"{args.hardware} has no companion prefill accelerator")
+            prefill = hw.prefill_accelerator
+        else:
+            prefill = _hardware(args.prefill_hardware)
+    est = estimate_inference(
+        model,
+        hw,
+        args.precision,
+        input_tokens=args.input,
+        output_tokens=args.output,
+        reasoning_tokens=args.reasoning,
+        prompt_cache_hit=args.cache_hit,
+        ttft_s=ttft,
+        tpot_s=tpot,
+        tp=args.tp,
+        ep=args.ep,
+        prefill_hw=prefill,
+    )
+    replicas = 1
+    if args.gpus is not None:
+        if args.gpus < est.replica_gpus or args.gpus % est.replica_gpus:
+            raise _UserError(
+                f"--gpus {args.gpus} is not a multiple of the {est.replica_gpus}-GPU replica"
+                f" (TP{est.tp} x EP{est.ep})"
+            )
+        replicas = args.gpus // est.replica_gpus
+    return est, replicas
+
+
+# --- output ---------------------------------------------------------------------------------
+def _train_json(e: TrainingEstimate) -> dict[str, Any]:
+    lay = e.layout
+    return {
+        "step_time_s": e.step_time_s,
+        "tokens_per_s_per_gpu": e.tokens_per_s_per_gpu,
+        "model_tflops_per_gpu": e.model_tflops_per_gpu,
+        "mfu": e.mfu,
+        "tokens_per_s": e.tokens_per_s,
+        "gpus": e.gpus,
+        "global_batch": e.global_batch,
+        "seq_len": e.seq_len,
+        "precision": e.precision,
+        "layout": {
+            "tp": lay.tp,
+            "pp": lay.pp,
+            "vp": lay.vp,
+            "cp": lay.cp,
+            "dp": lay.dp,
+            "ep": lay.ep,
+            "microbatch": lay.microbatch,
+            "zero_stage": lay.zero_stage,
+        },
+        "layout_chosen_automatically": e.layout_chosen_automatically,
+        "recompute": e.recompute,
+        "memory_gb_per_gpu": e.memory_bytes_per_gpu / 1e9,
+        "breakdown": e.breakdown,
+    }
+
+
+def _serve_json(e: InferenceEstimate, replicas: int) -> dict[str, Any]:
+    return {
+        "output_tokens_per_s_per_gpu": e.output_tokens_per_s_per_gpu,
+        "batch": e.batch,
+        "ttft_s": e.ttft_s,
+        "tpot_s": e.tpot_s,
+        "tp": e.tp,
+        "ep": e.ep,
+        "replica_gpus": e.replica_gpus,
+        "replicas": replicas,
+        "output_tokens_per_s": e.output_tokens_per_s_per_replica * replicas,
+        "prefill_gpus_per_replica": e.prefill_gpus_per_replica,
+        "limited_by": e.limited_by,
+        "meets_targets": e.meets_targets,
+    }
+
+
+def _console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
+
+
+def _kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=title, show_header=False)
+    table.add_column("quantity", style="bold")
+    table.add_column("value", justify="right")
+    for k, v in rows:
+        table.add_row(k, v)
+    return table
+
+
+def _train_table(e: TrainingEstimate, args: argparse.Namespace) -> None:
+    chosen = " (chosen automatically)" if e.layout_chosen_automatically else ""
+    rows = [
+        ("layout", e.layout.describe() + chosen),
+        ("global batch", f"{e.global_batch} x {e.seq_len} tokens"),
+        ("step time", f"{e.step_time_s:.3f} s"),
+        ("tokens/s per GPU", f"{e.tokens_per_s_per_gpu:,.0f}"),
+        ("model TFLOP/s per GPU", f"{e.model_tflops_per_gpu:,.0f}"),
+        ("MFU", f"{e.mfu:.1%}"),
+        ("memory per GPU", f"{e.memory_bytes_per_gpu / 1e9:.1f} GB ({e.recompute} recompute)"),
+    ]
+    for k, v in e.breakdown.items():
+        if k.endswith("_s") and not k.endswith("total_s"):
+            rows.append(("  " + k.removesuffix("_s").replace("_", " "), f"{v:.3f} s"))
+    _console().print(_kv_table(f"{args.model} on {e.gpus} x {args.hardware}, {e.precision}", rows))
+
+
+def _serve_table(e: InferenceEstimate, replicas: int, args: argparse.Namespace) -> None:
+    rows = [
+        ("replica", f"TP{e.tp} x EP{e.ep} = {e.replica_gpus} GPUs, {replicas} replica(s)"),
+        ("output tokens/s per GPU", f"{e.output_tokens_per_s_per_gpu:,.0f}"),
+        ("output tokens/s (deployment)", f"{e.output_tokens_per_s_per_replica * replicas:,.0f}"),
+        ("batch", f"{e.batch}"),
+        ("TTFT", f"{e.ttft_s * 1e3:,.0f} ms"),
+        ("TPOT", f"{e.tpot_s * 1e3:,.1f} ms"),
+        ("limited by", e.limited_by),
+    ]
+    if e.prefill_gpus_per_replica:
+        rows.append(("prefill devices per replica", f"{e.prefill_gpus_per_replica:.2f}"))
+    if not e.meets_targets:
+        rows.append(("targets", "NOT met at any batch"))
+    _console().print(_kv_table(f"{args.model} on {args.hardware}, {e.precision}", rows))
