@@ -44,7 +44,7 @@ def _engine(days: float, scenario: str | None) -> dict[str, Any]:
     _, plan = prepare(scenario, overrides=[f"run.duration={days}d"])
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    tables, stats = simulate(plan)
+    _tables, stats = simulate(plan)
     total_s = time.perf_counter() - t1
     return {
         "case": f"{plan.scenario.name}, {days:g} days",
@@ -87,16 +87,22 @@ def main() -> None:
     rows = [bare]
     for d in days:
         rows.append(_run_child(["--days", str(d), *scen]))
-    print(f"{'case':<42} {'wall s':>8} {'events':>11} {'events/s':>11} {'vs bare':>8}"
-          f" {'peak MB':>8}  notes")
+    print(
+        f"{'case':<42} {'wall s':>8} {'events':>11} {'events/s':>11} {'vs bare':>8}"
+        f" {'peak MB':>8}  notes"
+    )
     for r in rows:
         rate = r["events"] / r["wall_s"]
         notes = ""
         if "model_events" in r:
-            notes = (f"{r['gpus']:,} GPUs; {r['model_events']:,} failures+repairs;"
-                     f" build {r['build_s']:.2f} s, tables {r['tables_s']:.2f} s")
-        print(f"{r['case']:<42} {r['wall_s']:>8.2f} {r['events']:>11,} {rate:>11,.0f}"
-              f" {rate / bare_rate:>8.2f} {r['peak_rss_mb']:>8.0f}  {notes}")
+            notes = (
+                f"{r['gpus']:,} GPUs; {r['model_events']:,} failures+repairs;"
+                f" build {r['build_s']:.2f} s, tables {r['tables_s']:.2f} s"
+            )
+        print(
+            f"{r['case']:<42} {r['wall_s']:>8.2f} {r['events']:>11,} {rate:>11,.0f}"
+            f" {rate / bare_rate:>8.2f} {r['peak_rss_mb']:>8.0f}  {notes}"
+        )
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ def summarize(
         },
         "pretraining_runs": runs,
         "posttraining": {
-            "submitted": int(len(post)),
+            "submitted": len(post),
             "finished": int((post["state"] == "finished").sum()) if len(post) else 0,
             "mean_wait_hours": _clean(float(post["wait_s"].mean()) / HOUR_S) if len(post) else None,
             "preemptions": int(post["preemptions"].sum()) if len(post) else 0,

@@ -36,12 +36,12 @@ from sim.perf import PerfError, estimate_inference, estimate_training
 
 __all__ = [
     "BYTES_PER_PARAM_TRAINING_STATE",
+    "WORKLOAD_KINDS",
     "Hall",
     "Plan",
     "PlannedJob",
     "PlannedService",
     "PlannedStream",
-    "WORKLOAD_KINDS",
     "build",
 ]
 

@@ -60,9 +60,7 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
-def write_run(
-    target: Path, tables: RunTables, extra_files: dict[str, str] | None = None
-) -> Path:
+def write_run(target: Path, tables: RunTables, extra_files: dict[str, str] | None = None) -> Path:
     """Write the run folder at ``target`` atomically; ``target`` must not exist (or be empty)."""
     target = Path(target)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):

@@ -198,8 +198,8 @@ def derive_traces(levels: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     for svc in plan.services:
         served = levels[f"service.{svc.name}.served_tokens_per_s"].to_numpy()
         p = plan.hw_specs[svc.hw_index].domain_power_w
-        it_power += p * (ap.inference_full_load - ap.idle) * served / (
-            svc.capacity_tokens_per_s_per_domain
+        it_power += (
+            p * (ap.inference_full_load - ap.idle) * served / (svc.capacity_tokens_per_s_per_domain)
         )
     it_power += fac.it_overhead_fraction * provisioned_domain_w
     gpus["idle"] = gpus["total"] - gpus["failed"] - sum(gpus[k] for k in WORKLOAD_KINDS)

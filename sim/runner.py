@@ -60,8 +60,9 @@ def prepare(
         loaded = load_scenario(scenario, overrides)
     if seed is not None:
         sc = loaded.scenario
-        loaded = replace(loaded, scenario=sc.model_copy(
-            update={"run": sc.run.model_copy(update={"seed": seed})}))
+        loaded = replace(
+            loaded, scenario=sc.model_copy(update={"run": sc.run.model_copy(update={"seed": seed})})
+        )
     return loaded, build(loaded)
 
 
@@ -110,24 +111,16 @@ def simulate(
     return tables, stats
 
 
-_JOB_COLUMNS: dict[str, str] = {
-    "name": "string",
-    "workload": "string",
-    "stream": "string",
-    "class": "string",
-    "hardware": "string",
-    "state": "string",
-    "work_unit": "string",
-}
+_JOB_TEXT_COLUMNS = ("name", "workload", "stream", "class", "hardware", "state", "work_unit")
 
 
 def _typed_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
-    for col, dtype in _JOB_COLUMNS.items():
+    for col in _JOB_TEXT_COLUMNS:
         if col not in jobs:
             jobs[col] = ""
-        jobs[col] = jobs[col].fillna("").astype(dtype)
+        jobs[col] = jobs[col].fillna("").astype("string")
     for col in jobs.columns:
-        if col not in _JOB_COLUMNS:
+        if col not in _JOB_TEXT_COLUMNS:
             jobs[col] = pd.to_numeric(jobs[col], errors="coerce").astype("float64")
     return jobs
 
@@ -167,7 +160,7 @@ def run(
 
     The folder is ``out`` if given, else ``outputs_root/<scenario>/<UTC time>-seed<seed>``.
     """
-    loaded, plan = prepare(scenario, seed=seed, overrides=overrides)
+    _loaded, plan = prepare(scenario, seed=seed, overrides=overrides)
     tables, stats = simulate(plan, progress=progress)
     folder = None
     if write:

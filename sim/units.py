@@ -39,7 +39,7 @@ class QuantityError(ValueError):
 def _registry() -> Any:
     import pint  # local: costs ~0.4 s, only paid when a string needs parsing
 
-    ureg = pint.UnitRegistry(on_redefinition="raise", autoconvert_offset_to_baseunit=True)
+    ureg: Any = pint.UnitRegistry(on_redefinition="raise", autoconvert_offset_to_baseunit=True)
     ureg.define("FLOP = [flop] = flop")
     ureg.define("FLOPS = FLOP / second = flops")
     ureg.define("USD = [currency] = usd = dollar")

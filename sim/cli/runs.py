@@ -94,8 +94,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         disable=not show,
         transient=True,
     ) as bar:
-        task = bar.add_task(plan.scenario.name, total=duration, days=0.0,
-                            total_days=duration / DAY_S, rate=0.0)
+        task = bar.add_task(
+            plan.scenario.name, total=duration, days=0.0, total_days=duration / DAY_S, rate=0.0
+        )
 
         def progress(t: float, events: int) -> None:
             wall = max(time.perf_counter() - t0, 1e-9)
@@ -119,44 +120,76 @@ def _fmt(x: float | None, spec: str = ",.3g", unit: str = "") -> str:
 
 
 def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: Any) -> None:
-    t = Table(title=f"{s['scenario']} (seed {s['seed']}, {s['duration_days']:.0f} days)",
-              show_header=False, title_justify="left")
+    t = Table(
+        title=f"{s['scenario']} (seed {s['seed']}, {s['duration_days']:.0f} days)",
+        show_header=False,
+        title_justify="left",
+    )
     t.add_column("KPI")
     t.add_column("value", justify="right")
     f = s["factory"]
     halls = ", ".join(f"{h['name']}: {h['domains']:,} x {h['hardware']}" for h in f["halls"])
     t.add_row("factory", f"{f['gpus']:,} GPUs in {f['domains']:,} domains ({halls})")
-    t.add_row("IT power provisioned / grid", f"{f['provisioned_it_power_mw']:,.0f} MW /"
-              f" {f['grid_power_mw']:,.0f} MW")
+    t.add_row(
+        "IT power provisioned / grid",
+        f"{f['provisioned_it_power_mw']:,.0f} MW / {f['grid_power_mw']:,.0f} MW",
+    )
     by = s["utilization_by_workload"]
-    t.add_row("utilization", f"{s['utilization']:.1%} (pre {by['pretraining']:.1%}, post"
-              f" {by['posttraining']:.1%}, inference {by['inference']:.1%})")
+    t.add_row(
+        "utilization",
+        f"{s['utilization']:.1%} (pre {by['pretraining']:.1%}, post"
+        f" {by['posttraining']:.1%}, inference {by['inference']:.1%})",
+    )
     t.add_row("availability", f"{s['availability']:.2%}")
-    t.add_row("training goodput / MFU", f"{_fmt(s['training_goodput'], '.1%')} /"
-              f" {_fmt(s['training_mfu'], '.1%')}")
+    t.add_row(
+        "training goodput / MFU",
+        f"{_fmt(s['training_goodput'], '.1%')} / {_fmt(s['training_mfu'], '.1%')}",
+    )
     e = s["energy"]
-    t.add_row("facility energy, avg PUE", f"{e['facility_mwh']:,.0f} MWh, PUE"
-              f" {_fmt(e['average_pue'], '.2f')}, peak {e['peak_facility_power_mw']:,.0f} MW")
+    t.add_row(
+        "facility energy, avg PUE",
+        f"{e['facility_mwh']:,.0f} MWh, PUE"
+        f" {_fmt(e['average_pue'], '.2f')}, peak {e['peak_facility_power_mw']:,.0f} MW",
+    )
     c = s["cost"]
-    t.add_row("cost (capex amortized + energy)", f"${_fmt(c['total_usd'], ',.4g')};"
-              f" ${_fmt(c['per_gpu_hour_usd'], '.2f')}/GPU-h")
+    t.add_row(
+        "cost (capex amortized + energy)",
+        f"${_fmt(c['total_usd'], ',.4g')}; ${_fmt(c['per_gpu_hour_usd'], '.2f')}/GPU-h",
+    )
     for r in s["pretraining_runs"]:
-        done = (f"finished in {r['completion_days']:.1f} d" if r["state"] == "finished"
-                else f"{r['tokens_done'] / r['tokens']:.0%} done ({r['state']})")
-        t.add_row(f"pre-training {r['name']}", f"{done}, ETTR {_fmt(r['ettr'], '.1%')},"
-                  f" {r['interruptions']} interruptions")
+        done = (
+            f"finished in {r['completion_days']:.1f} d"
+            if r["state"] == "finished"
+            else f"{r['tokens_done'] / r['tokens']:.0%} done ({r['state']})"
+        )
+        t.add_row(
+            f"pre-training {r['name']}",
+            f"{done}, ETTR {_fmt(r['ettr'], '.1%')}, {r['interruptions']} interruptions",
+        )
     p = s["posttraining"]
-    t.add_row("post-training jobs", f"{p['finished']:,} of {p['submitted']:,} finished, mean wait"
-              f" {_fmt(p['mean_wait_hours'], '.2g')} h, {p['preemptions']:,} preemptions")
+    t.add_row(
+        "post-training jobs",
+        f"{p['finished']:,} of {p['submitted']:,} finished, mean wait"
+        f" {_fmt(p['mean_wait_hours'], '.2g')} h, {p['preemptions']:,} preemptions",
+    )
     for v in s["inference_services"]:
-        t.add_row(f"inference {v['name']}", f"{v['tokens_per_day']:.3g} tok/day, SLO"
-                  f" {_fmt(v['slo_attainment'], '.1%')},"
-                  f" ${_fmt(v['cost_per_million_tokens_usd'], '.3g')}/M tok")
+        t.add_row(
+            f"inference {v['name']}",
+            f"{v['tokens_per_day']:.3g} tok/day, SLO"
+            f" {_fmt(v['slo_attainment'], '.1%')},"
+            f" ${_fmt(v['cost_per_million_tokens_usd'], '.3g')}/M tok",
+        )
     r = s["reliability"]
-    t.add_row("failures", f"{r['failures']:,} ({r['failures_per_day']:.0f}/day),"
-              f" {r['job_interruptions']:,} job interruptions")
-    t.add_row("engine", f"{stats.wall_s:.1f} s wall, {stats.simpy_events:,} events"
-              f" ({stats.simpy_events / max(stats.wall_s, 1e-9):,.0f}/s)")
+    t.add_row(
+        "failures",
+        f"{r['failures']:,} ({r['failures_per_day']:.0f}/day),"
+        f" {r['job_interruptions']:,} job interruptions",
+    )
+    t.add_row(
+        "engine",
+        f"{stats.wall_s:.1f} s wall, {stats.simpy_events:,} events"
+        f" ({stats.simpy_events / max(stats.wall_s, 1e-9):,.0f}/s)",
+    )
     out.print(t)
     if folder is not None:
         out.print(f"run folder: {folder}", markup=False)

@@ -75,7 +75,7 @@ class ScenarioError(Exception):
         for p in self.problems[:8]:
             line = self._line(p.loc)
             where = f"{self.source}:{line}" if line else self.source
-            rows.append(f"{where}: {format_path(p.loc)}: {p.message}")
+            rows.append(f"{where}: {format_path(p.loc) + ': ' if p.loc else ''}{p.message}")
         if len(self.problems) > 8:
             rows.append(f"... and {len(self.problems) - 8} more problems")
         return "\n".join(rows)
@@ -242,7 +242,7 @@ def _data_loc(raw: Any, loc: Loc) -> Loc:
     elsewhere it is a tag such as ``lognormal`` or ``int`` that the user never wrote.
     """
     out: list[str | int] = []
-    node = raw
+    node: Any = raw
     for i, part in enumerate(loc):
         if isinstance(node, dict) and part in node:
             out.append(part)
@@ -285,7 +285,7 @@ def _problems_from(exc: ValidationError, raw: Any) -> list[Problem]:
     out: list[Problem] = []
     for err in exc.errors(include_url=False):
         loc = _data_loc(raw, tuple(err["loc"]))
-        msg = _describe(err, loc)
+        msg = _describe(dict(err), loc)
         if (loc, msg) not in seen:
             seen.add((loc, msg))
             out.append(Problem(loc, msg))

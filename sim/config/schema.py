@@ -332,7 +332,8 @@ class WorkloadsConfig(_Model):
 
     @model_validator(mode="after")
     def _names(self) -> WorkloadsConfig:
-        names = [w.name for w in (*self.pretraining, *self.posttraining, *self.inference)]
+        names = [w.name for w in self.pretraining] + [w.name for w in self.posttraining]
+        names += [w.name for w in self.inference]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"workload names must be unique; repeated: {', '.join(dup)}")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -141,7 +142,9 @@ class Engine:
         self.tokens_rate = 0.0
         self.flops_rate = 0.0
         self.peak_rate = 0.0
-        self.ch_queue = {k: rec.channel(f"jobs_waiting.{k}") for k in ("pretraining", "posttraining")}
+        self.ch_queue = {
+            k: rec.channel(f"jobs_waiting.{k}") for k in ("pretraining", "posttraining")
+        }
         self.waiting = {"pretraining": 0, "posttraining": 0}
 
     def _held(self, kind: str, hw: int, delta: int) -> None:
@@ -253,8 +256,9 @@ class Engine:
 
     def _finish(self, job: Job) -> None:
         now = self.env.now
-        n_ckpt = max(0, math.ceil((job.work - job.done_work) / (job.rate * job.ckpt_interval_s)
-                                  - 1e-12) - 1)
+        n_ckpt = max(
+            0, math.ceil((job.work - job.done_work) / (job.rate * job.ckpt_interval_s) - 1e-12) - 1
+        )
         for t in job.checkpoint_times(n_ckpt):
             self.rec.event(t, EventKind.CHECKPOINTED, job.name, job.kind)
         job.running_s += now - job.seg_start
@@ -280,17 +284,27 @@ class Engine:
             gaps = rng.exponential(1.0 / st.arrival_rate_per_s, BLOCK)
             picks = rng.choice(sizes, size=BLOCK, p=weights)
             durations = draw_durations(st.duration, rng, BLOCK)
-            for gap, domains, duration in zip(gaps.tolist(), picks.tolist(),
-                                              durations.tolist(), strict=True):
+            for gap, domains, duration in zip(
+                gaps.tolist(), picks.tolist(), durations.tolist(), strict=True
+            ):
                 yield env.timeout(gap)
                 if env.now >= st.stop_at_s:
                     return
                 n += 1
                 job = self._new_job(
-                    f"{st.name}#{n}", "posttraining", st.hw_index, st.class_rank, st.preemptible,
-                    domains=domains, gpus=domains * spec.domain_gpus, submit_at_s=env.now,
-                    work=duration, rate=1.0, ckpt_interval_s=st.checkpoint_interval_s,
-                    ckpt_write_s=0.0, stream=st.name,
+                    f"{st.name}#{n}",
+                    "posttraining",
+                    st.hw_index,
+                    st.class_rank,
+                    st.preemptible,
+                    domains=domains,
+                    gpus=domains * spec.domain_gpus,
+                    submit_at_s=env.now,
+                    work=duration,
+                    rate=1.0,
+                    ckpt_interval_s=st.checkpoint_interval_s,
+                    ckpt_write_s=0.0,
+                    stream=st.name,
                 )
                 job.proc = env.process(self.run_job(job))
 
@@ -382,7 +396,10 @@ class Engine:
         hw = int(self.fleet.domain_hw[d])
         holder = self.holders[h] if h >= 0 else None
         self.rec.event(
-            now, EventKind.FAILURE, holder.name if holder else "", holder.kind if holder else "",
+            now,
+            EventKind.FAILURE,
+            holder.name if holder else "",
+            holder.kind if holder else "",
             domain=d,
         )
         if holder is not None:
@@ -390,7 +407,7 @@ class Engine:
         self.fleet.fail(d, holder.held if holder else None)
         self.ch_failed[hw].set(now, self.fleet.failed_count[hw])
         ev = self.env.timeout(repair_s)
-        ev.callbacks.append(lambda _ev, d=d: self._repair(d))
+        ev.callbacks.append(partial(self._repair, d))
         if holder is None:
             return
         self._held(holder.kind, hw, -1)
@@ -418,7 +435,7 @@ class Engine:
             self.scheduler.try_start()
         job.proc.interrupt()
 
-    def _repair(self, d: int) -> None:
+    def _repair(self, d: int, _event: Any = None) -> None:
         now = self.env.now
         self.model_events += 1
         hw = self.fleet.repair(d)
@@ -428,8 +445,9 @@ class Engine:
 
     # ------------------------------------------------------------------ setup and run
 
-    def _new_job(self, name: str, kind: str, hw: int, rank: int, preemptible: bool,
-                 **kw: Any) -> Job:
+    def _new_job(
+        self, name: str, kind: str, hw: int, rank: int, preemptible: bool, **kw: Any
+    ) -> Job:
         job = Job(len(self.holders), name, kind, hw, rank, preemptible, self.fleet.slot, **kw)
         self.holders.append(job)
         self.jobs.append(job)
@@ -440,21 +458,38 @@ class Engine:
         plan = self.plan
         for pj in plan.jobs:
             job = self._new_job(
-                pj.name, "pretraining", pj.hw_index, pj.class_rank, pj.preemptible,
-                domains=pj.domains, gpus=pj.gpus, submit_at_s=pj.submit_at_s, work=pj.work,
-                rate=pj.rate, ckpt_interval_s=pj.checkpoint_interval_s,
-                ckpt_write_s=pj.checkpoint_write_s, model_flops_per_s=pj.model_flops_per_s,
+                pj.name,
+                "pretraining",
+                pj.hw_index,
+                pj.class_rank,
+                pj.preemptible,
+                domains=pj.domains,
+                gpus=pj.gpus,
+                submit_at_s=pj.submit_at_s,
+                work=pj.work,
+                rate=pj.rate,
+                ckpt_interval_s=pj.checkpoint_interval_s,
+                ckpt_write_s=pj.checkpoint_write_s,
+                model_flops_per_s=pj.model_flops_per_s,
                 peak_flops_per_s=pj.peak_flops_per_s,
             )
             job.proc = env.process(self.run_job(job))
         for ps in plan.services:
-            n_ticks = int(math.ceil(self.end_s / ps.control_interval_s)) + 1
+            n_ticks = math.ceil(self.end_s / ps.control_interval_s) + 1
             demand = demand_series(ps, n_ticks, self.streams[f"demand.{ps.name}"])
             svc = Service(
-                len(self.holders), ps.name, ps.hw_index, ps.class_rank, ps.preemptible,
-                self.fleet.slot, plan.domains_of(ps.hw_index),
-                capacity_per_domain=ps.capacity_tokens_per_s_per_domain, max_load=ps.max_load,
-                min_domains=ps.min_domains, interval_s=ps.control_interval_s, demand=demand,
+                len(self.holders),
+                ps.name,
+                ps.hw_index,
+                ps.class_rank,
+                ps.preemptible,
+                self.fleet.slot,
+                plan.domains_of(ps.hw_index),
+                capacity_per_domain=ps.capacity_tokens_per_s_per_domain,
+                max_load=ps.max_load,
+                min_domains=ps.min_domains,
+                interval_s=ps.control_interval_s,
+                demand=demand,
             )
             svc.ch_domains = self.rec.channel(f"service.{ps.name}.domains")
             self.holders.append(svc)
@@ -467,8 +502,9 @@ class Engine:
         if plan.scenario.reliability.enabled:
             env.process(self.run_failures())
 
-    def run(self, progress: Callable[[float, int], None] | None = None,
-            step_s: float = DAY_S) -> None:
+    def run(
+        self, progress: Callable[[float, int], None] | None = None, step_s: float = DAY_S
+    ) -> None:
         """Run to the scenario's end; ``progress(sim_time_s, events)`` after each ``step_s``."""
         self._setup()
         t = 0.0
@@ -486,17 +522,16 @@ class Engine:
             if job.phase in (Phase.RUNNING, Phase.RESTARTING):
                 self._account_hold(job)
                 if job.phase == Phase.RUNNING:
-                    n, partial = job.end_segment(now)
-                    job.lost_work -= partial  # in progress at the end: unfinished, not lost
-                    job.done_work = min(job.work, job.done_work + partial)
+                    n, unsaved = job.end_segment(now)
+                    job.lost_work -= unsaved  # in progress at the end: unfinished, not lost
+                    job.done_work = min(job.work, job.done_work + unsaved)
                     for t in job.checkpoint_times(n):
                         self.rec.event(t, EventKind.CHECKPOINTED, job.name, job.kind)
             if job.phase != Phase.DONE and job.phase != Phase.PENDING:
-                self.rec.event(now, EventKind.UNFINISHED, job.name, job.kind,
-                               value=job.done_work)
+                self.rec.event(now, EventKind.UNFINISHED, job.name, job.kind, value=job.done_work)
         for svc in self.services:
-            for name, (t, v) in self.service_levels(svc).items():
-                self.rec.add_level(name, t, v)
+            for name, (times, values) in self.service_levels(svc).items():
+                self.rec.add_level(name, times, values)
 
     # ------------------------------------------------------------------ results
 
@@ -523,8 +558,11 @@ class Engine:
                     "submit_s": job.submit_at_s,
                     "first_start_s": job.first_start,
                     "finish_s": job.finish_s,
-                    "state": "finished" if job.phase == Phase.DONE else (
-                        "running" if job.phase in (Phase.RUNNING, Phase.RESTARTING)
+                    "state": "finished"
+                    if job.phase == Phase.DONE
+                    else (
+                        "running"
+                        if job.phase in (Phase.RUNNING, Phase.RESTARTING)
                         else ("waiting" if job.phase == Phase.WAITING else "not_submitted")
                     ),
                     "work": job.work,
@@ -541,7 +579,8 @@ class Engine:
                     "rate_per_s": job.rate,
                     "mfu_when_running": (
                         job.model_flops_per_s / job.peak_flops_per_s
-                        if job.peak_flops_per_s > 0 else math.nan
+                        if job.peak_flops_per_s > 0
+                        else math.nan
                     ),
                 }
             )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["FREE", "FAILED", "HELD", "Fleet", "IndexStack"]
+__all__ = ["FAILED", "FREE", "HELD", "Fleet", "IndexStack"]
 
 FREE, HELD, FAILED = 0, 1, 2
 

@@ -121,8 +121,11 @@ class PriorityGangScheduler:
         hw = job.hw
         free = self.fleet.n_free(hw) - self.spares
         if free < k:
-            self._make_room(hw, job.class_rank, min(k, free + self._preemptible_below(
-                hw, job.class_rank)) + self.spares)
+            self._make_room(
+                hw,
+                job.class_rank,
+                min(k, free + self._preemptible_below(hw, job.class_rank)) + self.spares,
+            )
         return max(0, min(k, self.fleet.n_free(hw) - self.spares))
 
 

@@ -35,7 +35,13 @@ class Workload:
     kind: str = ""
 
     def __init__(
-        self, index: int, name: str, hw: int, class_rank: int, preemptible: bool, slot: np.ndarray,
+        self,
+        index: int,
+        name: str,
+        hw: int,
+        class_rank: int,
+        preemptible: bool,
+        slot: np.ndarray,
         capacity: int,
     ) -> None:
         self.index = index

@@ -100,7 +100,7 @@ def all_reduce_time_s(
 def all_gather_time_s(
     nbytes: float, ranks: int, hw: HardwareSpec, span_gpus: int, topology_factor: float = 1.0
 ) -> float:
-    """All-gather or reduce-scatter of a ``nbytes`` buffer: (n-1)/n of it crosses each GPU's link."""
+    """All-gather or reduce-scatter of ``nbytes``: (n-1)/n of it crosses each GPU's link."""
     if ranks <= 1 or nbytes <= 0:
         return 0.0
     bw, lat = _link(hw, span_gpus, topology_factor)

@@ -145,7 +145,7 @@ def _gemm_time(r: _Replica, tokens: float, hw_peak: float, hbm_bw: float, gpus: 
 
 
 def _prefill_attention_flops(r: _Replica, tokens: float) -> float:
-    """Causal attention FLOPs of ``tokens`` prefill tokens whose prompts are ``input_tokens`` long."""
+    """Causal attention FLOPs of ``tokens`` prefill tokens of ``input_tokens``-long prompts."""
     m = r.model
     return 2.0 * m.layers * m.attention_width * r.input_tokens * tokens
 
@@ -178,28 +178,30 @@ def _iteration(r: _Replica, batch: int) -> tuple[float, dict[str, float]]:
     return t, {"gemm_s": t_gemm, "kv_read_s": t_kv, "prefill_attention_s": t_pattn, "tp_s": t_tp}
 
 
-def _prefill_peak_and_gpus(r: _Replica) -> tuple[float, float, float]:
-    """(peak FLOP/s per prefill device, efficiency-weighted rate per device, devices per replica)."""
+def _prefill_peak(r: _Replica) -> float:
+    """Dense peak FLOP/s of one prefill device (the replica's GPU, or the prefill pool's part)."""
     ph = r.prefill_hw
     if ph is None:
-        peak = peak_flops(r.hw, r.precision)
-        return peak, peak, float(r.gpus)
+        return peak_flops(r.hw, r.precision)
     flops = ph.peak_flops
-    p = r.precision if r.precision in flops else next(iter(sorted(flops, key=lambda x: x.value)))
-    peak = flops[p]
-    return peak, peak, 1.0
+    if r.precision in flops:
+        return flops[r.precision]
+    # a prefill part without this format (e.g. FP4-only CPX for an FP8 model) runs its best one
+    return max(flops.values())
 
 
 def _prefill_time(r: _Replica, devices: float) -> float:
     """Time to prefill one request alone on ``devices`` prefill devices (compute-bound)."""
-    peak, _, _ = _prefill_peak_and_gpus(r)
+    peak = _prefill_peak(r)
     m = r.model
     tokens = max(r.prefill_tokens, 1.0)
     w = 2.0 * tokens * m.matmul_params_active / m.layers / max(devices, 1.0)
     t_mm = (
         2.0 * m.matmul_params_active * tokens / devices / (peak * gemm_efficiency(w, r.precision))
     )
-    t_attn = _prefill_attention_flops(r, tokens) / devices / (peak * 0.5 * cal.ATTENTION_EFFICIENCY)
+    # attention runs in BF16: half the FP8 rate (a prefill part's table may lack a BF16 entry)
+    attn_peak = peak if r.precision is Precision.BF16 else peak / 2.0
+    t_attn = _prefill_attention_flops(r, tokens) / devices / (attn_peak * cal.ATTENTION_EFFICIENCY)
     return t_mm + t_attn
 
 

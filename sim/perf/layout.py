@@ -11,11 +11,14 @@ layout (fewer model-parallel ranks), because the list is walked simplest first.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from sim.catalog.hardware import HardwareSpec
 from sim.catalog.models import ModelShape
 from sim.perf.common import PerfError
+
+if TYPE_CHECKING:
+    from sim.perf.training import TrainingLayout
 
 __all__ = ["candidate_layouts", "choose_layout"]
 
@@ -38,13 +41,14 @@ def _pow2_upto(n: int) -> list[int]:
 
 def candidate_layouts(
     model: ModelShape, hw: HardwareSpec, gpus: int, seq_len: int, global_batch: int
-) -> list[object]:
+) -> list[TrainingLayout]:
     """All layouts worth scoring for this job, simplest first."""
-    from sim.perf.training import TrainingLayout, default_vp
+    from sim.perf.training import TrainingLayout as Layout
+    from sim.perf.training import default_vp
 
-    out: list[object] = []
+    out: list[TrainingLayout] = []
     tps = [t for t in _pow2_upto(min(hw.domain_gpus, 64)) if model.heads % t == 0 and gpus % t == 0]
-    cps = [1] + ([c for c in (2, 4, 8, 16, 32) if seq_len // c >= 4096] if seq_len > 8192 else [])
+    cps = [1] + [c for c in (2, 4, 8, 16, 32) if seq_len // c >= 4096]
     eps = [1]
     if model.is_moe:
         eps = [e for e in _pow2_upto(model.experts) if model.experts % e == 0]
@@ -69,7 +73,7 @@ def candidate_layouts(
                                 continue
                             for zero in (1, 3) if dp > 1 else (1,):
                                 out.append(
-                                    TrainingLayout(
+                                    Layout(
                                         tp=tp,
                                         pp=pp,
                                         vp=vp,
@@ -84,7 +88,7 @@ def candidate_layouts(
 
 
 def choose_layout(
-    evaluate: Callable[[object], T],
+    evaluate: Callable[[TrainingLayout], T],
     model: ModelShape,
     hw: HardwareSpec,
     gpus: int,

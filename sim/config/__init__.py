@@ -1,0 +1,1 @@
+"""Scenario configuration: the schema (every default) and the loader (YAML, overrides, errors)."""
