@@ -74,7 +74,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False)
-    out = Console(highlight=False)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     try:
         loaded, plan = prepare(args.scenario, seed=args.seed, overrides=args.overrides)
     except ScenarioError as exc:
