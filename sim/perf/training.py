@@ -144,11 +144,13 @@ def default_global_batch(model: ModelShape, gpus: int, seq_len: int) -> int:
     Llama 3 trained 405B on 16M-token batches and smaller models on ~4M (arXiv:2407.21783
     §3.4.1); GPT-3 used 3.2M. We take 16M tokens for >= 100B active parameters, else 4M, and
     at least one sequence per 8 GPUs so a data-parallel group is never idle, rounded up to a
-    power of two.
+    power of two times the odd part of the GPU count (NVL72 jobs have a factor 9: 576 GPUs =
+    64 x 9), so that data-parallel widths that use all the GPUs divide the batch.
     """
     target_tokens = 16 * 2**20 if model.active_params >= 100e9 else 4 * 2**20
     seqs = max(1, math.ceil(target_tokens / seq_len), math.ceil(gpus / 8))
-    return int(2 ** math.ceil(math.log2(seqs)))
+    odd = gpus // (gpus & -gpus) if gpus > 0 else 1
+    return int(odd * 2 ** max(0, math.ceil(math.log2(seqs / odd))))
 
 
 # --- pieces -------------------------------------------------------------------------------
