@@ -9,9 +9,10 @@ This is the public entry point for scripts and notebooks (the CLI is a thin shel
 
 from __future__ import annotations
 
+import contextlib
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,10 @@ from sim.engine.core import Engine
 from sim.io import RunTables, default_run_dir, write_run
 from sim.record import derive_traces
 
-__all__ = ["RunResult", "RunStats", "prepare", "run", "simulate"]
+__all__ = ["RunResult", "RunStats", "prepare", "progress_bar", "run", "simulate"]
+
+DAY_S = 86_400.0
+ProgressFn = Callable[[float, int], None]
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,35 @@ def _facts(plan: Plan) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def progress_bar(label: str, duration_s: float, console: Any = None) -> Iterator[ProgressFn]:
+    """A rich progress bar (terminal or Jupyter) showing simulated days and events per second.
+
+    Yields the callback that :meth:`Engine.run` calls after each simulated day.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    t0 = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[days]:,.0f}/{task.fields[total_days]:,.0f} sim days"),
+        TextColumn("{task.fields[rate]:,.0f} events/s"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(
+            label, total=duration_s, days=0.0, total_days=duration_s / DAY_S, rate=0.0
+        )
+
+        def update(t: float, events: int) -> None:
+            wall = max(time.perf_counter() - t0, 1e-9)
+            bar.update(task, completed=t, days=t / DAY_S, rate=events / wall)
+
+        yield update
+
+
 def run(
     scenario: str | Path | LoadedScenario | None = None,
     *,
@@ -154,14 +187,20 @@ def run(
     out: str | Path | None = None,
     outputs_root: str | Path = "outputs",
     write: bool = True,
-    progress: Callable[[float, int], None] | None = None,
+    progress: bool | ProgressFn = False,
 ) -> RunResult:
     """Run a scenario (None: the built-in default) and, if ``write``, save its run folder.
 
     The folder is ``out`` if given, else ``outputs_root/<scenario>/<UTC time>-seed<seed>``.
+    ``progress=True`` shows a progress bar (also in notebooks); a callable receives
+    ``(simulated seconds, events)`` after each simulated day.
     """
     _loaded, plan = prepare(scenario, seed=seed, overrides=overrides)
-    tables, stats = simulate(plan, progress=progress)
+    if progress is True:
+        with progress_bar(plan.scenario.name, plan.scenario.run.duration_s) as update:
+            tables, stats = simulate(plan, progress=update)
+    else:
+        tables, stats = simulate(plan, progress=progress or None)
     folder = None
     if write:
         sc = plan.scenario

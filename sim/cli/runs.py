@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sim.config.loader import ScenarioError
 from sim.io import OutputError
-from sim.runner import prepare, run
+from sim.runner import prepare, progress_bar, run
 
 EXIT_OK, EXIT_USER_ERROR = 0, 2
 DAY_S = 86_400.0
@@ -81,29 +80,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _err(err, str(exc))
     if args.out is not None and Path(args.out).exists() and any(Path(args.out).iterdir()):
         return _err(err, f"{args.out} already exists and is not empty; choose another --out")
-    duration = plan.scenario.run.duration_s
     show = not args.quiet and err.is_terminal
-    t0 = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[days]:,.0f}/{task.fields[total_days]:,.0f} sim days"),
-        TextColumn("{task.fields[rate]:,.0f} events/s"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not show,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(
-            plan.scenario.name, total=duration, days=0.0, total_days=duration / DAY_S, rate=0.0
-        )
-
-        def progress(t: float, events: int) -> None:
-            wall = max(time.perf_counter() - t0, 1e-9)
-            bar.update(task, completed=t, days=t / DAY_S, rate=events / wall)
-
+    with contextlib.ExitStack() as stack:
+        update = None
+        if show:
+            update = stack.enter_context(
+                progress_bar(plan.scenario.name, plan.scenario.run.duration_s, console=err)
+            )
         try:
-            result = run(loaded, out=args.out, progress=progress)
+            result = run(loaded, out=args.out, progress=update or False)
         except OutputError as exc:
             return _err(err, str(exc))
     if not args.quiet:
