@@ -114,6 +114,8 @@ class PlannedService:
     max_load: float
     min_domains: int
     control_interval_s: float
+    autoscale_tolerance: float
+    scale_down_stabilization_s: float
     mean_requests_per_s: float
     peak_to_trough: float
     peak_hour: float
@@ -397,9 +399,7 @@ def _plan_job(
     # domain), so GPUs left over in its last domain are held but idle.
     gpus = j.gpus
     try:
-        est = estimate_training(
-            model, spec, gpus, j.precision, seq_len=j.seq_len, global_batch=j.global_batch
-        )
+        est = _training_estimate(model, spec, gpus, j.precision, j.seq_len, j.global_batch)
     except (PerfError, KeyError) as exc:
         err.add(loc, f"cannot run on {spec.display_name}: {exc.args[0] if exc.args else exc}")
         return None
@@ -424,6 +424,34 @@ def _plan_job(
         checkpoint_write_s=write_s,
         estimate=_as_dict(est),
     )
+
+
+_TRAINING_CACHE: dict[str, Any] = {}
+
+
+def _training_estimate(
+    model: ModelShape, spec: HardwareSpec, gpus: int, precision: Any, seq: int, batch: int | None
+) -> Any:
+    """``estimate_training`` memoised on its inputs: identical jobs (a scenario with several
+    runs of one model, a sweep) search the layout space once. The key is the full JSON of the
+    model and hardware, so an inline entry that shares a name cannot collide."""
+    key = "|".join(
+        (
+            model.model_dump_json(),
+            spec.model_dump_json(),
+            str(gpus),
+            str(precision),
+            str(seq),
+            str(batch),
+        )
+    )
+    if key not in _TRAINING_CACHE:
+        if len(_TRAINING_CACHE) > 256:
+            _TRAINING_CACHE.clear()
+        _TRAINING_CACHE[key] = estimate_training(
+            model, spec, gpus, precision, seq_len=seq, global_batch=batch
+        )
+    return _TRAINING_CACHE[key]
 
 
 def _plan_stream(
@@ -519,6 +547,8 @@ def _plan_service(
         max_load=v.max_load,
         min_domains=v.min_domains,
         control_interval_s=v.control_interval_s,
+        autoscale_tolerance=v.autoscale_tolerance,
+        scale_down_stabilization_s=v.scale_down_stabilization_s,
         mean_requests_per_s=d.mean_requests_per_s,
         peak_to_trough=d.peak_to_trough,
         peak_hour=d.peak_hour,

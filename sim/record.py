@@ -91,7 +91,8 @@ class Recorder:
         value: float = float("nan"),
         detail: str = "",
     ) -> None:
-        self._events.append((t, kind.value, subject, workload, domain, value, detail))
+        # EventKind is a str: storing it as is avoids an enum property lookup per event
+        self._events.append((t, kind, subject, workload, domain, value, detail))
 
     @property
     def n_events(self) -> int:

@@ -322,6 +322,17 @@ class InferenceService(_Model):
     )
     min_domains: int = Field(default=1, ge=0)
     control_interval_s: PositiveSeconds = Field(default=300.0, alias="control_interval")
+    autoscale_tolerance: Annotated[float, Field(ge=0, lt=1)] = Field(
+        default=0.10,
+        description="no scaling while the target is within this fraction of the domains held"
+        " (Kubernetes HPA default tolerance, 10%)",
+    )
+    scale_down_stabilization_s: Seconds = Field(
+        default=300.0,
+        alias="scale_down_stabilization",
+        description="scale down only to the highest target of this trailing window (Kubernetes"
+        " HPA default 300 s); scale-up is immediate",
+    )
     priority_class: str = Field(default="inference", alias="class")
 
 

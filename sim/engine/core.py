@@ -316,10 +316,16 @@ class Engine:
         arrays after the run (:meth:`service_levels`), not recorded per tick.
         """
         env = self.env
-        need = svc.need.tolist()
         interval = svc.interval_s
-        for target in need:
-            if target != svc.held.size:
+        tol = svc.tolerance
+        floor = svc.min_domains
+        held = svc.held
+        for target in svc.target.tolist():
+            have = held.size
+            # HPA tolerance: leave the count alone while the target is within tol of it
+            if target != have and (
+                have < floor or abs(target - have) > tol * have or (have == 0 and target > 0)
+            ):
                 self._scale(svc, target)
             yield env.timeout(interval)
 
@@ -377,7 +383,7 @@ class Engine:
         repair_rng = self.streams["repairs"]
         total = lam_max * fleet.n
         state = fleet.state
-        domain_hw = fleet.domain_hw
+        domain_hw = fleet.hw_of
         while True:
             gaps = rng.exponential(1.0 / total, BLOCK).tolist()
             picks = rng.integers(0, fleet.n, BLOCK).tolist()
@@ -393,7 +399,7 @@ class Engine:
         now = self.env.now
         self.model_events += 1
         h = self.fleet.holder[d]
-        hw = int(self.fleet.domain_hw[d])
+        hw = self.fleet.hw_of[d]
         holder = self.holders[h] if h >= 0 else None
         self.rec.event(
             now,
@@ -490,6 +496,8 @@ class Engine:
                 min_domains=ps.min_domains,
                 interval_s=ps.control_interval_s,
                 demand=demand,
+                tolerance=ps.autoscale_tolerance,
+                stabilization_s=ps.scale_down_stabilization_s,
             )
             svc.ch_domains = self.rec.channel(f"service.{ps.name}.domains")
             self.holders.append(svc)

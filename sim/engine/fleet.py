@@ -72,6 +72,8 @@ class Fleet:
         n = int(domain_hw.shape[0])
         self.n = n
         self.domain_hw = domain_hw.astype(np.int64)
+        #: the same as a list: scalar reads on the failure path are several times cheaper
+        self.hw_of: list[int] = self.domain_hw.tolist()
         self.state = np.zeros(n, dtype=np.int8)
         self.holder = np.full(n, -1, dtype=np.int64)
         self.slot = np.zeros(n, dtype=np.int64)
@@ -111,7 +113,7 @@ class Fleet:
 
     def fail(self, d: int, held: IndexStack | None) -> None:
         """Take domain ``d`` out of service; ``held`` is the stack it is in (None if free)."""
-        hw = int(self.domain_hw[d])
+        hw = self.hw_of[d]
         if held is None:
             self.free[hw].remove1(d)
         else:
@@ -121,7 +123,7 @@ class Fleet:
         self.failed_count[hw] += 1
 
     def repair(self, d: int) -> int:
-        hw = int(self.domain_hw[d])
+        hw = self.hw_of[d]
         self.state[d] = FREE
         self.failed_count[hw] -= 1
         self.free[hw].push1(d)

@@ -153,6 +153,8 @@ class Service(Workload):
         min_domains: int,
         interval_s: float,
         demand: np.ndarray,
+        tolerance: float = 0.0,
+        stabilization_s: float = 0.0,
     ) -> None:
         super().__init__(index, name, hw, class_rank, preemptible, slot, capacity_domains)
         self.capacity_per_domain = capacity_per_domain
@@ -161,8 +163,17 @@ class Service(Workload):
         self.interval_s = interval_s
         self.demand = demand  # output tokens/s demanded at each control tick
         #: domains needed at each tick: enough for the demand at ``max_load``, at least the floor
-        self.need = np.maximum(
+        need = np.maximum(
             min_domains, np.ceil(demand / (capacity_per_domain * max_load) - 1e-9)
         ).astype(np.int64)
+        #: target per tick: the highest need over the trailing stabilization window, so a
+        #: scale-up is immediate and a scale-down waits until the window has passed (HPA rule)
+        window = int(stabilization_s // interval_s) + 1
+        target = need.copy()
+        for lag in range(1, min(window, need.shape[0])):
+            np.maximum(target[lag:], need[:-lag], out=target[lag:])
+        self.need = need
+        self.target = target
+        self.tolerance = tolerance
         self.scale_events = 0
         self.ch_domains: Any = None
