@@ -255,8 +255,8 @@ def _model(ref: str | dict[str, Any], loc: Loc, err: _Errors) -> ModelShape | No
         return get_model(ref)
     except KeyError as exc:
         err.add(loc, str(exc.args[0]) if exc.args else "unknown model")
-    except (ValidationError, ValueError) as exc:
-        err.add(loc, f"invalid inline model: {exc}")
+    except ValueError as exc:  # get_model words an invalid inline shape itself
+        err.add(loc, str(exc))
     return None
 
 
@@ -289,6 +289,19 @@ def build(loaded: LoadedScenario) -> Plan:
     classes = sc.scheduler.classes
     rank = {c.name: i for i, c in enumerate(classes)}
     preemptible = {c.name: c.preemptible for c in classes}
+    groups: list[tuple[str, tuple[Any, ...]]] = [
+        ("pretraining", sc.workloads.pretraining),
+        ("posttraining", sc.workloads.posttraining),
+        ("inference", sc.workloads.inference),
+    ]
+    for group, items in groups:
+        for i, w in enumerate(items):
+            if w.priority_class not in rank:
+                err.add(
+                    ("workloads", group, i, "class"),
+                    f"unknown class '{w.priority_class}'" + _suggest(w.priority_class, list(rank)),
+                )
+    err.raise_if_any()
     spare = sc.scheduler.spare_domains
 
     jobs: list[PlannedJob] = []

@@ -20,7 +20,16 @@ from typing import Any
 import pandas as pd
 import yaml
 
-__all__ = ["RUN_FILES", "OutputError", "RunTables", "default_run_dir", "read_run", "write_run"]
+__all__ = [
+    "RUN_FILES",
+    "OutputError",
+    "RunTables",
+    "default_run_dir",
+    "read_run",
+    "write_comparison",
+    "write_report",
+    "write_run",
+]
 
 RUN_FILES = (
     "scenario.yaml",
@@ -106,3 +115,49 @@ def read_run(folder: Path | str) -> RunTables:
         jobs=pd.read_parquet(folder / "jobs.parquet"),
         summary=json.loads((folder / "summary.json").read_text("utf-8")),
     )
+
+
+def write_comparison(target: Path, files: dict[str, str]) -> Path:
+    """Write a comparison folder (``comparison.html``, ``comparison.csv``) atomically, like
+    :func:`write_run`: into a hidden temporary folder renamed into place when complete."""
+    target = Path(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise OutputError(f"{target} already exists and is not empty; choose another --out")
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
+    except OSError as exc:
+        raise OutputError(f"cannot create the comparison folder under {parent}: {exc}") from None
+    try:
+        for name, text in files.items():
+            (tmp / name).write_text(text, "utf-8")
+        if target.exists():
+            target.rmdir()
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def write_report(folder: Path | str, text: str) -> Path:
+    """Replace ``report.html`` of a finished run folder atomically (temporary file, rename)."""
+    folder = Path(folder)
+    target = folder / "report.html"
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=".report.", suffix=".html.partial", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc}") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {target}: {exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target

@@ -26,6 +26,7 @@ from sim.config.loader import LoadedScenario, load_scenario, resolved_dict
 from sim.engine.core import Engine
 from sim.io import RunTables, default_run_dir, write_run
 from sim.record import derive_traces
+from sim.report.html import render_report
 
 __all__ = ["RunResult", "RunStats", "prepare", "progress_bar", "run", "simulate"]
 
@@ -116,6 +117,28 @@ def simulate(
 
 
 _JOB_TEXT_COLUMNS = ("name", "workload", "stream", "class", "hardware", "state", "work_unit")
+#: numeric columns of jobs.parquet; present (NaN where they do not apply) even when a run has
+#: no job of some kind, so the table has one schema for every run
+_JOB_NUMBER_COLUMNS = (
+    "gpus",
+    "domains",
+    "submit_s",
+    "first_start_s",
+    "finish_s",
+    "work",
+    "work_done",
+    "work_lost",
+    "interruptions",
+    "preemptions",
+    "restarts",
+    "wait_s",
+    "held_gpu_hours",
+    "useful_gpu_hours",
+    "ettr",
+    "rate_per_s",
+    "mfu_when_running",
+    "slo_attainment",
+)
 
 
 def _typed_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
@@ -123,10 +146,11 @@ def _typed_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
         if col not in jobs:
             jobs[col] = ""
         jobs[col] = jobs[col].fillna("").astype("string")
-    for col in jobs.columns:
-        if col not in _JOB_TEXT_COLUMNS:
-            jobs[col] = pd.to_numeric(jobs[col], errors="coerce").astype("float64")
-    return jobs
+    for col in _JOB_NUMBER_COLUMNS:
+        if col not in jobs:
+            jobs[col] = float("nan")
+        jobs[col] = pd.to_numeric(jobs[col], errors="coerce").astype("float64")
+    return jobs[[*_JOB_TEXT_COLUMNS, *_JOB_NUMBER_COLUMNS]]
 
 
 def _facts(plan: Plan) -> dict[str, Any]:
@@ -209,5 +233,5 @@ def run(
         else:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             target = default_run_dir(Path(outputs_root), sc.name, sc.run.seed, stamp)
-        folder = write_run(target, tables)
+        folder = write_run(target, tables, extra_files={"report.html": render_report(tables)})
     return RunResult(tables=tables, folder=folder, stats=stats, plan=plan)

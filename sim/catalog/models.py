@@ -149,7 +149,11 @@ def get_model(name_or_inline: str | dict[str, Any] | ModelShape) -> ModelShape:
         try:
             return ModelShape.model_validate(name_or_inline)
         except ValidationError as exc:
-            raise ValueError(f"invalid inline model shape: {exc}") from None
+            parts = [
+                f"{'.'.join(str(p) for p in e['loc']) or 'model'}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            ]
+            raise ValueError("invalid inline model shape (" + "; ".join(parts) + ")") from None
     known = _load_packaged()
     key = str(name_or_inline).strip().lower()
     if key in known:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from sim.cli import estimate, hardware, runs
+from sim.cli import estimate, hardware, reports, runs
 
 EXIT_USER_ERROR = 2
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     runs.add_parsers(sub)
+    reports.add_parsers(sub)
     hardware.add_parser(sub)
     estimate.add_parser(sub)
     return parser

@@ -250,7 +250,12 @@ def _data_loc(raw: Any, loc: Loc) -> Loc:
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             out.append(part)
             node = node[part]
-        elif isinstance(node, dict) and i == len(loc) - 1 and isinstance(part, str):
+        elif (
+            isinstance(node, dict)
+            and i == len(loc) - 1
+            and isinstance(part, str)
+            and part != node.get("distribution")  # a union tag, not a key the user wrote
+        ):
             out.append(part)
         elif not isinstance(node, dict | list):
             break
@@ -283,7 +288,15 @@ def _describe(err: dict[str, Any], loc: Loc) -> str:
 def _problems_from(exc: ValidationError, raw: Any) -> list[Problem]:
     seen: set[tuple[Loc, str]] = set()
     out: list[Problem] = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    inner = [tuple(e["loc"]) for e in errors]
+    for err in errors:
+        loc_raw = tuple(err["loc"])
+        # a list whose item failed is also reported as too short: say only what is wrong
+        if err["type"] == "too_short" and any(
+            len(o) > len(loc_raw) and o[: len(loc_raw)] == loc_raw for o in inner
+        ):
+            continue
         loc = _data_loc(raw, tuple(err["loc"]))
         msg = _describe(dict(err), loc)
         if (loc, msg) not in seen:

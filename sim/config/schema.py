@@ -454,19 +454,5 @@ class Scenario(_Model):
     reliability: ReliabilityConfig = ReliabilityConfig()
     costs: CostsConfig = CostsConfig()
 
-    @model_validator(mode="after")
-    def _classes_known(self) -> Scenario:
-        known = {c.name for c in self.scheduler.classes}
-        groups: list[tuple[str, tuple[Any, ...]]] = [
-            ("pretraining", self.workloads.pretraining),
-            ("posttraining", self.workloads.posttraining),
-            ("inference", self.workloads.inference),
-        ]
-        for group, items in groups:
-            for w in items:
-                if w.priority_class not in known:
-                    raise ValueError(
-                        f"workloads.{group} '{w.name}': class '{w.priority_class}' is not one of"
-                        f" the scheduler classes ({', '.join(sorted(known))})"
-                    )
-        return self
+    # Cross-references (hardware, models, priority classes) are checked in sim.build, where
+    # each problem is reported with its own key path and line.

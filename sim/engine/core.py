@@ -479,7 +479,6 @@ class Engine:
                 model_flops_per_s=pj.model_flops_per_s,
                 peak_flops_per_s=pj.peak_flops_per_s,
             )
-            job.proc = env.process(self.run_job(job))
         for ps in plan.services:
             n_ticks = math.ceil(self.end_s / ps.control_interval_s) + 1
             demand = demand_series(ps, n_ticks, self.streams[f"demand.{ps.name}"])
@@ -502,9 +501,12 @@ class Engine:
             svc.ch_domains = self.rec.channel(f"service.{ps.name}.domains")
             self.holders.append(svc)
             self.services.append(svc)
-        # services first: at time 0 they claim their replicas before training gangs start
+        # Processes start in the order they are created. Services go first so that at time 0
+        # they claim their replicas before the training gangs are placed.
         for svc in self.services:
             env.process(self.run_service(svc))
+        for job in self.jobs:
+            job.proc = env.process(self.run_job(job))
         for i in range(len(plan.streams)):
             env.process(self.run_arrivals(i))
         if plan.scenario.reliability.enabled:

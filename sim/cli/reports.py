@@ -1,0 +1,205 @@
+"""``aifactory report`` and ``aifactory compare``.
+
+``report RUN_DIR`` rebuilds ``report.html`` of a finished run folder from its tables.
+``compare A B ...`` puts scenarios (run now, in memory, with ``--seed``/``--set``) and finished
+run folders (read as they are) side by side: it writes ``comparison.html`` and
+``comparison.csv`` into ``--out`` (default ``outputs/compare/<UTC time>/``) and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sim.config.loader import ScenarioError
+from sim.io import OutputError, RunTables, read_run, write_comparison, write_report
+from sim.report.compare import comparison_table, render_comparison
+from sim.report.html import render_report
+from sim.report.style import fmt
+from sim.runner import prepare, progress_bar, simulate
+
+EXIT_OK, EXIT_USER_ERROR = 0, 2
+
+
+def add_parsers(sub: Any) -> None:
+    r = sub.add_parser(
+        "report",
+        help="rebuild report.html of a finished run folder",
+        description="Rebuild the self-contained report.html of a run folder from its tables.",
+    )
+    r.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by `aifactory run`")
+    r.set_defaults(handler=cmd_report)
+
+    c = sub.add_parser(
+        "compare",
+        help="compare scenarios or finished run folders side by side",
+        description="Run scenarios (or read finished run folders) and compare them: tokens per"
+        " day, cost per million tokens, training-run time, tokens per MWh, utilization.",
+    )
+    c.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="SCENARIO_OR_RUN_DIR",
+        help="scenario YAML files (run now) or run folders (read); at least two",
+    )
+    c.add_argument("--out", help="write the comparison here (default outputs/compare/<time>/)")
+    c.add_argument("--seed", type=int, help="root random seed for the scenarios run")
+    c.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a value in every scenario run, e.g. run.duration=3d (repeatable)",
+    )
+    c.set_defaults(handler=cmd_compare)
+
+
+def _err(console: Console, message: str) -> int:
+    console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return EXIT_USER_ERROR
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    err = Console(stderr=True, highlight=False)
+    folder = Path(args.run_dir)
+    if not folder.is_dir():
+        return _err(err, f"{folder} is not a run folder (no such directory)")
+    try:
+        tables = read_run(folder)
+        target = write_report(folder, render_report(tables))
+    except OutputError as exc:
+        return _err(err, str(exc))
+    Console(highlight=False).print(str(target), markup=False)
+    return EXIT_OK
+
+
+def _labels(names: list[str]) -> list[str]:
+    """Short unique labels: a prefix common to all names up to a ``_`` or ``-`` is dropped
+    (``generation_h100`` -> ``h100``); repeated names get ``#2``, ``#3`` in order."""
+    prefix = names[0] if len(names) > 1 else ""
+    for n in names[1:]:
+        while not n.startswith(prefix):
+            prefix = prefix[:-1]
+    cut = max(prefix.rfind("_"), prefix.rfind("-")) + 1
+    if cut and all(len(n) > cut for n in names):
+        names = [n[cut:] for n in names]
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if names.count(n) == 1 else f"{n}#{seen[n]}")
+    return out
+
+
+def _load(args: argparse.Namespace, err: Console) -> list[tuple[str, RunTables]] | int:
+    """Read run folders and run scenarios; an exit code on the first user error."""
+    for p in args.inputs:
+        if not Path(p).exists():
+            return _err(err, f"{p}: no such scenario file or run folder")
+    show = err.is_terminal
+    loaded: list[tuple[str, RunTables]] = []
+    for p in args.inputs:
+        path = Path(p)
+        if path.is_dir():
+            try:
+                tables = read_run(path)
+            except OutputError as exc:
+                return _err(err, str(exc))
+            loaded.append((str(tables.summary.get("scenario", path.name)), tables))
+            continue
+        try:
+            _sc, plan = prepare(path, seed=args.seed, overrides=args.overrides)
+        except ScenarioError as exc:
+            return _err(err, str(exc))
+        with contextlib.ExitStack() as stack:
+            update = None
+            if show:
+                update = stack.enter_context(
+                    progress_bar(plan.scenario.name, plan.scenario.run.duration_s, console=err)
+                )
+            tables, _stats = simulate(plan, progress=update)
+        loaded.append((plan.scenario.name, tables))
+    return loaded
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    err = Console(stderr=True, highlight=False)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    if len(args.inputs) < 2:
+        return _err(err, "compare needs at least two scenarios or run folders")
+    out_dir = Path(args.out) if args.out is not None else None
+    if (
+        out_dir is not None
+        and out_dir.exists()
+        and (not out_dir.is_dir() or any(out_dir.iterdir()))
+    ):
+        return _err(err, f"{args.out} already exists and is not empty; choose another --out")
+    loaded = _load(args, err)
+    if isinstance(loaded, int):
+        return loaded
+    labels = _labels([name for name, _ in loaded])
+    runs = {label: t for label, (_, t) in zip(labels, loaded, strict=True)}
+    table = comparison_table(runs)
+    target = (
+        Path(args.out)
+        if args.out is not None
+        else Path("outputs") / "compare" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    )
+    try:
+        folder = write_comparison(
+            target,
+            {"comparison.html": render_comparison(runs), "comparison.csv": table.to_csv()},
+        )
+    except OutputError as exc:
+        return _err(err, str(exc))
+    _print_table(out, table)
+    out.print(f"comparison: {folder}", markup=False)
+    return EXIT_OK
+
+
+_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("hardware", "hardware", ""),
+    ("gpus", "GPUs", ",.0f"),
+    ("it_mw", "IT power provisioned (MW)", ",.0f"),
+    ("inference_tokens_per_day", "inference tokens per day", ".3g"),
+    ("pretraining_tokens_per_day", "pre-training tokens per day", ".3g"),
+    ("cost_per_million_tokens_usd", "cost per million tokens ($, blended)", ".3g"),
+    ("training_run_days", "training-run time (days)", ",.1f"),
+    ("tokens_per_mwh", "tokens per MWh", ".3g"),
+    ("utilization", "utilization", ".1%"),
+    ("training_goodput", "training goodput", ".1%"),
+    ("cost_per_gpu_hour_usd", "cost per GPU-hour ($)", ".2f"),
+)
+
+
+def _print_table(out: Console, table: Any) -> None:
+    t = Table(title="comparison", title_justify="left")
+    t.add_column("metric")
+    for r in table.index:
+        t.add_column(str(r), justify="right")
+    for col, label, spec in _ROWS:
+        cells = []
+        for r in table.index:
+            v = table.at[r, col]
+            text = str(v) if not spec else fmt(v, spec)
+            if col == "training_run_days" and bool(table.at[r, "training_run_projected"]):
+                text += " (projected)" if text != "n/a" else ""
+            cells.append(text)
+        t.add_row(label, *cells)
+    prefix = "cost_per_million_tokens_usd."
+    for col in table.columns:
+        if col.startswith(prefix):
+            t.add_row(
+                f"  $ per M tokens, {col.removeprefix(prefix)}",
+                *(fmt(table.at[r, col], ".3g") for r in table.index),
+            )
+    out.print(t)
+    sys.stdout.flush()

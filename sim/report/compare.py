@@ -1,0 +1,357 @@
+"""Runs side by side: a comparison table, comparison figures and a self-contained HTML page.
+
+Input is ``{label: RunTables}`` (finished run folders read with :func:`sim.io.read_run`, or
+fresh runs); the order of the dict is the order of the columns and bars. Each run is coloured
+by its generation (the hardware with the most GPUs, :data:`~sim.report.style.GENERATION_COLORS`)
+in every figure, so H100 is the same green here as in any other report.
+
+Columns of :func:`comparison_table` (one row per run; units in the names):
+
+* ``hardware``, ``gpus``, ``domains``, ``it_mw`` (provisioned IT power), ``days`` simulated;
+* ``inference_tokens_per_day`` (output tokens), ``pretraining_tokens_per_day``;
+* ``cost_per_million_tokens_usd`` (all services: their cost over their tokens) and
+  ``cost_per_million_tokens_usd.<service>`` per service; NaN when a price is unknown;
+* ``training_run``, ``training_run_days`` (submission to completion of the first pre-training
+  run), ``training_run_projected`` (True when it did not finish in the window and the time is
+  projected from its progress);
+* ``tokens_per_mwh``: all tokens processed (pre-training plus inference output) per MWh of
+  facility energy;
+* ``utilization``, ``training_goodput``, ``training_mfu`` (fractions), ``average_pue``,
+  ``cost_per_gpu_hour_usd``, ``total_cost_usd``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import yaml
+from plotly.subplots import make_subplots
+
+from sim.catalog.hardware import catalog
+from sim.io import RunTables
+from sim.report.html import figure_section, html_page
+from sim.report.kpis import (
+    blended_cost_per_million_tokens_usd,
+    capex_known,
+    main_hardware,
+    service_costs_per_million_tokens_usd,
+    training_run_days,
+)
+from sim.report.style import DAY_S, axis, fmt, generation_color, si, styled
+
+__all__ = [
+    "KPI_BARS",
+    "comparison_figures",
+    "comparison_table",
+    "kpi_bars_figure",
+    "render_comparison",
+    "run_colors",
+    "service_cost_figure",
+    "timeseries_figure",
+]
+
+#: The headline metrics drawn as bars: (column, subplot title, axis title with unit, scale,
+#: how the bar's label is written).
+KPI_BARS: tuple[tuple[str, str, str, float, Callable[[float], str]], ...] = (
+    ("inference_tokens_per_day", "inference tokens per day", axis("tokens", "per day"), 1.0, si),
+    (
+        "cost_per_million_tokens_usd",
+        "cost per million tokens (blended)",
+        axis("cost", "$ per million tokens"),
+        1.0,
+        lambda v: fmt(v, ".3g", prefix="$"),
+    ),
+    ("training_run_days", "training-run time", axis("time", "days"), 1.0, lambda v: fmt(v, ",.1f")),
+    ("tokens_per_mwh", "tokens per MWh", axis("tokens", "per MWh"), 1.0, si),
+    ("utilization", "utilization", axis("GPUs in use", "%"), 100.0, lambda v: fmt(v, ".1f", "%")),
+    ("gpus", "GPUs at the same power", axis("GPUs", "count"), 1.0, si),
+)
+
+
+def _nan(x: Any) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def comparison_table(runs: dict[str, RunTables]) -> pd.DataFrame:
+    """One row per run (index: its label) with the comparison metrics (see module docstring)."""
+    services: list[str] = []
+    for t in runs.values():
+        for s in t.summary.get("inference_services", []):
+            if s["name"] not in services:
+                services.append(s["name"])
+    rows = []
+    for label, t in runs.items():
+        s = t.summary
+        f = s["factory"]
+        days = float(s["duration_days"])
+        tok = s["tokens"]
+        fac_mwh = float(s["energy"]["facility_mwh"])
+        known = capex_known(t.traces)
+        run_name, run_days, projected = training_run_days(t)
+        per_svc = service_costs_per_million_tokens_usd(t)
+        row: dict[str, Any] = {
+            "run": label,
+            "scenario": s["scenario"],
+            "hardware": main_hardware(s),
+            "gpus": int(f["gpus"]),
+            "domains": int(f["domains"]),
+            "it_mw": float(f["provisioned_it_power_mw"]),
+            "days": days,
+            "inference_tokens_per_day": float(tok["inference_output_tokens"]) / days,
+            "pretraining_tokens_per_day": float(tok["pretraining_tokens_done"]) / days,
+            "cost_per_million_tokens_usd": _nan(blended_cost_per_million_tokens_usd(t)),
+            "training_run": run_name,
+            "training_run_days": _nan(run_days),
+            "training_run_projected": bool(projected),
+            "tokens_per_mwh": (
+                (float(tok["pretraining_tokens_done"]) + float(tok["inference_output_tokens"]))
+                / fac_mwh
+                if fac_mwh > 0
+                else math.nan
+            ),
+            "utilization": float(s["utilization"]),
+            "training_goodput": _nan(s.get("training_goodput")),
+            "training_mfu": _nan(s.get("training_mfu")),
+            "average_pue": _nan(s["energy"].get("average_pue")),
+            "cost_per_gpu_hour_usd": _nan(s["cost"]["per_gpu_hour_usd"] if known else None),
+            "total_cost_usd": _nan(s["cost"]["total_usd"] if known else None),
+        }
+        for name in services:
+            row[f"cost_per_million_tokens_usd.{name}"] = _nan(per_svc.get(name))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run")
+
+
+def run_colors(table: pd.DataFrame) -> dict[str, str]:
+    """Run label -> the colour of its generation."""
+    hws = [str(h) for h in table["hardware"]]
+    return {str(r): generation_color(h, hws) for r, h in zip(table.index, hws, strict=True)}
+
+
+def _dashes(table: pd.DataFrame) -> dict[str, str]:
+    """Runs of the same generation share a colour; later ones get a different dash."""
+    styles = ("solid", "dash", "dot", "dashdot", "longdash")
+    seen: dict[str, int] = {}
+    out = {}
+    for r, h in zip(table.index, table["hardware"], strict=True):
+        n = seen.get(h, 0)
+        seen[h] = n + 1
+        out[str(r)] = styles[n % len(styles)]
+    return out
+
+
+def kpi_bars_figure(table: pd.DataFrame) -> go.Figure:
+    """The headline metrics of :data:`KPI_BARS`, one bar per run in its generation's colour.
+
+    Unknown values (NaN, e.g. a cost without a price) are drawn as "n/a"; projected training
+    times are marked "projected".
+    """
+    ncols = 3
+    nrows = math.ceil(len(KPI_BARS) / ncols)
+    fig = make_subplots(
+        rows=nrows,
+        cols=ncols,
+        subplot_titles=[bar[1] for bar in KPI_BARS],
+        vertical_spacing=0.22,
+        horizontal_spacing=0.09,
+    )
+    colors = run_colors(table)
+    labels = [str(r) for r in table.index]
+    for i, (col, title, ytitle, scale, label) in enumerate(KPI_BARS):
+        row, c = divmod(i, ncols)
+        values = table[col].to_numpy(dtype=float) * scale
+        text = [label(v) for v in values]
+        if col == "training_run_days":
+            text = [
+                t + (" (projected)" if p and math.isfinite(v) else "")
+                for t, v, p in zip(text, values, table["training_run_projected"], strict=True)
+            ]
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=np.where(np.isfinite(values), values, 0.0),
+                marker={"color": [colors[r] for r in labels]},
+                text=text,
+                textposition="outside",
+                cliponaxis=False,
+                name=title,
+                showlegend=False,
+                hovertemplate="%{x}: %{text}<extra>" + title + "</extra>",
+            ),
+            row=row + 1,
+            col=c + 1,
+        )
+        fig.update_yaxes(title_text=ytitle, row=row + 1, col=c + 1)
+    fig.update_layout(hovermode="closest")
+    return styled(fig, "Headline metrics", height=330 * nrows + 120)
+
+
+def service_cost_figure(table: pd.DataFrame) -> go.Figure:
+    """Cost per million output tokens of each inference service, one bar group per run."""
+    prefix = "cost_per_million_tokens_usd."
+    services = [c.removeprefix(prefix) for c in table.columns if c.startswith(prefix)]
+    colors = run_colors(table)
+    fig = go.Figure()
+    for r in table.index:
+        values = table.loc[r, [prefix + s for s in services]].to_numpy(dtype=float)
+        fig.add_trace(
+            go.Bar(
+                x=services,
+                y=[v if math.isfinite(v) else None for v in values],
+                name=str(r),
+                marker={"color": colors[str(r)]},
+                text=[fmt(v, ".3g", prefix="$") for v in values],
+                textposition="outside",
+                hovertemplate="%{x}: %{text}/M tokens<extra>" + str(r) + "</extra>",
+            )
+        )
+    fig.update_layout(barmode="group", hovermode="closest")
+    fig.update_xaxes(title_text="inference service")
+    fig.update_yaxes(title_text=axis("cost", "$ per million tokens"), type="log")
+    return styled(fig, "Cost per million tokens by service (log scale)")
+
+
+def timeseries_figure(
+    runs: dict[str, RunTables],
+    table: pd.DataFrame,
+    column: str,
+    title: str,
+    ytitle: str,
+    scale: float,
+) -> go.Figure:
+    """One trace column over time, one line per run in its generation's colour."""
+    colors, dashes = run_colors(table), _dashes(table)
+    fig = go.Figure()
+    for label, t in runs.items():
+        if column not in t.traces:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=t.traces["time_s"].to_numpy(dtype=float) / DAY_S,
+                y=t.traces[column].to_numpy(dtype=float) * scale,
+                name=label,
+                mode="lines",
+                line={"color": colors[label], "dash": dashes[label], "shape": "hv"},
+            )
+        )
+    fig.update_xaxes(title_text=axis("time", "days"))
+    fig.update_yaxes(title_text=ytitle, rangemode="tozero")
+    return styled(fig, title)
+
+
+def comparison_figures(
+    runs: dict[str, RunTables], table: pd.DataFrame
+) -> list[tuple[str, str, go.Figure]]:
+    """(id, section title, figure) for every comparison figure that has data."""
+    out = [("kpis", "Headline metrics", kpi_bars_figure(table))]
+    if any(c.startswith("cost_per_million_tokens_usd.") for c in table.columns):
+        out.append(("service-cost", "Cost per token by service", service_cost_figure(table)))
+    out.append(
+        (
+            "utilization",
+            "Utilization over time",
+            timeseries_figure(
+                runs, table, "utilization", "GPU utilization", axis("GPUs in use", "%"), 100.0
+            ),
+        )
+    )
+    out.append(
+        (
+            "power",
+            "Facility power over time",
+            timeseries_figure(
+                runs, table, "facility_power_w", "Facility power", axis("power", "MW"), 1e-6
+            ),
+        )
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- HTML
+
+_TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("hardware", "hardware", ""),
+    ("gpus", "GPUs", ",.0f"),
+    ("it_mw", "IT MW", ",.0f"),
+    ("days", "days simulated", ".3g"),
+    ("inference_tokens_per_day", "inference tokens/day", ".3g"),
+    ("pretraining_tokens_per_day", "pre-training tokens/day", ".3g"),
+    ("cost_per_million_tokens_usd", "$ per M tokens (blended)", ".3g"),
+    ("training_run_days", "training-run days", ",.1f"),
+    ("tokens_per_mwh", "tokens per MWh", ".3g"),
+    ("utilization", "utilization", ".1%"),
+    ("training_goodput", "training goodput", ".1%"),
+    ("training_mfu", "MFU", ".1%"),
+    ("average_pue", "PUE", ".2f"),
+    ("cost_per_gpu_hour_usd", "$ per GPU-hour", ".2f"),
+)
+
+
+def _display_name(hw: str) -> str:
+    spec = catalog().get(hw)
+    return spec.display_name if spec is not None and spec.display_name else hw
+
+
+def _table_html(table: pd.DataFrame) -> str:
+    colors = run_colors(table)
+    head = "".join(f"<th>{html.escape(str(r))}</th>" for r in table.index)
+    rows = []
+    for col, label, spec in _TABLE_COLUMNS:
+        cells = []
+        for r in table.index:
+            v = table.at[r, col]
+            if col == "hardware":
+                text = (
+                    f'<span class="swatch" style="background:{colors[str(r)]}"></span>'
+                    f"{html.escape(_display_name(str(v)))}"
+                )
+            else:
+                text = html.escape(fmt(v, spec))
+                if col == "training_run_days" and bool(table.at[r, "training_run_projected"]):
+                    text += " (projected)" if text != "n/a" else ""
+            cells.append(f"<td>{text}</td>")
+        rows.append(f"<tr><th>{html.escape(label)}</th>{''.join(cells)}</tr>")
+    return (
+        f'<table class="data"><thead><tr><th></th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def render_comparison(runs: dict[str, RunTables]) -> str:
+    """The complete ``comparison.html``: table, figures and each run's scenario."""
+    table = comparison_table(runs)
+    figs = comparison_figures(runs, table)
+    nav = " ".join(f'<a href="#fig-{i}">{html.escape(title)}</a>' for i, title, _ in figs)
+    scenarios = "\n".join(
+        f"<details><summary>{html.escape(label)}: {html.escape(str(t.summary['scenario']))}"
+        f"</summary><pre>{html.escape(yaml.safe_dump(t.scenario, sort_keys=False))}</pre>"
+        "</details>"
+        for label, t in runs.items()
+    )
+    body = "\n".join(
+        [
+            "<header>",
+            f"<h1>Comparison of {len(runs)} runs</h1>",
+            f'<p class="meta">{html.escape(", ".join(runs))}</p>',
+            f'<nav><a href="#table">Table</a> {nav} <a href="#scenarios">Scenarios</a></nav>',
+            "</header>",
+            '<section id="table"><h2>Side by side</h2>',
+            _table_html(table),
+            '<p class="meta">Training-run time is submission to completion of the first'
+            " pre-training run, projected from its progress when it did not finish in the"
+            " simulated window. Tokens per MWh count pre-training and inference output tokens"
+            " over facility energy. n/a: unknown (e.g. no sourced rack price).</p>",
+            "</section>",
+            *(figure_section(i, title, fig) for i, title, fig in figs),
+            '<section id="scenarios"><h2>Scenarios as run</h2>',
+            scenarios,
+            "</section>",
+        ]
+    )
+    return html_page("aifactory comparison", body)

@@ -1,0 +1,627 @@
+"""One function per figure: run tables (DataFrames) in, a plotly ``Figure`` out, no I/O.
+
+Every figure uses :mod:`sim.report.style` (template, colours, units in axis titles; time in days
+since the start of the run). :data:`FIGURES` is the registry the HTML report walks: each entry is
+an id, a section title, how to draw the figure from :class:`~sim.io.RunTables` and whether the
+run has the data for it. A figure whose data is absent is left out of the report.
+
+Adding a figure is one function here and one line in :data:`FIGURES`::
+
+    def queue_figure(traces: pd.DataFrame) -> go.Figure: ...
+
+    FigureSpec("queues", "Queues", lambda t: queue_figure(t.traces),
+               lambda t: _has(t.traces, "jobs_waiting_pretraining")),
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from sim.io import RunTables
+from sim.report.kpis import capex_known
+from sim.report.style import DAY_S, SERIES_COLORS, WORKLOAD_COLORS, axis, fmt, money, styled
+
+__all__ = [
+    "FIGURES",
+    "FigureSpec",
+    "cooling_capacity_w",
+    "cooling_figure",
+    "cost_figure",
+    "failures_figure",
+    "figures_for",
+    "inference_figure",
+    "job_timeline_figure",
+    "power_figure",
+    "utilization_figure",
+]
+
+#: GPU states stacked in the utilization figure, bottom to top.
+GPU_STATES = ("pretraining", "posttraining", "inference", "failed", "idle")
+_LABELS = {
+    "pretraining": "pre-training",
+    "posttraining": "post-training",
+    "inference": "inference",
+    "failed": "failed",
+    "idle": "idle",
+}
+TIME_AXIS = axis("time", "days")
+
+
+def _has(df: pd.DataFrame, *cols: str) -> bool:
+    return len(df) > 0 and all(c in df.columns for c in cols)
+
+
+def _days(traces: pd.DataFrame) -> np.ndarray:
+    return traces["time_s"].to_numpy(dtype=float) / DAY_S
+
+
+def _end_s(traces: pd.DataFrame) -> float:
+    return float((traces["time_s"] + traces["interval_s"]).max()) if len(traces) else 0.0
+
+
+def _twmean(traces: pd.DataFrame, col: str) -> float:
+    w = traces["interval_s"].to_numpy(dtype=float)
+    return float(np.sum(traces[col].to_numpy(dtype=float) * w) / np.sum(w))
+
+
+# --------------------------------------------------------------------------- utilization
+
+
+def utilization_figure(traces: pd.DataFrame) -> go.Figure:
+    """Share of installed GPUs by workload class (and idle, failed) over time, stacked to 100%."""
+    total = traces["gpus_total"].to_numpy(dtype=float)
+    x = _days(traces)
+    fig = go.Figure()
+    for state in GPU_STATES:
+        col = f"gpus_{state}"
+        if col not in traces:
+            continue
+        gpus = traces[col].to_numpy(dtype=float)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=np.divide(gpus * 100.0, total, out=np.zeros_like(gpus), where=total > 0),
+                customdata=gpus,
+                name=_LABELS[state],
+                mode="lines",
+                line={"width": 0.5, "color": WORKLOAD_COLORS[state], "shape": "hv"},
+                stackgroup="gpus",
+                hovertemplate="%{y:.1f}% (%{customdata:,.0f} GPUs)",
+            )
+        )
+    util = _twmean(traces, "utilization") if "utilization" in traces else float("nan")
+    fig.update_xaxes(title_text=TIME_AXIS)
+    fig.update_yaxes(title_text=axis("share of installed GPUs", "%"), range=[0, 100])
+    return styled(fig, f"GPU utilization by workload (mean {fmt(util, '.1%')})")
+
+
+# --------------------------------------------------------------------------- power
+
+
+def power_figure(traces: pd.DataFrame, provisioned_it_w: float | None = None) -> go.Figure:
+    """IT and facility power against the caps (every ``*_cap_w`` column), and PUE.
+
+    ``provisioned_it_w``: the IT power the halls are built for (a dotted line), if known.
+    """
+    x = _days(traces)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+
+    def line(col: str, name: str, color: str, dash: str = "solid") -> None:
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=traces[col].to_numpy(dtype=float) / 1e6,
+                name=name,
+                mode="lines",
+                line={"color": color, "dash": dash, "shape": "hv"},
+                hovertemplate="%{y:,.1f} MW",
+            ),
+            secondary_y=False,
+        )
+
+    line("facility_power_w", "facility power", SERIES_COLORS["facility_power"])
+    line("it_power_w", "IT power", SERIES_COLORS["it_power"])
+    for col in traces.columns:
+        if col.endswith("_cap_w"):
+            line(col, col.removesuffix("_cap_w").replace("_", " ") + " cap", SERIES_COLORS["cap"])
+    if provisioned_it_w is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[x[0], x[-1] + float(traces["interval_s"].iloc[-1]) / DAY_S],
+                y=[provisioned_it_w / 1e6] * 2,
+                name="provisioned IT",
+                mode="lines",
+                line={"color": SERIES_COLORS["provisioned"], "dash": "dot"},
+                hovertemplate="%{y:,.1f} MW",
+            ),
+            secondary_y=False,
+        )
+    if "pue" in traces:
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=traces["pue"].to_numpy(dtype=float),
+                name="PUE",
+                mode="lines",
+                line={"color": SERIES_COLORS["pue"], "width": 1, "shape": "hv"},
+                hovertemplate="%{y:.3f}",
+            ),
+            secondary_y=True,
+        )
+    it = float(np.sum(traces["it_power_w"] * traces["interval_s"]))
+    fac = float(np.sum(traces["facility_power_w"] * traces["interval_s"]))
+    pue = fac / it if it > 0 else None
+    fig.update_xaxes(title_text=TIME_AXIS)
+    fig.update_yaxes(title_text=axis("power", "MW"), rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(
+        title_text=axis("PUE", "facility / IT"),
+        showgrid=False,
+        rangemode="tozero",
+        secondary_y=True,
+    )
+    return styled(fig, f"Power against the caps (average PUE {fmt(pue, '.2f')})")
+
+
+# --------------------------------------------------------------------------- cooling
+
+
+def cooling_capacity_w(scenario: dict[str, Any], summary: dict[str, Any]) -> float | None:
+    """Heat-rejection capacity of the site: each hall's ``cooling_capacity`` where the scenario
+    gives it, else the hall's IT power capacity (all IT power becomes heat, and a hall is built
+    to reject the heat of the IT it is provisioned for). None when unknown."""
+    it_mw = {h["name"]: h.get("it_power_capacity_mw") for h in summary["factory"]["halls"]}
+    total = 0.0
+    for hall in scenario.get("facility", {}).get("halls", []):
+        cap = hall.get("cooling_capacity")
+        if cap is None:
+            mw = it_mw.get(hall.get("name"))
+            if mw is None:
+                return None
+            cap = float(mw) * 1e6
+        total += float(cap)
+    return total or None
+
+
+def cooling_figure(traces: pd.DataFrame, capacity_w: float | None = None) -> go.Figure:
+    """Cooling load against the heat-rejection capacity, and the headroom left (%).
+
+    The capacity is the ``cooling_capacity_w`` trace when the run has one (weather-dependent
+    cooling), else the constant ``capacity_w``.
+    """
+    x = _days(traces)
+    load = traces["cooling_load_w"].to_numpy(dtype=float)
+    if "cooling_capacity_w" in traces:
+        cap = traces["cooling_capacity_w"].to_numpy(dtype=float)
+    elif capacity_w is not None:
+        cap = np.full(len(traces), float(capacity_w))
+    else:
+        cap = None
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=load / 1e6,
+            name="cooling load",
+            mode="lines",
+            fill="tozeroy",
+            line={"color": SERIES_COLORS["cooling_load"], "shape": "hv"},
+            hovertemplate="%{y:,.1f} MW",
+        ),
+        secondary_y=False,
+    )
+    title = "Cooling load (capacity not modelled)"
+    if cap is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=cap / 1e6,
+                name="heat-rejection capacity",
+                mode="lines",
+                line={"color": SERIES_COLORS["cap"], "dash": "dash", "shape": "hv"},
+                hovertemplate="%{y:,.1f} MW",
+            ),
+            secondary_y=False,
+        )
+        headroom = np.divide((cap - load) * 100.0, cap, out=np.zeros_like(cap), where=cap > 0)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=headroom,
+                name="headroom",
+                mode="lines",
+                line={"color": SERIES_COLORS["headroom"], "width": 1, "shape": "hv"},
+                hovertemplate="%{y:.1f}%",
+            ),
+            secondary_y=True,
+        )
+        title = f"Cooling headroom (minimum {fmt(float(np.min(headroom)), '.1f', '%')})"
+        fig.update_yaxes(
+            title_text=axis("headroom", "% of capacity"),
+            showgrid=False,
+            range=[0, 100],
+            tickmode="auto",
+            secondary_y=True,
+        )
+    fig.update_xaxes(title_text=TIME_AXIS)
+    fig.update_yaxes(title_text=axis("heat", "MW"), rangemode="tozero", secondary_y=False)
+    return styled(fig, title)
+
+
+# --------------------------------------------------------------------------- job timeline
+
+
+def _timeline_jobs(jobs: pd.DataFrame, end_s: float, max_posttraining: int) -> pd.DataFrame:
+    train = jobs[jobs["workload"].isin(["pretraining", "posttraining"])]
+    train = train[train["submit_s"] < end_s]
+    if (train["workload"] == "posttraining").sum() > max_posttraining:
+        train = train[train["workload"] == "pretraining"]
+    return train.sort_values("submit_s", kind="stable")
+
+
+def job_timeline_figure(
+    jobs: pd.DataFrame, events: pd.DataFrame, end_s: float, max_posttraining: int = 60
+) -> go.Figure:
+    """Gantt chart of training runs: waiting, then running, with interruptions and preemptions.
+
+    All pre-training runs are shown; post-training jobs too when there are at most
+    ``max_posttraining`` of them (a year has thousands: the utilization figure shows those).
+    Interruptions are counted in ~400 time bins per run, one marker per bin, so a year of a
+    147k-GPU run (tens of thousands of interruptions) stays light.
+    """
+    shown = _timeline_jobs(jobs, end_s, max_posttraining)
+    n_post = int((jobs["workload"] == "posttraining").sum())
+    names = shown["name"].astype(str).tolist()
+    submit = shown["submit_s"].to_numpy(dtype=float)
+    start = shown["first_start_s"].to_numpy(dtype=float)
+    finish = shown["finish_s"].to_numpy(dtype=float)
+    started = np.isfinite(start)
+    stop = np.where(np.isfinite(finish), finish, end_s)
+    wait_end = np.where(started, start, end_s)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            y=names,
+            base=submit / DAY_S,
+            x=(wait_end - submit) / DAY_S,
+            orientation="h",
+            name="waiting",
+            marker={"color": WORKLOAD_COLORS["idle"]},
+            hovertemplate="%{y}: waiting %{x:.2f} d<extra></extra>",
+        )
+    )
+    for kind in ("pretraining", "posttraining"):
+        m = (shown["workload"] == kind).to_numpy() & started
+        if not m.any():
+            continue
+        done = (shown["state"] == "finished").to_numpy()[m]
+        frac = shown["work_done"].to_numpy(dtype=float)[m] / shown["work"].to_numpy(dtype=float)[m]
+        fig.add_trace(
+            go.Bar(
+                y=[n for n, k in zip(names, m, strict=True) if k],
+                base=start[m] / DAY_S,
+                x=(stop[m] - start[m]) / DAY_S,
+                orientation="h",
+                name=_LABELS[kind],
+                marker={
+                    "color": WORKLOAD_COLORS[kind],
+                    "pattern": {"shape": ["" if d else "/" for d in done]},
+                },
+                customdata=np.column_stack([frac * 100.0, done]),
+                hovertemplate="%{y}: %{x:.2f} d, %{customdata[0]:.0f}% done<extra></extra>",
+            )
+        )
+    shown_names = set(names)
+    n_bins = 400
+    width_s = max(end_s / n_bins, 1.0)
+    for kind, symbol, color in (
+        ("interrupted", "x", SERIES_COLORS["failures"]),
+        ("preempted", "triangle-down", "#444"),
+    ):
+        ev = events[(events["event"] == kind) & events["subject"].isin(shown_names)]
+        if ev.empty:
+            continue
+        binned = (
+            ev.assign(bin=np.floor(ev["time_s"].to_numpy(dtype=float) / width_s))
+            .groupby(["subject", "bin"], sort=False)
+            .size()
+            .reset_index(name="n")
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=(binned["bin"].to_numpy(dtype=float) + 0.5) * width_s / DAY_S,
+                y=binned["subject"].astype(str).tolist(),
+                mode="markers",
+                name=f"{kind} (per {width_s / 3600:.2g} h)" if len(binned) < len(ev) else kind,
+                marker={"symbol": symbol, "color": color, "size": 8},
+                customdata=binned["n"].to_numpy(),
+                hovertemplate="%{y}: %{customdata} " + kind + "<extra></extra>",
+            )
+        )
+    title = "Training runs"
+    if n_post > max_posttraining:
+        title += f" (the {n_post:,} post-training jobs are not drawn; see utilization)"
+    fig.update_layout(barmode="overlay", hovermode="closest")
+    fig.update_xaxes(title_text=TIME_AXIS, range=[0, end_s / DAY_S])
+    fig.update_yaxes(
+        title_text="run", autorange="reversed", categoryorder="array", categoryarray=names
+    )
+    return styled(fig, title, height=min(220 + 24 * len(names), 1600))
+
+
+def _has_training(t: RunTables) -> bool:
+    if not _has(t.jobs, "workload", "submit_s", "first_start_s") or t.traces.empty:
+        return False
+    return not _timeline_jobs(t.jobs, _end_s(t.traces), 60).empty
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def _services(jobs: pd.DataFrame) -> pd.DataFrame:
+    return jobs[jobs["workload"] == "inference"] if "workload" in jobs else jobs.iloc[:0]
+
+
+def inference_figure(traces: pd.DataFrame, jobs: pd.DataFrame) -> go.Figure:
+    """Per inference service: demand, tokens served and serving capacity (output tokens/s).
+
+    Capacity is the ``service.<name>.capacity_tokens_per_s`` trace if the run has one, else
+    domains held x capacity per domain (the service's ``rate_per_s`` x GPUs per domain). The
+    subplot title gives the service's SLO attainment (tokens served / tokens demanded).
+    """
+    svcs = _services(jobs)
+    names = [str(n) for n in svcs["name"]]
+    slo = svcs["slo_attainment"].to_numpy(dtype=float)
+    fig = make_subplots(
+        rows=len(names),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=min(0.08, 0.3 / max(len(names), 1)),
+        subplot_titles=[
+            f"{n}: SLO attainment {fmt(s, '.1%')}" for n, s in zip(names, slo, strict=True)
+        ],
+    )
+    x = _days(traces)
+    for i, (_, svc) in enumerate(svcs.iterrows(), start=1):
+        p = f"service.{svc['name']}."
+        if p + "capacity_tokens_per_s" in traces:
+            cap = traces[p + "capacity_tokens_per_s"].to_numpy(dtype=float)
+        else:
+            domains = traces[p + "domains"].to_numpy(dtype=float)
+            peak = float(np.max(domains)) if len(domains) else 0.0
+            per_domain = float(svc["rate_per_s"]) * float(svc["gpus"]) / peak if peak else 0.0
+            cap = domains * per_domain
+        for key, name, y, dash in (
+            ("demand", "demand", traces[p + "demand_tokens_per_s"].to_numpy(dtype=float), "dot"),
+            ("served", "served", traces[p + "served_tokens_per_s"].to_numpy(dtype=float), "solid"),
+            ("capacity", "capacity", cap, "dash"),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    name=name,
+                    legendgroup=key,
+                    showlegend=i == 1,
+                    mode="lines",
+                    line={"color": SERIES_COLORS[key], "dash": dash, "shape": "hv"},
+                    hovertemplate="%{y:.3s} tokens/s",
+                ),
+                row=i,
+                col=1,
+            )
+        fig.update_yaxes(title_text=axis("output", "tokens/s"), rangemode="tozero", row=i, col=1)
+    fig.update_xaxes(title_text=TIME_AXIS, row=len(names), col=1)
+    return styled(fig, "Inference demand vs capacity", height=140 + 240 * len(names))
+
+
+def _has_inference(t: RunTables) -> bool:
+    svcs = _services(t.jobs) if "workload" in t.jobs else t.jobs.iloc[:0]
+    if svcs.empty:
+        return False
+    return all(
+        _has(t.traces, f"service.{n}.demand_tokens_per_s", f"service.{n}.served_tokens_per_s")
+        and f"service.{n}.domains" in t.traces
+        for n in svcs["name"]
+    )
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def failures_figure(traces: pd.DataFrame, events: pd.DataFrame) -> go.Figure:
+    """Failures, repairs and job interruptions per day (bars) and failed GPUs over time."""
+    end_s = _end_s(traces)
+    per_s = DAY_S if end_s >= 2 * DAY_S else 3600.0
+    per = "day" if per_s == DAY_S else "hour"
+    edges = np.arange(0.0, end_s + per_s, per_s)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for kind, name, color in (
+        ("failure", "failures", SERIES_COLORS["failures"]),
+        ("repair", "repairs", SERIES_COLORS["repairs"]),
+        ("interrupted", "job interruptions", "#ff7f0e"),
+    ):
+        t = events.loc[events["event"] == kind, "time_s"].to_numpy(dtype=float)
+        counts, _ = np.histogram(t, bins=edges)
+        fig.add_trace(
+            go.Bar(
+                x=(edges[:-1] + per_s / 2) / DAY_S,
+                y=counts,
+                name=name,
+                marker={"color": color},
+                hovertemplate="%{y:,} " + name + f" per {per}<extra></extra>",
+            ),
+            secondary_y=False,
+        )
+    if "gpus_failed" in traces:
+        fig.add_trace(
+            go.Scatter(
+                x=_days(traces),
+                y=traces["gpus_failed"].to_numpy(dtype=float),
+                name="failed GPUs (mean in bin)",
+                mode="lines",
+                line={"color": "#444", "width": 1, "shape": "hv"},
+                hovertemplate="%{y:,.0f} GPUs",
+            ),
+            secondary_y=True,
+        )
+    n = int((events["event"] == "failure").sum())
+    fig.update_layout(barmode="group", bargap=0.15)
+    fig.update_xaxes(title_text=TIME_AXIS)
+    fig.update_yaxes(title_text=axis("events", f"per {per}"), secondary_y=False)
+    fig.update_yaxes(
+        title_text=axis("failed", "GPUs"), showgrid=False, rangemode="tozero", secondary_y=True
+    )
+    return styled(fig, f"Failures and repairs ({n:,} failures, {n / (end_s / DAY_S):,.1f}/day)")
+
+
+# --------------------------------------------------------------------------- cost
+
+
+def cost_figure(traces: pd.DataFrame, summary: dict[str, Any]) -> go.Figure:
+    """Where the money went, and what a token costs.
+
+    Left: the total cost split two ways: by kind (amortized capital, energy) and by use
+    (GPU-hours of each workload class, idle and failed GPUs at the run's cost per GPU-hour).
+    Right: cost per million output tokens of each inference service ($/M tokens). When a
+    domain has no capital price the capital part, the total and costs per token are unknown:
+    they are left out and the title says "n/a".
+    """
+    known = capex_known(traces)
+    energy = float(traces["energy_cost_usd"].sum())
+    capex = float(traces["capex_cost_usd"].sum()) if known else None
+    total = energy + capex if capex is not None else None
+    gpu_hours = float(np.sum(traces["gpus_total"] * traces["interval_s"])) / 3600.0
+    per_gpu_hour = total / gpu_hours if total is not None and gpu_hours > 0 else None
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.45, 0.55],
+        subplot_titles=("total cost", "cost per million output tokens"),
+    )
+    cats = ["by kind", "by use"]
+    parts: list[tuple[str, list[float | None], str]] = [
+        ("capital (amortized)", [capex, None], SERIES_COLORS["capex"]),
+        ("energy", [energy, None], SERIES_COLORS["energy"]),
+    ]
+    if per_gpu_hour is not None:
+        for state in GPU_STATES:
+            col = f"gpus_{state}"
+            if col in traces:
+                h = float(np.sum(traces[col] * traces["interval_s"])) / 3600.0
+                parts.append((_LABELS[state], [None, h * per_gpu_hour], WORKLOAD_COLORS[state]))
+    for name, ys, color in parts:
+        if all(y is None for y in ys):
+            continue
+        fig.add_trace(
+            go.Bar(
+                x=cats,
+                y=[y / 1e6 if y is not None else None for y in ys],
+                name=name,
+                marker={"color": color},
+                hovertemplate=name + ": $%{y:,.2f}M<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    svcs = summary.get("inference_services", [])
+    names = [s["name"] for s in svcs]
+    per_m = [s.get("cost_per_million_tokens_usd") if known else None for s in svcs]
+    fig.add_trace(
+        go.Bar(
+            x=names,
+            y=per_m,
+            name="$ per million tokens",
+            marker={"color": WORKLOAD_COLORS["inference"]},
+            text=[fmt(v, ".3g", prefix="$") for v in per_m],
+            textposition="outside",
+            showlegend=False,
+            hovertemplate="%{x}: $%{y:.4g}/M tokens<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.update_layout(barmode="stack", hovermode="closest")
+    fig.update_yaxes(title_text=axis("cost", "$M"), row=1, col=1)
+    fig.update_yaxes(title_text=axis("cost", "$ per million tokens"), row=1, col=2)
+    fig.update_xaxes(title_text="inference service", row=1, col=2)
+    title = f"Cost: {money(total)} in total, {fmt(per_gpu_hour, '.2f', prefix='$')} per GPU-hour"
+    if not known:
+        title += " (capital cost n/a: a domain has no sourced price)"
+    return styled(fig, title)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One report figure: ``draw`` makes it from the run tables when ``has_data`` says the run
+    has what it needs."""
+
+    id: str
+    title: str
+    draw: Callable[[RunTables], go.Figure]
+    has_data: Callable[[RunTables], bool]
+
+
+def _provisioned_it_w(t: RunTables) -> float | None:
+    mw = t.summary.get("factory", {}).get("provisioned_it_power_mw")
+    return float(mw) * 1e6 if mw is not None else None
+
+
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec(
+        "utilization",
+        "Utilization by workload",
+        lambda t: utilization_figure(t.traces),
+        lambda t: _has(t.traces, "time_s", "interval_s", "gpus_total", "gpus_idle"),
+    ),
+    FigureSpec(
+        "power",
+        "Power and PUE",
+        lambda t: power_figure(t.traces, _provisioned_it_w(t)),
+        lambda t: _has(t.traces, "time_s", "interval_s", "it_power_w", "facility_power_w"),
+    ),
+    FigureSpec(
+        "cooling",
+        "Cooling headroom",
+        lambda t: cooling_figure(t.traces, cooling_capacity_w(t.scenario, t.summary)),
+        lambda t: _has(t.traces, "time_s", "interval_s", "cooling_load_w"),
+    ),
+    FigureSpec(
+        "timeline",
+        "Training runs",
+        lambda t: job_timeline_figure(t.jobs, t.events, _end_s(t.traces)),
+        _has_training,
+    ),
+    FigureSpec(
+        "inference",
+        "Inference demand, capacity and SLO",
+        lambda t: inference_figure(t.traces, t.jobs),
+        _has_inference,
+    ),
+    FigureSpec(
+        "failures",
+        "Failures and repairs",
+        lambda t: failures_figure(t.traces, t.events),
+        lambda t: _has(t.events, "event") and bool((t.events["event"] == "failure").any()),
+    ),
+    FigureSpec(
+        "cost",
+        "Cost and cost per token",
+        lambda t: cost_figure(t.traces, t.summary),
+        lambda t: _has(t.traces, "energy_cost_usd", "capex_cost_usd", "gpus_total"),
+    ),
+)
+
+
+def figures_for(tables: RunTables) -> list[tuple[FigureSpec, go.Figure]]:
+    """Every registered figure whose data is in the run, in registry order."""
+    return [(spec, spec.draw(tables)) for spec in FIGURES if spec.has_data(tables)]

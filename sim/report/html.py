@@ -1,0 +1,308 @@
+"""``report.html``: one self-contained page per run (no network needed to open it).
+
+:func:`render_report` returns the page as a string; the runner and ``aifactory report`` write it
+(this package does no I/O). The page holds, in order: a headline KPI block from
+``summary.json``, every figure of :data:`sim.report.figures.FIGURES` whose data is in the run,
+and the resolved scenario as YAML.
+
+Self-contained means: plotly.js is embedded once, inline, in the page head, and each figure is a
+``<div>`` plus a small inline script calling it (``include_plotlyjs=False``); no ``src`` or
+``href`` points outside the page. A tiny inline script records JavaScript errors, failed loads
+and ``console.error`` calls into ``<div id="report-log">`` (``data-errors`` holds the count), so
+a headless browser can check that the page rendered cleanly.
+
+:func:`html_page` and :func:`figure_section` are shared with :mod:`sim.report.compare`.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import lru_cache
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.offline
+import yaml
+
+from sim.io import RunTables
+from sim.report.figures import figures_for
+from sim.report.kpis import (
+    blended_cost_per_million_tokens_usd,
+    capex_known,
+    service_costs_per_million_tokens_usd,
+    training_run_days,
+)
+from sim.report.style import fmt, money
+
+__all__ = ["figure_section", "html_page", "kpi_block", "render_report"]
+
+_CSS = """
+body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 0 auto; max-width: 1280px;
+       padding: 0 24px 48px; }
+header { border-bottom: 2px solid #1e88e5; margin-bottom: 16px; }
+h1 { margin: 24px 0 4px; font-size: 26px; }
+h2 { font-size: 19px; margin: 28px 0 8px; }
+.meta { color: #555; margin: 4px 0 12px; }
+nav a { margin-right: 14px; color: #1e88e5; text-decoration: none; font-size: 14px; }
+.kpis { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 10px; }
+.kpi { border: 1px solid #ddd; border-radius: 6px; padding: 10px 12px; background: #fafafa; }
+.kpi .label { font-size: 12px; color: #666; text-transform: uppercase; letter-spacing: .03em; }
+.kpi .value { font-size: 22px; font-weight: bold; margin: 4px 0; }
+.kpi .note { font-size: 12px; color: #555; }
+section.figure { border-top: 1px solid #eee; }
+table.data { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
+table.data th, table.data td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; }
+table.data th:first-child, table.data td:first-child { text-align: left; }
+table.data thead th { background: #f2f2f2; }
+pre { background: #f6f8fa; border: 1px solid #ddd; padding: 12px; overflow: auto; font-size: 12px;
+      max-height: 640px; }
+.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
+          margin-right: 6px; }
+"""
+
+# Records errors before anything else runs; see the module docstring.
+_ERROR_RECORDER = """
+(function () {
+  var errors = [];
+  function show() {
+    var el = document.getElementById("report-log");
+    if (!el) { return; }
+    el.textContent = JSON.stringify(errors);
+    el.setAttribute("data-errors", String(errors.length));
+  }
+  function note(msg) { errors.push(String(msg)); show(); }
+  window.addEventListener("error", function (e) {
+    var t = e.target;
+    if (t && t !== window && (t.src || t.href)) { note("failed to load " + (t.src || t.href)); }
+    else { note(e.message + " at " + e.filename + ":" + e.lineno); }
+  }, true);
+  window.addEventListener("unhandledrejection", function (e) { note("rejection: " + e.reason); });
+  var orig = console.error;
+  console.error = function () {
+    note("console.error: " + Array.prototype.join.call(arguments, " "));
+    return orig.apply(console, arguments);
+  };
+  window.addEventListener("load", function () {
+    show();
+    var done = document.querySelectorAll("section[data-figure] .main-svg").length;
+    document.body.setAttribute("data-rendered-svgs", String(done));
+  });
+})();
+"""
+
+_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+@lru_cache(maxsize=1)
+def _plotly_js() -> str:
+    return str(plotly.offline.get_plotlyjs())
+
+
+def figure_section(fig_id: str, title: str, fig: go.Figure) -> str:
+    """A report section holding one figure (a div and an inline script, no plotly.js)."""
+    div = fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=f"plot-{fig_id}",
+        config=_PLOTLY_CONFIG,
+    )
+    return (
+        f'<section class="figure" id="fig-{html.escape(fig_id)}"'
+        f' data-figure="{html.escape(fig_id)}">\n<h2>{html.escape(title)}</h2>\n{div}\n</section>'
+    )
+
+
+def html_page(title: str, body: str) -> str:
+    """A complete, self-contained HTML page around ``body``, with plotly.js inline once."""
+    # "</script" cannot appear inside an inline script; plotly.js does not contain it, and the
+    # replace keeps that true for any future bundle.
+    js = _plotly_js().replace("</script", "<\\/script")
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n"
+        f"<style>{_CSS}</style>\n"
+        f"<script>{_ERROR_RECORDER}</script>\n"
+        f'<script type="text/javascript">{js}</script>\n'
+        "</head>\n<body>\n"
+        f"{body}\n"
+        '<div id="report-log" hidden data-errors="0"></div>\n'
+        "</body>\n</html>\n"
+    )
+
+
+def _card(label: str, value: str, note: str = "") -> str:
+    return (
+        f'<div class="kpi"><div class="label">{html.escape(label)}</div>'
+        f'<div class="value">{html.escape(value)}</div>'
+        f'<div class="note">{html.escape(note)}</div></div>'
+    )
+
+
+def _kpi_cards(tables: RunTables) -> list[str]:
+    s = tables.summary
+    f = s["factory"]
+    days = float(s["duration_days"])
+    cards = []
+    halls: dict[str, int] = {}
+    for h in f["halls"]:
+        halls[h["hardware"]] = halls.get(h["hardware"], 0) + int(h["domains"])
+    cards.append(
+        _card(
+            "factory",
+            f"{f['gpus']:,} GPUs",
+            ", ".join(f"{n:,} x {hw}" for hw, n in halls.items()) + f" in {len(f['halls'])} halls",
+        )
+    )
+    cards.append(
+        _card(
+            "IT power provisioned / grid",
+            f"{f['provisioned_it_power_mw']:,.0f} / {f['grid_power_mw']:,.0f} MW",
+            f"peak facility draw {fmt(s['energy']['peak_facility_power_mw'], ',.0f', ' MW')}",
+        )
+    )
+    by = s["utilization_by_workload"]
+    cards.append(
+        _card(
+            "utilization",
+            fmt(s["utilization"], ".1%"),
+            f"pre-training {fmt(by.get('pretraining'), '.1%')}, post-training"
+            f" {fmt(by.get('posttraining'), '.1%')}, inference {fmt(by.get('inference'), '.1%')}",
+        )
+    )
+    cards.append(_card("availability", fmt(s["availability"], ".2%"), "GPUs not failed"))
+    cards.append(
+        _card(
+            "training goodput / MFU",
+            f"{fmt(s['training_goodput'], '.1%')} / {fmt(s['training_mfu'], '.1%')}",
+            "kept compute over GPU-hours held; model FLOP/s over peak",
+        )
+    )
+    e = s["energy"]
+    tokens = s["tokens"]
+    all_tokens = float(tokens["pretraining_tokens_done"]) + float(tokens["inference_output_tokens"])
+    cards.append(
+        _card(
+            "facility energy",
+            fmt(e["facility_mwh"], ",.0f", " MWh"),
+            f"average PUE {fmt(e['average_pue'], '.2f')},"
+            f" {fmt(all_tokens / e['facility_mwh'] if e['facility_mwh'] else None, '.3g')}"
+            " tokens per MWh",
+        )
+    )
+    cards.append(
+        _card(
+            "tokens per day",
+            fmt(float(tokens["inference_output_tokens"]) / days, ".3g"),
+            f"inference output; pre-training {fmt(tokens['pretraining_tokens_done'] / days, '.3g')}"
+            " tokens/day",
+        )
+    )
+    known = capex_known(tables.traces)
+    c = s["cost"]
+    cards.append(
+        _card(
+            "cost (capital amortized + energy)",
+            money(c["total_usd"] if known else None),
+            f"{fmt(c['per_gpu_hour_usd'] if known else None, '.2f', prefix='$')} per GPU-hour;"
+            f" energy {money(c['energy_usd'])}"
+            + ("" if known else "; capital n/a (a domain has no sourced price)"),
+        )
+    )
+    per_svc = service_costs_per_million_tokens_usd(tables)
+    cards.append(
+        _card(
+            "cost per million tokens",
+            fmt(blended_cost_per_million_tokens_usd(tables), ".3g", prefix="$"),
+            "blended; " + ", ".join(f"{n} {fmt(v, '.3g', prefix='$')}" for n, v in per_svc.items()),
+        )
+    )
+    name, run_days, projected = training_run_days(tables)
+    if name:
+        cards.append(
+            _card(
+                f"training run {name}",
+                fmt(run_days, ",.1f", " days"),
+                "projected from progress (not finished in the run)"
+                if projected
+                else "submission to completion",
+            )
+        )
+    for r in s["pretraining_runs"]:
+        state = (
+            f"finished in {fmt(r['completion_days'], '.1f')} d"
+            if r["state"] == "finished"
+            else f"{r['tokens_done'] / r['tokens']:.0%} done ({r['state']})"
+        )
+        cards.append(
+            _card(
+                f"pre-training {r['name']}",
+                state,
+                f"{r['gpus']:,} GPUs, ETTR {fmt(r['ettr'], '.1%')},"
+                f" {r['interruptions']:,} interruptions",
+            )
+        )
+    p = s["posttraining"]
+    if p["submitted"]:
+        cards.append(
+            _card(
+                "post-training jobs",
+                f"{p['finished']:,} / {p['submitted']:,} finished",
+                f"mean wait {fmt(p['mean_wait_hours'], '.2g', ' h')},"
+                f" {p['preemptions']:,} preemptions",
+            )
+        )
+    for v in s["inference_services"]:
+        cards.append(
+            _card(
+                f"inference {v['name']}",
+                f"SLO {fmt(v['slo_attainment'], '.1%')}",
+                f"{fmt(v['tokens_per_day'], '.3g')} tokens/day,"
+                f" {fmt(per_svc.get(v['name']), '.3g', prefix='$')} per M tokens",
+            )
+        )
+    r = s["reliability"]
+    cards.append(
+        _card(
+            "failures",
+            f"{r['failures']:,}",
+            f"{fmt(r['failures_per_day'], ',.1f')} per day, {r['job_interruptions']:,} job"
+            " interruptions",
+        )
+    )
+    return cards
+
+
+def kpi_block(tables: RunTables) -> str:
+    """The headline KPIs of a run as HTML cards."""
+    return '<div class="kpis">\n' + "\n".join(_kpi_cards(tables)) + "\n</div>"
+
+
+def render_report(tables: RunTables) -> str:
+    """The complete ``report.html`` of one run."""
+    s = tables.summary
+    sc: dict[str, Any] = tables.scenario
+    name = str(s.get("scenario", sc.get("name", "run")))
+    figs = figures_for(tables)
+    nav = " ".join(
+        f'<a href="#fig-{html.escape(spec.id)}">{html.escape(spec.title)}</a>' for spec, _ in figs
+    )
+    scenario_yaml = yaml.safe_dump(sc, sort_keys=False, allow_unicode=True)
+    body = [
+        "<header>",
+        f"<h1>{html.escape(name)}</h1>",
+        f'<p class="meta">{html.escape(str(sc.get("description") or ""))}</p>',
+        f'<p class="meta">seed {s["seed"]}, {float(s["duration_days"]):g} simulated days,'
+        f" {float(sc.get('run', {}).get('sample_interval', 0)) / 60:g}-minute samples</p>",
+        f'<nav><a href="#kpis">Headline</a> {nav} <a href="#scenario">Scenario</a></nav>',
+        "</header>",
+        '<section id="kpis"><h2>Headline</h2>',
+        kpi_block(tables),
+        "</section>",
+        *(figure_section(spec.id, spec.title, fig) for spec, fig in figs),
+        '<section id="scenario"><h2>Scenario as run</h2>',
+        f"<pre>{html.escape(scenario_yaml)}</pre>",
+        "</section>",
+    ]
+    return html_page(f"{name}: aifactory report", "\n".join(body))

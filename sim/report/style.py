@@ -1,0 +1,168 @@
+"""The one look of every figure: template, colours, units in axis titles, number formatting.
+
+Colours are fixed per *meaning*, so a colour says the same thing in every figure and report:
+
+* :data:`GENERATION_COLORS`: one colour per catalog hardware name, used wherever runs or halls of
+  different generations appear side by side (comparisons, per-hall traces);
+* :data:`WORKLOAD_COLORS`: one colour per GPU state or workload class (pre-training,
+  post-training, inference, idle, failed);
+* :data:`SERIES_COLORS`: recurring quantities (IT power, facility power, caps, cost parts).
+
+Axis titles always carry their unit in parentheses (``"power (MW)"``): :func:`axis` builds them.
+Time axes are in days since the start of the run. Nothing here touches plotly's global state
+(no template registration): :func:`styled` applies :data:`TEMPLATE` to one figure.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import plotly.graph_objects as go
+
+__all__ = [
+    "DAY_S",
+    "GENERATION_COLORS",
+    "SERIES_COLORS",
+    "TEMPLATE",
+    "WORKLOAD_COLORS",
+    "axis",
+    "fmt",
+    "generation_color",
+    "money",
+    "si",
+    "styled",
+]
+
+DAY_S = 86_400.0
+
+#: Catalog hardware name -> colour. Greens for Hopper, blues for Blackwell, purples for Rubin,
+#: reds for AMD: neighbouring generations of a family are told apart by lightness.
+GENERATION_COLORS: dict[str, str] = {
+    "h100_sxm": "#7cb342",
+    "h200_sxm": "#33691e",
+    "b200_hgx": "#4fc3f7",
+    "b300_hgx": "#0288d1",
+    "gb200_nvl72": "#1e88e5",
+    "gb300_nvl72": "#0d47a1",
+    "vr200_nvl144": "#8e24aa",
+    "vr200_nvl144_cpx": "#ba68c8",
+    "rubin_ultra_nvl576": "#4a148c",
+    "mi300x": "#e53935",
+    "mi355x": "#b71c1c",
+}
+
+#: Colours for hardware not in the catalog (inline scenario entries), assigned in order.
+_FALLBACK_COLORS = ("#ff8f00", "#00897b", "#6d4c41", "#546e7a", "#d81b60", "#c0ca33")
+
+#: GPU states and workload classes.
+WORKLOAD_COLORS: dict[str, str] = {
+    "pretraining": "#1f77b4",
+    "posttraining": "#ff7f0e",
+    "inference": "#2ca02c",
+    "idle": "#d9d9d9",
+    "failed": "#d62728",
+}
+
+SERIES_COLORS: dict[str, str] = {
+    "it_power": "#1f77b4",
+    "facility_power": "#9467bd",
+    "cap": "#d62728",
+    "provisioned": "#7f7f7f",
+    "pue": "#8c564b",
+    "cooling_load": "#17becf",
+    "headroom": "#2ca02c",
+    "demand": "#7f7f7f",
+    "served": "#2ca02c",
+    "capacity": "#1f77b4",
+    "failures": "#d62728",
+    "repairs": "#2ca02c",
+    "capex": "#1f77b4",
+    "energy": "#ff7f0e",
+    "idle_cost": "#d9d9d9",
+}
+
+TEMPLATE = go.layout.Template(
+    layout=go.Layout(
+        font={"family": "Helvetica, Arial, sans-serif", "size": 13, "color": "#222"},
+        title={"x": 0.0, "xanchor": "left", "font": {"size": 16}},
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        colorway=[
+            "#1f77b4",
+            "#ff7f0e",
+            "#2ca02c",
+            "#d62728",
+            "#9467bd",
+            "#8c564b",
+            "#e377c2",
+            "#7f7f7f",
+            "#bcbd22",
+            "#17becf",
+        ],
+        xaxis={"showgrid": True, "gridcolor": "#eee", "zeroline": False, "linecolor": "#999"},
+        yaxis={"showgrid": True, "gridcolor": "#eee", "zeroline": False, "linecolor": "#999"},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0.0},
+        hovermode="x unified",
+        margin={"l": 70, "r": 30, "t": 90, "b": 60},
+    )
+)
+
+
+def axis(quantity: str, unit: str | None = None) -> str:
+    """An axis title with its unit: ``axis("power", "MW") == "power (MW)"``."""
+    return f"{quantity} ({unit})" if unit else quantity
+
+
+def styled(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    """Apply the report template and a title to ``fig`` (in place) and return it."""
+    fig.update_layout(template=TEMPLATE, title={"text": title}, height=height)
+    return fig
+
+
+def generation_color(hardware: str, others: list[str] | None = None) -> str:
+    """The colour of a hardware generation; unknown names get a stable fallback colour.
+
+    ``others``: the unknown names in the same figure, in order, so that two unknown generations
+    in one comparison get different colours.
+    """
+    if hardware in GENERATION_COLORS:
+        return GENERATION_COLORS[hardware]
+    unknown = [h for h in (others or [hardware]) if h not in GENERATION_COLORS]
+    i = unknown.index(hardware) if hardware in unknown else 0
+    return _FALLBACK_COLORS[i % len(_FALLBACK_COLORS)]
+
+
+def fmt(x: Any, spec: str = ",.3g", unit: str = "", prefix: str = "") -> str:
+    """Format a KPI value; None or NaN (unknown) reads ``n/a``, never a misleading number."""
+    if x is None:
+        return "n/a"
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if not math.isfinite(v):
+        return "n/a"
+    return f"{prefix}{v:{spec}}{unit}"
+
+
+def money(usd: Any) -> str:
+    """Dollars with a magnitude suffix: ``$143k``, ``$54.1M``, ``$1.23B``; ``n/a`` if unknown."""
+    if usd is None or not math.isfinite(float(usd)):
+        return "n/a"
+    v = float(usd)
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"${v / div:,.3g}{suffix}"
+    return f"${v:,.2f}"
+
+
+def si(x: Any, digits: int = 3) -> str:
+    """A count with an SI suffix: ``53.2T``, ``4.85G``, ``413k``; ``n/a`` if unknown."""
+    if x is None or not math.isfinite(float(x)):
+        return "n/a"
+    v = float(x)
+    for div, suffix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.{digits}g}{suffix}"
+    return f"{v:.{digits}g}"
