@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,14 @@ def default_run_dir(root: Path, scenario_name: str, seed: int, stamp: str) -> Pa
     return out
 
 
+def _partial_dir(parent: Path, name: str) -> Path:
+    """A new hidden folder beside the target, made with ``mkdir`` so that it gets the usual
+    permissions of the user's umask (``tempfile.mkdtemp`` would make it private, 0700)."""
+    tmp = parent / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
+    tmp.mkdir()
+    return tmp
+
+
 def _json_default(o: Any) -> Any:
     if hasattr(o, "item"):
         return o.item()
@@ -77,7 +86,7 @@ def write_run(target: Path, tables: RunTables, extra_files: dict[str, str] | Non
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
+        tmp = _partial_dir(parent, target.name)
     except OSError as exc:
         raise OutputError(f"cannot create the run folder under {parent}: {exc}") from None
     try:
@@ -126,7 +135,7 @@ def write_comparison(target: Path, files: dict[str, str]) -> Path:
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
+        tmp = _partial_dir(parent, target.name)
     except OSError as exc:
         raise OutputError(f"cannot create the comparison folder under {parent}: {exc}") from None
     try:

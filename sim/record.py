@@ -208,7 +208,10 @@ def derive_traces(levels: pd.DataFrame, plan: Plan) -> pd.DataFrame:
         out[f"gpus_{k}"] = gpus[k]
     for k in active:
         out[f"gpus_{k}_running"] = active[k]
-    out["utilization"] = (gpus["total"] - gpus["idle"] - gpus["failed"]) / gpus["total"]
+    # clipped only against float rounding (-1e-18), the counts themselves are exact
+    out["utilization"] = np.clip(
+        (gpus["total"] - gpus["idle"] - gpus["failed"]) / gpus["total"], 0.0, 1.0
+    )
     out["it_power_w"] = it_power
     out["pue"] = fac.pue
     out["facility_power_w"] = it_power * fac.pue

@@ -78,7 +78,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         loaded, plan = prepare(args.scenario, seed=args.seed, overrides=args.overrides)
     except ScenarioError as exc:
         return _err(err, str(exc))
-    if args.out is not None and Path(args.out).exists() and any(Path(args.out).iterdir()):
+    out_dir = Path(args.out) if args.out is not None else None
+    if (
+        out_dir is not None
+        and out_dir.exists()
+        and (not out_dir.is_dir() or any(out_dir.iterdir()))
+    ):
         return _err(err, f"{args.out} already exists and is not empty; choose another --out")
     show = not args.quiet and err.is_terminal
     with contextlib.ExitStack() as stack:

@@ -436,7 +436,7 @@ class Engine:
             job.phase = Phase.RESTARTING
         else:
             self._release_all(job)
-            self.scheduler.enqueue(job, front=True)
+            self.scheduler.enqueue(job)
             self._queue(job.kind, +1)
             self.scheduler.try_start()
         job.proc.interrupt()

@@ -14,6 +14,7 @@ the :class:`~sim.engine.fleet.Fleet` for counts; it never scans the fleet.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from typing import Protocol
 
@@ -65,13 +66,12 @@ class PriorityGangScheduler:
     def queue_length(self, rank: int) -> int:
         return len(self.queues[rank])
 
-    def enqueue(self, job: Job, front: bool = False) -> None:
+    def enqueue(self, job: Job) -> None:
+        """Queue ``job`` in its class by submit time: a job that was preempted or lost its gang
+        to a failure keeps its original place, ahead of work submitted after it (FIFO)."""
         job.phase = Phase.WAITING
         q = self.queues[job.class_rank]
-        if front:
-            q.insert(0, job)
-        else:
-            q.append(job)
+        bisect.insort(q, job, key=lambda j: (j.submit_at_s, j.index))
 
     # --------------------------------------------------------------- capacity
 

@@ -547,7 +547,8 @@ def cost_figure(traces: pd.DataFrame, summary: dict[str, Any]) -> go.Figure:
         row=1,
         col=2,
     )
-    fig.update_layout(barmode="stack", hovermode="closest")
+    # the legend goes above the subplot titles
+    fig.update_layout(barmode="stack", hovermode="closest", legend={"y": 1.14}, margin={"t": 120})
     fig.update_yaxes(title_text=axis("cost", "$M"), row=1, col=1)
     fig.update_yaxes(title_text=axis("cost", "$ per million tokens"), row=1, col=2)
     fig.update_xaxes(title_text="inference service", row=1, col=2)

@@ -32,7 +32,7 @@ from sim.report.kpis import (
     service_costs_per_million_tokens_usd,
     training_run_days,
 )
-from sim.report.style import fmt, money
+from sim.report.style import fmt, money, si
 
 __all__ = ["figure_section", "html_page", "kpi_block", "render_report"]
 
@@ -152,7 +152,8 @@ def _kpi_cards(tables: RunTables) -> list[str]:
         _card(
             "factory",
             f"{f['gpus']:,} GPUs",
-            ", ".join(f"{n:,} x {hw}" for hw, n in halls.items()) + f" in {len(f['halls'])} halls",
+            ", ".join(f"{n:,} x {hw}" for hw, n in halls.items())
+            + f" in {len(f['halls'])} hall{'s' if len(f['halls']) != 1 else ''}",
         )
     )
     cards.append(
@@ -187,15 +188,14 @@ def _kpi_cards(tables: RunTables) -> list[str]:
             "facility energy",
             fmt(e["facility_mwh"], ",.0f", " MWh"),
             f"average PUE {fmt(e['average_pue'], '.2f')},"
-            f" {fmt(all_tokens / e['facility_mwh'] if e['facility_mwh'] else None, '.3g')}"
-            " tokens per MWh",
+            f" {si(all_tokens / e['facility_mwh'] if e['facility_mwh'] else None)} tokens per MWh",
         )
     )
     cards.append(
         _card(
             "tokens per day",
-            fmt(float(tokens["inference_output_tokens"]) / days, ".3g"),
-            f"inference output; pre-training {fmt(tokens['pretraining_tokens_done'] / days, '.3g')}"
+            si(float(tokens["inference_output_tokens"]) / days),
+            f"inference output; pre-training {si(tokens['pretraining_tokens_done'] / days)}"
             " tokens/day",
         )
     )
@@ -258,7 +258,7 @@ def _kpi_cards(tables: RunTables) -> list[str]:
             _card(
                 f"inference {v['name']}",
                 f"SLO {fmt(v['slo_attainment'], '.1%')}",
-                f"{fmt(v['tokens_per_day'], '.3g')} tokens/day,"
+                f"{si(v['tokens_per_day'])} tokens/day,"
                 f" {fmt(per_svc.get(v['name']), '.3g', prefix='$')} per M tokens",
             )
         )

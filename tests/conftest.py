@@ -1,0 +1,162 @@
+"""Shared fixtures: tiny scenarios built as plain data, written to YAML, loaded and run.
+
+The helpers are handed out by session-scoped fixtures (so hypothesis tests may use them too):
+
+* ``tiny_scenario(**kw)`` -> a scenario as a dict: one hall of a few GB200 NVL72 racks (or an
+  inline toy hardware entry), reliability off unless asked, short run;
+* ``run_scenario(data_or_text, **kw)`` -> (plan, tables): load from text, build, simulate;
+* ``write_scenario(data_or_text, name=...)`` -> the path of a YAML file in ``tmp_path``.
+
+Expected values in tests are derived from the plan (``plan.jobs[i].rate``, checkpoint intervals),
+never from the performance model's numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sim.build import Plan
+from sim.config.loader import load_scenario
+from sim.io import RunTables
+from sim.runner import prepare, simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+
+#: A small HGX-like 8-GPU node, given inline (no catalog entry), for scenarios that need many
+#: small domains. Numbers are illustrative, not sourced.
+TOY_NODE: dict[str, Any] = {
+    "display_name": "toy 8-GPU node",
+    "peak_flops": {"bf16": "989 TFLOPS", "fp8": "1979 TFLOPS"},
+    "hbm_bytes": "80 GB",
+    "hbm_bandwidth_bytes_per_s": "3.35 TB/s",
+    "scaleup_bandwidth_bytes_per_s": "900 GB/s",
+    "scaleout_bandwidth_bits_per_s": "400 Gb/s",
+    "gpu_tdp_w": "700 W",
+    "domain_gpus": 8,
+    "domain_power_w": "10.2 kW",
+    "cooling": "air",
+    "domain_price_usd": "$270000",
+}
+
+GB200 = "gb200_nvl72"
+GB200_GPUS = 72
+GB200_POWER_W = 132e3
+
+
+def _tiny(
+    *,
+    racks: int = 4,
+    hardware: str = GB200,
+    inline_hardware: dict[str, Any] | None = None,
+    duration: str | float = "2 d",
+    sample_interval: str | float = "1 h",
+    seed: int = 0,
+    grid_power: str | float | None = None,
+    reliability: dict[str, Any] | None = None,
+    restart_overhead: str | float = "10 min",
+    pretraining: Sequence[dict[str, Any]] = (),
+    posttraining: Sequence[dict[str, Any]] = (),
+    inference: Sequence[dict[str, Any]] = (),
+    scheduler: dict[str, Any] | None = None,
+    name: str = "tiny",
+) -> dict[str, Any]:
+    """A scenario as plain data. ``reliability=None`` disables failures."""
+    if grid_power is None:
+        # enough for the racks at full draw, overhead and PUE included, with a margin
+        per = 10.2e3 if inline_hardware else GB200_POWER_W
+        grid_power = racks * per * 1.1 * 1.2 * 1.05 + 1.0
+    data: dict[str, Any] = {
+        "name": name,
+        "run": {"duration": duration, "sample_interval": sample_interval, "seed": seed},
+        "facility": {
+            "grid_power": grid_power,
+            "pue": 1.2,
+            "halls": [{"name": "hall1", "hardware": hardware, "racks": racks}],
+        },
+        "workloads": {
+            "pretraining": list(pretraining),
+            "posttraining": list(posttraining),
+            "inference": list(inference),
+        },
+        "reliability": (
+            {"enabled": False, "restart_overhead": restart_overhead}
+            if reliability is None
+            else {"restart_overhead": restart_overhead, **reliability}
+        ),
+    }
+    if inline_hardware is not None:
+        data["hardware"] = {hardware: inline_hardware}
+    if scheduler is not None:
+        data["scheduler"] = scheduler
+    return data
+
+
+def _text(data_or_text: dict[str, Any] | str) -> str:
+    if isinstance(data_or_text, str):
+        return data_or_text
+    return yaml.safe_dump(data_or_text, sort_keys=False)
+
+
+def _run(
+    data_or_text: dict[str, Any] | str, *, seed: int | None = None, source: str = "tiny.yaml"
+) -> tuple[Plan, RunTables]:
+    loaded = load_scenario(text=_text(data_or_text), source=source)
+    _, plan = prepare(loaded, seed=seed)
+    tables, _ = simulate(plan)
+    return plan, tables
+
+
+def _plan(data_or_text: dict[str, Any] | str) -> Plan:
+    _, plan = prepare(load_scenario(text=_text(data_or_text), source="tiny.yaml"))
+    return plan
+
+
+@pytest.fixture(scope="session")
+def tiny_scenario() -> Callable[..., dict[str, Any]]:
+    return _tiny
+
+
+@pytest.fixture(scope="session")
+def run_scenario() -> Callable[..., tuple[Plan, RunTables]]:
+    return _run
+
+
+@pytest.fixture(scope="session")
+def plan_of() -> Callable[..., Plan]:
+    return _plan
+
+
+@pytest.fixture(scope="session")
+def toy_node() -> dict[str, Any]:
+    """An inline hardware entry (a small 8-GPU node) for ``hardware:`` in a scenario."""
+    return dict(TOY_NODE)
+
+
+@pytest.fixture
+def write_scenario(tmp_path: Path) -> Callable[..., Path]:
+    """Write scenario text (or data) to ``tmp_path/<name>`` and return the path."""
+
+    def write(data_or_text: dict[str, Any] | str, name: str = "scenario.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(_text(data_or_text), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def scenario_files() -> list[Path]:
+    return sorted(SCENARIOS.glob("*.yaml"))
+
+
+@pytest.fixture
+def chdir_root(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run from the repository root (scenario paths as users type them)."""
+    monkeypatch.chdir(ROOT)
+    return ROOT
