@@ -78,7 +78,8 @@ def summarize(
     it_energy = _integral(traces, "it_power_w") / 3.6e9
     fac_energy = float(traces["facility_energy_mwh"].sum())
     energy_cost = float(traces["energy_cost_usd"].sum())
-    capex = float(traces["capex_cost_usd"].sum())
+    # NaN (a generation without a sourced price) must stay unknown, not be skipped as zero
+    capex = float(traces["capex_cost_usd"].sum(skipna=False))
     total_cost = energy_cost + capex
     per_gpu_hour = total_cost / gpu_hours if gpu_hours else math.nan
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,17 +150,13 @@ def write_comparison(target: Path, files: dict[str, str]) -> Path:
 
 
 def write_report(folder: Path | str, text: str) -> Path:
-    """Replace ``report.html`` of a finished run folder atomically (temporary file, rename)."""
+    """Replace ``report.html`` of a finished run folder atomically: written beside it under a
+    hidden name (with the umask's permissions, like the other files), then renamed over it."""
     folder = Path(folder)
     target = folder / "report.html"
+    tmp = folder / f".report.html.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=".report.", suffix=".html.partial", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc}") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        tmp.write_text(text, "utf-8")
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -152,7 +152,7 @@ def write_scenario(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture(scope="session")
 def scenario_files() -> list[Path]:
-    return sorted(SCENARIOS.glob("*.yaml"))
+    return sorted(SCENARIOS.rglob("*.yaml"))
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from sim.io import RUN_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "scenarios" / "smoke.yaml"
-ALL_SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+ALL_SCENARIOS = sorted((ROOT / "scenarios").rglob("*.yaml"))
 Writer = Callable[..., Path]
 BAD = """\
 name: bad

@@ -86,7 +86,7 @@ def test_name_defaults_to_the_file_stem(write_scenario: Writer) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml")), ids=lambda p: p.name
+    "path", sorted((Path(__file__).parents[1] / "scenarios").rglob("*.yaml")), ids=lambda p: p.name
 )
 def test_resolved_scenario_reloads_to_the_same_scenario(path: Path) -> None:
     """scenario.yaml in a run folder must reproduce the run: every default, loadable again."""

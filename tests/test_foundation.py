@@ -126,7 +126,7 @@ def test_same_seed_same_files_other_seed_differs(tmp_path: Path) -> None:
 
 
 def test_every_scenario_validates(capsys: pytest.CaptureFixture[str]) -> None:
-    files = sorted(str(p) for p in (ROOT / "scenarios").glob("*.yaml"))
+    files = sorted(str(p) for p in (ROOT / "scenarios").rglob("*.yaml"))
     assert len(files) >= 3
     assert main(["validate", *files]) == 0
     assert capsys.readouterr().out.count("ok: ") == len(files)

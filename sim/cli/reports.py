@@ -22,7 +22,7 @@ from sim.config.loader import ScenarioError
 from sim.io import OutputError, RunTables, read_run, write_comparison, write_report
 from sim.report.compare import comparison_table, render_comparison
 from sim.report.html import render_report
-from sim.report.style import fmt
+from sim.report.style import fmt, si
 from sim.runner import prepare, progress_bar, simulate
 
 EXIT_OK, EXIT_USER_ERROR = 0, 2
@@ -169,11 +169,11 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("hardware", "hardware", ""),
     ("gpus", "GPUs", ",.0f"),
     ("it_mw", "IT power provisioned (MW)", ",.0f"),
-    ("inference_tokens_per_day", "inference tokens per day", ".3g"),
-    ("pretraining_tokens_per_day", "pre-training tokens per day", ".3g"),
+    ("inference_tokens_per_day", "inference tokens per day", "si"),
+    ("pretraining_tokens_per_day", "pre-training tokens per day", "si"),
     ("cost_per_million_tokens_usd", "cost per million tokens ($, blended)", ".3g"),
     ("training_run_days", "training-run time (days)", ",.1f"),
-    ("tokens_per_mwh", "tokens per MWh", ".3g"),
+    ("tokens_per_mwh", "tokens per MWh", "si"),
     ("utilization", "utilization", ".1%"),
     ("training_goodput", "training goodput", ".1%"),
     ("cost_per_gpu_hour_usd", "cost per GPU-hour ($)", ".2f"),
@@ -189,7 +189,7 @@ def _print_table(out: Console, table: Any) -> None:
         cells = []
         for r in table.index:
             v = table.at[r, col]
-            text = str(v) if not spec else fmt(v, spec)
+            text = str(v) if not spec else si(v) if spec == "si" else fmt(v, spec)
             if col == "training_run_days" and bool(table.at[r, "training_run_projected"]):
                 text += " (projected)" if text != "n/a" else ""
             cells.append(text)

@@ -382,8 +382,12 @@ def estimate_inference(
         if best is None or _better(est, best):
             best = est
     if best is None:
-        assert first_error is not None
-        raise first_error
+        if first_error is not None:
+            raise first_error
+        raise PerfError(
+            f"no tensor-parallel width fits EP{ep} inside the {hw.domain_gpus}-GPU scale-up"
+            f" domain of {hw.display_name}"
+        )
     return best
 
 

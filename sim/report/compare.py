@@ -67,7 +67,13 @@ KPI_BARS: tuple[tuple[str, str, str, float, Callable[[float], str]], ...] = (
         1.0,
         lambda v: fmt(v, ".3g", prefix="$"),
     ),
-    ("training_run_days", "training-run time", axis("time", "days"), 1.0, lambda v: fmt(v, ",.1f")),
+    (
+        "training_run_days",
+        "training-run time (~: projected)",
+        axis("time", "days"),
+        1.0,
+        lambda v: fmt(v, ",.1f"),
+    ),
     ("tokens_per_mwh", "tokens per MWh", axis("tokens", "per MWh"), 1.0, si),
     ("utilization", "utilization", axis("GPUs in use", "%"), 100.0, lambda v: fmt(v, ".1f", "%")),
     ("gpus", "GPUs at the same power", axis("GPUs", "count"), 1.0, si),
@@ -150,7 +156,7 @@ def kpi_bars_figure(table: pd.DataFrame) -> go.Figure:
     """The headline metrics of :data:`KPI_BARS`, one bar per run in its generation's colour.
 
     Unknown values (NaN, e.g. a cost without a price) are drawn as "n/a"; projected training
-    times are marked "projected".
+    times are marked "~".
     """
     ncols = 3
     nrows = math.ceil(len(KPI_BARS) / ncols)
@@ -167,9 +173,9 @@ def kpi_bars_figure(table: pd.DataFrame) -> go.Figure:
         row, c = divmod(i, ncols)
         values = table[col].to_numpy(dtype=float) * scale
         text = [label(v) for v in values]
-        if col == "training_run_days":
+        if col == "training_run_days":  # "~": projected from progress, not finished
             text = [
-                t + (" (projected)" if p and math.isfinite(v) else "")
+                ("~" if p and math.isfinite(v) else "") + t
                 for t, v, p in zip(text, values, table["training_run_projected"], strict=True)
             ]
         fig.add_trace(
@@ -280,11 +286,11 @@ _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("gpus", "GPUs", ",.0f"),
     ("it_mw", "IT MW", ",.0f"),
     ("days", "days simulated", ".3g"),
-    ("inference_tokens_per_day", "inference tokens/day", ".3g"),
-    ("pretraining_tokens_per_day", "pre-training tokens/day", ".3g"),
+    ("inference_tokens_per_day", "inference tokens/day", "si"),
+    ("pretraining_tokens_per_day", "pre-training tokens/day", "si"),
     ("cost_per_million_tokens_usd", "$ per M tokens (blended)", ".3g"),
     ("training_run_days", "training-run days", ",.1f"),
-    ("tokens_per_mwh", "tokens per MWh", ".3g"),
+    ("tokens_per_mwh", "tokens per MWh", "si"),
     ("utilization", "utilization", ".1%"),
     ("training_goodput", "training goodput", ".1%"),
     ("training_mfu", "MFU", ".1%"),
@@ -312,7 +318,7 @@ def _table_html(table: pd.DataFrame) -> str:
                     f"{html.escape(_display_name(str(v)))}"
                 )
             else:
-                text = html.escape(fmt(v, spec))
+                text = html.escape(si(v) if spec == "si" else fmt(v, spec))
                 if col == "training_run_days" and bool(table.at[r, "training_run_projected"]):
                     text += " (projected)" if text != "n/a" else ""
             cells.append(f"<td>{text}</td>")

@@ -436,29 +436,41 @@ def _has_inference(t: RunTables) -> bool:
 
 
 def failures_figure(traces: pd.DataFrame, events: pd.DataFrame) -> go.Figure:
-    """Failures, repairs and job interruptions per day (bars) and failed GPUs over time."""
+    """Failures, repairs and job interruptions per day (per hour in runs under two days), and
+    failed GPUs over time. Counts are bars for up to 60 bins, step lines beyond (a year)."""
     end_s = _end_s(traces)
     per_s = DAY_S if end_s >= 2 * DAY_S else 3600.0
     per = "day" if per_s == DAY_S else "hour"
     edges = np.arange(0.0, end_s + per_s, per_s)
+    as_bars = len(edges) - 1 <= 60
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     for kind, name, color in (
         ("failure", "failures", SERIES_COLORS["failures"]),
         ("repair", "repairs", SERIES_COLORS["repairs"]),
-        ("interrupted", "job interruptions", "#ff7f0e"),
+        ("interrupted", "job interruptions", SERIES_COLORS["interruptions"]),
     ):
         t = events.loc[events["event"] == kind, "time_s"].to_numpy(dtype=float)
         counts, _ = np.histogram(t, bins=edges)
-        fig.add_trace(
+        hover = "%{y:,} " + name + f" per {per}<extra></extra>"
+        trace = (
             go.Bar(
                 x=(edges[:-1] + per_s / 2) / DAY_S,
                 y=counts,
                 name=name,
                 marker={"color": color},
-                hovertemplate="%{y:,} " + name + f" per {per}<extra></extra>",
-            ),
-            secondary_y=False,
+                hovertemplate=hover,
+            )
+            if as_bars
+            else go.Scatter(
+                x=edges[:-1] / DAY_S,
+                y=counts,
+                name=name,
+                mode="lines",
+                line={"color": color, "width": 1, "shape": "hv"},
+                hovertemplate=hover,
+            )
         )
+        fig.add_trace(trace, secondary_y=False)
     if "gpus_failed" in traces:
         fig.add_trace(
             go.Scatter(

@@ -77,8 +77,9 @@ SERIES_COLORS: dict[str, str] = {
     "capacity": "#1f77b4",
     "failures": "#d62728",
     "repairs": "#2ca02c",
-    "capex": "#1f77b4",
-    "energy": "#ff7f0e",
+    "interruptions": "#8d6e63",
+    "capex": "#455a64",
+    "energy": "#fbc02d",
     "idle_cost": "#d9d9d9",
 }
 

@@ -1,0 +1,220 @@
+"""Fixtures for the report tests: small hand-made run tables and one real smoke run.
+
+``small_tables(**kw)`` builds the five run tables by hand (4 hourly bins, 8 GPUs in one domain
+kind, one pre-training run, two post-training jobs, one inference service, one failure), with
+``summary.json`` computed by :func:`sim.analysis.summarize` from them, so the figures are tested
+on numbers a reader can check by eye.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.analysis import summarize
+from sim.io import RunTables
+from sim.runner import run
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ROOT / "scenarios" / "smoke.yaml"
+H = 3600.0
+
+
+def _small(
+    *,
+    failures: bool = True,
+    inference: bool = True,
+    training: bool = True,
+    capex_known: bool = True,
+    n_posttraining: int = 2,
+) -> RunTables:
+    n = 4
+    t = np.arange(n) * H
+    total = np.full(n, 216.0)  # three 72-GPU domains
+    pre = np.array([72.0, 72.0, 72.0, 0.0]) if training else np.zeros(n)
+    post = np.array([0.0, 72.0, 0.0, 0.0]) if training else np.zeros(n)
+    failed = np.array([0.0, 0.0, 72.0 if failures else 0.0, 0.0])
+    inf = np.full(n, 72.0) if inference else np.zeros(n)
+    idle = total - pre - post - inf - failed
+    it = np.array([200e3, 300e3, 240e3, 160e3])
+    traces = pd.DataFrame(
+        {
+            "time_s": t,
+            "interval_s": np.full(n, H),
+            "gpus_total": total,
+            "gpus_idle": idle,
+            "gpus_failed": failed,
+            "gpus_pretraining": pre,
+            "gpus_posttraining": post,
+            "gpus_inference": inf,
+            "utilization": (pre + post + inf) / total,
+            "it_power_w": it,
+            "pue": np.full(n, 1.25),
+            "facility_power_w": it * 1.25,
+            "grid_cap_w": np.full(n, 500e3),
+            "cooling_load_w": it,
+            "training_model_flops_per_s": pre * 1e15,
+            "training_peak_flops_per_s": pre * 2.5e15,
+            "facility_energy_mwh": it * 1.25 * H / 3.6e9,
+            "energy_cost_usd": it * 1.25 * H / 3.6e9 * 80.0,
+            "capex_cost_usd": np.full(n, 50.0 if capex_known else math.nan),
+        }
+    )
+    jobs_rows: list[dict[str, Any]] = []
+    events_rows: list[tuple[float, str, str, str, int, float, str]] = []
+    if training:
+        jobs_rows.append(
+            {
+                "name": "pre-a",
+                "workload": "pretraining",
+                "state": "running",
+                "gpus": 72.0,
+                "hardware": "gb200_nvl72",
+                "submit_s": 0.0,
+                "first_start_s": 0.0,
+                "finish_s": math.nan,
+                "work": 1e12,
+                "work_done": 2.5e11,
+                "ettr": 0.9,
+                "interruptions": 1.0,
+                "preemptions": 0.0,
+                "mfu_when_running": 0.4,
+                "held_gpu_hours": 216.0,
+                "useful_gpu_hours": 200.0,
+                "wait_s": 0.0,
+            }
+        )
+        events_rows += [(0.0, "submitted", "pre-a", "pretraining", -1, 72.0, "")]
+        events_rows += [(0.0, "started", "pre-a", "pretraining", -1, 72.0, "")]
+        for i in range(n_posttraining):
+            name = f"rl#{i + 1}"
+            submit = H * (0.5 + i * 0.1)
+            jobs_rows.append(
+                {
+                    "name": name,
+                    "workload": "posttraining",
+                    "state": "finished",
+                    "gpus": 72.0,
+                    "hardware": "gb200_nvl72",
+                    "submit_s": submit,
+                    "first_start_s": H,
+                    "finish_s": 2 * H,
+                    "work": H,
+                    "work_done": H,
+                    "ettr": 1.0,
+                    "interruptions": 0.0,
+                    "preemptions": 0.0,
+                    "mfu_when_running": math.nan,
+                    "held_gpu_hours": 72.0,
+                    "useful_gpu_hours": 72.0,
+                    "wait_s": H - submit,
+                }
+            )
+    if failures:
+        events_rows += [
+            (2 * H + 10.0, "failure", "pre-a" if training else "", "pretraining", 0, math.nan, ""),
+            (3 * H, "repair", "", "", 0, math.nan, ""),
+        ]
+        if training:
+            events_rows.append((2 * H + 10.0, "interrupted", "pre-a", "pretraining", 0, 1e9, ""))
+    if inference:
+        demand = np.array([1000.0, 2000.0, 3000.0, 1000.0])
+        served = np.minimum(demand, [1000.0, 2000.0, 2000.0, 1000.0])
+        traces["service.svc.domains"] = inf / 72.0
+        traces["service.svc.demand_tokens_per_s"] = demand
+        traces["service.svc.served_tokens_per_s"] = served
+        jobs_rows.append(
+            {
+                "name": "svc",
+                "workload": "inference",
+                "state": "serving",
+                "gpus": 72.0,
+                "hardware": "gb200_nvl72",
+                "work": float(np.sum(demand * H)),
+                "work_done": float(np.sum(served * H)),
+                "held_gpu_hours": 288.0,
+                "slo_attainment": float(np.sum(served) / np.sum(demand)),
+                "rate_per_s": 2500.0 / 72.0,  # 2,500 tokens/s per domain
+            }
+        )
+    jobs = pd.DataFrame(jobs_rows)
+    for col in (
+        "name",
+        "workload",
+        "state",
+        "hardware",
+        "gpus",
+        "submit_s",
+        "first_start_s",
+        "finish_s",
+        "work",
+        "work_done",
+        "ettr",
+        "interruptions",
+        "preemptions",
+        "mfu_when_running",
+        "held_gpu_hours",
+        "useful_gpu_hours",
+        "wait_s",
+        "slo_attainment",
+        "rate_per_s",
+    ):
+        if col not in jobs:
+            jobs[col] = pd.Series(dtype="float64")
+    events = pd.DataFrame.from_records(
+        events_rows, columns=["time_s", "event", "subject", "workload", "domain", "value", "detail"]
+    )
+    facts = {
+        "scenario": "small",
+        "seed": 0,
+        "domains": 3,
+        "provisioned_it_power_w": 400e3,
+        "grid_power_w": 500e3,
+        "halls": [
+            {
+                "name": "hall1",
+                "hardware": "gb200_nvl72",
+                "domains": 3,
+                "gpus": 216,
+                "it_power_capacity_mw": 0.4,
+            }
+        ],
+    }
+    summary = summarize(traces, events, jobs, facts)
+    scenario = {
+        "name": "small",
+        "description": "hand-made tables",
+        "run": {"duration": 4 * H, "sample_interval": H, "seed": 0},
+        "facility": {
+            "grid_power": 500e3,
+            "halls": [{"name": "hall1", "hardware": "gb200_nvl72", "cooling_capacity": None}],
+        },
+    }
+    return RunTables(scenario=scenario, traces=traces, events=events, jobs=jobs, summary=summary)
+
+
+@pytest.fixture(scope="session")
+def small_tables() -> Callable[..., RunTables]:
+    return _small
+
+
+@pytest.fixture(scope="session")
+def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished smoke run folder (written by the runner, so it has report.html)."""
+    folder = tmp_path_factory.mktemp("smoke") / "run"
+    result = run(SMOKE, out=folder)
+    assert result.folder == folder
+    return folder
+
+
+@pytest.fixture(scope="session")
+def smoke_tables(smoke_dir: Path) -> RunTables:
+    from sim.io import read_run
+
+    return read_run(smoke_dir)
