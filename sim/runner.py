@@ -131,6 +131,7 @@ _JOB_NUMBER_COLUMNS = (
     "interruptions",
     "preemptions",
     "restarts",
+    "checkpoints",
     "wait_s",
     "held_gpu_hours",
     "useful_gpu_hours",

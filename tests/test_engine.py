@@ -269,13 +269,15 @@ def test_pretraining_preempts_posttraining_stream_and_loses_work_since_checkpoin
     assert victims == running[:2]
     for _, p in pre.iterrows():
         start = order[p["subject"]]
-        ckpts = [x for x in times(t, p["subject"], "checkpointed") if x <= tp]
-        assert ckpts == [approx(start + k * H) for k in range(1, len(ckpts) + 1)]
-        since = tp - max([start, *ckpts])
+        # post-training checkpoints are counted per job, not logged as event rows
+        assert times(t, p["subject"], "checkpointed") == []
+        n_ckpt = int((tp - start) // H)
+        since = tp - (start + n_ckpt * H)
         assert p["value"] == approx(since)  # post-training work is run seconds, rate 1
         r = job_row(t, p["subject"])
         assert r["work_lost"] == approx(since)
         assert r["preemptions"] == 1
+        assert r["checkpoints"] >= n_ckpt  # plus those after its restart
     # the pre-training job starts at once, in the same instant
     assert times(t, "big", "started") == [tp]
     i_pre = pre.index.max()
@@ -505,10 +507,11 @@ def test_service_scale_up_preempts_posttraining(
     assert len(pre) >= 1
     assert (pre["workload"] == "posttraining").all()
     assert (pre["time_s"] % 3600 == 0).all()  # at the service's control ticks
-    for _, p in pre.iterrows():
+    first = pre.drop_duplicates("subject")  # before any restart: one segment since start
+    for _, p in first.iterrows():
         start = times(t, p["subject"], "started")[0]
-        ckpts = [x for x in times(t, p["subject"], "checkpointed") if x <= p["time_s"]]
-        assert p["value"] == approx(p["time_s"] - max([start, *ckpts]))
+        # checkpoints every hour of run time since the start: lost = time since the last one
+        assert p["value"] == pytest.approx((p["time_s"] - start) % H, abs=1e-6)
 
 
 def test_posttraining_arrivals_stay_inside_their_window(

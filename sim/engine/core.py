@@ -200,8 +200,7 @@ class Engine:
     def _stop_running(self, job: Job) -> float:
         """Close a RUNNING segment (interrupt): record checkpoints, return work lost."""
         n, lost = job.end_segment(self.env.now)
-        for t in job.checkpoint_times(n):
-            self.rec.event(t, EventKind.CHECKPOINTED, job.name, job.kind)
+        self._checkpoints(job, n)
         self._active(job, -1)
         return lost
 
@@ -211,6 +210,14 @@ class Engine:
             now = self.env.now
             w.held_domain_s += (now - w.alloc_start) * w.held.size
             w.alloc_start = now
+
+    def _checkpoints(self, job: Job, n: int) -> None:
+        """Count the ``n`` checkpoints of the segment that just ended; pre-training runs also get
+        one event row each (post-training checkpoints, ~700k a year at 1 GW, are only counted)."""
+        job.checkpoints += n
+        if job.kind == "pretraining":
+            for t in job.checkpoint_times(n):
+                self.rec.event(t, EventKind.CHECKPOINTED, job.name, job.kind)
 
     def _release_all(self, job: Job) -> None:
         k = job.held.size
@@ -259,8 +266,7 @@ class Engine:
         n_ckpt = max(
             0, math.ceil((job.work - job.done_work) / (job.rate * job.ckpt_interval_s) - 1e-12) - 1
         )
-        for t in job.checkpoint_times(n_ckpt):
-            self.rec.event(t, EventKind.CHECKPOINTED, job.name, job.kind)
+        self._checkpoints(job, n_ckpt)
         job.running_s += now - job.seg_start
         job.done_work = job.work
         self._active(job, -1)
@@ -535,8 +541,7 @@ class Engine:
                     n, unsaved = job.end_segment(now)
                     job.lost_work -= unsaved  # in progress at the end: unfinished, not lost
                     job.done_work = min(job.work, job.done_work + unsaved)
-                    for t in job.checkpoint_times(n):
-                        self.rec.event(t, EventKind.CHECKPOINTED, job.name, job.kind)
+                    self._checkpoints(job, n)
             if job.phase != Phase.DONE and job.phase != Phase.PENDING:
                 self.rec.event(now, EventKind.UNFINISHED, job.name, job.kind, value=job.done_work)
         for svc in self.services:
@@ -582,6 +587,7 @@ class Engine:
                     "interruptions": job.interruptions,
                     "preemptions": job.preemptions,
                     "restarts": max(0, job.starts - 1),
+                    "checkpoints": job.checkpoints,
                     "wait_s": (job.first_start - job.submit_at_s) if started else math.nan,
                     "held_gpu_hours": job.held_domain_s * spec.domain_gpus / 3600.0,
                     "useful_gpu_hours": useful_s * job.gpus / 3600.0,

@@ -101,6 +101,7 @@ class Job(Workload):
         self.interruptions = 0
         self.preemptions = 0
         self.starts = 0
+        self.checkpoints = 0
         self.lost_work = 0.0
         self.held_domain_s = 0.0
         self.running_s = 0.0  # wall time spent RUNNING (includes work later lost)
