@@ -71,7 +71,11 @@ class PriorityGangScheduler:
         to a failure keeps its original place, ahead of work submitted after it (FIFO)."""
         job.phase = Phase.WAITING
         q = self.queues[job.class_rank]
-        bisect.insort(q, job, key=lambda j: (j.submit_at_s, j.index))
+        key = (job.submit_at_s, job.index)
+        if not q or (q[-1].submit_at_s, q[-1].index) <= key:
+            q.append(job)  # the usual case: a new submission goes last
+        else:
+            bisect.insort(q, job, key=lambda j: (j.submit_at_s, j.index))
 
     # --------------------------------------------------------------- capacity
 
