@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,10 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
-def write_run(target: Path, tables: RunTables, extra_files: dict[str, str] | None = None) -> Path:
-    """Write the run folder at ``target`` atomically; ``target`` must not exist (or be empty)."""
+def _write_atomically(target: Path, what: str, fill: Callable[[Path], None]) -> Path:
+    """Create folder ``target`` atomically: ``fill`` writes into a hidden temporary folder that is
+    renamed into place only when it is complete; on any failure nothing is left behind.
+    ``target`` must not exist, or be an empty folder."""
     target = Path(target)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise OutputError(f"{target} already exists and is not empty; choose another --out")
@@ -87,8 +90,22 @@ def write_run(target: Path, tables: RunTables, extra_files: dict[str, str] | Non
         parent.mkdir(parents=True, exist_ok=True)
         tmp = _partial_dir(parent, target.name)
     except OSError as exc:
-        raise OutputError(f"cannot create the run folder under {parent}: {exc}") from None
+        raise OutputError(f"cannot create the {what} folder under {parent}: {exc}") from None
     try:
+        fill(tmp)
+        if target.exists():
+            target.rmdir()
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def write_run(target: Path, tables: RunTables, extra_files: dict[str, str] | None = None) -> Path:
+    """Write the run folder at ``target`` atomically; ``target`` must not exist (or be empty)."""
+
+    def fill(tmp: Path) -> None:
         (tmp / "scenario.yaml").write_text(
             yaml.safe_dump(tables.scenario, sort_keys=False, allow_unicode=True), "utf-8"
         )
@@ -101,13 +118,8 @@ def write_run(target: Path, tables: RunTables, extra_files: dict[str, str] | Non
         )
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text, "utf-8")
-        if target.exists():
-            target.rmdir()
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+
+    return _write_atomically(target, "run", fill)
 
 
 def read_run(folder: Path | str) -> RunTables:
@@ -126,27 +138,13 @@ def read_run(folder: Path | str) -> RunTables:
 
 
 def write_comparison(target: Path, files: dict[str, str]) -> Path:
-    """Write a comparison folder (``comparison.html``, ``comparison.csv``) atomically, like
-    :func:`write_run`: into a hidden temporary folder renamed into place when complete."""
-    target = Path(target)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise OutputError(f"{target} already exists and is not empty; choose another --out")
-    parent = target.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = _partial_dir(parent, target.name)
-    except OSError as exc:
-        raise OutputError(f"cannot create the comparison folder under {parent}: {exc}") from None
-    try:
+    """Write a comparison folder (``comparison.html``, ``comparison.csv``) atomically."""
+
+    def fill(tmp: Path) -> None:
         for name, text in files.items():
             (tmp / name).write_text(text, "utf-8")
-        if target.exists():
-            target.rmdir()
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+
+    return _write_atomically(target, "comparison", fill)
 
 
 def write_report(folder: Path | str, text: str) -> Path:

@@ -24,7 +24,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["QuantityError", "parse_quantity"]
+__all__ = ["QuantityError", "parse_quantity", "quantity"]
 
 _DOLLAR = re.compile(r"^\s*\$\s*([-+0-9.eE]+)\s*(.*)$")
 _BITS = re.compile(r"(?<=[\d\s])([kKMGTPE]?)b(?=\s*(/|$|\*|per\b))")
@@ -97,3 +97,13 @@ def parse_quantity(value: Any, unit: str) -> float:
     if not math.isfinite(out):
         raise QuantityError(f"{value!r} is not a finite number")
     return out
+
+
+def quantity(unit: str) -> Any:
+    """A pydantic ``BeforeValidator`` that reads a field as a quantity in ``unit``::
+
+    Seconds = Annotated[float, quantity("s"), Field(ge=0)]
+    """
+    from pydantic import BeforeValidator
+
+    return BeforeValidator(lambda v: parse_quantity(v, unit))

@@ -25,7 +25,6 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -33,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from sim.units import parse_quantity
+from sim.units import quantity
 
 __all__ = [
     "Cooling",
@@ -62,16 +61,12 @@ class Cooling(StrEnum):
     AIR_OR_LIQUID = "air_or_liquid"
 
 
-def _q(unit: str) -> Any:
-    return BeforeValidator(lambda v: parse_quantity(v, unit))
-
-
-FlopsPerS = Annotated[float, _q("FLOP/s"), Field(gt=0)]
-Bytes = Annotated[float, _q("byte"), Field(gt=0)]
-BytesPerS = Annotated[float, _q("byte/s"), Field(ge=0)]
-BitsPerS = Annotated[float, _q("bit/s"), Field(ge=0)]
-Watts = Annotated[float, _q("W"), Field(gt=0)]
-Usd = Annotated[float, _q("USD"), Field(gt=0)]
+FlopsPerS = Annotated[float, quantity("FLOP/s"), Field(gt=0)]
+Bytes = Annotated[float, quantity("byte"), Field(gt=0)]
+BytesPerS = Annotated[float, quantity("byte/s"), Field(ge=0)]
+BitsPerS = Annotated[float, quantity("bit/s"), Field(ge=0)]
+Watts = Annotated[float, quantity("W"), Field(gt=0)]
+Usd = Annotated[float, quantity("USD"), Field(gt=0)]
 
 
 class Provenance(BaseModel):

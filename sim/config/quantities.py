@@ -6,24 +6,19 @@ attribute name at the point of use (``duration_s``). See :mod:`sim.units` for th
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
-from sim.units import parse_quantity
+from sim.units import quantity
 
-
-def _q(unit: str) -> Any:
-    return BeforeValidator(lambda v: parse_quantity(v, unit))
-
-
-Seconds = Annotated[float, _q("s"), Field(ge=0)]
-PositiveSeconds = Annotated[float, _q("s"), Field(gt=0)]
-Watts = Annotated[float, _q("W"), Field(gt=0)]
-UsdPerMWh = Annotated[float, _q("USD/MWh"), Field(ge=0)]
-UsdPerWatt = Annotated[float, _q("USD/W"), Field(ge=0)]
-Usd = Annotated[float, _q("USD"), Field(ge=0)]
-PerSecond = Annotated[float, _q("1/s"), Field(gt=0)]
-BytesPerS = Annotated[float, _q("byte/s"), Field(gt=0)]
-Fraction = Annotated[float, _q(""), Field(ge=0, le=1)]
-PositiveNumber = Annotated[float, _q(""), Field(gt=0)]
+Seconds = Annotated[float, quantity("s"), Field(ge=0)]
+PositiveSeconds = Annotated[float, quantity("s"), Field(gt=0)]
+Watts = Annotated[float, quantity("W"), Field(gt=0)]
+UsdPerMWh = Annotated[float, quantity("USD/MWh"), Field(ge=0)]
+UsdPerWatt = Annotated[float, quantity("USD/W"), Field(ge=0)]
+Usd = Annotated[float, quantity("USD"), Field(ge=0)]
+PerSecond = Annotated[float, quantity("1/s"), Field(gt=0)]
+BytesPerS = Annotated[float, quantity("byte/s"), Field(gt=0)]
+Fraction = Annotated[float, quantity(""), Field(ge=0, le=1)]
+PositiveNumber = Annotated[float, quantity(""), Field(gt=0)]
