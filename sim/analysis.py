@@ -166,6 +166,8 @@ def summarize(
             "finished": int((post["state"] == "finished").sum()) if len(post) else 0,
             "mean_wait_hours": _clean(float(post["wait_s"].mean()) / HOUR_S) if len(post) else None,
             "preemptions": int(post["preemptions"].sum()) if len(post) else 0,
+            # never started by the end: their waits are not in mean_wait_hours (right-censored)
+            "waiting_at_end": int((post["state"] == "waiting").sum()) if len(post) else 0,
         },
         "inference_services": services,
         "reliability": {

@@ -45,6 +45,9 @@ __all__ = [
     "build",
 ]
 
+#: Most control ticks or logged checkpoints one workload may have over a run (memory bound).
+MAX_STEPS = 2_000_000
+
 #: Workload kinds, in the order used for trace columns.
 WORKLOAD_KINDS = ("pretraining", "posttraining", "inference")
 
@@ -360,6 +363,7 @@ def build(loaded: LoadedScenario) -> Plan:
             v_hw,
             specs[v_hw],
             model,
+            sc,
             err,
             rank[v.priority_class],
             preemptible[v.priority_class],
@@ -411,6 +415,14 @@ def _plan_job(
     # The job runs on the GPUs it asks for; it holds whole domains (gang scheduling is by
     # domain), so GPUs left over in its last domain are held but idle.
     gpus = j.gpus
+    n_ckpt = sc.run.duration_s / j.checkpoint_interval_s
+    if n_ckpt > MAX_STEPS:
+        err.add(
+            (*loc, "checkpoint_interval"),
+            f"{j.checkpoint_interval_s:g} s gives {n_ckpt:,.0f} checkpoints over the run; at most"
+            f" {MAX_STEPS:,} are logged (use a longer interval or a shorter run)",
+        )
+        return None
     try:
         est = _training_estimate(model, spec, gpus, j.precision, j.seq_len, j.global_batch)
     except (PerfError, KeyError) as exc:
@@ -486,11 +498,12 @@ def _plan_stream(
         values = s.gpus.values
         weights = s.gpus.weights or tuple(1.0 for _ in values)
     biggest = max(math.ceil(v / spec.domain_gpus) for v in values)
-    if biggest > domains_available:
+    spare = sc.scheduler.spare_domains
+    if biggest > domains_available - spare:
         err.add(
             (*loc, "gpus"),
             f"a job of {max(values)} GPUs needs {biggest} domains but the factory has"
-            f" {domains_available} {spec.display_name} domains",
+            f" {domains_available - spare} {spec.display_name} domains (after {spare} spares)",
         )
         return None
     total = sum(weights)
@@ -520,10 +533,19 @@ def _plan_service(
     hw: int,
     spec: HardwareSpec,
     model: ModelShape,
+    sc: Scenario,
     err: _Errors,
     class_rank: int,
     preemptible: bool,
 ) -> PlannedService | None:
+    n_ticks = sc.run.duration_s / v.control_interval_s
+    if n_ticks > MAX_STEPS:
+        err.add(
+            (*loc, "control_interval"),
+            f"{v.control_interval_s:g} s gives {n_ticks:,.0f} control ticks over the run; at most"
+            f" {MAX_STEPS:,} (use a longer interval or a shorter run)",
+        )
+        return None
     try:
         est = estimate_inference(
             model,

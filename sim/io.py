@@ -85,7 +85,10 @@ def _write_atomically(target: Path, what: str, fill: Callable[[Path], None]) -> 
     target = Path(target)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise OutputError(f"{target} already exists and is not empty; choose another --out")
+    shown = target
+    target = target.resolve()  # "." has no name to put a hidden folder beside
     parent = target.parent
+    created = [p for p in (parent, *parent.parents) if not p.exists()]
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = _partial_dir(parent, target.name)
@@ -96,10 +99,17 @@ def _write_atomically(target: Path, what: str, fill: Callable[[Path], None]) -> 
         if target.exists():
             target.rmdir()
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        for p in created:  # the parents this call made, innermost first, if still empty
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write the {what} folder {target}: {exc}") from None
         raise
-    return target
+    return shown
 
 
 def write_run(target: Path, tables: RunTables, extra_files: dict[str, str] | None = None) -> Path:
@@ -128,13 +138,20 @@ def read_run(folder: Path | str) -> RunTables:
     missing = [f for f in RUN_FILES if not (folder / f).is_file()]
     if missing:
         raise OutputError(f"{folder} is not a complete run folder (missing {', '.join(missing)})")
-    return RunTables(
-        scenario=yaml.safe_load((folder / "scenario.yaml").read_text("utf-8")),
-        traces=pd.read_parquet(folder / "traces.parquet"),
-        events=pd.read_parquet(folder / "events.parquet"),
-        jobs=pd.read_parquet(folder / "jobs.parquet"),
-        summary=json.loads((folder / "summary.json").read_text("utf-8")),
-    )
+    try:
+        return RunTables(
+            scenario=yaml.safe_load((folder / "scenario.yaml").read_text("utf-8")),
+            traces=pd.read_parquet(folder / "traces.parquet"),
+            events=pd.read_parquet(folder / "events.parquet"),
+            jobs=pd.read_parquet(folder / "jobs.parquet"),
+            summary=json.loads((folder / "summary.json").read_text("utf-8")),
+        )
+    except (
+        OSError,
+        ValueError,
+        yaml.YAMLError,
+    ) as exc:  # ArrowInvalid, JSONDecodeError: ValueError
+        raise OutputError(f"{folder} has a damaged file: {exc}") from None
 
 
 def write_comparison(target: Path, files: dict[str, str]) -> Path:

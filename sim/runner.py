@@ -22,7 +22,7 @@ import pandas as pd
 
 from sim.analysis import service_rows, summarize
 from sim.build import Plan, build
-from sim.config.loader import LoadedScenario, load_scenario, resolved_dict
+from sim.config.loader import LoadedScenario, Problem, ScenarioError, load_scenario, resolved_dict
 from sim.engine.core import Engine
 from sim.io import RunTables, default_run_dir, write_run
 from sim.record import derive_traces
@@ -64,6 +64,8 @@ def prepare(
     else:
         loaded = load_scenario(scenario, overrides)
     if seed is not None:
+        if seed < 0:
+            raise ScenarioError("--seed", [Problem((), f"must be 0 or more, got {seed}")], {})
         sc = loaded.scenario
         loaded = replace(
             loaded, scenario=sc.model_copy(update={"run": sc.run.model_copy(update={"seed": seed})})

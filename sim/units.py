@@ -57,6 +57,11 @@ def _normalise(text: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _parse_string(text: str, unit: str) -> float:
+    try:
+        # YAML reads 3e6 (no dot) as a string: a bare number is in the target unit
+        return float(text)
+    except ValueError:
+        pass
     m = _PERCENT.match(text)
     if m and unit in ("", "dimensionless", "1"):
         return float(m.group(1)) / 100.0

@@ -552,7 +552,9 @@ def test_a_spare_replaces_a_failed_domain_in_place(
     kinds = ev["event"].tolist()
     first = kinds.index("interrupted")
     # the spare was free: the job restarts in place, without going back to the queue
-    assert kinds[first + 1] != "restarted"
+    assert kinds[first + 1] == "restarted"
+    assert ev.iloc[first + 1]["detail"] == "in_place"
+    assert ev.iloc[first + 1]["time_s"] == ev.iloc[first]["time_s"]
     check_lost_work(plan, t)
 
 

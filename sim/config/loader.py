@@ -13,6 +13,7 @@ error rather than a silent overwrite.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -96,7 +97,17 @@ class LoadedScenario:
 # --------------------------------------------------------------------------- YAML with lines
 
 
+_TOO_DEEP = "the YAML nests too deeply or an alias (*name) refers to itself"
+
+
 def _compose(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
+    try:
+        return _compose_checked(text, source)
+    except RecursionError:
+        raise ScenarioError(source, [Problem((), _TOO_DEEP)], {}) from None
+
+
+def _compose_checked(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -109,9 +120,15 @@ def _compose(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
         raise ScenarioError(source, [Problem((), f"YAML error: {exc}")], {}) from None
     lines: dict[Loc, int] = {}
     problems: list[Problem] = []
+    visited: set[int] = set()
 
     def walk(n: yaml.Node, loc: Loc) -> None:
         lines[loc] = n.start_mark.line + 1
+        if id(n) in visited:
+            # an alias: the node was walked where its anchor stands; walking it again would
+            # loop on a self-reference and multiply the work of nested aliases
+            return
+        visited.add(id(n))
         if isinstance(n, yaml.MappingNode):
             seen: set[str] = set()
             for k, v in n.value:
@@ -351,11 +368,13 @@ def load_scenario(
         except ValueError as exc:
             raise ScenarioError("--set", [Problem((), str(exc))], {}) from None
     if "name" not in data and path is not None:
-        data["name"] = Path(path).stem
+        data["name"] = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem) or "scenario"
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(src, _problems_from(exc, data), lines) from None
+    except RecursionError:
+        raise ScenarioError(src, [Problem((), _TOO_DEEP)], lines) from None
     return LoadedScenario(scenario=scenario, source=src, lines=lines)
 
 

@@ -240,7 +240,9 @@ class PretrainingJob(_Model):
 
     name: str = Field(min_length=1)
     model: ModelRef
-    hardware: str | None = Field(default=None, description="catalog name; default: any hall")
+    hardware: str | None = Field(
+        default=None, description="catalog name; default: the first hall's hardware"
+    )
     gpus: int = Field(gt=0)
     tokens: PositiveNumber = Field(description="training tokens to process")
     precision: Precision = Precision.FP8
@@ -362,7 +364,8 @@ class PriorityClass(_Model):
 class SchedulerConfig(_Model):
     """Priority gang scheduling. ``classes`` lists priority classes, highest first; a job may
     preempt running work of a *lower*, preemptible class to start or to replace a failed
-    domain. ``policy`` names the scheduling policy in the scheduler registry."""
+    domain. Inference services are never preempted (their class sets only whom they may
+    preempt). ``policy`` names the scheduling policy in the scheduler registry."""
 
     policy: Literal["priority_gang"] = "priority_gang"
     classes: tuple[PriorityClass, ...] = (
@@ -371,7 +374,9 @@ class SchedulerConfig(_Model):
         PriorityClass(name="posttraining", preemptible=True),
     )
     spare_domains: int = Field(
-        default=0, ge=0, description="domains per hall held back as hot spares for replacement"
+        default=0,
+        ge=0,
+        description="domains per hardware type held back as hot spares for replacement",
     )
 
     @field_validator("classes")

@@ -119,6 +119,7 @@ class Engine:
         self.jobs: list[Job] = []
         self.services: list[Service] = []
         self.model_events = 0
+        self.preemptions = 0
         self._setup_channels()
 
     # ------------------------------------------------------------------ channels
@@ -187,7 +188,9 @@ class Engine:
             self.rec.event(now, EventKind.STARTED, job.name, job.kind, value=job.gpus)
             self._run(job)
         else:
-            self.rec.event(now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus)
+            self.rec.event(
+                now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="requeued"
+            )
             job.phase = Phase.RESTARTING
         if job.wake is not None and not job.wake.triggered:
             job.wake.succeed()
@@ -230,6 +233,7 @@ class Engine:
         now = self.env.now
         lost = self._stop_running(victim) if victim.phase == Phase.RUNNING else 0.0
         victim.preemptions += 1
+        self.preemptions += 1
         self.rec.event(now, EventKind.PREEMPTED, victim.name, victim.kind, value=lost)
         self._release_all(victim)
         self.scheduler.enqueue(victim)
@@ -317,32 +321,40 @@ class Engine:
     def run_service(self, svc: Service) -> Generator[Any, Any, None]:
         """Autoscale ``svc``: at each control tick hold the domains its demand needs.
 
-        The demand and the target per tick are precomputed arrays, so a tick whose target is
-        already met costs one timeout. Demand and served tokens are levels derived from those
-        arrays after the run (:meth:`service_levels`), not recorded per tick.
+        Two loops, as in Kubernetes: the autoscaler sets the *desired* count, changing it only
+        when the target leaves the tolerance band around it (HPA); the replica controller then
+        keeps the held count at the desired one, so a domain lost to a failure, or one that
+        could not be had at the last tick, is asked for again at every tick. The demand and the
+        target per tick are precomputed arrays, so a tick with nothing to do costs one timeout.
+        Demand and served tokens are levels derived from those arrays after the run
+        (:meth:`service_levels`), not recorded per tick.
         """
         env = self.env
         interval = svc.interval_s
         tol = svc.tolerance
         floor = svc.min_domains
         held = svc.held
+        desired = 0
         for target in svc.target.tolist():
-            have = held.size
-            # HPA tolerance: leave the count alone while the target is within tol of it
-            if target != have and (
-                have < floor or abs(target - have) > tol * have or (have == 0 and target > 0)
+            if target != desired and (
+                desired < floor or abs(target - desired) > tol * desired or desired == 0
             ):
-                self._scale(svc, target)
+                desired = target
+            if held.size != desired:
+                self._scale(svc, desired)
             yield env.timeout(interval)
 
     def _scale(self, svc: Service, need: int) -> None:
         have = svc.held.size
         if need > have:
+            before = self.preemptions
             got = self.scheduler.grant(svc, need - have)
             if got:
                 self.fleet.take(svc.hw, got, svc.index, svc.held)
                 self._held("inference", svc.hw, got)
                 svc.scale_events += 1
+            if self.preemptions != before:
+                self.scheduler.try_start()  # what the preemptions freed beyond the need
         else:
             self.fleet.give_back_some(svc.held, have - need)
             self._held("inference", svc.hw, need - have)
@@ -435,11 +447,18 @@ class Engine:
         lost = self._stop_running(job) if job.phase == Phase.RUNNING else 0.0
         job.interruptions += 1
         self.rec.event(now, EventKind.INTERRUPTED, job.name, job.kind, domain=d, value=lost)
+        before = self.preemptions
         if self.scheduler.replacement(job):
             self.fleet.take(hw, 1, job.index, job.held)
             self.scheduler.holding(job, 1)
             self._held(job.kind, hw, 1)
             job.phase = Phase.RESTARTING
+            job.starts += 1
+            self.rec.event(
+                now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="in_place"
+            )
+            if self.preemptions != before:
+                self.scheduler.try_start()  # a preempted gang may leave domains to spare
         else:
             self._release_all(job)
             self.scheduler.enqueue(job)

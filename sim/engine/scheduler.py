@@ -4,9 +4,11 @@
 its domains are available at once (gang scheduling). Classes are served highest first. A job
 that does not fit may preempt running work of *lower*, preemptible classes (most recently started
 first, which loses the least work); if even that is not enough it keeps its place and smaller
-jobs behind it may start in the gaps (backfill). Backfilled work is preemptible or of a lower
-class, so the waiting job takes it back as soon as enough has accumulated. ``spare_domains`` per
-hardware type are held back from new starts and used only to replace failed domains.
+jobs behind it may start in the gaps (backfill). Backfill into a lower, preemptible class is
+taken back as soon as enough has accumulated; within one class there is no reservation yet, so
+a big job can wait long behind a stream of small ones of its own class (known limitation).
+``spare_domains`` per hardware type are held back from new starts and used only to replace
+failed domains.
 
 The policy talks to the engine through a narrow interface (``start_job``, ``preempt``) and to
 the :class:`~sim.engine.fleet.Fleet` for counts; it never scans the fleet.
@@ -99,8 +101,16 @@ class PriorityGangScheduler:
     def try_start(self) -> None:
         """Start every queued job that fits now, highest class first, then backfill."""
         fleet = self.fleet
+        n_hw = len(fleet.free)
         for rank, q in enumerate(self.queues):
             if not q:
+                continue
+            # nothing free and nothing to preempt below this class: no job of it can start,
+            # so the queue is not walked (keeps the cost per event off the queue length)
+            if not any(
+                fleet.n_free(h) > self.spares or self._preemptible_below(h, rank) > 0
+                for h in range(n_hw)
+            ):
                 continue
             i = 0
             while i < len(q):
@@ -121,15 +131,15 @@ class PriorityGangScheduler:
         return allow_preempt and self._make_room(job.hw, job.class_rank, 1)
 
     def grant(self, job: Workload, k: int) -> int:
-        """How many of ``k`` more domains ``job`` (a service) can have now, preempting if needed."""
+        """How many of ``k`` more domains ``job`` (a service) can have now, preempting if needed.
+
+        Preempts only when that yields at least one domain beyond the spares."""
         hw = job.hw
         free = self.fleet.n_free(hw) - self.spares
         if free < k:
-            self._make_room(
-                hw,
-                job.class_rank,
-                min(k, free + self._preemptible_below(hw, job.class_rank)) + self.spares,
-            )
+            reachable = free + self._preemptible_below(hw, job.class_rank)
+            if reachable > max(free, 0):
+                self._make_room(hw, job.class_rank, min(k, reachable) + self.spares)
         return max(0, min(k, self.fleet.n_free(hw) - self.spares))
 
 
