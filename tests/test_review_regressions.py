@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TOY_NODE, _tiny
 
 from sim.cli import main
 from sim.config.loader import ScenarioError, load_scenario
@@ -36,15 +35,17 @@ def _engine(data: dict[str, Any]) -> Engine:
     return Engine(plan)
 
 
-def test_a_service_gets_a_failed_domain_back_within_one_tick() -> None:
+def test_a_service_gets_a_failed_domain_back_within_one_tick(
+    tiny_scenario: Any, toy_node: dict[str, Any]
+) -> None:
     """A domain lost to a failure must be asked for again at the next tick (it used to wait
     until the target left the autoscaler's tolerance band): after every control tick the
     service holds its target unless no domain could be had, free or preemptible."""
     probe = _engine(
-        _tiny(
+        tiny_scenario(
             racks=20,
             hardware="toy",
-            inline_hardware=TOY_NODE,
+            inline_hardware=toy_node,
             inference=[{**CHAT, "demand": {"mean_requests_per_s": 1.0}}],
         )
     )
@@ -52,10 +53,10 @@ def test_a_service_gets_a_failed_domain_back_within_one_tick() -> None:
     rate = 12 * cap * 0.85 / 300 * 0.999  # a flat demand for 12 domains
     flat = {"mean_requests_per_s": rate, "noise_cv": 0, "peak_to_trough": 1, "weekend_factor": 1}
     stream = {"name": "rl", "arrival_rate": "200 / d", "gpus": 8, "duration": "2 d"}
-    data = _tiny(
+    data = tiny_scenario(
         racks=20,
         hardware="toy",
-        inline_hardware=TOY_NODE,
+        inline_hardware=toy_node,
         duration="3 d",
         seed=3,
         reliability={"failure_rate_per_1000_node_days": 300, "repair_time": "12 h"},
@@ -85,7 +86,7 @@ def test_a_service_gets_a_failed_domain_back_within_one_tick() -> None:
     assert short_with_room == []
 
 
-def test_no_queued_job_waits_while_it_fits() -> None:
+def test_no_queued_job_waits_while_it_fits(tiny_scenario: Any, toy_node: dict[str, Any]) -> None:
     """After every instant, no waiting job fits into the free domains (preemptions by a
     service scale-up used to leave freed domains idle until the next unrelated event)."""
     inf = {**CHAT, "demand": {"mean_requests_per_s": 1500, "noise_cv": 0.3}}
@@ -95,10 +96,10 @@ def test_no_queued_job_waits_while_it_fits() -> None:
         "gpus": {"distribution": "choice", "values": [8, 32, 64]},
         "duration": "8 h",
     }
-    data = _tiny(
+    data = tiny_scenario(
         racks=16,
         hardware="toy",
-        inline_hardware=TOY_NODE,
+        inline_hardware=toy_node,
         duration="3 d",
         seed=2,
         inference=[inf],
@@ -124,14 +125,16 @@ def test_no_queued_job_waits_while_it_fits() -> None:
     assert stuck == []
 
 
-def test_a_scale_up_never_preempts_for_nothing() -> None:
+def test_a_scale_up_never_preempts_for_nothing(
+    tiny_scenario: Any, toy_node: dict[str, Any]
+) -> None:
     """With the free pool below the spares, preempting must yield a domain for the service."""
     inf = {**CHAT, "demand": {"mean_requests_per_s": 1500, "noise_cv": 0.3}}
     stream = {"name": "rl", "arrival_rate": "100 / d", "gpus": 8, "duration": "8 h"}
-    data = _tiny(
+    data = tiny_scenario(
         racks=12,
         hardware="toy",
-        inline_hardware=TOY_NODE,
+        inline_hardware=toy_node,
         duration="2 d",
         seed=1,
         inference=[inf],
