@@ -563,12 +563,10 @@ def _plan_service(
     except (PerfError, KeyError) as exc:
         err.add(loc, f"cannot serve on {spec.display_name}: {exc.args[0] if exc.args else exc}")
         return None
+    # A replica lives inside one domain (the performance model keeps TP x EP within the
+    # scale-up domain); GPUs left over when the replica size does not divide it stay idle.
     replica = int(est.replica_gpus)
-    if replica <= spec.domain_gpus:
-        gpus_used = (spec.domain_gpus // replica) * replica
-        per_domain = est.output_tokens_per_s_per_gpu * gpus_used
-    else:
-        per_domain = est.output_tokens_per_s_per_gpu * spec.domain_gpus
+    per_domain = est.output_tokens_per_s_per_gpu * (spec.domain_gpus // replica) * replica
     d = v.demand
     return PlannedService(
         name=v.name,
