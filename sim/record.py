@@ -41,7 +41,6 @@ class EventKind(StrEnum):
     UNFINISHED = "unfinished"
     FAILURE = "failure"
     REPAIR = "repair"
-    SCALED = "scaled"
 
 
 @dataclass(slots=True)

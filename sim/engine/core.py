@@ -352,13 +352,11 @@ class Engine:
             if got:
                 self.fleet.take(svc.hw, got, svc.index, svc.held)
                 self._held("inference", svc.hw, got)
-                svc.scale_events += 1
             if self.preemptions != before:
                 self.scheduler.try_start()  # what the preemptions freed beyond the need
         else:
             self.fleet.give_back_some(svc.held, have - need)
             self._held("inference", svc.hw, need - have)
-            svc.scale_events += 1
             self.scheduler.try_start()
         svc.ch_domains.set(self.env.now, svc.held.size)
 

@@ -61,13 +61,6 @@ class PriorityGangScheduler:
             if job.held.size == 0:
                 self.victims[job.hw][job.class_rank].pop(job, None)
 
-    @property
-    def waiting(self) -> int:
-        return sum(len(q) for q in self.queues)
-
-    def queue_length(self, rank: int) -> int:
-        return len(self.queues[rank])
-
     def enqueue(self, job: Job) -> None:
         """Queue ``job`` in its class by submit time: a job that was preempted or lost its gang
         to a failure keeps its original place, ahead of work submitted after it (FIFO)."""
@@ -124,11 +117,11 @@ class PriorityGangScheduler:
                 else:
                     i += 1
 
-    def replacement(self, job: Workload, allow_preempt: bool = True) -> bool:
+    def replacement(self, job: Workload) -> bool:
         """Can one domain be found for ``job`` (free, spare, or by preempting lower work)?"""
         if self.fleet.n_free(job.hw) >= 1:
             return True
-        return allow_preempt and self._make_room(job.hw, job.class_rank, 1)
+        return self._make_room(job.hw, job.class_rank, 1)
 
     def grant(self, job: Workload, k: int) -> int:
         """How many of ``k`` more domains ``job`` (a service) can have now, preempting if needed.

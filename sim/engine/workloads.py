@@ -173,8 +173,6 @@ class Service(Workload):
         target = need.copy()
         for lag in range(1, min(window, need.shape[0])):
             np.maximum(target[lag:], need[:-lag], out=target[lag:])
-        self.need = need
         self.target = target
         self.tolerance = tolerance
-        self.scale_events = 0
         self.ch_domains: Any = None
