@@ -13,12 +13,16 @@ import pytest
 from pydantic import ValidationError
 
 from sim.catalog.hardware import (
+    HOPPER_ACTIVITY_POWER,
+    ActivityPowerFractions,
     HardwareSpec,
     Precision,
     catalog,
     catalog_sources,
     load_catalog_text,
+    parse_entry,
 )
+from sim.config.schema import ActivityPower
 
 NAMES = {
     "h100_sxm",
@@ -47,7 +51,7 @@ def numeric_fields(spec: HardwareSpec) -> dict[str, float]:
             value = getattr(model, name)
             if name == "peak_flops":
                 out.update({f"{prefix}peak_flops.{p.value}": v for p, v in value.items()})
-            elif name == "prefill_accelerator" and value is not None:
+            elif name in ("prefill_accelerator", "activity_power") and value is not None:
                 walk(f"{prefix}{name}.", value)
             elif isinstance(value, int | float) and not isinstance(value, bool):
                 out[f"{prefix}{name}"] = float(value)
@@ -76,7 +80,8 @@ def test_every_number_has_known_sources(cat: dict[str, HardwareSpec], name: str)
     for path in fields:
         prov = spec.provenance.get(path)
         assert prov is not None, f"{name}.{path} has no provenance"
-        assert prov.sources, f"{name}.{path} cites no source"
+        if not prov.sources:  # only a stated assumption may cite nothing
+            assert prov.weak and "assumption" in prov.note, f"{name}.{path} cites no source"
         missing = [k for k in prov.sources if k not in sources]
         assert not missing, f"{name}.{path} cites unknown source(s) {missing}"
 
@@ -263,6 +268,124 @@ def test_vendors(cat: dict[str, HardwareSpec]) -> None:
     assert all(s.vendor in ("nvidia", "amd") for s in cat.values())
 
 
+# --- activity power (fractions of domain_power_w) --------------------------------------------
+
+ACTIVITIES = ("idle", "training", "inference_full_load", "failed")
+#: entries with measurements of their own (Hopper) or a rack figure (GB200, GB300 by analogy)
+NOT_FALLBACK = {"h100_sxm", "h200_sxm", "gb200_nvl72", "gb300_nvl72"}
+
+
+@pytest.mark.parametrize("name", sorted(NAMES))
+def test_every_entry_has_sourced_activity_power(cat: dict[str, HardwareSpec], name: str) -> None:
+    spec, sources = cat[name], catalog_sources()
+    ap = spec.activity_power
+    for activity in ACTIVITIES:
+        value = getattr(ap, activity)
+        assert isinstance(value, float) and 0.0 <= value <= 1.0, f"{name}.{activity} = {value}"
+        prov = spec.provenance.get(f"activity_power.{activity}")
+        assert prov is not None and prov.note, f"{name}.activity_power.{activity}: no note"
+        assert all(k in sources for k in prov.sources)
+    for activity in ("idle", "training", "inference_full_load"):
+        assert spec.provenance[f"activity_power.{activity}"].sources, f"{name}.{activity}"
+    assert 0.0 < ap.idle < ap.inference_full_load <= 1.0
+    assert ap.idle < ap.training <= 1.0
+    assert ap.failed == 0.0
+    assert "assumption" in spec.provenance["activity_power.failed"].note
+
+
+@pytest.mark.parametrize("name", sorted(NAMES - NOT_FALLBACK))
+def test_activity_power_fallback_says_so(cat: dict[str, HardwareSpec], name: str) -> None:
+    spec = cat[name]
+    assert spec.activity_power == HOPPER_ACTIVITY_POWER
+    for activity in ("idle", "training", "inference_full_load"):
+        prov = spec.provenance[f"activity_power.{activity}"]
+        assert prov.weak
+        assert "no published measurement; Hopper 8-GPU fraction" in prov.note
+        assert "validation.md §" in prov.note
+
+
+def test_gb200_nvl72_draws_about_120_of_132_kw_under_load(cat: dict[str, HardwareSpec]) -> None:
+    gb = cat["gb200_nvl72"]
+    training_w = gb.activity_power.training * gb.domain_power_w
+    assert training_w == pytest.approx(120e3, rel=0.01)
+    prov = gb.provenance["activity_power.training"]
+    assert {"S16", "S94"} <= set(prov.sources)  # ~120 kW drawn; 132 kW shelf capacity
+    assert prov.range == (0.70, 0.91)
+    # a rack draws more of its provisioned power than an 8-GPU server of its rating
+    assert gb.activity_power.training > cat["h100_sxm"].activity_power.training
+    gb300 = cat["gb300_nvl72"]
+    gpus_at_tdp_w = gb300.domain_gpus * gb300.gpu_tdp_w
+    assert gb300.activity_power.training * gb300.domain_power_w > gpus_at_tdp_w
+
+
+def test_hopper_entries_are_measured(cat: dict[str, HardwareSpec]) -> None:
+    h100, h200 = cat["h100_sxm"], cat["h200_sxm"]
+    assert h200.activity_power.idle * h200.domain_power_w == pytest.approx(2.41e3, rel=0.02)
+    assert h200.activity_power.inference_full_load * h200.domain_power_w == pytest.approx(
+        6.15e3, rel=0.01
+    )
+    assert h100.provenance["activity_power.training"].range == (0.67, 0.76)
+    assert not h100.provenance["activity_power.training"].weak
+
+
+def test_hopper_fallback_equals_the_scenario_default() -> None:
+    """The catalog's fallback and ``facility.activity_power`` are the same measurements."""
+    assert HOPPER_ACTIVITY_POWER.model_dump() == ActivityPower().model_dump()
+
+
+_INLINE = {
+    "display_name": "Inline",
+    "peak_flops": {"bf16": "1 PFLOPS"},
+    "hbm_bytes": "80 GB",
+    "hbm_bandwidth_bytes_per_s": "3 TB/s",
+    "scaleup_bandwidth_bytes_per_s": 0,
+    "scaleout_bandwidth_bits_per_s": "400 Gb/s",
+    "gpu_tdp_w": 700,
+    "domain_gpus": 8,
+    "domain_power_w": "10 kW",
+    "cooling": "air",
+}
+
+
+def test_inline_entry_without_activity_power_gets_hopper_fractions() -> None:
+    spec = parse_entry(dict(_INLINE))
+    assert spec.activity_power == HOPPER_ACTIVITY_POWER
+    assert not any(p.startswith("activity_power") for p in spec.provenance)
+
+
+def test_inline_entry_accepts_activity_power_with_or_without_sources() -> None:
+    raw = dict(
+        _INLINE,
+        activity_power={
+            "idle": 0.1,
+            "training": {"value": 0.9, "source": "mine", "weak": True, "note": "metered"},
+            "inference_full_load": 0.8,
+        },
+    )
+    spec = parse_entry(raw)
+    assert spec.activity_power == ActivityPowerFractions(
+        idle=0.1, training=0.9, inference_full_load=0.8, failed=0.0
+    )
+    assert spec.provenance["activity_power.training"].note == "metered"
+
+
+@pytest.mark.parametrize(
+    ("block", "match"),
+    [
+        ({"training": 1.2}, r"activity_power\.training\n  Input should be less than or equal to 1"),
+        ({"idle": -0.1}, r"activity_power\.idle\n  Input should be greater than or equal to 0"),
+        ({"idel": 0.2}, r"activity_power\.idel\n  Extra inputs are not permitted"),
+        (
+            {"idle": 0.5, "inference_full_load": 0.4},
+            r"activity_power\.idle \(0\.5\) exceeds activity_power\.inference_full_load \(0\.4\)",
+        ),
+    ],
+)
+def test_inline_activity_power_errors(block: dict[str, float], match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        parse_entry(dict(_INLINE, activity_power=block))
+
+
 # --- loader ----------------------------------------------------------------------------------
 
 _MINI = """
@@ -364,6 +487,9 @@ def test_cli_entry_shows_sources(capsys: pytest.CaptureFixture[str]) -> None:
     assert "10 PFLOP/s" in out and "400 Gb/s" in out and "$3.4M" in out
     assert "S94" in out and "power shelf" in out  # key and citation text
     assert "docs.nvidia.com" in out
+    assert "activity_power.training" in out and "0.91 (120.1 kW)" in out
+    assert "activity_power.idle" in out and "activity_power.inference_full_load" in out
+    assert "S120" in out and "mlcommons" in out
 
 
 @pytest.mark.parametrize("name", sorted(NAMES))

@@ -10,9 +10,15 @@ package (Blackwell and Rubin packages hold two dies). FLOP/s are *dense* (no 2:4
 Scale-up bandwidth is per GPU and bidirectional (NVIDIA's convention); scale-out bandwidth is the
 unidirectional NIC line rate per GPU.
 
+Each entry also says how much of its provisioned ``domain_power_w`` the domain draws by activity
+(``activity_power``: idle, training, full-load inference, failed; plain fractions in [0, 1]).
+Rack-scale systems differ from 8-GPU servers here: a GB200 NVL72 rack draws ~120 kW of its
+132 kW shelf capacity under load, an 8x H100 server ~70% of its 10.2 kW rating in training.
+
 A scenario may add entries of its own under ``hardware:`` with the same fields; there a source is
 optional (it is the scenario author's assumption) and values may be friendly strings
-(``"3.35 TB/s"``).
+(``"3.35 TB/s"``). An inline entry without ``activity_power`` gets the Hopper-measured fractions
+(:data:`HOPPER_ACTIVITY_POWER`), the only generation with published measurements.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from pydantic_core import InitErrorDetails
 from sim.units import quantity
 
 __all__ = [
+    "HOPPER_ACTIVITY_POWER",
+    "ActivityPowerFractions",
     "Cooling",
     "HardwareSpec",
     "Precision",
@@ -67,6 +75,7 @@ BytesPerS = Annotated[float, quantity("byte/s"), Field(ge=0)]
 BitsPerS = Annotated[float, quantity("bit/s"), Field(ge=0)]
 Watts = Annotated[float, quantity("W"), Field(gt=0)]
 Usd = Annotated[float, quantity("USD"), Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class Provenance(BaseModel):
@@ -78,6 +87,39 @@ class Provenance(BaseModel):
     range: tuple[float, float] | None = None
     weak: bool = False
     note: str = ""
+
+
+class ActivityPowerFractions(BaseModel):
+    """Domain IT power by activity, as a fraction of the domain's provisioned ``domain_power_w``.
+
+    The defaults are the Hopper 8-GPU measurements, used wherever a generation has none of its
+    own: an 8x H200 server idles at 2.41 kW and draws 6.15 kW in offline LLM inference
+    (validation.md §C.2) against ~10.2 kW provisioned, 0.24 and 0.60; 8x H100 nodes in LLM
+    training draw 6.85 kW mean (§D.1, 0.67) and at most 76% of the rating (Brookhaven, same
+    section), 0.70 is the middle. A failed domain is powered down for repair (assumption).
+    They equal the scenario-level ``facility.activity_power`` defaults (a test keeps them equal).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    idle: Fraction = 0.24
+    training: Fraction = 0.70
+    inference_full_load: Fraction = 0.60
+    failed: Fraction = 0.0
+
+    @model_validator(mode="after")
+    def _check(self) -> ActivityPowerFractions:
+        for name in ("training", "inference_full_load"):
+            if self.idle > getattr(self, name):
+                raise ValueError(
+                    f"activity_power.idle ({self.idle:g}) exceeds activity_power.{name}"
+                    f" ({getattr(self, name):g})"
+                )
+        return self
+
+
+#: The Hopper-measured fractions: the fallback for a generation without measurements of its own.
+HOPPER_ACTIVITY_POWER = ActivityPowerFractions()
 
 
 class PrefillAccelerator(BaseModel):
@@ -121,6 +163,11 @@ class HardwareSpec(BaseModel):
     domain_price_usd: Usd | None = Field(
         default=None, description="capital cost of one domain (hardware only)"
     )
+    activity_power: ActivityPowerFractions = Field(
+        default=HOPPER_ACTIVITY_POWER,
+        description="domain IT power by activity as fractions of domain_power_w; default: the"
+        " Hopper 8-GPU measurements (validation.md §C.2, §D.1)",
+    )
     prefill_accelerator: PrefillAccelerator | None = None
     provenance: dict[str, Provenance] = Field(default_factory=dict)
 
@@ -151,14 +198,16 @@ class HardwareSpec(BaseModel):
 
 
 _LEAF_KEYS = frozenset({"value", "source", "range", "weak", "note"})
-_NESTED = frozenset({"peak_flops", "prefill_accelerator"})  # mappings whose members are leaves
+# mappings whose members are leaves
+_NESTED = frozenset({"peak_flops", "prefill_accelerator", "activity_power"})
 
 
 def _split_provenance(raw: dict[str, Any]) -> dict[str, Any]:
     """Turn ``{value: x, source: [...], range: [...]}`` leaves into values plus provenance.
 
-    Leaves inside ``peak_flops`` and ``prefill_accelerator`` (and its ``peak_flops``) are split
-    too; their provenance is keyed by dotted path (``prefill_accelerator.peak_flops.fp4``).
+    Leaves inside ``peak_flops``, ``activity_power`` and ``prefill_accelerator`` (and its
+    ``peak_flops``) are split too; their provenance is keyed by dotted path
+    (``prefill_accelerator.peak_flops.fp4``, ``activity_power.training``).
     """
     prov: dict[str, Any] = {}
 

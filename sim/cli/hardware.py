@@ -87,7 +87,11 @@ def _unit_of(path: str) -> str | None:
     return _UNITS.get(path.rsplit(".", 1)[-1])
 
 
-def _fmt_value(path: str, value: Any) -> str:
+def _fmt_value(path: str, value: Any, spec: HardwareSpec | None = None) -> str:
+    if path.startswith("activity_power.") and isinstance(value, int | float):
+        # a fraction of domain_power_w; the watts it stands for make it readable
+        watts = f" ({fmt_si(value * spec.domain_power_w, 'W')})" if spec is not None else ""
+        return f"{value:.2f}{watts}"
     unit = _unit_of(path)
     if unit is not None and isinstance(value, int | float):
         return fmt_si(float(value), unit)
@@ -167,6 +171,8 @@ def _fields(spec: HardwareSpec) -> list[tuple[str, Any]]:
         value = getattr(spec, field)
         if field == "peak_flops":
             out += [(f"peak_flops.{p.value}", value[p]) for p in _PRECISIONS if p in value]
+        elif field == "activity_power":
+            out += [(f"{field}.{k}", getattr(value, k)) for k in type(value).model_fields]
         elif field == "prefill_accelerator":
             if value is None:
                 continue
@@ -191,12 +197,12 @@ def _print_entry(console: Console, name: str, spec: HardwareSpec, sources: dict[
         prov = spec.provenance.get(path)
         rng = ""
         if prov is not None and prov.range is not None:
-            rng = " – ".join(_fmt_value(path, x) for x in prov.range)
+            rng = " – ".join(_fmt_value(path, x, spec) for x in prov.range)
         srcs = list(prov.sources) if prov is not None else []
         cited += [k for k in srcs if k not in cited]
         table.add_row(
             Text(path, style="bold"),
-            Text("—" if value is None else _fmt_value(path, value)),
+            Text("—" if value is None else _fmt_value(path, value, spec)),
             Text(rng),
             Text("weak" if prov is not None and prov.weak else "", style="yellow"),
             Text(", ".join(srcs)),
