@@ -154,7 +154,7 @@ def _iteration(r: _Replica, batch: int) -> tuple[float, dict[str, float]]:
     """Time of one decode iteration with ``batch`` sequences (plus piggybacked prefill)."""
     m, hw = r.model, r.hw
     peak = peak_flops(hw, r.precision)
-    peak_attn = hw.peak_flops.get(Precision.BF16, peak)
+    peak_attn = _bf16_peak(hw)
     prefill = 0.0 if r.disaggregated else batch * r.prefill_tokens / r.gen_tokens
     tokens = batch + prefill
     t_gemm = _gemm_time(r, tokens, peak, hw.hbm_bandwidth_bytes_per_s, r.gpus)
@@ -178,6 +178,25 @@ def _iteration(r: _Replica, batch: int) -> tuple[float, dict[str, float]]:
     return t, {"gemm_s": t_gemm, "kv_read_s": t_kv, "prefill_attention_s": t_pattn, "tp_s": t_tp}
 
 
+#: Dense BF16 rate per dense rate of each format, for a part whose table lacks BF16 (a prefill
+#: part like Rubin CPX lists FP4 only): the NVIDIA ratio BF16 = FP8 / 2 = FP4 / 4 (GB200 2.5, 5
+#: and 10 PF/s). Blackwell Ultra's FP4 is 6x its BF16, so this is only a fallback: the table wins.
+_BF16_PER_FORMAT = {Precision.BF16: 1.0, Precision.FP8: 0.5, Precision.FP4: 0.25}
+
+
+def _bf16_peak(part: HardwareSpec | PrefillAccelerator) -> float:
+    """Dense BF16 FLOP/s of ``part``, where attention (QK^T, softmax, PV) runs.
+
+    The part's own BF16 entry where its table has one; otherwise its widest listed format scaled
+    by :data:`_BF16_PER_FORMAT`.
+    """
+    flops = part.peak_flops
+    if Precision.BF16 in flops:
+        return flops[Precision.BF16]
+    widest = next(p for p in (Precision.FP8, Precision.FP4) if p in flops)
+    return flops[widest] * _BF16_PER_FORMAT[widest]
+
+
 def _prefill_peak(r: _Replica) -> float:
     """Dense peak FLOP/s of one prefill device (the replica's GPU, or the prefill pool's part)."""
     ph = r.prefill_hw
@@ -199,8 +218,7 @@ def _prefill_time(r: _Replica, devices: float) -> float:
     t_mm = (
         2.0 * m.matmul_params_active * tokens / devices / (peak * gemm_efficiency(w, r.precision))
     )
-    # attention runs in BF16: half the FP8 rate (a prefill part's table may lack a BF16 entry)
-    attn_peak = peak if r.precision is Precision.BF16 else peak / 2.0
+    attn_peak = _bf16_peak(r.hw if r.prefill_hw is None else r.prefill_hw)
     t_attn = _prefill_attention_flops(r, tokens) / devices / (attn_peak * cal.ATTENTION_EFFICIENCY)
     return t_mm + t_attn
 

@@ -155,3 +155,15 @@ def test_disaggregated_prefill_on_companion_accelerator() -> None:
     )
     assert est.prefill_gpus_per_replica > 0
     assert est.output_tokens_per_s_per_gpu > 0
+
+
+def test_attention_runs_at_the_parts_bf16_rate() -> None:
+    """FP4 prefill attention runs at the BF16 entry (GB300: 2.5 PF, a sixth of its 15 PF FP4)."""
+    from sim.perf.inference import _bf16_peak
+
+    cat = catalog()
+    assert _bf16_peak(cat["gb300_nvl72"]) == pytest.approx(2.5e15)
+    assert _bf16_peak(cat["gb200_nvl72"]) == pytest.approx(cat["gb200_nvl72"].peak("fp4") / 4)
+    cpx = cat["vr200_nvl144_cpx"].prefill_accelerator
+    assert cpx is not None and Precision.BF16 not in cpx.peak_flops
+    assert _bf16_peak(cpx) == pytest.approx(cpx.peak_flops[Precision.FP4] / 4)  # the fallback
