@@ -96,6 +96,18 @@ def test_resolved_scenario_reloads_to_the_same_scenario(path: Path) -> None:
     assert again.scenario == loaded.scenario
 
 
+def test_default_scenario_has_one_copy() -> None:
+    """``scenarios/default_gigawatt_gb200.yaml`` is a link to the packaged file, not a copy."""
+    from importlib import resources
+
+    from sim.config.loader import DEFAULT_SCENARIO
+
+    link = Path(__file__).parents[1] / "scenarios" / DEFAULT_SCENARIO
+    packaged = resources.files("sim.scenarios").joinpath(DEFAULT_SCENARIO)
+    assert link.is_symlink()
+    assert link.resolve() == Path(str(packaged)).resolve()
+
+
 # --------------------------------------------------------------------------- schema errors
 
 
