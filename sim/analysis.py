@@ -1,6 +1,13 @@
-"""KPIs from the run tables: pure functions of DataFrames and plain data, no model objects.
+"""Traces, costs and KPIs from the recorded levels: pure functions of tables and plain data.
 
-Definitions (all time-weighted over the run unless said otherwise):
+:func:`derive_traces` turns the binned levels the engine recorded (GPUs by state, power per hall
+and for the site, throughput, queues, per-service domains, capacity, demand and served tokens)
+into ``traces.parquet``: everything it adds is linear in those levels, so bin means stay exact.
+Energy is the integral of facility power; energy cost is facility energy x price; capital cost
+accrues linearly over the amortization periods (:func:`capex_usd_per_s`). Column meanings are in
+:mod:`sim.contract`.
+
+KPI definitions (all time-weighted over the run unless said otherwise):
 
 * utilization: share of installed GPUs held by any workload;
 * availability: share of installed GPUs not failed;
@@ -22,10 +29,99 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["service_rows", "summarize"]
+from sim.contract import (
+    HALL,
+    RATE_FACTORS,
+    SERVICE,
+    TRACE,
+    PretrainingRunSummary,
+    RunFacts,
+    ServiceSummary,
+    Summary,
+    entity_column,
+    slowdown_column,
+)
+from sim.units import DAY_S, HOUR_S
 
-HOUR_S = 3600.0
-DAY_S = 86_400.0
+__all__ = ["capex_usd_per_s", "derive_traces", "service_rows", "summarize"]
+
+
+def capex_usd_per_s(facts: RunFacts) -> float:
+    """Amortized capital cost per second: IT (domains plus network share) and facility.
+
+    NaN when a domain has no sourced price (e.g. Rubin Ultra): unknown, not zero.
+    """
+    it = 0.0
+    for hall in facts["halls"]:
+        price = hall["domain_price_usd"]
+        if price is None:
+            return float("nan")
+        it += hall["domains"] * price
+    it *= 1.0 + facts["network_capex_fraction"]
+    capacity_w = sum(h["it_power_capacity_mw"] for h in facts["halls"]) * 1e6
+    facility = facts["facility_capex_usd_per_w"] * capacity_w
+    return it / facts["it_amortization_s"] + facility / facts["facility_amortization_s"]
+
+
+def derive_traces(levels: pd.DataFrame, facts: RunFacts) -> pd.DataFrame:
+    """The trace table of ``traces.parquet`` from the binned levels of a run."""
+    col = TRACE
+    out = levels[[col["time_s"].name, col["interval_s"].name]].copy()
+    total = float(sum(h["gpus"] for h in facts["halls"]))
+    held = sum(levels[col[f"gpus_{k}"].name].to_numpy() for k in _KINDS)
+    failed = levels[col["gpus_failed"].name].to_numpy()
+    out["gpus_total"] = total
+    out["gpus_idle"] = total - failed - held
+    out["gpus_failed"] = failed
+    for k in _KINDS:
+        out[f"gpus_{k}"] = levels[f"gpus_{k}"]
+    for k in ("pretraining", "posttraining"):
+        out[f"gpus_{k}_running"] = levels[f"gpus_{k}_running"]
+    # clipped only against float rounding (-1e-18), the counts themselves are exact
+    out["utilization"] = np.clip(held / total, 0.0, 1.0) if total else 0.0
+    it = levels["it_power_w"].to_numpy()
+    fac = levels["facility_power_w"].to_numpy()
+    out["it_power_w"] = it
+    out["facility_power_w"] = fac
+    for h in facts["halls"]:
+        c = entity_column(HALL, h["name"], "it_power_w")
+        out[c] = levels[c]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["pue"] = np.where(it > 0, fac / it, np.nan)
+    out["grid_cap_w"] = facts["grid_power_w"]
+    out["cooling_load_w"] = it  # all IT power becomes heat to reject
+    out["pretraining_tokens_per_s"] = levels["pretraining_tokens_per_s"]
+    zeros = np.zeros(len(levels))
+    inf_tokens = zeros.copy()
+    inf_flops = zeros.copy()
+    for svc in facts["services"]:
+        served = levels[entity_column(SERVICE, svc["name"], "served_tokens_per_s")].to_numpy()
+        inf_tokens += served
+        inf_flops += served * svc["flops_per_output_token"]
+        for q in SERVICE.quantities:
+            c = entity_column(SERVICE, svc["name"], q)
+            out[c] = levels[c]
+    out["inference_tokens_per_s"] = inf_tokens
+    train_flops = levels["training_model_flops_per_s"].to_numpy()
+    out["training_model_flops_per_s"] = train_flops
+    out["achieved_flops_per_s"] = train_flops + inf_flops
+    peak = levels["training_peak_flops_per_s"].to_numpy()
+    out["training_peak_flops_per_s"] = peak
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["training_mfu"] = np.where(peak > 0, train_flops / peak, np.nan)
+    for k in ("pretraining", "posttraining"):
+        out[f"jobs_waiting_{k}"] = levels[f"jobs_waiting_{k}"]
+    dt = out["interval_s"].to_numpy()
+    price = facts["energy_price_usd_per_mwh"]
+    out["facility_energy_mwh"] = fac * dt / 3.6e9
+    out["energy_price_usd_per_mwh"] = price
+    out["energy_cost_usd"] = out["facility_energy_mwh"] * price
+    out["capex_cost_usd"] = capex_usd_per_s(facts) * dt
+    out["cost_so_far_usd"] = np.cumsum(out["energy_cost_usd"] + out["capex_cost_usd"])
+    return out
+
+
+_KINDS = ("pretraining", "posttraining", "inference")
 
 
 def _twmean(traces: pd.DataFrame, col: str) -> float:
@@ -41,21 +137,24 @@ def _clean(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
 
 
-def service_rows(traces: pd.DataFrame, services: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def service_rows(traces: pd.DataFrame, facts: RunFacts) -> list[dict[str, Any]]:
     """One jobs-table row per inference service, from its trace columns."""
     rows = []
-    for s in services:
-        p = f"service.{s['name']}."
-        demand = _integral(traces, p + "demand_tokens_per_s")
-        served = _integral(traces, p + "served_tokens_per_s")
-        domain_s = _integral(traces, p + "domains")
+    for s in facts["services"]:
+
+        def c(q: str, name: str = s["name"]) -> str:
+            return entity_column(SERVICE, name, q)
+
+        demand = _integral(traces, c("demand_tokens_per_s"))
+        served = _integral(traces, c("served_tokens_per_s"))
+        domain_s = _integral(traces, c("domains"))
         rows.append(
             {
                 "name": s["name"],
                 "workload": "inference",
-                "class": s["class"],
+                "class": s["priority_class"],
                 "hardware": s["hardware"],
-                "gpus": float(np.max(traces[p + "domains"])) * s["domain_gpus"],
+                "gpus": float(np.max(traces[c("domains")])) * s["domain_gpus"],
                 "work": demand,
                 "work_unit": "output_tokens",
                 "work_done": served,
@@ -69,8 +168,8 @@ def service_rows(traces: pd.DataFrame, services: list[dict[str, Any]]) -> list[d
 
 
 def summarize(
-    traces: pd.DataFrame, events: pd.DataFrame, jobs: pd.DataFrame, facts: dict[str, Any]
-) -> dict[str, Any]:
+    traces: pd.DataFrame, events: pd.DataFrame, jobs: pd.DataFrame, facts: RunFacts
+) -> Summary:
     """Headline KPIs of one run (the content of ``summary.json``)."""
     duration = float(traces["interval_s"].sum())
     gpus = float(traces["gpus_total"].iloc[0])
@@ -90,7 +189,7 @@ def summarize(
     mfu = _integral(traces, "training_model_flops_per_s") / peak if peak > 0 else math.nan
 
     pre = jobs[jobs["workload"] == "pretraining"]
-    runs = []
+    runs: list[PretrainingRunSummary] = []
     for _, r in pre.iterrows():
         runs.append(
             {
@@ -104,10 +203,11 @@ def summarize(
                 "ettr": _clean(float(r["ettr"])),
                 "interruptions": int(r["interruptions"]),
                 "mfu_when_running": _clean(float(r["mfu_when_running"])),
+                "slowdown_hours": {f: float(r[slowdown_column(f)]) / HOUR_S for f in RATE_FACTORS},
             }
         )
     post = jobs[jobs["workload"] == "posttraining"]
-    services = []
+    services: list[ServiceSummary] = []
     svc_rows = jobs[jobs["workload"] == "inference"]
     for _, r in svc_rows.iterrows():
         tokens = float(r["work_done"])
@@ -123,12 +223,20 @@ def summarize(
             }
         )
     ev = events["event"]
-    out: dict[str, Any] = {
+    halls_energy = {
+        h["name"]: {
+            "it_mwh": _integral(traces, entity_column(HALL, h["name"], "it_power_w")) / 3.6e9
+        }
+        for h in facts["halls"]
+    }
+    out: Summary = {
         "scenario": facts["scenario"],
         "seed": facts["seed"],
         "duration_days": duration / DAY_S,
         "factory": {
-            "halls": facts["halls"],
+            "halls": [
+                {k: v for k, v in h.items() if k != "domain_price_usd"} for h in facts["halls"]
+            ],
             "gpus": int(gpus),
             "domains": int(facts["domains"]),
             "provisioned_it_power_mw": facts["provisioned_it_power_w"] / 1e6,
@@ -148,6 +256,7 @@ def summarize(
             "average_pue": fac_energy / it_energy if it_energy else None,
             "peak_facility_power_mw": float(traces["facility_power_w"].max()) / 1e6,
             "average_facility_power_mw": _twmean(traces, "facility_power_w") / 1e6,
+            "halls": halls_energy,
         },
         "tokens": {
             "pretraining_tokens_done": float(pre["work_done"].sum()) if len(pre) else 0.0,

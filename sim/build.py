@@ -37,9 +37,15 @@ from sim.perf import PerfError, estimate_inference, estimate_training
 __all__ = [
     "BYTES_PER_PARAM_TRAINING_STATE",
     "WORKLOAD_KINDS",
+    "ActivityFractions",
     "Hall",
     "Plan",
+    "PlannedCosts",
+    "PlannedFacility",
     "PlannedJob",
+    "PlannedReliability",
+    "PlannedRun",
+    "PlannedScheduler",
     "PlannedService",
     "PlannedStream",
     "build",
@@ -129,10 +135,72 @@ class PlannedService:
 
 
 @dataclass(frozen=True)
+class PlannedRun:
+    name: str
+    duration_s: float
+    sample_interval_s: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class ActivityFractions:
+    """A domain's IT power by activity, as fractions of its ``domain_power_w``; ``source`` says
+    where they come from (the generation's catalog entry or the scenario's override)."""
+
+    idle: float
+    training: float
+    inference_full_load: float
+    failed: float
+    source: str
+
+
+@dataclass(frozen=True)
+class PlannedFacility:
+    grid_power_w: float
+    pue: float
+    it_overhead_fraction: float
+    activity: tuple[ActivityFractions, ...]  # per hardware type
+
+
+@dataclass(frozen=True)
+class PlannedReliability:
+    enabled: bool
+    failure_rate_per_1000_node_days: float
+    node_gpus: int
+    repair_time: DurationDist
+    restart_overhead_s: float
+
+
+@dataclass(frozen=True)
+class PlannedScheduler:
+    policy: str
+    class_names: tuple[str, ...]
+    spare_domains: int
+
+
+@dataclass(frozen=True)
+class PlannedCosts:
+    energy_price_usd_per_mwh: float
+    facility_capex_usd_per_w: float
+    network_capex_fraction: float
+    it_amortization_s: float
+    facility_amortization_s: float
+
+
+@dataclass(frozen=True)
 class Plan:
-    """Everything the engine needs, resolved. Arrays are per domain."""
+    """Everything the engine needs, resolved and typed. Arrays are per domain.
+
+    The engine reads the typed sections only; ``scenario`` is kept for the run folder's resolved
+    ``scenario.yaml`` and for reports.
+    """
 
     scenario: Scenario
+    run: PlannedRun
+    facility: PlannedFacility
+    reliability: PlannedReliability
+    scheduler: PlannedScheduler
+    costs: PlannedCosts
     hw_names: tuple[str, ...]
     hw_specs: tuple[HardwareSpec, ...]
     halls: tuple[Hall, ...]
@@ -141,7 +209,10 @@ class Plan:
     jobs: tuple[PlannedJob, ...]
     streams: tuple[PlannedStream, ...]
     services: tuple[PlannedService, ...]
-    class_names: tuple[str, ...]
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.scheduler.class_names
 
     @property
     def n_domains(self) -> int:
@@ -157,9 +228,8 @@ class Plan:
     @property
     def provisioned_it_power_w(self) -> float:
         """Domain power plus the fabric/storage overhead, at full provisioned draw."""
-        f = self.scenario.facility
         dom = sum(h.n_domains * self.hw_specs[h.hw_index].domain_power_w for h in self.halls)
-        return dom * (1.0 + f.it_overhead_fraction)
+        return dom * (1.0 + self.facility.it_overhead_fraction)
 
 
 class _Errors:
@@ -377,8 +447,36 @@ def build(loaded: LoadedScenario) -> Plan:
     for k, h in enumerate(halls):
         domain_hw[h.first_domain : h.first_domain + h.n_domains] = h.hw_index
         domain_hall[h.first_domain : h.first_domain + h.n_domains] = k
+    rel = sc.reliability
+    costs = sc.costs
     return Plan(
         scenario=sc,
+        run=PlannedRun(sc.name, sc.run.duration_s, sc.run.sample_interval_s, sc.run.seed),
+        facility=PlannedFacility(
+            grid_power_w=f.grid_power_w,
+            pue=f.pue,
+            it_overhead_fraction=f.it_overhead_fraction,
+            activity=tuple(_activity(sc, spec) for spec in specs),
+        ),
+        reliability=PlannedReliability(
+            enabled=rel.enabled,
+            failure_rate_per_1000_node_days=rel.failure_rate_per_1000_node_days,
+            node_gpus=rel.node_gpus,
+            repair_time=rel.repair_time,
+            restart_overhead_s=rel.restart_overhead_s,
+        ),
+        scheduler=PlannedScheduler(
+            policy=sc.scheduler.policy,
+            class_names=tuple(c.name for c in classes),
+            spare_domains=sc.scheduler.spare_domains,
+        ),
+        costs=PlannedCosts(
+            energy_price_usd_per_mwh=costs.energy_price_usd_per_mwh,
+            facility_capex_usd_per_w=costs.facility_capex_usd_per_w,
+            network_capex_fraction=costs.network_capex_fraction,
+            it_amortization_s=costs.it_amortization_s,
+            facility_amortization_s=costs.facility_amortization_s,
+        ),
         hw_names=hw_names,
         hw_specs=specs,
         halls=tuple(halls),
@@ -387,8 +485,19 @@ def build(loaded: LoadedScenario) -> Plan:
         jobs=tuple(jobs),
         streams=tuple(streams),
         services=tuple(services),
-        class_names=tuple(c.name for c in classes),
     )
+
+
+def _activity(sc: Scenario, spec: HardwareSpec) -> ActivityFractions:
+    """Activity power of one generation: the scenario's ``facility.activity_power`` if it sets
+    one (for every generation), else the generation's catalog entry."""
+    ap = sc.facility.activity_power
+    if ap is not None:
+        return ActivityFractions(
+            ap.idle, ap.training, ap.inference_full_load, ap.failed, "facility.activity_power"
+        )
+    cat = spec.activity_power
+    return ActivityFractions(cat.idle, cat.training, cat.inference_full_load, cat.failed, "catalog")
 
 
 def _plan_job(

@@ -11,8 +11,9 @@ The engine tells the :class:`Recorder` two kinds of things:
 returns the exact time-weighted mean of each channel over that bin. Units: seconds; each channel's
 unit is in its name.
 
-This module imports neither SimPy nor the engine; :func:`derive_traces` reads the build
-:class:`~sim.build.Plan` for the constants of the power and cost models.
+Channel names are trace column names of :mod:`sim.contract`. This module imports neither
+SimPy nor the engine; what follows from the levels (utilization, energy, costs) is analysis
+(:mod:`sim.analysis`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,7 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from sim.build import WORKLOAD_KINDS, Plan
-
-__all__ = ["Channel", "EventKind", "Recorder", "bin_levels", "capex_usd_per_s", "derive_traces"]
+__all__ = ["EVENT_SOURCE", "Channel", "EventKind", "Recorder", "bin_levels"]
 
 
 class EventKind(StrEnum):
@@ -41,6 +40,22 @@ class EventKind(StrEnum):
     UNFINISHED = "unfinished"
     FAILURE = "failure"
     REPAIR = "repair"
+
+
+#: The engine component that emits each kind of event (its dotted name); a job's own events
+#: come from ``workloads.<job name>``.
+EVENT_SOURCE: dict[str, str] = {
+    EventKind.SUBMITTED: "workloads",
+    EventKind.STARTED: "scheduler",
+    EventKind.RESTARTED: "workloads",
+    EventKind.CHECKPOINTED: "workloads",
+    EventKind.INTERRUPTED: "reliability",
+    EventKind.PREEMPTED: "scheduler",
+    EventKind.FINISHED: "workloads",
+    EventKind.UNFINISHED: "workloads",
+    EventKind.FAILURE: "reliability",
+    EventKind.REPAIR: "reliability",
+}
 
 
 @dataclass(slots=True)
@@ -98,9 +113,14 @@ class Recorder:
         return len(self._events)
 
     def events_table(self) -> pd.DataFrame:
-        """Event rows sorted by time (stable: same-time rows keep the order they happened in)."""
+        """Event rows sorted by time (stable: same-time rows keep the order they happened in).
+
+        ``source`` is the dotted name of the component that emitted the row."""
         cols = ["time_s", "event", "subject", "workload", "domain", "value", "detail"]
         df = pd.DataFrame.from_records(self._events, columns=cols)
+        src = df["event"].map(EVENT_SOURCE).fillna("")
+        own = (src == "workloads") & (df["subject"] != "")
+        df["source"] = src.where(~own, "workloads." + df["subject"].astype(str))
         df = df.astype(
             {
                 "time_s": "float64",
@@ -110,6 +130,7 @@ class Recorder:
                 "domain": "int64",
                 "value": "float64",
                 "detail": "string",
+                "source": "string",
             }
         )
         return df.sort_values("time_s", kind="stable").reset_index(drop=True)
@@ -153,117 +174,3 @@ def bin_levels(
         at_edges = np.interp(edges, knots, cum)
         out[name] = np.diff(at_edges) / widths
     return pd.DataFrame(out)
-
-
-def derive_traces(levels: pd.DataFrame, plan: Plan) -> pd.DataFrame:
-    """Turn binned primitive levels into the trace table of ``traces.parquet``.
-
-    Everything here is a linear function of the recorded levels, so applying it to bin means
-    gives exact bin means. Power model (documented in :class:`sim.config.schema.ActivityPower`):
-    a domain draws ``domain_power_w`` times a fraction that depends on what it does: training,
-    idle (also while a job restarts or waits for a replacement), failed, or serving, where the
-    draw rises from idle to ``inference_full_load`` in proportion to the load (served / capacity).
-    Network, storage and management add ``it_overhead_fraction`` of the provisioned domain power,
-    constantly. Facility power = IT power x PUE; all IT power becomes heat to reject (cooling
-    load). Capital cost accrues linearly over the amortization periods; energy cost is facility
-    energy x price.
-    """
-    sc = plan.scenario
-    fac = sc.facility
-    ap = fac.activity_power
-    out = levels[["time_s", "interval_s"]].copy()
-    zeros = np.zeros(len(levels))
-    gpus = {k: zeros.copy() for k in (*WORKLOAD_KINDS, "failed", "idle", "total")}
-    active = {k: zeros.copy() for k in ("pretraining", "posttraining")}
-    it_power = zeros.copy()
-    provisioned_domain_w = 0.0
-    for h, (name, spec) in enumerate(zip(plan.hw_names, plan.hw_specs, strict=True)):
-        n = plan.domains_of(h)
-        g = spec.domain_gpus
-        p = spec.domain_power_w
-        provisioned_domain_w += n * p
-        failed = levels[f"domains_failed.{name}"].to_numpy()
-        held = {k: levels[f"domains_held.{k}.{name}"].to_numpy() for k in WORKLOAD_KINDS}
-        act = {k: levels[f"domains_active.{k}.{name}"].to_numpy() for k in active}
-        for k in WORKLOAD_KINDS:
-            gpus[k] += held[k] * g
-        for k in active:
-            active[k] += act[k] * g
-        gpus["failed"] += failed * g
-        gpus["total"] += n * g
-        training = act["pretraining"] + act["posttraining"]
-        it_power += p * (
-            ap.training * training + ap.idle * (n - failed - training) + ap.failed * failed
-        )
-    for svc in plan.services:
-        served = levels[f"service.{svc.name}.served_tokens_per_s"].to_numpy()
-        p = plan.hw_specs[svc.hw_index].domain_power_w
-        it_power += (
-            p * (ap.inference_full_load - ap.idle) * served / (svc.capacity_tokens_per_s_per_domain)
-        )
-    it_power += fac.it_overhead_fraction * provisioned_domain_w
-    gpus["idle"] = gpus["total"] - gpus["failed"] - sum(gpus[k] for k in WORKLOAD_KINDS)
-    for k in ("total", "idle", "failed", *WORKLOAD_KINDS):
-        out[f"gpus_{k}"] = gpus[k]
-    for k in active:
-        out[f"gpus_{k}_running"] = active[k]
-    # clipped only against float rounding (-1e-18), the counts themselves are exact
-    out["utilization"] = np.clip(
-        (gpus["total"] - gpus["idle"] - gpus["failed"]) / gpus["total"], 0.0, 1.0
-    )
-    out["it_power_w"] = it_power
-    out["pue"] = fac.pue
-    out["facility_power_w"] = it_power * fac.pue
-    out["grid_cap_w"] = fac.grid_power_w
-    out["cooling_load_w"] = it_power
-    # throughput
-    out["pretraining_tokens_per_s"] = levels["pretraining_tokens_per_s"]
-    inf_tokens = zeros.copy()
-    inf_flops = zeros.copy()
-    for svc in plan.services:
-        prefix = f"service.{svc.name}."
-        served = levels[prefix + "served_tokens_per_s"].to_numpy()
-        inf_tokens += served
-        per_token = svc.model_flops_per_token * (
-            1.0 + svc.prompt_tokens_per_request / svc.tokens_per_request
-        )
-        inf_flops += served * per_token
-        for col in ("domains", "demand_tokens_per_s", "served_tokens_per_s"):
-            out[prefix + col] = levels[prefix + col]
-    out["inference_tokens_per_s"] = inf_tokens
-    out["training_model_flops_per_s"] = levels["training_model_flops_per_s"]
-    out["achieved_flops_per_s"] = levels["training_model_flops_per_s"].to_numpy() + inf_flops
-    peak = levels["training_peak_flops_per_s"].to_numpy()
-    out["training_peak_flops_per_s"] = peak
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["training_mfu"] = np.where(
-            peak > 0, levels["training_model_flops_per_s"].to_numpy() / peak, np.nan
-        )
-    for k in ("pretraining", "posttraining"):
-        out[f"jobs_waiting_{k}"] = levels[f"jobs_waiting.{k}"]
-    # energy and cost
-    dt = out["interval_s"].to_numpy()
-    out["facility_energy_mwh"] = out["facility_power_w"].to_numpy() * dt / 3.6e9
-    out["energy_price_usd_per_mwh"] = sc.costs.energy_price_usd_per_mwh
-    out["energy_cost_usd"] = out["facility_energy_mwh"] * sc.costs.energy_price_usd_per_mwh
-    capex_rate = capex_usd_per_s(plan)
-    out["capex_cost_usd"] = capex_rate * dt
-    out["cost_so_far_usd"] = np.cumsum(out["energy_cost_usd"] + out["capex_cost_usd"])
-    return out
-
-
-def capex_usd_per_s(plan: Plan) -> float:
-    """Amortized capital cost per second: IT (domains plus network share) and facility.
-
-    NaN when a domain has no sourced price (e.g. Rubin Ultra): unknown, not zero.
-    """
-    c = plan.scenario.costs
-    it = 0.0
-    for hall in plan.halls:
-        price = plan.hw_specs[hall.hw_index].domain_price_usd
-        if price is None:
-            return float("nan")
-        it += hall.n_domains * price
-    it *= 1.0 + c.network_capex_fraction
-    facility = c.facility_capex_usd_per_w * sum(h.it_power_capacity_w for h in plan.halls)
-    return it / c.it_amortization_s + facility / c.facility_amortization_s

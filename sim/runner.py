@@ -20,17 +20,17 @@ from typing import Any
 
 import pandas as pd
 
-from sim.analysis import service_rows, summarize
+from sim.analysis import derive_traces, service_rows, summarize
 from sim.build import Plan, build
 from sim.config.loader import LoadedScenario, Problem, ScenarioError, load_scenario, resolved_dict
+from sim.contract import JOB_NUMBER_COLUMNS, JOB_TEXT_COLUMNS, RunFacts
 from sim.engine.core import Engine
 from sim.io import RunTables, default_run_dir, write_run
-from sim.record import derive_traces
 from sim.report.html import render_report
+from sim.units import DAY_S
 
 __all__ = ["RunResult", "RunStats", "prepare", "progress_bar", "run", "simulate"]
 
-DAY_S = 86_400.0
 ProgressFn = Callable[[float, int], None]
 
 
@@ -90,80 +90,51 @@ def simulate(
     if measure_memory:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    levels = engine.rec.levels(sc.run.duration_s, sc.run.sample_interval_s)
-    traces = derive_traces(levels, plan)
+    levels = engine.rec.levels(plan.run.duration_s, plan.run.sample_interval_s)
+    facts = run_facts(plan)
+    traces = derive_traces(levels, facts)
     events = engine.rec.events_table()
-    svc_facts = [
-        {
-            "name": s.name,
-            "class": plan.class_names[s.class_rank],
-            "hardware": plan.hw_names[s.hw_index],
-            "domain_gpus": plan.hw_specs[s.hw_index].domain_gpus,
-            "capacity_tokens_per_s_per_domain": s.capacity_tokens_per_s_per_domain,
-        }
-        for s in plan.services
-    ]
-    jobs = pd.DataFrame(engine.job_rows() + service_rows(traces, svc_facts))
-    jobs = _typed_jobs(jobs)
-    facts = _facts(plan)
+    jobs = _typed_jobs(pd.DataFrame(engine.job_rows() + service_rows(traces, facts)))
     summary = summarize(traces, events, jobs, facts)
     tables = RunTables(
         scenario=resolved_dict(sc),
         traces=traces,
         events=events,
         jobs=jobs,
-        summary=summary,
+        summary=dict(summary),
     )
-    stats = RunStats(wall, engine.env.processed, engine.model_events, peak)
+    stats = RunStats(wall, engine.events, engine.model_events, peak)
     return tables, stats
 
 
-_JOB_TEXT_COLUMNS = ("name", "workload", "stream", "class", "hardware", "state", "work_unit")
-#: numeric columns of jobs.parquet; present (NaN where they do not apply) even when a run has
-#: no job of some kind, so the table has one schema for every run
-_JOB_NUMBER_COLUMNS = (
-    "gpus",
-    "domains",
-    "submit_s",
-    "first_start_s",
-    "finish_s",
-    "work",
-    "work_done",
-    "work_lost",
-    "interruptions",
-    "preemptions",
-    "restarts",
-    "checkpoints",
-    "wait_s",
-    "held_gpu_hours",
-    "useful_gpu_hours",
-    "ettr",
-    "rate_per_s",
-    "mfu_when_running",
-    "slo_attainment",
-)
-
-
 def _typed_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
-    for col in _JOB_TEXT_COLUMNS:
+    """The jobs table in the one schema of :data:`sim.contract.JOB_COLUMNS` (columns that do
+    not apply to a row, or to a run without some kind of job, are NaN or empty)."""
+    for col in JOB_TEXT_COLUMNS:
         if col not in jobs:
             jobs[col] = ""
         jobs[col] = jobs[col].fillna("").astype("string")
-    for col in _JOB_NUMBER_COLUMNS:
+    for col in JOB_NUMBER_COLUMNS:
         if col not in jobs:
             jobs[col] = float("nan")
         jobs[col] = pd.to_numeric(jobs[col], errors="coerce").astype("float64")
-    return jobs[[*_JOB_TEXT_COLUMNS, *_JOB_NUMBER_COLUMNS]]
+    return jobs[[*JOB_TEXT_COLUMNS, *JOB_NUMBER_COLUMNS]]
 
 
-def _facts(plan: Plan) -> dict[str, Any]:
-    sc = plan.scenario
+def run_facts(plan: Plan) -> RunFacts:
+    """The plain facts about the factory that analysis needs besides the tables."""
+    c = plan.costs
     return {
-        "scenario": sc.name,
-        "seed": sc.run.seed,
+        "scenario": plan.run.name,
+        "seed": plan.run.seed,
         "domains": plan.n_domains,
         "provisioned_it_power_w": plan.provisioned_it_power_w,
-        "grid_power_w": sc.facility.grid_power_w,
+        "grid_power_w": plan.facility.grid_power_w,
+        "energy_price_usd_per_mwh": c.energy_price_usd_per_mwh,
+        "facility_capex_usd_per_w": c.facility_capex_usd_per_w,
+        "network_capex_fraction": c.network_capex_fraction,
+        "it_amortization_s": c.it_amortization_s,
+        "facility_amortization_s": c.facility_amortization_s,
         "halls": [
             {
                 "name": h.name,
@@ -171,8 +142,21 @@ def _facts(plan: Plan) -> dict[str, Any]:
                 "domains": h.n_domains,
                 "gpus": h.n_domains * plan.hw_specs[h.hw_index].domain_gpus,
                 "it_power_capacity_mw": h.it_power_capacity_w / 1e6,
+                "domain_price_usd": plan.hw_specs[h.hw_index].domain_price_usd,
             }
             for h in plan.halls
+        ],
+        "services": [
+            {
+                "name": s.name,
+                "hardware": plan.hw_names[s.hw_index],
+                "priority_class": plan.class_names[s.class_rank],
+                "domain_gpus": plan.hw_specs[s.hw_index].domain_gpus,
+                "capacity_tokens_per_s_per_domain": s.capacity_tokens_per_s_per_domain,
+                "flops_per_output_token": s.model_flops_per_token
+                * (1.0 + s.prompt_tokens_per_request / s.tokens_per_request),
+            }
+            for s in plan.services
         ],
     }
 

@@ -24,7 +24,23 @@ import re
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["QuantityError", "parse_quantity", "quantity"]
+__all__ = [
+    "DAY_S",
+    "HOUR_S",
+    "MINUTE_S",
+    "WEEK_S",
+    "YEAR_S",
+    "QuantityError",
+    "parse_quantity",
+    "quantity",
+]
+
+# Time constants, in seconds: the one place they are defined (simulation time is seconds).
+MINUTE_S = 60.0
+HOUR_S = 3_600.0
+DAY_S = 86_400.0
+WEEK_S = 7 * DAY_S
+YEAR_S = 365 * DAY_S  # a planning year: 365 days, no leap day
 
 _DOLLAR = re.compile(r"^\s*\$\s*([-+0-9.eE]+)\s*(.*)$")
 _BITS = re.compile(r"(?<=[\d\s])([kKMGTPE]?)b(?=\s*(/|$|\*|per\b))")

@@ -16,7 +16,6 @@ from sim.io import OutputError
 from sim.runner import prepare, progress_bar, run
 
 EXIT_OK, EXIT_USER_ERROR = 0, 2
-DAY_S = 86_400.0
 
 
 def add_parsers(sub: Any) -> None:

@@ -39,6 +39,7 @@ from sim.config.quantities import (
     UsdPerWatt,
     Watts,
 )
+from sim.units import DAY_S
 
 __all__ = [
     "CostsConfig",
@@ -56,8 +57,6 @@ __all__ = [
     "SchedulerConfig",
     "WorkloadsConfig",
 ]
-
-DAY_S = 86_400.0
 
 
 class _Model(BaseModel):
@@ -173,13 +172,14 @@ class HallConfig(_Model):
 
 
 class ActivityPower(_Model):
-    """Domain IT power as a fraction of its provisioned ``domain_power_w``, by activity.
-
-    Measured anchors: an 8x H200 server idles at 2.41 kW and draws 6.15 kW in offline LLM
-    inference (validation.md §C.2) against ~10.2 kW provisioned: 0.24 and 0.60. 8x H100 nodes in
-    LLM training draw 6.85 kW mean (validation.md §D.1, 67%) and at most 76% of the 10.2 kW
-    rating (Brookhaven, same section): 0.70 is the middle. A failed domain is powered down for
-    repair (assumption).
+    """Domain IT power by activity, as fractions of its provisioned ``domain_power_w``, for
+    *every* hardware generation of the scenario. Unset (the default), each generation uses its
+    own sourced fractions from the catalog (``aifactory hardware NAME``, ``activity_power``);
+    set, it overrides them all. The field defaults are the Hopper 8-GPU measurements: an 8x H200
+    server idles at 2.41 kW and draws 6.15 kW in offline LLM inference (validation.md §C.2)
+    against ~10.2 kW provisioned, 0.24 and 0.60; 8x H100 nodes in LLM training draw 6.85 kW mean
+    (§D.1, 67%) and at most 76% of the rating (Brookhaven, same section), 0.70 is the middle.
+    A failed domain is powered down for repair (assumption).
     """
 
     idle: Fraction = 0.24
@@ -206,7 +206,11 @@ class FacilityConfig(_Model):
         description="sustained checkpoint write bandwidth; Meta Tectonic 2 TB/s (validation.md"
         " §A.1)",
     )
-    activity_power: ActivityPower = ActivityPower()
+    activity_power: ActivityPower | None = Field(
+        default=None,
+        description="override of every generation's activity power; unset: each generation's"
+        " catalog values",
+    )
     halls: tuple[HallConfig, ...] = Field(min_length=1)
 
     @field_validator("halls")

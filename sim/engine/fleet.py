@@ -1,15 +1,29 @@
-"""Scale-up domains as arrays: who holds each domain, and O(k) allocation without scans.
+"""The fleet (component ``fleet``): every scale-up domain, where it is and who holds it.
 
 A domain (an NVL72 rack, an 8-GPU HGX node) is the unit of allocation. Every domain is in exactly
 one :class:`IndexStack` at a time: a hardware type's free pool, a job's or a service's holding,
 or none while it is failed. Stacks share one fleet-wide ``slot`` array that records each domain's
 position in its stack, so removing a given domain (it failed) is O(1) and taking or returning k
 domains is O(k) in numpy: no operation scans the fleet.
+
+The fleet is the only place where holdings change, so everything that follows from a holding is
+kept here, in the same operation: the holder's domains per hall (which the power accounting
+reads), the index of preemptible jobs that the scheduler picks victims from, GPU levels by
+workload, and the domain-seconds each job held. Callers never have to remember a follow-up call.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from sim.contract import TRACE
+from sim.record import Recorder
+
+if TYPE_CHECKING:
+    from sim.engine.power import Power
+    from sim.engine.workloads import Workload
 
 __all__ = ["FAILED", "FREE", "HELD", "Fleet", "IndexStack"]
 
@@ -65,15 +79,35 @@ class Fleet:
     """Domain state for the whole factory.
 
     ``state[d]`` is FREE, HELD (by a job or service) or FAILED; ``holder[d]`` is the index of the
-    job or service holding it (see :class:`~sim.engine.core.Engine`), -1 when none.
+    workload holding it in :attr:`holders`, -1 when none.
     """
 
-    def __init__(self, domain_hw: np.ndarray, n_hw: int) -> None:
+    name = "fleet"
+
+    def __init__(
+        self,
+        domain_hw: np.ndarray,
+        domain_hall: np.ndarray,
+        domain_gpus: tuple[int, ...],
+        n_halls: int,
+        rec: Recorder,
+        power: Power,
+        n_classes: int,
+    ) -> None:
         n = int(domain_hw.shape[0])
+        n_hw = len(domain_gpus)
         self.n = n
+        self.n_halls = n_halls
         self.domain_hw = domain_hw.astype(np.int64)
-        #: the same as a list: scalar reads on the failure path are several times cheaper
+        self.domain_hall = domain_hall.astype(np.int64)
+        #: the same as lists: scalar reads on the failure path are several times cheaper
         self.hw_of: list[int] = self.domain_hw.tolist()
+        self.hall_of: list[int] = self.domain_hall.tolist()
+        self.gpus_of_hw = domain_gpus
+        #: halls of each hardware type; one hall (the usual case) needs no per-hall split
+        self.halls_of_hw = [
+            sorted(set(self.domain_hall[self.domain_hw == h].tolist())) for h in range(n_hw)
+        ]
         self.state = np.zeros(n, dtype=np.int8)
         self.holder = np.full(n, -1, dtype=np.int64)
         self.slot = np.zeros(n, dtype=np.int64)
@@ -83,48 +117,115 @@ class Fleet:
             # lowest index on top: allocation walks the halls in order, which keeps a job's
             # domains contiguous in a fresh factory (placement proper comes with the network)
             self.free[h].push(np.flatnonzero(domain_hw == h)[::-1].astype(np.int64))
+        self.holders: list[Workload] = []
+        #: preemptible jobs holding domains, per (hardware, class), in the order they took them
+        self.victims: list[list[dict[Workload, None]]] = [
+            [{} for _ in range(n_classes)] for _ in range(n_hw)
+        ]
+        self.victim_domains = [[0] * n_classes for _ in range(n_hw)]
+        self.power = power
+        self.rec = rec
+        self.gpus_held = {k: 0 for k in ("pretraining", "posttraining", "inference")}
+        self.ch_held = {k: rec.channel(TRACE[f"gpus_{k}"].name) for k in self.gpus_held}
+        self.gpus_failed = 0
+        self.ch_failed = rec.channel(TRACE["gpus_failed"].name)
+
+    def register(self, w: Workload) -> int:
+        """Give ``w`` its index in :attr:`holders`."""
+        self.holders.append(w)
+        return len(self.holders) - 1
 
     def n_free(self, hw: int) -> int:
         return self.free[hw].size
 
-    def take(self, hw: int, k: int, holder: int, into: IndexStack) -> np.ndarray:
-        ids = self.free[hw].pop(k)
+    # ------------------------------------------------------------------ holdings
+
+    def _halls_add(self, w: Workload, ids: np.ndarray, sign: int) -> None:
+        halls = self.halls_of_hw[w.hw]
+        hn = w.hall_n
+        if len(halls) == 1:
+            hn[halls[0]] += sign * ids.shape[0]
+        else:
+            counts = np.bincount(self.domain_hall[ids], minlength=self.n_halls).tolist()
+            for h in halls:
+                hn[h] += sign * counts[h]
+
+    def _gpus(self, w: Workload, k: int, now: float) -> None:
+        v = self.gpus_held[w.kind] + k * self.gpus_of_hw[w.hw]
+        self.gpus_held[w.kind] = v
+        self.ch_held[w.kind].set(now, v)
+
+    def take(self, w: Workload, k: int, now: float) -> np.ndarray:
+        """Move ``k`` free domains of ``w``'s hardware into its holding."""
+        w.account_hold(now)
+        ids = self.free[w.hw].pop(k)
         self.state[ids] = HELD
-        self.holder[ids] = holder
-        into.push(ids)
+        self.holder[ids] = w.index
+        w.held.push(ids)
+        self._halls_add(w, ids, +1)
+        if w.victim:
+            self.victims[w.hw][w.class_rank][w] = None
+            self.victim_domains[w.hw][w.class_rank] += k
+        self._gpus(w, k, now)
+        if w.draw_w:
+            self.power.refresh(w, now)
         return ids
 
-    def give_back(self, held: IndexStack) -> np.ndarray:
-        """Return every domain of ``held`` to the free pools (all of one hardware type)."""
-        ids = held.pop(held.size)
-        if ids.shape[0]:
-            self.state[ids] = FREE
-            self.holder[ids] = -1
-            self.free[int(self.domain_hw[ids[0]])].push(ids)
-        return ids
-
-    def give_back_some(self, held: IndexStack, k: int) -> np.ndarray:
-        ids = held.pop(k)
+    def give_back(self, w: Workload, k: int, now: float) -> np.ndarray:
+        """Return the ``k`` most recently taken domains of ``w`` (all of them: ``k = size``)."""
+        w.account_hold(now)
+        ids = w.held.pop(k)
         if k:
             self.state[ids] = FREE
             self.holder[ids] = -1
-            self.free[int(self.domain_hw[ids[0]])].push(ids)
+            self.free[w.hw].push(ids)
+            self._halls_add(w, ids, -1)
+            if w.victim:
+                self._victim_less(w, k)
+            self._gpus(w, -k, now)
+            if w.draw_w:
+                self.power.refresh(w, now)
         return ids
 
-    def fail(self, d: int, held: IndexStack | None) -> None:
-        """Take domain ``d`` out of service; ``held`` is the stack it is in (None if free)."""
+    def _victim_less(self, w: Workload, k: int) -> None:
+        self.victim_domains[w.hw][w.class_rank] -= k
+        if w.held.size == 0:
+            self.victims[w.hw][w.class_rank].pop(w, None)
+
+    # ------------------------------------------------------------------ failures
+
+    def fail(self, d: int, now: float) -> Workload | None:
+        """Take domain ``d`` out of service; returns the workload that held it (or None)."""
         hw = self.hw_of[d]
-        if held is None:
+        h = int(self.holder[d])
+        w = self.holders[h] if h >= 0 else None
+        if w is None:
             self.free[hw].remove1(d)
         else:
-            held.remove1(d)
+            w.account_hold(now)
+            w.held.remove1(d)
+            w.hall_n[self.hall_of[d]] -= 1
+            if w.victim:
+                self._victim_less(w, 1)
+            self._gpus(w, -1, now)
         self.state[d] = FAILED
         self.holder[d] = -1
         self.failed_count[hw] += 1
+        g = self.gpus_failed + self.gpus_of_hw[hw]
+        self.gpus_failed = g
+        self.ch_failed.set(now, g)
+        self.power.domain_failed(self.hall_of[d], +1, now)
+        if w is not None and w.draw_w:
+            self.power.refresh(w, now)
+        return w
 
-    def repair(self, d: int) -> int:
+    def repair(self, d: int, now: float) -> int:
         hw = self.hw_of[d]
         self.state[d] = FREE
         self.failed_count[hw] -= 1
         self.free[hw].push1(d)
+        g = self.gpus_failed - self.gpus_of_hw[hw]
+        self.gpus_failed = g
+        self.ch_failed.set(now, g)
+        self.power.domain_failed(self.hall_of[d], -1, now)
         return hw

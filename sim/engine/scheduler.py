@@ -10,8 +10,12 @@ a big job can wait long behind a stream of small ones of its own class (known li
 ``spare_domains`` per hardware type are held back from new starts and used only to replace
 failed domains.
 
-The policy talks to the engine through a narrow interface (``start_job``, ``preempt``) and to
-the :class:`~sim.engine.fleet.Fleet` for counts; it never scans the fleet.
+The policy decides; it acts through two verbs of an :class:`Executor` (the training lifecycle:
+``start`` a queued job, ``preempt`` a running one) and reads counts from the
+:class:`~sim.engine.fleet.Fleet`, which keeps the index of preemptible jobs as holdings change.
+Nothing calls back into the policy to keep its books: the engine only asks it to ``enqueue`` a
+job and to ``try_start``, and a workload that needs domains now asks for a ``replacement`` or a
+``grant``. It never scans the fleet.
 """
 
 from __future__ import annotations
@@ -23,43 +27,26 @@ from typing import Protocol
 from sim.engine.fleet import Fleet
 from sim.engine.workloads import Job, Phase, Workload
 
-__all__ = ["SCHEDULERS", "PriorityGangScheduler", "SchedulerHost"]
+__all__ = ["SCHEDULERS", "Executor", "PriorityGangScheduler"]
 
 
-class SchedulerHost(Protocol):
-    fleet: Fleet
+class Executor(Protocol):
+    def start(self, job: Job) -> None: ...
 
-    def start_job(self, job: Job) -> None: ...
-
-    def preempt(self, victim: Job) -> None: ...
+    def preempt(self, victim: Workload) -> None: ...
 
 
 class PriorityGangScheduler:
-    def __init__(self, host: SchedulerHost, n_classes: int, n_hw: int, spares: int) -> None:
-        self.host = host
-        self.fleet = host.fleet
+    name = "scheduler"
+
+    def __init__(self, fleet: Fleet, executor: Executor, n_classes: int, spares: int) -> None:
+        self.fleet = fleet
+        self.executor = executor
         self.queues: list[list[Job]] = [[] for _ in range(n_classes)]
-        # preemptible jobs holding domains, per (hardware, class), in the order they took them
-        self.victims: list[list[dict[Job, None]]] = [
-            [{} for _ in range(n_classes)] for _ in range(n_hw)
-        ]
-        self.victim_domains = [[0] * n_classes for _ in range(n_hw)]
+        self.victims = fleet.victims
+        self.victim_domains = fleet.victim_domains
         self.spares = spares
-
-    # --------------------------------------------------------------- bookkeeping hooks
-
-    def holding(self, job: Job, domains: int) -> None:
-        """``job`` took ``domains`` more domains (its gang, or one replacement)."""
-        if job.preemptible:
-            self.victims[job.hw][job.class_rank][job] = None
-            self.victim_domains[job.hw][job.class_rank] += domains
-
-    def released(self, job: Job, domains: int) -> None:
-        """``job`` gave back ``domains`` it held (all of them, or one that failed)."""
-        if job.preemptible:
-            self.victim_domains[job.hw][job.class_rank] -= domains
-            if job.held.size == 0:
-                self.victims[job.hw][job.class_rank].pop(job, None)
+        self.preempted = 0  # preemptions ordered so far
 
     def enqueue(self, job: Job) -> None:
         """Queue ``job`` in its class by submit time: a job that was preempted or lost its gang
@@ -86,7 +73,8 @@ class PriorityGangScheduler:
         for r in range(len(self.queues) - 1, rank, -1):
             running = self.victims[hw][r]
             while running and self.fleet.n_free(hw) < need:
-                self.host.preempt(next(reversed(running)))
+                self.preempted += 1
+                self.executor.preempt(next(reversed(running)))
             if self.fleet.n_free(hw) >= need:
                 return True
         return self.fleet.n_free(hw) >= need
@@ -113,7 +101,7 @@ class PriorityGangScheduler:
                     self._make_room(job.hw, rank, job.domains + self.spares)
                 ):
                     del q[i]
-                    self.host.start_job(job)
+                    self.executor.start(job)
                 else:
                     i += 1
 

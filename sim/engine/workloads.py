@@ -1,11 +1,24 @@
 """Jobs and services as the engine sees them: small objects with fluid progress accounting.
 
-A training job advances at a constant ``rate`` (work units per second: tokens for pre-training,
-seconds of uninterrupted run time for post-training) while RUNNING. It checkpoints every
-``ckpt_interval_s`` of compute, each checkpoint stalling it for ``ckpt_write_s``; a cycle is
-therefore ``I + w`` long and saves ``rate x I`` of work. Progress is brought up to date only when
-the job's state changes (start, interrupt, finish), never per step or per checkpoint: checkpoint
-times are computed in closed form when a running segment ends.
+A training job advances at ``rate`` work units per second (tokens for pre-training, seconds of
+uninterrupted run time for post-training) while RUNNING. The rate is the job's ``base_rate``
+times named factors (:data:`sim.contract.RATE_FACTORS`: throttle, network, degraded hardware);
+a factor can change at any time without losing work (:meth:`Job.set_factor`).
+
+**Checkpoints.** A job checkpoints after every ``ckpt_interval_s`` of *compute wall time*, and
+each checkpoint stalls it for ``ckpt_write_s``: a cycle is ``I + w`` of wall time whatever the
+rate, so a throttled job checkpoints as often as before, each checkpoint saving what was computed
+in its cycle (less work per checkpoint, the same exposure to failures). The state of a running
+job is its position ``pos`` in the current cycle (``[0, I)`` computing, ``[I, I + w)`` writing)
+and the work ``unsaved`` computed in the cycle so far, both as of ``t_upd``. Progress is brought
+up to date only when something changes (start, rate change, interrupt, finish), never per step
+or per checkpoint: :meth:`Job.advance` counts the completed checkpoints in closed form. A
+failure or a preemption loses ``unsaved``; a rate change keeps it.
+
+**Slowdown by factor.** Over compute time ``dt`` at factors ``f_i``, the job is
+``dt (1 - prod f_i)`` of wall time behind its base rate; that time is split among the factors in
+proportion to ``ln f_i`` (so the split is exact and independent of the order of the factors) and
+reported per factor in the jobs table.
 """
 
 from __future__ import annotations
@@ -16,9 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from sim.contract import RATE_FACTORS
 from sim.engine.fleet import IndexStack
 
-__all__ = ["Job", "Phase", "Service", "Workload"]
+__all__ = ["FACTOR_INDEX", "Job", "Phase", "Service", "Workload"]
+
+#: position of each named rate factor in :attr:`Job.factors`
+FACTOR_INDEX = {name: i for i, name in enumerate(RATE_FACTORS)}
 
 
 class Phase(IntEnum):
@@ -30,38 +47,53 @@ class Phase(IntEnum):
 
 
 class Workload:
-    """Anything that holds domains: a job or a service."""
+    """Anything that holds domains: a job or a service.
+
+    ``hall_n[h]`` is the number of its domains in hall ``h`` (kept by the fleet); ``draw_w`` is
+    its power above idle per domain (set by the power accounting), 0 when it draws idle power.
+    """
 
     kind: str = ""
+    victim = False  # may the scheduler preempt it?
 
     def __init__(
         self,
-        index: int,
         name: str,
         hw: int,
         class_rank: int,
         preemptible: bool,
         slot: np.ndarray,
         capacity: int,
+        n_halls: int,
     ) -> None:
-        self.index = index
+        self.index = -1
         self.name = name
         self.hw = hw
         self.class_rank = class_rank
         self.preemptible = preemptible
         self.held = IndexStack(capacity, slot)
+        self.hall_n = [0] * n_halls
+        self.draw_w = 0.0
+        self.drawn_w: dict[int, float] = {}  # watts above idle now counted per hall
+        self.held_domain_s = 0.0
+        self.alloc_start = 0.0
+
+    def account_hold(self, now: float) -> None:
+        """Add the domain-seconds held since the last change; called before the holding changes."""
+        self.held_domain_s += (now - self.alloc_start) * self.held.size
+        self.alloc_start = now
 
 
 class Job(Workload):
     def __init__(
         self,
-        index: int,
         name: str,
         kind: str,
         hw: int,
         class_rank: int,
         preemptible: bool,
         slot: np.ndarray,
+        n_halls: int,
         *,
         domains: int,
         gpus: int,
@@ -74,80 +106,163 @@ class Job(Workload):
         peak_flops_per_s: float = 0.0,
         stream: str = "",
     ) -> None:
-        super().__init__(index, name, hw, class_rank, preemptible, slot, domains)
+        super().__init__(name, hw, class_rank, preemptible, slot, domains, n_halls)
         self.kind = kind
+        self.victim = preemptible
         self.stream = stream
         self.domains = domains
         self.gpus = gpus
         self.submit_at_s = submit_at_s
         self.work = work
+        self.base_rate = rate
         self.rate = rate
+        self.factors = [1.0] * len(RATE_FACTORS)
         self.ckpt_interval_s = ckpt_interval_s
         self.ckpt_write_s = ckpt_write_s
-        self.model_flops_per_s = model_flops_per_s
+        self.model_flops_per_s = model_flops_per_s  # at the base rate
         self.peak_flops_per_s = peak_flops_per_s
-        cycle = ckpt_interval_s + ckpt_write_s
-        #: average rate over a checkpoint cycle (stalls included): what the traces show
-        self.effective_rate = rate * ckpt_interval_s / cycle
+        #: share of a checkpoint cycle spent computing: traces show rate x this (stalls included)
+        self.duty = ckpt_interval_s / (ckpt_interval_s + ckpt_write_s)
         self.phase = Phase.PENDING
-        self.done_work = 0.0  # saved in the last checkpoint (or finished)
-        self.seg_start = 0.0  # when the current RUNNING segment began
-        self.alloc_start = 0.0  # when the current holding of domains began
+        self.done_work = 0.0  # saved in a checkpoint (or finished)
+        self.unsaved = 0.0  # computed since the last checkpoint, as of t_upd
+        self.pos = 0.0  # position in the checkpoint cycle, as of t_upd
+        self.t_upd = 0.0
+        self.token = 0  # bumped to cancel the pending finish or restart event
+        self.finish_plan: tuple[int, float] = (0, 0.0)  # checkpoints on the way, cycle start
+        self.power_scale = 1.0  # share of its full draw above idle (< 1 under a throttle)
         self.first_start: float = math.nan
         self.finish_s: float = math.nan
-        self.wake: Any = None
-        self.proc: Any = None
         # statistics
         self.interruptions = 0
         self.preemptions = 0
         self.starts = 0
         self.checkpoints = 0
         self.lost_work = 0.0
-        self.held_domain_s = 0.0
         self.running_s = 0.0  # wall time spent RUNNING (includes work later lost)
+        self.slowdown_s = [0.0] * len(RATE_FACTORS)
 
-    def wall_to_finish(self) -> float:
-        """Wall time from the start of a RUNNING segment to completion, checkpoint stalls in."""
-        rem = self.work - self.done_work
-        compute = rem / self.rate
-        n_ckpt = max(0, math.ceil(rem / (self.rate * self.ckpt_interval_s) - 1e-12) - 1)
-        return compute + n_ckpt * self.ckpt_write_s
+    # ------------------------------------------------------------------ progress
 
-    def end_segment(self, now: float) -> tuple[int, float]:
-        """Close the RUNNING segment at ``now`` without finishing: keep checkpointed work.
+    def begin(self, now: float) -> None:
+        """Start a RUNNING segment: a fresh checkpoint cycle (the restart loaded the last one)."""
+        self.t_upd = now
+        self.pos = 0.0
+        self.unsaved = 0.0
 
-        Returns (checkpoints completed in the segment, work lost since the last one).
+    def advance(self, now: float) -> tuple[int, float]:
+        """Bring progress up to ``now`` at the current rate.
+
+        Returns (checkpoints completed, start of the cycle they count from): the k-th of them
+        completed at ``start + k x (I + w)``.
         """
-        elapsed = now - self.seg_start
-        self.running_s += elapsed
-        cycle = self.ckpt_interval_s + self.ckpt_write_s
-        n_full = int(elapsed // cycle)
-        saved = min(n_full * self.rate * self.ckpt_interval_s, self.work - self.done_work)
-        into = elapsed - n_full * cycle
-        lost = self.rate * min(into, self.ckpt_interval_s)
-        self.done_work += saved
-        self.lost_work += lost
-        return n_full, lost
+        e = now - self.t_upd
+        if e <= 0.0:
+            return 0, now
+        self.running_s += e
+        interval, write = self.ckpt_interval_s, self.ckpt_write_s
+        cycle = interval + write
+        r = self.rate
+        pos = self.pos
+        base_t = self.t_upd - pos  # start of the current cycle
+        if pos == 0.0 and self.unsaved == 0.0:
+            # from a cycle start: the plain closed form (the common case, kept exact)
+            n = int(e // cycle)
+            into = e - n * cycle
+            compute = n * interval + min(into, interval)
+            self.done_work += min(n * r * interval, self.work - self.done_work)
+            self.unsaved = r * min(into, interval)
+        else:
+            end = pos + e
+            if end < cycle:
+                n = 0
+                into = end
+                compute = max(0.0, min(end, interval) - min(pos, interval))
+                self.unsaved += r * compute
+            else:
+                first = max(0.0, interval - pos)
+                rest = end - cycle
+                n_more = int(rest // cycle)
+                into = rest - n_more * cycle
+                n = 1 + n_more
+                saved = self.unsaved + r * first + n_more * r * interval
+                self.done_work += min(saved, self.work - self.done_work)
+                compute = first + n_more * interval + min(into, interval)
+                self.unsaved = r * min(into, interval)
+        self.pos = into
+        self.t_upd = now
+        self.checkpoints += n
+        self._slowdown(compute)
+        return n, base_t
 
-    def checkpoint_times(self, n: int) -> list[float]:
-        cycle = self.ckpt_interval_s + self.ckpt_write_s
-        return [self.seg_start + k * cycle for k in range(1, n + 1)]
+    def _slowdown(self, compute_s: float) -> None:
+        if self.rate == self.base_rate:
+            return
+        total = compute_s * (1.0 - self.rate / self.base_rate)
+        logs = [math.log(f) for f in self.factors]
+        s = sum(logs)
+        if s == 0.0:
+            return
+        for i, lg in enumerate(logs):
+            if lg:
+                self.slowdown_s[i] += total * lg / s
+
+    def stop(self, now: float) -> tuple[int, float, float]:
+        """End the RUNNING segment (interrupt): returns (checkpoints, cycle start, work lost)."""
+        n, first = self.advance(now)
+        lost = self.unsaved
+        self.lost_work += lost
+        self.unsaved = 0.0
+        self.pos = 0.0
+        return n, first, lost
+
+    def to_finish(self) -> tuple[float, int]:
+        """Wall time from ``t_upd`` to completion at the current rate, and the checkpoints
+        completed on the way (none is written at the very end: the job is done)."""
+        r = self.rate
+        interval, write = self.ckpt_interval_s, self.ckpt_write_s
+        rem = self.work - self.done_work - self.unsaved
+        t = 0.0
+        n = 0
+        if not (self.pos == 0.0 and self.unsaved == 0.0):
+            if self.pos < interval:
+                avail = (interval - self.pos) * r
+                if rem <= avail * (1.0 + 1e-12):
+                    return max(rem, 0.0) / r, 0
+                rem -= avail
+                t = interval - self.pos + write
+            else:
+                t = interval + write - self.pos
+            n = 1
+        n_more = max(0, math.ceil(rem / (r * interval) - 1e-12) - 1)
+        return t + rem / r + n_more * write, n + n_more
+
+    def set_factor(self, index: int, value: float) -> None:
+        """Set one rate factor; the caller brings progress up to date first if RUNNING."""
+        self.factors[index] = value
+        rate = self.base_rate
+        for f in self.factors:
+            rate *= f
+        self.rate = rate
 
 
 class Service(Workload):
-    """An inference service: holds whole domains, scaled to demand at each control tick."""
+    """An inference service: holds whole domains, scaled to demand at each control tick.
+
+    Its capacity per domain is a base capacity times named factors, like a job's rate.
+    """
 
     kind = "inference"
 
     def __init__(
         self,
-        index: int,
         name: str,
         hw: int,
         class_rank: int,
         preemptible: bool,
         slot: np.ndarray,
         capacity_domains: int,
+        n_halls: int,
         *,
         capacity_per_domain: float,
         max_load: float,
@@ -157,22 +272,42 @@ class Service(Workload):
         tolerance: float = 0.0,
         stabilization_s: float = 0.0,
     ) -> None:
-        super().__init__(index, name, hw, class_rank, preemptible, slot, capacity_domains)
+        super().__init__(name, hw, class_rank, preemptible, slot, capacity_domains, n_halls)
+        self.base_capacity = capacity_per_domain
         self.capacity_per_domain = capacity_per_domain
+        self.factors = [1.0] * len(RATE_FACTORS)
         self.max_load = max_load
         self.min_domains = min_domains
         self.interval_s = interval_s
         self.demand = demand  # output tokens/s demanded at each control tick
-        #: domains needed at each tick: enough for the demand at ``max_load``, at least the floor
-        need = np.maximum(
-            min_domains, np.ceil(demand / (capacity_per_domain * max_load) - 1e-9)
-        ).astype(np.int64)
-        #: target per tick: the highest need over the trailing stabilization window, so a
-        #: scale-up is immediate and a scale-down waits until the window has passed (HPA rule)
-        window = int(stabilization_s // interval_s) + 1
-        target = need.copy()
-        for lag in range(1, min(window, need.shape[0])):
-            np.maximum(target[lag:], need[:-lag], out=target[lag:])
-        self.target = target
+        self.window = int(stabilization_s // interval_s) + 1
+        self.target = self.targets(0)
         self.tolerance = tolerance
+        self.tick = -1  # index of the last control tick (its demand is in force)
+        self.desired = 0
         self.ch_domains: Any = None
+        self.ch_capacity: Any = None
+        self.demand_list: list[float] = []
+        self.target_list: list[int] = []
+        self.tick_cb: Any = None
+
+    def targets(self, start: int) -> np.ndarray:
+        """Domains wanted at each tick from ``start`` on at the current capacity.
+
+        need = enough domains for the demand at ``max_load``, at least the floor; the target is
+        the highest need over the trailing stabilization window, so a scale-up is immediate and
+        a scale-down waits until the window has passed (the Kubernetes HPA rule).
+        """
+        lo = max(0, start - self.window + 1)
+        d = self.demand[lo:]
+        need = np.maximum(
+            self.min_domains, np.ceil(d / (self.capacity_per_domain * self.max_load) - 1e-9)
+        ).astype(np.int64)
+        target = need.copy()
+        for lag in range(1, min(self.window, need.shape[0])):
+            np.maximum(target[lag:], need[:-lag], out=target[lag:])
+        if start == 0:
+            return target
+        out = self.target.copy()
+        out[start:] = target[start - lo :]
+        return out

@@ -43,7 +43,8 @@ from sim.report.kpis import (
     service_costs_per_million_tokens_usd,
     training_run_days,
 )
-from sim.report.style import DAY_S, axis, fmt, generation_color, si, styled
+from sim.report.style import axis, fmt, generation_color, si, styled
+from sim.units import DAY_S
 
 __all__ = [
     "KPI_BARS",

@@ -26,7 +26,8 @@ from plotly.subplots import make_subplots
 
 from sim.io import RunTables
 from sim.report.kpis import capex_known
-from sim.report.style import DAY_S, SERIES_COLORS, WORKLOAD_COLORS, axis, fmt, money, styled
+from sim.report.style import SERIES_COLORS, WORKLOAD_COLORS, axis, fmt, money, styled
+from sim.units import DAY_S, HOUR_S
 
 __all__ = [
     "FIGURES",
@@ -439,7 +440,7 @@ def failures_figure(traces: pd.DataFrame, events: pd.DataFrame) -> go.Figure:
     """Failures, repairs and job interruptions per day (per hour in runs under two days), and
     failed GPUs over time. Counts are bars for up to 60 bins, step lines beyond (a year)."""
     end_s = _end_s(traces)
-    per_s = DAY_S if end_s >= 2 * DAY_S else 3600.0
+    per_s = DAY_S if end_s >= 2 * DAY_S else HOUR_S
     per = "day" if per_s == DAY_S else "hour"
     edges = np.arange(0.0, end_s + per_s, per_s)
     as_bars = len(edges) - 1 <= 60
@@ -509,7 +510,7 @@ def cost_figure(traces: pd.DataFrame, summary: dict[str, Any]) -> go.Figure:
     energy = float(traces["energy_cost_usd"].sum())
     capex = float(traces["capex_cost_usd"].sum()) if known else None
     total = energy + capex if capex is not None else None
-    gpu_hours = float(np.sum(traces["gpus_total"] * traces["interval_s"])) / 3600.0
+    gpu_hours = float(np.sum(traces["gpus_total"] * traces["interval_s"])) / HOUR_S
     per_gpu_hour = total / gpu_hours if total is not None and gpu_hours > 0 else None
     fig = make_subplots(
         rows=1,
@@ -526,7 +527,7 @@ def cost_figure(traces: pd.DataFrame, summary: dict[str, Any]) -> go.Figure:
         for state in GPU_STATES:
             col = f"gpus_{state}"
             if col in traces:
-                h = float(np.sum(traces[col] * traces["interval_s"])) / 3600.0
+                h = float(np.sum(traces[col] * traces["interval_s"])) / HOUR_S
                 parts.append((_LABELS[state], [None, h * per_gpu_hour], WORKLOAD_COLORS[state]))
     for name, ys, color in parts:
         if all(y is None for y in ys):

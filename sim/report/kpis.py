@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sim.io import RunTables
+from sim.units import DAY_S
 
 __all__ = [
     "blended_cost_per_million_tokens_usd",
@@ -26,8 +27,6 @@ __all__ = [
     "service_costs_per_million_tokens_usd",
     "training_run_days",
 ]
-
-DAY_S = 86_400.0
 
 
 def _finite(x: Any) -> float | None:

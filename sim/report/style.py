@@ -21,7 +21,6 @@ from typing import Any
 import plotly.graph_objects as go
 
 __all__ = [
-    "DAY_S",
     "GENERATION_COLORS",
     "SERIES_COLORS",
     "TEMPLATE",
@@ -34,7 +33,6 @@ __all__ = [
     "styled",
 ]
 
-DAY_S = 86_400.0
 
 #: Catalog hardware name -> colour. Greens for Hopper, blues for Blackwell, purples for Rubin,
 #: reds for AMD: neighbouring generations of a family are told apart by lightness.

@@ -1,0 +1,328 @@
+"""The output contract: every trace and job column and the summary's shape, in one registry.
+
+The engine, record, analysis and report all name columns through this module, so a column is
+spelled once. Site-wide trace columns have fixed names (:data:`TRACE`); columns of a named
+entity (a hall, an inference service) come from one family each (:data:`HALL`, :data:`SERVICE`)
+and are built and parsed only by :func:`entity_column` and :func:`parse_entity_column`. Job
+columns are :data:`JOB_COLUMNS` (with their dtype, so every run's ``jobs.parquet`` has one
+schema). The summary is the :class:`Summary` typed dictionary (it is written as
+``summary.json`` and read back as a plain dict, so readers need no conversion).
+
+Units are in the names (``_w``, ``_s``, ``_per_s``, ``_usd``, ``_mwh``); each entry also states
+its unit and meaning, which ``aifactory report`` and the docs show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict
+
+__all__ = [
+    "HALL",
+    "JOB_COLUMNS",
+    "JOB_NUMBER_COLUMNS",
+    "JOB_TEXT_COLUMNS",
+    "RATE_FACTORS",
+    "SERVICE",
+    "TRACE",
+    "Column",
+    "EntityFamily",
+    "HallFacts",
+    "RunFacts",
+    "ServiceFacts",
+    "Summary",
+    "entity_column",
+    "parse_entity_column",
+    "slowdown_column",
+]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    unit: str
+    meaning: str
+    dtype: Literal["float64", "string"] = "float64"
+
+
+def _registry(*cols: Column) -> dict[str, Column]:
+    out = {c.name: c for c in cols}
+    if len(out) != len(cols):
+        raise ValueError("duplicate column name in a registry")
+    return out
+
+
+# --------------------------------------------------------------------------- traces (site-wide)
+
+#: One row per sample interval; each value is the exact time-weighted mean over the bin.
+TRACE: dict[str, Column] = _registry(
+    Column("time_s", "s", "start of the bin"),
+    Column("interval_s", "s", "length of the bin (the last one may be cut at the run's end)"),
+    Column("gpus_total", "GPUs", "installed GPUs"),
+    Column("gpus_idle", "GPUs", "GPUs neither held by a workload nor failed"),
+    Column("gpus_failed", "GPUs", "GPUs in failed domains (out for repair)"),
+    Column("gpus_pretraining", "GPUs", "GPUs held by pre-training jobs"),
+    Column("gpus_posttraining", "GPUs", "GPUs held by post-training jobs"),
+    Column("gpus_inference", "GPUs", "GPUs held by inference services"),
+    Column("gpus_pretraining_running", "GPUs", "GPUs of pre-training jobs making progress"),
+    Column("gpus_posttraining_running", "GPUs", "GPUs of post-training jobs making progress"),
+    Column("utilization", "1", "share of installed GPUs held by any workload"),
+    Column("it_power_w", "W", "IT power of the site (domains by activity plus IT overhead)"),
+    Column("facility_power_w", "W", "facility power drawn from the grid (IT x PUE)"),
+    Column("pue", "1", "facility energy / IT energy over the bin"),
+    Column("grid_cap_w", "W", "the site's grid import cap"),
+    Column("cooling_load_w", "W", "heat to reject: all IT power becomes heat"),
+    Column("pretraining_tokens_per_s", "tokens/s", "pre-training throughput, stalls included"),
+    Column("inference_tokens_per_s", "tokens/s", "output tokens served by all services"),
+    Column("training_model_flops_per_s", "FLOP/s", "model FLOP/s achieved by pre-training"),
+    Column("training_peak_flops_per_s", "FLOP/s", "dense peak of the GPUs running pre-training"),
+    Column("training_mfu", "1", "model FLOP/s over dense peak of running pre-training"),
+    Column("achieved_flops_per_s", "FLOP/s", "model FLOP/s of pre-training and inference"),
+    Column("jobs_waiting_pretraining", "jobs", "pre-training jobs queued for domains"),
+    Column("jobs_waiting_posttraining", "jobs", "post-training jobs queued for domains"),
+    Column("facility_energy_mwh", "MWh", "facility energy over the bin"),
+    Column("energy_price_usd_per_mwh", "USD/MWh", "energy price in force"),
+    Column("energy_cost_usd", "USD", "energy cost over the bin"),
+    Column("capex_cost_usd", "USD", "amortized capital cost over the bin"),
+    Column("cost_so_far_usd", "USD", "energy and capital cost since the start"),
+)
+
+
+# --------------------------------------------------------------------------- entity families
+
+
+@dataclass(frozen=True)
+class EntityFamily:
+    """Trace columns ``<prefix>.<entity name>.<quantity>`` for each entity of one kind."""
+
+    prefix: str
+    quantities: dict[str, Column]
+
+
+#: Per data hall (its name in ``facility.halls``); dotted name ``site.<hall>`` as in the engine.
+HALL = EntityFamily(
+    "site",
+    _registry(
+        Column("it_power_w", "W", "IT power of the hall"),
+    ),
+)
+
+#: Per inference service (its name in ``workloads.inference``).
+SERVICE = EntityFamily(
+    "service",
+    _registry(
+        Column("domains", "domains", "domains the service holds"),
+        Column("capacity_tokens_per_s", "tokens/s", "output tokens/s the held domains can serve"),
+        Column("demand_tokens_per_s", "tokens/s", "output tokens/s demanded"),
+        Column("served_tokens_per_s", "tokens/s", "output tokens/s served: min(demand, capacity)"),
+    ),
+)
+
+_FAMILIES = {f.prefix: f for f in (HALL, SERVICE)}
+
+
+def entity_column(family: EntityFamily, entity: str, quantity: str) -> str:
+    """The trace column of ``quantity`` for one hall or service."""
+    if quantity not in family.quantities:
+        raise KeyError(f"{family.prefix} has no quantity {quantity!r}")
+    return f"{family.prefix}.{entity}.{quantity}"
+
+
+def parse_entity_column(column: str) -> tuple[EntityFamily, str, str] | None:
+    """``(family, entity, quantity)`` of an entity column, None for a site-wide column.
+
+    Entity names may contain dots; the family prefix is the first part and the quantity the
+    last, so the split is unambiguous.
+    """
+    prefix, _, rest = column.partition(".")
+    family = _FAMILIES.get(prefix)
+    if family is None or "." not in rest:
+        return None
+    entity, _, quantity = rest.rpartition(".")
+    if quantity not in family.quantities:
+        return None
+    return family, entity, quantity
+
+
+# --------------------------------------------------------------------------- jobs
+
+#: Named factors of a job's rate (rate = base rate x the product of its factors). Each has a
+#: jobs-table column with the wall time it cost the job (:func:`slowdown_column`).
+RATE_FACTORS = ("throttle", "network", "degraded")
+
+
+def slowdown_column(factor: str) -> str:
+    if factor not in RATE_FACTORS:
+        raise KeyError(f"unknown rate factor {factor!r}; known: {', '.join(RATE_FACTORS)}")
+    return f"slowdown_{factor}_s"
+
+
+JOB_COLUMNS: dict[str, Column] = _registry(
+    Column("name", "", "job or service name", "string"),
+    Column("workload", "", "pretraining, posttraining or inference", "string"),
+    Column("stream", "", "post-training stream the job came from", "string"),
+    Column("class", "", "priority class", "string"),
+    Column("hardware", "", "catalog name of the hardware it runs on", "string"),
+    Column("state", "", "finished, running, waiting, not_submitted or serving", "string"),
+    Column("work_unit", "", "tokens, run_seconds or output_tokens", "string"),
+    Column("gpus", "GPUs", "GPUs the job computes on (a service: the most it held)"),
+    Column("domains", "domains", "domains the job holds when running"),
+    Column("submit_s", "s", "submission time"),
+    Column("first_start_s", "s", "first start"),
+    Column("finish_s", "s", "completion time (NaN if unfinished)"),
+    Column("work", "work_unit", "work to do (a service: output tokens demanded)"),
+    Column("work_done", "work_unit", "work kept: checkpointed, finished or in progress at the end"),
+    Column("work_lost", "work_unit", "work lost to failures and preemptions (not checkpointed)"),
+    Column("interruptions", "count", "failures that hit the job"),
+    Column("preemptions", "count", "times it was preempted"),
+    Column("restarts", "count", "restarts after an interruption or a requeue"),
+    Column("checkpoints", "count", "checkpoints completed"),
+    Column("wait_s", "s", "first start - submission"),
+    Column("held_gpu_hours", "GPU-h", "GPU-hours of domains held"),
+    Column("useful_gpu_hours", "GPU-h", "GPU-hours of kept compute at the base rate"),
+    Column("ettr", "1", "kept compute time at the base rate / wall time since first start"),
+    Column("rate_per_s", "work_unit/s", "base rate while running (a service: per GPU)"),
+    Column("mfu_when_running", "1", "model FLOP/s over dense peak at the base rate"),
+    Column("slo_attainment", "1", "served / demanded output tokens (services)"),
+    *(
+        Column(
+            slowdown_column(f),
+            "s",
+            f"wall time the {f} factor of the rate cost the job (negative if it sped it up)",
+        )
+        for f in RATE_FACTORS
+    ),
+)
+JOB_TEXT_COLUMNS = tuple(c.name for c in JOB_COLUMNS.values() if c.dtype == "string")
+JOB_NUMBER_COLUMNS = tuple(c.name for c in JOB_COLUMNS.values() if c.dtype == "float64")
+
+
+# --------------------------------------------------------------------------- facts for analysis
+
+
+class HallFacts(TypedDict):
+    name: str
+    hardware: str
+    domains: int
+    gpus: int
+    it_power_capacity_mw: float
+    domain_price_usd: float | None
+
+
+class ServiceFacts(TypedDict):
+    name: str
+    hardware: str
+    priority_class: str
+    domain_gpus: int
+    capacity_tokens_per_s_per_domain: float
+    #: model FLOPs per output token, prompt tokens included (2 x active params x tokens)
+    flops_per_output_token: float
+
+
+class RunFacts(TypedDict):
+    """Plain data about a run's factory that analysis needs besides the tables."""
+
+    scenario: str
+    seed: int
+    domains: int
+    provisioned_it_power_w: float
+    grid_power_w: float
+    energy_price_usd_per_mwh: float
+    facility_capex_usd_per_w: float
+    network_capex_fraction: float
+    it_amortization_s: float
+    facility_amortization_s: float
+    halls: list[HallFacts]
+    services: list[ServiceFacts]
+
+
+# --------------------------------------------------------------------------- summary
+
+
+class FactorySummary(TypedDict):
+    halls: list[dict[str, Any]]
+    gpus: int
+    domains: int
+    provisioned_it_power_mw: float
+    grid_power_mw: float
+
+
+class EnergySummary(TypedDict):
+    it_mwh: float
+    facility_mwh: float
+    average_pue: float | None
+    peak_facility_power_mw: float
+    average_facility_power_mw: float
+    halls: dict[str, dict[str, float]]
+
+
+class CostSummary(TypedDict):
+    total_usd: float | None
+    capex_usd: float | None
+    energy_usd: float
+    per_gpu_hour_usd: float | None
+    idle_capacity_usd: float | None
+
+
+class PretrainingRunSummary(TypedDict):
+    name: str
+    state: str
+    gpus: int
+    hardware: str
+    tokens: float
+    tokens_done: float
+    completion_days: float | None
+    ettr: float | None
+    interruptions: int
+    mfu_when_running: float | None
+    slowdown_hours: dict[str, float]
+
+
+class PosttrainingSummary(TypedDict):
+    submitted: int
+    finished: int
+    mean_wait_hours: float | None
+    preemptions: int
+    waiting_at_end: int
+
+
+class ServiceSummary(TypedDict):
+    name: str
+    output_tokens: float
+    tokens_per_day: float
+    slo_attainment: float | None
+    gpu_hours: float
+    cost_per_million_tokens_usd: float | None
+
+
+class ReliabilitySummary(TypedDict):
+    failures: int
+    repairs: int
+    job_interruptions: int
+    failures_per_day: float
+
+
+class TokensSummary(TypedDict):
+    pretraining_tokens_done: float
+    inference_output_tokens: float
+
+
+class Summary(TypedDict):
+    """The content of ``summary.json``."""
+
+    scenario: str
+    seed: int
+    duration_days: float
+    factory: FactorySummary
+    utilization: float
+    utilization_by_workload: dict[str, float]
+    availability: float
+    training_goodput: float | None
+    training_mfu: float | None
+    energy: EnergySummary
+    tokens: TokensSummary
+    cost: CostSummary
+    pretraining_runs: list[PretrainingRunSummary]
+    posttraining: PosttrainingSummary
+    inference_services: list[ServiceSummary]
+    reliability: ReliabilitySummary

@@ -1,0 +1,71 @@
+"""Result rows (one per training job) for ``jobs.parquet``; column meanings in
+:data:`sim.contract.JOB_COLUMNS`. Service rows come from the traces (:mod:`sim.analysis`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sim.contract import RATE_FACTORS, slowdown_column
+from sim.engine.workloads import Job, Phase
+from sim.units import HOUR_S
+
+__all__ = ["job_rows"]
+
+_STATE = {
+    Phase.DONE: "finished",
+    Phase.RUNNING: "running",
+    Phase.RESTARTING: "running",
+    Phase.WAITING: "waiting",
+    Phase.PENDING: "not_submitted",
+}
+
+
+def job_rows(
+    jobs: list[Job],
+    hw_names: tuple[str, ...],
+    domain_gpus: tuple[int, ...],
+    class_names: tuple[str, ...],
+    end_s: float,
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for job in jobs:
+        useful_s = job.done_work / job.base_rate  # compute time at the base rate that was kept
+        end = job.finish_s if job.phase == Phase.DONE else end_s
+        started = not math.isnan(job.first_start)
+        elapsed = end - job.first_start if started else 0.0
+        row = {
+            "name": job.name,
+            "workload": job.kind,
+            "stream": job.stream,
+            "class": class_names[job.class_rank],
+            "hardware": hw_names[job.hw],
+            "gpus": job.gpus,
+            "domains": job.domains,
+            "submit_s": job.submit_at_s,
+            "first_start_s": job.first_start,
+            "finish_s": job.finish_s,
+            "state": _STATE[job.phase],
+            "work": job.work,
+            "work_unit": "tokens" if job.kind == "pretraining" else "run_seconds",
+            "work_done": job.done_work,
+            "work_lost": job.lost_work,
+            "interruptions": job.interruptions,
+            "preemptions": job.preemptions,
+            "restarts": max(0, job.starts - 1),
+            "checkpoints": job.checkpoints,
+            "wait_s": (job.first_start - job.submit_at_s) if started else math.nan,
+            "held_gpu_hours": job.held_domain_s * domain_gpus[job.hw] / HOUR_S,
+            "useful_gpu_hours": useful_s * job.gpus / HOUR_S,
+            "ettr": useful_s / elapsed if elapsed > 0 else math.nan,
+            "rate_per_s": job.base_rate,
+            "mfu_when_running": (
+                job.model_flops_per_s / job.peak_flops_per_s
+                if job.peak_flops_per_s > 0
+                else math.nan
+            ),
+        }
+        for i, f in enumerate(RATE_FACTORS):
+            row[slowdown_column(f)] = job.slowdown_s[i]
+        rows.append(row)
+    return rows

@@ -1,0 +1,190 @@
+"""Inference services (component ``autoscaler``; a service is ``workloads.<name>``).
+
+Demand is precomputed per control tick (:func:`demand_series`). At each tick the autoscaler
+sets the service's *desired* domain count, changing it only when the target leaves the tolerance
+band around it (Kubernetes HPA); the replica controller then keeps the held count at the desired
+one, so a domain lost to a failure, or one that could not be had at the last tick, is asked for
+again at every tick. The target per tick is a precomputed array
+(:meth:`~sim.engine.workloads.Service.targets`), so a tick with nothing to scale costs one event
+and a power update (the load of the held domains follows demand).
+
+A service's capacity per domain is a base capacity times named factors
+(:meth:`Autoscaler.set_capacity_factor`); a change takes effect at once for the served tokens and
+the power, and for the autoscaling targets from the next tick on.
+
+Demand, capacity and served tokens are step functions; served = min(demand, capacity) is
+derived exactly after the run on the union of their change times (:meth:`Autoscaler.levels`).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.build import PlannedService
+from sim.contract import SERVICE, entity_column
+from sim.engine.fleet import Fleet
+from sim.engine.kernel import later
+from sim.engine.power import Power
+from sim.engine.scheduler import PriorityGangScheduler
+from sim.engine.workloads import FACTOR_INDEX, Service
+from sim.record import Recorder
+from sim.units import DAY_S, HOUR_S, YEAR_S
+
+__all__ = ["Autoscaler", "demand_series"]
+
+
+def demand_series(svc: PlannedService, n_ticks: int, rng: np.random.Generator) -> np.ndarray:
+    """Output tokens/s demanded at each control tick ``k`` (time ``k x interval``).
+
+    rate = mean x daily x weekly x growth x noise. Time 0 is a Monday 00:00 local time.
+    daily = 1 + a cos(2 pi (hour - peak_hour) / 24), a = (r - 1) / (r + 1) for peak-to-trough r;
+    weekly = w on weekdays and f w on weekends with 5w + 2fw = 7 (mean 1); growth compounds
+    yearly; noise is lognormal with mean 1 and the given coefficient of variation.
+    """
+    t = np.arange(n_ticks, dtype=np.float64) * svc.control_interval_s
+    hour = (t % DAY_S) / HOUR_S
+    a = (svc.peak_to_trough - 1.0) / (svc.peak_to_trough + 1.0)
+    daily = 1.0 + a * np.cos(2.0 * np.pi * (hour - svc.peak_hour) / 24.0)
+    w = 7.0 / (5.0 + 2.0 * svc.weekend_factor)
+    weekend = ((t // DAY_S) % 7) >= 5
+    weekly = np.where(weekend, svc.weekend_factor * w, w)
+    growth = (1.0 + svc.growth_per_year) ** (t / YEAR_S)
+    if svc.noise_cv > 0:
+        s2 = math.log1p(svc.noise_cv**2)
+        noise = rng.lognormal(-s2 / 2.0, math.sqrt(s2), n_ticks)
+    else:
+        noise = np.ones(n_ticks)
+    return svc.mean_requests_per_s * svc.tokens_per_request * daily * weekly * growth * noise
+
+
+class Autoscaler:
+    name = "autoscaler"
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        fleet: Fleet,
+        power: Power,
+        scheduler: PriorityGangScheduler,
+        rec: Recorder,
+        end_s: float,
+    ) -> None:
+        self.env = env
+        self.fleet = fleet
+        self.power = power
+        self.scheduler = scheduler
+        self.rec = rec
+        self.end_s = end_s
+        self.services: list[Service] = []
+
+    def add(self, svc: Service) -> Service:
+        svc.index = self.fleet.register(svc)
+        svc.ch_domains = self.rec.channel(entity_column(SERVICE, svc.name, "domains"))
+        svc.ch_capacity = self.rec.channel(
+            entity_column(SERVICE, svc.name, "capacity_tokens_per_s")
+        )
+        svc.demand_list = svc.demand.tolist()
+        svc.target_list = svc.target.tolist()
+        svc.tick_cb = partial(self._tick, svc)
+        self.services.append(svc)
+        return svc
+
+    def start(self) -> None:
+        """Run every service's first tick now: at time 0 they claim their replicas before the
+        training gangs are placed."""
+        for svc in self.services:
+            self._tick(svc, None)
+
+    # ------------------------------------------------------------------ control loop
+
+    def _tick(self, svc: Service, _ev: Any) -> None:
+        k = svc.tick + 1
+        svc.tick = k
+        target = svc.target_list[k]
+        desired = svc.desired
+        if target != desired and (
+            desired < svc.min_domains
+            or abs(target - desired) > svc.tolerance * desired
+            or desired == 0
+        ):
+            desired = svc.desired = target
+        if svc.held.size != desired:
+            self._scale(svc, desired)
+        self._load(svc)
+        if k + 1 < len(svc.target_list):
+            later(self.env, svc.interval_s, svc.tick_cb)
+
+    def _load(self, svc: Service) -> None:
+        """Power draw of the held domains at the demand of the current tick."""
+        held = svc.held.size
+        per = 0.0
+        if held:
+            served = min(svc.demand_list[svc.tick] / svc.capacity_per_domain, held)
+            per = self.power.infer_w[svc.hw] * served / held
+        self.power.set_draw(svc, per, self.env.now)
+
+    def _levels(self, svc: Service) -> None:
+        now = self.env.now
+        svc.ch_domains.set(now, svc.held.size)
+        svc.ch_capacity.set(now, svc.held.size * svc.capacity_per_domain)
+
+    def _scale(self, svc: Service, need: int) -> None:
+        have = svc.held.size
+        now = self.env.now
+        if need > have:
+            sched = self.scheduler
+            before = sched.preempted
+            got = sched.grant(svc, need - have)
+            if got:
+                self.fleet.take(svc, got, now)
+            if sched.preempted != before:
+                sched.try_start()  # what the preemptions freed beyond the need
+        else:
+            self.fleet.give_back(svc, have - need, now)
+            self.scheduler.try_start()
+        self._levels(svc)
+
+    def domain_lost(self, svc: Service) -> None:
+        """A domain of ``svc`` failed: replace it at once if a domain is free beyond the
+        spares, else at a later tick."""
+        if self.fleet.n_free(svc.hw) > self.scheduler.spares:
+            self.fleet.take(svc, 1, self.env.now)
+        self._levels(svc)
+        self._load(svc)
+
+    def set_capacity_factor(self, svc: Service, factor: str, value: float) -> None:
+        """Change one named factor of ``svc``'s capacity per domain now."""
+        if not value > 0.0 or not math.isfinite(value):
+            raise ValueError(f"capacity factor {factor} must be a positive number, got {value}")
+        svc.factors[FACTOR_INDEX[factor]] = value
+        cap = svc.base_capacity
+        for f in svc.factors:
+            cap *= f
+        svc.capacity_per_domain = cap
+        nxt = min(svc.tick + 1, len(svc.target_list) - 1)
+        svc.target = svc.targets(nxt)
+        svc.target_list = svc.target.tolist()
+        self._levels(svc)
+        self._load(svc)
+
+    # ------------------------------------------------------------------ after the run
+
+    def levels(self, svc: Service) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Demand and served output tokens/s of ``svc`` as exact step functions over the run."""
+        ticks = np.arange(svc.demand.shape[0], dtype=np.float64) * svc.interval_s
+        keep = ticks < self.end_s
+        d_t, d_v = ticks[keep], svc.demand[keep]
+        c_t = np.asarray(svc.ch_capacity.times)
+        c_v = np.asarray(svc.ch_capacity.values)
+        t = np.union1d(d_t, c_t)
+        demand = d_v[np.searchsorted(d_t, t, side="right") - 1]
+        cap = c_v[np.searchsorted(c_t, t, side="right") - 1]
+        return {
+            entity_column(SERVICE, svc.name, "demand_tokens_per_s"): (d_t, d_v),
+            entity_column(SERVICE, svc.name, "served_tokens_per_s"): (t, np.minimum(demand, cap)),
+        }

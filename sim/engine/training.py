@@ -1,0 +1,255 @@
+"""Training jobs' lifecycle (component ``workloads``; a job is ``workloads.<name>``).
+
+submit -> WAITING -> (scheduler) start -> RUNNING -> finish, with detours: a failure of one of its
+domains (interrupt: lose the unsaved work, get one replacement domain and pay the restart
+overhead, or give everything back and wait in the front of the queue), a preemption (lose the
+unsaved work, give everything back, wait), and rate changes (:meth:`Training.set_rate_factor`:
+keep all the work, move the completion). Progress accounting is in :mod:`sim.engine.workloads`.
+
+Levels kept here: pre-training tokens/s and model and peak FLOP/s (stalls included: rate x the
+share of a checkpoint cycle spent computing), GPUs of running jobs by kind, and queue lengths.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from sim.contract import TRACE
+from sim.engine.fleet import Fleet
+from sim.engine.kernel import later
+from sim.engine.power import Power
+from sim.engine.workloads import FACTOR_INDEX, Job, Phase, Workload
+from sim.record import EventKind, Recorder
+
+if TYPE_CHECKING:
+    from sim.engine.scheduler import PriorityGangScheduler
+
+__all__ = ["Training"]
+
+KINDS = ("pretraining", "posttraining")
+
+
+class Training:
+    name = "workloads"
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        fleet: Fleet,
+        power: Power,
+        rec: Recorder,
+        restart_s: float,
+    ) -> None:
+        self.env = env
+        self.fleet = fleet
+        self.power = power
+        self.rec = rec
+        self.restart_s = restart_s
+        self.scheduler: PriorityGangScheduler  # wired by the engine
+        self.jobs: list[Job] = []
+        self.preemptions = 0
+        self.tokens_rate = self.flops_rate = self.peak_rate = 0.0
+        self.ch_tokens = rec.channel(TRACE["pretraining_tokens_per_s"].name)
+        self.ch_flops = rec.channel(TRACE["training_model_flops_per_s"].name)
+        self.ch_peak = rec.channel(TRACE["training_peak_flops_per_s"].name)
+        self.running = {k: 0 for k in KINDS}
+        self.ch_running = {k: rec.channel(TRACE[f"gpus_{k}_running"].name) for k in KINDS}
+        self.waiting = {k: 0 for k in KINDS}
+        self.ch_queue = {k: rec.channel(TRACE[f"jobs_waiting_{k}"].name) for k in KINDS}
+
+    def add(self, job: Job) -> Job:
+        job.index = self.fleet.register(job)
+        self.jobs.append(job)
+        return job
+
+    # ------------------------------------------------------------------ levels
+
+    def _active(self, job: Job, sign: int) -> None:
+        """Count ``job`` in (+1) or out of (-1) the running levels and its power draw."""
+        now = self.env.now
+        g = job.domains * self.fleet.gpus_of_hw[job.hw]
+        v = self.running[job.kind] + sign * g
+        self.running[job.kind] = v
+        self.ch_running[job.kind].set(now, v)
+        self.power.set_draw(
+            job, self.power.train_w[job.hw] * job.power_scale if sign > 0 else 0.0, now
+        )
+        if job.kind == "pretraining":
+            speed = job.rate / job.base_rate
+            self.tokens_rate += sign * job.rate * job.duty
+            self.flops_rate += sign * job.model_flops_per_s * speed * job.duty
+            self.peak_rate += sign * job.peak_flops_per_s
+            # clamp float residue to exact zero when nothing runs (keeps traces clean)
+            if not self.running["pretraining"]:
+                self.tokens_rate = self.flops_rate = self.peak_rate = 0.0
+            self.ch_tokens.set(now, self.tokens_rate)
+            self.ch_flops.set(now, self.flops_rate)
+            self.ch_peak.set(now, self.peak_rate)
+
+    def _queue(self, kind: str, delta: int) -> None:
+        self.waiting[kind] += delta
+        self.ch_queue[kind].set(self.env.now, self.waiting[kind])
+
+    def _checkpoints(self, job: Job, n: int, cycle_start: float) -> None:
+        """Log the ``n`` checkpoints just counted; pre-training runs get one event row each
+        (post-training checkpoints, ~700k a year at 1 GW, are only counted per job)."""
+        if n and job.kind == "pretraining":
+            cycle = job.ckpt_interval_s + job.ckpt_write_s
+            for k in range(1, n + 1):
+                self.rec.event(cycle_start + k * cycle, EventKind.CHECKPOINTED, job.name, job.kind)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def submit(self, job: Job, _ev: Any = None) -> None:
+        self.rec.event(self.env.now, EventKind.SUBMITTED, job.name, job.kind, value=job.gpus)
+        self.scheduler.enqueue(job)
+        self._queue(job.kind, +1)
+        self.scheduler.try_start()
+
+    def start(self, job: Job) -> None:
+        """Give ``job`` its gang (the scheduler found room) and start or restart it."""
+        now = self.env.now
+        self._queue(job.kind, -1)
+        self.fleet.take(job, job.domains, now)
+        job.starts += 1
+        if math.isnan(job.first_start):
+            job.first_start = now
+            self.rec.event(now, EventKind.STARTED, job.name, job.kind, value=job.gpus)
+            self._run(job)
+        else:
+            self.rec.event(
+                now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="requeued"
+            )
+            self._restart(job)
+
+    def _restart(self, job: Job) -> None:
+        job.phase = Phase.RESTARTING
+        job.token += 1
+        later(self.env, self.restart_s, partial(self._restarted, job, job.token))
+
+    def _restarted(self, job: Job, token: int, _ev: Any) -> None:
+        if token == job.token:
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        job.phase = Phase.RUNNING
+        job.begin(self.env.now)
+        self._active(job, +1)
+        self._plan_finish(job)
+
+    def _plan_finish(self, job: Job) -> None:
+        wall, n = job.to_finish()
+        job.token += 1
+        job.finish_plan = (n, job.t_upd - job.pos)
+        later(self.env, wall, partial(self._finished, job, job.token))
+
+    def _finished(self, job: Job, token: int, _ev: Any) -> None:
+        if token != job.token:
+            return  # the plan changed since this completion was scheduled
+        now = self.env.now
+        n, cycle_start = job.finish_plan
+        job.checkpoints += n
+        self._checkpoints(job, n, cycle_start)
+        job.running_s += now - job.t_upd
+        job._slowdown(now - job.t_upd - n * job.ckpt_write_s)
+        job.done_work = job.work
+        job.unsaved = 0.0
+        self._active(job, -1)
+        job.phase = Phase.DONE
+        job.finish_s = now
+        job.token += 1
+        self.rec.event(now, EventKind.FINISHED, job.name, job.kind, value=job.work)
+        self.fleet.give_back(job, job.held.size, now)
+        self.scheduler.try_start()
+
+    def _stop(self, job: Job) -> float:
+        """Close a RUNNING segment (interrupt or preemption): log checkpoints, return work lost."""
+        n, cycle_start, lost = job.stop(self.env.now)
+        self._checkpoints(job, n, cycle_start)
+        self._active(job, -1)
+        return lost
+
+    def preempt(self, victim: Workload) -> None:
+        assert isinstance(victim, Job)
+        now = self.env.now
+        lost = self._stop(victim) if victim.phase == Phase.RUNNING else 0.0
+        victim.token += 1  # cancels its completion or the end of its restart
+        victim.preemptions += 1
+        self.preemptions += 1
+        self.rec.event(now, EventKind.PREEMPTED, victim.name, victim.kind, value=lost)
+        self.fleet.give_back(victim, victim.held.size, now)
+        self.scheduler.enqueue(victim)
+        self._queue(victim.kind, +1)
+
+    def interrupt(self, job: Job, domain: int) -> None:
+        """Domain ``domain`` of ``job`` failed (the fleet has already taken it away)."""
+        now = self.env.now
+        lost = self._stop(job) if job.phase == Phase.RUNNING else 0.0
+        job.token += 1
+        job.interruptions += 1
+        self.rec.event(now, EventKind.INTERRUPTED, job.name, job.kind, domain=domain, value=lost)
+        before = self.scheduler.preempted
+        if self.scheduler.replacement(job):
+            self.fleet.take(job, 1, now)
+            job.starts += 1
+            self.rec.event(
+                now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="in_place"
+            )
+            self._restart(job)
+            if self.scheduler.preempted != before:
+                self.scheduler.try_start()  # a preempted gang may leave domains to spare
+        else:
+            self.fleet.give_back(job, job.held.size, now)
+            self.scheduler.enqueue(job)
+            self._queue(job.kind, +1)
+            self.scheduler.try_start()
+
+    # ------------------------------------------------------------------ rate changes
+
+    def set_rate_factor(
+        self, job: Job, factor: str, value: float, power_scale: float | None = None
+    ) -> None:
+        """Change one named factor of ``job``'s rate now, without losing work.
+
+        A running job's progress is brought up to date (checkpoints completed so far are
+        counted; the work since the last one is kept), its rate changes, and its completion is
+        rescheduled. ``power_scale`` (optional) scales its power draw above idle, as a throttle
+        does. A job that is not running takes the factor with it into its next run.
+        """
+        if not value > 0.0 or not math.isfinite(value):
+            raise ValueError(f"rate factor {factor} must be a positive number, got {value}")
+        i = FACTOR_INDEX[factor]
+        if power_scale is not None and not 0.0 <= power_scale <= 1.0:
+            raise ValueError(f"power_scale must be within [0, 1], got {power_scale}")
+        if job.phase != Phase.RUNNING:
+            job.set_factor(i, value)
+            if power_scale is not None:
+                job.power_scale = power_scale
+            return
+        n, cycle_start = job.advance(self.env.now)
+        self._checkpoints(job, n, cycle_start)
+        self._active(job, -1)
+        job.set_factor(i, value)
+        if power_scale is not None:
+            job.power_scale = power_scale
+        self._active(job, +1)
+        self._plan_finish(job)
+
+    # ------------------------------------------------------------------ end of the run
+
+    def close(self, end_s: float) -> None:
+        """Account for work still in progress at the end (it is not lost: it is unfinished)."""
+        for job in self.jobs:
+            if job.phase in (Phase.RUNNING, Phase.RESTARTING):
+                job.account_hold(end_s)
+                if job.phase == Phase.RUNNING:
+                    n, cycle_start = job.advance(end_s)
+                    self._checkpoints(job, n, cycle_start)
+                    job.done_work = min(job.work, job.done_work + job.unsaved)
+                    job.unsaved = 0.0
+            if job.phase != Phase.DONE and job.phase != Phase.PENDING:
+                self.rec.event(end_s, EventKind.UNFINISHED, job.name, job.kind, value=job.done_work)
