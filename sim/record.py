@@ -24,7 +24,7 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-__all__ = ["EVENT_SOURCE", "Channel", "EventKind", "Recorder", "bin_levels"]
+__all__ = ["EVENT_SOURCE", "Channel", "EventKind", "Recorder", "RowChannel", "bin_levels"]
 
 
 class EventKind(StrEnum):
@@ -75,12 +75,43 @@ class Channel:
                 self.values.append(value)
 
 
+@dataclass(slots=True)
+class RowChannel:
+    """Several levels that change together, stored as one row per change (one append instead
+    of one per level: the power of every hall and of the site change at the same instants)."""
+
+    names: tuple[str, ...]
+    times: list[float]
+    rows: list[tuple[float, ...]]
+
+    def set(self, t: float, row: tuple[float, ...]) -> None:
+        if t == self.times[-1]:
+            self.rows[-1] = row
+        else:
+            self.times.append(t)
+            self.rows.append(row)
+
+    def levels(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        t = np.asarray(self.times)
+        values = np.asarray(self.rows, dtype=np.float64).reshape(len(self.rows), len(self.names))
+        return {n: (t, values[:, i]) for i, n in enumerate(self.names)}
+
+
 class Recorder:
     """Collects level channels and event rows during a run; produces tables afterwards."""
 
     def __init__(self) -> None:
         self.channels: dict[str, Channel] = {}
+        self.row_channels: list[RowChannel] = []
         self._events: list[tuple[float, str, str, str, int, float, str]] = []
+
+    def row_channel(self, names: tuple[str, ...], initial: tuple[float, ...]) -> RowChannel:
+        for name in names:
+            if name in self.channels or any(name in rc.names for rc in self.row_channels):
+                raise ValueError(f"channel {name!r} registered twice")
+        rc = RowChannel(names, [0.0], [tuple(float(v) for v in initial)])
+        self.row_channels.append(rc)
+        return rc
 
     def channel(self, name: str, initial: float = 0.0) -> Channel:
         if name in self.channels:
@@ -137,11 +168,10 @@ class Recorder:
 
     def levels(self, end_s: float, interval_s: float) -> pd.DataFrame:
         """All channels binned into ``interval_s`` bins up to ``end_s`` (time-weighted means)."""
-        return bin_levels(
-            {n: (np.asarray(c.times), np.asarray(c.values)) for n, c in self.channels.items()},
-            end_s,
-            interval_s,
-        )
+        levels = {n: (np.asarray(c.times), np.asarray(c.values)) for n, c in self.channels.items()}
+        for rc in self.row_channels:
+            levels.update(rc.levels())
+        return bin_levels(levels, end_s, interval_s)
 
 
 def _bin_edges(end_s: float, interval_s: float) -> np.ndarray:

@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 
 from sim.build import Plan
-from sim.engine.core import demand_series, draw_durations
+from sim.engine.reliability import draw_durations
+from sim.engine.services import demand_series
 from sim.engine.workloads import Job
 from sim.io import RunTables
 from sim.rng import RandomStreams
@@ -157,8 +158,10 @@ def test_power_follows_the_activity_of_the_domains(
     )
     data = with_cycles(data, plan_of(data), {"p": 3.0})
     plan, t = run_scenario(data)
-    fac = plan.scenario.facility
-    ap = fac.activity_power
+    fac = plan.facility
+    ap = fac.activity[0]  # the generation's catalog fractions (no scenario override)
+    assert ap.source == "catalog"
+    assert ap == dataclasses.replace(ap, **plan.hw_specs[0].activity_power.model_dump())
     p = plan.hw_specs[0].domain_power_w
     n = plan.n_domains
     overhead = fac.it_overhead_fraction * n * p
@@ -169,7 +172,7 @@ def test_power_follows_the_activity_of_the_domains(
     assert tr.loc[3 * H, "it_power_w"] == approx(busy_it)
     assert tr.loc[3 * H, "facility_power_w"] == approx(busy_it * fac.pue)
     assert tr.loc[10 * H, "it_power_w"] == approx(idle_it)
-    assert tr["pue"].eq(fac.pue).all()
+    assert tr["pue"].to_numpy() == pytest.approx(fac.pue, rel=1e-12)
     assert t.summary["energy"]["average_pue"] == approx(fac.pue)
 
 
@@ -704,13 +707,13 @@ def test_failure_stream_does_not_depend_on_the_workload(
 
 def make_job(work: float, rate: float = 2.0, interval: float = 10.0, write: float = 1.0) -> Job:
     return Job(
-        0,
         "j",
         "pretraining",
         0,
         0,
         False,
         np.zeros(4, dtype=np.int64),
+        1,
         domains=1,
         gpus=1,
         submit_at_s=0.0,
@@ -722,9 +725,9 @@ def make_job(work: float, rate: float = 2.0, interval: float = 10.0, write: floa
 
 
 def test_job_wall_time_includes_the_checkpoint_stalls() -> None:
-    assert make_job(work=2.0 * 10 * 3.5).wall_to_finish() == approx(35.0 + 3 * 1.0)
-    assert make_job(work=2.0 * 10 * 3).wall_to_finish() == approx(30.0 + 2 * 1.0)
-    assert make_job(work=2.0 * 5).wall_to_finish() == approx(5.0)
+    assert make_job(work=2.0 * 10 * 3.5).to_finish() == (approx(35.0 + 3 * 1.0), 3)
+    assert make_job(work=2.0 * 10 * 3).to_finish() == (approx(30.0 + 2 * 1.0), 2)
+    assert make_job(work=2.0 * 5).to_finish() == (approx(5.0), 0)
 
 
 @pytest.mark.parametrize(
@@ -741,11 +744,12 @@ def test_job_wall_time_includes_the_checkpoint_stalls() -> None:
 )
 def test_job_end_segment_keeps_the_checkpointed_work(elapsed: float, n: int, lost: float) -> None:
     job = make_job(work=1000.0)
-    job.seg_start = 5.0
-    got_n, got_lost = job.end_segment(5.0 + elapsed)
+    job.begin(5.0)
+    got_n, cycle_start, got_lost = job.stop(5.0 + elapsed)
     assert (got_n, got_lost) == (n, approx(lost))
     assert job.done_work == approx(n * 2.0 * 10)
-    assert job.checkpoint_times(n) == [approx(5.0 + 11.0 * k) for k in range(1, n + 1)]
+    assert job.checkpoints == n
+    assert cycle_start == 5.0  # the k-th checkpoint completed at 5 + 11 k
 
 
 # --------------------------------------------------------------------------- random streams

@@ -1,4 +1,5 @@
-"""Domains as arrays: IndexStack and Fleet keep every domain in exactly one place."""
+"""Domains as arrays: IndexStack and Fleet keep every domain in exactly one place, and the
+fleet keeps each holder's domains per hall and the index of preemptible jobs in step."""
 
 from __future__ import annotations
 
@@ -8,14 +9,43 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.engine.fleet import FAILED, FREE, HELD, Fleet, IndexStack
+from sim.engine.power import HallPower, Power
+from sim.engine.workloads import Workload
+from sim.record import Recorder
 
 
 def ids(*xs: int) -> np.ndarray:
     return np.asarray(xs, dtype=np.int64)
 
 
+# domains 0-3 are hardware 0 (hall 0: 0-1, hall 1: 2-3), 4-5 hardware 1 (hall 2)
+HW = np.array([0, 0, 0, 0, 1, 1], dtype=np.int16)
+HALL = np.array([0, 0, 1, 1, 2, 2], dtype=np.int16)
+
+
+def new_fleet(hw: np.ndarray = HW, hall: np.ndarray = HALL) -> Fleet:
+    rec = Recorder()
+    n_halls = int(hall.max()) + 1
+    halls = [
+        HallPower(
+            f"h{h}", int(hw[hall == h][0]), int((hall == h).sum()), 1000.0, 0.2, 0.8, 0.6, 0.0, 0.0
+        )
+        for h in range(n_halls)
+    ]
+    return Fleet(hw, hall, (8, 4), n_halls, rec, Power(halls, 1.2, rec), 2)
+
+
+def holder(fleet: Fleet, hw: int, victim: bool = False, rank: int = 1) -> Workload:
+    w = Workload(f"w{len(fleet.holders)}", hw, rank, victim, fleet.slot, 8, fleet.n_halls)
+    w.kind = "posttraining"
+    w.victim = victim
+    w.index = fleet.register(w)
+    return w
+
+
 def check_fleet(fleet: Fleet, holdings: dict[int, IndexStack]) -> None:
-    """Every domain is in exactly one stack (a free pool or a holder) or failed; counts agree."""
+    """Every domain is in exactly one stack (a free pool or a holder) or failed; counts agree;
+    each holder's domains per hall and the victim index match its stack."""
     n_hw = len(fleet.free)
     seen = np.zeros(fleet.n, dtype=int)
     for hw, stack in enumerate(fleet.free):
@@ -40,6 +70,18 @@ def check_fleet(fleet: Fleet, holdings: dict[int, IndexStack]) -> None:
         assert fleet.failed_count[hw] == int(
             ((fleet.state == FAILED) & (fleet.domain_hw == hw)).sum()
         )
+    for w in fleet.holders:
+        counts = np.bincount(fleet.domain_hall[w.held.all()], minlength=fleet.n_halls)
+        assert w.hall_n == counts.tolist()
+        if w.victim:
+            listed = w in fleet.victims[w.hw][w.class_rank]
+            assert listed == (w.held.size > 0)
+    for hw in range(n_hw):
+        for rank, victims in enumerate(fleet.victims[hw]):
+            assert fleet.victim_domains[hw][rank] == sum(v.held.size for v in victims)
+    assert fleet.gpus_failed == sum(
+        fleet.gpus_of_hw[fleet.hw_of[d]] for d in np.flatnonzero(fleet.state == FAILED)
+    )
 
 
 # --------------------------------------------------------------------------- IndexStack
@@ -75,63 +117,67 @@ def test_index_stack_all_is_a_copy() -> None:
 
 @pytest.fixture
 def fleet() -> Fleet:
-    # domains 0-3 are hardware 0, 4-5 hardware 1
-    return Fleet(np.array([0, 0, 0, 0, 1, 1], dtype=np.int16), 2)
+    return new_fleet()
+
+
+def _holdings(fleet: Fleet) -> dict[int, IndexStack]:
+    return {w.index: w.held for w in fleet.holders}
 
 
 def test_fresh_fleet_hands_out_the_lowest_indices_first(fleet: Fleet) -> None:
     assert (fleet.n_free(0), fleet.n_free(1)) == (4, 2)
-    job = IndexStack(4, fleet.slot)
-    got = fleet.take(0, 3, holder=7, into=job)
+    job = holder(fleet, 0)
+    got = fleet.take(job, 3, now=0.0)
     assert sorted(got.tolist()) == [0, 1, 2]
-    check_fleet(fleet, {7: job})
+    assert job.hall_n == [2, 1, 0]
+    check_fleet(fleet, _holdings(fleet))
 
 
 def test_take_and_give_back(fleet: Fleet) -> None:
-    a, b = IndexStack(4, fleet.slot), IndexStack(2, fleet.slot)
-    fleet.take(0, 2, 0, a)
-    fleet.take(1, 2, 1, b)
-    check_fleet(fleet, {0: a, 1: b})
+    a, b = holder(fleet, 0), holder(fleet, 1)
+    fleet.take(a, 2, 0.0)
+    fleet.take(b, 2, 0.0)
+    check_fleet(fleet, _holdings(fleet))
     assert (fleet.n_free(0), fleet.n_free(1)) == (2, 0)
-    back = fleet.give_back(a)
+    back = fleet.give_back(a, a.held.size, 1.0)
     assert sorted(back.tolist()) == [0, 1]
-    assert a.size == 0
-    check_fleet(fleet, {0: a, 1: b})
-    fleet.give_back_some(b, 1)
-    assert (fleet.n_free(1), b.size) == (1, 1)
-    check_fleet(fleet, {0: a, 1: b})
-    assert fleet.give_back(a).tolist() == []  # nothing held: nothing changes
-    check_fleet(fleet, {0: a, 1: b})
+    assert a.held.size == 0
+    check_fleet(fleet, _holdings(fleet))
+    fleet.give_back(b, 1, 2.0)
+    assert (fleet.n_free(1), b.held.size) == (1, 1)
+    check_fleet(fleet, _holdings(fleet))
+    assert fleet.give_back(a, 0, 3.0).tolist() == []  # nothing held: nothing changes
+    check_fleet(fleet, _holdings(fleet))
+    # domain-seconds held: a held 2 domains for 1 s, b 2 domains for 2 s then 1
+    assert (a.held_domain_s, b.held_domain_s) == (2.0, 4.0)
 
 
 def test_fail_a_free_domain_and_repair_it(fleet: Fleet) -> None:
-    fleet.fail(2, None)
+    assert fleet.fail(2, 0.0) is None
     assert fleet.state[2] == FAILED
     assert (fleet.n_free(0), fleet.failed_count) == (3, [1, 0])
     check_fleet(fleet, {})
-    assert fleet.repair(2) == 0
+    assert fleet.repair(2, 1.0) == 0
     assert fleet.state[2] == FREE
     assert (fleet.n_free(0), fleet.failed_count) == (4, [0, 0])
     check_fleet(fleet, {})
 
 
 def test_fail_a_held_domain_and_repair_it(fleet: Fleet) -> None:
-    job = IndexStack(4, fleet.slot)
-    fleet.take(0, 3, 5, job)
-    fleet.fail(1, job)
-    assert sorted(job.all().tolist()) == [0, 2]
+    job = holder(fleet, 0, victim=True)
+    fleet.take(job, 3, 0.0)
+    assert fleet.victim_domains[0][1] == 3
+    assert fleet.fail(1, 1.0) is job
+    assert sorted(job.held.all().tolist()) == [0, 2]
     assert fleet.holder[1] == -1
     assert (fleet.n_free(0), fleet.failed_count[0]) == (1, 1)
-    check_fleet(fleet, {5: job})
+    assert fleet.victim_domains[0][1] == 2
+    check_fleet(fleet, _holdings(fleet))
     # a replacement from the free pool, then the repaired domain goes back to the pool
-    fleet.take(0, 1, 5, job)
-    assert sorted(job.all().tolist()) == [0, 2, 3]
-    fleet.repair(1)
-    check_fleet(fleet, {5: job})
-    assert (fleet.n_free(0), fleet.failed_count[0]) == (1, 0)
-    fleet.give_back(job)
-    check_fleet(fleet, {5: job})
-    assert fleet.n_free(0) == 4
+    fleet.take(job, 1, 2.0)
+    assert sorted(job.held.all().tolist()) == [0, 2, 3]
+    fleet.repair(1, 3.0)
+    check_fleet(fleet, _holdings(fleet))
 
 
 @settings(max_examples=40, deadline=None, database=None)
@@ -147,21 +193,22 @@ def test_fail_a_held_domain_and_repair_it(fleet: Fleet) -> None:
 )
 def test_random_operations_keep_the_fleet_consistent(ops: list[tuple[str, int, int]]) -> None:
     hw_of = np.array([0, 0, 0, 1, 1, 0, 1, 0], dtype=np.int16)
-    fleet = Fleet(hw_of, 2)
+    hall_of = np.array([0, 0, 1, 2, 2, 1, 2, 1], dtype=np.int16)
+    fleet = new_fleet(hw_of, hall_of)
     # holder h holds domains of hardware h % 2 only (a job or service has one hardware type)
-    holdings = {h: IndexStack(8, fleet.slot) for h in range(3)}
+    ws = [holder(fleet, h % 2, victim=h != 1) for h in range(3)]
+    now = 0.0
     for op, h, x in ops:
-        hw = h % 2
-        stack = holdings[h]
-        if op == "take" and fleet.n_free(hw) > 0:
-            fleet.take(hw, 1 + x % fleet.n_free(hw), h, stack)
+        now += 1.0
+        w = ws[h]
+        if op == "take" and fleet.n_free(w.hw) > 0:
+            fleet.take(w, 1 + x % fleet.n_free(w.hw), now)
         elif op == "give":
-            fleet.give_back(stack)
-        elif op == "some" and stack.size > 0:
-            fleet.give_back_some(stack, 1 + x % stack.size)
+            fleet.give_back(w, w.held.size, now)
+        elif op == "some" and w.held.size > 0:
+            fleet.give_back(w, 1 + x % w.held.size, now)
         elif op == "fail" and fleet.state[x] != FAILED:
-            holder = int(fleet.holder[x])
-            fleet.fail(x, holdings[holder] if holder >= 0 else None)
+            fleet.fail(x, now)
         elif op == "repair" and fleet.state[x] == FAILED:
-            fleet.repair(x)
-        check_fleet(fleet, holdings)
+            fleet.repair(x, now)
+        check_fleet(fleet, _holdings(fleet))

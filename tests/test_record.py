@@ -172,6 +172,7 @@ def test_empty_events_table_has_its_columns() -> None:
         "domain",
         "value",
         "detail",
+        "source",
     ]
     assert len(ev) == 0
 

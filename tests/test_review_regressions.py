@@ -146,9 +146,9 @@ def test_a_scale_up_never_preempts_for_nothing(
     real = e.scheduler.grant
 
     def grant(job: Any, k: int) -> int:
-        before = e.preemptions
+        before = e.scheduler.preempted
         got = real(job, k)
-        grants.append((e.preemptions - before, got))
+        grants.append((e.scheduler.preempted - before, got))
         return got
 
     e.scheduler.grant = grant  # type: ignore[method-assign]

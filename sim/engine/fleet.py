@@ -132,6 +132,7 @@ class Fleet:
 
     def register(self, w: Workload) -> int:
         """Give ``w`` its index in :attr:`holders`."""
+        w.halls = self.halls_of_hw[w.hw]
         self.holders.append(w)
         return len(self.holders) - 1
 

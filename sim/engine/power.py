@@ -53,6 +53,12 @@ class HallPower:
 
 
 class Power:
+    """Power levels per hall and for the site.
+
+    Changes made at one instant can be batched (:meth:`batch`): draws are accumulated and each
+    touched hall, and the site, is written once when the batch ends.
+    """
+
     name = "power"
 
     def __init__(self, halls: list[HallPower], pue: float, rec: Recorder) -> None:
@@ -60,14 +66,20 @@ class Power:
         self.pue = pue
         self.failed = [0] * len(halls)
         self.extra_w = [0.0] * len(halls)
-        self.hall_w = [self._base(h) for h in range(len(halls))]
+        self.base_w = [self._base(h) for h in range(len(halls))]
+        self.hall_w = list(self.base_w)
         self.site_it_w = sum(self.hall_w)
-        self.ch_hall = [
-            rec.channel(entity_column(HALL, h.name, "it_power_w"), initial=w)
-            for h, w in zip(halls, self.hall_w, strict=True)
-        ]
-        self.ch_it = rec.channel(TRACE["it_power_w"].name, initial=self.site_it_w)
-        self.ch_facility = rec.channel(TRACE["facility_power_w"].name, initial=self.site_it_w * pue)
+        # one row per change: every hall's IT power, the site's IT and facility power
+        self.ch = rec.row_channel(
+            (
+                *(entity_column(HALL, h.name, "it_power_w") for h in halls),
+                TRACE["it_power_w"].name,
+                TRACE["facility_power_w"].name,
+            ),
+            (*self.hall_w, self.site_it_w, self.site_it_w * pue),
+        )
+        self._dirty: set[int] = set()
+        self._depth = 0
         # per hardware type: watts above idle per domain of training and of inference load
         by_hw: dict[int, HallPower] = {h.hw: h for h in halls}
         n_hw = max(by_hw) + 1 if by_hw else 0
@@ -89,28 +101,49 @@ class Power:
         f = self.failed[h]
         return hp.overhead_w + hp.domain_power_w * (hp.idle * (hp.n_domains - f) + hp.failed * f)
 
-    def _update(self, h: int, now: float) -> None:
-        v = self._base(h) + self.extra_w[h]
-        self.hall_w[h] = v
-        self.ch_hall[h].set(now, v)
+    # ------------------------------------------------------------------ writing the levels
 
-    def _site(self, now: float) -> None:
-        s = sum(self.hall_w)
+    def batch(self) -> None:
+        """Start a batch of changes at the current instant; end it with :meth:`flush`."""
+        self._depth += 1
+
+    def flush(self, now: float) -> None:
+        """End a batch (or write at once outside one): set each touched hall and the site."""
+        if self._depth:
+            self._depth -= 1
+            if self._depth:
+                return
+        dirty = self._dirty
+        if not dirty:
+            return
+        hall_w = self.hall_w
+        extra = self.extra_w
+        for h in dirty:
+            x = extra[h]
+            if -_RESIDUE_W < x < _RESIDUE_W:
+                x = extra[h] = 0.0  # float residue of adds and subtracts: nothing draws
+            hall_w[h] = self.base_w[h] + x
+        dirty.clear()
+        s = sum(hall_w)
         self.site_it_w = s
-        self.ch_it.set(now, s)
-        self.ch_facility.set(now, s * self.pue)
+        self.ch.set(now, (*hall_w, s, s * self.pue))
 
     # ------------------------------------------------------------------ changes
 
     def domain_failed(self, h: int, sign: int, now: float) -> None:
         """A domain of hall ``h`` failed (+1) or came back from repair (-1)."""
         self.failed[h] += sign
-        self._update(h, now)
-        self._site(now)
+        self.base_w[h] = self._base(h)
+        self._dirty.add(h)
+        if not self._depth:
+            self.flush(now)
 
     def set_draw(self, w: Workload, per_domain_w: float, now: float) -> None:
-        """``w`` now draws ``per_domain_w`` above idle on each domain it holds."""
-        if per_domain_w == w.draw_w and not w.drawn_w:
+        """``w`` now draws ``per_domain_w`` above idle on each domain it holds.
+
+        The fleet refreshes a drawing workload whenever its domains change, so an unchanged
+        draw per domain needs nothing."""
+        if per_domain_w == w.draw_w:
             return
         w.draw_w = per_domain_w
         self.refresh(w, now)
@@ -119,19 +152,15 @@ class Power:
         """Recount ``w``'s draw after its draw per domain or its domains changed."""
         drawn = w.drawn_w
         per = w.draw_w
-        changed = False
-        for h, n in enumerate(w.hall_n):
-            old = drawn.get(h, 0.0)
-            new = n * per
-            if new == old:
-                continue
-            x = self.extra_w[h] + new - old
-            self.extra_w[h] = x if abs(x) > _RESIDUE_W else 0.0
-            if new:
+        hall_n = w.hall_n
+        extra = self.extra_w
+        dirty = self._dirty
+        for h in w.halls:
+            new = hall_n[h] * per
+            old = drawn[h]
+            if new != old:
+                extra[h] += new - old
                 drawn[h] = new
-            else:
-                del drawn[h]
-            self._update(h, now)
-            changed = True
-        if changed:
-            self._site(now)
+                dirty.add(h)
+        if not self._depth:
+            self.flush(now)

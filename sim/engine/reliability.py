@@ -112,6 +112,7 @@ class Reliability:
     def fail(self, d: int, repair_s: float) -> None:
         now = self.env.now
         self.model_events += 1
+        self.fleet.power.batch()
         holder = self.fleet.fail(d, now)
         self.rec.event(
             now,
@@ -125,10 +126,13 @@ class Reliability:
             self.training.interrupt(holder, d)
         elif isinstance(holder, Service):
             self.autoscaler.domain_lost(holder)
+        self.fleet.power.flush(now)
 
     def _repair(self, d: int, _ev: Any = None) -> None:
         now = self.env.now
         self.model_events += 1
+        self.fleet.power.batch()
         self.fleet.repair(d, now)
         self.rec.event(now, EventKind.REPAIR, "", "", domain=d)
         self.scheduler.try_start()
+        self.fleet.power.flush(now)

@@ -90,19 +90,31 @@ class Autoscaler:
         )
         svc.demand_list = svc.demand.tolist()
         svc.target_list = svc.target.tolist()
-        svc.tick_cb = partial(self._tick, svc)
         self.services.append(svc)
         return svc
 
     def start(self) -> None:
         """Run every service's first tick now: at time 0 they claim their replicas before the
-        training gangs are placed."""
+        training gangs are placed. Services with the same control interval tick in one event,
+        in the order of the scenario, and their power is written once per tick."""
+        groups: dict[float, list[Service]] = {}
         for svc in self.services:
-            self._tick(svc, None)
+            groups.setdefault(svc.interval_s, []).append(svc)
+        for interval, group in groups.items():
+            n_ticks = min(len(s.target_list) for s in group)
+            self._tick_group(group, interval, n_ticks, None)
+
+    def _tick_group(self, group: list[Service], interval: float, n_ticks: int, _ev: Any) -> None:
+        self.power.batch()
+        for svc in group:
+            self._tick(svc)
+        self.power.flush(self.env.now)
+        if group[0].tick + 1 < n_ticks:
+            later(self.env, interval, partial(self._tick_group, group, interval, n_ticks))
 
     # ------------------------------------------------------------------ control loop
 
-    def _tick(self, svc: Service, _ev: Any) -> None:
+    def _tick(self, svc: Service) -> None:
         k = svc.tick + 1
         svc.tick = k
         target = svc.target_list[k]
@@ -116,8 +128,6 @@ class Autoscaler:
         if svc.held.size != desired:
             self._scale(svc, desired)
         self._load(svc)
-        if k + 1 < len(svc.target_list):
-            later(self.env, svc.interval_s, svc.tick_cb)
 
     def _load(self, svc: Service) -> None:
         """Power draw of the held domains at the demand of the current tick."""

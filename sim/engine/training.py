@@ -108,7 +108,9 @@ class Training:
         self.rec.event(self.env.now, EventKind.SUBMITTED, job.name, job.kind, value=job.gpus)
         self.scheduler.enqueue(job)
         self._queue(job.kind, +1)
+        self.power.batch()
         self.scheduler.try_start()
+        self.power.flush(self.env.now)
 
     def start(self, job: Job) -> None:
         """Give ``job`` its gang (the scheduler found room) and start or restart it."""
@@ -163,8 +165,10 @@ class Training:
         job.finish_s = now
         job.token += 1
         self.rec.event(now, EventKind.FINISHED, job.name, job.kind, value=job.work)
+        self.power.batch()
         self.fleet.give_back(job, job.held.size, now)
         self.scheduler.try_start()
+        self.power.flush(now)
 
     def _stop(self, job: Job) -> float:
         """Close a RUNNING segment (interrupt or preemption): log checkpoints, return work lost."""

@@ -73,8 +73,9 @@ class Workload:
         self.preemptible = preemptible
         self.held = IndexStack(capacity, slot)
         self.hall_n = [0] * n_halls
+        self.halls: list[int] = []  # halls of its hardware type (set when registered)
         self.draw_w = 0.0
-        self.drawn_w: dict[int, float] = {}  # watts above idle now counted per hall
+        self.drawn_w = [0.0] * n_halls  # watts above idle now counted per hall
         self.held_domain_s = 0.0
         self.alloc_start = 0.0
 
@@ -289,7 +290,6 @@ class Service(Workload):
         self.ch_capacity: Any = None
         self.demand_list: list[float] = []
         self.target_list: list[int] = []
-        self.tick_cb: Any = None
 
     def targets(self, start: int) -> np.ndarray:
         """Domains wanted at each tick from ``start`` on at the current capacity.

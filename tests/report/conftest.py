@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from sim.analysis import summarize
+from sim.contract import JOB_NUMBER_COLUMNS, JOB_TEXT_COLUMNS, RunFacts
 from sim.io import RunTables
 from sim.runner import run
 
@@ -55,6 +56,7 @@ def _small(
             "gpus_inference": inf,
             "utilization": (pre + post + inf) / total,
             "it_power_w": it,
+            "site.hall1.it_power_w": it,
             "pue": np.full(n, 1.25),
             "facility_power_w": it * 1.25,
             "grid_cap_w": np.full(n, 500e3),
@@ -144,38 +146,23 @@ def _small(
             }
         )
     jobs = pd.DataFrame(jobs_rows)
-    for col in (
-        "name",
-        "workload",
-        "state",
-        "hardware",
-        "gpus",
-        "submit_s",
-        "first_start_s",
-        "finish_s",
-        "work",
-        "work_done",
-        "ettr",
-        "interruptions",
-        "preemptions",
-        "mfu_when_running",
-        "held_gpu_hours",
-        "useful_gpu_hours",
-        "wait_s",
-        "slo_attainment",
-        "rate_per_s",
-    ):
+    for col in (*JOB_TEXT_COLUMNS, *JOB_NUMBER_COLUMNS):
         if col not in jobs:
-            jobs[col] = pd.Series(dtype="float64")
+            jobs[col] = pd.Series(dtype="string" if col in JOB_TEXT_COLUMNS else "float64")
     events = pd.DataFrame.from_records(
         events_rows, columns=["time_s", "event", "subject", "workload", "domain", "value", "detail"]
     )
-    facts = {
+    facts: RunFacts = {
         "scenario": "small",
         "seed": 0,
         "domains": 3,
         "provisioned_it_power_w": 400e3,
         "grid_power_w": 500e3,
+        "energy_price_usd_per_mwh": 80.0,
+        "facility_capex_usd_per_w": 11.7,
+        "network_capex_fraction": 0.33,
+        "it_amortization_s": 5 * 365 * 86_400.0,
+        "facility_amortization_s": 15 * 365 * 86_400.0,
         "halls": [
             {
                 "name": "hall1",
@@ -183,8 +170,10 @@ def _small(
                 "domains": 3,
                 "gpus": 216,
                 "it_power_capacity_mw": 0.4,
+                "domain_price_usd": 3.9e6 if capex_known else None,
             }
         ],
+        "services": [],
     }
     summary = summarize(traces, events, jobs, facts)
     scenario = {
