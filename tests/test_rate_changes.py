@@ -348,7 +348,7 @@ def test_a_throttle_with_a_power_scale_lowers_site_power_exactly(
     got: list[tuple[float, float, list[float]]] = []
 
     def look() -> None:
-        got.append((e.power.site_it_w, e.power.site_facility_w, list(e.power.hall_w)))
+        got.append((e.power.site_it_w, e.power.site_facility_w, [e.power.hall_it_w(0)]))
 
     def throttle(value: float, scale: float) -> None:
         look()
