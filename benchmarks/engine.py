@@ -1,13 +1,20 @@
-"""Engine speed: the default 1 GW scenario over 30 and 365 days against a bare SimPy loop.
+"""Engine speed: the default 1 GW scenario over 30 and 365 days, and a 10 GW site, against a
+bare SimPy loop.
 
 Prints, for each case: wall seconds of the simulation proper (build and table writing excluded,
 reported apart), SimPy events processed, events per second, model events (failures and repairs),
 and the peak resident memory of the process that ran it. The ceiling is a bare SimPy loop of
-timeouts, measured in the same run on the same counting environment, so the ratio
-engine / bare compares like with like.
+timeouts in a plain ``simpy.Environment``, measured in the same run, so ``vs bare`` is the
+engine's event rate as a share of the fastest SimPy can go. Then two ratios:
 
-    python benchmarks/engine.py            # all cases
-    python benchmarks/engine.py --days 30  # one engine case
+* the 365-day default's events per second over the bare loop's (target >= 0.4);
+* the wall time of a 10 GW site (the same scenario with ten times the grid power, so ten times
+  the racks, with the same workload) over the 1 GW one, both for 365 days (target <= 3).
+
+Each case runs in its own process (so peak memory is its own).
+
+    python benchmarks/engine.py                 # all cases
+    python benchmarks/engine.py --days 30       # one engine case, no 10 GW ratio
 """
 
 from __future__ import annotations
@@ -22,9 +29,9 @@ from typing import Any
 
 
 def _bare(n: int) -> dict[str, Any]:
-    from sim.engine.core import CountingEnvironment
+    import simpy
 
-    env = CountingEnvironment()
+    env = simpy.Environment()
 
     def loop() -> Any:
         for _ in range(n):
@@ -34,20 +41,24 @@ def _bare(n: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     env.run()
     wall = time.perf_counter() - t0
-    return {"case": f"bare SimPy, {n:,} timeouts", "wall_s": wall, "events": env.processed}
+    # n timeouts, the process's start, and its end
+    return {"case": f"bare SimPy, {n:,} timeouts", "wall_s": wall, "events": n + 2}
 
 
-def _engine(days: float, scenario: str | None) -> dict[str, Any]:
+def _engine(days: float, scenario: str | None, grid: str | None) -> dict[str, Any]:
     from sim.runner import prepare, simulate
 
     t0 = time.perf_counter()
-    _, plan = prepare(scenario, overrides=[f"run.duration={days}d"])
+    overrides = [f"run.duration={days}d"]
+    if grid:
+        overrides.append(f"facility.grid_power={grid}")
+    _, plan = prepare(scenario, overrides=overrides)
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     _tables, stats = simulate(plan)
     total_s = time.perf_counter() - t1
     return {
-        "case": f"{plan.scenario.name}, {days:g} days",
+        "case": f"{plan.scenario.name}{', ' + grid if grid else ''}, {days:g} days",
         "wall_s": stats.wall_s,
         "events": stats.simpy_events,
         "model_events": stats.model_events,
@@ -58,7 +69,7 @@ def _engine(days: float, scenario: str | None) -> dict[str, Any]:
 
 
 def _child(args: argparse.Namespace) -> None:
-    out = _bare(args.bare) if args.bare else _engine(args.days, args.scenario)
+    out = _bare(args.bare) if args.bare else _engine(args.days, args.scenario, args.grid)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps(out))
 
@@ -74,6 +85,7 @@ def main() -> None:
     ap.add_argument("--days", type=float, action="append", help="engine case(s), in days")
     ap.add_argument("--scenario", help="scenario file (default: the built-in default)")
     ap.add_argument("--bare", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--grid", help=argparse.SUPPRESS)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -87,6 +99,10 @@ def main() -> None:
     rows = [bare]
     for d in days:
         rows.append(_run_child(["--days", str(d), *scen]))
+    big = None
+    if 365.0 in days:
+        big = _run_child(["--days", "365", "--grid", "10 GW", *scen])
+        rows.append(big)
     print(
         f"{'case':<42} {'wall s':>8} {'events':>11} {'events/s':>11} {'vs bare':>8}"
         f" {'peak MB':>8}  notes"
@@ -102,6 +118,16 @@ def main() -> None:
         print(
             f"{r['case']:<42} {r['wall_s']:>8.2f} {r['events']:>11,} {rate:>11,.0f}"
             f" {rate / bare_rate:>8.2f} {r['peak_rss_mb']:>8.0f}  {notes}"
+        )
+    year = next((r for r in rows[1:] if r["case"].endswith(", 365 days") and r is not big), None)
+    if year is not None:
+        ratio = year["events"] / year["wall_s"] / bare_rate
+        print(f"\n365-day default: engine events/s over bare SimPy = {ratio:.2f} (target >= 0.4)")
+    if big is not None and year is not None:
+        print(
+            f"10 GW over 1 GW wall time, 365 days = {big['wall_s'] / year['wall_s']:.2f}"
+            f" (target <= 3; {big['gpus'] / year['gpus']:.1f}x the GPUs,"
+            f" {big['model_events'] / max(year['model_events'], 1):.1f}x the failures+repairs)"
         )
 
 

@@ -105,6 +105,10 @@ class Recorder:
         self.row_channels: list[RowChannel] = []
         self._events: list[tuple[float, str, str, str, int, float, str]] = []
 
+    def discard(self, rc: RowChannel) -> None:
+        """Drop a row channel that was only an intermediate (its levels were combined)."""
+        self.row_channels.remove(rc)
+
     def row_channel(self, names: tuple[str, ...], initial: tuple[float, ...]) -> RowChannel:
         for name in names:
             if name in self.channels or any(name in rc.names for rc in self.row_channels):

@@ -184,7 +184,7 @@ def test_fail_a_held_domain_and_repair_it(fleet: Fleet) -> None:
 @given(
     ops=st.lists(
         st.tuples(
-            st.sampled_from(["take", "give", "some", "fail", "repair"]),
+            st.sampled_from(["take", "one", "give", "some", "fail", "repair"]),
             st.integers(0, 2),
             st.integers(0, 7),
         ),
@@ -203,6 +203,8 @@ def test_random_operations_keep_the_fleet_consistent(ops: list[tuple[str, int, i
         w = ws[h]
         if op == "take" and fleet.n_free(w.hw) > 0:
             fleet.take(w, 1 + x % fleet.n_free(w.hw), now)
+        elif op == "one" and fleet.n_free(w.hw) > 0:
+            fleet.take1(w, now)
         elif op == "give":
             fleet.give_back(w, w.held.size, now)
         elif op == "some" and w.held.size > 0:

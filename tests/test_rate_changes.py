@@ -157,15 +157,7 @@ def test_a_throttle_delays_the_finish_by_the_compute_it_slowed(
     "t0",
     [
         2 * H,  # during compute: fine
-        pytest.param(
-            I_S + 30.0,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="Training._finished counts a full ckpt_write_s for the checkpoint "
-                "being written when the finish was planned mid-write: the slowdown is short "
-                "by (pos - I) x (1 - rate/base)",
-            ),
-        ),
+        I_S + 30.0,  # during a checkpoint write (was short by (pos - I) x (1 - rate/base))
     ],
 )
 def test_a_throttle_kept_to_the_finish_counts_all_its_compute(one_job: Plan, t0: float) -> None:
@@ -492,11 +484,6 @@ def test_a_bad_capacity_factor_is_refused(
     assert svc.capacity_per_domain == svc.base_capacity
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an unknown factor name raises a bare KeyError('thermal'), not a ValueError "
-    "that names the known factors (sim.contract.RATE_FACTORS)",
-)
 def test_an_unknown_factor_name_is_refused_with_the_known_names(one_job: Plan) -> None:
     e = started(one_job)
     with pytest.raises(ValueError, match=r"thermal.*throttle"):

@@ -24,12 +24,14 @@ The engine reads the typed plan only (never the raw scenario). Recording is
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from sim.build import Plan
+from sim.contract import SERVICE, entity_column
 from sim.engine.arrivals import run_arrivals
 from sim.engine.fleet import Fleet
 from sim.engine.kernel import events_processed, later, new_environment
@@ -191,21 +193,42 @@ class Engine:
     def run(
         self, progress: Callable[[float, int], None] | None = None, step_s: float = DAY_S
     ) -> None:
-        """Run to the scenario's end; ``progress(sim_time_s, events)`` after each ``step_s``."""
-        self._setup()
-        t = 0.0
-        while t < self.end_s:
-            t = min(t + step_s, self.end_s)
-            self.env.run(until=t)
-            if progress is not None:
-                progress(t, self.events)
-        self._close()
+        """Run to the scenario's end; ``progress(sim_time_s, events)`` after each ``step_s``.
+
+        Python's cyclic garbage collector is paused for the run: the records grow to millions
+        of containers, and its full passes over them cost about a quarter of a year's run,
+        while the engine leaves no reference cycles behind in steady state (a processed event
+        drops its callbacks; peak memory is the same with and without it). It is restored on
+        the way out, whatever happens.
+        """
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._setup()
+            t = 0.0
+            while t < self.end_s:
+                t = min(t + step_s, self.end_s)
+                self.env.run(until=t)
+                if progress is not None:
+                    progress(t, self.events)
+            self._close()
+        finally:
+            if collecting:
+                gc.enable()
 
     def _close(self) -> None:
         self.training.close(self.end_s)
+        served = {}
         for svc in self.services:
-            for name, (times, values) in self.autoscaler.levels(svc).items():
+            levels = self.autoscaler.levels(svc)
+            served[svc.name] = levels[entity_column(SERVICE, svc.name, "served_tokens_per_s")]
+            for name, (times, values) in levels.items():
                 self.rec.add_level(name, times, values)
+        for name, (times, values) in self.power.hall_levels(served).items():
+            self.rec.add_level(name, times, values)
+        self.rec.discard(self.power.ch_halls)
+        for svc in self.services:
+            self.rec.discard(svc.ch_halls)
 
     # ------------------------------------------------------------------ results
 

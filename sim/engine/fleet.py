@@ -146,6 +146,10 @@ class Fleet:
         hn = w.hall_n
         if len(halls) == 1:
             hn[halls[0]] += sign * ids.shape[0]
+        elif ids.shape[0] <= 16:
+            hall_of = self.hall_of
+            for d in ids.tolist():
+                hn[hall_of[d]] += sign
         else:
             counts = np.bincount(self.domain_hall[ids], minlength=self.n_halls).tolist()
             for h in halls:
@@ -155,6 +159,25 @@ class Fleet:
         v = self.gpus_held[w.kind] + k * self.gpus_of_hw[w.hw]
         self.gpus_held[w.kind] = v
         self.ch_held[w.kind].set(now, v)
+
+    def take1(self, w: Workload, now: float) -> int:
+        """Move one free domain into ``w``'s holding (a replacement): :meth:`take` for k = 1
+        without numpy's per-call overhead."""
+        w.account_hold(now)
+        pool = self.free[w.hw]
+        pool.size -= 1
+        d = int(pool.items[pool.size])
+        self.state[d] = HELD
+        self.holder[d] = w.index
+        w.held.push1(d)
+        w.hall_n[self.hall_of[d]] += 1
+        if w.victim:
+            self.victims[w.hw][w.class_rank][w] = None
+            self.victim_domains[w.hw][w.class_rank] += 1
+        self._gpus(w, 1, now)
+        if w.draw_w:
+            self.power.refresh(w, now)
+        return d
 
     def take(self, w: Workload, k: int, now: float) -> np.ndarray:
         """Move ``k`` free domains of ``w``'s hardware into its holding."""

@@ -1,10 +1,10 @@
-"""Power accounting (component ``power``): IT and facility power per hall and for the site, live.
+"""Power accounting (component ``power``; halls are ``site.<hall>``): IT and facility power per
+hall and for the site, live.
 
-The power of a hall is a level kept up to date on every change of what its domains do, so a
-controller can read it at any time (:attr:`Power.site_it_w`, :meth:`Power.hall_it_w`):
+The IT power of a hall is
 
-    hall IT power = overhead + P x (f_idle x domains up + f_failed x domains failed)
-                    + the draw above idle of the workloads holding domains in the hall
+    overhead + P x (f_idle x domains up + f_failed x domains failed)
+    + the draw above idle of the workloads holding domains in the hall
 
 where ``P`` is a domain's provisioned power (``domain_power_w``) and the fractions ``f`` are the
 hardware generation's activity power (catalog ``activity_power``, or the scenario's
@@ -12,10 +12,23 @@ hardware generation's activity power (catalog ``activity_power``, or the scenari
 ``P x (f_training - f_idle) x power_scale`` above idle per domain (``power_scale`` < 1 under a
 throttle); a restarting job's domains idle. An inference service draws
 ``P x (f_inference_full_load - f_idle)`` per domain of load, where its load in domains is
-``min(demand / capacity per domain, domains held)``: the served share, as before. ``overhead`` is
-the network, storage and management IT power, a constant share (``it_overhead_fraction``) of the
-hall's provisioned domain power. Facility power = IT power x PUE (a constant until the
-power-and-cooling model makes it live).
+``min(demand / capacity per domain, domains held)`` (the served share), spread over the halls
+in proportion to the domains it holds in each. ``overhead`` is the network, storage and
+management IT power, a constant share (``it_overhead_fraction``) of the hall's provisioned
+domain power. Facility power = IT power x PUE (a constant until the power-and-cooling model
+makes it live).
+
+**What is live, and how it is recorded.** The site's IT and facility power
+(:attr:`Power.site_it_w`, :attr:`Power.site_facility_w`) are levels kept up to date on every
+change: a domain failing or coming back, a job starting, stopping or changing its throttle, a
+service changing its domains or its load (at every control tick, since demand moves). A hall's
+power is read at any instant with :meth:`Power.hall_it_w`: its training, idle and failed part
+is kept per hall on every change, and the services' load is split over the halls when read,
+because a service's load changes at every tick and its split only when its domains change
+(splitting it eagerly would cost a write per hall per service per tick). The recorded per-hall
+levels are exact all the same: the per-hall part of training, idle and failures is recorded on
+change, each service's domains per hall on change, and :meth:`Power.hall_levels` combines them
+with the services' served-tokens levels after the run, on the union of their change times.
 
 Cost per change: O(halls the workload spans), never O(domains).
 """
@@ -25,11 +38,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from sim.contract import HALL, TRACE, entity_column
 from sim.record import Recorder
 
 if TYPE_CHECKING:
-    from sim.engine.workloads import Workload
+    from sim.engine.workloads import Service, Workload
 
 __all__ = ["HallPower", "Power"]
 
@@ -55,8 +70,8 @@ class HallPower:
 class Power:
     """Power levels per hall and for the site.
 
-    Changes made at one instant can be batched (:meth:`batch`): draws are accumulated and each
-    touched hall, and the site, is written once when the batch ends.
+    Changes made at one instant can be batched (:meth:`batch`): draws are accumulated, and the
+    touched halls and the site are written once when the batch ends (:meth:`flush`).
     """
 
     name = "power"
@@ -64,21 +79,23 @@ class Power:
     def __init__(self, halls: list[HallPower], pue: float, rec: Recorder) -> None:
         self.halls = halls
         self.pue = pue
+        self.rec = rec
         self.failed = [0] * len(halls)
-        self.extra_w = [0.0] * len(halls)
+        self.extra_w = [0.0] * len(halls)  # jobs' draw above idle, per hall
         self.base_w = [self._base(h) for h in range(len(halls))]
-        self.hall_w = list(self.base_w)
+        self.hall_w = list(self.base_w)  # base + jobs: everything but the services' load
+        self.services: list[Service] = []
+        self.services_w = 0.0  # the services' load draw, site-wide
         self.site_it_w = sum(self.hall_w)
-        # one row per change: every hall's IT power, the site's IT and facility power
-        self.ch = rec.row_channel(
-            (
-                *(entity_column(HALL, h.name, "it_power_w") for h in halls),
-                TRACE["it_power_w"].name,
-                TRACE["facility_power_w"].name,
-            ),
-            (*self.hall_w, self.site_it_w, self.site_it_w * pue),
+        self.ch_halls = rec.row_channel(
+            tuple(f"_halls_without_services.{h.name}" for h in halls), tuple(self.hall_w)
+        )
+        self.ch_site = rec.row_channel(
+            (TRACE["it_power_w"].name, TRACE["facility_power_w"].name),
+            (self.site_it_w, self.site_it_w * pue),
         )
         self._dirty: set[int] = set()
+        self._site_dirty = False
         self._depth = 0
         # per hardware type: watts above idle per domain of training and of inference load
         by_hw: dict[int, HallPower] = {h.hw: h for h in halls}
@@ -89,17 +106,25 @@ class Power:
             self.train_w[hw] = h.domain_power_w * (h.training - h.idle)
             self.infer_w[hw] = h.domain_power_w * (h.inference_full_load - h.idle)
 
+    def _base(self, h: int) -> float:
+        hp = self.halls[h]
+        f = self.failed[h]
+        return hp.overhead_w + hp.domain_power_w * (hp.idle * (hp.n_domains - f) + hp.failed * f)
+
+    # ------------------------------------------------------------------ reading
+
     @property
     def site_facility_w(self) -> float:
         return self.site_it_w * self.pue
 
     def hall_it_w(self, h: int) -> float:
-        return self.hall_w[h]
-
-    def _base(self, h: int) -> float:
-        hp = self.halls[h]
-        f = self.failed[h]
-        return hp.overhead_w + hp.domain_power_w * (hp.idle * (hp.n_domains - f) + hp.failed * f)
+        """IT power of hall ``h`` now."""
+        w = self.hall_w[h]
+        for svc in self.services:
+            held = svc.held.size
+            if held and svc.hall_n[h]:
+                w += svc.load_w * svc.hall_n[h] / held
+        return w
 
     # ------------------------------------------------------------------ writing the levels
 
@@ -108,25 +133,31 @@ class Power:
         self._depth += 1
 
     def flush(self, now: float) -> None:
-        """End a batch (or write at once outside one): set each touched hall and the site."""
+        """End a batch (or write at once outside one): the touched halls and the site."""
         if self._depth:
             self._depth -= 1
             if self._depth:
                 return
         dirty = self._dirty
-        if not dirty:
-            return
-        hall_w = self.hall_w
-        extra = self.extra_w
-        for h in dirty:
-            x = extra[h]
-            if -_RESIDUE_W < x < _RESIDUE_W:
-                x = extra[h] = 0.0  # float residue of adds and subtracts: nothing draws
-            hall_w[h] = self.base_w[h] + x
-        dirty.clear()
-        s = sum(hall_w)
-        self.site_it_w = s
-        self.ch.set(now, (*hall_w, s, s * self.pue))
+        if dirty:
+            hall_w = self.hall_w
+            extra = self.extra_w
+            for h in dirty:
+                x = extra[h]
+                if -_RESIDUE_W < x < _RESIDUE_W:
+                    x = extra[h] = 0.0  # float residue of adds and subtracts: nothing draws
+                hall_w[h] = self.base_w[h] + x
+            dirty.clear()
+            self.ch_halls.set(now, tuple(hall_w))
+            self._site_dirty = True
+        if self._site_dirty:
+            self._site_dirty = False
+            sw = self.services_w
+            if -_RESIDUE_W < sw < _RESIDUE_W:
+                sw = self.services_w = 0.0
+            s = sum(self.hall_w) + sw
+            self.site_it_w = s
+            self.ch_site.set(now, (s, s * self.pue))
 
     # ------------------------------------------------------------------ changes
 
@@ -139,17 +170,17 @@ class Power:
             self.flush(now)
 
     def set_draw(self, w: Workload, per_domain_w: float, now: float) -> None:
-        """``w`` now draws ``per_domain_w`` above idle on each domain it holds.
+        """Job ``w`` now draws ``per_domain_w`` above idle on each domain it holds.
 
-        The fleet refreshes a drawing workload whenever its domains change, so an unchanged
-        draw per domain needs nothing."""
+        The fleet refreshes a drawing job whenever its domains change, so an unchanged draw per
+        domain needs nothing."""
         if per_domain_w == w.draw_w:
             return
         w.draw_w = per_domain_w
         self.refresh(w, now)
 
     def refresh(self, w: Workload, now: float) -> None:
-        """Recount ``w``'s draw after its draw per domain or its domains changed."""
+        """Recount job ``w``'s draw after its draw per domain or its domains changed."""
         drawn = w.drawn_w
         per = w.draw_w
         hall_n = w.hall_n
@@ -164,3 +195,62 @@ class Power:
                 dirty.add(h)
         if not self._depth:
             self.flush(now)
+
+    def add_service(self, svc: Service) -> None:
+        self.services.append(svc)
+        svc.ch_halls = self.rec.row_channel(
+            tuple(f"_service_halls.{svc.name}.{h.name}" for h in self.halls),
+            tuple(0.0 for _ in self.halls),
+        )
+
+    def service_domains(self, svc: Service, now: float) -> None:
+        """Record where ``svc``'s domains are (call after its domains changed)."""
+        svc.ch_halls.set(now, tuple(svc.hall_n))
+
+    def set_service_load(self, svc: Service, load_w: float, now: float) -> None:
+        """``svc`` now draws ``load_w`` above idle in all (its load, site-wide)."""
+        if load_w == svc.load_w:
+            return
+        self.services_w += load_w - svc.load_w
+        svc.load_w = load_w
+        self._site_dirty = True
+        if not self._depth:
+            self.flush(now)
+
+    # ------------------------------------------------------------------ after the run
+
+    def hall_levels(
+        self, served: dict[str, tuple[np.ndarray, np.ndarray]]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each hall's IT power as an exact step function, from the recorded parts.
+
+        ``served[name]`` is a service's served tokens/s level (times, values). A service draws
+        ``infer_w x served / capacity per domain`` spread as its domains per hall / its domains,
+        that is ``infer_w x served x domains in the hall / capacity held``.
+        """
+        bt = np.asarray(self.ch_halls.times)
+        bv = np.asarray(self.ch_halls.rows, dtype=np.float64).reshape(len(bt), len(self.halls))
+        grids: list[tuple[np.ndarray, np.ndarray]] = []  # per service: times, per-hall draw
+        for svc in self.services:
+            st, sv = served[svc.name]
+            ct = np.asarray(svc.ch_capacity.times)
+            cv = np.asarray(svc.ch_capacity.values)
+            ht = np.asarray(svc.ch_halls.times)
+            hv = np.asarray(svc.ch_halls.rows, dtype=np.float64).reshape(len(ht), -1)
+            t = np.union1d(np.union1d(st, ct), ht)
+            s = sv[np.searchsorted(st, t, side="right") - 1]
+            c = cv[np.searchsorted(ct, t, side="right") - 1]
+            n = hv[np.searchsorted(ht, t, side="right") - 1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per = np.where(c > 0, self.infer_w[svc.hw] * s / c, 0.0)
+            grids.append((t, n * per[:, None]))
+        t = bt
+        for gt, _ in grids:
+            t = np.union1d(t, gt)
+        v = bv[np.searchsorted(bt, t, side="right") - 1]
+        for gt, gv in grids:
+            v = v + gv[np.searchsorted(gt, t, side="right") - 1]
+        return {
+            entity_column(HALL, hp.name, "it_power_w"): (t, v[:, h])
+            for h, hp in enumerate(self.halls)
+        }

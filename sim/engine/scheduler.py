@@ -82,16 +82,17 @@ class PriorityGangScheduler:
     def try_start(self) -> None:
         """Start every queued job that fits now, highest class first, then backfill."""
         fleet = self.fleet
-        n_hw = len(fleet.free)
+        free = fleet.free
+        spares = self.spares
         for rank, q in enumerate(self.queues):
             if not q:
                 continue
             # nothing free and nothing to preempt below this class: no job of it can start,
             # so the queue is not walked (keeps the cost per event off the queue length)
-            if not any(
-                fleet.n_free(h) > self.spares or self._preemptible_below(h, rank) > 0
-                for h in range(n_hw)
-            ):
+            for h, pool in enumerate(free):
+                if pool.size > spares or self._preemptible_below(h, rank) > 0:
+                    break
+            else:
                 continue
             i = 0
             while i < len(q):

@@ -90,6 +90,7 @@ class Autoscaler:
         )
         svc.demand_list = svc.demand.tolist()
         svc.target_list = svc.target.tolist()
+        self.power.add_service(svc)
         self.services.append(svc)
         return svc
 
@@ -105,43 +106,45 @@ class Autoscaler:
             self._tick_group(group, interval, n_ticks, None)
 
     def _tick_group(self, group: list[Service], interval: float, n_ticks: int, _ev: Any) -> None:
-        self.power.batch()
+        power = self.power
+        power.batch()
         for svc in group:
-            self._tick(svc)
-        self.power.flush(self.env.now)
+            k = svc.tick + 1
+            svc.tick = k
+            target = svc.target_list[k]
+            desired = svc.desired
+            if target != desired and (
+                desired < svc.min_domains
+                or abs(target - desired) > svc.tolerance * desired
+                or desired == 0
+            ):
+                desired = svc.desired = target
+            held = svc.held.size
+            if held != desired:
+                self._scale(svc, desired)
+                held = svc.held.size
+            # power of the held domains at this tick's demand (as :meth:`_load`, inlined: this
+            # runs for every service at every tick)
+            load = svc.demand_list[k] / svc.capacity_per_domain
+            load_w = power.infer_w[svc.hw] * (load if load < held else held)
+            if load_w != svc.load_w:
+                power.services_w += load_w - svc.load_w
+                svc.load_w = load_w
+                power._site_dirty = True
+        power.flush(self.env.now)
         if group[0].tick + 1 < n_ticks:
             later(self.env, interval, partial(self._tick_group, group, interval, n_ticks))
 
-    # ------------------------------------------------------------------ control loop
-
-    def _tick(self, svc: Service) -> None:
-        k = svc.tick + 1
-        svc.tick = k
-        target = svc.target_list[k]
-        desired = svc.desired
-        if target != desired and (
-            desired < svc.min_domains
-            or abs(target - desired) > svc.tolerance * desired
-            or desired == 0
-        ):
-            desired = svc.desired = target
-        if svc.held.size != desired:
-            self._scale(svc, desired)
-        self._load(svc)
-
     def _load(self, svc: Service) -> None:
         """Power draw of the held domains at the demand of the current tick."""
-        held = svc.held.size
-        per = 0.0
-        if held:
-            served = min(svc.demand_list[svc.tick] / svc.capacity_per_domain, held)
-            per = self.power.infer_w[svc.hw] * served / held
-        self.power.set_draw(svc, per, self.env.now)
+        load = min(svc.demand_list[svc.tick] / svc.capacity_per_domain, svc.held.size)
+        self.power.set_service_load(svc, self.power.infer_w[svc.hw] * load, self.env.now)
 
     def _levels(self, svc: Service) -> None:
         now = self.env.now
         svc.ch_domains.set(now, svc.held.size)
         svc.ch_capacity.set(now, svc.held.size * svc.capacity_per_domain)
+        self.power.service_domains(svc, now)
 
     def _scale(self, svc: Service, need: int) -> None:
         have = svc.held.size
@@ -163,7 +166,7 @@ class Autoscaler:
         """A domain of ``svc`` failed: replace it at once if a domain is free beyond the
         spares, else at a later tick."""
         if self.fleet.n_free(svc.hw) > self.scheduler.spares:
-            self.fleet.take(svc, 1, self.env.now)
+            self.fleet.take1(svc, self.env.now)
         self._levels(svc)
         self._load(svc)
 
@@ -171,6 +174,10 @@ class Autoscaler:
         """Change one named factor of ``svc``'s capacity per domain now."""
         if not value > 0.0 or not math.isfinite(value):
             raise ValueError(f"capacity factor {factor} must be a positive number, got {value}")
+        if factor not in FACTOR_INDEX:
+            raise ValueError(
+                f"unknown capacity factor {factor!r}; known: {', '.join(FACTOR_INDEX)}"
+            )
         svc.factors[FACTOR_INDEX[factor]] = value
         cap = svc.base_capacity
         for f in svc.factors:

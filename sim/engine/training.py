@@ -33,6 +33,12 @@ __all__ = ["Training"]
 KINDS = ("pretraining", "posttraining")
 
 
+def _factor_index(factor: str) -> int:
+    if factor not in FACTOR_INDEX:
+        raise ValueError(f"unknown rate factor {factor!r}; known: {', '.join(FACTOR_INDEX)}")
+    return FACTOR_INDEX[factor]
+
+
 class Training:
     name = "workloads"
 
@@ -146,18 +152,20 @@ class Training:
     def _plan_finish(self, job: Job) -> None:
         wall, n = job.to_finish()
         job.token += 1
-        job.finish_plan = (n, job.t_upd - job.pos)
+        # compute time to the end: the work left at the current rate (stalls excluded)
+        compute = (job.work - job.done_work - job.unsaved) / job.rate
+        job.finish_plan = (n, job.t_upd - job.pos, compute)
         later(self.env, wall, partial(self._finished, job, job.token))
 
     def _finished(self, job: Job, token: int, _ev: Any) -> None:
         if token != job.token:
             return  # the plan changed since this completion was scheduled
         now = self.env.now
-        n, cycle_start = job.finish_plan
+        n, cycle_start, compute = job.finish_plan
         job.checkpoints += n
         self._checkpoints(job, n, cycle_start)
         job.running_s += now - job.t_upd
-        job._slowdown(now - job.t_upd - n * job.ckpt_write_s)
+        job._slowdown(compute)
         job.done_work = job.work
         job.unsaved = 0.0
         self._active(job, -1)
@@ -198,7 +206,7 @@ class Training:
         self.rec.event(now, EventKind.INTERRUPTED, job.name, job.kind, domain=domain, value=lost)
         before = self.scheduler.preempted
         if self.scheduler.replacement(job):
-            self.fleet.take(job, 1, now)
+            self.fleet.take1(job, now)
             job.starts += 1
             self.rec.event(
                 now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="in_place"
@@ -226,7 +234,7 @@ class Training:
         """
         if not value > 0.0 or not math.isfinite(value):
             raise ValueError(f"rate factor {factor} must be a positive number, got {value}")
-        i = FACTOR_INDEX[factor]
+        i = _factor_index(factor)
         if power_scale is not None and not 0.0 <= power_scale <= 1.0:
             raise ValueError(f"power_scale must be within [0, 1], got {power_scale}")
         if job.phase != Phase.RUNNING:

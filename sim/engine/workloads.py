@@ -130,7 +130,8 @@ class Job(Workload):
         self.pos = 0.0  # position in the checkpoint cycle, as of t_upd
         self.t_upd = 0.0
         self.token = 0  # bumped to cancel the pending finish or restart event
-        self.finish_plan: tuple[int, float] = (0, 0.0)  # checkpoints on the way, cycle start
+        #: checkpoints on the way to completion, their cycle start, compute time left
+        self.finish_plan: tuple[int, float, float] = (0, 0.0, 0.0)
         self.power_scale = 1.0  # share of its full draw above idle (< 1 under a throttle)
         self.first_start: float = math.nan
         self.finish_s: float = math.nan
@@ -289,6 +290,8 @@ class Service(Workload):
         self.ch_domains: Any = None
         self.ch_capacity: Any = None
         self.demand_list: list[float] = []
+        self.load_w = 0.0  # power above idle of its load, all halls together
+        self.ch_halls: Any = None  # its domains per hall (a row channel)
         self.target_list: list[int] = []
 
     def targets(self, start: int) -> np.ndarray:
