@@ -36,6 +36,7 @@ __all__ = [
     "MAX_QUANTITY_CHARS",
     "UNIT_WORDS",
     "QuantityError",
+    "cut",
     "parse_quantity",
     "quantity",
     "short",
@@ -98,6 +99,11 @@ _TIME_HINT = "; time units are s, ms, min, h, d, week, year"
 
 class QuantityError(ValueError):
     """A value that is not a quantity of the expected dimension."""
+
+
+def cut(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters (with the full length said), for names in messages."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def short(value: Any, limit: int = 60) -> str:

@@ -175,11 +175,11 @@ def test_run_onto_an_existing_file_is_a_user_error(
         (["--set", "run.duration=5 MW"], r"run\.duration: '5 MW' is in MW"),
         (
             ["--set", "facility.grid_power=-1 GW"],
-            r"smoke\.yaml:\d+: facility\.grid_power: -1 GW is outside the plausible range",
+            r"^error: --set: facility\.grid_power: -1 GW is outside the plausible range",
         ),
         (
             ["--set", "facility.halls[0].hardware=gb201_nvl72"],
-            r"smoke\.yaml:\d+: facility\.halls\[0\]\.hardware: unknown hardware 'gb201_nvl72' "
+            r"^error: --set: facility\.halls\[0\]\.hardware: unknown hardware 'gb201_nvl72' "
             r"\(did you mean 'gb200_nvl72'\?\)",
         ),
     ],
