@@ -134,9 +134,7 @@ def test_wrong_type_of_seed(write_scenario: Writer) -> None:
     path = write_scenario(
         BASE.replace("  sample_interval: 1 h", "  sample_interval: 1 h\n  seed: x")
     )
-    assert re.match(
-        at(path, 5, "run.seed") + r"expected a whole number, got 'x'", error_of(path)
-    )
+    assert re.match(at(path, 5, "run.seed") + r"expected a whole number, got 'x'", error_of(path))
 
 
 def test_bad_hall_entry_does_not_claim_the_hall_list_is_empty(write_scenario: Writer) -> None:
@@ -155,7 +153,8 @@ def test_section_of_the_wrong_type(write_scenario: Writer) -> None:
 def test_negative_power(write_scenario: Writer) -> None:
     path = write_scenario(BASE.replace("grid_power: 1 MW", "grid_power: -1 GW"))
     assert re.match(
-        at(path, 6, "facility.grid_power") + r"-1 GW is outside the plausible range \(0 W, 100 GW\]",
+        at(path, 6, "facility.grid_power")
+        + r"-1 GW is outside the plausible range \(0 W, 100 GW\]",
         error_of(path),
     )
 

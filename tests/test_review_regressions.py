@@ -217,7 +217,7 @@ def test_a_damaged_run_folder_is_a_user_error(
     (out / "summary.json").write_text("{not json")
     assert main(["report", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "damaged file" in err and "Traceback" not in err
+    assert "summary.json: damaged" in err and "Traceback" not in err
 
 
 def test_a_file_name_with_spaces_gives_a_valid_default_name(tmp_path: Path) -> None:

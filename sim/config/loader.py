@@ -37,6 +37,7 @@ __all__ = [
     "ScenarioError",
     "format_path",
     "load_scenario",
+    "read_yaml",
     "resolved_dict",
 ]
 
@@ -454,6 +455,12 @@ def load_scenario(
     except RecursionError:
         raise ScenarioError(src, [Problem((), _TOO_DEEP)], lines) from None
     return LoadedScenario(scenario=scenario, source=src, lines=lines)
+
+
+def read_yaml(text: str, source: str) -> Any:
+    """Parse YAML text with the scenario loader's bounds (safe loader, no duplicate keys, alias
+    expansion and depth bounded); raises :class:`ScenarioError` naming ``source``."""
+    return _compose(text, source)[0]
 
 
 def resolved_dict(scenario: Scenario) -> dict[str, Any]:

@@ -70,7 +70,7 @@ DAY_S = 86_400.0
 #: ten times the largest campus announced (2025); the engine keeps arrays per domain.
 MAX_DOMAINS = 1_000_000
 #: Longest run and latest time: a century is beyond any planning horizon.
-MAX_TIME_S = 100 * YEAR_S
+MAX_TIME_S = 100 * 365.25 * DAY_S  # pint's year is 365.25 d: "100 years" is in range
 #: Longest name or reference echoed back in messages and used in folder names.
 MAX_NAME = 100
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # no leading dot: never '.' or '..' as a folder
