@@ -200,7 +200,7 @@ def test_self_referencing_or_deep_yaml_is_a_user_error(
 
 def test_negative_seed_is_a_user_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(SMOKE), "--seed", "-1", "--quiet"]) == 2
-    assert "--seed: must be 0 or more, got -1" in capsys.readouterr().err
+    assert "--seed: must be in [0, 2**63 - 1], got -1" in capsys.readouterr().err
 
 
 def test_out_dot_in_an_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

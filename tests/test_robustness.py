@@ -317,3 +317,10 @@ def test_summary_of_the_wrong_shape_is_named(
     capsys.readouterr()
     assert main(["report", str(out)]) == 2
     assert re.search(r"summary\.json", capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**64)])
+def test_a_seed_out_of_range_is_refused(seed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(SMOKE)]) == 0
+    assert main(["run", str(SMOKE), "--seed", seed, "--quiet"]) == 2
+    assert "--seed: must be in [0, 2**63 - 1]" in capsys.readouterr().err
