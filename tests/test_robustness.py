@@ -324,3 +324,21 @@ def test_a_seed_out_of_range_is_refused(seed: str, capsys: pytest.CaptureFixture
     assert main(["validate", str(SMOKE)]) == 0
     assert main(["run", str(SMOKE), "--seed", seed, "--quiet"]) == 2
     assert "--seed: must be in [0, 2**63 - 1]" in capsys.readouterr().err
+
+
+def test_an_alias_bomb_in_a_set_value_is_refused_fast() -> None:
+    bomb = (
+        "["
+        + ", ".join(
+            ["&a0 [q, q, q, q, q, q, q, q]"]
+            + [
+                f"&a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]"
+                for i in range(1, 12)
+            ]
+        )
+        + "]"
+    )
+    t0 = time.perf_counter()
+    msg = _smoke_error(f"facility.halls={bomb}")
+    assert msg.startswith("--set: facility.halls: the YAML expands to more than 100,000")
+    assert time.perf_counter() - t0 < 2

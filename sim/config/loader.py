@@ -238,8 +238,11 @@ def _parse_override(item: str) -> tuple[Loc, Any]:
             parts.append(int(piece) if piece.isdigit() else piece)
             continue
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        # the loader's bounds apply to a value given on the command line too (aliases, depth)
+        value = _compose(raw, "--set")[0] if raw.strip() else ""
+    except ScenarioError as exc:
+        if "YAML syntax error" not in str(exc):
+            raise ValueError(f"{cut(key, 60)}: {exc.problems[0].message}") from None
         value = raw
     return tuple(parts), value
 

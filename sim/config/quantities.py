@@ -24,9 +24,15 @@ from sim.units import quantity, short
 __all__ = [
     "DAY_S",
     "YEAR_S",
+    "BytesPerS",
     "Count",
     "Number",
+    "PerSecond",
+    "Plain",
     "Seconds",
+    "UsdPerMWh",
+    "UsdPerWatt",
+    "Watts",
     "show",
     "within",
 ]
