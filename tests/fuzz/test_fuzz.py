@@ -7,11 +7,11 @@ process and checks the contract of :mod:`fuzz_contract`: exit 0 with a complete 
 or exit 2 with one message and no traceback, within a time and memory bound, nothing left behind.
 Scenarios that validate are also run when they are small enough to finish in a few seconds.
 
-CI runs a fixed, derandomized budget (about 40 s on two cores). To dig deeper::
+CI runs a fixed, derandomized budget (about 15 s on two cores). To dig deeper::
 
     AIFACTORY_FUZZ_EXAMPLES=5000 AIFACTORY_FUZZ_RANDOM=1 .venv/bin/pytest tests/fuzz -x
 
-``AIFACTORY_FUZZ_EXAMPLES`` is the number of examples per test (CI: 40 scenarios, 60 command
+``AIFACTORY_FUZZ_EXAMPLES`` is the number of examples per test (CI: 120 scenarios, 160 command
 lines); ``AIFACTORY_FUZZ_RANDOM=1`` draws new examples on each run instead of the fixed ones;
 ``AIFACTORY_FUZZ_TIME_LIMIT_S`` and ``AIFACTORY_FUZZ_MEMORY_MARGIN`` set the per-command bounds.
 """
@@ -250,7 +250,7 @@ def _cheap(text: str) -> bool:
     return days <= 3 and plan.n_domains <= 64 and events < 20_000
 
 
-@_fuzz(40)
+@_fuzz(120)
 @given(text=mutated())
 def test_mutated_scenarios_keep_the_contract(text: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -339,7 +339,7 @@ def command_line(draw: st.DrawFn, scenario: str) -> list[str]:
     return args
 
 
-@_fuzz(60)
+@_fuzz(160)
 @given(data=st.data())
 def test_command_lines_keep_the_contract(data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
