@@ -24,6 +24,7 @@ from sim.catalog.hardware import HardwareSpec, catalog, parse_entry
 from sim.catalog.models import ModelShape, get_model
 from sim.config.loader import LoadedScenario, Loc, Problem, ScenarioError
 from sim.config.schema import (
+    MAX_DOMAINS,
     ChoiceSize,
     DurationDist,
     FixedSize,
@@ -53,6 +54,13 @@ __all__ = [
 
 #: Most control ticks or logged checkpoints one workload may have over a run (memory bound).
 MAX_STEPS = 2_000_000
+#: Most post-training arrivals one stream may expect over a run, and most failures the fleet
+#: may expect: each is an event the engine handles and a row it records (time and memory).
+MAX_ARRIVALS = 1_000_000
+MAX_FAILURES = 2_000_000
+#: Highest request rate a service's demand may reach (growth compounded over the run): 1e10
+#: requests/s is 100,000 times web search; beyond it the numbers are a typo and overflow.
+MAX_PEAK_REQUESTS_PER_S = 1e10
 
 #: Workload kinds, in the order used for trace columns.
 WORKLOAD_KINDS = ("pretraining", "posttraining", "inference")
@@ -236,6 +244,7 @@ class _Errors:
     def __init__(self, loaded: LoadedScenario) -> None:
         self.loaded = loaded
         self.problems: list[Problem] = []
+        self.bad_hardware: set[str] = set()  # inline entries with their own errors
 
     def add(self, loc: Loc, message: str) -> None:
         self.problems.append(Problem(loc, message))
@@ -257,10 +266,19 @@ def _hardware_table(sc: Scenario, err: _Errors) -> dict[str, HardwareSpec]:
         try:
             table[name] = parse_entry(raw)
         except ValidationError as exc:
+            err.bad_hardware.add(name)
             for e in exc.errors(include_url=False):
                 loc = ("hardware", name, *[p for p in e["loc"] if isinstance(p, str | int)])
                 msg = str(e["msg"]).removeprefix("Value error, ")
                 err.add(loc, "unknown key" if e["type"] == "extra_forbidden" else msg)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            # a provenance leaf of the wrong shape ({value: .., range: 5}) fails before pydantic
+            err.bad_hardware.add(name)
+            err.add(
+                ("hardware", name),
+                "an entry of the wrong shape: each field is a value, or a mapping"
+                " {value, source, range: [low, high], weak, note}",
+            )
     return table
 
 
@@ -282,6 +300,8 @@ def _layout_halls(
     for i, h in enumerate(f.halls):
         loc: Loc = ("facility", "halls", i)
         spec = table.get(h.hardware)
+        if spec is None and h.hardware in err.bad_hardware:
+            continue  # its own error is reported under hardware:
         if spec is None:
             err.add(
                 (*loc, "hardware"),
@@ -318,6 +338,13 @@ def _layout_halls(
                 f"{h.cooling_capacity_w / 1e6:.2f} MW cannot remove the heat of {n} domains at full"
                 f" power ({n * per_domain / 1e6:.2f} MW)",
             )
+        if first + n > MAX_DOMAINS:
+            err.add(
+                (*loc, "racks"),
+                f"the factory would have {first + n:,} domains; at most {MAX_DOMAINS:,} are"
+                " simulated (the engine keeps arrays per domain): lower grid_power or set racks",
+            )
+            return halls
         halls.append(Hall(h.name, hw_index.setdefault(h.hardware, len(hw_index)), n, first, cap))
         first += n
     return halls
@@ -374,8 +401,16 @@ def build(loaded: LoadedScenario) -> Plan:
                     ("workloads", group, i, "class"),
                     f"unknown class '{w.priority_class}'" + _suggest(w.priority_class, list(rank)),
                 )
-    err.raise_if_any()
     spare = sc.scheduler.spare_domains
+    for i, n in enumerate(domains_by_hw):
+        if spare >= n:
+            err.add(
+                ("scheduler", "spare_domains"),
+                f"{spare:,} spare domains per hardware type leave no {specs[i].display_name}"
+                f" domain to run on: the factory has {n:,}",
+            )
+    _check_failures(sc, sum(n * specs[i].domain_gpus for i, n in enumerate(domains_by_hw)), err)
+    err.raise_if_any()
 
     jobs: list[PlannedJob] = []
     for i, j in enumerate(sc.workloads.pretraining):
@@ -440,6 +475,13 @@ def build(loaded: LoadedScenario) -> Plan:
         )
         if planned_s is not None:
             services.append(planned_s)
+        if v.min_domains > domains_by_hw[v_hw] - spare:
+            err.add(
+                (*loc, "min_domains"),
+                f"{v.min_domains:,} domains cannot be held: the factory has"
+                f" {domains_by_hw[v_hw] - spare:,} {specs[v_hw].display_name} domains"
+                f" (after {spare} spares)",
+            )
     err.raise_if_any()
 
     domain_hw = np.empty(sum(h.n_domains for h in halls), dtype=np.int16)
@@ -534,7 +576,7 @@ def _plan_job(
         return None
     try:
         est = _training_estimate(model, spec, gpus, j.precision, j.seq_len, j.global_batch)
-    except (PerfError, KeyError) as exc:
+    except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
         err.add(loc, f"cannot run on {spec.display_name}: {exc.args[0] if exc.args else exc}")
         return None
     if j.checkpoint_write_s == "auto":
@@ -620,6 +662,14 @@ def _plan_stream(
     if stop <= s.start_at_s:
         err.add((*loc, "stop_at"), "stop_at must be later than start_at")
         return None
+    expected = s.arrival_rate_per_s * (min(stop, sc.run.duration_s) - s.start_at_s)
+    if expected > MAX_ARRIVALS:
+        err.add(
+            (*loc, "arrival_rate"),
+            f"{s.arrival_rate_per_s * 86_400:,.4g} jobs a day give {expected:,.0f} arrivals over"
+            f" the run; at most {MAX_ARRIVALS:,} are simulated (a lower rate or a shorter run)",
+        )
+        return None
     return PlannedStream(
         name=s.name,
         kind=s.kind,
@@ -669,8 +719,28 @@ def _plan_service(
             tp=v.tensor_parallel,
             ep=v.expert_parallel,
         )
-    except (PerfError, KeyError) as exc:
+    except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
         err.add(loc, f"cannot serve on {spec.display_name}: {exc.args[0] if exc.args else exc}")
+        return None
+    if not est.meets_targets:
+        which = (*loc, "ttft" if v.ttft_s is not None else "tpot")
+        err.add(
+            which,
+            f"no batch on {spec.display_name} meets the latency targets (ttft"
+            f" {_target(v.ttft_s)}, tpot {_target(v.tpot_s)}): even one request at a time takes"
+            f" ttft {est.ttft_s:.3g} s and tpot {est.tpot_s * 1e3:.3g} ms (p99)",
+        )
+        return None
+    d = v.demand
+    years = sc.run.duration_s / (365 * 86_400.0)
+    peak = d.mean_requests_per_s * d.peak_to_trough * (1.0 + d.noise_cv) ** 3
+    log_peak = math.log(peak) + years * math.log1p(max(d.growth_per_year, 0.0))
+    if log_peak > math.log(MAX_PEAK_REQUESTS_PER_S):
+        err.add(
+            (*loc, "demand"),
+            f"demand grows to more than {MAX_PEAK_REQUESTS_PER_S:.0e} requests/s over the run"
+            " (mean x peak_to_trough x growth); lower mean_requests_per_s or growth_per_year",
+        )
         return None
     # A replica lives inside one domain (the performance model keeps TP x EP within the
     # scale-up domain); GPUs left over when the replica size does not divide it stay idle.
@@ -699,6 +769,26 @@ def _plan_service(
         growth_per_year=d.growth_per_year,
         estimate=_as_dict(est),
     )
+
+
+def _target(seconds: float | None) -> str:
+    return "none" if seconds is None else f"{seconds:g} s"
+
+
+def _check_failures(sc: Scenario, gpus: int, err: _Errors) -> None:
+    """The fleet-wide failure stream must stay a countable number of events over the run."""
+    rel = sc.reliability
+    if not rel.enabled:
+        return
+    nodes = gpus / rel.node_gpus
+    expected = rel.failure_rate_per_1000_node_days / 1000.0 * nodes * sc.run.duration_s / 86_400
+    if expected > MAX_FAILURES:
+        err.add(
+            ("reliability", "failure_rate_per_1000_node_days"),
+            f"{rel.failure_rate_per_1000_node_days:g} per 1,000 node-days gives {expected:,.0f}"
+            f" failures over the run on {nodes:,.0f} nodes; at most {MAX_FAILURES:,} are"
+            " simulated (a lower rate or a shorter run)",
+        )
 
 
 def _as_dict(est: Any) -> dict[str, Any]:

@@ -5,6 +5,11 @@ Layout (DESIGN.md, "Outputs"): ``scenario.yaml`` (resolved), ``traces.parquet``,
 into a hidden temporary folder beside the target, which is renamed into place only when every
 file is complete, so an interrupted or failed run never leaves a folder that looks complete.
 Only this module writes to ``outputs/``.
+
+Reading checks the shape of every file before anything uses it (a damaged or hand-edited run
+folder is a user error naming the file): sizes are bounded, ``scenario.yaml`` is read with the
+scenario loader's bounds, ``summary.json`` must have the sections and value types a run writes,
+and the tables their columns.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from typing import Any
 
 import pandas as pd
 import yaml
+
+from sim.config.loader import ScenarioError, read_yaml
 
 __all__ = [
     "RUN_FILES",
@@ -132,26 +139,122 @@ def write_run(target: Path, tables: RunTables, extra_files: dict[str, str] | Non
     return _write_atomically(target, "run", fill)
 
 
+#: Largest text file of a run folder read (a year-long gigawatt run writes ~100 kB).
+MAX_TEXT_BYTES = 50_000_000
+
+_NUM, _STR, _LIST = "number", "text", "list"
+#: The sections and value types of ``summary.json`` that reports and comparisons read.
+SUMMARY_SHAPE: dict[str, Any] = {
+    "scenario": _STR,
+    "seed": _NUM,
+    "duration_days": _NUM,
+    "factory": {
+        "halls": _LIST,
+        "gpus": _NUM,
+        "domains": _NUM,
+        "provisioned_it_power_mw": _NUM,
+        "grid_power_mw": _NUM,
+    },
+    "utilization": _NUM,
+    "utilization_by_workload": {"pretraining": _NUM, "posttraining": _NUM, "inference": _NUM},
+    "availability": _NUM,
+    "energy": {"it_mwh": _NUM, "facility_mwh": _NUM, "peak_facility_power_mw": _NUM},
+    "tokens": dict,
+    "cost": {"total_usd": _NUM, "energy_usd": _NUM, "capex_usd": _NUM},
+    "pretraining_runs": _LIST,
+    "posttraining": {"submitted": _NUM, "finished": _NUM, "preemptions": _NUM},
+    "inference_services": _LIST,
+    "reliability": {"failures": _NUM, "job_interruptions": _NUM, "failures_per_day": _NUM},
+}
+#: Columns every run's tables have (traces add one column per service and hardware).
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "traces.parquet": ("time_s", "interval_s", "gpus_total", "utilization", "it_power_w"),
+    "events.parquet": ("time_s", "event", "subject", "workload", "domain", "value", "detail"),
+    "jobs.parquet": ("name", "workload", "class", "hardware", "state", "gpus", "domains"),
+}
+
+
+def _shape_problem(value: Any, shape: Any, path: str) -> str | None:
+    """What is wrong with ``value`` against ``shape`` (None if nothing)."""
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            where = f"{path}: " if path else ""
+            return f"{where}expected a JSON object, got {type(value).__name__}"
+        for key, sub in shape.items():
+            where = f"{path}.{key}" if path else key
+            if key not in value:
+                return f"missing {where}"
+            problem = _shape_problem(value[key], sub, where)
+            if problem:
+                return problem
+        return None
+    ok = {
+        _NUM: value is None or (isinstance(value, int | float) and not isinstance(value, bool)),
+        _STR: isinstance(value, str),
+        _LIST: isinstance(value, list) and all(isinstance(v, dict) for v in value),
+        dict: isinstance(value, dict),
+    }[shape]
+    if ok:
+        return None
+    want = {_NUM: "a number", _STR: "text", _LIST: "a list of objects", dict: "an object"}[shape]
+    return f"{path}: expected {want}, got {type(value).__name__}"
+
+
+def _text(folder: Path, name: str) -> str:
+    path = folder / name
+    if path.stat().st_size > MAX_TEXT_BYTES:
+        raise OutputError(f"{path}: larger than {MAX_TEXT_BYTES:,} bytes; not a run folder file")
+    try:
+        return path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise OutputError(f"{path}: damaged, not UTF-8 text ({exc.reason})") from None
+
+
+def _table(folder: Path, name: str) -> pd.DataFrame:
+    path = folder / name
+    try:
+        df = pd.read_parquet(path)
+    except (OSError, ValueError, TypeError) as exc:  # ArrowInvalid is a ValueError
+        raise OutputError(f"{path}: damaged, not a readable parquet table ({exc})") from None
+    missing = [c for c in TABLE_COLUMNS[name] if c not in df.columns]
+    if missing:
+        raise OutputError(f"{path}: damaged, missing columns {', '.join(missing)}")
+    return df
+
+
 def read_run(folder: Path | str) -> RunTables:
-    """Load a finished run folder."""
+    """Load a finished run folder, checking the shape of each file; :class:`OutputError` names
+    the damaged file."""
     folder = Path(folder)
     missing = [f for f in RUN_FILES if not (folder / f).is_file()]
     if missing:
         raise OutputError(f"{folder} is not a complete run folder (missing {', '.join(missing)})")
     try:
+        try:
+            scenario = read_yaml(_text(folder, "scenario.yaml"), str(folder / "scenario.yaml"))
+        except ScenarioError as exc:
+            raise OutputError(f"{exc} (a damaged run folder)") from None
+        if not isinstance(scenario, dict):
+            raise OutputError(
+                f"{folder / 'scenario.yaml'}: damaged, expected a mapping (the scenario as run),"
+                f" got {type(scenario).__name__}"
+            )
+        try:
+            summary = json.loads(_text(folder, "summary.json"))
+        except ValueError as exc:
+            raise OutputError(f"{folder / 'summary.json'}: damaged, not JSON ({exc})") from None
+        problem = _shape_problem(summary, SUMMARY_SHAPE, "")
+        if problem:
+            raise OutputError(f"{folder / 'summary.json'}: damaged, {problem}")
         return RunTables(
-            scenario=yaml.safe_load((folder / "scenario.yaml").read_text("utf-8")),
-            traces=pd.read_parquet(folder / "traces.parquet"),
-            events=pd.read_parquet(folder / "events.parquet"),
-            jobs=pd.read_parquet(folder / "jobs.parquet"),
-            summary=json.loads((folder / "summary.json").read_text("utf-8")),
+            scenario=scenario,
+            traces=_table(folder, "traces.parquet"),
+            events=_table(folder, "events.parquet"),
+            jobs=_table(folder, "jobs.parquet"),
+            summary=summary,
         )
-    except (
-        OSError,
-        ValueError,
-        yaml.YAMLError,
-    ) as exc:  # ArrowInvalid, JSONDecodeError: ValueError
-        raise OutputError(f"{folder} has a damaged file: {exc}") from None
+    except OSError as exc:
+        raise OutputError(f"{folder} cannot be read: {exc}") from None
 
 
 def write_comparison(target: Path, files: dict[str, str]) -> Path:

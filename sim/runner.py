@@ -64,8 +64,10 @@ def prepare(
     else:
         loaded = load_scenario(scenario, overrides)
     if seed is not None:
-        if seed < 0:
-            raise ScenarioError("--seed", [Problem((), f"must be 0 or more, got {seed}")], {})
+        if not 0 <= seed <= 2**63 - 1:
+            raise ScenarioError(
+                "--seed", [Problem((), f"must be in [0, 2**63 - 1], got {str(seed)[:40]}")], {}
+            )
         sc = loaded.scenario
         loaded = replace(
             loaded, scenario=sc.model_copy(update={"run": sc.run.model_copy(update={"seed": seed})})

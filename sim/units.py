@@ -5,16 +5,24 @@ Scenario and catalog files may write ``"1 GW"``, ``"132 kW"``, ``"30 d"``, ``"5 
 into a float in the unit the caller names (watt, second, USD/MWh, byte/s, ...) exactly once, at load
 time; everything inside the simulator is then a plain float whose unit is in its name.
 
-Parsing is done by pint (a units library), with three additions of our own:
+The grammar is strict, so that a typo is an error and never a different quantity:
 
-* ``FLOP`` is a dimension of its own and ``FLOPS = FLOP/s``, so ``"989 TFLOPS"`` works;
-* ``USD`` is a currency dimension; ``"$80/MWh"`` is read as ``"80 USD/MWh"``;
-* pint reads ``Gb`` as gilbert (a unit of magnetomotive force). In this field ``Gb/s`` always
-  means gigabits per second, so ``<prefix>b`` directly after a number is rewritten to
-  ``<prefix>bit`` before parsing.
+* exactly one number, then a unit expression made of known unit words (:data:`UNIT_WORDS`)
+  joined by ``/``, ``*`` or spaces, each optionally raised to an integer power (``^2``, ``**2``);
+  ``80 / d`` (a rate), ``1/s``, ``3.35 TB/s`` and ``2.5 PFLOPS`` are all of this form. ``2 dd``
+  (pint would read deci-days) and ``30 min 2`` (a second number) are refused, and so are brackets;
+* ``$80/MWh``, ``$ 80/MWh``, ``80 $/MWh`` and ``80 USD/MWh`` mean the same;
+* ``50%`` is 0.5 where a plain number is expected;
+* ``<prefix>b`` is bits (``400 Gb/s``), never pint's gilbert or barn;
+* strings longer than :data:`MAX_QUANTITY_CHARS` are refused before any parsing.
 
-Plain numbers are taken to be already in the target unit. The unit registry is built lazily on
-the first string that needs it (building it takes a few tenths of a second).
+Plain numbers are taken to be already in the target unit, unless the caller asks for a unit
+(``require_unit=True``; the scenario schema does for durations and rates, where a bare ``8`` is a
+guess: 8 per second or per day?). A bare ``0`` is zero in any unit and always accepted.
+
+Parsing of the checked expression is done by pint, with ``FLOP`` (``FLOPS = FLOP/s``), ``USD`` and
+``token`` as dimensions of our own. The registry is built lazily on the first string that needs
+it (building it takes a few tenths of a second).
 """
 
 from __future__ import annotations
@@ -27,12 +35,16 @@ from typing import Any
 __all__ = [
     "DAY_S",
     "HOUR_S",
+    "MAX_QUANTITY_CHARS",
     "MINUTE_S",
+    "UNIT_WORDS",
     "WEEK_S",
     "YEAR_S",
     "QuantityError",
+    "cut",
     "parse_quantity",
     "quantity",
+    "short",
 ]
 
 # Time constants, in seconds: the one place they are defined (simulation time is seconds).
@@ -42,13 +54,79 @@ DAY_S = 86_400.0
 WEEK_S = 7 * DAY_S
 YEAR_S = 365 * DAY_S  # a planning year: 365 days, no leap day
 
-_DOLLAR = re.compile(r"^\s*\$\s*([-+0-9.eE]+)\s*(.*)$")
-_BITS = re.compile(r"(?<=[\d\s])([kKMGTPE]?)b(?=\s*(/|$|\*|per\b))")
-_PERCENT = re.compile(r"^\s*([-+0-9.eE]+)\s*%\s*$")
+#: Longest quantity string read; the longest real one ("3.35 TB/s", "$11.7/W") is ~15 characters.
+MAX_QUANTITY_CHARS = 64
+
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_WORD = r"[A-Za-zµ_]+"
+_TERM = rf"{_WORD}(?:\s*(?:\^|\*\*)\s*-?\d+)?"
+_UNIT_EXPR = rf"(?:/\s*)?{_TERM}(?:\s*(?:/|\*|\s)\s*{_TERM})*"
+_QUANTITY = re.compile(rf"^(?P<num>{_NUMBER})\s*(?P<unit>{_UNIT_EXPR})?$")
+_PERCENT = re.compile(rf"^(?P<num>{_NUMBER})\s*%$")
+_DOLLAR_FIRST = re.compile(rf"^\$\s*(?P<num>{_NUMBER})\s*(?P<rest>.*)$")
+_BITS = re.compile(r"^([kMGTPE]?)b$")
+
+_DECIMAL = ("", "k", "M", "G", "T", "P", "E")
+_BINARY = ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+_TIME_WORDS = (
+    *("s", "sec", "second", "seconds", "ms", "us", "µs", "ns", "min", "minute", "minutes"),
+    *("h", "hr", "hour", "hours", "d", "day", "days", "week", "weeks", "yr", "year", "years"),
+)
+_PLAIN_WORDS = (
+    *("W", "watt", "watts", "kilowatt", "kilowatts", "megawatt", "megawatts", "gigawatt"),
+    *("gigawatts", "Wh", "J", "byte", "bytes", "bit", "bits", "FLOP", "FLOPS", "flop", "flops"),
+    *("USD", "usd", "dollar", "dollars", "token", "tokens", "tok", "percent", "Hz"),
+)
+
+#: Every word a quantity may use: time units (no prefixes: ``dd`` is not deci-days), and SI
+#: prefixes k..E (and Ki..Ei for bytes) on watts, watt-hours, bytes, bits and FLOP(S).
+UNIT_WORDS: frozenset[str] = frozenset(
+    [
+        *_TIME_WORDS,
+        *_PLAIN_WORDS,
+        *(p + base for p in _DECIMAL for base in ("W", "Wh", "B", "b", "bit", "FLOP", "FLOPS")),
+        *(p + "B" for p in _BINARY),
+        "kHz",
+        "MHz",
+        "GHz",
+    ]
+)
+
+_EXAMPLE = {
+    "s": "30 min",
+    "1/s": "12 / d",
+    "W": "1.2 GW",
+    "USD/MWh": "$80/MWh",
+    "USD/W": "$11.7/W",
+    "USD": "$270000",
+    "byte/s": "3.35 TB/s",
+    "bit/s": "400 Gb/s",
+    "byte": "80 GB",
+    "FLOP/s": "2.5 PFLOPS",
+}
+
+
+_TIME_HINT = "; time units are s, ms, min, h, d, week, year"
 
 
 class QuantityError(ValueError):
     """A value that is not a quantity of the expected dimension."""
+
+
+def cut(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters (with the full length said), for names in messages."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for echoing user input in a message."""
+    text = value if isinstance(value, str) else None
+    if text is not None and len(text) > limit:
+        return repr(text[:limit]) + f"... ({len(text):,} characters)"
+    if isinstance(value, list | tuple | dict):
+        return f"a {type(value).__name__} of {len(value):,} entries"
+    out = repr(value)
+    return out if len(out) <= limit else out[:limit] + "..."
 
 
 @lru_cache(maxsize=1)
@@ -63,68 +141,120 @@ def _registry() -> Any:
     return ureg
 
 
-def _normalise(text: str) -> str:
-    m = _DOLLAR.match(text)
+def _example(unit: str) -> str:
+    return _EXAMPLE.get(unit, "0.5" if unit in ("", "dimensionless", "1") else f"1 {unit}")
+
+
+def _split(text: str, unit: str) -> tuple[float, str]:
+    """The number and the checked unit expression of ``text`` (dollar signs moved to ``USD``)."""
+    shown = short(text)
+    if "(" in text or ")" in text or "[" in text or "]" in text:
+        raise QuantityError(
+            f"cannot read {shown} as a quantity: brackets are not allowed; write one number and"
+            f" one unit, e.g. {_example(unit)!r}"
+        )
+    m = _DOLLAR_FIRST.match(text)
     if m:
-        rest = m.group(2).strip()
-        text = f"{m.group(1)} USD{(' ' + rest) if rest and not rest.startswith('/') else rest}"
-    return _BITS.sub(lambda mm: f"{mm.group(1)}bit", text)
+        text = f"{m.group('num')} USD {m.group('rest')}".strip()
+    if text.count("$") > 1:
+        raise QuantityError(f"cannot read {shown} as a quantity: more than one '$'")
+    text = re.sub(r"\s*\$\s*", " USD ", text).strip()
+    m = _QUANTITY.match(text)
+    if not m:
+        raise QuantityError(
+            f"cannot read {shown} as a quantity: expected one number and one unit, e.g."
+            f" {_example(unit)!r}"
+        )
+    words = re.findall(_WORD, m.group("unit") or "")
+    for w in words:
+        if w not in UNIT_WORDS:
+            raise QuantityError(
+                f"cannot read {shown} as a quantity: unknown unit {short(w, 20)} (e.g."
+                f" {_example(unit)!r}{_TIME_HINT if unit in ('s', '1/s') else ''})"
+            )
+    expr = re.sub(_WORD, lambda mm: _BITS.sub(r"\1bit", mm.group(0)), m.group("unit") or "")
+    return float(m.group("num")), expr.strip()
 
 
-@lru_cache(maxsize=4096)
-def _parse_string(text: str, unit: str) -> float:
+@lru_cache(maxsize=1024)
+def _parse_string(text: str, unit: str, require_unit: bool) -> float:
+    if len(text) > MAX_QUANTITY_CHARS:
+        raise QuantityError(
+            f"a quantity is at most {MAX_QUANTITY_CHARS} characters, got {len(text):,}"
+            f" ({short(text, 20)})"
+        )
+    plain = unit in ("", "dimensionless", "1")
     try:
         # YAML reads 3e6 (no dot) as a string: a bare number is in the target unit
-        return float(text)
-    except ValueError:
-        pass
+        return _bare(float(text), unit, require_unit, text)
+    except ValueError as exc:
+        if isinstance(exc, QuantityError):
+            raise
     m = _PERCENT.match(text)
-    if m and unit in ("", "dimensionless", "1"):
-        return float(m.group(1)) / 100.0
+    if m and plain:
+        return float(m.group("num")) / 100.0
+    number, expr = _split(text, unit)
+    if not expr:
+        return _bare(number, unit, require_unit, text)
     ureg = _registry()
     import pint
 
     try:
-        q = ureg.Quantity(_normalise(text))
-    except (pint.errors.PintError, ValueError, TypeError, AttributeError, SyntaxError) as exc:
-        raise QuantityError(f"cannot read {text!r} as a quantity ({exc})") from None
+        q = (
+            ureg.Quantity(number, ureg.parse_units(expr.lstrip("/").strip()) ** -1)
+            if (expr.startswith("/"))
+            else ureg.Quantity(number, ureg.parse_units(expr))
+        )
+    except Exception as exc:  # pint raises many kinds (and AssertionError) on odd input
+        raise QuantityError(f"cannot read {short(text)} as a quantity ({exc})") from None
     try:
-        value = float(q.to(unit).magnitude) if unit else float(q.to("dimensionless").magnitude)
+        return float(q.to(unit).magnitude) if not plain else float(q.to("").magnitude)
     except pint.errors.DimensionalityError:
-        want = unit or "a plain number"
+        want = unit if not plain else "a plain number"
         raise QuantityError(
-            f"{text!r} is in {q.units:~} ({q.dimensionality}), expected a quantity in {want}"
+            f"{short(text)} is in {q.units:~} ({q.dimensionality}), expected a quantity in {want}"
         ) from None
+
+
+def _bare(value: float, unit: str, require_unit: bool, shown: Any) -> float:
+    if require_unit and value != 0 and math.isfinite(value):
+        raise QuantityError(
+            f"{short(shown)} has no unit; write it with one, e.g. {_example(unit)!r}"
+            " (a bare number would be a guess)"
+        )
     return value
 
 
-def parse_quantity(value: Any, unit: str) -> float:
+def parse_quantity(value: Any, unit: str, *, require_unit: bool = False) -> float:
     """Return ``value`` as a float in ``unit``.
 
-    ``value`` may be an int or float (taken as already in ``unit``) or a string with a unit
-    (``"1.2 GW"``). Raises :class:`QuantityError` with a readable reason otherwise.
+    ``value`` may be an int or float (taken as already in ``unit``, unless ``require_unit``) or
+    a string with a unit (``"1.2 GW"``). Raises :class:`QuantityError` with a readable reason
+    otherwise.
     """
     if isinstance(value, bool):
         raise QuantityError(f"expected a quantity in {unit or 'a plain number'}, got {value!r}")
     if isinstance(value, int | float):
-        out = float(value)
+        if isinstance(value, int) and abs(value) > 10**300:
+            raise QuantityError(f"{short(value)} is not a finite number")
+        out = _bare(float(value), unit, require_unit, value)
     elif isinstance(value, str):
-        out = _parse_string(value.strip(), unit)
+        out = _parse_string(value.strip(), unit, require_unit)
     else:
         raise QuantityError(
             f"expected a number or a string with a unit ({unit or 'dimensionless'}),"
             f" got {type(value).__name__}"
         )
     if not math.isfinite(out):
-        raise QuantityError(f"{value!r} is not a finite number")
+        raise QuantityError(f"{short(value)} is not a finite number")
     return out
 
 
-def quantity(unit: str) -> Any:
+def quantity(unit: str, *, require_unit: bool = False) -> Any:
     """A pydantic ``BeforeValidator`` that reads a field as a quantity in ``unit``::
 
-    Seconds = Annotated[float, quantity("s"), Field(ge=0)]
+    Seconds = Annotated[float, quantity("s", require_unit=True), Field(ge=0)]
     """
     from pydantic import BeforeValidator
 
-    return BeforeValidator(lambda v: parse_quantity(v, unit))
+    return BeforeValidator(lambda v: parse_quantity(v, unit, require_unit=require_unit))

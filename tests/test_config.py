@@ -137,7 +137,7 @@ def test_wrong_type_names_the_value(write_scenario: Writer) -> None:
     msg = error_of(path)
     assert re.match(
         at(path, 10, "facility.halls[0].racks")
-        + r"Input should be a valid integer.*\(got 'many'\)",
+        + r"racks must be 'fill' or a whole number of domains in \[1, 1,000,000\].*got 'many'",
         msg,
     )
 
@@ -146,9 +146,7 @@ def test_wrong_type_of_seed(write_scenario: Writer) -> None:
     path = write_scenario(
         BASE.replace("  sample_interval: 1 h", "  sample_interval: 1 h\n  seed: x")
     )
-    assert re.match(
-        at(path, 5, "run.seed") + r"Input should be a valid integer.*\(got 'x'\)", error_of(path)
-    )
+    assert re.match(at(path, 5, "run.seed") + r"expected a whole number, got 'x'", error_of(path))
 
 
 def test_bad_hall_entry_does_not_claim_the_hall_list_is_empty(write_scenario: Writer) -> None:
@@ -167,7 +165,9 @@ def test_section_of_the_wrong_type(write_scenario: Writer) -> None:
 def test_negative_power(write_scenario: Writer) -> None:
     path = write_scenario(BASE.replace("grid_power: 1 MW", "grid_power: -1 GW"))
     assert re.match(
-        at(path, 6, "facility.grid_power") + "Input should be greater than 0", error_of(path)
+        at(path, 6, "facility.grid_power")
+        + r"-1 GW is outside the plausible range \(0 W, 100 GW\]",
+        error_of(path),
     )
 
 
@@ -197,7 +197,7 @@ def test_boolean_is_not_a_quantity(write_scenario: Writer) -> None:
 def test_pue_below_one(write_scenario: Writer) -> None:
     path = write_scenario(BASE.replace("grid_power: 1 MW", "grid_power: 1 MW\n  pue: 0.9"))
     assert re.match(
-        at(path, 7, "facility.pue") + "Input should be greater than or equal to 1", error_of(path)
+        at(path, 7, "facility.pue") + r"0.9 is outside the plausible range \[1, 3\]", error_of(path)
     )
 
 

@@ -854,7 +854,7 @@ def test_fixed_durations_draw_no_random_numbers() -> None:
 
     rng = np.random.default_rng(0)
     state = rng.bit_generator.state
-    out = draw_durations(FixedDuration(distribution="fixed", value=5.0), rng, 3)
+    out = draw_durations(FixedDuration(distribution="fixed", value="5 s"), rng, 3)
     np.testing.assert_array_equal(out, [5.0, 5.0, 5.0])
     assert rng.bit_generator.state == state
 
@@ -862,7 +862,7 @@ def test_fixed_durations_draw_no_random_numbers() -> None:
 def test_lognormal_durations_have_the_given_mean() -> None:
     from sim.config.schema import LognormalDuration
 
-    dist = LognormalDuration(distribution="lognormal", mean=100.0, cv=0.5)
+    dist = LognormalDuration(distribution="lognormal", mean="100 s", cv=0.5)
     out = draw_durations(dist, np.random.default_rng(1), 200_000)
     assert out.mean() == pytest.approx(100.0, rel=0.01)
     assert out.std() / out.mean() == pytest.approx(0.5, rel=0.02)

@@ -68,9 +68,9 @@ def the_plan() -> Plan:
                         "gpus": g,
                         "tokens": tokens.get(n, 1e12),
                         "class": c,
-                        "submit_at": s,
-                        "checkpoint_interval": i,
-                        "checkpoint_write": w,
+                        "submit_at": f"{s} s",
+                        "checkpoint_interval": f"{i} s",
+                        "checkpoint_write": f"{w} s",
                     }
                     for n, g, c, s, i, w, _ in JOBS
                 ]

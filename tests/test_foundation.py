@@ -190,7 +190,7 @@ def test_failed_run_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyP
         ),
         (
             TINY.replace("grid_power: 2 MW", "grid_power: -1 MW"),
-            r"s\.yaml:5: facility\.grid_power: Input should be greater than 0",
+            r"s\.yaml:5: facility\.grid_power: .* is outside the plausible range \(0 W, 100 GW\]",
         ),
         (
             TINY.replace("duration: 2 d", "duration: 5 MW"),

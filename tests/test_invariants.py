@@ -97,7 +97,7 @@ def factories(draw: st.DrawFn, builder: Builder) -> dict[str, Any]:
     return builder(
         racks=racks,
         duration=draw(st.sampled_from(["2 d", "3 d", "4.5 d", "5 d"])),
-        sample_interval=draw(st.sampled_from(["1 h", "45 min", 7000, "6 h"])),
+        sample_interval=draw(st.sampled_from(["1 h", "45 min", "7000 s", "6 h"])),
         seed=draw(st.integers(0, 2**16)),
         reliability=reliability,
         pretraining=pre,

@@ -288,7 +288,7 @@ def test_a_factor_set_on_a_job_not_running_takes_effect_when_it_runs(
     tiny_scenario: Builder, plan_of: PlanOf, submit_b: float
 ) -> None:
     data = tiny_scenario(
-        duration="3 d", pretraining=[pretrain("a"), pretrain("b", submit_at=submit_b)]
+        duration="3 d", pretraining=[pretrain("a"), pretrain("b", submit_at=f"{submit_b} s")]
     )
     plan, _ = plan_with_cycles(plan_of, data, {"a": 1.5, "b": 1.5})
     e = started(plan)

@@ -37,6 +37,41 @@ class _UserError(Exception):
     """Bad input: reported as one line on stderr."""
 
 
+#: Largest count a flag takes (GPUs, tokens, widths): far beyond any real job, small enough that
+#: the performance model's arithmetic stays exact and fast.
+_MAX_COUNT = 100_000_000
+
+
+def _count(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= _MAX_COUNT:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of {low} or more (at most {_MAX_COUNT:,}), got {text[:40]!r}"
+        )
+    return value
+
+
+def _positive(text: str) -> int:
+    return _count(text, 1)
+
+
+def _non_negative(text: str) -> int:
+    return _count(text, 0)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value < 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text[:40]!r}")
+    return value
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "estimate",
@@ -48,7 +83,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     t = sub.add_parser("train", help="training step time, tokens/s per GPU, MFU")
     _common(t)
-    t.add_argument("--gpus", type=int, required=True, help="GPUs in the job")
+    t.add_argument("--gpus", type=_positive, required=True, help="GPUs in the job")
     for flag, what in (
         ("--tp", "tensor parallel"),
         ("--pp", "pipeline parallel"),
@@ -57,8 +92,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         ("--dp", "data parallel"),
         ("--ep", "expert parallel (divides DP)"),
     ):
-        t.add_argument(flag, type=int, default=None, help=what)
-    t.add_argument("--microbatch", type=int, default=1, help="sequences per micro-batch")
+        t.add_argument(flag, type=_positive, default=None, help=what)
+    t.add_argument("--microbatch", type=_positive, default=1, help="sequences per micro-batch")
     t.add_argument(
         "--zero",
         type=int,
@@ -66,19 +101,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         choices=(1, 2, 3),
         help="data-parallel sharding: 1 optimizer, 2 + gradients, 3 + weights",
     )
-    t.add_argument("--seq", type=int, default=8192, help="sequence length (tokens)")
-    t.add_argument("--global-batch", type=int, default=None, help="global batch (sequences)")
+    t.add_argument("--seq", type=_positive, default=8192, help="sequence length (tokens)")
+    t.add_argument("--global-batch", type=_positive, default=None, help="global batch (sequences)")
     t.set_defaults(handler=cmd_train)
 
     s = sub.add_parser("serve", help="inference throughput per GPU at latency targets")
     _common(s)
-    s.add_argument("--gpus", type=int, default=None, help="GPUs in the whole deployment")
-    s.add_argument("--tp", type=int, default=None, help="tensor parallel (default: best)")
-    s.add_argument("--ep", type=int, default=1, help="expert parallel")
-    s.add_argument("--input", type=int, required=True, help="input (prompt) tokens")
-    s.add_argument("--output", type=int, required=True, help="output tokens")
-    s.add_argument("--reasoning", type=int, default=0, help="reasoning tokens (also generated)")
-    s.add_argument("--cache-hit", type=float, default=0.0, help="prompt-cache hit rate [0, 1)")
+    s.add_argument("--gpus", type=_positive, default=None, help="GPUs in the whole deployment")
+    s.add_argument("--tp", type=_positive, default=None, help="tensor parallel (default: best)")
+    s.add_argument("--ep", type=_positive, default=1, help="expert parallel")
+    s.add_argument("--input", type=_positive, required=True, help="input (prompt) tokens")
+    s.add_argument("--output", type=_positive, required=True, help="output tokens")
+    s.add_argument(
+        "--reasoning", type=_non_negative, default=0, help="reasoning tokens (also generated)"
+    )
+    s.add_argument("--cache-hit", type=_fraction, default=0.0, help="prompt-cache hit rate [0, 1)")
     s.add_argument("--ttft", default=None, help="p99 time-to-first-token target, e.g. 2s")
     s.add_argument("--tpot", default=None, help="p99 time-per-output-token target, e.g. 200ms")
     s.add_argument(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,11 +75,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _err(err, f"{folder} is not a run folder (no such directory)")
     try:
         tables = read_run(folder)
-        target = write_report(folder, render_report(tables))
+        target = write_report(folder, _rendered(folder, lambda: render_report(tables)))
     except OutputError as exc:
         return _err(err, str(exc))
     Console(highlight=False).print(str(target), markup=False)
     return EXIT_OK
+
+
+def _rendered(folder: Path | str, render: Callable[[], str]) -> str:
+    """``render()``, with a value of an unexpected shape deep in a hand-edited run folder (one
+    that passed :func:`read_run`'s checks) reported as a damaged folder, not a traceback."""
+    try:
+        return render()
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise _rendered_error(str(folder), exc) from None
 
 
 def _labels(names: list[str]) -> list[str]:
@@ -147,19 +157,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return loaded
     labels = _labels([name for name, _ in loaded])
     runs = {label: t for label, (_, t) in zip(labels, loaded, strict=True)}
-    table = comparison_table(runs)
     target = (
         Path(args.out)
         if args.out is not None
         else Path("outputs") / "compare" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     )
+    where = ", ".join(p for p in args.inputs if Path(p).is_dir()) or "a run"
     try:
+        table = comparison_table(runs)
+        html_text = _rendered(where, lambda: render_comparison(runs))
         folder = write_comparison(
-            target,
-            {"comparison.html": render_comparison(runs), "comparison.csv": table.to_csv()},
+            target, {"comparison.html": html_text, "comparison.csv": table.to_csv()}
         )
     except OutputError as exc:
         return _err(err, str(exc))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        return _err(err, str(_rendered_error(where, exc)))
     _print_table(out, table)
     out.print(f"comparison: {folder}", markup=False)
     return EXIT_OK
@@ -203,3 +216,10 @@ def _print_table(out: Console, table: Any) -> None:
             )
     out.print(t)
     sys.stdout.flush()
+
+
+def _rendered_error(where: str, exc: Exception) -> OutputError:
+    return OutputError(
+        f"{where}: damaged, summary.json or a table has a value of an unexpected shape"
+        f" ({type(exc).__name__}: {str(exc)[:200]})"
+    )

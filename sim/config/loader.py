@@ -7,7 +7,11 @@ line where it can be found and what is expected, e.g.::
         (did you mean 'gb200_nvl72'?)
 
 YAML is read with the safe loader only (a scenario can never run code); duplicate keys are an
-error rather than a silent overwrite.
+error rather than a silent overwrite. Sizes are bounded before any work: the file
+(:data:`MAX_SCENARIO_BYTES`, read no further than that, so ``/dev/zero`` or a huge file costs
+nothing), and the number of values once aliases (``*name``) are expanded
+(:data:`MAX_YAML_VALUES`, so an alias bomb is refused before it is built or echoed). Values
+set with ``--set`` are blamed on the override, never on a line of the file.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sim.config.schema import Scenario
+from sim.units import cut, short
 
 __all__ = [
     "DEFAULT_SCENARIO",
@@ -32,12 +37,23 @@ __all__ = [
     "ScenarioError",
     "format_path",
     "load_scenario",
+    "read_yaml",
     "resolved_dict",
 ]
 
 DEFAULT_SCENARIO = "default_gigawatt_gb200.yaml"
 
+#: Largest scenario file read: the largest real one is ~10 kB; a megabyte is 100 times that.
+MAX_SCENARIO_BYTES = 1_000_000
+#: Most values (mappings, lists, scalars) in a scenario with its aliases expanded; the default
+#: scenario has ~300.
+MAX_YAML_VALUES = 100_000
+#: Longest message row echoed back (user input inside is cut shorter still).
+_MAX_ROW = 2_000
+
 Loc = tuple[str | int, ...]
+#: where each key path stands: a line of the file, or the text of the ``--set`` that set it
+Lines = dict[Loc, int | str]
 
 
 def format_path(loc: Iterable[str | int]) -> str:
@@ -46,7 +62,7 @@ def format_path(loc: Iterable[str | int]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            out += f".{cut(part, 60)}" if out else cut(str(part), 60)
     return out or "(top level)"
 
 
@@ -59,24 +75,28 @@ class Problem:
 class ScenarioError(Exception):
     """Bad user input. ``str()`` is the complete message for the user."""
 
-    def __init__(self, source: str, problems: Sequence[Problem], lines: dict[Loc, int]):
+    def __init__(self, source: str, problems: Sequence[Problem], lines: Lines):
         self.source = source
         self.problems = list(problems)
         self.lines = lines
         super().__init__(self._render())
 
-    def _line(self, loc: Loc) -> int | None:
-        for cut in range(len(loc), -1, -1):
-            if loc[:cut] in self.lines:
-                return self.lines[loc[:cut]]
+    def _line(self, loc: Loc) -> int | str | None:
+        for n in range(len(loc), -1, -1):
+            if loc[:n] in self.lines:
+                return self.lines[loc[:n]]
         return None
 
     def _render(self) -> str:
         rows = []
         for p in self.problems[:8]:
             line = self._line(p.loc)
-            where = f"{self.source}:{line}" if line else self.source
-            rows.append(f"{where}: {format_path(p.loc) + ': ' if p.loc else ''}{p.message}")
+            if isinstance(line, str):
+                where = line  # the value came from a --set override
+            else:
+                where = f"{self.source}:{line}" if line else self.source
+            row = f"{where}: {format_path(p.loc) + ': ' if p.loc else ''}{p.message}"
+            rows.append(row if len(row) <= _MAX_ROW else row[:_MAX_ROW] + "...")
         if len(self.problems) > 8:
             rows.append(f"... and {len(self.problems) - 8} more problems")
         return "\n".join(rows)
@@ -88,7 +108,7 @@ class LoadedScenario:
 
     scenario: Scenario
     source: str
-    lines: dict[Loc, int] = field(default_factory=dict)
+    lines: Lines = field(default_factory=dict)
 
     def error(self, loc: Loc, message: str) -> ScenarioError:
         return ScenarioError(self.source, [Problem(loc, message)], self.lines)
@@ -98,16 +118,45 @@ class LoadedScenario:
 
 
 _TOO_DEEP = "the YAML nests too deeply or an alias (*name) refers to itself"
+_TOO_BIG = (
+    f"the YAML expands to more than {MAX_YAML_VALUES:,} values once its aliases (*name) are"
+    " expanded; a scenario needs a few hundred"
+)
 
 
-def _compose(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
+def _expanded_size(root: yaml.Node) -> None:
+    """Raise :class:`RecursionError` or :class:`OverflowError` if ``root`` refers to itself or
+    expands (aliases repeated) to more than :data:`MAX_YAML_VALUES` values. Counting is memoised
+    per node, so a bomb of nested aliases is measured in time linear in the file."""
+    sizes: dict[int, int] = {}
+
+    def size(n: yaml.Node) -> int:
+        if id(n) in sizes:
+            if sizes[id(n)] < 0:
+                raise RecursionError  # the node contains itself
+            return sizes[id(n)]
+        sizes[id(n)] = -1
+        total = 1
+        if isinstance(n, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in n.value)
+        elif isinstance(n, yaml.SequenceNode):
+            total += sum(size(v) for v in n.value)
+        if total > MAX_YAML_VALUES:
+            raise OverflowError
+        sizes[id(n)] = total
+        return total
+
+    size(root)
+
+
+def _compose(text: str, source: str) -> tuple[Any, Lines]:
     try:
         return _compose_checked(text, source)
     except RecursionError:
         raise ScenarioError(source, [Problem((), _TOO_DEEP)], {}) from None
 
 
-def _compose_checked(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
+def _compose_checked(text: str, source: str) -> tuple[Any, Lines]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -118,7 +167,12 @@ def _compose_checked(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
         raise ScenarioError(where, [Problem((), f"YAML syntax error: {what}")], {}) from None
     except yaml.YAMLError as exc:  # pragma: no cover - other parser failures
         raise ScenarioError(source, [Problem((), f"YAML error: {exc}")], {}) from None
-    lines: dict[Loc, int] = {}
+    if node is not None:
+        try:
+            _expanded_size(node)
+        except OverflowError:
+            raise ScenarioError(source, [Problem((), _TOO_BIG)], {}) from None
+    lines: Lines = {}
     problems: list[Problem] = []
     visited: set[int] = set()
 
@@ -134,7 +188,9 @@ def _compose_checked(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
             for k, v in n.value:
                 key = str(k.value)
                 if key in seen:
-                    problems.append(Problem((*loc, key), "key appears twice in the same mapping"))
+                    problems.append(
+                        Problem((*loc, cut(key)), "key appears twice in the same mapping")
+                    )
                     lines[(*loc, key)] = k.start_mark.line + 1
                 seen.add(key)
                 walk(v, (*loc, key))
@@ -182,8 +238,11 @@ def _parse_override(item: str) -> tuple[Loc, Any]:
             parts.append(int(piece) if piece.isdigit() else piece)
             continue
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        # the loader's bounds apply to a value given on the command line too (aliases, depth)
+        value = _compose(raw, "--set")[0] if raw.strip() else ""
+    except ScenarioError as exc:
+        if "YAML syntax error" not in str(exc):
+            raise ValueError(f"{cut(key, 60)}: {exc.problems[0].message}") from None
         value = raw
     return tuple(parts), value
 
@@ -285,7 +344,7 @@ def _describe(err: dict[str, Any], loc: Loc) -> str:
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
         known = _keys_of(parent) if parent else []
-        msg = f"unknown key '{loc[-1]}'"
+        msg = f"unknown key '{cut(str(loc[-1]))}'"
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         if close:
             msg += f" (did you mean '{close[0]}'?)"
@@ -298,7 +357,7 @@ def _describe(err: dict[str, Any], loc: Loc) -> str:
     if text.startswith("Value error, "):
         text = text[len("Value error, ") :]
     if kind.endswith("_type") or kind.endswith("_parsing") or kind == "union_tag_invalid":
-        text += f" (got {given!r})"
+        text += f" (got {short(given)})"
     return text
 
 
@@ -330,14 +389,28 @@ def _read(path: str | Path | None) -> tuple[str, str]:
         text = resources.files("sim.scenarios").joinpath(DEFAULT_SCENARIO).read_text("utf-8")
         return text, f"<built-in {DEFAULT_SCENARIO}>"
     p = Path(path)
-    if not p.exists():
-        raise ScenarioError(str(p), [Problem((), "file not found")], {})
-    if p.is_dir():
-        raise ScenarioError(str(p), [Problem((), "is a folder, expected a scenario YAML file")], {})
+    src = short(str(p), 200).strip("'") if len(str(p)) > 200 else str(p)
+
+    def fail(message: str) -> ScenarioError:
+        return ScenarioError(src, [Problem((), message)], {})
+
     try:
-        return p.read_text(encoding="utf-8"), str(p)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(str(p), [Problem((), f"cannot read file: {exc}")], {}) from None
+        if not p.exists():
+            raise fail("file not found")
+        if p.is_dir():
+            raise fail("is a folder, expected a scenario YAML file")
+        if not p.is_file():  # a device (/dev/zero), a pipe or a socket: could be endless
+            raise fail("is not a regular file, expected a scenario YAML file")
+        with p.open("rb") as f:
+            data = f.read(MAX_SCENARIO_BYTES + 1)
+    except OSError as exc:
+        raise fail(f"cannot read file: {exc.strerror or exc}") from None
+    if len(data) > MAX_SCENARIO_BYTES:
+        raise fail(f"the file is larger than {MAX_SCENARIO_BYTES:,} bytes; a scenario is a few kB")
+    try:
+        return data.decode("utf-8"), src
+    except UnicodeDecodeError as exc:
+        raise fail(f"cannot read file: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def load_scenario(
@@ -352,6 +425,10 @@ def load_scenario(
         text, src = _read(path)
     else:
         src = source or "<text>"
+        if len(text) > MAX_SCENARIO_BYTES:
+            raise ScenarioError(
+                src, [Problem((), f"the text is longer than {MAX_SCENARIO_BYTES:,} characters")], {}
+            )
     data, lines = _compose(text, src)
     if data is None:
         raise ScenarioError(src, [Problem((), "the file is empty")], lines)
@@ -367,8 +444,13 @@ def load_scenario(
             _apply_override(data, loc, value, item)
         except ValueError as exc:
             raise ScenarioError("--set", [Problem((), str(exc))], {}) from None
+        # whatever is at or under this key now comes from the override, not from the file
+        for known in [k for k in lines if k[: len(loc)] == loc]:
+            del lines[known]
+        lines[loc] = "--set"
     if "name" not in data and path is not None:
-        data["name"] = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem) or "scenario"
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem).lstrip("._-")[:100]
+        data["name"] = stem or "scenario"
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -376,6 +458,12 @@ def load_scenario(
     except RecursionError:
         raise ScenarioError(src, [Problem((), _TOO_DEEP)], lines) from None
     return LoadedScenario(scenario=scenario, source=src, lines=lines)
+
+
+def read_yaml(text: str, source: str) -> Any:
+    """Parse YAML text with the scenario loader's bounds (safe loader, no duplicate keys, alias
+    expansion and depth bounded); raises :class:`ScenarioError` naming ``source``."""
+    return _compose(text, source)[0]
 
 
 def resolved_dict(scenario: Scenario) -> dict[str, Any]:

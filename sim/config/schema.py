@@ -29,17 +29,19 @@ from pydantic import (
 
 from sim.catalog.hardware import Precision
 from sim.config.quantities import (
+    YEAR_S,
     BytesPerS,
-    Fraction,
+    Count,
+    Number,
     PerSecond,
-    PositiveNumber,
-    PositiveSeconds,
+    Plain,
     Seconds,
     UsdPerMWh,
     UsdPerWatt,
     Watts,
+    within,
 )
-from sim.units import DAY_S
+from sim.units import DAY_S, short
 
 __all__ = [
     "CostsConfig",
@@ -58,9 +60,41 @@ __all__ = [
     "WorkloadsConfig",
 ]
 
+# --------------------------------------------------------------------------- plausible ranges
+# Every number is finite and bounded. The bounds are generous (users model futures) and each
+# says why it is where it is; they also keep the engine's memory and time bounded.
+
+#: Most scale-up domains in one factory: 1 million 8-GPU nodes is 8 million GPUs at ~10 GW,
+#: ten times the largest campus announced (2025); the engine keeps arrays per domain.
+MAX_DOMAINS = 1_000_000
+#: Longest run and latest time: a century is beyond any planning horizon.
+MAX_TIME_S = 100 * 365.25 * DAY_S  # pint's year is 365.25 d: "100 years" is in range
+#: Longest name or reference echoed back in messages and used in folder names.
+MAX_NAME = 100
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # no leading dot: never '.' or '..' as a folder
+
+_LONGEST = "a century is beyond any planning horizon"
+_GRID = "100 GW is 100 times a gigawatt factory"
+_GPUS = "10 million GPUs is beyond any announced factory"
+
+Duration = Annotated[Seconds, within(0, MAX_TIME_S, "s", _LONGEST, lo_open=True)]
+Time = Annotated[Seconds, within(0, MAX_TIME_S, "s", _LONGEST)]
+Fraction = Annotated[Plain, within(0, 1)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+GpuCount = Annotated[Count, within(1, 10_000_000, "", _GPUS)]
+Power = Annotated[Watts, within(0, 100e9, "W", _GRID, lo_open=True)]
+_CONTEXT = "100 million tokens is 100 times the longest context window"
+Tokens = Annotated[Count, within(1, 100_000_000, "", _CONTEXT)]
+LatencyTarget = Annotated[
+    Seconds, within(0, 3600, "s", "a latency target above an hour is a typo", lo_open=True)
+]
+Parallel = Annotated[Count, within(1, 4096, "", "parallel widths live inside a few domains")]
+
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 # --------------------------------------------------------------------------- distributions
@@ -72,22 +106,30 @@ def _scalar_to_fixed(v: Any) -> Any:
     return v
 
 
+JobTime = Annotated[
+    Seconds,
+    within(0, 10 * YEAR_S, "s", "a job or repair longer than ten years is a typo", lo_open=True),
+]
+
+
 class FixedDuration(_Model):
     distribution: Literal["fixed"]
-    value_s: PositiveSeconds = Field(alias="value")
+    value_s: JobTime = Field(alias="value")
 
 
 class ExponentialDuration(_Model):
     distribution: Literal["exponential"]
-    mean_s: PositiveSeconds = Field(alias="mean")
+    mean_s: JobTime = Field(alias="mean")
 
 
 class LognormalDuration(_Model):
     """Lognormal given by its mean and coefficient of variation (std/mean)."""
 
     distribution: Literal["lognormal"]
-    mean_s: PositiveSeconds = Field(alias="mean")
-    cv: PositiveNumber = 1.0
+    mean_s: JobTime = Field(alias="mean")
+    cv: Annotated[
+        Plain, within(0, 10, "", "heavier tails than cv 10 are not measured", lo_open=True)
+    ] = 1.0
 
 
 DurationDist = Annotated[
@@ -99,15 +141,17 @@ DurationDist = Annotated[
 
 class FixedSize(_Model):
     distribution: Literal["fixed"]
-    value: int = Field(gt=0)
+    value: GpuCount
 
 
 class ChoiceSize(_Model):
     """GPU counts drawn from ``values`` with relative ``weights`` (equal if omitted)."""
 
     distribution: Literal["choice"]
-    values: tuple[Annotated[int, Field(gt=0)], ...] = Field(min_length=1)
-    weights: tuple[Annotated[float, Field(gt=0)], ...] | None = None
+    values: tuple[GpuCount, ...] = Field(min_length=1, max_length=1000)
+    weights: tuple[Annotated[Number, within(0, 1e9, lo_open=True)], ...] | None = Field(
+        default=None, max_length=1000
+    )
 
     @model_validator(mode="after")
     def _same_length(self) -> ChoiceSize:
@@ -129,9 +173,11 @@ SizeDist = Annotated[
 
 
 class RunConfig(_Model):
-    duration_s: PositiveSeconds = Field(default=365 * DAY_S, alias="duration")
-    sample_interval_s: PositiveSeconds = Field(default=3600.0, alias="sample_interval")
-    seed: int = Field(default=0, ge=0)
+    duration_s: Duration = Field(default=365 * DAY_S, alias="duration")
+    sample_interval_s: Annotated[
+        Seconds, within(1, MAX_TIME_S, "s", "samples finer than a second say nothing new")
+    ] = Field(default=3600.0, alias="sample_interval")
+    seed: Annotated[Count, within(0, 2**63 - 1, "", "a 64-bit seed")] = 0
 
     @model_validator(mode="after")
     def _interval(self) -> RunConfig:
@@ -157,17 +203,22 @@ class HallConfig(_Model):
     explicit halls) is shared equally among them.
     """
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    hardware: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=_NAME_PATTERN)
+    hardware: Name
     racks: int | Literal["fill"] = "fill"
-    it_power_w: Watts | None = Field(default=None, alias="it_power")
-    cooling_capacity_w: Watts | None = Field(default=None, alias="cooling_capacity")
+    it_power_w: Power | None = Field(default=None, alias="it_power")
+    cooling_capacity_w: Power | None = Field(default=None, alias="cooling_capacity")
 
-    @field_validator("racks")
+    @field_validator("racks", mode="before")
     @classmethod
-    def _positive(cls, v: int | str) -> int | str:
-        if isinstance(v, int) and v <= 0:
-            raise ValueError("racks must be a positive number of domains or 'fill'")
+    def _positive(cls, v: Any) -> Any:
+        if v == "fill" and isinstance(v, str):
+            return v
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_DOMAINS:
+            raise ValueError(
+                f"racks must be 'fill' or a whole number of domains in [1, {MAX_DOMAINS:,}]"
+                f" (the engine keeps arrays per domain), got {short(v)}"
+            )
         return v
 
 
@@ -189,18 +240,20 @@ class ActivityPower(_Model):
 
 
 class FacilityConfig(_Model):
-    grid_power_w: Watts = Field(default=1e9, alias="grid_power")
-    pue: Annotated[float, Field(ge=1.0, le=3.0)] = Field(
+    grid_power_w: Power = Field(default=1e9, alias="grid_power")
+    pue: Annotated[Number, within(1.0, 3.0, "", "no facility runs below 1 or above 3")] = Field(
         default=1.2,
         description="facility power / IT power; 1.2 for a liquid-cooled AI hall, range 1.1-1.4,"
         " industry average 1.56 [S59][S61]",
     )
-    it_overhead_fraction: Annotated[float, Field(ge=0, le=1)] = Field(
+    it_overhead_fraction: Fraction = Field(
         default=0.10,
         description="network, storage and management IT power as a fraction of domain power"
         " (hardware.md §9 derivation, weak)",
     )
-    storage_bandwidth_bytes_per_s: BytesPerS = Field(
+    storage_bandwidth_bytes_per_s: Annotated[
+        BytesPerS, within(0, 1e16, "byte/s", "10 PB/s is 5,000 times Meta's Tectonic", lo_open=True)
+    ] = Field(
         default=2e12,
         alias="storage_bandwidth",
         description="sustained checkpoint write bandwidth; Meta Tectonic 2 TB/s (validation.md"
@@ -211,7 +264,7 @@ class FacilityConfig(_Model):
         description="override of every generation's activity power; unset: each generation's"
         " catalog values",
     )
-    halls: tuple[HallConfig, ...] = Field(min_length=1)
+    halls: tuple[HallConfig, ...] = Field(min_length=1, max_length=1000)
 
     @field_validator("halls")
     @classmethod
@@ -236,51 +289,61 @@ class NetworkConfig(_Model):
 # --------------------------------------------------------------------------- workloads
 
 
-ModelRef = str | dict[str, Any]
+ModelRef = Name | dict[str, Any]
 
 
 class PretrainingJob(_Model):
     """A large gang-scheduled pre-training run."""
 
-    name: str = Field(min_length=1)
+    name: Name
     model: ModelRef
-    hardware: str | None = Field(
+    hardware: Name | None = Field(
         default=None, description="catalog name; default: the first hall's hardware"
     )
-    gpus: int = Field(gt=0)
-    tokens: PositiveNumber = Field(description="training tokens to process")
+    gpus: GpuCount
+    tokens: Annotated[
+        Plain, within(0, 1e17, "", "100 times the largest corpus in sight (1e15)", lo_open=True)
+    ] = Field(description="training tokens to process")
     precision: Precision = Precision.FP8
-    seq_len: int = Field(default=8192, gt=0)
-    global_batch: int | None = Field(default=None, gt=0, description="sequences per step")
-    submit_at_s: Seconds = Field(default=0.0, alias="submit_at")
-    checkpoint_interval_s: PositiveSeconds = Field(
+    seq_len: Annotated[Count, within(1, 100_000_000, "", "100M-token context")] = 8192
+    global_batch: Annotated[Count, within(1, 1e9, "", "a billion sequences per step")] | None = (
+        Field(default=None, description="sequences per step")
+    )
+    submit_at_s: Time = Field(default=0.0, alias="submit_at")
+    checkpoint_interval_s: Duration = Field(
         default=1800.0,
         alias="checkpoint_interval",
         description="wall time between checkpoints (scenario assumption)",
     )
-    checkpoint_write_s: Seconds | Literal["auto"] = Field(
+    checkpoint_write_s: (
+        Literal["auto"]
+        | Annotated[Seconds, within(0, 30 * DAY_S, "s", "a stall longer than a month is a typo")]
+    ) = Field(
         default="auto",
         alias="checkpoint_write",
         description="training stall per checkpoint; auto = 16 bytes/param of model and"
         " optimizer state (bf16 weights and grads, fp32 master and two Adam moments) over the"
         " facility's storage bandwidth",
     )
-    priority_class: str = Field(default="pretraining", alias="class")
+    priority_class: Name = Field(default="pretraining", alias="class")
 
 
 class PosttrainingStream(_Model):
     """A stream of medium post-training jobs (SFT, preference tuning, RL) arriving over time."""
 
-    name: str = Field(min_length=1)
+    name: Name
     kind: Literal["sft", "preference", "rl", "other"] = "rl"
-    hardware: str | None = None
-    arrival_rate_per_s: PerSecond = Field(alias="arrival_rate", description="e.g. '12 / d'")
+    hardware: Name | None = None
+    arrival_rate_per_s: Annotated[
+        PerSecond,
+        within(0, 1.0, "1/s", "86,400 jobs a day are not medium post-training runs", lo_open=True),
+    ] = Field(alias="arrival_rate", description="e.g. '12 / d'")
     gpus: SizeDist
     duration: DurationDist = Field(description="run time when running uninterrupted")
-    start_at_s: Seconds = Field(default=0.0, alias="start_at")
-    stop_at_s: Seconds | None = Field(default=None, alias="stop_at")
-    checkpoint_interval_s: PositiveSeconds = Field(default=3600.0, alias="checkpoint_interval")
-    priority_class: str = Field(default="posttraining", alias="class")
+    start_at_s: Time = Field(default=0.0, alias="start_at")
+    stop_at_s: Time | None = Field(default=None, alias="stop_at")
+    checkpoint_interval_s: Duration = Field(default=3600.0, alias="checkpoint_interval")
+    priority_class: Name = Field(default="posttraining", alias="class")
 
 
 class DemandProfile(_Model):
@@ -293,59 +356,73 @@ class DemandProfile(_Model):
     lognormal factor with mean 1, drawn per control interval.
     """
 
-    mean_requests_per_s: PositiveNumber
-    peak_to_trough: Annotated[float, Field(ge=1.0)] = 2.5
-    peak_hour: Annotated[float, Field(ge=0, lt=24)] = Field(
+    mean_requests_per_s: Annotated[
+        Plain, within(0, 1e8, "", "100 million requests/s is 1,000 times web search", lo_open=True)
+    ]
+    peak_to_trough: Annotated[
+        Number, within(1.0, 100.0, "", "measured daily swings are 1.5-4 (validation.md §F.1)")
+    ] = 2.5
+    peak_hour: Annotated[Number, within(0, 24, "", "an hour of the day", hi_open=True)] = Field(
         default=14.0, description="local hour of the daily peak (assumption)"
     )
-    weekend_factor: Annotated[float, Field(gt=0, le=2)] = 0.6
-    noise_cv: Annotated[float, Field(ge=0, le=2)] = 0.05
-    growth_per_year: Annotated[float, Field(gt=-1, le=100)] = 0.0
+    weekend_factor: Annotated[
+        Number, within(0, 2, "", "weekends from quiet to twice as busy", lo_open=True)
+    ] = 0.6
+    noise_cv: Annotated[Number, within(0, 2, "", "noise beyond cv 2 drowns the profile")] = 0.05
+    growth_per_year: Annotated[
+        Number, within(-1, 100, "", "from vanishing to 100-fold a year", lo_open=True)
+    ] = 0.0
 
 
 class InferenceService(_Model):
     """A served model tier with its own replicas, demand and latency targets."""
 
-    name: str = Field(min_length=1)
+    name: Name
     model: ModelRef
-    hardware: str | None = None
+    hardware: Name | None = None
     precision: Precision = Precision.FP8
     demand: DemandProfile
-    input_tokens: int = Field(gt=0, description="mean prompt tokens per request")
-    output_tokens: int = Field(gt=0, description="mean visible output tokens per request")
-    reasoning_tokens: int = Field(default=0, ge=0, description="mean hidden reasoning tokens")
-    prompt_cache_hit: Fraction = 0.0
-    ttft_s: PositiveSeconds | None = Field(default=None, alias="ttft")
-    tpot_s: PositiveSeconds | None = Field(default=None, alias="tpot")
-    tensor_parallel: int | None = Field(
-        default=None, gt=0, description="GPUs per replica for tensor parallelism (auto if unset)"
+    input_tokens: Tokens = Field(description="mean prompt tokens per request")
+    output_tokens: Tokens = Field(description="mean visible output tokens per request")
+    reasoning_tokens: Annotated[Count, within(0, 100_000_000, "", _CONTEXT)] = Field(
+        default=0, description="mean hidden reasoning tokens"
     )
-    expert_parallel: int = Field(default=1, gt=0, description="expert-parallel width (MoE)")
-    max_load: Annotated[float, Field(gt=0, le=1)] = Field(
+    prompt_cache_hit: Fraction = 0.0
+    ttft_s: LatencyTarget | None = Field(default=None, alias="ttft")
+    tpot_s: LatencyTarget | None = Field(default=None, alias="tpot")
+    tensor_parallel: Parallel | None = Field(
+        default=None, description="GPUs per replica for tensor parallelism (auto if unset)"
+    )
+    expert_parallel: Parallel = Field(default=1, description="expert-parallel width (MoE)")
+    max_load: Annotated[Number, within(0, 1, lo_open=True)] = Field(
         default=0.85,
         description="replicas are added when demand exceeds this share of capacity"
         " (headroom for bursts; planning assumption)",
     )
-    min_domains: int = Field(default=1, ge=0)
-    control_interval_s: PositiveSeconds = Field(default=300.0, alias="control_interval")
-    autoscale_tolerance: Annotated[float, Field(ge=0, lt=1)] = Field(
+    min_domains: Annotated[Count, within(0, MAX_DOMAINS)] = 1
+    control_interval_s: Annotated[
+        Seconds, within(1, 30 * DAY_S, "s", "autoscalers act every few seconds to minutes")
+    ] = Field(default=300.0, alias="control_interval")
+    autoscale_tolerance: Annotated[Number, within(0, 1, hi_open=True)] = Field(
         default=0.10,
         description="no scaling while the target is within this fraction of the domains held"
         " (Kubernetes HPA default tolerance, 10%)",
     )
-    scale_down_stabilization_s: Seconds = Field(
+    scale_down_stabilization_s: Annotated[
+        Seconds, within(0, 30 * DAY_S, "s", "a window longer than a month never scales down")
+    ] = Field(
         default=300.0,
         alias="scale_down_stabilization",
         description="scale down only to the highest target of this trailing window (Kubernetes"
         " HPA default 300 s); scale-up is immediate",
     )
-    priority_class: str = Field(default="inference", alias="class")
+    priority_class: Name = Field(default="inference", alias="class")
 
 
 class WorkloadsConfig(_Model):
-    pretraining: tuple[PretrainingJob, ...] = ()
-    posttraining: tuple[PosttrainingStream, ...] = ()
-    inference: tuple[InferenceService, ...] = ()
+    pretraining: tuple[PretrainingJob, ...] = Field(default=(), max_length=1000)
+    posttraining: tuple[PosttrainingStream, ...] = Field(default=(), max_length=1000)
+    inference: tuple[InferenceService, ...] = Field(default=(), max_length=1000)
 
     @model_validator(mode="after")
     def _names(self) -> WorkloadsConfig:
@@ -361,7 +438,7 @@ class WorkloadsConfig(_Model):
 
 
 class PriorityClass(_Model):
-    name: str
+    name: Name
     preemptible: bool = False
 
 
@@ -372,14 +449,16 @@ class SchedulerConfig(_Model):
     preempt). ``policy`` names the scheduling policy in the scheduler registry."""
 
     policy: Literal["priority_gang"] = "priority_gang"
-    classes: tuple[PriorityClass, ...] = (
-        PriorityClass(name="inference"),
-        PriorityClass(name="pretraining"),
-        PriorityClass(name="posttraining", preemptible=True),
+    classes: tuple[PriorityClass, ...] = Field(
+        max_length=100,
+        default=(
+            PriorityClass(name="inference"),
+            PriorityClass(name="pretraining"),
+            PriorityClass(name="posttraining", preemptible=True),
+        ),
     )
-    spare_domains: int = Field(
+    spare_domains: Annotated[Count, within(0, MAX_DOMAINS)] = Field(
         default=0,
-        ge=0,
         description="domains per hardware type held back as hot spares for replacement",
     )
 
@@ -408,39 +487,52 @@ class ReliabilityConfig(_Model):
     """
 
     enabled: bool = True
-    failure_rate_per_1000_node_days: Annotated[float, Field(ge=0)] = 4.0
-    node_gpus: int = Field(default=8, gt=0)
+    failure_rate_per_1000_node_days: Annotated[
+        Plain,
+        within(
+            0, 10_000, "", "10,000 is every node failing ten times a day; measured fleets are 2-7"
+        ),
+    ] = 4.0
+    node_gpus: Annotated[Count, within(1, 1024, "", "nodes hold 4-8 GPUs; 1024 is generous")] = 8
     repair_time: DurationDist = Field(
-        default=LognormalDuration(distribution="lognormal", mean_s=3 * 3600.0, cv=1.0)
+        default=LognormalDuration.model_validate(
+            {"distribution": "lognormal", "mean": "3 h", "cv": 1.0}
+        )
     )
-    restart_overhead_s: Seconds = Field(default=600.0, alias="restart_overhead")
+    restart_overhead_s: Annotated[
+        Seconds, within(0, 30 * DAY_S, "s", "a restart longer than a month is a typo")
+    ] = Field(default=600.0, alias="restart_overhead")
 
 
 # --------------------------------------------------------------------------- costs
 
 
 class CostsConfig(_Model):
-    energy_price_usd_per_mwh: UsdPerMWh = Field(
+    energy_price_usd_per_mwh: Annotated[
+        UsdPerMWh, within(0, 100_000, "", "20 times ERCOT's $5,000/MWh price cap")
+    ] = Field(
         default=80.0,
         alias="energy_price",
         description="US industrial average 2023 $80.6/MWh [S68]",
     )
-    facility_capex_usd_per_w: UsdPerWatt = Field(
+    facility_capex_usd_per_w: Annotated[
+        UsdPerWatt, within(0, 1000, "", "100 times the US average $11.7/W")
+    ] = Field(
         default=11.7,
         alias="facility_capex",
         description="shell and M&E per W of IT capacity: US average $11.7M/MW [S66]",
     )
-    it_amortization_s: PositiveSeconds = Field(
+    it_amortization_s: Duration = Field(
         default=5 * 365 * DAY_S,
         alias="it_amortization",
         description="straight-line life of IT equipment (planning assumption)",
     )
-    facility_amortization_s: PositiveSeconds = Field(
+    facility_amortization_s: Duration = Field(
         default=15 * 365 * DAY_S,
         alias="facility_amortization",
         description="straight-line life of the building and plant (planning assumption)",
     )
-    network_capex_fraction: Annotated[float, Field(ge=0, le=1)] = Field(
+    network_capex_fraction: Fraction = Field(
         default=0.13 / 0.39,
         description="networking capex as a share of GPU capex: Bernstein 13% vs 39% [S63]",
     )
@@ -452,11 +544,11 @@ class CostsConfig(_Model):
 class Scenario(_Model):
     """A whole scenario. ``hardware`` holds inline catalog entries (same fields as the catalog)."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    description: str = ""
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=_NAME_PATTERN)
+    description: str = Field(default="", max_length=10_000)
     run: RunConfig = RunConfig()
     facility: FacilityConfig
-    hardware: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    hardware: dict[Name, dict[str, Any]] = Field(default_factory=dict, max_length=100)
     network: NetworkConfig = NetworkConfig()
     workloads: WorkloadsConfig = WorkloadsConfig()
     scheduler: SchedulerConfig = SchedulerConfig()

@@ -33,6 +33,7 @@ from sim.report.kpis import (
     training_run_days,
 )
 from sim.report.style import fmt, money, si
+from sim.units import QuantityError, parse_quantity
 
 __all__ = ["figure_section", "html_page", "kpi_block", "render_report"]
 
@@ -294,7 +295,7 @@ def render_report(tables: RunTables) -> str:
         f"<h1>{html.escape(name)}</h1>",
         f'<p class="meta">{html.escape(str(sc.get("description") or ""))}</p>',
         f'<p class="meta">seed {s["seed"]}, {float(s["duration_days"]):g} simulated days,'
-        f" {float(sc.get('run', {}).get('sample_interval', 0)) / 60:g}-minute samples</p>",
+        f" {_seconds(sc.get('run', {}).get('sample_interval', 0)) / 60:g}-minute samples</p>",
         f'<nav><a href="#kpis">Headline</a> {nav} <a href="#scenario">Scenario</a></nav>',
         "</header>",
         '<section id="kpis"><h2>Headline</h2>',
@@ -306,3 +307,11 @@ def render_report(tables: RunTables) -> str:
         "</section>",
     ]
     return html_page(f"{name}: aifactory report", "\n".join(body))
+
+
+def _seconds(value: Any) -> float:
+    """A duration of the resolved scenario (``"3600.0 s"``, or a number of seconds)."""
+    try:
+        return parse_quantity(value, "s")
+    except QuantityError:
+        return float("nan")

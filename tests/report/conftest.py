@@ -179,7 +179,7 @@ def _small(
     scenario = {
         "name": "small",
         "description": "hand-made tables",
-        "run": {"duration": 4 * H, "sample_interval": H, "seed": 0},
+        "run": {"duration": f"{4 * H} s", "sample_interval": f"{H} s", "seed": 0},
         "facility": {
             "grid_power": 500e3,
             "halls": [{"name": "hall1", "hardware": "gb200_nvl72", "cooling_capacity": None}],
