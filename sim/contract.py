@@ -3,7 +3,8 @@
 The engine, record, analysis and report all name columns through this module, so a column is
 spelled once. Site-wide trace columns have fixed names (:data:`TRACE`); columns of a named
 entity (a hall, an inference service) come from one family each (:data:`HALL`, :data:`SERVICE`)
-and are built and parsed only by :func:`entity_column` and :func:`parse_entity_column`. Job
+and are built and parsed only by :func:`entity_column` and :func:`parse_entity_column`; so are
+the per-service columns of the comparison table (:data:`COMPARED_SERVICE`). Job
 columns are :data:`JOB_COLUMNS` (with their dtype, so every run's ``jobs.parquet`` has one
 schema). The summary is the :class:`Summary` typed dictionary (it is written as
 ``summary.json`` and read back as a plain dict, so readers need no conversion).
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
 __all__ = [
+    "COMPARED_SERVICE",
     "HALL",
     "JOB_COLUMNS",
     "JOB_NUMBER_COLUMNS",
@@ -25,6 +27,7 @@ __all__ = [
     "RATE_FACTORS",
     "SERVICE",
     "TRACE",
+    "TRACE_FAMILIES",
     "Column",
     "EntityFamily",
     "HallFacts",
@@ -118,7 +121,21 @@ SERVICE = EntityFamily(
     ),
 )
 
-_FAMILIES = {f.prefix: f for f in (HALL, SERVICE)}
+#: The families of the trace columns (the default of :func:`parse_entity_column`).
+TRACE_FAMILIES = (HALL, SERVICE)
+
+#: Per inference service in the comparison table (``comparison.csv``, one row per run):
+#: ``service.<name>.<quantity>``, named like the trace columns of :data:`SERVICE`.
+COMPARED_SERVICE = EntityFamily(
+    "service",
+    _registry(
+        Column(
+            "cost_per_million_tokens_usd",
+            "USD per million tokens",
+            "the service's cost over its output tokens (NaN when a price is unknown)",
+        ),
+    ),
+)
 
 
 def entity_column(family: EntityFamily, entity: str, quantity: str) -> str:
@@ -128,14 +145,17 @@ def entity_column(family: EntityFamily, entity: str, quantity: str) -> str:
     return f"{family.prefix}.{entity}.{quantity}"
 
 
-def parse_entity_column(column: str) -> tuple[EntityFamily, str, str] | None:
+def parse_entity_column(
+    column: str, families: tuple[EntityFamily, ...] = TRACE_FAMILIES
+) -> tuple[EntityFamily, str, str] | None:
     """``(family, entity, quantity)`` of an entity column, None for a site-wide column.
 
-    Entity names may contain dots; the family prefix is the first part and the quantity the
-    last, so the split is unambiguous.
+    ``families``: those of the table the column is in (default: the trace's). Entity names may
+    contain dots; the family prefix is the first part and the quantity the last, so the split
+    is unambiguous.
     """
     prefix, _, rest = column.partition(".")
-    family = _FAMILIES.get(prefix)
+    family = next((f for f in families if f.prefix == prefix), None)
     if family is None or "." not in rest:
         return None
     entity, _, quantity = rest.rpartition(".")

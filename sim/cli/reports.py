@@ -21,7 +21,7 @@ from rich.table import Table
 
 from sim.config.loader import ScenarioError
 from sim.io import OutputError, RunTables, read_run, write_comparison, write_report
-from sim.report.compare import comparison_table, render_comparison
+from sim.report.compare import comparison_table, render_comparison, service_cost_columns
 from sim.report.html import render_report
 from sim.report.style import fmt, si
 from sim.runner import prepare, progress_bar, simulate
@@ -207,13 +207,10 @@ def _print_table(out: Console, table: Any) -> None:
                 text += " (projected)" if text != "n/a" else ""
             cells.append(text)
         t.add_row(label, *cells)
-    prefix = "cost_per_million_tokens_usd."
-    for col in table.columns:
-        if col.startswith(prefix):
-            t.add_row(
-                f"  $ per M tokens, {col.removeprefix(prefix)}",
-                *(fmt(table.at[r, col], ".3g") for r in table.index),
-            )
+    for col, service in service_cost_columns(table):
+        t.add_row(
+            f"  $ per M tokens, {service}", *(fmt(table.at[r, col], ".3g") for r in table.index)
+        )
     out.print(t)
     sys.stdout.flush()
 

@@ -10,7 +10,9 @@ Columns of :func:`comparison_table` (one row per run; units in the names):
 * ``hardware``, ``gpus``, ``domains``, ``it_mw`` (provisioned IT power), ``days`` simulated;
 * ``inference_tokens_per_day`` (output tokens), ``pretraining_tokens_per_day``;
 * ``cost_per_million_tokens_usd`` (all services: their cost over their tokens) and
-  ``cost_per_million_tokens_usd.<service>`` per service; NaN when a price is unknown;
+  ``service.<service>.cost_per_million_tokens_usd`` per service (the family
+  :data:`~sim.contract.COMPARED_SERVICE`, see :func:`service_cost_columns`); NaN when a price
+  is unknown;
 * ``training_run``, ``training_run_days`` (submission to completion of the first pre-training
   run), ``training_run_projected`` (True when it did not finish in the window and the time is
   projected from its progress);
@@ -34,6 +36,7 @@ import yaml
 from plotly.subplots import make_subplots
 
 from sim.catalog.hardware import catalog
+from sim.contract import COMPARED_SERVICE, entity_column, parse_entity_column
 from sim.io import RunTables
 from sim.report.html import figure_section, html_page
 from sim.report.kpis import (
@@ -53,6 +56,7 @@ __all__ = [
     "kpi_bars_figure",
     "render_comparison",
     "run_colors",
+    "service_cost_columns",
     "service_cost_figure",
     "timeseries_figure",
 ]
@@ -130,9 +134,23 @@ def comparison_table(runs: dict[str, RunTables]) -> pd.DataFrame:
             "total_cost_usd": _nan(s["cost"]["total_usd"] if known else None),
         }
         for name in services:
-            row[f"cost_per_million_tokens_usd.{name}"] = _nan(per_svc.get(name))
+            row[_cost_column(name)] = _nan(per_svc.get(name))
         rows.append(row)
     return pd.DataFrame(rows).set_index("run")
+
+
+def _cost_column(service: str) -> str:
+    return entity_column(COMPARED_SERVICE, service, "cost_per_million_tokens_usd")
+
+
+def service_cost_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(column, service)`` of each per-service cost column of a comparison table, in order."""
+    out = []
+    for col in table.columns:
+        parsed = parse_entity_column(str(col), (COMPARED_SERVICE,))
+        if parsed is not None and parsed[2] == "cost_per_million_tokens_usd":
+            out.append((str(col), parsed[1]))
+    return out
 
 
 def run_colors(table: pd.DataFrame) -> dict[str, str]:
@@ -201,12 +219,12 @@ def kpi_bars_figure(table: pd.DataFrame) -> go.Figure:
 
 def service_cost_figure(table: pd.DataFrame) -> go.Figure:
     """Cost per million output tokens of each inference service, one bar group per run."""
-    prefix = "cost_per_million_tokens_usd."
-    services = [c.removeprefix(prefix) for c in table.columns if c.startswith(prefix)]
+    cols = service_cost_columns(table)
+    services = [s for _, s in cols]
     colors = run_colors(table)
     fig = go.Figure()
     for r in table.index:
-        values = table.loc[r, [prefix + s for s in services]].to_numpy(dtype=float)
+        values = table.loc[r, [c for c, _ in cols]].to_numpy(dtype=float)
         fig.add_trace(
             go.Bar(
                 x=services,
@@ -257,7 +275,7 @@ def comparison_figures(
 ) -> list[tuple[str, str, go.Figure]]:
     """(id, section title, figure) for every comparison figure that has data."""
     out = [("kpis", "Headline metrics", kpi_bars_figure(table))]
-    if any(c.startswith("cost_per_million_tokens_usd.") for c in table.columns):
+    if service_cost_columns(table):
         out.append(("service-cost", "Cost per token by service", service_cost_figure(table)))
     out.append(
         (

@@ -13,7 +13,12 @@ import pytest
 from sim.cli import main
 from sim.cli.reports import _labels
 from sim.io import RunTables
-from sim.report.compare import comparison_table, render_comparison, run_colors
+from sim.report.compare import (
+    comparison_table,
+    render_comparison,
+    run_colors,
+    service_cost_columns,
+)
 from sim.report.style import GENERATION_COLORS
 from sim.runner import prepare
 
@@ -75,7 +80,8 @@ def test_compare_two_scenarios(
     table = pd.read_csv(out / "comparison.csv", index_col="run")
     assert list(table.index) == ["gb200", "vr200"]  # the common "gen_" prefix is dropped
     assert set(table.columns) >= REQUIRED_COLUMNS
-    assert "cost_per_million_tokens_usd.chat" in table.columns
+    assert "service.chat.cost_per_million_tokens_usd" in table.columns
+    assert service_cost_columns(table) == [("service.chat.cost_per_million_tokens_usd", "chat")]
     assert list(table["hardware"]) == ["gb200_nvl72", "vr200_nvl144"]
     assert (table["days"] == 0.5).all()  # --set applied to every scenario
     assert (table["inference_tokens_per_day"] > 0).all()
@@ -124,7 +130,7 @@ def test_unknown_price_is_nan_not_energy_only(small_tables: Callable[..., RunTab
     runs = {"known": small_tables(), "unknown": small_tables(capex_known=False)}
     table = comparison_table(runs)
     assert table.loc["known", "cost_per_million_tokens_usd"] > 0
-    for col in ("cost_per_million_tokens_usd", "cost_per_million_tokens_usd.svc"):
+    for col in ("cost_per_million_tokens_usd", "service.svc.cost_per_million_tokens_usd"):
         assert pd.isna(table.loc["unknown", col])
     page = render_comparison(runs)
     assert "n/a" in page.replace(plotly.offline.get_plotlyjs(), "")
