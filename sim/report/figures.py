@@ -24,13 +24,23 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from sim.contract import HALL, SERVICE, TRACE, entity_column, parse_entity_column
 from sim.io import RunTables
 from sim.report.kpis import capex_known
-from sim.report.style import SERIES_COLORS, WORKLOAD_COLORS, axis, fmt, money, styled
+from sim.report.style import (
+    SERIES_COLORS,
+    WORKLOAD_COLORS,
+    axis,
+    fmt,
+    hall_color,
+    money,
+    styled,
+)
 from sim.units import DAY_S, HOUR_S
 
 __all__ = [
     "FIGURES",
+    "MAX_POINTS",
     "FigureSpec",
     "cooling_capacity_w",
     "cooling_figure",
@@ -45,6 +55,14 @@ __all__ = [
 
 #: GPU states stacked in the utilization figure, bottom to top.
 GPU_STATES = ("pretraining", "posttraining", "inference", "failed", "idle")
+#: The trace column of each GPU state.
+_STATE_COLUMNS = {
+    "pretraining": TRACE["gpus_pretraining"].name,
+    "posttraining": TRACE["gpus_posttraining"].name,
+    "inference": TRACE["gpus_inference"].name,
+    "failed": TRACE["gpus_failed"].name,
+    "idle": TRACE["gpus_idle"].name,
+}
 _LABELS = {
     "pretraining": "pre-training",
     "posttraining": "post-training",
@@ -81,7 +99,7 @@ def utilization_figure(traces: pd.DataFrame) -> go.Figure:
     x = _days(traces)
     fig = go.Figure()
     for state in GPU_STATES:
-        col = f"gpus_{state}"
+        col = _STATE_COLUMNS[state]
         if col not in traces:
             continue
         gpus = traces[col].to_numpy(dtype=float)
@@ -105,69 +123,196 @@ def utilization_figure(traces: pd.DataFrame) -> go.Figure:
 
 # --------------------------------------------------------------------------- power
 
+#: At most this many points per line: a longer trace (a year of hourly bins is 8,760) is drawn
+#: as means over coarser bins (:data:`_COARSE_BINS`), so lines stay lines.
+MAX_POINTS = 800
+_COARSE_BINS = ((HOUR_S, "hour"), (6 * HOUR_S, "6 hours"), (DAY_S, "day"), (7 * DAY_S, "week"))
+#: Caps drawn against the facility power, and their legend names.
+_CAPS = ((TRACE["grid_cap_w"].name, "grid cap"),)
 
-def power_figure(traces: pd.DataFrame, provisioned_it_w: float | None = None) -> go.Figure:
-    """IT and facility power against the caps (every ``*_cap_w`` column), and PUE.
 
-    ``provisioned_it_w``: the IT power the halls are built for (a dotted line), if known.
+def _hall_columns(traces: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(column, hall)`` of each hall's IT power column, in table order (the scenario's)."""
+    out = []
+    for col in traces.columns:
+        parsed = parse_entity_column(str(col))
+        if parsed is not None and parsed[0] is HALL and parsed[2] == "it_power_w":
+            out.append((str(col), parsed[1]))
+    return out
+
+
+def _coarse_bin(traces: pd.DataFrame, max_points: int) -> tuple[float, str] | None:
+    """(width in s, name) of the finest coarse bin leaving at most ``max_points`` points; None
+    when the trace is short enough to draw as it is."""
+    if len(traces) <= max_points:
+        return None
+    end_s = _end_s(traces)
+    for width_s, name in _COARSE_BINS:
+        if end_s / width_s <= max_points:
+            return width_s, name
+    return _COARSE_BINS[-1]
+
+
+def _rebin(
+    traces: pd.DataFrame, cols: list[str], width_s: float
+) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Bin starts (s) and, per bin of ``width_s``, the time-weighted mean (energy is kept), the
+    minimum and the maximum of each column."""
+    b = np.floor(traces["time_s"].to_numpy(dtype=float) / width_s)
+    w = traces["interval_s"].to_numpy(dtype=float)
+    values = traces[cols].astype(float).reset_index(drop=True)
+    weight = pd.Series(w).groupby(b).sum()
+    mean = values.mul(w, axis=0).groupby(b).sum().div(weight, axis=0)
+    grouped = values.groupby(b)
+    return weight.index.to_numpy(dtype=float) * width_s, mean, grouped.min(), grouped.max()
+
+
+def power_figure(
+    traces: pd.DataFrame, provisioned_it_w: float | None = None, max_points: int = MAX_POINTS
+) -> go.Figure:
+    """Where the power goes: IT power of each hall, stacked, and on top the facility overhead
+    (cooling and losses: facility - IT power), so the top of the stack is the facility power
+    drawn from the grid; against the grid cap and the provisioned IT power. PUE below.
+
+    Halls are the ``site.<hall>.it_power_w`` columns (a run without them: the site's IT power
+    as one area). A trace of more than ``max_points`` bins (a year of hourly bins) is drawn as
+    means per hour, 6 hours, day or week (the finest that fits), with a band from the mean up
+    to the highest facility power in each bin (the peak against the cap), and the lowest cap in
+    each bin. ``provisioned_it_w``: the IT power the halls are built for (dotted), if known.
     """
-    x = _days(traces)
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    it_col, fac_col = TRACE["it_power_w"].name, TRACE["facility_power_w"].name
+    halls = _hall_columns(traces)
+    caps = [(c, name) for c, name in _CAPS if c in traces]
+    cols = [c for c, _ in halls] + [it_col, fac_col] + [c for c, _ in caps]
+    coarse = _coarse_bin(traces, max_points)
+    if coarse is None:
+        start_s = traces["time_s"].to_numpy(dtype=float)
+        mean = lo = hi = traces[cols].astype(float).reset_index(drop=True)
+        per = ""
+    else:
+        start_s, mean, lo, hi = _rebin(traces, cols, coarse[0])
+        per = f", means per {coarse[1]}"
+    x = start_s / DAY_S
+    it = mean[it_col].to_numpy(dtype=float)
+    fac = mean[fac_col].to_numpy(dtype=float)
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06
+    )
 
-    def line(col: str, name: str, color: str, dash: str = "solid") -> None:
+    def area(y: np.ndarray, name: str, color: str) -> None:
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=traces[col].to_numpy(dtype=float) / 1e6,
+                y=y / 1e6,
                 name=name,
                 mode="lines",
-                line={"color": color, "dash": dash, "shape": "hv"},
+                line={"width": 0.5, "color": color, "shape": "hv"},
+                fillcolor=color,
+                stackgroup="power",
                 hovertemplate="%{y:,.1f} MW",
             ),
-            secondary_y=False,
+            row=1,
+            col=1,
         )
 
-    line("facility_power_w", "facility power", SERIES_COLORS["facility_power"])
-    line("it_power_w", "IT power", SERIES_COLORS["it_power"])
-    for col in traces.columns:
-        if col.endswith("_cap_w"):
-            line(col, col.removesuffix("_cap_w").replace("_", " ") + " cap", SERIES_COLORS["cap"])
+    def line(y: np.ndarray, name: str, color: str, dash: str = "solid", **kw: Any) -> None:
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y / 1e6,
+                name=name,
+                mode="lines",
+                line={"color": color, "dash": dash, "shape": "hv", **kw},
+                hovertemplate="%{y:,.1f} MW",
+            ),
+            row=1,
+            col=1,
+        )
+
+    parts = np.zeros_like(it)
+    for i, (col, hall) in enumerate(halls):
+        y = mean[col].to_numpy(dtype=float)
+        parts += y
+        area(y, f"{hall} IT", hall_color(i))
+    rest = it - parts
+    if not halls or np.max(np.abs(rest), initial=0.0) > 1e-3 * np.max(np.abs(it), initial=0.0):
+        area(rest, "IT outside the halls" if halls else "IT power", SERIES_COLORS["it_power"])
+    area(fac - it, "overhead (cooling, losses)", SERIES_COLORS["overhead"])
+    line(fac, "facility power", SERIES_COLORS["facility_power"], width=1.5)
+    if coarse is not None:  # from the mean up to the peak of each bin: a band
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=hi[fac_col].to_numpy(dtype=float) / 1e6,
+                name=f"facility power, peak in the {coarse[1]}",
+                mode="lines",
+                line={"color": SERIES_COLORS["facility_power"], "width": 0.5, "shape": "hv"},
+                fill="tonexty",
+                fillcolor="rgba(148, 103, 189, 0.3)",
+                hovertemplate="%{y:,.1f} MW",
+            ),
+            row=1,
+            col=1,
+        )
+    for col, name in caps:
+        y = (lo if coarse is not None else mean)[col].to_numpy(dtype=float)
+        line(y, name, SERIES_COLORS["cap"], "dash")
     if provisioned_it_w is not None:
         fig.add_trace(
             go.Scatter(
-                x=[x[0], x[-1] + float(traces["interval_s"].iloc[-1]) / DAY_S],
+                x=[x[0], _end_s(traces) / DAY_S],
                 y=[provisioned_it_w / 1e6] * 2,
                 name="provisioned IT",
                 mode="lines",
                 line={"color": SERIES_COLORS["provisioned"], "dash": "dot"},
                 hovertemplate="%{y:,.1f} MW",
             ),
-            secondary_y=False,
+            row=1,
+            col=1,
         )
-    if "pue" in traces:
+    pue_col = TRACE["pue"].name
+    pue_y = np.full_like(fac, np.nan)
+    if pue_col in traces:
+        pue_y = (
+            traces[pue_col].to_numpy(dtype=float)
+            if coarse is None
+            else np.divide(fac, it, out=np.full_like(fac, np.nan), where=it > 0)
+        )
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=traces["pue"].to_numpy(dtype=float),
+                y=pue_y,
                 name="PUE",
                 mode="lines",
-                line={"color": SERIES_COLORS["pue"], "width": 1, "shape": "hv"},
+                line={"color": SERIES_COLORS["pue"], "width": 1.5, "shape": "hv"},
                 hovertemplate="%{y:.3f}",
             ),
-            secondary_y=True,
+            row=2,
+            col=1,
         )
-    it = float(np.sum(traces["it_power_w"] * traces["interval_s"]))
-    fac = float(np.sum(traces["facility_power_w"] * traces["interval_s"]))
-    pue = fac / it if it > 0 else None
-    fig.update_xaxes(title_text=TIME_AXIS)
-    fig.update_yaxes(title_text=axis("power", "MW"), rangemode="tozero", secondary_y=False)
+    it_j = float(np.sum(traces[it_col] * traces["interval_s"]))
+    fac_j = float(np.sum(traces[fac_col] * traces["interval_s"]))
+    pue = fac_j / it_j if it_j > 0 else None
+    fig.update_xaxes(title_text=TIME_AXIS, row=2, col=1)
+    fig.update_yaxes(title_text=axis("power", "MW"), rangemode="tozero", row=1, col=1)
+    # PUE from 1 (no overhead) up, so a constant PUE is a flat line, not magnified noise
+    top = float(np.nanmax(pue_y)) if np.isfinite(pue_y).any() else 1.0
     fig.update_yaxes(
         title_text=axis("PUE", "facility / IT"),
-        showgrid=False,
-        rangemode="tozero",
-        secondary_y=True,
+        title_font_size=11,
+        range=[min(1.0, top) - 0.02, max(top, 1.0) * 1.05 + 0.02],
+        tickformat=".2f",
+        row=2,
+        col=1,
     )
-    return styled(fig, f"Power against the caps (average PUE {fmt(pue, '.2f')})")
+    # the legend on the right, top to bottom as the stack is drawn
+    fig.update_layout(
+        legend={"orientation": "v", "x": 1.02, "y": 1.0, "yanchor": "top", "traceorder": "reversed"}
+    )
+    title = f"Power by hall against the grid cap{per} (average PUE {fmt(pue, '.2f')})"
+    fig = styled(fig, title, 560)
+    fig.update_layout(margin={"r": 230})
+    return fig
 
 
 # --------------------------------------------------------------------------- cooling
@@ -390,17 +535,19 @@ def inference_figure(traces: pd.DataFrame, jobs: pd.DataFrame) -> go.Figure:
     )
     x = _days(traces)
     for i, (_, svc) in enumerate(svcs.iterrows(), start=1):
-        p = f"service.{svc['name']}."
-        if p + "capacity_tokens_per_s" in traces:
-            cap = traces[p + "capacity_tokens_per_s"].to_numpy(dtype=float)
+        col = {q: entity_column(SERVICE, str(svc["name"]), q) for q in SERVICE.quantities}
+        if col["capacity_tokens_per_s"] in traces:
+            cap = traces[col["capacity_tokens_per_s"]].to_numpy(dtype=float)
         else:
-            domains = traces[p + "domains"].to_numpy(dtype=float)
+            domains = traces[col["domains"]].to_numpy(dtype=float)
             peak = float(np.max(domains)) if len(domains) else 0.0
             per_domain = float(svc["rate_per_s"]) * float(svc["gpus"]) / peak if peak else 0.0
             cap = domains * per_domain
+        demand = traces[col["demand_tokens_per_s"]].to_numpy(dtype=float)
+        served = traces[col["served_tokens_per_s"]].to_numpy(dtype=float)
         for key, name, y, dash in (
-            ("demand", "demand", traces[p + "demand_tokens_per_s"].to_numpy(dtype=float), "dot"),
-            ("served", "served", traces[p + "served_tokens_per_s"].to_numpy(dtype=float), "solid"),
+            ("demand", "demand", demand, "dot"),
+            ("served", "served", served, "solid"),
             ("capacity", "capacity", cap, "dash"),
         ):
             fig.add_trace(
@@ -427,8 +574,13 @@ def _has_inference(t: RunTables) -> bool:
     if svcs.empty:
         return False
     return all(
-        _has(t.traces, f"service.{n}.demand_tokens_per_s", f"service.{n}.served_tokens_per_s")
-        and f"service.{n}.domains" in t.traces
+        _has(
+            t.traces,
+            *(
+                entity_column(SERVICE, str(n), q)
+                for q in ("demand_tokens_per_s", "served_tokens_per_s", "domains")
+            ),
+        )
         for n in svcs["name"]
     )
 
@@ -525,7 +677,7 @@ def cost_figure(traces: pd.DataFrame, summary: dict[str, Any]) -> go.Figure:
     ]
     if per_gpu_hour is not None:
         for state in GPU_STATES:
-            col = f"gpus_{state}"
+            col = _STATE_COLUMNS[state]
             if col in traces:
                 h = float(np.sum(traces[col] * traces["interval_s"])) / HOUR_S
                 parts.append((_LABELS[state], [None, h * per_gpu_hour], WORKLOAD_COLORS[state]))

@@ -6,7 +6,9 @@ Colours are fixed per *meaning*, so a colour says the same thing in every figure
   different generations appear side by side (comparisons, per-hall traces);
 * :data:`WORKLOAD_COLORS`: one colour per GPU state or workload class (pre-training,
   post-training, inference, idle, failed);
-* :data:`SERIES_COLORS`: recurring quantities (IT power, facility power, caps, cost parts).
+* :data:`SERIES_COLORS`: recurring quantities (IT power, facility power, caps, cost parts);
+* :data:`HALL_COLORS`: the data halls of one site, in the order of the scenario (shades of the
+  IT-power blue, dark and light alternating so neighbouring stacked areas stand apart).
 
 Axis titles always carry their unit in parentheses (``"power (MW)"``): :func:`axis` builds them.
 Time axes are in days since the start of the run. Nothing here touches plotly's global state
@@ -22,12 +24,14 @@ import plotly.graph_objects as go
 
 __all__ = [
     "GENERATION_COLORS",
+    "HALL_COLORS",
     "SERIES_COLORS",
     "TEMPLATE",
     "WORKLOAD_COLORS",
     "axis",
     "fmt",
     "generation_color",
+    "hall_color",
     "money",
     "si",
     "styled",
@@ -65,6 +69,7 @@ WORKLOAD_COLORS: dict[str, str] = {
 SERIES_COLORS: dict[str, str] = {
     "it_power": "#1f77b4",
     "facility_power": "#9467bd",
+    "overhead": "#fdd0a2",
     "cap": "#d62728",
     "provisioned": "#7f7f7f",
     "pue": "#8c564b",
@@ -80,6 +85,18 @@ SERIES_COLORS: dict[str, str] = {
     "energy": "#fbc02d",
     "idle_cost": "#d9d9d9",
 }
+
+#: Data halls in scenario order (cycled beyond eight).
+HALL_COLORS = (
+    "#08519c",
+    "#6baed6",
+    "#2171b5",
+    "#9ecae1",
+    "#0e7c86",
+    "#4292c6",
+    "#17becf",
+    "#c6dbef",
+)
 
 TEMPLATE = go.layout.Template(
     layout=go.Layout(
@@ -130,6 +147,11 @@ def generation_color(hardware: str, others: list[str] | None = None) -> str:
     unknown = [h for h in (others or [hardware]) if h not in GENERATION_COLORS]
     i = unknown.index(hardware) if hardware in unknown else 0
     return _FALLBACK_COLORS[i % len(_FALLBACK_COLORS)]
+
+
+def hall_color(index: int) -> str:
+    """The colour of the ``index``-th hall of a site (0-based, scenario order)."""
+    return HALL_COLORS[index % len(HALL_COLORS)]
 
 
 def fmt(x: Any, spec: str = ",.3g", unit: str = "", prefix: str = "") -> str:

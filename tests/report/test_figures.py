@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
@@ -13,7 +14,15 @@ from sim.catalog.hardware import catalog
 from sim.io import RunTables
 from sim.report import figures as F
 from sim.report.kpis import training_run_days
-from sim.report.style import GENERATION_COLORS, axis, fmt, generation_color, money, si
+from sim.report.style import (
+    GENERATION_COLORS,
+    axis,
+    fmt,
+    generation_color,
+    hall_color,
+    money,
+    si,
+)
 
 UNIT = re.compile(r"\(.+\)$")
 
@@ -56,18 +65,86 @@ def test_utilization_stacks_every_state_to_100_percent(
     _all_axes_have_units(fig)
 
 
-def test_power_draws_caps_in_mw_and_pue(small_tables: Callable[..., RunTables]) -> None:
+def test_power_stacks_halls_and_overhead_against_the_caps(
+    small_tables: Callable[..., RunTables],
+) -> None:
     t = small_tables()
     fig = F.power_figure(t.traces, provisioned_it_w=400e3)
-    assert _names(fig) == ["facility power", "IT power", "grid cap", "provisioned IT", "PUE"]
-    np.testing.assert_allclose(fig.data[1].y, [0.2, 0.3, 0.24, 0.16])
-    np.testing.assert_allclose(fig.data[2].y, 0.5)
+    assert _names(fig) == [
+        "hall1 IT",
+        "overhead (cooling, losses)",
+        "facility power",
+        "grid cap",
+        "provisioned IT",
+        "PUE",
+    ]
+    hall, overhead, facility, cap = fig.data[:4]
+    # the hall's IT power and the overhead on top of it add up to the facility power
+    assert hall.stackgroup == overhead.stackgroup == "power"
+    np.testing.assert_allclose(hall.y, [0.2, 0.3, 0.24, 0.16])
+    np.testing.assert_allclose(overhead.y, [0.05, 0.075, 0.06, 0.04])
+    np.testing.assert_allclose(np.add(hall.y, overhead.y), facility.y)
+    np.testing.assert_allclose(cap.y, 0.5)
+    assert hall.fillcolor == hall_color(0)
     assert fig.layout.yaxis.title.text == "power (MW)"
     assert fig.layout.yaxis2.title.text == "PUE (facility / IT)"
+    assert fig.data[-1].yaxis == "y2"
     assert "average PUE 1.25" in fig.layout.title.text
     _all_axes_have_units(fig)
     # without a provisioned figure, no dotted line
     assert "provisioned IT" not in _names(F.power_figure(t.traces))
+
+
+def test_power_of_two_halls_and_a_run_without_hall_columns(
+    small_tables: Callable[..., RunTables],
+) -> None:
+    traces = small_tables().traces
+    split = traces.drop(columns=["site.hall1.it_power_w"]).assign(
+        **{"site.east.it_power_w": traces["it_power_w"] * 0.75},
+        **{"site.west.it_power_w": traces["it_power_w"] * 0.25},
+    )
+    fig = F.power_figure(split)
+    assert _names(fig)[:3] == ["east IT", "west IT", "overhead (cooling, losses)"]
+    assert fig.data[0].fillcolor != fig.data[1].fillcolor
+    np.testing.assert_allclose(fig.data[1].y, [0.05, 0.075, 0.06, 0.04])
+    # an older run folder without per-hall columns: the site's IT power as one area
+    bare = F.power_figure(traces.drop(columns=["site.hall1.it_power_w"]))
+    assert _names(bare)[:2] == ["IT power", "overhead (cooling, losses)"]
+    np.testing.assert_allclose(bare.data[0].y, [0.2, 0.3, 0.24, 0.16])
+
+
+def test_power_of_a_long_run_is_binned_with_the_peak_as_a_band(
+    small_tables: Callable[..., RunTables],
+) -> None:
+    # 4 hourly bins drawn with at most 2 points: means per 6 hours (one bin), energy kept
+    t = small_tables()
+    fig = F.power_figure(t.traces, max_points=2)
+    names = _names(fig)
+    assert "facility power, peak in the 6 hours" in names
+    assert "means per 6 hours" in fig.layout.title.text
+    by = dict(zip(names, fig.data, strict=True))
+    assert by["hall1 IT"].x == (0.0,)
+    np.testing.assert_allclose(by["hall1 IT"].y, [0.225])  # mean of 0.2, 0.3, 0.24, 0.16
+    np.testing.assert_allclose(by["facility power"].y, [0.225 * 1.25])
+    peak = by["facility power, peak in the 6 hours"]
+    np.testing.assert_allclose(peak.y, [0.3 * 1.25])
+    assert peak.fill == "tonexty"  # a band down to the mean facility power drawn before it
+    assert names.index("facility power") == names.index(peak.name) - 1
+    np.testing.assert_allclose(by["PUE"].y, [1.25])
+    # a year of hourly bins: daily means, 365 points
+    year = pd.DataFrame(
+        {
+            "time_s": np.arange(8760) * 3600.0,
+            "interval_s": 3600.0,
+            "it_power_w": 1e8,
+            "site.a.it_power_w": 1e8,
+            "facility_power_w": 1.2e8,
+            "grid_cap_w": 2e8,
+        }
+    )
+    fig = F.power_figure(year)
+    assert len(fig.data[0].x) == 365 and "means per day" in fig.layout.title.text
+    np.testing.assert_allclose(fig.data[0].y, 100.0)
 
 
 def test_cooling_headroom_against_capacity(small_tables: Callable[..., RunTables]) -> None:
