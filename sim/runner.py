@@ -25,6 +25,7 @@ from sim.build import Plan, build
 from sim.config.loader import LoadedScenario, Problem, ScenarioError, load_scenario, resolved_dict
 from sim.contract import JOB_NUMBER_COLUMNS, JOB_TEXT_COLUMNS, RunFacts
 from sim.engine.core import Engine
+from sim.engine.kernel import gc_paused
 from sim.io import RunTables, default_run_dir, write_run
 from sim.report.html import render_report
 from sim.units import DAY_S
@@ -81,6 +82,15 @@ def simulate(
     measure_memory: bool = False,
 ) -> tuple[RunTables, RunStats]:
     """Run the engine on ``plan`` and turn its records into the run tables."""
+    with gc_paused():  # the records are millions of containers: see gc_paused
+        return _simulate(plan, progress, measure_memory)
+
+
+def _simulate(
+    plan: Plan,
+    progress: Callable[[float, int], None] | None,
+    measure_memory: bool,
+) -> tuple[RunTables, RunStats]:
     sc = plan.scenario
     if measure_memory:
         tracemalloc.start()

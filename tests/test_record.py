@@ -114,15 +114,15 @@ def test_bin_levels_matches_brute_force(
 def test_channel_set_stores_changes_only() -> None:
     ch = Channel("x", [0.0], [0.0])
     ch.set(0.0, 5.0)  # same time as the last point: overwrite
-    assert (ch.times, ch.values) == ([0.0], [5.0])
+    assert (list(ch.times), list(ch.values)) == ([0.0], [5.0])
     ch.set(3.0, 5.0)  # no change: nothing stored
-    assert (ch.times, ch.values) == ([0.0], [5.0])
+    assert (list(ch.times), list(ch.values)) == ([0.0], [5.0])
     ch.set(3.0, 7.0)
     ch.set(3.0, 9.0)  # two changes in one instant keep the last
-    assert (ch.times, ch.values) == ([0.0, 3.0], [5.0, 9.0])
+    assert (list(ch.times), list(ch.values)) == ([0.0, 3.0], [5.0, 9.0])
     ch.set(4.0, 9.0)
     ch.set(4.5, 1.0)
-    assert (ch.times, ch.values) == ([0.0, 3.0, 4.5], [5.0, 9.0, 1.0])
+    assert (list(ch.times), list(ch.values)) == ([0.0, 3.0, 4.5], [5.0, 9.0, 1.0])
 
 
 def test_recorder_levels_bin_the_channels() -> None:
@@ -288,3 +288,19 @@ def test_default_run_dir_is_unique(tmp_path: Path) -> None:
     first.mkdir(parents=True)
     second = default_run_dir(tmp_path, "smoke", 3, "20260101T000000Z")
     assert second == tmp_path / "smoke" / "20260101T000000Z-seed3-2"
+
+
+def test_row_channel_keeps_one_row_per_instant() -> None:
+    rec = Recorder()
+    rc = rec.row_channel(("a", "b"), (1.0, 2.0))
+    rc.set(0.0, (3.0, 4.0))  # same instant as the initial row: overwrite
+    rc.set(2.0, (5.0, 6.0))
+    rc.set(2.0, (7.0, 8.0))
+    t, m = rc.matrix()
+    assert t.tolist() == [0.0, 2.0]
+    assert m.tolist() == [[3.0, 4.0], [7.0, 8.0]]
+    lv = rec.levels(4.0, 2.0)
+    assert lv["a"].tolist() == [3.0, 7.0]
+    assert lv["b"].tolist() == [4.0, 8.0]
+    rec.discard(rc)
+    assert "a" not in rec.levels(4.0, 2.0)

@@ -10,14 +10,16 @@ the stale event still fires and returns at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import gc
+from collections.abc import Callable, Iterator
 from heapq import heappush
 from typing import Any
 
 import simpy
 from simpy.events import NORMAL, Event
 
-__all__ = ["Callback", "events_processed", "later", "new_environment"]
+__all__ = ["Callback", "events_processed", "gc_paused", "later", "new_environment"]
 
 Callback = Callable[[Any], None]
 
@@ -26,12 +28,13 @@ def new_environment() -> simpy.Environment:
     return simpy.Environment()
 
 
-def later(env: simpy.Environment, delay: float, callback: Callback) -> Event:
-    """Call ``callback(event)`` ``delay`` seconds from now (after events already due then)."""
+def later(env: simpy.Environment, delay: float, callback: Callback, value: Any = None) -> Event:
+    """Call ``callback(event)`` ``delay`` seconds from now (after events already due then);
+    ``event.value`` is ``value`` (a cheaper way than a partial to pass one argument)."""
     ev = Event.__new__(Event)
     ev.env = env
     ev.callbacks = [callback]
-    ev._value = None
+    ev._value = value
     ev._ok = True
     heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), ev))
     return ev
@@ -48,3 +51,20 @@ def events_processed(env: simpy.Environment) -> int:
     seen = getattr(env, "_ids_read", 0)
     env._ids_read = seen + 1  # type: ignore[attr-defined]
     return issued - seen - len(env._queue)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (restored on the way out, whatever happens).
+
+    A run's records grow to millions of containers, and the collector's full passes over them
+    cost about a quarter of a year's run; the engine leaves no reference cycles behind in steady
+    state (a processed event drops its callbacks), so peak memory is the same without them.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()

@@ -228,15 +228,13 @@ class Power:
         ``infer_w x served / capacity per domain`` spread as its domains per hall / its domains,
         that is ``infer_w x served x domains in the hall / capacity held``.
         """
-        bt = np.asarray(self.ch_halls.times)
-        bv = np.asarray(self.ch_halls.rows, dtype=np.float64).reshape(len(bt), len(self.halls))
+        bt, bv = self.ch_halls.matrix()
         grids: list[tuple[np.ndarray, np.ndarray]] = []  # per service: times, per-hall draw
         for svc in self.services:
             st, sv = served[svc.name]
             ct = np.asarray(svc.ch_capacity.times)
             cv = np.asarray(svc.ch_capacity.values)
-            ht = np.asarray(svc.ch_halls.times)
-            hv = np.asarray(svc.ch_halls.rows, dtype=np.float64).reshape(len(ht), -1)
+            ht, hv = svc.ch_halls.matrix()
             t = np.union1d(np.union1d(st, ct), ht)
             s = sv[np.searchsorted(st, t, side="right") - 1]
             c = cv[np.searchsorted(ct, t, side="right") - 1]

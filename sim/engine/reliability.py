@@ -12,8 +12,6 @@ one is free (:mod:`sim.engine.services`). Random draws are taken in blocks of :d
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -78,9 +76,9 @@ class Reliability:
         self.streams = streams
         self.model_events = 0
 
-    def run_failures(self) -> Generator[Any, Any, None]:
+    def start(self) -> None:
+        """Start the fleet-wide failure stream (nothing to do without failures)."""
         cfg = self.cfg
-        env = self.env
         fleet = self.fleet
         per_domain = np.array(
             [
@@ -91,23 +89,37 @@ class Reliability:
         lam_max = float(per_domain.max()) if per_domain.size else 0.0
         if lam_max <= 0 or fleet.n == 0:
             return
-        accept = (per_domain / lam_max).tolist()
-        hetero = any(a < 1.0 for a in accept)
-        rng = self.streams["failures"]
-        repair_rng = self.streams["repairs"]
-        total = lam_max * fleet.n
-        state = fleet.state
-        domain_hw = fleet.hw_of
-        while True:
-            gaps = rng.exponential(1.0 / total, BLOCK).tolist()
-            picks = rng.integers(0, fleet.n, BLOCK).tolist()
-            u = rng.random(BLOCK).tolist() if hetero else [0.0] * BLOCK
-            repairs = draw_durations(cfg.repair_time, repair_rng, BLOCK).tolist()
-            for gap, d, uu, rep in zip(gaps, picks, u, repairs, strict=True):
-                yield env.timeout(gap)
-                if state[d] == FAILED or (hetero and uu >= accept[domain_hw[d]]):
-                    continue
-                self.fail(d, rep)
+        self._accept = (per_domain / lam_max).tolist()
+        self._hetero = any(a < 1.0 for a in self._accept)
+        self._total = lam_max * fleet.n
+        self._rng = self.streams["failures"]
+        self._repair_rng = self.streams["repairs"]
+        self._draws: list[tuple[float, int, float, float]] = []
+        self._next = 0
+        self._arm()
+
+    def _arm(self) -> None:
+        """Schedule the next draw of the stream (a new block of draws when one runs out)."""
+        if self._next == len(self._draws):
+            rng = self._rng
+            gaps = rng.exponential(1.0 / self._total, BLOCK).tolist()
+            picks = rng.integers(0, self.fleet.n, BLOCK).tolist()
+            u = rng.random(BLOCK).tolist() if self._hetero else [0.0] * BLOCK
+            repairs = draw_durations(self.cfg.repair_time, self._repair_rng, BLOCK).tolist()
+            self._draws = list(zip(gaps, picks, u, repairs, strict=True))
+            self._next = 0
+        draw = self._draws[self._next]
+        self._next += 1
+        later(self.env, draw[0], self._draw, draw)
+
+    def _draw(self, ev: Any) -> None:
+        _gap, d, u, repair_s = ev._value
+        if not (
+            self.fleet.state[d] == FAILED
+            or (self._hetero and u >= self._accept[self.fleet.hw_of[d]])
+        ):
+            self.fail(d, repair_s)
+        self._arm()
 
     def fail(self, d: int, repair_s: float) -> None:
         now = self.env.now
@@ -121,14 +133,15 @@ class Reliability:
             holder.kind if holder else "",
             domain=d,
         )
-        later(self.env, repair_s, partial(self._repair, d))
+        later(self.env, repair_s, self._repair, d)
         if isinstance(holder, Job):
             self.training.interrupt(holder, d)
         elif isinstance(holder, Service):
             self.autoscaler.domain_lost(holder)
         self.fleet.power.flush(now)
 
-    def _repair(self, d: int, _ev: Any = None) -> None:
+    def _repair(self, ev: Any) -> None:
+        d = ev._value
         now = self.env.now
         self.model_events += 1
         self.fleet.power.batch()
