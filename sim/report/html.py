@@ -17,6 +17,7 @@ a headless browser can check that the page rendered cleanly.
 from __future__ import annotations
 
 import html
+import math
 from functools import lru_cache
 from typing import Any
 
@@ -241,7 +242,7 @@ def _kpi_cards(tables: RunTables) -> list[str]:
                 f"pre-training {r['name']}",
                 state,
                 f"{r['gpus']:,} GPUs, ETTR {fmt(r['ettr'], '.1%')},"
-                f" {r['interruptions']:,} interruptions",
+                f" {r['interruptions']:,} interruptions" + _slowdown(r),
             )
         )
     p = s["posttraining"]
@@ -273,6 +274,18 @@ def _kpi_cards(tables: RunTables) -> list[str]:
         )
     )
     return cards
+
+
+def _slowdown(run: dict[str, Any]) -> str:
+    """``"; slowed by throttle 12.3 h, network 0.25 h"``: the wall time each rate factor cost a
+    pre-training run (negative: it sped the run up); "" when none did, or when the run folder
+    predates the ``slowdown_hours`` key."""
+    parts = []
+    for factor, hours in (run.get("slowdown_hours") or {}).items():
+        h = float(hours)
+        if math.isfinite(h) and abs(h) > 1e-9:
+            parts.append(f"{factor} {fmt(h, ',.1f' if abs(h) >= 1 else '.2g', ' h')}")
+    return "; slowed by " + ", ".join(parts) if parts else ""
 
 
 def kpi_block(tables: RunTables) -> str:

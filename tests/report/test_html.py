@@ -65,6 +65,24 @@ def test_unknown_capital_reads_na(small_tables: Callable[..., RunTables]) -> Non
     assert kpi is not None and kpi.group(1) == "n/a"
 
 
+def test_pretraining_slowdown_by_factor_when_any(small_tables: Callable[..., RunTables]) -> None:
+    t = small_tables()
+
+    def card() -> str:
+        page = _without_plotly(render_report(t))
+        m = re.search(r'pre-training pre-a</div>.*?class="note">([^<]*)<', page)
+        assert m is not None
+        return m.group(1)
+
+    run = t.summary["pretraining_runs"][0]
+    run["slowdown_hours"] = {"throttle": 12.34, "network": 0.25, "degraded": 0.0}
+    assert card().endswith("; slowed by throttle 12.3 h, network 0.25 h")
+    run["slowdown_hours"] = {"throttle": 0.0, "network": 0.0, "degraded": 0.0}
+    assert "slowed" not in card()
+    del run["slowdown_hours"]  # a run folder from before the key: still renders
+    assert "interruptions" in card() and "slowed" not in card()
+
+
 def test_run_folder_has_report_and_cli_rebuilds_it(
     smoke_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
