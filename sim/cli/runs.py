@@ -108,6 +108,17 @@ def _fmt(x: float | None, spec: str = ",.3g", unit: str = "") -> str:
     return f"{x:{spec}}{unit}"
 
 
+def _energy(mwh: float | None) -> str:
+    """``125 MWh``, ``84.5 GWh``, ``1.11 TWh``."""
+    if mwh is None:
+        return "n/a"
+    if abs(mwh) >= 1e6:
+        return f"{mwh / 1e6:.2f} TWh"
+    if abs(mwh) >= 1e3:
+        return f"{mwh / 1e3:.1f} GWh"
+    return f"{mwh:,.0f} MWh"
+
+
 def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: Any) -> None:
     t = Table(
         title=f"{s['scenario']} (seed {s['seed']}, {s['duration_days']:.0f} days)",
@@ -140,6 +151,12 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
         f"{e['facility_mwh']:,.0f} MWh, PUE"
         f" {_fmt(e['average_pue'], '.2f')}, peak {e['peak_facility_power_mw']:,.0f} MW",
     )
+    halls = e.get("halls") or {}
+    if len(halls) > 1:
+        t.add_row(
+            "IT energy by hall",
+            ", ".join(f"{name} {_energy(h.get('it_mwh'))}" for name, h in halls.items()),
+        )
     c = s["cost"]
     t.add_row(
         "cost (capex amortized + energy)",

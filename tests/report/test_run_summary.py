@@ -1,0 +1,37 @@
+"""The summary table ``aifactory run`` prints (sim.cli.runs), on hand-made tables."""
+
+from __future__ import annotations
+
+import copy
+import io
+from collections.abc import Callable
+from types import SimpleNamespace
+
+from rich.console import Console
+
+from sim.cli.runs import _energy, _print_summary
+from sim.io import RunTables
+
+
+def _printed(summary: dict[str, object]) -> str:
+    out = Console(record=True, width=200, file=io.StringIO())
+    _print_summary(out, summary, None, SimpleNamespace(wall_s=1.0, simpy_events=10))
+    return " ".join(out.export_text().split())
+
+
+def test_it_energy_by_hall_only_with_several_halls(small_tables: Callable[..., RunTables]) -> None:
+    summary = small_tables().summary
+    assert "IT energy by hall" not in _printed(summary)  # one hall: the site's energy says it
+    two = copy.deepcopy(summary)
+    two["energy"]["halls"] = {"hall-a": {"it_mwh": 84_512.0}, "hall-b": {"it_mwh": 1_234.0}}
+    printed = _printed(two)
+    assert "IT energy by hall" in printed and "hall-a 84.5 GWh, hall-b 1.2 GWh" in printed
+    del two["energy"]["halls"]  # a run folder from before the key
+    assert "IT energy by hall" not in _printed(two)
+
+
+def test_energy_units() -> None:
+    assert _energy(125.4) == "125 MWh"
+    assert _energy(84_512.0) == "84.5 GWh"
+    assert _energy(1_113_634.0) == "1.11 TWh"
+    assert _energy(None) == "n/a"
