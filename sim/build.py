@@ -34,6 +34,7 @@ from sim.config.schema import (
     Scenario,
 )
 from sim.perf import PerfError, estimate_inference, estimate_training
+from sim.units import DAY_S, YEAR_S
 
 __all__ = [
     "BYTES_PER_PARAM_TRAINING_STATE",
@@ -666,7 +667,7 @@ def _plan_stream(
     if expected > MAX_ARRIVALS:
         err.add(
             (*loc, "arrival_rate"),
-            f"{s.arrival_rate_per_s * 86_400:,.4g} jobs a day give {expected:,.0f} arrivals over"
+            f"{s.arrival_rate_per_s * DAY_S:,.4g} jobs a day give {expected:,.0f} arrivals over"
             f" the run; at most {MAX_ARRIVALS:,} are simulated (a lower rate or a shorter run)",
         )
         return None
@@ -732,7 +733,7 @@ def _plan_service(
         )
         return None
     d = v.demand
-    years = sc.run.duration_s / (365 * 86_400.0)
+    years = sc.run.duration_s / YEAR_S
     peak = d.mean_requests_per_s * d.peak_to_trough * (1.0 + d.noise_cv) ** 3
     log_peak = math.log(peak) + years * math.log1p(max(d.growth_per_year, 0.0))
     if log_peak > math.log(MAX_PEAK_REQUESTS_PER_S):
@@ -781,7 +782,7 @@ def _check_failures(sc: Scenario, gpus: int, err: _Errors) -> None:
     if not rel.enabled:
         return
     nodes = gpus / rel.node_gpus
-    expected = rel.failure_rate_per_1000_node_days / 1000.0 * nodes * sc.run.duration_s / 86_400
+    expected = rel.failure_rate_per_1000_node_days / 1000.0 * nodes * sc.run.duration_s / DAY_S
     if expected > MAX_FAILURES:
         err.add(
             ("reliability", "failure_rate_per_1000_node_days"),

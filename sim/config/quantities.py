@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
-from sim.units import quantity, short
+from sim.units import DAY_S, HOUR_S, MINUTE_S, YEAR_S, quantity, short
 
 __all__ = [
     "DAY_S",
@@ -37,11 +37,8 @@ __all__ = [
     "within",
 ]
 
-DAY_S = 86_400.0
-YEAR_S = 365 * DAY_S
-
 _SCALES: dict[str, tuple[tuple[float, str], ...]] = {
-    "s": ((YEAR_S, "years"), (DAY_S, "d"), (3600.0, "h"), (60.0, "min"), (1.0, "s")),
+    "s": ((YEAR_S, "years"), (DAY_S, "d"), (HOUR_S, "h"), (MINUTE_S, "min"), (1.0, "s")),
     "W": ((1e12, "TW"), (1e9, "GW"), (1e6, "MW"), (1e3, "kW"), (1.0, "W")),
     "1/s": ((1.0, "/ s"),),
     "byte/s": ((1e15, "PB/s"), (1e12, "TB/s"), (1e9, "GB/s"), (1.0, "B/s")),
