@@ -161,8 +161,8 @@ def _kpi_cards(tables: RunTables) -> list[str]:
     cards.append(
         _card(
             "IT power provisioned / grid",
-            f"{f['provisioned_it_power_mw']:,.0f} / {f['grid_power_mw']:,.0f} MW",
-            f"peak facility draw {fmt(s['energy']['peak_facility_power_mw'], ',.0f', ' MW')}",
+            f"{_mw(f['provisioned_it_power_mw'])} / {_mw(f['grid_power_mw'])} MW",
+            f"peak facility draw {_mw(s['energy']['peak_facility_power_mw'])} MW",
         )
     )
     by = s["utilization_by_workload"]
@@ -274,6 +274,12 @@ def _kpi_cards(tables: RunTables) -> list[str]:
         )
     )
     return cards
+
+
+def _mw(x: Any) -> str:
+    """Megawatts: whole ones for a large site (``1,000``), three digits for a small one
+    (``2.33``)."""
+    return fmt(x, ",.0f" if x is not None and abs(float(x)) >= 100 else ".3g")
 
 
 def _slowdown(run: dict[str, Any]) -> str:
