@@ -216,7 +216,7 @@ class Engine:
                 self.rec.add_level(name, times, values)
         for name, (times, values) in self.power.hall_levels(served).items():
             self.rec.add_level(name, times, values)
-        self.rec.discard(self.power.ch_halls)
+        self.rec.discard(self.power.ch)
         for svc in self.services:
             self.rec.discard(svc.ch_halls)
 

@@ -87,12 +87,15 @@ class Power:
         self.services: list[Service] = []
         self.services_w = 0.0  # the services' load draw, site-wide
         self.site_it_w = sum(self.hall_w)
-        self.ch_halls = rec.row_channel(
-            tuple(f"_halls_without_services.{h.name}" for h in halls), tuple(self.hall_w)
-        )
-        self.ch_site = rec.row_channel(
-            (TRACE["it_power_w"].name, TRACE["facility_power_w"].name),
-            (self.site_it_w, self.site_it_w * pue),
+        # one row per change: each hall without the services' load, then the site's IT and
+        # facility power (the hall columns are combined with the services after the run)
+        self.ch = rec.row_channel(
+            (
+                *(f"_halls_without_services.{h.name}" for h in halls),
+                TRACE["it_power_w"].name,
+                TRACE["facility_power_w"].name,
+            ),
+            (*self.hall_w, self.site_it_w, self.site_it_w * pue),
         )
         self._dirty: set[int] = set()
         self._site_dirty = False
@@ -139,8 +142,11 @@ class Power:
             if self._depth:
                 return
         dirty = self._dirty
+        if not (dirty or self._site_dirty):
+            return
+        self._site_dirty = False
+        hall_w = self.hall_w
         if dirty:
-            hall_w = self.hall_w
             extra = self.extra_w
             for h in dirty:
                 x = extra[h]
@@ -148,16 +154,12 @@ class Power:
                     x = extra[h] = 0.0  # float residue of adds and subtracts: nothing draws
                 hall_w[h] = self.base_w[h] + x
             dirty.clear()
-            self.ch_halls.set(now, tuple(hall_w))
-            self._site_dirty = True
-        if self._site_dirty:
-            self._site_dirty = False
-            sw = self.services_w
-            if -_RESIDUE_W < sw < _RESIDUE_W:
-                sw = self.services_w = 0.0
-            s = sum(self.hall_w) + sw
-            self.site_it_w = s
-            self.ch_site.set(now, (s, s * self.pue))
+        sw = self.services_w
+        if -_RESIDUE_W < sw < _RESIDUE_W:
+            sw = self.services_w = 0.0
+        s = sum(hall_w) + sw
+        self.site_it_w = s
+        self.ch.set(now, (*hall_w, s, s * self.pue))
 
     # ------------------------------------------------------------------ changes
 
@@ -222,13 +224,16 @@ class Power:
     def hall_levels(
         self, served: dict[str, tuple[np.ndarray, np.ndarray]]
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Each hall's IT power as an exact step function, from the recorded parts.
+        """Each hall's IT power as an exact step function, from the recorded parts (and the
+        site's IT and facility power, recorded in the same rows).
 
         ``served[name]`` is a service's served tokens/s level (times, values). A service draws
         ``infer_w x served / capacity per domain`` spread as its domains per hall / its domains,
         that is ``infer_w x served x domains in the hall / capacity held``.
         """
-        bt, bv = self.ch_halls.matrix()
+        bt, rows = self.ch.matrix()
+        n_halls = len(self.halls)
+        bv = rows[:, :n_halls]
         grids: list[tuple[np.ndarray, np.ndarray]] = []  # per service: times, per-hall draw
         for svc in self.services:
             st, sv = served[svc.name]
@@ -248,7 +253,10 @@ class Power:
         v = bv[np.searchsorted(bt, t, side="right") - 1]
         for gt, gv in grids:
             v = v + gv[np.searchsorted(gt, t, side="right") - 1]
-        return {
+        out = {
             entity_column(HALL, hp.name, "it_power_w"): (t, v[:, h])
             for h, hp in enumerate(self.halls)
         }
+        out[TRACE["it_power_w"].name] = (bt, rows[:, n_halls])
+        out[TRACE["facility_power_w"].name] = (bt, rows[:, n_halls + 1])
+        return out
