@@ -151,11 +151,11 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
         f"{e['facility_mwh']:,.0f} MWh, PUE"
         f" {_fmt(e['average_pue'], '.2f')}, peak {e['peak_facility_power_mw']:,.0f} MW",
     )
-    halls = e.get("halls") or {}
-    if len(halls) > 1:
+    by_hall: dict[str, Any] = e.get("halls") or {}
+    if len(by_hall) > 1:
         t.add_row(
             "IT energy by hall",
-            ", ".join(f"{name} {_energy(h.get('it_mwh'))}" for name, h in halls.items()),
+            ", ".join(f"{name} {_energy(h.get('it_mwh'))}" for name, h in by_hall.items()),
         )
     c = s["cost"]
     t.add_row(
