@@ -67,18 +67,22 @@ class Channel:
     the garbage collector nothing and free at once.
     """
 
-    __slots__ = ("name", "times", "values")
+    __slots__ = ("last_t", "last_v", "name", "times", "values")
 
     def __init__(self, name: str, times: Iterable[float], values: Iterable[float]) -> None:
         self.name = name
         self.times = array("d", times)
         self.values = array("d", values)
+        self.last_t = self.times[-1]
+        self.last_v = self.values[-1]
 
     def set(self, t: float, value: float) -> None:
-        if value != self.values[-1]:
-            if t == self.times[-1]:
+        if value != self.last_v:
+            self.last_v = value
+            if t == self.last_t:
                 self.values[-1] = value
             else:
+                self.last_t = t
                 self.times.append(t)
                 self.values.append(value)
 
@@ -88,18 +92,20 @@ class RowChannel:
     one per level: the power of every hall changes at the same instants). Rows are flattened
     into one ``array('d')``."""
 
-    __slots__ = ("k", "names", "times", "values")
+    __slots__ = ("k", "last_t", "names", "times", "values")
 
     def __init__(self, names: tuple[str, ...], initial: tuple[float, ...]) -> None:
         self.names = names
         self.k = len(names)
         self.times = array("d", [0.0])
         self.values = array("d", initial)
+        self.last_t = 0.0
 
     def set(self, t: float, row: tuple[float, ...]) -> None:
-        if t == self.times[-1]:
+        if t == self.last_t:
             self.values[-self.k :] = array("d", row)
         else:
+            self.last_t = t
             self.times.append(t)
             self.values.extend(row)
 

@@ -13,14 +13,13 @@ share of a checkpoint cycle spent computing), GPUs of running jobs by kind, and 
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
 from sim.contract import TRACE
 from sim.engine.fleet import Fleet
-from sim.engine.kernel import later
+from sim.engine.kernel import Call, later
 from sim.engine.power import Power
 from sim.engine.workloads import FACTOR_INDEX, Job, Phase, Workload
 from sim.record import EventKind, Recorder
@@ -137,9 +136,10 @@ class Training:
     def _restart(self, job: Job) -> None:
         job.phase = Phase.RESTARTING
         job.token += 1
-        later(self.env, self.restart_s, partial(self._restarted, job, job.token))
+        later(self.env, self.restart_s, self._restarted, (job, job.token))
 
-    def _restarted(self, job: Job, token: int, _ev: Any) -> None:
+    def _restarted(self, call: Call) -> None:
+        job, token = call._value
         if token == job.token:
             self._run(job)
 
@@ -155,9 +155,10 @@ class Training:
         # compute time to the end: the work left at the current rate (stalls excluded)
         compute = (job.work - job.done_work - job.unsaved) / job.rate
         job.finish_plan = (n, job.t_upd - job.pos, compute)
-        later(self.env, wall, partial(self._finished, job, job.token))
+        later(self.env, wall, self._finished, (job, job.token))
 
-    def _finished(self, job: Job, token: int, _ev: Any) -> None:
+    def _finished(self, call: Call) -> None:
+        job, token = call._value
         if token != job.token:
             return  # the plan changed since this completion was scheduled
         now = self.env.now
