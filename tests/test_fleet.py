@@ -54,14 +54,14 @@ def check_fleet(fleet: Fleet, holdings: dict[int, IndexStack]) -> None:
         assert (fleet.state[members] == FREE).all()
         assert (fleet.domain_hw[members] == hw).all()
         assert (fleet.holder[members] == -1).all()
-        assert (fleet.slot[members] == np.arange(stack.size)).all()
+        assert (fleet.slot_np[members] == np.arange(stack.size)).all()
         assert fleet.n_free(hw) == stack.size
     for h, stack in holdings.items():
         members = stack.all()
         seen[members] += 1
         assert (fleet.state[members] == HELD).all()
         assert (fleet.holder[members] == h).all()
-        assert (fleet.slot[members] == np.arange(stack.size)).all()
+        assert (fleet.slot_np[members] == np.arange(stack.size)).all()
     failed = np.flatnonzero(fleet.state == FAILED)
     assert (seen[failed] == 0).all()
     assert (fleet.holder[failed] == -1).all()

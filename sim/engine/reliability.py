@@ -114,10 +114,9 @@ class Reliability:
 
     def _draw(self, ev: Any) -> None:
         _gap, d, u, repair_s = ev._value
-        if not (
-            self.fleet.state[d] == FAILED
-            or (self._hetero and u >= self._accept[self.fleet.hw_of[d]])
-        ):
+        fleet = self.fleet
+        # a draw on a failed domain, or thinned away for a domain type of a lower rate, is void
+        if fleet.state_of[d] != FAILED and not (self._hetero and u >= self._accept[fleet.hw_of[d]]):
             self.fail(d, repair_s)
         self._arm()
 

@@ -24,6 +24,7 @@ reported per factor in the jobs table.
 from __future__ import annotations
 
 import math
+from array import array
 from enum import IntEnum
 from typing import Any
 
@@ -62,7 +63,7 @@ class Workload:
         hw: int,
         class_rank: int,
         preemptible: bool,
-        slot: np.ndarray,
+        slot: np.ndarray | array[int],
         capacity: int,
         n_halls: int,
     ) -> None:
@@ -93,7 +94,7 @@ class Job(Workload):
         hw: int,
         class_rank: int,
         preemptible: bool,
-        slot: np.ndarray,
+        slot: np.ndarray | array[int],
         n_halls: int,
         *,
         domains: int,
@@ -262,7 +263,7 @@ class Service(Workload):
         hw: int,
         class_rank: int,
         preemptible: bool,
-        slot: np.ndarray,
+        slot: np.ndarray | array[int],
         capacity_domains: int,
         n_halls: int,
         *,
