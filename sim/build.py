@@ -22,6 +22,13 @@ from pydantic import ValidationError
 
 from sim.catalog.hardware import HardwareSpec, catalog, parse_entry
 from sim.catalog.models import ModelShape, get_model
+from sim.config.climate import (
+    DEFAULT_ARCHETYPE,
+    HYBRID_AIR_SHARE,
+    ConstantWeather,
+    CsvWeather,
+    SyntheticWeather,
+)
 from sim.config.loader import LoadedScenario, Loc, Problem, ScenarioError
 from sim.config.schema import (
     MAX_DOMAINS,
@@ -33,7 +40,11 @@ from sim.config.schema import (
     PretrainingJob,
     Scenario,
 )
+from sim.facility.cooling import ARCHETYPES, CoolingPart, HallCooling
+from sim.facility.weather import Weather, constant_weather, csv_weather, synthetic_weather
+from sim.facility.weather_csv import WeatherFileError
 from sim.perf import PerfError, estimate_inference, estimate_training
+from sim.rng import RandomStreams
 from sim.units import DAY_S, YEAR_S
 
 __all__ = [
@@ -165,10 +176,21 @@ class ActivityFractions:
 
 @dataclass(frozen=True)
 class PlannedFacility:
+    """The site. ``pue_model`` is ``constant`` (``pue`` holds at every instant; ``weather`` and
+    ``hall_cooling`` are empty) or ``weather``: each hall's PUE and heat-rejection capacity
+    follow ``weather`` (hourly, over the run) through ``hall_cooling[k]`` (aligned with
+    ``Plan.halls``), and ``pue`` is the sizing PUE the halls were laid out with (the highest
+    hall's :meth:`~sim.facility.cooling.HallCooling.design_pue`); until the engine reads the
+    weather it is also the live PUE. The weather was drawn from the run seed's ``weather``
+    stream at build time: the engine must not draw from a stream of that name."""
+
     grid_power_w: float
     pue: float
     it_overhead_fraction: float
     activity: tuple[ActivityFractions, ...]  # per hardware type
+    pue_model: str = "constant"
+    weather: Weather | None = None
+    hall_cooling: tuple[HallCooling, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -284,10 +306,14 @@ def _hardware_table(sc: Scenario, err: _Errors) -> dict[str, HardwareSpec]:
 
 
 def _layout_halls(
-    sc: Scenario, table: dict[str, HardwareSpec], hw_index: dict[str, int], err: _Errors
+    sc: Scenario,
+    table: dict[str, HardwareSpec],
+    hw_index: dict[str, int],
+    err: _Errors,
+    pue: float,
 ) -> list[Hall]:
     f = sc.facility
-    it_budget = f.grid_power_w / f.pue
+    it_budget = f.grid_power_w / pue
     explicit = sum(h.it_power_w for h in f.halls if h.it_power_w is not None)
     fixed_draw = 0.0
     for h in f.halls:
@@ -375,8 +401,13 @@ def build(loaded: LoadedScenario) -> Plan:
     sc = loaded.scenario
     err = _Errors(loaded)
     table = _hardware_table(sc, err)
+    weather = _plan_weather(loaded, err)
+    err.raise_if_any()
+    parts = _cooling_parts(sc, table, weather, err) if weather is not None else []
+    err.raise_if_any()
+    sizing_pue = _sizing_pue(sc, parts)
     hw_index: dict[str, int] = {}
-    halls = _layout_halls(sc, table, hw_index, err)
+    halls = _layout_halls(sc, table, hw_index, err, sizing_pue)
     err.raise_if_any()
     hw_names = tuple(sorted(hw_index, key=hw_index.__getitem__))
     specs = tuple(table[n] for n in hw_names)
@@ -384,7 +415,7 @@ def build(loaded: LoadedScenario) -> Plan:
     f = sc.facility
     if sum(h.n_domains * specs[h.hw_index].domain_power_w for h in halls) * (
         1 + f.it_overhead_fraction
-    ) * f.pue > f.grid_power_w * (1 + 1e-9):
+    ) * sizing_pue > f.grid_power_w * (1 + 1e-9):
         err.add(("facility", "grid_power"), "the halls draw more than the grid power at full load")
 
     classes = sc.scheduler.classes
@@ -497,9 +528,12 @@ def build(loaded: LoadedScenario) -> Plan:
         run=PlannedRun(sc.name, sc.run.duration_s, sc.run.sample_interval_s, sc.run.seed),
         facility=PlannedFacility(
             grid_power_w=f.grid_power_w,
-            pue=f.pue,
+            pue=sizing_pue,
             it_overhead_fraction=f.it_overhead_fraction,
             activity=tuple(_activity(sc, spec) for spec in specs),
+            pue_model="constant" if weather is None else "weather",
+            weather=weather,
+            hall_cooling=_hall_cooling(sc, halls, parts),
         ),
         reliability=PlannedReliability(
             enabled=rel.enabled,
@@ -529,6 +563,127 @@ def build(loaded: LoadedScenario) -> Plan:
         streams=tuple(streams),
         services=tuple(services),
     )
+
+
+def _plan_weather(loaded: LoadedScenario, err: _Errors) -> Weather | None:
+    """The run's weather when ``facility.pue`` is ``weather``; None for a constant PUE, where
+    every weather and cooling key would change nothing and is therefore an error."""
+    sc = loaded.scenario
+    f = sc.facility
+    if f.pue != "weather":
+        why = f"the PUE is the constant {f.pue:g} here, so it would change nothing"
+        if f.weather is not None:
+            err.add(
+                ("facility", "weather"),
+                f"weather drives the PUE only with facility.pue: weather ({why}): set pue:"
+                " weather or remove weather",
+            )
+        for i, h in enumerate(f.halls):
+            given = {"cooling": h.cooling, "design_ambient": h.design_ambient_c}
+            given["air_share"] = h.air_share
+            for key, value in given.items():
+                if value is not None:
+                    err.add(
+                        ("facility", "halls", i, key),
+                        f"{key} is used only with facility.pue: weather ({why}): set pue:"
+                        f" weather or remove {key}",
+                    )
+        return None
+    cfg = f.weather
+    if cfg is None:
+        err.add(
+            ("facility", "pue"),
+            "pue: weather needs facility.weather, e.g. {kind: synthetic, site: abilene},"
+            " {kind: csv, path: weather/abilene.csv} or {kind: constant, dry_bulb: 20 C,"
+            " wet_bulb: 15 C}",
+        )
+        return None
+    duration = sc.run.duration_s
+    if not isinstance(cfg, ConstantWeather):
+        for i, w in enumerate(cfg.heat_waves):
+            if w.start_s >= duration:
+                err.add(
+                    ("facility", "weather", "heat_waves", i, "start"),
+                    f"the heat wave starts at {w.start_s / DAY_S:g} d, after the run ends"
+                    f" ({duration / DAY_S:g} d): it would change nothing",
+                )
+    if isinstance(cfg, SyntheticWeather):
+        return synthetic_weather(cfg, duration, RandomStreams(sc.run.seed)["weather"])
+    if isinstance(cfg, CsvWeather):
+        try:
+            return csv_weather(cfg, duration, loaded.base_dir)
+        except WeatherFileError as exc:
+            err.add(("facility", "weather", "path"), str(exc))
+            return None
+    return constant_weather(cfg, duration)
+
+
+def _cooling_parts(
+    sc: Scenario, table: dict[str, HardwareSpec], weather: Weather, err: _Errors
+) -> list[tuple[CoolingPart, ...] | None]:
+    """Per hall (None where its hardware is unknown): its cooling archetype (given, or from the
+    catalog's cooling of its hardware), the air share of hybrid racks, the design temperatures."""
+    out: list[tuple[CoolingPart, ...] | None] = []
+    design = {"dry_bulb": weather.design_dry_bulb_c, "wet_bulb": weather.design_wet_bulb_c}
+    air = ARCHETYPES["air_chiller_econ"]
+    for i, h in enumerate(sc.facility.halls):
+        loc: Loc = ("facility", "halls", i)
+        spec = table.get(h.hardware)
+        if spec is None:
+            out.append(None)  # the layout reports it
+            continue
+        arch = ARCHETYPES[h.cooling or DEFAULT_ARCHETYPE[spec.cooling.value]]
+        share = h.air_share
+        if share is None:
+            share = HYBRID_AIR_SHARE if spec.cooling.value == "hybrid" else 0.0
+        if arch is air:
+            if h.air_share:
+                err.add(
+                    (*loc, "air_share"),
+                    "an air_chiller_econ hall sends all its heat to air already: air_share"
+                    " applies to a liquid-cooled hall",
+                )
+            share = 0.0
+        x_design = h.design_ambient_c if h.design_ambient_c is not None else design[arch.x]
+        if x_design >= arch.return_c:
+            given = h.design_ambient_c is not None
+            err.add(
+                (*loc, "design_ambient") if given else ("facility", "weather"),
+                f"the design {arch.x.replace('_', '-')} temperature {x_design:.1f} °C"
+                + ("" if given else " (the 99.6th percentile of the weather)")
+                + f" is not below the {arch.return_c:g} °C at which {arch.name} rejects heat:"
+                " the plant cannot work at this site",
+            )
+            out.append(None)
+            continue
+        parts = [CoolingPart(arch, 1.0 - share, x_design)]
+        if share > 0:
+            parts.append(CoolingPart(air, share, weather.design_dry_bulb_c))
+        out.append(tuple(parts))
+    return out
+
+
+def _sizing_pue(sc: Scenario, parts: list[tuple[CoolingPart, ...] | None]) -> float:
+    """The PUE the halls are laid out with: the constant one, or the highest hall's design PUE."""
+    if sc.facility.pue != "weather":
+        return float(sc.facility.pue)
+    designs = [HallCooling(p, 0.0, 0.0).design_pue() for p in parts if p is not None]
+    return max(designs, default=1.0)
+
+
+def _hall_cooling(
+    sc: Scenario, halls: list[Hall], parts: list[tuple[CoolingPart, ...] | None]
+) -> tuple[HallCooling, ...]:
+    """Each planned hall's cooling (empty for a constant PUE): design capacity ``cooling_capacity``
+    or, unset, the hall's IT power capacity."""
+    if not parts:
+        return ()
+    out = []
+    for h, cfg, p in zip(halls, sc.facility.halls, parts, strict=True):
+        assert p is not None  # errors were raised before
+        design = cfg.cooling_capacity_w or h.it_power_capacity_w
+        out.append(HallCooling(p, design, h.it_power_capacity_w))
+    return tuple(out)
 
 
 def _activity(sc: Scenario, spec: HardwareSpec) -> ActivityFractions:

@@ -109,6 +109,9 @@ class LoadedScenario:
     scenario: Scenario
     source: str
     lines: Lines = field(default_factory=dict)
+    #: folder of the scenario file, against which its relative paths (a weather CSV) are read;
+    #: None for a scenario given as text (they are read against the working folder)
+    base_dir: Path | None = None
 
     def error(self, loc: Loc, message: str) -> ScenarioError:
         return ScenarioError(self.source, [Problem(loc, message)], self.lines)
@@ -421,6 +424,7 @@ def load_scenario(
     source: str | None = None,
 ) -> LoadedScenario:
     """Load and validate a scenario from ``path`` (None: the built-in default) or ``text``."""
+    base = Path(path).parent if text is None and path is not None else None
     if text is None:
         text, src = _read(path)
     else:
@@ -457,7 +461,7 @@ def load_scenario(
         raise ScenarioError(src, _problems_from(exc, data), lines) from None
     except RecursionError:
         raise ScenarioError(src, [Problem((), _TOO_DEEP)], lines) from None
-    return LoadedScenario(scenario=scenario, source=src, lines=lines)
+    return LoadedScenario(scenario=scenario, source=src, lines=lines, base_dir=base)
 
 
 def read_yaml(text: str, source: str) -> Any:

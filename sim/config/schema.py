@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from sim.catalog.hardware import Precision
+from sim.config.climate import AirShare, ArchetypeName, Celsius, WeatherConfig
 from sim.config.quantities import (
     YEAR_S,
     BytesPerS,
@@ -207,7 +208,30 @@ class HallConfig(_Model):
     hardware: Name
     racks: int | Literal["fill"] = "fill"
     it_power_w: Power | None = Field(default=None, alias="it_power")
-    cooling_capacity_w: Power | None = Field(default=None, alias="cooling_capacity")
+    cooling_capacity_w: Power | None = Field(
+        default=None,
+        alias="cooling_capacity",
+        description="heat the plant rejects at the design outdoor temperature; default: the"
+        " hall's IT power capacity",
+    )
+    cooling: ArchetypeName | None = Field(
+        default=None,
+        description="cooling archetype (facility.md §1.3), used with pue: weather; default: from"
+        " the catalog's cooling of the hall's hardware (sim.config.climate.DEFAULT_ARCHETYPE)",
+    )
+    design_ambient_c: Celsius | None = Field(
+        default=None,
+        alias="design_ambient",
+        description="outdoor temperature (of the archetype's dry- or wet-bulb) at which the plant"
+        " rejects cooling_capacity, used with pue: weather; default: the 99.6th percentile of the"
+        " weather (the 0.4% design condition, facility.md §1.4, §9)",
+    )
+    air_share: AirShare | None = Field(
+        default=None,
+        description="share of the hall's heat rejected to room air by an air_chiller_econ plant,"
+        " used with pue: weather; default: 0.15 for hybrid racks (assumption, facility.md §1.3),"
+        " 0 otherwise",
+    )
 
     @field_validator("racks", mode="before")
     @classmethod
@@ -239,12 +263,48 @@ class ActivityPower(_Model):
     failed: Fraction = 0.0
 
 
+_PUE_RANGE = within(1.0, 3.0, "", "no facility runs below 1 or above 3")
+
+
+def _pue_setting(v: Any) -> Any:
+    """``weather`` or a number in [1, 3]: one message either way (not one per union branch)."""
+    if isinstance(v, str) and v.strip() == "weather":
+        return "weather"
+    if isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            raise ValueError(f"expected a number in [1, 3] or 'weather', got {short(v)}") from None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"expected a number in [1, 3] or 'weather', got {short(v)}")
+    return _PUE_RANGE.func(float(v))
+
+
 class FacilityConfig(_Model):
+    """The site: grid connection, PUE, halls.
+
+    **PUE.** ``pue`` is a number (a constant PUE; the default 1.2, so every scenario written
+    before weather existed runs exactly as before) or ``weather``: each hall's PUE then follows
+    the outdoor temperature of ``weather`` and the hall's load through its cooling archetype
+    (``halls[].cooling``, facility.md §1.3), and its heat-rejection capacity derates in the
+    heat (§1.4). The two are exclusive, and a key that would change nothing is an error:
+    ``weather``, ``halls[].cooling``, ``design_ambient`` and ``air_share`` need ``pue:
+    weather``, and ``pue: weather`` needs ``weather`` (checked in :mod:`sim.build`). A default
+    weather (a constant temperature tuned to give 1.2) was rejected: no single temperature gives
+    1.2 for every archetype and load, so it would look weather-driven while being a disguised
+    constant. With ``pue: weather`` the halls are laid out for the highest hall PUE at the
+    design temperature and full load.
+    """
+
     grid_power_w: Power = Field(default=1e9, alias="grid_power")
-    pue: Annotated[Number, within(1.0, 3.0, "", "no facility runs below 1 or above 3")] = Field(
+    pue: Annotated[float | Literal["weather"], BeforeValidator(_pue_setting)] = Field(
         default=1.2,
         description="facility power / IT power; 1.2 for a liquid-cooled AI hall, range 1.1-1.4,"
-        " industry average 1.56 [S59][S61]",
+        " industry average 1.56 [S59][S61]; or 'weather': per hall, from weather and cooling",
+    )
+    weather: WeatherConfig | None = Field(
+        default=None,
+        description="outdoor weather (synthetic site, CSV file or constant), with pue: weather",
     )
     it_overhead_fraction: Fraction = Field(
         default=0.10,
