@@ -122,6 +122,10 @@ def apply(e: Engine, a: Action, log: dict[str, list[tuple[float, str, float]]]) 
     job = e.jobs[a.job]
     now = e.env.now
     if a.kind == "rate":
+        if job.phase == Phase.DONE:  # a finished job's rate can no longer change
+            with pytest.raises(ValueError, match="has finished"):
+                e.training.set_rate_factor(job, a.factor, a.value, power_scale=a.power_scale)
+            return
         e.training.set_rate_factor(job, a.factor, a.value, power_scale=a.power_scale)
         log[job.name].append((now, a.factor, a.value))
     elif a.kind == "fail":

@@ -219,6 +219,13 @@ class Power:
         if not self._depth:
             self.flush(now)
 
+    def service_load_in_batch(self, svc: Service, load_w: float) -> None:
+        """:meth:`set_service_load` inside a batch (the autoscaler's tick, for every service)."""
+        if load_w != svc.load_w:
+            self.services_w += load_w - svc.load_w
+            svc.load_w = load_w
+            self._site_dirty = True
+
     # ------------------------------------------------------------------ after the run
 
     def hall_levels(

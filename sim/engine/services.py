@@ -88,7 +88,6 @@ class Autoscaler:
         svc.ch_capacity = self.rec.channel(
             entity_column(SERVICE, svc.name, "capacity_tokens_per_s")
         )
-        svc.demand_list = svc.demand.tolist()
         svc.target_list = svc.target.tolist()
         self.power.add_service(svc)
         self.services.append(svc)
@@ -111,7 +110,7 @@ class Autoscaler:
         for svc in group:
             k = svc.tick + 1
             svc.tick = k
-            target = svc.target_list[k]
+            target = svc.live_target(k) if svc.live else svc.target_list[k]
             desired = svc.desired
             if target != desired and (
                 desired < svc.min_domains
@@ -126,11 +125,9 @@ class Autoscaler:
             # power of the held domains at this tick's demand (as :meth:`_load`, inlined: this
             # runs for every service at every tick)
             load = svc.demand_list[k] / svc.capacity_per_domain
-            load_w = power.infer_w[svc.hw] * (load if load < held else held)
-            if load_w != svc.load_w:
-                power.services_w += load_w - svc.load_w
-                svc.load_w = load_w
-                power._site_dirty = True
+            power.service_load_in_batch(
+                svc, power.infer_w[svc.hw] * (load if load < held else held)
+            )
         power.flush(self.env.now)
         if group[0].tick + 1 < n_ticks:
             later(self.env, interval, partial(self._tick_group, group, interval, n_ticks))
@@ -171,7 +168,10 @@ class Autoscaler:
         self._load(svc)
 
     def set_capacity_factor(self, svc: Service, factor: str, value: float) -> None:
-        """Change one named factor of ``svc``'s capacity per domain now."""
+        """Change one named factor of ``svc``'s capacity per domain now: served tokens and
+        power at once, autoscaling from the next tick on (the stabilization window still holds
+        the needs of the past ticks, so a capacity rise scales down only after the window).
+        O(window) the first time, O(1) after."""
         if not value > 0.0 or not math.isfinite(value):
             raise ValueError(f"capacity factor {factor} must be a positive number, got {value}")
         if factor not in FACTOR_INDEX:
@@ -182,10 +182,8 @@ class Autoscaler:
         cap = svc.base_capacity
         for f in svc.factors:
             cap *= f
+        svc.go_live()  # the window keeps the needs of past ticks at their capacity
         svc.capacity_per_domain = cap
-        nxt = min(svc.tick + 1, len(svc.target_list) - 1)
-        svc.target = svc.targets(nxt)
-        svc.target_list = svc.target.tolist()
         self._levels(svc)
         self._load(svc)
 

@@ -238,6 +238,10 @@ class Training:
         i = _factor_index(factor)
         if power_scale is not None and not 0.0 <= power_scale <= 1.0:
             raise ValueError(f"power_scale must be within [0, 1], got {power_scale}")
+        if job.phase == Phase.DONE:
+            raise ValueError(f"job {job.name} has finished: its rate can no longer change")
+        if job.factors[i] == value and (power_scale is None or power_scale == job.power_scale):
+            return  # nothing changes (and the completion is not moved by float residue)
         if job.phase != Phase.RUNNING:
             job.set_factor(i, value)
             if power_scale is not None:

@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections import deque
 from enum import IntEnum
 from typing import Any
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d
 
 from sim.contract import RATE_FACTORS
 from sim.engine.fleet import IndexStack
 
-__all__ = ["FACTOR_INDEX", "Job", "Phase", "Service", "Workload"]
+__all__ = ["FACTOR_INDEX", "Job", "Phase", "Service", "Workload", "trailing_max"]
 
 #: position of each named rate factor in :attr:`Job.factors`
 FACTOR_INDEX = {name: i for i, name in enumerate(RATE_FACTORS)}
@@ -199,16 +201,18 @@ class Job(Workload):
         return n, base_t
 
     def _slowdown(self, compute_s: float) -> None:
-        if self.rate == self.base_rate:
+        """Charge ``compute_s`` of compute at the current factors to the factors: the job fell
+        ``compute_s (1 - prod f)`` behind its base rate, split in proportion to ``ln f``
+        (``-dt expm1(s) / s x ln f`` with ``s = sum ln f``, and ``-dt ln f`` in the limit
+        ``s -> 0``: stable when the factors nearly cancel)."""
+        if self.rate == self.base_rate and all(f == 1.0 for f in self.factors):
             return
-        total = compute_s * (1.0 - self.rate / self.base_rate)
         logs = [math.log(f) for f in self.factors]
-        s = sum(logs)
-        if s == 0.0:
-            return
+        s = math.fsum(logs)
+        per_log = -compute_s * (math.expm1(s) / s if abs(s) > 1e-12 else 1.0)
         for i, lg in enumerate(logs):
             if lg:
-                self.slowdown_s[i] += total * lg / s
+                self.slowdown_s[i] += per_log * lg
 
     def stop(self, now: float) -> tuple[int, float, float]:
         """End the RUNNING segment (interrupt): returns (checkpoints, cycle start, work lost)."""
@@ -227,10 +231,12 @@ class Job(Workload):
         rem = self.work - self.done_work - self.unsaved
         t = 0.0
         n = 0
+        # work within this of the total is float residue: the job is done (or nearly) then
+        eps = 1e-12 * self.work
         if not (self.pos == 0.0 and self.unsaved == 0.0):
             if self.pos < interval:
                 avail = (interval - self.pos) * r
-                if rem <= avail * (1.0 + 1e-12):
+                if rem <= avail + eps:
                     return max(rem, 0.0) / r, 0
                 rem -= avail
                 t = interval - self.pos + write
@@ -284,34 +290,66 @@ class Service(Workload):
         self.interval_s = interval_s
         self.demand = demand  # output tokens/s demanded at each control tick
         self.window = int(stabilization_s // interval_s) + 1
-        self.target = self.targets(0)
+        self.demand_list = demand.tolist()
+        self.target = self.targets()
+        self.live = False  # targets computed per tick (after a capacity change)
+        self.window_q: deque[tuple[int, int]] = deque()  # (tick, need), needs decreasing
         self.tolerance = tolerance
         self.tick = -1  # index of the last control tick (its demand is in force)
         self.desired = 0
         self.ch_domains: Any = None
         self.ch_capacity: Any = None
-        self.demand_list: list[float] = []
         self.load_w = 0.0  # power above idle of its load, all halls together
         self.ch_halls: Any = None  # its domains per hall (a row channel)
         self.target_list: list[int] = []
 
-    def targets(self, start: int) -> np.ndarray:
-        """Domains wanted at each tick from ``start`` on at the current capacity.
+    def needs(self, demand: np.ndarray, capacity_per_domain: float) -> np.ndarray:
+        """Domains needed for ``demand`` at ``max_load``, at least the floor. The ceiling
+        forgives float noise relative to the value (an exact 3 stays 3, a tiny demand needs
+        one domain)."""
+        x = demand / (capacity_per_domain * self.max_load)
+        return np.maximum(self.min_domains, np.ceil(x * (1.0 - 1e-9))).astype(np.int64)
 
-        need = enough domains for the demand at ``max_load``, at least the floor; the target is
-        the highest need over the trailing stabilization window, so a scale-up is immediate and
-        a scale-down waits until the window has passed (the Kubernetes HPA rule).
-        """
-        lo = max(0, start - self.window + 1)
-        d = self.demand[lo:]
-        need = np.maximum(
-            self.min_domains, np.ceil(d / (self.capacity_per_domain * self.max_load) - 1e-9)
-        ).astype(np.int64)
-        target = need.copy()
-        for lag in range(1, min(self.window, need.shape[0])):
-            np.maximum(target[lag:], need[:-lag], out=target[lag:])
-        if start == 0:
-            return target
-        out = self.target.copy()
-        out[start:] = target[start - lo :]
-        return out
+    def need_now(self, k: int) -> int:
+        x = self.demand_list[k] / (self.capacity_per_domain * self.max_load)
+        return max(self.min_domains, math.ceil(x * (1.0 - 1e-9)))
+
+    def targets(self) -> np.ndarray:
+        """Domains wanted at each tick at the base capacity: the highest need over the trailing
+        stabilization window, so a scale-up is immediate and a scale-down waits until the
+        window has passed (the Kubernetes HPA rule). O(ticks), whatever the window."""
+        return trailing_max(self.needs(self.demand, self.capacity_per_domain), self.window)
+
+    def go_live(self) -> None:
+        """Switch to targets computed tick by tick (the capacity changed, so the precomputed
+        ones no longer hold): the window keeps the needs of the past ticks as they were."""
+        if self.live:
+            return
+        self.live = True
+        k = self.tick
+        needs = self.needs(self.demand[max(0, k - self.window + 1) : k + 1], self.base_capacity)
+        first = max(0, k - self.window + 1)
+        for j, n in enumerate(needs.tolist()):
+            self._push_need(first + j, n)
+
+    def _push_need(self, k: int, need: int) -> None:
+        q = self.window_q
+        while q and q[-1][1] <= need:
+            q.pop()
+        q.append((k, need))
+        while q[0][0] <= k - self.window:
+            q.popleft()
+
+    def live_target(self, k: int) -> int:
+        """Target at tick ``k`` from the needs of the window (each at the capacity of its
+        tick)."""
+        self._push_need(k, self.need_now(k))
+        return self.window_q[0][1]
+
+
+def trailing_max(x: np.ndarray, window: int) -> np.ndarray:
+    """``out[k] = max(x[max(0, k - window + 1) : k + 1])`` in O(len(x)) (x >= 0)."""
+    if window <= 1 or x.shape[0] == 0:
+        return x.copy()
+    origin = window - 1 - window // 2  # shifts scipy's centred window to the trailing one
+    return maximum_filter1d(x, size=window, origin=origin, mode="constant", cval=0)
