@@ -84,12 +84,15 @@ def derive_traces(levels: pd.DataFrame, facts: RunFacts) -> pd.DataFrame:
     out["it_power_w"] = it
     out["facility_power_w"] = fac
     for h in facts["halls"]:
-        c = entity_column(HALL, h["name"], "it_power_w")
-        out[c] = levels[c]
+        for q in HALL.quantities:
+            c = entity_column(HALL, h["name"], q)
+            out[c] = levels[c]
     with np.errstate(invalid="ignore", divide="ignore"):
         out["pue"] = np.where(it > 0, fac / it, np.nan)
     out["grid_cap_w"] = facts["grid_power_w"]
     out["cooling_load_w"] = it  # all IT power becomes heat to reject
+    for c in ("outdoor_dry_bulb_c", "outdoor_wet_bulb_c"):
+        out[c] = levels[c]
     out["pretraining_tokens_per_s"] = levels["pretraining_tokens_per_s"]
     zeros = np.zeros(len(levels))
     inf_tokens = zeros.copy()
@@ -167,6 +170,19 @@ def service_rows(traces: pd.DataFrame, facts: RunFacts) -> list[dict[str, Any]]:
     return rows
 
 
+def _hall_energy(traces: pd.DataFrame, hall: str) -> dict[str, float]:
+    """A hall's energy, and the hours its heat exceeded what its cooling could reject then
+    (counted by sample interval, on bin means; nothing acts on it yet: it is a warning)."""
+    it = traces[entity_column(HALL, hall, "it_power_w")].to_numpy()
+    cap = traces[entity_column(HALL, hall, "cooling_capacity_w")].to_numpy()
+    over = float(np.sum(traces["interval_s"].to_numpy()[it > cap])) / HOUR_S
+    return {
+        "it_mwh": _integral(traces, entity_column(HALL, hall, "it_power_w")) / 3.6e9,
+        "facility_mwh": _integral(traces, entity_column(HALL, hall, "facility_power_w")) / 3.6e9,
+        "hours_over_cooling_capacity": over,
+    }
+
+
 def summarize(
     traces: pd.DataFrame, events: pd.DataFrame, jobs: pd.DataFrame, facts: RunFacts
 ) -> Summary:
@@ -223,12 +239,7 @@ def summarize(
             }
         )
     ev = events["event"]
-    halls_energy = {
-        h["name"]: {
-            "it_mwh": _integral(traces, entity_column(HALL, h["name"], "it_power_w")) / 3.6e9
-        }
-        for h in facts["halls"]
-    }
+    halls_energy = {h["name"]: _hall_energy(traces, h["name"]) for h in facts["halls"]}
     out: Summary = {
         "scenario": facts["scenario"],
         "seed": facts["seed"],

@@ -90,6 +90,8 @@ class Hall:
     n_domains: int
     first_domain: int
     it_power_capacity_w: float
+    #: heat the hall rejects at design conditions: ``cooling_capacity`` or its IT capacity
+    cooling_capacity_w: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -372,7 +374,16 @@ def _layout_halls(
                 " simulated (the engine keeps arrays per domain): lower grid_power or set racks",
             )
             return halls
-        halls.append(Hall(h.name, hw_index.setdefault(h.hardware, len(hw_index)), n, first, cap))
+        halls.append(
+            Hall(
+                h.name,
+                hw_index.setdefault(h.hardware, len(hw_index)),
+                n,
+                first,
+                cap,
+                h.cooling_capacity_w or cap,
+            )
+        )
         first += n
     return halls
 

@@ -75,6 +75,8 @@ TRACE: dict[str, Column] = _registry(
     Column("pue", "1", "facility energy / IT energy over the bin"),
     Column("grid_cap_w", "W", "the site's grid import cap"),
     Column("cooling_load_w", "W", "heat to reject: all IT power becomes heat"),
+    Column("outdoor_dry_bulb_c", "degC", "outdoor dry-bulb temperature (NaN without weather)"),
+    Column("outdoor_wet_bulb_c", "degC", "outdoor wet-bulb temperature (NaN without weather)"),
     Column("pretraining_tokens_per_s", "tokens/s", "pre-training throughput, stalls included"),
     Column("inference_tokens_per_s", "tokens/s", "output tokens served by all services"),
     Column("training_model_flops_per_s", "FLOP/s", "model FLOP/s achieved by pre-training"),
@@ -107,6 +109,12 @@ HALL = EntityFamily(
     "site",
     _registry(
         Column("it_power_w", "W", "IT power of the hall"),
+        Column("facility_power_w", "W", "facility power of the hall (IT, cooling, losses)"),
+        Column(
+            "cooling_capacity_w",
+            "W",
+            "heat the hall can reject now (derated with outdoor temperature under weather)",
+        ),
     ),
 )
 

@@ -29,12 +29,14 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from sim.build import Plan
 from sim.contract import SERVICE, entity_column
 from sim.engine.arrivals import run_arrivals
 from sim.engine.fleet import Fleet
 from sim.engine.kernel import events_processed, gc_paused, later, new_environment
-from sim.engine.power import HallPower, Power
+from sim.engine.power import Climate, HallPower, Power
 from sim.engine.reliability import Reliability
 from sim.engine.results import job_rows
 from sim.engine.scheduler import SCHEDULERS
@@ -46,6 +48,24 @@ from sim.rng import RandomStreams
 from sim.units import DAY_S
 
 __all__ = ["Engine"]
+
+
+def _climate(plan: Plan) -> Climate | None:
+    """Each hall's facility slope, fixed load and cooling capacity at every weather step (None
+    with a constant PUE): the plan's weather through each hall's cooling (:mod:`sim.facility`)."""
+    fac = plan.facility
+    if fac.pue_model != "weather" or fac.weather is None:
+        return None
+    w = fac.weather
+    db, wb = w.dry_bulb_c, w.wet_bulb_c
+    return Climate(
+        step_s=w.step_s,
+        dry_bulb_c=db.tolist(),
+        wet_bulb_c=wb.tolist(),
+        slope=[(1.0 + hc.overhead_per_it(db, wb)).tolist() for hc in fac.hall_cooling],
+        fixed_w=[hc.main.other * hc.it_capacity_w for hc in fac.hall_cooling],
+        capacity_w=[np.asarray(hc.capacity_w(db, wb)).tolist() for hc in fac.hall_cooling],
+    )
 
 
 class Engine:
@@ -74,11 +94,13 @@ class Engine:
                     overhead_w=fac.it_overhead_fraction
                     * h.n_domains
                     * plan.hw_specs[h.hw_index].domain_power_w,
+                    cooling_capacity_w=h.cooling_capacity_w,
                 )
                 for h in plan.halls
             ],
             fac.pue,
             self.rec,
+            _climate(plan),
         )
         n_cls = len(plan.scheduler.class_names)
         self.fleet = Fleet(
@@ -188,6 +210,7 @@ class Engine:
             )
         if plan.reliability.enabled:
             self.reliability.start()
+        self.power.start_weather(env)
 
     def run(
         self, progress: Callable[[float, int], None] | None = None, step_s: float = DAY_S

@@ -39,8 +39,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import simpy
 
 from sim.contract import HALL, TRACE, entity_column
+from sim.engine.kernel import Call, later
 from sim.record import Recorder
 
 if TYPE_CHECKING:
@@ -65,6 +67,22 @@ class HallPower:
     inference_full_load: float
     failed: float
     overhead_w: float
+    cooling_capacity_w: float  # heat it can reject (at design conditions under weather)
+
+
+@dataclass(frozen=True)
+class Climate:
+    """The weather's effect on the halls, per weather step ``k`` (from the plan's weather and
+    each hall's cooling, :mod:`sim.facility`): facility power of hall ``h`` is
+    ``slope[h][k] x IT + fixed_w[h]`` (IT x (1 + losses + cooling at this outdoor air) plus
+    the fixed loads), and it can reject ``capacity_w[h][k]`` of heat."""
+
+    step_s: float
+    dry_bulb_c: list[float]
+    wet_bulb_c: list[float]
+    slope: list[list[float]]
+    fixed_w: list[float]
+    capacity_w: list[list[float]]
 
 
 class Power:
@@ -76,10 +94,19 @@ class Power:
 
     name = "power"
 
-    def __init__(self, halls: list[HallPower], pue: float, rec: Recorder) -> None:
+    def __init__(
+        self, halls: list[HallPower], pue: float, rec: Recorder, climate: Climate | None = None
+    ) -> None:
         self.halls = halls
         self.pue = pue
         self.rec = rec
+        self.climate = climate
+        n = len(halls)
+        # facility power of hall h = slope[h] x its IT power + fixed[h]; a constant PUE is the
+        # slope with nothing fixed
+        self.slope = [pue] * n if climate is None else [s[0] for s in climate.slope]
+        self.fixed_w = [0.0] * n if climate is None else list(climate.fixed_w)
+        self.fixed_total_w = sum(self.fixed_w)
         self.failed = [0] * len(halls)
         self.extra_w = [0.0] * len(halls)  # jobs' draw above idle, per hall
         self.base_w = [self._base(h) for h in range(len(halls))]
@@ -87,6 +114,7 @@ class Power:
         self.services: list[Service] = []
         self.services_w = 0.0  # the services' load draw, site-wide
         self.site_it_w = sum(self.hall_w)
+        self.site_facility_w = self._facility()
         # one row per change: each hall without the services' load, then the site's IT and
         # facility power (the hall columns are combined with the services after the run)
         self.ch = rec.row_channel(
@@ -95,7 +123,17 @@ class Power:
                 TRACE["it_power_w"].name,
                 TRACE["facility_power_w"].name,
             ),
-            (*self.hall_w, self.site_it_w, self.site_it_w * pue),
+            (*self.hall_w, self.site_it_w, self.site_facility_w),
+        )
+        # one row per weather step: outdoor air, each hall's cooling capacity and its slope
+        self.ch_climate = rec.row_channel(
+            (
+                TRACE["outdoor_dry_bulb_c"].name,
+                TRACE["outdoor_wet_bulb_c"].name,
+                *(entity_column(HALL, h.name, "cooling_capacity_w") for h in halls),
+                *(f"_facility_slope.{h.name}" for h in halls),
+            ),
+            self._climate_row(0),
         )
         self._dirty: set[int] = set()
         self._site_dirty = False
@@ -116,9 +154,79 @@ class Power:
 
     # ------------------------------------------------------------------ reading
 
-    @property
-    def site_facility_w(self) -> float:
-        return self.site_it_w * self.pue
+    def _climate_row(self, k: int) -> tuple[float, ...]:
+        c = self.climate
+        if c is None:
+            nan = float("nan")
+            return (nan, nan, *(h.cooling_capacity_w for h in self.halls), *self.slope)
+        return (
+            c.dry_bulb_c[k],
+            c.wet_bulb_c[k],
+            *(cap[k] for cap in c.capacity_w),
+            *self.slope,
+        )
+
+    def _facility(self) -> float:
+        """Site facility power now: sum over halls of slope x IT + fixed."""
+        if self.climate is None:
+            return self.site_it_w * self.pue
+        f = self.fixed_total_w
+        for h, w in enumerate(self.hall_w):
+            f += self.slope[h] * w
+        for svc in self.services:
+            f += svc.load_w * svc.slope
+        return f
+
+    def hall_facility_w(self, h: int) -> float:
+        """Facility power of hall ``h`` now (its IT power, cooling and losses)."""
+        return self.slope[h] * self.hall_it_w(h) + self.fixed_w[h]
+
+    def cooling_capacity_w(self, h: int) -> float:
+        """Heat hall ``h`` can reject now."""
+        if self.climate is None:
+            return self.halls[h].cooling_capacity_w
+        return self.climate.capacity_w[h][self._step]
+
+    _step = 0
+
+    def start_weather(self, env: simpy.Environment) -> None:
+        """Step the weather: at each step the halls' facility slopes and capacities change."""
+        self._env = env
+        if self.climate is None or len(self.climate.dry_bulb_c) < 2:
+            return
+        later(env, self.climate.step_s, self._next_step, 1)
+
+    def _next_step(self, call: Call) -> None:
+        k = call._value
+        assert self.climate is not None
+        self.weather_step(k, self._env.now)
+        if k + 1 < len(self.climate.dry_bulb_c):
+            later(self._env, self.climate.step_s, self._next_step, k + 1)
+
+    def weather_step(self, k: int, now: float) -> None:
+        """Weather step ``k`` begins: each hall's facility slope and cooling capacity change."""
+        c = self.climate
+        assert c is not None
+        self._step = k
+        self.slope = [s[k] for s in c.slope]
+        for svc in self.services:
+            self._service_slope(svc)
+        self.ch_climate.set(now, self._climate_row(k))
+        self._site_dirty = True
+        if not self._depth:
+            self.flush(now)
+
+    def _service_slope(self, svc: Service) -> None:
+        """The facility slope of ``svc``'s load: its halls' slopes, weighted by its domains."""
+        held = svc.held.size
+        if not held:
+            svc.slope = self.pue if self.climate is None else self.slope[0]
+            return
+        s = 0.0
+        for h in svc.halls:
+            if svc.hall_n[h]:
+                s += self.slope[h] * svc.hall_n[h]
+        svc.slope = s / held
 
     def hall_it_w(self, h: int) -> float:
         """IT power of hall ``h`` now."""
@@ -159,7 +267,9 @@ class Power:
             sw = self.services_w = 0.0
         s = sum(hall_w) + sw
         self.site_it_w = s
-        self.ch.set(now, (*hall_w, s, s * self.pue))
+        f = s * self.pue if self.climate is None else self._facility()
+        self.site_facility_w = f
+        self.ch.set(now, (*hall_w, s, f))
 
     # ------------------------------------------------------------------ changes
 
@@ -200,6 +310,7 @@ class Power:
 
     def add_service(self, svc: Service) -> None:
         self.services.append(svc)
+        svc.slope = self.pue if self.climate is None else self.slope[0]
         svc.ch_halls = self.rec.row_channel(
             tuple(f"_service_halls.{svc.name}.{h.name}" for h in self.halls),
             tuple(0.0 for _ in self.halls),
@@ -208,6 +319,11 @@ class Power:
     def service_domains(self, svc: Service, now: float) -> None:
         """Record where ``svc``'s domains are (call after its domains changed)."""
         svc.ch_halls.set(now, tuple(svc.hall_n))
+        if self.climate is not None:
+            self._service_slope(svc)
+            self._site_dirty = True
+            if not self._depth:
+                self.flush(now)
 
     def set_service_load(self, svc: Service, load_w: float, now: float) -> None:
         """``svc`` now draws ``load_w`` above idle in all (its load, site-wide)."""
@@ -231,8 +347,8 @@ class Power:
     def hall_levels(
         self, served: dict[str, tuple[np.ndarray, np.ndarray]]
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Each hall's IT power as an exact step function, from the recorded parts (and the
-        site's IT and facility power, recorded in the same rows).
+        """Each hall's IT and facility power as exact step functions, from the recorded parts
+        (and the site's IT and facility power, recorded in the same rows).
 
         ``served[name]`` is a service's served tokens/s level (times, values). A service draws
         ``infer_w x served / capacity per domain`` spread as its domains per hall / its domains,
@@ -264,6 +380,15 @@ class Power:
             entity_column(HALL, hp.name, "it_power_w"): (t, v[:, h])
             for h, hp in enumerate(self.halls)
         }
+        # facility power per hall: slope (a step function of the weather) x IT + fixed loads
+        ct, crows = self.ch_climate.matrix()
+        slopes = crows[:, 2 + n_halls :]
+        tf = np.union1d(t, ct)
+        it = v[np.searchsorted(t, tf, side="right") - 1]
+        sl = slopes[np.searchsorted(ct, tf, side="right") - 1]
+        fac = it * sl + np.asarray(self.fixed_w)[None, :]
+        for h, hp in enumerate(self.halls):
+            out[entity_column(HALL, hp.name, "facility_power_w")] = (tf, fac[:, h])
         out[TRACE["it_power_w"].name] = (bt, rows[:, n_halls])
         out[TRACE["facility_power_w"].name] = (bt, rows[:, n_halls + 1])
         return out

@@ -57,6 +57,8 @@ def _small(
             "utilization": (pre + post + inf) / total,
             "it_power_w": it,
             "site.hall1.it_power_w": it,
+            "site.hall1.facility_power_w": it * 1.25,
+            "site.hall1.cooling_capacity_w": np.full(n, 400e3),
             "pue": np.full(n, 1.25),
             "facility_power_w": it * 1.25,
             "grid_cap_w": np.full(n, 500e3),
