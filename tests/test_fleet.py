@@ -28,7 +28,16 @@ def new_fleet(hw: np.ndarray = HW, hall: np.ndarray = HALL) -> Fleet:
     n_halls = int(hall.max()) + 1
     halls = [
         HallPower(
-            f"h{h}", int(hw[hall == h][0]), int((hall == h).sum()), 1000.0, 0.2, 0.8, 0.6, 0.0, 0.0
+            f"h{h}",
+            int(hw[hall == h][0]),
+            int((hall == h).sum()),
+            1000.0,
+            0.2,
+            0.8,
+            0.6,
+            0.0,
+            0.0,
+            1e6,
         )
         for h in range(n_halls)
     ]
