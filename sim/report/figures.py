@@ -34,7 +34,9 @@ from sim.report.style import (
     fmt,
     hall_color,
     money,
+    plural,
     styled,
+    time_series_styled,
 )
 from sim.units import DAY_S, HOUR_S
 
@@ -53,8 +55,11 @@ __all__ = [
     "utilization_figure",
 ]
 
-#: GPU states stacked in the utilization figure, bottom to top.
+#: GPU states (the cost figure's "by use" stack, bottom to top).
 GPU_STATES = ("pretraining", "posttraining", "inference", "failed", "idle")
+#: GPU states stacked in the utilization figure, bottom to top: failed GPUs at the bottom, so
+#: the edge of their thin band is their own count, not the daily cycle of the areas below it.
+UTILIZATION_STACK = ("failed", "pretraining", "posttraining", "inference", "idle")
 #: The trace column of each GPU state.
 _STATE_COLUMNS = {
     "pretraining": TRACE["gpus_pretraining"].name,
@@ -90,55 +95,15 @@ def _twmean(traces: pd.DataFrame, col: str) -> float:
     return float(np.sum(traces[col].to_numpy(dtype=float) * w) / np.sum(w))
 
 
-# --------------------------------------------------------------------------- utilization
+# --------------------------------------------------------------------------- time series
 
-
-def utilization_figure(traces: pd.DataFrame) -> go.Figure:
-    """Share of installed GPUs by workload class (and idle, failed) over time, stacked to 100%."""
-    total = traces["gpus_total"].to_numpy(dtype=float)
-    x = _days(traces)
-    fig = go.Figure()
-    for state in GPU_STATES:
-        col = _STATE_COLUMNS[state]
-        if col not in traces:
-            continue
-        gpus = traces[col].to_numpy(dtype=float)
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=np.divide(gpus * 100.0, total, out=np.zeros_like(gpus), where=total > 0),
-                customdata=gpus,
-                name=_LABELS[state],
-                mode="lines",
-                line={"width": 0.5, "color": WORKLOAD_COLORS[state], "shape": "hv"},
-                stackgroup="gpus",
-                hovertemplate="%{y:.1f}% (%{customdata:,.0f} GPUs)",
-            )
-        )
-    util = _twmean(traces, "utilization") if "utilization" in traces else float("nan")
-    fig.update_xaxes(title_text=TIME_AXIS)
-    fig.update_yaxes(title_text=axis("share of installed GPUs", "%"), range=[0, 100])
-    return styled(fig, f"GPU utilization by workload (mean {fmt(util, '.1%')})")
-
-
-# --------------------------------------------------------------------------- power
-
-#: At most this many points per line: a longer trace (a year of hourly bins is 8,760) is drawn
-#: as means over coarser bins (:data:`_COARSE_BINS`), so lines stay lines.
+#: At most this many points per line: a longer trace (a year of hourly samples is 8,760) is
+#: drawn as means over coarser bins (:data:`_COARSE_BINS`), so lines stay lines. A month of
+#: hourly samples (720) is drawn as it is: its daily cycle is still readable.
 MAX_POINTS = 800
-_COARSE_BINS = ((HOUR_S, "hour"), (6 * HOUR_S, "6 hours"), (DAY_S, "day"), (7 * DAY_S, "week"))
-#: Caps drawn against the facility power, and their legend names.
-_CAPS = ((TRACE["grid_cap_w"].name, "grid cap"),)
-
-
-def _hall_columns(traces: pd.DataFrame) -> list[tuple[str, str]]:
-    """``(column, hall)`` of each hall's IT power column, in table order (the scenario's)."""
-    out = []
-    for col in traces.columns:
-        parsed = parse_entity_column(str(col))
-        if parsed is not None and parsed[0] is HALL and parsed[2] == "it_power_w":
-            out.append((str(col), parsed[1]))
-    return out
+#: Bins a long trace is drawn in, finest first. No bin between an hour and a day: means over a
+#: few hours still follow the daily inference cycle, which a year of them draws as a solid block.
+_COARSE_BINS = ((HOUR_S, "hour"), (DAY_S, "day"), (7 * DAY_S, "week"))
 
 
 def _coarse_bin(traces: pd.DataFrame, max_points: int) -> tuple[float, str] | None:
@@ -167,6 +132,130 @@ def _rebin(
     return weight.index.to_numpy(dtype=float) * width_s, mean, grouped.min(), grouped.max()
 
 
+@dataclass(frozen=True)
+class _Series:
+    """Trace columns as drawn: the samples themselves (``per == ""``), or, for a long trace, the
+    time-weighted mean, the lowest and the highest value per coarse bin (``per``: its name)."""
+
+    x: np.ndarray  # start of each point, days
+    mean: pd.DataFrame
+    lo: pd.DataFrame
+    hi: pd.DataFrame
+    per: str
+
+    def y(self, col: str, which: str = "mean") -> np.ndarray:
+        return getattr(self, which)[col].to_numpy(dtype=float)
+
+
+def _series(traces: pd.DataFrame, cols: list[str], max_points: int) -> _Series:
+    coarse = _coarse_bin(traces, max_points)
+    if coarse is None:
+        v = traces[cols].astype(float).reset_index(drop=True)
+        return _Series(_days(traces), v, v, v, "")
+    start_s, mean, lo, hi = _rebin(traces, cols, coarse[0])
+    return _Series(start_s / DAY_S, mean, lo, hi, coarse[1])
+
+
+def _band(
+    fig: go.Figure, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str, color: str, **kw: Any
+) -> None:
+    """A shaded band from ``lo`` up to ``hi`` (two traces: an invisible lower edge, then the
+    upper edge filled down to it), one legend entry."""
+    group = kw.pop("legendgroup", name)
+    show = kw.pop("showlegend", True)
+    hover = kw.pop("hovertemplate", None)
+    edge = {"width": 0, "shape": "hv"}
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=lo,
+            name=name + " (low)",
+            legendgroup=group,
+            showlegend=False,
+            mode="lines",
+            line=edge,
+            hovertemplate=hover,
+        ),
+        **kw,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=hi,
+            name=name,
+            legendgroup=group,
+            showlegend=show,
+            mode="lines",
+            line=edge,
+            fill="tonexty",
+            fillcolor=color,
+            hovertemplate=hover,
+        ),
+        **kw,
+    )
+
+
+def _per_title(series: _Series) -> str:
+    return f", means per {series.per}" if series.per else ""
+
+
+def _timed(fig: go.Figure, title: str, end_s: float, height: int = 420) -> go.Figure:
+    """A figure with time in days on x, from the start to the end of the run, styled with the
+    legend below (the same place in every such figure, so their time axes line up). The plot
+    spans the full width between the margins: a secondary y axis lives in the right margin, not
+    in a slice of the plot's width (make_subplots' default)."""
+    fig.update_xaxes(range=[0.0, end_s / DAY_S], domain=[0.0, 1.0])
+    return time_series_styled(fig, title, height)
+
+
+# --------------------------------------------------------------------------- utilization
+
+
+def utilization_figure(traces: pd.DataFrame, max_points: int = MAX_POINTS) -> go.Figure:
+    """Share of installed GPUs by workload class (and idle, failed) over time, stacked to 100%,
+    failed GPUs at the bottom (:data:`UTILIZATION_STACK`). A long trace is drawn as means per
+    day (or week): GPU-hours are kept, the daily cycle of inference is averaged out."""
+    states = [st for st in UTILIZATION_STACK if _STATE_COLUMNS[st] in traces]
+    series = _series(traces, ["gpus_total"] + [_STATE_COLUMNS[st] for st in states], max_points)
+    total = series.y("gpus_total")
+    fig = go.Figure()
+    for state in states:
+        gpus = series.y(_STATE_COLUMNS[state])
+        fig.add_trace(
+            go.Scatter(
+                x=series.x,
+                y=np.divide(gpus * 100.0, total, out=np.zeros_like(gpus), where=total > 0),
+                customdata=gpus,
+                name=_LABELS[state],
+                mode="lines",
+                line={"width": 0.5, "color": WORKLOAD_COLORS[state], "shape": "hv"},
+                stackgroup="gpus",
+                hovertemplate="%{y:.1f}% (%{customdata:,.0f} GPUs)",
+            )
+        )
+    util = _twmean(traces, "utilization") if "utilization" in traces else float("nan")
+    fig.update_xaxes(title_text=TIME_AXIS)
+    fig.update_yaxes(title_text=axis("share of installed GPUs", "%"), range=[0, 100])
+    title = f"GPU utilization by workload{_per_title(series)} (mean {fmt(util, '.1%')})"
+    return _timed(fig, title, _end_s(traces))
+
+
+# --------------------------------------------------------------------------- power
+
+#: Caps drawn against the facility power, and their legend names.
+_CAPS = ((TRACE["grid_cap_w"].name, "grid cap"),)
+
+
+def _hall_columns(traces: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(column, hall)`` of each hall's IT power column, in table order (the scenario's)."""
+    out = []
+    for col in traces.columns:
+        parsed = parse_entity_column(str(col))
+        if parsed is not None and parsed[0] is HALL and parsed[2] == "it_power_w":
+            out.append((str(col), parsed[1]))
+    return out
+
+
 def power_figure(
     traces: pd.DataFrame, provisioned_it_w: float | None = None, max_points: int = MAX_POINTS
 ) -> go.Figure:
@@ -176,7 +265,7 @@ def power_figure(
 
     Halls are the ``site.<hall>.it_power_w`` columns (a run without them: the site's IT power
     as one area). A trace of more than ``max_points`` bins (a year of hourly bins) is drawn as
-    means per hour, 6 hours, day or week (the finest that fits), with a band from the mean up
+    means per hour, day or week (the finest that fits), with a band from the mean up
     to the highest facility power in each bin (the peak against the cap), and the lowest cap in
     each bin. ``provisioned_it_w``: the IT power the halls are built for (dotted), if known.
     """
@@ -184,15 +273,8 @@ def power_figure(
     halls = _hall_columns(traces)
     caps = [(c, name) for c, name in _CAPS if c in traces]
     cols = [c for c, _ in halls] + [it_col, fac_col] + [c for c, _ in caps]
-    coarse = _coarse_bin(traces, max_points)
-    if coarse is None:
-        start_s = traces["time_s"].to_numpy(dtype=float)
-        mean = lo = hi = traces[cols].astype(float).reset_index(drop=True)
-        per = ""
-    else:
-        start_s, mean, lo, hi = _rebin(traces, cols, coarse[0])
-        per = f", means per {coarse[1]}"
-    x = start_s / DAY_S
+    series = _series(traces, cols, max_points)
+    x, mean, lo, hi = series.x, series.mean, series.lo, series.hi
     it = mean[it_col].to_numpy(dtype=float)
     fac = mean[fac_col].to_numpy(dtype=float)
     fig = make_subplots(
@@ -239,12 +321,12 @@ def power_figure(
         area(rest, "IT outside the halls" if halls else "IT power", SERIES_COLORS["it_power"])
     area(fac - it, "overhead (cooling, losses)", SERIES_COLORS["overhead"])
     line(fac, "facility power", SERIES_COLORS["facility_power"], width=1.5)
-    if coarse is not None:  # from the mean up to the peak of each bin: a band
+    if series.per:  # from the mean up to the peak of each bin: a band
         fig.add_trace(
             go.Scatter(
                 x=x,
                 y=hi[fac_col].to_numpy(dtype=float) / 1e6,
-                name=f"facility power, peak in the {coarse[1]}",
+                name=f"facility power, peak in the {series.per}",
                 mode="lines",
                 line={"color": SERIES_COLORS["facility_power"], "width": 0.5, "shape": "hv"},
                 fill="tonexty",
@@ -255,7 +337,7 @@ def power_figure(
             col=1,
         )
     for col, name in caps:
-        y = (lo if coarse is not None else mean)[col].to_numpy(dtype=float)
+        y = (lo if series.per else mean)[col].to_numpy(dtype=float)
         line(y, name, SERIES_COLORS["cap"], "dash")
     if provisioned_it_w is not None:
         fig.add_trace(
@@ -275,7 +357,7 @@ def power_figure(
     if pue_col in traces:
         pue_y = (
             traces[pue_col].to_numpy(dtype=float)
-            if coarse is None
+            if not series.per
             else np.divide(fac, it, out=np.full_like(fac, np.nan), where=it > 0)
         )
         fig.add_trace(
@@ -305,14 +387,10 @@ def power_figure(
         row=2,
         col=1,
     )
-    # the legend on the right, top to bottom as the stack is drawn
-    fig.update_layout(
-        legend={"orientation": "v", "x": 1.02, "y": 1.0, "yanchor": "top", "traceorder": "reversed"}
+    title = (
+        f"Power by hall against the grid cap{_per_title(series)} (average PUE {fmt(pue, '.2f')})"
     )
-    title = f"Power by hall against the grid cap{per} (average PUE {fmt(pue, '.2f')})"
-    fig = styled(fig, title, 560)
-    fig.update_layout(margin={"r": 230})
-    return fig
+    return _timed(fig, title, _end_s(traces), 560)
 
 
 # --------------------------------------------------------------------------- cooling
@@ -335,25 +413,40 @@ def cooling_capacity_w(scenario: dict[str, Any], summary: dict[str, Any]) -> flo
     return total or None
 
 
-def cooling_figure(traces: pd.DataFrame, capacity_w: float | None = None) -> go.Figure:
+def cooling_figure(
+    traces: pd.DataFrame, capacity_w: float | None = None, max_points: int = MAX_POINTS
+) -> go.Figure:
     """Cooling load against the heat-rejection capacity, and the headroom left (%).
 
     The capacity is the ``cooling_capacity_w`` trace when the run has one (weather-dependent
-    cooling), else the constant ``capacity_w``.
+    cooling), else the constant ``capacity_w``. A long trace is drawn as means per day (or
+    week) with a band up to the peak load of each day, the lowest capacity of the day and the
+    lowest headroom of the day (the hour that came closest to the limit); the title's minimum
+    is over every sample.
     """
-    x = _days(traces)
-    load = traces["cooling_load_w"].to_numpy(dtype=float)
+    work = pd.DataFrame({"load": traces["cooling_load_w"].to_numpy(dtype=float)})
     if "cooling_capacity_w" in traces:
-        cap = traces["cooling_capacity_w"].to_numpy(dtype=float)
+        work["cap"] = traces["cooling_capacity_w"].to_numpy(dtype=float)
     elif capacity_w is not None:
-        cap = np.full(len(traces), float(capacity_w))
-    else:
-        cap = None
+        work["cap"] = float(capacity_w)
+    if "cap" in work:
+        cap_w = work["cap"].to_numpy(dtype=float)
+        work["headroom"] = np.divide(
+            (cap_w - work["load"].to_numpy()) * 100.0,
+            cap_w,
+            out=np.zeros_like(cap_w),
+            where=cap_w > 0,
+        )
+    work["time_s"] = traces["time_s"].to_numpy(dtype=float)
+    work["interval_s"] = traces["interval_s"].to_numpy(dtype=float)
+    cols = [c for c in ("load", "cap", "headroom") if c in work]
+    series = _series(work, cols, max_points)
+    x = series.x
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=load / 1e6,
+            y=series.y("load") / 1e6,
             name="cooling load",
             mode="lines",
             fill="tozeroy",
@@ -362,32 +455,47 @@ def cooling_figure(traces: pd.DataFrame, capacity_w: float | None = None) -> go.
         ),
         secondary_y=False,
     )
-    title = "Cooling load (capacity not modelled)"
-    if cap is not None:
+    if series.per:  # from the mean load up to the peak of each bin
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=cap / 1e6,
-                name="heat-rejection capacity",
+                y=series.y("load", "hi") / 1e6,
+                name=f"cooling load, peak in the {series.per}",
+                mode="lines",
+                line={"color": SERIES_COLORS["cooling_load"], "width": 0.5, "shape": "hv"},
+                fill="tonexty",
+                fillcolor="rgba(23, 190, 207, 0.25)",
+                hovertemplate="%{y:,.1f} MW",
+            ),
+            secondary_y=False,
+        )
+    title = f"Cooling load{_per_title(series)} (capacity not modelled)"
+    if "cap" in work:
+        low = " (lowest in the " + series.per + ")" if series.per else ""
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=series.y("cap", "lo") / 1e6,
+                name="heat-rejection capacity" + low,
                 mode="lines",
                 line={"color": SERIES_COLORS["cap"], "dash": "dash", "shape": "hv"},
                 hovertemplate="%{y:,.1f} MW",
             ),
             secondary_y=False,
         )
-        headroom = np.divide((cap - load) * 100.0, cap, out=np.zeros_like(cap), where=cap > 0)
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=headroom,
-                name="headroom",
+                y=series.y("headroom", "lo"),
+                name="headroom" + low,
                 mode="lines",
                 line={"color": SERIES_COLORS["headroom"], "width": 1, "shape": "hv"},
                 hovertemplate="%{y:.1f}%",
             ),
             secondary_y=True,
         )
-        title = f"Cooling headroom (minimum {fmt(float(np.min(headroom)), '.1f', '%')})"
+        least = float(np.min(work["headroom"])) if len(work) else float("nan")
+        title = f"Cooling headroom{_per_title(series)} (minimum {fmt(least, '.1f', '%')})"
         fig.update_yaxes(
             title_text=axis("headroom", "% of capacity"),
             showgrid=False,
@@ -397,7 +505,7 @@ def cooling_figure(traces: pd.DataFrame, capacity_w: float | None = None) -> go.
         )
     fig.update_xaxes(title_text=TIME_AXIS)
     fig.update_yaxes(title_text=axis("heat", "MW"), rangemode="tozero", secondary_y=False)
-    return styled(fig, title)
+    return _timed(fig, title, _end_s(traces))
 
 
 # --------------------------------------------------------------------------- job timeline
@@ -411,26 +519,135 @@ def _timeline_jobs(jobs: pd.DataFrame, end_s: float, max_posttraining: int) -> p
     return train.sort_values("submit_s", kind="stable")
 
 
+#: Event kinds marked on the job timeline: (event, legend name, marker symbol, colour).
+_JOB_MARKS = (
+    ("interrupted", "interruptions", "x", SERIES_COLORS["failures"]),
+    ("preempted", "preemptions", "triangle-down", "#444"),
+)
+#: Line dashes telling apart the runs' count lines on the job timeline.
+_DASHES = ("solid", "dot", "dash", "dashdot", "longdash", "longdashdot")
+
+
 def job_timeline_figure(
-    jobs: pd.DataFrame, events: pd.DataFrame, end_s: float, max_posttraining: int = 60
+    jobs: pd.DataFrame,
+    events: pd.DataFrame,
+    end_s: float,
+    max_posttraining: int = 60,
+    max_marked_bins: int = 40,
 ) -> go.Figure:
     """Gantt chart of training runs: waiting, then running, with interruptions and preemptions.
 
     All pre-training runs are shown; post-training jobs too when there are at most
     ``max_posttraining`` of them (a year has thousands: the utilization figure shows those).
-    Interruptions are counted in ~400 time bins per run, one marker per bin, so a year of a
-    147k-GPU run (tens of thousands of interruptions) stays light.
+    Interruptions and preemptions are counted per day (per hour in runs under two days). When
+    every run has them on at most ``max_marked_bins`` days, each such day is a marker on the
+    run's bar (its count on hover); more would merge into a solid bar (a 147k-GPU run is
+    interrupted dozens of times a day), so then they are a count line per run and kind in a
+    panel under the bars, on the same time axis.
     """
     shown = _timeline_jobs(jobs, end_s, max_posttraining)
     n_post = int((jobs["workload"] == "posttraining").sum())
     names = shown["name"].astype(str).tolist()
+    per_s, per = (DAY_S, "day") if end_s >= 2 * DAY_S else (HOUR_S, "hour")
+    counts = {}
+    for kind, *_ in _JOB_MARKS:
+        ev = events[(events["event"] == kind) & events["subject"].isin(set(names))]
+        if not ev.empty:
+            counts[kind] = (
+                ev.assign(bin=np.floor(ev["time_s"].to_numpy(dtype=float) / per_s))
+                .groupby(["subject", "bin"], sort=False)
+                .size()
+                .reset_index(name="n")
+            )
+    dense = any(int(c.groupby("subject").size().max()) > max_marked_bins for c in counts.values())
+    spans = {
+        str(n): (float(a), float(b) if np.isfinite(b) else end_s)
+        for n, a, b in zip(shown["name"], shown["submit_s"], shown["finish_s"], strict=True)
+    }
+    bars_h = min(220 + 24 * len(names), 1600)
+    if dense:
+        fig = make_subplots(
+            rows=2,
+            cols=1,
+            shared_xaxes=True,
+            row_heights=[bars_h, 200],
+            vertical_spacing=0.08,
+        )
+    else:
+        fig = make_subplots(rows=1, cols=1)
+    _job_bars(fig, shown, names, end_s)
+    for kind, label, symbol, color in _JOB_MARKS:
+        if kind not in counts:
+            continue
+        c = counts[kind]
+        if not dense:
+            fig.add_trace(
+                go.Scatter(
+                    x=(c["bin"].to_numpy(dtype=float) + 0.5) * per_s / DAY_S,
+                    y=c["subject"].astype(str).tolist(),
+                    mode="markers",
+                    name=label,
+                    marker={"symbol": symbol, "color": color, "size": 8},
+                    customdata=c["n"].to_numpy(),
+                    hovertemplate="%{y}: %{customdata} " + kind + f" in the {per}<extra></extra>",
+                ),
+                row=1,
+                col=1,
+            )
+            continue
+        edges = np.arange(0.0, end_s + per_s, per_s)
+        for i, run in enumerate(n for n in names if n in set(c["subject"])):
+            mine = c[c["subject"] == run]
+            # a count (zero too) only while the run is in the factory: a gap elsewhere
+            submit, finish = spans[run]
+            y = np.where((edges[1:] > submit) & (edges[:-1] < finish), 0.0, np.nan)
+            idx = mine["bin"].to_numpy(dtype=int)
+            ok = (idx >= 0) & (idx < len(y))
+            y[idx[ok]] = mine["n"].to_numpy(dtype=float)[ok]
+            fig.add_trace(
+                go.Scatter(
+                    x=edges[:-1] / DAY_S,
+                    y=y,
+                    name=f"{run} {label}",
+                    mode="lines",
+                    line={
+                        "color": color,
+                        "width": 1,
+                        "shape": "hv",
+                        "dash": _DASHES[i % len(_DASHES)],
+                    },
+                    hovertemplate=f"{run}: %{{y:,}} {label} per {per}<extra></extra>",
+                ),
+                row=2,
+                col=1,
+            )
+    title = "Training runs"
+    if n_post > max_posttraining:
+        title += f" (the {n_post:,} post-training jobs are not drawn; see utilization)"
+    fig.update_layout(barmode="overlay", hovermode="closest")
+    rows = 2 if dense else 1
+    fig.update_xaxes(title_text=TIME_AXIS, row=rows, col=1)
+    fig.update_yaxes(
+        title_text="run",
+        autorange="reversed",
+        categoryorder="array",
+        categoryarray=names,
+        row=1,
+        col=1,
+    )
+    if dense:
+        fig.update_yaxes(title_text=axis("events", f"per {per}"), rangemode="tozero", row=2, col=1)
+    return _timed(fig, title, end_s, bars_h + (200 if dense else 0))
+
+
+def _job_bars(fig: go.Figure, shown: pd.DataFrame, names: list[str], end_s: float) -> None:
+    """The bars of :func:`job_timeline_figure`: waiting, then running (hatched: unfinished)."""
     submit = shown["submit_s"].to_numpy(dtype=float)
     start = shown["first_start_s"].to_numpy(dtype=float)
     finish = shown["finish_s"].to_numpy(dtype=float)
     started = np.isfinite(start)
     stop = np.where(np.isfinite(finish), finish, end_s)
     wait_end = np.where(started, start, end_s)
-    fig = go.Figure()
     fig.add_trace(
         go.Bar(
             y=names,
@@ -440,7 +657,9 @@ def job_timeline_figure(
             name="waiting",
             marker={"color": WORKLOAD_COLORS["idle"]},
             hovertemplate="%{y}: waiting %{x:.2f} d<extra></extra>",
-        )
+        ),
+        row=1,
+        col=1,
     )
     for kind in ("pretraining", "posttraining"):
         m = (shown["workload"] == kind).to_numpy() & started
@@ -461,44 +680,10 @@ def job_timeline_figure(
                 },
                 customdata=np.column_stack([frac * 100.0, done]),
                 hovertemplate="%{y}: %{x:.2f} d, %{customdata[0]:.0f}% done<extra></extra>",
-            )
+            ),
+            row=1,
+            col=1,
         )
-    shown_names = set(names)
-    n_bins = 400
-    width_s = max(end_s / n_bins, 1.0)
-    for kind, symbol, color in (
-        ("interrupted", "x", SERIES_COLORS["failures"]),
-        ("preempted", "triangle-down", "#444"),
-    ):
-        ev = events[(events["event"] == kind) & events["subject"].isin(shown_names)]
-        if ev.empty:
-            continue
-        binned = (
-            ev.assign(bin=np.floor(ev["time_s"].to_numpy(dtype=float) / width_s))
-            .groupby(["subject", "bin"], sort=False)
-            .size()
-            .reset_index(name="n")
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=(binned["bin"].to_numpy(dtype=float) + 0.5) * width_s / DAY_S,
-                y=binned["subject"].astype(str).tolist(),
-                mode="markers",
-                name=f"{kind} (per {width_s / 3600:.2g} h)" if len(binned) < len(ev) else kind,
-                marker={"symbol": symbol, "color": color, "size": 8},
-                customdata=binned["n"].to_numpy(),
-                hovertemplate="%{y}: %{customdata} " + kind + "<extra></extra>",
-            )
-        )
-    title = "Training runs"
-    if n_post > max_posttraining:
-        title += f" (the {n_post:,} post-training jobs are not drawn; see utilization)"
-    fig.update_layout(barmode="overlay", hovermode="closest")
-    fig.update_xaxes(title_text=TIME_AXIS, range=[0, end_s / DAY_S])
-    fig.update_yaxes(
-        title_text="run", autorange="reversed", categoryorder="array", categoryarray=names
-    )
-    return styled(fig, title, height=min(220 + 24 * len(names), 1600))
 
 
 def _has_training(t: RunTables) -> bool:
@@ -514,12 +699,17 @@ def _services(jobs: pd.DataFrame) -> pd.DataFrame:
     return jobs[jobs["workload"] == "inference"] if "workload" in jobs else jobs.iloc[:0]
 
 
-def inference_figure(traces: pd.DataFrame, jobs: pd.DataFrame) -> go.Figure:
+def inference_figure(
+    traces: pd.DataFrame, jobs: pd.DataFrame, max_points: int = MAX_POINTS
+) -> go.Figure:
     """Per inference service: demand, tokens served and serving capacity (output tokens/s).
 
     Capacity is the ``service.<name>.capacity_tokens_per_s`` trace if the run has one, else
     domains held x capacity per domain (the service's ``rate_per_s`` x GPUs per domain). The
-    subplot title gives the service's SLO attainment (tokens served / tokens demanded).
+    subplot title gives the service's SLO attainment (tokens served / tokens demanded). A long
+    trace is drawn as means per day (or week), with the range from the lowest to the highest
+    demand and capacity of each day as bands (capacity follows the daily cycle of demand: a
+    mean capacity against peak demand would say nothing).
     """
     svcs = _services(jobs)
     names = [str(n) for n in svcs["name"]]
@@ -533,7 +723,7 @@ def inference_figure(traces: pd.DataFrame, jobs: pd.DataFrame) -> go.Figure:
             f"{n}: SLO attainment {fmt(s, '.1%')}" for n, s in zip(names, slo, strict=True)
         ],
     )
-    x = _days(traces)
+    per = ""
     for i, (_, svc) in enumerate(svcs.iterrows(), start=1):
         col = {q: entity_column(SERVICE, str(svc["name"]), q) for q in SERVICE.quantities}
         if col["capacity_tokens_per_s"] in traces:
@@ -543,18 +733,41 @@ def inference_figure(traces: pd.DataFrame, jobs: pd.DataFrame) -> go.Figure:
             peak = float(np.max(domains)) if len(domains) else 0.0
             per_domain = float(svc["rate_per_s"]) * float(svc["gpus"]) / peak if peak else 0.0
             cap = domains * per_domain
-        demand = traces[col["demand_tokens_per_s"]].to_numpy(dtype=float)
-        served = traces[col["served_tokens_per_s"]].to_numpy(dtype=float)
-        for key, name, y, dash in (
-            ("demand", "demand", demand, "dot"),
-            ("served", "served", served, "solid"),
-            ("capacity", "capacity", cap, "dash"),
-        ):
+        work = pd.DataFrame(
+            {
+                "time_s": traces["time_s"].to_numpy(dtype=float),
+                "interval_s": traces["interval_s"].to_numpy(dtype=float),
+                "demand": traces[col["demand_tokens_per_s"]].to_numpy(dtype=float),
+                "served": traces[col["served_tokens_per_s"]].to_numpy(dtype=float),
+                "capacity": cap,
+            }
+        )
+        series = _series(work, ["demand", "served", "capacity"], max_points)
+        per = series.per
+        if per:
+            for key, name, rgba in (
+                ("capacity", "capacity", "rgba(31, 119, 180, 0.15)"),
+                ("demand", "demand", "rgba(127, 127, 127, 0.3)"),
+            ):
+                _band(
+                    fig,
+                    series.x,
+                    series.y(key, "lo"),
+                    series.y(key, "hi"),
+                    f"{name}, daily low to high" if per == "day" else f"{name}, low to high",
+                    rgba,
+                    legendgroup=f"{key}-range",
+                    showlegend=i == 1,
+                    hovertemplate="%{y:.3s} tokens/s",
+                    row=i,
+                    col=1,
+                )
+        for key, dash in (("demand", "dot"), ("served", "solid"), ("capacity", "dash")):
             fig.add_trace(
                 go.Scatter(
-                    x=x,
-                    y=y,
-                    name=name,
+                    x=series.x,
+                    y=series.y(key),
+                    name=f"{key}, mean per {per}" if per else key,
                     legendgroup=key,
                     showlegend=i == 1,
                     mode="lines",
@@ -566,7 +779,8 @@ def inference_figure(traces: pd.DataFrame, jobs: pd.DataFrame) -> go.Figure:
             )
         fig.update_yaxes(title_text=axis("output", "tokens/s"), rangemode="tozero", row=i, col=1)
     fig.update_xaxes(title_text=TIME_AXIS, row=len(names), col=1)
-    return styled(fig, "Inference demand vs capacity", height=140 + 240 * len(names))
+    title = f"Inference demand vs capacity{', means per ' + per if per else ''}"
+    return _timed(fig, title, _end_s(traces), height=140 + 240 * len(names))
 
 
 def _has_inference(t: RunTables) -> bool:
@@ -588,9 +802,12 @@ def _has_inference(t: RunTables) -> bool:
 # --------------------------------------------------------------------------- failures
 
 
-def failures_figure(traces: pd.DataFrame, events: pd.DataFrame) -> go.Figure:
+def failures_figure(
+    traces: pd.DataFrame, events: pd.DataFrame, max_points: int = MAX_POINTS
+) -> go.Figure:
     """Failures, repairs and job interruptions per day (per hour in runs under two days), and
-    failed GPUs over time. Counts are bars for up to 60 bins, step lines beyond (a year)."""
+    failed GPUs over time (means per day or week in a long trace). Counts are bars for up to 60
+    bins, step lines beyond (a year)."""
     end_s = _end_s(traces)
     per_s = DAY_S if end_s >= 2 * DAY_S else HOUR_S
     per = "day" if per_s == DAY_S else "hour"
@@ -625,11 +842,12 @@ def failures_figure(traces: pd.DataFrame, events: pd.DataFrame) -> go.Figure:
         )
         fig.add_trace(trace, secondary_y=False)
     if "gpus_failed" in traces:
+        failed = _series(traces, ["gpus_failed"], max_points)
         fig.add_trace(
             go.Scatter(
-                x=_days(traces),
-                y=traces["gpus_failed"].to_numpy(dtype=float),
-                name="failed GPUs (mean in bin)",
+                x=failed.x,
+                y=failed.y("gpus_failed"),
+                name=f"failed GPUs, mean per {failed.per}" if failed.per else "failed GPUs",
                 mode="lines",
                 line={"color": "#444", "width": 1, "shape": "hv"},
                 hovertemplate="%{y:,.0f} GPUs",
@@ -640,10 +858,16 @@ def failures_figure(traces: pd.DataFrame, events: pd.DataFrame) -> go.Figure:
     fig.update_layout(barmode="group", bargap=0.15)
     fig.update_xaxes(title_text=TIME_AXIS)
     fig.update_yaxes(title_text=axis("events", f"per {per}"), secondary_y=False)
+    # ticks of its own (round numbers), not ones synchronised with the left axis
     fig.update_yaxes(
-        title_text=axis("failed", "GPUs"), showgrid=False, rangemode="tozero", secondary_y=True
+        title_text=axis("failed", "GPUs"),
+        showgrid=False,
+        rangemode="tozero",
+        tickmode="auto",
+        secondary_y=True,
     )
-    return styled(fig, f"Failures and repairs ({n:,} failures, {n / (end_s / DAY_S):,.1f}/day)")
+    title = f"Failures and repairs ({plural(n, 'failure')}, {n / (end_s / DAY_S):,.1f}/day)"
+    return _timed(fig, title, end_s)
 
 
 # --------------------------------------------------------------------------- cost

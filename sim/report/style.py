@@ -27,14 +27,19 @@ __all__ = [
     "HALL_COLORS",
     "SERIES_COLORS",
     "TEMPLATE",
+    "TIME_SERIES_LEGEND",
+    "TIME_SERIES_MARGIN",
     "WORKLOAD_COLORS",
     "axis",
+    "duration",
     "fmt",
     "generation_color",
     "hall_color",
     "money",
+    "plural",
     "si",
     "styled",
+    "time_series_styled",
 ]
 
 
@@ -136,6 +141,35 @@ def styled(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
     return fig
 
 
+#: Every figure with a time axis has its legend below the plot, horizontal, and the same left and
+#: right margins (room for a secondary y axis), so the time axes of the figures of one page line
+#: up under each other. The legend is anchored to the bottom of the figure (container
+#: coordinates) in a bottom margin with room for two rows of entries.
+TIME_SERIES_LEGEND: dict[str, Any] = {
+    "orientation": "h",
+    "x": 0.0,
+    "xanchor": "left",
+    "y": 0.0,
+    "yanchor": "bottom",
+    "yref": "container",
+    "traceorder": "normal",
+}
+TIME_SERIES_MARGIN: dict[str, int] = {"l": 80, "r": 90, "t": 70, "b": 120}
+
+
+def time_series_styled(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    """:func:`styled` for a figure with a time axis: legend below the plot and the shared margins
+    (:data:`TIME_SERIES_LEGEND`, :data:`TIME_SERIES_MARGIN`). ``height`` is as for
+    :func:`styled`: the figure is made taller by what its margins add, so the plot keeps its
+    size."""
+    m, base = TIME_SERIES_MARGIN, TEMPLATE.layout.margin
+    styled(fig, title, height + m["t"] + m["b"] - int(base.t) - int(base.b))
+    fig.update_layout(legend=TIME_SERIES_LEGEND, margin=m)
+    # a secondary axis on the right fits in the margin: it must not widen it for its figure
+    fig.update_yaxes(automargin=False, selector={"side": "right"})
+    return fig
+
+
 def generation_color(hardware: str, others: list[str] | None = None) -> str:
     """The colour of a hardware generation; unknown names get a stable fallback colour.
 
@@ -187,3 +221,28 @@ def si(x: Any, digits: int = 3) -> str:
         if abs(v) >= div:
             return f"{v / div:.{digits}g}{suffix}"
     return f"{v:.{digits}g}"
+
+
+def duration(hours: Any) -> str:
+    """A duration in the unit that fits its magnitude: ``7.6 s``, ``1.1 min``, ``5.2 h``,
+    ``3.5 d``; ``n/a`` if unknown. Two significant digits below 10, whole numbers above."""
+    if hours is None or not math.isfinite(float(hours)):
+        return "n/a"
+    s = float(hours) * 3600.0
+    for div, unit, below in ((1.0, "s", 60.0), (60.0, "min", 3600.0), (3600.0, "h", 48 * 3600.0)):
+        if abs(s) < below:
+            return f"{_digits(s / div)} {unit}"
+    return f"{_digits(s / 86_400.0)} d"
+
+
+def _digits(v: float) -> str:
+    if v == 0:
+        return "0"
+    return f"{v:.2g}" if abs(v) < 10 else f"{v:,.0f}"
+
+
+def plural(n: Any, word: str, many: str | None = None) -> str:
+    """``1 interruption``, ``2 interruptions``, ``1,234 post-training streams``: a count with its
+    noun singular or plural (``many``: an irregular plural)."""
+    k = int(n)
+    return f"{k:,} {word if k == 1 else (many or word + 's')}"

@@ -17,10 +17,12 @@ from sim.report.kpis import training_run_days
 from sim.report.style import (
     GENERATION_COLORS,
     axis,
+    duration,
     fmt,
     generation_color,
     hall_color,
     money,
+    plural,
     si,
 )
 
@@ -54,10 +56,12 @@ def test_utilization_stacks_every_state_to_100_percent(
 ) -> None:
     t = small_tables()
     fig = F.utilization_figure(t.traces)
-    assert _names(fig) == ["pre-training", "post-training", "inference", "failed", "idle"]
+    # failed GPUs at the bottom: the edge of their thin band is their own count
+    assert _names(fig) == ["failed", "pre-training", "post-training", "inference", "idle"]
     assert all(tr.stackgroup == "gpus" for tr in fig.data)
     np.testing.assert_allclose(sum(np.asarray(tr.y) for tr in fig.data), 100.0)
-    np.testing.assert_allclose(fig.data[0].y, [100 / 3, 100 / 3, 100 / 3, 0.0])
+    np.testing.assert_allclose(fig.data[0].y, [0.0, 0.0, 100 / 3, 0.0])
+    np.testing.assert_allclose(fig.data[1].y, [100 / 3, 100 / 3, 100 / 3, 0.0])
     assert fig.layout.yaxis.title.text == "share of installed GPUs (%)"
     assert fig.layout.xaxis.title.text == "time (days)"
     np.testing.assert_allclose(fig.data[0].x, np.arange(4) / 24)
@@ -116,17 +120,17 @@ def test_power_of_two_halls_and_a_run_without_hall_columns(
 def test_power_of_a_long_run_is_binned_with_the_peak_as_a_band(
     small_tables: Callable[..., RunTables],
 ) -> None:
-    # 4 hourly bins drawn with at most 2 points: means per 6 hours (one bin), energy kept
+    # 4 hourly bins drawn with at most 2 points: means per day (one bin), energy kept
     t = small_tables()
     fig = F.power_figure(t.traces, max_points=2)
     names = _names(fig)
-    assert "facility power, peak in the 6 hours" in names
-    assert "means per 6 hours" in fig.layout.title.text
+    assert "facility power, peak in the day" in names
+    assert "means per day" in fig.layout.title.text
     by = dict(zip(names, fig.data, strict=True))
     assert by["hall1 IT"].x == (0.0,)
     np.testing.assert_allclose(by["hall1 IT"].y, [0.225])  # mean of 0.2, 0.3, 0.24, 0.16
     np.testing.assert_allclose(by["facility power"].y, [0.225 * 1.25])
-    peak = by["facility power, peak in the 6 hours"]
+    peak = by["facility power, peak in the day"]
     np.testing.assert_allclose(peak.y, [0.3 * 1.25])
     assert peak.fill == "tonexty"  # a band down to the mean facility power drawn before it
     assert names.index("facility power") == names.index(peak.name) - 1
@@ -169,7 +173,7 @@ def test_cooling_headroom_against_capacity(small_tables: Callable[..., RunTables
 def test_job_timeline_bars_and_interruptions(small_tables: Callable[..., RunTables]) -> None:
     t = small_tables()
     fig = F.job_timeline_figure(t.jobs, t.events, end_s=4 * 3600.0)
-    assert _names(fig) == ["waiting", "pre-training", "post-training", "interrupted"]
+    assert _names(fig) == ["waiting", "pre-training", "post-training", "interruptions"]
     waiting, pre, post, marks = fig.data
     assert list(waiting.y) == ["pre-a", "rl#1", "rl#2"]
     # the unfinished pre-training run is drawn to the end of the run, hatched
@@ -200,13 +204,15 @@ def test_inference_demand_served_capacity_and_slo(small_tables: Callable[..., Ru
 def test_failures_per_day_and_failed_gpus(small_tables: Callable[..., RunTables]) -> None:
     t = small_tables()
     fig = F.failures_figure(t.traces, t.events)
-    assert _names(fig) == ["failures", "repairs", "job interruptions", "failed GPUs (mean in bin)"]
+    assert _names(fig) == ["failures", "repairs", "job interruptions", "failed GPUs"]
     # a 4-hour run is binned per hour
     assert list(fig.data[0].y) == [0, 0, 1, 0]
     assert list(fig.data[1].y) == [0, 0, 0, 1]
     assert fig.layout.yaxis.title.text == "events (per hour)"
     assert fig.layout.yaxis2.title.text == "failed (GPUs)"
-    assert "1 failures" in fig.layout.title.text
+    assert "(1 failure, " in fig.layout.title.text
+    # the right axis has round ticks of its own, not ones synchronised with the left axis
+    assert fig.layout.yaxis2.tickmode == "auto"
     _all_axes_have_units(fig)
 
 
@@ -263,6 +269,13 @@ def test_style_helpers() -> None:
     assert fmt(0.1234, ".1%") == "12.3%"
     assert money(1.43e5) == "$143k" and money(5.41e7) == "$54.1M" and money(None) == "n/a"
     assert si(5.32e13) == "53.2T" and si(float("inf")) == "n/a"
+    # durations in the unit that fits: a mean wait of 0.0021 h is seconds
+    assert duration(0.0021) == "7.6 s" and duration(0.018) == "1.1 min"
+    assert duration(0.5) == "30 min" and duration(5.25) == "5.2 h" and duration(30) == "30 h"
+    assert duration(84) == "3.5 d" and duration(0) == "0 s" and duration(None) == "n/a"
+    assert plural(1, "post-training stream") == "1 post-training stream"
+    assert plural(2, "run") == "2 runs" and plural(1234, "failure") == "1,234 failures"
+    assert plural(0, "analysis", "analyses") == "0 analyses"
     # every catalog generation has its colour, and the colours are distinct
     assert set(catalog()) <= set(GENERATION_COLORS)
     assert len(set(GENERATION_COLORS.values())) == len(GENERATION_COLORS)
