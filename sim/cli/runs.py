@@ -13,6 +13,7 @@ from rich.table import Table
 
 from sim.config.loader import ScenarioError
 from sim.io import OutputError
+from sim.report.style import duration, money, plural, si
 from sim.runner import prepare, progress_bar, run
 
 EXIT_OK, EXIT_USER_ERROR = 0, 2
@@ -63,8 +64,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         sc = loaded.scenario
         out.print(
             f"ok: {path}: '{sc.name}', {plan.n_domains:,} domains, {plan.total_gpus:,} GPUs,"
-            f" {len(plan.jobs)} pre-training runs, {len(plan.streams)} post-training streams,"
-            f" {len(plan.services)} inference services",
+            f" {plural(len(plan.jobs), 'pre-training run')},"
+            f" {plural(len(plan.streams), 'post-training stream')},"
+            f" {plural(len(plan.services), 'inference service')}",
             markup=False,
         )
     return EXIT_USER_ERROR if bad else EXIT_OK
@@ -160,7 +162,7 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
     c = s["cost"]
     t.add_row(
         "cost (capex amortized + energy)",
-        f"${_fmt(c['total_usd'], ',.4g')}; ${_fmt(c['per_gpu_hour_usd'], '.2f')}/GPU-h",
+        f"{money(c['total_usd'])}; ${_fmt(c['per_gpu_hour_usd'], '.2f')}/GPU-h",
     )
     for r in s["pretraining_runs"]:
         done = (
@@ -170,18 +172,18 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
         )
         t.add_row(
             f"pre-training {r['name']}",
-            f"{done}, ETTR {_fmt(r['ettr'], '.1%')}, {r['interruptions']} interruptions",
+            f"{done}, ETTR {_fmt(r['ettr'], '.1%')}, {plural(r['interruptions'], 'interruption')}",
         )
     p = s["posttraining"]
     t.add_row(
         "post-training jobs",
         f"{p['finished']:,} of {p['submitted']:,} finished, mean wait"
-        f" {_fmt(p['mean_wait_hours'], '.2g')} h, {p['preemptions']:,} preemptions",
+        f" {duration(p['mean_wait_hours'])}, {plural(p['preemptions'], 'preemption')}",
     )
     for v in s["inference_services"]:
         t.add_row(
             f"inference {v['name']}",
-            f"{v['tokens_per_day']:.3g} tok/day, SLO"
+            f"{si(v['tokens_per_day'])} tok/day, SLO"
             f" {_fmt(v['slo_attainment'], '.1%')},"
             f" ${_fmt(v['cost_per_million_tokens_usd'], '.3g')}/M tok",
         )
@@ -189,7 +191,7 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
     t.add_row(
         "failures",
         f"{r['failures']:,} ({r['failures_per_day']:.0f}/day),"
-        f" {r['job_interruptions']:,} job interruptions",
+        f" {plural(r['job_interruptions'], 'job interruption')}",
     )
     t.add_row(
         "engine",

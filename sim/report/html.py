@@ -33,7 +33,7 @@ from sim.report.kpis import (
     service_costs_per_million_tokens_usd,
     training_run_days,
 )
-from sim.report.style import fmt, money, si
+from sim.report.style import duration, fmt, money, plural, si
 from sim.units import QuantityError, parse_quantity
 
 __all__ = ["figure_section", "html_page", "kpi_block", "render_report"]
@@ -220,29 +220,27 @@ def _kpi_cards(tables: RunTables) -> list[str]:
             "blended; " + ", ".join(f"{n} {fmt(v, '.3g', prefix='$')}" for n, v in per_svc.items()),
         )
     )
-    name, run_days, projected = training_run_days(tables)
-    if name:
-        cards.append(
-            _card(
-                f"training run {name}",
-                fmt(run_days, ",.1f", " days"),
-                "projected from progress (not finished in the run)"
-                if projected
-                else "submission to completion",
-            )
-        )
+    # one card per pre-training run (its time from submission to completion); the first run's
+    # card also gives its projected time when it did not finish (the comparison's
+    # training-run time)
+    first, run_days, projected = training_run_days(tables)
     for r in s["pretraining_runs"]:
         state = (
             f"finished in {fmt(r['completion_days'], '.1f')} d"
             if r["state"] == "finished"
             else f"{r['tokens_done'] / r['tokens']:.0%} done ({r['state']})"
         )
+        projection = (
+            f"; projected {fmt(run_days, ',.1f')} d from submission"
+            if r["name"] == first and projected and run_days is not None
+            else ""
+        )
         cards.append(
             _card(
                 f"pre-training {r['name']}",
                 state,
                 f"{r['gpus']:,} GPUs, ETTR {fmt(r['ettr'], '.1%')},"
-                f" {r['interruptions']:,} interruptions" + _slowdown(r),
+                f" {plural(r['interruptions'], 'interruption')}" + projection + _slowdown(r),
             )
         )
     p = s["posttraining"]
@@ -251,8 +249,8 @@ def _kpi_cards(tables: RunTables) -> list[str]:
             _card(
                 "post-training jobs",
                 f"{p['finished']:,} / {p['submitted']:,} finished",
-                f"mean wait {fmt(p['mean_wait_hours'], '.2g', ' h')},"
-                f" {p['preemptions']:,} preemptions",
+                f"mean wait {duration(p['mean_wait_hours'])},"
+                f" {plural(p['preemptions'], 'preemption')}",
             )
         )
     for v in s["inference_services"]:
@@ -269,8 +267,8 @@ def _kpi_cards(tables: RunTables) -> list[str]:
         _card(
             "failures",
             f"{r['failures']:,}",
-            f"{fmt(r['failures_per_day'], ',.1f')} per day, {r['job_interruptions']:,} job"
-            " interruptions",
+            f"{fmt(r['failures_per_day'], ',.1f')} per day,"
+            f" {plural(r['job_interruptions'], 'job interruption')}",
         )
     )
     return cards

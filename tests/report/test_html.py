@@ -80,7 +80,24 @@ def test_pretraining_slowdown_by_factor_when_any(small_tables: Callable[..., Run
     run["slowdown_hours"] = {"throttle": 0.0, "network": 0.0, "degraded": 0.0}
     assert "slowed" not in card()
     del run["slowdown_hours"]  # a run folder from before the key: still renders
-    assert "interruptions" in card() and "slowed" not in card()
+    assert "1 interruption" in card() and "slowed" not in card()
+
+
+def test_one_card_per_pretraining_run_and_a_fitting_wait_unit(
+    smoke_tables: RunTables, small_tables: Callable[..., RunTables]
+) -> None:
+    page = _without_plotly(render_report(smoke_tables))
+    labels = re.findall(r'<div class="label">([^<]*)</div>', page)
+    # the run's completion time is on its own card, not repeated on a "training run" card
+    assert not any(label.startswith("training run") for label in labels)
+    assert labels.count("pre-training pretrain-8b") == 1
+    wait = re.search(r"mean wait ([^,]*),", page)
+    assert wait is not None and re.fullmatch(r"[\d.]+ (s|min|h|d)", wait.group(1))
+    # an unfinished first run: its card gives the projected time
+    small = _without_plotly(render_report(small_tables()))
+    note = re.search(r'pre-training pre-a</div>.*?class="note">([^<]*)<', small)
+    assert note is not None and "projected 0.7 d from submission" in note.group(1)
+    assert "1 interruption;" in note.group(1)
 
 
 def test_run_folder_has_report_and_cli_rebuilds_it(

@@ -35,3 +35,15 @@ def test_energy_units() -> None:
     assert _energy(84_512.0) == "84.5 GWh"
     assert _energy(1_113_634.0) == "1.11 TWh"
     assert _energy(None) == "n/a"
+
+
+def test_summary_reads_like_the_report(small_tables: Callable[..., RunTables]) -> None:
+    summary = copy.deepcopy(small_tables().summary)
+    summary["cost"]["total_usd"] = 6.277e9
+    summary["posttraining"]["mean_wait_hours"] = 0.0021
+    summary["reliability"]["job_interruptions"] = 1
+    printed = _printed(summary)
+    assert "$6.28B;" in printed and "e+" not in printed
+    assert "mean wait 7.6 s," in printed
+    assert "1 job interruption" in printed and "1 job interruptions" not in printed
+    assert "1 interruption" in printed and "1 interruptions" not in printed
