@@ -29,6 +29,7 @@ from sim.config.climate import (
     CsvWeather,
     SyntheticWeather,
 )
+from sim.config.grid import RandomDemandResponse
 from sim.config.loader import LoadedScenario, Loc, Problem, ScenarioError
 from sim.config.schema import (
     MAX_DOMAINS,
@@ -41,7 +42,23 @@ from sim.config.schema import (
     Scenario,
 )
 from sim.facility.cooling import ARCHETYPES, CoolingPart, HallCooling
-from sim.facility.weather import Weather, constant_weather, csv_weather, synthetic_weather
+from sim.facility.grid import (
+    PlannedGrid,
+    cap_changes,
+    carbon_series,
+    event_problems,
+    planned_events,
+    price_series,
+    random_events,
+)
+from sim.facility.grid_csv import GridFileError
+from sim.facility.weather import (
+    Weather,
+    constant_weather,
+    csv_weather,
+    hours_for,
+    synthetic_weather,
+)
 from sim.facility.weather_csv import WeatherFileError
 from sim.perf import PerfError, estimate_inference, estimate_training
 from sim.rng import RandomStreams
@@ -55,6 +72,7 @@ __all__ = [
     "Plan",
     "PlannedCosts",
     "PlannedFacility",
+    "PlannedGrid",
     "PlannedJob",
     "PlannedReliability",
     "PlannedRun",
@@ -213,6 +231,10 @@ class PlannedScheduler:
 
 @dataclass(frozen=True)
 class PlannedCosts:
+    """Prices. ``energy_price_usd_per_mwh`` is the time mean of ``Plan.grid.price_usd_per_mwh``
+    over the run (the constant price itself when the price is constant); the hourly price and
+    carbon intensity are in ``Plan.grid``."""
+
     energy_price_usd_per_mwh: float
     facility_capex_usd_per_w: float
     network_capex_fraction: float
@@ -242,6 +264,8 @@ class Plan:
     jobs: tuple[PlannedJob, ...]
     streams: tuple[PlannedStream, ...]
     services: tuple[PlannedService, ...]
+    #: hourly price and carbon intensity, and the grid import cap over time (demand response)
+    grid: PlannedGrid
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -413,7 +437,9 @@ def build(loaded: LoadedScenario) -> Plan:
     err = _Errors(loaded)
     table = _hardware_table(sc, err)
     weather = _plan_weather(loaded, err)
+    grid = _plan_grid(loaded, err)
     err.raise_if_any()
+    assert grid is not None  # its errors were raised
     parts = _cooling_parts(sc, table, weather, err) if weather is not None else []
     err.raise_if_any()
     sizing_pue = _sizing_pue(sc, parts)
@@ -559,7 +585,7 @@ def build(loaded: LoadedScenario) -> Plan:
             spare_domains=sc.scheduler.spare_domains,
         ),
         costs=PlannedCosts(
-            energy_price_usd_per_mwh=costs.energy_price_usd_per_mwh,
+            energy_price_usd_per_mwh=grid.mean_price_usd_per_mwh(sc.run.duration_s),
             facility_capex_usd_per_w=costs.facility_capex_usd_per_w,
             network_capex_fraction=costs.network_capex_fraction,
             it_amortization_s=costs.it_amortization_s,
@@ -573,6 +599,48 @@ def build(loaded: LoadedScenario) -> Plan:
         jobs=tuple(jobs),
         streams=tuple(streams),
         services=tuple(services),
+        grid=grid,
+    )
+
+
+def _plan_grid(loaded: LoadedScenario, err: _Errors) -> PlannedGrid | None:
+    """The run's hourly price and carbon intensity and its import cap over time (None after an
+    error, which is reported with its key path). Random calls come from the ``grid`` stream."""
+    sc = loaded.scenario
+    duration = sc.run.duration_s
+    power = sc.facility.grid_power_w
+    hours = hours_for(duration)
+    out: dict[str, tuple[np.ndarray, str]] = {}
+    try:
+        out["energy_price"] = price_series(
+            sc.costs.energy_price_usd_per_mwh, hours, loaded.base_dir
+        )
+    except GridFileError as exc:
+        err.add(("costs", "energy_price", "path"), str(exc))
+    try:
+        out["carbon_intensity"] = carbon_series(
+            sc.costs.carbon_intensity_g_per_kwh, hours, loaded.base_dir
+        )
+    except GridFileError as exc:
+        err.add(("costs", "carbon_intensity", "path"), str(exc))
+    dr = sc.facility.demand_response
+    if isinstance(dr, RandomDemandResponse):
+        events = random_events(dr, power, duration, RandomStreams(sc.run.seed)["grid"])
+    else:
+        problems = event_problems(dr, power, duration)
+        for i, key, message in problems:
+            err.add(("facility", "demand_response", i, key), message)
+        events = () if problems else planned_events(dr)
+    if len(out) < 2 or err.problems:
+        return None
+    return PlannedGrid(
+        grid_power_w=power,
+        price_usd_per_mwh=out["energy_price"][0],
+        carbon_g_per_kwh=out["carbon_intensity"][0],
+        cap_changes=cap_changes(power, events, duration),
+        events=events,
+        price_source=out["energy_price"][1],
+        carbon_source=out["carbon_intensity"][1],
     )
 
 

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
+from sim.config.grid import absolute_path
 from sim.config.quantities import Number, PerSecond, Plain, Seconds, within
 from sim.units import DAY_S, YEAR_S, short
 
@@ -190,10 +191,11 @@ class CsvWeather(_Model):
     :mod:`sim.facility.weather_csv`). ``path`` is relative to the scenario file (to the working
     folder for a scenario given as text). The run starts at the first row, or at the row of
     ``start``; a file shorter than the run is an error (never repeated: a wrap-around would put a
-    seam in the weather)."""
+    seam in the weather). A run folder's ``scenario.yaml`` holds the path made absolute, so it
+    loads again from there."""
 
     kind: Literal["csv"]
-    path: str = Field(min_length=1, max_length=1000)
+    path: Annotated[str, BeforeValidator(absolute_path)] = Field(min_length=1, max_length=1000)
     start: datetime | None = Field(
         default=None, description="UTC timestamp of the run's first hour; default: the first row"
     )

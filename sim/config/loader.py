@@ -456,7 +456,9 @@ def load_scenario(
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem).lstrip("._-")[:100]
         data["name"] = stem or "scenario"
     try:
-        scenario = Scenario.model_validate(data)
+        # file references (weather and grid CSVs) are made absolute against the scenario's
+        # folder, so that the resolved scenario.yaml of a run folder still finds them
+        scenario = Scenario.model_validate(data, context={"base_dir": base or Path.cwd()})
     except ValidationError as exc:
         raise ScenarioError(src, _problems_from(exc, data), lines) from None
     except RecursionError:

@@ -29,6 +29,7 @@ from pydantic import (
 
 from sim.catalog.hardware import Precision
 from sim.config.climate import AirShare, ArchetypeName, Celsius, WeatherConfig
+from sim.config.grid import CarbonIntensity, DemandResponse, EnergyPrice
 from sim.config.quantities import (
     YEAR_S,
     BytesPerS,
@@ -37,7 +38,6 @@ from sim.config.quantities import (
     PerSecond,
     Plain,
     Seconds,
-    UsdPerMWh,
     UsdPerWatt,
     Watts,
     within,
@@ -296,7 +296,19 @@ class FacilityConfig(_Model):
     design temperature and full load.
     """
 
-    grid_power_w: Power = Field(default=1e9, alias="grid_power")
+    grid_power_w: Power = Field(
+        default=1e9,
+        alias="grid_power",
+        description="steady grid import cap (facility power); demand_response lowers it for a"
+        " while",
+    )
+    demand_response: DemandResponse = Field(
+        default=(),
+        description="demand-response calls, each lowering the grid import cap by its shed for"
+        " its length (the power controller keeps the facility under the lowered cap, and may use"
+        " the notice to prepare): a list [{start, length, shed, notice}] or {kind: random, ...}"
+        " (sim.config.grid); default: none",
+    )
     pue: Annotated[float | Literal["weather"], BeforeValidator(_pue_setting)] = Field(
         default=1.2,
         description="facility power / IT power; 1.2 for a liquid-cooled AI hall, range 1.1-1.4,"
@@ -568,12 +580,20 @@ class ReliabilityConfig(_Model):
 
 
 class CostsConfig(_Model):
-    energy_price_usd_per_mwh: Annotated[
-        UsdPerMWh, within(0, 100_000, "", "20 times ERCOT's $5,000/MWh price cap")
-    ] = Field(
+    energy_price_usd_per_mwh: EnergyPrice = Field(
         default=80.0,
         alias="energy_price",
-        description="US industrial average 2023 $80.6/MWh [S68]",
+        description="price of grid energy, setting the energy cost of each hour: a constant (US"
+        " industrial average 2023 $80.6/MWh [S68]), a time-of-day profile {kind: profile, base,"
+        " peak, peak_hours, weekend} or an hourly CSV {kind: csv, path} (sim.config.grid)",
+    )
+    carbon_intensity_g_per_kwh: CarbonIntensity = Field(
+        default="us",
+        alias="carbon_intensity",
+        description="life-cycle gCO2eq per kWh of grid energy, setting the emissions of each"
+        " hour: a constant, a grid's 2024 annual average by name (default 'us', 409 g/kWh;"
+        " ercot 377, pjm 403, caiso 229, sweden 23, norway 33; facility.md §6.3 [F65]), a"
+        " profile {kind: profile, base, peak, peak_hours} or an hourly CSV {kind: csv, path}",
     )
     facility_capex_usd_per_w: Annotated[
         UsdPerWatt, within(0, 1000, "", "100 times the US average $11.7/W")

@@ -98,15 +98,18 @@ def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%MZ")
 
 
-def _read_text(path: Path, shown: str) -> str:
+def _read_text(path: Path, shown: str, what: str = "weather") -> str:
+    """The text of an hourly CSV file (also read by :mod:`sim.facility.grid_csv`, ``what``
+    naming the kind of file in messages)."""
+
     def fail(message: str) -> WeatherFileError:
         return WeatherFileError(f"{shown}: {message}")
 
     try:
         if not path.exists():
-            raise fail("weather file not found")
+            raise fail(f"{what} file not found")
         if not path.is_file():
-            raise fail("is not a regular file, expected a weather CSV file")
+            raise fail(f"is not a regular file, expected a {what} CSV file")
         with path.open("rb") as f:
             data = f.read(MAX_WEATHER_BYTES + 1)
     except OSError as exc:
