@@ -89,7 +89,7 @@ def derive_traces(levels: pd.DataFrame, facts: RunFacts) -> pd.DataFrame:
             out[c] = levels[c]
     with np.errstate(invalid="ignore", divide="ignore"):
         out["pue"] = np.where(it > 0, fac / it, np.nan)
-    out["grid_cap_w"] = facts["grid_power_w"]
+    out["grid_cap_w"] = levels["grid_cap_w"]
     out["cooling_load_w"] = it  # all IT power becomes heat to reject
     for c in ("outdoor_dry_bulb_c", "outdoor_wet_bulb_c"):
         out[c] = levels[c]
@@ -115,10 +115,11 @@ def derive_traces(levels: pd.DataFrame, facts: RunFacts) -> pd.DataFrame:
     for k in ("pretraining", "posttraining"):
         out[f"jobs_waiting_{k}"] = levels[f"jobs_waiting_{k}"]
     dt = out["interval_s"].to_numpy()
-    price = facts["energy_price_usd_per_mwh"]
     out["facility_energy_mwh"] = fac * dt / 3.6e9
-    out["energy_price_usd_per_mwh"] = price
-    out["energy_cost_usd"] = out["facility_energy_mwh"] * price
+    out["energy_price_usd_per_mwh"] = levels["energy_price_usd_per_mwh"]
+    out["energy_cost_usd"] = levels["_energy_cost_usd_per_s"].to_numpy() * dt
+    out["carbon_intensity_g_per_kwh"] = levels["carbon_intensity_g_per_kwh"]
+    out["emissions_tco2"] = levels["_emissions_tco2_per_s"].to_numpy() * dt
     out["capex_cost_usd"] = capex_usd_per_s(facts) * dt
     out["cost_so_far_usd"] = np.cumsum(out["energy_cost_usd"] + out["capex_cost_usd"])
     return out
@@ -240,6 +241,9 @@ def summarize(
         )
     ev = events["event"]
     halls_energy = {h["name"]: _hall_energy(traces, h["name"]) for h in facts["halls"]}
+    pre_tokens = float(pre["work_done"].sum()) if len(pre) else 0.0
+    inf_tokens = float(svc_rows["work_done"].sum()) if len(svc_rows) else 0.0
+    emissions = float(traces["emissions_tco2"].sum())
     out: Summary = {
         "scenario": facts["scenario"],
         "seed": facts["seed"],
@@ -267,11 +271,16 @@ def summarize(
             "average_pue": fac_energy / it_energy if it_energy else None,
             "peak_facility_power_mw": float(traces["facility_power_w"].max()) / 1e6,
             "average_facility_power_mw": _twmean(traces, "facility_power_w") / 1e6,
+            "emissions_tco2": float(traces["emissions_tco2"].sum()),
             "halls": halls_energy,
         },
         "tokens": {
-            "pretraining_tokens_done": float(pre["work_done"].sum()) if len(pre) else 0.0,
-            "inference_output_tokens": float(svc_rows["work_done"].sum()) if len(svc_rows) else 0,
+            "pretraining_tokens_done": pre_tokens,
+            "inference_output_tokens": inf_tokens,
+            "tokens_per_mwh": _clean((pre_tokens + inf_tokens) / fac_energy)
+            if fac_energy
+            else None,
+            "tokens_per_tco2": _clean((pre_tokens + inf_tokens) / emissions) if emissions else None,
         },
         "cost": {
             "total_usd": _clean(total_cost),
@@ -297,4 +306,21 @@ def summarize(
             "failures_per_day": float((ev == "failure").sum()) / (duration / DAY_S),
         },
     }
+    control = facts.get("control")
+    if control is not None:
+        lost: dict[str, float] = {}
+        if len(train):
+            by_cls = train.groupby("class")["slowdown_throttle_s"].sum()
+            lost = {str(k): float(v) / HOUR_S for k, v in by_cls.items() if v}
+        out["power_control"] = {
+            "policy": control["policy"],
+            "actions": control["actions"],
+            "hours_over_grid_cap": control["site_over_cap_s"] / HOUR_S,
+            "hours_over_hall_limit": {
+                h["name"]: s / HOUR_S
+                for h, s in zip(facts["halls"], control["hall_over_limit_s"], strict=True)
+            },
+            "hours_lost_to_throttle_by_class": lost,
+            "paused_at_end": control["paused_at_end"],
+        }
     return out

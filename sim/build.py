@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ from sim.config.climate import (
 )
 from sim.config.grid import RandomDemandResponse
 from sim.config.loader import LoadedScenario, Loc, Problem, ScenarioError
+from sim.config.power_control import PowerControlConfig
 from sim.config.schema import (
     MAX_DOMAINS,
     ChoiceSize,
@@ -211,6 +212,7 @@ class PlannedFacility:
     pue_model: str = "constant"
     weather: Weather | None = None
     hall_cooling: tuple[HallCooling, ...] = ()
+    power_control: PowerControlConfig = field(default_factory=PowerControlConfig)
 
 
 @dataclass(frozen=True)
@@ -368,8 +370,11 @@ def _layout_halls(
             cap = remaining / len(shared) if shared else 0.0
         else:
             cap = int(h.racks) * per_domain
+        # oversubscription: more domains than the hall's power on nameplate, on expected draw;
+        # the power controller keeps the hall and the grid within their caps
+        over = f.oversubscription
         if h.racks == "fill":
-            n = math.floor(cap / per_domain + 1e-9)
+            n = math.floor(cap * over / per_domain + 1e-9)
             if n <= 0:
                 err.add(
                     (*loc, "racks"),
@@ -379,13 +384,13 @@ def _layout_halls(
                 continue
         else:
             n = int(h.racks)
-            if n * per_domain > cap * (1 + 1e-9):
+            if n * per_domain > cap * over * (1 + 1e-9):
                 err.add(
                     (*loc, "racks"),
                     f"{n} domains need {n * per_domain / 1e6:.2f} MW of IT power but the hall has"
                     f" {cap / 1e6:.2f} MW",
                 )
-        if h.cooling_capacity_w is not None and h.cooling_capacity_w < n * per_domain:
+        if h.cooling_capacity_w is not None and h.cooling_capacity_w * over < n * per_domain:
             err.add(
                 (*loc, "cooling_capacity"),
                 f"{h.cooling_capacity_w / 1e6:.2f} MW cannot remove the heat of {n} domains at full"
@@ -452,8 +457,12 @@ def build(loaded: LoadedScenario) -> Plan:
     f = sc.facility
     if sum(h.n_domains * specs[h.hw_index].domain_power_w for h in halls) * (
         1 + f.it_overhead_fraction
-    ) * sizing_pue > f.grid_power_w * (1 + 1e-9):
-        err.add(("facility", "grid_power"), "the halls draw more than the grid power at full load")
+    ) * sizing_pue > f.grid_power_w * f.oversubscription * (1 + 1e-9):
+        err.add(
+            ("facility", "grid_power"),
+            "the halls draw more than the grid power at full load"
+            + (" times the oversubscription" if f.oversubscription > 1 else ""),
+        )
 
     classes = sc.scheduler.classes
     rank = {c.name: i for i, c in enumerate(classes)}
@@ -571,6 +580,7 @@ def build(loaded: LoadedScenario) -> Plan:
             pue_model="constant" if weather is None else "weather",
             weather=weather,
             hall_cooling=_hall_cooling(sc, halls, parts),
+            power_control=f.power_control,
         ),
         reliability=PlannedReliability(
             enabled=rel.enabled,

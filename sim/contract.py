@@ -16,7 +16,7 @@ its unit and meaning, which ``aifactory report`` and the docs show.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [
     "COMPARED_SERVICE",
@@ -86,8 +86,10 @@ TRACE: dict[str, Column] = _registry(
     Column("jobs_waiting_pretraining", "jobs", "pre-training jobs queued for domains"),
     Column("jobs_waiting_posttraining", "jobs", "post-training jobs queued for domains"),
     Column("facility_energy_mwh", "MWh", "facility energy over the bin"),
-    Column("energy_price_usd_per_mwh", "USD/MWh", "energy price in force"),
-    Column("energy_cost_usd", "USD", "energy cost over the bin"),
+    Column("energy_price_usd_per_mwh", "USD/MWh", "energy price in force (mean over the bin)"),
+    Column("energy_cost_usd", "USD", "energy cost over the bin: facility energy x hourly price"),
+    Column("carbon_intensity_g_per_kwh", "gCO2eq/kWh", "grid carbon intensity (mean over the bin)"),
+    Column("emissions_tco2", "tCO2eq", "emissions over the bin: facility energy x intensity"),
     Column("capex_cost_usd", "USD", "amortized capital cost over the bin"),
     Column("cost_so_far_usd", "USD", "energy and capital cost since the start"),
 )
@@ -247,8 +249,19 @@ class ServiceFacts(TypedDict):
     flops_per_output_token: float
 
 
+class ControlFacts(TypedDict):
+    """What the power controller did (exact times, from the engine)."""
+
+    policy: str
+    actions: int
+    site_over_cap_s: float
+    hall_over_limit_s: list[float]
+    paused_at_end: int
+
+
 class RunFacts(TypedDict):
-    """Plain data about a run's factory that analysis needs besides the tables."""
+    """Plain data about a run's factory that analysis needs besides the tables (``control``
+    is absent for tables made by hand)."""
 
     scenario: str
     seed: int
@@ -262,6 +275,7 @@ class RunFacts(TypedDict):
     facility_amortization_s: float
     halls: list[HallFacts]
     services: list[ServiceFacts]
+    control: NotRequired[ControlFacts]
 
 
 # --------------------------------------------------------------------------- summary
@@ -278,6 +292,7 @@ class FactorySummary(TypedDict):
 class EnergySummary(TypedDict):
     it_mwh: float
     facility_mwh: float
+    emissions_tco2: float
     average_pue: float | None
     peak_facility_power_mw: float
     average_facility_power_mw: float
@@ -333,10 +348,22 @@ class ReliabilitySummary(TypedDict):
 class TokensSummary(TypedDict):
     pretraining_tokens_done: float
     inference_output_tokens: float
+    #: all tokens (pre-training processed and inference output) per MWh and per tCO2eq
+    tokens_per_mwh: float | None
+    tokens_per_tco2: float | None
+
+
+class PowerControlSummary(TypedDict):
+    policy: str
+    actions: int
+    hours_over_grid_cap: float
+    hours_over_hall_limit: dict[str, float]
+    hours_lost_to_throttle_by_class: dict[str, float]
+    paused_at_end: int
 
 
 class Summary(TypedDict):
-    """The content of ``summary.json``."""
+    """The content of ``summary.json`` (``power_control`` only for engine runs)."""
 
     scenario: str
     seed: int
@@ -354,3 +381,4 @@ class Summary(TypedDict):
     posttraining: PosttrainingSummary
     inference_services: list[ServiceSummary]
     reliability: ReliabilitySummary
+    power_control: NotRequired[PowerControlSummary]

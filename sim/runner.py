@@ -104,6 +104,14 @@ def _simulate(
         tracemalloc.stop()
     levels = engine.rec.levels(plan.run.duration_s, plan.run.sample_interval_s)
     facts = run_facts(plan)
+    st = engine.control.stats(plan.run.duration_s)
+    facts["control"] = {
+        "policy": st["policy"],
+        "actions": st["actions"],
+        "site_over_cap_s": st["site_over_cap_s"],
+        "hall_over_limit_s": st["hall_over_limit_s"],
+        "paused_at_end": st["paused_at_end"],
+    }
     traces = derive_traces(levels, facts)
     events = engine.rec.events_table()
     jobs = _typed_jobs(pd.DataFrame(engine.job_rows() + service_rows(traces, facts)))

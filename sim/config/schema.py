@@ -30,6 +30,7 @@ from pydantic import (
 from sim.catalog.hardware import Precision
 from sim.config.climate import AirShare, ArchetypeName, Celsius, WeatherConfig
 from sim.config.grid import CarbonIntensity, DemandResponse, EnergyPrice
+from sim.config.power_control import PowerControlConfig
 from sim.config.quantities import (
     YEAR_S,
     BytesPerS,
@@ -317,6 +318,20 @@ class FacilityConfig(_Model):
     weather: WeatherConfig | None = Field(
         default=None,
         description="outdoor weather (synthetic site, CSV file or constant), with pue: weather",
+    )
+    oversubscription: Annotated[
+        Plain, within(1, 2, "", "twice the racks a hall's power allows is beyond any published")
+    ] = Field(
+        default=1.0,
+        description="domains per hall as a multiple of what its IT power allows on nameplate"
+        " (1: filled on nameplate; 1.25: 25% more racks under the same power, kept within the"
+        " caps by power_control). Published: Google >= 25% over years [F44], Microsoft Flex up"
+        " to 33% [F45], POLCA 30% for LLM inference [F30] (facility.md §4)",
+    )
+    power_control: PowerControlConfig = Field(
+        default=PowerControlConfig(),
+        description="the policy that acts when power or heat would exceed a cap"
+        " (sim/config/power_control.py)",
     )
     it_overhead_fraction: Fraction = Field(
         default=0.10,

@@ -34,8 +34,9 @@ import numpy as np
 from sim.build import Plan
 from sim.contract import SERVICE, entity_column
 from sim.engine.arrivals import run_arrivals
+from sim.engine.control import PowerController
 from sim.engine.fleet import Fleet
-from sim.engine.kernel import events_processed, gc_paused, later, new_environment
+from sim.engine.kernel import Call, events_processed, gc_paused, later, new_environment
 from sim.engine.power import Climate, HallPower, Power
 from sim.engine.reliability import Reliability
 from sim.engine.results import job_rows
@@ -113,6 +114,17 @@ class Engine:
             self.fleet, self.training, n_cls, plan.scheduler.spare_domains
         )
         self.training.scheduler = self.scheduler
+        self.control = PowerController(
+            self.env,
+            fac.power_control,
+            plan.grid.cap_at(0.0),
+            [h.it_power_capacity_w for h in plan.halls],
+            self.power,
+            self.training,
+            self.scheduler,
+            self.fleet,
+            self.rec,
+        )
         self.autoscaler = Autoscaler(
             self.env, self.fleet, self.power, self.scheduler, self.rec, self.end_s
         )
@@ -211,6 +223,9 @@ class Engine:
         if plan.reliability.enabled:
             self.reliability.start()
         self.power.start_weather(env)
+        for t, cap in plan.grid.cap_changes:
+            if t > 0.0:  # demand-response calls: the import cap steps down and back up
+                later(env, t, self._cap_change, cap)
 
     def run(
         self, progress: Callable[[float, int], None] | None = None, step_s: float = DAY_S
@@ -239,9 +254,30 @@ class Engine:
                 self.rec.add_level(name, times, values)
         for name, (times, values) in self.power.hall_levels(served).items():
             self.rec.add_level(name, times, values)
+        self._grid_levels()
         self.rec.discard(self.power.ch)
         for svc in self.services:
             self.rec.discard(svc.ch_halls)
+
+    def _cap_change(self, call: Call) -> None:
+        self.control.set_cap(call.value)
+
+    def _grid_levels(self) -> None:
+        """Energy cost and emissions rates: the site's facility power times the hourly price
+        and carbon intensity, exact step functions on the union of their change times."""
+        grid = self.plan.grid
+        n = len(self.plan.halls)
+        ft, rows = self.power.ch.matrix()
+        fv = rows[:, n + 1]
+        ht = np.arange(len(grid.price_usd_per_mwh), dtype=np.float64) * grid.step_s
+        t = np.union1d(ft, ht)
+        f = fv[np.searchsorted(ft, t, side="right") - 1]
+        k = np.searchsorted(ht, t, side="right") - 1
+        price, carbon = grid.price_usd_per_mwh[k], grid.carbon_g_per_kwh[k]
+        self.rec.add_level("energy_price_usd_per_mwh", t, price)
+        self.rec.add_level("carbon_intensity_g_per_kwh", t, carbon)
+        self.rec.add_level("_energy_cost_usd_per_s", t, f * price / 3.6e9)
+        self.rec.add_level("_emissions_tco2_per_s", t, f * carbon / 3.6e12)
 
     # ------------------------------------------------------------------ results
 

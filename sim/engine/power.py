@@ -36,7 +36,7 @@ Cost per change: O(halls the workload spans), never O(domains).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -138,6 +138,8 @@ class Power:
         self._dirty: set[int] = set()
         self._site_dirty = False
         self._depth = 0
+        #: told after every change (the power controller, :mod:`sim.engine.control`)
+        self.controller: Any = None
         # per hardware type: watts above idle per domain of training and of inference load
         by_hw: dict[int, HallPower] = {h.hw: h for h in halls}
         n_hw = max(by_hw) + 1 if by_hw else 0
@@ -212,6 +214,8 @@ class Power:
         for svc in self.services:
             self._service_slope(svc)
         self.ch_climate.set(now, self._climate_row(k))
+        if self.controller is not None:
+            self.controller.weather_changed()
         self._site_dirty = True
         if not self._depth:
             self.flush(now)
@@ -270,6 +274,8 @@ class Power:
         f = s * self.pue if self.climate is None else self._facility()
         self.site_facility_w = f
         self.ch.set(now, (*hall_w, s, f))
+        if self.controller is not None:
+            self.controller.check(now)
 
     # ------------------------------------------------------------------ changes
 

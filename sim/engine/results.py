@@ -16,6 +16,7 @@ _STATE = {
     Phase.DONE: "finished",
     Phase.RUNNING: "running",
     Phase.RESTARTING: "running",
+    Phase.PAUSED: "running",
     Phase.WAITING: "waiting",
     Phase.PENDING: "not_submitted",
 }

@@ -47,6 +47,12 @@ class PriorityGangScheduler:
         self.victim_domains = fleet.victim_domains
         self.spares = spares
         self.preempted = 0  # preemptions ordered so far
+        #: no new job starts while set (the power controller refuses placements over a cap);
+        #: replacements of failed domains and services' replicas are not new placements
+        self.blocked = False
+        #: may this job start now? (the power controller's admission: it refuses a start that
+        #: would take the site or a hall over a cap)
+        self.admits: Callable[[Job], bool] = lambda _job: True
 
     def enqueue(self, job: Job) -> None:
         """Queue ``job`` in its class by submit time: a job that was preempted or lost its gang
@@ -81,6 +87,8 @@ class PriorityGangScheduler:
 
     def try_start(self) -> None:
         """Start every queued job that fits now, highest class first, then backfill."""
+        if self.blocked:
+            return
         fleet = self.fleet
         free = fleet.free
         spares = self.spares
@@ -98,8 +106,12 @@ class PriorityGangScheduler:
             while i < len(q):
                 job = q[i]
                 usable = fleet.n_free(job.hw) - self.spares
-                if job.domains <= usable or (
-                    self._make_room(job.hw, rank, job.domains + self.spares)
+                # a start into free domains passes the power caps' admission; one that preempts
+                # lower work frees that work's power (the controller reacts if it is not enough)
+                if (
+                    self.admits(job)
+                    if job.domains <= usable
+                    else self._make_room(job.hw, rank, job.domains + self.spares)
                 ):
                     del q[i]
                     self.executor.start(job)

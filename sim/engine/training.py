@@ -65,6 +65,8 @@ class Training:
         self.ch_running = {k: rec.channel(TRACE[f"gpus_{k}_running"].name) for k in KINDS}
         self.waiting = {k: 0 for k in KINDS}
         self.ch_queue = {k: rec.channel(TRACE[f"jobs_waiting_{k}"].name) for k in KINDS}
+        #: running jobs per priority class (for the power controller), in the order they ran
+        self.running_by_class: list[dict[Job, None]] = []
 
     def add(self, job: Job) -> Job:
         job.index = self.fleet.register(job)
@@ -76,6 +78,12 @@ class Training:
     def _active(self, job: Job, sign: int) -> None:
         """Count ``job`` in (+1) or out of (-1) the running levels and its power draw."""
         now = self.env.now
+        while len(self.running_by_class) <= job.class_rank:
+            self.running_by_class.append({})
+        if sign > 0:
+            self.running_by_class[job.class_rank][job] = None
+        else:
+            self.running_by_class[job.class_rank].pop(job, None)
         g = job.domains * self.fleet.gpus_of_hw[job.hw]
         v = self.running[job.kind] + sign * g
         self.running[job.kind] = v
@@ -186,10 +194,37 @@ class Training:
         self._active(job, -1)
         return lost
 
+    def _lose(self, job: Job) -> float:
+        """Close whatever the job was doing before it loses its domains: a running segment, or
+        a pause (its unsaved work was in memory); returns the work lost."""
+        if job.phase == Phase.RUNNING:
+            return self._stop(job)
+        if job.phase == Phase.PAUSED:
+            return job.drop_unsaved()
+        return 0.0
+
+    def pause(self, job: Job) -> None:
+        """Stop ``job`` computing without losing anything (power control): its progress is
+        brought up to date and kept in memory, its domains idle, its completion is off."""
+        assert job.phase == Phase.RUNNING
+        n, cycle_start = job.advance(self.env.now)
+        self._checkpoints(job, n, cycle_start)
+        self._active(job, -1)
+        job.phase = Phase.PAUSED
+        job.token += 1
+
+    def resume(self, job: Job) -> None:
+        """Resume a paused job where it stopped (the same checkpoint cycle)."""
+        assert job.phase == Phase.PAUSED
+        job.phase = Phase.RUNNING
+        job.t_upd = self.env.now
+        self._active(job, +1)
+        self._plan_finish(job)
+
     def preempt(self, victim: Workload) -> None:
         assert isinstance(victim, Job)
         now = self.env.now
-        lost = self._stop(victim) if victim.phase == Phase.RUNNING else 0.0
+        lost = self._lose(victim)
         victim.token += 1  # cancels its completion or the end of its restart
         victim.preemptions += 1
         self.preemptions += 1
@@ -201,7 +236,7 @@ class Training:
     def interrupt(self, job: Job, domain: int) -> None:
         """Domain ``domain`` of ``job`` failed (the fleet has already taken it away)."""
         now = self.env.now
-        lost = self._stop(job) if job.phase == Phase.RUNNING else 0.0
+        lost = self._lose(job)
         job.token += 1
         job.interruptions += 1
         self.rec.event(now, EventKind.INTERRUPTED, job.name, job.kind, domain=domain, value=lost)
@@ -261,11 +296,12 @@ class Training:
     def close(self, end_s: float) -> None:
         """Account for work still in progress at the end (it is not lost: it is unfinished)."""
         for job in self.jobs:
-            if job.phase in (Phase.RUNNING, Phase.RESTARTING):
+            if job.phase in (Phase.RUNNING, Phase.RESTARTING, Phase.PAUSED):
                 job.account_hold(end_s)
                 if job.phase == Phase.RUNNING:
                     n, cycle_start = job.advance(end_s)
                     self._checkpoints(job, n, cycle_start)
+                if job.phase in (Phase.RUNNING, Phase.PAUSED):
                     job.done_work = min(job.work, job.done_work + job.unsaved)
                     job.unsaved = 0.0
             if job.phase != Phase.DONE and job.phase != Phase.PENDING:

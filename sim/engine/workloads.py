@@ -47,6 +47,7 @@ class Phase(IntEnum):
     RESTARTING = 2  # holds domains, paying the restart overhead
     RUNNING = 3  # holds domains, making progress
     DONE = 4
+    PAUSED = 5  # holds domains, progress kept in memory, not computing (power control)
 
 
 class Workload:
@@ -213,6 +214,15 @@ class Job(Workload):
         for i, lg in enumerate(logs):
             if lg:
                 self.slowdown_s[i] += per_log * lg
+
+    def drop_unsaved(self) -> float:
+        """Lose the work since the last checkpoint (a paused job hit by a failure or a
+        preemption); returns it."""
+        lost = self.unsaved
+        self.lost_work += lost
+        self.unsaved = 0.0
+        self.pos = 0.0
+        return lost
 
     def stop(self, now: float) -> tuple[int, float, float]:
         """End the RUNNING segment (interrupt): returns (checkpoints, cycle start, work lost)."""

@@ -67,6 +67,8 @@ def _small(
             "training_peak_flops_per_s": pre * 2.5e15,
             "facility_energy_mwh": it * 1.25 * H / 3.6e9,
             "energy_cost_usd": it * 1.25 * H / 3.6e9 * 80.0,
+            "carbon_intensity_g_per_kwh": np.full(n, 400.0),
+            "emissions_tco2": it * 1.25 * H / 3.6e12 * 400.0,
             "capex_cost_usd": np.full(n, 50.0 if capex_known else math.nan),
         }
     )

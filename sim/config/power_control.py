@@ -1,0 +1,70 @@
+"""Scenario key ``facility.power_control``: what the site does when its power would exceed a cap.
+
+Caps: the grid import (``facility.grid_power``, lowered by demand-response events), each hall's
+IT power capacity, and each hall's heat-rejection capacity (which derates in the heat under
+``pue: weather``). When demand would exceed one, the named policy acts within ``reaction_time``
+(:mod:`sim.engine.control` documents the mechanics):
+
+* ``throttle``: lower the clock of running training work by priority class, lowest first
+  (DVFS, facility.md §3.2: power above idle ~ clock³, throughput of a step whose compute-bound
+  share is c: ``1 / (c / clock + 1 - c)``), down to ``min_clock``, then the next class up;
+  inference services are never throttled (serving is protected, batch work gives way: Google
+  Thunderbolt, facility.md §4 [F43]);
+* ``pause``: stop the lowest class's running training jobs (they keep their domains and their
+  unsaved work, and draw idle power) until there is room again;
+* ``preempt``: preempt the lowest preemptible class's running jobs (they lose the work since
+  their last checkpoint and go back to the queue);
+* ``refuse``: start no new work while a cap is exceeded (running work is left alone: it can keep
+  the site above a cap; the summary reports for how long).
+
+Released headroom lifts throttles (highest class first), resumes paused jobs and ends refusals.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sim.config.quantities import Plain, Seconds, within
+
+__all__ = ["POLICIES", "PowerControlConfig"]
+
+POLICIES = ("throttle", "pause", "preempt", "refuse")
+
+
+class PowerControlConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    policy: Literal["throttle", "pause", "preempt", "refuse"] = Field(
+        default="throttle",
+        description="what acts when a cap would be exceeded (see the module docstring)",
+    )
+    reaction_time_s: Annotated[
+        Seconds, within(0, 3600, "s", "a site that takes over an hour to react has no control")
+    ] = Field(
+        default=30.0,
+        alias="reaction_time",
+        description="delay between a cap being exceeded and the policy acting: 96 Blackwell"
+        " Ultra GPUs shed 30-35% within 30 s of a grid signal (facility.md §6.1 [F47], weak)",
+    )
+    release_margin: Annotated[
+        Plain, within(0, 0.5, "", "a margin above half the cap leaves the site idle")
+    ] = Field(
+        default=0.02,
+        description="headroom (share of the cap) kept when lifting a throttle or resuming work,"
+        " so the controller does not flap at the cap (assumption)",
+    )
+    min_clock: Annotated[
+        Plain,
+        within(0.1, 1, "", "below a tenth of the clock a GPU is better paused", lo_open=False),
+    ] = Field(
+        default=0.5,
+        description="lowest clock the throttle sets, as a share of the full clock (facility.md"
+        " §3.2 tabulates caps down to 50%; assumption)",
+    )
+    compute_bound_share: Annotated[Plain, within(0, 1)] = Field(
+        default=0.7,
+        description="share of a training step that is compute-bound and slows with the clock"
+        " (facility.md §3.2 [F34]: 0.7 for a training step)",
+    )

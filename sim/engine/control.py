@@ -1,0 +1,379 @@
+"""The power controller (component ``power.control``): caps that bind.
+
+Caps in force: the site's grid import (facility power), each hall's IT power capacity, and each
+hall's heat-rejection capacity (its IT power is its heat; the capacity derates in the heat under
+``pue: weather``). After every change of power the controller checks them in O(1): the site
+always, a hall only while its nameplate draw could exceed its limit (never, on a site filled on
+nameplate in cool weather). When one is exceeded it acts ``reaction_time`` later, by the policy
+of ``facility.power_control`` (:mod:`sim.config.power_control`), and checks again at once, so
+power stays above a cap for at most the reaction time unless the policy has nothing left to shed
+(every class at the lowest clock, nothing left to pause or preempt, or ``refuse``, which only
+stops new work). While a cap is exceeded, and while anything is shed, no new training job starts.
+When there is headroom again (``release_margin`` below every cap) the controller lifts what it
+shed, the highest class first, as far as the headroom allows, ``reaction_time`` after the
+headroom appeared.
+
+**Throttle** (facility.md §3.2): at a clock ``r`` (a share of the full clock) a job's power above
+idle is ``r³`` of its full draw and its rate is ``1 / (c / r + 1 - c)`` of the full rate, ``c``
+the compute-bound share of its step. The controller sets one clock per job, chosen per class
+from the lowest: enough to shed the excess, no lower than ``min_clock``; changes go through
+:meth:`~sim.engine.training.Training.set_rate_factor` (``throttle`` factor and power scale), so
+no work is lost. Inference services are not throttled.
+
+Exact accounting: seconds with the site above its cap, and above each hall's limits, are summed
+between changes (:meth:`PowerController.stats`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.config.power_control import PowerControlConfig
+from sim.contract import TRACE
+from sim.engine.fleet import Fleet
+from sim.engine.kernel import Call, later
+from sim.engine.power import Power
+from sim.engine.scheduler import PriorityGangScheduler
+from sim.engine.training import Training
+from sim.engine.workloads import Job, Phase
+from sim.record import Recorder
+
+__all__ = ["PowerController", "clock_throughput"]
+
+_ROUNDS = 8  # actions in one go while a cap is still exceeded (each sheds what it estimates)
+
+
+def clock_throughput(clock: float, compute_bound_share: float) -> float:
+    """Throughput at ``clock`` (share of the full clock): only the compute-bound share of a step
+    stretches (facility.md §3.2)."""
+    c = compute_bound_share
+    return 1.0 / (c / clock + 1.0 - c)
+
+
+class PowerController:
+    name = "power.control"
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        cfg: PowerControlConfig,
+        grid_cap_w: float,
+        hall_it_capacity_w: list[float],
+        power: Power,
+        training: Training,
+        scheduler: PriorityGangScheduler,
+        fleet: Fleet,
+        rec: Recorder,
+    ) -> None:
+        self.env = env
+        self.cfg = cfg
+        self.cap_w = grid_cap_w
+        self.power = power
+        self.training = training
+        self.scheduler = scheduler
+        self.fleet = fleet
+        self.hall_it_capacity_w = hall_it_capacity_w
+        #: nameplate IT draw of each hall: a hall whose nameplate fits its limits needs no check
+        self.nameplate_w = [h.overhead_w + h.n_domains * h.domain_power_w for h in power.halls]
+        self.watch = self._halls_to_watch()
+        self.pending = False
+        self.paused: list[Job] = []
+        self.shedding = False  # something is throttled, paused or refused
+        self.over_since: float | None = None  # when the site went above its cap
+        self.site_over_s = 0.0
+        self.hall_over_since: dict[int, float] = {}
+        self.hall_over_s = [0.0] * len(power.halls)
+        self.actions = 0
+        self.longest_over_s = 0.0  # longest spell above any cap
+        self.ch_cap = rec.channel(TRACE["grid_cap_w"].name, initial=grid_cap_w)
+        power.controller = self
+        scheduler.admits = self.admits
+
+    # ------------------------------------------------------------------ limits
+
+    def hall_limit_w(self, h: int) -> float:
+        return min(self.hall_it_capacity_w[h], self.power.cooling_capacity_w(h))
+
+    def _halls_to_watch(self) -> list[int]:
+        return [h for h, n in enumerate(self.nameplate_w) if n > self.hall_limit_w(h)]
+
+    def set_cap(self, cap_w: float) -> None:
+        """The grid import cap changes now (a demand-response event starts or ends)."""
+        rose = cap_w > self.cap_w
+        self.cap_w = cap_w
+        self.ch_cap.set(self.env.now, cap_w)
+        self.check(self.env.now)
+        if rose and not self.scheduler.blocked:
+            self.scheduler.try_start()  # work that admission held back may fit now
+
+    def weather_changed(self) -> None:
+        """A weather step changed the halls' cooling capacities (called within a batch)."""
+        self.watch = self._halls_to_watch()
+        if not self.scheduler.blocked:
+            self.scheduler.try_start()  # work that admission held back may fit now
+
+    def _excess(self) -> tuple[float, dict[int, float]]:
+        """Facility watts above the site cap, and IT watts above each watched hall's limit."""
+        site = self.power.site_facility_w - self.cap_w
+        halls = {}
+        for h in self.watch:
+            e = self.power.hall_it_w(h) - self.hall_limit_w(h)
+            if e > 0:
+                halls[h] = e
+        return site, halls
+
+    # ------------------------------------------------------------------ after every change
+
+    def check(self, now: float) -> None:
+        """Called after every change of power (O(1) unless a hall is watched)."""
+        over = self.power.site_facility_w > self.cap_w
+        if over and self.over_since is None:
+            self.over_since = now
+        elif not over and self.over_since is not None:
+            self.site_over_s += now - self.over_since
+            self.longest_over_s = max(self.longest_over_s, now - self.over_since)
+            self.over_since = None
+        hall_over = False
+        for h in self.watch:
+            o = self.power.hall_it_w(h) > self.hall_limit_w(h)
+            hall_over = hall_over or o
+            since = self.hall_over_since.get(h)
+            if o and since is None:
+                self.hall_over_since[h] = now
+            elif not o and since is not None:
+                self.hall_over_s[h] += now - since
+                self.longest_over_s = max(self.longest_over_s, now - since)
+                del self.hall_over_since[h]
+        if self.pending:
+            return
+        if over or hall_over or (self.shedding and self._headroom() > 0):
+            self.pending = True
+            later(self.env, self.cfg.reaction_time_s, self._act)
+
+    def _headroom(self) -> float:
+        """Facility watts the site could add and stay ``release_margin`` below every cap (a
+        hall's headroom is converted at its facility slope); negative when over."""
+        m = 1.0 - self.cfg.release_margin
+        room = self.cap_w * m - self.power.site_facility_w
+        for h in self.watch:
+            r = self.hall_limit_w(h) * m - self.power.hall_it_w(h)
+            room = min(room, r * self.power.slope[h])
+        return room
+
+    # ------------------------------------------------------------------ admission
+
+    def admits(self, job: Job) -> bool:
+        """May ``job`` start now without taking the site or a hall over a cap? Its draw at the
+        full clock must fit ``release_margin`` below them (its domains would be the top of its
+        hardware's free pool). Refusing here, rather than shedding after the start, keeps the
+        controller from flapping: released headroom is not refilled beyond the caps."""
+        if self.cfg.policy == "refuse" and not self.shedding:
+            return True
+        m = 1.0 - self.cfg.release_margin
+        per = self.power.train_w[job.hw]
+        add_it = job.domains * per
+        slope = max(self.power.slope) if self.power.slope else 1.0
+        if self.power.site_facility_w + add_it * slope > self.cap_w * m:
+            return False
+        if self.watch:
+            pool = self.fleet.free[job.hw]
+            ids = pool.view[max(0, pool.size - job.domains) : pool.size]
+            counts = np.bincount(self.fleet.domain_hall[ids], minlength=self.fleet.n_halls)
+            for h in self.watch:
+                if counts[h] and (
+                    self.power.hall_it_w(h) + counts[h] * per > self.hall_limit_w(h) * m
+                ):
+                    return False
+        return True
+
+    # ------------------------------------------------------------------ acting
+
+    def _act(self, _call: Call) -> None:
+        self.pending = True  # no new action is scheduled while this one works
+        self.actions += 1
+        now = self.env.now
+        power = self.power
+        power.batch()
+        for _ in range(_ROUNDS):
+            site, halls = self._excess()
+            if site <= 0 and not halls:
+                break
+            self.shedding = True
+            self.scheduler.blocked = True
+            if not self._shed(site, halls):
+                break  # nothing left to shed
+            power.flush(now)
+            power.batch()
+        site, halls = self._excess()
+        if site <= 0 and not halls and self.shedding:
+            self._release()
+        power.flush(now)
+        self.pending = False
+        self.check(now)
+
+    def _candidates(self) -> list[tuple[int, list[Job]]]:
+        """Running (or paused) training jobs by class, lowest priority first."""
+        out = []
+        for rank in range(len(self.training.running_by_class) - 1, -1, -1):
+            jobs = list(self.training.running_by_class[rank])
+            if jobs:
+                out.append((rank, jobs))
+        return out
+
+    def _weight(self, job: Job, halls: dict[int, float]) -> tuple[float, float]:
+        """Full training draw above idle of ``job`` that counts for the site cap (facility
+        watts) and for the halls over their limits (IT watts)."""
+        per = self.power.train_w[job.hw]
+        site = sum(job.hall_n[h] * per * self.power.slope[h] for h in job.halls)
+        hall = sum(job.hall_n[h] * per for h in halls)
+        return site, hall
+
+    def _shed(self, site_w: float, halls: dict[int, float]) -> bool:
+        """Shed at least the excess by the policy; False when nothing more can be shed."""
+        policy = self.cfg.policy
+        if policy == "refuse":
+            return False
+        need_site = max(site_w, 0.0)
+        need_hall = sum(halls.values())
+        shed_any = False
+        for rank, jobs in self._candidates():
+            if need_site <= 0 and need_hall <= 0:
+                break
+            if policy == "throttle":
+                got = self._throttle_class(jobs, need_site, need_hall, halls)
+            else:
+                got = self._stop_jobs(rank, jobs, need_site, need_hall, halls, policy)
+            shed_any = shed_any or got[0] > 0 or got[1] > 0
+            need_site -= got[0]
+            need_hall -= got[1]
+        return shed_any
+
+    def _throttle_class(
+        self, jobs: list[Job], need_site: float, need_hall: float, halls: dict[int, float]
+    ) -> tuple[float, float]:
+        """Lower every job of one class to a common clock that sheds the need (or to the floor)."""
+        cfg = self.cfg
+        full_site = full_hall = now_site = now_hall = 0.0
+        for j in jobs:
+            ws, wh = self._weight(j, halls)
+            full_site += ws
+            full_hall += wh
+            now_site += ws * j.power_scale
+            now_hall += wh * j.power_scale
+        targets = [cfg.min_clock**3]
+        if need_site > 0 and full_site > 0:
+            targets.append((now_site - need_site) / full_site)
+        if need_hall > 0 and full_hall > 0:
+            targets.append((now_hall - need_hall) / full_hall)
+        scale = max(min(t for t in targets[1:]) if len(targets) > 1 else 1.0, targets[0])
+        clock = scale ** (1.0 / 3.0)
+        got_site = got_hall = 0.0
+        for j in jobs:
+            if j.phase != Phase.RUNNING or j.power_scale <= scale:
+                continue
+            ws, wh = self._weight(j, halls)
+            got_site += ws * (j.power_scale - scale)
+            got_hall += wh * (j.power_scale - scale)
+            self.training.set_rate_factor(
+                j,
+                "throttle",
+                clock_throughput(clock, cfg.compute_bound_share),
+                power_scale=scale,
+            )
+        return got_site, got_hall
+
+    def _stop_jobs(
+        self,
+        rank: int,
+        jobs: list[Job],
+        need_site: float,
+        need_hall: float,
+        halls: dict[int, float],
+        policy: str,
+    ) -> tuple[float, float]:
+        """Pause or preempt jobs of one class, biggest draw first, until the need is shed."""
+        got_site = got_hall = 0.0
+        order = sorted(jobs, key=lambda j: -self._weight(j, halls)[0])
+        for j in order:
+            if got_site >= need_site and got_hall >= need_hall:
+                break
+            if j.phase != Phase.RUNNING:
+                continue
+            if policy == "preempt" and not j.preemptible:
+                continue
+            ws, wh = self._weight(j, halls)
+            got_site += ws * j.power_scale
+            got_hall += wh * j.power_scale
+            if policy == "pause":
+                self.training.pause(j)
+                self.paused.append(j)
+            else:
+                self.scheduler.preempted += 1
+                self.training.preempt(j)
+        return got_site, got_hall
+
+    def _release(self) -> None:
+        """Give back what was shed, highest class first, as far as the headroom allows."""
+        room = self._headroom()
+        # resume paused jobs (highest class first, then the order they were paused)
+        for j in sorted(self.paused, key=lambda j: j.class_rank):
+            if j.phase != Phase.PAUSED:
+                self.paused.remove(j)
+                continue
+            ws, _ = self._weight(j, {})
+            add = ws * j.power_scale
+            if add <= room:
+                self.paused.remove(j)
+                self.training.resume(j)
+                room -= add
+        # lift throttles
+        for rank in range(len(self.training.running_by_class)):
+            for j in list(self.training.running_by_class[rank]):
+                if j.power_scale >= 1.0 or room <= 0:
+                    continue
+                ws, _ = self._weight(j, {})
+                scale = min(1.0, j.power_scale + room / ws) if ws > 0 else 1.0
+                room -= ws * (scale - j.power_scale)
+                clock = scale ** (1.0 / 3.0)
+                value = clock_throughput(clock, self.cfg.compute_bound_share)
+                self.training.set_rate_factor(
+                    j, "throttle", 1.0 if scale >= 1.0 else value, power_scale=scale
+                )
+        throttled = any(j.power_scale < 1.0 for cls in self.training.running_by_class for j in cls)
+        if not self.paused and not throttled:
+            self.shedding = False
+        if room > 0:
+            self.scheduler.blocked = False
+            self.scheduler.try_start()
+
+    # ------------------------------------------------------------------ results
+
+    def stats(self, end_s: float) -> dict[str, Any]:
+        """Seconds above the site cap and above each hall's limits, and the actions taken."""
+        site = self.site_over_s + (end_s - self.over_since if self.over_since is not None else 0.0)
+        halls = list(self.hall_over_s)
+        for h, since in self.hall_over_since.items():
+            halls[h] += end_s - since
+        return {
+            "policy": self.cfg.policy,
+            "actions": self.actions,
+            "site_over_cap_s": site,
+            "hall_over_limit_s": halls,
+            "paused_at_end": sum(1 for j in self.paused if j.phase == Phase.PAUSED),
+            "longest_over_s": max(
+                [self.longest_over_s]
+                + ([end_s - self.over_since] if self.over_since is not None else [])
+                + [end_s - t for t in self.hall_over_since.values()]
+            ),
+            "min_clock_reached": math.isclose(
+                min(
+                    (j.power_scale for c in self.training.running_by_class for j in c),
+                    default=1.0,
+                ),
+                self.cfg.min_clock**3,
+            ),
+        }

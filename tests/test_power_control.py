@@ -1,0 +1,148 @@
+"""Caps that bind: the power controller sheds load within its reaction time and gives it back.
+
+The grid import cap is lowered by hand (as a demand-response event does) on a small factory of
+two training classes and a service, and the run is stepped one event at a time. For each policy:
+facility power is above the cap for at most the reaction time after each drop; throttling and
+pausing lose no work (only failures or preemptions lose work); the lowest class gives way first;
+when the cap comes back, what was shed is given back and the jobs finish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from sim.build import Plan
+from sim.engine.control import clock_throughput
+from sim.engine.core import Engine
+from sim.engine.kernel import later
+from sim.engine.workloads import Phase
+
+H = 3600.0
+Builder = Callable[..., dict[str, Any]]
+PlanOf = Callable[..., Plan]
+
+
+def scenario(tiny_scenario: Builder, plan_of: PlanOf, policy: str) -> Plan:
+    data = tiny_scenario(
+        racks=8,
+        duration="2 d",
+        reliability={"enabled": False},
+        pretraining=[
+            {
+                "name": "high",
+                "model": "llama3.1-8b",
+                "gpus": 288,
+                "tokens": 2e12,
+                "checkpoint_interval": "1 h",
+                "checkpoint_write": "1 min",
+            },
+            {
+                "name": "low",
+                "model": "llama3.1-8b",
+                "gpus": 288,
+                "tokens": 2e12,
+                "checkpoint_interval": "1 h",
+                "checkpoint_write": "1 min",
+                "class": "low",
+            },
+        ],
+        scheduler={"classes": [{"name": "pretraining"}, {"name": "low", "preemptible": True}]},
+    )
+    data["facility"]["power_control"] = {"policy": policy, "reaction_time": "1 min"}
+    return plan_of(data)
+
+
+def stepped(plan: Plan, events: list[tuple[float, float]]) -> tuple[Engine, list[Any]]:
+    """Run ``plan`` one event at a time, setting the grid cap at the given (time, share of the
+    steady cap) pairs; returns the engine and (time, facility, cap) after every event."""
+    e = Engine(plan)
+    e._setup()
+    cap = plan.facility.grid_power_w
+    for t, share in events:
+        later(e.env, t, lambda _ev, c=cap * share: e.control.set_cap(c))
+    trace = []
+    while e.env.peek() < e.end_s:
+        e.env.step()
+        trace.append((e.env.now, e.power.site_facility_w, e.control.cap_w))
+    e._close()
+    return e, trace
+
+
+def over_spells(trace: list[Any]) -> list[float]:
+    """Lengths of the spells with facility power above the cap (after the last event at each
+    instant)."""
+    last: dict[float, tuple[float, float]] = {}
+    for t, f, c in trace:
+        last[t] = (f, c)
+    spells, start = [], None
+    for t in sorted(last):
+        f, c = last[t]
+        if f > c * (1 + 1e-12) and start is None:
+            start = t
+        elif f <= c * (1 + 1e-12) and start is not None:
+            spells.append(t - start)
+            start = None
+    return spells
+
+
+def idle_share(plan: Plan) -> float:
+    """Facility power with both jobs running as a share of the grid cap (for picking caps)."""
+    e = Engine(plan)
+    e._setup()
+    e.env.run(until=60.0)
+    return e.power.site_facility_w / plan.facility.grid_power_w
+
+
+@pytest.mark.parametrize("policy", ["throttle", "pause", "preempt"])
+def test_a_lower_cap_is_met_within_the_reaction_time_and_given_back(
+    tiny_scenario: Builder, plan_of: PlanOf, policy: str
+) -> None:
+    plan = scenario(tiny_scenario, plan_of, policy)
+    busy = idle_share(plan)
+    # at 2 h the cap drops to 90% of the draw with both jobs running, for 3 h
+    e, trace = stepped(plan, [(2 * H, 0.9 * busy), (5 * H, 1.0)])
+    spells = over_spells(trace)
+    assert spells, "the lower cap should bind"
+    assert max(spells) <= 60.0 + 1e-6  # within the reaction time
+    high, low = (next(j for j in e.jobs if j.name == n) for n in ("high", "low"))
+    # the higher class was left alone; both finished
+    assert high.slowdown_s[0] == 0.0 and high.preemptions == 0
+    assert high.phase == Phase.DONE and low.phase == Phase.DONE
+    if policy == "throttle":
+        assert low.slowdown_s[0] > 0 and low.lost_work == 0.0
+    elif policy == "pause":
+        assert low.lost_work == 0.0 and low.finish_s > high.finish_s
+    else:
+        assert low.preemptions >= 1
+    assert e.control.stats(e.end_s)["site_over_cap_s"] <= sum(spells) + 1e-6
+
+
+def test_the_throttle_follows_the_dvfs_model(tiny_scenario: Builder, plan_of: PlanOf) -> None:
+    plan = scenario(tiny_scenario, plan_of, "throttle")
+    busy = idle_share(plan)
+    e = Engine(plan)
+    e._setup()
+    cap = plan.facility.grid_power_w
+    later(e.env, H, lambda _ev: e.control.set_cap(cap * 0.95 * busy))
+    e.env.run(until=H + 61.0)
+    low = next(j for j in e.jobs if j.name == "low")
+    clock = low.power_scale ** (1 / 3)
+    assert 0.5 <= clock < 1.0
+    assert low.rate / low.base_rate == pytest.approx(clock_throughput(clock, 0.7), rel=1e-12)
+    # power falls faster than throughput (facility.md §3.2)
+    assert 1.0 - low.power_scale > 1.0 - low.rate / low.base_rate
+    assert e.power.site_facility_w <= cap * 0.95 * busy * (1 + 1e-9)
+
+
+def test_refuse_starts_nothing_while_over_and_reports_the_time(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    plan = scenario(tiny_scenario, plan_of, "refuse")
+    busy = idle_share(plan)
+    e, trace = stepped(plan, [(2 * H, 0.9 * busy), (5 * H, 1.0)])
+    st = e.control.stats(e.end_s)
+    assert st["site_over_cap_s"] == pytest.approx(3 * H, rel=1e-9)  # nothing was shed
+    assert max(over_spells(trace)) == pytest.approx(3 * H, rel=1e-9)
