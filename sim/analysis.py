@@ -31,6 +31,7 @@ import pandas as pd
 
 from sim.contract import (
     HALL,
+    PRIORITY_CLASS,
     RATE_FACTORS,
     SERVICE,
     TRACE,
@@ -39,6 +40,7 @@ from sim.contract import (
     ServiceSummary,
     Summary,
     entity_column,
+    parse_entity_column,
     slowdown_column,
 )
 from sim.units import DAY_S, HOUR_S
@@ -114,6 +116,10 @@ def derive_traces(levels: pd.DataFrame, facts: RunFacts) -> pd.DataFrame:
         out["training_mfu"] = np.where(peak > 0, train_flops / peak, np.nan)
     for k in ("pretraining", "posttraining"):
         out[f"jobs_waiting_{k}"] = levels[f"jobs_waiting_{k}"]
+    for c in levels.columns:
+        parsed = parse_entity_column(c)
+        if parsed is not None and parsed[0] is PRIORITY_CLASS:
+            out[c] = levels[c]
     dt = out["interval_s"].to_numpy()
     out["facility_energy_mwh"] = fac * dt / 3.6e9
     out["energy_price_usd_per_mwh"] = levels["energy_price_usd_per_mwh"]

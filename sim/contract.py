@@ -24,6 +24,7 @@ __all__ = [
     "JOB_COLUMNS",
     "JOB_NUMBER_COLUMNS",
     "JOB_TEXT_COLUMNS",
+    "PRIORITY_CLASS",
     "RATE_FACTORS",
     "SERVICE",
     "TRACE",
@@ -131,8 +132,21 @@ SERVICE = EntityFamily(
     ),
 )
 
+#: Per priority class (its name in ``scheduler.classes``).
+PRIORITY_CLASS = EntityFamily(
+    "class",
+    _registry(
+        Column(
+            "clock",
+            "1",
+            "clock of the class's running training jobs under power control (mean weighted by"
+            " domains; 1: full clock, also when none runs)",
+        ),
+    ),
+)
+
 #: The families of the trace columns (the default of :func:`parse_entity_column`).
-TRACE_FAMILIES = (HALL, SERVICE)
+TRACE_FAMILIES = (HALL, SERVICE, PRIORITY_CLASS)
 
 #: Per inference service in the comparison table (``comparison.csv``, one row per run):
 #: ``service.<name>.<quantity>``, named like the trace columns of :data:`SERVICE`.

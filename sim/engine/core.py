@@ -110,6 +110,7 @@ class Engine:
         self.training = Training(
             self.env, self.fleet, self.power, self.rec, plan.reliability.restart_overhead_s
         )
+        self.training.set_classes(plan.scheduler.class_names)
         self.scheduler = SCHEDULERS[plan.scheduler.policy](
             self.fleet, self.training, n_cls, plan.scheduler.spare_domains
         )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from sim.contract import TRACE
+from sim.contract import PRIORITY_CLASS, TRACE, entity_column
 from sim.engine.fleet import Fleet
 from sim.engine.kernel import Call, later
 from sim.engine.power import Power
@@ -67,6 +67,27 @@ class Training:
         self.ch_queue = {k: rec.channel(TRACE[f"jobs_waiting_{k}"].name) for k in KINDS}
         #: running jobs per priority class (for the power controller), in the order they ran
         self.running_by_class: list[dict[Job, None]] = []
+        self.n_classes = 0
+        self.class_domains: list[float] = []  # domains of running jobs, per class
+        self.class_scaled: list[float] = []  # the same weighted by power scale (clock³)
+        self.ch_clock: Any = None  # one row per change: each class's clock
+
+    def set_classes(self, names: tuple[str, ...]) -> None:
+        self.n_classes = len(names)
+        self.running_by_class = [{} for _ in names]
+        self.class_domains = [0.0] * len(names)
+        self.class_scaled = [0.0] * len(names)
+        self.ch_clock = self.rec.row_channel(
+            tuple(entity_column(PRIORITY_CLASS, n, "clock") for n in names),
+            tuple(1.0 for _ in names),
+        )
+
+    def _clock_levels(self) -> None:
+        row = tuple(
+            (sc / d) ** (1.0 / 3.0) if d > 0 else 1.0
+            for d, sc in zip(self.class_domains, self.class_scaled, strict=True)
+        )
+        self.ch_clock.set(self.env.now, row)
 
     def add(self, job: Job) -> Job:
         job.index = self.fleet.register(job)
@@ -78,12 +99,16 @@ class Training:
     def _active(self, job: Job, sign: int) -> None:
         """Count ``job`` in (+1) or out of (-1) the running levels and its power draw."""
         now = self.env.now
-        while len(self.running_by_class) <= job.class_rank:
-            self.running_by_class.append({})
+        rank = job.class_rank
         if sign > 0:
-            self.running_by_class[job.class_rank][job] = None
+            self.running_by_class[rank][job] = None
         else:
-            self.running_by_class[job.class_rank].pop(job, None)
+            self.running_by_class[rank].pop(job, None)
+        self.class_domains[rank] += sign * job.domains
+        self.class_scaled[rank] += sign * job.domains * job.power_scale
+        if self.class_domains[rank] <= 0:
+            self.class_domains[rank] = self.class_scaled[rank] = 0.0  # float residue
+        self._clock_levels()
         g = job.domains * self.fleet.gpus_of_hw[job.hw]
         v = self.running[job.kind] + sign * g
         self.running[job.kind] = v
