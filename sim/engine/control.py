@@ -81,6 +81,9 @@ class PowerController:
         self.nameplate_w = [h.overhead_w + h.n_domains * h.domain_power_w for h in power.halls]
         self.watch = self._halls_to_watch()
         self.pending = False
+        #: the controller must look after every change (a hall is watched, something is shed,
+        #: or a cap is exceeded); otherwise only facility power above the cap calls it
+        self.watching = bool(self.watch)
         self.paused: list[Job] = []
         self.shedding = False  # something is throttled, paused or refused
         self.over_since: float | None = None  # when the site went above its cap
@@ -113,6 +116,7 @@ class PowerController:
     def weather_changed(self) -> None:
         """A weather step changed the halls' cooling capacities (called within a batch)."""
         self.watch = self._halls_to_watch()
+        self.watching = self.watching or bool(self.watch)
         if not self.scheduler.blocked:
             self.scheduler.try_start()  # work that admission held back may fit now
 
@@ -148,10 +152,14 @@ class PowerController:
                 self.hall_over_s[h] += now - since
                 self.longest_over_s = max(self.longest_over_s, now - since)
                 del self.hall_over_since[h]
+        self.watching = bool(
+            self.watch or self.shedding or self.pending or over or self.hall_over_since
+        )
         if self.pending:
             return
         if over or hall_over or (self.shedding and self._headroom() > 0):
             self.pending = True
+            self.watching = True
             later(self.env, self.cfg.reaction_time_s, self._act)
 
     def _headroom(self) -> float:

@@ -274,8 +274,9 @@ class Power:
         f = s * self.pue if self.climate is None else self._facility()
         self.site_facility_w = f
         self.ch.set(now, (*hall_w, s, f))
-        if self.controller is not None:
-            self.controller.check(now)
+        ctl = self.controller
+        if ctl is not None and (f > ctl.cap_w or ctl.watching):
+            ctl.check(now)
 
     # ------------------------------------------------------------------ changes
 

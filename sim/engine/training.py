@@ -70,6 +70,7 @@ class Training:
         self.n_classes = 0
         self.class_domains: list[float] = []  # domains of running jobs, per class
         self.class_scaled: list[float] = []  # the same weighted by power scale (clock³)
+        self.clocks: list[float] = []  # each class's clock as last recorded
         self.ch_clock: Any = None  # one row per change: each class's clock
 
     def set_classes(self, names: tuple[str, ...]) -> None:
@@ -77,17 +78,20 @@ class Training:
         self.running_by_class = [{} for _ in names]
         self.class_domains = [0.0] * len(names)
         self.class_scaled = [0.0] * len(names)
+        self.clocks = [1.0] * len(names)
         self.ch_clock = self.rec.row_channel(
             tuple(entity_column(PRIORITY_CLASS, n, "clock") for n in names),
             tuple(1.0 for _ in names),
         )
 
-    def _clock_levels(self) -> None:
-        row = tuple(
-            (sc / d) ** (1.0 / 3.0) if d > 0 else 1.0
-            for d, sc in zip(self.class_domains, self.class_scaled, strict=True)
-        )
-        self.ch_clock.set(self.env.now, row)
+    def _clock_levels(self, rank: int) -> None:
+        """Record the classes' clocks if class ``rank``'s changed (all at full clock, the usual
+        case, records nothing)."""
+        d, sc = self.class_domains[rank], self.class_scaled[rank]
+        clock = (sc / d) ** (1.0 / 3.0) if d > 0 and sc != d else 1.0
+        if clock != self.clocks[rank]:
+            self.clocks[rank] = clock
+            self.ch_clock.set(self.env.now, tuple(self.clocks))
 
     def add(self, job: Job) -> Job:
         job.index = self.fleet.register(job)
@@ -108,7 +112,7 @@ class Training:
         self.class_scaled[rank] += sign * job.domains * job.power_scale
         if self.class_domains[rank] <= 0:
             self.class_domains[rank] = self.class_scaled[rank] = 0.0  # float residue
-        self._clock_levels()
+        self._clock_levels(rank)
         g = job.domains * self.fleet.gpus_of_hw[job.hw]
         v = self.running[job.kind] + sign * g
         self.running[job.kind] = v
