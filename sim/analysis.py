@@ -227,6 +227,8 @@ def summarize(
                 "interruptions": int(r["interruptions"]),
                 "mfu_when_running": _clean(float(r["mfu_when_running"])),
                 "slowdown_hours": {f: float(r[slowdown_column(f)]) / HOUR_S for f in RATE_FACTORS},
+                "power_swing_mw": float(r["power_swing_mw"]),
+                "power_swing_with_floor_mw": float(r["power_swing_with_floor_mw"]),
             }
         )
     post = jobs[jobs["workload"] == "posttraining"]

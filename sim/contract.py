@@ -228,6 +228,18 @@ JOB_COLUMNS: dict[str, Column] = _registry(
     Column("rate_per_s", "work_unit/s", "base rate while running (a service: per GPU)"),
     Column("mfu_when_running", "1", "model FLOP/s over dense peak at the base rate"),
     Column("slo_attainment", "1", "served / demanded output tokens (services)"),
+    Column(
+        "power_swing_mw",
+        "MW",
+        "swing of the job's power between compute and communication phases, at the meter:"
+        " 0.65 x GPU TDP x GPUs (facility.md §5 [F48], derived)",
+    ),
+    Column(
+        "power_swing_with_floor_mw",
+        "MW",
+        "the same swing with a GPU power floor at 0.7 x TDP (GB200/GB300 power smoothing,"
+        " floor 0.6-0.8 x TDP, facility.md §5, assumption)",
+    ),
     *(
         Column(
             slowdown_column(f),
@@ -333,6 +345,8 @@ class PretrainingRunSummary(TypedDict):
     interruptions: int
     mfu_when_running: float | None
     slowdown_hours: dict[str, float]
+    power_swing_mw: float
+    power_swing_with_floor_mw: float
 
 
 class PosttrainingSummary(TypedDict):

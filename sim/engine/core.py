@@ -289,6 +289,7 @@ class Engine:
             self.jobs,
             plan.hw_names,
             tuple(s.domain_gpus for s in plan.hw_specs),
+            tuple(s.gpu_tdp_w for s in plan.hw_specs),
             plan.scheduler.class_names,
             self.end_s,
         )

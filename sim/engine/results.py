@@ -10,7 +10,15 @@ from sim.contract import RATE_FACTORS, slowdown_column
 from sim.engine.workloads import Job, Phase
 from sim.units import HOUR_S
 
-__all__ = ["job_rows"]
+__all__ = ["COMM_POWER_OF_TDP", "COMPUTE_POWER_OF_TDP", "POWER_FLOOR_OF_TDP", "job_rows"]
+
+#: A training step alternates a compute phase near TDP with a communication phase near idle;
+#: per GPU, 0.95 and 0.30 of TDP (facility.md §5 simulator default, derived from [F48]).
+COMPUTE_POWER_OF_TDP = 0.95
+COMM_POWER_OF_TDP = 0.30
+#: GPU power smoothing holds a floor of 0.6-0.8 x TDP on GB200/GB300 (facility.md §5, §3.3
+#: [F39], assumption): the middle.
+POWER_FLOOR_OF_TDP = 0.7
 
 _STATE = {
     Phase.DONE: "finished",
@@ -26,6 +34,7 @@ def job_rows(
     jobs: list[Job],
     hw_names: tuple[str, ...],
     domain_gpus: tuple[int, ...],
+    gpu_tdp_w: tuple[float, ...],
     class_names: tuple[str, ...],
     end_s: float,
 ) -> list[dict[str, Any]]:
@@ -68,5 +77,8 @@ def job_rows(
         }
         for i, f in enumerate(RATE_FACTORS):
             row[slowdown_column(f)] = job.slowdown_s[i]
+        tdp_mw = gpu_tdp_w[job.hw] * job.gpus / 1e6
+        row["power_swing_mw"] = (COMPUTE_POWER_OF_TDP - COMM_POWER_OF_TDP) * tdp_mw
+        row["power_swing_with_floor_mw"] = (COMPUTE_POWER_OF_TDP - POWER_FLOOR_OF_TDP) * tdp_mw
         rows.append(row)
     return rows
