@@ -330,5 +330,6 @@ def summarize(
             },
             "hours_lost_to_throttle_by_class": lost,
             "paused_at_end": control["paused_at_end"],
+            "deferred_jobs": control["deferred_jobs"],
         }
     return out

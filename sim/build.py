@@ -567,6 +567,8 @@ def build(loaded: LoadedScenario) -> Plan:
     for k, h in enumerate(halls):
         domain_hw[h.first_domain : h.first_domain + h.n_domains] = h.hw_index
         domain_hall[h.first_domain : h.first_domain + h.n_domains] = k
+    _check_defer(sc, grid, err)
+    err.raise_if_any()
     rel = sc.reliability
     costs = sc.costs
     return Plan(
@@ -773,6 +775,27 @@ def _hall_cooling(
         design = cfg.cooling_capacity_w or h.it_power_capacity_w
         out.append(HallCooling(p, design, h.it_power_capacity_w))
     return tuple(out)
+
+
+def _check_defer(sc: Scenario, grid: PlannedGrid, err: _Errors) -> None:
+    """``power_control.defer`` names known classes and follows a signal that varies (a constant
+    price or intensity would defer nothing: the key would change nothing)."""
+    d = sc.facility.power_control.defer
+    if d is None:
+        return
+    loc: Loc = ("facility", "power_control", "defer")
+    names = [c.name for c in sc.scheduler.classes]
+    for i, c in enumerate(d.classes):
+        if c not in names:
+            err.add((*loc, "classes", i), f"unknown class '{c}'" + _suggest(c, names))
+    values = grid.price_usd_per_mwh if d.signal == "price" else grid.carbon_g_per_kwh
+    if values.size and float(values.min()) == float(values.max()):
+        key = "costs.energy_price" if d.signal == "price" else "costs.carbon_intensity"
+        err.add(
+            (*loc, "signal"),
+            f"the {d.signal} is the same in every hour, so nothing would be deferred: give"
+            f" {key} a profile or a CSV",
+        )
 
 
 def _activity(sc: Scenario, spec: HardwareSpec) -> ActivityFractions:

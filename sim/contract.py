@@ -283,6 +283,7 @@ class ControlFacts(TypedDict):
     site_over_cap_s: float
     hall_over_limit_s: list[float]
     paused_at_end: int
+    deferred_jobs: int
 
 
 class RunFacts(TypedDict):
@@ -388,6 +389,7 @@ class PowerControlSummary(TypedDict):
     hours_over_hall_limit: dict[str, float]
     hours_lost_to_throttle_by_class: dict[str, float]
     paused_at_end: int
+    deferred_jobs: int
 
 
 class Summary(TypedDict):

@@ -111,6 +111,7 @@ def _simulate(
         "site_over_cap_s": st["site_over_cap_s"],
         "hall_over_limit_s": st["hall_over_limit_s"],
         "paused_at_end": st["paused_at_end"],
+        "deferred_jobs": st["deferred_jobs"],
     }
     traces = derive_traces(levels, facts)
     events = engine.rec.events_table()

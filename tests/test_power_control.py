@@ -146,3 +146,52 @@ def test_refuse_starts_nothing_while_over_and_reports_the_time(
     st = e.control.stats(e.end_s)
     assert st["site_over_cap_s"] == pytest.approx(3 * H, rel=1e-9)  # nothing was shed
     assert max(over_spells(trace)) == pytest.approx(3 * H, rel=1e-9)
+
+
+def test_deferrable_work_starts_in_cheap_hours_or_after_its_longest_wait(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    stream = {"name": "rl", "arrival_rate": "40 / d", "gpus": 72, "duration": "1 h"}
+    base = tiny_scenario(racks=8, duration="3 d", posttraining=[stream])
+    base["costs"] = {
+        "energy_price": {
+            "kind": "profile",
+            "base": "$40/MWh",
+            "peak": "$200/MWh",
+            "peak_hours": [8, 20],
+        }
+    }
+    deferred = {**base, "facility": {**base["facility"]}}
+    deferred["facility"]["power_control"] = {
+        "defer": {"classes": ["posttraining"], "quantile": 0.5, "max_wait": "6 h"}
+    }
+    runs = {}
+    for name, data in (("now", base), ("deferred", deferred)):
+        plan = plan_of(data)
+        e = Engine(plan)
+        e.run()
+        runs[name] = e
+    e = runs["deferred"]
+    grid = e.plan.grid
+    starts = [(j.first_start, j.submit_at_s) for j in e.jobs if j.first_start == j.first_start]
+    assert starts and e.control.deferrals > 0
+    for start, submit in starts:
+        cheap = grid.price_usd_per_mwh[grid.index(start)] <= 40.0
+        assert cheap or start - submit >= 6 * H - 1e-6 or start == submit, (start, submit)
+    # the same jobs, started later on average, in cheaper hours
+    now = runs["now"]
+    mean_price = {
+        k: sum(grid.price_usd_per_mwh[grid.index(j.first_start)] for j in r.jobs) / len(r.jobs)
+        for k, r in runs.items()
+    }
+    assert len(now.jobs) == len(e.jobs)
+    assert mean_price["deferred"] < mean_price["now"]
+
+
+def test_deferring_on_a_constant_price_is_refused(tiny_scenario: Builder, plan_of: PlanOf) -> None:
+    from sim.config.loader import ScenarioError
+
+    data = tiny_scenario(racks=4)
+    data["facility"]["power_control"] = {"defer": {"classes": ["posttraining"]}}
+    with pytest.raises(ScenarioError, match="same in every hour, so nothing would be deferred"):
+        plan_of(data)

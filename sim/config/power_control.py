@@ -28,9 +28,29 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sim.config.quantities import Plain, Seconds, within
 
-__all__ = ["POLICIES", "PowerControlConfig"]
+__all__ = ["POLICIES", "DeferConfig", "PowerControlConfig"]
 
 POLICIES = ("throttle", "pause", "preempt", "refuse")
+
+
+class DeferConfig(BaseModel):
+    """Deferrable work follows cheap or clean hours: a job of one of ``classes`` starts only in
+    an hour whose energy price (or carbon intensity) is at or below the ``quantile`` of that
+    signal over the run, or once it has waited ``max_wait`` (so nothing starves). Running jobs
+    are not stopped. Moving flexible load to off-peak hours is how large loads take part in
+    the grid (facility.md §6.1: ERCOT 4CP, PJM demand response [F60][F61]); the quantile and the
+    wait are planning choices (assumption)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    classes: tuple[str, ...] = Field(
+        default=("posttraining",), min_length=1, description="priority classes that may wait"
+    )
+    signal: Literal["price", "carbon"] = "price"
+    quantile: Annotated[Plain, within(0, 1, "", "a share of the run's hours", lo_open=True)] = 0.5
+    max_wait_s: Annotated[
+        Seconds, within(0, 7 * 86_400.0, "s", "deferring work a week is cancelling it")
+    ] = Field(default=12 * 3600.0, alias="max_wait")
 
 
 class PowerControlConfig(BaseModel):
@@ -62,6 +82,11 @@ class PowerControlConfig(BaseModel):
         default=0.5,
         description="lowest clock the throttle sets, as a share of the full clock (facility.md"
         " §3.2 tabulates caps down to 50%; assumption)",
+    )
+    defer: DeferConfig | None = Field(
+        default=None,
+        description="deferrable classes start in cheap or clean hours (DeferConfig); default:"
+        " nothing waits",
     )
     compute_bound_share: Annotated[Plain, within(0, 1)] = Field(
         default=0.7,

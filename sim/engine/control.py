@@ -95,6 +95,50 @@ class PowerController:
         self.ch_cap = rec.channel(TRACE["grid_cap_w"].name, initial=grid_cap_w)
         power.controller = self
         scheduler.admits = self.admits
+        self.defer_ranks: set[int] = set()
+        self.deferred: set[int] = set()  # jobs (by index) with a retry at their longest wait
+        self.deferrals = 0
+
+    def set_deferral(self, ranks: set[int], signal: np.ndarray, step_s: float) -> None:
+        """Deferrable classes (``power_control.defer``) start only in hours whose ``signal``
+        (hourly price or carbon intensity) is at or below the configured quantile over the
+        run, or after their longest wait."""
+        d = self.cfg.defer
+        assert d is not None
+        self.defer_ranks = ranks
+        self.defer_signal = signal.tolist()
+        self.defer_step_s = step_s
+        self.defer_threshold = float(np.quantile(signal, d.quantile))
+        later(self.env, step_s, self._defer_hour, 1)
+
+    def _defer_hour(self, call: Call) -> None:
+        """A new hour: deferred work may start if it is a cheap (or clean) one."""
+        k = call.value
+        if not self.scheduler.blocked:
+            self.scheduler.try_start()
+        if k + 1 < len(self.defer_signal):
+            later(self.env, self.defer_step_s, self._defer_hour, k + 1)
+
+    def _retry(self, _call: Call) -> None:
+        if not self.scheduler.blocked:
+            self.scheduler.try_start()
+
+    def _deferred(self, job: Job) -> bool:
+        """Must ``job`` wait for a cheaper (cleaner) hour?"""
+        d = self.cfg.defer
+        assert d is not None
+        now = self.env.now
+        k = min(int(now // self.defer_step_s), len(self.defer_signal) - 1)
+        if self.defer_signal[k] <= self.defer_threshold:
+            return False
+        waited = now - job.submit_at_s
+        if waited >= d.max_wait_s:
+            return False
+        if job.index not in self.deferred:  # look again when its longest wait is over
+            self.deferred.add(job.index)
+            self.deferrals += 1
+            later(self.env, d.max_wait_s - waited, self._retry)
+        return True
 
     # ------------------------------------------------------------------ limits
 
@@ -179,6 +223,8 @@ class PowerController:
         full clock must fit ``release_margin`` below them (its domains would be the top of its
         hardware's free pool). Refusing here, rather than shedding after the start, keeps the
         controller from flapping: released headroom is not refilled beyond the caps."""
+        if job.class_rank in self.defer_ranks and self._deferred(job):
+            return False
         if self.cfg.policy == "refuse" and not self.shedding:
             return True
         m = 1.0 - self.cfg.release_margin
@@ -372,6 +418,7 @@ class PowerController:
             "site_over_cap_s": site,
             "hall_over_limit_s": halls,
             "paused_at_end": sum(1 for j in self.paused if j.phase == Phase.PAUSED),
+            "deferred_jobs": self.deferrals,
             "longest_over_s": max(
                 [self.longest_over_s]
                 + ([end_s - self.over_since] if self.over_since is not None else [])

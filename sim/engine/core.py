@@ -224,6 +224,13 @@ class Engine:
         if plan.reliability.enabled:
             self.reliability.start()
         self.power.start_weather(env)
+        d = plan.facility.power_control.defer
+        if d is not None:
+            names = plan.scheduler.class_names
+            signal = (
+                plan.grid.price_usd_per_mwh if d.signal == "price" else plan.grid.carbon_g_per_kwh
+            )
+            self.control.set_deferral({names.index(c) for c in d.classes}, signal, plan.grid.step_s)
         for t, cap in plan.grid.cap_changes:
             if t > 0.0:  # demand-response calls: the import cap steps down and back up
                 later(env, t, self._cap_change, cap)
