@@ -24,13 +24,21 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from sim.contract import HALL, SERVICE, TRACE, entity_column, parse_entity_column
+from sim.contract import (
+    HALL,
+    PRIORITY_CLASS,
+    SERVICE,
+    TRACE,
+    entity_column,
+    parse_entity_column,
+)
 from sim.io import RunTables
 from sim.report.kpis import capex_known
 from sim.report.style import (
     SERIES_COLORS,
     WORKLOAD_COLORS,
     axis,
+    class_color,
     fmt,
     hall_color,
     money,
@@ -44,14 +52,19 @@ __all__ = [
     "FIGURES",
     "MAX_POINTS",
     "FigureSpec",
+    "cap_dips",
     "cooling_capacity_w",
     "cooling_figure",
     "cost_figure",
     "failures_figure",
     "figures_for",
+    "grid_figure",
+    "hall_cooling_figure",
     "inference_figure",
     "job_timeline_figure",
     "power_figure",
+    "throttle_figure",
+    "throttled",
     "utilization_figure",
 ]
 
@@ -246,14 +259,65 @@ def utilization_figure(traces: pd.DataFrame, max_points: int = MAX_POINTS) -> go
 _CAPS = ((TRACE["grid_cap_w"].name, "grid cap"),)
 
 
-def _hall_columns(traces: pd.DataFrame) -> list[tuple[str, str]]:
-    """``(column, hall)`` of each hall's IT power column, in table order (the scenario's)."""
+def _hall_columns(traces: pd.DataFrame, quantity: str = "it_power_w") -> list[tuple[str, str]]:
+    """``(column, hall)`` of each hall's ``quantity`` column, in table order (the scenario's)."""
     out = []
     for col in traces.columns:
         parsed = parse_entity_column(str(col))
-        if parsed is not None and parsed[0] is HALL and parsed[2] == "it_power_w":
+        if parsed is not None and parsed[0] is HALL and parsed[2] == quantity:
             out.append((str(col), parsed[1]))
     return out
+
+
+#: At most this many demand-response calls are shaded (each is a shape on every panel).
+MAX_SHADED_CALLS = 200
+
+
+def cap_dips(traces: pd.DataFrame, col: str = "grid_cap_w") -> list[tuple[float, float]]:
+    """``(start, end)`` in s of each stretch of bins where the cap ``col`` is below its highest
+    value: the demand-response calls (a bin partly in a call has a lower mean cap, so it counts).
+    Neighbouring bins merge into one stretch."""
+    if col not in traces or traces.empty:
+        return []
+    cap = traces[col].to_numpy(dtype=float)
+    top = float(np.nanmax(cap)) if np.isfinite(cap).any() else float("nan")
+    low = np.isfinite(cap) & (cap < top * (1 - 1e-9))
+    start = traces["time_s"].to_numpy(dtype=float)
+    end = start + traces["interval_s"].to_numpy(dtype=float)
+    out: list[tuple[float, float]] = []
+    for i in np.flatnonzero(low):
+        if out and start[i] <= out[-1][1] + 1e-6:
+            out[-1] = (out[-1][0], float(end[i]))
+        else:
+            out.append((float(start[i]), float(end[i])))
+    return out
+
+
+def _shade_calls(fig: go.Figure, calls: list[tuple[float, float]]) -> None:
+    """Shade the demand-response calls on every panel, with one legend entry."""
+    for a, b in calls[:MAX_SHADED_CALLS]:
+        fig.add_vrect(
+            x0=a / DAY_S,
+            x1=b / DAY_S,
+            fillcolor=SERIES_COLORS["demand_response"],
+            line_width=0,
+            layer="below",
+            row="all",
+            col=1,
+        )
+    if calls:
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                name=f"demand-response call ({len(calls)})",
+                mode="markers",
+                marker={"symbol": "square", "size": 12, "color": "rgba(214, 39, 40, 0.25)"},
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=1,
+        )
 
 
 def power_figure(
@@ -270,15 +334,25 @@ def power_figure(
     each bin. ``provisioned_it_w``: the IT power the halls are built for (dotted), if known.
     """
     it_col, fac_col = TRACE["it_power_w"].name, TRACE["facility_power_w"].name
+    pue_col = TRACE["pue"].name
     halls = _hall_columns(traces)
+    # one hall's facility power is the site's: a panel of them only for two halls or more
+    hall_fac = _hall_columns(traces, "facility_power_w")
+    hall_fac = hall_fac if len(hall_fac) >= 2 else []
     caps = [(c, name) for c, name in _CAPS if c in traces]
     cols = [c for c, _ in halls] + [it_col, fac_col] + [c for c, _ in caps]
+    cols += [c for c, _ in hall_fac] + ([pue_col] if pue_col in traces else [])
     series = _series(traces, cols, max_points)
     x, mean, lo, hi = series.x, series.mean, series.lo, series.hi
     it = mean[it_col].to_numpy(dtype=float)
     fac = mean[fac_col].to_numpy(dtype=float)
+    rows = 3 if hall_fac else 2
     fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06
+        rows=rows,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.55, 0.25, 0.2] if hall_fac else [0.7, 0.3],
+        vertical_spacing=0.06,
     )
 
     def area(y: np.ndarray, name: str, color: str) -> None:
@@ -352,14 +426,41 @@ def power_figure(
             row=1,
             col=1,
         )
-    pue_col = TRACE["pue"].name
+    for i, (col, hall) in enumerate(hall_fac):
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=mean[col].to_numpy(dtype=float) / 1e6,
+                name=f"{hall} facility",
+                mode="lines",
+                line={"color": hall_color(i), "width": 1.2, "shape": "hv"},
+                hovertemplate="%{y:,.1f} MW",
+            ),
+            row=2,
+            col=1,
+        )
     pue_y = np.full_like(fac, np.nan)
+    pue_top = pue_y
     if pue_col in traces:
         pue_y = (
             traces[pue_col].to_numpy(dtype=float)
             if not series.per
             else np.divide(fac, it, out=np.full_like(fac, np.nan), where=it > 0)
         )
+        pue_top = pue_y
+        if series.per:  # the spread of the hourly PUE in each bin (the daily cycle of cooling)
+            pue_top = series.y(pue_col, "hi")
+            _band(
+                fig,
+                x,
+                series.y(pue_col, "lo"),
+                pue_top,
+                "PUE, daily low to high" if series.per == "day" else "PUE, low to high",
+                "rgba(140, 86, 75, 0.2)",
+                hovertemplate="%{y:.3f}",
+                row=rows,
+                col=1,
+            )
         fig.add_trace(
             go.Scatter(
                 x=x,
@@ -369,28 +470,34 @@ def power_figure(
                 line={"color": SERIES_COLORS["pue"], "width": 1.5, "shape": "hv"},
                 hovertemplate="%{y:.3f}",
             ),
-            row=2,
+            row=rows,
             col=1,
         )
+    calls = cap_dips(traces) if caps else []
+    _shade_calls(fig, calls)
     it_j = float(np.sum(traces[it_col] * traces["interval_s"]))
     fac_j = float(np.sum(traces[fac_col] * traces["interval_s"]))
     pue = fac_j / it_j if it_j > 0 else None
-    fig.update_xaxes(title_text=TIME_AXIS, row=2, col=1)
+    fig.update_xaxes(title_text=TIME_AXIS, row=rows, col=1)
     fig.update_yaxes(title_text=axis("power", "MW"), rangemode="tozero", row=1, col=1)
+    if hall_fac:
+        fig.update_yaxes(title_text=axis("hall facility", "MW"), title_font_size=11, row=2, col=1)
     # PUE from 1 (no overhead) up, so a constant PUE is a flat line, not magnified noise
-    top = float(np.nanmax(pue_y)) if np.isfinite(pue_y).any() else 1.0
+    top = float(np.nanmax(pue_top)) if np.isfinite(pue_top).any() else 1.0
     fig.update_yaxes(
         title_text=axis("PUE", "facility / IT"),
         title_font_size=11,
         range=[min(1.0, top) - 0.02, max(top, 1.0) * 1.05 + 0.02],
         tickformat=".2f",
-        row=2,
+        row=rows,
         col=1,
     )
     title = (
         f"Power by hall against the grid cap{_per_title(series)} (average PUE {fmt(pue, '.2f')})"
     )
-    return _timed(fig, title, _end_s(traces), 560)
+    if calls:
+        title += f"; shaded: {plural(len(calls), 'demand-response call')}"
+    return _timed(fig, title, _end_s(traces), 680 if hall_fac else 560)
 
 
 # --------------------------------------------------------------------------- cooling
@@ -506,6 +613,406 @@ def cooling_figure(
     fig.update_xaxes(title_text=TIME_AXIS)
     fig.update_yaxes(title_text=axis("heat", "MW"), rangemode="tozero", secondary_y=False)
     return _timed(fig, title, _end_s(traces))
+
+
+def _hours_over(traces: pd.DataFrame, load: str, cap: str) -> float:
+    """Hours of the bins whose mean ``load`` exceeds their mean ``cap``."""
+    over = traces[load].to_numpy(dtype=float) > traces[cap].to_numpy(dtype=float)
+    return float(np.sum(traces["interval_s"].to_numpy(dtype=float)[over])) / HOUR_S
+
+
+def _has_weather(traces: pd.DataFrame) -> bool:
+    col = TRACE["outdoor_dry_bulb_c"].name
+    return col in traces and bool(np.isfinite(traces[col].to_numpy(dtype=float)).any())
+
+
+def hall_cooling_figure(
+    traces: pd.DataFrame, summary: dict[str, Any] | None = None, max_points: int = MAX_POINTS
+) -> go.Figure:
+    """Each hall's heat (its IT power: all of it becomes heat) against the heat it can reject
+    now (``site.<hall>.cooling_capacity_w``, which derates in the heat under ``pue: weather``),
+    one panel per hall, under a panel of the outdoor air (dry-bulb, wet-bulb) when the run has
+    weather. Each hall's panel title gives its peak heat as a share of its capacity and its hours
+    over capacity (``energy.halls.<hall>.hours_over_cooling_capacity`` from the summary, else
+    counted over the trace's bins). A long trace is drawn as means per day (or week) with a band
+    up to the peak heat of each day and the lowest capacity of the day; the outdoor air with a
+    band from the day's low to its high.
+    """
+    caps = dict((hall, col) for col, hall in _hall_columns(traces, "cooling_capacity_w"))
+    halls = [(col, hall) for col, hall in _hall_columns(traces) if hall in caps]
+    dry, wet = TRACE["outdoor_dry_bulb_c"].name, TRACE["outdoor_wet_bulb_c"].name
+    weather = _has_weather(traces)
+    cols = [c for c, _ in halls] + [caps[h] for _, h in halls]
+    cols += [dry] + ([wet] if wet in traces else []) if weather else []
+    series = _series(traces, cols, max_points)
+    x, per = series.x, series.per
+    known = (summary or {}).get("energy", {}).get("halls", {}) or {}
+    titles = []
+    if weather:
+        hot = float(np.nanmax(traces[dry].to_numpy(dtype=float)))
+        titles.append(f"outdoor air (hottest hour {hot:.1f} °C)")
+    for col, hall in halls:
+        it = traces[col].to_numpy(dtype=float)
+        cap = traces[caps[hall]].to_numpy(dtype=float)
+        share = np.divide(it, cap, out=np.full_like(it, np.nan), where=cap > 0)
+        peak = float(np.nanmax(share)) if np.isfinite(share).any() else float("nan")
+        hours = known.get(hall, {}).get("hours_over_cooling_capacity")
+        if hours is None:
+            hours = _hours_over(traces, col, caps[hall])
+        titles.append(
+            f"{hall}: peak heat {fmt(peak, '.0%')} of capacity,"
+            f" {fmt(hours, ',.0f' if hours >= 10 else '.2g')} h over"
+        )
+    rows = len(halls) + (1 if weather else 0)
+    fig = make_subplots(
+        rows=rows,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=min(0.08, 0.35 / max(rows, 1)),
+        subplot_titles=titles,
+    )
+    row = 1
+    if weather:
+        if per:
+            _band(
+                fig,
+                x,
+                series.y(dry, "lo"),
+                series.y(dry, "hi"),
+                "dry-bulb, daily low to high" if per == "day" else "dry-bulb, low to high",
+                "rgba(230, 85, 13, 0.2)",
+                hovertemplate="%{y:.1f} °C",
+                row=1,
+                col=1,
+            )
+        for col, name, color, dash in (
+            (dry, "outdoor dry-bulb", SERIES_COLORS["dry_bulb"], "solid"),
+            (wet, "outdoor wet-bulb", SERIES_COLORS["wet_bulb"], "dot"),
+        ):
+            if col in series.mean:
+                fig.add_trace(
+                    go.Scatter(
+                        x=x,
+                        y=series.y(col),
+                        name=f"{name}, mean per {per}" if per else name,
+                        mode="lines",
+                        line={"color": color, "width": 1.2, "dash": dash, "shape": "hv"},
+                        hovertemplate="%{y:.1f} °C",
+                    ),
+                    row=1,
+                    col=1,
+                )
+        fig.update_yaxes(title_text=axis("air", "°C"), row=1, col=1)
+        row = 2
+    for i, (col, hall) in enumerate(halls):
+        r = row + i
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=series.y(col) / 1e6,
+                name=f"heat (IT power), mean per {per}" if per else "heat (IT power)",
+                legendgroup="heat",
+                showlegend=i == 0,
+                mode="lines",
+                fill="tozeroy",
+                line={"color": SERIES_COLORS["cooling_load"], "width": 1, "shape": "hv"},
+                hovertemplate=hall + ": %{y:,.1f} MW",
+            ),
+            row=r,
+            col=1,
+        )
+        if per:
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=series.y(col, "hi") / 1e6,
+                    name=f"heat, peak in the {per}",
+                    legendgroup="peak",
+                    showlegend=i == 0,
+                    mode="lines",
+                    line={"color": SERIES_COLORS["cooling_load"], "width": 0.5, "shape": "hv"},
+                    fill="tonexty",
+                    fillcolor="rgba(23, 190, 207, 0.25)",
+                    hovertemplate=hall + ": %{y:,.1f} MW",
+                ),
+                row=r,
+                col=1,
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=series.y(caps[hall], "lo" if per else "mean") / 1e6,
+                name="cooling capacity" + (f" (lowest in the {per})" if per else ""),
+                legendgroup="cap",
+                showlegend=i == 0,
+                mode="lines",
+                line={"color": SERIES_COLORS["cap"], "dash": "dash", "shape": "hv"},
+                hovertemplate=hall + " capacity: %{y:,.1f} MW",
+            ),
+            row=r,
+            col=1,
+        )
+        fig.update_yaxes(title_text=axis("heat", "MW"), rangemode="tozero", row=r, col=1)
+    fig.update_xaxes(title_text=TIME_AXIS, row=rows, col=1)
+    title = f"Heat by hall against cooling capacity{_per_title(series)}"
+    if weather:
+        title += ", with the outdoor air"
+    return _timed(fig, title, _end_s(traces), height=60 + 190 * rows)
+
+
+def _has_hall_cooling(traces: pd.DataFrame) -> bool:
+    caps = {hall for _, hall in _hall_columns(traces, "cooling_capacity_w")}
+    return _has(traces, "time_s", "interval_s") and any(
+        hall in caps for _, hall in _hall_columns(traces)
+    )
+
+
+# --------------------------------------------------------------------------- power control
+
+
+def _class_columns(traces: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(column, class)`` of each priority class's clock column, in table order."""
+    out = []
+    for col in traces.columns:
+        parsed = parse_entity_column(str(col))
+        if parsed is not None and parsed[0] is PRIORITY_CLASS and parsed[2] == "clock":
+            out.append((str(col), parsed[1]))
+    return out
+
+
+def _hours(h: float) -> str:
+    """``874 h``, ``28 h``, ``0.41 h``: hours, whole above 10."""
+    return fmt(h, ",.0f" if abs(h) >= 10 else ".2g", " h")
+
+
+#: Below this many hours a class's throttle loss is float residue, not a loss.
+_NO_LOSS_H = 1e-6
+
+
+def throttled(traces: pd.DataFrame) -> bool:
+    """True when any priority class ran below its full clock in some bin."""
+    return any(
+        float(np.nanmin(traces[col].to_numpy(dtype=float), initial=1.0)) < 1 - 1e-9
+        for col, _ in _class_columns(traces)
+    )
+
+
+def throttle_figure(
+    traces: pd.DataFrame, summary: dict[str, Any] | None = None, max_points: int = MAX_POINTS
+) -> go.Figure:
+    """The clock of each priority class's running training work under power control (% of the
+    full clock; 100% when not throttled or when none runs), with demand-response calls shaded.
+    Each class's legend entry and the title give the job-hours the throttle cost it
+    (``power_control.hours_lost_to_throttle_by_class``: the wall time added to its jobs,
+    summed over them). A long trace is drawn as means per day (or week) with a band down to
+    the lowest clock of each day."""
+    classes = _class_columns(traces)
+    series = _series(traces, [c for c, _ in classes], max_points)
+    x, per = series.x, series.per
+    lost = (summary or {}).get("power_control", {}).get("hours_lost_to_throttle_by_class", {})
+    lost = {k: float(v) for k, v in (lost or {}).items() if float(v) > _NO_LOSS_H}
+    fig = make_subplots(rows=1, cols=1)
+    for i, (col, cls) in enumerate(classes):
+        color = class_color(cls, i)
+        label = cls + (f" ({_hours(lost[cls])} lost)" if cls in lost else "")
+        if per:
+            _band(
+                fig,
+                x,
+                series.y(col, "lo") * 100.0,
+                series.y(col) * 100.0,
+                f"{cls}, lowest in the {per}",
+                _rgba(color, 0.2),
+                hovertemplate="%{y:.0f}%",
+                row=1,
+                col=1,
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=series.y(col) * 100.0,
+                name=label + (f", mean per {per}" if per else ""),
+                mode="lines",
+                line={"color": color, "width": 1.5, "shape": "hv"},
+                hovertemplate=cls + ": %{y:.1f}%",
+            ),
+            row=1,
+            col=1,
+        )
+    calls = cap_dips(traces)
+    _shade_calls(fig, calls)
+    fig.update_xaxes(title_text=TIME_AXIS)
+    fig.update_yaxes(title_text=axis("clock", "% of full"), range=[0, 105])
+    policy = (summary or {}).get("power_control", {}).get("policy")
+    title = f"Clock by priority class{_per_title(series)}"
+    if policy:
+        title += f" under the {policy} policy"
+    if lost:
+        title += ": " + ", ".join(f"{c} {_hours(h)} lost" for c, h in lost.items())
+    return _timed(fig, title, _end_s(traces), 360)
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+# --------------------------------------------------------------------------- grid
+
+
+#: Grid columns the grid figure needs.
+_GRID_COLUMNS = (
+    TRACE["energy_price_usd_per_mwh"].name,
+    TRACE["carbon_intensity_g_per_kwh"].name,
+    TRACE["energy_cost_usd"].name,
+    TRACE["emissions_tco2"].name,
+)
+
+
+def _totals(traces: pd.DataFrame, col: str, per_s: float, n: int) -> np.ndarray:
+    """Sum of ``col`` over the trace rows starting in each of ``n`` bins of ``per_s``."""
+    b = np.floor(traces["time_s"].to_numpy(dtype=float) / per_s).astype(int)
+    b = np.clip(b, 0, n - 1)
+    return np.bincount(b, weights=traces[col].to_numpy(dtype=float), minlength=n)
+
+
+def grid_figure(traces: pd.DataFrame, max_points: int = MAX_POINTS) -> go.Figure:
+    """What the grid charged: energy cost and emissions per day (per hour in runs under two days)
+    on the left axes, against the energy price and the carbon intensity in force on the right.
+    Totals are bars for up to 60 bins, step lines beyond (a year). Price and intensity are drawn
+    per sample, or for a long trace as means per day (or week) with a band from the lowest to
+    the highest hour."""
+    price, carbon, cost, tco2 = _GRID_COLUMNS
+    end_s = _end_s(traces)
+    per_s, per = (DAY_S, "day") if end_s >= 2 * DAY_S else (HOUR_S, "hour")
+    n = max(int(np.ceil(end_s / per_s - 1e-9)), 1)
+    edges = np.arange(n) * per_s
+    as_bars = n <= 60
+    series = _series(traces, [price, carbon], max_points)
+    cost_sum, tco2_sum = _totals(traces, cost, per_s, n), _totals(traces, tco2, per_s, n)
+    scale, unit = next(
+        ((d, u) for d, u in ((1e6, "$M"), (1e3, "$k")) if np.max(cost_sum, initial=0) >= d),
+        (1.0, "$"),
+    )
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.1,
+        specs=[[{"secondary_y": True}], [{"secondary_y": True}]],
+    )
+    for r, (total, name, color, hover, level, lname, lcolor, lhover) in enumerate(
+        (
+            (
+                cost_sum / scale,
+                f"energy cost per {per}",
+                SERIES_COLORS["energy"],
+                "%{y:,.3g} " + unit,
+                price,
+                "energy price",
+                SERIES_COLORS["price"],
+                "$%{y:,.1f}/MWh",
+            ),
+            (
+                tco2_sum,
+                f"emissions per {per}",
+                SERIES_COLORS["emissions"],
+                "%{y:,.4g} tCO2eq",
+                carbon,
+                "carbon intensity",
+                SERIES_COLORS["carbon"],
+                "%{y:,.0f} g/kWh",
+            ),
+        ),
+        start=1,
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=(edges + per_s / 2) / DAY_S,
+                y=total,
+                name=name,
+                marker={"color": color, "opacity": 0.7},
+                hovertemplate=hover,
+            )
+            if as_bars
+            else go.Scatter(
+                x=edges / DAY_S,
+                y=total,
+                name=name,
+                mode="lines",
+                line={"color": color, "width": 1, "shape": "hv"},
+                hovertemplate=hover,
+            ),
+            row=r,
+            col=1,
+            secondary_y=False,
+        )
+        if series.per:
+            _band(
+                fig,
+                series.x,
+                series.y(level, "lo"),
+                series.y(level, "hi"),
+                f"{lname}, daily low to high" if series.per == "day" else f"{lname}, low to high",
+                _rgba(lcolor, 0.2),
+                hovertemplate=lhover,
+                row=r,
+                col=1,
+                secondary_y=True,
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=series.x,
+                y=series.y(level),
+                name=lname + (f", mean per {series.per}" if series.per else ""),
+                mode="lines",
+                line={"color": lcolor, "width": 1.5, "shape": "hv"},
+                hovertemplate=lhover,
+            ),
+            row=r,
+            col=1,
+            secondary_y=True,
+        )
+
+    # the totals fill the lower part of each panel and the level above them, so a level that is
+    # constant is a line of its own, not one hidden in the top edge or along the bars' tops
+    def top(y: np.ndarray, scale: float) -> list[float]:
+        finite = y[np.isfinite(y)]
+        return [0.0, (float(np.max(finite)) if finite.size else 0.0) * scale or 1.0]
+
+    right = {"showgrid": False, "tickmode": "auto", "title_font_size": 11}
+    for r, total, level, left_title, right_title in (
+        (1, cost_sum / scale, price, axis("cost", f"{unit} per {per}"), axis("price", "$/MWh")),
+        (2, tco2_sum, carbon, axis("emissions", f"tCO2eq per {per}"), axis("intensity", "g/kWh")),
+    ):
+        fig.update_yaxes(
+            title_text=left_title, range=top(total, 1.35), row=r, col=1, secondary_y=False
+        )
+        fig.update_yaxes(
+            title_text=right_title,
+            range=top(series.y(level, "hi"), 1.08),
+            row=r,
+            col=1,
+            secondary_y=True,
+            **right,
+        )
+    fig.update_xaxes(title_text=TIME_AXIS, row=2, col=1)
+    fig.update_layout(barmode="overlay", bargap=0.15)
+    energy = (
+        float(traces[TRACE["facility_energy_mwh"].name].sum())
+        if (TRACE["facility_energy_mwh"].name in traces)
+        else float("nan")
+    )
+    total_cost, total_t = float(np.sum(cost_sum)), float(np.sum(tco2_sum))
+    avg_price = total_cost / energy if energy > 0 else None
+    avg_g = total_t * 1e6 / (energy * 1e3) if energy > 0 else None
+    title = (
+        f"Energy cost {money(total_cost)} ({fmt(avg_price, ',.1f', prefix='$')}/MWh on average),"
+        f" emissions {fmt(total_t, ',.0f' if total_t >= 100 else '.3g')} tCO2eq"
+        f" ({fmt(avg_g, ',.0f')} g/kWh)"
+    )
+    return _timed(fig, title, end_s, 520)
 
 
 # --------------------------------------------------------------------------- job timeline
@@ -982,8 +1489,26 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         "cooling",
         "Cooling headroom",
-        lambda t: cooling_figure(t.traces, cooling_capacity_w(t.scenario, t.summary)),
+        # per hall against its (weather-derated) capacity when the run has those columns; an
+        # older run: the site's load against the scenario's capacity
+        lambda t: (
+            hall_cooling_figure(t.traces, t.summary)
+            if _has_hall_cooling(t.traces)
+            else cooling_figure(t.traces, cooling_capacity_w(t.scenario, t.summary))
+        ),
         lambda t: _has(t.traces, "time_s", "interval_s", "cooling_load_w"),
+    ),
+    FigureSpec(
+        "throttle",
+        "Throttling by priority class",
+        lambda t: throttle_figure(t.traces, t.summary),
+        lambda t: _has(t.traces, "time_s", "interval_s") and throttled(t.traces),
+    ),
+    FigureSpec(
+        "grid",
+        "Energy price, carbon, cost and emissions",
+        lambda t: grid_figure(t.traces),
+        lambda t: _has(t.traces, "time_s", "interval_s", *_GRID_COLUMNS),
     ),
     FigureSpec(
         "timeline",

@@ -23,6 +23,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 __all__ = [
+    "CLASS_COLORS",
     "GENERATION_COLORS",
     "HALL_COLORS",
     "SERIES_COLORS",
@@ -31,6 +32,7 @@ __all__ = [
     "TIME_SERIES_MARGIN",
     "WORKLOAD_COLORS",
     "axis",
+    "class_color",
     "duration",
     "fmt",
     "generation_color",
@@ -89,7 +91,22 @@ SERIES_COLORS: dict[str, str] = {
     "capex": "#455a64",
     "energy": "#fbc02d",
     "idle_cost": "#d9d9d9",
+    "dry_bulb": "#e6550d",
+    "wet_bulb": "#fd8d3c",
+    "price": "#b8860b",
+    "carbon": "#636363",
+    "emissions": "#969696",
+    "demand_response": "rgba(214, 39, 40, 0.10)",
 }
+
+#: Priority classes, by name where the default scheduler names them (the colours of their
+#: workloads), else in order.
+CLASS_COLORS: dict[str, str] = {
+    "inference": "#2ca02c",
+    "pretraining": "#1f77b4",
+    "posttraining": "#ff7f0e",
+}
+_CLASS_FALLBACK = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#7f7f7f")
 
 #: Data halls in scenario order (cycled beyond eight).
 HALL_COLORS = (
@@ -181,6 +198,12 @@ def generation_color(hardware: str, others: list[str] | None = None) -> str:
     unknown = [h for h in (others or [hardware]) if h not in GENERATION_COLORS]
     i = unknown.index(hardware) if hardware in unknown else 0
     return _FALLBACK_COLORS[i % len(_FALLBACK_COLORS)]
+
+
+def class_color(name: str, index: int) -> str:
+    """The colour of a priority class: its workload's colour for the default class names, else
+    one by its ``index`` in the scheduler's list."""
+    return CLASS_COLORS.get(name, _CLASS_FALLBACK[index % len(_CLASS_FALLBACK)])
 
 
 def hall_color(index: int) -> str:

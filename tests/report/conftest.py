@@ -67,7 +67,14 @@ def _small(
             "training_peak_flops_per_s": pre * 2.5e15,
             "facility_energy_mwh": it * 1.25 * H / 3.6e9,
             "energy_cost_usd": it * 1.25 * H / 3.6e9 * 80.0,
+            "energy_price_usd_per_mwh": np.full(n, 80.0),
             "carbon_intensity_g_per_kwh": np.full(n, 400.0),
+            "outdoor_dry_bulb_c": np.array([20.0, 25.0, 30.0, 22.0]),
+            "outdoor_wet_bulb_c": np.array([15.0, 17.0, 19.0, 16.0]),
+            # training throttled in the second hour (pre-training to 80%, post-training to 60%)
+            "class.inference.clock": np.ones(n),
+            "class.pretraining.clock": np.array([1.0, 0.8, 1.0, 1.0]) if training else np.ones(n),
+            "class.posttraining.clock": np.array([1.0, 0.6, 1.0, 1.0]) if training else np.ones(n),
             "emissions_tco2": it * 1.25 * H / 3.6e12 * 400.0,
             "capex_cost_usd": np.full(n, 50.0 if capex_known else math.nan),
         }
@@ -79,6 +86,8 @@ def _small(
             {
                 "name": "pre-a",
                 "workload": "pretraining",
+                "class": "pretraining",
+                "slowdown_throttle_s": 720.0,
                 "state": "running",
                 "gpus": 72.0,
                 "hardware": "gb200_nvl72",
@@ -105,6 +114,8 @@ def _small(
                 {
                     "name": name,
                     "workload": "posttraining",
+                    "class": "posttraining",
+                    "slowdown_throttle_s": 360.0,
                     "state": "finished",
                     "gpus": 72.0,
                     "hardware": "gb200_nvl72",
@@ -178,6 +189,14 @@ def _small(
             }
         ],
         "services": [],
+        "control": {
+            "policy": "throttle",
+            "actions": 4,
+            "site_over_cap_s": 0.0,
+            "hall_over_limit_s": [1800.0],
+            "paused_at_end": 0,
+            "deferred_jobs": 0,
+        },
     }
     summary = summarize(traces, events, jobs, facts)
     scenario = {

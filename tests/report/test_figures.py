@@ -253,7 +253,8 @@ def test_predicates_leave_out_figures_without_data(small_tables: Callable[..., R
     assert full == {s.id for s in F.FIGURES}
     bare = small_tables(failures=False, inference=False, training=False)
     ids = {spec.id for spec, _ in F.figures_for(bare)}
-    assert ids == {"utilization", "power", "cooling", "cost"}
+    # no training: nothing throttled
+    assert ids == {"utilization", "power", "cooling", "grid", "cost"}
 
 
 def test_registry_is_well_formed() -> None:

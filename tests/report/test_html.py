@@ -38,10 +38,11 @@ def test_report_is_self_contained(smoke_tables: RunTables) -> None:
 def test_report_has_every_figure_with_data_kpis_and_scenario(smoke_tables: RunTables) -> None:
     page = _without_plotly(render_report(smoke_tables))
     expected = [s.id for s in FIGURES if s.has_data(smoke_tables)]
-    # the smoke run has training, inference and failures: every registered figure
-    assert expected == [s.id for s in FIGURES]
+    # the smoke run has training, inference and failures: every registered figure but the
+    # throttle's (its 3 MW grid never binds; tests/report/test_power_figures.py draws it)
+    assert expected == [s.id for s in FIGURES if s.id != "throttle"]
     assert re.findall(r'data-figure="([^"]+)"', page) == expected
-    for spec in FIGURES:
+    for spec in (s for s in FIGURES if s.id in expected):
         assert f'id="plot-{spec.id}"' in page
         assert f'href="#fig-{spec.id}"' in page
     assert '<section id="kpis">' in page and page.count('class="kpi"') >= 10

@@ -180,6 +180,8 @@ def test_time_series_figures_share_legend_place_margins_and_time_axis(
         "utilization",
         "power",
         "cooling",
+        "throttle",
+        "grid",
         "timeline",
         "inference",
         "failures",
