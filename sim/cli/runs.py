@@ -153,6 +153,29 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
         f"{e['facility_mwh']:,.0f} MWh, PUE"
         f" {_fmt(e['average_pue'], '.2f')}, peak {e['peak_facility_power_mw']:,.0f} MW",
     )
+    tok = s.get("tokens", {})
+    if e.get("emissions_tco2") is not None:
+        t.add_row(
+            "emissions",
+            f"{e['emissions_tco2']:,.0f} tCO2eq; {si(tok.get('tokens_per_mwh'))} tokens/MWh,"
+            f" {si(tok.get('tokens_per_tco2'))} tokens/tCO2eq",
+        )
+    pc = s.get("power_control")
+    if pc:
+        over = {k: v for k, v in (pc.get("hours_over_hall_limit") or {}).items() if v > 1e-6}
+        lost = {
+            k: v for k, v in (pc.get("hours_lost_to_throttle_by_class") or {}).items() if v > 1e-6
+        }
+        t.add_row(
+            f"power control ({pc['policy']})",
+            f"{plural(pc['actions'], 'action')}, {pc['hours_over_grid_cap']:,.1f} h over the grid"
+            f" cap, {sum(over.values()):,.1f} h over hall limits"
+            + (
+                "; throttle cost " + ", ".join(f"{k} {v:,.1f} h" for k, v in lost.items())
+                if lost
+                else ""
+            ),
+        )
     by_hall: dict[str, Any] = e.get("halls") or {}
     if len(by_hall) > 1:
         t.add_row(

@@ -185,14 +185,29 @@ def _kpi_cards(tables: RunTables) -> list[str]:
     e = s["energy"]
     tokens = s["tokens"]
     all_tokens = float(tokens["pretraining_tokens_done"]) + float(tokens["inference_output_tokens"])
+    per_mwh = tokens.get("tokens_per_mwh")
+    if per_mwh is None and e["facility_mwh"]:  # a run folder from before the key
+        per_mwh = all_tokens / e["facility_mwh"]
     cards.append(
         _card(
             "facility energy",
             fmt(e["facility_mwh"], ",.0f", " MWh"),
-            f"average PUE {fmt(e['average_pue'], '.2f')},"
-            f" {si(all_tokens / e['facility_mwh'] if e['facility_mwh'] else None)} tokens per MWh",
+            f"average PUE {fmt(e['average_pue'], '.2f')}, {si(per_mwh)} tokens per MWh",
         )
     )
+    if e.get("emissions_tco2") is not None:
+        tco2 = float(e["emissions_tco2"])
+        g_per_kwh = tco2 * 1e6 / (e["facility_mwh"] * 1e3) if e["facility_mwh"] else None
+        cards.append(
+            _card(
+                "emissions",
+                fmt(tco2, ",.0f", " tCO2eq"),
+                f"{fmt(g_per_kwh, ',.0f')} g/kWh on average,"
+                f" {si(tokens.get('tokens_per_tco2'))} tokens per tCO2eq",
+            )
+        )
+    if s.get("power_control"):
+        cards.append(_power_control_card(s["power_control"]))
     cards.append(
         _card(
             "tokens per day",
@@ -272,6 +287,42 @@ def _kpi_cards(tables: RunTables) -> list[str]:
         )
     )
     return cards
+
+
+def _h(hours: float) -> str:
+    return fmt(hours, ",.0f" if abs(hours) >= 10 else ".2g", " h")
+
+
+def _power_control_card(pc: dict[str, Any]) -> str:
+    """What the power controller did: its policy, the hours the site spent over its grid cap
+    and the halls over their limits, the hours the throttle cost each class, its actions."""
+    halls = {k: float(v) for k, v in (pc.get("hours_over_hall_limit") or {}).items()}
+    over = {k: v for k, v in halls.items() if v > 1e-6}
+    lost = {
+        k: float(v)
+        for k, v in (pc.get("hours_lost_to_throttle_by_class") or {}).items()
+        if float(v) > 1e-6
+    }
+    parts = [f"{_h(float(pc.get('hours_over_grid_cap', 0.0)))} over the grid cap"]
+    if over:
+        parts.append(
+            f"{_h(sum(over.values()))} over hall limits ("
+            + ", ".join(f"{k} {_h(v)}" for k, v in over.items())
+            + ")"
+        )
+    else:
+        parts.append("no hall over its limit")
+    if lost:
+        parts.append("throttle cost " + ", ".join(f"{k} {_h(v)}" for k, v in lost.items()))
+    if pc.get("deferred_jobs"):
+        parts.append(f"{plural(pc['deferred_jobs'], 'job')} deferred by admission")
+    if pc.get("paused_at_end"):
+        parts.append(f"{plural(pc['paused_at_end'], 'job')} paused at the end")
+    return _card(
+        "power control",
+        f"{pc.get('policy', 'n/a')}, {plural(int(pc.get('actions', 0)), 'action')}",
+        "; ".join(parts),
+    )
 
 
 def _mw(x: Any) -> str:
