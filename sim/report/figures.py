@@ -432,6 +432,7 @@ def power_figure(
                 x=x,
                 y=mean[col].to_numpy(dtype=float) / 1e6,
                 name=f"{hall} facility",
+                showlegend=False,  # the colour of the hall's IT area above, named on hover
                 mode="lines",
                 line={"color": hall_color(i), "width": 1.2, "shape": "hv"},
                 hovertemplate="%{y:,.1f} MW",
@@ -497,7 +498,10 @@ def power_figure(
     )
     if calls:
         title += f"; shaded: {plural(len(calls), 'demand-response call')}"
-    return _timed(fig, title, _end_s(traces), 680 if hall_fac else 560)
+    fig = _timed(fig, title, _end_s(traces), 680 if hall_fac else 560)
+    # up to 11 legend entries: three rows below the time axis, not over its title
+    fig.update_layout(margin={"b": 150}, height=int(fig.layout.height) + 30)
+    return fig
 
 
 # --------------------------------------------------------------------------- cooling
