@@ -17,32 +17,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+from engine_helpers import at, finish, started
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.build import Plan
 from sim.engine.core import Engine
-from sim.engine.kernel import later
 from sim.engine.workloads import Phase, trailing_max
 
 H = 3600.0
 Builder = Callable[..., dict[str, Any]]
 PlanOf = Callable[..., Plan]
-
-
-def started(plan: Plan) -> Engine:
-    e = Engine(plan)
-    e._setup()
-    return e
-
-
-def at(e: Engine, t: float, action: Callable[[], None]) -> None:
-    later(e.env, t - e.env.now, lambda _ev: action())
-
-
-def finish(e: Engine) -> None:
-    while e.env.peek() < e.end_s:
-        e.env.step()
 
 
 @settings(max_examples=60, deadline=None, database=None, derandomize=True)

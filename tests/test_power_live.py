@@ -3,9 +3,9 @@
 A small run on two halls of the same hardware (failures, post-training arrivals, a pre-training
 job that spans both halls and is throttled with a power scale for a while, an inference
 service) is stepped one SimPy event at a time. After every event the engine's power levels
-(:meth:`Power.hall_it_w`, :attr:`Power.site_it_w`) must equal a sum over the domains computed here
-from the fleet's state alone, following the rule in the docstring of :mod:`sim.engine.power`
-(not the engine's incremental formula):
+(:meth:`Power.hall_it_w`, :attr:`Power.site_it_w`) must equal a sum over the domains computed
+from the fleet's state alone (``engine_helpers.brute_force_halls``), following the rule in the
+docstring of :mod:`sim.engine.power` (not the engine's incremental formula):
 
 * a failed domain draws ``P x f_failed``; a free one ``P x f_idle``;
 * a domain of a RUNNING job draws ``P x (f_idle + (f_training - f_idle) x power_scale)``; of a
@@ -26,55 +26,18 @@ from functools import partial
 from typing import Any
 
 import pytest
+from engine_helpers import at, brute_force_halls, run_stepped
 
-import sim.runner
 from sim.build import Plan
 from sim.contract import HALL, entity_column
 from sim.engine.core import Engine
-from sim.engine.fleet import FAILED, FREE
-from sim.engine.kernel import later
-from sim.engine.workloads import Job, Phase, Service
+from sim.engine.fleet import FAILED
+from sim.engine.workloads import Phase
 
 H = 3600.0
 Builder = Callable[..., dict[str, Any]]
 PlanOf = Callable[..., Plan]
 REL = 1e-9
-
-
-def brute_force_halls(e: Engine) -> list[float]:
-    """IT power of each hall, summed domain by domain from the fleet's state."""
-    plan = e.plan
-    fac = plan.facility
-    out = []
-    for hall in plan.halls:
-        p = plan.hw_specs[hall.hw_index].domain_power_w
-        out.append(fac.it_overhead_fraction * hall.n_domains * p)
-    for d in range(plan.n_domains):
-        h = int(plan.domain_hall[d])
-        hw = int(plan.domain_hw[d])
-        p = plan.hw_specs[hw].domain_power_w
-        ap = fac.activity[hw]
-        state = int(e.fleet.state[d])
-        if state == FAILED:
-            out[h] += p * ap.failed
-            continue
-        if state == FREE:
-            assert e.fleet.holder[d] == -1
-            out[h] += p * ap.idle
-            continue
-        w = e.fleet.holders[int(e.fleet.holder[d])]
-        if isinstance(w, Job):
-            if w.phase == Phase.RUNNING:
-                out[h] += p * (ap.idle + (ap.training - ap.idle) * w.power_scale)
-            else:
-                assert w.phase == Phase.RESTARTING, (w.name, w.phase)
-                out[h] += p * ap.idle
-        else:
-            assert isinstance(w, Service)
-            held = w.held.size
-            load = min(w.demand[w.tick] / w.capacity_per_domain, held)
-            out[h] += p * (ap.idle + (ap.inference_full_load - ap.idle) * load / held)
-    return out
 
 
 def scenario(tiny_scenario: Builder, plan_of: PlanOf) -> Plan:
@@ -148,27 +111,18 @@ def test_hall_and_site_power_equal_a_brute_force_sum_at_every_event(
         seen["failed"] += bool((e.fleet.state == FAILED).any())
         seen["service"] += e.services[0].held.size > 1
 
-    class Stepped(Engine):
-        def run(self, progress: Any = None, step_s: float = 0.0) -> None:
-            self._setup()
-            p = next(j for j in self.jobs if j.name == "p")
-            tr = self.training
+    def script(e: Engine) -> None:
+        p = next(j for j in e.jobs if j.name == "p")
 
-            def throttle(value: float, scale: float) -> None:
-                tr.set_rate_factor(p, "throttle", value, power_scale=scale)
+        def throttle(value: float, scale: float) -> None:
+            e.training.set_rate_factor(p, "throttle", value, power_scale=scale)
 
-            later(self.env, 6 * H, lambda _ev: throttle(0.7, 0.55))
-            later(self.env, 20 * H, lambda _ev: throttle(1.0, 1.0))
-            # a failure of the job's domain in hall2 while it runs: a replacement, or the queue
-            later(self.env, 3 * H, lambda _ev: self.reliability.fail(3, 2 * H))
-            check(self)
-            while self.env.peek() < self.end_s:
-                self.env.step()
-                check(self)
-            self._close()
+        at(e, 6 * H, lambda: throttle(0.7, 0.55))
+        at(e, 20 * H, lambda: throttle(1.0, 1.0))
+        # a failure of the job's domain in hall2 while it runs: a replacement, or the queue
+        at(e, 3 * H, lambda: e.reliability.fail(3, 2 * H))
 
-    monkeypatch.setattr(sim.runner, "Engine", Stepped)
-    tables, _ = sim.runner.simulate(plan)
+    tables = run_stepped(monkeypatch, plan, check, before=script)
 
     ev = tables.events
     assert seen["events"] > 200

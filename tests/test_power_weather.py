@@ -4,8 +4,9 @@ Two halls of different generations and cooling (an air-cooled H100 hall with chi
 economizer, a liquid-cooled GB200 hall with dry coolers) under synthetic Phoenix summer weather
 with a heat wave. After every event, the site's facility power must equal the sum over halls of
 the facility power that :mod:`sim.facility.cooling` gives for the hall's IT power (summed domain
-by domain, as in ``test_power_live``) at the outdoor air of that hour; the recorded traces must
-hold the same numbers, and the summary's per-hall energy must add up to the site's.
+by domain by ``engine_helpers.brute_force_halls``, as in ``test_power_live``) at the outdoor air
+of that hour; the recorded traces must hold the same numbers, and the summary's per-hall energy
+must add up to the site's.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_power_live import brute_force_halls
+from engine_helpers import brute_force_halls, run_stepped
 
-import sim.runner
 from sim.build import Plan
 from sim.contract import HALL, entity_column
 from sim.engine.core import Engine
@@ -92,18 +92,7 @@ def test_site_facility_power_follows_the_weather_through_each_halls_cooling(
         checked["events"] += 1
         checked["hot"] += db > 45.0
 
-    class Stepped(Engine):
-        def run(self, progress: Any = None, step_s: float = 0.0) -> None:
-            self._setup()
-            check(self)
-            while self.env.peek() < self.end_s:
-                self.env.step()
-                if self.env.peek() > self.env.now:  # every event of this instant is done
-                    check(self)
-            self._close()
-
-    monkeypatch.setattr(sim.runner, "Engine", Stepped)
-    tables, _ = sim.runner.simulate(plan)
+    tables = run_stepped(monkeypatch, plan, check, per_instant=True)
     assert checked["events"] > 300 and checked["hot"] > 0
 
     tr = tables.traces

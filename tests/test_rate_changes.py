@@ -11,21 +11,18 @@ the compute windows of a running segment that starts at ``s`` are ``[s + k(I + w
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import numpy as np
 import pytest
+from engine_helpers import at, finish, run_stepped, started
 
-import sim.runner
 from sim.build import Plan
 from sim.engine.core import Engine
-from sim.engine.kernel import later
 from sim.engine.services import demand_series
 from sim.engine.workloads import Job, Phase
-from sim.io import RunTables
 
 H = 3600.0
 Builder = Callable[..., dict[str, Any]]
@@ -62,23 +59,6 @@ def plan_with_cycles(
     for pj in plan.jobs:
         assert (pj.checkpoint_interval_s, pj.checkpoint_write_s) == (I_S, W_S)
     return plan, data
-
-
-def started(plan: Plan) -> Engine:
-    e = Engine(plan)
-    e._setup()
-    return e
-
-
-def at(e: Engine, t: float, action: Callable[[], None]) -> None:
-    """Run ``action()`` at simulated time ``t``."""
-    later(e.env, t - e.env.now, lambda _ev: action())
-
-
-def finish(e: Engine) -> None:
-    while e.env.peek() < e.end_s:
-        e.env.step()
-    e._close()
 
 
 def job_of(e: Engine, name: str) -> Job:
@@ -365,24 +345,6 @@ def test_a_throttle_with_a_power_scale_lowers_site_power_exactly(
 # --------------------------------------------------------------------------- services
 
 
-@contextmanager
-def hand_driven(
-    monkeypatch: pytest.MonkeyPatch, script: Callable[[Engine], None]
-) -> Iterator[None]:
-    """Make :func:`sim.runner.simulate` run its engine by hand, ``script(engine)`` after setup,
-    so the whole analysis pipeline (traces, jobs, summary) applies to the scripted run."""
-
-    class Scripted(Engine):
-        def run(self, progress: Any = None, step_s: float = 0.0) -> None:
-            self._setup()
-            script(self)
-            finish(self)
-
-    with monkeypatch.context() as m:
-        m.setattr(sim.runner, "Engine", Scripted)
-        yield
-
-
 def flat_service(tiny_scenario: Builder, plan_of: PlanOf, load: float) -> Plan:
     """A service whose flat demand is ``load`` x the capacity of the whole fleet."""
     demand: dict[str, float] = {
@@ -427,9 +389,7 @@ def test_a_capacity_factor_halves_the_served_tokens_when_demand_exceeds_capacity
 
         at(e, t_half, halve)
 
-    with hand_driven(monkeypatch, script):
-        tables, _ = sim.runner.simulate(plan)
-    t: RunTables = tables
+    t = run_stepped(monkeypatch, plan, before=script)
     end = plan.run.duration_s
     row = t.jobs[t.jobs["name"] == "chat"].iloc[0]
     assert row["work"] == pytest.approx(12 * cap * end, rel=1e-12)
