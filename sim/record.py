@@ -25,7 +25,28 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-__all__ = ["EVENT_SOURCE", "Channel", "EventKind", "Recorder", "RowChannel", "bin_levels"]
+__all__ = [
+    "EVENT_SOURCE",
+    "Channel",
+    "EventKind",
+    "Recorder",
+    "RowChannel",
+    "bin_levels",
+    "merge_times",
+]
+
+
+def merge_times(*times: np.ndarray) -> np.ndarray:
+    """The sorted union of sorted change-time arrays: a stable sort of their concatenation is a
+    merge of sorted runs (linear, where ``np.union1d`` sorts from scratch), then duplicates go."""
+    t = np.concatenate(times)
+    t.sort(kind="stable")
+    if t.shape[0] > 1:
+        keep = np.empty(t.shape[0], dtype=bool)
+        keep[0] = True
+        np.not_equal(t[1:], t[:-1], out=keep[1:])
+        t = t[keep]
+    return t
 
 
 class EventKind(StrEnum):
@@ -73,8 +94,8 @@ class Channel:
         self.name = name
         self.times = array("d", times)
         self.values = array("d", values)
-        self.last_t = self.times[-1]
-        self.last_v = self.values[-1]
+        self.last_t = self.times[-1] if self.times else float("nan")
+        self.last_v = self.values[-1] if self.values else float("nan")
 
     def set(self, t: float, value: float) -> None:
         if value != self.last_v:
@@ -150,7 +171,11 @@ class Recorder:
         """Add a whole level computed after the run (change times ascending, first at 0)."""
         if name in self.channels:
             raise ValueError(f"channel {name!r} registered twice")
-        self.channels[name] = Channel(name, array("d", times.tolist()), array("d", values.tolist()))
+        ch = Channel(name, (), ())
+        ch.times.frombytes(np.ascontiguousarray(times, dtype=np.float64).tobytes())
+        ch.values.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+        ch.last_t, ch.last_v = ch.times[-1], ch.values[-1]
+        self.channels[name] = ch
 
     def event(
         self,

@@ -304,3 +304,14 @@ def test_row_channel_keeps_one_row_per_instant() -> None:
     assert lv["b"].tolist() == [4.0, 8.0]
     rec.discard(rc)
     assert "a" not in rec.levels(4.0, 2.0)
+
+
+def test_merge_times_is_the_sorted_union() -> None:
+    from sim.record import merge_times
+
+    a = np.array([0.0, 1.0, 2.5, 4.0])
+    b = np.array([0.0, 2.5, 3.0])
+    c = np.array([5.0])
+    np.testing.assert_array_equal(merge_times(a, b, c), np.union1d(np.union1d(a, b), c))
+    np.testing.assert_array_equal(merge_times(a), a)
+    assert merge_times(np.array([])).shape == (0,)

@@ -44,7 +44,7 @@ from sim.engine.scheduler import SCHEDULERS
 from sim.engine.services import Autoscaler, demand_series
 from sim.engine.training import Training
 from sim.engine.workloads import Job, Service
-from sim.record import Recorder
+from sim.record import Recorder, merge_times
 from sim.rng import RandomStreams
 from sim.units import DAY_S
 
@@ -278,7 +278,7 @@ class Engine:
         ft, rows = self.power.ch.matrix()
         fv = rows[:, n + 1]
         ht = np.arange(len(grid.price_usd_per_mwh), dtype=np.float64) * grid.step_s
-        t = np.union1d(ft, ht)
+        t = merge_times(ft, ht)
         f = fv[np.searchsorted(ft, t, side="right") - 1]
         k = np.searchsorted(ht, t, side="right") - 1
         price, carbon = grid.price_usd_per_mwh[k], grid.carbon_g_per_kwh[k]

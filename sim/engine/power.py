@@ -43,7 +43,7 @@ import simpy
 
 from sim.contract import HALL, TRACE, entity_column
 from sim.engine.kernel import Call, later
-from sim.record import Recorder
+from sim.record import Recorder, merge_times
 
 if TYPE_CHECKING:
     from sim.engine.workloads import Service, Workload
@@ -370,16 +370,14 @@ class Power:
             ct = np.asarray(svc.ch_capacity.times)
             cv = np.asarray(svc.ch_capacity.values)
             ht, hv = svc.ch_halls.matrix()
-            t = np.union1d(np.union1d(st, ct), ht)
+            t = merge_times(st, ct, ht)
             s = sv[np.searchsorted(st, t, side="right") - 1]
             c = cv[np.searchsorted(ct, t, side="right") - 1]
             n = hv[np.searchsorted(ht, t, side="right") - 1]
             with np.errstate(invalid="ignore", divide="ignore"):
                 per = np.where(c > 0, self.infer_w[svc.hw] * s / c, 0.0)
             grids.append((t, n * per[:, None]))
-        t = bt
-        for gt, _ in grids:
-            t = np.union1d(t, gt)
+        t = merge_times(bt, *(gt for gt, _ in grids))
         v = bv[np.searchsorted(bt, t, side="right") - 1]
         for gt, gv in grids:
             v = v + gv[np.searchsorted(gt, t, side="right") - 1]
@@ -390,7 +388,7 @@ class Power:
         # facility power per hall: slope (a step function of the weather) x IT + fixed loads
         ct, crows = self.ch_climate.matrix()
         slopes = crows[:, 2 + n_halls :]
-        tf = np.union1d(t, ct)
+        tf = merge_times(t, ct)
         it = v[np.searchsorted(t, tf, side="right") - 1]
         sl = slopes[np.searchsorted(ct, tf, side="right") - 1]
         fac = it * sl + np.asarray(self.fixed_w)[None, :]

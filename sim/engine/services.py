@@ -32,7 +32,7 @@ from sim.engine.kernel import later
 from sim.engine.power import Power
 from sim.engine.scheduler import PriorityGangScheduler
 from sim.engine.workloads import FACTOR_INDEX, Service
-from sim.record import Recorder
+from sim.record import Recorder, merge_times
 from sim.units import DAY_S, HOUR_S, YEAR_S
 
 __all__ = ["Autoscaler", "demand_series"]
@@ -196,7 +196,7 @@ class Autoscaler:
         d_t, d_v = ticks[keep], svc.demand[keep]
         c_t = np.asarray(svc.ch_capacity.times)
         c_v = np.asarray(svc.ch_capacity.values)
-        t = np.union1d(d_t, c_t)
+        t = merge_times(d_t, c_t)
         demand = d_v[np.searchsorted(d_t, t, side="right") - 1]
         cap = c_v[np.searchsorted(c_t, t, side="right") - 1]
         return {
