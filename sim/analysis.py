@@ -178,8 +178,9 @@ def service_rows(traces: pd.DataFrame, facts: RunFacts) -> list[dict[str, Any]]:
 
 
 def _hall_energy(traces: pd.DataFrame, hall: str) -> dict[str, float]:
-    """A hall's energy, and the hours its heat exceeded what its cooling could reject then
-    (counted by sample interval, on bin means; nothing acts on it yet: it is a warning)."""
+    """A hall's energy, and the hours its heat exceeded what its cooling could reject then,
+    counted on sample-interval means (the exact time above each hall's limits, which the power
+    controller acts on, is ``power_control.hours_over_hall_limit``)."""
     it = traces[entity_column(HALL, hall, "it_power_w")].to_numpy()
     cap = traces[entity_column(HALL, hall, "cooling_capacity_w")].to_numpy()
     over = float(np.sum(traces["interval_s"].to_numpy()[it > cap])) / HOUR_S
@@ -319,7 +320,7 @@ def summarize(
         lost: dict[str, float] = {}
         if len(train):
             by_cls = train.groupby("class")["slowdown_throttle_s"].sum()
-            lost = {str(k): float(v) / HOUR_S for k, v in by_cls.items() if v}
+            lost = {str(k): float(v) / HOUR_S for k, v in by_cls.items() if abs(v) > 1e-6}
         out["power_control"] = {
             "policy": control["policy"],
             "actions": control["actions"],
@@ -331,5 +332,7 @@ def summarize(
             "hours_lost_to_throttle_by_class": lost,
             "paused_at_end": control["paused_at_end"],
             "deferred_jobs": control["deferred_jobs"],
+            "longest_minutes_over_a_cap": control["longest_over_s"] / 60.0,
+            "nothing_left_to_shed": control["nothing_left_to_shed"],
         }
     return out

@@ -568,6 +568,15 @@ def build(loaded: LoadedScenario) -> Plan:
         domain_hw[h.first_domain : h.first_domain + h.n_domains] = h.hw_index
         domain_hall[h.first_domain : h.first_domain + h.n_domains] = k
     _check_defer(sc, grid, err)
+    f_cfg = sc.facility
+    if f_cfg.oversubscription > 1 and all(
+        h.racks != "fill" and h.it_power_w is None for h in f_cfg.halls
+    ):
+        err.add(
+            ("facility", "oversubscription"),
+            "no hall can take more racks: oversubscription fills 'racks: fill' halls and halls"
+            " with an it_power beyond their nameplate; every hall here gives its racks",
+        )
     err.raise_if_any()
     rel = sc.reliability
     costs = sc.costs
@@ -749,7 +758,14 @@ def _cooling_parts(
             continue
         parts = [CoolingPart(arch, 1.0 - share, x_design)]
         if share > 0:
-            parts.append(CoolingPart(air, share, weather.design_dry_bulb_c))
+            # the air part is designed for the hall's design_ambient when that is a dry-bulb
+            # temperature (the main plant's X), else for the weather's design dry-bulb
+            air_design = (
+                h.design_ambient_c
+                if h.design_ambient_c is not None and arch.x == "dry_bulb"
+                else weather.design_dry_bulb_c
+            )
+            parts.append(CoolingPart(air, share, air_design))
         out.append(tuple(parts))
     return out
 
@@ -785,9 +801,17 @@ def _check_defer(sc: Scenario, grid: PlannedGrid, err: _Errors) -> None:
         return
     loc: Loc = ("facility", "power_control", "defer")
     names = [c.name for c in sc.scheduler.classes]
+    training = {w.priority_class for w in sc.workloads.pretraining}
+    training |= {w.priority_class for w in sc.workloads.posttraining}
     for i, c in enumerate(d.classes):
         if c not in names:
             err.add((*loc, "classes", i), f"unknown class '{c}'" + _suggest(c, names))
+        elif c not in training:
+            err.add(
+                (*loc, "classes", i),
+                f"class '{c}' has no training work to defer (inference services are never"
+                " deferred)",
+            )
     values = grid.price_usd_per_mwh if d.signal == "price" else grid.carbon_g_per_kwh
     if values.size and float(values.min()) == float(values.max()):
         key = "costs.energy_price" if d.signal == "price" else "costs.carbon_intensity"

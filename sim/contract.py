@@ -284,6 +284,8 @@ class ControlFacts(TypedDict):
     hall_over_limit_s: list[float]
     paused_at_end: int
     deferred_jobs: int
+    longest_over_s: float
+    nothing_left_to_shed: bool
 
 
 class RunFacts(TypedDict):
@@ -390,6 +392,9 @@ class PowerControlSummary(TypedDict):
     hours_lost_to_throttle_by_class: dict[str, float]
     paused_at_end: int
     deferred_jobs: int
+    #: the longest spell above any cap: at most the reaction time unless nothing was left
+    longest_minutes_over_a_cap: float
+    nothing_left_to_shed: bool
 
 
 class Summary(TypedDict):

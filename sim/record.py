@@ -62,6 +62,8 @@ class EventKind(StrEnum):
     UNFINISHED = "unfinished"
     FAILURE = "failure"
     REPAIR = "repair"
+    PAUSED = "paused"
+    RESUMED = "resumed"
 
 
 #: The engine component that emits each kind of event (its dotted name; a row's ``subject``
@@ -77,6 +79,8 @@ EVENT_SOURCE: dict[str, str] = {
     EventKind.UNFINISHED: "workloads",
     EventKind.FAILURE: "reliability",
     EventKind.REPAIR: "reliability",
+    EventKind.PAUSED: "power.control",
+    EventKind.RESUMED: "power.control",
 }
 
 

@@ -112,6 +112,8 @@ def _simulate(
         "hall_over_limit_s": st["hall_over_limit_s"],
         "paused_at_end": st["paused_at_end"],
         "deferred_jobs": st["deferred_jobs"],
+        "longest_over_s": st["longest_over_s"],
+        "nothing_left_to_shed": st["nothing_left_to_shed"],
     }
     traces = derive_traces(levels, facts)
     events = engine.rec.events_table()

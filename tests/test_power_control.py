@@ -195,3 +195,63 @@ def test_deferring_on_a_constant_price_is_refused(tiny_scenario: Builder, plan_o
     data["facility"]["power_control"] = {"defer": {"classes": ["posttraining"]}}
     with pytest.raises(ScenarioError, match="same in every hour, so nothing would be deferred"):
         plan_of(data)
+
+
+def test_a_throttle_is_lifted_from_a_job_that_was_restarting(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """A job throttled, then hit by a failure, is restarting when the cap comes back: its
+    throttle is lifted all the same (it used to keep it for the rest of the run)."""
+    data = tiny_scenario(
+        racks=8,
+        duration="2 d",
+        reliability={"enabled": False, "restart_overhead": "10 min"},
+        pretraining=[
+            {
+                "name": "low",
+                "model": "llama3.1-8b",
+                "gpus": 288,
+                "tokens": 2e12,
+                "checkpoint_interval": "1 h",
+                "checkpoint_write": "1 min",
+            }
+        ],
+    )
+    data["facility"]["power_control"] = {"policy": "throttle", "reaction_time": "1 min"}
+    plan = plan_of(data)
+    busy = idle_share(plan)
+    e = Engine(plan)
+    e._setup()
+    cap = plan.facility.grid_power_w
+    job = e.jobs[0]
+    later(e.env, 2 * H, lambda _ev: e.control.set_cap(cap * 0.9 * busy))
+    later(e.env, 2 * H + 120, lambda _ev: e.reliability.fail(int(job.held.all()[0]), H))
+    later(e.env, 2 * H + 130, lambda _ev: e.control.set_cap(cap))
+    e.env.run(until=2 * H + 125)
+    assert job.phase == Phase.RESTARTING and job.power_scale < 1.0
+    e.env.run(until=4 * H)
+    assert job.power_scale == 1.0 and job.rate == job.base_rate
+    assert job not in e.control.throttled
+
+
+def test_keys_that_would_change_nothing_are_refused(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    from sim.config.loader import ScenarioError
+
+    inf = {
+        "name": "chat",
+        "model": "llama3.1-8b",
+        "input_tokens": 100,
+        "output_tokens": 100,
+        "demand": {"mean_requests_per_s": 1.0},
+    }
+    data = tiny_scenario(racks=4, inference=[inf])
+    data["costs"] = {"energy_price": {"kind": "profile", "base": "$40/MWh", "peak": "$90/MWh"}}
+    data["facility"]["power_control"] = {"defer": {"classes": ["inference"]}}
+    with pytest.raises(ScenarioError, match="has no training work to defer"):
+        plan_of(data)
+    data = tiny_scenario(racks=4)
+    data["facility"]["oversubscription"] = 1.25  # every hall gives its racks
+    with pytest.raises(ScenarioError, match="no hall can take more racks"):
+        plan_of(data)

@@ -85,12 +85,15 @@ class PowerController:
         #: or a cap is exceeded); otherwise only facility power above the cap calls it
         self.watching = bool(self.watch)
         self.paused: list[Job] = []
+        self.announced: list[tuple[float, float]] = []  # (start, cap) of calls given notice
+        self.throttled: set[Job] = set()  # jobs this controller slowed, in any phase
         self.shedding = False  # something is throttled, paused or refused
         self.over_since: float | None = None  # when the site went above its cap
         self.site_over_s = 0.0
         self.hall_over_since: dict[int, float] = {}
         self.hall_over_s = [0.0] * len(power.halls)
-        self.actions = 0
+        self.actions = 0  # times the controller shed or gave back something
+        self.saturated_s: float | None = None  # last time it had nothing left to shed
         self.longest_over_s = 0.0  # longest spell above any cap
         self.ch_cap = rec.channel(TRACE["grid_cap_w"].name, initial=grid_cap_w)
         power.controller = self
@@ -147,6 +150,18 @@ class PowerController:
 
     def _halls_to_watch(self) -> list[int]:
         return [h for h, n in enumerate(self.nameplate_w) if n > self.hall_limit_w(h)]
+
+    def announce(self, start_s: float, cap_w: float) -> None:
+        """A demand-response call is announced (its notice): from now until it starts, no new
+        work is admitted that would not fit under the cap it will bring, so the site goes into
+        the call with less to shed."""
+        self.announced.append((start_s, cap_w))
+
+    def _admission_cap(self) -> float:
+        now = self.env.now
+        if self.announced:
+            self.announced = [(t, c) for t, c in self.announced if t > now]
+        return min([self.cap_w, *(c for _, c in self.announced)])
 
     def set_cap(self, cap_w: float) -> None:
         """The grid import cap changes now (a demand-response event starts or ends)."""
@@ -225,13 +240,11 @@ class PowerController:
         controller from flapping: released headroom is not refilled beyond the caps."""
         if job.class_rank in self.defer_ranks and self._deferred(job):
             return False
-        if self.cfg.policy == "refuse" and not self.shedding:
-            return True
         m = 1.0 - self.cfg.release_margin
         per = self.power.train_w[job.hw]
         add_it = job.domains * per
         slope = max(self.power.slope) if self.power.slope else 1.0
-        if self.power.site_facility_w + add_it * slope > self.cap_w * m:
+        if self.power.site_facility_w + add_it * slope > self._admission_cap() * m:
             return False
         if self.watch:
             pool = self.fleet.free[job.hw]
@@ -248,7 +261,7 @@ class PowerController:
 
     def _act(self, _call: Call) -> None:
         self.pending = True  # no new action is scheduled while this one works
-        self.actions += 1
+        acted = False
         now = self.env.now
         power = self.power
         power.batch()
@@ -259,12 +272,15 @@ class PowerController:
             self.shedding = True
             self.scheduler.blocked = True
             if not self._shed(site, halls):
+                self.saturated_s = now
                 break  # nothing left to shed
+            acted = True
             power.flush(now)
             power.batch()
         site, halls = self._excess()
         if site <= 0 and not halls and self.shedding:
-            self._release()
+            acted = self._release() or acted
+        self.actions += acted
         power.flush(now)
         self.pending = False
         self.check(now)
@@ -330,6 +346,8 @@ class PowerController:
             if j.phase != Phase.RUNNING or j.power_scale <= scale:
                 continue
             ws, wh = self._weight(j, halls)
+            if need_site <= 0 and wh == 0.0:
+                continue  # only a hall is over: jobs outside it are left alone
             got_site += ws * (j.power_scale - scale)
             got_hall += wh * (j.power_scale - scale)
             self.training.set_rate_factor(
@@ -338,6 +356,7 @@ class PowerController:
                 clock_throughput(clock, cfg.compute_bound_share),
                 power_scale=scale,
             )
+            self.throttled.add(j)
         return got_site, got_hall
 
     def _stop_jobs(
@@ -360,6 +379,8 @@ class PowerController:
             if policy == "preempt" and not j.preemptible:
                 continue
             ws, wh = self._weight(j, halls)
+            if need_site <= 0 and wh == 0.0:
+                continue  # only a hall is over: jobs outside it are left alone
             got_site += ws * j.power_scale
             got_hall += wh * j.power_scale
             if policy == "pause":
@@ -370,39 +391,54 @@ class PowerController:
                 self.training.preempt(j)
         return got_site, got_hall
 
-    def _release(self) -> None:
-        """Give back what was shed, highest class first, as far as the headroom allows."""
+    def _release(self) -> bool:
+        """Give back what was shed, highest class first, as far as the headroom allows: a
+        lower class is not resumed or sped up while a higher one still waits. Throttled jobs
+        are lifted in whatever phase they are (one restarting after a failure keeps its
+        throttle until lifted). Returns whether anything was given back."""
         room = self._headroom()
-        # resume paused jobs (highest class first, then the order they were paused)
-        for j in sorted(self.paused, key=lambda j: j.class_rank):
+        gave = False
+        blocked_rank: int | None = None  # the highest class still held back
+        for j in sorted(self.paused, key=lambda j: (j.class_rank, j.index)):
             if j.phase != Phase.PAUSED:
                 self.paused.remove(j)
                 continue
+            if blocked_rank is not None and j.class_rank > blocked_rank:
+                break
             ws, _ = self._weight(j, {})
             add = ws * j.power_scale
             if add <= room:
                 self.paused.remove(j)
                 self.training.resume(j)
                 room -= add
-        # lift throttles
-        for rank in range(len(self.training.running_by_class)):
-            for j in list(self.training.running_by_class[rank]):
-                if j.power_scale >= 1.0 or room <= 0:
-                    continue
-                ws, _ = self._weight(j, {})
-                scale = min(1.0, j.power_scale + room / ws) if ws > 0 else 1.0
-                room -= ws * (scale - j.power_scale)
-                clock = scale ** (1.0 / 3.0)
-                value = clock_throughput(clock, self.cfg.compute_bound_share)
-                self.training.set_rate_factor(
-                    j, "throttle", 1.0 if scale >= 1.0 else value, power_scale=scale
-                )
-        throttled = any(j.power_scale < 1.0 for cls in self.training.running_by_class for j in cls)
-        if not self.paused and not throttled:
+                gave = True
+            else:
+                blocked_rank = j.class_rank if blocked_rank is None else blocked_rank
+        for j in sorted(self.throttled, key=lambda j: (j.class_rank, j.index)):
+            if j.phase == Phase.DONE or j.power_scale >= 1.0:
+                self.throttled.discard(j)
+                continue
+            if room <= 0 or (blocked_rank is not None and j.class_rank > blocked_rank):
+                break
+            ws, _ = self._weight(j, {})
+            if j.phase != Phase.RUNNING:
+                ws = 0.0  # draws idle now: lifting its throttle adds power only when it runs
+            scale = min(1.0, j.power_scale + room / ws) if ws > 0 else 1.0
+            room -= ws * (scale - j.power_scale)
+            clock = scale ** (1.0 / 3.0)
+            value = clock_throughput(clock, self.cfg.compute_bound_share)
+            self.training.set_rate_factor(
+                j, "throttle", 1.0 if scale >= 1.0 else value, power_scale=scale
+            )
+            gave = True
+            if scale >= 1.0:
+                self.throttled.discard(j)
+        if not self.paused and not self.throttled:
             self.shedding = False
         if room > 0:
             self.scheduler.blocked = False
             self.scheduler.try_start()
+        return gave
 
     # ------------------------------------------------------------------ results
 
@@ -419,6 +455,7 @@ class PowerController:
             "hall_over_limit_s": halls,
             "paused_at_end": sum(1 for j in self.paused if j.phase == Phase.PAUSED),
             "deferred_jobs": self.deferrals,
+            "nothing_left_to_shed": self.saturated_s is not None,
             "longest_over_s": max(
                 [self.longest_over_s]
                 + ([end_s - self.over_since] if self.over_since is not None else [])

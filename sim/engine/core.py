@@ -234,6 +234,9 @@ class Engine:
         for t, cap in plan.grid.cap_changes:
             if t > 0.0:  # demand-response calls: the import cap steps down and back up
                 later(env, t, self._cap_change, cap)
+        for ev in plan.grid.events:  # their notice: admission looks ahead to the lower cap
+            if ev.notified_at_s < ev.start_s:
+                later(env, ev.notified_at_s, self._announce, ev)
 
     def run(
         self, progress: Callable[[float, int], None] | None = None, step_s: float = DAY_S
@@ -269,6 +272,10 @@ class Engine:
 
     def _cap_change(self, call: Call) -> None:
         self.control.set_cap(call.value)
+
+    def _announce(self, call: Call) -> None:
+        ev = call.value
+        self.control.announce(ev.start_s, self.plan.grid.cap_at(ev.start_s))
 
     def _grid_levels(self) -> None:
         """Energy cost and emissions rates: the site's facility power times the hourly price

@@ -241,10 +241,12 @@ class Training:
         self._active(job, -1)
         job.phase = Phase.PAUSED
         job.token += 1
+        self.rec.event(self.env.now, EventKind.PAUSED, job.name, job.kind, value=job.unsaved)
 
     def resume(self, job: Job) -> None:
         """Resume a paused job where it stopped (the same checkpoint cycle)."""
         assert job.phase == Phase.PAUSED
+        self.rec.event(self.env.now, EventKind.RESUMED, job.name, job.kind)
         job.phase = Phase.RUNNING
         job.t_upd = self.env.now
         self._active(job, +1)

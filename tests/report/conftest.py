@@ -196,6 +196,8 @@ def _small(
             "hall_over_limit_s": [1800.0],
             "paused_at_end": 0,
             "deferred_jobs": 0,
+            "longest_over_s": 0.0,
+            "nothing_left_to_shed": False,
         },
     }
     summary = summarize(traces, events, jobs, facts)
