@@ -123,28 +123,34 @@ class Reliability:
     def fail(self, d: int, repair_s: float) -> None:
         now = self.env.now
         self.model_events += 1
-        self.fleet.power.batch()
-        holder = self.fleet.fail(d, now)
-        self.rec.event(
-            now,
-            EventKind.FAILURE,
-            holder.name if holder else "",
-            holder.kind if holder else "",
-            domain=d,
-        )
         later(self.env, repair_s, self._repair, d)
+        if self.fleet.holder_of[d] < 0:
+            # a free domain (most failures on a large, lightly loaded site): nothing else to do
+            self.fleet.fail(d, now)
+            self.rec.event(now, EventKind.FAILURE, "", "", d)
+            return
+        power = self.fleet.power
+        power.batch()
+        holder = self.fleet.fail(d, now)
+        assert holder is not None
+        self.rec.event(now, EventKind.FAILURE, holder.name, holder.kind, d)
         if isinstance(holder, Job):
             self.training.interrupt(holder, d)
         elif isinstance(holder, Service):
             self.autoscaler.domain_lost(holder)
-        self.fleet.power.flush(now)
+        power.flush(now)
 
     def _repair(self, ev: Any) -> None:
         d = ev._value
         now = self.env.now
         self.model_events += 1
-        self.fleet.power.batch()
+        self.rec.event(now, EventKind.REPAIR, "", "", d)
+        sched = self.scheduler
+        if not any(sched.queues):
+            self.fleet.repair(d, now)  # nothing waits for it: no batch needed
+            return
+        power = self.fleet.power
+        power.batch()
         self.fleet.repair(d, now)
-        self.rec.event(now, EventKind.REPAIR, "", "", domain=d)
-        self.scheduler.try_start()
-        self.fleet.power.flush(now)
+        sched.try_start()
+        power.flush(now)
