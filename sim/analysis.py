@@ -92,6 +92,8 @@ def derive_traces(levels: pd.DataFrame, facts: RunFacts) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         out["pue"] = np.where(it > 0, fac / it, np.nan)
     out["grid_cap_w"] = levels["grid_cap_w"]
+    out["grid_import_w"] = levels["grid_import_w"]
+    out["battery_flow_w"] = levels["battery_flow_w"]
     out["cooling_load_w"] = it  # all IT power becomes heat to reject
     for c in ("outdoor_dry_bulb_c", "outdoor_wet_bulb_c"):
         out[c] = levels[c]
@@ -335,4 +337,12 @@ def summarize(
             "longest_minutes_over_a_cap": control["longest_over_s"] / 60.0,
             "nothing_left_to_shed": control["nothing_left_to_shed"],
         }
+        if "battery" in control:
+            bat = control["battery"]
+            out["power_control"]["battery"] = bat
+            # a battery absorbs a training job's swing up to its power (facility.md §5)
+            for run in runs:
+                run["power_swing_with_battery_mw"] = max(
+                    0.0, run["power_swing_mw"] - bat["power_mw"]
+                )
     return out

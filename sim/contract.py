@@ -74,6 +74,8 @@ TRACE: dict[str, Column] = _registry(
     Column("it_power_w", "W", "IT power of the site (domains by activity plus IT overhead)"),
     Column("facility_power_w", "W", "facility power drawn from the grid (IT x PUE)"),
     Column("pue", "1", "facility energy / IT energy over the bin"),
+    Column("grid_import_w", "W", "power drawn from the grid: facility power less battery flow"),
+    Column("battery_flow_w", "W", "on-site battery: discharge (+) into the site, charge (-)"),
     Column("grid_cap_w", "W", "the site's grid import cap"),
     Column("cooling_load_w", "W", "heat to reject: all IT power becomes heat"),
     Column("outdoor_dry_bulb_c", "degC", "outdoor dry-bulb temperature (NaN without weather)"),
@@ -286,6 +288,7 @@ class ControlFacts(TypedDict):
     deferred_jobs: int
     longest_over_s: float
     nothing_left_to_shed: bool
+    battery: NotRequired[dict[str, float]]
 
 
 class RunFacts(TypedDict):
@@ -350,6 +353,7 @@ class PretrainingRunSummary(TypedDict):
     slowdown_hours: dict[str, float]
     power_swing_mw: float
     power_swing_with_floor_mw: float
+    power_swing_with_battery_mw: NotRequired[float]
 
 
 class PosttrainingSummary(TypedDict):
@@ -395,6 +399,7 @@ class PowerControlSummary(TypedDict):
     #: the longest spell above any cap: at most the reaction time unless nothing was left
     longest_minutes_over_a_cap: float
     nothing_left_to_shed: bool
+    battery: NotRequired[dict[str, float]]
 
 
 class Summary(TypedDict):

@@ -115,6 +115,8 @@ def _simulate(
         "longest_over_s": st["longest_over_s"],
         "nothing_left_to_shed": st["nothing_left_to_shed"],
     }
+    if "battery" in st:
+        facts["control"]["battery"] = st["battery"]
     traces = derive_traces(levels, facts)
     events = engine.rec.events_table()
     jobs = _typed_jobs(pd.DataFrame(engine.job_rows() + service_rows(traces, facts)))

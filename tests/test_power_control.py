@@ -255,3 +255,50 @@ def test_keys_that_would_change_nothing_are_refused(
     data["facility"]["oversubscription"] = 1.25  # every hall gives its racks
     with pytest.raises(ScenarioError, match="no hall can take more racks"):
         plan_of(data)
+
+
+@pytest.mark.parametrize("energy", ["5 MWh", "50 kWh"])
+def test_a_battery_rides_through_a_lower_cap_until_it_empties(
+    tiny_scenario: Builder, plan_of: PlanOf, energy: str
+) -> None:
+    """With a battery big enough for the call, the grid never sees more than the cap and
+    nothing is throttled; with a small one it empties, then the throttle takes over. Energy
+    balances: what the grid gave is the facility's energy less the battery's net discharge."""
+    plan = scenario(tiny_scenario, plan_of, "throttle")
+    busy = idle_share(plan)
+    data = tiny_scenario(racks=8, duration="2 d")  # only to get the same grid power
+    assert data["facility"]["grid_power"] == pytest.approx(plan.facility.grid_power_w)
+    import dataclasses
+
+    from sim.config.power_control import BatteryConfig
+
+    bat = BatteryConfig.model_validate({"power": "1 MW", "energy": energy})
+    pc = plan.facility.power_control.model_copy(update={"battery": bat})
+    plan = dataclasses.replace(plan, facility=dataclasses.replace(plan.facility, power_control=pc))
+    e = Engine(plan)
+    e._setup()
+    cap = plan.facility.grid_power_w
+    low_cap = cap * 0.9 * busy
+    later(e.env, 2 * H, lambda _ev: e.control.set_cap(low_cap))
+    later(e.env, 3 * H, lambda _ev: e.control.set_cap(cap))
+    worst = 0.0
+    while e.env.peek() < e.end_s:
+        e.env.step()
+        if e.env.peek() > e.env.now:
+            b = e.control.battery
+            assert b is not None
+            grid = e.power.site_facility_w - b.flow_w
+            worst = max(worst, grid - e.control.cap_w)
+    e._close()
+    st = e.control.stats(e.end_s)
+    low = next(j for j in e.jobs if j.name == "low")
+    if energy == "5 MWh":  # 1 h x (10% of ~1.3 MW) fits: nothing is shed
+        assert worst <= 1e-6 and low.slowdown_s[0] == 0.0
+        assert st["battery"]["discharged_mwh"] > 0
+    else:  # it empties within minutes, then the throttle acts within its reaction time
+        assert low.slowdown_s[0] > 0
+        assert st["longest_over_s"] <= 60.0 + 1e-6
+    b = st["battery"]
+    assert b["min_state_of_charge_mwh"] >= -1e-12
+    # recharged afterwards, at the round-trip efficiency
+    assert b["charged_mwh"] * 0.9 == pytest.approx(b["discharged_mwh"], rel=1e-6)

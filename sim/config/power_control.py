@@ -26,11 +26,38 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sim.config.quantities import Plain, Seconds, within
+from sim.config.quantities import Plain, Seconds, Watts, within
+from sim.units import quantity
 
-__all__ = ["POLICIES", "DeferConfig", "PowerControlConfig"]
+__all__ = ["POLICIES", "BatteryConfig", "DeferConfig", "PowerControlConfig"]
 
 POLICIES = ("throttle", "pause", "preempt", "refuse")
+
+
+class BatteryConfig(BaseModel):
+    """On-site battery storage between the grid and the site: it discharges to keep the grid
+    import under the cap and recharges from headroom (:mod:`sim.engine.battery`). xAI's Colossus 1
+    pairs 150 MW of grid with 150 MW of Tesla Megapacks of ~3.9 MWh each (facility.md §5
+    [F54]); give ``power`` and ``energy`` for your site."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    power_w: Annotated[Watts, within(0, 100e9, "W", "100 GW", lo_open=True)] = Field(
+        alias="power", description="largest charge or discharge power"
+    )
+    energy_wh: Annotated[
+        float,
+        quantity("Wh", require_unit=True),
+        within(0, 1e12, "Wh", "1 TWh of storage", lo_open=True),
+    ] = Field(alias="energy", description="usable energy, e.g. '600 MWh'")
+    efficiency: Annotated[Plain, within(0.5, 1, "", "round trip", lo_open=False)] = Field(
+        default=0.9,
+        description="round-trip efficiency: energy stored per energy drawn to charge"
+        " (utility lithium-ion ~0.85-0.9; assumption)",
+    )
+    initial_charge: Annotated[Plain, within(0, 1)] = Field(
+        default=1.0, description="state of charge at the start, as a share (assumption: full)"
+    )
 
 
 class DeferConfig(BaseModel):
@@ -87,6 +114,11 @@ class PowerControlConfig(BaseModel):
         default=None,
         description="deferrable classes start in cheap or clean hours (DeferConfig); default:"
         " nothing waits",
+    )
+    battery: BatteryConfig | None = Field(
+        default=None,
+        description="on-site battery storage that rides through peaks above the grid cap"
+        " (BatteryConfig); default: none",
     )
     compute_bound_share: Annotated[Plain, within(0, 1)] = Field(
         default=0.7,

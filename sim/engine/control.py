@@ -34,6 +34,7 @@ import simpy
 
 from sim.config.power_control import PowerControlConfig
 from sim.contract import TRACE
+from sim.engine.battery import Battery
 from sim.engine.fleet import Fleet
 from sim.engine.kernel import Call, later
 from sim.engine.power import Power
@@ -96,6 +97,10 @@ class PowerController:
         self.saturated_s: float | None = None  # last time it had nothing left to shed
         self.longest_over_s = 0.0  # longest spell above any cap
         self.ch_cap = rec.channel(TRACE["grid_cap_w"].name, initial=grid_cap_w)
+        self.battery = Battery(env, cfg.battery) if cfg.battery is not None else None
+        self.ch_flow = rec.channel("_battery_flow_w")
+        if self.battery is not None:
+            self.battery.on_change = lambda: self.check(self.env.now)
         power.controller = self
         scheduler.admits = self.admits
         self.defer_ranks: set[int] = set()
@@ -180,8 +185,10 @@ class PowerController:
             self.scheduler.try_start()  # work that admission held back may fit now
 
     def _excess(self) -> tuple[float, dict[int, float]]:
-        """Facility watts above the site cap, and IT watts above each watched hall's limit."""
-        site = self.power.site_facility_w - self.cap_w
+        """Facility watts above the site cap (less what the battery can cover), and IT watts
+        above each watched hall's limit."""
+        cover = self.battery.cover_w() if self.battery is not None else 0.0
+        site = self.power.site_facility_w - cover - self.cap_w
         halls = {}
         for h in self.watch:
             e = self.power.hall_it_w(h) - self.hall_limit_w(h)
@@ -193,7 +200,13 @@ class PowerController:
 
     def check(self, now: float) -> None:
         """Called after every change of power (O(1) unless a hall is watched)."""
-        over = self.power.site_facility_w > self.cap_w
+        facility = self.power.site_facility_w
+        b = self.battery
+        if b is not None:
+            if b.follow(facility, self.cap_w, self.cap_w * (1.0 - self.cfg.release_margin)):
+                self.ch_flow.set(now, b.flow_w)
+            facility -= b.flow_w  # what the grid sees
+        over = facility > self.cap_w * (1.0 + 1e-12)
         if over and self.over_since is None:
             self.over_since = now
         elif not over and self.over_since is not None:
@@ -212,7 +225,12 @@ class PowerController:
                 self.longest_over_s = max(self.longest_over_s, now - since)
                 del self.hall_over_since[h]
         self.watching = bool(
-            self.watch or self.shedding or self.pending or over or self.hall_over_since
+            self.watch
+            or self.shedding
+            or self.pending
+            or over
+            or self.hall_over_since
+            or b is not None
         )
         if self.pending:
             return
@@ -448,7 +466,10 @@ class PowerController:
         halls = list(self.hall_over_s)
         for h, since in self.hall_over_since.items():
             halls[h] += end_s - since
-        return {
+        out: dict[str, Any] = {}
+        if self.battery is not None:
+            out["battery"] = self.battery.stats(end_s)
+        return out | {
             "policy": self.cfg.policy,
             "actions": self.actions,
             "site_over_cap_s": site,

@@ -267,6 +267,7 @@ class Engine:
             self.rec.add_level(name, times, values)
         self._grid_levels()
         self.rec.discard(self.power.ch)
+        del self.rec.channels["_battery_flow_w"]
         for svc in self.services:
             self.rec.discard(svc.ch_halls)
 
@@ -278,15 +279,21 @@ class Engine:
         self.control.announce(ev.start_s, self.plan.grid.cap_at(ev.start_s))
 
     def _grid_levels(self) -> None:
-        """Energy cost and emissions rates: the site's facility power times the hourly price
-        and carbon intensity, exact step functions on the union of their change times."""
+        """Grid import (facility power less the battery's flow), and the energy cost and
+        emission rates: grid import times the hourly price and carbon intensity, exact step
+        functions on the union of their change times."""
         grid = self.plan.grid
         n = len(self.plan.halls)
         ft, rows = self.power.ch.matrix()
         fv = rows[:, n + 1]
+        bt = np.frombuffer(self.control.ch_flow.times, dtype=np.float64)
+        bv = np.frombuffer(self.control.ch_flow.values, dtype=np.float64)
         ht = np.arange(len(grid.price_usd_per_mwh), dtype=np.float64) * grid.step_s
-        t = merge_times(ft, ht)
-        f = fv[np.searchsorted(ft, t, side="right") - 1]
+        t = merge_times(ft, ht, bt)
+        flow = bv[np.searchsorted(bt, t, side="right") - 1]
+        f = fv[np.searchsorted(ft, t, side="right") - 1] - flow
+        self.rec.add_level("grid_import_w", t, f)
+        self.rec.add_level("battery_flow_w", t, flow)
         k = np.searchsorted(ht, t, side="right") - 1
         price, carbon = grid.price_usd_per_mwh[k], grid.carbon_g_per_kwh[k]
         self.rec.add_level("energy_price_usd_per_mwh", t, price)
