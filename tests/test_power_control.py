@@ -302,3 +302,22 @@ def test_a_battery_rides_through_a_lower_cap_until_it_empties(
     assert b["min_state_of_charge_mwh"] >= -1e-12
     # recharged afterwards, at the round-trip efficiency
     assert b["charged_mwh"] * 0.9 == pytest.approx(b["discharged_mwh"], rel=1e-6)
+
+
+def test_a_battery_that_starts_half_full_charges_from_headroom() -> None:
+    from sim.runner import prepare, simulate
+
+    bat = "{power: 1 MW, energy: 2 MWh, initial_charge: 0.5, efficiency: 0.9}"
+    from pathlib import Path
+
+    smoke = Path(__file__).resolve().parents[1] / "scenarios" / "smoke.yaml"
+    _, plan = prepare(smoke, overrides=[f"facility.power_control.battery={bat}"])
+    tables, _ = simulate(plan)
+    b = tables.summary["power_control"]["battery"]
+    assert b["charged_mwh"] == pytest.approx(1.0 / 0.9, rel=1e-9)  # 1 MWh stored
+    assert b["discharged_mwh"] == 0.0
+    tr = tables.traces
+    grid = tr["grid_import_w"].to_numpy()
+    assert (grid <= plan.facility.grid_power_w * (1 + 1e-9)).all()
+    # grid import = facility power + charging
+    assert grid[0] > tr["facility_power_w"].iloc[0]

@@ -101,6 +101,7 @@ class PowerController:
         self.ch_flow = rec.channel("_battery_flow_w")
         if self.battery is not None:
             self.battery.on_change = lambda: self.check(self.env.now)
+            self.watching = True  # the battery follows every change (it may need charging)
         power.controller = self
         scheduler.admits = self.admits
         self.defer_ranks: set[int] = set()
@@ -304,7 +305,7 @@ class PowerController:
         self.check(now)
 
     def _candidates(self) -> list[tuple[int, list[Job]]]:
-        """Running (or paused) training jobs by class, lowest priority first."""
+        """Running training jobs by class, lowest priority first."""
         out = []
         for rank in range(len(self.training.running_by_class) - 1, -1, -1):
             jobs = list(self.training.running_by_class[rank])
