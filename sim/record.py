@@ -152,9 +152,12 @@ class Recorder:
         self.row_channels: list[RowChannel] = []
         self._events: list[tuple[float, str, str, str, int, float, str]] = []
 
-    def discard(self, rc: RowChannel) -> None:
-        """Drop a row channel that was only an intermediate (its levels were combined)."""
-        self.row_channels.remove(rc)
+    def discard(self, rc: RowChannel | Channel) -> None:
+        """Drop a channel that was only an intermediate (its levels were combined)."""
+        if isinstance(rc, RowChannel):
+            self.row_channels.remove(rc)
+        else:
+            del self.channels[rc.name]
 
     def row_channel(self, names: tuple[str, ...], initial: tuple[float, ...]) -> RowChannel:
         for name in names:

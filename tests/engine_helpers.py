@@ -9,7 +9,8 @@
   only once every event of an instant is done);
 * ``brute_force_halls(e)`` -> the IT power of each hall summed domain by domain from the fleet's
   state, following the rule in the docstring of :mod:`sim.engine.power` (not the engine's
-  incremental formula).
+  incremental formula);
+* ``MINIMAL_SCENARIO`` -> the smallest scenario text that runs, for file-level tests.
 """
 
 from __future__ import annotations
@@ -111,3 +112,20 @@ def brute_force_halls(e: Engine) -> list[float]:
             load = min(w.demand[w.tick] / w.capacity_per_domain, held)
             out[h] += p * (ap.idle + (ap.inference_full_load - ap.idle) * load / held)
     return out
+
+
+#: The smallest scenario text that runs: one hall of 4 GB200 racks for 2 days, no failures
+#: (file-level tests add or change keys in it).
+MINIMAL_SCENARIO = """\
+name: t
+run:
+  duration: 2 d
+facility:
+  grid_power: 1 MW
+  halls:
+    - name: h1
+      hardware: gb200_nvl72
+      racks: 4
+reliability:
+  enabled: false
+"""

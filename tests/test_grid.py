@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from engine_helpers import MINIMAL_SCENARIO
 
 from sim.config.grid import RandomDemandResponse
 from sim.config.loader import ScenarioError, load_scenario, resolved_dict
@@ -21,19 +22,7 @@ from sim.units import DAY_S, HOUR_S, YEAR_S
 
 ROOT = Path(__file__).resolve().parents[1]
 Writer = Callable[..., Path]
-BASE = """\
-name: t
-run:
-  duration: 2 d
-facility:
-  grid_power: 1 MW
-  halls:
-    - name: h1
-      hardware: gb200_nvl72
-      racks: 4
-reliability:
-  enabled: false
-"""
+BASE = MINIMAL_SCENARIO
 CSV = """\
 # test file
 timestamp_utc,price_usd_per_mwh,carbon_g_per_kwh

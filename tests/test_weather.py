@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_helpers import MINIMAL_SCENARIO
 
 from sim.config.climate import SITE_NAMES, ConstantWeather, CsvWeather, SyntheticWeather
 from sim.config.loader import ScenarioError
@@ -257,19 +258,7 @@ def test_csv_shorter_than_the_run_and_a_start_outside_it(tmp_path: Path) -> None
 
 # --------------------------------------------------------------------------- scenario keys
 
-BASE = """\
-name: t
-run:
-  duration: 2 d
-facility:
-  grid_power: 1 MW
-  halls:
-    - name: h1
-      hardware: gb200_nvl72
-      racks: 4
-reliability:
-  enabled: false
-"""
+BASE = MINIMAL_SCENARIO
 Writer = Callable[..., Path]
 
 

@@ -26,7 +26,6 @@ between changes (:meth:`PowerController.stats`).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -482,12 +481,5 @@ class PowerController:
                 [self.longest_over_s]
                 + ([end_s - self.over_since] if self.over_since is not None else [])
                 + [end_s - t for t in self.hall_over_since.values()]
-            ),
-            "min_clock_reached": math.isclose(
-                min(
-                    (j.power_scale for c in self.training.running_by_class for j in c),
-                    default=1.0,
-                ),
-                self.cfg.min_clock**3,
             ),
         }

@@ -267,7 +267,7 @@ class Engine:
             self.rec.add_level(name, times, values)
         self._grid_levels()
         self.rec.discard(self.power.ch)
-        del self.rec.channels["_battery_flow_w"]
+        self.rec.discard(self.control.ch_flow)
         for svc in self.services:
             self.rec.discard(svc.ch_halls)
 

@@ -101,6 +101,7 @@ class Power:
         self.pue = pue
         self.rec = rec
         self.climate = climate
+        self._step = 0  # the weather step in force
         n = len(halls)
         # facility power of hall h = slope[h] x its IT power + fixed[h]; a constant PUE is the
         # slope with nothing fixed
@@ -188,8 +189,6 @@ class Power:
         if self.climate is None:
             return self.halls[h].cooling_capacity_w
         return self.climate.capacity_w[h][self._step]
-
-    _step = 0
 
     def start_weather(self, env: simpy.Environment) -> None:
         """Step the weather: at each step the halls' facility slopes and capacities change."""

@@ -203,7 +203,7 @@ class Training:
         job.checkpoints += n
         self._checkpoints(job, n, cycle_start)
         job.running_s += now - job.t_upd
-        job._slowdown(compute)
+        job.charge_slowdown(compute)
         job.done_work = job.work
         job.unsaved = 0.0
         self._active(job, -1)

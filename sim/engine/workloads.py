@@ -198,10 +198,10 @@ class Job(Workload):
         self.pos = into
         self.t_upd = now
         self.checkpoints += n
-        self._slowdown(compute)
+        self.charge_slowdown(compute)
         return n, base_t
 
-    def _slowdown(self, compute_s: float) -> None:
+    def charge_slowdown(self, compute_s: float) -> None:
         """Charge ``compute_s`` of compute at the current factors to the factors: the job fell
         ``compute_s (1 - prod f)`` behind its base rate, split in proportion to ``ln f``
         (``-dt expm1(s) / s x ln f`` with ``s = sum ln f``, and ``-dt ln f`` in the limit
