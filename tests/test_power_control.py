@@ -321,3 +321,94 @@ def test_a_battery_that_starts_half_full_charges_from_headroom() -> None:
     assert (grid <= plan.facility.grid_power_w * (1 + 1e-9)).all()
     # grid import = facility power + charging
     assert grid[0] > tr["facility_power_w"].iloc[0]
+
+
+def test_a_ladder_pauses_what_throttling_cannot_shed(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """A cap so low that the lowest clock is not enough: ``throttle`` alone stays over it with
+    nothing left to shed; ``[throttle, pause]`` throttles the low class, then pauses it, and
+    holds the cap within the reaction time, before the high class is touched."""
+    results = {}
+    for policy in ("throttle", ["throttle", "pause"]):
+        plan = scenario(tiny_scenario, plan_of, policy)  # type: ignore[arg-type]
+        busy = idle_share(plan)
+        e, trace = stepped(plan, [(2 * H, 0.4 * busy), (5 * H, 1.0)])
+        results[str(policy)] = (e, over_spells(trace))
+    e, spells = results["throttle"]
+    assert e.control.stats(e.end_s)["nothing_left_to_shed"]
+    assert max(spells) > 60.0  # the floor of the throttle is not enough
+    e, spells = results["['throttle', 'pause']"]
+    st = e.control.stats(e.end_s)
+    assert not st["nothing_left_to_shed"] and st["policy"] == "throttle, pause"
+    assert max(spells) <= 60.0 + 1e-6
+    high, low = (next(j for j in e.jobs if j.name == n) for n in ("high", "low"))
+    assert low.lost_work == 0.0 and low.phase == Phase.DONE and high.phase == Phase.DONE
+    assert low.finish_s > high.finish_s  # it was paused; the high class kept running
+    assert high.preemptions == 0 and low.preemptions == 0
+    assert high.slowdown_s[0] > 0  # then the high class was throttled, not paused
+
+
+def test_services_are_throttled_last_and_lose_little(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """A site that only serves: under a lower cap the service's clock falls; its capacity per
+    domain falls by the serving throughput (decode is memory-bound: c = 0.2), much less than
+    its draw per domain of load (clock³); when the cap comes back the clock is lifted."""
+    data = tiny_scenario(
+        racks=8,
+        duration="1 d",
+        inference=[
+            {
+                "name": "chat",
+                "model": "llama3.1-8b",
+                "demand": {"mean_requests_per_s": 2000, "peak_to_trough": 1.0, "noise_cv": 0},
+                "input_tokens": 1000,
+                "output_tokens": 500,
+                "control_interval": "5 min",
+            }
+        ],
+    )
+    data["facility"]["power_control"] = {"policy": "throttle", "reaction_time": "1 min"}
+    plan = plan_of(data)
+    e = Engine(plan)
+    e._setup()
+    e.env.run(until=H)
+    (svc,) = e.autoscaler.services
+    draw = e.power.site_facility_w
+    assert svc.load_w > 0
+    cap = plan.facility.grid_power_w
+    later(e.env, 1.0, lambda _ev: e.control.set_cap(draw - 0.3 * svc.load_w * svc.slope))
+    e.env.run(until=H + 62.0)
+    clock = svc.power_scale ** (1 / 3)
+    assert 0.5 <= clock < 1.0
+    thr = svc.capacity_per_domain / svc.base_capacity
+    assert thr == pytest.approx(clock_throughput(clock, 0.2), rel=1e-12)
+    assert 1.0 - svc.power_scale > 3 * (1.0 - thr)  # power falls much faster than throughput
+    assert e.power.site_facility_w <= e.control.cap_w * (1 + 1e-9)
+    assert e.training.service_clocks[0] == pytest.approx(clock)
+    later(e.env, 1.0, lambda _ev: e.control.set_cap(cap))
+    e.env.run(until=H + 200.0)
+    assert svc.power_scale == 1.0 and svc.capacity_per_domain == svc.base_capacity
+    assert not e.control.throttled_services and not e.control.shedding
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ([], "at least one policy"),
+        (["throttle", "throttle"], "appears twice"),
+        (["throttle", "refuse"], "'refuse' stands alone"),
+        (["throttle", "shed"], "throttle"),
+    ],
+)
+def test_a_bad_ladder_is_refused(
+    tiny_scenario: Builder, write_scenario: Callable[..., Any], policy: Any, message: str
+) -> None:
+    from sim.config.loader import ScenarioError, load_scenario
+
+    data = tiny_scenario()
+    data["facility"]["power_control"] = {"policy": policy}
+    with pytest.raises(ScenarioError, match=r"facility\.power_control\.policy") as info:
+        load_scenario(write_scenario(data))
+    assert message in str(info.value)

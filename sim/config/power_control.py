@@ -5,10 +5,12 @@ IT power capacity, and each hall's heat-rejection capacity (which derates in the
 ``pue: weather``). When demand would exceed one, the named policy acts within ``reaction_time``
 (:mod:`sim.engine.control` documents the mechanics):
 
-* ``throttle``: lower the clock of running training work by priority class, lowest first
-  (DVFS, facility.md §3.2: power above idle ~ clock³, throughput of a step whose compute-bound
-  share is c: ``1 / (c / clock + 1 - c)``), down to ``min_clock``, then the next class up;
-  inference services are never throttled (serving is protected, batch work gives way: Google
+* ``throttle``: lower the clock of running work by priority class, lowest first (DVFS,
+  facility.md §3.2: power above idle ~ clock³, throughput of a step whose compute-bound share is
+  c: ``1 / (c / clock + 1 - c)``), down to ``min_clock``, then the next class up: a class's
+  training jobs first (c = ``compute_bound_share``), then its inference services (c =
+  ``serving_compute_bound_share``: decode is memory-bound, so serving loses little). Serving is
+  the highest class by default, so it is slowed last (batch work gives way first: Google
   Thunderbolt, facility.md §4 [F43]);
 * ``pause``: stop the lowest class's running training jobs (they keep their domains and their
   unsaved work, and draw idle power) until there is room again;
@@ -17,14 +19,21 @@ IT power capacity, and each hall's heat-rejection capacity (which derates in the
 * ``refuse``: start no new work while a cap is exceeded (running work is left alone: it can keep
   the site above a cap; the summary reports for how long).
 
+A list of policies is an escalation ladder, e.g. ``[throttle, pause]``: for each class, lowest
+first, the controller applies the first policy and, while the excess remains, the next one, before
+it touches the next class up. Throttling alone cannot always hold a cap: at ``min_clock`` a
+class still draws ``min_clock³`` of its power above idle, so a deep excess (a hall's cooling
+derated in a heat wave) needs the pause behind it. Every policy already refuses new work
+while a cap is exceeded, so ``refuse`` stands alone.
+
 Released headroom lifts throttles (highest class first), resumes paused jobs and ends refusals.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from sim.config.quantities import Plain, Seconds, Watts, within
 from sim.units import quantity
@@ -32,6 +41,26 @@ from sim.units import quantity
 __all__ = ["POLICIES", "BatteryConfig", "DeferConfig", "PowerControlConfig"]
 
 POLICIES = ("throttle", "pause", "preempt", "refuse")
+
+PolicyName = Literal["throttle", "pause", "preempt", "refuse"]
+
+
+def _ladder(value: Any) -> Any:
+    """One policy name or a list of them: always a tuple (an escalation ladder)."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("give at least one policy, e.g. [throttle, pause]")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a policy appears twice in {value}: each step is taken once")
+        if "refuse" in value and len(value) > 1:
+            raise ValueError(
+                "'refuse' stands alone: every other policy already refuses new work while a"
+                " cap is exceeded"
+            )
+        return tuple(value)
+    return value
 
 
 class BatteryConfig(BaseModel):
@@ -83,9 +112,15 @@ class DeferConfig(BaseModel):
 class PowerControlConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    policy: Literal["throttle", "pause", "preempt", "refuse"] = Field(
-        default="throttle",
-        description="what acts when a cap would be exceeded (see the module docstring)",
+    @property
+    def policy_label(self) -> str:
+        """The ladder as users wrote it: ``throttle`` or ``throttle, pause``."""
+        return ", ".join(self.policy)
+
+    policy: Annotated[tuple[PolicyName, ...], BeforeValidator(_ladder)] = Field(
+        default=("throttle",),
+        description="what acts when a cap would be exceeded: a name, or a list that escalates"
+        " per class (see the module docstring)",
     )
     reaction_time_s: Annotated[
         Seconds, within(0, 3600, "s", "a site that takes over an hour to react has no control")
@@ -124,4 +159,10 @@ class PowerControlConfig(BaseModel):
         default=0.7,
         description="share of a training step that is compute-bound and slows with the clock"
         " (facility.md §3.2 [F34]: 0.7 for a training step)",
+    )
+    serving_compute_bound_share: Annotated[Plain, within(0, 1)] = Field(
+        default=0.2,
+        description="share of a serving iteration that is compute-bound and slows with the"
+        " clock (facility.md §3.2: 0.2 for memory-bound decode, 0.9 for prefill; continuous"
+        " batching is decode-dominated, so decode's share; raise it for prompt-heavy services)",
     )

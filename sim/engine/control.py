@@ -18,7 +18,11 @@ idle is ``r³`` of its full draw and its rate is ``1 / (c / r + 1 - c)`` of the 
 the compute-bound share of its step. The controller sets one clock per job, chosen per class
 from the lowest: enough to shed the excess, no lower than ``min_clock``; changes go through
 :meth:`~sim.engine.training.Training.set_rate_factor` (``throttle`` factor and power scale), so
-no work is lost. Inference services are not throttled.
+no work is lost. Services of a class are throttled after its training jobs, to one common clock
+(:meth:`PowerController._throttle_services`): their capacity per domain falls by the throughput
+of ``serving_compute_bound_share`` and their draw per domain of load by clock³
+(:meth:`~sim.engine.services.Autoscaler.set_clock`). Release lifts the services' clocks first
+(serving is the top class by default), then resumes paused jobs and lifts training throttles.
 
 Exact accounting: seconds with the site above its cap, and above each hall's limits, are summed
 between changes (:meth:`PowerController.stats`).
@@ -38,8 +42,9 @@ from sim.engine.fleet import Fleet
 from sim.engine.kernel import Call, later
 from sim.engine.power import Power
 from sim.engine.scheduler import PriorityGangScheduler
+from sim.engine.services import Autoscaler
 from sim.engine.training import Training
-from sim.engine.workloads import Job, Phase
+from sim.engine.workloads import Job, Phase, Service
 from sim.record import Recorder
 
 __all__ = ["PowerController", "clock_throughput"]
@@ -106,6 +111,8 @@ class PowerController:
         self.defer_ranks: set[int] = set()
         self.deferred: set[int] = set()  # jobs (by index) with a retry at their longest wait
         self.deferrals = 0
+        self.autoscaler: Autoscaler | None = None  # set by the engine once services exist
+        self.throttled_services: set[Service] = set()
 
     def set_deferral(self, ranks: set[int], signal: np.ndarray, step_s: float) -> None:
         """Deferrable classes (``power_control.defer``) start only in hours whose ``signal``
@@ -303,13 +310,18 @@ class PowerController:
         self.pending = False
         self.check(now)
 
-    def _candidates(self) -> list[tuple[int, list[Job]]]:
-        """Running training jobs by class, lowest priority first."""
+    def _candidates(self) -> list[tuple[int, list[Job], list[Service]]]:
+        """Running training jobs and services by class, lowest priority first."""
+        services: dict[int, list[Service]] = {}
+        if self.autoscaler is not None:
+            for svc in self.autoscaler.services:
+                services.setdefault(svc.class_rank, []).append(svc)
         out = []
         for rank in range(len(self.training.running_by_class) - 1, -1, -1):
             jobs = list(self.training.running_by_class[rank])
-            if jobs:
-                out.append((rank, jobs))
+            svcs = services.get(rank, [])
+            if jobs or svcs:
+                out.append((rank, jobs, svcs))
         return out
 
     def _weight(self, job: Job, halls: dict[int, float]) -> tuple[float, float]:
@@ -321,23 +333,31 @@ class PowerController:
         return site, hall
 
     def _shed(self, site_w: float, halls: dict[int, float]) -> bool:
-        """Shed at least the excess by the policy; False when nothing more can be shed."""
-        policy = self.cfg.policy
-        if policy == "refuse":
+        """Shed at least the excess by the policy ladder, class by class from the lowest: each
+        policy of the ladder in turn on one class before the next class up (``throttle`` slows
+        the class's training jobs, then its services). False when nothing more can be shed."""
+        ladder = self.cfg.policy
+        if ladder == ("refuse",):
             return False
         need_site = max(site_w, 0.0)
         need_hall = sum(halls.values())
         shed_any = False
-        for rank, jobs in self._candidates():
-            if need_site <= 0 and need_hall <= 0:
-                break
-            if policy == "throttle":
-                got = self._throttle_class(jobs, need_site, need_hall, halls)
-            else:
-                got = self._stop_jobs(rank, jobs, need_site, need_hall, halls, policy)
-            shed_any = shed_any or got[0] > 0 or got[1] > 0
-            need_site -= got[0]
-            need_hall -= got[1]
+        for rank, jobs, svcs in self._candidates():
+            for policy in ladder:
+                if need_site <= 0 and need_hall <= 0:
+                    return shed_any
+                if policy == "throttle":
+                    got = self._throttle_class(jobs, need_site, need_hall, halls)
+                    if svcs and (need_site > got[0] or need_hall > got[1]):
+                        more = self._throttle_services(
+                            rank, svcs, need_site - got[0], need_hall - got[1], halls
+                        )
+                        got = (got[0] + more[0], got[1] + more[1])
+                else:
+                    got = self._stop_jobs(rank, jobs, need_site, need_hall, halls, policy)
+                shed_any = shed_any or got[0] > 0 or got[1] > 0
+                need_site -= got[0]
+                need_hall -= got[1]
         return shed_any
 
     def _throttle_class(
@@ -376,6 +396,78 @@ class PowerController:
             )
             self.throttled.add(j)
         return got_site, got_hall
+
+    def _service_w(
+        self, svc: Service, clock: float, halls: dict[int, float]
+    ) -> tuple[float, float]:
+        """Facility watts (site) and IT watts in the over halls that ``svc``'s load would draw
+        above idle at ``clock``."""
+        assert self.autoscaler is not None
+        thr = clock_throughput(clock, self.cfg.serving_compute_bound_share)
+        w = self.autoscaler.load_w_at(svc, thr, clock**3)
+        held = svc.held.size
+        hall = sum(w * svc.hall_n[h] / held for h in halls) if held else 0.0
+        return w * svc.slope, hall
+
+    def _set_service_clock(self, rank: int, svcs: list[Service], clock: float) -> None:
+        assert self.autoscaler is not None
+        thr = clock_throughput(clock, self.cfg.serving_compute_bound_share)
+        for svc in svcs:
+            self.autoscaler.set_clock(svc, 1.0 if clock >= 1.0 else thr, clock**3)
+            if clock < 1.0:
+                self.throttled_services.add(svc)
+            else:
+                self.throttled_services.discard(svc)
+        self.training.set_service_clock(rank, clock)
+
+    def _throttle_services(
+        self,
+        rank: int,
+        svcs: list[Service],
+        need_site: float,
+        need_hall: float,
+        halls: dict[int, float],
+    ) -> tuple[float, float]:
+        """Lower the clock of one class's services to the highest common clock that sheds the
+        need, no lower than ``min_clock``. Serving loses little: only the compute-bound share
+        of an iteration (``serving_compute_bound_share``; decode is memory-bound) stretches,
+        while the draw per domain of load falls as clock³ (the autoscaler adds domains at the
+        next tick if the lower capacity no longer meets demand). Services outside the halls
+        over their limits are left alone when only a hall is over."""
+        if need_site <= 0:
+            svcs = [s for s in svcs if any(s.hall_n[h] for h in halls)]
+        if not svcs:
+            return 0.0, 0.0
+        now_clock = max(self.training.service_clocks[rank], self.cfg.min_clock)
+
+        def shed(clock: float) -> tuple[float, float]:
+            site = hall = 0.0
+            for svc in svcs:
+                ws, wh = self._service_w(svc, clock, halls)
+                site += svc.load_w * svc.slope - ws
+                hall += sum(svc.load_w * svc.hall_n[h] / svc.held.size for h in halls) - wh
+            return site, hall
+
+        def enough(clock: float) -> bool:
+            site, hall = shed(clock)
+            return (need_site <= 0 or site >= need_site) and (need_hall <= 0 or hall >= need_hall)
+
+        lo, hi = self.cfg.min_clock, now_clock
+        if lo >= hi:
+            return 0.0, 0.0
+        if not enough(lo):
+            clock = lo
+        else:
+            for _ in range(30):  # bisection to ~1e-9 of the clock range
+                mid = 0.5 * (lo + hi)
+                if enough(mid):
+                    lo = mid
+                else:
+                    hi = mid
+            clock = lo
+        got = shed(clock)
+        self._set_service_clock(rank, svcs, clock)
+        return max(got[0], 0.0), max(got[1], 0.0)
 
     def _stop_jobs(
         self,
@@ -417,6 +509,7 @@ class PowerController:
         room = self._headroom()
         gave = False
         blocked_rank: int | None = None  # the highest class still held back
+        room, gave, blocked_rank = self._release_services(room)
         for j in sorted(self.paused, key=lambda j: (j.class_rank, j.index)):
             if j.phase != Phase.PAUSED:
                 self.paused.remove(j)
@@ -451,12 +544,47 @@ class PowerController:
             gave = True
             if scale >= 1.0:
                 self.throttled.discard(j)
-        if not self.paused and not self.throttled:
+        if not self.paused and not self.throttled and not self.throttled_services:
             self.shedding = False
         if room > 0:
             self.scheduler.blocked = False
             self.scheduler.try_start()
         return gave
+
+    def _release_services(self, room: float) -> tuple[float, bool, int | None]:
+        """Lift the services' throttle, highest class first, as far as ``room`` (facility
+        watts) allows; returns the room left, whether anything was lifted and the highest
+        class still throttled."""
+        by_rank: dict[int, list[Service]] = {}
+        for svc in self.throttled_services:
+            by_rank.setdefault(svc.class_rank, []).append(svc)
+        gave = False
+        for rank in sorted(by_rank):
+            svcs = sorted(by_rank[rank], key=lambda s: s.index)
+            now_w = sum(s.load_w * s.slope for s in svcs)
+
+            def add(clock: float, svcs: list[Service] = svcs, now_w: float = now_w) -> float:
+                return sum(self._service_w(s, clock, {})[0] for s in svcs) - now_w
+
+            lo = self.training.service_clocks[rank]
+            if add(1.0) <= room:
+                clock = 1.0
+            else:
+                hi = 1.0
+                for _ in range(30):
+                    mid = 0.5 * (lo + hi)
+                    if add(mid) <= room:
+                        lo = mid
+                    else:
+                        hi = mid
+                clock = lo
+            if clock > self.training.service_clocks[rank]:
+                room -= max(add(clock), 0.0)
+                self._set_service_clock(rank, svcs, clock)
+                gave = True
+            if clock < 1.0:
+                return room, gave, rank
+        return room, gave, None
 
     # ------------------------------------------------------------------ results
 
@@ -470,7 +598,7 @@ class PowerController:
         if self.battery is not None:
             out["battery"] = self.battery.stats(end_s)
         return out | {
-            "policy": self.cfg.policy,
+            "policy": self.cfg.policy_label,
             "actions": self.actions,
             "site_over_cap_s": site,
             "hall_over_limit_s": halls,

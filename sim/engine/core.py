@@ -129,6 +129,7 @@ class Engine:
         self.autoscaler = Autoscaler(
             self.env, self.fleet, self.power, self.scheduler, self.rec, self.end_s
         )
+        self.control.autoscaler = self.autoscaler
         self.reliability = Reliability(
             self.env,
             plan.reliability,

@@ -126,7 +126,7 @@ class Autoscaler:
             # runs for every service at every tick)
             load = svc.demand_list[k] / svc.capacity_per_domain
             power.service_load_in_batch(
-                svc, power.infer_w[svc.hw] * (load if load < held else held)
+                svc, power.infer_w[svc.hw] * svc.power_scale * (load if load < held else held)
             )
         power.flush(self.env.now)
         if group[0].tick + 1 < n_ticks:
@@ -135,7 +135,8 @@ class Autoscaler:
     def _load(self, svc: Service) -> None:
         """Power draw of the held domains at the demand of the current tick."""
         load = min(svc.demand_list[svc.tick] / svc.capacity_per_domain, svc.held.size)
-        self.power.set_service_load(svc, self.power.infer_w[svc.hw] * load, self.env.now)
+        w = self.power.infer_w[svc.hw] * svc.power_scale * load
+        self.power.set_service_load(svc, w, self.env.now)
 
     def _levels(self, svc: Service) -> None:
         now = self.env.now
@@ -186,6 +187,21 @@ class Autoscaler:
         svc.capacity_per_domain = cap
         self._levels(svc)
         self._load(svc)
+
+    def set_clock(self, svc: Service, throughput: float, power_scale: float) -> None:
+        """Run ``svc`` at a lower clock (DVFS, :mod:`sim.engine.control`): its capacity per
+        domain times ``throughput`` (the ``throttle`` factor), its draw per domain of load times
+        ``power_scale``; the autoscaler asks for more domains at the next tick if demand needs
+        them."""
+        svc.power_scale = power_scale
+        self.set_capacity_factor(svc, "throttle", throughput)
+
+    def load_w_at(self, svc: Service, throughput: float, power_scale: float) -> float:
+        """What ``svc``'s load would draw above idle now at that clock (the held domains cap
+        the load until the next tick)."""
+        cap = svc.capacity_per_domain / svc.factors[FACTOR_INDEX["throttle"]] * throughput
+        load = min(svc.demand_list[svc.tick] / cap, svc.held.size) if svc.tick >= 0 else 0.0
+        return self.power.infer_w[svc.hw] * power_scale * load
 
     # ------------------------------------------------------------------ after the run
 

@@ -71,6 +71,7 @@ class Training:
         self.class_domains: list[float] = []  # domains of running jobs, per class
         self.class_scaled: list[float] = []  # the same weighted by power scale (clock³)
         self.clocks: list[float] = []  # each class's clock as last recorded
+        self.service_clocks: list[float] = []  # the clock of each class's throttled services
         self.ch_clock: Any = None  # one row per change: each class's clock
 
     def set_classes(self, names: tuple[str, ...]) -> None:
@@ -79,6 +80,7 @@ class Training:
         self.class_domains = [0.0] * len(names)
         self.class_scaled = [0.0] * len(names)
         self.clocks = [1.0] * len(names)
+        self.service_clocks = [1.0] * len(names)
         self.ch_clock = self.rec.row_channel(
             tuple(entity_column(PRIORITY_CLASS, n, "clock") for n in names),
             tuple(1.0 for _ in names),
@@ -86,12 +88,21 @@ class Training:
 
     def _clock_levels(self, rank: int) -> None:
         """Record the classes' clocks if class ``rank``'s changed (all at full clock, the usual
-        case, records nothing)."""
+        case, records nothing). A class's clock is that of its running training jobs, weighted
+        by their domains; a class without running jobs shows its services' clock."""
         d, sc = self.class_domains[rank], self.class_scaled[rank]
-        clock = (sc / d) ** (1.0 / 3.0) if d > 0 and sc != d else 1.0
+        if d > 0:
+            clock = (sc / d) ** (1.0 / 3.0) if sc != d else 1.0
+        else:
+            clock = self.service_clocks[rank]
         if clock != self.clocks[rank]:
             self.clocks[rank] = clock
             self.ch_clock.set(self.env.now, tuple(self.clocks))
+
+    def set_service_clock(self, rank: int, clock: float) -> None:
+        """The power controller set class ``rank``'s services to ``clock``."""
+        self.service_clocks[rank] = clock
+        self._clock_levels(rank)
 
     def add(self, job: Job) -> Job:
         job.index = self.fleet.register(job)

@@ -310,6 +310,7 @@ class Service(Workload):
         self.ch_domains: Any = None
         self.ch_capacity: Any = None
         self.load_w = 0.0  # power above idle of its load, all halls together
+        self.power_scale = 1.0  # share of the full-clock draw per domain of load (DVFS)
         self.slope = 1.0  # facility watts per IT watt of its load (its halls' slopes)
         self.ch_halls: Any = None  # its domains per hall (a row channel)
         self.target_list: list[int] = []
