@@ -2,12 +2,16 @@
 
 Layering: imports only ``sim.catalog``, ``sim.units``, numpy/scipy and the standard library.
 The engine calls :func:`estimate_training` once per training job and
-:func:`estimate_inference` once per service at build time. See ``docs/performance-model.md``.
+:func:`estimate_inference` once per service at build time, and re-prices a running job's step on
+its :class:`NetworkPath` with :meth:`TrainingEstimate.rate_factor_on` whenever its placement or
+share of the fabric changes. See ``docs/performance-model.md``.
 """
 
 from sim.perf.common import PerfError
 from sim.perf.inference import InferenceEstimate, estimate_inference, inference_curve
+from sim.perf.network import NetworkPath, PathTier, fibre_latency_s
 from sim.perf.training import (
+    NetworkSensitivity,
     TrainingEstimate,
     TrainingLayout,
     default_global_batch,
@@ -18,6 +22,9 @@ from sim.perf.training import (
 
 __all__ = [
     "InferenceEstimate",
+    "NetworkPath",
+    "NetworkSensitivity",
+    "PathTier",
     "PerfError",
     "TrainingEstimate",
     "TrainingLayout",
@@ -25,6 +32,7 @@ __all__ = [
     "default_vp",
     "estimate_inference",
     "estimate_training",
+    "fibre_latency_s",
     "inference_curve",
     "model_flops_per_token",
 ]

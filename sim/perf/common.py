@@ -71,44 +71,40 @@ def scaleup_bytes_per_s(hw: HardwareSpec) -> float:
     return hw.scaleup_bandwidth_bytes_per_s / 2.0 * cal.SCALEUP_EFFICIENCY
 
 
-def scaleout_bytes_per_s(hw: HardwareSpec, topology_factor: float = 1.0) -> float:
-    """Achievable NIC bytes/s per GPU; ``topology_factor`` <= 1 from the network model (taper)."""
-    return hw.scaleout_bandwidth_bits_per_s / 8.0 * cal.SCALEOUT_EFFICIENCY * topology_factor
+def scaleout_bytes_per_s(hw: HardwareSpec) -> float:
+    """Achievable NIC bytes/s per GPU on a non-blocking fabric."""
+    return hw.scaleout_bandwidth_bits_per_s / 8.0 * cal.SCALEOUT_EFFICIENCY
 
 
-def _link(hw: HardwareSpec, group_span_gpus: int, topology_factor: float) -> tuple[float, float]:
+def _link(hw: HardwareSpec, group_span_gpus: int) -> tuple[float, float]:
     """Bandwidth and latency of a collective whose ranks span ``group_span_gpus`` consecutive GPUs.
 
     Ranks inside one scale-up domain talk over NVLink; a group that leaves the domain is
-    limited by the NIC (each GPU has its own rail, so the slowest hop is the NIC).
+    limited by the NIC (each GPU has its own rail, so the slowest hop is the NIC). These are
+    the collectives on a non-blocking fabric, used by serving replicas; training prices its
+    traffic on the job's network path (:mod:`sim.perf.network`), whose flat path gives the same.
     """
     if group_span_gpus <= hw.domain_gpus:
         return scaleup_bytes_per_s(hw), cal.SCALEUP_LATENCY_S
-    return scaleout_bytes_per_s(hw, topology_factor), cal.SCALEOUT_LATENCY_S
+    return scaleout_bytes_per_s(hw), cal.SCALEOUT_LATENCY_S
 
 
-def all_reduce_time_s(
-    nbytes: float, ranks: int, hw: HardwareSpec, span_gpus: int, topology_factor: float = 1.0
-) -> float:
+def all_reduce_time_s(nbytes: float, ranks: int, hw: HardwareSpec, span_gpus: int) -> float:
     """Ring all-reduce: each GPU sends and receives 2 (n-1)/n of the buffer."""
     if ranks <= 1 or nbytes <= 0:
         return 0.0
-    bw, lat = _link(hw, span_gpus, topology_factor)
+    bw, lat = _link(hw, span_gpus)
     return 2.0 * (ranks - 1) / ranks * nbytes / bw + 2.0 * lat
 
 
-def all_gather_time_s(
-    nbytes: float, ranks: int, hw: HardwareSpec, span_gpus: int, topology_factor: float = 1.0
-) -> float:
+def all_gather_time_s(nbytes: float, ranks: int, hw: HardwareSpec, span_gpus: int) -> float:
     """All-gather or reduce-scatter of ``nbytes``: (n-1)/n of it crosses each GPU's link."""
     if ranks <= 1 or nbytes <= 0:
         return 0.0
-    bw, lat = _link(hw, span_gpus, topology_factor)
+    bw, lat = _link(hw, span_gpus)
     return (ranks - 1) / ranks * nbytes / bw + lat
 
 
-def all_to_all_time_s(
-    nbytes: float, ranks: int, hw: HardwareSpec, span_gpus: int, topology_factor: float = 1.0
-) -> float:
+def all_to_all_time_s(nbytes: float, ranks: int, hw: HardwareSpec, span_gpus: int) -> float:
     """All-to-all of ``nbytes`` per GPU: (n-1)/n of it leaves the GPU."""
-    return all_gather_time_s(nbytes, ranks, hw, span_gpus, topology_factor)
+    return all_gather_time_s(nbytes, ranks, hw, span_gpus)

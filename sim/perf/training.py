@@ -30,16 +30,17 @@ from typing import Literal
 from sim.catalog.hardware import HardwareSpec, Precision
 from sim.catalog.models import ModelShape
 from sim.perf import calibration as cal
-from sim.perf.common import (
-    PerfError,
-    all_gather_time_s,
+from sim.perf.common import PerfError, gemm_efficiency, peak_flops, to_precision
+from sim.perf.network import (
+    NetworkPath,
+    RankGroup,
     all_to_all_time_s,
-    gemm_efficiency,
-    peak_flops,
-    to_precision,
+    gather_time_s,
+    p2p_time_s,
 )
 
 __all__ = [
+    "NetworkSensitivity",
     "TrainingEstimate",
     "TrainingLayout",
     "default_global_batch",
@@ -109,10 +110,35 @@ class TrainingEstimate:
     recompute: str = "none"
     microbatches: int = 0
     notes: tuple[str, ...] = ()
+    path: NetworkPath | None = field(default=None, repr=False, compare=False)
+    network: NetworkSensitivity | None = field(default=None, repr=False, compare=False)
 
     @property
     def model_tflops_per_gpu(self) -> float:
         return self.model_flops_per_s_per_gpu / 1e12
+
+    def _network(self) -> NetworkSensitivity:
+        if self.network is None:
+            raise PerfError("this estimate carries no network sensitivity")
+        return self.network
+
+    def step_time_on(self, path: NetworkPath) -> float:
+        """Step time (s) of this estimate's layout and recompute with its traffic on ``path``.
+
+        No layout search: tens of microseconds, for the engine to call whenever a job's
+        placement or share of the fabric changes.
+        """
+        return self._network().step_time_s(path)
+
+    def rate_factor_on(self, path: NetworkPath) -> float:
+        """``step_time_s / step_time_on(path)``: the factor on this estimate's rate when the
+        job runs on ``path`` (< 1 when ``path`` is worse than the one estimated on, which is
+        :meth:`NetworkPath.flat` unless ``estimate_training`` got another)."""
+        return self.step_time_s / self._network().step_time_s(path)
+
+    def breakdown_on(self, path: NetworkPath) -> dict[str, float]:
+        """The breakdown (same keys as :attr:`breakdown`) with the traffic on ``path``."""
+        return self._network().breakdown(path)
 
 
 # --- FLOPs --------------------------------------------------------------------------------
@@ -303,19 +329,108 @@ def _check_layout(model: ModelShape, layout: TrainingLayout, gpus: int, global_b
     return global_batch // per_dp
 
 
-def _step(
+@dataclass(frozen=True, slots=True)
+class NetworkSensitivity:
+    """A step of one fixed layout and recompute level, with its network part left open.
+
+    Everything that does not depend on the network (compute, bubble fraction, optimizer, the
+    bytes and rank groups of every collective) is computed once; :meth:`step_time_s` and
+    :meth:`breakdown` then price the communication on any :class:`NetworkPath` in a few tens
+    of microseconds, with no layout search. The engine uses it when a job's placement or its
+    share of the fabric changes.
+    """
+
+    hw: HardwareSpec
+    m: int  # micro-batches per pipeline per step
+    pp: int
+    vp: int
+    layer_mbs: float  # layer x micro-batch passes of the busiest stage per step
+    t_compute: float
+    t_attn_layer: float  # attention time of one layer pass (what the CP ring can hide behind)
+    t_opt: float
+    imbalance: float
+    moe_frac: float
+    tp_bytes: float
+    tp_group: RankGroup
+    cp_bytes: float  # per ring step
+    cp_group: RankGroup
+    ep_bytes: float
+    ep_group: RankGroup
+    pp_bytes: float  # per point-to-point send
+    pp_group: RankGroup
+    dp_dense_bytes: float
+    dp_dense_group: RankGroup
+    dp_expert_bytes: float
+    dp_expert_group: RankGroup
+    zero3_bytes: float  # weights re-gathered per micro-batch pass (ZeRO-3), 0 otherwise
+
+    def _terms(self, path: NetworkPath) -> tuple[float, ...]:
+        hw = self.hw
+        m = self.m
+        t_tp = 8.0 * gather_time_s(self.tp_bytes, self.tp_group, hw, path) * self.layer_mbs
+        exp_tp = t_tp * (1.0 - cal.TP_COMM_OVERLAP)
+        exp_cp = 0.0
+        cp = self.cp_group.ranks
+        if cp > 1:
+            t_cp_layer = 3.0 * (cp - 1) * p2p_time_s(self.cp_bytes, self.cp_group, hw, path)
+            exp_cp = max(0.0, t_cp_layer - self.t_attn_layer) * self.layer_mbs
+        exp_ep = 0.0
+        if self.ep_group.ranks > 1:
+            t_ep = 4.0 * all_to_all_time_s(self.ep_bytes, self.ep_group, hw, path)
+            exp_ep = t_ep * self.layer_mbs * self.moe_frac * (1.0 - cal.EP_COMM_OVERLAP)
+        exp_p2p = 0.0
+        if self.pp > 1:
+            t_p2p = 2.0 * self.vp * m * p2p_time_s(self.pp_bytes, self.pp_group, hw, path)
+            exp_p2p = t_p2p * (1.0 - cal.PP_P2P_OVERLAP)
+        t_pass = self.t_compute + exp_tp + exp_cp + exp_ep + exp_p2p
+        bubble = (self.pp - 1) / (self.vp * m) * t_pass if self.pp > 1 else 0.0
+        t_dp = gather_time_s(self.dp_dense_bytes, self.dp_dense_group, hw, path)
+        t_dp += gather_time_s(self.dp_expert_bytes, self.dp_expert_group, hw, path)
+        if self.zero3_bytes:
+            t_dp += (2 * m - 1) * gather_time_s(self.zero3_bytes, self.dp_dense_group, hw, path)
+        window = cal.DP_OVERLAP_MICROBATCHES * t_pass / m
+        exp_dp = max(0.0, t_dp - window)
+        step = t_pass + bubble + exp_dp + self.t_opt
+        return step, exp_tp, exp_cp, exp_ep, exp_p2p, bubble, exp_dp, t_tp, t_dp
+
+    def step_time_s(self, path: NetworkPath) -> float:
+        """Step time (s) of this layout with its traffic on ``path``."""
+        return self._terms(path)[0]
+
+    def breakdown(self, path: NetworkPath) -> dict[str, float]:
+        """The step's terms on ``path`` (the keys of :attr:`TrainingEstimate.breakdown`)."""
+        return self.price(path)[1]
+
+    def price(self, path: NetworkPath) -> tuple[float, dict[str, float]]:
+        """Step time (s) and breakdown on ``path``."""
+        step, exp_tp, exp_cp, exp_ep, exp_p2p, bubble, exp_dp, t_tp, t_dp = self._terms(path)
+        return step, {
+            "compute_s": self.t_compute,
+            "tp_comm_exposed_s": exp_tp,
+            "cp_comm_exposed_s": exp_cp,
+            "ep_comm_exposed_s": exp_ep,
+            "pp_p2p_exposed_s": exp_p2p,
+            "pp_bubble_s": bubble,
+            "dp_comm_exposed_s": exp_dp,
+            "optimizer_s": self.t_opt,
+            "tp_comm_total_s": t_tp,
+            "dp_comm_total_s": t_dp,
+            "stage_imbalance": self.imbalance,
+        }
+
+
+def _sensitivity(
     model: ModelShape,
     hw: HardwareSpec,
     precision: Precision,
     layout: TrainingLayout,
     seq_len: int,
     global_batch: int,
-    topology_factor: float,
     level: str,
     m: int,
     full_fraction: float = 0.0,
-) -> tuple[float, dict[str, float]]:
-    """Step time (s) and its breakdown for one layout and recompute level."""
+) -> NetworkSensitivity:
+    """The network-independent part of a step for one layout and recompute level."""
     tp, pp, vp, cp, dp, ep = layout.tp, layout.pp, layout.vp, layout.cp, layout.dp, layout.ep
     gpus = layout.gpus
     peak = peak_flops(hw, precision)
@@ -354,38 +469,20 @@ def _step(
     # tensor parallel: with sequence parallelism, 2 all-gathers + 2 reduce-scatters of the
     # full activation (tokens x hidden, BF16) per layer forward, the same again backward.
     act_bytes = tokens_mb * model.hidden_size * 2.0
-    t_tp = 8.0 * all_gather_time_s(act_bytes, tp, hw, tp, topology_factor) * layer_mbs
-    exp_tp = t_tp * (1.0 - cal.TP_COMM_OVERLAP)
 
     # context parallel (ring attention): K,V chunks go round the ring once forward; K,V and
-    # their gradients backward. It runs concurrently with the attention of the chunk in hand,
-    # so only what exceeds that attention time is exposed.
-    exp_cp = 0.0
-    if cp > 1:
-        kv_shard = max(1, min(tp, model.kv_heads))
-        kv_bytes = tokens_mb * (2 * model.kv_heads * model.head_dim_eff) * 2.0 / kv_shard
-        t_cp_layer = 3.0 * (cp - 1) * all_gather_time_s(kv_bytes, 2, hw, tp * cp, topology_factor)
-        t_attn_layer = t_attn * imbalance / layer_mbs
-        exp_cp = max(0.0, t_cp_layer - t_attn_layer) * layer_mbs
+    # their gradients backward, 3 (cp - 1) ring steps per layer, each sending half a chunk
+    # per direction. It runs concurrently with the attention of the chunk in hand, so only
+    # what exceeds that attention time is exposed.
+    kv_shard = max(1, min(tp, model.kv_heads))
+    kv_bytes = tokens_mb * (2 * model.kv_heads * model.head_dim_eff) * 2.0 / kv_shard
 
     # expert parallel: dispatch + combine all-to-all forward and backward per MoE layer.
-    exp_ep = 0.0
-    if ep > 1:
-        moe_frac = (model.layers - model.dense_layers) / model.layers
-        a2a_bytes = tokens_mb / tp * model.experts_per_token * model.hidden_size * 2.0
-        t_ep = 4.0 * all_to_all_time_s(a2a_bytes, ep, hw, tp * cp * ep, topology_factor)
-        exp_ep = t_ep * layer_mbs * moe_frac * (1.0 - cal.EP_COMM_OVERLAP)
+    moe_frac = (model.layers - model.dense_layers) / model.layers
+    a2a_bytes = tokens_mb / tp * model.experts_per_token * model.hidden_size * 2.0
 
     # pipeline point-to-point: activations forward and gradients backward at each chunk edge.
-    exp_p2p = 0.0
-    if pp > 1:
-        p2p_bytes = tokens_mb * model.hidden_size * 2.0 / tp
-        span = tp * cp * ep * pp
-        t_p2p = 2.0 * vp * m * all_gather_time_s(2 * p2p_bytes, 2, hw, span, topology_factor)
-        exp_p2p = t_p2p * (1.0 - cal.PP_P2P_OVERLAP)
-
-    t_pass = t_compute + exp_tp + exp_cp + exp_ep + exp_p2p
-    bubble = (pp - 1) / (vp * m) * t_pass if pp > 1 else 0.0
+    p2p_bytes = tokens_mb * model.hidden_size * 2.0 / tp
 
     # data parallel: reduce-scatter gradients, all-gather updated weights, over dp x cp ranks
     # (expert weights over dp x cp / ep). Bucketed and overlapped, but only within the window
@@ -397,34 +494,42 @@ def _step(
     wb = _working_weight_bytes(precision)
     per_param = cal.GRAD_REDUCE_BYTES + wb
     n_dense, n_exp = dp * cp, max(1, dp * cp // ep)
-    t_dp = all_gather_time_s(dense_params * per_param, n_dense, hw, gpus, topology_factor)
-    t_dp += all_gather_time_s(expert_params * per_param, n_exp, hw, gpus, topology_factor)
-    if layout.zero_stage >= 3:  # weights re-gathered for forward and backward of every micro-batch
-        t_dp += (2 * m - 1) * all_gather_time_s(
-            (dense_params + expert_params) * wb, n_dense, hw, gpus, topology_factor
-        )
-    window = cal.DP_OVERLAP_MICROBATCHES * t_pass / m
-    exp_dp = max(0.0, t_dp - window)
+    # rank order TP, CP, EP, PP, DP: the DP group is CP x EP x (the rest of DP); experts are
+    # replicated over CP x (DP / EP)
+    dp_stride = tp * cp * ep * pp
+    dense_group = RankGroup(((cp, tp), (ep, tp * cp), (dp // ep, dp_stride)))
+    expert_group = RankGroup(((cp, tp), (dp // ep, dp_stride)))
+    zero3 = (dense_params + expert_params) * wb if layout.zero_stage >= 3 else 0.0
 
     # optimizer: AdamW reads/writes ~16 B of state per sharded parameter plus the BF16 weights
     opt_params = dense_params / n_dense + expert_params / n_exp
     t_opt = opt_params * (cal.OPTIMIZER_BYTES_PER_PARAM * 2 + 8.0) / hw.hbm_bandwidth_bytes_per_s
 
-    step = t_pass + bubble + exp_dp + t_opt
-    breakdown = {
-        "compute_s": t_compute,
-        "tp_comm_exposed_s": exp_tp,
-        "cp_comm_exposed_s": exp_cp,
-        "ep_comm_exposed_s": exp_ep,
-        "pp_p2p_exposed_s": exp_p2p,
-        "pp_bubble_s": bubble,
-        "dp_comm_exposed_s": exp_dp,
-        "optimizer_s": t_opt,
-        "tp_comm_total_s": t_tp,
-        "dp_comm_total_s": t_dp,
-        "stage_imbalance": imbalance,
-    }
-    return step, breakdown
+    return NetworkSensitivity(
+        hw=hw,
+        m=m,
+        pp=pp,
+        vp=vp,
+        layer_mbs=layer_mbs,
+        t_compute=t_compute,
+        t_attn_layer=t_attn * imbalance / layer_mbs,
+        t_opt=t_opt,
+        imbalance=imbalance,
+        moe_frac=moe_frac,
+        tp_bytes=act_bytes,
+        tp_group=RankGroup.strided(tp, 1),
+        cp_bytes=0.5 * kv_bytes,
+        cp_group=RankGroup.strided(cp, tp),
+        ep_bytes=a2a_bytes,
+        ep_group=RankGroup.strided(ep, tp * cp),
+        pp_bytes=p2p_bytes,
+        pp_group=RankGroup.strided(pp, tp * cp * ep),
+        dp_dense_bytes=dense_params * per_param,
+        dp_dense_group=dense_group,
+        dp_expert_bytes=expert_params * per_param,
+        dp_expert_group=expert_group,
+        zero3_bytes=zero3,
+    )
 
 
 def _fit_recompute(
@@ -470,7 +575,7 @@ def _evaluate(
     layout: TrainingLayout,
     seq_len: int,
     global_batch: int,
-    topology_factor: float,
+    path: NetworkPath,
     automatic: bool,
     gpus: int,
 ) -> TrainingEstimate:
@@ -485,9 +590,8 @@ def _evaluate(
             f" {level} recompute) but {hw.display_name} has {usable / 1e9:.0f} GB usable;"
             " use more tensor/pipeline/context parallelism or a smaller micro-batch"
         )
-    step, breakdown = _step(
-        model, hw, precision, layout, seq_len, global_batch, topology_factor, level, m, frac
-    )
+    network = _sensitivity(model, hw, precision, layout, seq_len, global_batch, level, m, frac)
+    step, breakdown = network.price(path)
     recompute = level if frac == 0.0 else f"selective + full on {frac:.0%} of layers"
     tokens = global_batch * seq_len
     model_flops_gpu = model_flops_per_token(model, seq_len) * tokens / gpus / step
@@ -507,6 +611,8 @@ def _evaluate(
         precision=precision.value,
         recompute=recompute,
         microbatches=m,
+        path=path,
+        network=network,
     )
 
 
@@ -519,15 +625,16 @@ def estimate_training(
     seq_len: int = 8192,
     global_batch: int | None = None,
     layout: TrainingLayout | None = None,
-    topology_factor: float = 1.0,
+    path: NetworkPath | None = None,
 ) -> TrainingEstimate:
     """Step time, throughput, MFU and memory of training ``model`` on ``gpus`` GPUs of ``hw``.
 
     ``global_batch`` counts sequences (None: :func:`default_global_batch`). ``layout`` None
     chooses the fastest layout that fits (:func:`sim.perf.layout.choose_layout`).
-    ``topology_factor`` (<= 1) scales the scale-out bandwidth for a tapered fabric; the network
-    model supplies it, 1.0 means a non-blocking rail-optimized fabric. Raises :class:`PerfError`
-    for a layout that is inconsistent or does not fit in HBM.
+    ``path`` is the job's network beyond its scale-up domain (None: :meth:`NetworkPath.flat`, a
+    non-blocking rail-optimized fabric); the automatic layout is chosen for it. To re-price a
+    fixed layout on another path, use :meth:`TrainingEstimate.step_time_on`. Raises
+    :class:`PerfError` for a layout that is inconsistent or does not fit in HBM.
     """
     p = to_precision(precision)
     peak_flops(hw, p)
@@ -538,12 +645,13 @@ def estimate_training(
     gb = global_batch if global_batch is not None else default_global_batch(model, gpus, seq_len)
     if gb < 1:
         raise PerfError(f"global batch must be at least one sequence (got {gb})")
+    net = path if path is not None else NetworkPath.flat(hw)
     if layout is not None:
-        return _evaluate(model, hw, p, layout, seq_len, gb, topology_factor, False, gpus)
+        return _evaluate(model, hw, p, layout, seq_len, gb, net, False, gpus)
     from sim.perf.layout import choose_layout
 
     best = choose_layout(
-        lambda lay: _evaluate(model, hw, p, lay, seq_len, gb, topology_factor, True, gpus),
+        lambda lay: _evaluate(model, hw, p, lay, seq_len, gb, net, True, gpus),
         model,
         hw,
         gpus,
