@@ -226,7 +226,7 @@ def test_cross_site_data_parallel_by_hand() -> None:
     hand = (
         23 / 24 * b / (NIC * EFF)  # ring inside a pod
         + (1 / 24 - 1 / 64) * b / (NIC / 7 * EFF)  # pods of a site, 1:7
-        + cross_site_bytes / (site_share * EFF)  # the sites: 0.776 s
+        + cross_site_bytes / (site_share * EFF)  # the sites: 0.772 s
         + LAT
         + 1e-6 * (24 - 1)  # ring steps across the rack tier
         + 1e-6 * (64 / 24 - 1)  # across the pod tier
