@@ -18,7 +18,10 @@ it is an output, never an input.
 
 Rank order, innermost first: TP, CP, EP, PP, DP (Meta's [TP, CP, PP, DP] with expert parallel
 carved from the data-parallel ranks next to the context ranks, as Megatron-Core does). A group
-whose ranks fit inside one scale-up domain communicates over NVLink, otherwise over the NIC.
+whose ranks fit inside one scale-up domain communicates over NVLink, otherwise over the job's
+network path (:mod:`sim.perf.network`; by default a non-blocking fabric: the NIC). The
+network-independent part of a step is kept (:class:`NetworkSensitivity`) so that a running job's
+step can be re-priced on a new path without searching layouts again.
 """
 
 from __future__ import annotations

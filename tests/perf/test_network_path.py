@@ -202,6 +202,17 @@ def test_a1_spread_shows_a_clear_slowdown() -> None:
     assert est.step_time_on(path) == pytest.approx(est.step_time_s / factor, rel=1e-12)
 
 
+def test_a1_spread_with_ranks_sorted_by_topology_is_not_slowed() -> None:
+    """The same scattered servers with ranks sorted by pod: 2,048 consecutive ranks per pod,
+    so only a 1/16 shard of the DP sync crosses the 1:7 tier, and it stays hidden."""
+    est = _a1_16k()
+    share = _meta_spread(16384).tiers[1].bytes_per_s_per_gpu  # 85.7 Gb/s
+    sorted_ranks = NetworkPath(
+        (PathTier(16, NIC, 1e-6, "rack"), PathTier(2048, share, 1e-6, "pod"))
+    )
+    assert est.rate_factor_on(sorted_ranks) == pytest.approx(1.0, abs=1e-5)
+
+
 def test_cross_site_data_parallel_by_hand() -> None:
     """A.1's job split over two sites 500 km apart (8,192 GPUs each, packed in each site's
     pods) joined by a 10 Tb/s scale-across link: each GPU gets 10 Tb/s / 8,192 when a site's
