@@ -76,6 +76,7 @@ _PLAIN_WORDS = (
     *("W", "watt", "watts", "kilowatt", "kilowatts", "megawatt", "megawatts", "gigawatt"),
     *("gigawatts", "Wh", "J", "byte", "bytes", "bit", "bits", "FLOP", "FLOPS", "flop", "flops"),
     *("USD", "usd", "dollar", "dollars", "token", "tokens", "tok", "percent", "Hz"),
+    *("m", "km"),  # fibre lengths (network.scale_across distances)
 )
 
 #: Every word a quantity may use: time units (no prefixes: ``dd`` is not deci-days), and SI
@@ -101,6 +102,7 @@ _EXAMPLE = {
     "USD": "$270000",
     "byte/s": "3.35 TB/s",
     "bit/s": "400 Gb/s",
+    "m": "10 km",
     "byte": "80 GB",
     "FLOP/s": "2.5 PFLOPS",
 }

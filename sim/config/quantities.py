@@ -24,8 +24,10 @@ from sim.units import DAY_S, HOUR_S, MINUTE_S, YEAR_S, quantity, short
 __all__ = [
     "DAY_S",
     "YEAR_S",
+    "BitsPerS",
     "BytesPerS",
     "Count",
+    "Metres",
     "Number",
     "PerSecond",
     "Plain",
@@ -42,6 +44,8 @@ _SCALES: dict[str, tuple[tuple[float, str], ...]] = {
     "W": ((1e12, "TW"), (1e9, "GW"), (1e6, "MW"), (1e3, "kW"), (1.0, "W")),
     "1/s": ((1.0, "/ s"),),
     "byte/s": ((1e15, "PB/s"), (1e12, "TB/s"), (1e9, "GB/s"), (1.0, "B/s")),
+    "bit/s": ((1e15, "Pb/s"), (1e12, "Tb/s"), (1e9, "Gb/s"), (1.0, "b/s")),
+    "m": ((1e3, "km"), (1.0, "m")),
 }
 
 
@@ -127,5 +131,9 @@ Watts = Annotated[float, quantity("W")]
 UsdPerMWh = Annotated[float, quantity("USD/MWh")]
 UsdPerWatt = Annotated[float, quantity("USD/W")]
 BytesPerS = Annotated[float, quantity("byte/s")]
+#: a line rate in bits/s (``"400 Gb/s"``); a unit is required (a bare 400 would be a guess)
+BitsPerS = Annotated[float, quantity("bit/s", require_unit=True), _with_unit("bit/s")]
+#: a length in metres (``"10 km"``); a unit is required
+Metres = Annotated[float, quantity("m", require_unit=True), _with_unit("m")]
 #: a plain number that may be written ``"3e12"`` or ``"50%"``
 Plain = Annotated[float, quantity("")]
