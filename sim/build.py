@@ -61,6 +61,7 @@ from sim.facility.weather import (
     synthetic_weather,
 )
 from sim.facility.weather_csv import WeatherFileError
+from sim.network import Fabric, FabricHall, build_fabric, check_fabric
 from sim.perf import PerfError, estimate_inference, estimate_training
 from sim.rng import RandomStreams
 from sim.units import DAY_S, YEAR_S
@@ -268,6 +269,8 @@ class Plan:
     services: tuple[PlannedService, ...]
     #: hourly price and carbon intensity, and the grid import cap over time (demand response)
     grid: PlannedGrid
+    #: the scale-out fabric: tiers of groups of domains and their uplinks (sim.network)
+    fabric: Fabric
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -568,6 +571,7 @@ def build(loaded: LoadedScenario) -> Plan:
         domain_hw[h.first_domain : h.first_domain + h.n_domains] = h.hw_index
         domain_hall[h.first_domain : h.first_domain + h.n_domains] = k
     _check_defer(sc, grid, err)
+    fabric = _plan_fabric(sc, halls, specs, err)
     f_cfg = sc.facility
     if f_cfg.oversubscription > 1 and all(
         h.racks != "fill" and h.it_power_w is None for h in f_cfg.halls
@@ -578,6 +582,7 @@ def build(loaded: LoadedScenario) -> Plan:
             " with an it_power beyond their nameplate; every hall here gives its racks",
         )
     err.raise_if_any()
+    assert fabric is not None  # its errors were raised
     rel = sc.reliability
     costs = sc.costs
     return Plan(
@@ -621,7 +626,31 @@ def build(loaded: LoadedScenario) -> Plan:
         streams=tuple(streams),
         services=tuple(services),
         grid=grid,
+        fabric=fabric,
     )
+
+
+def _plan_fabric(
+    sc: Scenario, halls: list[Hall], specs: tuple[HardwareSpec, ...], err: _Errors
+) -> Fabric | None:
+    """The scale-out fabric of the laid-out halls (None after an error, reported with its key
+    path). Halls keep their scenario order, so hall ``i`` is ``facility.halls[i]``."""
+    places = {h.name: h for h in sc.facility.halls}
+    fab_halls = [
+        FabricHall(
+            h.name,
+            specs[h.hw_index],
+            h.first_domain,
+            h.n_domains,
+            places[h.name].building,
+            places[h.name].site,
+        )
+        for h in halls
+    ]
+    problems = check_fabric(sc.network, fab_halls)
+    for loc, message in problems:
+        err.add(loc, message)
+    return None if problems else build_fabric(sc.network, fab_halls)
 
 
 def _plan_grid(loaded: LoadedScenario, err: _Errors) -> PlannedGrid | None:

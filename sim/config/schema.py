@@ -7,7 +7,8 @@ friendly names users write (``duration: 90 d``); attributes carry the SI unit in
 bytes/s) except prices, which keep the unit in the name (``usd_per_mwh``).
 
 Every default is set here and nowhere else. Defaults that are measured facts cite their source
-(keys ``[Sxx]`` are in ``sim/catalog/hardware.yaml``; ``validation.md §X`` is
+(keys ``[Sxx]`` are in ``sim/catalog/hardware.yaml``, the network's ``[Nxx]`` in
+``sim/catalog/switches.yaml``; ``validation.md §X`` is
 ``shared/reference/validation.md``); defaults that are planning assumptions say so.
 
 Cross-references that need the catalog (hardware and model names, a job larger than the
@@ -16,6 +17,7 @@ factory) are checked by :mod:`sim.build`, which reports them with the same key p
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -28,13 +30,16 @@ from pydantic import (
 )
 
 from sim.catalog.hardware import Precision
+from sim.catalog.switches import switch_catalog
 from sim.config.climate import AirShare, ArchetypeName, Celsius, WeatherConfig
 from sim.config.grid import CarbonIntensity, DemandResponse, EnergyPrice
 from sim.config.power_control import PowerControlConfig
 from sim.config.quantities import (
     YEAR_S,
+    BitsPerS,
     BytesPerS,
     Count,
+    Metres,
     Number,
     PerSecond,
     Plain,
@@ -52,11 +57,14 @@ __all__ = [
     "HallConfig",
     "InferenceService",
     "NetworkConfig",
+    "Oversubscription",
     "PosttrainingStream",
     "PretrainingJob",
     "PriorityClass",
     "ReliabilityConfig",
     "RunConfig",
+    "ScaleAcross",
+    "ScaleAcrossLink",
     "Scenario",
     "SchedulerConfig",
     "WorkloadsConfig",
@@ -233,6 +241,24 @@ class HallConfig(_Model):
         " used with pue: weather; default: 0.15 for hybrid racks (assumption, facility.md §1.3),"
         " 0 otherwise",
     )
+    building: str = Field(
+        default="building-1",
+        min_length=1,
+        max_length=MAX_NAME,
+        pattern=_NAME_PATTERN,
+        description="the building whose fabric the hall joins; halls of one building share its"
+        " core switches, halls of different buildings talk over network.scale_across.buildings."
+        " Default: one building for every hall, a campus with one flat fabric (Microsoft"
+        " Fairwater runs one network per site, network-and-serving.md A2 [N14])",
+    )
+    site: str = Field(
+        default="site-1",
+        min_length=1,
+        max_length=MAX_NAME,
+        pattern=_NAME_PATTERN,
+        description="the site (campus) of the hall's building; sites talk over"
+        " network.scale_across.sites. Default: one site",
+    )
 
     @field_validator("racks", mode="before")
     @classmethod
@@ -366,11 +392,160 @@ class FacilityConfig(_Model):
 # --------------------------------------------------------------------------- network
 
 
-class NetworkConfig(_Model):
-    """Scale-out fabric. Only a non-blocking fabric exists so far (the network model comes
-    later); ``kind`` is kept so scenarios written now stay valid."""
+#: GPUs in NVIDIA's scalable unit (SU) of rack-scale systems: 8 GB200 NVL72 racks = 576 GPUs
+#: [S20][N4] (the DGX B300-XDR SU of 72 eight-GPU nodes is 576 GPUs too [N3]). The default
+#: ``unit_domains`` of a rail-optimized fabric of racks with more than 8 GPUs.
+RACK_SCALE_UNIT_GPUS = 576
+#: Default oversubscription (downlink:uplink) by fabric kind. fat_tree is the ToR-wired Clos of
+#: Meta's Llama 3 clusters: rack switches not oversubscribed (their uplinks are 2x their
+#: downlinks), 3,072-GPU pods non-blocking, 1:7 between pods (network-and-serving.md A2 and C
+#: [N9][N10]). rail_optimized is NVIDIA's SuperPOD: non-blocking at every tier, core included
+#: (64 SU: 512 leaf, 512 spine, 256 core switches [N1]).
+DEFAULT_OVERSUBSCRIPTION: dict[str, dict[str, float]] = {
+    "fat_tree": {"unit": 1.0, "pod": 7.0},
+    "rail_optimized": {"unit": 1.0, "pod": 1.0},
+}
+#: Keys of ``network`` that only a switched fabric (fat_tree, rail_optimized) reads.
+SWITCHED_ONLY_KEYS = (
+    "switch",
+    "link_speed",
+    "unit_domains",
+    "pod_units",
+    "oversubscription",
+    "scale_across",
+)
 
-    kind: Literal["non_blocking"] = "non_blocking"
+Ratio = Annotated[Plain, within(1, 100, "", "1:100 is beyond any published fabric (Meta: 1:7)")]
+LinkSpeed = Annotated[
+    BitsPerS,
+    within(1e9, 1e14, "bit/s", "from 1 Gb/s to 100 Tb/s per GPU (the fastest NIC is 1.6T)"),
+]
+ScaleAcrossBandwidth = Annotated[
+    BitsPerS,
+    within(
+        0, 1e18, "bit/s", "an exabit per second is 10,000 times a 100 Tb/s DCI link", lo_open=True
+    ),
+]
+Distance = Annotated[
+    Metres, within(0, 2e7, "m", "20,000 km is half the Earth's circumference", lo_open=True)
+]
+
+
+class Oversubscription(_Model):
+    """Downlink : uplink ratio of the traffic leaving a group at each switched tier (1 is
+    non-blocking; 7 is 1:7, network-and-serving.md §0): ``unit`` at the leaf switches (leaf to
+    spine), ``pod`` at the spines (spine to core). Traffic leaving a building or a site crosses
+    ``scale_across`` links instead."""
+
+    unit: Ratio
+    pod: Ratio
+
+
+class ScaleAcrossLink(_Model):
+    """The links from each building (or site) to the others."""
+
+    bandwidth_bits_per_s: ScaleAcrossBandwidth = Field(
+        alias="bandwidth",
+        description="each building's (site's) link capacity to the others, one direction, e.g."
+        " 100 Tb/s. Required: the capacity of long-haul AI links is not published"
+        " (network-and-serving.md D: Microsoft's AI WAN capacity)",
+    )
+    distance_m: Distance = Field(
+        alias="distance",
+        description="fibre route length between buildings (sites): 5 µs/km one way"
+        " (hardware.md §5). Campuses span ~2 km (OCI Abilene [N16]); Fairwater sites ~1,100 km",
+    )
+
+
+class ScaleAcross(_Model):
+    buildings: ScaleAcrossLink | None = Field(
+        default=None, description="links between the buildings of a site"
+    )
+    sites: ScaleAcrossLink | None = Field(default=None, description="links between sites")
+
+
+class NetworkConfig(_Model):
+    """The scale-out fabric that joins the scale-up domains (sim/network, docs/network.md).
+
+    ``kind``:
+
+    * ``non_blocking`` (default): an ideal fabric, full bisection between any domains, no
+      switches counted; every scenario written before the fabric model runs exactly as before.
+      It takes no other key but ``placement`` (they would change nothing) and one building.
+    * ``fat_tree``: a ToR-wired leaf/spine/core Clos (Meta's Llama 3 clusters, [N9][N10]): a
+      *unit* is the domains under one leaf switch, a *pod* the units under one spine group (a
+      2-tier fat tree of radix k holds k^2/2 endpoints), the core joins a building's pods.
+    * ``rail_optimized``: NVIDIA's SuperPOD (NIC i of every node on leaf i, [N1][N3][N4]): a
+      *unit* is a scalable unit (SU) of ``unit_domains`` domains, otherwise as fat_tree.
+
+    Tiers, innermost first: unit, pod, building, site. Units never span halls, pods never span
+    halls (a spine group's cables stay in its hall), buildings never span sites.
+    """
+
+    kind: Literal["non_blocking", "fat_tree", "rail_optimized"] = "non_blocking"
+    placement: Literal["pack", "spread", "random"] = Field(
+        default="pack",
+        description="where a job's domains go: pack (fill a unit, then a pod, then a building:"
+        " topology-aware, DESIGN.md), spread (across groups), random",
+    )
+    switch: Name | None = Field(
+        default=None,
+        description="switch catalog name (sim/catalog/switches.yaml, every hall); default per"
+        " hall from its hardware's NIC rate: quantum2_qm9700 up to 400G, quantum_x800_q3400 above"
+        " (sim.catalog.switches.DEFAULT_SWITCH_BY_NIC)",
+    )
+    link_speed_bits_per_s: LinkSpeed | None = Field(
+        default=None,
+        alias="link_speed",
+        description="line rate per GPU on the fabric (every hall), at most the NIC's; default:"
+        " each hall's hardware scaleout_bandwidth_bits_per_s",
+    )
+    unit_domains: Annotated[Count, within(1, MAX_DOMAINS)] | None = Field(
+        default=None,
+        description="domains per unit (every hall). Default, fat_tree: the domains one leaf's"
+        " downlinks hold, at least one; rail_optimized: NVIDIA's SU, as many 8-GPU nodes as a leaf"
+        " has downlinks (32 on radix 64 = DGX H100/B200 SU [S24][N1], 72 on radix 144 = DGX"
+        " B300-XDR SU [N3]) or RACK_SCALE_UNIT_GPUS (576) of GPUs in racks (8 NVL72, [S20][N4])",
+    )
+    pod_units: Annotated[Count, within(1, MAX_DOMAINS)] | None = Field(
+        default=None,
+        description="units per pod (every hall); default: as many as a 2-tier fat tree of the"
+        " switch holds, k x (leaf downlinks) endpoints = k^2/2 when non-blocking"
+        " (network-and-serving.md A1: 8 SU of 256 GPUs on radix 64, 18 SU of 576 on radix 144)",
+    )
+    oversubscription: Oversubscription | None = Field(
+        default=None,
+        description="per-tier downlink:uplink ratios {unit, pod}; default by kind:"
+        " DEFAULT_OVERSUBSCRIPTION (fat_tree 1 and 7, Meta [N9][N10]; rail_optimized 1 and 1,"
+        " NVIDIA [N1])",
+    )
+    scale_across: ScaleAcross | None = Field(
+        default=None,
+        description="links between buildings and between sites {buildings: {bandwidth,"
+        " distance}, sites: {...}}; required when halls are in several buildings or sites",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: Any) -> Any:
+        """A switched fabric's oversubscription: the kind's defaults under the keys given."""
+        if not isinstance(data, dict):
+            return data
+        defaults = DEFAULT_OVERSUBSCRIPTION.get(str(data.get("kind")))
+        given = data.get("oversubscription")
+        if defaults is not None and (given is None or isinstance(given, dict)):
+            data = {**data, "oversubscription": {**defaults, **(given or {})}}
+        return data
+
+    @field_validator("switch")
+    @classmethod
+    def _known_switch(cls, v: str | None) -> str | None:
+        known = list(switch_catalog())
+        if v is not None and v not in known:
+            close = difflib.get_close_matches(v, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ValueError(f"unknown switch {short(v)}{hint}; known: {', '.join(sorted(known))}")
+        return v
 
 
 # --------------------------------------------------------------------------- workloads
