@@ -491,7 +491,8 @@ class NetworkConfig(_Model):
     switch: Name | None = Field(
         default=None,
         description="switch catalog name (sim/catalog/switches.yaml, every hall); default per"
-        " hall from its hardware's NIC rate: quantum2_qm9700 up to 400G, quantum_x800_q3400 above"
+        " hall from its link speed (its hardware's NIC rate unless link_speed is set), NVIDIA's"
+        " reference fabric: quantum2_qm9700 up to 400G [N1][N4], quantum_x800_q3400 above [N3]"
         " (sim.catalog.switches.DEFAULT_SWITCH_BY_NIC)",
     )
     link_speed_bits_per_s: LinkSpeed | None = Field(

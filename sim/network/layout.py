@@ -111,9 +111,9 @@ def _sizing(cfg: NetworkConfig, hall: FabricHall, index: int) -> _Sizing:
             f"{spec.display_name} has no scale-out NIC (scaleout_bandwidth_bits_per_s is 0): a"
             " switched fabric needs one, or use network.kind non_blocking",
         )
-    name = cfg.switch or default_switch(nic)
-    switch = switch_catalog()[name]
     link = cfg.link_speed_bits_per_s or nic
+    name = cfg.switch or default_switch(link)
+    switch = switch_catalog()[name]
     if link > nic * (1 + 1e-9):
         raise _Unbuildable(
             ("network", "link_speed"),
