@@ -132,6 +132,9 @@ class PlannedJob:
     checkpoint_interval_s: float
     checkpoint_write_s: float
     estimate: dict[str, Any]
+    #: the performance model's estimate object: its step time on any network path (the
+    #: engine's fabric turns a placement into a path and a rate factor)
+    model: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -920,6 +923,7 @@ def _plan_job(
         checkpoint_interval_s=j.checkpoint_interval_s,
         checkpoint_write_s=write_s,
         estimate=_as_dict(est),
+        model=est,
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [
     "COMPARED_SERVICE",
+    "FABRIC_TIER",
     "HALL",
     "JOB_COLUMNS",
     "JOB_NUMBER_COLUMNS",
@@ -147,8 +148,21 @@ PRIORITY_CLASS = EntityFamily(
     ),
 )
 
+#: Per fabric tier (``unit``, ``pod``, ``building``, ``site``; :mod:`sim.network`).
+FABRIC_TIER = EntityFamily(
+    "fabric",
+    _registry(
+        Column(
+            "uplink_load",
+            "1",
+            "traffic given to the jobs crossing the tier's oversubscribed or scale-across"
+            " uplinks (all of their GPUs sending at once) over those uplinks' capacity",
+        ),
+    ),
+)
+
 #: The families of the trace columns (the default of :func:`parse_entity_column`).
-TRACE_FAMILIES = (HALL, SERVICE, PRIORITY_CLASS)
+TRACE_FAMILIES = (HALL, SERVICE, PRIORITY_CLASS, FABRIC_TIER)
 
 #: Per inference service in the comparison table (``comparison.csv``, one row per run):
 #: ``service.<name>.<quantity>``, named like the trace columns of :data:`SERVICE`.
@@ -241,6 +255,14 @@ JOB_COLUMNS: dict[str, Column] = _registry(
         "MW",
         "the same swing with a GPU power floor at 0.7 x TDP (GB200/GB300 power smoothing,"
         " floor 0.6-0.8 x TDP, facility.md §5, assumption)",
+    ),
+    *(
+        Column(
+            f"span_{tier}s",
+            tier + "s",
+            f"{tier}s of the fabric the job's domains touched at its last start (1: inside one)",
+        )
+        for tier in ("unit", "pod", "building", "site")
     ),
     *(
         Column(

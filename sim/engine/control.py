@@ -272,8 +272,7 @@ class PowerController:
         if self.power.site_facility_w + add_it * slope > self._admission_cap() * m:
             return False
         if self.watch:
-            pool = self.fleet.free[job.hw]
-            ids = pool.view[max(0, pool.size - job.domains) : pool.size]
+            ids = self.fleet.free[job.hw].peek(job.domains)
             counts = np.bincount(self.fleet.domain_hall[ids], minlength=self.fleet.n_halls)
             for h in self.watch:
                 if counts[h] and (

@@ -25,6 +25,7 @@ The engine reads the typed plan only (never the raw scenario). Recording is
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -35,8 +36,10 @@ from sim.build import Plan
 from sim.contract import SERVICE, entity_column
 from sim.engine.arrivals import run_arrivals
 from sim.engine.control import PowerController
+from sim.engine.fabric import FabricState, network_model
 from sim.engine.fleet import Fleet
 from sim.engine.kernel import Call, events_processed, gc_paused, later, new_environment
+from sim.engine.placement import LocatedPool
 from sim.engine.power import Climate, HallPower, Power
 from sim.engine.reliability import Reliability
 from sim.engine.results import job_rows
@@ -107,9 +110,13 @@ class Engine:
         self.fleet = Fleet(
             plan.domain_hw, plan.domain_hall, gpus, len(plan.halls), self.rec, self.power, n_cls
         )
+        self.fabric = self._fabric(plan)
         self.training = Training(
             self.env, self.fleet, self.power, self.rec, plan.reliability.restart_overhead_s
         )
+        self.training.fabric = self.fabric
+        if self.fabric is not None:
+            self.fabric.training = self.training
         self.training.set_classes(plan.scheduler.class_names)
         self.scheduler = SCHEDULERS[plan.scheduler.policy](
             self.fleet, self.training, n_cls, plan.scheduler.spare_domains
@@ -141,6 +148,24 @@ class Engine:
             self.rec,
             self.streams,
         )
+
+    def _fabric(self, plan: Plan) -> FabricState | None:
+        """The fabric's run-time state; on a fabric with tiers that can bind (not
+        ``non_blocking``) the free domains are kept per location and placed by the policy."""
+        fab = plan.fabric
+        if fab is None:
+            return None
+        if fab.kind != "non_blocking":
+            unit_of = array("q", fab.domain_group[0].astype(np.int64).tolist())
+            parents = tuple(p.astype(np.int64).tolist() for p in fab.parent)
+            n_groups = tuple(int(u.shape[0]) for u in fab.uplink_bytes_per_s)
+            rng = self.streams["placement"]
+            for h in range(len(self.fleet.free)):
+                ids = np.flatnonzero(plan.domain_hw == h).astype(np.int64)
+                self.fleet.free[h] = LocatedPool(
+                    ids, unit_of, parents, n_groups, self.fleet.slot, fab.placement, rng
+                )
+        return FabricState(fab, self.fleet, self.rec, lambda: self.env.now)
 
     @property
     def jobs(self) -> list[Job]:
@@ -187,6 +212,17 @@ class Engine:
                     peak_flops_per_s=pj.peak_flops_per_s,
                 )
             )
+            fab = plan.fabric
+            if (
+                self.fabric is not None
+                and self.fabric.finite
+                and fab is not None
+                and pj.model is not None
+                and pj.model.network is not None
+            ):
+                job.network = network_model(
+                    pj.model, plan.hw_specs[pj.hw_index], fab.tier_names, fab.uplink_latency_s
+                )
             later(env, pj.submit_at_s, partial(self.training.submit, job))
         for ps in plan.services:
             n_ticks = math.ceil(self.end_s / ps.control_interval_s) + 1
@@ -314,4 +350,5 @@ class Engine:
             tuple(s.gpu_tdp_w for s in plan.hw_specs),
             plan.scheduler.class_names,
             self.end_s,
+            plan.fabric.tier_names if plan.fabric is not None else (),
         )

@@ -15,7 +15,7 @@ workload, and the domain-seconds each job held. Callers never have to remember a
 from __future__ import annotations
 
 from array import array
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from sim.engine.power import Power
     from sim.engine.workloads import Workload
 
-__all__ = ["FAILED", "FREE", "HELD", "Fleet", "IndexStack"]
+__all__ = ["FAILED", "FREE", "HELD", "Fleet", "FreePool", "IndexStack"]
 
 FREE, HELD, FAILED = 0, 1, 2
 
@@ -87,6 +87,29 @@ class IndexStack:
     def all(self) -> np.ndarray:
         return self.view[: self.size].copy()
 
+    def peek(self, k: int) -> np.ndarray:
+        """The indices :meth:`pop` would return now, left in place."""
+        return self.view[max(0, self.size - k) : self.size]
+
+
+class FreePool(Protocol):
+    """A hardware type's free domains: one :class:`IndexStack`, or kept per fabric location
+    (:class:`sim.engine.placement.LocatedPool`)."""
+
+    size: int
+
+    def pop(self, k: int) -> np.ndarray: ...
+
+    def pop1(self) -> int: ...
+
+    def push(self, ids: np.ndarray) -> None: ...
+
+    def push1(self, d: int) -> None: ...
+
+    def remove1(self, d: int) -> None: ...
+
+    def peek(self, k: int) -> np.ndarray: ...
+
 
 class Fleet:
     """Domain state for the whole factory.
@@ -130,7 +153,9 @@ class Fleet:
         self.holder = np.frombuffer(self.holder_of, dtype=np.int64)
         self.slot = array("q", bytes(8 * n))
         self.slot_np = np.frombuffer(self.slot, dtype=np.int64)
-        self.free = [IndexStack(int((domain_hw == h).sum()), self.slot) for h in range(n_hw)]
+        self.free: list[FreePool] = [
+            IndexStack(int((domain_hw == h).sum()), self.slot) for h in range(n_hw)
+        ]
         self.failed_count = [0] * n_hw
         for h in range(n_hw):
             # lowest index on top: allocation walks the halls in order, which keeps a job's

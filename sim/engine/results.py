@@ -20,6 +20,9 @@ COMM_POWER_OF_TDP = 0.30
 #: [F39], assumption): the middle.
 POWER_FLOOR_OF_TDP = 0.7
 
+#: the fabric tiers whose spans the jobs table reports (sim.network)
+SPAN_TIERS = ("unit", "pod", "building", "site")
+
 _STATE = {
     Phase.DONE: "finished",
     Phase.RUNNING: "running",
@@ -37,6 +40,7 @@ def job_rows(
     gpu_tdp_w: tuple[float, ...],
     class_names: tuple[str, ...],
     end_s: float,
+    tier_names: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for job in jobs:
@@ -77,6 +81,9 @@ def job_rows(
         }
         for i, f in enumerate(RATE_FACTORS):
             row[slowdown_column(f)] = job.slowdown_s[i]
+        for tier in SPAN_TIERS:
+            t = tier_names.index(tier) if tier in tier_names else -1
+            row[f"span_{tier}s"] = job.spans[t] if job.spans and t >= 0 else math.nan
         tdp_mw = gpu_tdp_w[job.hw] * job.gpus / 1e6
         row["power_swing_mw"] = (COMPUTE_POWER_OF_TDP - COMM_POWER_OF_TDP) * tdp_mw
         row["power_swing_with_floor_mw"] = (COMPUTE_POWER_OF_TDP - POWER_FLOOR_OF_TDP) * tdp_mw

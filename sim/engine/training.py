@@ -25,6 +25,7 @@ from sim.engine.workloads import FACTOR_INDEX, Job, Phase, Workload
 from sim.record import EventKind, Recorder
 
 if TYPE_CHECKING:
+    from sim.engine.fabric import FabricState
     from sim.engine.scheduler import PriorityGangScheduler
 
 __all__ = ["Training"]
@@ -73,6 +74,7 @@ class Training:
         self.clocks: list[float] = []  # each class's clock as last recorded
         self.service_clocks: list[float] = []  # the clock of each class's throttled services
         self.ch_clock: Any = None  # one row per change: each class's clock
+        self.fabric: FabricState | None = None  # contention shares (a fabric with finite tiers)
 
     def set_classes(self, names: tuple[str, ...]) -> None:
         self.n_classes = len(names)
@@ -170,6 +172,7 @@ class Training:
         now = self.env.now
         self._queue(job.kind, -1)
         self.fleet.take(job, job.domains, now)
+        job.placed = True
         job.starts += 1
         if math.isnan(job.first_start):
             job.first_start = now
@@ -192,6 +195,8 @@ class Training:
             self._run(job)
 
     def _run(self, job: Job) -> None:
+        if self.fabric is not None:  # its placement sets its network factor before it runs
+            self.fabric.activity(job, +1)
         job.phase = Phase.RUNNING
         job.begin(self.env.now)
         self._active(job, +1)
@@ -219,6 +224,8 @@ class Training:
         job.unsaved = 0.0
         self._active(job, -1)
         job.phase = Phase.DONE
+        if self.fabric is not None:
+            self.fabric.activity(job, -1)
         job.finish_s = now
         job.token += 1
         self.rec.event(now, EventKind.FINISHED, job.name, job.kind, value=job.work)
@@ -232,6 +239,8 @@ class Training:
         n, cycle_start, lost = job.stop(self.env.now)
         self._checkpoints(job, n, cycle_start)
         self._active(job, -1)
+        if self.fabric is not None:
+            self.fabric.activity(job, -1)
         return lost
 
     def _lose(self, job: Job) -> float:
@@ -251,6 +260,8 @@ class Training:
         self._checkpoints(job, n, cycle_start)
         self._active(job, -1)
         job.phase = Phase.PAUSED
+        if self.fabric is not None:
+            self.fabric.activity(job, -1)
         job.token += 1
         self.rec.event(self.env.now, EventKind.PAUSED, job.name, job.kind, value=job.unsaved)
 
@@ -258,6 +269,8 @@ class Training:
         """Resume a paused job where it stopped (the same checkpoint cycle)."""
         assert job.phase == Phase.PAUSED
         self.rec.event(self.env.now, EventKind.RESUMED, job.name, job.kind)
+        if self.fabric is not None:
+            self.fabric.activity(job, +1)
         job.phase = Phase.RUNNING
         job.t_upd = self.env.now
         self._active(job, +1)

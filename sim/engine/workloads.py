@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import deque
+from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
@@ -147,6 +148,12 @@ class Job(Workload):
         self.lost_work = 0.0
         self.running_s = 0.0  # wall time spent RUNNING (includes work later lost)
         self.slowdown_s = [0.0] * len(RATE_FACTORS)
+        #: the network factor of a placement: called with [(tier, GPUs per group, per-GPU
+        #: bytes/s)] for the tiers it crosses (:mod:`sim.engine.fabric`); None: not modelled
+        self.network: Callable[[list[tuple[int, float, float]]], float] | None = None
+        self.spans: list[int] = []  # groups its domains touched per fabric tier, at its last start
+        self.placed = False  # given a new gang since it last ran (its spans are to be found)
+        self.net_groups: list[tuple[int, list[int], list[float]]] = []  # crossed, per tier
 
     # ------------------------------------------------------------------ progress
 

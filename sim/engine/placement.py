@@ -1,0 +1,249 @@
+"""Topology-aware placement (component ``scheduler.placement``): free domains kept per location.
+
+On a fabric with tiers (scalable unit, pod, building, site; :mod:`sim.network`), the free domains
+of one hardware type live in one stack per unit, with free counts per group at every tier. A
+placement of ``k`` domains walks the tiers from the top and, by the named policy
+(``network.placement``), picks groups from the counts, never from the domains:
+
+* ``pack`` (NVIDIA's and Meta's practice, network-and-serving.md A2: topology-aware scheduling,
+  fragmented placement costs >30%): the tightest group that holds the whole request at each tier
+  (best fit: the fullest site, then building, pod and unit with room for it), so a job fills a
+  unit, then a pod, then a building; a request that fits no group at a tier is split over that
+  tier's fullest groups, fewest groups first.
+* ``spread``: the opposite, for comparison (a scheduler blind to the fabric): the request is dealt
+  round-robin over every group with free domains at each tier, so a job touches as many pods and
+  units as it can.
+* ``random``: each domain from a group drawn with probability proportional to its free domains
+  (a uniformly random free domain, tier by tier), from the engine's ``placement`` random stream.
+
+A decision costs O(groups visited): the sites, the buildings of the chosen sites, the pods of the
+chosen buildings and the units of the chosen pods, never the domains. The pool keeps the
+interface of :class:`~sim.engine.fleet.IndexStack` that the fleet uses (``size``, ``pop``,
+``pop1``, ``push``, ``push1``, ``remove1``, ``peek``).
+"""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+
+from sim.engine.fleet import IndexStack
+
+__all__ = ["POLICIES", "LocatedPool"]
+
+POLICIES = ("pack", "spread", "random")
+
+
+class LocatedPool:
+    """The free domains of one hardware type, one stack per unit, counts per group per tier.
+
+    ``unit_of[d]`` is domain ``d``'s unit; ``parent[t][g]`` is group ``g``'s group at tier
+    ``t + 1`` (tier 0 = units). Only the units that hold domains of this hardware type have a
+    stack; groups are numbered fleet-wide.
+    """
+
+    __slots__ = (
+        "children",
+        "free",
+        "n_tiers",
+        "parent",
+        "policy",
+        "rng",
+        "size",
+        "stacks",
+        "unit_of",
+    )
+
+    def __init__(
+        self,
+        domains: np.ndarray,
+        unit_of: array[int],
+        parent: tuple[list[int], ...],
+        n_groups: tuple[int, ...],
+        slot: array[int],
+        policy: str,
+        rng: np.random.Generator,
+    ) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"unknown placement policy {policy!r}; known: {', '.join(POLICIES)}")
+        self.policy = policy
+        self.rng = rng
+        self.unit_of = unit_of
+        self.parent = parent
+        self.n_tiers = len(n_groups)
+        self.free: list[list[int]] = [[0] * n for n in n_groups]
+        self.stacks: dict[int, IndexStack] = {}
+        # children of each group (tiers 1..top), in index order, only those with domains here
+        self.children: list[dict[int, list[int]]] = [{} for _ in n_groups]
+        units = np.asarray(unit_of, dtype=np.int64)[domains]
+        for u in np.unique(units).tolist():
+            mine = domains[units == u]
+            st = IndexStack(mine.shape[0], slot)
+            st.push(mine[::-1].astype(np.int64))  # lowest index on top, as the plain pool
+            self.stacks[u] = st
+            g = u
+            for t in range(self.n_tiers):
+                self.free[t][g] += mine.shape[0]
+                if t + 1 < self.n_tiers:
+                    up = parent[t][g]
+                    kids = self.children[t + 1].setdefault(up, [])
+                    if not kids or kids[-1] != g:
+                        kids.append(g)
+                    g = up
+        self.children[0] = {}
+        tops = sorted({self._top(u) for u in self.stacks})
+        self.children.append({0: tops})  # a virtual root above the top tier
+        self.size = int(domains.shape[0])
+
+    def _top(self, u: int) -> int:
+        g = u
+        for t in range(self.n_tiers - 1):
+            g = self.parent[t][g]
+        return g
+
+    # ------------------------------------------------------------------ counts
+
+    def _count(self, u: int, k: int) -> None:
+        """Add ``k`` (negative: remove) free domains to unit ``u`` and its ancestors."""
+        g = u
+        free, parent = self.free, self.parent
+        last = self.n_tiers - 1
+        for t in range(self.n_tiers):
+            free[t][g] += k
+            if t < last:
+                g = parent[t][g]
+        self.size += k
+
+    # ------------------------------------------------------------------ the IndexStack verbs
+
+    def push(self, ids: np.ndarray) -> None:
+        if ids.shape[0] == 0:
+            return
+        units = np.asarray(self.unit_of, dtype=np.int64)[ids] if ids.shape[0] > 16 else None
+        if units is None:
+            for d in ids.tolist():
+                self.push1(d)
+            return
+        order = np.argsort(units, kind="stable")
+        units_s, ids_s = units[order], ids[order]
+        cuts = np.flatnonzero(np.diff(units_s)) + 1
+        for part_units, part in zip(np.split(units_s, cuts), np.split(ids_s, cuts), strict=True):
+            u = int(part_units[0])
+            self.stacks[u].push(part)
+            self._count(u, part.shape[0])
+
+    def push1(self, d: int) -> None:
+        u = self.unit_of[d]
+        self.stacks[u].push1(d)
+        self._count(u, 1)
+
+    def remove1(self, d: int) -> None:
+        u = self.unit_of[d]
+        self.stacks[u].remove1(d)
+        self._count(u, -1)
+
+    def pop1(self) -> int:
+        ((u, _),) = self._plan(1)
+        self._count(u, -1)
+        return self.stacks[u].pop1()
+
+    def pop(self, k: int) -> np.ndarray:
+        """Take ``k`` free domains where the policy places them."""
+        if k <= 0:
+            return np.empty(0, dtype=np.int64)
+        parts = []
+        for u, n in self._plan(k):
+            parts.append(self.stacks[u].pop(n))
+            self._count(u, -n)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def peek(self, k: int) -> np.ndarray:
+        """The domains :meth:`pop` would take now, left in place (the power controller's
+        admission looks at their halls). ``random`` draws, so it peeks at the packed choice."""
+        out = []
+        policy = self.policy
+        if policy == "random":
+            self.policy = "pack"
+        try:
+            plan = self._plan(k)
+        finally:
+            self.policy = policy
+        for u, n in plan:
+            st = self.stacks[u]
+            out.append(st.view[st.size - n : st.size])
+        return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
+
+    # ------------------------------------------------------------------ the policies
+
+    def _plan(self, k: int) -> list[tuple[int, int]]:
+        """(unit, count) pairs for ``k`` domains, from the top tier down."""
+        if k > self.size:
+            raise ValueError(f"{k} domains asked, {self.size} free")
+        out: list[tuple[int, int]] = []
+        self._place(self.n_tiers, 0, k, out)
+        return out
+
+    def _place(self, tier: int, group: int, k: int, out: list[tuple[int, int]]) -> None:
+        """Place ``k`` domains inside ``group`` of ``tier`` (tier ``n_tiers`` is the root)."""
+        if tier == 0:
+            out.append((group, k))
+            return
+        kids = self.children[tier][group]
+        free = self.free[tier - 1]
+        policy = self.policy
+        if policy == "pack":
+            best, best_free = -1, 0
+            for c in kids:  # the tightest child that holds all k
+                f = free[c]
+                if f >= k and (best < 0 or f < best_free):
+                    best, best_free = c, f
+            if best >= 0:
+                self._place(tier - 1, best, k, out)
+                return
+            # split: the fullest children first, so the request touches the fewest
+            for c in sorted(kids, key=lambda c: -free[c]):
+                n = min(free[c], k)
+                if n > 0:
+                    self._place(tier - 1, c, n, out)
+                    k -= n
+                    if k == 0:
+                        return
+        elif policy == "spread":
+            shares = _deal([free[c] for c in kids], k)
+            for c, n in zip(kids, shares, strict=True):
+                if n:
+                    self._place(tier - 1, c, n, out)
+        else:
+            room = np.array([free[c] for c in kids], dtype=np.int64)
+            drawn = _draw(room, k, self.rng)
+            for c, n in zip(kids, drawn.tolist(), strict=True):
+                if n:
+                    self._place(tier - 1, c, n, out)
+
+
+def _deal(room: list[int], k: int) -> list[int]:
+    """Deal ``k`` round-robin over groups with ``room`` free each: as even as the room allows."""
+    n = len(room)
+    out = [0] * n
+    left = k
+    open_ = [i for i in range(n) if room[i] > 0]
+    while left > 0 and open_:
+        each = max(1, left // len(open_))
+        still = []
+        for i in open_:
+            if left == 0:
+                break
+            take = min(each, room[i] - out[i], left)
+            out[i] += take
+            left -= take
+            if out[i] < room[i]:
+                still.append(i)
+        open_ = still
+    return out
+
+
+def _draw(room: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` draws without replacement of free domains, counted per group: a multivariate
+    hypergeometric draw (each free domain equally likely)."""
+    return rng.multivariate_hypergeometric(room, k)

@@ -1,0 +1,137 @@
+"""The fabric inside a run: placement by policy, spans, and contention that slows jobs.
+
+Small fabrics with answers computed by hand: 16 GB200 NVL72 racks in units of 2 racks and pods
+of 2 units (4 pods), the pod uplinks oversubscribed 1:16 (a pod's uplink carries a quarter of a
+rack's NIC traffic). A job of 4 racks fits one pod: packed, it crosses nothing; spread, it has
+one rack in every pod, gets a quarter of its NIC across the pod uplinks and is slowed (Llama 3.1
+70B at a global batch of 256 sequences exposes its data-parallel sync). Two jobs that
+cross the same uplinks share them max-min fairly, and a job's share comes back when the other
+ends, without losing work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sim.build import Plan
+from sim.engine.core import Engine
+from sim.engine.fabric import max_min_fair
+from sim.engine.workloads import Phase
+
+Builder = Callable[..., dict[str, Any]]
+PlanOf = Callable[..., Plan]
+
+
+def fabric_scenario(
+    tiny_scenario: Builder,
+    plan_of: PlanOf,
+    placement: str,
+    jobs: list[dict[str, Any]],
+    pod_ratio: float = 16.0,
+) -> Plan:
+    data = tiny_scenario(racks=16, duration="3 d", pretraining=jobs)
+    data["network"] = {
+        "kind": "fat_tree",
+        "placement": placement,
+        "unit_domains": 2,
+        "pod_units": 2,
+        "oversubscription": {"unit": 1, "pod": pod_ratio},
+    }
+    return plan_of(data)
+
+
+def job(name: str, racks: int, submit: str = "0 s", tokens: float = 2e10) -> dict[str, Any]:
+    return {
+        "name": name,
+        "model": "llama3.1-70b",
+        "gpus": 72 * racks,
+        "global_batch": 256,
+        "tokens": tokens,
+        "submit_at": submit,
+        "checkpoint_interval": "1 h",
+        "checkpoint_write": "1 min",
+    }
+
+
+def run(plan: Plan) -> Engine:
+    e = Engine(plan)
+    e.run()
+    return e
+
+
+def test_max_min_fair_by_hand() -> None:
+    assert max_min_fair(10.0, [2.0, 3.0]) == [2.0, 3.0]  # room for all
+    assert max_min_fair(10.0, [2.0, 8.0, 8.0]) == [2.0, 4.0, 4.0]  # the small flow is served
+    assert max_min_fair(9.0, [6.0, 6.0, 6.0]) == [3.0, 3.0, 3.0]
+
+
+@pytest.mark.parametrize(("placement", "units", "pods"), [("pack", 2, 1), ("spread", 4, 4)])
+def test_placement_spans(
+    tiny_scenario: Builder, plan_of: PlanOf, placement: str, units: int, pods: int
+) -> None:
+    plan = fabric_scenario(tiny_scenario, plan_of, placement, [job("a", 4)])
+    e = run(plan)
+    (a,) = e.jobs
+    assert a.spans[:2] == [units, pods]
+    if placement == "pack":
+        assert a.slowdown_s[1] == 0.0  # inside one pod: nothing crossed
+    else:
+        assert a.slowdown_s[1] > 0.0  # its traffic crossed the 1:4 pod uplinks
+    assert a.phase == Phase.DONE and a.lost_work == 0.0
+
+
+def test_spread_is_slower_than_pack_and_a_wider_uplink_helps(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    finish = {}
+    for placement, ratio in (("pack", 16.0), ("spread", 16.0), ("spread", 1.0)):
+        plan = fabric_scenario(tiny_scenario, plan_of, placement, [job("a", 4)], ratio)
+        (a,) = run(plan).jobs
+        finish[placement, ratio] = a.finish_s
+    assert finish["spread", 16.0] > finish["spread", 1.0] == finish["pack", 16.0]
+
+
+def test_jobs_crossing_the_same_uplinks_share_them_and_get_their_share_back(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """Two spread jobs cross every pod uplink: while both run, each gets half of what it got
+    alone (its demand exceeds the uplink either way), so its network factor falls; when the
+    short one ends, the long one's factor comes back to its value alone. No work is lost."""
+    jobs = [job("long", 4, tokens=4e10), job("short", 4, submit="2 h", tokens=5e9)]
+    plan = fabric_scenario(tiny_scenario, plan_of, "spread", jobs)
+    e = Engine(plan)
+    e._setup()
+    long_, short = e.jobs
+    e.env.run(until=3600.0)
+    alone = long_.factors[1]
+    assert alone < 1.0
+    e.env.run(until=2 * 3600.0 + 60.0)
+    assert short.phase == Phase.RUNNING
+    both = long_.factors[1]
+    assert both < alone
+    assert e.fabric is not None and long_ in e.fabric.crossing and short in e.fabric.crossing
+    e.env.run(until=e.end_s)
+    e._close()
+    assert short.phase == Phase.DONE and long_.phase == Phase.DONE
+    assert long_.lost_work == 0.0 and short.lost_work == 0.0
+    assert long_.slowdown_s[1] > 0.0
+
+
+def test_a_non_blocking_fabric_changes_nothing_but_reports_spans(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    data = tiny_scenario(racks=16, duration="2 d", pretraining=[job("a", 4)])
+    plain = Engine(plan_of(data))
+    plain.run()
+    data["network"] = {"kind": "non_blocking"}
+    nb = Engine(plan_of(data))
+    nb.run()
+    (a,), (b,) = plain.jobs, nb.jobs
+    assert a.finish_s == b.finish_s and b.slowdown_s[1] == 0.0
+    rows = nb.job_rows()
+    assert rows[0]["span_sites"] == 1  # a non-blocking fabric has only its sites as tiers
+    assert np.isnan(rows[0]["span_units"]) and np.isnan(rows[0]["span_pods"])
