@@ -418,7 +418,7 @@ SWITCHED_ONLY_KEYS = (
 Ratio = Annotated[Plain, within(1, 100, "", "1:100 is beyond any published fabric (Meta: 1:7)")]
 LinkSpeed = Annotated[
     BitsPerS,
-    within(1e9, 1e14, "bit/s", "from 1 Gb/s to 100 Tb/s per GPU (the fastest NIC is 1.6T)"),
+    within(1e9, 1e14, "bit/s", "the fastest NIC announced carries 1.6 Tb/s per GPU"),
 ]
 ScaleAcrossBandwidth = Annotated[
     BitsPerS,
@@ -529,13 +529,16 @@ class NetworkConfig(_Model):
     @model_validator(mode="before")
     @classmethod
     def _kind_defaults(cls, data: Any) -> Any:
-        """A switched fabric's oversubscription: the kind's defaults under the keys given."""
+        """A switched fabric's oversubscription: the kind's defaults under the keys given. (A
+        partial one under another kind is completed too, so that the message is that the key
+        does not apply, not that half of it is missing.)"""
         if not isinstance(data, dict):
             return data
         defaults = DEFAULT_OVERSUBSCRIPTION.get(str(data.get("kind")))
         given = data.get("oversubscription")
-        if defaults is not None and (given is None or isinstance(given, dict)):
-            data = {**data, "oversubscription": {**defaults, **(given or {})}}
+        if isinstance(given, dict) or (defaults is not None and given is None):
+            base = defaults or DEFAULT_OVERSUBSCRIPTION["rail_optimized"]
+            data = {**data, "oversubscription": {**base, **(given or {})}}
         return data
 
     @field_validator("switch")

@@ -435,6 +435,12 @@ BAD: list[tuple[dict[str, Any] | None, list[dict[str, Any]], str]] = [
         r" non_blocking fabric has no switches or tiers, so it would change nothing",
     ),
     (
+        {"oversubscription": {"pod": 7}},
+        [],
+        r"s\.yaml:\d+: network\.oversubscription: oversubscription applies to kind fat_tree or"
+        r" rail_optimized",
+    ),
+    (
         None,
         [{}, {"building": "b"}],
         r"s\.yaml:\d+: facility\.halls\[1\]\.building: halls in different buildings need links"
