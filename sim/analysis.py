@@ -30,11 +30,13 @@ import numpy as np
 import pandas as pd
 
 from sim.contract import (
+    FABRIC_TIER,
     HALL,
     PRIORITY_CLASS,
     RATE_FACTORS,
     SERVICE,
     TRACE,
+    NetworkFacts,
     PretrainingRunSummary,
     RunFacts,
     ServiceSummary,
@@ -120,7 +122,7 @@ def derive_traces(levels: pd.DataFrame, facts: RunFacts) -> pd.DataFrame:
         out[f"jobs_waiting_{k}"] = levels[f"jobs_waiting_{k}"]
     for c in levels.columns:
         parsed = parse_entity_column(c)
-        if parsed is not None and parsed[0] is PRIORITY_CLASS:
+        if parsed is not None and parsed[0] in (PRIORITY_CLASS, FABRIC_TIER):
             out[c] = levels[c]
     dt = out["interval_s"].to_numpy()
     out["facility_energy_mwh"] = fac * dt / 3.6e9
@@ -130,6 +132,41 @@ def derive_traces(levels: pd.DataFrame, facts: RunFacts) -> pd.DataFrame:
     out["emissions_tco2"] = levels["_emissions_tco2_per_s"].to_numpy() * dt
     out["capex_cost_usd"] = capex_usd_per_s(facts) * dt
     out["cost_so_far_usd"] = np.cumsum(out["energy_cost_usd"] + out["capex_cost_usd"])
+    return out
+
+
+def _network_summary(
+    network: NetworkFacts, traces: pd.DataFrame, train: pd.DataFrame, facts: RunFacts
+) -> dict[str, Any]:
+    """The fabric's inventory, its power against the IT power, and what it cost the jobs."""
+    loads = {}
+    for col in traces.columns:
+        parsed = parse_entity_column(col)
+        if parsed is not None and parsed[0] is FABRIC_TIER:
+            loads[parsed[1]] = _clean(float(traces[col].mean()))
+    power_w = network["switch_power_w"] + network["optics_power_w"]
+    lost: dict[str, float] = {}
+    if len(train) and "slowdown_network_s" in train:
+        by_kind = train.groupby("workload")["slowdown_network_s"].sum()
+        lost = {str(k): float(v) / HOUR_S for k, v in by_kind.items() if abs(v) > 1e-6}
+    out: dict[str, Any] = {
+        "kind": network["kind"],
+        "placement": network["placement"],
+        "tiers": network["tiers"],
+        "bisection_tbps": network["bisection_tbps"],
+        "switches": network["switches"],
+        "links": network["links"],
+        "power_mw": power_w / 1e6,
+        "power_share_of_provisioned_it": (
+            power_w / facts["provisioned_it_power_w"] if facts["provisioned_it_power_w"] else None
+        ),
+        "capex_usd": network["capex_usd"],
+        "capex_note": network["capex_note"],
+        "mean_uplink_load": loads,
+        "hours_lost_to_network_by_workload": lost,
+    }
+    if "network_failures" in network:
+        out["failures"] = network["network_failures"]
     return out
 
 
@@ -345,4 +382,7 @@ def summarize(
                 run["power_swing_with_battery_mw"] = max(
                     0.0, run["power_swing_mw"] - bat["power_mw"]
                 )
+    network = facts.get("network")
+    if network is not None:
+        out["network"] = _network_summary(network, traces, train, facts)
     return out

@@ -20,6 +20,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [
     "COMPARED_SERVICE",
+    "FABRIC_COLUMNS",
     "FABRIC_TIER",
     "HALL",
     "JOB_COLUMNS",
@@ -33,6 +34,7 @@ __all__ = [
     "Column",
     "EntityFamily",
     "HallFacts",
+    "NetworkFacts",
     "RunFacts",
     "ServiceFacts",
     "Summary",
@@ -273,6 +275,22 @@ JOB_COLUMNS: dict[str, Column] = _registry(
         for f in RATE_FACTORS
     ),
 )
+#: ``fabric.parquet``: one row per group of the fabric's innermost tier (a scalable unit on a
+#: switched fabric), where it is and who held its domains at the end of the run.
+FABRIC_COLUMNS: dict[str, Column] = _registry(
+    Column("unit", "", "index of the group (innermost tier)"),
+    Column("pod", "", "its pod (-1 on a fabric without pods)"),
+    Column("building", "", "its building (-1 on a fabric without buildings)"),
+    Column("site", "", "its site"),
+    Column("hall", "", "hall of its domains", "string"),
+    Column("domains", "domains", "scale-up domains in it"),
+    Column("free", "domains", "domains free at the end"),
+    Column("failed", "domains", "domains failed at the end"),
+    Column("holder", "", "the job or service holding most of its domains at the end", "string"),
+    Column("holder_workload", "", "pretraining, posttraining or inference", "string"),
+    Column("held", "domains", "domains held by that holder"),
+)
+
 JOB_TEXT_COLUMNS = tuple(c.name for c in JOB_COLUMNS.values() if c.dtype == "string")
 JOB_NUMBER_COLUMNS = tuple(c.name for c in JOB_COLUMNS.values() if c.dtype == "float64")
 
@@ -313,6 +331,23 @@ class ControlFacts(TypedDict):
     battery: NotRequired[dict[str, float]]
 
 
+class NetworkFacts(TypedDict):
+    """The fabric of a run (:mod:`sim.network`): its inventory and what the engine did."""
+
+    kind: str
+    placement: str
+    tiers: list[str]
+    bisection_tbps: dict[str, float]  # per tier, terabits/s
+    switches: dict[str, dict[str, int]]  # per tier, per switch model
+    links: dict[str, int]
+    switch_power_w: float
+    optics_power_w: float
+    capex_usd: float | None
+    capex_note: str
+    recomputes: int  # times the contention shares were recomputed
+    network_failures: NotRequired[dict[str, Any]]
+
+
 class RunFacts(TypedDict):
     """Plain data about a run's factory that analysis needs besides the tables (``control``
     is absent for tables made by hand)."""
@@ -330,6 +365,7 @@ class RunFacts(TypedDict):
     halls: list[HallFacts]
     services: list[ServiceFacts]
     control: NotRequired[ControlFacts]
+    network: NotRequired[NetworkFacts]
 
 
 # --------------------------------------------------------------------------- summary
@@ -444,3 +480,4 @@ class Summary(TypedDict):
     inference_services: list[ServiceSummary]
     reliability: ReliabilitySummary
     power_control: NotRequired[PowerControlSummary]
+    network: NotRequired[dict[str, Any]]

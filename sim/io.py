@@ -1,7 +1,7 @@
 """The run folder: written atomically, read back for reports and comparisons.
 
 Layout (DESIGN.md, "Outputs"): ``scenario.yaml`` (resolved), ``traces.parquet``,
-``events.parquet``, ``jobs.parquet``, ``summary.json``, ``report.html``. Files are first written
+``events.parquet``, ``jobs.parquet``, ``fabric.parquet`` (placement on the fabric), ``summary.json``, ``report.html``. Files are first written
 into a hidden temporary folder beside the target, which is renamed into place only when every
 file is complete, so an interrupted or failed run never leaves a folder that looks complete.
 Only this module writes to ``outputs/``.
@@ -19,7 +19,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,11 @@ RUN_FILES = (
     "traces.parquet",
     "events.parquet",
     "jobs.parquet",
+    "fabric.parquet",
     "summary.json",
 )
+#: Files a run folder written by an earlier version may lack (read as empty tables).
+OPTIONAL_RUN_FILES = ("fabric.parquet",)
 
 
 class OutputError(Exception):
@@ -59,6 +62,9 @@ class RunTables:
     events: pd.DataFrame
     jobs: pd.DataFrame
     summary: dict[str, Any]
+    #: one row per unit of the fabric (:data:`sim.contract.FABRIC_COLUMNS`); empty for tables
+    #: made by hand or a run folder written before the fabric existed
+    fabric: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def default_run_dir(root: Path, scenario_name: str, seed: int, stamp: str) -> Path:
@@ -129,6 +135,7 @@ def write_run(target: Path, tables: RunTables, extra_files: dict[str, str] | Non
         tables.traces.to_parquet(tmp / "traces.parquet", index=False)
         tables.events.to_parquet(tmp / "events.parquet", index=False)
         tables.jobs.to_parquet(tmp / "jobs.parquet", index=False)
+        tables.fabric.to_parquet(tmp / "fabric.parquet", index=False)
         (tmp / "summary.json").write_text(
             json.dumps(tables.summary, indent=2, default=_json_default, allow_nan=True) + "\n",
             "utf-8",
@@ -171,6 +178,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "traces.parquet": ("time_s", "interval_s", "gpus_total", "utilization", "it_power_w"),
     "events.parquet": ("time_s", "event", "subject", "workload", "domain", "value", "detail"),
     "jobs.parquet": ("name", "workload", "class", "hardware", "state", "gpus", "domains"),
+    "fabric.parquet": ("unit", "pod", "building", "site", "hall", "holder", "held"),
 }
 
 
@@ -226,7 +234,7 @@ def read_run(folder: Path | str) -> RunTables:
     """Load a finished run folder, checking the shape of each file; :class:`OutputError` names
     the damaged file."""
     folder = Path(folder)
-    missing = [f for f in RUN_FILES if not (folder / f).is_file()]
+    missing = [f for f in RUN_FILES if f not in OPTIONAL_RUN_FILES and not (folder / f).is_file()]
     if missing:
         raise OutputError(f"{folder} is not a complete run folder (missing {', '.join(missing)})")
     try:
@@ -252,6 +260,11 @@ def read_run(folder: Path | str) -> RunTables:
             events=_table(folder, "events.parquet"),
             jobs=_table(folder, "jobs.parquet"),
             summary=summary,
+            fabric=(
+                _table(folder, "fabric.parquet")
+                if (folder / "fabric.parquet").is_file()
+                else pd.DataFrame()
+            ),
         )
     except OSError as exc:
         raise OutputError(f"{folder} cannot be read: {exc}") from None

@@ -23,10 +23,11 @@ import pandas as pd
 from sim.analysis import derive_traces, service_rows, summarize
 from sim.build import Plan, build
 from sim.config.loader import LoadedScenario, Problem, ScenarioError, load_scenario, resolved_dict
-from sim.contract import JOB_NUMBER_COLUMNS, JOB_TEXT_COLUMNS, RunFacts
+from sim.contract import JOB_NUMBER_COLUMNS, JOB_TEXT_COLUMNS, NetworkFacts, RunFacts
 from sim.engine.core import Engine
 from sim.engine.kernel import gc_paused
 from sim.io import RunTables, default_run_dir, write_run
+from sim.network import Fabric
 from sim.report.html import render_report
 from sim.units import DAY_S
 
@@ -117,6 +118,8 @@ def _simulate(
     }
     if "battery" in st:
         facts["control"]["battery"] = st["battery"]
+    if plan.fabric is not None:
+        facts["network"] = network_facts(plan.fabric, engine.fabric_stats())
     traces = derive_traces(levels, facts)
     events = engine.rec.events_table()
     jobs = _typed_jobs(pd.DataFrame(engine.job_rows() + service_rows(traces, facts)))
@@ -127,6 +130,7 @@ def _simulate(
         events=events,
         jobs=jobs,
         summary=dict(summary),
+        fabric=pd.DataFrame(engine.fabric_rows()),
     )
     stats = RunStats(wall, engine.events, engine.model_events, peak)
     return tables, stats
@@ -144,6 +148,29 @@ def _typed_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
             jobs[col] = float("nan")
         jobs[col] = pd.to_numeric(jobs[col], errors="coerce").astype("float64")
     return jobs[[*JOB_TEXT_COLUMNS, *JOB_NUMBER_COLUMNS]]
+
+
+def network_facts(fab: Fabric, stats: dict[str, Any]) -> NetworkFacts:
+    """The fabric's inventory and what the engine did with it (plain data for analysis)."""
+    out: NetworkFacts = {
+        "kind": fab.kind,
+        "placement": fab.placement if fab.kind != "non_blocking" else "none",
+        "tiers": list(fab.tier_names),
+        "bisection_tbps": {
+            name: float(b) * 8 / 1e12
+            for name, b in zip(fab.tier_names, fab.bisection_bytes_per_s, strict=True)
+        },
+        "switches": {t: dict(m) for t, m in fab.switches.items()},
+        "links": dict(fab.links),
+        "switch_power_w": float(fab.switch_power_w),
+        "optics_power_w": float(sum(fab.optics_power_w.values())),
+        "capex_usd": fab.capex_usd,
+        "capex_note": fab.capex_note,
+        "recomputes": int(stats.get("recomputes", 0)),
+    }
+    if "network_failures" in stats:
+        out["network_failures"] = stats["network_failures"]
+    return out
 
 
 def run_facts(plan: Plan) -> RunFacts:

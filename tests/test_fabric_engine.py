@@ -135,3 +135,19 @@ def test_a_non_blocking_fabric_changes_nothing_but_reports_spans(
     rows = nb.job_rows()
     assert rows[0]["span_sites"] == 1  # a non-blocking fabric has only its sites as tiers
     assert np.isnan(rows[0]["span_units"]) and np.isnan(rows[0]["span_pods"])
+
+
+def test_a_placement_on_a_non_blocking_fabric_is_refused(
+    tiny_scenario: Builder, write_scenario: Callable[..., Any]
+) -> None:
+    """It would change nothing (no tiers to place on), so it is an error, not a silent no-op;
+    the default written into a run folder's scenario copy still loads."""
+    from sim.config.loader import ScenarioError
+    from sim.runner import prepare
+
+    data = tiny_scenario()
+    data["network"] = {"kind": "non_blocking", "placement": "spread"}
+    with pytest.raises(ScenarioError, match="would change nothing"):
+        prepare(write_scenario(data))
+    data["network"] = {"kind": "non_blocking", "placement": "pack"}
+    prepare(write_scenario(data))

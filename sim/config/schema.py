@@ -407,6 +407,7 @@ DEFAULT_OVERSUBSCRIPTION: dict[str, dict[str, float]] = {
 }
 #: Keys of ``network`` that only a switched fabric (fat_tree, rail_optimized) reads.
 SWITCHED_ONLY_KEYS = (
+    "placement",
     "switch",
     "link_speed",
     "unit_domains",

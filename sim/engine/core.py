@@ -340,6 +340,15 @@ class Engine:
 
     # ------------------------------------------------------------------ results
 
+    def fabric_stats(self) -> dict[str, Any]:
+        return self.fabric.stats() if self.fabric is not None else {}
+
+    def fabric_rows(self) -> dict[str, Any]:
+        """Where each group of the fabric's innermost tier is and who holds it now."""
+        if self.fabric is None:
+            return {}
+        return self.fabric.placement_rows(tuple(h.name for h in self.plan.halls))
+
     def job_rows(self) -> list[dict[str, Any]]:
         """One row per job (pre- and post-training) with its outcome."""
         plan = self.plan

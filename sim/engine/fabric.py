@@ -132,9 +132,11 @@ class FabricState:
         #: gpus per group)]}
         self.crossing: dict[Job, list[tuple[int, list[int], list[float]]]] = {}
         self.training: Training | None = None
-        self.ch_load = [
-            rec.channel(entity_column(FABRIC_TIER, name, "uplink_load")) for name in self.tiers
-        ]
+        #: load traces of the tiers that can bind (a non-blocking fabric has none)
+        self.ch_load = {
+            t: rec.channel(entity_column(FABRIC_TIER, self.tiers[t], "uplink_load"))
+            for t in self.finite
+        }
         self.loads = [0.0] * len(self.tiers)
         self.recomputes = 0
 
@@ -218,7 +220,7 @@ class FabricState:
             assert job.network is not None
             self._set(job, job.network(tiers))
         now = self.now()
-        for t in range(len(self.tiers)):
+        for t in self.finite:
             load = used[t] / cap_sum[t] if cap_sum[t] > 0 else 0.0
             if load != self.loads[t]:
                 self.loads[t] = load
@@ -232,3 +234,53 @@ class FabricState:
 
     def stats(self) -> dict[str, Any]:
         return {"recomputes": self.recomputes}
+
+    def placement_rows(self, hall_names: tuple[str, ...]) -> dict[str, Any]:
+        """Columns of ``fabric.parquet`` (:data:`sim.contract.FABRIC_COLUMNS`): one row per
+        group of the innermost tier, where it is and who holds most of its domains now."""
+        from sim.engine.fleet import FAILED, FREE
+
+        fleet = self.fleet
+        unit = self.domain_group[0]
+        n = int(self.uplink[0].shape[0])
+        tier_of = {name: t for t, name in enumerate(self.tiers)}
+        cols: dict[str, Any] = {"unit": np.arange(n, dtype=np.int64)}
+        for name in ("pod", "building", "site"):
+            t = tier_of.get(name)
+            if t is None:
+                cols[name] = np.full(n, -1, dtype=np.int64)
+                continue
+            g = np.arange(n, dtype=np.int64)
+            for p in self.parent[:t]:
+                g = p[g]
+            cols[name] = g
+        order = np.argsort(unit, kind="stable")
+        bounds = np.searchsorted(unit[order], np.arange(n))
+        first = order[np.minimum(bounds, order.shape[0] - 1)]
+        cols["hall"] = np.asarray(hall_names, dtype=object)[fleet.domain_hall[first]]
+        cols["domains"] = np.bincount(unit, minlength=n)
+        cols["free"] = np.bincount(unit, weights=fleet.state == FREE, minlength=n).astype(np.int64)
+        cols["failed"] = np.bincount(unit, weights=fleet.state == FAILED, minlength=n).astype(
+            np.int64
+        )
+        holder = fleet.holder
+        held = holder >= 0
+        names = np.array([w.name for w in fleet.holders] + [""], dtype=object)
+        kinds = np.array([w.kind for w in fleet.holders] + [""], dtype=object)
+        # the main holder of each unit: the most frequent (unit, holder) pair
+        top = np.full(n, -1, dtype=np.int64)
+        count = np.zeros(n, dtype=np.int64)
+        if held.any():
+            pairs = unit[held] * (len(fleet.holders) + 1) + holder[held]
+            uniq, c = np.unique(pairs, return_counts=True)
+            u = uniq // (len(fleet.holders) + 1)
+            h = uniq % (len(fleet.holders) + 1)
+            order = np.lexsort((-c, u))  # per unit, the largest count first
+            u, h, c = u[order], h[order], c[order]
+            firsts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+            top[u[firsts]] = h[firsts]
+            count[u[firsts]] = c[firsts]
+        cols["holder"] = names[top]
+        cols["holder_workload"] = kinds[top]
+        cols["held"] = count
+        return cols

@@ -96,8 +96,9 @@ def _down_ports(k: int, ratio: float) -> int:
 
 
 def _key_given(cfg: NetworkConfig, key: str) -> bool:
-    attr = next(n for n, f in NetworkConfig.model_fields.items() if key in (n, f.alias))
-    return getattr(cfg, attr) is not None
+    attr, field = next((n, f) for n, f in NetworkConfig.model_fields.items() if key in (n, f.alias))
+    value = getattr(cfg, attr)
+    return value is not None and value != field.default  # the default is what a copy writes
 
 
 def _sizing(cfg: NetworkConfig, hall: FabricHall, index: int) -> _Sizing:
