@@ -1,9 +1,10 @@
 """The run folder: written atomically, read back for reports and comparisons.
 
 Layout (DESIGN.md, "Outputs"): ``scenario.yaml`` (resolved), ``traces.parquet``,
-``events.parquet``, ``jobs.parquet``, ``fabric.parquet`` (placement on the fabric), ``summary.json``, ``report.html``. Files are first written
-into a hidden temporary folder beside the target, which is renamed into place only when every
-file is complete, so an interrupted or failed run never leaves a folder that looks complete.
+``events.parquet``, ``jobs.parquet``, ``fabric.parquet`` (placement on the fabric),
+``summary.json``, ``report.html``. Files are first written into a hidden temporary folder
+beside the target, which is renamed into place only when every file is complete, so an
+interrupted or failed run never leaves a folder that looks complete.
 Only this module writes to ``outputs/``.
 
 Reading checks the shape of every file before anything uses it (a damaged or hand-edited run
