@@ -38,6 +38,7 @@ from sim.config.schema import (
     DurationDist,
     FixedSize,
     InferenceService,
+    NetworkFailures,
     PosttrainingStream,
     PretrainingJob,
     Scenario,
@@ -226,6 +227,8 @@ class PlannedReliability:
     node_gpus: int
     repair_time: DurationDist
     restart_overhead_s: float
+    #: switch and link failures (None: reliability off, a non-blocking fabric, or disabled)
+    network_failures: NetworkFailures | None = None
 
 
 @dataclass(frozen=True)
@@ -607,6 +610,11 @@ def build(loaded: LoadedScenario) -> Plan:
             node_gpus=rel.node_gpus,
             repair_time=rel.repair_time,
             restart_overhead_s=rel.restart_overhead_s,
+            network_failures=(
+                sc.network.failures
+                if rel.enabled and sc.network.kind != "non_blocking" and sc.network.failures.enabled
+                else None
+            ),
         ),
         scheduler=PlannedScheduler(
             policy=sc.scheduler.policy,

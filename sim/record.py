@@ -64,6 +64,8 @@ class EventKind(StrEnum):
     REPAIR = "repair"
     PAUSED = "paused"
     RESUMED = "resumed"
+    NETWORK_FAILURE = "network_failure"
+    NETWORK_REPAIR = "network_repair"
 
 
 #: The engine component that emits each kind of event (its dotted name; a row's ``subject``
@@ -81,6 +83,8 @@ EVENT_SOURCE: dict[str, str] = {
     EventKind.REPAIR: "reliability",
     EventKind.PAUSED: "power.control",
     EventKind.RESUMED: "power.control",
+    EventKind.NETWORK_FAILURE: "fabric",
+    EventKind.NETWORK_REPAIR: "fabric",
 }
 
 

@@ -20,6 +20,7 @@ import pytest
 from sim.build import Plan
 from sim.engine.core import Engine
 from sim.engine.fabric import max_min_fair
+from sim.engine.kernel import later
 from sim.engine.workloads import Phase
 
 Builder = Callable[..., dict[str, Any]]
@@ -151,3 +152,111 @@ def test_a_placement_on_a_non_blocking_fabric_is_refused(
         prepare(write_scenario(data))
     data["network"] = {"kind": "non_blocking", "placement": "pack"}
     prepare(write_scenario(data))
+
+
+def failing_fabric(
+    tiny_scenario: Builder, plan_of: PlanOf, kind: str = "rail_optimized", **failures: Any
+) -> Plan:
+    """A spread job across the pods of a non-blocking fabric, with switch and link failures
+    on (domain failures off, so only the network acts)."""
+    data = tiny_scenario(
+        racks=16,
+        duration="2 d",
+        pretraining=[job("a", 4, tokens=2e10)],
+        reliability={"failure_rate_per_1000_node_days": 0},
+    )
+    data["network"] = {
+        "kind": kind,
+        "placement": "spread",
+        "unit_domains": 2,
+        "pod_units": 2,
+        "oversubscription": {"unit": 1, "pod": 1},
+        "failures": {"switch_annual_failure_rate": 0.0, "link_failures_per_1000_gpu_years": 0.0}
+        | failures,
+    }
+    return plan_of(data)
+
+
+def test_a_spine_failure_slows_the_jobs_crossing_its_pod_until_its_repair(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """On a non-blocking pod tier nothing binds; a spine down takes 1/spines of the pod's
+    capacity (the downlink), the spread job crossing it slows, and the repair restores it."""
+    plan = failing_fabric(tiny_scenario, plan_of)
+    e = Engine(plan)
+    e._setup()
+    (a,) = e.jobs
+    e.env.run(until=3600.0)
+    fab = e.fabric
+    assert fab is not None and a in fab.running
+    before = a.factors[1]  # only the switch hops' latency: nothing binds
+    assert before == pytest.approx(1.0, abs=1e-4)
+    pod = int(fab.parent[0][a.net_units[0]])
+    # every spine of that pod but one goes down: the pod keeps 1/spines of its capacity
+    ff = e.fabric_failures
+    assert ff is not None and ff.spines_per_pod >= 2
+    fab.degrade("spine", pod, -(ff.spines_per_pod - 1) / ff.spines_per_pod)
+    assert fab._capacity(fab.pod_tier, pod) == pytest.approx(
+        float(fab.downlink[fab.pod_tier][pod]) / ff.spines_per_pod
+    )
+    assert a.factors[1] < before - 1e-3
+    fab.degrade("spine", pod, (ff.spines_per_pod - 1) / ff.spines_per_pod)
+    assert a.factors[1] == before and fab._capacity(fab.pod_tier, pod) == float("inf")
+    e.env.run(until=e.end_s)
+    e._close()
+    assert a.phase == Phase.DONE and a.lost_work == 0.0 and a.slowdown_s[1] > 0.0
+
+
+def test_a_leaf_failure_interrupts_the_jobs_under_it_and_its_repair_restores_the_unit(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    plan = failing_fabric(tiny_scenario, plan_of, repair_time="1 h")
+    e = Engine(plan)
+    e._setup()
+    (a,) = e.jobs
+    ff, fab = e.fabric_failures, e.fabric
+    assert ff is not None and fab is not None
+    e.env.run(until=3600.0)
+    unit = a.net_units[0]
+    d = ff.unit_first[unit]
+    # the stream's next failure is a leaf under the job: drawn by hand at a known domain
+    ff._pick = lambda: d  # type: ignore[method-assign]
+    later(e.env, 1.0, ff._fail, "leaf")
+    e.env.run(until=3602.0)
+    assert a.interruptions == 1 and a.phase == Phase.RESTARTING
+    assert fab.unit_health[unit] == pytest.approx(1.0 - 1.0 / ff.leaves_per_unit)
+    assert ff.counts["leaf"] == 1
+    e.env.run(until=e.end_s)
+    e._close()
+    assert fab.unit_health[unit] == 1.0  # repaired an hour later
+    ev = e.rec.events_table()
+    assert (ev["event"] == "network_failure").sum() == 1
+    assert ((ev["event"] == "interrupted") & (ev["detail"] == "network")).sum() == 1
+    assert a.phase == Phase.DONE
+
+
+def test_failure_rates_follow_the_switch_count_and_the_gpus(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    plan = failing_fabric(
+        tiny_scenario,
+        plan_of,
+        switch_annual_failure_rate=0.078,
+        link_failures_per_1000_gpu_years=12,
+    )
+    e = Engine(plan)
+    ff = e.fabric_failures
+    assert ff is not None and plan.fabric is not None
+    year = 365.25 * 86_400.0
+    leaves = sum(plan.fabric.switches["unit"].values())
+    spines = sum(plan.fabric.switches["pod"].values())
+    assert ff.rates["leaf"] == pytest.approx(0.078 * leaves / year)
+    assert ff.rates["spine"] == pytest.approx(0.078 * spines / year)
+    assert ff.rates["link"] == pytest.approx(12 / 1000 * 16 * 72 / year)
+
+
+def test_no_network_failures_without_reliability(tiny_scenario: Builder, plan_of: PlanOf) -> None:
+    data = tiny_scenario(racks=16, pretraining=[job("a", 4)])  # reliability off
+    data["network"] = {"kind": "rail_optimized"}
+    e = Engine(plan_of(data))
+    assert e.fabric_failures is None

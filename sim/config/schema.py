@@ -408,6 +408,7 @@ DEFAULT_OVERSUBSCRIPTION: dict[str, dict[str, float]] = {
 #: Keys of ``network`` that only a switched fabric (fat_tree, rail_optimized) reads.
 SWITCHED_ONLY_KEYS = (
     "placement",
+    "failures",
     "switch",
     "link_speed",
     "unit_domains",
@@ -463,6 +464,46 @@ class ScaleAcross(_Model):
         default=None, description="links between the buildings of a site"
     )
     sites: ScaleAcrossLink | None = Field(default=None, description="links between sites")
+
+
+class NetworkFailures(_Model):
+    """Switch and link failures of a switched fabric (:mod:`sim.engine.fabric`).
+
+    * A **leaf** switch fails at ``switch_annual_failure_rate``: on a ``fat_tree`` (a unit is
+      the domains under one leaf) its unit's domains are cut off until repair; on
+      ``rail_optimized`` it is one rail of its unit: the jobs there are interrupted (NCCL
+      times out; Llama 3 counts switch failures as interruptions, validation.md B.1) and the
+      unit's GPUs keep ``1 - 1/leaves`` of their links until repair.
+    * A **spine** switch fails at the same rate: its pod's leaf-to-spine and spine-to-core
+      capacity falls by ``1/spines`` until repair (traffic reroutes; no interruption).
+    * A **link** (cable, optic) fails at ``link_failures_per_1000_gpu_years``: the job holding
+      the domain is interrupted and the domain keeps ``1 - 1/GPUs`` of its links until repair.
+    """
+
+    enabled: bool = Field(
+        default=True, description="off: no switch or link fails (also off with reliability)"
+    )
+    switch_annual_failure_rate: Annotated[Plain, within(0, 1, "", "a share of switches a year")] = (
+        Field(
+            default=0.078,
+            description="Microsoft, 180,000 data-centre switches: 2% failed within 3 months of"
+            " deployment, 7.8% a year (network-and-serving.md A5 [N19])",
+        )
+    )
+    link_failures_per_1000_gpu_years: Annotated[
+        Plain, within(0, 1000, "", "a link failure per GPU a year is beyond any fleet")
+    ] = Field(
+        default=12.0,
+        description="Llama 3's switch/cable interruptions, 14.4 per 1,000 GPU-years (A5 [D] from"
+        " validation.md B.1), less the 2.4 its 512 leaf switches account for at 7.8% a year",
+    )
+    repair_time: DurationDist = Field(
+        default=LognormalDuration.model_validate(
+            {"distribution": "lognormal", "mean": "2 d", "cv": 1.0}
+        ),
+        description="until the switch or link is back: link MTTR 1-3 days physical, hours for"
+        " packet corruption (A5 [N20]); the middle of 1-3 days",
+    )
 
 
 class NetworkConfig(_Model):
@@ -525,6 +566,10 @@ class NetworkConfig(_Model):
         default=None,
         description="links between buildings and between sites {buildings: {bandwidth,"
         " distance}, sites: {...}}; required when halls are in several buildings or sites",
+    )
+    failures: NetworkFailures = Field(
+        default=NetworkFailures(),
+        description="switch and link failures of a switched fabric (NetworkFailures)",
     )
 
     @model_validator(mode="before")

@@ -36,7 +36,7 @@ from sim.build import Plan
 from sim.contract import SERVICE, entity_column
 from sim.engine.arrivals import run_arrivals
 from sim.engine.control import PowerController
-from sim.engine.fabric import FabricState, network_model
+from sim.engine.fabric import FabricFailures, FabricState, network_model
 from sim.engine.fleet import Fleet
 from sim.engine.kernel import Call, events_processed, gc_paused, later, new_environment
 from sim.engine.placement import LocatedPool
@@ -148,6 +148,18 @@ class Engine:
             self.rec,
             self.streams,
         )
+        self.fabric_failures: FabricFailures | None = None
+        nf = plan.reliability.network_failures
+        if nf is not None and self.fabric is not None:
+            self.fabric_failures = FabricFailures(
+                self.env,
+                nf,
+                self.fabric,
+                self.training,
+                self.reliability,
+                self.rec,
+                self.streams["network_failures"],
+            )
 
     def _fabric(self, plan: Plan) -> FabricState | None:
         """The fabric's run-time state; on a fabric with tiers that can bind (not
@@ -165,7 +177,13 @@ class Engine:
                 self.fleet.free[h] = LocatedPool(
                     ids, unit_of, parents, n_groups, self.fleet.slot, fab.placement, rng
                 )
-        return FabricState(fab, self.fleet, self.rec, lambda: self.env.now)
+        return FabricState(
+            fab,
+            self.fleet,
+            self.rec,
+            lambda: self.env.now,
+            degradable=plan.reliability.network_failures is not None,
+        )
 
     @property
     def jobs(self) -> list[Job]:
@@ -260,6 +278,8 @@ class Engine:
             )
         if plan.reliability.enabled:
             self.reliability.start()
+        if self.fabric_failures is not None:
+            self.fabric_failures.start()
         self.power.start_weather(env)
         d = plan.facility.power_control.defer
         if d is not None:
@@ -341,7 +361,10 @@ class Engine:
     # ------------------------------------------------------------------ results
 
     def fabric_stats(self) -> dict[str, Any]:
-        return self.fabric.stats() if self.fabric is not None else {}
+        out = self.fabric.stats() if self.fabric is not None else {}
+        if self.fabric_failures is not None:
+            out["network_failures"] = self.fabric_failures.stats()
+        return out
 
     def fabric_rows(self) -> dict[str, Any]:
         """Where each group of the fabric's innermost tier is and who holds it now."""

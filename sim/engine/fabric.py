@@ -32,24 +32,30 @@ crossing jobs are given over the capacity of the uplinks they cross.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim.contract import FABRIC_TIER, entity_column
+from sim.engine.fleet import FAILED
+from sim.engine.kernel import Call, later
+from sim.engine.reliability import draw_durations
+from sim.engine.workloads import Job
 from sim.perf.network import NetworkPath, PathTier
-from sim.record import Recorder
+from sim.record import EventKind, Recorder
 
 if TYPE_CHECKING:
     from sim.catalog.hardware import HardwareSpec
+    from sim.config.schema import NetworkFailures
     from sim.engine.fleet import Fleet
+    from sim.engine.reliability import Reliability
     from sim.engine.training import Training
-    from sim.engine.workloads import Job
     from sim.network import Fabric
     from sim.perf.training import TrainingEstimate
 
-__all__ = ["FabricState", "max_min_fair", "network_model"]
+__all__ = ["FabricFailures", "FabricState", "max_min_fair", "network_model"]
 
 
 def network_model(
@@ -57,17 +63,19 @@ def network_model(
     hw: HardwareSpec,
     tier_names: tuple[str, ...],
     latency_s: tuple[float, ...],
-) -> Callable[[list[tuple[int, float, float]]], float]:
+) -> Callable[[list[tuple[int, float, float]], float], float]:
     """The ``network`` rate factor of a job as a function of the tiers it crosses.
 
     The path (:class:`~sim.perf.network.NetworkPath`) is the NIC at the domain boundary (the
     flat path the job's base rate was estimated on) and then each crossed tier with the job's
-    GPUs per group there (the mean over its groups) and its per-GPU share; the factor is the
+    GPUs per group there (the mean over its groups) and its per-GPU share; ``nic_scale`` is the
+    share of its GPUs' links that are up (failed leaves or links under it). The factor is the
     step time on the flat path over the step time on this one (tens of microseconds)."""
-    nic = hw.scaleout_bandwidth_bits_per_s / 8.0
-    first = PathTier(gpus_below=hw.domain_gpus, bytes_per_s_per_gpu=nic, name="nic")
+    full = hw.scaleout_bandwidth_bits_per_s / 8.0
 
-    def factor(tiers: list[tuple[int, float, float]]) -> float:
+    def factor(tiers: list[tuple[int, float, float]], nic_scale: float = 1.0) -> float:
+        nic = full * nic_scale
+        first = PathTier(gpus_below=hw.domain_gpus, bytes_per_s_per_gpu=nic, name="nic")
         path = NetworkPath(
             (
                 first,
@@ -112,25 +120,38 @@ class FabricState:
         fleet: Fleet,
         rec: Recorder,
         now: Callable[[], float],
+        degradable: bool = False,
     ) -> None:
         self.fabric = fabric
         self.fleet = fleet
+        self.rec = rec
         self.now = now
         self.tiers = fabric.tier_names
         self.domain_group = [np.asarray(g, dtype=np.int64) for g in fabric.domain_group]
         self.parent = [np.asarray(p, dtype=np.int64) for p in fabric.parent]
         self.uplink = [np.asarray(u, dtype=np.float64) for u in fabric.uplink_bytes_per_s]
+        self.downlink = [np.asarray(d, dtype=np.float64) for d in fabric.downlink_bytes_per_s]
         link = np.asarray(fabric.gpu_link_bytes_per_s, dtype=np.float64)
         #: per-GPU NIC line rate of each hardware type (bytes/s)
         self.rate_of_hw = [
             float(link[ids[0]]) if ids.shape[0] else 0.0
             for ids in (np.flatnonzero(fleet.domain_hw == h) for h in range(len(fleet.gpus_of_hw)))
         ]
-        #: tiers where some uplink is finite: only there can a job be slowed
-        self.finite = [t for t, u in enumerate(self.uplink) if np.isfinite(u).any()]
-        #: running jobs that cross a finite tier, with their groups: {job: [(tier, groups,
-        #: gpus per group)]}
-        self.crossing: dict[Job, list[tuple[int, list[int], list[float]]]] = {}
+        self.unit_tier = self.tiers.index("unit") if "unit" in self.tiers else -1
+        self.pod_tier = self.tiers.index("pod") if "pod" in self.tiers else -1
+        #: health of each unit's leaves, each pod's spines and each domain's links (1: all up)
+        self.unit_health = [1.0] * (len(self.uplink[0]) if self.unit_tier == 0 else 0)
+        self.pod_health = [1.0] * (len(self.uplink[self.pod_tier]) if self.pod_tier >= 0 else 0)
+        self.domain_health = np.ones(fleet.n)
+        self.links_down = 0
+        #: tiers whose uplinks can bind: finite ones, and the switched tiers when switches fail
+        switched = {self.unit_tier, self.pod_tier} - {-1} if degradable else set()
+        self.finite = sorted(
+            {t for t, u in enumerate(self.uplink) if np.isfinite(u).any()} | switched
+        )
+        #: running jobs with a network model: {job: [(tier, groups, gpus per group)]} for the
+        #: tiers it crosses (possibly none: it is still slowed by failed links under it)
+        self.running: dict[Job, list[tuple[int, list[int], list[float]]]] = {}
         self.training: Training | None = None
         #: load traces of the tiers that can bind (a non-blocking fabric has none)
         self.ch_load = {
@@ -139,6 +160,11 @@ class FabricState:
         }
         self.loads = [0.0] * len(self.tiers)
         self.recomputes = 0
+
+    @property
+    def crossing(self) -> dict[Job, list[tuple[int, list[int], list[float]]]]:
+        """The running jobs that cross a tier that can bind."""
+        return {j: g for j, g in self.running.items() if g}
 
     # ------------------------------------------------------------------ placement
 
@@ -165,14 +191,17 @@ class FabricState:
                 job.placed = False
                 ids = job.held.all()
                 job.spans = self.spans(ids)
-                job.net_groups = self._groups(job, ids) if job.network is not None else []
+                if job.network is not None:
+                    job.net_groups = self._groups(job, ids)
+                    job.net_units = np.unique(self.domain_group[0][ids]).tolist()
             if job.network is None:
                 return
-            if not job.net_groups:
+            self.running[job] = job.net_groups
+            if not job.net_groups and self._nic_scale(job) == 1.0:
                 self._set(job, 1.0)
-                return
-            self.crossing[job] = job.net_groups
-        elif self.crossing.pop(job, None) is None:
+                if not any(len(g) for g in self.running.values()):
+                    return
+        elif self.running.pop(job, None) is None:
             return
         self._recompute()
 
@@ -188,11 +217,37 @@ class FabricState:
 
     # ------------------------------------------------------------------ shares
 
+    def _capacity(self, t: int, g: int) -> float:
+        """Uplink capacity of group ``g`` of tier ``t`` now: its base (the downlink where the
+        tier is non-blocking) times the share of its switches that are up."""
+        health = 1.0
+        if t == self.unit_tier and self.unit_health:
+            health = self.unit_health[g]
+            if self.pod_health:
+                health *= self.pod_health[int(self.parent[t][g])]
+        elif t == self.pod_tier and self.pod_health:
+            health = self.pod_health[g]
+        cap = float(self.uplink[t][g])
+        if health >= 1.0:
+            return cap
+        if not np.isfinite(cap):
+            cap = float(self.downlink[t][g])
+        return cap * health
+
+    def _nic_scale(self, job: Job) -> float:
+        """Share of its GPUs' links a job has: its units' leaves and its domains' links."""
+        scale = 1.0
+        if self.unit_health:
+            scale = min(self.unit_health[u] for u in job.net_units)
+        if self.links_down:
+            scale = min(scale, float(self.domain_health[job.held.all()].min()))
+        return scale
+
     def _recompute(self) -> None:
-        """Max-min fair shares at every group crossed, then each crossing job's path."""
+        """Max-min fair shares at every group crossed, then each running job's path."""
         self.recomputes += 1
         flows: dict[tuple[int, int], list[tuple[Job, float]]] = {}
-        for job, groups in self.crossing.items():
+        for job, groups in self.running.items():
             rate = self.rate_of_hw[job.hw]
             for t, gs, gp in groups:
                 for g, n in zip(gs, gp, strict=True):
@@ -201,9 +256,10 @@ class FabricState:
         used = [0.0] * len(self.tiers)
         cap_sum = [0.0] * len(self.tiers)
         for (t, g), fl in flows.items():
-            cap = float(self.uplink[t][g])
-            got = max_min_fair(cap, [d for _, d in fl]) if np.isfinite(cap) else [d for _, d in fl]
-            if np.isfinite(cap):
+            cap = self._capacity(t, g)
+            finite = math.isfinite(cap)
+            got = max_min_fair(cap, [d for _, d in fl]) if finite else [d for _, d in fl]
+            if finite:
                 used[t] += sum(got)
                 cap_sum[t] += cap
             for (job, d), a in zip(fl, got, strict=True):
@@ -211,14 +267,16 @@ class FabricState:
                 per_gpu = a / (d / rate)
                 key = (job, t)
                 share[key] = min(share.get(key, per_gpu), per_gpu)
-        for job, groups in self.crossing.items():
+        for job, groups in self.running.items():
             rate = self.rate_of_hw[job.hw]
+            nic = self._nic_scale(job)
+            if not groups and nic == 1.0:
+                self._set(job, 1.0)
+                continue
             gpus = job.domains * self.fleet.gpus_of_hw[job.hw]
-            tiers = []
-            for t, gs, _ in groups:
-                tiers.append((t, gpus / len(gs), share.get((job, t), rate)))
+            tiers = [(t, gpus / len(gs), share.get((job, t), rate)) for t, gs, _ in groups]
             assert job.network is not None
-            self._set(job, job.network(tiers))
+            self._set(job, job.network(tiers, nic))
         now = self.now()
         for t in self.finite:
             load = used[t] / cap_sum[t] if cap_sum[t] > 0 else 0.0
@@ -231,6 +289,25 @@ class FabricState:
         nothing happens when it is unchanged)."""
         assert self.training is not None
         self.training.set_rate_factor(job, "network", factor)
+
+    # ------------------------------------------------------------------ failures
+
+    def degrade(self, kind: str, index: int, delta: float) -> None:
+        """A switch or link failed (``delta`` < 0) or came back (> 0): ``kind`` is ``leaf``
+        (unit ``index``), ``spine`` (pod ``index``) or ``link`` (domain ``index``); the
+        shares are recomputed. Health never falls below a trickle (0.1%), so a unit or pod
+        that lost every switch is cut off in effect without dividing by zero."""
+        if kind == "leaf":
+            self.unit_health[index] = max(1e-3, min(1.0, self.unit_health[index] + delta))
+        elif kind == "spine":
+            self.pod_health[index] = max(1e-3, min(1.0, self.pod_health[index] + delta))
+        else:
+            h = max(1e-3, min(1.0, float(self.domain_health[index]) + delta))
+            self.domain_health[index] = h
+            self.links_down += -1 if delta < 0 else 1
+            self.links_down = max(0, self.links_down)
+        if self.running:
+            self._recompute()
 
     def stats(self) -> dict[str, Any]:
         return {"recomputes": self.recomputes}
@@ -284,3 +361,140 @@ class FabricState:
         cols["holder_workload"] = kinds[top]
         cols["held"] = count
         return cols
+
+
+class FabricFailures:
+    """Switch and link failures (component ``fabric``; rates in
+    :class:`~sim.config.schema.NetworkFailures`): three superposed Poisson streams, a failure
+    picking its leaf's unit or its spine's pod with probability proportional to the domains in
+    it (units and pods of one fabric have equal switch counts per domain) and a link's domain
+    uniformly. Effects by scope (the failure's switch or link is out until its repair):
+
+    * leaf: the unit's GPUs keep ``1 - 1/leaves`` of their links; its running jobs are
+      interrupted (NCCL times out) and restart in place; a unit whose last leaf fails has its
+      domains taken out of service (they fail and are repaired with the switch);
+    * spine: the pod's uplink capacities fall by ``1/spines``; jobs are slowed, not stopped;
+    * link: the domain keeps ``1 - 1/GPUs`` of its links; the job holding it is interrupted.
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        cfg: NetworkFailures,
+        state: FabricState,
+        training: Training,
+        reliability: Reliability,
+        rec: Recorder,
+        rng: np.random.Generator,
+    ) -> None:
+        self.env = env
+        self.cfg = cfg
+        self.state = state
+        self.training = training
+        self.reliability = reliability
+        self.rec = rec
+        self.rng = rng
+        fab = state.fabric
+        fleet = state.fleet
+        self.n_units = len(state.unit_health)
+        self.n_pods = len(state.pod_health)
+        leaves = sum(fab.switches.get("unit", {}).values())
+        spines = sum(fab.switches.get("pod", {}).values())
+        self.leaves_per_unit = max(1, round(leaves / self.n_units)) if self.n_units else 1
+        self.spines_per_pod = max(1, round(spines / self.n_pods)) if self.n_pods else 1
+        year = 365.25 * 86_400.0
+        gpus = float(np.asarray(fab.domain_gpus).sum())
+        self.rates = {
+            "leaf": cfg.switch_annual_failure_rate * leaves / year if self.n_units else 0.0,
+            "spine": cfg.switch_annual_failure_rate * spines / year if self.n_pods else 0.0,
+            "link": cfg.link_failures_per_1000_gpu_years / 1000.0 * gpus / year,
+        }
+        self.counts = dict.fromkeys(self.rates, 0)
+        unit = state.domain_group[0]
+        # each unit's domains: a contiguous range (groups are ranges of domain indices)
+        self.unit_first = np.searchsorted(unit, np.arange(max(self.n_units, 1))).tolist()
+        self.unit_end = np.searchsorted(unit, np.arange(max(self.n_units, 1)), "right").tolist()
+        self.fleet = fleet
+
+    def start(self) -> None:
+        for kind, rate in self.rates.items():
+            if rate > 0:
+                self._arm(kind)
+
+    def _arm(self, kind: str) -> None:
+        if self.rates[kind] <= 0:
+            return
+        gap = float(self.rng.exponential(1.0 / self.rates[kind]))
+        later(self.env, gap, self._fail, kind)
+
+    def _fail(self, call: Call) -> None:
+        kind = call.value
+        self.counts[kind] += 1
+        st = self.state
+        d = self._pick()
+        repair = float(draw_durations(self.cfg.repair_time, self.rng, 1)[0])
+        now = self.env.now
+        power = self.fleet.power
+        power.batch()
+        if kind == "leaf":
+            u = int(st.domain_group[0][d])
+            index, delta = u, -1.0 / self.leaves_per_unit
+            self.rec.event(now, EventKind.NETWORK_FAILURE, f"unit {u}", "", d, detail="leaf")
+            if st.unit_health[u] + delta <= 1e-9:  # its last leaf: the unit is cut off
+                self._cut_off(u, repair)
+            else:
+                self._interrupt(range(self.unit_first[u], self.unit_end[u]))
+        elif kind == "spine":
+            index = int(st.domain_group[0][d])
+            index = int(st.parent[0][index])
+            delta = -1.0 / self.spines_per_pod
+            self.rec.event(now, EventKind.NETWORK_FAILURE, f"pod {index}", "", d, detail="spine")
+        else:
+            index, delta = d, -1.0 / self.fleet.gpus_of_hw[self.fleet.hw_of[d]]
+            self.rec.event(now, EventKind.NETWORK_FAILURE, f"domain {d}", "", d, detail="link")
+            self._interrupt((d,))
+        st.degrade(kind, index, delta)
+        power.flush(now)
+        later(self.env, repair, self._repair, (kind, index, -delta))
+        self._arm(kind)
+
+    def _pick(self) -> int:
+        """A domain, uniformly: the failed switch is its unit's leaf or its pod's spine."""
+        return int(self.rng.integers(0, self.fleet.n))
+
+    def _repair(self, call: Call) -> None:
+        kind, index, delta = call.value
+        now = self.env.now
+        self.rec.event(now, EventKind.NETWORK_REPAIR, f"{kind} {index}", "", -1, detail=kind)
+        power = self.fleet.power
+        power.batch()
+        self.state.degrade(kind, index, delta)
+        power.flush(now)
+
+    def _interrupt(self, domains: Any) -> None:
+        """The running jobs holding any of ``domains`` time out and restart in place."""
+        fleet = self.fleet
+        seen: set[int] = set()
+        for d in domains:
+            h = fleet.holder_of[d]
+            if h < 0 or h in seen:
+                continue
+            seen.add(h)
+            w = fleet.holders[h]
+            if isinstance(w, Job):
+                self.training.network_interrupt(w, d)
+
+    def _cut_off(self, u: int, repair_s: float) -> None:
+        """Every domain of unit ``u`` lost its last leaf: out of service until the repair."""
+        fleet = self.fleet
+        for d in range(self.unit_first[u], self.unit_end[u]):
+            if fleet.state_of[d] != FAILED:
+                self.reliability.fail(d, repair_s)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "leaf_failures": self.counts["leaf"],
+            "spine_failures": self.counts["spine"],
+            "link_failures": self.counts["link"],
+            "failures_per_day": {k: r * 86_400.0 for k, r in self.rates.items()},
+        }

@@ -311,6 +311,31 @@ class Training:
             self._queue(job.kind, +1)
             self.scheduler.try_start()
 
+    def network_interrupt(self, job: Job, domain: int) -> None:
+        """A switch or link under running ``job`` failed: its collectives time out, it loses
+        the work since its last checkpoint and restarts on the same domains (the fabric routes
+        around the failure). A job that is not running is left alone."""
+        if job.phase != Phase.RUNNING:
+            return
+        now = self.env.now
+        lost = self._lose(job)
+        job.token += 1
+        job.interruptions += 1
+        self.rec.event(
+            now,
+            EventKind.INTERRUPTED,
+            job.name,
+            job.kind,
+            domain=domain,
+            value=lost,
+            detail="network",
+        )
+        job.starts += 1
+        self.rec.event(
+            now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="in_place"
+        )
+        self._restart(job)
+
     # ------------------------------------------------------------------ rate changes
 
     def set_rate_factor(

@@ -149,8 +149,10 @@ class Job(Workload):
         self.running_s = 0.0  # wall time spent RUNNING (includes work later lost)
         self.slowdown_s = [0.0] * len(RATE_FACTORS)
         #: the network factor of a placement: called with [(tier, GPUs per group, per-GPU
-        #: bytes/s)] for the tiers it crosses (:mod:`sim.engine.fabric`); None: not modelled
-        self.network: Callable[[list[tuple[int, float, float]]], float] | None = None
+        #: bytes/s)] for the tiers it crosses and the share of its links that are up
+        #: (:mod:`sim.engine.fabric`); None: not modelled
+        self.network: Callable[[list[tuple[int, float, float]], float], float] | None = None
+        self.net_units: list[int] = []  # fabric units of its placement
         self.spans: list[int] = []  # groups its domains touched per fabric tier, at its last start
         self.placed = False  # given a new gang since it last ran (its spans are to be found)
         self.net_groups: list[tuple[int, list[int], list[float]]] = []  # crossed, per tier
