@@ -63,7 +63,8 @@ from sim.facility.weather import (
 )
 from sim.facility.weather_csv import WeatherFileError
 from sim.network import Fabric, FabricHall, build_fabric, check_fabric
-from sim.perf import PerfError, estimate_inference, estimate_training
+from sim.perf import PerfError, TrainingLayout, estimate_inference, estimate_training
+from sim.perf.training import default_vp
 from sim.rng import RandomStreams
 from sim.units import DAY_S, YEAR_S
 
@@ -907,7 +908,9 @@ def _plan_job(
         )
         return None
     try:
-        est = _training_estimate(model, spec, gpus, j.precision, j.seq_len, j.global_batch)
+        est = _training_estimate(
+            model, spec, gpus, j.precision, j.seq_len, j.global_batch, _layout(j, model, gpus)
+        )
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
         err.add(loc, f"cannot run on {spec.display_name}: {exc.args[0] if exc.args else exc}")
         return None
@@ -938,8 +941,38 @@ def _plan_job(
 _TRAINING_CACHE: dict[str, Any] = {}
 
 
+def _layout(j: PretrainingJob, model: ModelShape, gpus: int) -> TrainingLayout | None:
+    """The scenario's layout with the data-parallel width filled in (what is left)."""
+    lay = j.layout
+    if lay is None:
+        return None
+    split = lay.tp * lay.pp * lay.cp
+    if gpus % split:
+        raise PerfError(
+            f"layout tp x pp x cp = {lay.tp} x {lay.pp} x {lay.cp} = {split} does not divide the"
+            f" job's {gpus} GPUs"
+        )
+    return TrainingLayout(
+        tp=lay.tp,
+        pp=lay.pp,
+        vp=lay.vp if lay.vp is not None else default_vp(model, lay.pp),
+        cp=lay.cp,
+        dp=gpus // split,
+        ep=lay.ep,
+        microbatch=lay.microbatch,
+        zero_stage=lay.zero_stage,
+        recompute=lay.recompute,
+    )
+
+
 def _training_estimate(
-    model: ModelShape, spec: HardwareSpec, gpus: int, precision: Any, seq: int, batch: int | None
+    model: ModelShape,
+    spec: HardwareSpec,
+    gpus: int,
+    precision: Any,
+    seq: int,
+    batch: int | None,
+    layout: TrainingLayout | None = None,
 ) -> Any:
     """``estimate_training`` memoised on its inputs: identical jobs (a scenario with several
     runs of one model, a sweep) search the layout space once. The key is the full JSON of the
@@ -952,13 +985,14 @@ def _training_estimate(
             str(precision),
             str(seq),
             str(batch),
+            repr(layout),
         )
     )
     if key not in _TRAINING_CACHE:
         if len(_TRAINING_CACHE) > 256:
             _TRAINING_CACHE.clear()
         _TRAINING_CACHE[key] = estimate_training(
-            model, spec, gpus, precision, seq_len=seq, global_batch=batch
+            model, spec, gpus, precision, seq_len=seq, global_batch=batch, layout=layout
         )
     return _TRAINING_CACHE[key]
 

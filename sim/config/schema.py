@@ -604,6 +604,27 @@ class NetworkConfig(_Model):
 ModelRef = Name | dict[str, Any]
 
 
+class TrainingLayoutConfig(_Model):
+    """A training job's parallel layout, as published (e.g. Llama 3 405B: TP 8, PP 16, DP 128,
+    validation.md A.1); the data-parallel width is what is left: gpus / (tp x pp x cp). Without
+    it the performance model picks the fastest layout that fits (sim/perf/layout.py)."""
+
+    tp: Parallel = 1
+    pp: Parallel = 1
+    vp: Parallel | None = Field(
+        default=None,
+        description="virtual pipeline stages per GPU (interleaving); default: about two layers"
+        " per chunk (sim/perf/training.py default_vp)",
+    )
+    cp: Parallel = Field(default=1, description="context-parallel width")
+    ep: Parallel = Field(default=1, description="expert-parallel width (divides the data width)")
+    microbatch: Parallel = Field(default=1, description="sequences per micro-batch")
+    zero_stage: Annotated[Count, within(0, 3)] = Field(
+        default=1, description="1: optimizer states sharded, 2: also gradients, 3: also weights"
+    )
+    recompute: Literal["auto", "none", "selective", "full"] = "auto"
+
+
 class PretrainingJob(_Model):
     """A large gang-scheduled pre-training run."""
 
@@ -638,6 +659,11 @@ class PretrainingJob(_Model):
         " facility's storage bandwidth",
     )
     priority_class: Name = Field(default="pretraining", alias="class")
+    layout: TrainingLayoutConfig | None = Field(
+        default=None,
+        description="the job's parallel layout (TrainingLayoutConfig); default: the fastest that"
+        " fits",
+    )
 
 
 class PosttrainingStream(_Model):

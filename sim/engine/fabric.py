@@ -160,6 +160,12 @@ class FabricState:
         }
         self.loads = [0.0] * len(self.tiers)
         self.recomputes = 0
+        #: ``pack`` is a topology-aware scheduler and launcher: a job's ranks follow the
+        #: fabric, so consecutive ranks share a group and only the shard of a hierarchical
+        #: collective crosses each tier. ``spread`` and ``random`` are topology-blind:
+        #: consecutive ranks land in different groups, one domain at a time
+        #: (docs/performance-model.md, "Network path": rank order matters as much as placement)
+        self.ranks_in_order = fabric.placement == "pack"
 
     @property
     def crossing(self) -> dict[Job, list[tuple[int, list[int], list[float]]]]:
@@ -273,8 +279,12 @@ class FabricState:
             if not groups and nic == 1.0:
                 self._set(job, 1.0)
                 continue
-            gpus = job.domains * self.fleet.gpus_of_hw[job.hw]
-            tiers = [(t, gpus / len(gs), share.get((job, t), rate)) for t, gs, _ in groups]
+            dg = self.fleet.gpus_of_hw[job.hw]
+            gpus = job.domains * dg
+            tiers = [
+                (t, gpus / len(gs) if self.ranks_in_order else dg, share.get((job, t), rate))
+                for t, gs, _ in groups
+            ]
             assert job.network is not None
             self._set(job, job.network(tiers, nic))
         now = self.now()
