@@ -11,7 +11,10 @@ engine's event rate as a share of the fastest SimPy can go. Then two ratios:
 * the wall time of a 10 GW site (the same scenario with ten times the grid power, so ten times
   the racks, with the same workload) over the 1 GW one, both for 365 days (target <= 3);
 * the 365-day default with weather-driven PUE (synthetic Abilene) and 25% oversubscription, so
-  the power controller acts: its engine seconds (target <= 10).
+  the power controller acts: its engine seconds (target <= 10);
+* the 365-day default on a rail-optimized fabric (placement ``pack``, switch and link failures
+  on) over the same on the default non-blocking fabric (target <= 1.2), and the time to build
+  the fabric at 1 GW and 10 GW.
 
 Each case runs in its own process (so peak memory is its own).
 
@@ -53,9 +56,38 @@ LIVE_FACILITY = [
     "facility.weather={kind: synthetic, site: abilene}",
     "facility.oversubscription=1.25",
 ]
+#: the network case: a switched fabric with topology-aware placement and failures
+FABRIC = ["network.kind=rail_optimized"]
 
 
-def _engine(days: float, scenario: str | None, grid: str | None, live: bool) -> dict[str, Any]:
+def _fabric_build_s(plan: Any, repeat: int = 5) -> float:
+    """Best-of-``repeat`` seconds to build ``plan``'s fabric from its halls (numpy only)."""
+    from sim.network import FabricHall, build_fabric
+
+    sc = plan.scenario
+    places = {h.name: h for h in sc.facility.halls}
+    halls = [
+        FabricHall(
+            h.name,
+            plan.hw_specs[h.hw_index],
+            h.first_domain,
+            h.n_domains,
+            places[h.name].building,
+            places[h.name].site,
+        )
+        for h in plan.halls
+    ]
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        build_fabric(sc.network, halls)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _engine(
+    days: float, scenario: str | None, grid: str | None, live: bool, fabric: bool = False
+) -> dict[str, Any]:
     from sim.runner import prepare, simulate
 
     t0 = time.perf_counter()
@@ -64,6 +96,8 @@ def _engine(days: float, scenario: str | None, grid: str | None, live: bool) -> 
         overrides.append(f"facility.grid_power={grid}")
     if live:
         overrides += LIVE_FACILITY
+    if fabric:
+        overrides += FABRIC
     _, plan = prepare(scenario, overrides=overrides)
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -71,7 +105,9 @@ def _engine(days: float, scenario: str | None, grid: str | None, live: bool) -> 
     total_s = time.perf_counter() - t1
     return {
         "case": f"{plan.scenario.name}{', ' + grid if grid else ''}"
-        f"{', weather+oversub' if live else ''}, {days:g} days",
+        f"{', weather+oversub' if live else ''}{', rail-optimized' if fabric else ''},"
+        f" {days:g} days",
+        "fabric_build_s": _fabric_build_s(plan) if fabric else None,
         "wall_s": stats.wall_s,
         "events": stats.simpy_events,
         "model_events": stats.model_events,
@@ -82,7 +118,11 @@ def _engine(days: float, scenario: str | None, grid: str | None, live: bool) -> 
 
 
 def _child(args: argparse.Namespace) -> None:
-    out = _bare(args.bare) if args.bare else _engine(args.days, args.scenario, args.grid, args.live)
+    out = (
+        _bare(args.bare)
+        if args.bare
+        else _engine(args.days, args.scenario, args.grid, args.live, args.fabric)
+    )
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps(out))
 
@@ -100,6 +140,7 @@ def main() -> None:
     ap.add_argument("--bare", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--grid", help=argparse.SUPPRESS)
     ap.add_argument("--live", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--fabric", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -113,11 +154,13 @@ def main() -> None:
     rows = [bare]
     for d in days:
         rows.append(_run_child(["--days", str(d), *scen]))
-    big = live = None
+    big = live = fab = fab10 = None
     if 365.0 in days:
         big = _run_child(["--days", "365", "--grid", "10 GW", *scen])
         live = _run_child(["--days", "365", "--live", *scen])
-        rows += [big, live]
+        fab = _run_child(["--days", "365", "--fabric", *scen])
+        fab10 = _run_child(["--days", "1", "--grid", "10 GW", "--fabric", *scen])
+        rows += [big, live, fab]
     print(
         f"{'case':<42} {'wall s':>8} {'events':>11} {'events/s':>11} {'vs bare':>8}"
         f" {'peak MB':>8}  notes"
@@ -135,7 +178,8 @@ def main() -> None:
             f" {rate / bare_rate:>8.2f} {r['peak_rss_mb']:>8.0f}  {notes}"
         )
     year = next(
-        (r for r in rows[1:] if r["case"].endswith(", 365 days") and r not in (big, live)), None
+        (r for r in rows[1:] if r["case"].endswith(", 365 days") and r not in (big, live, fab)),
+        None,
     )
     if year is not None:
         ratio = year["events"] / year["wall_s"] / bare_rate
@@ -150,6 +194,13 @@ def main() -> None:
         print(
             f"365-day default with weather and 25% oversubscription (power control acting):"
             f" {live['wall_s']:.2f} s of engine time (target <= 10)"
+        )
+    if fab is not None and year is not None and fab10 is not None:
+        print(
+            f"365-day default on a rail-optimized fabric over the non-blocking one:"
+            f" {fab['wall_s'] / year['wall_s']:.2f} (target <= 1.2); fabric build"
+            f" {fab['fabric_build_s'] * 1e3:.1f} ms at 1 GW,"
+            f" {fab10['fabric_build_s'] * 1e3:.1f} ms at 10 GW"
         )
 
 

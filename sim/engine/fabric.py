@@ -160,6 +160,16 @@ class FabricState:
         }
         self.loads = [0.0] * len(self.tiers)
         self.recomputes = 0
+        #: jobs crossing each group (tier, group) with their demand (bytes/s), and each group's
+        #: allocation: (traffic given, capacity counted in the load, {job: bytes/s})
+        self.group_jobs: dict[tuple[int, int], dict[Job, float]] = {}
+        self.group_alloc: dict[tuple[int, int], tuple[float, float, dict[Job, float]]] = {}
+        self.used = [0.0] * len(self.tiers)
+        self.cap_sum = [0.0] * len(self.tiers)
+        self.version = 0  # bumped when a switch or link changes: every factor is stale
+        #: per tier, which groups have a finite uplink now (and how many)
+        self.finite_now = [np.isfinite(u) for u in self.uplink]
+        self.n_finite = [int(m.sum()) for m in self.finite_now]
         #: ``pack`` is a topology-aware scheduler and launcher: a job's ranks follow the
         #: fabric, so consecutive ranks share a group and only the shard of a hierarchical
         #: collective crosses each tier. ``spread`` and ``random`` are topology-blind:
@@ -185,14 +195,22 @@ class FabricState:
         return out
 
     def activity(self, job: Job, sign: int) -> None:
-        """``job`` starts (+1) or stops (-1) running: update the shares of the jobs crossing.
+        """``job`` starts (+1) or stops (-1) running: update the shares where it changes them.
 
         Its spans and groups are found when it was given a new gang (``job.placed`` set by
         :meth:`~sim.engine.training.Training.start`): O(its domains) in numpy, once per
         placement. A restart in place after a failure (one replacement domain among its
         domains) keeps the groups of its placement (the replacement comes from wherever the
-        placement policy finds one; the approximation is one domain of the gang)."""
+        placement policy finds one; the approximation is one domain of the gang).
+
+        Only groups whose uplink is finite now are shared (a healthy non-blocking group gives
+        every job its full rate). A share at a group depends only on the jobs at that group,
+        so a start or stop changes the factors of the job and of its neighbours (the jobs
+        sharing one of its finite groups) only; a job with no neighbours that restarts with
+        nothing changed keeps its factor, at O(its finite groups)."""
         if sign > 0:
+            if job in self.running and not job.placed and job.net_version == self.version:
+                return  # a restart in place: it kept its share through the restart
             if job.placed:
                 job.placed = False
                 ids = job.held.all()
@@ -200,16 +218,62 @@ class FabricState:
                 if job.network is not None:
                     job.net_groups = self._groups(job, ids)
                     job.net_units = np.unique(self.domain_group[0][ids]).tolist()
+                    job.net_version = -1  # a new placement: its keys and factor are to be found
             if job.network is None:
                 return
             self.running[job] = job.net_groups
-            if not job.net_groups and self._nic_scale(job) == 1.0:
-                self._set(job, 1.0)
-                if not any(len(g) for g in self.running.values()):
-                    return
-        elif self.running.pop(job, None) is None:
-            return
-        self._recompute()
+            if job.net_version != self.version:
+                job.net_keys = self._keys(job)
+            for key, demand in job.net_keys:
+                self.group_jobs.setdefault(key, {})[job] = demand
+            near = self._neighbours(job)
+            if near or job.net_version != self.version:
+                self._update({job, *near}, [k for k, _ in job.net_keys])
+            elif job.net_keys:
+                self._update(set(), [k for k, _ in job.net_keys])
+        else:
+            if self.running.pop(job, None) is None:
+                return
+            for key, _ in job.net_keys:
+                at = self.group_jobs.get(key)
+                if at is not None:
+                    at.pop(job, None)
+            if job.net_keys:
+                self._update(self._neighbours(job), [k for k, _ in job.net_keys])
+
+    def _keys(self, job: Job) -> list[tuple[tuple[int, int], float]]:
+        """The groups ``job`` crosses whose uplink is finite now, with its demand there."""
+        rate = self.rate_of_hw[job.hw]
+        out: list[tuple[tuple[int, int], float]] = []
+        for t, gs, gp in job.net_groups:
+            mask = self.finite_now[t]
+            if not self.n_finite[t]:
+                continue
+            g_np = np.asarray(gs, dtype=np.int64)
+            sel = np.flatnonzero(mask[g_np])
+            if sel.shape[0]:
+                demand = np.asarray(gp)[sel] * rate
+                out.extend(
+                    ((t, g), d) for g, d in zip(g_np[sel].tolist(), demand.tolist(), strict=True)
+                )
+        return out
+
+    def _refresh_finite(self, t: int, groups: np.ndarray) -> None:
+        """Whether each of ``groups`` of tier ``t`` has a finite uplink now."""
+        mask = self.finite_now[t]
+        before = int(mask[groups].sum())
+        now = np.array([math.isfinite(self._capacity(t, int(g))) for g in groups], dtype=bool)
+        mask[groups] = now
+        self.n_finite[t] += int(now.sum()) - before
+
+    def _neighbours(self, job: Job) -> set[Job]:
+        out: set[Job] = set()
+        for key, _ in job.net_keys:
+            at = self.group_jobs.get(key)
+            if at:
+                out.update(at)
+        out.discard(job)
+        return out
 
     def _groups(self, job: Job, ids: np.ndarray) -> list[tuple[int, list[int], list[float]]]:
         gpus = self.fleet.gpus_of_hw[job.hw]
@@ -249,50 +313,85 @@ class FabricState:
             scale = min(scale, float(self.domain_health[job.held.all()].min()))
         return scale
 
-    def _recompute(self) -> None:
-        """Max-min fair shares at every group crossed, then each running job's path."""
+    def _allocate(self, key: tuple[int, int]) -> None:
+        """Max-min fair shares of group ``key``'s uplink among the jobs crossing it now; the
+        tier's load totals follow."""
+        t = key[0]
+        old = self.group_alloc.pop(key, None)
+        if old is not None:
+            used, cap, _ = old
+            self.used[t] -= used
+            self.cap_sum[t] -= cap
+        at = self.group_jobs.get(key)
+        if not at:
+            self.group_jobs.pop(key, None)
+            return
+        cap = self._capacity(*key)
+        demands = list(at.values())
+        if math.isfinite(cap):
+            got = max_min_fair(cap, demands)
+            self.used[t] += sum(got)
+            self.cap_sum[t] += cap
+            self.group_alloc[key] = (sum(got), cap, dict(zip(at, got, strict=True)))
+        else:
+            self.group_alloc[key] = (0.0, 0.0, dict(at))
+
+    def _update(self, jobs: set[Job], keys: list[tuple[int, int]]) -> None:
+        """Reallocate the groups ``keys`` and those of ``jobs``, then set the factors of
+        ``jobs``."""
         self.recomputes += 1
-        flows: dict[tuple[int, int], list[tuple[Job, float]]] = {}
-        for job, groups in self.running.items():
-            rate = self.rate_of_hw[job.hw]
-            for t, gs, gp in groups:
-                for g, n in zip(gs, gp, strict=True):
-                    flows.setdefault((t, g), []).append((job, n * rate))
-        share: dict[tuple[Job, int], float] = {}  # per-GPU bytes/s at a tier, slowest group
-        used = [0.0] * len(self.tiers)
-        cap_sum = [0.0] * len(self.tiers)
-        for (t, g), fl in flows.items():
-            cap = self._capacity(t, g)
-            finite = math.isfinite(cap)
-            got = max_min_fair(cap, [d for _, d in fl]) if finite else [d for _, d in fl]
-            if finite:
-                used[t] += sum(got)
-                cap_sum[t] += cap
-            for (job, d), a in zip(fl, got, strict=True):
-                rate = self.rate_of_hw[job.hw]
-                per_gpu = a / (d / rate)
-                key = (job, t)
-                share[key] = min(share.get(key, per_gpu), per_gpu)
-        for job, groups in self.running.items():
-            rate = self.rate_of_hw[job.hw]
-            nic = self._nic_scale(job)
-            if not groups and nic == 1.0:
-                self._set(job, 1.0)
-                continue
-            dg = self.fleet.gpus_of_hw[job.hw]
-            gpus = job.domains * dg
-            tiers = [
-                (t, gpus / len(gs) if self.ranks_in_order else dg, share.get((job, t), rate))
-                for t, gs, _ in groups
-            ]
-            assert job.network is not None
-            self._set(job, job.network(tiers, nic))
+        todo = set(keys)
+        for job in jobs:
+            todo.update(k for k, _ in job.net_keys)
+        for key in todo:
+            self._allocate(key)
+        for job in jobs:
+            self._factor(job)
         now = self.now()
         for t in self.finite:
-            load = used[t] / cap_sum[t] if cap_sum[t] > 0 else 0.0
-            if load != self.loads[t]:
+            load = self.used[t] / self.cap_sum[t] if self.cap_sum[t] > 1e-9 else 0.0
+            if abs(load - self.loads[t]) > 1e-12:
                 self.loads[t] = load
                 self.ch_load[t].set(now, load)
+
+    def _factor(self, job: Job) -> None:
+        """``job``'s network factor from its shares (per tier the smallest over its groups;
+        a group with an infinite uplink gives the full rate)."""
+        job.net_version = self.version
+        rate = self.rate_of_hw[job.hw]
+        nic = self._nic_scale(job)
+        groups = job.net_groups
+        if not groups and nic == 1.0:
+            self._set(job, 1.0)
+            return
+        per_tier: dict[int, float] = {}
+        for (t, g), demand in job.net_keys:
+            alloc = self.group_alloc.get((t, g))
+            if alloc is not None and alloc[1] > 0.0:
+                per_gpu = alloc[2][job] / demand * rate
+                per_tier[t] = min(per_tier.get(t, rate), per_gpu)
+        dg = self.fleet.gpus_of_hw[job.hw]
+        gpus = job.domains * dg
+        tiers = [
+            (t, gpus / len(gs) if self.ranks_in_order else dg, per_tier.get(t, rate))
+            for t, gs, _ in groups
+        ]
+        assert job.network is not None
+        self._set(job, job.network(tiers, nic))
+
+    def _recompute(self) -> None:
+        """Every group and every running job again (a switch or link changed: groups may turn
+        finite or back)."""
+        self.version += 1
+        self.group_jobs.clear()
+        self.group_alloc.clear()
+        self.used = [0.0] * len(self.tiers)
+        self.cap_sum = [0.0] * len(self.tiers)
+        for job in self.running:
+            job.net_keys = self._keys(job)
+            for key, demand in job.net_keys:
+                self.group_jobs.setdefault(key, {})[job] = demand
+        self._update(set(self.running), [])
 
     def _set(self, job: Job, factor: float) -> None:
         """Set ``job``'s network factor (a job that is not running yet takes it into its run;
@@ -309,8 +408,12 @@ class FabricState:
         that lost every switch is cut off in effect without dividing by zero."""
         if kind == "leaf":
             self.unit_health[index] = max(1e-3, min(1.0, self.unit_health[index] + delta))
+            self._refresh_finite(self.unit_tier, np.array([index]))
         elif kind == "spine":
             self.pod_health[index] = max(1e-3, min(1.0, self.pod_health[index] + delta))
+            self._refresh_finite(self.pod_tier, np.array([index]))
+            if self.unit_tier >= 0:
+                self._refresh_finite(self.unit_tier, np.flatnonzero(self.parent[0] == index))
         else:
             h = max(1e-3, min(1.0, float(self.domain_health[index]) + delta))
             self.domain_health[index] = h

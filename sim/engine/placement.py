@@ -44,14 +44,17 @@ class LocatedPool:
     """
 
     __slots__ = (
+        "chain",
         "children",
         "free",
         "n_tiers",
+        "open",
         "parent",
         "policy",
         "rng",
         "size",
         "stacks",
+        "unit_np",
         "unit_of",
     )
 
@@ -70,6 +73,7 @@ class LocatedPool:
         self.policy = policy
         self.rng = rng
         self.unit_of = unit_of
+        self.unit_np = np.frombuffer(unit_of, dtype=np.int64)
         self.parent = parent
         self.n_tiers = len(n_groups)
         self.free: list[list[int]] = [[0] * n for n in n_groups]
@@ -95,6 +99,23 @@ class LocatedPool:
         tops = sorted({self._top(u) for u in self.stacks})
         self.children.append({0: tops})  # a virtual root above the top tier
         self.size = int(domains.shape[0])
+        # each unit's chain of (tier, group, parent group) up to the root, and per tier and
+        # parent the children that have free domains (pack scans only those: in a busy factory
+        # most groups are full)
+        self.chain: dict[int, tuple[tuple[int, int, int], ...]] = {}
+        for u in self.stacks:
+            links = []
+            g = u
+            for t in range(self.n_tiers):
+                up = parent[t][g] if t + 1 < self.n_tiers else 0
+                links.append((t, g, up))
+                g = up
+            self.chain[u] = tuple(links)
+        self.open: list[dict[int, dict[int, None]]] = [{} for _ in range(self.n_tiers)]
+        for chain in self.chain.values():
+            for t, g, up in chain:
+                if self.free[t][g] > 0:
+                    self.open[t].setdefault(up, {})[g] = None
 
     def _top(self, u: int) -> int:
         g = u
@@ -105,33 +126,37 @@ class LocatedPool:
     # ------------------------------------------------------------------ counts
 
     def _count(self, u: int, k: int) -> None:
-        """Add ``k`` (negative: remove) free domains to unit ``u`` and its ancestors."""
-        g = u
-        free, parent = self.free, self.parent
-        last = self.n_tiers - 1
-        for t in range(self.n_tiers):
-            free[t][g] += k
-            if t < last:
-                g = parent[t][g]
+        """Add ``k`` (negative: remove) free domains to unit ``u`` and its ancestors, keeping
+        the sets of groups with free domains."""
+        free, open_ = self.free, self.open
+        for t, g, up in self.chain[u]:
+            row = free[t]
+            before = row[g]
+            row[g] = after = before + k
+            if before == 0 and after > 0:
+                open_[t].setdefault(up, {})[g] = None
+            elif after == 0 and before > 0:
+                del open_[t][up][g]
         self.size += k
 
     # ------------------------------------------------------------------ the IndexStack verbs
 
     def push(self, ids: np.ndarray) -> None:
-        if ids.shape[0] == 0:
+        k = ids.shape[0]
+        if k == 0:
             return
-        units = np.asarray(self.unit_of, dtype=np.int64)[ids] if ids.shape[0] > 16 else None
-        if units is None:
+        if k <= 16:
             for d in ids.tolist():
                 self.push1(d)
             return
+        units = self.unit_np[ids]
         order = np.argsort(units, kind="stable")
         units_s, ids_s = units[order], ids[order]
-        cuts = np.flatnonzero(np.diff(units_s)) + 1
-        for part_units, part in zip(np.split(units_s, cuts), np.split(ids_s, cuts), strict=True):
-            u = int(part_units[0])
-            self.stacks[u].push(part)
-            self._count(u, part.shape[0])
+        cuts = [0, *(np.flatnonzero(units_s[1:] != units_s[:-1]) + 1).tolist(), k]
+        starts = units_s[cuts[:-1]].tolist()
+        for u, a, b in zip(starts, cuts[:-1], cuts[1:], strict=True):
+            self.stacks[u].push(ids_s[a:b])
+            self._count(u, b - a)
 
     def push1(self, d: int) -> None:
         u = self.unit_of[d]
@@ -186,38 +211,46 @@ class LocatedPool:
 
     def _place(self, tier: int, group: int, k: int, out: list[tuple[int, int]]) -> None:
         """Place ``k`` domains inside ``group`` of ``tier`` (tier ``n_tiers`` is the root)."""
+        policy = self.policy
+        if policy == "pack":
+            # descend while one child holds all k (the tightest; the lowest index on a tie)
+            while tier > 0:
+                free = self.free[tier - 1]
+                best, best_free = -1, 0
+                for c in self.open[tier - 1].get(group, ()):
+                    f = free[c]
+                    if f >= k and (best < 0 or f < best_free or (f == best_free and c < best)):
+                        best, best_free = c, f
+                if best < 0:
+                    break
+                tier, group = tier - 1, best
+            if tier == 0:
+                out.append((group, k))
+                return
+            # split: the fullest children first, so the request touches the fewest
+            free = self.free[tier - 1]
+            kids = self.open[tier - 1].get(group, {})
+            for f, c in sorted([(-free[c], c) for c in kids]):
+                n = min(-f, k)
+                self._place(tier - 1, c, n, out)
+                k -= n
+                if k == 0:
+                    return
+            return
         if tier == 0:
             out.append((group, k))
             return
-        kids = self.children[tier][group]
+        children = self.children[tier][group]
         free = self.free[tier - 1]
-        policy = self.policy
-        if policy == "pack":
-            best, best_free = -1, 0
-            for c in kids:  # the tightest child that holds all k
-                f = free[c]
-                if f >= k and (best < 0 or f < best_free):
-                    best, best_free = c, f
-            if best >= 0:
-                self._place(tier - 1, best, k, out)
-                return
-            # split: the fullest children first, so the request touches the fewest
-            for c in sorted(kids, key=lambda c: -free[c]):
-                n = min(free[c], k)
-                if n > 0:
-                    self._place(tier - 1, c, n, out)
-                    k -= n
-                    if k == 0:
-                        return
-        elif policy == "spread":
-            shares = _deal([free[c] for c in kids], k)
-            for c, n in zip(kids, shares, strict=True):
+        if policy == "spread":
+            shares = _deal([free[c] for c in children], k)
+            for c, n in zip(children, shares, strict=True):
                 if n:
                     self._place(tier - 1, c, n, out)
         else:
-            room = np.array([free[c] for c in kids], dtype=np.int64)
+            room = np.array([free[c] for c in children], dtype=np.int64)
             drawn = _draw(room, k, self.rng)
-            for c, n in zip(kids, drawn.tolist(), strict=True):
+            for c, n in zip(children, drawn.tolist(), strict=True):
                 if n:
                     self._place(tier - 1, c, n, out)
 

@@ -239,8 +239,6 @@ class Training:
         n, cycle_start, lost = job.stop(self.env.now)
         self._checkpoints(job, n, cycle_start)
         self._active(job, -1)
-        if self.fabric is not None:
-            self.fabric.activity(job, -1)
         return lost
 
     def _lose(self, job: Job) -> float:
@@ -280,6 +278,8 @@ class Training:
         assert isinstance(victim, Job)
         now = self.env.now
         lost = self._lose(victim)
+        if self.fabric is not None:
+            self.fabric.activity(victim, -1)
         victim.token += 1  # cancels its completion or the end of its restart
         victim.preemptions += 1
         self.preemptions += 1
@@ -306,6 +306,8 @@ class Training:
             if self.scheduler.preempted != before:
                 self.scheduler.try_start()  # a preempted gang may leave domains to spare
         else:
+            if self.fabric is not None:
+                self.fabric.activity(job, -1)
             self.fleet.give_back(job, job.held.size, now)
             self.scheduler.enqueue(job)
             self._queue(job.kind, +1)
