@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from sim.contract import (
+    FABRIC_TIER,
     HALL,
     PRIORITY_CLASS,
     SERVICE,
@@ -33,9 +34,11 @@ from sim.contract import (
     parse_entity_column,
 )
 from sim.io import RunTables
+from sim.report.fabric import has_placement, placement_figure
 from sim.report.kpis import capex_known
 from sim.report.style import (
     SERIES_COLORS,
+    TIER_COLORS,
     WORKLOAD_COLORS,
     axis,
     class_color,
@@ -65,6 +68,7 @@ __all__ = [
     "power_figure",
     "throttle_figure",
     "throttled",
+    "uplink_load_figure",
     "utilization_figure",
 ]
 
@@ -862,6 +866,81 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r}, {g}, {b}, {alpha})"
 
 
+# --------------------------------------------------------------------------- fabric
+
+
+def _tier_columns(traces: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(column, tier)`` of each fabric tier's uplink load column, innermost tier first (only
+    tiers whose uplinks can bind have one)."""
+    out = []
+    for col in traces.columns:
+        parsed = parse_entity_column(str(col))
+        if parsed is not None and parsed[0] is FABRIC_TIER and parsed[2] == "uplink_load":
+            out.append((str(col), parsed[1]))
+    rank = {t: i for i, t in enumerate(TIER_COLORS)}
+    return sorted(out, key=lambda ct: rank.get(ct[1], len(rank)))
+
+
+def uplink_load_figure(
+    traces: pd.DataFrame, summary: dict[str, Any] | None = None, max_points: int = MAX_POINTS
+) -> go.Figure:
+    """Load on the fabric's uplinks by tier over time (% of their capacity): the traffic of the
+    jobs crossing a tier's oversubscribed or scale-across uplinks over those uplinks' capacity,
+    one line per tier (``fabric.<tier>.uplink_load``; tiers whose uplinks cannot bind have
+    none). At 100% the uplinks are full and the jobs crossing them are slowed. A long trace is
+    drawn as means per day (or week) with a band from the lowest to the highest load of each
+    day. The title gives each tier's mean and the hours the network cost each workload
+    (``network.hours_lost_to_network_by_workload``)."""
+    tiers = _tier_columns(traces)
+    series = _series(traces, [c for c, _ in tiers], max_points)
+    x, per = series.x, series.per
+    fig = make_subplots(rows=1, cols=1)
+    means = []
+    for i, (col, tier) in enumerate(tiers):
+        color = TIER_COLORS.get(tier, SERIES_COLORS["capacity"])
+        if per:
+            _band(
+                fig,
+                x,
+                series.y(col, "lo") * 100.0,
+                series.y(col, "hi") * 100.0,
+                f"{tier}, {'daily ' if per == 'day' else ''}low to high",
+                _rgba(color, 0.2),
+                hovertemplate="%{y:.0f}%",
+                row=1,
+                col=1,
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=series.y(col) * 100.0,
+                name=f"{tier} uplinks" + (f", mean per {per}" if per else ""),
+                mode="lines",
+                # dashed further out: tiers crossed by the same jobs carry the same load
+                line={
+                    "color": color,
+                    "width": 1.5,
+                    "shape": "hv",
+                    "dash": _DASHES[i % len(_DASHES)],
+                },
+                hovertemplate=tier + ": %{y:.1f}%",
+            ),
+            row=1,
+            col=1,
+        )
+        means.append(f"{tier} {fmt(_twmean(traces, col), '.0%')}")
+    fig.update_xaxes(title_text=TIME_AXIS)
+    fig.update_yaxes(title_text=axis("uplink load", "% of capacity"), range=[0, 105])
+    lost = (summary or {}).get("network", {}).get("hours_lost_to_network_by_workload") or {}
+    lost = {k: float(v) for k, v in lost.items() if abs(float(v)) > _NO_LOSS_H}
+    title = f"Uplink load by fabric tier{_per_title(series)} (mean {', '.join(means)})"
+    if lost:
+        title += "; network cost " + ", ".join(
+            f"{_LABELS.get(k, k)} {_hours(h)}" for k, h in lost.items()
+        )
+    return _timed(fig, title, _end_s(traces), 360)
+
+
 # --------------------------------------------------------------------------- grid
 
 
@@ -1519,6 +1598,18 @@ FIGURES: tuple[FigureSpec, ...] = (
         "Training runs",
         lambda t: job_timeline_figure(t.jobs, t.events, _end_s(t.traces)),
         _has_training,
+    ),
+    FigureSpec(
+        "placement",
+        "Placement on the fabric",
+        lambda t: placement_figure(t.fabric, t.scenario),
+        lambda t: has_placement(t.fabric),
+    ),
+    FigureSpec(
+        "uplinks",
+        "Uplink load by fabric tier",
+        lambda t: uplink_load_figure(t.traces, t.summary),
+        lambda t: _has(t.traces, "time_s", "interval_s") and bool(_tier_columns(t.traces)),
     ),
     FigureSpec(
         "inference",

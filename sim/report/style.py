@@ -8,7 +8,10 @@ Colours are fixed per *meaning*, so a colour says the same thing in every figure
   post-training, inference, idle, failed);
 * :data:`SERIES_COLORS`: recurring quantities (IT power, facility power, caps, cost parts);
 * :data:`HALL_COLORS`: the data halls of one site, in the order of the scenario (shades of the
-  IT-power blue, dark and light alternating so neighbouring stacked areas stand apart).
+  IT-power blue, dark and light alternating so neighbouring stacked areas stand apart);
+* :data:`TIER_COLORS`: the tiers of the fabric (unit, pod, building, site);
+* :func:`holder_colors`: one colour per job or service holding GPUs, a shade of its workload's
+  colour, so a placement view reads as workloads first and jobs second.
 
 Axis titles always carry their unit in parentheses (``"power (MW)"``): :func:`axis` builds them.
 Time axes are in days since the start of the run. Nothing here touches plotly's global state
@@ -17,7 +20,9 @@ Time axes are in days since the start of the run. Nothing here touches plotly's 
 
 from __future__ import annotations
 
+import colorsys
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import plotly.graph_objects as go
@@ -28,6 +33,7 @@ __all__ = [
     "HALL_COLORS",
     "SERIES_COLORS",
     "TEMPLATE",
+    "TIER_COLORS",
     "TIME_SERIES_LEGEND",
     "TIME_SERIES_MARGIN",
     "WORKLOAD_COLORS",
@@ -37,6 +43,7 @@ __all__ = [
     "fmt",
     "generation_color",
     "hall_color",
+    "holder_colors",
     "money",
     "plural",
     "si",
@@ -119,6 +126,14 @@ HALL_COLORS = (
     "#17becf",
     "#c6dbef",
 )
+
+#: Tiers of the fabric, innermost first (:mod:`sim.network`).
+TIER_COLORS: dict[str, str] = {
+    "unit": "#17becf",
+    "pod": "#9467bd",
+    "building": "#e377c2",
+    "site": "#8c564b",
+}
 
 TEMPLATE = go.layout.Template(
     layout=go.Layout(
@@ -209,6 +224,50 @@ def class_color(name: str, index: int) -> str:
 def hall_color(index: int) -> str:
     """The colour of the ``index``-th hall of a site (0-based, scenario order)."""
     return HALL_COLORS[index % len(HALL_COLORS)]
+
+
+def holder_colors(holders: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """One colour per holder, from ``(name, workload)`` pairs in order of importance (largest
+    first): the first holder of a workload gets the workload's own colour
+    (:data:`WORKLOAD_COLORS`), the next ones shades of it (:func:`_shade`), never the colours of
+    idle or failed GPUs. Distinct holders get distinct colours (up to the few thousand shades a
+    workload has; beyond that a shade is used twice); a workload without a colour of its own
+    gets grey-violet shades."""
+    out: dict[str, str] = {}
+    used = {WORKLOAD_COLORS["idle"], WORKLOAD_COLORS["failed"]}
+    nth: dict[str, int] = {}
+    for name, workload in holders:
+        if name in out:
+            continue
+        base = WORKLOAD_COLORS.get(workload, "#7b6f9e")
+        i = nth.get(workload, 0)
+        color = base if i == 0 else _shade(base, i)
+        for _ in range(64):  # the next unused shade
+            if color not in used:
+                break
+            i += 1
+            color = _shade(base, i)
+        nth[workload] = i + 1
+        used.add(color)
+        out[name] = color
+    return out
+
+
+#: The R2 sequence (Roberts 2018): the most even spread of points over a square, here the
+#: lightness and hue of a workload's shades, so neighbours in the order differ most.
+_R2 = (0.754_877_666_2, 0.569_840_290_9)
+
+
+def _shade(hex_color: str, i: int) -> str:
+    """The ``i``-th shade of a colour: lightness in 0.28-0.72 and hue within ±0.025 of the
+    colour's (so orange never turns the red of failed GPUs), at least 0.55 saturation."""
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[k : k + 2], 16) / 255.0 for k in (0, 2, 4))
+    hue, _, sat = colorsys.rgb_to_hls(r, g, b)
+    light = 0.28 + 0.44 * ((0.5 + i * _R2[0]) % 1.0)
+    hue = (hue + 0.05 * (((0.5 + i * _R2[1]) % 1.0) - 0.5)) % 1.0
+    rgb = colorsys.hls_to_rgb(hue, light, max(sat, 0.55))
+    return "#" + "".join(f"{round(c * 255):02x}" for c in rgb)
 
 
 def fmt(x: Any, spec: str = ",.3g", unit: str = "", prefix: str = "") -> str:

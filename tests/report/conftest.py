@@ -3,7 +3,13 @@
 ``small_tables(**kw)`` builds the five run tables by hand (4 hourly bins, 8 GPUs in one domain
 kind, one pre-training run, two post-training jobs, one inference service, one failure), with
 ``summary.json`` computed by :func:`sim.analysis.summarize` from them, so the figures are tested
-on numbers a reader can check by eye.
+on numbers a reader can check by eye; ``small_tables(fabric=True)`` adds a fabric of three units
+in two pods (``fabric.parquet``, a pod uplink load trace, the pre-training run's spans and network
+slowdown, ``summary.network``).
+
+``smoke_dir`` is the smoke scenario as it is (a ``non_blocking`` fabric); ``fabric_dir`` is the
+same site on a fat tree (:data:`FABRIC_OVERRIDES`) with a pre-training run spread over its four
+pods, still running at the end and slowed by the oversubscribed pod uplinks.
 """
 
 from __future__ import annotations
@@ -25,6 +31,20 @@ from sim.runner import run
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "scenarios" / "smoke.yaml"
 H = 3600.0
+#: The smoke site on a fat tree of 8 units of 2 racks in 4 pods, pod uplinks at 1:16, and a
+#: pre-training run of 4 racks spread over the 4 pods (tests/test_fabric_engine.py's case).
+FABRIC_OVERRIDES = (
+    "run.duration=1d",
+    "network.kind=fat_tree",
+    "network.placement=spread",
+    "network.unit_domains=2",
+    "network.pod_units=2",
+    "network.oversubscription.pod=16",
+    "workloads.pretraining.0.model=llama3.1-70b",
+    "workloads.pretraining.0.gpus=288",
+    "workloads.pretraining.0.global_batch=256",
+    "workloads.pretraining.0.tokens=2e11",
+)
 
 
 def _small(
@@ -34,6 +54,7 @@ def _small(
     training: bool = True,
     capex_known: bool = True,
     n_posttraining: int = 2,
+    fabric: bool = False,
 ) -> RunTables:
     n = 4
     t = np.arange(n) * H
@@ -160,6 +181,16 @@ def _small(
                 "rate_per_s": 2500.0 / 72.0,  # 2,500 tokens/s per domain
             }
         )
+    if fabric:
+        traces["fabric.pod.uplink_load"] = np.array([0.5, 1.0, 0.25, 0.0])
+        if training:
+            jobs_rows[0] |= {
+                "span_units": 2.0,
+                "span_pods": 2.0,
+                "span_buildings": 1.0,
+                "span_sites": 1.0,
+                "slowdown_network_s": 1800.0,
+            }
     jobs = pd.DataFrame(jobs_rows)
     for col in (*JOB_TEXT_COLUMNS, *JOB_NUMBER_COLUMNS):
         if col not in jobs:
@@ -200,6 +231,37 @@ def _small(
             "nothing_left_to_shed": False,
         },
     }
+    fabric_table = pd.DataFrame()
+    if fabric:
+        facts["network"] = {
+            "kind": "fat_tree",
+            "placement": "spread",
+            "tiers": ["unit", "pod", "building", "site"],
+            "bisection_tbps": {"unit": 43.2, "pod": 1.35, "building": 43.2, "site": 43.2},
+            "switches": {"unit": {"quantum2_qm9700": 9}, "pod": {"quantum2_qm9700": 2}},
+            "links": {"unit": 216, "pod": 216},
+            "switch_power_w": 11 * 1848.0,
+            "optics_power_w": 216 * 17.5 + 216 * 17.0,
+            "capex_usd": None,
+            "capex_note": "no sourced switch prices",
+            "recomputes": 3,
+        }
+        # at the end: pre-a on unit 0 (pod 0), the service on unit 1 (pod 0), unit 2 free
+        fabric_table = pd.DataFrame(
+            {
+                "unit": [0, 1, 2],
+                "pod": [0, 0, 1],
+                "building": [0, 0, 0],
+                "site": [0, 0, 0],
+                "hall": ["hall1"] * 3,
+                "domains": [1, 1, 1],
+                "free": [0, 0, 1],
+                "failed": [0, 0, 0],
+                "holder": ["pre-a", "svc", ""],
+                "holder_workload": ["pretraining", "inference", ""],
+                "held": [1, 1, 0],
+            }
+        )
     summary = summarize(traces, events, jobs, facts)
     scenario = {
         "name": "small",
@@ -210,7 +272,14 @@ def _small(
             "halls": [{"name": "hall1", "hardware": "gb200_nvl72", "cooling_capacity": None}],
         },
     }
-    return RunTables(scenario=scenario, traces=traces, events=events, jobs=jobs, summary=summary)
+    return RunTables(
+        scenario=scenario,
+        traces=traces,
+        events=events,
+        jobs=jobs,
+        summary=summary,
+        fabric=fabric_table,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -225,6 +294,21 @@ def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run(SMOKE, out=folder)
     assert result.folder == folder
     return folder
+
+
+@pytest.fixture(scope="session")
+def fabric_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke site on a fat tree (:data:`FABRIC_OVERRIDES`), written with its report."""
+    folder = tmp_path_factory.mktemp("fabric") / "run"
+    run(SMOKE, overrides=FABRIC_OVERRIDES, out=folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def fabric_tables(fabric_dir: Path) -> RunTables:
+    from sim.io import read_run
+
+    return read_run(fabric_dir)
 
 
 @pytest.fixture(scope="session")

@@ -119,8 +119,17 @@ def test_report_renders_in_chromium(
 ) -> None:
     sections = _check_page(smoke_dir, "report.html", tmp_path / "profile", "report.png", 4600)
     assert list(sections) == [s.id for s in FIGURES if s.has_data(smoke_tables)]
-    # every figure but the throttle's: the smoke site's power never binds
-    assert len(sections) == len(FIGURES) - 1
+    # every figure but the throttle's (the smoke site's power never binds) and the fabric's
+    # (the default non_blocking fabric)
+    assert len(sections) == len(FIGURES) - 3
+
+
+def test_fabric_report_renders_in_chromium(
+    fabric_dir: Path, fabric_tables: RunTables, tmp_path: Path
+) -> None:
+    sections = _check_page(fabric_dir, "report.html", tmp_path / "profile", "fabric.png", 5200)
+    assert list(sections) == [s.id for s in FIGURES if s.has_data(fabric_tables)]
+    assert {"placement", "uplinks"} <= set(sections)
 
 
 def test_comparison_renders_in_chromium(smoke_tables: RunTables, tmp_path: Path) -> None:

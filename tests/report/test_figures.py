@@ -249,8 +249,11 @@ def test_cost_with_unknown_capital_is_not_a_smaller_number(
 
 
 def test_predicates_leave_out_figures_without_data(small_tables: Callable[..., RunTables]) -> None:
-    full = {spec.id for spec, _ in F.figures_for(small_tables())}
+    full = {spec.id for spec, _ in F.figures_for(small_tables(fabric=True))}
     assert full == {s.id for s in F.FIGURES}
+    # without a fabric: every figure but the fabric's
+    ids = {spec.id for spec, _ in F.figures_for(small_tables())}
+    assert ids == {s.id for s in F.FIGURES} - {"placement", "uplinks"}
     bare = small_tables(failures=False, inference=False, training=False)
     ids = {spec.id for spec, _ in F.figures_for(bare)}
     # no training: nothing throttled
