@@ -2,8 +2,9 @@
 
 :func:`render_report` returns the page as a string; the runner and ``aifactory report`` write it
 (this package does no I/O). The page holds, in order: a headline KPI block from
-``summary.json``, every figure of :data:`sim.report.figures.FIGURES` whose data is in the run,
-and the resolved scenario as YAML.
+``summary.json``, the network (per tier and per pre-training run; only for a switched fabric),
+every figure of :data:`sim.report.figures.FIGURES` whose data is in the run, and the resolved
+scenario as YAML.
 
 Self-contained means: plotly.js is embedded once, inline, in the page head, and each figure is a
 ``<div>`` plus a small inline script calling it (``include_plotlyjs=False``); no ``src`` or
@@ -18,14 +19,18 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 import yaml
 
+from sim.contract import JOB_COLUMNS
 from sim.io import RunTables
+from sim.report.fabric import SPAN_COLUMNS, network_tiers_table, pretraining_spans_table
 from sim.report.figures import figures_for
 from sim.report.kpis import (
     blended_cost_per_million_tokens_usd,
@@ -36,7 +41,7 @@ from sim.report.kpis import (
 from sim.report.style import duration, fmt, money, plural, si
 from sim.units import QuantityError, parse_quantity
 
-__all__ = ["figure_section", "html_page", "kpi_block", "render_report"]
+__all__ = ["figure_section", "html_page", "kpi_block", "network_section", "render_report"]
 
 _CSS = """
 body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 0 auto; max-width: 1280px;
@@ -277,6 +282,8 @@ def _kpi_cards(tables: RunTables) -> list[str]:
                 f" {fmt(per_svc.get(v['name']), '.3g', prefix='$')} per M tokens",
             )
         )
+    if s.get("network"):
+        cards.append(_network_card(s["network"]))
     r = s["reliability"]
     cards.append(
         _card(
@@ -325,6 +332,116 @@ def _power_control_card(pc: dict[str, Any]) -> str:
     )
 
 
+_WORKLOADS = {"pretraining": "pre-training", "posttraining": "post-training"}
+
+
+def _network_card(net: dict[str, Any]) -> str:
+    """The fabric: kind and placement; its narrowest bisection, switches, power against the IT
+    power, and the hours the network cost each workload."""
+    if net.get("kind") == "non_blocking":
+        return _card("network", "non_blocking", "ideal: full bisection everywhere, nothing counted")
+    bisection = {k: float(v) for k, v in (net.get("bisection_tbps") or {}).items()}
+    parts = []
+    if bisection:
+        tier = min(bisection, key=lambda k: bisection[k])
+        parts.append(f"narrowest bisection {tier} {_tbps(bisection[tier])} Tb/s")
+    n = sum(int(c) for models in (net.get("switches") or {}).values() for c in models.values())
+    parts.append(plural(n, "switch", "switches"))
+    parts.append(
+        f"{_mw(net.get('power_mw'))} MW ({fmt(net.get('power_share_of_provisioned_it'), '.1%')}"
+        " of IT)"
+    )
+    lost = {
+        k: float(v)
+        for k, v in (net.get("hours_lost_to_network_by_workload") or {}).items()
+        if abs(float(v)) > 1e-6
+    }
+    parts.append(
+        "network cost " + ", ".join(f"{_WORKLOADS.get(k, k)} {_h(v)}" for k, v in lost.items())
+        if lost
+        else "no job slowed"
+    )
+    return _card("network", f"{net.get('kind')}, {net.get('placement')}", "; ".join(parts))
+
+
+def _tbps(x: Any) -> str:
+    return fmt(x, ",.0f" if x is not None and abs(float(x)) >= 100 else ".3g")
+
+
+def _frame_html(df: pd.DataFrame, columns: dict[str, tuple[str, Callable[[Any], str]]]) -> str:
+    """A DataFrame as a ``table.data``: the index first, then ``columns`` (column -> its
+    header and how to write a value)."""
+    head = [str(df.index.name or "")] + [h for h, _ in columns.values()]
+    rows = []
+    for key, row in df.iterrows():
+        cells = [str(key)] + [write(row[col]) for col, (_, write) in columns.items()]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return (
+        '<table class="data"><thead><tr>'
+        + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        + f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _spec(spec: str, missing: str = "n/a") -> Callable[[Any], str]:
+    def write(v: Any) -> str:
+        text = fmt(v, spec)
+        return missing if text == "n/a" else text
+
+    return write
+
+
+def network_section(tables: RunTables) -> str:
+    """The fabric of a run as HTML: a table per tier (bisection, switches, links, mean uplink
+    load) and one per pre-training run (the groups of each tier it touched at its last start,
+    the hours the network cost it); "" for a run without a switched fabric (``non_blocking``,
+    or a run folder from before the fabric)."""
+    net = tables.summary.get("network")
+    if not net or net.get("kind") == "non_blocking":
+        return ""
+    tiers = network_tiers_table(net)
+    runs = pretraining_spans_table(tables.jobs)
+    power = (
+        f"Switches and optics draw {_mw(net.get('power_mw'))} MW,"
+        f" {fmt(net.get('power_share_of_provisioned_it'), '.1%')} of the provisioned IT power"
+        " (informational: the IT power already counts the network in its overhead)."
+    )
+    capex = net.get("capex_note") or ""
+    body = [
+        '<section id="network"><h2>Network</h2>',
+        f'<p class="meta">{html.escape(str(net.get("kind")))} fabric,'
+        f" {html.escape(str(net.get('placement')))} placement. {html.escape(power)}"
+        + (f" Capital cost: {html.escape(capex)}." if capex else "")
+        + "</p>",
+        _frame_html(
+            tiers,
+            {
+                "bisection_tbps": ("bisection (Tb/s)", _tbps),
+                "switches": ("switches", _spec(",.0f")),
+                "switch_models": ("switch models", str),
+                "links": ("links", _spec(",.0f")),
+                # a tier without a load trace has uplinks that cannot bind
+                "mean_uplink_load": ("mean uplink load", _spec(".1%", "cannot bind")),
+            },
+        ),
+    ]
+    if len(runs):
+        body += [
+            '<p class="meta">Pre-training runs: the groups of each tier their domains touched'
+            " at their last start, and the wall time the network cost them.</p>",
+            _frame_html(
+                runs,
+                {
+                    "gpus": ("GPUs", _spec(",.0f")),
+                    "state": ("state", str),
+                    **{c: (JOB_COLUMNS[c].unit, _spec(",.0f", "-")) for c in SPAN_COLUMNS},
+                    "network_slowdown_h": ("network slowdown (h)", _spec(",.2f")),
+                },
+            ),
+        ]
+    return "\n".join([*body, "</section>"])
+
+
 def _mw(x: Any) -> str:
     """Megawatts: whole ones for a large site (``1,000``), three digits for a small one
     (``2.33``)."""
@@ -354,8 +471,13 @@ def render_report(tables: RunTables) -> str:
     sc: dict[str, Any] = tables.scenario
     name = str(s.get("scenario", sc.get("name", "run")))
     figs = figures_for(tables)
+    network = network_section(tables)
     nav = " ".join(
-        f'<a href="#fig-{html.escape(spec.id)}">{html.escape(spec.title)}</a>' for spec, _ in figs
+        (['<a href="#network">Network</a>'] if network else [])
+        + [
+            f'<a href="#fig-{html.escape(spec.id)}">{html.escape(spec.title)}</a>'
+            for spec, _ in figs
+        ]
     )
     scenario_yaml = yaml.safe_dump(sc, sort_keys=False, allow_unicode=True)
     body = [
@@ -369,6 +491,7 @@ def render_report(tables: RunTables) -> str:
         '<section id="kpis"><h2>Headline</h2>',
         kpi_block(tables),
         "</section>",
+        network,
         *(figure_section(spec.id, spec.title, fig) for spec, fig in figs),
         '<section id="scenario"><h2>Scenario as run</h2>',
         f"<pre>{html.escape(scenario_yaml)}</pre>",

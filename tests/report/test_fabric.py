@@ -4,6 +4,7 @@ and card; on a fat-tree run, on the default non_blocking run, and on tables with
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 from sim.io import RunTables
 from sim.report import fabric as N
 from sim.report import figures as F
+from sim.report.html import network_section, render_report
 from sim.report.style import WORKLOAD_COLORS, holder_colors
 
 DAY, H = 86_400.0, 3600.0
@@ -198,6 +200,7 @@ def test_non_blocking_and_missing_fabrics(
     small = small_tables()
     assert small.fabric.empty and not N.has_placement(small.fabric)
     assert not {"placement", "uplinks"} & {spec.id for spec, _ in F.figures_for(small)}
+    assert network_section(small) == "" and network_section(t) == ""
 
 
 def test_holder_colours_are_shades_of_the_workload() -> None:
@@ -262,7 +265,7 @@ def test_fabric_run_figures(fabric_tables: RunTables) -> None:
     assert "network cost pre-training" in figs["uplinks"].layout.title.text
 
 
-# --------------------------------------------------------------------------- tables
+# --------------------------------------------------------------------------- tables, card
 
 
 def test_network_tables(small_tables: Callable[..., RunTables], fabric_tables: RunTables) -> None:
@@ -284,3 +287,32 @@ def test_network_tables(small_tables: Callable[..., RunTables], fabric_tables: R
     real = N.pretraining_spans_table(fabric_tables.jobs)
     assert real.loc["pretrain-8b", "span_pods"] == 4.0
     assert real.loc["pretrain-8b", "network_slowdown_h"] > 0.1
+
+
+def test_report_network_card_and_section(
+    small_tables: Callable[..., RunTables], smoke_tables: RunTables
+) -> None:
+    page = render_report(small_tables(fabric=True))
+    card = re.search(
+        r'network</div><div class="value">([^<]*)</div><div class="note">([^<]*)<', page
+    )
+    assert card is not None
+    assert card.group(1) == "fat_tree, spread"
+    assert card.group(2) == (
+        "narrowest bisection pod 1.35 Tb/s; 11 switches; 0.0278 MW (6.9% of IT);"
+        " network cost pre-training 0.5 h"
+    )
+    section = re.search(r'<section id="network">(.*?)</section>', page, re.S)
+    assert section is not None and '<a href="#network">Network</a>' in page
+    rows = re.findall(r"<tr>(.*?)</tr>", section.group(1))
+    cells = [re.findall(r"<t[dh]>([^<]*)</t[dh]>", r) for r in rows]
+    assert cells[2] == ["pod", "1.35", "2", "2 x quantum2_qm9700", "216", "43.8%"]
+    assert cells[1][-1] == "cannot bind"
+    assert cells[-1] == ["pre-a", "72", "running", "2", "2", "1", "1", "0.50"]
+    # the default fabric: a card, no section
+    smoke = render_report(smoke_tables)
+    assert "ideal: full bisection everywhere, nothing counted" in smoke
+    assert '<section id="network">' not in smoke and 'href="#network"' not in smoke
+    # no summary.network (tables by hand, older run folders): neither
+    plain = render_report(small_tables())
+    assert '<div class="label">network</div>' not in plain
