@@ -11,7 +11,8 @@ Colours are fixed per *meaning*, so a colour says the same thing in every figure
   IT-power blue, dark and light alternating so neighbouring stacked areas stand apart);
 * :data:`TIER_COLORS`: the tiers of the fabric (unit, pod, building, site);
 * :func:`holder_colors`: one colour per job or service holding GPUs, a shade of its workload's
-  colour, so a placement view reads as workloads first and jobs second.
+  colour picked by its name, so a placement view reads as workloads first and jobs second, and a
+  job has the same colour in every run.
 
 Axis titles always carry their unit in parentheses (``"power (MW)"``): :func:`axis` builds them.
 Time axes are in days since the start of the run. Nothing here touches plotly's global state
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import colorsys
 import math
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -228,39 +230,43 @@ def hall_color(index: int) -> str:
 
 def holder_colors(holders: Iterable[tuple[str, str]]) -> dict[str, str]:
     """One colour per holder, from ``(name, workload)`` pairs in order of importance (largest
-    first): the first holder of a workload gets the workload's own colour
-    (:data:`WORKLOAD_COLORS`), the next ones shades of it (:func:`_shade`), never the colours of
-    idle or failed GPUs. Distinct holders get distinct colours (up to the few thousand shades a
-    workload has; beyond that a shade is used twice); a workload without a colour of its own
-    gets grey-violet shades."""
+    first): a shade of the workload's colour (:data:`WORKLOAD_COLORS`, :func:`_shade`) picked
+    by the holder's name (CRC-32: the same in every run and process, so a job has one colour in
+    every figure and report it appears in, side by side too). Where two names pick the same
+    shade, the less important takes the next free one, so distinct holders get distinct
+    colours (up to the several thousand shades of a workload); never the colours of idle or
+    failed GPUs. A workload without a colour of its own gets grey-violet shades."""
     out: dict[str, str] = {}
     used = {WORKLOAD_COLORS["idle"], WORKLOAD_COLORS["failed"]}
-    nth: dict[str, int] = {}
     for name, workload in holders:
         if name in out:
             continue
         base = WORKLOAD_COLORS.get(workload, "#7b6f9e")
-        i = nth.get(workload, 0)
-        color = base if i == 0 else _shade(base, i)
-        for _ in range(64):  # the next unused shade
+        i = zlib.crc32(name.encode("utf-8")) % _SHADES
+        color = _shade(base, i)
+        for _ in range(64):  # the next free shade
             if color not in used:
                 break
-            i += 1
+            i = (i + 1) % _SHADES
             color = _shade(base, i)
-        nth[workload] = i + 1
         used.add(color)
         out[name] = color
     return out
 
 
+#: Shades of a workload's colour a holder's name picks from.
+_SHADES = 8192
 #: The R2 sequence (Roberts 2018): the most even spread of points over a square, here the
 #: lightness and hue of a workload's shades, so neighbours in the order differ most.
 _R2 = (0.754_877_666_2, 0.569_840_290_9)
 
 
 def _shade(hex_color: str, i: int) -> str:
-    """The ``i``-th shade of a colour: lightness in 0.28-0.72 and hue within ±0.025 of the
-    colour's (so orange never turns the red of failed GPUs), at least 0.55 saturation."""
+    """The ``i``-th shade of a colour (the 0th is the colour itself): lightness in 0.28-0.72
+    and hue within ±0.025 of the colour's (so orange never turns the red of failed GPUs), at
+    least 0.55 saturation."""
+    if i == 0:
+        return hex_color
     h = hex_color.lstrip("#")
     r, g, b = (int(h[k : k + 2], 16) / 255.0 for k in (0, 2, 4))
     hue, _, sat = colorsys.rgb_to_hls(r, g, b)
