@@ -43,7 +43,7 @@ def test_report_has_every_figure_with_data_kpis_and_scenario(smoke_tables: RunTa
     expected = [s.id for s in FIGURES if s.has_data(smoke_tables)]
     # the smoke run has training, inference and failures: every registered figure but the
     # throttle's (its 3 MW grid never binds; tests/report/test_power_figures.py draws it) and the
-    # fabric's (its default non_blocking fabric is one cell; tests/report/test_fabric.py)
+    # fabric's (its default non_blocking fabric is one cell; tests/report/test_fabric_report.py)
     assert expected == [s.id for s in FIGURES if s.id not in SMOKE_LACKS]
     assert re.findall(r'data-figure="([^"]+)"', page) == expected
     for spec in (s for s in FIGURES if s.id in expected):
