@@ -157,8 +157,9 @@ FABRIC_TIER = EntityFamily(
         Column(
             "uplink_load",
             "1",
-            "traffic given to the jobs crossing the tier's oversubscribed or scale-across"
-            " uplinks (all of their GPUs sending at once) over those uplinks' capacity",
+            "traffic given to the jobs crossing the tier's uplinks that can bind (oversubscribed,"
+            " scale-across, or degraded by a failed switch; a switched tier is traced when its"
+            " switches can fail) over those uplinks' capacity; all of a job's GPUs sending at once",
         ),
     ),
 )

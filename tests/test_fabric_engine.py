@@ -321,3 +321,24 @@ def test_a_layout_that_does_not_divide_the_job_is_a_clear_error(
     data = tiny_scenario(racks=16, pretraining=[bad])
     with pytest.raises(ScenarioError, match="does not divide"):
         prepare(write_scenario(data))
+
+
+def test_a_replacement_outside_its_placement_is_followed(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """A packed 4-rack job fills one pod; a rack fails and the replacement comes from another
+    pod: its spans, groups and network factor follow the move at its restart."""
+    plan = fabric_scenario(tiny_scenario, plan_of, "pack", [job("a", 4)])
+    e = Engine(plan)
+    e._setup()
+    e.env.run(until=600.0)
+    (a,) = e.jobs
+    assert a.spans[:2] == [2, 1] and a.factors[1] == 1.0
+    d = int(a.held.all()[0])
+    e.power.batch()
+    e.reliability.fail(d, 3600.0)
+    e.power.flush(e.env.now)
+    e.env.run(until=600.0 + plan.reliability.restart_overhead_s + 1.0)
+    assert a.phase == Phase.RUNNING
+    assert a.spans[:2] == [3, 2]  # the replacement is in another unit and pod
+    assert a.factors[1] < 1.0  # and its traffic now crosses the 1:16 pod uplinks

@@ -55,7 +55,19 @@ if TYPE_CHECKING:
     from sim.network import Fabric
     from sim.perf.training import TrainingEstimate
 
-__all__ = ["FabricFailures", "FabricState", "max_min_fair", "network_model"]
+__all__ = [
+    "REPLACE_EXACT_DOMAINS",
+    "FabricFailures",
+    "FabricState",
+    "max_min_fair",
+    "network_model",
+]
+
+#: jobs of at most this many domains find their spans and groups again when a replacement
+#: domain lies outside their placement's units (for larger ones one domain is a small share,
+#: and finding them again would cost O(domains) at every failure: at 2,048 racks, one every
+#: ~20 minutes)
+REPLACE_EXACT_DOMAINS = 256
 
 
 def network_model(
@@ -214,10 +226,12 @@ class FabricState:
             if job.placed:
                 job.placed = False
                 ids = job.held.all()
+                units = np.unique(self.domain_group[0][ids])
                 job.spans = self.spans(ids)
+                job.net_units = units.tolist()
+                job.net_units_set = set(job.net_units)
                 if job.network is not None:
                     job.net_groups = self._groups(job, ids)
-                    job.net_units = np.unique(self.domain_group[0][ids]).tolist()
                     job.net_version = -1  # a new placement: its keys and factor are to be found
             if job.network is None:
                 return
@@ -234,6 +248,25 @@ class FabricState:
         else:
             if self.running.pop(job, None) is None:
                 return
+            for key, _ in job.net_keys:
+                at = self.group_jobs.get(key)
+                if at is not None:
+                    at.pop(job, None)
+            if job.net_keys:
+                self._update(self._neighbours(job), [k for k, _ in job.net_keys])
+
+    def moved(self, job: Job, new: int) -> None:
+        """``job`` restarts in place on replacement domain ``new``. Where the replacement lies
+        outside the units of its placement and the job is small (at most
+        :data:`REPLACE_EXACT_DOMAINS` domains, where one domain is a visible share), its spans,
+        groups and share are found again at its restart; a larger job keeps those of its
+        placement (one domain among hundreds, an approximation)."""
+        if job.domains > REPLACE_EXACT_DOMAINS or not job.spans:
+            return
+        if int(self.domain_group[0][new]) in job.net_units_set:
+            return
+        job.placed = True
+        if self.running.pop(job, None) is not None:  # it leaves its old groups now
             for key, _ in job.net_keys:
                 at = self.group_jobs.get(key)
                 if at is not None:

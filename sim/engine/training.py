@@ -297,7 +297,9 @@ class Training:
         self.rec.event(now, EventKind.INTERRUPTED, job.name, job.kind, domain=domain, value=lost)
         before = self.scheduler.preempted
         if self.scheduler.replacement(job):
-            self.fleet.take1(job, now)
+            new = self.fleet.take1(job, now)
+            if self.fabric is not None:
+                self.fabric.moved(job, new)
             job.starts += 1
             self.rec.event(
                 now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="in_place"

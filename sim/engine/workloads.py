@@ -153,6 +153,7 @@ class Job(Workload):
         #: (:mod:`sim.engine.fabric`); None: not modelled
         self.network: Callable[[list[tuple[int, float, float]], float], float] | None = None
         self.net_units: list[int] = []  # fabric units of its placement
+        self.net_units_set: set[int] = set()  # the same, for lookups
         self.net_version = -1  # the fabric's version its network factor was found at
         self.net_keys: list[tuple[tuple[int, int], float]] = []  # finite groups, its demand
         self.spans: list[int] = []  # groups its domains touched per fabric tier, at its last start
