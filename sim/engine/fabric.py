@@ -141,6 +141,7 @@ class FabricState:
         self.tiers = fabric.tier_names
         self.domain_group = [np.asarray(g, dtype=np.int64) for g in fabric.domain_group]
         self.parent = [np.asarray(p, dtype=np.int64) for p in fabric.parent]
+        self.parent_lists = [p.tolist() for p in self.parent]
         self.uplink = [np.asarray(u, dtype=np.float64) for u in fabric.uplink_bytes_per_s]
         self.downlink = [np.asarray(d, dtype=np.float64) for d in fabric.downlink_bytes_per_s]
         link = np.asarray(fabric.gpu_link_bytes_per_s, dtype=np.float64)
@@ -197,13 +198,21 @@ class FabricState:
     # ------------------------------------------------------------------ placement
 
     def spans(self, ids: np.ndarray) -> list[int]:
-        """Groups the domains ``ids`` touch at each tier."""
+        """Groups the domains ``ids`` touch at each tier (sets for a small job: numpy's unique
+        costs more than the work below a few hundred domains)."""
+        if ids.shape[0] <= 256:
+            groups = set(self.domain_group[0][ids].tolist())
+            out = [len(groups)]
+            for parent in self.parent_lists:
+                groups = {parent[g] for g in groups}
+                out.append(len(groups))
+            return out
         units = np.unique(self.domain_group[0][ids])
         out = [int(units.shape[0])]
-        groups = units
+        arr = units
         for parent in self.parent:
-            groups = np.unique(parent[groups])
-            out.append(int(groups.shape[0]))
+            arr = np.unique(parent[arr])
+            out.append(int(arr.shape[0]))
         return out
 
     def activity(self, job: Job, sign: int) -> None:
@@ -226,11 +235,13 @@ class FabricState:
             if job.placed:
                 job.placed = False
                 ids = job.held.all()
-                units = np.unique(self.domain_group[0][ids])
                 job.spans = self.spans(ids)
-                job.net_units = units.tolist()
-                job.net_units_set = set(job.net_units)
                 if job.network is not None:
+                    units = np.unique(self.domain_group[0][ids])
+                    job.net_units = units.tolist()
+                    job.net_units_set = set(job.net_units)
+                    if self.parent:
+                        job.net_pods_set = set(np.unique(self.parent[0][units]).tolist())
                     job.net_groups = self._groups(job, ids)
                     job.net_version = -1  # a new placement: its keys and factor are to be found
             if job.network is None:
@@ -412,20 +423,6 @@ class FabricState:
         assert job.network is not None
         self._set(job, job.network(tiers, nic))
 
-    def _recompute(self) -> None:
-        """Every group and every running job again (a switch or link changed: groups may turn
-        finite or back)."""
-        self.version += 1
-        self.group_jobs.clear()
-        self.group_alloc.clear()
-        self.used = [0.0] * len(self.tiers)
-        self.cap_sum = [0.0] * len(self.tiers)
-        for job in self.running:
-            job.net_keys = self._keys(job)
-            for key, demand in job.net_keys:
-                self.group_jobs.setdefault(key, {})[job] = demand
-        self._update(set(self.running), [])
-
     def _set(self, job: Job, factor: float) -> None:
         """Set ``job``'s network factor (a job that is not running yet takes it into its run;
         nothing happens when it is unchanged)."""
@@ -452,8 +449,38 @@ class FabricState:
             self.domain_health[index] = h
             self.links_down += -1 if delta < 0 else 1
             self.links_down = max(0, self.links_down)
-        if self.running:
-            self._recompute()
+        self.version += 1
+        touched = self._touching(kind, index)
+        for job in self.running:
+            if job not in touched:
+                job.net_version = self.version  # its groups and links did not change
+        if touched:
+            self._rekey(touched)
+
+    def _touching(self, kind: str, index: int) -> set[Job]:
+        """The running jobs with domains under the unit, pod or domain that changed."""
+        if kind == "leaf":
+            return {j for j in self.running if index in j.net_units_set}
+        if kind == "spine":
+            return {j for j in self.running if index in j.net_pods_set}
+        h = self.fleet.holder_of[index]
+        w = self.fleet.holders[h] if h >= 0 else None
+        return {w} if isinstance(w, Job) and w in self.running else set()
+
+    def _rekey(self, jobs: set[Job]) -> None:
+        """``jobs``' finite groups again (a capacity changed under them), and their shares."""
+        keys: set[tuple[int, int]] = set()
+        for job in jobs:
+            for key, _ in job.net_keys:
+                keys.add(key)
+                at = self.group_jobs.get(key)
+                if at is not None:
+                    at.pop(job, None)
+            job.net_keys = self._keys(job)
+            for key, demand in job.net_keys:
+                keys.add(key)
+                self.group_jobs.setdefault(key, {})[job] = demand
+        self._update(jobs, list(keys))
 
     def stats(self) -> dict[str, Any]:
         return {"recomputes": self.recomputes}

@@ -25,6 +25,7 @@ interface of :class:`~sim.engine.fleet.IndexStack` that the fleet uses (``size``
 from __future__ import annotations
 
 from array import array
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,13 @@ from sim.engine.fleet import IndexStack
 __all__ = ["POLICIES", "LocatedPool"]
 
 POLICIES = ("pack", "spread", "random")
+
+#: one tier of a unit's chain: that tier's free counts, the group, the tier's open sets, the
+#: parent group, and the parent's buckets (None if its children are not bucketed)
+_Link = tuple[list[int], int, dict[int, dict[int, None]], int, Any]
+
+#: a parent with more children than this keeps them in buckets by free count (pack)
+BUCKET_CHILDREN = 32
 
 
 class LocatedPool:
@@ -44,9 +52,11 @@ class LocatedPool:
     """
 
     __slots__ = (
+        "buckets",
         "chain",
         "children",
         "free",
+        "links",
         "n_tiers",
         "open",
         "parent",
@@ -116,6 +126,24 @@ class LocatedPool:
             for t, g, up in chain:
                 if self.free[t][g] > 0:
                     self.open[t].setdefault(up, {})[g] = None
+        # a parent with many children (the pods of a building) also keeps them in buckets by
+        # free count, so best fit costs O(a group's size), not O(its siblings)
+        self.buckets: list[dict[int, list[dict[int, None]]]] = [{} for _ in range(self.n_tiers)]
+        for t in range(self.n_tiers):
+            for up, members in self.open[t].items():
+                if len(members) > BUCKET_CHILDREN:
+                    size = max(self.free[t][c] for c in members)
+                    rows: list[dict[int, None]] = [{} for _ in range(size + 1)]
+                    for c in sorted(members):
+                        rows[self.free[t][c]][c] = None
+                    self.buckets[t][up] = rows
+        # the chain again, with each link's free counts, open set and buckets resolved once
+        self.links: dict[int, tuple[_Link, ...]] = {
+            u: tuple(
+                (self.free[t], g, self.open[t], up, self.buckets[t].get(up)) for t, g, up in ch
+            )
+            for u, ch in self.chain.items()
+        }
 
     def _top(self, u: int) -> int:
         g = u
@@ -128,15 +156,16 @@ class LocatedPool:
     def _count(self, u: int, k: int) -> None:
         """Add ``k`` (negative: remove) free domains to unit ``u`` and its ancestors, keeping
         the sets of groups with free domains."""
-        free, open_ = self.free, self.open
-        for t, g, up in self.chain[u]:
-            row = free[t]
+        for row, g, opened, up, rows in self.links[u]:
             before = row[g]
             row[g] = after = before + k
-            if before == 0 and after > 0:
-                open_[t].setdefault(up, {})[g] = None
-            elif after == 0 and before > 0:
-                del open_[t][up][g]
+            if before == 0:
+                opened.setdefault(up, {})[g] = None
+            elif after == 0:
+                del opened[up][g]
+            if rows is not None:
+                del rows[before][g]
+                rows[after][g] = None
         self.size += k
 
     # ------------------------------------------------------------------ the IndexStack verbs
@@ -146,8 +175,14 @@ class LocatedPool:
         if k == 0:
             return
         if k <= 16:
+            unit_of, stacks = self.unit_of, self.stacks
+            counts: dict[int, int] = {}
             for d in ids.tolist():
-                self.push1(d)
+                u = unit_of[d]
+                stacks[u].push1(d)
+                counts[u] = counts.get(u, 0) + 1
+            for u, n in counts.items():
+                self._count(u, n)
             return
         units = self.unit_np[ids]
         order = np.argsort(units, kind="stable")
@@ -213,14 +248,23 @@ class LocatedPool:
         """Place ``k`` domains inside ``group`` of ``tier`` (tier ``n_tiers`` is the root)."""
         policy = self.policy
         if policy == "pack":
-            # descend while one child holds all k (the tightest; the lowest index on a tie)
+            # descend while one child holds all k (the tightest; ties: the lowest index, or
+            # the first in its bucket where the children are bucketed)
             while tier > 0:
-                free = self.free[tier - 1]
-                best, best_free = -1, 0
-                for c in self.open[tier - 1].get(group, ()):
-                    f = free[c]
-                    if f >= k and (best < 0 or f < best_free or (f == best_free and c < best)):
-                        best, best_free = c, f
+                rows = self.buckets[tier - 1].get(group)
+                best = -1
+                if rows is not None:
+                    for f in range(k, len(rows)):
+                        if rows[f]:
+                            best = next(iter(rows[f]))
+                            break
+                else:
+                    free = self.free[tier - 1]
+                    best_free = 0
+                    for c in self.open[tier - 1].get(group, ()):
+                        f = free[c]
+                        if f >= k and (best < 0 or f < best_free or (f == best_free and c < best)):
+                            best, best_free = c, f
                 if best < 0:
                     break
                 tier, group = tier - 1, best
@@ -229,9 +273,14 @@ class LocatedPool:
                 return
             # split: the fullest children first, so the request touches the fewest
             free = self.free[tier - 1]
-            kids = self.open[tier - 1].get(group, {})
-            for f, c in sorted([(-free[c], c) for c in kids]):
-                n = min(-f, k)
+            rows = self.buckets[tier - 1].get(group)
+            if rows is not None:
+                order = [(f, c) for f in range(len(rows) - 1, 0, -1) for c in list(rows[f])]
+            else:
+                kids = self.open[tier - 1].get(group, {})
+                order = [(-f, c) for f, c in sorted([(-free[c], c) for c in kids])]
+            for f, c in order:
+                n = min(f, k)
                 self._place(tier - 1, c, n, out)
                 k -= n
                 if k == 0:

@@ -154,6 +154,7 @@ class Job(Workload):
         self.network: Callable[[list[tuple[int, float, float]], float], float] | None = None
         self.net_units: list[int] = []  # fabric units of its placement
         self.net_units_set: set[int] = set()  # the same, for lookups
+        self.net_pods_set: set[int] = set()  # the pods of those units
         self.net_version = -1  # the fabric's version its network factor was found at
         self.net_keys: list[tuple[tuple[int, int], float]] = []  # finite groups, its demand
         self.spans: list[int] = []  # groups its domains touched per fabric tier, at its last start
