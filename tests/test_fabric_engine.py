@@ -342,3 +342,32 @@ def test_a_replacement_outside_its_placement_is_followed(
     assert a.phase == Phase.RUNNING
     assert a.spans[:2] == [3, 2]  # the replacement is in another unit and pod
     assert a.factors[1] < 1.0  # and its traffic now crosses the 1:16 pod uplinks
+
+
+@pytest.mark.parametrize("placement", ["pack", "random"])
+def test_a_fabric_run_is_deterministic(
+    tiny_scenario: Builder, plan_of: PlanOf, placement: str
+) -> None:
+    """Same scenario and seed, same results bit for bit: placement (random draws from its own
+    stream), failures of switches and links, and shares."""
+    from sim.runner import simulate
+
+    data = tiny_scenario(
+        racks=16,
+        duration="3 d",
+        pretraining=[job("a", 4, tokens=4e10), job("b", 4, submit="6 h", tokens=2e10)],
+        reliability={"failure_rate_per_1000_node_days": 200},
+    )
+    data["network"] = {
+        "kind": "fat_tree",
+        "placement": placement,
+        "unit_domains": 2,
+        "pod_units": 2,
+        "oversubscription": {"unit": 1, "pod": 16},
+        "failures": {"switch_annual_failure_rate": 1.0, "link_failures_per_1000_gpu_years": 900},
+    }
+    runs = [simulate(plan_of(data))[0] for _ in range(2)]
+    a, b = runs
+    assert a.jobs.equals(b.jobs) and a.traces.equals(b.traces) and a.events.equals(b.events)
+    assert a.fabric.equals(b.fabric) and a.summary == b.summary
+    assert (a.events["event"] == "network_failure").any()
