@@ -135,6 +135,46 @@ def derive_traces(levels: pd.DataFrame, facts: RunFacts) -> pd.DataFrame:
     return out
 
 
+def _paused_hours(events: pd.DataFrame, jobs: pd.DataFrame, end_s: float) -> dict[str, float]:
+    """Job wall-hours spent paused by the power controller, per priority class: from each
+    ``paused`` event to the job's next ``resumed``, ``preempted`` or ``finished`` (or the end
+    of the run). A failure while paused does not end the pause (the job restarts paused)."""
+    ev = events[events["event"].isin(["paused", "resumed", "preempted", "finished"])]
+    if not (ev["event"] == "paused").any():
+        return {}
+    cls = dict(zip(jobs["name"], jobs["class"], strict=True))
+    out: dict[str, float] = {}
+    for name, rows in ev.groupby("subject", sort=True):
+        since: float | None = None
+        total = 0.0
+        for t, kind in zip(rows["time_s"].tolist(), rows["event"].tolist(), strict=True):
+            if kind == "paused":
+                since = t if since is None else since
+            elif since is not None:
+                total += t - since
+                since = None
+        if since is not None:
+            total += end_s - since
+        if total > 0:
+            c = str(cls.get(name, ""))
+            out[c] = out.get(c, 0.0) + total / HOUR_S
+    return out
+
+
+def _below_full_clock(traces: pd.DataFrame) -> dict[str, float]:
+    """Hours (of trace bins, weighted by the time below 1) each class ran below full clock."""
+    out: dict[str, float] = {}
+    for col in traces.columns:
+        parsed = parse_entity_column(col)
+        if parsed is None or parsed[0] is not PRIORITY_CLASS:
+            continue
+        below = traces[col].to_numpy() < 1.0 - 1e-9
+        hours = float((traces["interval_s"].to_numpy() * below).sum()) / HOUR_S
+        if hours > 0:
+            out[parsed[1]] = hours
+    return out
+
+
 def _network_summary(
     network: NetworkFacts, traces: pd.DataFrame, train: pd.DataFrame, facts: RunFacts
 ) -> dict[str, Any]:
@@ -369,6 +409,8 @@ def summarize(
                 for h, s in zip(facts["halls"], control["hall_over_limit_s"], strict=True)
             },
             "hours_lost_to_throttle_by_class": lost,
+            "hours_paused_by_class": _paused_hours(events, jobs, duration),
+            "hours_below_full_clock_by_class": _below_full_clock(traces),
             "paused_at_end": control["paused_at_end"],
             "deferred_jobs": control["deferred_jobs"],
             "longest_minutes_over_a_cap": control["longest_over_s"] / 60.0,

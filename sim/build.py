@@ -660,6 +660,23 @@ def _plan_fabric(
         for h in halls
     ]
     problems = check_fabric(sc.network, fab_halls)
+    nf = sc.network.failures
+    if sc.network.kind != "non_blocking" and not (nf.enabled and sc.reliability.enabled):
+        defaults = NetworkFailures()
+        for key in (
+            "switch_annual_failure_rate",
+            "link_failures_per_1000_gpu_years",
+            "repair_time",
+        ):
+            if getattr(nf, key) != getattr(defaults, key):
+                why = (
+                    "network.failures.enabled is false"
+                    if not nf.enabled
+                    else ("reliability.enabled is false")
+                )
+                problems.append(
+                    (("network", "failures", key), f"{why}, so this rate would change nothing")
+                )
     for loc, message in problems:
         err.add(loc, message)
     return None if problems else build_fabric(sc.network, fab_halls)

@@ -157,9 +157,10 @@ FABRIC_TIER = EntityFamily(
         Column(
             "uplink_load",
             "1",
-            "traffic given to the jobs crossing the tier's uplinks that can bind (oversubscribed,"
-            " scale-across, or degraded by a failed switch; a switched tier is traced when its"
-            " switches can fail) over those uplinks' capacity; all of a job's GPUs sending at once",
+            "offered load of the tier's uplinks that can bind (oversubscribed, scale-across,"
+            " or degraded by a failed switch; a switched tier is traced when its switches can"
+            " fail): what the jobs crossing them ask, all of their GPUs sending at once, over"
+            " the uplinks' capacity (above 1: contended; 7 on a 1:7 tier crossed by all)",
         ),
     ),
 )
@@ -453,6 +454,10 @@ class PowerControlSummary(TypedDict):
     hours_over_grid_cap: float
     hours_over_hall_limit: dict[str, float]
     hours_lost_to_throttle_by_class: dict[str, float]
+    #: job wall-hours spent paused by the controller, per class (pause policy)
+    hours_paused_by_class: dict[str, float]
+    #: hours each class ran below its full clock (its services too: the clock traces)
+    hours_below_full_clock_by_class: dict[str, float]
     paused_at_end: int
     deferred_jobs: int
     #: the longest spell above any cap: at most the reaction time unless nothing was left

@@ -412,3 +412,22 @@ def test_a_bad_ladder_is_refused(
     with pytest.raises(ScenarioError, match=r"facility\.power_control\.policy") as info:
         load_scenario(write_scenario(data))
     assert message in str(info.value)
+
+
+def test_paused_hours_by_class_are_counted_from_the_events() -> None:
+    """A pause lasts from ``paused`` to the next ``resumed``, ``preempted`` or ``finished``
+    (a failure in between does not end it), or to the end of the run."""
+    import pandas as pd
+
+    from sim.analysis import _paused_hours
+
+    ev = pd.DataFrame(
+        {
+            "time_s": [0.0, H, 2 * H, 5 * H, 6 * H, 7 * H],
+            "event": ["paused", "interrupted", "resumed", "paused", "paused", "finished"],
+            "subject": ["a", "a", "a", "a", "b", "b"],
+        }
+    )
+    jobs = pd.DataFrame({"name": ["a", "b"], "class": ["low", "high"]})
+    got = _paused_hours(ev, jobs, end_s=10 * H)
+    assert got == {"low": pytest.approx(2.0 + 5.0), "high": pytest.approx(1.0)}

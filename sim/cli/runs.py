@@ -166,6 +166,7 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
         lost = {
             k: v for k, v in (pc.get("hours_lost_to_throttle_by_class") or {}).items() if v > 1e-6
         }
+        paused = {k: v for k, v in (pc.get("hours_paused_by_class") or {}).items() if v > 1e-6}
         t.add_row(
             f"power control ({pc['policy']})",
             f"{plural(pc['actions'], 'action')}, {pc['hours_over_grid_cap']:,.1f} h over the grid"
@@ -173,6 +174,11 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
             + (
                 "; throttle cost " + ", ".join(f"{k} {v:,.1f} h" for k, v in lost.items())
                 if lost
+                else ""
+            )
+            + (
+                "; paused " + ", ".join(f"{k} {v:,.1f} job-h" for k, v in paused.items())
+                if paused
                 else ""
             ),
         )

@@ -152,6 +152,36 @@ def _expanded_size(root: yaml.Node) -> None:
     size(root)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader without YAML 1.1's base-60 numbers: ``1:7`` (an oversubscription
+    as users write it) would otherwise load as 67 and ``1:30`` as 90. Such values stay text,
+    for the schema to read or refuse."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if not (tag.endswith((":int", ":float")) and ":[0-5]?[0-9]" in rx.pattern)
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _tag, _rx, _first in (
+    (
+        "tag:yaml.org,2002:int",
+        r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$",
+        "-+0123456789",
+    ),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+):
+    _Loader.add_implicit_resolver(_tag, re.compile(_rx, re.X), list(_first))
+
+
 def _compose(text: str, source: str) -> tuple[Any, Lines]:
     try:
         return _compose_checked(text, source)
@@ -161,7 +191,7 @@ def _compose(text: str, source: str) -> tuple[Any, Lines]:
 
 def _compose_checked(text: str, source: str) -> tuple[Any, Lines]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -207,7 +237,7 @@ def _compose_checked(text: str, source: str) -> tuple[Any, Lines]:
     if problems:
         raise ScenarioError(source, problems, lines)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a safe loader: no tags, no objects
     except yaml.YAMLError as exc:  # pragma: no cover - compose already parsed it
         raise ScenarioError(source, [Problem((), f"YAML error: {exc}")], lines) from None
     return data, lines

@@ -52,6 +52,8 @@ def _ladder(value: Any) -> Any:
     if isinstance(value, list):
         if not value:
             raise ValueError("give at least one policy, e.g. [throttle, pause]")
+        if not all(isinstance(v, str) for v in value):
+            return tuple(value)  # the schema names the item that is not a policy name
         if len(set(value)) != len(value):
             raise ValueError(f"a policy appears twice in {value}: each step is taken once")
         if "refuse" in value and len(value) > 1:

@@ -417,7 +417,29 @@ SWITCHED_ONLY_KEYS = (
     "scale_across",
 )
 
-Ratio = Annotated[Plain, within(1, 100, "", "1:100 is beyond any published fabric (Meta: 1:7)")]
+
+def _ratio(value: Any) -> Any:
+    """``"1:7"`` (uplink to downlink, as the references write it) or ``"7:1"`` is 7: an
+    oversubscription is at least 1 whichever way round it is written."""
+    if isinstance(value, str) and ":" in value:
+        a, _, b = value.partition(":")
+        try:
+            x, y = float(a), float(b)
+        except ValueError:
+            raise ValueError(
+                f"expected a ratio such as 1:7 or a number such as 7, got {value!r}"
+            ) from None
+        if not (x > 0 and y > 0):
+            raise ValueError(f"both sides of the ratio {value!r} must be positive")
+        return max(x, y) / min(x, y)
+    return value
+
+
+Ratio = Annotated[
+    Plain,
+    BeforeValidator(_ratio),
+    within(1, 100, "", "1:100 is beyond any published fabric (Meta: 1:7)"),
+]
 LinkSpeed = Annotated[
     BitsPerS,
     within(1e9, 1e14, "bit/s", "the fastest NIC announced carries 1.6 Tb/s per GPU"),
@@ -513,7 +535,7 @@ class NetworkConfig(_Model):
 
     * ``non_blocking`` (default): an ideal fabric, full bisection between any domains, no
       switches counted; every scenario written before the fabric model runs exactly as before.
-      It takes no other key but ``placement`` (they would change nothing) and one building.
+      It takes no switch, placement or failure keys (they would change nothing) and one building.
     * ``fat_tree``: a ToR-wired leaf/spine/core Clos (Meta's Llama 3 clusters, [N9][N10]): a
       *unit* is the domains under one leaf switch, a *pod* the units under one spine group (a
       2-tier fat tree of radix k holds k^2/2 endpoints), the core joins a building's pods.

@@ -510,6 +510,9 @@ class PowerController:
         blocked_rank: int | None = None  # the highest class still held back
         room, gave, blocked_rank = self._release_services(room)
         for j in sorted(self.paused, key=lambda j: (j.class_rank, j.index)):
+            if j.hold_paused:
+                blocked_rank = j.class_rank if blocked_rank is None else blocked_rank
+                continue  # restarting after a failure, into PAUSED: resumed once it is back
             if j.phase != Phase.PAUSED:
                 self.paused.remove(j)
                 continue
@@ -545,7 +548,9 @@ class PowerController:
                 self.throttled.discard(j)
         if not self.paused and not self.throttled and not self.throttled_services:
             self.shedding = False
-        if room > 0:
+        # new work starts only once nothing is paused: a lower class must not start while a
+        # higher one waits paused for room
+        if room > 0 and not any(j.phase == Phase.PAUSED or j.hold_paused for j in self.paused):
             self.scheduler.blocked = False
             self.scheduler.try_start()
         return gave

@@ -26,8 +26,11 @@ limitation). Cost per change: O(crossing jobs x their groups); jobs inside one g
 finite tier cost nothing.
 
 Outputs: per job the units, pods, buildings and sites it spans at its last start
-(``span_<tier>s`` in ``jobs.parquet``); per tier, ``fabric.<tier>.uplink_load``: the traffic the
-crossing jobs are given over the capacity of the uplinks they cross.
+(``span_<tier>s`` in ``jobs.parquet``), the wall time its ``network`` factor cost it (contention
+and placement) and its ``degraded`` factor (failed leaves and links under it); per tier,
+``fabric.<tier>.uplink_load``: the offered load, what the crossing jobs ask (all of their GPUs
+sending at once) over the capacity of the uplinks they cross (7 on a 1:7 tier crossed by every
+GPU below it).
 """
 
 from __future__ import annotations
@@ -374,9 +377,10 @@ class FabricState:
         demands = list(at.values())
         if math.isfinite(cap):
             got = max_min_fair(cap, demands)
-            self.used[t] += sum(got)
+            offered = sum(demands)
+            self.used[t] += offered
             self.cap_sum[t] += cap
-            self.group_alloc[key] = (sum(got), cap, dict(zip(at, got, strict=True)))
+            self.group_alloc[key] = (offered, cap, dict(zip(at, got, strict=True)))
         else:
             self.group_alloc[key] = (0.0, 0.0, dict(at))
 
@@ -421,7 +425,12 @@ class FabricState:
             for t, gs, _ in groups
         ]
         assert job.network is not None
-        self._set(job, job.network(tiers, nic))
+        contended = job.network(tiers, 1.0)
+        self._set(job, contended)
+        # failed leaves and links under the job: its `degraded` factor (the rest is `network`)
+        degraded = job.network(tiers, nic) / contended if nic < 1.0 else 1.0
+        assert self.training is not None
+        self.training.set_rate_factor(job, "degraded", min(1.0, degraded))
 
     def _set(self, job: Job, factor: float) -> None:
         """Set ``job``'s network factor (a job that is not running yet takes it into its run;
@@ -669,5 +678,5 @@ class FabricFailures:
             "leaf_failures": self.counts["leaf"],
             "spine_failures": self.counts["spine"],
             "link_failures": self.counts["link"],
-            "failures_per_day": {k: r * 86_400.0 for k, r in self.rates.items()},
+            "expected_per_day": {k: r * 86_400.0 for k, r in self.rates.items()},
         }

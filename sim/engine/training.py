@@ -191,8 +191,14 @@ class Training:
 
     def _restarted(self, call: Call) -> None:
         job, token = call._value
-        if token == job.token:
-            self._run(job)
+        if token != job.token:
+            return
+        if job.hold_paused:  # it was paused when it failed: it comes back paused
+            job.hold_paused = False
+            job.begin(self.env.now)
+            job.phase = Phase.PAUSED
+            return
+        self._run(job)
 
     def _run(self, job: Job) -> None:
         if self.fabric is not None:  # its placement sets its network factor before it runs
@@ -291,6 +297,8 @@ class Training:
     def interrupt(self, job: Job, domain: int) -> None:
         """Domain ``domain`` of ``job`` failed (the fleet has already taken it away)."""
         now = self.env.now
+        # the power controller holds it paused (also through a second failure while restarting)
+        job.hold_paused = job.hold_paused or job.phase == Phase.PAUSED
         lost = self._lose(job)
         job.token += 1
         job.interruptions += 1
@@ -308,6 +316,7 @@ class Training:
             if self.scheduler.preempted != before:
                 self.scheduler.try_start()  # a preempted gang may leave domains to spare
         else:
+            job.hold_paused = False  # back to the queue: it starts afresh when admitted
             if self.fabric is not None:
                 self.fabric.activity(job, -1)
             self.fleet.give_back(job, job.held.size, now)

@@ -159,6 +159,7 @@ class Job(Workload):
         self.net_keys: list[tuple[tuple[int, int], float]] = []  # finite groups, its demand
         self.spans: list[int] = []  # groups its domains touched per fabric tier, at its last start
         self.placed = False  # given a new gang since it last ran (its spans are to be found)
+        self.hold_paused = False  # paused when it failed: it restarts into PAUSED
         self.net_groups: list[tuple[int, list[int], list[float]]] = []  # crossed, per tier
 
     # ------------------------------------------------------------------ progress

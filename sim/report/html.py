@@ -321,6 +321,18 @@ def _power_control_card(pc: dict[str, Any]) -> str:
         parts.append("no hall over its limit")
     if lost:
         parts.append("throttle cost " + ", ".join(f"{k} {_h(v)}" for k, v in lost.items()))
+    paused = {
+        k: float(v) for k, v in (pc.get("hours_paused_by_class") or {}).items() if float(v) > 0
+    }
+    if paused:
+        parts.append("paused " + ", ".join(f"{k} {_h(v)}" for k, v in paused.items()))
+    below = {
+        k: float(v)
+        for k, v in (pc.get("hours_below_full_clock_by_class") or {}).items()
+        if float(v) > 0
+    }
+    if below:
+        parts.append("below full clock " + ", ".join(f"{k} {_h(v)}" for k, v in below.items()))
     if pc.get("deferred_jobs"):
         parts.append(f"{plural(pc['deferred_jobs'], 'job')} deferred by admission")
     if pc.get("paused_at_end"):

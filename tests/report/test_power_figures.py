@@ -224,7 +224,8 @@ def test_kpi_cards_of_power_control_and_emissions(small_tables: Callable[..., Ru
     assert value == "throttle, 4 actions"
     assert note == (
         "0 h over the grid cap; 0.5 h over hall limits (hall1 0.5 h);"
-        " throttle cost posttraining 0.2 h, pretraining 0.2 h"
+        " throttle cost posttraining 0.2 h, pretraining 0.2 h;"
+        " below full clock pretraining 1 h, posttraining 1 h"
     )
     value, note = _note(page, "emissions")
     assert value == f"{t.summary['energy']['emissions_tco2']:,.0f} tCO2eq"
