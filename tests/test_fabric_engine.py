@@ -226,9 +226,11 @@ def test_a_leaf_failure_interrupts_the_jobs_under_it_and_its_repair_restores_the
     assert a.interruptions == 1 and a.phase == Phase.RESTARTING
     assert fab.unit_health[unit] == pytest.approx(1.0 - 1.0 / ff.leaves_per_unit)
     assert ff.counts["leaf"] == 1
+    assert a.factors[2] < 1.0  # its GPUs lost a rail: the degraded factor, not the network one
     e.env.run(until=e.end_s)
     e._close()
     assert fab.unit_health[unit] == 1.0  # repaired an hour later
+    assert a.factors[2] == 1.0 and a.slowdown_s[2] > 0.0
     ev = e.rec.events_table()
     assert (ev["event"] == "network_failure").sum() == 1
     assert ((ev["event"] == "interrupted") & (ev["detail"] == "network")).sum() == 1
@@ -371,3 +373,20 @@ def test_a_fabric_run_is_deterministic(
     assert a.jobs.equals(b.jobs) and a.traces.equals(b.traces) and a.events.equals(b.events)
     assert a.fabric.equals(b.fabric) and a.summary == b.summary
     assert (a.events["event"] == "network_failure").any()
+
+
+@pytest.mark.parametrize(("written", "ratio"), [("1:7", 7.0), ("7:1", 7.0), ("7", 7.0)])
+def test_an_oversubscription_written_as_a_ratio_is_read_as_one(
+    tiny_scenario: Builder, write_scenario: Callable[..., Any], written: str, ratio: float
+) -> None:
+    """YAML 1.1 reads 1:7 as the base-60 number 67; the scenario loader does not."""
+    from sim.runner import prepare
+
+    text = (
+        "name: os\nfacility:\n  grid_power: 5 MW\n  pue: 1.2\n"
+        "  halls: [{name: h, hardware: gb200_nvl72, racks: 16}]\n"
+        f"network: {{kind: fat_tree, oversubscription: {{unit: 1, pod: {written}}}}}\n"
+    )
+    loaded, _ = prepare(write_scenario(text))
+    oversubscription = loaded.scenario.network.oversubscription
+    assert oversubscription is not None and oversubscription.pod == ratio
