@@ -390,3 +390,14 @@ def test_an_oversubscription_written_as_a_ratio_is_read_as_one(
     loaded, _ = prepare(write_scenario(text))
     oversubscription = loaded.scenario.network.oversubscription
     assert oversubscription is not None and oversubscription.pod == ratio
+
+
+def test_a_problem_under_a_set_override_is_blamed_on_the_override(chdir_root: Any) -> None:
+    """The override changed a key under the one the message is about: it says --set, not a
+    line of the file that has nothing to do with it."""
+    from sim.config.loader import ScenarioError
+    from sim.runner import prepare
+
+    with pytest.raises(ScenarioError) as info:
+        prepare("scenarios/smoke.yaml", overrides=["workloads.pretraining.0.layout.tp=7"])
+    assert str(info.value).startswith("--set: workloads.pretraining[0]: ")

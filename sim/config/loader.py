@@ -82,10 +82,18 @@ class ScenarioError(Exception):
         super().__init__(self._render())
 
     def _line(self, loc: Loc) -> int | str | None:
+        line: int | str | None = None
         for n in range(len(loc), -1, -1):
             if loc[:n] in self.lines:
-                return self.lines[loc[:n]]
-        return None
+                line = self.lines[loc[:n]]
+                break
+        if loc and not isinstance(line, str):
+            # a problem with a key that a --set override changed under (network.failures after
+            # --set network.failures.enabled=false): the override is the likelier cause
+            n = len(loc)
+            if any(v == "--set" and k[:n] == loc for k, v in self.lines.items()):
+                return "--set"
+        return line
 
     def _render(self) -> str:
         rows = []
