@@ -260,14 +260,18 @@ class FabricState:
             elif job.net_keys:
                 self._update(set(), [k for k, _ in job.net_keys])
         else:
-            if self.running.pop(job, None) is None:
-                return
-            for key, _ in job.net_keys:
-                at = self.group_jobs.get(key)
-                if at is not None:
-                    at.pop(job, None)
-            if job.net_keys:
-                self._update(self._neighbours(job), [k for k, _ in job.net_keys])
+            self._leave(job)
+
+    def _leave(self, job: Job) -> None:
+        """``job`` stops using its groups: the jobs left there share them again."""
+        if self.running.pop(job, None) is None:
+            return
+        for key, _ in job.net_keys:
+            at = self.group_jobs.get(key)
+            if at is not None:
+                at.pop(job, None)
+        if job.net_keys:
+            self._update(self._neighbours(job), [k for k, _ in job.net_keys])
 
     def moved(self, job: Job, new: int) -> None:
         """``job`` restarts in place on replacement domain ``new``. Where the replacement lies
@@ -280,13 +284,7 @@ class FabricState:
         if int(self.domain_group[0][new]) in job.net_units_set:
             return
         job.placed = True
-        if self.running.pop(job, None) is not None:  # it leaves its old groups now
-            for key, _ in job.net_keys:
-                at = self.group_jobs.get(key)
-                if at is not None:
-                    at.pop(job, None)
-            if job.net_keys:
-                self._update(self._neighbours(job), [k for k, _ in job.net_keys])
+        self._leave(job)  # it leaves its old groups now
 
     def _keys(self, job: Job) -> list[tuple[tuple[int, int], float]]:
         """The groups ``job`` crosses whose uplink is finite now, with its demand there."""
