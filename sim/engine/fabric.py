@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.contract import FABRIC_TIER, entity_column
-from sim.engine.fleet import FAILED
+from sim.engine.fleet import FAILED, FREE
 from sim.engine.kernel import Call, later
 from sim.engine.reliability import draw_durations
 from sim.engine.workloads import Job
@@ -495,8 +495,6 @@ class FabricState:
     def placement_rows(self, hall_names: tuple[str, ...]) -> dict[str, Any]:
         """Columns of ``fabric.parquet`` (:data:`sim.contract.FABRIC_COLUMNS`): one row per
         group of the innermost tier, where it is and who holds most of its domains now."""
-        from sim.engine.fleet import FAILED, FREE
-
         fleet = self.fleet
         unit = self.domain_group[0]
         n = int(self.uplink[0].shape[0])

@@ -816,37 +816,14 @@ def throttle_figure(
     the lowest clock of each day."""
     classes = _class_columns(traces)
     series = _series(traces, [c for c, _ in classes], max_points)
-    x, per = series.x, series.per
+    per = series.per
     lost = (summary or {}).get("power_control", {}).get("hours_lost_to_throttle_by_class", {})
     lost = {k: float(v) for k, v in (lost or {}).items() if float(v) > _NO_LOSS_H}
     fig = make_subplots(rows=1, cols=1)
     for i, (col, cls) in enumerate(classes):
         color = class_color(cls, i)
         label = cls + (f" ({_hours(lost[cls])} lost)" if cls in lost else "")
-        if per:
-            _band(
-                fig,
-                x,
-                series.y(col, "lo") * 100.0,
-                series.y(col) * 100.0,
-                f"{cls}, lowest in the {per}",
-                _rgba(color, 0.2),
-                hovertemplate="%{y:.0f}%",
-                row=1,
-                col=1,
-            )
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=series.y(col) * 100.0,
-                name=label + (f", mean per {per}" if per else ""),
-                mode="lines",
-                line={"color": color, "width": 1.5, "shape": "hv"},
-                hovertemplate=cls + ": %{y:.1f}%",
-            ),
-            row=1,
-            col=1,
-        )
+        _percent_line(fig, series, col, cls, label, color, "lo", "", f"{cls}, lowest in the {per}")
     calls = cap_dips(traces)
     _shade_calls(fig, calls)
     fig.update_xaxes(title_text=TIME_AXIS)
@@ -858,6 +835,49 @@ def throttle_figure(
     if lost:
         title += ": " + ", ".join(f"{c} {_hours(h)} lost" for c, h in lost.items())
     return _timed(fig, title, _end_s(traces), 360)
+
+
+def _percent_line(
+    fig: go.Figure,
+    series: Any,
+    col: str,
+    name: str,
+    label: str,
+    color: str,
+    top: str,
+    dash: str,
+    band_label: str,
+) -> None:
+    """One share (1 = 100%) of ``series`` as a % line; a long trace (means per day or week)
+    gets a band in the line's colour from its lowest value up to the mean (``top="lo"``) or
+    up to its highest (``top="hi"``)."""
+    x, per = series.x, series.per
+    if per:
+        upper = series.y(col) if top == "lo" else series.y(col, "hi")
+        _band(
+            fig,
+            x,
+            series.y(col, "lo") * 100.0,
+            upper * 100.0,
+            band_label,
+            _rgba(color, 0.2),
+            hovertemplate="%{y:.0f}%",
+            row=1,
+            col=1,
+        )
+    line = {"color": color, "width": 1.5, "shape": "hv"} | ({"dash": dash} if dash else {})
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=series.y(col) * 100.0,
+            name=label + (f", mean per {per}" if per else ""),
+            mode="lines",
+            line=line,
+            hovertemplate=name + ": %{y:.1f}%",
+        ),
+        row=1,
+        col=1,
+    )
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -884,53 +904,36 @@ def _tier_columns(traces: pd.DataFrame) -> list[tuple[str, str]]:
 def uplink_load_figure(
     traces: pd.DataFrame, summary: dict[str, Any] | None = None, max_points: int = MAX_POINTS
 ) -> go.Figure:
-    """Load on the fabric's uplinks by tier over time (% of their capacity): the traffic of the
-    jobs crossing a tier's oversubscribed or scale-across uplinks over those uplinks' capacity,
-    one line per tier (``fabric.<tier>.uplink_load``; tiers whose uplinks cannot bind have
-    none). At 100% the uplinks are full and the jobs crossing them are slowed. A long trace is
+    """Offered load on the fabric's uplinks by tier over time (% of their capacity): what the
+    jobs crossing a tier's uplinks that can bind ask, over those uplinks' capacity, one line
+    per tier (``fabric.<tier>.uplink_load``; tiers whose uplinks cannot bind have none). Above
+    100% the uplinks are contended and the jobs crossing them are slowed (700% on a 1:7 tier
+    that all of its GPUs cross). A long trace is
     drawn as means per day (or week) with a band from the lowest to the highest load of each
     day. The title gives each tier's mean and the hours the network cost each workload
     (``network.hours_lost_to_network_by_workload``)."""
     tiers = _tier_columns(traces)
     series = _series(traces, [c for c, _ in tiers], max_points)
-    x, per = series.x, series.per
+    per = series.per
     fig = make_subplots(rows=1, cols=1)
     means = []
     for i, (col, tier) in enumerate(tiers):
         color = TIER_COLORS.get(tier, SERIES_COLORS["capacity"])
-        if per:
-            _band(
-                fig,
-                x,
-                series.y(col, "lo") * 100.0,
-                series.y(col, "hi") * 100.0,
-                f"{tier}, {'daily ' if per == 'day' else ''}low to high",
-                _rgba(color, 0.2),
-                hovertemplate="%{y:.0f}%",
-                row=1,
-                col=1,
-            )
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=series.y(col) * 100.0,
-                name=f"{tier} uplinks" + (f", mean per {per}" if per else ""),
-                mode="lines",
-                # dashed further out: tiers crossed by the same jobs carry the same load
-                line={
-                    "color": color,
-                    "width": 1.5,
-                    "shape": "hv",
-                    "dash": _DASHES[i % len(_DASHES)],
-                },
-                hovertemplate=tier + ": %{y:.1f}%",
-            ),
-            row=1,
-            col=1,
+        # dashed further out: tiers crossed by the same jobs carry the same load
+        _percent_line(
+            fig,
+            series,
+            col,
+            tier,
+            f"{tier} uplinks",
+            color,
+            "hi",
+            _DASHES[i % len(_DASHES)],
+            f"{tier}, {'daily ' if per == 'day' else ''}low to high",
         )
         means.append(f"{tier} {fmt(_twmean(traces, col), '.0%')}")
     fig.update_xaxes(title_text=TIME_AXIS)
-    fig.update_yaxes(title_text=axis("uplink load", "% of capacity"), range=[0, 105])
+    fig.update_yaxes(title_text=axis("uplink load", "% of capacity"), rangemode="tozero")
     lost = (summary or {}).get("network", {}).get("hours_lost_to_network_by_workload") or {}
     lost = {k: float(v) for k, v in lost.items() if abs(float(v)) > _NO_LOSS_H}
     title = f"Uplink load by fabric tier{_per_title(series)} (mean {', '.join(means)})"
