@@ -175,7 +175,7 @@ class Engine:
             for h in range(len(self.fleet.free)):
                 ids = np.flatnonzero(plan.domain_hw == h).astype(np.int64)
                 self.fleet.free[h] = LocatedPool(
-                    ids, unit_of, parents, n_groups, self.fleet.slot, fab.placement, rng
+                    ids, unit_of, parents, n_groups, fab.placement, rng
                 )
         return FabricState(
             fab,
