@@ -29,6 +29,7 @@ _STATE = {
     Phase.RESTARTING: "running",
     Phase.PAUSED: "running",
     Phase.WAITING: "waiting",
+    Phase.AWAITING: "waiting",
     Phase.PENDING: "not_submitted",
 }
 
