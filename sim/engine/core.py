@@ -385,4 +385,7 @@ class Engine:
             plan.scheduler.class_names,
             self.end_s,
             plan.fabric.tier_names if plan.fabric is not None else (),
+            sum(c.rate_per_gpu_s for c in plan.reliability.causes if c.effect != "maintenance")
+            if plan.reliability.enabled
+            else 0.0,
         )
