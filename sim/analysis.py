@@ -86,6 +86,16 @@ def failed_by_cause(
     return out
 
 
+def _count(v: Any) -> int:
+    """A count column of a row (0 where a table made without it has NaN)."""
+    return int(v) if v is not None and not pd.isna(v) else 0
+
+
+def _causes(v: Any) -> dict[str, int]:
+    """The JSON ``interruptions_by_cause`` of a row ({} where missing)."""
+    return dict(json.loads(v)) if isinstance(v, str) and v.startswith("{") else {}
+
+
 def goodput(row: pd.Series) -> dict[str, float]:
     """Wall hours a training job lost, by kind: detection, restart, recomputation of the work
     lost, waiting for domains (after its first start), checkpoint stalls."""
@@ -358,8 +368,8 @@ def summarize(
                 "slowdown_hours": {f: float(r[slowdown_column(f)]) / HOUR_S for f in RATE_FACTORS},
                 "power_swing_mw": float(r["power_swing_mw"]),
                 "power_swing_with_floor_mw": float(r["power_swing_with_floor_mw"]),
-                "planned_interruptions": int(r["planned_interruptions"]),
-                "interruptions_by_cause": json.loads(str(r["interruptions_by_cause"]) or "{}"),
+                "planned_interruptions": _count(r.get("planned_interruptions")),
+                "interruptions_by_cause": _causes(r.get("interruptions_by_cause")),
                 "hours_lost": goodput(r),
                 "checkpoint_interval_minutes": float(r["checkpoint_interval_s"]) / 60.0,
                 "young_daly_interval_minutes": _clean(float(r["young_daly_interval_s"]) / 60.0),
