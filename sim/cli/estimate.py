@@ -136,8 +136,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument(
         "--engine",
         choices=ENGINES,
-        default="trtllm",
-        help="serving engine whose measurements --backend measured uses",
+        default=None,
+        help="serving engine whose measurements --backend measured uses (default trtllm)",
     )
     s.set_defaults(handler=cmd_serve)
 
@@ -255,6 +255,8 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, int]:
             prefill = hw.prefill_accelerator
         else:
             prefill = _hardware(args.prefill_hardware)
+    if args.engine is not None and args.backend != "measured":
+        raise _UserError("--engine chooses the measured data: it needs --backend measured")
     est = estimate_serving(
         model,
         hw,
@@ -262,7 +264,7 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, int]:
         backend=args.backend,
         model_name=args.model.strip().lower(),
         hardware_name=args.hardware.strip().lower().replace("-", "_"),
-        engine=args.engine,
+        engine=args.engine or "trtllm",
         input_tokens=args.input,
         output_tokens=args.output,
         reasoning_tokens=args.reasoning,

@@ -196,3 +196,5 @@ def test_cli_backend_measured_and_provenance(capsys: pytest.CaptureFixture[str])
     bad = ["estimate", "serve", "--model", "llama2-70b", "--hardware", "h200_sxm"]
     assert _cli([*bad, "--input", "9", "--output", "9", "--backend", "measured"]) == 2
     assert "not covered by the measured reference" in capsys.readouterr().err
+    assert _cli([*CLI, "--engine", "vllm"]) == 2
+    assert "--engine chooses the measured data" in capsys.readouterr().err
