@@ -310,9 +310,19 @@ def service_rows(traces: pd.DataFrame, facts: RunFacts) -> list[dict[str, Any]]:
                 "slo_attainment": served / demand if demand > 0 else math.nan,
                 "rate_per_s": s["capacity_tokens_per_s_per_domain"] / s["domain_gpus"],
                 "state": "serving",
+                "capacity_provenance": s.get("capacity_provenance", ""),
             }
         )
     return rows
+
+
+def _provenance(facts: RunFacts, service: str) -> tuple[str, str] | None:
+    """(provenance, source) of ``service``'s capacity from the run facts (None for facts made
+    by hand)."""
+    for s in facts["services"]:
+        if s["name"] == service and "capacity_provenance" in s:
+            return s["capacity_provenance"], s.get("capacity_source", "")
+    return None
 
 
 def _hall_energy(traces: pd.DataFrame, hall: str) -> dict[str, float]:
@@ -398,16 +408,18 @@ def summarize(
     for _, r in svc_rows.iterrows():
         tokens = float(r["work_done"])
         cost = float(r["held_gpu_hours"]) * per_gpu_hour
-        services.append(
-            {
-                "name": r["name"],
-                "output_tokens": tokens,
-                "tokens_per_day": tokens / (duration / DAY_S),
-                "slo_attainment": _clean(float(r["slo_attainment"])),
-                "gpu_hours": float(r["held_gpu_hours"]),
-                "cost_per_million_tokens_usd": _clean(cost / tokens * 1e6) if tokens else None,
-            }
-        )
+        svc: ServiceSummary = {
+            "name": r["name"],
+            "output_tokens": tokens,
+            "tokens_per_day": tokens / (duration / DAY_S),
+            "slo_attainment": _clean(float(r["slo_attainment"])),
+            "gpu_hours": float(r["held_gpu_hours"]),
+            "cost_per_million_tokens_usd": _clean(cost / tokens * 1e6) if tokens else None,
+        }
+        prov = _provenance(facts, str(r["name"]))
+        if prov is not None:
+            svc["capacity_provenance"], svc["capacity_source"] = prov
+        services.append(svc)
     halls_energy = {h["name"]: _hall_energy(traces, h["name"]) for h in facts["halls"]}
     pre_tokens = float(pre["work_done"].sum()) if len(pre) else 0.0
     inf_tokens = float(svc_rows["work_done"].sum()) if len(svc_rows) else 0.0

@@ -63,7 +63,7 @@ from sim.facility.weather import (
 )
 from sim.facility.weather_csv import WeatherFileError
 from sim.network import Fabric, FabricHall, build_fabric, check_fabric
-from sim.perf import PerfError, TrainingLayout, estimate_inference, estimate_training
+from sim.perf import PerfError, TrainingLayout, estimate_serving, estimate_training
 from sim.perf.training import default_vp
 from sim.rng import RandomStreams
 from sim.units import DAY_S, YEAR_S
@@ -593,6 +593,7 @@ def build(loaded: LoadedScenario) -> Plan:
             v,
             loc,
             v_hw,
+            hw_names[v_hw],
             specs[v_hw],
             model,
             sc,
@@ -1102,6 +1103,7 @@ def _plan_service(
     v: InferenceService,
     loc: Loc,
     hw: int,
+    hw_name: str,
     spec: HardwareSpec,
     model: ModelShape,
     sc: Scenario,
@@ -1118,10 +1120,14 @@ def _plan_service(
         )
         return None
     try:
-        est = estimate_inference(
+        # backend "measured": aiconfigurator's database, checked here at load time, never mid-run
+        est = estimate_serving(
             model,
             spec,
             v.precision,
+            backend=v.backend,
+            model_name=v.model.strip().lower() if isinstance(v.model, str) else None,
+            hardware_name=hw_name,
             input_tokens=v.input_tokens,
             output_tokens=v.output_tokens,
             reasoning_tokens=v.reasoning_tokens,
@@ -1132,7 +1138,8 @@ def _plan_service(
             ep=v.expert_parallel,
         )
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
-        err.add(loc, f"cannot serve on {spec.display_name}: {exc.args[0] if exc.args else exc}")
+        where = (*loc, "backend") if v.backend == "measured" else loc
+        err.add(where, f"cannot serve on {spec.display_name}: {exc.args[0] if exc.args else exc}")
         return None
     if not est.meets_targets:
         which = (*loc, "ttft" if v.ttft_s is not None else "tpot")

@@ -274,6 +274,12 @@ JOB_COLUMNS: dict[str, Column] = _registry(
     Column("mfu_when_running", "1", "model FLOP/s over dense peak at the base rate"),
     Column("slo_attainment", "1", "served / demanded output tokens (services)"),
     Column(
+        "capacity_provenance",
+        "",
+        "where a service's capacity comes from: measured, fitted, from specs or assumption",
+        "string",
+    ),
+    Column(
         "power_swing_mw",
         "MW",
         "swing of the job's power between compute and communication phases, at the meter:"
@@ -342,6 +348,10 @@ class ServiceFacts(TypedDict):
     capacity_tokens_per_s_per_domain: float
     #: model FLOPs per output token, prompt tokens included (2 x active params x tokens)
     flops_per_output_token: float
+    #: where the capacity per domain comes from: measured, fitted, from specs or assumption
+    #: (sim.perf.serving), and in words (absent for facts made by hand)
+    capacity_provenance: NotRequired[str]
+    capacity_source: NotRequired[str]
 
 
 class ControlFacts(TypedDict):
@@ -474,6 +484,9 @@ class ServiceSummary(TypedDict):
     slo_attainment: float | None
     gpu_hours: float
     cost_per_million_tokens_usd: float | None
+    #: provenance of the serving capacity (measured, fitted, from specs, assumption) and its source
+    capacity_provenance: NotRequired[str]
+    capacity_source: NotRequired[str]
 
 
 class ReliabilitySummary(TypedDict):

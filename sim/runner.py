@@ -216,6 +216,8 @@ def run_facts(plan: Plan) -> RunFacts:
                 "capacity_tokens_per_s_per_domain": s.capacity_tokens_per_s_per_domain,
                 "flops_per_output_token": s.model_flops_per_token
                 * (1.0 + s.prompt_tokens_per_request / s.tokens_per_request),
+                "capacity_provenance": str(s.estimate.get("provenance", "")),
+                "capacity_source": str(s.estimate.get("provenance_detail", "")),
             }
             for s in plan.services
         ],

@@ -757,6 +757,12 @@ class InferenceService(_Model):
         default=None, description="GPUs per replica for tensor parallelism (auto if unset)"
     )
     expert_parallel: Parallel = Field(default=1, description="expert-parallel width (MoE)")
+    backend: Literal["model", "measured"] = Field(
+        default="model",
+        description="where serving capacity per replica comes from: 'model', the analytic"
+        " performance model; 'measured', NVIDIA's aiconfigurator database (optional dependency,"
+        " catalog models and hardware it covers only; anything else is an error at load time)",
+    )
     max_load: Annotated[Number, within(0, 1, lo_open=True)] = Field(
         default=0.85,
         description="replicas are added when demand exceeds this share of capacity"
