@@ -1,0 +1,1 @@
+"""Request-level serving simulator of one inference service (docs/serving.md)."""
