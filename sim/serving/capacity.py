@@ -41,8 +41,8 @@ WARMUP_SHARE = 0.1
 class Capacity:
     """Sustainable load of one replica at its targets."""
 
-    requests_per_s: float
-    output_tokens_per_s: float  # generated (visible + reasoning) tokens/s at that rate
+    requests_per_s: float  # offered Poisson rate
+    output_tokens_per_s: float  # generated (visible + reasoning) tokens/s served at that rate
     output_tokens_per_s_per_gpu: float
     ttft_p99_s: float
     tpot_p99_s: float
@@ -52,7 +52,7 @@ class Capacity:
 
 @dataclass(frozen=True)
 class Probe:
-    rate_per_s: float
+    rate_per_s: float  # measured arrival rate in the window
     ttft_p99_s: float
     tpot_p99_s: float
     attainment: float
@@ -169,7 +169,7 @@ def capacity_at_slo(
     # tokens/s at the found rate from its own probe (lengths are random; their mean is ~gen)
     tok = p_lo.output_tokens_per_s if p_lo.output_tokens_per_s > 0 else lo * gen
     cap = Capacity(
-        requests_per_s=p_lo.rate_per_s,
+        requests_per_s=lo,
         output_tokens_per_s=tok,
         output_tokens_per_s_per_gpu=tok / shape.replica_gpus,
         ttft_p99_s=p_lo.ttft_p99_s,

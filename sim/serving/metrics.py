@@ -159,7 +159,9 @@ def levels_table(run: ServingRun, bin_s: float | None = None) -> pd.DataFrame:
         edges = np.append(edges, run.duration_s)
     starts = edges[:-1]
     k = np.clip(np.searchsorted(t, starts, side="right") - 1, 0, max(t.size - 1, 0))
-    done = run.done_s[~np.isnan(run.done_s)]
+    # the run ends at the iteration boundary at or after the horizon: its last completions
+    # count in the last bin
+    done = np.minimum(run.done_s[~np.isnan(run.done_s)], run.duration_s)
     tok = run.output_tokens[~np.isnan(run.done_s)]
     n_done, _ = np.histogram(done, bins=edges)
     tok_done, _ = np.histogram(done, bins=edges, weights=tok)

@@ -137,8 +137,12 @@ def simulate(
     options: EngineOptions,
     duration_s: float,
     sample_interval_s: float | None = None,
+    max_jump: int | None = None,
 ) -> ServingRun:
-    """Run one replica over ``[0, duration_s]``. Deterministic: no randomness inside."""
+    """Run one replica over ``[0, duration_s]``. Deterministic: no randomness inside.
+
+    The run ends at the first iteration boundary at or after ``duration_s``. ``max_jump`` caps
+    the decode iterations taken in one step (tests compare ``max_jump=1`` with the jumps)."""
     if not duration_s > 0 or not math.isfinite(duration_s):
         raise ValueError(f"duration must be a positive number of seconds, got {duration_s}")
     paged = options.kv_cache == "paged"
@@ -183,6 +187,7 @@ def simulate(
     ip = 0
     follow: list[tuple[float, int]] = []
     inf = math.inf
+    jump_cap = max_jump if max_jump is not None else 1 << 62
 
     # per-request scheduling state
     pf_left = [0] * n_req  # prefill tokens still to compute
@@ -244,7 +249,8 @@ def simulate(
             samples_t.append(next_sample)
             samples_w.append(len(waiting))
             samples_r.append(s + len(prefilling))
-            samples_kv.append(F + D + s * n if paged else F)
+            # tokens held: the decoding contexts before iteration n writes its tokens
+            samples_kv.append(F + D + s * (n - 1) if paged else F)
             samples_g.append(generated)
             next_sample += sample_interval_s
         if t >= T:
@@ -386,6 +392,8 @@ def simulate(
             room = int((cap - F - D) // s) - n + 1  # iterations whose context fits the cache
             if room < k:
                 k = room
+        if k > jump_cap:
+            k = jump_cap
         a = gemm[s] + over + kv_s * (D + s * n)
         cq = kv_s * s * 0.5
         dt = a * k + cq * k * (k - 1)  # k iterations; each one's contexts are s tokens longer
