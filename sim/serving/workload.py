@@ -44,6 +44,7 @@ __all__ = [
     "SessionShape",
     "lognormal_lengths",
     "poisson_requests",
+    "session_mix",
     "session_requests",
 ]
 
@@ -230,3 +231,27 @@ def session_requests(
         think_s=think,
         session=sess,
     )
+
+
+def session_mix(
+    shape: SessionShape, input_tokens: float, output_tokens: float
+) -> tuple[float, float]:
+    """Mean prompt tokens per call and the share of prompt tokens the cache serves, of the
+    sessions :func:`session_requests` draws (in expectation; the fluid level's request mix).
+
+    With ``N`` calls (1 + geometric, mean ``c``), call ``k``'s prompt is ``in + (k - 1)(out +
+    tool)``, so the mean prompt per call is ``in + (out + tool)(c - 1)`` (E[N(N - 1)/2] = c(c - 1)).
+    A follow-up call hits with probability ``q = 1 - exp(-ttl / tool latency)`` and then reuses
+    the previous prompt and output, ``in + (k - 2)(out + tool) + out``; summed over a session that
+    is ``q ((c - 1)(in + out) + (out + tool)(c - 1)^2)`` per ``c`` calls. Calls that miss still
+    reuse the shared prefix. Lengths beyond the model's context are not clipped here.
+    """
+    c = shape.calls
+    grow = output_tokens + shape.tool_output_tokens
+    mean_prompt = input_tokens + grow * (c - 1.0)
+    lat = shape.tool_latency_s
+    q = 1.0 if lat <= 0 else -math.expm1(-shape.cache_ttl_s / lat)
+    hit_tokens = q * ((c - 1.0) * (input_tokens + output_tokens) + grow * (c - 1.0) ** 2) / c
+    shared = min(float(shape.shared_prefix_tokens), input_tokens)
+    hit_tokens += shared * (1.0 - q * (c - 1.0) / c)
+    return mean_prompt, min(hit_tokens / mean_prompt, 1.0)
