@@ -64,7 +64,8 @@ def latency_cdf_figure(requests: pd.DataFrame, summary: dict[str, Any]) -> go.Fi
                 col=col,
             )
         fig.update_xaxes(title_text=axis("latency", unit), type="log", row=1, col=col)
-    fig.update_yaxes(title_text=axis("share of requests"), tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(tickformat=".0%")
+    fig.update_yaxes(title_text=axis("share of requests"), row=1, col=1)
     styled(fig, "Latency distributions (dashed: p99 targets)", height=420)
     fig.update_layout(showlegend=False, hovermode="closest")
     return fig
@@ -154,7 +155,7 @@ def render_serving_report(
         _card(
             "SLO attainment",
             fmt(slo.get("attainment"), ".1%"),
-            "share of arrived requests within both targets",
+            "share of settled requests within both targets",
         ),
         _card(
             "KV cache",

@@ -194,6 +194,15 @@ class SloCurve:
         out = np.interp(rate_per_s, self.rates_per_s, self.attainment_values)
         return float(out) if np.ndim(out) == 0 else out
 
+    @property
+    def loads(self) -> np.ndarray:
+        """The grid as shares of the capacity at the targets (demand / capacity), for the fluid
+        engine: ``np.interp(demand / capacity, curve.loads, curve.attainment_values, right=0)``
+        is the attainment of a service whose held replicas face ``demand``. A replica slowed by a
+        factor ``f`` (a throttle) is taken to behave as a full-clock one at ``1 / f`` the load."""
+        c = self.capacity.requests_per_s
+        return self.rates_per_s / c if c > 0 else self.rates_per_s
+
 
 #: Rates of the attainment grid, as shares of the capacity at the targets.
 CURVE_LOADS = (0.05, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2, 1.35, 1.5)

@@ -5,7 +5,8 @@ TPOT = (completion - first token) / (generated tokens - 1), per request with at 
 tokens (it includes any stall of a preempted request); end-to-end = completion - arrival.
 Percentiles are over the requests completed in the run (``numpy.percentile``, linear). A
 request meets its SLO when its TTFT and its TPOT are both within the targets; attainment is over
-the requests that arrived (a request still queued or dropped at the end has not met it).
+the settled requests (:func:`slo_attainment_of`): a dropped request, or one still without its
+first token past the TTFT target, has not met it.
 """
 
 from __future__ import annotations
@@ -41,17 +42,27 @@ def latencies(run: ServingRun) -> dict[str, np.ndarray]:
 
 
 def slo_attainment_of(run: ServingRun, ttft_s: float | None, tpot_s: float | None) -> float:
-    """Share of arrived requests that completed within both targets (nan if none arrived)."""
-    if run.arrived == 0:
-        return math.nan
+    """Share of the settled requests that completed within both targets (nan if none).
+
+    Settled: completed, dropped, or still without a first token longer than the TTFT target at
+    the end of the run (already late). Requests still in flight that could yet meet the targets
+    are left out, so a short run is not penalised for its last seconds."""
+    arrived = ~np.isnan(run.arrival_s)
     done = ~np.isnan(run.done_s)
+    late = np.zeros_like(done)
+    if ttft_s is not None:
+        late = arrived & np.isnan(run.first_token_s) & (run.duration_s - run.arrival_s > ttft_s)
+    settled = done | run.dropped | late
+    n = int(settled.sum())
+    if n == 0:
+        return math.nan
     ok = done.copy()
     if ttft_s is not None:
         ok &= (run.first_token_s - run.arrival_s) <= ttft_s
     if tpot_s is not None:
         tpot = (run.done_s - run.first_token_s) / (run.output_tokens - 1).clip(min=1)
         ok &= (run.output_tokens <= 1) | (tpot <= tpot_s)
-    return float(ok.sum()) / run.arrived
+    return float(ok.sum()) / n
 
 
 def _stats(x: np.ndarray) -> dict[str, float | None]:

@@ -143,8 +143,8 @@ def test_schema_rejects_sessions_with_a_given_hit_rate() -> None:
         load_scenario(
             SMOKE,
             [
-                "workloads.inference.0.sessions={calls: 2, tool_latency: 1 s, tool_output_tokens: 10,"
-                " shared_prefix_tokens: 1500}"
+                "workloads.inference.0.sessions={calls: 2, tool_latency: 1 s,"
+                " tool_output_tokens: 10, shared_prefix_tokens: 1500}"
             ],
         )
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sim.serving.traces import TraceError, read_trace
-from sim.serving.workload import SessionShape, poisson_requests, session_requests
+from sim.serving.workload import SessionShape, poisson_requests, session_mix, session_requests
 
 
 def test_poisson_rate_and_means() -> None:
@@ -149,3 +149,23 @@ def test_trace_missing_file_and_format(tmp_path: Path) -> None:
         read_trace(f, "burstgpt")
     with pytest.raises(TraceError, match="unknown trace format 'sharegpt'"):
         read_trace(f, "sharegpt")
+
+
+def test_session_mix_is_the_expectation_of_the_sampled_sessions() -> None:
+    for shape in (
+        SessionShape(calls=8, tool_latency_s=5.0, tool_output_tokens=300),
+        SessionShape(
+            calls=3, tool_latency_s=200.0, tool_output_tokens=1000, shared_prefix_tokens=500
+        ),
+    ):
+        r = session_requests(
+            np.random.default_rng(0),
+            shape,
+            rate_per_s=100.0,
+            duration_s=2000.0,
+            input_tokens=2000,
+            output_tokens=200,
+        )
+        prompt, hit = session_mix(shape, 2000, 200)
+        assert r.prompt_tokens.mean() == pytest.approx(prompt, rel=0.02)
+        assert r.cache_hit_rate == pytest.approx(hit, rel=0.02)
