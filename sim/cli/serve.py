@@ -44,8 +44,8 @@ from sim.units import QuantityError, parse_quantity
 EXIT_OK, EXIT_USER_ERROR = 0, 2
 #: Longest simulated span: a week of one replica is ~10 million requests at 20/s.
 MAX_DURATION_S = 7 * 86_400.0
-#: Most requests one command simulates (memory: ~100 bytes per request).
-MAX_REQUESTS = 50_000_000
+#: Most requests one command simulates (memory: ~0.5 GB per million requests, measured).
+MAX_REQUESTS = 5_000_000
 
 
 class _UserError(Exception):
@@ -148,14 +148,18 @@ def _run(args: argparse.Namespace, out: Console) -> int:
         reqs = read_trace(
             args.trace, args.trace_format, speed=args.trace_speed, max_context=model.max_seq_len
         )
-        if v.reasoning_tokens:
-            mult = shape.reasoning_multiplier
-            reqs = Requests.independent(
-                reqs.arrival_s,
-                reqs.prompt_tokens,
-                (reqs.output_tokens * mult).round().astype("int64"),
-                reqs.cached_tokens,
+        keep = reqs.arrival_s <= duration  # the part of the trace inside the run
+        if int(keep.sum()) > MAX_REQUESTS:
+            raise _UserError(
+                f"--trace: {int(keep.sum()):,} requests within {duration:g} s; at most"
+                f" {MAX_REQUESTS:,} (a shorter --duration)"
             )
+        out_tokens = reqs.output_tokens[keep]
+        if v.reasoning_tokens:
+            out_tokens = (out_tokens * shape.reasoning_multiplier).round().astype("int64")
+        reqs = Requests.independent(
+            reqs.arrival_s[keep], reqs.prompt_tokens[keep], out_tokens, reqs.cached_tokens[keep]
+        )
         arrivals = f"trace {Path(args.trace).name} x{args.trace_speed:g}"
     else:
         if args.rate is not None:
@@ -256,7 +260,7 @@ def _print(out: Console, s: dict[str, Any], folder: Path) -> None:
     )
     for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "end to end")):
         d = s[key]
-        t.add_row(f"{label} p50 / p90 / p99", " / ".join(_ms(d[f"p{p}"]) for p in (50, 90, 99)))
+        t.add_row(f"{label} p50 / p90 / p99", " / ".join(_ms(d[q]) for q in ("p50", "p90", "p99")))
     slo = s["slo"]
     att = slo["attainment"]
     t.add_row(

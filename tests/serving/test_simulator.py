@@ -171,3 +171,20 @@ def test_engine_options_checked() -> None:
         EngineOptions(max_seqs=600, max_batched_tokens=512)
     with pytest.raises(ValueError, match="duration must be a positive"):
         simulate(one(0.0, 1, 1), toy_step(), OPTS, math.nan)
+
+
+def test_session_cache_hits_shorten_time_to_first_token() -> None:
+    rng = np.random.default_rng(9)
+    shape = SessionShape(calls=6, tool_latency_s=1.0, tool_output_tokens=200)
+    reqs = session_requests(
+        rng, shape, rate_per_s=6.0, duration_s=60.0, input_tokens=400, output_tokens=30
+    )
+    cold = Requests(**{**reqs.__dict__, "cached_tokens": np.zeros_like(reqs.cached_tokens)})
+    step = toy_step(kv_tokens=200_000, max_tokens=512)
+    warm_run = simulate(reqs, step, OPTS, 60.0)
+    cold_run = simulate(cold, step, OPTS, 60.0)
+    follow = (reqs.parent >= 0) & np.isfinite(warm_run.first_token_s)
+    follow &= np.isfinite(cold_run.first_token_s)
+    warm = np.mean((warm_run.first_token_s - warm_run.arrival_s)[follow])
+    cold_ttft = np.mean((cold_run.first_token_s - cold_run.arrival_s)[follow])
+    assert warm < 0.5 * cold_ttft
