@@ -268,6 +268,7 @@ def simulate(
                 s -= 1
                 D -= dbase[v]
                 gdone[v] += n - 1 - (plen[v] - dbase[v])  # its decode iterations so far
+                fin[v] = -1  # its completion entry in the heap is now stale
             npre[v] += 1
             state[v] = 0
             p = prompt[v] + gdone[v]
