@@ -105,7 +105,9 @@ class ServingRun:
     iterations: int
     generated_tokens: int
     kv_capacity_tokens: int
-    # levels sampled at fixed times (step values at each sample time)
+    # levels sampled every sample interval: the state at the first scheduling point at or after
+    # each sample time (exact for the queue between events; within one decode jump, late by at
+    # most that jump)
     sample_s: np.ndarray
     sample_waiting: np.ndarray
     sample_running: np.ndarray

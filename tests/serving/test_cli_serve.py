@@ -156,3 +156,12 @@ def test_sessions_change_the_fluid_plan() -> None:
     # longer prompts (context grows over 4 calls) but most of them cached
     assert b.estimate["output_tokens_per_s_per_gpu"] != a.estimate["output_tokens_per_s_per_gpu"]
     assert b.prompt_tokens_per_request < a.prompt_tokens_per_request
+
+
+def test_same_seed_same_tables(tmp_path: Path) -> None:
+    args = ["serve-sim", SMOKE, "--service", "chat-70b", "--duration", "2 min", "--quiet"]
+    for name in ("a", "b"):
+        assert main([*args, "--seed", "7", "--out", str(tmp_path / name)]) == 0
+    for table in ("requests", "levels"):
+        a = pd.read_parquet(tmp_path / "a" / f"{table}.parquet")
+        assert a.equals(pd.read_parquet(tmp_path / "b" / f"{table}.parquet"))
