@@ -1169,6 +1169,7 @@ def _request_mix(v: InferenceService) -> tuple[int, float]:
         tool_output_tokens=s.tool_output_tokens,
         cache_ttl_s=s.cache_ttl_s,
         shared_prefix_tokens=s.shared_prefix_tokens,
+        share=s.share,
     )
     prompt, hit = session_mix(shape, v.input_tokens, v.output_tokens)
     # the perf model takes a hit rate in [0, 1): a fully cached prompt still prefills a token

@@ -792,6 +792,10 @@ class AgenticSessions(_Model):
     shared_prefix_tokens: Annotated[Count, within(0, 100_000_000, "", _CONTEXT)] = Field(
         default=0, description="system-prompt tokens shared by every call (cached)"
     )
+    share: Annotated[Number, within(0, 1, lo_open=True)] = Field(
+        default=1.0,
+        description="share of the service's calls from sessions; the rest are plain requests",
+    )
 
 
 class InferenceService(_Model):

@@ -153,6 +153,7 @@ def shape_of_service(
             tool_output_tokens=sess.tool_output_tokens,
             cache_ttl_s=sess.cache_ttl_s,
             shared_prefix_tokens=sess.shared_prefix_tokens,
+            share=sess.share,
         ),
         options=EngineOptions(
             kv_cache=kv_cache or v.kv_cache,

@@ -26,6 +26,8 @@ are only known while the simulation runs).
   ``shared_prefix_tokens`` (a system prompt), cached after the first request of the run. The
   cache's own memory is not modelled (a pooled DRAM cache as in Mooncake; an HBM-only cache hits
   less, B3).
+* **Agents and chat in one service**: ``share`` of the calls come from sessions, the rest are
+  independent Poisson requests with the service's lengths and no cache hit.
 * **Given hit rate**: without sessions, ``prompt_cache_hit`` of the service caches that share of
   every prompt.
 """
@@ -160,6 +162,7 @@ class SessionShape:
     tool_output_tokens: float  # mean tokens a tool result appends to the context
     cache_ttl_s: float = 300.0
     shared_prefix_tokens: int = 0
+    share: float = 1.0  # share of the calls that come from sessions; the rest are plain requests
 
 
 def session_requests(
@@ -175,9 +178,51 @@ def session_requests(
     output_cv: float = AZURE_CONVERSATION_OUTPUT_CV,
     max_context: int | None = None,
 ) -> Requests:
-    """Sessions of calls whose context grows; calls arrive at ``rate_per_s`` on average."""
+    """Sessions of calls whose context grows; calls arrive at ``rate_per_s`` on average, a
+    ``shape.share`` of them from sessions and the rest as independent Poisson requests (agents
+    and plain chat sharing one service)."""
     if shape.calls < 1.0:
         raise ValueError(f"calls per session must be >= 1, got {shape.calls}")
+    if not 0.0 < shape.share <= 1.0:
+        raise ValueError(f"the sessions' share of calls must be in (0, 1], got {shape.share}")
+    common = {
+        "duration_s": duration_s,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "reasoning_multiplier": reasoning_multiplier,
+        "input_cv": input_cv,
+        "output_cv": output_cv,
+        "max_context": max_context,
+    }
+    agents = _sessions(rng, shape, rate_per_s=rate_per_s * shape.share, **common)  # type: ignore[arg-type]
+    if shape.share >= 1.0:
+        return agents
+    chat = poisson_requests(rng, rate_per_s=rate_per_s * (1.0 - shape.share), **common)  # type: ignore[arg-type]
+    n = len(chat)
+    return Requests(
+        arrival_s=np.concatenate([chat.arrival_s, agents.arrival_s]),
+        prompt_tokens=np.concatenate([chat.prompt_tokens, agents.prompt_tokens]),
+        output_tokens=np.concatenate([chat.output_tokens, agents.output_tokens]),
+        cached_tokens=np.concatenate([chat.cached_tokens, agents.cached_tokens]),
+        parent=np.concatenate([chat.parent, np.where(agents.parent >= 0, agents.parent + n, -1)]),
+        think_s=np.concatenate([chat.think_s, agents.think_s]),
+        session=np.concatenate([chat.session, agents.session]),
+    )
+
+
+def _sessions(
+    rng: np.random.Generator,
+    shape: SessionShape,
+    *,
+    rate_per_s: float,
+    duration_s: float,
+    input_tokens: float,
+    output_tokens: float,
+    reasoning_multiplier: float,
+    input_cv: float,
+    output_cv: float,
+    max_context: int | None,
+) -> Requests:
     starts = _poisson_times(rng, rate_per_s / shape.calls, duration_s)
     n_sess = starts.shape[0]
     p_stop = 1.0 / shape.calls
@@ -244,7 +289,8 @@ def session_mix(
     A follow-up call hits with probability ``q = 1 - exp(-ttl / tool latency)`` and then reuses
     the previous prompt and output, ``in + (k - 2)(out + tool) + out``; summed over a session that
     is ``q ((c - 1)(in + out) + (out + tool)(c - 1)^2)`` per ``c`` calls. Calls that miss still
-    reuse the shared prefix. Lengths beyond the model's context are not clipped here.
+    reuse the shared prefix. A ``share`` below 1 mixes in plain requests (``in`` tokens, no
+    cache hit). Lengths beyond the model's context are not clipped here.
     """
     c = shape.calls
     grow = output_tokens + shape.tool_output_tokens
@@ -254,4 +300,6 @@ def session_mix(
     hit_tokens = q * ((c - 1.0) * (input_tokens + output_tokens) + grow * (c - 1.0) ** 2) / c
     shared = min(float(shape.shared_prefix_tokens), input_tokens)
     hit_tokens += shared * (1.0 - q * (c - 1.0) / c)
-    return mean_prompt, min(hit_tokens / mean_prompt, 1.0)
+    a = shape.share  # the rest of the calls: plain requests of input_tokens, nothing cached
+    prompt = a * mean_prompt + (1.0 - a) * input_tokens
+    return prompt, min(a * hit_tokens / prompt, 1.0)

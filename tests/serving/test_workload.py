@@ -157,6 +157,7 @@ def test_session_mix_is_the_expectation_of_the_sampled_sessions() -> None:
         SessionShape(
             calls=3, tool_latency_s=200.0, tool_output_tokens=1000, shared_prefix_tokens=500
         ),
+        SessionShape(calls=5, tool_latency_s=10.0, tool_output_tokens=300, share=0.4),
     ):
         r = session_requests(
             np.random.default_rng(0),
@@ -169,3 +170,21 @@ def test_session_mix_is_the_expectation_of_the_sampled_sessions() -> None:
         prompt, hit = session_mix(shape, 2000, 200)
         assert r.prompt_tokens.mean() == pytest.approx(prompt, rel=0.02)
         assert r.cache_hit_rate == pytest.approx(hit, rel=0.02)
+
+
+def test_agents_and_chat_share_a_service() -> None:
+    shape = SessionShape(calls=5, tool_latency_s=1.0, tool_output_tokens=100, share=0.25)
+    r = session_requests(
+        np.random.default_rng(6),
+        shape,
+        rate_per_s=40.0,
+        duration_s=500.0,
+        input_tokens=800,
+        output_tokens=100,
+    )
+    assert len(r) == pytest.approx(20_000, rel=0.05)
+    in_sessions = r.session >= 0
+    assert in_sessions.mean() == pytest.approx(0.25, abs=0.03)
+    assert (r.cached_tokens[~in_sessions] == 0).all()
+    follow = np.flatnonzero(r.parent >= 0)
+    assert (r.session[r.parent[follow]] == r.session[follow]).all()
