@@ -11,8 +11,9 @@ once per :class:`~sim.serving.shape.ServiceShape` (and targets) and cached for t
   arrivals over ``[0, A]``, the replica run to ``1.2 A + 60 s`` so that the last arrivals can
   finish, and the percentiles taken over the requests that arrived in ``[0.1 A, A]`` (the first
   10% is warm-up), counting any of them not finished as infinitely late.
-* :func:`slo_curve` / :meth:`SloCurve.attainment`: the share of requests meeting both targets as
-  a function of the request rate per replica, tabulated on a grid of rates from 5% to 150% of the
+* :func:`slo_curve` / :meth:`SloCurve.attainment`: the share of requests meeting both targets
+  (and :meth:`SloCurve.latency`: p50/p99 TTFT and TPOT) as a function of the request rate per
+  replica, tabulated on a grid of rates from 5% to 150% of the
   capacity and interpolated linearly (clamped at the ends). The engine calls it with the load per
   replica of each service in each interval.
 
@@ -22,7 +23,7 @@ Numbers returned per replica and per GPU of the replica (``tp x ep`` GPUs).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -57,6 +58,8 @@ class Probe:
     tpot_p99_s: float
     attainment: float
     output_tokens_per_s: float
+    ttft_p50_s: float = math.inf
+    tpot_p50_s: float = math.inf
 
 
 def probe(
@@ -106,6 +109,8 @@ def _measure(run: ServingRun, arrive_s: float, ttft_s: float | None, tpot_s: flo
         tpot_p99_s=tpot_p99,
         attainment=float(ok.mean()),
         output_tokens_per_s=float(g.sum() / window),
+        ttft_p50_s=float(np.percentile(ttft, 50, method="higher")),
+        tpot_p50_s=float(np.percentile(tpot, 50, method="higher")),
     )
 
 
@@ -183,16 +188,26 @@ def capacity_at_slo(
 
 @dataclass(frozen=True)
 class SloCurve:
-    """SLO attainment against request rate per replica (see the module docstring)."""
+    """SLO attainment and latency percentiles against request rate per replica (see the module
+    docstring). ``latencies`` holds, per grid rate, the probe's p50 and p99 TTFT and TPOT
+    (seconds; infinite where requests were still unfinished at the probe's end)."""
 
     rates_per_s: np.ndarray
     attainment_values: np.ndarray
     capacity: Capacity
+    latencies: dict[str, np.ndarray] = field(default_factory=dict)
 
     def attainment(self, rate_per_s: float | np.ndarray) -> float | np.ndarray:
         """Share of requests meeting both targets at this rate per replica (vectorised)."""
         out = np.interp(rate_per_s, self.rates_per_s, self.attainment_values)
         return float(out) if np.ndim(out) == 0 else out
+
+    def latency(self, rate_per_s: float | np.ndarray) -> dict[str, np.ndarray]:
+        """p50/p99 TTFT and TPOT at these rates per replica: the values of the nearest grid rate
+        at or above each (a pessimistic step; the last grid rate beyond the grid)."""
+        k = np.searchsorted(self.rates_per_s, np.asarray(rate_per_s, dtype=np.float64), "left")
+        k = np.minimum(k, self.rates_per_s.shape[0] - 1)
+        return {name: values[k] for name, values in self.latencies.items()}
 
     @property
     def loads(self) -> np.ndarray:
@@ -223,18 +238,21 @@ def slo_curve(
         return got
     cap = capacity_at_slo(shape, ttft_s=ttft_s, tpot_s=tpot_s, requests=requests, seed=seed)
     if cap.requests_per_s <= 0:
-        curve = SloCurve(np.array([0.0, 1.0]), np.array([0.0, 0.0]), cap)
+        inf = np.array([math.inf, math.inf])
+        lat = {k: inf for k in ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s")}
+        curve = SloCurve(np.array([0.0, 1.0]), np.array([0.0, 0.0]), cap, lat)
     else:
         rates = np.array([cap.requests_per_s * x for x in CURVE_LOADS])
-        att = np.array(
-            [
-                probe(
-                    shape, r, ttft_s=ttft_s, tpot_s=tpot_s, requests=requests, seed=seed
-                ).attainment
-                for r in rates
-            ]
-        )
+        probes = [
+            probe(shape, r, ttft_s=ttft_s, tpot_s=tpot_s, requests=requests, seed=seed)
+            for r in rates
+        ]
+        att = np.array([p.attainment for p in probes])
+        lat = {
+            k: np.array([getattr(p, k) for p in probes[:1] + probes])
+            for k in ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s")
+        }
         # below the lowest probed rate the replica is as good as at that rate
-        curve = SloCurve(np.concatenate([[0.0], rates]), np.concatenate([[att[0]], att]), cap)
+        curve = SloCurve(np.concatenate([[0.0], rates]), np.concatenate([[att[0]], att]), cap, lat)
     _CURVES[key] = curve
     return curve

@@ -91,3 +91,7 @@ def test_attainment_curve_falls_past_capacity() -> None:
     assert curve.attainment(1.5 * c) < 0.5
     a = curve.attainment(np.array([0.1, 0.9, 1.2]) * c)
     assert a[0] >= a[1] >= a[2]
+    lat = curve.latency(np.array([0.5, 1.0, 1.5]) * c)
+    assert lat["ttft_p99_s"][0] <= TTFT and lat["tpot_p99_s"][1] <= TPOT
+    assert lat["ttft_p50_s"][0] <= lat["ttft_p99_s"][0]
+    assert lat["ttft_p99_s"][2] > TTFT
