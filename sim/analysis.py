@@ -295,6 +295,11 @@ def service_rows(traces: pd.DataFrame, facts: RunFacts) -> list[dict[str, Any]]:
 
         demand = _integral(traces, c("demand_tokens_per_s"))
         served = _integral(traces, c("served_tokens_per_s"))
+        met = (
+            _integral(traces, c("slo_met_tokens_per_s"))
+            if c("slo_met_tokens_per_s") in traces
+            else served
+        )
         domain_s = _integral(traces, c("domains"))
         rows.append(
             {
@@ -307,7 +312,7 @@ def service_rows(traces: pd.DataFrame, facts: RunFacts) -> list[dict[str, Any]]:
                 "work_unit": "output_tokens",
                 "work_done": served,
                 "held_gpu_hours": domain_s * s["domain_gpus"] / HOUR_S,
-                "slo_attainment": served / demand if demand > 0 else math.nan,
+                "slo_attainment": met / demand if demand > 0 else math.nan,
                 "rate_per_s": s["capacity_tokens_per_s_per_domain"] / s["domain_gpus"],
                 "state": "serving",
                 "capacity_provenance": s.get("capacity_provenance", ""),

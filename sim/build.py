@@ -66,6 +66,8 @@ from sim.network import Fabric, FabricHall, build_fabric, check_fabric
 from sim.perf import PerfError, TrainingLayout, estimate_serving, estimate_training
 from sim.perf.training import default_vp
 from sim.rng import RandomStreams
+from sim.serving.capacity import AttainmentTable, attainment_table
+from sim.serving.shape import shape_of_service
 from sim.serving.workload import SessionShape, session_mix
 from sim.units import DAY_S, YEAR_S
 
@@ -182,6 +184,9 @@ class PlannedService:
     noise_cv: float
     growth_per_year: float
     estimate: dict[str, Any]
+    #: SLO attainment of a replica against its load from the request-level simulator (None
+    #: for a service without latency targets: there every served token meets them)
+    slo: AttainmentTable | None = None
 
 
 @dataclass(frozen=True)
@@ -1167,6 +1172,22 @@ def _plan_service(
     # scale-up domain); GPUs left over when the replica size does not divide it stay idle.
     replica = int(est.replica_gpus)
     per_domain = est.output_tokens_per_s_per_gpu * (usable_gpus(sc, spec) // replica) * replica
+    slo = None
+    if v.ttft_s is not None or v.tpot_s is not None:
+        # the share of requests meeting the targets at each load comes from the request level
+        # (docs/serving.md, "The fleet's SLO attainment"); the replica's fluid capacity is the
+        # load's unit, so the autoscaler's plan and the table speak of the same replica
+        try:
+            shape = shape_of_service(v, model, spec, tp=int(est.tp))
+            slo = attainment_table(
+                shape,
+                ttft_s=v.ttft_s,
+                tpot_s=v.tpot_s,
+                rate_per_s=est.output_tokens_per_s_per_gpu * replica / shape.generated_tokens,
+            )
+        except (PerfError, ValueError) as exc:
+            err.add(loc, f"cannot simulate its requests: {exc.args[0] if exc.args else exc}")
+            return None
     d = v.demand
     return PlannedService(
         name=v.name,
@@ -1189,6 +1210,7 @@ def _plan_service(
         noise_cv=d.noise_cv,
         growth_per_year=d.growth_per_year,
         estimate=_as_dict(est),
+        slo=slo,
     )
 
 

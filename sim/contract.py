@@ -134,6 +134,12 @@ SERVICE = EntityFamily(
         Column("capacity_tokens_per_s", "tokens/s", "output tokens/s the held domains can serve"),
         Column("demand_tokens_per_s", "tokens/s", "output tokens/s demanded"),
         Column("served_tokens_per_s", "tokens/s", "output tokens/s served: min(demand, capacity)"),
+        Column(
+            "slo_met_tokens_per_s",
+            "tokens/s",
+            "output tokens/s of demand whose requests meet the TTFT and TPOT targets (the request"
+            " level's attainment at the load on the held capacity)",
+        ),
     ),
 )
 
@@ -272,7 +278,12 @@ JOB_COLUMNS: dict[str, Column] = _registry(
     Column("ettr", "1", "kept compute time at the base rate / wall time since first start"),
     Column("rate_per_s", "work_unit/s", "base rate while running (a service: per GPU)"),
     Column("mfu_when_running", "1", "model FLOP/s over dense peak at the base rate"),
-    Column("slo_attainment", "1", "served / demanded output tokens (services)"),
+    Column(
+        "slo_attainment",
+        "1",
+        "share of demanded output tokens whose requests met the TTFT and TPOT targets (services;"
+        " served / demanded for a service without targets)",
+    ),
     Column(
         "capacity_provenance",
         "",
