@@ -23,7 +23,13 @@ import pandas as pd
 from sim.analysis import derive_traces, service_rows, summarize
 from sim.build import Plan, build
 from sim.config.loader import LoadedScenario, Problem, ScenarioError, load_scenario, resolved_dict
-from sim.contract import JOB_NUMBER_COLUMNS, JOB_TEXT_COLUMNS, NetworkFacts, RunFacts
+from sim.contract import (
+    JOB_NUMBER_COLUMNS,
+    JOB_TEXT_COLUMNS,
+    CostFacts,
+    NetworkFacts,
+    RunFacts,
+)
 from sim.engine.core import Engine
 from sim.engine.kernel import gc_paused
 from sim.io import RunTables, default_run_dir, write_run
@@ -120,8 +126,8 @@ def _simulate(
         facts["control"]["battery"] = st["battery"]
     if plan.fabric is not None:
         facts["network"] = network_facts(plan.fabric, engine.fabric_stats())
-    traces = derive_traces(levels, facts)
     events = engine.rec.events_table()
+    traces = derive_traces(levels, facts, events)
     jobs = _typed_jobs(pd.DataFrame(engine.job_rows() + service_rows(traces, facts)))
     summary = summarize(traces, events, jobs, facts)
     tables = RunTables(
@@ -173,6 +179,48 @@ def network_facts(fab: Fabric, stats: dict[str, Any]) -> NetworkFacts:
     return out
 
 
+def cost_facts(plan: Plan) -> CostFacts:
+    """The factory's capital and operating-cost rates as plain data (sim.tco)."""
+    c = plan.costs
+    gpus = [h.n_domains * plan.hw_specs[h.hw_index].domain_gpus for h in plan.halls]
+    total = float(sum(gpus)) or 1.0
+    activity = {
+        k: sum(
+            g * getattr(plan.facility.activity[h.hw_index], k)
+            for g, h in zip(gpus, plan.halls, strict=True)
+        )
+        / total
+        for k in ("idle", "training", "inference_full_load", "failed")
+    }
+    spares = plan.scheduler.spare_domains
+    return {
+        "wacc": c.wacc,
+        "assets": [
+            {"kind": a.kind, "capital_usd": a.capital_usd, "life_s": a.life_s, "note": a.note}
+            for a in c.assets
+        ],
+        "prices": [
+            {"hardware": p.hardware, "usd": p.usd, "basis": p.basis, "note": p.note}
+            for p in c.prices
+        ],
+        "maintenance_per_year": c.maintenance_per_year,
+        "fixed_opex_usd_per_w_year": c.fixed_opex_usd_per_w_year,
+        "repair_usd_per_failure": c.repair_usd_per_failure,
+        "software_usd_per_gpu_year": c.software_usd_per_gpu_year,
+        "facility_capacity_w": c.facility_capacity_w,
+        "activity": activity,
+        "spare_gpus": float(
+            sum(
+                min(spares, plan.domains_of(i)) * spec.domain_gpus
+                for i, spec in enumerate(plan.hw_specs)
+            )
+        ),
+        "pretraining_flops_per_token": {
+            j.name: j.model_flops_per_s / j.rate if j.rate > 0 else 0.0 for j in plan.jobs
+        },
+    }
+
+
 def run_facts(plan: Plan) -> RunFacts:
     """The plain facts about the factory that analysis needs besides the tables."""
     c = plan.costs
@@ -210,6 +258,7 @@ def run_facts(plan: Plan) -> RunFacts:
             }
             for s in plan.services
         ],
+        "costs": cost_facts(plan),
     }
 
 
