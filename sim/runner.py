@@ -242,7 +242,9 @@ def run_facts(plan: Plan) -> RunFacts:
                 "domains": h.n_domains,
                 "gpus": h.n_domains * plan.hw_specs[h.hw_index].domain_gpus,
                 "it_power_capacity_mw": h.it_power_capacity_w / 1e6,
-                "domain_price_usd": plan.hw_specs[h.hw_index].domain_price_usd,
+                "domain_price_usd": next(
+                    (p.usd for p in c.prices if p.hardware == plan.hw_names[h.hw_index]), None
+                ),
             }
             for h in plan.halls
         ],

@@ -216,9 +216,7 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
         t.add_row(
             "cost by use",
             ", ".join(
-                f"{k} {money(v)} ({(v or 0.0) / c['total_usd']:.0%})"
-                for k, v in use.items()
-                if v
+                f"{k} {money(v)} ({(v or 0.0) / c['total_usd']:.0%})" for k, v in use.items() if v
             ),
         )
     for r in s["pretraining_runs"]:

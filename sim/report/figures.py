@@ -1713,8 +1713,9 @@ FIGURES: tuple[FigureSpec, ...] = (
         "cost-trace",
         "Cost over time by use",
         lambda t: cost_trace_figure(t.traces),
-        lambda t: _has(t.traces, "cost_usd", *(c for c, _, _ in _COST_USES))
-        and capex_known(t.traces),
+        lambda t: (
+            _has(t.traces, "cost_usd", *(c for c, _, _ in _COST_USES)) and capex_known(t.traces)
+        ),
     ),
 )
 

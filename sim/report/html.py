@@ -225,19 +225,41 @@ def _kpi_cards(tables: RunTables) -> list[str]:
     c = s["cost"]
     cards.append(
         _card(
-            "cost (capital amortized + energy)",
+            "cost of the run (TCO)",
             money(c["total_usd"] if known else None),
-            f"{fmt(c['per_gpu_hour_usd'] if known else None, '.2f', prefix='$')} per GPU-hour;"
-            f" energy {money(c['energy_usd'])}"
-            + ("" if known else "; capital n/a (a domain has no sourced price)"),
+            f"{money(c['per_gpu_hour_usd'] if known else None, 'GPU-h')} fully loaded"
+            + (
+                f", {money(c.get('per_busy_gpu_hour_usd'), 'busy GPU-h')}"
+                if known and c.get("per_busy_gpu_hour_usd") is not None
+                else ""
+            )
+            + f"; energy {money(c['energy_usd'])}"
+            + (
+                f"; idle capacity {money(c.get('idle_capacity_usd'))}"
+                if known and c.get("idle_capacity_usd") is not None
+                else ""
+            )
+            + ("" if known else "; capital n/a (a domain has no price)"),
         )
     )
+    if known and c.get("capital_usd") is not None:
+        est = c.get("estimated_prices") or []
+        cards.append(
+            _card(
+                "capital",
+                money(c["capital_usd"]),
+                f"{money(c.get('capital_per_gw_usd'))} per GW of IT capacity; repaid at"
+                f" {c.get('wacc', 0.0):.0%} WACC"
+                + (f"; estimated price (no sourced one): {', '.join(est)}" if est else ""),
+            )
+        )
     per_svc = service_costs_per_million_tokens_usd(tables)
     cards.append(
         _card(
             "cost per million tokens",
-            fmt(blended_cost_per_million_tokens_usd(tables), ".3g", prefix="$"),
-            "blended; " + ", ".join(f"{n} {fmt(v, '.3g', prefix='$')}" for n, v in per_svc.items()),
+            money(blended_cost_per_million_tokens_usd(tables)),
+            "blended, on what the services used; "
+            + ", ".join(f"{n} {money(v)}" for n, v in per_svc.items()),
         )
     )
     # one card per pre-training run (its time from submission to completion); the first run's
@@ -260,7 +282,10 @@ def _kpi_cards(tables: RunTables) -> list[str]:
                 f"pre-training {r['name']}",
                 state,
                 f"{r['gpus']:,} GPUs, ETTR {fmt(r['ettr'], '.1%')},"
-                f" {plural(r['interruptions'], 'interruption')}" + projection + _slowdown(r),
+                f" {plural(r['interruptions'], 'interruption')}"
+                + projection
+                + _run_cost(r, known)
+                + _slowdown(r),
             )
         )
     p = s["posttraining"]
@@ -279,7 +304,13 @@ def _kpi_cards(tables: RunTables) -> list[str]:
                 f"inference {v['name']}",
                 f"SLO {fmt(v['slo_attainment'], '.1%')}",
                 f"{si(v['tokens_per_day'])} tokens/day,"
-                f" {fmt(per_svc.get(v['name']), '.3g', prefix='$')} per M tokens",
+                f" {money(per_svc.get(v['name']))} per M tokens"
+                + (
+                    f" ({money(v['cost_per_million_tokens_with_idle_usd'])} with its share of"
+                    " idle capacity)"
+                    if known and v.get("cost_per_million_tokens_with_idle_usd") is not None
+                    else ""
+                ),
             )
         )
     if s.get("network"):
@@ -470,6 +501,18 @@ def _slowdown(run: dict[str, Any]) -> str:
         if math.isfinite(h) and abs(h) > 1e-9:
             parts.append(f"{factor} {fmt(h, ',.1f' if abs(h) >= 1 else '.2g', ' h')}")
     return "; slowed by " + ", ".join(parts) if parts else ""
+
+
+def _run_cost(run: dict[str, Any], known: bool) -> str:
+    """``"; cost $1.2B (whole run ~$2.3B), $41.2M per 1e24 FLOP"``; "" when unknown."""
+    if not known or run.get("cost_usd") is None:
+        return ""
+    out = f"; cost {money(run['cost_usd'])}"
+    if run.get("state") != "finished" and run.get("projected_cost_usd") is not None:
+        out += f" (whole run ~{money(run['projected_cost_usd'])})"
+    if run.get("cost_per_1e24_flop_usd") is not None:
+        out += f", {money(run['cost_per_1e24_flop_usd'])} per 1e24 FLOP"
+    return out
 
 
 def kpi_block(tables: RunTables) -> str:
