@@ -12,15 +12,16 @@ Units: seconds, watts, FLOP/s, tokens/s, USD.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from sim.catalog.hardware import HardwareSpec, catalog, parse_entry
+from sim.catalog.hardware import HardwareSpec, Precision, catalog, parse_entry
 from sim.catalog.models import ModelShape, get_model
 from sim.catalog.prices import domain_price
 from sim.catalog.switches import switch_catalog
@@ -76,16 +77,19 @@ __all__ = [
     "ActivityFractions",
     "Hall",
     "Plan",
+    "PlannedAsset",
     "PlannedCosts",
     "PlannedFacility",
     "PlannedGrid",
     "PlannedJob",
+    "PlannedPrice",
     "PlannedReliability",
     "PlannedRun",
     "PlannedScheduler",
     "PlannedService",
     "PlannedStream",
     "build",
+    "with_natural_precision",
 ]
 
 #: Most control ticks or logged checkpoints one workload may have over a run (memory bound).
@@ -477,6 +481,35 @@ def _pick_hw(want: str | None, loc: Loc, hw_index: dict[str, int], err: _Errors)
         err.add(loc, f"no hall has hardware '{want}'" + _suggest(want, list(hw_index)))
         return None
     return hw_index[want]
+
+
+def with_natural_precision(
+    loaded: LoadedScenario, precision: Precision | str | None = None
+) -> LoadedScenario:
+    """``loaded`` with each inference service that names no precision run at its hardware's
+    natural one: FP4 where the hardware has an FP4 rate (Blackwell and later, MI355X), else
+    FP8. ``precision`` (fp8, fp4, bf16) forces one on every service whose hardware has it. A
+    service that names its precision keeps it. Used by ``aifactory compare`` and the
+    commitment question, so each generation is compared at the precision it would serve in."""
+    sc = loaded.scenario
+    table = catalog()
+    for name, raw in sc.hardware.items():
+        with contextlib.suppress(ValidationError, TypeError, ValueError, AttributeError, KeyError):
+            table[name] = parse_entry(raw)
+    first = sc.facility.halls[0].hardware if sc.facility.halls else None
+    services = []
+    for v in sc.workloads.inference:
+        spec = table.get(v.hardware or first or "")
+        want: Precision | None = None
+        if precision is not None:
+            want = Precision(precision)
+        elif "precision" not in v.model_fields_set:
+            want = Precision.FP4 if spec is not None and Precision.FP4 in spec.peak_flops else None
+        if want is not None and spec is not None and want in spec.peak_flops:
+            v = v.model_copy(update={"precision": want})
+        services.append(v)
+    workloads = sc.workloads.model_copy(update={"inference": tuple(services)})
+    return replace(loaded, scenario=sc.model_copy(update={"workloads": workloads}))
 
 
 def build(loaded: LoadedScenario) -> Plan:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from sim.analysis import derive_traces, service_rows, summarize
 from sim.build import Plan, build
+from sim.commitment import check_commitment, commitment_rows
 from sim.config.loader import LoadedScenario, Problem, ScenarioError, load_scenario, resolved_dict
 from sim.contract import (
     JOB_NUMBER_COLUMNS,
@@ -80,7 +81,10 @@ def prepare(
         loaded = replace(
             loaded, scenario=sc.model_copy(update={"run": sc.run.model_copy(update={"seed": seed})})
         )
-    return loaded, build(loaded)
+    plan = build(loaded)
+    if loaded.scenario.commitment is not None:
+        check_commitment(loaded)  # a bad name fails now, not after the run
+    return loaded, plan
 
 
 def simulate(
@@ -309,12 +313,14 @@ def run(
     ``progress=True`` shows a progress bar (also in notebooks); a callable receives
     ``(simulated seconds, events)`` after each simulated day.
     """
-    _loaded, plan = prepare(scenario, seed=seed, overrides=overrides)
+    loaded, plan = prepare(scenario, seed=seed, overrides=overrides)
     if progress is True:
         with progress_bar(plan.scenario.name, plan.scenario.run.duration_s) as update:
             tables, stats = simulate(plan, progress=update)
     else:
         tables, stats = simulate(plan, progress=progress or None)
+    if loaded.scenario.commitment is not None:
+        tables.summary["commitment"] = commitment_rows(loaded)
     folder = None
     if write:
         sc = plan.scenario

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from types import FrameType
 
-from sim.cli import estimate, hardware, reports, runs
+from sim.cli import commitment, estimate, hardware, reports, runs
 
 EXIT_USER_ERROR = 2
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     reports.add_parsers(sub)
     hardware.add_parser(sub)
     estimate.add_parser(sub)
+    commitment.add_parser(sub)
     return parser
 
 

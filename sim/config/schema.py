@@ -51,6 +51,7 @@ from sim.config.quantities import (
 from sim.units import DAY_S, quantity, short
 
 __all__ = [
+    "CommitmentConfig",
     "CostsConfig",
     "DemandProfile",
     "FacilityConfig",
@@ -993,6 +994,45 @@ class CostsConfig(_Model):
     )
 
 
+class CommitmentConfig(_Model):
+    """The commitment question (``aifactory commitment``, and a section of the run's report):
+    what a fixed budget spent over a term buys on each generation at this scenario's site (its
+    grid, PUE, energy price and costs): GPUs, GPU-hours, tokens served, frontier training runs
+    and the power it needs. The budget pays for the whole cost of ownership over the term
+    (capital annuities, energy and operations), see docs/costs.md."""
+
+    budget_usd: Usd = Field(alias="budget", description="the commitment, e.g. '$30B'")
+    term_s: Duration = Field(
+        default=5 * YEAR_S, alias="term", description="over how long it is spent, e.g. '5 years'"
+    )
+    generations: tuple[Name, ...] = Field(
+        default=(
+            "h100_sxm",
+            "gb200_nvl72",
+            "gb300_nvl72",
+            "vr200_nvl144",
+            "rubin_ultra_nvl576",
+        ),
+        min_length=1,
+        max_length=50,
+        description="hardware generations to compare (catalog or inline names); shown in order"
+        " of release",
+    )
+    utilization: Fraction = Field(
+        default=0.8,
+        description="share of the GPU-hours that do useful work (an assumption: take it from"
+        " a run's utilization x goodput); scales tokens served and training runs",
+    )
+    service: Name | None = Field(
+        default=None,
+        description="the inference service whose tokens are counted (default: the first)",
+    )
+    training_run: Name | None = Field(
+        default=None,
+        description="the pre-training job counted as one frontier run (default: the first)",
+    )
+
+
 # --------------------------------------------------------------------------- scenario
 
 
@@ -1009,6 +1049,10 @@ class Scenario(_Model):
     scheduler: SchedulerConfig = SchedulerConfig()
     reliability: ReliabilityConfig = ReliabilityConfig()
     costs: CostsConfig = CostsConfig()
+    commitment: CommitmentConfig | None = Field(
+        default=None,
+        description="what a fixed budget buys on each generation at this site (docs/costs.md)",
+    )
 
     # Cross-references (hardware, models, priority classes) are checked in sim.build, where
     # each problem is reported with its own key path and line.

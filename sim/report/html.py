@@ -30,6 +30,7 @@ import yaml
 
 from sim.contract import JOB_COLUMNS
 from sim.io import RunTables
+from sim.report.commitment import commitment_figure, commitment_table_html
 from sim.report.fabric import SPAN_COLUMNS, network_tiers_table, pretraining_spans_table
 from sim.report.figures import figures_for
 from sim.report.kpis import (
@@ -41,7 +42,14 @@ from sim.report.kpis import (
 from sim.report.style import duration, fmt, money, plural, si
 from sim.units import QuantityError, parse_quantity
 
-__all__ = ["figure_section", "html_page", "kpi_block", "network_section", "render_report"]
+__all__ = [
+    "figure_section",
+    "html_page",
+    "kpi_block",
+    "network_section",
+    "render_commitment",
+    "render_report",
+]
 
 _CSS = """
 body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 0 auto; max-width: 1280px;
@@ -527,8 +535,10 @@ def render_report(tables: RunTables) -> str:
     name = str(s.get("scenario", sc.get("name", "run")))
     figs = figures_for(tables)
     network = network_section(tables)
+    commitment = _commitment_section(s)
     nav = " ".join(
         (['<a href="#network">Network</a>'] if network else [])
+        + (['<a href="#commitment">Commitment</a>'] if commitment else [])
         + [
             f'<a href="#fig-{html.escape(spec.id)}">{html.escape(spec.title)}</a>'
             for spec, _ in figs
@@ -547,6 +557,7 @@ def render_report(tables: RunTables) -> str:
         kpi_block(tables),
         "</section>",
         network,
+        commitment,
         *(figure_section(spec.id, spec.title, fig) for spec, fig in figs),
         '<section id="scenario"><h2>Scenario as run</h2>',
         f"<pre>{html.escape(scenario_yaml)}</pre>",
@@ -555,9 +566,57 @@ def render_report(tables: RunTables) -> str:
     return html_page(f"{name}: aifactory report", "\n".join(body))
 
 
+def _commitment_section(summary: dict[str, Any]) -> str:
+    """The commitment question's answer (sim.commitment), when the scenario asks it."""
+    rows = summary.get("commitment")
+    if not rows:
+        return ""
+    first = rows[0]
+    intro = (
+        f"What {money(first.get('budget_usd'))} over {float(first.get('term_years', 0)):g} years"
+        " buys on each generation at this site: the whole cost of ownership (capital repaid at"
+        " the WACC, energy, operations); tokens and runs at"
+        f" {float(first.get('utilization', 0)):.0%} utilization, each if the whole commitment"
+        " were spent that way."
+    )
+    return "\n".join(
+        [
+            '<section id="commitment"><h2>The commitment question</h2>',
+            f'<p class="meta">{html.escape(intro)}</p>',
+            commitment_table_html(rows),
+            "</section>",
+            figure_section("commitment", "What the commitment buys", commitment_figure(rows)),
+        ]
+    )
+
+
 def _seconds(value: Any) -> float:
     """A duration of the resolved scenario (``"3600.0 s"``, or a number of seconds)."""
     try:
         return parse_quantity(value, "s")
     except QuantityError:
         return float("nan")
+
+
+def render_commitment(rows: list[dict[str, Any]], title: str) -> str:
+    """A self-contained page: the table and the figure."""
+    first = rows[0] if rows else {}
+    intro = (
+        f"{money(first.get('budget_usd'))} spent over {first.get('term_years', 0):g} years on the"
+        " whole cost of ownership (capital repaid at the WACC, energy, operations) at this site;"
+        f" tokens and runs at {first.get('utilization', 0):.0%} utilization, each if the whole"
+        " commitment were spent that way."
+    )
+    body = "\n".join(
+        [
+            "<header>",
+            f"<h1>{html.escape(title)}</h1>",
+            f'<p class="meta">{html.escape(intro)}</p>',
+            "</header>",
+            '<section id="table"><h2>By generation, in order of release</h2>',
+            commitment_table_html(rows),
+            "</section>",
+            figure_section("commitment", "What it buys", commitment_figure(rows)),
+        ]
+    )
+    return html_page(f"{title}: aifactory commitment", body)
