@@ -84,10 +84,8 @@ def test_commitment_command_writes_its_files(
     code = main(["commitment", str(SMOKE)])
     assert code == 2 and "give --budget" in capsys.readouterr().err
     out = tmp_path / "c"
-    code = main(
-        ["commitment", str(SMOKE), "--budget", "$1B", "--term", "730 d"]
-        + ["--generations", "gb200_nvl72,h100_sxm", "--out", str(out)]
-    )
+    args = ["commitment", str(SMOKE), "--budget", "$1B", "--term", "730 d"]
+    code = main([*args, "--generations", "gb200_nvl72,h100_sxm", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert (out / "commitment.html").is_file() and (out / "commitment.csv").is_file()
