@@ -988,9 +988,10 @@ class CostsConfig(_Model):
     ] = Field(
         default=0.0,
         alias="software_per_gpu_year",
-        description="software licences per installed GPU a year (NVIDIA AI Enterprise lists"
-        " $4,500 per GPU a year, NVIDIA's licensing guide); default none: hyperscale operators"
-        " run their own stack",
+        description="software licences per installed GPU a year, e.g. '$4500/year': NVIDIA AI"
+        " Enterprise is $4,500 per GPU a year (NVIDIA, Q3 FY2024 earnings call; Enterprise"
+        " Licensing Guide), five years of it bundled with H100; default none: hyperscale"
+        " operators run their own stack",
     )
 
 
