@@ -9,8 +9,8 @@ mechanical) is repaid as an *annuity*: an asset of capital P, life n years and c
 **Operations**: energy is the engine's integral of grid import x the hourly price (facility power,
 so PUE counts; a battery's flow shifts it in time); maintenance is ``maintenance_per_year`` x
 capital; fixed opex ``fixed_opex_usd_per_w_year`` x the facility's IT capacity; software
-``software_usd_per_gpu_year`` x installed GPUs; repairs ``repair_usd_per_failure`` x the domain
-failures in the bin.
+``software_usd_per_gpu_year`` x installed GPUs; repairs ``repair_usd_per_failure`` x the hardware
+failures in the bin (domain and compute-tray failures; not planned maintenance).
 
 **Attribution** (every dollar lands somewhere; :func:`cost_columns` keeps the sum exact):
 

@@ -318,6 +318,9 @@ def _kpi_cards(tables: RunTables) -> list[str]:
                     " idle capacity)"
                     if known and v.get("cost_per_million_tokens_with_idle_usd") is not None
                     else ""
+                )
+                + (
+                    f"; capacity {v['capacity_provenance']}" if v.get("capacity_provenance") else ""
                 ),
             )
         )
