@@ -38,6 +38,7 @@ def _hermetic_serving_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
     os.environ["AIFACTORY_CACHE"] = str(tmp_path_factory.mktemp("aifactory-cache"))
 
+
 #: A small HGX-like 8-GPU node, given inline (no catalog entry), for scenarios that need many
 #: small domains. Numbers are illustrative, not sourced.
 TOY_NODE: dict[str, Any] = {
