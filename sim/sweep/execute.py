@@ -163,11 +163,15 @@ class SweepResult:
                 for k, v in item.items()
                 if k != "name" and not isinstance(v, dict | list)
             }
-            flat = pd.json_normalize(summary).iloc[0].to_dict()
-            flat = {k: v for k, v in flat.items() if not isinstance(v, list)}
+            normalized = pd.json_normalize(summary).iloc[0].to_dict()
+            flat: dict[str, Any] = {
+                str(k): v for k, v in normalized.items() if not isinstance(v, list)
+            }
             keys: dict[str, Any] = {"point": r["point"], "seed": r["seed"], "run_id": r["run_id"]}
             keys.update({p: r[p] for p in self.params})
-            rows.append({**keys, **flat, **named})
+            keys.update(flat)
+            keys.update(named)
+            rows.append(keys)
         return pd.DataFrame(rows)
 
 
