@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from types import FrameType
 
-from sim.cli import estimate, hardware, reports, runs
+from sim.cli import estimate, hardware, reports, runs, sweep
 
 EXIT_USER_ERROR = 2
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     runs.add_parsers(sub)
     reports.add_parsers(sub)
+    sweep.add_parser(sub)
     hardware.add_parser(sub)
     estimate.add_parser(sub)
     return parser

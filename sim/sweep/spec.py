@@ -218,18 +218,18 @@ def grid_from_mapping(grid: Mapping[str, Any], label: str) -> tuple[GridAxis, ..
 
 def _seeds(value: Any, source: str) -> int | tuple[int, ...]:
     if isinstance(value, bool) or not isinstance(value, int | list | tuple):
-        raise _err(source, f"seeds: expected a count or a list of seeds, got {value!r:.100}")
+        raise _err(source, f"expected a count or a list of seeds, got {value!r:.100}")
     if isinstance(value, int):
         if not 1 <= value <= MAX_SEEDS:
-            raise _err(source, f"seeds: a count in [1, {MAX_SEEDS:,}], got {value}")
+            raise _err(source, f"a count of seeds in [1, {MAX_SEEDS:,}], got {value}")
         return value
     if not value or len(value) > MAX_SEEDS:
-        raise _err(source, f"seeds: a list of 1 to {MAX_SEEDS:,} seeds, got {len(value)}")
+        raise _err(source, f"a list of 1 to {MAX_SEEDS:,} seeds, got {len(value)}")
     for s in value:
         if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= _SEED_MAX:
-            raise _err(source, f"seeds: each seed is an integer in [0, 2**63 - 1], got {s!r:.60}")
+            raise _err(source, f"each seed is an integer in [0, 2**63 - 1], got {s!r:.60}")
     if len(set(value)) != len(value):
-        raise _err(source, "seeds: a seed appears twice")
+        raise _err(source, "a seed appears twice")
     return tuple(value)
 
 
@@ -283,7 +283,7 @@ def load_sweep_file(path: str | Path) -> SweepSpec:
     return SweepSpec(
         scenario=scenario,
         grid=grid_from_mapping(grid, f"{src}: grid"),
-        seeds=_seeds(data.get("seeds", 1), src),
+        seeds=_seeds(data.get("seeds", 1), f"{src}: seeds"),
         overrides=tuple(sets),
         source=src,
     )
