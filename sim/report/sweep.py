@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from scipy import stats
 
 from sim.io import RunTables
 from sim.report.compare import comparison_table
@@ -167,6 +166,8 @@ def _ci(values: np.ndarray) -> tuple[float, float, float]:
     mean = float(v.mean())
     if n < 2:
         return mean, math.nan, math.nan
+    from scipy import stats  # here: a second of imports that a worker never needs
+
     half = float(stats.t.ppf(0.975, n - 1)) * float(v.std(ddof=1)) / math.sqrt(n)
     return mean, mean - half, mean + half
 
@@ -196,31 +197,48 @@ def seed_means(table: pd.DataFrame, params: Sequence[str]) -> pd.DataFrame:
 
 def main_effects(table: pd.DataFrame, param: str, kpi: str, by: str | None = None) -> pd.DataFrame:
     """The KPI's mean at each value of ``param`` (over seeds and the other keys' values), with
-    the 95% interval across seeds: rows ``value`` (text), ``x`` (number if every value has one),
-    ``mean``, ``ci95_low``, ``ci95_high``, ``seeds``; one group per value of ``by`` if given.
+    the 95% interval across seeds: rows ``value`` (text), ``x`` (number, NaN if none),
+    ``mean``, ``ci95_low``, ``ci95_high``, ``seeds``; one group per value of ``by`` if given
+    (a column of that name).
 
     The interval: per seed, the KPI is first averaged over the other keys' values, then the
     seeds' averages give the mean and interval (so it is an interval across replications)."""
+    return _effects(table, param, [kpi], by)[kpi]
+
+
+def _effects(
+    table: pd.DataFrame, param: str, kpis: Sequence[str], by: str | None
+) -> dict[str, pd.DataFrame]:
+    """:func:`main_effects` of several KPIs at once (one grouping of the table)."""
     ok = _finished(table)
-    order = list(dict.fromkeys(table[param]))
+    order = {v: i for i, v in enumerate(dict.fromkeys(table[param]))}
+    col = param + VALUE_SUFFIX
+    xs = dict(zip(table[param], table[col], strict=True)) if col in table else {}
     groups = [param] if by is None else [by, param]
-    rows = []
-    for keys, runs in ok.groupby(groups, sort=False):
-        per_seed = runs.groupby("seed")[kpi].mean().to_numpy(dtype=float)
-        mean, lo, hi = _ci(per_seed)
-        keys_t = keys if isinstance(keys, tuple) else (keys,)
-        row = {"value": keys_t[-1], "mean": mean, "ci95_low": lo, "ci95_high": hi}
-        row["seeds"] = int(np.isfinite(per_seed).sum())
-        if by is not None:
-            row[by] = keys_t[0]
-        col = param + VALUE_SUFFIX
-        row["x"] = _num(runs[col].iloc[0]) if col in runs.columns else math.nan
-        rows.append(row)
-    out = pd.DataFrame(rows, columns=["value", "mean", "ci95_low", "ci95_high", "seeds", "x"])
-    if out.empty:
-        return out
-    out["order"] = out["value"].map({v: i for i, v in enumerate(order)})
-    return out.sort_values(["order"], kind="stable").drop(columns="order").reset_index(drop=True)
+    columns = ["value", "mean", "ci95_low", "ci95_high", "seeds", "x", *([by] if by else [])]
+    per_seed = ok.groupby([*groups, "seed"], sort=False)[list(kpis)].mean()
+    out: dict[str, pd.DataFrame] = {}
+    for k in kpis:
+        rows = []
+        if len(per_seed):
+            levels = list(range(len(groups)))
+            for keys, values in per_seed[k].groupby(level=levels, sort=False):
+                v = values.to_numpy(dtype=float)
+                mean, lo, hi = _ci(v)
+                keys_t = keys if isinstance(keys, tuple) else (keys,)
+                value = keys_t[-1]
+                row = {"value": value, "mean": mean, "ci95_low": lo, "ci95_high": hi}
+                row["seeds"] = int(np.isfinite(v).sum())
+                row["x"] = _num(xs.get(value))
+                if by is not None:
+                    row[by] = keys_t[0]
+                rows.append(row)
+        eff = pd.DataFrame(rows, columns=columns)
+        eff["order"] = eff["value"].map(order)
+        out[k] = (
+            eff.sort_values("order", kind="stable").drop(columns="order").reset_index(drop=True)
+        )
+    return out
 
 
 def sensitivity(table: pd.DataFrame, params: Sequence[str], kpi: str) -> pd.DataFrame:
@@ -254,6 +272,13 @@ def sensitivity(table: pd.DataFrame, params: Sequence[str], kpi: str) -> pd.Data
     return out.sort_values("swing", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def _varies(values: pd.Series) -> bool:
+    """True when a KPI differs between runs (beyond float rounding)."""
+    v = values.to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    return len(v) > 1 and bool(np.ptp(v) > 1e-12 * max(1.0, float(np.abs(v).max())))
+
+
 def _hardware_varies(table: pd.DataFrame) -> bool:
     ok = _finished(table)
     return "hardware" in ok and ok["hardware"].nunique() > 1
@@ -276,23 +301,28 @@ def kpi_figure(table: pd.DataFrame, param: str, kpis: Sequence[str]) -> go.Figur
     by = "hardware" if _hardware_varies(table) else None
     hws = [str(h) for h in dict.fromkeys(ok["hardware"])] if "hardware" in ok else [""]
     order = [str(v) for v in dict.fromkeys(table[param])]
+    col = param + VALUE_SUFFIX
+    xs = (
+        dict(zip(table[param].astype(str), table[col].to_numpy(dtype=float), strict=True))
+        if col in table
+        else {}
+    )
+    numeric = bool(order) and all(math.isfinite(xs.get(v, math.nan)) for v in order)
+    traces, rows, cols, layout = [], [], [], {}
+    effects = _effects(table, param, kpis, by)
     for i, k in enumerate(kpis):
         r, c = divmod(i, ncols)
         kpi = _BY_COLUMN[k]
-        eff = main_effects(table, param, k, by=by)
+        eff = effects[k]
         groups = [(h, eff[eff["hardware"] == h]) for h in hws] if by else [(hws[0], eff)]
         for h, g in groups:
             if g.empty:
                 continue
-            numeric = bool(np.isfinite(g["x"].to_numpy(dtype=float)).all())
-            x = g["x"] if numeric else g["value"].astype(str)
-            y = g["mean"] * kpi.scale
-            err_hi = (g["ci95_high"] - g["mean"]) * kpi.scale
-            err_lo = (g["mean"] - g["ci95_low"]) * kpi.scale
-            fig.add_trace(
+            values = g["value"].astype(str)
+            traces.append(
                 go.Scatter(
-                    x=x,
-                    y=y,
+                    x=[xs[v] for v in values] if numeric else values,
+                    y=g["mean"] * kpi.scale,
                     mode="lines+markers",
                     name=h or "runs",
                     legendgroup=h,
@@ -300,35 +330,29 @@ def kpi_figure(table: pd.DataFrame, param: str, kpis: Sequence[str]) -> go.Figur
                     line={"color": generation_color(h, hws)},
                     error_y={
                         "type": "data",
-                        "array": err_hi,
-                        "arrayminus": err_lo,
+                        "array": (g["ci95_high"] - g["mean"]) * kpi.scale,
+                        "arrayminus": (g["mean"] - g["ci95_low"]) * kpi.scale,
                         "visible": True,
                     },
-                    text=g["value"].astype(str),
+                    text=values,
                     customdata=g["seeds"],
                     hovertemplate=f"{param}=%{{text}}: %{{y:.4g}} ({kpi.axis}),"
                     " %{customdata} seeds<extra>%{fullData.name}</extra>",
-                ),
-                row=r + 1,
-                col=c + 1,
+                )
             )
-            if numeric:
-                fig.update_xaxes(
-                    tickvals=list(g["x"]),
-                    ticktext=list(g["value"].astype(str)),
-                    row=r + 1,
-                    col=c + 1,
-                )
-            else:
-                fig.update_xaxes(
-                    type="category",
-                    categoryorder="array",
-                    categoryarray=order,
-                    row=r + 1,
-                    col=c + 1,
-                )
-        fig.update_yaxes(title_text=kpi.axis, row=r + 1, col=c + 1)
-        fig.update_xaxes(title_text=param, row=r + 1, col=c + 1)
+            rows.append(r + 1)
+            cols.append(c + 1)
+        n = "" if i == 0 else str(i + 1)
+        xaxis: dict[str, Any] = {"title": {"text": param}}
+        if numeric:
+            xaxis.update(tickvals=[xs[v] for v in order], ticktext=order)
+        else:
+            xaxis.update(type="category", categoryorder="array", categoryarray=order)
+        layout[f"xaxis{n}"] = xaxis
+        layout[f"yaxis{n}"] = {"title": {"text": kpi.axis}}
+    if traces:
+        fig.add_traces(traces, rows=rows, cols=cols)
+    fig.update_layout(layout)
     fig.update_layout(hovermode="closest", legend_title_text="generation")
     return styled(fig, f"KPIs against {param}", height=330 * nrows + 120)
 
@@ -410,7 +434,9 @@ def render_sweep_report(
     """The complete sweep ``report.html``: the means with their intervals, the tornado chart and
     each KPI against each swept key (self-contained, plotly.js inline once)."""
     ok = _finished(table)
-    kpis = [k for k in kpi_columns(table) if np.isfinite(ok[k].to_numpy(dtype=float)).any()]
+    known = [k for k in kpi_columns(table) if np.isfinite(ok[k].to_numpy(dtype=float)).any()]
+    kpis = [k for k in known if _varies(ok[k])]
+    same = [k for k in known if k not in kpis]
     figs: list[tuple[str, str, go.Figure]] = []
     if len(ok):
         headline = [k for k in HEADLINE_KPIS if k in kpis]
@@ -433,6 +459,13 @@ def render_sweep_report(
             f'<p class="meta">{len(table)} runs: {len(ok)} finished, {len(failed)} failed;'
             f" swept: {html.escape(', '.join(params) or 'nothing (seeds only)')}</p>",
             f'<nav><a href="#means">Means</a> {nav}</nav>',
+            (
+                '<p class="meta">The same in every run (not drawn): '
+                + html.escape(", ".join(_BY_COLUMN[k].label for k in same))
+                + "</p>"
+                if same
+                else ""
+            ),
             "</header>",
             '<section id="means"><h2>Means across seeds (95% interval)</h2>',
             _table_html(means, params),

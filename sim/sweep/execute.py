@@ -136,6 +136,8 @@ class SweepResult:
     skipped: int
     failed: int
     errors: dict[str, str] = field(default_factory=dict)
+    #: run id -> ``host:pid`` of the process that ran it, for the runs of this call
+    ran_on: dict[str, str] = field(default_factory=dict)
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -444,6 +446,7 @@ def sweep(
     workers: int | None = None,
     scheduler: str | Client | None = None,
     point_reports: bool = False,
+    report: bool = True,
     progress: bool | ProgressFn = False,
     timeout_s: float | None = None,
     retries: int = 2,
@@ -456,7 +459,8 @@ def sweep(
     ``["facility.grid_power=3 MW,4 MW"]``; ``seeds``: a count (from the scenario's seed up) or
     the seeds; ``overrides``: ``--set`` items for every point. ``point_reports`` writes each
     run's ``report.html`` too (5 MB and half a second each; ``aifactory report`` makes one
-    later). ``progress=True`` shows a progress display; a callable receives
+    later); ``report=False`` skips the sweep's ``report.html`` (a notebook that draws its own
+    figures). ``progress=True`` shows a progress display; a callable receives
     :class:`SweepProgress`. ``timeout_s``: runs not finished by then are stopped and recorded as
     failed (a rerun resumes them).
 
@@ -505,9 +509,12 @@ def sweep(
             )
 
     by_id = {t.run_id: t for t in tasks}
+    ran_on: dict[str, str] = {}
 
     def record(o: Outcome) -> None:
         t = by_id[o.run_id]
+        if o.where:
+            ran_on[o.run_id] = o.where
         if o.status == "finished":
             rows[o.run_id] = o.row
             errors.pop(o.run_id, None)
@@ -547,8 +554,11 @@ def sweep(
     write_file(folder, "sweep.csv", table.to_csv(index=False))
     write_file(folder, "means.parquet", means)
     write_file(folder, "means.csv", means.to_csv(index=False))
-    title = f"Sweep of {name}: {len(tasks)} runs"
-    write_file(folder, "report.html", render_sweep_report(table, means, spec.params, title))
+    if report:
+        title = f"Sweep of {name}: {len(tasks)} runs"
+        write_file(folder, "report.html", render_sweep_report(table, means, spec.params, title))
+    else:
+        remove_file(folder / "report.html")  # an earlier call's would no longer match the table
     return SweepResult(
         folder=folder,
         spec=spec,
@@ -558,6 +568,7 @@ def sweep(
         skipped=skipped,
         failed=counts["failed"],
         errors=dict(errors),
+        ran_on=ran_on,
     )
 
 
