@@ -279,6 +279,8 @@ def cluster_client(
             client.close(timeout=CONNECT_TIMEOUT_S)
         return
     n = workers if workers is not None else (os.cpu_count() or 1)
+    if n < 1:
+        raise ValueError(f"a local cluster needs at least one worker, got {n}")
     cluster = LocalCluster(
         n_workers=n,
         threads_per_worker=1,
