@@ -30,7 +30,7 @@ from sim.io import read_run
 from sim.report.sweep import render_sweep_report, seed_means, sensitivity
 from sim.runner import run
 from sim.sweep import cluster_client, load_sweep_file, parse_grid, sweep
-from sim.sweep.spec import split_values
+from sim.sweep.spec import resolve, split_values
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = str(ROOT / "scenarios" / "smoke.yaml")
@@ -115,6 +115,10 @@ def test_sweep_file_reads_like_the_command_line(tmp_path: Path) -> None:
     assert spec.overrides == ("run.duration=1d",)
     assert [a.values for a in spec.grid] == [("0", "16"), ("throttle", "[throttle, pause]")]
     assert spec.seeds == (3, 5)
+    # the sweep.yaml a sweep writes reads back to the same runs (a list stays a list)
+    again = tmp_path / "again.yaml"
+    again.write_text(spec.as_yaml(), "utf-8")
+    assert [t.run_id for t in resolve(load_sweep_file(again))] == [t.run_id for t in resolve(spec)]
     f.write_text(f"scenario: {SMOKE}\ngird: {{}}\n", "utf-8")
     with pytest.raises(ScenarioError, match="unknown key 'gird'"):
         load_sweep_file(f)

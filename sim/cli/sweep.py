@@ -22,7 +22,7 @@ from sim.config.loader import ScenarioError
 from sim.io import OutputError
 from sim.report.style import fmt
 from sim.report.sweep import HEADLINE_KPIS, KPIS
-from sim.sweep import plain_progress, rich_progress, sweep
+from sim.sweep import SweepProgress, plain_progress, rich_progress, sweep
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USER_ERROR = 0, 1, 2
 
@@ -97,7 +97,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         progress: Any = False
         if not args.quiet:
             if err.is_terminal:
-                progress = stack.enter_context(rich_progress(console=err))
+                progress = _lazy_bar(stack, err)
             else:
                 progress = plain_progress(lambda line: err.print(line, markup=False))
         try:
@@ -124,6 +124,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     summary = f"{result.ran} runs ran ({result.failed} failed), {result.skipped} were already done"
     out.print(f"{summary}; sweep folder: {result.folder}", markup=False)
     return EXIT_SOME_FAILED if result.failed else EXIT_OK
+
+
+def _lazy_bar(stack: contextlib.ExitStack, console: Console) -> Any:
+    """A progress bar drawn from its first update on (after the input is checked, so an error
+    message is not preceded by an empty bar)."""
+    shown: list[Any] = []
+
+    def update(p: SweepProgress) -> None:
+        if not shown:
+            shown.append(stack.enter_context(rich_progress(console=console)))
+        shown[0](p)
+
+    return update
 
 
 def _print_means(out: Console, means: Any, params: tuple[str, ...]) -> None:

@@ -109,7 +109,7 @@ class SweepSpec:
         data: dict[str, Any] = {
             "scenario": str(Path(self.scenario).resolve()) if self.scenario else None,
             "set": list(self.overrides),
-            "grid": {a.key: list(a.values) for a in self.grid},
+            "grid": {a.key: [_parsed(v) for v in a.values] for a in self.grid},
             "seeds": self.seeds if isinstance(self.seeds, int) else list(self.seeds),
         }
         if data["scenario"] is None:
@@ -196,6 +196,15 @@ def _no_repeats(axes: Sequence[GridAxis], label: str) -> tuple[GridAxis, ...]:
             raise _err(label, f"{a.key}: swept twice (also as {seen[loc]})")
         seen[loc] = a.key
     return tuple(axes)
+
+
+def _parsed(text: str) -> Any:
+    """A grid value's text as the YAML value an override makes of it (text that is not YAML
+    stays text), so that a sweep file written from a spec reads back to the same values."""
+    try:
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
 
 
 def _value_text(v: Any) -> str:
