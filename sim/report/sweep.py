@@ -295,7 +295,7 @@ def kpi_figure(table: pd.DataFrame, param: str, kpis: Sequence[str]) -> go.Figur
         cols=ncols,
         subplot_titles=[_BY_COLUMN[k].label for k in kpis],
         vertical_spacing=0.5 / nrows if nrows > 1 else 0.2,
-        horizontal_spacing=0.09,
+        horizontal_spacing=0.13,
     )
     ok = _finished(table)
     by = "hardware" if _hardware_varies(table) else None
@@ -353,30 +353,38 @@ def kpi_figure(table: pd.DataFrame, param: str, kpis: Sequence[str]) -> go.Figur
     if traces:
         fig.add_traces(traces, rows=rows, cols=cols)
     fig.update_layout(layout)
-    fig.update_layout(hovermode="closest", legend_title_text="generation")
+    fig.update_layout(
+        hovermode="closest",
+        legend={"title": {"text": "generation"}, "orientation": "v", "x": 1.02, "y": 1.0},
+        margin={"r": 160},
+    )
     return styled(fig, f"KPIs against {param}", height=330 * nrows + 120)
 
 
 def tornado_figure(table: pd.DataFrame, params: Sequence[str], kpis: Sequence[str]) -> go.Figure:
     """One tornado per headline KPI: for each swept key, a bar from the lowest to the highest
-    main-effect mean, relative to the sweep's mean, widest on top (see module docstring)."""
-    kpis = [k for k in kpis if np.isfinite(_finished(table)[k].to_numpy(dtype=float)).any()]
+    main-effect mean, as a change from the sweep's mean in %, widest on top (module docstring).
+    Each bar is labelled with the values at its low and high ends."""
+    ok = _finished(table)
+    kpis = [k for k in kpis if np.isfinite(ok[k].to_numpy(dtype=float)).any()]
     n = max(1, len(kpis))
-    fig = make_subplots(
-        rows=n,
-        cols=1,
-        subplot_titles=[_BY_COLUMN[k].label for k in kpis],
-        vertical_spacing=min(0.3 / n, 0.12) if n > 1 else 0.2,
-    )
+    effects = {k: sensitivity(table, params, k).iloc[::-1] for k in kpis}  # widest on top
+    titles = []
+    for k in kpis:
+        kpi, sens = _BY_COLUMN[k], effects[k]
+        base = float(sens["baseline"].iloc[0]) if len(sens) else math.nan
+        titles.append(
+            f"{kpi.label}: change from the sweep mean ({fmt(base * kpi.scale, '.4g')}"
+            f" {kpi.axis.rsplit('(', 1)[-1].rstrip(')')}), %"
+        )
+    fig = make_subplots(rows=n, cols=1, subplot_titles=titles, vertical_spacing=min(0.35 / n, 0.15))
     for i, k in enumerate(kpis):
-        kpi = _BY_COLUMN[k]
-        sens = sensitivity(table, params, k).iloc[::-1]  # widest on top
+        kpi, sens = _BY_COLUMN[k], effects[k]
         if sens.empty:
             continue
         base = float(sens["baseline"].iloc[0])
-        rel = base if base not in (0.0,) and math.isfinite(base) else math.nan
-        lo = (sens["low"] - base) / abs(rel) * 100 if math.isfinite(rel) else sens["low"] - base
-        hi = (sens["high"] - base) / abs(rel) * 100 if math.isfinite(rel) else sens["high"] - base
+        scale = 100 / abs(base) if math.isfinite(base) and base != 0.0 else math.nan
+        lo, hi = (sens["low"] - base) * scale, (sens["high"] - base) * scale
         fig.add_trace(
             go.Bar(
                 y=sens["param"],
@@ -386,7 +394,7 @@ def tornado_figure(table: pd.DataFrame, params: Sequence[str], kpis: Sequence[st
                 marker={"color": "#4C78A8"},
                 showlegend=False,
                 text=[f"{a} -> {b}" for a, b in zip(sens["low_at"], sens["high_at"], strict=True)],
-                textposition="inside",
+                textposition="auto",
                 customdata=np.stack([sens["low"] * kpi.scale, sens["high"] * kpi.scale], axis=-1),
                 hovertemplate="%{y}: %{customdata[0]:.4g} to %{customdata[1]:.4g}"
                 f" ({html.escape(kpi.axis)}); lowest at -> highest at: %{{text}}<extra></extra>",
@@ -394,18 +402,10 @@ def tornado_figure(table: pd.DataFrame, params: Sequence[str], kpis: Sequence[st
             row=i + 1,
             col=1,
         )
-        fig.update_xaxes(
-            title_text=(
-                f"change from the sweep mean ({fmt(base * kpi.scale, '.4g')}), %"
-                if math.isfinite(rel)
-                else f"change from the sweep mean ({kpi.axis})"
-            ),
-            zeroline=True,
-            row=i + 1,
-            col=1,
-        )
-    fig.update_layout(hovermode="closest", bargap=0.35)
-    return styled(fig, "Sensitivity: which input moves each headline KPI most", 260 * n + 120)
+        fig.update_xaxes(zeroline=True, zerolinewidth=2, row=i + 1, col=1)
+    longest = max((len(p) for p in params), default=10)
+    fig.update_layout(hovermode="closest", bargap=0.35, margin={"l": min(420, 20 + 7 * longest)})
+    return styled(fig, "Sensitivity: which input moves each headline KPI most", 230 * n + 120)
 
 
 def _table_html(means: pd.DataFrame, params: Sequence[str]) -> str:
