@@ -29,7 +29,15 @@ from sim.config.loader import ScenarioError
 from sim.io import read_run
 from sim.report.sweep import render_sweep_report, seed_means, sensitivity
 from sim.runner import run
-from sim.sweep import cluster_client, load_sweep_file, parse_grid, sweep
+from sim.sweep import (
+    SweepProgress,
+    cluster_client,
+    describe,
+    load_sweep_file,
+    parse_grid,
+    plain_progress,
+    sweep,
+)
 from sim.sweep.spec import resolve, split_values
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -428,3 +436,22 @@ def test_a_sweep_on_a_separate_scheduler_and_worker(tmp_path: Path) -> None:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=10)
+
+
+def test_progress_says_done_running_failed_and_time_left() -> None:
+    p = SweepProgress(total=10, done=2, running=2, failed=1, skipped=3, elapsed_s=30.0)
+    assert p.remaining == 4 and p.left_s == pytest.approx(40.0)
+    assert describe(p) == "5/10 done, 2 running, 1 failed (3 from before), ~40 s left"
+    lines: list[str] = []
+    update = plain_progress(lines.append, every_s=3600)
+    update(p)
+    update(p)  # nothing new, too soon: no line
+    update(SweepProgress(10, 3, 1, 1, 3, 40.0))
+    assert len(lines) == 2 and lines[1].startswith("6/10 done")
+
+
+def test_seeds_alone_are_a_monte_carlo_of_the_scenario(tmp_path: Path) -> None:
+    res = sweep(SMOKE, seeds=[4, 5], overrides=SHORT, out=tmp_path / "s", workers=0)
+    assert res.params == () and list(res.table["seed"]) == [4, 5]
+    assert len(res.means) == 1 and res.means.loc[0, "seeds"] == 2
+    assert "swept: nothing (seeds only)" in (res.folder / "report.html").read_text()
