@@ -70,6 +70,10 @@ class InferenceEstimate:
     limited_by: str = ""
     meets_targets: bool = True
     precision: str = ""
+    #: where the figures come from: "measured", "fitted", "from specs" or "assumption"
+    #: (set by :func:`sim.perf.serving.estimate_serving`; empty from this module alone)
+    provenance: str = ""
+    provenance_detail: str = ""
 
 
 @dataclass(frozen=True)
