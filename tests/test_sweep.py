@@ -26,7 +26,7 @@ from scipy import stats
 
 from sim.cli import main
 from sim.config.loader import ScenarioError
-from sim.io import read_run
+from sim.io import OutputError, read_run
 from sim.report.sweep import render_sweep_report, seed_means, sensitivity
 from sim.runner import run
 from sim.sweep import (
@@ -199,6 +199,8 @@ def test_a_crash_is_recorded_and_the_others_finish(
     record = (res.folder / "failed" / f"{failed['run_id']}.json").read_text()
     assert "Traceback" in record and "boom" in record
     assert not res.run_folder(str(failed["run_id"])).exists()
+    with pytest.raises(OutputError, match=f"run {failed['run_id']} failed: RuntimeError: boom"):
+        res.tables(str(failed["run_id"]))
     # the rerun runs only the failed seed, and clears its record once it finishes
     monkeypatch.setattr(point, "simulate", real)
     again = sweep(
@@ -455,3 +457,14 @@ def test_seeds_alone_are_a_monte_carlo_of_the_scenario(tmp_path: Path) -> None:
     assert res.params == () and list(res.table["seed"]) == [4, 5]
     assert len(res.means) == 1 and res.means.loc[0, "seeds"] == 2
     assert "swept: nothing (seeds only)" in (res.folder / "report.html").read_text()
+
+
+def test_a_resolved_fat_tree_scenario_runs_again(tmp_path: Path) -> None:
+    """Regression (found by notebook 03 through the sweep): the default failure causes written
+    out in a resolved scenario.yaml were refused on a switched fabric, whose own link failures
+    replace their network_link row, so a run folder's scenario did not run again."""
+    overrides = ["run.duration=1d", "network.kind=fat_tree", "network.unit_domains=2"]
+    first = run(SMOKE, overrides=overrides, out=tmp_path / "run")
+    assert first.folder is not None
+    again = run(str(first.folder / "scenario.yaml"), write=False)
+    assert again.tables.summary == first.tables.summary

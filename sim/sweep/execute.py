@@ -147,7 +147,10 @@ class SweepResult:
         return self.folder / "runs" / run_id
 
     def tables(self, run_id: str) -> RunTables:
-        """One run's tables, read from its folder."""
+        """One run's tables, read from its folder (a run that failed: its error)."""
+        failed = self.table[(self.table["run_id"] == run_id) & (self.table["status"] != "finished")]
+        if len(failed):
+            raise OutputError(f"run {run_id} failed: {failed['error'].iloc[0]}")
         return read_run(self.run_folder(run_id))
 
     def summaries(self) -> pd.DataFrame:
