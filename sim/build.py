@@ -67,6 +67,7 @@ from sim.network import Fabric, FabricHall, build_fabric, check_fabric
 from sim.perf import PerfError, TrainingLayout, estimate_serving, estimate_training
 from sim.perf.training import default_vp
 from sim.rng import RandomStreams
+from sim.serving.workload import SessionShape, session_mix
 from sim.units import DAY_S, YEAR_S
 
 __all__ = [
@@ -1120,6 +1121,7 @@ def _plan_service(
             f" {MAX_STEPS:,} (use a longer interval or a shorter run)",
         )
         return None
+    input_tokens, cache_hit = _request_mix(v)
     try:
         # backend "measured": aiconfigurator's database, checked here at load time, never mid-run
         est = estimate_serving(
@@ -1129,10 +1131,10 @@ def _plan_service(
             backend=v.backend,
             model_name=v.model.strip().lower() if isinstance(v.model, str) else None,
             hardware_name=hw_name,
-            input_tokens=v.input_tokens,
+            input_tokens=input_tokens,
             output_tokens=v.output_tokens,
             reasoning_tokens=v.reasoning_tokens,
-            prompt_cache_hit=v.prompt_cache_hit,
+            prompt_cache_hit=cache_hit,
             ttft_s=v.ttft_s,
             tpot_s=v.tpot_s,
             tp=v.tensor_parallel,
@@ -1175,7 +1177,7 @@ def _plan_service(
         tokens_per_request=float(v.output_tokens + v.reasoning_tokens),
         capacity_tokens_per_s_per_domain=float(per_domain),
         model_flops_per_token=2.0 * model.active_params,
-        prompt_tokens_per_request=float(v.input_tokens) * (1.0 - v.prompt_cache_hit),
+        prompt_tokens_per_request=float(input_tokens) * (1.0 - cache_hit),
         max_load=v.max_load,
         min_domains=v.min_domains,
         control_interval_s=v.control_interval_s,
@@ -1189,6 +1191,25 @@ def _plan_service(
         growth_per_year=d.growth_per_year,
         estimate=_as_dict(est),
     )
+
+
+def _request_mix(v: InferenceService) -> tuple[int, float]:
+    """Mean prompt tokens per request and prompt-cache hit rate of ``v``: as given, or, for
+    agentic sessions, those of the sessions' calls (:func:`sim.serving.workload.session_mix`)."""
+    if v.sessions is None:
+        return v.input_tokens, v.prompt_cache_hit
+    s = v.sessions
+    shape = SessionShape(
+        calls=s.calls,
+        tool_latency_s=s.tool_latency_s,
+        tool_output_tokens=s.tool_output_tokens,
+        cache_ttl_s=s.cache_ttl_s,
+        shared_prefix_tokens=s.shared_prefix_tokens,
+        share=s.share,
+    )
+    prompt, hit = session_mix(shape, v.input_tokens, v.output_tokens)
+    # the perf model takes a hit rate in [0, 1): a fully cached prompt still prefills a token
+    return max(1, round(prompt)), min(hit, 1.0 - 1.0 / max(prompt, 2.0))
 
 
 def _target(seconds: float | None) -> str:

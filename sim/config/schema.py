@@ -51,6 +51,7 @@ from sim.config.quantities import (
 from sim.units import DAY_S, short
 
 __all__ = [
+    "AgenticSessions",
     "CorrelatedEvent",
     "CostsConfig",
     "DemandProfile",
@@ -70,6 +71,7 @@ __all__ = [
     "ScaleAcrossLink",
     "Scenario",
     "SchedulerConfig",
+    "ServingEngineConfig",
     "WorkloadsConfig",
 ]
 
@@ -737,6 +739,68 @@ class DemandProfile(_Model):
     ] = 0.0
 
 
+class ServingEngineConfig(_Model):
+    """The serving engine's scheduler and the spread of request lengths, for the request-level
+    simulator (``aifactory serve-sim``, docs/serving.md). Defaults: vLLM on GPUs of 70 GiB or
+    more (network-and-serving.md B1: ``max_num_seqs`` 1,024, ``max_num_batched_tokens`` 8,192);
+    length spreads of the Azure 2023 conversation trace (validation.md F.1, lognormal fit of its
+    mean and median)."""
+
+    max_seqs: Annotated[
+        Count, within(1, 65_536, "", "engines cap in-flight sequences at a few thousand")
+    ] = Field(default=1024, description="most sequences in flight per replica (vLLM max_num_seqs)")
+    max_batched_tokens: Annotated[
+        Count, within(1, 1_048_576, "", "a million tokens per iteration is beyond any engine")
+    ] = Field(default=8192, description="token budget per iteration (chunked prefill)")
+    input_cv: Annotated[Number, within(0, 10, "", "a spread beyond cv 10 is not a length mix")] = (
+        Field(default=0.53, description="coefficient of variation of prompt lengths (lognormal)")
+    )
+    output_cv: Annotated[Number, within(0, 10, "", "a spread beyond cv 10 is not a length mix")] = (
+        Field(default=1.17, description="coefficient of variation of output lengths (lognormal)")
+    )
+
+    @model_validator(mode="after")
+    def _budget(self) -> ServingEngineConfig:
+        if self.max_seqs > self.max_batched_tokens:
+            raise ValueError(
+                f"max_seqs ({self.max_seqs}) cannot exceed max_batched_tokens"
+                f" ({self.max_batched_tokens}): each running sequence takes a token per iteration"
+            )
+        return self
+
+
+class AgenticSessions(_Model):
+    """Requests come as agentic sessions: calls separated by tool latency, each call's prompt
+    the previous prompt plus its output plus the tool result; the prompt cache serves the
+    previous context if the tool returns within ``cache_ttl`` (docs/serving.md)."""
+
+    calls: Annotated[Number, within(1, 10_000, "", "ten thousand calls is not one session")] = (
+        Field(
+            description="mean calls per session (1 + geometric; coding agents: median 8 turns, B3)"
+        )
+    )
+    tool_latency_s: Annotated[
+        Seconds, within(0, DAY_S, "s", "a tool that takes a day ends the session")
+    ] = Field(alias="tool_latency", description="mean time from a call's end to the next call")
+    tool_output_tokens: Annotated[Count, within(0, 100_000_000, "", _CONTEXT)] = Field(
+        description="mean tokens a tool result adds to the context"
+    )
+    cache_ttl_s: Annotated[
+        Seconds, within(0, 30 * DAY_S, "s", "caches keep entries minutes to hours")
+    ] = Field(
+        default=300.0,
+        alias="cache_ttl",
+        description="prompt-cache lifetime after last use (Anthropic 5 min, B3 [N35])",
+    )
+    shared_prefix_tokens: Annotated[Count, within(0, 100_000_000, "", _CONTEXT)] = Field(
+        default=0, description="system-prompt tokens shared by every call (cached)"
+    )
+    share: Annotated[Number, within(0, 1, lo_open=True)] = Field(
+        default=1.0,
+        description="share of the service's calls from sessions; the rest are plain requests",
+    )
+
+
 class InferenceService(_Model):
     """A served model tier with its own replicas, demand and latency targets."""
 
@@ -786,6 +850,31 @@ class InferenceService(_Model):
         " HPA default 300 s); scale-up is immediate",
     )
     priority_class: Name = Field(default="inference", alias="class")
+    kv_cache: Literal["reserved", "paged"] = Field(
+        default="paged",
+        description="KV cache: reserved (prompt + output held from admission, never preempted;"
+        " TensorRT-LLM GUARANTEED_NO_EVICT) or paged (grows per token, preempts on overflow;"
+        " vLLM)",
+    )
+    serving: ServingEngineConfig = Field(default_factory=ServingEngineConfig)
+    sessions: AgenticSessions | None = None
+
+    @model_validator(mode="after")
+    def _sessions(self) -> InferenceService:
+        s = self.sessions
+        if s is None:
+            return self
+        if self.prompt_cache_hit > 0:
+            raise ValueError(
+                "give either prompt_cache_hit or sessions, not both: with sessions the hit rate"
+                " follows from the session structure (cache_ttl, tool_latency)"
+            )
+        if s.shared_prefix_tokens >= self.input_tokens:
+            raise ValueError(
+                f"sessions.shared_prefix_tokens ({s.shared_prefix_tokens}) must be below"
+                f" input_tokens ({self.input_tokens}), the first call's mean prompt"
+            )
+        return self
 
 
 class WorkloadsConfig(_Model):
