@@ -160,6 +160,16 @@ SERVICE = EntityFamily(
             "output tokens/s of demand whose requests meet the TTFT and TPOT targets (the request"
             " level's attainment at the load on the held capacity)",
         ),
+        *(
+            Column(
+                f"{what}_{q}_s",
+                "s",
+                f"{q} {label} at the load on the held capacity (request level; services with"
+                " latency targets, NaN without; infinite past 1.5x the capacity it plans on)",
+            )
+            for what, label in (("ttft", "time to first token"), ("tpot", "time per output token"))
+            for q in ("p50", "p99")
+        ),
     ),
 )
 

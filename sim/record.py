@@ -256,6 +256,7 @@ def bin_levels(
     Each level is (change times ascending, value from that time on). The last bin is cut at
     ``end_s``. Method: the running integral of a step function is piecewise linear between
     change points, so it is evaluated at the bin edges by linear interpolation and differenced.
+    A bin that holds an infinite value for any time is infinite, one that holds NaN is NaN.
     """
     edges = _bin_edges(end_s, interval_s)
     widths = np.diff(edges)
@@ -267,7 +268,24 @@ def bin_levels(
         keep = t <= end_s
         t, v = t[keep], v[keep]
         knots = np.append(t, end_s)
-        cum = np.concatenate(([0.0], np.cumsum(v * np.diff(knots))))
-        at_edges = np.interp(edges, knots, cum)
-        out[name] = np.diff(at_edges) / widths
+        span = np.diff(knots)
+        finite = np.isfinite(v)
+        if finite.all():
+            cum = np.concatenate(([0.0], np.cumsum(v * span)))
+            out[name] = np.diff(np.interp(edges, knots, cum)) / widths
+            continue
+        # a value without bound (an infinite latency) or undefined (NaN) holds for its whole
+        # bin: the running integral of the finite part, and the time spent on each kind
+        cum = np.concatenate(([0.0], np.cumsum(np.where(finite, v, 0.0) * span)))
+        mean = np.diff(np.interp(edges, knots, cum)) / widths
+
+        def share(
+            mask: np.ndarray, knots: np.ndarray = knots, span: np.ndarray = span
+        ) -> np.ndarray:
+            c = np.concatenate(([0.0], np.cumsum(mask * span)))
+            return np.diff(np.interp(edges, knots, c))
+
+        out[name] = np.where(
+            share(np.isnan(v)) > 0, np.nan, np.where(share(np.isinf(v)) > 0, np.inf, mean)
+        )
     return pd.DataFrame(out)

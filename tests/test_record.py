@@ -315,3 +315,17 @@ def test_merge_times_is_the_sorted_union() -> None:
     np.testing.assert_array_equal(merge_times(a, b, c), np.union1d(np.union1d(a, b), c))
     np.testing.assert_array_equal(merge_times(a), a)
     assert merge_times(np.array([])).shape == (0,)
+
+
+def test_a_bin_holding_an_infinite_or_undefined_value_is_infinite_or_undefined() -> None:
+    """Infinite latencies (a queue without bound) and NaN (no estimate) hold for their bin only;
+    the bins before and after keep their exact means."""
+    t = np.array([0.0, 90.0, 110.0, 250.0])
+    v = np.array([1.0, np.inf, 2.0, np.nan])
+    out = bin_levels({"x": (t, v)}, 400.0, 100.0)["x"].to_numpy()
+    assert out[0] == np.inf  # 90 s of 1 and 10 s without bound
+    assert out[1] == np.inf  # 10 s without bound, then 2
+    assert np.isnan(out[2])  # 50 s of 2, then undefined
+    assert np.isnan(out[3])
+    finite = bin_levels({"x": (np.array([0.0, 150.0]), np.array([1.0, 3.0]))}, 300.0, 100.0)
+    np.testing.assert_allclose(finite["x"], [1.0, 2.0, 3.0])

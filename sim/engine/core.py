@@ -266,6 +266,7 @@ class Engine:
                     slo_table=None
                     if ps.slo is None
                     else (np.asarray(ps.slo.loads), np.asarray(ps.slo.attainment)),
+                    latency_table=None if ps.slo is None else ps.slo.latencies(),
                 )
             )
         # Services tick first: at time 0 they claim their replicas before the gangs are placed.

@@ -37,7 +37,7 @@ from sim.engine.power import Power
 from sim.engine.scheduler import PriorityGangScheduler
 from sim.engine.workloads import FACTOR_INDEX, Service
 from sim.record import Recorder, merge_times
-from sim.serving.capacity import attainment_at
+from sim.serving.capacity import LATENCY_NAMES, attainment_at, latency_at
 from sim.units import DAY_S, HOUR_S, YEAR_S
 
 __all__ = ["Autoscaler", "demand_series"]
@@ -230,8 +230,15 @@ class Autoscaler:
                 load = np.where(cap > 0, demand / np.where(cap > 0, cap, 1.0), np.inf)
             att = attainment_at(*svc.slo_table, load)
             met = np.where(cap > 0, demand * att, 0.0)
-        return {
+        out = {
             entity_column(SERVICE, svc.name, "demand_tokens_per_s"): (d_t, d_v),
             entity_column(SERVICE, svc.name, "served_tokens_per_s"): (t, served),
             entity_column(SERVICE, svc.name, "slo_met_tokens_per_s"): (t, met),
         }
+        for name in LATENCY_NAMES:
+            if svc.slo_table is None or svc.latency_table is None:
+                values = np.full(t.shape[0], np.nan)  # no targets: no request-level estimate
+            else:
+                values = latency_at(svc.slo_table[0], svc.latency_table[name], load)
+            out[entity_column(SERVICE, svc.name, name)] = (t, values)
+        return out

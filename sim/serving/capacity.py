@@ -37,6 +37,7 @@ from sim.serving.simulator import ServingRun, simulate
 
 __all__ = [
     "FLEET_LOADS",
+    "LATENCY_NAMES",
     "AttainmentTable",
     "Capacity",
     "SloCurve",
@@ -44,6 +45,7 @@ __all__ = [
     "attainment_table",
     "cache_dir",
     "capacity_at_slo",
+    "latency_at",
     "probe",
     "slo_curve",
 ]
@@ -286,16 +288,28 @@ class AttainmentTable:
     """SLO attainment of one replica against its load, for the fleet engine.
 
     ``loads`` are shares of ``rate_per_s`` (the fluid level's capacity per replica, requests/s);
-    ``attainment`` the share of requests meeting both targets at each; ``ttft_p99_s`` and
-    ``tpot_p99_s`` the probes' p99s there (seconds, infinite where requests were unfinished)."""
+    ``attainment`` the share of requests meeting both targets at each; the p50 and p99 TTFT and
+    TPOT of the probes there (seconds, infinite where requests were unfinished)."""
 
     rate_per_s: float
     loads: tuple[float, ...]
     attainment: tuple[float, ...]
     ttft_p99_s: tuple[float, ...]
     tpot_p99_s: tuple[float, ...]
+    ttft_p50_s: tuple[float, ...]
+    tpot_p50_s: tuple[float, ...]
+
+    def latencies(self) -> dict[str, np.ndarray]:
+        """The four latency rows by name (``ttft_p50_s``, ...), as arrays over ``loads``."""
+        return {k: np.asarray(getattr(self, k), dtype=np.float64) for k in LATENCY_NAMES}
 
 
+#: The latency percentiles a table carries (and the fleet writes per service and bin).
+LATENCY_NAMES = ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s")
+
+
+#: the latency rows in the order of the table's fields
+_STORED = ("ttft_p99_s", "tpot_p99_s", "ttft_p50_s", "tpot_p50_s")
 _TABLES: dict[str, AttainmentTable] = {}
 _FINGERPRINT: list[str] = []
 
@@ -353,8 +367,7 @@ def attainment_table(
                 float.fromhex(d["rate"]),
                 tuple(loads),
                 tuple(float.fromhex(x) for x in d["attainment"]),
-                tuple(float.fromhex(x) for x in d["ttft_p99_s"]),
-                tuple(float.fromhex(x) for x in d["tpot_p99_s"]),
+                *(tuple(float.fromhex(x) for x in d[k]) for k in _STORED),
             )
         except (OSError, ValueError, KeyError, TypeError):
             got = None  # a damaged entry is computed again
@@ -369,8 +382,7 @@ def attainment_table(
         float(rate_per_s),
         tuple(loads),
         tuple(0.0 if math.isnan(p.attainment) else p.attainment for p in probes),
-        tuple(p.ttft_p99_s for p in probes),
-        tuple(p.tpot_p99_s for p in probes),
+        *(tuple(getattr(p, k) for p in probes) for k in _STORED),
     )
     _TABLES[key] = table
     if path is not None:
@@ -382,8 +394,7 @@ def attainment_table(
                     {
                         "rate": table.rate_per_s.hex(),
                         "attainment": [x.hex() for x in table.attainment],
-                        "ttft_p99_s": [x.hex() for x in table.ttft_p99_s],
-                        "tpot_p99_s": [x.hex() for x in table.tpot_p99_s],
+                        **{k: [x.hex() for x in getattr(table, k)] for k in _STORED},
                     }
                 )
             )
@@ -391,6 +402,15 @@ def attainment_table(
         except OSError:
             pass  # a cache that cannot be written only costs the next run the probes
     return table
+
+
+def latency_at(table_loads: np.ndarray, row: np.ndarray, load: np.ndarray) -> np.ndarray:
+    """A latency percentile at ``load`` from a table row: the value at the nearest load of the
+    table at or above it (a pessimistic step, as :meth:`SloCurve.latency`), and infinite beyond
+    the last (the queue grows without bound there)."""
+    k = np.searchsorted(table_loads, load, "left")
+    ext = np.concatenate([row, [np.inf]])
+    return ext[np.minimum(k, row.shape[0])]
 
 
 def attainment_at(table_loads: np.ndarray, table_att: np.ndarray, load: np.ndarray) -> np.ndarray:

@@ -86,6 +86,12 @@ def test_a_planned_service_meets_its_targets_an_overloaded_one_does_not(
     )
     assert served_share < 0.8
     assert row["slo_attainment"] < served_share  # the queue makes most requests late
+    # the latency estimates per bin: overloaded, far above the planned service's
+    for q in ("ttft_p99_s", "tpot_p99_s", "ttft_p50_s", "tpot_p50_s"):
+        col = f"service.chat.{q}"
+        assert ok.traces[col].max() < over.traces[col].max()
+    assert np.isinf(over.traces["service.chat.ttft_p99_s"]).any()  # past 1.5x: no bound
+    assert np.isfinite(ok.traces["service.chat.ttft_p99_s"]).all()
 
 
 def test_a_service_without_targets_counts_every_served_token(
