@@ -229,7 +229,9 @@ class Autoscaler:
             with np.errstate(divide="ignore", invalid="ignore"):
                 load = np.where(cap > 0, demand / np.where(cap > 0, cap, 1.0), np.inf)
             att = attainment_at(*svc.slo_table, load)
-            met = np.where(cap > 0, demand * att, 0.0)
+            # never more than is served: between 1x and 1.5x the request level can sustain a
+            # little more than the fluid capacity, which caps what is served here
+            met = np.where(cap > 0, np.minimum(demand * att, served), 0.0)
         out = {
             entity_column(SERVICE, svc.name, "demand_tokens_per_s"): (d_t, d_v),
             entity_column(SERVICE, svc.name, "served_tokens_per_s"): (t, served),

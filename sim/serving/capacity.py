@@ -280,7 +280,10 @@ def slo_curve(
 #: Loads of the fleet engine's attainment table, as shares of the fluid capacity per replica
 #: (the performance model's throughput at the latency targets, which the autoscaler plans on):
 #: from a quiet service to half again more than it is planned for.
-FLEET_LOADS = (0.25, 0.5, 0.7, 0.85, 1.0, 1.15, 1.3, 1.5)
+#: The lowest load is nearly an isolated request's: below it the table holds its value (a
+#: replica the fluid level thinks quiet can still miss targets when the engine options, such as
+#: a small ``serving.max_seqs``, make it slower than the fluid capacity assumes).
+FLEET_LOADS = (0.02, 0.1, 0.25, 0.5, 0.7, 0.85, 1.0, 1.15, 1.3, 1.5)
 
 
 @dataclass(frozen=True)
