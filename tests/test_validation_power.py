@@ -269,11 +269,15 @@ def offline_compute_share() -> float:
     About 0.83: at the KV-limited batch (803) the GEMMs are compute-bound."""
     m = get_model("llama2-70b")
     est = estimate_inference(m, H200, "fp8", input_tokens=C2_IN, output_tokens=C2_OUT)
-    bw = H200.hbm_bandwidth_bytes_per_s * cal.HBM_EFFICIENCY
     fp8 = Precision.FP8
-    t_weights = m.total_params * weight_bytes_per_param(fp8) / est.tp / bw
+    hbm = H200.hbm_bandwidth_bytes_per_s
+    bw_weights = hbm * H200.efficiency.gemm_stream_at(fp8)
+    bw_kv = hbm * H200.efficiency.hbm
+    t_weights = m.total_params * weight_bytes_per_param(fp8) / est.tp / bw_weights
     context = C2_IN + C2_OUT / 2.0
-    t_kv = est.batch * context * m.kv_elements_per_token * kv_bytes_per_element(fp8) / est.tp / bw
+    t_kv = (
+        est.batch * context * m.kv_elements_per_token * kv_bytes_per_element(fp8) / est.tp / bw_kv
+    )
     return 1.0 - (t_weights + t_kv + cal.DECODE_STEP_OVERHEAD_S) / est.tpot_s
 
 

@@ -332,6 +332,32 @@ def _check_layout(model: ModelShape, layout: TrainingLayout, gpus: int, global_b
     return global_batch // per_dp
 
 
+def _exposed_dp(t_sync: float, t_z3: float, t_pass: float, m: int) -> float:
+    """Data-parallel time the step cannot hide (seconds).
+
+    ``t_sync`` is the once-per-step gradient reduce-scatter plus parameter all-gather, ``t_z3``
+    ZeRO-3's per-micro-batch weight gathers, ``t_pass`` this GPU's compute of one step (all
+    ``m`` micro-batches) and ``m`` the micro-batches per pipeline.
+
+    The sync overlaps only compute that runs while it can run. A gradient bucket is final only
+    after the *last* micro-batch's backward has produced it, so the reduce-scatter runs behind
+    the backward of the last micro-batch(es); the updated parameters are all-gathered behind the
+    forward of the first micro-batch(es) of the next step (Megatron ``--overlap-grad-reduce``,
+    ``--overlap-param-gather``; FSDP prefetch). With the interleaved schedule the chunks' last
+    backwards are spread over the cool-down, which lets the sync use about
+    ``DP_OVERLAP_MICROBATCHES`` micro-batches of compute. That window can never exceed the
+    compute of the step itself: with ``m`` micro-batches it is ``min(m, K) / m`` of the pass,
+    so with one micro-batch the sync hides behind at most one forward plus one backward (the
+    rule before this one allowed ``K / m`` = two whole steps at ``m = 1``, which made wide
+    data parallelism with one micro-batch look free). ZeRO-3's per-micro-batch gathers are
+    prefetched layer by layer behind the compute the sync leaves free.
+    """
+    window = min(float(m), cal.DP_OVERLAP_MICROBATCHES) / m * t_pass
+    exposed_sync = max(0.0, t_sync - window)
+    free = t_pass - min(t_sync, window)
+    return exposed_sync + max(0.0, t_z3 - free)
+
+
 @dataclass(frozen=True, slots=True)
 class NetworkSensitivity:
     """A step of one fixed layout and recompute level, with its network part left open.
@@ -386,13 +412,19 @@ class NetworkSensitivity:
             t_p2p = 2.0 * self.vp * m * p2p_time_s(self.pp_bytes, self.pp_group, hw, path)
             exp_p2p = t_p2p * (1.0 - cal.PP_P2P_OVERLAP)
         t_pass = self.t_compute + exp_tp + exp_cp + exp_ep + exp_p2p
-        bubble = (self.pp - 1) / (self.vp * m) * t_pass if self.pp > 1 else 0.0
-        t_dp = gather_time_s(self.dp_dense_bytes, self.dp_dense_group, hw, path)
-        t_dp += gather_time_s(self.dp_expert_bytes, self.dp_expert_group, hw, path)
+        # The interleaved schedule shortens the bubble by vp only once every stage has a
+        # micro-batch to work on (Megatron requires m >= pp, a multiple of pp, for it); with
+        # fewer micro-batches than stages the chunks of one micro-batch still run one stage
+        # after another, as without interleaving: (pp - 1) / m of a pass.
+        v_eff = self.vp if m >= self.pp else 1
+        bubble = (self.pp - 1) / (v_eff * m) * t_pass if self.pp > 1 else 0.0
+        t_sync = gather_time_s(self.dp_dense_bytes, self.dp_dense_group, hw, path)
+        t_sync += gather_time_s(self.dp_expert_bytes, self.dp_expert_group, hw, path)
+        t_z3 = 0.0
         if self.zero3_bytes:
-            t_dp += (2 * m - 1) * gather_time_s(self.zero3_bytes, self.dp_dense_group, hw, path)
-        window = cal.DP_OVERLAP_MICROBATCHES * t_pass / m
-        exp_dp = max(0.0, t_dp - window)
+            t_z3 = (2 * m - 1) * gather_time_s(self.zero3_bytes, self.dp_dense_group, hw, path)
+        t_dp = t_sync + t_z3
+        exp_dp = _exposed_dp(t_sync, t_z3, t_pass, m)
         step = t_pass + bubble + exp_dp + self.t_opt
         return step, exp_tp, exp_cp, exp_ep, exp_p2p, bubble, exp_dp, t_tp, t_dp
 
@@ -452,15 +484,15 @@ def _sensitivity(
     flops_expert = 6.0 * expert_active * tokens_step / gpus
     flops_attn = 6.0 * model.layers * seq_len * model.attention_width * tokens_step / gpus
     w_dense = 2.0 * tokens_mb * dense_active / model.layers / tp
-    t_mm = flops_dense / (peak * gemm_efficiency(w_dense, precision))
+    t_mm = flops_dense / (peak * gemm_efficiency(w_dense, hw, precision))
     if expert_active > 0:
         moe_layers = model.layers - model.dense_layers
         per_expert = model.expert_params_total / model.experts / max(moe_layers, 1)
         tokens_per_expert = tokens_mb * model.experts_per_token * ep / model.experts
         w_expert = 2.0 * tokens_per_expert * per_expert / tp
-        t_mm += flops_expert / (peak * gemm_efficiency(w_expert, precision))
+        t_mm += flops_expert / (peak * gemm_efficiency(w_expert, hw, precision))
     t_mm *= 1.0 + cal.TRAINING_NON_GEMM_OVERHEAD
-    t_attn = flops_attn / (peak_attn * cal.ATTENTION_EFFICIENCY)
+    t_attn = flops_attn / (peak_attn * hw.efficiency.attention)
     t_compute = (t_mm + t_attn) * imbalance
     # recompute: a fully recomputed layer runs its forward twice (forward = 1/3 of fwd + bwd)
     if level == "full":
