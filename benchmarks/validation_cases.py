@@ -35,7 +35,13 @@ def _a1(gpus: int, tp: int, cp: int, pp: int, dp: int, seq: int, per_dp: int) ->
     model = get_model("llama3.1-405b")
     lay = TrainingLayout(tp=tp, pp=pp, vp=default_vp(model, pp), cp=cp, dp=dp, zero_stage=2)
     est = estimate_training(
-        model, catalog()["h100_sxm"], gpus, "bf16", seq_len=seq, global_batch=per_dp * dp, layout=lay
+        model,
+        catalog()["h100_sxm"],
+        gpus,
+        "bf16",
+        seq_len=seq,
+        global_batch=per_dp * dp,
+        layout=lay,
     )
     return est.model_tflops_per_gpu
 
@@ -91,46 +97,133 @@ def _c1(hw: str, server: bool, precision: str = "fp8", tp: int | None = None) ->
 def cases() -> list[Case]:
     """All cases, fitting set first."""
     out = [
-        Case("A.1 405B 8,192 H100 TFLOP/s", 430.0, "TFLOP/s", 0.10, "fit",
-             lambda: _a1(8192, 8, 1, 16, 64, 8192, 32)),
-        Case("A.1 405B 16,384 H100 TFLOP/s", 400.0, "TFLOP/s", 0.10, "fit",
-             lambda: _a1(16384, 8, 1, 16, 128, 8192, 16)),
-        Case("A.1 405B 16,384 H100 CP16 TFLOP/s", 380.0, "TFLOP/s", 0.10, "check",
-             lambda: _a1(16384, 8, 16, 16, 8, 131072, 16)),
+        Case(
+            "A.1 405B 8,192 H100 TFLOP/s",
+            430.0,
+            "TFLOP/s",
+            0.10,
+            "fit",
+            lambda: _a1(8192, 8, 1, 16, 64, 8192, 32),
+        ),
+        Case(
+            "A.1 405B 16,384 H100 TFLOP/s",
+            400.0,
+            "TFLOP/s",
+            0.10,
+            "fit",
+            lambda: _a1(16384, 8, 1, 16, 128, 8192, 16),
+        ),
+        Case(
+            "A.1 405B 16,384 H100 CP16 TFLOP/s",
+            380.0,
+            "TFLOP/s",
+            0.10,
+            "check",
+            lambda: _a1(16384, 8, 16, 16, 8, 131072, 16),
+        ),
         Case("A.1 405B 16,384 H100 automatic layout MFU %", 41.0, "%", 0.10, "check", _a1_auto),
         Case("A.2 405B FP8 8,192 H100 step", 5.18, "s", 0.10, "fit", lambda: _a2(8192, 64, 1536)),
-        Case("A.2 405B FP8 2,048 H100 step", 14.21, "s", 0.10, "check",
-             lambda: _a2(2048, 16, 1152)),
+        Case(
+            "A.2 405B FP8 2,048 H100 step", 14.21, "s", 0.10, "check", lambda: _a2(2048, 16, 1152)
+        ),
         Case("A.2 405B FP8 512 H100 step", 55.10, "s", 0.10, "fit", lambda: _a2(512, 4, 1152)),
-        Case("A.3 GPT-3 FP8 11,616 H100 TTT", 3.44, "min", 0.15, "fit",
-             lambda: _a3(11616, 4, 6, 8, 1, 2904, 1.231e9)),
-        Case("A.3 GPT-3 FP8 10,752 H100 TTT", 3.71, "min", 0.15, "check",
-             lambda: _a3(10752, 4, 6, 8, 1, 2688, 1.211e9)),
-        Case("A.3 GPT-3 FP8 512 H100 TTT", 50.73, "min", 0.15, "fit",
-             lambda: _a3(512, 4, 8, 4, 2, 2304, 1.194e9)),
-        Case("C.1 70B FP8 H100 offline", 3066.0, "tok/s/GPU", 0.15, "fit",
-             lambda: _c1("h100_sxm", False)),
-        Case("C.1 70B FP8 H100 server", 2701.0, "tok/s/GPU", 0.20, "check",
-             lambda: _c1("h100_sxm", True)),
-        Case("C.1 70B FP8 H200 offline", 3913.0, "tok/s/GPU", 0.15, "fit",
-             lambda: _c1("h200_sxm", False)),
-        Case("C.1 70B FP8 H200 server", 3654.0, "tok/s/GPU", 0.20, "check",
-             lambda: _c1("h200_sxm", True)),
+        Case(
+            "A.3 GPT-3 FP8 11,616 H100 TTT",
+            3.44,
+            "min",
+            0.15,
+            "fit",
+            lambda: _a3(11616, 4, 6, 8, 1, 2904, 1.231e9),
+        ),
+        Case(
+            "A.3 GPT-3 FP8 10,752 H100 TTT",
+            3.71,
+            "min",
+            0.15,
+            "check",
+            lambda: _a3(10752, 4, 6, 8, 1, 2688, 1.211e9),
+        ),
+        Case(
+            "A.3 GPT-3 FP8 512 H100 TTT",
+            50.73,
+            "min",
+            0.15,
+            "fit",
+            lambda: _a3(512, 4, 8, 4, 2, 2304, 1.194e9),
+        ),
+        Case(
+            "C.1 70B FP8 H100 offline",
+            3066.0,
+            "tok/s/GPU",
+            0.15,
+            "fit",
+            lambda: _c1("h100_sxm", False),
+        ),
+        Case(
+            "C.1 70B FP8 H100 server",
+            2701.0,
+            "tok/s/GPU",
+            0.20,
+            "check",
+            lambda: _c1("h100_sxm", True),
+        ),
+        Case(
+            "C.1 70B FP8 H200 offline",
+            3913.0,
+            "tok/s/GPU",
+            0.15,
+            "fit",
+            lambda: _c1("h200_sxm", False),
+        ),
+        Case(
+            "C.1 70B FP8 H200 server",
+            3654.0,
+            "tok/s/GPU",
+            0.20,
+            "check",
+            lambda: _c1("h200_sxm", True),
+        ),
         # Blackwell, never used to fit anything (docs/performance-model.md, "Checking set")
-        Case("MLPerf Inf v4.1 70B FP4 1x B200 offline", 11264.0, "tok/s/GPU", 0.15, "check",
-             lambda: _c1("b200_hgx", False, "fp4", tp=1)),
-        Case("MLPerf Inf v4.1 70B FP4 1x B200 server", 10755.0, "tok/s/GPU", 0.15, "check",
-             lambda: _c1("b200_hgx", True, "fp4", tp=1)),
-        Case("Azure 70B FP4 GB200 NVL72 offline (865k/72)", 865000.0 / 72, "tok/s/GPU", 0.15,
-             "check", lambda: _c1("gb200_nvl72", False, "fp4")),
-        Case("Azure 70B FP4 GB300 NVL72 offline (1.1M/72)", 1100948.3 / 72, "tok/s/GPU", 0.15,
-             "check", lambda: _c1("gb300_nvl72", False, "fp4")),
+        Case(
+            "MLPerf Inf v4.1 70B FP4 1x B200 offline",
+            11264.0,
+            "tok/s/GPU",
+            0.15,
+            "check",
+            lambda: _c1("b200_hgx", False, "fp4", tp=1),
+        ),
+        Case(
+            "MLPerf Inf v4.1 70B FP4 1x B200 server",
+            10755.0,
+            "tok/s/GPU",
+            0.15,
+            "check",
+            lambda: _c1("b200_hgx", True, "fp4", tp=1),
+        ),
+        Case(
+            "Azure 70B FP4 GB200 NVL72 offline (865k/72)",
+            865000.0 / 72,
+            "tok/s/GPU",
+            0.15,
+            "check",
+            lambda: _c1("gb200_nvl72", False, "fp4"),
+        ),
+        Case(
+            "Azure 70B FP4 GB300 NVL72 offline (1.1M/72)",
+            1100948.3 / 72,
+            "tok/s/GPU",
+            0.15,
+            "check",
+            lambda: _c1("gb300_nvl72", False, "fp4"),
+        ),
     ]
     return sorted(out, key=lambda c: c.role != "fit")
 
 
 def main() -> None:
-    print(f"{'case':52s} {'set':5s} {'published':>10s} {'predicted':>10s} {'error':>7s} {'tol':>5s}")
+    print(
+        f"{'case':52s} {'set':5s} {'published':>10s} {'predicted':>10s} {'error':>7s} {'tol':>5s}"
+    )
     for c in cases():
         p = c.predict()
         err = p / c.published - 1.0

@@ -1102,6 +1102,7 @@ def _plan_service(
             tpot_s=v.tpot_s,
             tp=v.tensor_parallel,
             ep=v.expert_parallel,
+            kv_cache=v.kv_cache,
         )
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
         err.add(loc, f"cannot serve on {spec.display_name}: {exc.args[0] if exc.args else exc}")

@@ -160,7 +160,9 @@ class Efficiency(BaseModel):
         for name in ("gemm", "gemm_stream"):
             table = getattr(self, name)
             if Precision.BF16 not in table:
-                raise ValueError(f"efficiency.{name} needs a bf16 entry (the others fall back to it)")
+                raise ValueError(
+                    f"efficiency.{name} needs a bf16 entry (the others fall back to it)"
+                )
             if any(v <= 0 for v in table.values()):
                 raise ValueError(f"efficiency.{name} values must be > 0")
         for name in ("attention", "hbm", "scaleup", "scaleout"):

@@ -754,6 +754,13 @@ class InferenceService(_Model):
         default=None, description="GPUs per replica for tensor parallelism (auto if unset)"
     )
     expert_parallel: Parallel = Field(default=1, description="expert-parallel width (MoE)")
+    kv_cache: Literal["reserved", "paged"] = Field(
+        default="reserved",
+        description="how the serving engine sizes the KV cache: reserved = prompt + output per"
+        " request at admission (TensorRT-LLM GUARANTEED_NO_EVICT, the default: what the"
+        " published MLPerf results ran); paged = blocks as sequences grow, with headroom"
+        " against preemption (vLLM); docs/performance-model.md",
+    )
     max_load: Annotated[Number, within(0, 1, lo_open=True)] = Field(
         default=0.85,
         description="replicas are added when demand exceeds this share of capacity"

@@ -8,7 +8,13 @@ share of the fabric changes. See ``docs/performance-model.md``.
 """
 
 from sim.perf.common import PerfError
-from sim.perf.inference import InferenceEstimate, estimate_inference, inference_curve
+from sim.perf.inference import (
+    KV_CACHE_POLICIES,
+    InferenceEstimate,
+    estimate_inference,
+    inference_curve,
+    kv_tokens_per_sequence,
+)
 from sim.perf.network import NetworkPath, PathTier, fibre_latency_s
 from sim.perf.training import (
     NetworkSensitivity,
@@ -21,6 +27,7 @@ from sim.perf.training import (
 )
 
 __all__ = [
+    "KV_CACHE_POLICIES",
     "InferenceEstimate",
     "NetworkPath",
     "NetworkSensitivity",
@@ -34,5 +41,6 @@ __all__ = [
     "estimate_training",
     "fibre_latency_s",
     "inference_curve",
+    "kv_tokens_per_sequence",
     "model_flops_per_token",
 ]

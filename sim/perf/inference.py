@@ -81,6 +81,7 @@ class InferenceEstimate:
     limited_by: str = ""
     meets_targets: bool = True
     precision: str = ""
+    kv_cache: str = "reserved"
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,7 @@ def _point(r: _Replica, batch: int, targets: bool) -> InferenceEstimate:
         max_batch_kv=r.max_batch_kv,
         kv_cache_bytes_per_replica=max(0.0, r.kv_capacity_bytes),
         precision=r.precision.value,
+        kv_cache=r.kv_cache,
     )
 
 

@@ -38,8 +38,8 @@ def test_gemm_ceiling_is_the_parts_measured_one() -> None:
     b200, gb200 = cat["b200_hgx"].efficiency, cat["gb200_nvl72"].efficiency
     for p in (Precision.BF16, Precision.FP8):
         assert b200.gemm_at(p) < H100.efficiency.gemm_at(p)
-    assert gb200.gemm_at(Precision.FP4) < gb200.gemm_at(Precision.FP8) < gb200.gemm_at(
-        Precision.BF16
+    assert (
+        gb200.gemm_at(Precision.FP4) < gb200.gemm_at(Precision.FP8) < gb200.gemm_at(Precision.BF16)
     )
     assert 0.35 <= gb200.gemm_at(Precision.FP4) <= 0.46  # issue #11: 35-46% of FP4 peak
     assert 0.45 <= gb200.gemm_at(Precision.FP8) <= 0.62  # and 45-62% of FP8 peak
