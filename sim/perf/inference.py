@@ -15,8 +15,8 @@ so decode is bandwidth-bound at small batch and compute-bound at large batch; th
 are the part's measured ones (catalog ``efficiency``). The batch is limited by KV-cache memory
 (HBM left after weights and workspace, allocated as the serving engine allocates it:
 ``kv_cache="reserved"``, TensorRT-LLM, or ``"paged"``, vLLM; see :func:`kv_tokens_per_sequence`)
-and by the per-token latency target. Output tokens/s per replica = B / t_iter; TPOT = t_iter; TTFT = prefill of one request
-at the replica's full compute plus one iteration of waiting. With latency targets the p99 of
+and by the per-token latency target. Output tokens/s per replica = B / t_iter; TPOT = t_iter;
+TTFT = prefill of one request at the replica's full compute plus one iteration of waiting. With latency targets the p99 of
 both must fit (p99 = mean x ``P99_OVER_MEAN_LATENCY``) and Poisson arrivals cap utilisation at
 ``SERVER_MAX_UTILIZATION``.
 
