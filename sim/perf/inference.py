@@ -16,9 +16,9 @@ are the part's measured ones (catalog ``efficiency``). The batch is limited by K
 (HBM left after weights and workspace, allocated as the serving engine allocates it:
 ``kv_cache="reserved"``, TensorRT-LLM, or ``"paged"``, vLLM; see :func:`kv_tokens_per_sequence`)
 and by the per-token latency target. Output tokens/s per replica = B / t_iter; TPOT = t_iter;
-TTFT = prefill of one request at the replica's full compute plus one iteration of waiting. With latency targets the p99 of
-both must fit (p99 = mean x ``P99_OVER_MEAN_LATENCY``) and Poisson arrivals cap utilisation at
-``SERVER_MAX_UTILIZATION``.
+TTFT = prefill of one request at the replica's full compute plus one iteration of waiting. With
+latency targets the p99 of both must fit (p99 = mean x ``P99_OVER_MEAN_LATENCY``) and Poisson
+arrivals cap utilisation at ``SERVER_MAX_UTILIZATION``.
 
 Disaggregated prefill (``prefill_hw``): prefill runs on a separate pool (another GPU type, or a
 prefill accelerator such as Rubin CPX); decode iterations then carry no prefill (P = 0) and the
