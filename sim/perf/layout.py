@@ -94,20 +94,40 @@ def choose_layout(
     gpus: int,
     seq_len: int,
     global_batch: int,
+    lower_bound: Callable[[TrainingLayout], float] | None = None,
 ) -> T:
-    """The candidate with the shortest step time; PerfError if none fits."""
+    """The candidate with the shortest step time; PerfError if none fits.
+
+    With ``lower_bound`` (a step time no evaluation of the layout can beat) the search is a
+    branch and bound: candidates are evaluated in order of their bound and the search stops at
+    the first whose bound is not below the best step found, which returns the same layout as
+    scoring every candidate (ties still go to the simpler layout, the earlier in the list)
+    while evaluating a few percent of them.
+    """
+    cands = candidate_layouts(model, hw, gpus, seq_len, global_batch)
+    order: list[tuple[float, int]]
+    if lower_bound is None:
+        order = [(0.0, i) for i in range(len(cands))]
+    else:
+        order = sorted((lower_bound(lay), i) for i, lay in enumerate(cands))
     best: T | None = None
     best_step = float("inf")
+    best_i = -1
     reasons: list[str] = []
-    for lay in candidate_layouts(model, hw, gpus, seq_len, global_batch):
+    for bound, i in order:
+        if bound > best_step * (1 + 1e-9):
+            break
         try:
-            est = evaluate(lay)
+            est = evaluate(cands[i])
         except PerfError as exc:
-            reasons[:] = [str(exc)]  # keep the last: the most model-parallel candidate
+            if i > best_i or not reasons:  # keep the most model-parallel failure
+                reasons[:] = [str(exc)]
             continue
         step = est.step_time_s
-        if step < best_step * (1 - 1e-9):
-            best, best_step = est, step
+        better = step < best_step * (1 - 1e-9)
+        tie = not better and step <= best_step * (1 + 1e-9) and i < best_i
+        if better or tie:
+            best, best_step, best_i = est, step, i
     if best is None:
         why = f" (e.g. {reasons[0]})" if reasons else ""
         raise PerfError(

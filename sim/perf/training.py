@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from sim.catalog.hardware import HardwareSpec, Precision
@@ -201,15 +202,34 @@ def _max_stage_layers(model: ModelShape, pp: int) -> float:
     """
     layer_params = model.matmul_params_active / (model.layers + 1e-9)
     h_eq = model.vocab_size * model.hidden_size / layer_params
+    return _stage_split(model.layers, h_eq, pp)
+
+
+@lru_cache(maxsize=4096)
+def _stage_split(layers: int, h_eq: float, pp: int) -> float:
+    """:func:`_max_stage_layers` for ``layers`` layers and a head of ``h_eq`` layer-equivalents.
+
+    The condition grows with X, so the smallest candidate that meets it is found by bisection.
+    """
     if pp == 1:
-        return model.layers + h_eq
+        return layers + h_eq
     candidates = sorted(
-        {float(k) for k in range(1, model.layers + 1)} | {k + h_eq for k in range(model.layers + 1)}
+        {float(k) for k in range(1, layers + 1)} | {k + h_eq for k in range(layers + 1)}
     )
-    for x in candidates:
-        if (pp - 1) * math.floor(x) + max(0, math.floor(x - h_eq)) >= model.layers:
-            return x
-    return float(model.layers)
+
+    def fits(x: float) -> bool:
+        return (pp - 1) * math.floor(x) + max(0, math.floor(x - h_eq)) >= layers
+
+    if not fits(candidates[-1]):
+        return float(layers)
+    lo, hi = 0, len(candidates) - 1  # fits(candidates[hi])
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(candidates[mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return candidates[lo]
 
 
 def _activation_bytes_per_token_layer(model: ModelShape, tp: int, level: str) -> float:
@@ -454,23 +474,24 @@ class NetworkSensitivity:
         }
 
 
-def _sensitivity(
+def _compute(
     model: ModelShape,
     hw: HardwareSpec,
     precision: Precision,
     layout: TrainingLayout,
     seq_len: int,
     global_batch: int,
-    level: str,
-    m: int,
-    full_fraction: float = 0.0,
-) -> NetworkSensitivity:
-    """The network-independent part of a step for one layout and recompute level."""
-    tp, pp, vp, cp, dp, ep = layout.tp, layout.pp, layout.vp, layout.cp, layout.dp, layout.ep
+) -> tuple[float, float, float]:
+    """Compute of one step on the busiest stage without recompute: (total, attention, imbalance).
+
+    Also the lower bound the layout search prunes with (recompute, communication and the bubble
+    only add to it).
+    """
+    tp, pp, cp, ep = layout.tp, layout.pp, layout.cp, layout.ep
     gpus = layout.gpus
     peak = peak_flops(hw, precision)
     peak_attn = hw.peak_flops.get(Precision.BF16, peak)
-    tokens_mb = layout.microbatch * seq_len / cp  # tokens one GPU group handles per micro-batch
+    tokens_mb = layout.microbatch * seq_len / cp
     stage_layers = _max_stage_layers(model, pp)
     # imbalance: busiest stage / average stage, both in layer-equivalents (head included)
     layer_params = model.matmul_params_active / model.layers
@@ -493,7 +514,45 @@ def _sensitivity(
         t_mm += flops_expert / (peak * gemm_efficiency(w_expert, hw, precision))
     t_mm *= 1.0 + cal.TRAINING_NON_GEMM_OVERHEAD
     t_attn = flops_attn / (peak_attn * hw.efficiency.attention)
-    t_compute = (t_mm + t_attn) * imbalance
+    return (t_mm + t_attn) * imbalance, t_attn, imbalance
+
+
+def step_lower_bound(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: Precision,
+    layout: TrainingLayout,
+    seq_len: int,
+    global_batch: int,
+) -> float:
+    """A step time no evaluation of ``layout`` can beat: compute without recompute plus the
+    pipeline bubble on it (communication, recompute and the optimizer only add)."""
+    t_compute = _compute(model, hw, precision, layout, seq_len, global_batch)[0]
+    m = global_batch // (layout.dp * layout.microbatch)
+    if layout.pp > 1 and m > 0:
+        v_eff = layout.vp if m >= layout.pp else 1
+        t_compute *= 1.0 + (layout.pp - 1) / (v_eff * m)
+    return t_compute
+
+
+def _sensitivity(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: Precision,
+    layout: TrainingLayout,
+    seq_len: int,
+    global_batch: int,
+    level: str,
+    m: int,
+    full_fraction: float = 0.0,
+) -> NetworkSensitivity:
+    """The network-independent part of a step for one layout and recompute level."""
+    tp, pp, vp, cp, dp, ep = layout.tp, layout.pp, layout.vp, layout.cp, layout.dp, layout.ep
+    tokens_mb = layout.microbatch * seq_len / cp  # tokens one GPU group handles per micro-batch
+    stage_layers = _max_stage_layers(model, pp)
+    layer_params = model.matmul_params_active / model.layers
+    h_eq = model.vocab_size * model.hidden_size / layer_params
+    t_compute, t_attn, imbalance = _compute(model, hw, precision, layout, seq_len, global_batch)
     # recompute: a fully recomputed layer runs its forward twice (forward = 1/3 of fwd + bwd)
     if level == "full":
         full_fraction = 1.0
@@ -692,5 +751,6 @@ def estimate_training(
         gpus,
         seq_len,
         gb,
+        lower_bound=lambda lay: step_lower_bound(model, hw, p, lay, seq_len, gb),
     )
     return best
