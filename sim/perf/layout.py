@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+import numpy as np
+
 from sim.catalog.hardware import HardwareSpec
 from sim.catalog.models import ModelShape
 from sim.perf.common import PerfError
@@ -20,7 +22,7 @@ from sim.perf.common import PerfError
 if TYPE_CHECKING:
     from sim.perf.training import TrainingLayout
 
-__all__ = ["candidate_layouts", "choose_layout"]
+__all__ = ["COLUMNS", "candidate_layouts", "candidate_table", "choose_layout"]
 
 
 class _HasStep(Protocol):
@@ -39,14 +41,17 @@ def _pow2_upto(n: int) -> list[int]:
     return out
 
 
-def candidate_layouts(
+#: Columns of the candidate table: one row per layout, in this order.
+COLUMNS = ("tp", "pp", "vp", "cp", "dp", "ep", "microbatch", "zero_stage")
+
+
+def candidate_table(
     model: ModelShape, hw: HardwareSpec, gpus: int, seq_len: int, global_batch: int
-) -> list[TrainingLayout]:
-    """All layouts worth scoring for this job, simplest first."""
-    from sim.perf.training import TrainingLayout as Layout
+) -> np.ndarray:
+    """All layouts worth scoring for this job, simplest first, as an int array (:data:`COLUMNS`)."""
     from sim.perf.training import default_vp
 
-    out: list[TrainingLayout] = []
+    out: list[tuple[int, ...]] = []
     tps = [t for t in _pow2_upto(min(hw.domain_gpus, 64)) if model.heads % t == 0 and gpus % t == 0]
     cps = [1] + [c for c in (2, 4, 8, 16, 32) if seq_len // c >= 4096]
     eps = [1]
@@ -72,19 +77,22 @@ def candidate_layouts(
                             if global_batch % (dp * mbs):
                                 continue
                             for zero in (1, 3) if dp > 1 else (1,):
-                                out.append(
-                                    Layout(
-                                        tp=tp,
-                                        pp=pp,
-                                        vp=vp,
-                                        cp=cp,
-                                        dp=dp,
-                                        ep=ep,
-                                        microbatch=mbs,
-                                        zero_stage=zero,
-                                    )
-                                )
-    return out
+                                out.append((tp, pp, vp, cp, dp, ep, mbs, zero))
+    return np.array(out, dtype=np.int64).reshape(-1, len(COLUMNS))
+
+
+def _layout(row: np.ndarray) -> TrainingLayout:
+    from sim.perf.training import TrainingLayout as Layout
+
+    tp, pp, vp, cp, dp, ep, mbs, zero = (int(v) for v in row)
+    return Layout(tp=tp, pp=pp, vp=vp, cp=cp, dp=dp, ep=ep, microbatch=mbs, zero_stage=zero)
+
+
+def candidate_layouts(
+    model: ModelShape, hw: HardwareSpec, gpus: int, seq_len: int, global_batch: int
+) -> list[TrainingLayout]:
+    """All layouts worth scoring for this job, simplest first."""
+    return [_layout(r) for r in candidate_table(model, hw, gpus, seq_len, global_batch)]
 
 
 def choose_layout(
@@ -94,31 +102,29 @@ def choose_layout(
     gpus: int,
     seq_len: int,
     global_batch: int,
-    lower_bound: Callable[[TrainingLayout], float] | None = None,
+    lower_bounds: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> T:
     """The candidate with the shortest step time; PerfError if none fits.
 
-    With ``lower_bound`` (a step time no evaluation of the layout can beat) the search is a
-    branch and bound: candidates are evaluated in order of their bound and the search stops at
-    the first whose bound is not below the best step found, which returns the same layout as
-    scoring every candidate (ties still go to the simpler layout, the earlier in the list)
-    while evaluating a few percent of them.
+    With ``lower_bounds`` (for the candidate table, a step time per row that no evaluation of
+    that layout can beat) the search is a branch and bound: candidates are evaluated in order
+    of their bound and the search stops at the first whose bound exceeds the best step found.
+    That returns the same layout as scoring every candidate (ties still go to the simpler
+    layout, the earlier row) while evaluating a few percent of them.
     """
-    cands = candidate_layouts(model, hw, gpus, seq_len, global_batch)
-    order: list[tuple[float, int]]
-    if lower_bound is None:
-        order = [(0.0, i) for i in range(len(cands))]
-    else:
-        order = sorted((lower_bound(lay), i) for i, lay in enumerate(cands))
+    table = candidate_table(model, hw, gpus, seq_len, global_batch)
+    n = len(table)
+    bounds = np.zeros(n) if lower_bounds is None or n == 0 else lower_bounds(table)
+    order = np.lexsort((np.arange(n), bounds))
     best: T | None = None
     best_step = float("inf")
     best_i = -1
     reasons: list[str] = []
-    for bound, i in order:
-        if bound > best_step * (1 + 1e-9):
+    for i in order.tolist():
+        if bounds[i] > best_step * (1 + 1e-9):
             break
         try:
-            est = evaluate(cands[i])
+            est = evaluate(_layout(table[i]))
         except PerfError as exc:
             if i > best_i or not reasons:  # keep the most model-parallel failure
                 reasons[:] = [str(exc)]
