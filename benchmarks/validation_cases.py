@@ -7,8 +7,10 @@ and printable on its own:
 
 Each case says which set it belongs to (``fit``: a constant was fitted on it; ``check``: it was
 not used to fit anything) and the tolerance its test holds it to. The cases and their inputs are
-the ones of ``tests/perf/test_validation.py`` and ``tests/perf/test_validation_blackwell.py``
-(validation.md A.1-A.3, C.1; MLPerf Blackwell results, see docs/performance-model.md).
+the ones of ``tests/perf/test_validation.py``, ``test_validation_blackwell.py`` and
+``test_overlap_and_decode.py`` (validation.md A.1-A.3, C.1; published Blackwell serving results;
+see docs/performance-model.md). The automatic-layout row compares with the MFU Meta published for
+its own layout (41%), so it carries 15%, as its test does.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ def cases() -> list[Case]:
             "check",
             lambda: _a1(16384, 8, 16, 16, 8, 131072, 16),
         ),
-        Case("A.1 405B 16,384 H100 automatic layout MFU %", 41.0, "%", 0.10, "check", _a1_auto),
+        Case("A.1 405B 16,384 H100 automatic layout MFU %", 41.0, "%", 0.15, "check", _a1_auto),
         Case("A.2 405B FP8 8,192 H100 step", 5.18, "s", 0.10, "fit", lambda: _a2(8192, 64, 1536)),
         Case(
             "A.2 405B FP8 2,048 H100 step", 14.21, "s", 0.10, "check", lambda: _a2(2048, 16, 1152)
@@ -224,14 +226,20 @@ def main() -> None:
     print(
         f"{'case':52s} {'set':5s} {'published':>10s} {'predicted':>10s} {'error':>7s} {'tol':>5s}"
     )
+    errors: dict[str, list[float]] = {"fit": [], "check": []}
     for c in cases():
         p = c.predict()
         err = p / c.published - 1.0
+        errors[c.role].append(err)
         flag = "" if abs(err) <= c.tolerance else "  OUT"
         print(
             f"{c.name:52s} {c.role:5s} {c.published:10.4g} {p:10.4g} {err:+7.1%}"
             f" {c.tolerance:5.0%}{flag}"
         )
+    for role, errs in errors.items():
+        mae = sum(abs(e) for e in errs) / len(errs)
+        worst = max(errs, key=abs)
+        print(f"{role} set: {len(errs)} cases, mean |error| {mae:.1%}, largest {worst:+.1%}")
 
 
 if __name__ == "__main__":
