@@ -562,8 +562,8 @@ def step_lower_bounds(
     layers = model.layers
     layer_params = model.matmul_params_active / layers
     h_eq = model.vocab_size * model.hidden_size / layer_params
-    split = {int(p): _max_stage_layers(model, int(p)) for p in np.unique(table[:, 1])}
-    stage = np.array([split[int(p)] for p in table[:, 1]])
+    pps, where = np.unique(table[:, 1], return_inverse=True)
+    stage = np.array([_max_stage_layers(model, int(p)) for p in pps])[where]
     imbalance = np.where(pp > 1, stage * pp / (layers + h_eq), 1.0)
     tokens_mb = mbs * seq_len / cp
     tokens_step = global_batch * seq_len
