@@ -766,12 +766,20 @@ def _fit_recompute(
     full = _memory(model, layout, precision, seq_len, m, "selective", 1.0)
     if full.total > usable or sel.total <= full.total:
         return "full", 0.0, _memory(model, layout, precision, seq_len, m, "full")
-    frac = min(1.0, (sel.total - usable) / (sel.total - full.total))
-    frac = math.ceil(frac * 100) / 100  # whole percent
+    # memory is linear in the fully recomputed share once any layer is (the working set of the
+    # layer being recomputed is added at any share > 0): interpolate from just above 0 to 1
+    start = _memory(model, layout, precision, seq_len, m, "selective", 1e-12).total
+    frac = min(1.0, max(0.0, (start - usable) / (start - full.total)))
+    frac = max(0.01, math.ceil(frac * 100 - 1e-9) / 100)  # whole percent
     mem = _memory(model, layout, precision, seq_len, m, "selective", frac)
-    while mem.total > usable and frac < 1.0:  # the recompute working set is not linear in frac
-        frac = min(1.0, frac + 0.01)
+    while mem.total > usable and frac < 1.0:  # float residue at a percent boundary
+        frac = min(1.0, round(frac + 0.01, 2))
         mem = _memory(model, layout, precision, seq_len, m, "selective", frac)
+    while frac > 0.01:  # the smallest whole percent that fits
+        lower = _memory(model, layout, precision, seq_len, m, "selective", round(frac - 0.01, 2))
+        if lower.total > usable:
+            break
+        frac, mem = round(frac - 0.01, 2), lower
     return "selective", frac, mem
 
 
