@@ -51,12 +51,15 @@ def candidate_table(
     """All layouts worth scoring for this job, simplest first, as an int array (:data:`COLUMNS`)."""
     from sim.perf.training import default_vp
 
-    out: list[tuple[int, ...]] = []
+    blocks: list[np.ndarray] = []
     tps = [t for t in _pow2_upto(min(hw.domain_gpus, 64)) if model.heads % t == 0 and gpus % t == 0]
     cps = [1] + [c for c in (2, 4, 8, 16, 32) if seq_len // c >= 4096]
     eps = [1]
     if model.is_moe:
         eps = [e for e in _pow2_upto(model.experts) if model.experts % e == 0]
+    # the innermost loops (EP, micro-batch, ZeRO stage) as one array, in loop order
+    grid = np.array(np.meshgrid(eps, (1, 2), (1, 3), indexing="ij")).reshape(3, -1)
+    ep_g, mbs_g, zero_g = grid
     for tp in tps:
         for cp in cps:
             if gpus % (tp * cp):
@@ -66,19 +69,22 @@ def candidate_table(
             pps = [p for p in pps if p <= 8 or p % 4 == 0][:24]
             for pp in pps:
                 dp = rest // pp
+                ok = (dp % ep_g == 0) & (global_batch % (dp * mbs_g) == 0)
+                ok &= (zero_g == 1) | (dp > 1)
+                if not ok.any():
+                    continue
                 vps = [1] if pp == 1 else sorted({1, default_vp(model, pp)})
                 for vp in vps:
                     if pp * vp > model.layers:
                         continue
-                    for ep in eps:
-                        if dp % ep:
-                            continue
-                        for mbs in (1, 2):
-                            if global_batch % (dp * mbs):
-                                continue
-                            for zero in (1, 3) if dp > 1 else (1,):
-                                out.append((tp, pp, vp, cp, dp, ep, mbs, zero))
-    return np.array(out, dtype=np.int64).reshape(-1, len(COLUMNS))
+                    n = int(ok.sum())
+                    block = np.empty((n, len(COLUMNS)), dtype=np.int64)
+                    block[:, :5] = (tp, pp, vp, cp, dp)
+                    block[:, 5], block[:, 6], block[:, 7] = ep_g[ok], mbs_g[ok], zero_g[ok]
+                    blocks.append(block)
+    if not blocks:
+        return np.empty((0, len(COLUMNS)), dtype=np.int64)
+    return np.concatenate(blocks)
 
 
 def _layout(row: np.ndarray) -> TrainingLayout:

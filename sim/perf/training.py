@@ -616,7 +616,18 @@ def step_lower_bounds(
     acts_full = full * tokens_mb * stage * in_flight + none * tokens_mb + logits
     acts_none = none * tokens_mb * stage * in_flight + logits
     usable = hw.hbm_bytes * cal.HBM_USABLE_FRACTION
-    recompute = np.where(fixed + acts_none > usable, 1.0 + cal.SELECTIVE_RECOMPUTE_OVERHEAD, 1.0)
+    # recompute as _fit_recompute picks it: none, selective, or selective plus full recompute of
+    # the smallest share f that fits (the exact share, before rounding up to whole percent)
+    sel = cal.SELECTIVE_RECOMPUTE_OVERHEAD
+    selective = _activation_bytes_per_token_layer(model, 1, "selective") / tp
+    acts_sel = selective * tokens_mb * stage * in_flight + logits
+    start = fixed + acts_sel + none * tokens_mb
+    span = start - (fixed + acts_full)
+    f = np.clip((start - usable) / np.where(span > 0, span, 1.0), 0.0, 1.0)
+    partial = np.where(span > 0, (1.0 - f) * (1.0 + sel) + f * 4.0 / 3.0, 1.0 + sel)
+    recompute = np.where(
+        fixed + acts_none <= usable, 1.0, np.where(fixed + acts_sel <= usable, 1.0 + sel, partial)
+    )
     # tensor-parallel traffic (always inside the scale-up domain here) that the overlap leaves
     t_tp = np.where(
         tp > 1,
@@ -644,7 +655,28 @@ def step_lower_bounds(
         moe_frac = (layers - model.dense_layers) / layers
         t_ep = np.where(ep > 1, 4.0 * one * stage * m * moe_frac, 0.0)
         exposed = exposed + t_ep * (1.0 - cal.EP_COMM_OVERLAP)
-    bound = exposed * (1.0 + bubble)
+    # data-parallel sync on the flat path (no path is faster): what the window cannot cover.
+    # step >= pass (1 + bubble) + max(0, sync - w pass) grows with the pass (w <= 1 <= 1 + b),
+    # so the pass's own lower bound gives a lower bound of the step
+    wb = _working_weight_bytes(precision)
+    frac_h = np.where(pp > 1, stage / (layers + h_eq), 1.0)
+    per_param = cal.GRAD_REDUCE_BYTES + wb
+    nic_bw = hw.scaleout_bandwidth_bits_per_s / 8.0 * hw.efficiency.scaleout
+    up_bw = scaleup_bytes_per_s(hw)
+
+    def ring(nbytes: np.ndarray, ranks: np.ndarray, inside: np.ndarray) -> np.ndarray:
+        t_in = (ranks - 1) / ranks * nbytes / up_bw + cal.SCALEUP_LATENCY_S
+        t_out = (ranks - 1) / ranks * nbytes / nic_bw + cal.SCALEOUT_LATENCY_S
+        return np.asarray(np.where(ranks > 1, np.where(inside, t_in, t_out), 0.0))
+
+    n_dense = dp * cp
+    n_exp = np.maximum(1.0, np.floor(dp * cp / ep))
+    inside = np.full(len(table), gpus <= hw.domain_gpus)
+    t_sync = ring((model.total_params - expert_total) * frac_h / tp * per_param, n_dense, inside)
+    if expert_total > 0:
+        t_sync = t_sync + ring(expert_total * frac_h / (tp * ep) * per_param, n_exp, inside)
+    window = np.minimum(m, cal.DP_OVERLAP_MICROBATCHES) / np.maximum(m, 1.0)
+    bound = exposed * (1.0 + bubble) + np.maximum(0.0, t_sync - window * exposed)
     return np.asarray(np.where(fixed + acts_full > usable * (1 + 1e-9), np.inf, bound))
 
 
