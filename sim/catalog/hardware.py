@@ -15,6 +15,11 @@ Each entry also says how much of its provisioned ``domain_power_w`` the domain d
 Rack-scale systems differ from 8-GPU servers here: a GB200 NVL72 rack draws ~120 kW of its
 132 kW shelf capacity under load, an 8x H100 server ~70% of its 10.2 kW rating in training.
 
+Each entry also says what it reaches of its own peaks (``efficiency``: large-GEMM and decode
+weight-streaming fractions per precision, flash attention, KV-cache reads, NCCL over NVLink and
+the NIC), measured per part where a measurement is cited (:class:`Efficiency`); an entry without
+its own gets Hopper's (:data:`HOPPER_EFFICIENCY`).
+
 A scenario may add entries of its own under ``hardware:`` with the same fields; there a source is
 optional (it is the scenario author's assumption) and values may be friendly strings
 (``"3.35 TB/s"``). An inline entry without ``activity_power`` gets the Hopper-measured fractions
