@@ -23,6 +23,7 @@ KPI definitions (all time-weighted over the run unless said otherwise):
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -38,6 +39,7 @@ from sim.contract import (
     TRACE,
     NetworkFacts,
     PretrainingRunSummary,
+    ReliabilitySummary,
     RunFacts,
     ServiceSummary,
     Summary,
@@ -47,7 +49,64 @@ from sim.contract import (
 )
 from sim.units import DAY_S, HOUR_S
 
-__all__ = ["capex_usd_per_s", "derive_traces", "service_rows", "summarize"]
+__all__ = [
+    "capex_usd_per_s",
+    "derive_traces",
+    "failed_by_cause",
+    "goodput",
+    "service_rows",
+    "summarize",
+]
+
+
+#: event pairs that take hardware out of service and bring it back (their detail: the cause)
+_OUT = {"failure": 1.0, "repair": -1.0, "tray_failure": 1.0, "tray_repair": -1.0}
+
+
+def failed_by_cause(
+    events: pd.DataFrame, end_s: float, interval_s: float, trays: bool = False
+) -> pd.DataFrame:
+    """Mean domains out of service in each bin of ``interval_s``, one column per cause (from
+    the failure and repair rows, exact time-weighted means); ``trays``: compute trays swapped
+    and in repair (``spare_tray``) instead of whole domains. Rows are bins from 0 (``time_s``)."""
+    kinds = ("tray_failure", "tray_repair") if trays else ("failure", "repair")
+    ev = events[events["event"].isin(kinds)]
+    edges = np.arange(0.0, end_s, interval_s)
+    edges = np.append(edges, end_s)
+    out = pd.DataFrame({"time_s": edges[:-1]})
+    for cause, grp in ev.groupby("detail", sort=True):
+        t = grp["time_s"].to_numpy(dtype=np.float64)
+        level = np.cumsum(grp["event"].map(_OUT).to_numpy(dtype=np.float64))
+        # integral of the step function at each change time, then at the bin edges (linear
+        # between changes, so interpolation is exact)
+        dt = np.diff(np.append(t, end_s))
+        cum = np.concatenate(([0.0], np.cumsum(level * dt)))
+        at = np.interp(edges, np.append(t, end_s), cum, left=0.0)
+        out[str(cause)] = np.diff(at) / np.diff(edges)
+    return out
+
+
+def _count(v: Any) -> int:
+    """A count column of a row (0 where a table made without it has NaN)."""
+    return int(v) if v is not None and not pd.isna(v) else 0
+
+
+def _causes(v: Any) -> dict[str, int]:
+    """The JSON ``interruptions_by_cause`` of a row ({} where missing)."""
+    return dict(json.loads(v)) if isinstance(v, str) and v.startswith("{") else {}
+
+
+def goodput(row: pd.Series) -> dict[str, float]:
+    """Wall hours a training job lost, by kind: detection, restart, recomputation of the work
+    lost, waiting for domains (after its first start), checkpoint stalls."""
+    ckpt = float(row["checkpoints"]) * float(row["checkpoint_write_s"])
+    return {
+        "detection": float(row["detection_lost_s"]) / HOUR_S,
+        "restart": float(row["restart_lost_s"]) / HOUR_S,
+        "recomputation": float(row["recompute_lost_s"]) / HOUR_S,
+        "waiting_for_domains": float(row["domain_wait_s"]) / HOUR_S,
+        "checkpoint_stalls": ckpt / HOUR_S,
+    }
 
 
 def capex_usd_per_s(facts: RunFacts) -> float:
@@ -251,9 +310,19 @@ def service_rows(traces: pd.DataFrame, facts: RunFacts) -> list[dict[str, Any]]:
                 "slo_attainment": served / demand if demand > 0 else math.nan,
                 "rate_per_s": s["capacity_tokens_per_s_per_domain"] / s["domain_gpus"],
                 "state": "serving",
+                "capacity_provenance": s.get("capacity_provenance", ""),
             }
         )
     return rows
+
+
+def _provenance(facts: RunFacts, service: str) -> tuple[str, str] | None:
+    """(provenance, source) of ``service``'s capacity from the run facts (None for facts made
+    by hand)."""
+    for s in facts["services"]:
+        if s["name"] == service and "capacity_provenance" in s:
+            return s["capacity_provenance"], s.get("capacity_source", "")
+    return None
 
 
 def _hall_energy(traces: pd.DataFrame, hall: str) -> dict[str, float]:
@@ -309,25 +378,48 @@ def summarize(
                 "slowdown_hours": {f: float(r[slowdown_column(f)]) / HOUR_S for f in RATE_FACTORS},
                 "power_swing_mw": float(r["power_swing_mw"]),
                 "power_swing_with_floor_mw": float(r["power_swing_with_floor_mw"]),
+                "planned_interruptions": _count(r.get("planned_interruptions")),
+                "interruptions_by_cause": _causes(r.get("interruptions_by_cause")),
+                "hours_lost": goodput(r),
+                "checkpoint_interval_minutes": float(r["checkpoint_interval_s"]) / 60.0,
+                "young_daly_interval_minutes": _clean(float(r["young_daly_interval_s"]) / 60.0),
+                "expected_mtbf_hours": _clean(float(r["expected_mtbf_s"]) / HOUR_S),
             }
         )
+    warnings: list[str] = []
+    rel_facts = facts.get("reliability")
+    share = rel_facts["waiting_warning_share"] if rel_facts is not None else math.inf
+    for _, r in train.iterrows():
+        since = float(r["first_start_s"])
+        end = float(r["finish_s"]) if r["state"] == "finished" else duration
+        if not math.isfinite(since) or end <= since:
+            continue
+        waited = float(r["domain_wait_s"]) / (end - since)
+        if waited > share and r["workload"] == "pretraining":
+            warnings.append(
+                f"training run {r['name']} spent {waited:.0%} of its time since its first start"
+                f" waiting for domains (more than {share:.0%}): add spare domains"
+                " (scheduler.spare_domains), let lower work be preempted, or use"
+                " reliability.recovery: wait_for_repair"
+            )
     post = jobs[jobs["workload"] == "posttraining"]
     services: list[ServiceSummary] = []
     svc_rows = jobs[jobs["workload"] == "inference"]
     for _, r in svc_rows.iterrows():
         tokens = float(r["work_done"])
         cost = float(r["held_gpu_hours"]) * per_gpu_hour
-        services.append(
-            {
-                "name": r["name"],
-                "output_tokens": tokens,
-                "tokens_per_day": tokens / (duration / DAY_S),
-                "slo_attainment": _clean(float(r["slo_attainment"])),
-                "gpu_hours": float(r["held_gpu_hours"]),
-                "cost_per_million_tokens_usd": _clean(cost / tokens * 1e6) if tokens else None,
-            }
-        )
-    ev = events["event"]
+        svc: ServiceSummary = {
+            "name": r["name"],
+            "output_tokens": tokens,
+            "tokens_per_day": tokens / (duration / DAY_S),
+            "slo_attainment": _clean(float(r["slo_attainment"])),
+            "gpu_hours": float(r["held_gpu_hours"]),
+            "cost_per_million_tokens_usd": _clean(cost / tokens * 1e6) if tokens else None,
+        }
+        prov = _provenance(facts, str(r["name"]))
+        if prov is not None:
+            svc["capacity_provenance"], svc["capacity_source"] = prov
+        services.append(svc)
     halls_energy = {h["name"]: _hall_energy(traces, h["name"]) for h in facts["halls"]}
     pre_tokens = float(pre["work_done"].sum()) if len(pre) else 0.0
     inf_tokens = float(svc_rows["work_done"].sum()) if len(svc_rows) else 0.0
@@ -387,12 +479,8 @@ def summarize(
             "waiting_at_end": int((post["state"] == "waiting").sum()) if len(post) else 0,
         },
         "inference_services": services,
-        "reliability": {
-            "failures": int((ev == "failure").sum()),
-            "repairs": int((ev == "repair").sum()),
-            "job_interruptions": int((ev == "interrupted").sum()),
-            "failures_per_day": float((ev == "failure").sum()) / (duration / DAY_S),
-        },
+        "reliability": _reliability(events, duration, facts),
+        "warnings": warnings,
     }
     control = facts.get("control")
     if control is not None:
@@ -427,4 +515,37 @@ def summarize(
     network = facts.get("network")
     if network is not None:
         out["network"] = _network_summary(network, traces, train, facts)
+    return out
+
+
+def _reliability(events: pd.DataFrame, duration: float, facts: RunFacts) -> ReliabilitySummary:
+    """Failures, repairs and interruptions; failures by cause (domain failures, tray swaps and
+    restart-only interruptions) and domain-hours out of service by cause."""
+    ev = events["event"]
+    hw = events[ev.isin(["failure", "tray_failure"])]
+    by_cause = {str(k): int(v) for k, v in hw.groupby("detail")["detail"].size().items()}
+    inter = events[ev == "interrupted"]
+    restart_only = inter[
+        ~inter.set_index(["time_s", "domain"]).index.isin(hw.set_index(["time_s", "domain"]).index)
+    ]
+    for k, v in restart_only.groupby("detail")["detail"].size().items():
+        by_cause[str(k)] = by_cause.get(str(k), 0) + int(v)
+    out: ReliabilitySummary = {
+        "failures": int((ev == "failure").sum()),
+        "repairs": int((ev == "repair").sum()),
+        "job_interruptions": int((ev == "interrupted").sum()),
+        "failures_per_day": float((ev == "failure").sum()) / (duration / DAY_S),
+        "failures_by_cause": dict(sorted(by_cause.items())),
+        "domain_hours_failed_by_cause": {
+            str(c): float(v.mean()) * duration / HOUR_S
+            for c, v in failed_by_cause(events, duration, duration).items()
+            if c != "time_s"
+        },
+    }
+    rel = facts.get("reliability")
+    if rel is not None:
+        out["tray_failure"] = rel["tray_failure"]
+        out["recovery"] = rel["recovery"]
+        out["tray_swaps"] = rel["tray_swaps"]
+        out["correlated_events"] = rel["correlated_events"]
     return out

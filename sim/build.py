@@ -63,7 +63,7 @@ from sim.facility.weather import (
 )
 from sim.facility.weather_csv import WeatherFileError
 from sim.network import Fabric, FabricHall, build_fabric, check_fabric
-from sim.perf import PerfError, TrainingLayout, estimate_inference, estimate_training
+from sim.perf import PerfError, TrainingLayout, estimate_serving, estimate_training
 from sim.perf.training import default_vp
 from sim.rng import RandomStreams
 from sim.units import DAY_S, YEAR_S
@@ -74,6 +74,8 @@ __all__ = [
     "ActivityFractions",
     "Hall",
     "Plan",
+    "PlannedCause",
+    "PlannedCorrelated",
     "PlannedCosts",
     "PlannedFacility",
     "PlannedGrid",
@@ -222,14 +224,49 @@ class PlannedFacility:
 
 
 @dataclass(frozen=True)
+class PlannedCause:
+    """One cause of failure, resolved: ``rate_per_gpu_s`` per GPU per second; ``effect`` is
+    ``domain`` (the domain leaves service), ``tray`` (its compute tray does, on a rack-scale
+    domain; the whole domain on a server), ``restart`` (nothing leaves: the job restarts) or
+    ``maintenance`` (planned: the job checkpoints, the domain is drained)."""
+
+    name: str
+    rate_per_gpu_s: float
+    effect: str
+    detection_s: float
+    repair_time: DurationDist | None
+
+
+@dataclass(frozen=True)
+class PlannedCorrelated:
+    name: str
+    rate_per_hall_s: float
+    share: float
+    repair_time: DurationDist
+
+
+@dataclass(frozen=True)
 class PlannedReliability:
     enabled: bool
-    failure_rate_per_1000_node_days: float
+    causes: tuple[PlannedCause, ...]
     node_gpus: int
     repair_time: DurationDist
     restart_overhead_s: float
     #: switch and link failures (None: reliability off, a non-blocking fabric, or disabled)
     network_failures: NetworkFailures | None = None
+    correlated: tuple[PlannedCorrelated, ...] = ()
+    #: GPUs per compute tray per hardware type (None: the domain is one server)
+    tray_gpus: tuple[int | None, ...] = ()
+    tray_failure: str = "rack_down"
+    spare_trays_per_rack: int = 0
+    recovery: str = "wait_for_repair"
+    waiting_warning_share: float = 0.05
+
+    @property
+    def failure_rate_per_1000_node_days(self) -> float:
+        """The unplanned causes' total rate per 1,000 nodes of ``node_gpus`` GPUs a day."""
+        per_gpu = sum(c.rate_per_gpu_s for c in self.causes if c.effect != "maintenance")
+        return per_gpu * self.node_gpus * DAY_S * 1000.0
 
 
 @dataclass(frozen=True)
@@ -497,7 +534,9 @@ def build(loaded: LoadedScenario) -> Plan:
                 f"{spare:,} spare domains per hardware type leave no {specs[i].display_name}"
                 f" domain to run on: the factory has {n:,}",
             )
-    _check_failures(sc, sum(n * specs[i].domain_gpus for i, n in enumerate(domains_by_hw)), err)
+    _check_failures(
+        sc, sum(n * specs[i].domain_gpus for i, n in enumerate(domains_by_hw)), specs, err
+    )
     err.raise_if_any()
 
     jobs: list[PlannedJob] = []
@@ -554,6 +593,7 @@ def build(loaded: LoadedScenario) -> Plan:
             v,
             loc,
             v_hw,
+            hw_names[v_hw],
             specs[v_hw],
             model,
             sc,
@@ -590,7 +630,6 @@ def build(loaded: LoadedScenario) -> Plan:
         )
     err.raise_if_any()
     assert fabric is not None  # its errors were raised
-    rel = sc.reliability
     costs = sc.costs
     return Plan(
         scenario=sc,
@@ -605,18 +644,7 @@ def build(loaded: LoadedScenario) -> Plan:
             hall_cooling=_hall_cooling(sc, halls, parts),
             power_control=f.power_control,
         ),
-        reliability=PlannedReliability(
-            enabled=rel.enabled,
-            failure_rate_per_1000_node_days=rel.failure_rate_per_1000_node_days,
-            node_gpus=rel.node_gpus,
-            repair_time=rel.repair_time,
-            restart_overhead_s=rel.restart_overhead_s,
-            network_failures=(
-                sc.network.failures
-                if rel.enabled and sc.network.kind != "non_blocking" and sc.network.failures.enabled
-                else None
-            ),
-        ),
+        reliability=_plan_reliability(sc, specs),
         scheduler=PlannedScheduler(
             policy=sc.scheduler.policy,
             class_names=tuple(c.name for c in classes),
@@ -905,11 +933,12 @@ def _plan_job(
     class_rank: int,
     preemptible: bool,
 ) -> PlannedJob | None:
-    domains = math.ceil(j.gpus / spec.domain_gpus)
+    domains = math.ceil(j.gpus / usable_gpus(sc, spec))
     if domains > domains_available - spare:
         err.add(
             (*loc, "gpus"),
-            f"{j.gpus} GPUs need {domains} {spec.display_name} domains of {spec.domain_gpus} GPUs"
+            f"{j.gpus} GPUs need {domains} {spec.display_name} domains of"
+            f" {usable_gpus(sc, spec)} GPUs"
             f" but the factory has {domains_available - spare} (after {spare} spares)",
         )
         return None
@@ -1032,7 +1061,7 @@ def _plan_stream(
         assert isinstance(s.gpus, ChoiceSize)
         values = s.gpus.values
         weights = s.gpus.weights or tuple(1.0 for _ in values)
-    biggest = max(math.ceil(v / spec.domain_gpus) for v in values)
+    biggest = max(math.ceil(v / usable_gpus(sc, spec)) for v in values)
     spare = sc.scheduler.spare_domains
     if biggest > domains_available - spare:
         err.add(
@@ -1061,7 +1090,7 @@ def _plan_stream(
         class_rank=class_rank,
         preemptible=preemptible,
         arrival_rate_per_s=s.arrival_rate_per_s,
-        size_values=tuple(math.ceil(v / spec.domain_gpus) for v in values),
+        size_values=tuple(math.ceil(v / usable_gpus(sc, spec)) for v in values),
         size_weights=tuple(w / total for w in weights),
         duration=s.duration,
         start_at_s=s.start_at_s,
@@ -1074,6 +1103,7 @@ def _plan_service(
     v: InferenceService,
     loc: Loc,
     hw: int,
+    hw_name: str,
     spec: HardwareSpec,
     model: ModelShape,
     sc: Scenario,
@@ -1090,10 +1120,14 @@ def _plan_service(
         )
         return None
     try:
-        est = estimate_inference(
+        # backend "measured": aiconfigurator's database, checked here at load time, never mid-run
+        est = estimate_serving(
             model,
             spec,
             v.precision,
+            backend=v.backend,
+            model_name=v.model.strip().lower() if isinstance(v.model, str) else None,
+            hardware_name=hw_name,
             input_tokens=v.input_tokens,
             output_tokens=v.output_tokens,
             reasoning_tokens=v.reasoning_tokens,
@@ -1105,7 +1139,8 @@ def _plan_service(
             kv_cache=v.kv_cache,
         )
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
-        err.add(loc, f"cannot serve on {spec.display_name}: {exc.args[0] if exc.args else exc}")
+        where = (*loc, "backend") if v.backend == "measured" else loc
+        err.add(where, f"cannot serve on {spec.display_name}: {exc.args[0] if exc.args else exc}")
         return None
     if not est.meets_targets:
         which = (*loc, "ttft" if v.ttft_s is not None else "tpot")
@@ -1130,7 +1165,7 @@ def _plan_service(
     # A replica lives inside one domain (the performance model keeps TP x EP within the
     # scale-up domain); GPUs left over when the replica size does not divide it stay idle.
     replica = int(est.replica_gpus)
-    per_domain = est.output_tokens_per_s_per_gpu * (spec.domain_gpus // replica) * replica
+    per_domain = est.output_tokens_per_s_per_gpu * (usable_gpus(sc, spec) // replica) * replica
     d = v.demand
     return PlannedService(
         name=v.name,
@@ -1160,19 +1195,144 @@ def _target(seconds: float | None) -> str:
     return "none" if seconds is None else f"{seconds:g} s"
 
 
-def _check_failures(sc: Scenario, gpus: int, err: _Errors) -> None:
-    """The fleet-wide failure stream must stay a countable number of events over the run."""
+def usable_gpus(sc: Scenario, spec: HardwareSpec) -> int:
+    """GPUs of a domain that work runs on: all of them, less the idle spare trays of a rack
+    under ``reliability.tray_failure: spare_tray`` (the rack draws its full power: the spares
+    are counted as powered, an overestimate of a few percent)."""
+    rel = sc.reliability
+    if rel.enabled and rel.tray_failure == "spare_tray" and spec.tray_gpus is not None:
+        return max(spec.tray_gpus, spec.domain_gpus - rel.spare_trays_per_rack * spec.tray_gpus)
+    return spec.domain_gpus
+
+
+def _fabric_fails(sc: Scenario) -> bool:
+    """Does the fabric model switch and link failures (they replace ``network_link`` causes)?"""
+    return (
+        sc.reliability.enabled and sc.network.kind != "non_blocking" and sc.network.failures.enabled
+    )
+
+
+def _cause_scale(sc: Scenario) -> float:
+    """``failure_rate_per_1000_node_days`` over the unplanned causes' own total (1 if unset)."""
+    rel = sc.reliability
+    total = sum(_per_node_day(c, rel.node_gpus) for c in rel.causes) * 1000.0
+    if rel.failure_rate_per_1000_node_days is None or total == 0.0:
+        return 1.0
+    return rel.failure_rate_per_1000_node_days / total
+
+
+def _per_node_day(c: Any, node_gpus: int) -> float:
+    """A cause's failures per node of ``node_gpus`` GPUs per day."""
+    if c.rate_per_1000_node_days is not None:
+        return float(c.rate_per_1000_node_days) / 1000.0
+    return node_gpus * DAY_S / float(c.gpu_mtbf_s)
+
+
+def _plan_reliability(sc: Scenario, specs: tuple[HardwareSpec, ...]) -> PlannedReliability:
+    """Causes with their rates per GPU-second (scaled to ``failure_rate_per_1000_node_days``
+    when it is given); ``network_link`` causes give way to the fabric's own switch and link
+    failures where it models them (the defaults are calibrated to the same Llama 3 rows)."""
+    rel = sc.reliability
+    scale = _cause_scale(sc)
+    fabric_fails = _fabric_fails(sc)
+    per_gpu = 1.0 / (rel.node_gpus * DAY_S)
+    causes: list[PlannedCause] = []
+    for c in rel.causes:
+        if fabric_fails and c.scope == "network_link":
+            continue
+        effect = (
+            "restart"
+            if c.action == "restart"
+            else ("tray" if c.scope in ("gpu", "host", "compute_tray") else "domain")
+        )
+        causes.append(
+            PlannedCause(
+                name=c.name,
+                rate_per_gpu_s=_per_node_day(c, rel.node_gpus) * scale * per_gpu,
+                effect=effect,
+                detection_s=c.detection_s,
+                repair_time=None if c.action == "restart" else (c.repair_time or rel.repair_time),
+            )
+        )
+    if rel.maintenance is not None and rel.maintenance.rate_per_1000_node_days > 0:
+        causes.append(
+            PlannedCause(
+                name="maintenance",
+                rate_per_gpu_s=rel.maintenance.rate_per_1000_node_days / 1000.0 * per_gpu,
+                effect="maintenance",
+                detection_s=0.0,
+                repair_time=rel.maintenance.duration,
+            )
+        )
+    return PlannedReliability(
+        enabled=rel.enabled,
+        causes=tuple(causes),
+        node_gpus=rel.node_gpus,
+        repair_time=rel.repair_time,
+        restart_overhead_s=rel.restart_overhead_s,
+        network_failures=sc.network.failures if fabric_fails else None,
+        correlated=tuple(
+            PlannedCorrelated(e.name, e.rate_per_hall_s, e.share, e.repair_time)
+            for e in rel.correlated
+        ),
+        tray_gpus=tuple(s.tray_gpus for s in specs),
+        tray_failure=rel.tray_failure,
+        spare_trays_per_rack=rel.spare_trays_per_rack,
+        recovery=rel.recovery,
+        waiting_warning_share=rel.waiting_warning_share,
+    )
+
+
+def _check_failures(sc: Scenario, gpus: int, specs: tuple[HardwareSpec, ...], err: _Errors) -> None:
+    """The fleet-wide failure stream must stay a countable number of events over the run; a
+    key that would change nothing is an error."""
     rel = sc.reliability
     if not rel.enabled:
         return
-    nodes = gpus / rel.node_gpus
-    expected = rel.failure_rate_per_1000_node_days / 1000.0 * nodes * sc.run.duration_s / DAY_S
+    if "causes" in rel.model_fields_set and _fabric_fails(sc):
+        for i, c in enumerate(rel.causes):
+            if c.scope == "network_link":
+                err.add(
+                    ("reliability", "causes", i, "scope"),
+                    f"network.kind {sc.network.kind} models switch and link failures itself"
+                    " (network.failures), so a network_link cause would change nothing; drop it"
+                    " or set network.failures.enabled: false",
+                )
+    if rel.tray_failure == "spare_tray":
+        trays = [s for s in specs if s.tray_gpus is not None]
+        if not trays:
+            err.add(
+                ("reliability", "tray_failure"),
+                "spare_tray needs rack-scale hardware with compute trays (tray_gpus in the"
+                " catalog); no hardware here has them",
+            )
+        for s in trays:
+            assert s.tray_gpus is not None
+            if rel.spare_trays_per_rack >= s.domain_gpus // s.tray_gpus:
+                err.add(
+                    ("reliability", "spare_trays_per_rack"),
+                    f"{rel.spare_trays_per_rack} spare trays leave no tray of"
+                    f" {s.display_name}'s {s.domain_gpus // s.tray_gpus} to run on",
+                )
+    node_days = gpus / rel.node_gpus * sc.run.duration_s / DAY_S
+    scale = _cause_scale(sc)
+    expected = sum(_per_node_day(c, rel.node_gpus) for c in rel.causes) * scale * node_days
+    if rel.maintenance is not None:
+        expected += rel.maintenance.rate_per_1000_node_days / 1000.0 * node_days
     if expected > MAX_FAILURES:
+        total = rel.failure_rate_per_1000_node_days
+        where, what = (
+            (("reliability", "causes"), "the causes' rates give")
+            if total is None
+            else (
+                ("reliability", "failure_rate_per_1000_node_days"),
+                f"{total:g} per 1,000 node-days gives",
+            )
+        )
         err.add(
-            ("reliability", "failure_rate_per_1000_node_days"),
-            f"{rel.failure_rate_per_1000_node_days:g} per 1,000 node-days gives {expected:,.0f}"
-            f" failures over the run on {nodes:,.0f} nodes; at most {MAX_FAILURES:,} are"
-            " simulated (a lower rate or a shorter run)",
+            where,
+            f"{what} {expected:,.0f} failures over the run on {gpus / rel.node_gpus:,.0f}"
+            f" nodes; at most {MAX_FAILURES:,} are simulated (lower rates or a shorter run)",
         )
 
 

@@ -241,6 +241,31 @@ JOB_COLUMNS: dict[str, Column] = _registry(
     Column("preemptions", "count", "times it was preempted"),
     Column("restarts", "count", "restarts after an interruption or a requeue"),
     Column("checkpoints", "count", "checkpoints completed"),
+    Column("planned_interruptions", "count", "planned maintenance that stopped the job"),
+    Column(
+        "interruptions_by_cause",
+        "",
+        "interruptions by cause, planned ones included (JSON object: cause -> count)",
+        "string",
+    ),
+    Column("detection_lost_s", "s", "wall time from faults to their detection (no progress)"),
+    Column("restart_lost_s", "s", "wall time paying restart overheads"),
+    Column("recompute_lost_s", "s", "compute time of the work lost (to be done again)"),
+    Column("domain_wait_s", "s", "wall time after its first start waiting for domains"),
+    Column("checkpoint_interval_s", "s", "wall time between checkpoints (the one used)"),
+    Column("checkpoint_write_s", "s", "training stall per checkpoint"),
+    Column(
+        "expected_mtbf_s",
+        "s",
+        "mean time between unplanned interruptions expected from the failure causes' rates"
+        " for the GPUs it holds (NaN without failures)",
+    ),
+    Column(
+        "young_daly_interval_s",
+        "s",
+        "checkpoint interval that minimises lost time, sqrt(2 x write x MTBF) (Young 1974;"
+        " Daly 2006 first order), from expected_mtbf_s",
+    ),
     Column("wait_s", "s", "first start - submission"),
     Column("held_gpu_hours", "GPU-h", "GPU-hours of domains held"),
     Column("useful_gpu_hours", "GPU-h", "GPU-hours of kept compute at the base rate"),
@@ -248,6 +273,12 @@ JOB_COLUMNS: dict[str, Column] = _registry(
     Column("rate_per_s", "work_unit/s", "base rate while running (a service: per GPU)"),
     Column("mfu_when_running", "1", "model FLOP/s over dense peak at the base rate"),
     Column("slo_attainment", "1", "served / demanded output tokens (services)"),
+    Column(
+        "capacity_provenance",
+        "",
+        "where a service's capacity comes from: measured, fitted, from specs or assumption",
+        "string",
+    ),
     Column(
         "power_swing_mw",
         "MW",
@@ -317,6 +348,10 @@ class ServiceFacts(TypedDict):
     capacity_tokens_per_s_per_domain: float
     #: model FLOPs per output token, prompt tokens included (2 x active params x tokens)
     flops_per_output_token: float
+    #: where the capacity per domain comes from: measured, fitted, from specs or assumption
+    #: (sim.perf.serving), and in words (absent for facts made by hand)
+    capacity_provenance: NotRequired[str]
+    capacity_source: NotRequired[str]
 
 
 class ControlFacts(TypedDict):
@@ -350,6 +385,16 @@ class NetworkFacts(TypedDict):
     network_failures: NotRequired[dict[str, Any]]
 
 
+class ReliabilityFacts(TypedDict):
+    """The run's reliability policies and what the engine counted (sim.engine.reliability)."""
+
+    waiting_warning_share: float
+    tray_failure: str
+    recovery: str
+    tray_swaps: int
+    correlated_events: dict[str, int]
+
+
 class RunFacts(TypedDict):
     """Plain data about a run's factory that analysis needs besides the tables (``control``
     is absent for tables made by hand)."""
@@ -368,6 +413,7 @@ class RunFacts(TypedDict):
     services: list[ServiceFacts]
     control: NotRequired[ControlFacts]
     network: NotRequired[NetworkFacts]
+    reliability: NotRequired[ReliabilityFacts]
 
 
 # --------------------------------------------------------------------------- summary
@@ -414,6 +460,13 @@ class PretrainingRunSummary(TypedDict):
     power_swing_mw: float
     power_swing_with_floor_mw: float
     power_swing_with_battery_mw: NotRequired[float]
+    #: goodput: interruptions by cause and the wall hours lost to each part of them
+    planned_interruptions: int
+    interruptions_by_cause: dict[str, int]
+    hours_lost: dict[str, float]
+    checkpoint_interval_minutes: float
+    young_daly_interval_minutes: float | None
+    expected_mtbf_hours: float | None
 
 
 class PosttrainingSummary(TypedDict):
@@ -431,6 +484,9 @@ class ServiceSummary(TypedDict):
     slo_attainment: float | None
     gpu_hours: float
     cost_per_million_tokens_usd: float | None
+    #: provenance of the serving capacity (measured, fitted, from specs, assumption) and its source
+    capacity_provenance: NotRequired[str]
+    capacity_source: NotRequired[str]
 
 
 class ReliabilitySummary(TypedDict):
@@ -438,6 +494,14 @@ class ReliabilitySummary(TypedDict):
     repairs: int
     job_interruptions: int
     failures_per_day: float
+    #: domain failures, tray swaps and restart-only interruptions by cause
+    failures_by_cause: dict[str, int]
+    #: domain-hours out of service by cause (mean domains out x hours)
+    domain_hours_failed_by_cause: dict[str, float]
+    tray_failure: NotRequired[str]
+    recovery: NotRequired[str]
+    tray_swaps: NotRequired[int]
+    correlated_events: NotRequired[dict[str, int]]
 
 
 class TokensSummary(TypedDict):
@@ -485,5 +549,7 @@ class Summary(TypedDict):
     posttraining: PosttrainingSummary
     inference_services: list[ServiceSummary]
     reliability: ReliabilitySummary
+    #: plain-language warnings (e.g. a training run waiting for domains too long)
+    warnings: list[str]
     power_control: NotRequired[PowerControlSummary]
     network: NotRequired[dict[str, Any]]

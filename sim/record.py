@@ -66,6 +66,8 @@ class EventKind(StrEnum):
     RESUMED = "resumed"
     NETWORK_FAILURE = "network_failure"
     NETWORK_REPAIR = "network_repair"
+    TRAY_FAILURE = "tray_failure"
+    TRAY_REPAIR = "tray_repair"
 
 
 #: The engine component that emits each kind of event (its dotted name; a row's ``subject``
@@ -85,6 +87,8 @@ EVENT_SOURCE: dict[str, str] = {
     EventKind.RESUMED: "power.control",
     EventKind.NETWORK_FAILURE: "fabric",
     EventKind.NETWORK_REPAIR: "fabric",
+    EventKind.TRAY_FAILURE: "reliability",
+    EventKind.TRAY_REPAIR: "reliability",
 }
 
 

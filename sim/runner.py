@@ -120,6 +120,15 @@ def _simulate(
         facts["control"]["battery"] = st["battery"]
     if plan.fabric is not None:
         facts["network"] = network_facts(plan.fabric, engine.fabric_stats())
+    if plan.reliability.enabled:
+        rs = engine.reliability.stats()
+        facts["reliability"] = {
+            "waiting_warning_share": plan.reliability.waiting_warning_share,
+            "tray_failure": plan.reliability.tray_failure,
+            "recovery": plan.reliability.recovery,
+            "tray_swaps": rs["tray_swaps"],
+            "correlated_events": rs["correlated_events"],
+        }
     traces = derive_traces(levels, facts)
     events = engine.rec.events_table()
     jobs = _typed_jobs(pd.DataFrame(engine.job_rows() + service_rows(traces, facts)))
@@ -207,6 +216,8 @@ def run_facts(plan: Plan) -> RunFacts:
                 "capacity_tokens_per_s_per_domain": s.capacity_tokens_per_s_per_domain,
                 "flops_per_output_token": s.model_flops_per_token
                 * (1.0 + s.prompt_tokens_per_request / s.tokens_per_request),
+                "capacity_provenance": str(s.estimate.get("provenance", "")),
+                "capacity_source": str(s.estimate.get("provenance_detail", "")),
             }
             for s in plan.services
         ],

@@ -104,7 +104,7 @@ def brute_force_halls(e: Engine) -> list[float]:
             if w.phase == Phase.RUNNING:
                 out[h] += p * (ap.idle + (ap.training - ap.idle) * w.power_scale)
             else:
-                assert w.phase == Phase.RESTARTING, (w.name, w.phase)
+                assert w.phase in (Phase.RESTARTING, Phase.AWAITING), (w.name, w.phase)
                 out[h] += p * ap.idle
         else:
             assert isinstance(w, Service)

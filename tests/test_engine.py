@@ -564,12 +564,25 @@ def test_a_spare_replaces_a_failed_domain_in_place(
 # --------------------------------------------------------------------------- failures
 
 
+def _delays(plan: Plan) -> dict[str, float]:
+    """Each cause's delay before the restart overhead: its detection time."""
+    return {c.name: c.detection_s for c in plan.reliability.causes}
+
+
 def check_failure_consistency(plan: Plan, t: RunTables, repair_s: float | None) -> None:
-    """Interruptions match failures on held domains; failures and repairs alternate."""
+    """Interruptions match failures on held domains (restart-only faults and tray swaps have no
+    failure row); failures and repairs alternate; unplanned repairs take ``repair_s``."""
     ev = t.events
     end = plan.scenario.run.duration_s
+    restart_only = {c.name for c in plan.reliability.causes if c.effect == "restart"}
+    tray = ev[ev["event"] == "tray_failure"]
     fails = ev[ev["event"] == "failure"]
-    inter = ev[ev["event"] == "interrupted"]
+    inter = ev[(ev["event"] == "interrupted") & ~ev["detail"].isin(list(restart_only))]
+    inter = inter[
+        ~inter.set_index(["time_s", "domain"]).index.isin(
+            tray.set_index(["time_s", "domain"]).index
+        )
+    ]
     on_jobs = fails[fails["workload"].isin(["pretraining", "posttraining"])]
     assert list(zip(inter["time_s"], inter["domain"], inter["subject"], strict=True)) == list(
         zip(on_jobs["time_s"], on_jobs["domain"], on_jobs["subject"], strict=True)
@@ -580,50 +593,54 @@ def check_failure_consistency(plan: Plan, t: RunTables, repair_s: float | None) 
         assert kinds[::2] == ["failure"] * len(kinds[::2]), d
         assert kinds[1::2] == ["repair"] * len(kinds[1::2]), d
         ts = seq["time_s"].tolist()
+        planned = (seq["detail"] == "maintenance").tolist()
         for i in range(0, len(ts), 2):
+            if planned[i] or repair_s is None:
+                continue
             if i + 1 < len(ts):
-                if repair_s is not None:
-                    assert ts[i + 1] == approx(ts[i] + repair_s)
-            elif repair_s is not None:
+                assert ts[i + 1] == approx(ts[i] + repair_s)
+            else:
                 assert ts[i] + repair_s >= end  # not repaired: the run ended first
     assert (fails["domain"] >= 0).all() and (fails["domain"] < plan.n_domains).all()
 
 
 def check_lost_work(plan: Plan, t: RunTables) -> None:
-    """Each interruption or preemption loses exactly the work since the last checkpoint."""
+    """Each interruption or preemption loses exactly the work since the last checkpoint (a
+    planned one loses nothing); a restart begins after the fault's detection (and, planned,
+    the checkpoint write) and the restart overhead."""
     restart = plan.scenario.reliability.restart_overhead_s
+    delays = _delays(plan)
     jobs = {j.name: j for j in plan.jobs}
     ev = t.events
     for name, grp in ev[ev["workload"] == "pretraining"].groupby("subject", sort=False):
         pj = jobs[str(name)]
         seg: float | None = None  # when the running segment begins (None: not holding)
         last = -math.inf
-        kinds = grp["event"].tolist()
         total = 0.0
-        for i, (when, kind, value) in enumerate(
-            zip(grp["time_s"], grp["event"], grp["value"], strict=True)
+        delay, lost_at = 0.0, -math.inf
+        for when, kind, value, detail in zip(
+            grp["time_s"], grp["event"], grp["value"], grp["detail"], strict=True
         ):
             if kind == "started":
                 seg, last = when, when
             elif kind == "restarted":
-                seg = when + restart
+                seg = when + restart + max(0.0, delay - (when - lost_at))
                 last = seg
             elif kind == "checkpointed":
                 last = when
             elif kind in ("interrupted", "preempted"):
                 assert seg is not None
-                if when <= seg:
-                    expected = 0.0  # still paying the restart overhead
+                if when <= seg or detail == "maintenance":
+                    expected = 0.0  # still paying the restart overhead, or saved before it
                 else:
                     expected = pj.rate * min(when - max(seg, last), pj.checkpoint_interval_s)
                 assert value == pytest.approx(expected, rel=1e-9, abs=1e-3), (name, when)
                 total += value
-                nxt = kinds[i + 1] if i + 1 < len(kinds) else "unfinished"
-                if kind == "interrupted" and nxt not in ("restarted", "unfinished"):
-                    seg = when + restart  # a replacement domain: restart in place
-                    last = seg
-                else:
-                    seg = None
+                delay = delays.get(str(detail), 0.0) if kind == "interrupted" else 0.0
+                if detail == "maintenance":
+                    delay += pj.checkpoint_write_s
+                lost_at = when
+                seg = math.inf  # computing nothing until its restart row
         assert job_row(t, str(name))["work_lost"] == pytest.approx(total, rel=1e-9, abs=1e-3)
 
 

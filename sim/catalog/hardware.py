@@ -234,6 +234,12 @@ class HardwareSpec(BaseModel):
     # --- per scale-up domain ----------------------------------------------------------------
     domain_gpus: int = Field(gt=0, description="GPUs in one scale-up (NVLink) domain")
     domain_power_w: Watts = Field(description="provisioned IT power of one domain (rack or node)")
+    tray_gpus: int | None = Field(
+        default=None,
+        gt=0,
+        description="GPUs per compute tray of a rack-scale domain (a GPU or host failure takes"
+        " out its tray, sim.engine.reliability); None: the domain is one server",
+    )
     cooling: Cooling
     domain_price_usd: Usd | None = Field(
         default=None, description="capital cost of one domain (hardware only)"
@@ -255,6 +261,10 @@ class HardwareSpec(BaseModel):
     def _check(self) -> HardwareSpec:
         if not self.peak_flops:
             raise ValueError("peak_flops needs at least one precision")
+        if self.tray_gpus is not None and self.domain_gpus % self.tray_gpus:
+            raise ValueError(
+                f"tray_gpus ({self.tray_gpus}) does not divide domain_gpus ({self.domain_gpus})"
+            )
         if self.domain_power_w < self.gpu_tdp_w * self.domain_gpus * 0.5:
             raise ValueError(
                 f"domain_power_w ({self.domain_power_w:.0f} W) is less than half of"

@@ -19,15 +19,17 @@ from rich.table import Table
 from sim.catalog.hardware import HardwareSpec, catalog
 from sim.catalog.models import get_model
 from sim.perf import (
+    BACKENDS,
     KV_CACHE_POLICIES,
     InferenceEstimate,
     PerfError,
     TrainingEstimate,
     TrainingLayout,
     default_vp,
-    estimate_inference,
+    estimate_serving,
     estimate_training,
 )
+from sim.perf.measured import ENGINES
 from sim.units import QuantityError, parse_quantity
 
 EXIT_OK = 0
@@ -131,6 +133,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default="reserved",
         help="KV-cache allocation: reserved = prompt + output per request (TensorRT-LLM,"
         " default), paged = blocks as sequences grow (vLLM)",
+    )
+    s.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="model",
+        help="model: the analytic model (default); measured: NVIDIA's aiconfigurator database"
+        " (pip install 'aifactory[measured]'), where it covers the configuration",
+    )
+    s.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="serving engine whose measurements --backend measured uses (default trtllm)",
     )
     s.set_defaults(handler=cmd_serve)
 
@@ -248,10 +263,16 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, int]:
             prefill = hw.prefill_accelerator
         else:
             prefill = _hardware(args.prefill_hardware)
-    est = estimate_inference(
+    if args.engine is not None and args.backend != "measured":
+        raise _UserError("--engine chooses the measured data: it needs --backend measured")
+    est = estimate_serving(
         model,
         hw,
         args.precision,
+        backend=args.backend,
+        model_name=args.model.strip().lower(),
+        hardware_name=args.hardware.strip().lower().replace("-", "_"),
+        engine=args.engine or "trtllm",
         input_tokens=args.input,
         output_tokens=args.output,
         reasoning_tokens=args.reasoning,
@@ -320,6 +341,8 @@ def _serve_json(e: InferenceEstimate, replicas: int) -> dict[str, Any]:
         "meets_targets": e.meets_targets,
         "kv_cache": e.kv_cache,
         "max_batch_kv": e.max_batch_kv,
+        "provenance": e.provenance,
+        "provenance_detail": e.provenance_detail,
     }
 
 
@@ -363,9 +386,12 @@ def _serve_table(e: InferenceEstimate, replicas: int, args: argparse.Namespace) 
         ("TTFT", f"{e.ttft_s * 1e3:,.0f} ms"),
         ("TPOT", f"{e.tpot_s * 1e3:,.1f} ms"),
         ("limited by", e.limited_by),
+        ("provenance", e.provenance),
     ]
     if e.prefill_gpus_per_replica:
         rows.append(("prefill devices per replica", f"{e.prefill_gpus_per_replica:.2f}"))
     if not e.meets_targets:
         rows.append(("targets", "NOT met at any batch"))
-    _console().print(_kv_table(f"{args.model} on {args.hardware}, {e.precision}", rows))
+    console = _console()
+    console.print(_kv_table(f"{args.model} on {args.hardware}, {e.precision}", rows))
+    console.print(f"provenance: {e.provenance_detail}", highlight=False)

@@ -51,11 +51,14 @@ from sim.config.quantities import (
 from sim.units import DAY_S, short
 
 __all__ = [
+    "CorrelatedEvent",
     "CostsConfig",
     "DemandProfile",
     "FacilityConfig",
+    "FailureCause",
     "HallConfig",
     "InferenceService",
+    "Maintenance",
     "NetworkConfig",
     "Oversubscription",
     "PosttrainingStream",
@@ -761,6 +764,12 @@ class InferenceService(_Model):
         " published MLPerf results ran); paged = blocks as sequences grow, with headroom"
         " against preemption (vLLM); docs/performance-model.md",
     )
+    backend: Literal["model", "measured"] = Field(
+        default="model",
+        description="where serving capacity per replica comes from: 'model', the analytic"
+        " performance model; 'measured', NVIDIA's aiconfigurator database (optional dependency,"
+        " catalog models and hardware it covers only; anything else is an error at load time)",
+    )
     max_load: Annotated[Number, within(0, 1, lo_open=True)] = Field(
         default=0.85,
         description="replicas are added when demand exceeds this share of capacity"
@@ -841,25 +850,167 @@ class SchedulerConfig(_Model):
 # --------------------------------------------------------------------------- reliability
 
 
-class ReliabilityConfig(_Model):
-    """Domain failures: one fleet-wide Poisson stream at the summed rate.
+#: What a failure takes out: ``gpu`` and ``host`` faults take their compute tray on a rack-scale
+#: domain (the tray holds the GPUs, CPUs, NICs and SSD; hardware.md §3) and the whole server on
+#: an 8-GPU node; ``compute_tray`` is the tray itself; ``node`` is the whole domain (rack or
+#: server); ``nvlink_switch_tray`` takes the whole rack (its NVLink domain is cut; assumption);
+#: ``network_link`` and ``software`` take nothing: the job on the domain restarts.
+FailureScope = Literal[
+    "gpu", "host", "compute_tray", "node", "nvlink_switch_tray", "network_link", "software"
+]
+_LOST_NOTHING = ("network_link", "software")
 
-    The rate is given per 1,000 node-days with ``node_gpus`` GPUs per node, the unit of the
-    published figures: Llama 3 on H100 3.8 (validation.md §B.1), Meta RSC A100 clusters 2.34
-    and 6.50 (§B.2); 4.0 is the hardware.md §9 default. A domain of G GPUs fails at
-    rate x G / node_gpus. Repairs take the domain out of service for a lognormal time whose
-    3 h mean is a technician swap (hardware.md §7, [S83], weak). A job hit by a failure loses
-    the work since its last checkpoint and pays ``restart_overhead`` (5-20 min measured at
-    Meta, validation.md §B.2).
+_RATE = within(0, 10_000, "", "10,000 per 1,000 node-days is every node failing ten times a day")
+_DETECT = within(0, DAY_S, "s", "a failure unnoticed for more than a day is a typo")
+_LLAMA3 = "Llama 3 405B, 54 days on 2,048 nodes, Table 5 (validation.md §B.1): {n} of 419"
+
+
+def _llama3(
+    name: str, count: int, scope: str, action: str, detection: str, why: str
+) -> FailureCause:
+    """One row of Llama 3's Table 5 as a cause: ``count`` interruptions over 2,048 nodes x 54
+    days is ``count / 110.592`` per 1,000 node-days."""
+    return FailureCause.model_validate(
+        {
+            "name": name,
+            "rate_per_1000_node_days": count / (2048 * 54 / 1000),
+            "scope": scope,
+            "action": action,
+            "detection": detection,
+            "source": _LLAMA3.format(n=count) + "; " + why,
+        }
+    )
+
+
+class FailureCause(_Model):
+    """One cause of failure: its rate, what it takes out, how long until it is noticed, and
+    whether the hardware needs a repair or the job only a restart.
+
+    The rate is per 1,000 node-days of ``reliability.node_gpus`` GPUs (a domain of G GPUs fails
+    at ``rate x G / node_gpus``) or, instead, a per-GPU mean time between failures
+    (``gpu_mtbf``: a domain of G GPUs fails at ``G / gpu_mtbf``)."""
+
+    name: Name
+    rate_per_1000_node_days: Annotated[Plain, _RATE] | None = None
+    gpu_mtbf_s: Duration | None = Field(default=None, alias="gpu_mtbf")
+    scope: FailureScope
+    action: Literal["repair", "restart"] = Field(
+        default="repair",
+        description="repair: the hardware leaves service for repair_time; restart: nothing is"
+        " lost, the job on it restarts",
+    )
+    detection_s: Annotated[Seconds, _DETECT] = Field(
+        default=30.0,
+        alias="detection",
+        description="from the fault until the job is stopped: it computes nothing useful"
+        " meanwhile (fast detection 30 s, NCCL's default timeout 600 s; hardware.md §9)",
+    )
+    repair_time: DurationDist | None = Field(
+        default=None, description="time out of service; default: reliability.repair_time"
+    )
+    source: str = Field(default="", max_length=1000, description="where the rate comes from")
+
+    @model_validator(mode="after")
+    def _check(self) -> FailureCause:
+        if (self.rate_per_1000_node_days is None) == (self.gpu_mtbf_s is None):
+            raise ValueError("give exactly one of rate_per_1000_node_days and gpu_mtbf")
+        if self.scope in _LOST_NOTHING and self.action != "restart":
+            raise ValueError(f"a {self.scope} failure takes no domain out: its action is restart")
+        if self.action == "restart" and self.repair_time is not None:
+            raise ValueError("a restart-only cause has no repair_time (nothing is repaired)")
+        return self
+
+
+_HW = "hardware: the node is drained and the part swapped"
+_SW = "no hardware lost: the job restarts"
+#: Llama 3's 419 unexpected interruptions (validation.md §B.1), by component, as causes.
+LLAMA3_CAUSES: tuple[FailureCause, ...] = (
+    _llama3("faulty_gpu", 148, "gpu", "repair", "30 s", _HW),
+    _llama3("gpu_hbm3", 72, "gpu", "repair", "30 s", _HW),
+    _llama3("software_bug", 54, "software", "restart", "30 s", _SW),
+    _llama3(
+        "network_switch_cable",
+        35,
+        "network_link",
+        "restart",
+        "30 s",
+        "the job restarts and routes around the link; the link's repair does not hold the domain",
+    ),
+    _llama3("host_maintenance", 32, "host", "repair", "30 s", "unplanned host maintenance"),
+    _llama3("gpu_sram", 19, "gpu", "repair", "30 s", _HW),
+    _llama3("gpu_system_processor", 17, "gpu", "repair", "30 s", _HW),
+    _llama3("nic", 7, "host", "repair", "30 s", _HW),
+    _llama3(
+        "nccl_watchdog_timeout",
+        7,
+        "software",
+        "restart",
+        "600 s",
+        "unknown cause, noticed at NCCL's default 600 s timeout",
+    ),
+    _llama3("silent_data_corruption", 6, "gpu", "repair", "30 s", _HW),
+    _llama3("gpu_thermal_interface_sensor", 6, "gpu", "repair", "30 s", _HW),
+    _llama3("ssd", 3, "host", "repair", "30 s", _HW),
+    _llama3("power_supply", 3, "host", "repair", "30 s", _HW),
+    _llama3("server_chassis", 2, "node", "repair", "30 s", _HW),
+    _llama3("io_expansion_board", 2, "host", "repair", "30 s", _HW),
+    _llama3("dependency", 2, "software", "restart", "30 s", _SW),
+    _llama3("cpu", 2, "host", "repair", "30 s", _HW),
+    _llama3("system_memory", 2, "host", "repair", "30 s", _HW),
+)
+
+
+class Maintenance(_Model):
+    """Planned maintenance (firmware, kernel upgrades), its own process: a domain is drained
+    for ``duration``; a job on it writes a checkpoint first (it loses no work) and restarts."""
+
+    rate_per_1000_node_days: Annotated[Plain, _RATE] = Field(
+        default=47 / (2048 * 54 / 1000),
+        description="Llama 3: 47 planned interruptions in 54 days on 2,048 nodes, 'at least"
+        " one training interruption daily' (validation.md §B.1) = 0.425",
+    )
+    duration: DurationDist = Field(
+        default=FixedDuration.model_validate({"distribution": "fixed", "value": "1 h"}),
+        description="drain, upgrade and reboot (planning assumption)",
+    )
+
+
+class CorrelatedEvent(_Model):
+    """An event that takes many domains of one hall at once (a hall's power loss, a cooling
+    failure): it strikes each hall at ``rate`` and fails ``share`` of the hall's domains
+    (drawn at random) for ``repair_time``. No default event: there is no sourced rate."""
+
+    name: Name
+    rate_per_hall_s: Annotated[
+        PerSecond,
+        within(0, 1e-3, "1/s", "more than one a quarter-hour per hall is a typo", lo_open=True),
+    ] = Field(alias="rate", description="events per hall, e.g. '0.5 / yr'")
+    share: Annotated[Plain, within(0, 1, lo_open=True)] = Field(
+        default=1.0, description="share of the hall's domains it takes"
+    )
+    repair_time: DurationDist
+
+
+class ReliabilityConfig(_Model):
+    """Failures by cause, planned maintenance, correlated events, recovery (docs/reliability.md).
+
+    Each cause is its own Poisson rate per domain; the engine superposes them all into one
+    fleet-wide stream (:mod:`sim.engine.reliability`). The default causes are Llama 3's
+    interruption mix (validation.md §B.1: 419 in 54 days on 2,048 H100 nodes, 3.79 per 1,000
+    node-days); ``failure_rate_per_1000_node_days``, when given, scales the causes' rates so
+    that they sum to it (Meta RSC A100 clusters 2.34 and 6.50, §B.2; hardware.md §9 4.0).
+    Repairs take the hardware out for a lognormal time whose 3 h mean is a technician swap
+    (hardware.md §7, [S83], weak). A job hit by a failure loses the work since its last
+    checkpoint, computes nothing until the failure is detected, and pays ``restart_overhead``
+    (5-20 min measured at Meta, validation.md §B.2).
     """
 
     enabled: bool = True
-    failure_rate_per_1000_node_days: Annotated[
-        Plain,
-        within(
-            0, 10_000, "", "10,000 is every node failing ten times a day; measured fleets are 2-7"
-        ),
-    ] = 4.0
+    causes: tuple[FailureCause, ...] = Field(default=LLAMA3_CAUSES, max_length=100)
+    failure_rate_per_1000_node_days: Annotated[Plain, _RATE] | None = Field(
+        default=None,
+        description="total rate of the causes; unset: the sum of their own rates",
+    )
     node_gpus: Annotated[Count, within(1, 1024, "", "nodes hold 4-8 GPUs; 1024 is generous")] = 8
     repair_time: DurationDist = Field(
         default=LognormalDuration.model_validate(
@@ -869,6 +1020,43 @@ class ReliabilityConfig(_Model):
     restart_overhead_s: Annotated[
         Seconds, within(0, 30 * DAY_S, "s", "a restart longer than a month is a typo")
     ] = Field(default=600.0, alias="restart_overhead")
+    maintenance: Maintenance | None = Field(
+        default=Maintenance(), description="planned maintenance; null: none"
+    )
+    correlated: tuple[CorrelatedEvent, ...] = Field(default=(), max_length=100)
+    tray_failure: Literal["rack_down", "spare_tray"] = Field(
+        default="rack_down",
+        description="what a failed compute tray does to its rack-scale domain: rack_down, the"
+        " rack leaves service until the tray is repaired (a job laid out over all 72 GPUs of an"
+        " NVL72 cannot run on 68); spare_tray, each rack keeps spare_trays_per_rack idle trays"
+        " and swaps one in (the job restarts, the rack stays)",
+    )
+    spare_trays_per_rack: Annotated[Count, within(0, 64)] = Field(
+        default=0, description="idle trays per rack under tray_failure: spare_tray"
+    )
+    recovery: Literal["requeue", "wait_for_repair"] = Field(
+        default="wait_for_repair",
+        description="a job that lost a domain and finds no free, spare or preemptible one:"
+        " wait_for_repair keeps its other domains and takes the first domain freed or repaired;"
+        " requeue gives all back and waits in the queue for a whole gang",
+    )
+    waiting_warning_share: Fraction = Field(
+        default=0.05,
+        description="warn in the summary when a training run spends more than this share of its"
+        " time since first start waiting for domains (planning threshold)",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ReliabilityConfig:
+        names = [c.name for c in self.causes] + [c.name for c in self.correlated]
+        dup = sorted({n for n in names if names.count(n) > 1} | ({"maintenance"} & set(names)))
+        if dup:
+            raise ValueError(f"failure cause names must be unique; repeated: {', '.join(dup)}")
+        if self.tray_failure == "spare_tray" and self.spare_trays_per_rack == 0:
+            raise ValueError("tray_failure: spare_tray needs spare_trays_per_rack of 1 or more")
+        if self.tray_failure == "rack_down" and self.spare_trays_per_rack:
+            raise ValueError("spare_trays_per_rack needs tray_failure: spare_tray")
+        return self
 
 
 # --------------------------------------------------------------------------- costs

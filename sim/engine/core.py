@@ -121,6 +121,7 @@ class Engine:
         self.scheduler = SCHEDULERS[plan.scheduler.policy](
             self.fleet, self.training, n_cls, plan.scheduler.spare_domains
         )
+        self.scheduler.recovery = plan.reliability.recovery
         self.training.scheduler = self.scheduler
         self.control = PowerController(
             self.env,
@@ -147,6 +148,7 @@ class Engine:
             self.scheduler,
             self.rec,
             self.streams,
+            tuple((h.first_domain, h.n_domains) for h in plan.halls),
         )
         self.fabric_failures: FabricFailures | None = None
         nf = plan.reliability.network_failures
@@ -175,7 +177,7 @@ class Engine:
             for h in range(len(self.fleet.free)):
                 ids = np.flatnonzero(plan.domain_hw == h).astype(np.int64)
                 self.fleet.free[h] = LocatedPool(
-                    ids, unit_of, parents, n_groups, self.fleet.slot, fab.placement, rng
+                    ids, unit_of, parents, n_groups, fab.placement, rng
                 )
         return FabricState(
             fab,
@@ -383,4 +385,7 @@ class Engine:
             plan.scheduler.class_names,
             self.end_s,
             plan.fabric.tier_names if plan.fabric is not None else (),
+            sum(c.rate_per_gpu_s for c in plan.reliability.causes if c.effect != "maintenance")
+            if plan.reliability.enabled
+            else 0.0,
         )

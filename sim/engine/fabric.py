@@ -157,6 +157,7 @@ class FabricState:
         self.pod_tier = self.tiers.index("pod") if "pod" in self.tiers else -1
         #: health of each unit's leaves, each pod's spines and each domain's links (1: all up)
         self.unit_health = [1.0] * (len(self.uplink[0]) if self.unit_tier == 0 else 0)
+        self.sick_units: set[int] = set()  # units with a leaf down now
         self.pod_health = [1.0] * (len(self.uplink[self.pod_tier]) if self.pod_tier >= 0 else 0)
         self.domain_health = np.ones(fleet.n)
         self.links_down = 0
@@ -352,8 +353,9 @@ class FabricState:
     def _nic_scale(self, job: Job) -> float:
         """Share of its GPUs' links a job has: its units' leaves and its domains' links."""
         scale = 1.0
-        if self.unit_health:
-            scale = min(self.unit_health[u] for u in job.net_units)
+        if self.sick_units:
+            health = self.unit_health
+            scale = min((health[u] for u in self.sick_units & job.net_units_set), default=1.0)
         if self.links_down:
             scale = min(scale, float(self.domain_health[job.held.all()].min()))
         return scale
@@ -444,7 +446,11 @@ class FabricState:
         shares are recomputed. Health never falls below a trickle (0.1%), so a unit or pod
         that lost every switch is cut off in effect without dividing by zero."""
         if kind == "leaf":
-            self.unit_health[index] = max(1e-3, min(1.0, self.unit_health[index] + delta))
+            self.unit_health[index] = h = max(1e-3, min(1.0, self.unit_health[index] + delta))
+            if h < 1.0:
+                self.sick_units.add(index)
+            else:
+                self.sick_units.discard(index)
             self._refresh_finite(self.unit_tier, np.array([index]))
         elif kind == "spine":
             self.pod_health[index] = max(1e-3, min(1.0, self.pod_health[index] + delta))
@@ -452,10 +458,16 @@ class FabricState:
             if self.unit_tier >= 0:
                 self._refresh_finite(self.unit_tier, np.flatnonzero(self.parent[0] == index))
         else:
+            # a GPU's link: no group's capacity changes, only the holder's share of its own
+            # links (its ``degraded`` factor), so its shares stay and nothing else is stale
             h = max(1e-3, min(1.0, float(self.domain_health[index]) + delta))
             self.domain_health[index] = h
             self.links_down += -1 if delta < 0 else 1
             self.links_down = max(0, self.links_down)
+            for job in self._touching(kind, index):
+                if job.net_version == self.version:
+                    self._factor(job)
+            return
         self.version += 1
         touched = self._touching(kind, index)
         for job in self.running:

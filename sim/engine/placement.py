@@ -29,8 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from sim.engine.fleet import IndexStack
-
 __all__ = ["POLICIES", "LocatedPool"]
 
 POLICIES = ("pack", "spread", "random")
@@ -52,6 +50,7 @@ class LocatedPool:
     """
 
     __slots__ = (
+        "base",
         "buckets",
         "chain",
         "children",
@@ -74,7 +73,6 @@ class LocatedPool:
         unit_of: array[int],
         parent: tuple[list[int], ...],
         n_groups: tuple[int, ...],
-        slot: array[int],
         policy: str,
         rng: np.random.Generator,
     ) -> None:
@@ -85,17 +83,36 @@ class LocatedPool:
         self.unit_of = unit_of
         self.unit_np = np.frombuffer(unit_of, dtype=np.int64)
         self.parent = parent
-        self.n_tiers = len(n_groups)
+        # the tiers above the innermost one at which all of this pool's domains share one
+        # group (the one building and one site of a single-building factory) leave no choice
+        # to make: they are left out, so every move updates only the tiers that can differ
+        units = np.unique(np.asarray(unit_of, dtype=np.int64)[domains])
+        groups = units
+        distinct = [int(units.shape[0])]
+        for par in parent:
+            groups = np.unique(np.asarray(par, dtype=np.int64)[groups])
+            distinct.append(int(groups.shape[0]))
+        n_tiers = len(n_groups)
+        while n_tiers > 1 and distinct[n_tiers - 1] <= 1:
+            n_tiers -= 1
+        n_groups = n_groups[:n_tiers]
+        self.n_tiers = n_tiers
         self.free: list[list[int]] = [[0] * n for n in n_groups]
-        self.stacks: dict[int, IndexStack] = {}
+        #: each unit's free domains as bits above its lowest domain (a unit is a few to a few
+        #: dozen domains: a Python int's bit operations beat a numpy stack at that size)
+        self.stacks: dict[int, int] = {}
+        self.base: dict[int, int] = {}
         # children of each group (tiers 1..top), in index order, only those with domains here
         self.children: list[dict[int, list[int]]] = [{} for _ in n_groups]
         units = np.asarray(unit_of, dtype=np.int64)[domains]
         for u in np.unique(units).tolist():
             mine = domains[units == u]
-            st = IndexStack(mine.shape[0], slot)
-            st.push(mine[::-1].astype(np.int64))  # lowest index on top, as the plain pool
-            self.stacks[u] = st
+            base = int(mine.min())
+            self.base[u] = base
+            bits = 0
+            for d in mine.tolist():
+                bits |= 1 << (d - base)
+            self.stacks[u] = bits
             g = u
             for t in range(self.n_tiers):
                 self.free[t][g] += mine.shape[0]
@@ -153,6 +170,35 @@ class LocatedPool:
 
     # ------------------------------------------------------------------ counts
 
+    def _count_many(self, parts: list[tuple[int, int]]) -> None:
+        """:meth:`_count` for several units at once, all of one sign (a pop's plan, a push's
+        units): each group above them is updated once, with their sum."""
+        if len(parts) == 1:
+            self._count(*parts[0])
+            return
+        level: Any = parts
+        top = self.n_tiers - 1
+        for t in range(self.n_tiers):
+            row, opened, buckets = self.free[t], self.open[t], self.buckets[t]
+            parent = self.parent[t] if t < top else None
+            nxt: dict[int, int] = {}
+            for g, k in level:
+                up = parent[g] if parent is not None else 0
+                before = row[g]
+                row[g] = after = before + k
+                if before == 0:
+                    opened.setdefault(up, {})[g] = None
+                elif after == 0:
+                    del opened[up][g]
+                rows = buckets.get(up)
+                if rows is not None:
+                    del rows[before][g]
+                    rows[after][g] = None
+                nxt[up] = nxt.get(up, 0) + k
+            level = nxt.items()
+        for _, k in parts:
+            self.size += k
+
     def _count(self, u: int, k: int) -> None:
         """Add ``k`` (negative: remove) free domains to unit ``u`` and its ancestors, keeping
         the sets of groups with free domains."""
@@ -171,68 +217,81 @@ class LocatedPool:
     # ------------------------------------------------------------------ the IndexStack verbs
 
     def push(self, ids: np.ndarray) -> None:
-        k = ids.shape[0]
-        if k == 0:
+        if ids.shape[0] == 0:
             return
-        if k <= 16:
-            unit_of, stacks = self.unit_of, self.stacks
-            counts: dict[int, int] = {}
-            for d in ids.tolist():
-                u = unit_of[d]
-                stacks[u].push1(d)
-                counts[u] = counts.get(u, 0) + 1
-            for u, n in counts.items():
-                self._count(u, n)
-            return
-        units = self.unit_np[ids]
-        order = np.argsort(units, kind="stable")
-        units_s, ids_s = units[order], ids[order]
-        cuts = [0, *(np.flatnonzero(units_s[1:] != units_s[:-1]) + 1).tolist(), k]
-        starts = units_s[cuts[:-1]].tolist()
-        for u, a, b in zip(starts, cuts[:-1], cuts[1:], strict=True):
-            self.stacks[u].push(ids_s[a:b])
-            self._count(u, b - a)
+        unit_of, stacks, base = self.unit_of, self.stacks, self.base
+        counts: dict[int, int] = {}
+        for d in ids.tolist():
+            u = unit_of[d]
+            stacks[u] |= 1 << (d - base[u])
+            counts[u] = counts.get(u, 0) + 1
+        self._count_many(list(counts.items()))
 
     def push1(self, d: int) -> None:
         u = self.unit_of[d]
-        self.stacks[u].push1(d)
+        self.stacks[u] |= 1 << (d - self.base[u])
         self._count(u, 1)
 
     def remove1(self, d: int) -> None:
         u = self.unit_of[d]
-        self.stacks[u].remove1(d)
+        self.stacks[u] &= ~(1 << (d - self.base[u]))
         self._count(u, -1)
+
+    def _take(self, u: int, n: int, out: list[int]) -> None:
+        """The ``n`` lowest free domains of unit ``u`` into ``out``, taken (a byte of the
+        unit's bits at a time, from tables)."""
+        bits = self.stacks[u]
+        base = self.base[u]
+        rest = bits
+        while n > 0:
+            byte = rest & 255
+            if byte:
+                have = _BYTE_COUNT[byte]
+                m = n if n < have else have
+                out.extend([base + i for i in _BYTE_BITS[byte][:m]])
+                n -= m
+                if n == 0:
+                    bits ^= _BYTE_LOW[byte][m] << (base - self.base[u])
+                    break
+                bits ^= byte << (base - self.base[u])
+            rest >>= 8
+            base += 8
+        self.stacks[u] = bits
 
     def pop1(self) -> int:
         ((u, _),) = self._plan(1)
+        out: list[int] = []
+        self._take(u, 1, out)
         self._count(u, -1)
-        return self.stacks[u].pop1()
+        return out[0]
 
     def pop(self, k: int) -> np.ndarray:
-        """Take ``k`` free domains where the policy places them."""
+        """Take ``k`` free domains where the policy places them (in a unit, its lowest)."""
         if k <= 0:
             return np.empty(0, dtype=np.int64)
-        parts = []
-        for u, n in self._plan(k):
-            parts.append(self.stacks[u].pop(n))
-            self._count(u, -n)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        plan = self._plan(k)
+        out: list[int] = []
+        for u, n in plan:
+            self._take(u, n, out)
+        self._count_many([(u, -n) for u, n in plan])
+        return np.array(out, dtype=np.int64)
 
     def peek(self, k: int) -> np.ndarray:
         """The domains :meth:`pop` would take now, left in place (the power controller's
         admission looks at their halls). ``random`` draws, so it peeks at the packed choice."""
-        out = []
         policy = self.policy
         if policy == "random":
             self.policy = "pack"
         try:
-            plan = self._plan(k)
+            plan = self._plan(k) if k > 0 else []
         finally:
             self.policy = policy
+        out: list[int] = []
         for u, n in plan:
-            st = self.stacks[u]
-            out.append(st.view[st.size - n : st.size])
-        return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
+            bits = self.stacks[u]
+            self._take(u, n, out)
+            self.stacks[u] = bits
+        return np.array(out, dtype=np.int64)
 
     # ------------------------------------------------------------------ the policies
 
@@ -274,8 +333,10 @@ class LocatedPool:
             # split: the fullest children first, so the request touches the fewest
             free = self.free[tier - 1]
             rows = self.buckets[tier - 1].get(group)
+            order: Any
             if rows is not None:
-                order = [(f, c) for f in range(len(rows) - 1, 0, -1) for c in list(rows[f])]
+                # lazily, fullest first: a small request stops after a bucket or two
+                order = ((f, c) for f in range(len(rows) - 1, 0, -1) for c in list(rows[f]))
             else:
                 kids = self.open[tier - 1].get(group, {})
                 order = [(-f, c) for f, c in sorted([(-free[c], c) for c in kids])]
@@ -302,6 +363,12 @@ class LocatedPool:
             for c, n in zip(children, drawn.tolist(), strict=True):
                 if n:
                     self._place(tier - 1, c, n, out)
+
+
+#: per byte value: the positions of its set bits, their count, and the mask of its m lowest
+_BYTE_BITS = tuple(tuple(i for i in range(8) if b >> i & 1) for b in range(256))
+_BYTE_COUNT = tuple(len(p) for p in _BYTE_BITS)
+_BYTE_LOW = tuple(tuple(sum(1 << i for i in p[:m]) for m in range(len(p) + 1)) for p in _BYTE_BITS)
 
 
 def _deal(room: list[int], k: int) -> list[int]:

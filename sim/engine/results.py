@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -29,6 +30,7 @@ _STATE = {
     Phase.RESTARTING: "running",
     Phase.PAUSED: "running",
     Phase.WAITING: "waiting",
+    Phase.AWAITING: "waiting",
     Phase.PENDING: "not_submitted",
 }
 
@@ -41,13 +43,19 @@ def job_rows(
     class_names: tuple[str, ...],
     end_s: float,
     tier_names: tuple[str, ...] = (),
+    failure_rate_per_gpu_s: float = 0.0,
 ) -> list[dict[str, Any]]:
+    """``failure_rate_per_gpu_s``: the unplanned failure causes' rate per GPU (for the
+    expected MTBF of each job and its Young/Daly checkpoint interval)."""
     rows: list[dict[str, Any]] = []
     for job in jobs:
         useful_s = job.done_work / job.base_rate  # compute time at the base rate that was kept
         end = job.finish_s if job.phase == Phase.DONE else end_s
         started = not math.isnan(job.first_start)
         elapsed = end - job.first_start if started else 0.0
+        held_gpus = job.domains * domain_gpus[job.hw]
+        rate = failure_rate_per_gpu_s * held_gpus
+        mtbf = 1.0 / rate if rate > 0 else math.nan
         row = {
             "name": job.name,
             "workload": job.kind,
@@ -68,6 +76,18 @@ def job_rows(
             "preemptions": job.preemptions,
             "restarts": max(0, job.starts - 1),
             "checkpoints": job.checkpoints,
+            "planned_interruptions": job.planned_interruptions,
+            "interruptions_by_cause": json.dumps(job.interruptions_by_cause, sort_keys=True),
+            "detection_lost_s": job.detection_lost_s,
+            "restart_lost_s": job.restart_lost_s,
+            "recompute_lost_s": job.recompute_lost_s,
+            "domain_wait_s": job.domain_wait_s,
+            "checkpoint_interval_s": job.ckpt_interval_s,
+            "checkpoint_write_s": job.ckpt_write_s,
+            "expected_mtbf_s": mtbf,
+            "young_daly_interval_s": math.sqrt(2.0 * job.ckpt_write_s * mtbf)
+            if job.ckpt_write_s > 0 and math.isfinite(mtbf)
+            else math.nan,
             "wait_s": (job.first_start - job.submit_at_s) if started else math.nan,
             "held_gpu_hours": job.held_domain_s * domain_gpus[job.hw] / HOUR_S,
             "useful_gpu_hours": useful_s * job.gpus / HOUR_S,

@@ -8,7 +8,9 @@ jobs behind it may start in the gaps (backfill). Backfill into a lower, preempti
 taken back as soon as enough has accumulated; within one class there is no reservation yet, so
 a big job can wait long behind a stream of small ones of its own class (known limitation).
 ``spare_domains`` per hardware type are held back from new starts and used only to replace
-failed domains.
+failed domains. A job that lost domains and found no replacement may wait holding the rest of
+its gang (``reliability.recovery: wait_for_repair``): it is served first at every
+``try_start``, from free domains, spares, or by preempting lower work.
 
 The policy decides; it acts through two verbs of an :class:`Executor` (the training lifecycle:
 ``start`` a queued job, ``preempt`` a running one) and reads counts from the
@@ -35,6 +37,8 @@ class Executor(Protocol):
 
     def preempt(self, victim: Workload) -> None: ...
 
+    def replaced(self, job: Job) -> None: ...
+
 
 class PriorityGangScheduler:
     name = "scheduler"
@@ -53,6 +57,11 @@ class PriorityGangScheduler:
         #: may this job start now? (the power controller's admission: it refuses a start that
         #: would take the site or a hall over a cap)
         self.admits: Callable[[Job], bool] = lambda _job: True
+        #: what a job that lost domains and finds none does (``reliability.recovery``)
+        self.recovery = "wait_for_repair"
+        #: jobs holding a partial gang after a failure, with the domains each waits for (in
+        #: the order they began to wait); served before any queue at every ``try_start``
+        self.awaiting: dict[Job, int] = {}
 
     def enqueue(self, job: Job) -> None:
         """Queue ``job`` in its class by submit time: a job that was preempted or lost its gang
@@ -85,8 +94,20 @@ class PriorityGangScheduler:
                 return True
         return self.fleet.n_free(hw) >= need
 
+    def _serve_awaiting(self) -> None:
+        """Give jobs waiting for replacements what is free now (spares included), or what
+        preempting lower work frees; replacements are not new placements, so the power
+        controller's block does not hold them back."""
+        for job, need in list(self.awaiting.items()):
+            if self.fleet.n_free(job.hw) >= need or self._make_room(job.hw, job.class_rank, need):
+                del self.awaiting[job]
+                self.executor.replaced(job)
+
     def try_start(self) -> None:
-        """Start every queued job that fits now, highest class first, then backfill."""
+        """Serve jobs waiting for replacements, then start every queued job that fits now,
+        highest class first, then backfill."""
+        if self.awaiting:
+            self._serve_awaiting()
         if self.blocked:
             return
         fleet = self.fleet
@@ -118,11 +139,11 @@ class PriorityGangScheduler:
                 else:
                     i += 1
 
-    def replacement(self, job: Workload) -> bool:
-        """Can one domain be found for ``job`` (free, spare, or by preempting lower work)?"""
-        if self.fleet.n_free(job.hw) >= 1:
+    def replacement(self, job: Workload, k: int = 1) -> bool:
+        """Can ``k`` domains be found for ``job`` (free, spare, or by preempting lower work)?"""
+        if self.fleet.n_free(job.hw) >= k:
             return True
-        return self._make_room(job.hw, job.class_rank, 1)
+        return self._make_room(job.hw, job.class_rank, k)
 
     def grant(self, job: Workload, k: int) -> int:
         """How many of ``k`` more domains ``job`` (a service) can have now, preempting if needed.

@@ -179,15 +179,25 @@ class Training:
             self.rec.event(now, EventKind.STARTED, job.name, job.kind, value=job.gpus)
             self._run(job)
         else:
+            self._waited(job, now)
             self.rec.event(
                 now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="requeued"
             )
             self._restart(job)
 
-    def _restart(self, job: Job) -> None:
+    def _waited(self, job: Job, now: float) -> None:
+        """``job`` got the domains it waited for since a failure (or a preemption)."""
+        if not math.isnan(job.wait_since):
+            job.domain_wait_s += now - job.wait_since
+            job.wait_since = math.nan
+
+    def _restart(self, job: Job, delay_s: float = 0.0) -> None:
+        """Restart ``job`` after ``delay_s`` (detection, a checkpoint written before planned
+        maintenance) and the restart overhead (reload the checkpoint, rebuild the job)."""
         job.phase = Phase.RESTARTING
         job.token += 1
-        later(self.env, self.restart_s, self._restarted, (job, job.token))
+        job.restart_lost_s += self.restart_s
+        later(self.env, delay_s + self.restart_s, self._restarted, (job, job.token))
 
     def _restarted(self, call: Call) -> None:
         job, token = call._value
@@ -283,7 +293,14 @@ class Training:
     def preempt(self, victim: Workload) -> None:
         assert isinstance(victim, Job)
         now = self.env.now
+        if victim.phase == Phase.AWAITING:
+            self.scheduler.awaiting.pop(victim, None)
+            victim.awaiting_domains = 0
         lost = self._lose(victim)
+        if lost and victim.rate > 0:
+            victim.recompute_lost_s += lost / victim.rate
+        if math.isnan(victim.wait_since) and not math.isnan(victim.first_start):
+            victim.wait_since = now
         if self.fabric is not None:
             self.fabric.activity(victim, -1)
         victim.token += 1  # cancels its completion or the end of its restart
@@ -294,35 +311,109 @@ class Training:
         self.scheduler.enqueue(victim)
         self._queue(victim.kind, +1)
 
-    def interrupt(self, job: Job, domain: int) -> None:
-        """Domain ``domain`` of ``job`` failed (the fleet has already taken it away)."""
+    def interrupt(
+        self,
+        job: Job,
+        domain: int,
+        *,
+        lost_domains: int = 1,
+        cause: str = "",
+        detection_s: float = 0.0,
+        planned: bool = False,
+    ) -> None:
+        """``job`` was hit by a failure on ``domain`` (the fleet has already taken away the
+        ``lost_domains`` it lost; 0 for a fault that takes nothing, which restarts in place).
+
+        Unplanned: the work since the last checkpoint is lost, and nothing useful is computed
+        until the fault is detected (``detection_s``, then the restart overhead). Planned
+        (maintenance): the job writes a checkpoint first (it loses nothing, it pays the write).
+        Replacements come from the free domains (spares included) or by preempting lower
+        work (:meth:`~sim.engine.scheduler.PriorityGangScheduler.replacement`); when there is
+        none, ``recovery`` decides: ``wait_for_repair`` keeps the job's other domains and takes
+        the first domains freed or repaired, ``requeue`` gives everything back and queues."""
         now = self.env.now
         # the power controller holds it paused (also through a second failure while restarting)
         job.hold_paused = job.hold_paused or job.phase == Phase.PAUSED
-        lost = self._lose(job)
+        delay = detection_s
+        if planned and job.phase in (Phase.RUNNING, Phase.PAUSED):
+            if job.phase == Phase.RUNNING:
+                n, cycle_start = job.advance(now)
+                self._checkpoints(job, n, cycle_start)
+                self._active(job, -1)
+            job.done_work = min(job.work, job.done_work + job.unsaved)  # saved before the drain
+            job.unsaved = 0.0
+            job.pos = 0.0
+            lost = 0.0
+            delay += job.ckpt_write_s
+        else:
+            lost = self._lose(job)
+        if lost and job.rate > 0:
+            job.recompute_lost_s += lost / job.rate
+        job.detection_lost_s += detection_s
         job.token += 1
-        job.interruptions += 1
-        self.rec.event(now, EventKind.INTERRUPTED, job.name, job.kind, domain=domain, value=lost)
-        before = self.scheduler.preempted
-        if self.scheduler.replacement(job):
-            new = self.fleet.take1(job, now)
-            if self.fabric is not None:
-                self.fabric.moved(job, new)
+        if planned:
+            job.planned_interruptions += 1
+        else:
+            job.interruptions += 1
+        by = job.interruptions_by_cause
+        by[cause] = by.get(cause, 0) + 1
+        self.rec.event(
+            now, EventKind.INTERRUPTED, job.name, job.kind, domain=domain, value=lost, detail=cause
+        )
+        if job.phase == Phase.AWAITING:  # it was already waiting: it now waits for more
+            job.awaiting_domains += lost_domains
+            self.scheduler.awaiting[job] = job.awaiting_domains
+            return
+        if lost_domains == 0:
             job.starts += 1
             self.rec.event(
                 now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="in_place"
             )
-            self._restart(job)
+            self._restart(job, delay)
+            return
+        before = self.scheduler.preempted
+        if self.scheduler.replacement(job, lost_domains):
+            self._replace(job, lost_domains, delay)
             if self.scheduler.preempted != before:
                 self.scheduler.try_start()  # a preempted gang may leave domains to spare
+        elif self.scheduler.recovery == "wait_for_repair" and job.held.size > 0:
+            job.phase = Phase.AWAITING
+            job.awaiting_domains = lost_domains
+            job.wait_since = now
+            job.pending_delay_s = delay
+            self.scheduler.awaiting[job] = lost_domains
         else:
             job.hold_paused = False  # back to the queue: it starts afresh when admitted
+            job.wait_since = now
             if self.fabric is not None:
                 self.fabric.activity(job, -1)
             self.fleet.give_back(job, job.held.size, now)
             self.scheduler.enqueue(job)
             self._queue(job.kind, +1)
             self.scheduler.try_start()
+
+    def _replace(self, job: Job, k: int, delay_s: float) -> None:
+        """Give ``job`` ``k`` replacement domains and restart it in place."""
+        now = self.env.now
+        for _ in range(k):
+            new = self.fleet.take1(job, now)
+            if self.fabric is not None:
+                self.fabric.moved(job, new)
+        job.starts += 1
+        self.rec.event(
+            now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="in_place"
+        )
+        self._restart(job, delay_s)
+
+    def replaced(self, job: Job) -> None:
+        """The scheduler found the domains an AWAITING ``job`` waited for: it restarts (the
+        detection delay has long passed unless the wait was shorter)."""
+        now = self.env.now
+        k = job.awaiting_domains
+        job.awaiting_domains = 0
+        waited = now - job.wait_since
+        self._waited(job, now)
+        self._replace(job, k, max(0.0, job.pending_delay_s - waited))
 
     def network_interrupt(self, job: Job, domain: int) -> None:
         """A switch or link under running ``job`` failed: its collectives time out, it loses
@@ -332,8 +423,12 @@ class Training:
             return
         now = self.env.now
         lost = self._lose(job)
+        if lost and job.rate > 0:
+            job.recompute_lost_s += lost / job.rate
         job.token += 1
         job.interruptions += 1
+        by = job.interruptions_by_cause
+        by["network"] = by.get("network", 0) + 1
         self.rec.event(
             now,
             EventKind.INTERRUPTED,
@@ -389,7 +484,9 @@ class Training:
     def close(self, end_s: float) -> None:
         """Account for work still in progress at the end (it is not lost: it is unfinished)."""
         for job in self.jobs:
-            if job.phase in (Phase.RUNNING, Phase.RESTARTING, Phase.PAUSED):
+            if job.phase in (Phase.WAITING, Phase.AWAITING):
+                self._waited(job, end_s)  # the wait so far (right-censored)
+            if job.phase in (Phase.RUNNING, Phase.RESTARTING, Phase.PAUSED, Phase.AWAITING):
                 job.account_hold(end_s)
                 if job.phase == Phase.RUNNING:
                     n, cycle_start = job.advance(end_s)

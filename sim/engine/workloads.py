@@ -49,6 +49,7 @@ class Phase(IntEnum):
     RUNNING = 3  # holds domains, making progress
     DONE = 4
     PAUSED = 5  # holds domains, progress kept in memory, not computing (power control)
+    AWAITING = 6  # lost a domain, holds the rest, waits for a replacement (recovery)
 
 
 class Workload:
@@ -148,6 +149,16 @@ class Job(Workload):
         self.lost_work = 0.0
         self.running_s = 0.0  # wall time spent RUNNING (includes work later lost)
         self.slowdown_s = [0.0] * len(RATE_FACTORS)
+        # goodput accounting (sim.engine.training.Training.interrupt)
+        self.planned_interruptions = 0
+        self.interruptions_by_cause: dict[str, int] = {}
+        self.detection_lost_s = 0.0  # wall time from faults to their detection
+        self.restart_lost_s = 0.0  # wall time paying restart overheads
+        self.recompute_lost_s = 0.0  # compute time of the work lost (at the rate it ran)
+        self.domain_wait_s = 0.0  # wall time after its first start waiting for domains
+        self.wait_since = math.nan  # when it began waiting for domains (after a failure)
+        self.awaiting_domains = 0  # replacements it waits for (Phase.AWAITING)
+        self.pending_delay_s = 0.0  # detection still to pay when its replacements come
         #: the network factor of a placement: called with [(tier, GPUs per group, per-GPU
         #: bytes/s)] for the tiers it crosses and the share of its links that are up
         #: (:mod:`sim.engine.fabric`); None: not modelled

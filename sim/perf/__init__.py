@@ -4,7 +4,9 @@ Layering: imports only ``sim.catalog``, ``sim.units``, numpy/scipy and the stand
 The engine calls :func:`estimate_training` once per training job and
 :func:`estimate_inference` once per service at build time, and re-prices a running job's step on
 its :class:`NetworkPath` with :meth:`TrainingEstimate.rate_factor_on` whenever its placement or
-share of the fabric changes. See ``docs/performance-model.md``.
+share of the fabric changes. :func:`estimate_serving` picks the serving backend (the analytic
+model, or the measured reference in :mod:`sim.perf.measured`, which imports aiconfigurator
+lazily) and records each estimate's provenance. See ``docs/performance-model.md``.
 """
 
 from sim.perf.common import PerfError
@@ -16,6 +18,7 @@ from sim.perf.inference import (
     kv_tokens_per_sequence,
 )
 from sim.perf.network import NetworkPath, PathTier, fibre_latency_s
+from sim.perf.serving import BACKENDS, analytic_provenance, estimate_serving
 from sim.perf.training import (
     NetworkSensitivity,
     TrainingEstimate,
@@ -27,6 +30,7 @@ from sim.perf.training import (
 )
 
 __all__ = [
+    "BACKENDS",
     "KV_CACHE_POLICIES",
     "InferenceEstimate",
     "NetworkPath",
@@ -35,9 +39,11 @@ __all__ = [
     "PerfError",
     "TrainingEstimate",
     "TrainingLayout",
+    "analytic_provenance",
     "default_global_batch",
     "default_vp",
     "estimate_inference",
+    "estimate_serving",
     "estimate_training",
     "fibre_latency_s",
     "inference_curve",

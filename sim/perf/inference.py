@@ -82,6 +82,10 @@ class InferenceEstimate:
     meets_targets: bool = True
     precision: str = ""
     kv_cache: str = "reserved"
+    #: where the figures come from: "measured", "fitted", "from specs" or "assumption"
+    #: (set by :func:`sim.perf.serving.estimate_serving`; empty from this module alone)
+    provenance: str = ""
+    provenance_detail: str = ""
 
 
 @dataclass(frozen=True)

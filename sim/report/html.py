@@ -279,7 +279,10 @@ def _kpi_cards(tables: RunTables) -> list[str]:
                 f"inference {v['name']}",
                 f"SLO {fmt(v['slo_attainment'], '.1%')}",
                 f"{si(v['tokens_per_day'])} tokens/day,"
-                f" {fmt(per_svc.get(v['name']), '.3g', prefix='$')} per M tokens",
+                f" {fmt(per_svc.get(v['name']), '.3g', prefix='$')} per M tokens"
+                + (
+                    f"; capacity {v['capacity_provenance']}" if v.get("capacity_provenance") else ""
+                ),
             )
         )
     if s.get("network"):

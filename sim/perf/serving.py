@@ -1,0 +1,164 @@
+"""One entry point for a serving estimate, from either backend, with its provenance recorded.
+
+``backend="model"`` is the analytic model (:mod:`sim.perf.inference`); ``backend="measured"``
+is NVIDIA's aiconfigurator (:mod:`sim.perf.measured`, an optional dependency). Both return an
+:class:`~sim.perf.inference.InferenceEstimate` whose ``provenance`` is one of:
+
+* ``measured``: per-operation latencies measured on the part (aiconfigurator's database);
+* ``fitted``: the analytic model on a part and precision its constants were fitted to
+  (validation.md C.1: Llama 2 70B FP8 serving on 8x H100 and 8x H200, sim/perf/calibration.py);
+* ``from specs``: the analytic model elsewhere: the part's measured efficiencies (catalog
+  ``efficiency``, per precision) and the Hopper-fitted constants applied to its sourced catalog
+  specs (peak FLOP/s, HBM size and bandwidth, NVLink);
+* ``assumption``: the analytic model where a number it uses is an assumption: a catalog value
+  marked weak (hardware.yaml), including an efficiency the part has no measurement of (Rubin
+  takes GB200's, docs/performance-model.md).
+
+``provenance_detail`` says which, in words. The weakest link decides: a rule, not a judgement
+per case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Literal
+
+from sim.catalog.hardware import HardwareSpec, Precision, PrefillAccelerator, catalog
+from sim.catalog.models import ModelShape
+from sim.perf.common import PerfError, to_precision
+from sim.perf.inference import InferenceEstimate, estimate_inference
+
+__all__ = ["BACKENDS", "PROVENANCES", "ServingBackend", "analytic_provenance", "estimate_serving"]
+
+ServingBackend = Literal["model", "measured"]
+BACKENDS: tuple[str, ...] = ("model", "measured")
+PROVENANCES = ("measured", "fitted", "from specs", "assumption")
+
+#: catalog parts and precisions the analytic serving constants were fitted on (validation.md C.1)
+_FITTED_ON = {("h100_sxm", Precision.FP8), ("h200_sxm", Precision.FP8)}
+
+#: catalog numbers the analytic serving estimate reads (hardware.yaml provenance keys)
+_USED_KEYS = ("hbm_bytes", "hbm_bandwidth_bytes_per_s", "scaleup_bandwidth_bytes_per_s")
+
+
+def _catalog_name(hw: HardwareSpec) -> str | None:
+    """The catalog name of ``hw`` if it is a catalog entry unchanged, else None."""
+    for name, spec in catalog().items():
+        if spec == hw:
+            return name
+    return None
+
+
+def analytic_provenance(hw: HardwareSpec, precision: Precision | str) -> tuple[str, str]:
+    """(provenance, detail) of an analytic serving estimate on ``hw`` at ``precision``."""
+    p = to_precision(precision)
+    name = _catalog_name(hw)
+    if (name, p) in _FITTED_ON:
+        return "fitted", (
+            f"analytic model; its constants were fitted on validation.md C.1 ({hw.display_name},"
+            f" {p.value})"
+        )
+    eff = ["efficiency.attention", "efficiency.hbm"]
+    for k in ("gemm", "gemm_stream"):  # the entry used: this format's, or the wider it borrows
+        used = [f"efficiency.{k}.{q.value}" for q in (p, Precision.FP8, Precision.BF16)]
+        eff += [u for u in used if u in hw.provenance][:1]
+    keys = (*_USED_KEYS, f"peak_flops.{p.value}", "peak_flops.bf16", *eff)
+    weak = sorted(k for k in keys if k in hw.provenance and hw.provenance[k].weak)
+    if weak:
+        return "assumption", (
+            f"analytic model; catalog values marked weak for {hw.display_name}: {', '.join(weak)}"
+        )
+    if name is None:
+        return (
+            "assumption",
+            f"analytic model on hardware defined in the scenario ({hw.display_name})",
+        )
+    return "from specs", (
+        f"analytic model; the measured efficiencies and catalog specs of {hw.display_name},"
+        f" constants fitted on Hopper"
+    )
+
+
+def estimate_serving(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: Precision | str,
+    *,
+    backend: ServingBackend | str = "model",
+    model_name: str | None = None,
+    hardware_name: str | None = None,
+    engine: str = "trtllm",
+    input_tokens: int,
+    output_tokens: int,
+    reasoning_tokens: int = 0,
+    prompt_cache_hit: float = 0.0,
+    ttft_s: float | None = None,
+    tpot_s: float | None = None,
+    tp: int | None = None,
+    ep: int = 1,
+    prefill_hw: HardwareSpec | PrefillAccelerator | None = None,
+    kv_cache: str = "reserved",
+) -> InferenceEstimate:
+    """A serving estimate from ``backend``, with its provenance filled in.
+
+    ``kv_cache`` is the analytic model's KV allocation (:data:`~sim.perf.KV_CACHE_POLICIES`);
+    the measured backend takes its engine's own, so ``paged`` with it is refused.
+
+    ``backend="measured"`` needs the catalog names (``model_name``, ``hardware_name``) and takes
+    the figures from aiconfigurator; a configuration it does not cover raises
+    :class:`PerfError` (nothing falls back silently to the analytic model).
+    """
+    if backend == "model":
+        est = estimate_inference(
+            model,
+            hw,
+            precision,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            reasoning_tokens=reasoning_tokens,
+            prompt_cache_hit=prompt_cache_hit,
+            ttft_s=ttft_s,
+            tpot_s=tpot_s,
+            tp=tp,
+            ep=ep,
+            prefill_hw=prefill_hw,
+            kv_cache=kv_cache,
+        )
+        prov, detail = analytic_provenance(hw, precision)
+        if prefill_hw is not None and prov in ("fitted", "from specs"):
+            prov, detail = "assumption", detail + "; disaggregated prefill was not fitted"
+        return replace(est, provenance=prov, provenance_detail=detail)
+    if backend != "measured":
+        raise PerfError(f"unknown serving backend {backend!r} (use one of: {', '.join(BACKENDS)})")
+    if prefill_hw is not None:
+        raise PerfError(
+            "disaggregated prefill is not covered by the measured reference (use backend model)"
+        )
+    if kv_cache != "reserved":
+        raise PerfError(
+            f"kv_cache {kv_cache!r} applies to backend model; the measured reference allocates"
+            " the KV cache as its engine does"
+        )
+    if model_name is None or hardware_name is None:
+        raise PerfError(
+            "the measured reference needs catalog names for the model and the hardware"
+            " (an inline model or hardware is not covered)"
+        )
+    from sim.perf.measured import estimate_inference_measured
+
+    return estimate_inference_measured(
+        model_name,
+        hardware_name,
+        precision,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        reasoning_tokens=reasoning_tokens,
+        prompt_cache_hit=prompt_cache_hit,
+        ttft_s=ttft_s,
+        tpot_s=tpot_s,
+        tp=tp,
+        ep=ep,
+        engine=engine,
+        model_shape=model,
+        hardware_spec=hw,
+    )

@@ -1,0 +1,172 @@
+"""The located free pool (:class:`sim.engine.placement.LocatedPool`) against brute force.
+
+Random sequences of the fleet's verbs (pop, pop1, push, push1, remove1) on small fabrics; after
+each one the pool's counts per group, its open sets and its stacks must equal what a plain set of
+free domains gives, and ``pack`` must have chosen as the policy says: where one group holds the
+whole request, the tightest such group at every tier; where none does, the fewest groups.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.engine.placement import BUCKET_CHILDREN, LocatedPool
+
+
+def _tree(units_per_pod: list[int], unit_sizes: list[int], pods_per_building: int):
+    """Domains numbered in order; unit, pod, building and a single site (4 tiers)."""
+    unit_of: list[int] = []
+    pod_of_unit: list[int] = []
+    u = 0
+    for p, n_units in enumerate(units_per_pod):
+        for _ in range(n_units):
+            size = unit_sizes[u % len(unit_sizes)]
+            unit_of += [u] * size
+            pod_of_unit.append(p)
+            u += 1
+    n_pods = len(units_per_pod)
+    building_of_pod = [p // pods_per_building for p in range(n_pods)]
+    n_buildings = max(building_of_pod) + 1
+    parents = (pod_of_unit, building_of_pod, [0] * n_buildings)
+    n_groups = (u, n_pods, n_buildings, 1)
+    return unit_of, parents, n_groups
+
+
+def _groups_of(d: int, unit_of: list[int], parents: tuple[list[int], ...]) -> list[int]:
+    g = unit_of[d]
+    out = [g]
+    for par in parents:
+        g = par[g]
+        out.append(g)
+    return out
+
+
+def _counts(free: set[int], unit_of, parents, n_groups) -> list[list[int]]:
+    out = [[0] * n for n in n_groups]
+    for d in free:
+        for t, g in enumerate(_groups_of(d, unit_of, parents)):
+            out[t][g] += 1
+    return out
+
+
+def _check_pool(pool: LocatedPool, free: set[int], unit_of, parents, n_groups) -> None:
+    assert pool.size == len(free)
+    held = set()
+    for u, bits in pool.stacks.items():
+        held.update(pool.base[u] + i for i in range(bits.bit_length()) if bits >> i & 1)
+    assert held == free
+    want = _counts(free, unit_of, parents, n_groups)
+    # the pool leaves out the top tiers where all its domains share one group
+    everywhere = [
+        {_groups_of(d, unit_of, parents)[t] for d in range(len(unit_of))} for t in range(4)
+    ]
+    assert all(len(everywhere[t]) == 1 for t in range(pool.n_tiers, len(n_groups)))
+    assert pool.n_tiers == 1 or len(everywhere[pool.n_tiers - 1]) > 1
+    for t in range(pool.n_tiers):
+        got = pool.free[t]
+        assert list(got) == want[t]
+        opened = {g for members in pool.open[t].values() for g in members}
+        assert opened == {g for g, n in enumerate(got) if n > 0 and g in _present(pool, t)}
+
+
+def _present(pool: LocatedPool, t: int) -> set[int]:
+    out = set()
+    for chain in pool.chain.values():
+        out.add(chain[t][1])
+    return out
+
+
+def _check_pack(taken: np.ndarray, before: set[int], unit_of, parents, n_groups) -> None:
+    """Best fit, tier by tier from the top, for a request that one group holds."""
+    k = taken.shape[0]
+    counts = _counts(before, unit_of, parents, n_groups)
+    paths = {tuple(_groups_of(int(d), unit_of, parents)) for d in taken.tolist()}
+    top = len(n_groups) - 1
+    # children of each group among groups with free domains
+    for t in range(top - 1, -1, -1):
+        at_t = {p[t] for p in paths}
+        above = {p[t + 1] for p in paths}
+        if len(above) != 1:
+            return  # split higher up: checked by the count of groups below
+        (parent,) = above
+        kids = {
+            _groups_of(d, unit_of, parents)[t]
+            for d in before
+            if _groups_of(d, unit_of, parents)[t + 1] == parent
+        }
+        fits = [counts[t][c] for c in kids if counts[t][c] >= k]
+        if fits:
+            assert len(at_t) == 1, "one group holds the request: it must not be split"
+            (g,) = at_t
+            assert counts[t][g] == min(fits), "not the tightest group that holds it"
+        else:
+            # split over the fullest groups: no fewer groups could hold it
+            sizes = sorted((counts[t][c] for c in kids), reverse=True)
+            assert sum(sizes[: len(at_t) - 1]) < k
+            return
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    units_per_pod=st.lists(st.integers(1, 40), min_size=1, max_size=4),
+    unit_sizes=st.lists(st.integers(1, 5), min_size=1, max_size=3),
+    pods_per_building=st.integers(1, 3),
+    policy=st.sampled_from(["pack", "spread", "random"]),
+    ops=st.lists(
+        st.tuples(st.sampled_from("PPpUuR"), st.one_of(st.integers(1, 4), st.integers(1, 40))),
+        max_size=40,
+    ),
+    seed=st.integers(0, 2**16),
+)
+def test_pool_matches_brute_force(units_per_pod, unit_sizes, pods_per_building, policy, ops, seed):
+    unit_of, parents, n_groups = _tree(units_per_pod, unit_sizes, pods_per_building)
+    n = len(unit_of)
+    rng = np.random.default_rng(seed)
+    domains = np.arange(n, dtype=np.int64)
+    pool = LocatedPool(
+        domains, array("q", unit_of), parents, n_groups, policy, np.random.default_rng(1)
+    )
+    free = set(range(n))
+    out: list[int] = []  # taken, in take order
+    _check_pool(pool, free, unit_of, parents, n_groups)
+    for verb, k in ops:
+        if verb == "P" and free:
+            k = min(k, len(free))
+            before = set(free)
+            taken = pool.pop(k)
+            assert len(set(taken.tolist())) == k and set(taken.tolist()) <= before
+            free -= set(taken.tolist())
+            out += taken.tolist()
+            if policy == "pack":
+                _check_pack(taken, before, unit_of, parents, n_groups)
+        elif verb == "p" and free:
+            d = pool.pop1()
+            assert d in free
+            free.discard(d)
+            out.append(d)
+        elif verb == "U" and out:
+            k = min(k, len(out))
+            back = np.array(out[-k:], dtype=np.int64)
+            rng.shuffle(back)
+            del out[-k:]
+            pool.push(back)
+            free |= set(back.tolist())
+        elif verb == "u" and out:
+            d = out.pop(int(rng.integers(len(out))))
+            pool.push1(d)
+            free.add(d)
+        elif verb == "R" and free:
+            d = sorted(free)[int(rng.integers(len(free)))]
+            pool.remove1(d)
+            free.discard(d)
+            out.append(d)
+        _check_pool(pool, free, unit_of, parents, n_groups)
+
+
+def test_bucketed_pods_are_exercised():
+    """The strategy above reaches parents with more children than BUCKET_CHILDREN."""
+    assert BUCKET_CHILDREN < 40
