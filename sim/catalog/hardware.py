@@ -137,9 +137,13 @@ class Efficiency(BaseModel):
 
     ``gemm``: median efficiency of large dense GEMMs (m, n, k >= 8,192) against the dense peak
     of that precision. ``gemm_stream``: the fraction of HBM bandwidth at which a GEMM with few
-    rows (m <= 32: decode) reads its weights. ``attention``: flash-attention (causal, BF16,
+    rows (m <= 32: decode) reads its weights, and ``gemm_latency_s`` the fixed time of one such
+    kernel (launch, tail, activation quantization): ``latency = fixed + bytes / (HBM x stream)``
+    fitted over those GEMMs. ``attention``: flash-attention (causal, BF16,
     sequences >= 4K) against the BF16 dense peak. ``hbm``: marginal bandwidth of paged KV-cache
-    reads against the HBM rate. ``scaleup`` / ``scaleout``: NCCL bus bandwidth against the
+    reads against the HBM rate; a decode-attention kernel also costs
+    ``decode_attention_latency_s`` plus ``decode_attention_per_sequence_s`` per sequence in the
+    batch, per layer (its latency at an empty cache, Llama-70B heads). ``scaleup`` / ``scaleout``: NCCL bus bandwidth against the
     NVLink (one direction) and NIC line rates.
 
     The defaults are Hopper's (H200 measurements, :data:`HOPPER_EFFICIENCY`), used by an entry
@@ -153,22 +157,29 @@ class Efficiency(BaseModel):
         default_factory=lambda: {Precision.BF16: 0.71, Precision.FP8: 0.65}
     )
     gemm_stream: dict[Precision, Fraction] = Field(
-        default_factory=lambda: {Precision.BF16: 0.83, Precision.FP8: 0.74}
+        default_factory=lambda: {Precision.BF16: 0.83, Precision.FP8: 0.84}
+    )
+    gemm_latency_s: dict[Precision, Annotated[float, quantity("s"), Field(ge=0, le=1e-3)]] = (
+        Field(default_factory=lambda: {Precision.BF16: 3.4e-6, Precision.FP8: 13.7e-6})
     )
     attention: Fraction = 0.54
     hbm: Fraction = 0.94
+    decode_attention_latency_s: Annotated[float, quantity("s"), Field(ge=0, le=1e-3)] = 4.55e-6
+    decode_attention_per_sequence_s: Annotated[float, quantity("s"), Field(ge=0, le=1e-5)] = (
+        9.67e-8
+    )
     scaleup: Fraction = 0.80
     scaleout: Fraction = 0.85
 
     @model_validator(mode="after")
     def _check(self) -> Efficiency:
-        for name in ("gemm", "gemm_stream"):
+        for name in ("gemm", "gemm_stream", "gemm_latency_s"):
             table = getattr(self, name)
             if Precision.BF16 not in table:
                 raise ValueError(
                     f"efficiency.{name} needs a bf16 entry (the others fall back to it)"
                 )
-            if any(v <= 0 for v in table.values()):
+            if name != "gemm_latency_s" and any(v <= 0 for v in table.values()):
                 raise ValueError(f"efficiency.{name} values must be > 0")
         for name in ("attention", "hbm", "scaleup", "scaleout"):
             if getattr(self, name) <= 0:
@@ -182,6 +193,10 @@ class Efficiency(BaseModel):
     def gemm_stream_at(self, precision: Precision) -> float:
         """Weight-streaming fraction of HBM of a few-row GEMM at ``precision``."""
         return _lookup(self.gemm_stream, precision)
+
+    def gemm_latency_at(self, precision: Precision) -> float:
+        """Fixed time (s) of one few-row GEMM kernel at ``precision``."""
+        return _lookup(self.gemm_latency_s, precision)
 
 
 def _lookup(table: dict[Precision, float], precision: Precision) -> float:
@@ -290,7 +305,15 @@ class HardwareSpec(BaseModel):
 _LEAF_KEYS = frozenset({"value", "source", "range", "weak", "note"})
 # mappings whose members are leaves
 _NESTED = frozenset(
-    {"peak_flops", "prefill_accelerator", "activity_power", "efficiency", "gemm", "gemm_stream"}
+    {
+        "peak_flops",
+        "prefill_accelerator",
+        "activity_power",
+        "efficiency",
+        "gemm",
+        "gemm_stream",
+        "gemm_latency_s",
+    }
 )
 
 

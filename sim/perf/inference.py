@@ -182,11 +182,13 @@ def _gemm_time(r: _Replica, tokens: float, hw_peak: float, hbm_bw: float, gpus: 
     and compute at its measured large-GEMM ceiling (``efficiency.gemm``) are combined as a
     smooth roofline, ``sqrt(t_mem^2 + t_flops^2)``: the limit that binds dominates and the
     knee, where a GEMM of a few hundred rows can hide neither fully behind the other, is
-    rounded. Against the per-layer GEMM latencies of Llama 2 70B on H200 FP8 measured with
-    TensorRT-LLM (catalog [S123]) at 64-512 rows this is within -13% to +5%; the sum of the
-    two terms (the rule before) was up to 37% slow at 256 rows and a plain max 22% fast.
-    The exponent 2 is that choice, made on those measurements. MoE: only the experts the
-    iteration's tokens touch are read (uniform routing).
+    rounded. Each kernel adds the part's measured fixed time (``efficiency.gemm_latency_s``:
+    launch, tail, activation quantization; 14-20 us at FP8/FP4), which is what makes the small
+    sharded GEMMs of a TP4/TP8 replica slow. Against the per-layer GEMM latencies of Llama 2 70B
+    on H200 FP8 measured with TensorRT-LLM (catalog [S123]) at 64-512 rows this is within 10%;
+    the sum of streaming and compute (the rule before) was up to 37% slow at 256 rows. The
+    exponent 2 is a choice made on those measurements. MoE: only the experts the iteration's
+    tokens touch are read (uniform routing).
     """
     m = r.model
     n_active = m.matmul_params_active
@@ -201,7 +203,10 @@ def _gemm_time(r: _Replica, tokens: float, hw_peak: float, hbm_bw: float, gpus: 
     eff = r.hw.efficiency
     t_flops = 2.0 * tokens * n_active / gpus / (hw_peak * eff.gemm_at(r.precision))
     t_mem = bytes_read / gpus / (hbm_bw * eff.gemm_stream_at(r.precision))
-    return math.hypot(t_mem, t_flops)
+    # the fixed time of each kernel: QKV, output, gate/up and down per layer, and the LM head
+    # (MoE layers: the grouped expert GEMMs in place of the MLP's two)
+    kernels = 4 * m.layers + 1
+    return math.hypot(t_mem, t_flops) + kernels * eff.gemm_latency_at(r.precision)
 
 
 def _prefill_attention_flops(r: _Replica, tokens: float) -> float:
@@ -225,6 +230,12 @@ def _iteration(r: _Replica, batch: int) -> tuple[float, dict[str, float]]:
         * r.kv_bytes_per_token
         / kv_shards
         / (hw.hbm_bandwidth_bytes_per_s * hw.efficiency.hbm)
+    )
+    # each layer's decode-attention kernel also has a fixed cost and one per sequence (measured
+    # at an empty cache, catalog efficiency.decode_attention_*), paid on every GPU of the replica
+    eff = hw.efficiency
+    t_kv += m.layers * (
+        eff.decode_attention_latency_s + eff.decode_attention_per_sequence_s * batch
     )
     t_pattn = _prefill_attention_flops(r, prefill) / r.gpus / (peak_attn * hw.efficiency.attention)
     act = tokens * m.hidden_size * 2.0
