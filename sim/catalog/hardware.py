@@ -139,11 +139,11 @@ class Efficiency(BaseModel):
     of that precision. ``gemm_stream``: the fraction of HBM bandwidth at which a GEMM with few
     rows (m <= 32: decode) reads its weights, and ``gemm_latency_s`` the fixed time of one such
     kernel (launch, tail, activation quantization): ``latency = fixed + bytes / (HBM x stream)``
-    fitted over those GEMMs. ``attention``: flash-attention (causal, BF16,
-    sequences >= 4K) against the BF16 dense peak. ``hbm``: marginal bandwidth of paged KV-cache
-    reads against the HBM rate; a decode-attention kernel also costs
-    ``decode_attention_latency_s`` plus ``decode_attention_per_sequence_s`` per sequence in the
-    batch, per layer (its latency at an empty cache, Llama-70B heads). ``scaleup`` / ``scaleout``: NCCL bus bandwidth against the
+    fitted over those GEMMs. ``attention``: flash-attention (causal, BF16, sequences >= 4K)
+    against the BF16 dense peak. ``hbm``: marginal bandwidth of paged KV-cache reads against the
+    HBM rate; a decode-attention kernel also costs ``decode_attention_latency_s`` plus
+    ``decode_attention_per_sequence_s`` per sequence in the batch, per layer (its latency at an
+    empty cache, Llama-70B heads). ``scaleup`` / ``scaleout``: NCCL bus bandwidth against the
     NVLink (one direction) and NIC line rates.
 
     The defaults are Hopper's (H200 measurements, :data:`HOPPER_EFFICIENCY`), used by an entry
@@ -159,15 +159,13 @@ class Efficiency(BaseModel):
     gemm_stream: dict[Precision, Fraction] = Field(
         default_factory=lambda: {Precision.BF16: 0.83, Precision.FP8: 0.84}
     )
-    gemm_latency_s: dict[Precision, Annotated[float, quantity("s"), Field(ge=0, le=1e-3)]] = (
-        Field(default_factory=lambda: {Precision.BF16: 3.4e-6, Precision.FP8: 13.7e-6})
+    gemm_latency_s: dict[Precision, Annotated[float, quantity("s"), Field(ge=0, le=1e-3)]] = Field(
+        default_factory=lambda: {Precision.BF16: 3.4e-6, Precision.FP8: 13.7e-6}
     )
     attention: Fraction = 0.54
     hbm: Fraction = 0.94
     decode_attention_latency_s: Annotated[float, quantity("s"), Field(ge=0, le=1e-3)] = 4.55e-6
-    decode_attention_per_sequence_s: Annotated[float, quantity("s"), Field(ge=0, le=1e-5)] = (
-        9.67e-8
-    )
+    decode_attention_per_sequence_s: Annotated[float, quantity("s"), Field(ge=0, le=1e-5)] = 9.67e-8
     scaleup: Fraction = 0.80
     scaleout: Fraction = 0.85
 
