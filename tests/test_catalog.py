@@ -49,7 +49,7 @@ def numeric_fields(spec: HardwareSpec) -> dict[str, float]:
             if name == "provenance":
                 continue
             value = getattr(model, name)
-            if name in ("peak_flops", "gemm", "gemm_stream"):
+            if name in ("peak_flops", "gemm", "gemm_stream", "gemm_latency_s"):
                 out.update({f"{prefix}{name}.{p.value}": v for p, v in value.items()})
             elif name in ("prefill_accelerator", "activity_power", "efficiency") and value:
                 walk(f"{prefix}{name}.", value)
@@ -540,7 +540,18 @@ def test_every_entry_has_sourced_efficiency(cat: dict[str, HardwareSpec], name: 
         assert 0.0 < eff.gemm_at(p) < 1.0 and 0.0 < eff.gemm_stream_at(p) <= 1.0
     paths = [f"efficiency.gemm.{p.value}" for p in eff.gemm]
     paths += [f"efficiency.gemm_stream.{p.value}" for p in eff.gemm_stream]
-    paths += [f"efficiency.{k}" for k in ("attention", "hbm", "scaleup", "scaleout")]
+    paths += [f"efficiency.gemm_latency_s.{p.value}" for p in eff.gemm_latency_s]
+    paths += [
+        f"efficiency.{k}"
+        for k in (
+            "attention",
+            "hbm",
+            "decode_attention_latency_s",
+            "decode_attention_per_sequence_s",
+            "scaleup",
+            "scaleout",
+        )
+    ]
     for path in paths:
         prov = spec.provenance.get(path)
         assert prov is not None and prov.note, f"{name}.{path}: no provenance"
