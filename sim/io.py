@@ -38,6 +38,7 @@ __all__ = [
     "write_comparison",
     "write_report",
     "write_run",
+    "write_serving_run",
 ]
 
 RUN_FILES = (
@@ -279,6 +280,19 @@ def write_comparison(target: Path, files: dict[str, str]) -> Path:
             (tmp / name).write_text(text, "utf-8")
 
     return _write_atomically(target, "comparison", fill)
+
+
+def write_serving_run(target: Path, tables: dict[str, pd.DataFrame], files: dict[str, str]) -> Path:
+    """Write an ``aifactory serve-sim`` folder atomically: each table as ``<name>.parquet`` and
+    each text file (``summary.json``, ``report.html``) as given."""
+
+    def fill(tmp: Path) -> None:
+        for name, df in tables.items():
+            df.to_parquet(tmp / f"{name}.parquet", index=False)
+        for name, text in files.items():
+            (tmp / name).write_text(text, "utf-8")
+
+    return _write_atomically(target, "serving run", fill)
 
 
 def write_report(folder: Path | str, text: str) -> Path:

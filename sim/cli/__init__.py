@@ -7,7 +7,8 @@ traceback reaches the user for bad input.
 Ctrl-C (SIGINT) and SIGTERM end any command with the one line ``interrupted`` and exit codes
 130 and 143 (128 + the signal, as shells report them). SIGTERM is turned into an exception while
 a command runs, so the same clean-up as for Ctrl-C runs: a run folder being written is removed
-with its hidden ``.partial`` folder.
+with its hidden ``.partial`` folder. The console script (:mod:`sim.launch`) installs the handler
+before this package's imports, so a signal during start-up ends the same way.
 """
 
 from __future__ import annotations
@@ -15,29 +16,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-import sys
 from collections.abc import Iterator, Sequence
-from types import FrameType
 
-from sim.cli import estimate, hardware, reports, runs
+from sim.cli import commitment, estimate, hardware, reports, runs, serve
+from sim.interrupt import EXIT_SIGINT, EXIT_SIGTERM, Terminated, interrupted, raise_terminated
 
 EXIT_USER_ERROR = 2
-EXIT_SIGINT, EXIT_SIGTERM = 130, 143
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised where the program is (a BaseException, like KeyboardInterrupt, so that
-    ``except Exception`` never swallows it and ``finally``/clean-up blocks run)."""
-
-
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated
 
 
 @contextlib.contextmanager
 def _sigterm_as_exception() -> Iterator[None]:
     try:
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
@@ -57,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     reports.add_parsers(sub)
     hardware.add_parser(sub)
     estimate.add_parser(sub)
+    serve.add_parser(sub)
+    commitment.add_parser(sub)
     return parser
 
 
@@ -67,17 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _sigterm_as_exception():
             code: int = args.handler(args)
     except KeyboardInterrupt:
-        return _interrupted(EXIT_SIGINT)
+        return interrupted(EXIT_SIGINT)
     except Terminated:
-        return _interrupted(EXIT_SIGTERM)
+        return interrupted(EXIT_SIGTERM)
     return code
-
-
-def _interrupted(code: int) -> int:
-    sys.stderr.write("\ninterrupted\n" if sys.stderr.isatty() else "interrupted\n")
-    sys.stderr.flush()
-    return code
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -48,9 +48,11 @@ from sim.config.quantities import (
     Watts,
     within,
 )
-from sim.units import DAY_S, short
+from sim.units import DAY_S, quantity, short
 
 __all__ = [
+    "AgenticSessions",
+    "CommitmentConfig",
     "CorrelatedEvent",
     "CostsConfig",
     "DemandProfile",
@@ -70,6 +72,7 @@ __all__ = [
     "ScaleAcrossLink",
     "Scenario",
     "SchedulerConfig",
+    "ServingEngineConfig",
     "WorkloadsConfig",
 ]
 
@@ -737,6 +740,68 @@ class DemandProfile(_Model):
     ] = 0.0
 
 
+class ServingEngineConfig(_Model):
+    """The serving engine's scheduler and the spread of request lengths, for the request-level
+    simulator (``aifactory serve-sim``, docs/serving.md). Defaults: vLLM on GPUs of 70 GiB or
+    more (network-and-serving.md B1: ``max_num_seqs`` 1,024, ``max_num_batched_tokens`` 8,192);
+    length spreads of the Azure 2023 conversation trace (validation.md F.1, lognormal fit of its
+    mean and median)."""
+
+    max_seqs: Annotated[
+        Count, within(1, 65_536, "", "engines cap in-flight sequences at a few thousand")
+    ] = Field(default=1024, description="most sequences in flight per replica (vLLM max_num_seqs)")
+    max_batched_tokens: Annotated[
+        Count, within(1, 1_048_576, "", "a million tokens per iteration is beyond any engine")
+    ] = Field(default=8192, description="token budget per iteration (chunked prefill)")
+    input_cv: Annotated[Number, within(0, 10, "", "a spread beyond cv 10 is not a length mix")] = (
+        Field(default=0.53, description="coefficient of variation of prompt lengths (lognormal)")
+    )
+    output_cv: Annotated[Number, within(0, 10, "", "a spread beyond cv 10 is not a length mix")] = (
+        Field(default=1.17, description="coefficient of variation of output lengths (lognormal)")
+    )
+
+    @model_validator(mode="after")
+    def _budget(self) -> ServingEngineConfig:
+        if self.max_seqs > self.max_batched_tokens:
+            raise ValueError(
+                f"max_seqs ({self.max_seqs}) cannot exceed max_batched_tokens"
+                f" ({self.max_batched_tokens}): each running sequence takes a token per iteration"
+            )
+        return self
+
+
+class AgenticSessions(_Model):
+    """Requests come as agentic sessions: calls separated by tool latency, each call's prompt
+    the previous prompt plus its output plus the tool result; the prompt cache serves the
+    previous context if the tool returns within ``cache_ttl`` (docs/serving.md)."""
+
+    calls: Annotated[Number, within(1, 10_000, "", "ten thousand calls is not one session")] = (
+        Field(
+            description="mean calls per session (1 + geometric; coding agents: median 8 turns, B3)"
+        )
+    )
+    tool_latency_s: Annotated[
+        Seconds, within(0, DAY_S, "s", "a tool that takes a day ends the session")
+    ] = Field(alias="tool_latency", description="mean time from a call's end to the next call")
+    tool_output_tokens: Annotated[Count, within(0, 100_000_000, "", _CONTEXT)] = Field(
+        description="mean tokens a tool result adds to the context"
+    )
+    cache_ttl_s: Annotated[
+        Seconds, within(0, 30 * DAY_S, "s", "caches keep entries minutes to hours")
+    ] = Field(
+        default=300.0,
+        alias="cache_ttl",
+        description="prompt-cache lifetime after last use (Anthropic 5 min, B3 [N35])",
+    )
+    shared_prefix_tokens: Annotated[Count, within(0, 100_000_000, "", _CONTEXT)] = Field(
+        default=0, description="system-prompt tokens shared by every call (cached)"
+    )
+    share: Annotated[Number, within(0, 1, lo_open=True)] = Field(
+        default=1.0,
+        description="share of the service's calls from sessions; the rest are plain requests",
+    )
+
+
 class InferenceService(_Model):
     """A served model tier with its own replicas, demand and latency targets."""
 
@@ -793,6 +858,31 @@ class InferenceService(_Model):
         " HPA default 300 s); scale-up is immediate",
     )
     priority_class: Name = Field(default="inference", alias="class")
+    kv_cache: Literal["reserved", "paged"] = Field(
+        default="paged",
+        description="KV cache: reserved (prompt + output held from admission, never preempted;"
+        " TensorRT-LLM GUARANTEED_NO_EVICT) or paged (grows per token, preempts on overflow;"
+        " vLLM)",
+    )
+    serving: ServingEngineConfig = Field(default_factory=ServingEngineConfig)
+    sessions: AgenticSessions | None = None
+
+    @model_validator(mode="after")
+    def _sessions(self) -> InferenceService:
+        s = self.sessions
+        if s is None:
+            return self
+        if self.prompt_cache_hit > 0:
+            raise ValueError(
+                "give either prompt_cache_hit or sessions, not both: with sessions the hit rate"
+                " follows from the session structure (cache_ttl, tool_latency)"
+            )
+        if s.shared_prefix_tokens >= self.input_tokens:
+            raise ValueError(
+                f"sessions.shared_prefix_tokens ({s.shared_prefix_tokens}) must be below"
+                f" input_tokens ({self.input_tokens}), the first call's mean prompt"
+            )
+        return self
 
 
 class WorkloadsConfig(_Model):
@@ -1062,7 +1152,32 @@ class ReliabilityConfig(_Model):
 # --------------------------------------------------------------------------- costs
 
 
+class FacilitySplit(_Model):
+    """Shares of the facility's capital cost (shell and M&E per W) by component, each with its
+    own life. Cortex Construct's breakdowns of data-centre construction cost: electrical 35-45%,
+    mechanical/cooling 20-25%, structure, envelope, site, fire, controls and cabling the rest
+    (weak, a builder's guide): defaults the middles, the shell taking the remainder."""
+
+    shell: Fraction = 0.375
+    electrical: Fraction = 0.40
+    mechanical: Fraction = 0.225
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> FacilitySplit:
+        total = self.shell + self.electrical + self.mechanical
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"shell + electrical + mechanical must be 1, got {total:g}")
+        return self
+
+
+Usd = Annotated[float, quantity("USD"), within(0, 1e13, "USD", "$10T is ten GW campuses")]
+
+
 class CostsConfig(_Model):
+    """Capital, its cost, and every operating cost (docs/costs.md has the sources and the
+    arithmetic). Capital is paid back as an annuity at ``wacc`` over each asset class's life,
+    so it accrues whether or not the hardware is busy."""
+
     energy_price_usd_per_mwh: EnergyPrice = Field(
         default=80.0,
         alias="energy_price",
@@ -1078,6 +1193,25 @@ class CostsConfig(_Model):
         " ercot 377, pjm 403, caiso 229, sweden 23, norway 33; facility.md §6.3 [F65]), a"
         " profile {kind: profile, base, peak, peak_hours} or an hourly CSV {kind: csv, path}",
     )
+    prices: dict[Name, Usd] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="price of one domain of a hardware generation (catalog or inline name), or"
+        " of one switch (switch catalog name), overriding the catalog: {gb200_nvl72: $3.9M,"
+        " quantum2_qm9700: $30k}",
+    )
+    wacc: Annotated[Plain, within(0, 0.5, "", "50% a year is no financing")] = Field(
+        default=0.10,
+        description="cost of capital a year: capital is repaid as an annuity at this rate over"
+        " each asset's life (0: straight-line). Bank loans 5-10%, GPU-backed private credit"
+        " 10-17% (GPU Loans, Dec 2025, weak); default 10%, the boundary",
+    )
+    it_amortization_s: Duration = Field(
+        default=5 * YEAR_S,
+        alias="it_amortization",
+        description="life of compute, network and storage hardware: 5 years (Epoch AI's 1-GW"
+        " model, May 2026; hyperscalers book 5-6)",
+    )
     facility_capex_usd_per_w: Annotated[
         UsdPerWatt, within(0, 1000, "", "100 times the US average $11.7/W")
     ] = Field(
@@ -1085,19 +1219,103 @@ class CostsConfig(_Model):
         alias="facility_capex",
         description="shell and M&E per W of IT capacity: US average $11.7M/MW [S66]",
     )
-    it_amortization_s: Duration = Field(
-        default=5 * 365 * DAY_S,
-        alias="it_amortization",
-        description="straight-line life of IT equipment (planning assumption)",
+    facility_split: FacilitySplit = Field(
+        default_factory=FacilitySplit,
+        description="shares of facility_capex: shell, electrical, mechanical",
     )
     facility_amortization_s: Duration = Field(
-        default=15 * 365 * DAY_S,
+        default=14 * YEAR_S,
         alias="facility_amortization",
-        description="straight-line life of the building and plant (planning assumption)",
+        description="life of the electrical and mechanical plant: 14 years (Epoch AI's facility"
+        " life, May 2026)",
+    )
+    shell_amortization_s: Duration = Field(
+        default=39 * YEAR_S,
+        alias="shell_amortization",
+        description="life of the building shell: 39 years (US recovery period of nonresidential"
+        " real property, IRS Publication 946)",
     )
     network_capex_fraction: Fraction = Field(
         default=0.13 / 0.39,
-        description="networking capex as a share of GPU capex: Bernstein 13% vs 39% [S63]",
+        description="networking capital as a share of compute capital where no fabric is"
+        " modelled (network.kind non_blocking): Bernstein 13% vs 39% [S63]; a switched fabric"
+        " is priced from its switch and transceiver count instead",
+    )
+    storage_capex_fraction: Fraction = Field(
+        default=0.014 / 0.39,
+        description="storage capital as a share of compute capital: Bernstein 1.4% vs 39% [S63]",
+    )
+    maintenance_per_year: Fraction = Field(
+        default=0.008,
+        description="maintenance and other non-energy operating cost a year, as a share of"
+        " capital: Epoch AI's 1-GW GB200 site has $0.9B/yr of opex, $0.6B of it energy, on"
+        " $38B of capex: (0.9 - 0.6) / 38 = 0.8% (it includes staff: add fixed_opex only for"
+        " costs beyond it)",
+    )
+    fixed_opex_usd_per_w_year: Annotated[
+        float, quantity("USD/W/year"), within(0, 100, "USD/W/year", "$100M/MW/year is absurd")
+    ] = Field(
+        default=0.0,
+        alias="fixed_opex",
+        description="staff and other fixed cost per W of IT capacity a year beyond"
+        " maintenance_per_year (e.g. '$50k/MW/year'); default none (Epoch's staff costs are in"
+        " maintenance_per_year)",
+    )
+    repair_usd_per_failure: Usd = Field(
+        default=0.0,
+        alias="repair_per_failure",
+        description="parts and labour of one hardware failure (a domain or a compute tray; not"
+        " planned maintenance) beyond maintenance_per_year (e.g. '$20k'); default none: parts"
+        " under warranty, labour in maintenance_per_year",
+    )
+    software_usd_per_gpu_year: Annotated[
+        float, quantity("USD/year"), within(0, 1e6, "USD/year", "$1M per GPU a year is absurd")
+    ] = Field(
+        default=0.0,
+        alias="software_per_gpu_year",
+        description="software licences per installed GPU a year, e.g. '$4500/year': NVIDIA AI"
+        " Enterprise is $4,500 per GPU a year (NVIDIA, Q3 FY2024 earnings call; Enterprise"
+        " Licensing Guide), five years of it bundled with H100; default none: hyperscale"
+        " operators run their own stack",
+    )
+
+
+class CommitmentConfig(_Model):
+    """The commitment question (``aifactory commitment``, and a section of the run's report):
+    what a fixed budget spent over a term buys on each generation at this scenario's site (its
+    grid, PUE, energy price and costs): GPUs, GPU-hours, tokens served, frontier training runs
+    and the power it needs. The budget pays for the whole cost of ownership over the term
+    (capital annuities, energy and operations), see docs/costs.md."""
+
+    budget_usd: Usd = Field(alias="budget", description="the commitment, e.g. '$30B'")
+    term_s: Duration = Field(
+        default=5 * YEAR_S, alias="term", description="over how long it is spent, e.g. '5 years'"
+    )
+    generations: tuple[Name, ...] = Field(
+        default=(
+            "h100_sxm",
+            "gb200_nvl72",
+            "gb300_nvl72",
+            "vr200_nvl144",
+            "rubin_ultra_nvl576",
+        ),
+        min_length=1,
+        max_length=50,
+        description="hardware generations to compare (catalog or inline names); shown in order"
+        " of release",
+    )
+    utilization: Fraction = Field(
+        default=0.8,
+        description="share of the GPU-hours that do useful work (an assumption: take it from"
+        " a run's utilization x goodput); scales tokens served and training runs",
+    )
+    service: Name | None = Field(
+        default=None,
+        description="the inference service whose tokens are counted (default: the first)",
+    )
+    training_run: Name | None = Field(
+        default=None,
+        description="the pre-training job counted as one frontier run (default: the first)",
     )
 
 
@@ -1117,6 +1335,10 @@ class Scenario(_Model):
     scheduler: SchedulerConfig = SchedulerConfig()
     reliability: ReliabilityConfig = ReliabilityConfig()
     costs: CostsConfig = CostsConfig()
+    commitment: CommitmentConfig | None = Field(
+        default=None,
+        description="what a fixed budget buys on each generation at this site (docs/costs.md)",
+    )
 
     # Cross-references (hardware, models, priority classes) are checked in sim.build, where
     # each problem is reported with its own key path and line.

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from sim.cli import main
 from sim.io import RunTables
 from sim.report.compare import render_comparison
 from sim.report.figures import FIGURES
@@ -139,3 +140,11 @@ def test_comparison_renders_in_chromium(smoke_tables: RunTables, tmp_path: Path)
     (page / "comparison.html").write_text(render_comparison(runs), "utf-8")
     sections = _check_page(page, "comparison.html", tmp_path / "profile", "comparison.png", 3000)
     assert {"kpis", "utilization", "power"} <= set(sections)
+
+
+def test_serving_report_renders_in_chromium(tmp_path: Path) -> None:
+    out = tmp_path / "serve"
+    args = ["serve-sim", "scenarios/smoke.yaml", "--service", "chat-70b", "--duration", "5 min"]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    sections = _check_page(out, "report.html", tmp_path / "profile", "serving.png", 1900)
+    assert list(sections) == ["latency", "levels"]

@@ -1,0 +1,287 @@
+"""``aifactory serve-sim``: the request-level simulation of one replica of a scenario's service.
+
+    aifactory serve-sim SCENARIO --service NAME [--duration 1h] [--rate 12/s | --trace FILE]
+                        [--kv-cache reserved|paged] [--seed N] [--set KEY=VALUE] [--out DIR]
+
+The service's model, hardware, precision, replica layout, latency targets, request mix,
+``kv_cache``, ``serving`` and ``sessions`` come from the scenario (the whole scenario is checked,
+as by ``aifactory validate``). Arrivals are Poisson at ``--rate`` requests/s per replica
+(default: the fluid plan's operating point, ``max_load`` x the performance model's capacity
+per replica at the targets) or replayed from a trace (Azure, Mooncake or BurstGPT format;
+``--trace-speed`` replays faster). Writes
+``outputs/serve-sim/<scenario>-<service>/<stamp>-seed<N>/`` with ``summary.json``,
+``requests.parquet``, ``levels.parquet`` and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sim.catalog.models import get_model
+from sim.config.loader import ScenarioError
+from sim.io import OutputError, default_run_dir, write_serving_run
+from sim.perf import PerfError
+from sim.report.serving import render_serving_report
+from sim.rng import RandomStreams
+from sim.runner import prepare
+from sim.serving.metrics import levels_table, requests_table, summarize
+from sim.serving.shape import shape_of_service
+from sim.serving.simulator import KV_MODES, simulate
+from sim.serving.traces import TRACE_FORMATS, TraceError, read_trace
+from sim.serving.workload import Requests
+from sim.units import QuantityError, parse_quantity
+
+EXIT_OK, EXIT_USER_ERROR = 0, 2
+#: Longest simulated span: a week of one replica is ~10 million requests at 20/s.
+MAX_DURATION_S = 7 * 86_400.0
+#: Most requests one command simulates (memory: ~0.5 GB per million requests, measured).
+MAX_REQUESTS = 5_000_000
+
+
+class _UserError(Exception):
+    pass
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve-sim",
+        help="request-level simulation of one replica of a scenario's inference service",
+        description="Simulate one replica of an inference service request by request"
+        " (continuous batching, chunked prefill, KV cache) and write a report (docs/serving.md).",
+    )
+    p.add_argument("scenario", help="scenario YAML")
+    p.add_argument("--service", required=True, help="name of a workloads.inference service")
+    p.add_argument("--duration", default="1h", help="simulated time, e.g. 1h, 20 min (default 1h)")
+    p.add_argument(
+        "--rate",
+        default=None,
+        help="Poisson arrivals per replica, e.g. '12/s' or '600/min' (default: the fluid plan's"
+        " operating point, max_load x capacity at the targets)",
+    )
+    p.add_argument("--trace", default=None, help="replay a trace file instead of Poisson arrivals")
+    p.add_argument("--trace-format", choices=TRACE_FORMATS, default=None, help="default: guessed")
+    p.add_argument(
+        "--trace-speed", type=float, default=1.0, help="replay the trace this much faster"
+    )
+    p.add_argument(
+        "--kv-cache", choices=KV_MODES, default=None, help="override the service's kv_cache"
+    )
+    p.add_argument("--seed", type=int, help="root random seed (overrides run.seed)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    p.add_argument("--out", help="write the run folder here")
+    p.add_argument("--quiet", action="store_true", help="print only the run folder")
+    p.set_defaults(handler=cmd_serve_sim)
+
+
+def _seconds(text: str, what: str) -> float:
+    try:
+        value = parse_quantity(text, "s", require_unit=True)
+    except QuantityError as exc:
+        raise _UserError(f"--{what}: {exc}") from None
+    if not 0 < value <= MAX_DURATION_S:
+        raise _UserError(f"--{what}: must be more than 0 and at most 7 days, got {text!r}")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = parse_quantity(text, "1/s", require_unit=True)
+    except QuantityError as exc:
+        raise _UserError(f"--rate: {exc} (e.g. '12/s' or '600/min')") from None
+    if not 0 < value <= 1e6:
+        raise _UserError(f"--rate: must be more than 0 and at most 1e6/s, got {text!r}")
+    return value
+
+
+def _err(console: Console, message: str) -> int:
+    console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return EXIT_USER_ERROR
+
+
+def cmd_serve_sim(args: argparse.Namespace) -> int:
+    err = Console(stderr=True, highlight=False)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    try:
+        return _run(args, out)
+    except (ScenarioError, OutputError, TraceError) as exc:
+        return _err(err, str(exc))
+    except _UserError as exc:
+        return _err(err, str(exc))
+
+
+def _run(args: argparse.Namespace, out: Console) -> int:
+    duration = _seconds(args.duration, "duration")
+    if args.trace is not None and args.rate is not None:
+        raise _UserError("give --rate or --trace, not both")
+    if not (args.trace_speed > 0 and math.isfinite(args.trace_speed)):
+        raise _UserError(f"--trace-speed: must be a positive number, got {args.trace_speed}")
+    loaded, plan = prepare(args.scenario, seed=args.seed, overrides=args.overrides)
+    sc = loaded.scenario
+    names = [v.name for v in sc.workloads.inference]
+    if args.service not in names:
+        raise _UserError(
+            f"--service: no inference service '{args.service}' in {args.scenario}; it has: "
+            + (", ".join(names) or "none")
+        )
+    v = sc.workloads.inference[names.index(args.service)]
+    ps = next(s for s in plan.services if s.name == v.name)
+    hw = plan.hw_specs[ps.hw_index]
+    model = get_model(v.model)
+    try:
+        # the replica layout the fluid plan serves with
+        shape = shape_of_service(v, model, hw, kv_cache=args.kv_cache, tp=int(ps.estimate["tp"]))
+        step = shape.step()
+    except PerfError as exc:
+        raise _UserError(f"--service {v.name}: {exc}") from None
+    seed = sc.run.seed
+    if args.trace is not None:
+        reqs = read_trace(
+            args.trace, args.trace_format, speed=args.trace_speed, max_context=model.max_seq_len
+        )
+        keep = reqs.arrival_s <= duration  # the part of the trace inside the run
+        if int(keep.sum()) > MAX_REQUESTS:
+            raise _UserError(
+                f"--trace: {int(keep.sum()):,} requests within {duration:g} s; at most"
+                f" {MAX_REQUESTS:,} (a shorter --duration)"
+            )
+        out_tokens = reqs.output_tokens[keep]
+        if v.reasoning_tokens:
+            out_tokens = (out_tokens * shape.reasoning_multiplier).round().astype("int64")
+        reqs = Requests.independent(
+            reqs.arrival_s[keep], reqs.prompt_tokens[keep], out_tokens, reqs.cached_tokens[keep]
+        )
+        arrivals = f"trace {Path(args.trace).name} x{args.trace_speed:g}"
+    else:
+        if args.rate is not None:
+            rate = _rate(args.rate)
+            how = "given"
+        else:
+            rate = float(ps.estimate["requests_per_s_per_replica"]) * v.max_load
+            how = f"max_load {v.max_load:g} x the perf model's capacity"
+        if rate * duration > MAX_REQUESTS:
+            raise _UserError(
+                f"{rate:g}/s over {duration:g} s is {rate * duration:,.0f} requests; at most"
+                f" {MAX_REQUESTS:,} (a shorter --duration or a lower --rate)"
+            )
+        reqs = shape.requests(RandomStreams(seed)["serving.arrivals"], rate, duration)
+        kind = "agentic sessions" if shape.sessions is not None else "Poisson"
+        arrivals = f"{kind} at {rate:.4g} requests/s per replica ({how})"
+    cpu0 = time.process_time()
+    run = simulate(reqs, step, shape.options, duration)
+    cpu = time.process_time() - cpu0
+    summary = summarize(run, v.ttft_s, v.tpot_s, replica_gpus=shape.replica_gpus)
+    summary.update(
+        {
+            "scenario": sc.name,
+            "seed": seed,
+            "arrivals": arrivals,
+            "service": {
+                "name": v.name,
+                "model": model.display_name or str(v.model),
+                "hardware": hw.display_name,
+                "precision": shape.precision,
+                "tp": shape.tp,
+                "ep": shape.ep,
+                "replica_gpus": shape.replica_gpus,
+            },
+            "engine": {
+                "kv_cache": shape.options.kv_cache,
+                "max_seqs": shape.options.max_seqs,
+                "max_batched_tokens": shape.options.max_batched_tokens,
+            },
+            "simulator": {
+                "cpu_s": cpu,
+                "requests_per_cpu_s": run.arrived / cpu if cpu > 0 else None,
+            },
+        }
+    )
+    requests = requests_table(run)
+    levels = levels_table(run)
+    page = render_serving_report(requests, levels, summary)
+    if args.out is not None:
+        target = Path(args.out)
+    else:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        target = default_run_dir(Path("outputs") / "serve-sim", f"{sc.name}-{v.name}", seed, stamp)
+    folder = write_serving_run(
+        target,
+        {"requests": requests, "levels": levels},
+        {"summary.json": json.dumps(summary, indent=2, default=_json) + "\n", "report.html": page},
+    )
+    if args.quiet:
+        out.print(str(folder), markup=False)
+    else:
+        _print(out, summary, folder)
+    return EXIT_OK
+
+
+def _json(o: Any) -> Any:
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(type(o).__name__)
+
+
+def _ms(x: float | None) -> str:
+    return "n/a" if x is None else f"{x * 1e3:,.0f} ms"
+
+
+def _print(out: Console, s: dict[str, Any], folder: Path) -> None:
+    svc = s["service"]
+    t = Table(
+        title=f"{s['scenario']}: {svc['name']} ({svc['model']} {svc['precision']} on"
+        f" {svc['hardware']}, TP{svc['tp']}, {s['engine']['kv_cache']} KV)",
+        show_header=False,
+        title_justify="left",
+    )
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    r = s["requests"]
+    t.add_row("arrivals", s["arrivals"])
+    t.add_row(
+        "requests",
+        f"{r['arrived']:,} arrived = {r['served']:,} served + {r['dropped']:,} dropped +"
+        f" {r['queued']:,} queued; {r['preempted']:,} preempted",
+    )
+    th = s["throughput"]
+    t.add_row(
+        "throughput",
+        f"{th['output_tokens_per_s']:,.0f} output tok/s ({th['output_tokens_per_s_per_gpu']:,.0f}"
+        f" per GPU), {th['requests_per_s']:,.3g} req/s",
+    )
+    for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "end to end")):
+        d = s[key]
+        t.add_row(f"{label} p50 / p90 / p99", " / ".join(_ms(d[q]) for q in ("p50", "p90", "p99")))
+    slo = s["slo"]
+    att = slo["attainment"]
+    t.add_row(
+        "SLO attainment",
+        ("n/a" if att is None or att != att else f"{att:.1%}")
+        + f" (TTFT {_ms(slo['ttft_s'])}, TPOT {_ms(slo['tpot_s'])})",
+    )
+    kv = s["kv_cache"]
+    t.add_row(
+        "KV cache",
+        f"mean {kv['mean_occupancy']:.0%}, peak {kv['max_occupancy']:.0%} of"
+        f" {kv['capacity_tokens']:,} tokens",
+    )
+    t.add_row("prompt-cache hit", f"{s['prompt_cache']['hit_rate']:.1%} of prompt tokens")
+    q = s["queue"]
+    t.add_row("queue", f"mean {q['mean_waiting']:,.1f}, max {q['max_waiting']:,} waiting")
+    sim_ = s["simulator"]
+    rate = sim_["requests_per_cpu_s"]
+    t.add_row(
+        "simulator",
+        f"{sim_['cpu_s']:.2f} CPU-s" + (f", {rate:,.0f} requests per CPU-second" if rate else ""),
+    )
+    out.print(t)
+    out.print(f"run folder: {folder}", markup=False)

@@ -1,0 +1,404 @@
+"""The link to the fluid level: capacity per replica at the latency targets, SLO attainment.
+
+The fleet engine serves a service as a fluid: output tokens/s per domain, constant between
+events. These functions give it the two numbers it needs from the request level, each computed
+once per :class:`~sim.serving.shape.ServiceShape` (and targets) and cached for the process:
+
+* :func:`capacity_at_slo`: the highest Poisson request rate one replica sustains with the p99
+  TTFT and the p99 TPOT of its requests within the targets (MLPerf's server-scenario criterion),
+  found by bisection on the rate. Each probe simulates ``requests`` requests (common random
+  numbers: the same unit-rate draws scaled by the rate, so the curve is smooth in the rate),
+  arrivals over ``[0, A]``, the replica run to ``1.2 A + 60 s`` so that the last arrivals can
+  finish, and the percentiles taken over the requests that arrived in ``[0.1 A, A]`` (the first
+  10% is warm-up), counting any of them not finished as infinitely late.
+* :func:`slo_curve` / :meth:`SloCurve.attainment`: the share of requests meeting both targets
+  (and :meth:`SloCurve.latency`: p50/p99 TTFT and TPOT) as a function of the request rate per
+  replica, tabulated on a grid of rates from 5% to 150% of the
+  capacity and interpolated linearly (clamped at the ends). The engine calls it with the load per
+  replica of each service in each interval.
+
+Numbers returned per replica and per GPU of the replica (``tp x ep`` GPUs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sim.rng import RandomStreams
+from sim.serving.shape import ServiceShape
+from sim.serving.simulator import ServingRun, simulate
+
+__all__ = [
+    "FLEET_LOADS",
+    "AttainmentTable",
+    "Capacity",
+    "SloCurve",
+    "attainment_at",
+    "attainment_table",
+    "cache_dir",
+    "capacity_at_slo",
+    "probe",
+    "slo_curve",
+]
+
+#: Requests simulated per probe: ~1,000 beyond the p99 of each probe; about 0.1 s each.
+PROBE_REQUESTS = 20_000
+WARMUP_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Sustainable load of one replica at its targets."""
+
+    requests_per_s: float  # offered Poisson rate
+    output_tokens_per_s: float  # generated (visible + reasoning) tokens/s served at that rate
+    output_tokens_per_s_per_gpu: float
+    ttft_p99_s: float
+    tpot_p99_s: float
+    limited_by: str  # "ttft", "tpot", or "unreachable" (not even the lowest rate meets them)
+    replica_gpus: int
+
+
+@dataclass(frozen=True)
+class Probe:
+    rate_per_s: float  # measured arrival rate in the window
+    ttft_p99_s: float
+    tpot_p99_s: float
+    attainment: float
+    output_tokens_per_s: float
+    ttft_p50_s: float = math.inf
+    tpot_p50_s: float = math.inf
+
+
+def probe(
+    shape: ServiceShape,
+    rate_per_s: float,
+    *,
+    ttft_s: float | None = None,
+    tpot_s: float | None = None,
+    requests: int = PROBE_REQUESTS,
+    seed: int = 0,
+) -> Probe:
+    """Run one replica at ``rate_per_s`` and measure p99 TTFT, p99 TPOT and attainment."""
+    if not rate_per_s > 0:
+        raise ValueError(f"rate must be positive, got {rate_per_s}")
+    arrive_s = requests / rate_per_s
+    rng = RandomStreams(seed)["serving.capacity"]
+    reqs = shape.requests(rng, rate_per_s, arrive_s)
+    horizon = 1.2 * arrive_s + 60.0
+    run = simulate(reqs, shape.step(), shape.options, horizon, sample_interval_s=horizon)
+    return _measure(run, arrive_s, ttft_s, tpot_s)
+
+
+def _measure(run: ServingRun, arrive_s: float, ttft_s: float | None, tpot_s: float | None) -> Probe:
+    a = run.arrival_s
+    keep = (a >= WARMUP_SHARE * arrive_s) & (a <= arrive_s)
+    n = int(keep.sum())
+    f = np.where(np.isnan(run.first_token_s[keep]), np.inf, run.first_token_s[keep])
+    d = np.where(np.isnan(run.done_s[keep]), np.inf, run.done_s[keep])
+    g = run.output_tokens[keep]
+    ttft = f - a[keep]
+    with np.errstate(invalid="ignore"):
+        tpot = np.where(g > 1, (d - f) / np.maximum(g - 1, 1), 0.0)
+    tpot = np.where(np.isinf(d), np.inf, np.nan_to_num(tpot, nan=np.inf))
+    if n == 0:
+        return Probe(0.0, math.inf, math.inf, math.nan, 0.0)
+    ttft_p99 = float(np.percentile(ttft, 99, method="higher"))
+    tpot_p99 = float(np.percentile(tpot, 99, method="higher"))
+    ok = np.ones(n, dtype=bool)
+    if ttft_s is not None:
+        ok &= ttft <= ttft_s
+    if tpot_s is not None:
+        ok &= tpot <= tpot_s
+    window = arrive_s * (1.0 - WARMUP_SHARE)
+    return Probe(
+        rate_per_s=float(n / window),
+        ttft_p99_s=ttft_p99,
+        tpot_p99_s=tpot_p99,
+        attainment=float(ok.mean()),
+        output_tokens_per_s=float(g.sum() / window),
+        ttft_p50_s=float(np.percentile(ttft, 50, method="higher")),
+        tpot_p50_s=float(np.percentile(tpot, 50, method="higher")),
+    )
+
+
+_CAPACITY: dict[tuple[object, ...], Capacity] = {}
+_CURVES: dict[tuple[object, ...], SloCurve] = {}
+
+
+def capacity_at_slo(
+    shape: ServiceShape,
+    *,
+    ttft_s: float | None,
+    tpot_s: float | None,
+    requests: int = PROBE_REQUESTS,
+    seed: int = 0,
+    rel_tol: float = 0.01,
+) -> Capacity:
+    """Highest request rate per replica whose p99 TTFT and p99 TPOT meet the targets (cached).
+
+    Without any target the capacity is the saturation throughput (the rate at which the queue
+    stops draining: p99 TTFT within 60 s)."""
+    key = (shape.key(), ttft_s, tpot_s, requests, seed, rel_tol)
+    got = _CAPACITY.get(key)
+    if got is not None:
+        return got
+    ttft_t = 60.0 if ttft_s is None and tpot_s is None else ttft_s
+
+    def meets(p: Probe) -> bool:
+        return (ttft_t is None or p.ttft_p99_s <= ttft_t) and (
+            tpot_s is None or p.tpot_p99_s <= tpot_s
+        )
+
+    def at(rate: float) -> Probe:
+        return probe(shape, rate, ttft_s=ttft_t, tpot_s=tpot_s, requests=requests, seed=seed)
+
+    step = shape.step()
+    # upper bound: every iteration a full token budget, each request at least its generation
+    budget = shape.options.max_batched_tokens
+    hi = 2.0 * budget / step.decode_time(budget, 0.0) / max(shape.generated_tokens, 1.0)
+    lo = hi / 1024.0
+    p_lo = at(lo)
+    if not meets(p_lo):
+        cap = Capacity(
+            0.0, 0.0, 0.0, p_lo.ttft_p99_s, p_lo.tpot_p99_s, "unreachable", shape.replica_gpus
+        )
+        _CAPACITY[key] = cap
+        return cap
+    p_hi = at(hi)
+    while meets(p_hi):  # the bound was not high enough
+        lo, p_lo = hi, p_hi
+        hi *= 4.0
+        p_hi = at(hi)
+    while hi / lo - 1.0 > rel_tol:
+        mid = math.sqrt(lo * hi)
+        p = at(mid)
+        if meets(p):
+            lo, p_lo = mid, p
+        else:
+            hi, p_hi = mid, p
+    limited = "tpot" if tpot_s is not None and p_hi.tpot_p99_s > tpot_s else "ttft"
+    gen = shape.generated_tokens
+    # tokens/s at the found rate from its own probe (lengths are random; their mean is ~gen)
+    tok = p_lo.output_tokens_per_s if p_lo.output_tokens_per_s > 0 else lo * gen
+    cap = Capacity(
+        requests_per_s=lo,
+        output_tokens_per_s=tok,
+        output_tokens_per_s_per_gpu=tok / shape.replica_gpus,
+        ttft_p99_s=p_lo.ttft_p99_s,
+        tpot_p99_s=p_lo.tpot_p99_s,
+        limited_by=limited,
+        replica_gpus=shape.replica_gpus,
+    )
+    _CAPACITY[key] = cap
+    return cap
+
+
+@dataclass(frozen=True)
+class SloCurve:
+    """SLO attainment and latency percentiles against request rate per replica (see the module
+    docstring). ``latencies`` holds, per grid rate, the probe's p50 and p99 TTFT and TPOT
+    (seconds; infinite where requests were still unfinished at the probe's end)."""
+
+    rates_per_s: np.ndarray
+    attainment_values: np.ndarray
+    capacity: Capacity
+    latencies: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def attainment(self, rate_per_s: float | np.ndarray) -> float | np.ndarray:
+        """Share of requests meeting both targets at this rate per replica (vectorised)."""
+        out = np.interp(rate_per_s, self.rates_per_s, self.attainment_values)
+        return float(out) if np.ndim(out) == 0 else out
+
+    def latency(self, rate_per_s: float | np.ndarray) -> dict[str, np.ndarray]:
+        """p50/p99 TTFT and TPOT at these rates per replica: the values of the nearest grid rate
+        at or above each (a pessimistic step; the last grid rate beyond the grid)."""
+        k = np.searchsorted(self.rates_per_s, np.asarray(rate_per_s, dtype=np.float64), "left")
+        k = np.minimum(k, self.rates_per_s.shape[0] - 1)
+        return {name: values[k] for name, values in self.latencies.items()}
+
+    @property
+    def loads(self) -> np.ndarray:
+        """The grid as shares of the capacity at the targets (demand / capacity), for the fluid
+        engine: ``np.interp(demand / capacity, curve.loads, curve.attainment_values, right=0)``
+        is the attainment of a service whose held replicas face ``demand``. A replica slowed by a
+        factor ``f`` (a throttle) is taken to behave as a full-clock one at ``1 / f`` the load."""
+        c = self.capacity.requests_per_s
+        return self.rates_per_s / c if c > 0 else self.rates_per_s
+
+
+#: Rates of the attainment grid, as shares of the capacity at the targets.
+CURVE_LOADS = (0.05, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2, 1.35, 1.5)
+
+
+def slo_curve(
+    shape: ServiceShape,
+    *,
+    ttft_s: float | None,
+    tpot_s: float | None,
+    requests: int = PROBE_REQUESTS,
+    seed: int = 0,
+) -> SloCurve:
+    """SLO attainment of ``shape`` against load per replica (cached per shape and targets)."""
+    key = (shape.key(), ttft_s, tpot_s, requests, seed)
+    got = _CURVES.get(key)
+    if got is not None:
+        return got
+    cap = capacity_at_slo(shape, ttft_s=ttft_s, tpot_s=tpot_s, requests=requests, seed=seed)
+    if cap.requests_per_s <= 0:
+        inf = np.array([math.inf, math.inf])
+        lat = {k: inf for k in ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s")}
+        curve = SloCurve(np.array([0.0, 1.0]), np.array([0.0, 0.0]), cap, lat)
+    else:
+        rates = np.array([cap.requests_per_s * x for x in CURVE_LOADS])
+        probes = [
+            probe(shape, r, ttft_s=ttft_s, tpot_s=tpot_s, requests=requests, seed=seed)
+            for r in rates
+        ]
+        att = np.array([p.attainment for p in probes])
+        lat = {
+            k: np.array([getattr(p, k) for p in probes[:1] + probes])
+            for k in ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s")
+        }
+        # below the lowest probed rate the replica is as good as at that rate
+        curve = SloCurve(np.concatenate([[0.0], rates]), np.concatenate([[att[0]], att]), cap, lat)
+    _CURVES[key] = curve
+    return curve
+
+
+# --------------------------------------------------------------------------- the fleet's table
+
+#: Loads of the fleet engine's attainment table, as shares of the fluid capacity per replica
+#: (the performance model's throughput at the latency targets, which the autoscaler plans on):
+#: from a quiet service to half again more than it is planned for.
+FLEET_LOADS = (0.25, 0.5, 0.7, 0.85, 1.0, 1.15, 1.3, 1.5)
+
+
+@dataclass(frozen=True)
+class AttainmentTable:
+    """SLO attainment of one replica against its load, for the fleet engine.
+
+    ``loads`` are shares of ``rate_per_s`` (the fluid level's capacity per replica, requests/s);
+    ``attainment`` the share of requests meeting both targets at each; ``ttft_p99_s`` and
+    ``tpot_p99_s`` the probes' p99s there (seconds, infinite where requests were unfinished)."""
+
+    rate_per_s: float
+    loads: tuple[float, ...]
+    attainment: tuple[float, ...]
+    ttft_p99_s: tuple[float, ...]
+    tpot_p99_s: tuple[float, ...]
+
+
+_TABLES: dict[str, AttainmentTable] = {}
+_FINGERPRINT: list[str] = []
+
+
+def _fingerprint() -> str:
+    """A digest of the code and data the table depends on: the serving simulator, the
+    performance model and the catalogs (a cached table is never used after any of them
+    changed)."""
+    if not _FINGERPRINT:
+        root = Path(__file__).resolve().parents[1]
+        h = hashlib.sha256()
+        for pattern in ("serving/*.py", "perf/*.py", "catalog/*.yaml"):
+            for f in sorted(root.glob(pattern)):
+                h.update(f.name.encode())
+                h.update(f.read_bytes())
+        _FINGERPRINT.append(h.hexdigest())
+    return _FINGERPRINT[0]
+
+
+def cache_dir() -> Path | None:
+    """Where tables are kept between runs: ``$AIFACTORY_CACHE`` (``off`` for none), else
+    ``~/.cache/aifactory``."""
+    env = os.environ.get("AIFACTORY_CACHE")
+    if env is not None:
+        return None if env.strip().lower() in ("", "off", "none", "0") else Path(env)
+    return Path.home() / ".cache" / "aifactory"
+
+
+def attainment_table(
+    shape: ServiceShape,
+    *,
+    ttft_s: float | None,
+    tpot_s: float | None,
+    rate_per_s: float,
+    loads: tuple[float, ...] = FLEET_LOADS,
+    requests: int = PROBE_REQUESTS,
+    seed: int = 0,
+) -> AttainmentTable:
+    """Probe one replica of ``shape`` at ``loads`` x ``rate_per_s`` (cached in the process and,
+    by a digest of the inputs and of the code, on disk: the same inputs give the same table
+    bit for bit whether computed or read)."""
+    if not rate_per_s > 0:
+        raise ValueError(f"rate must be positive, got {rate_per_s}")
+    ident = repr((shape.key(), ttft_s, tpot_s, float(rate_per_s).hex(), loads, requests, seed))
+    key = hashlib.sha256((ident + _fingerprint()).encode()).hexdigest()
+    got = _TABLES.get(key)
+    if got is not None:
+        return got
+    where = cache_dir()
+    path = where / "slo" / f"{key}.json" if where is not None else None
+    if path is not None and path.is_file():
+        try:
+            d = json.loads(path.read_text())
+            got = AttainmentTable(
+                float.fromhex(d["rate"]),
+                tuple(loads),
+                tuple(float.fromhex(x) for x in d["attainment"]),
+                tuple(float.fromhex(x) for x in d["ttft_p99_s"]),
+                tuple(float.fromhex(x) for x in d["tpot_p99_s"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            got = None  # a damaged entry is computed again
+        if got is not None:
+            _TABLES[key] = got
+            return got
+    probes = [
+        probe(shape, rate_per_s * x, ttft_s=ttft_s, tpot_s=tpot_s, requests=requests, seed=seed)
+        for x in loads
+    ]
+    table = AttainmentTable(
+        float(rate_per_s),
+        tuple(loads),
+        tuple(0.0 if math.isnan(p.attainment) else p.attainment for p in probes),
+        tuple(p.ttft_p99_s for p in probes),
+        tuple(p.tpot_p99_s for p in probes),
+    )
+    _TABLES[key] = table
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(
+                json.dumps(
+                    {
+                        "rate": table.rate_per_s.hex(),
+                        "attainment": [x.hex() for x in table.attainment],
+                        "ttft_p99_s": [x.hex() for x in table.ttft_p99_s],
+                        "tpot_p99_s": [x.hex() for x in table.tpot_p99_s],
+                    }
+                )
+            )
+            tmp.replace(path)
+        except OSError:
+            pass  # a cache that cannot be written only costs the next run the probes
+    return table
+
+
+def attainment_at(table_loads: np.ndarray, table_att: np.ndarray, load: np.ndarray) -> np.ndarray:
+    """Attainment at ``load`` (shares of the fluid capacity) from a table: linear between its
+    loads, the first value below them; beyond the last, the share of requests served falls as
+    capacity over demand, so the attainment there is ``a_last x load_last / load``."""
+    out = np.interp(load, table_loads, table_att)
+    over = load > table_loads[-1]
+    if over.any():
+        out = np.where(over, table_att[-1] * table_loads[-1] / np.maximum(load, 1e-300), out)
+    return out

@@ -1,0 +1,157 @@
+"""Iteration times of one serving replica, from the performance model (the only adapter to it).
+
+The request-level simulator (:mod:`sim.serving.simulator`) runs continuous batching one
+iteration at a time (or many pure-decode iterations in one closed-form step). Each iteration's
+duration comes from the same terms as :func:`sim.perf.inference.estimate_inference`'s steady-state
+iteration (``sim/perf/inference.py`` module docstring), but with the batch actually in flight
+instead of the mean one:
+
+    t = G(decode tokens + prefill tokens)            weight GEMMs (streaming + FLOPs), TP
+                                                     all-reduces, expert all-to-all: tabulated
+      + kv_s_per_token  x  context tokens of the decoding sequences     (decode attention, HBM)
+      + attn_s_per_unit x  sum over prefill chunks of c (p + c / 2)      (causal prefill attention)
+      + DECODE_STEP_OVERHEAD_S                                           (scheduler, sampling)
+
+where a chunk of ``c`` prompt tokens starts at position ``p`` (a cached prefix counts in ``p``:
+its tokens are not recomputed but the new ones attend to them). ``G`` is tabulated once per
+replica shape for every token count up to the per-iteration budget, so the model's MoE expert
+coverage and collective latencies are exact, not linearised. The KV capacity in tokens is the
+perf model's (HBM x usable fraction - workspace - weights) / KV bytes per token.
+
+This module is the only place that touches ``sim/perf/inference.py`` internals (``_make_replica``,
+``_gemm_time``, ``_bf16_peak``), so a change of the perf model shows up here and nowhere else in
+``sim/serving``. Units: seconds, tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.catalog.hardware import HardwareSpec
+from sim.catalog.models import ModelShape
+from sim.perf import calibration as cal
+from sim.perf import inference as _inf
+from sim.perf.common import all_reduce_time_s, all_to_all_time_s, peak_flops, to_precision
+
+__all__ = ["StepModel", "step_model"]
+
+
+@dataclass(frozen=True)
+class StepModel:
+    """Cost of one iteration of one replica (``tp x ep`` GPUs); see the module docstring."""
+
+    gemm_s: tuple[float, ...]  # G(tokens) for tokens = 0 .. len - 1, seconds
+    kv_s_per_token: float  # decode attention: seconds per context token read
+    attn_s_per_unit: float  # prefill attention: seconds per (token x position)
+    overhead_s: float
+    kv_capacity_tokens: int
+    replica_gpus: int
+    tp: int
+    ep: int
+    label: str
+
+    @property
+    def max_tokens(self) -> int:
+        return len(self.gemm_s) - 1
+
+    def decode_time(self, seqs: int, context_tokens: float) -> float:
+        """One pure decode iteration of ``seqs`` sequences holding ``context_tokens`` in total."""
+        return self.gemm_s[seqs] + self.kv_s_per_token * context_tokens + self.overhead_s
+
+
+#: Step models by shape (model, hardware, precision, TP, EP, budget); a handful per process.
+_CACHE: dict[tuple[str, str, str, int, int, int], StepModel] = {}
+_CACHE_MAX = 64
+
+
+def _build(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: str,
+    tp: int,
+    ep: int,
+    max_tokens: int,
+) -> StepModel:
+    p = to_precision(precision)
+    # one nominal request shape: the replica's memory checks and KV capacity do not depend on it
+    r = _inf._make_replica(model, hw, p, tp, ep, 1, 1, 0, 0.0, None)
+    peak = peak_flops(hw, p)
+    bw = hw.hbm_bandwidth_bytes_per_s
+    gemm = np.empty(max_tokens + 1, dtype=np.float64)
+    moe_layers = model.layers - model.dense_layers
+    for n in range(max_tokens + 1):
+        t = _inf._gemm_time(r, float(n), peak, bw, r.gpus)
+        if tp > 1:
+            t += 2.0 * model.layers * all_reduce_time_s(n * model.hidden_size * 2.0, tp, hw, tp)
+        if ep > 1:
+            a2a = n / r.gpus * model.experts_per_token * model.hidden_size * 1.0  # FP8 dispatch
+            t += 2.0 * moe_layers * all_to_all_time_s(a2a, ep, hw, r.gpus)
+        gemm[n] = t
+    kv_s = r.kv_bytes_per_token / r.gpus / (bw * cal.HBM_EFFICIENCY)
+    # causal attention: a token at position x costs 4 L w x FLOPs (QK^T and PV, 2 FLOPs per MAC),
+    # so a chunk of c tokens from position p costs 4 L w (p c + c^2 / 2) = 4 L w x units
+    attn_flops_per_unit = 4.0 * model.layers * model.attention_width
+    attn_s = attn_flops_per_unit / r.gpus / (_inf._bf16_peak(hw) * cal.ATTENTION_EFFICIENCY)
+    kv_tokens = int(max(0.0, r.kv_capacity_bytes) // r.kv_bytes_per_token)
+    return StepModel(
+        gemm_s=tuple(gemm.tolist()),
+        kv_s_per_token=kv_s,
+        attn_s_per_unit=attn_s,
+        overhead_s=cal.DECODE_STEP_OVERHEAD_S,
+        kv_capacity_tokens=kv_tokens,
+        replica_gpus=r.gpus,
+        tp=tp,
+        ep=ep,
+        label=f"{model.display_name or 'model'} {p.value} on {hw.display_name}, TP{tp} x EP{ep}",
+    )
+
+
+def step_model(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: str,
+    *,
+    tp: int,
+    ep: int = 1,
+    max_tokens: int,
+) -> StepModel:
+    """The iteration-time model of a ``tp x ep`` replica for batches of up to ``max_tokens``
+    tokens per iteration. Cached per shape. Raises :class:`~sim.perf.PerfError` if the model does
+    not fit the replica."""
+    key = (model.model_dump_json(), hw.model_dump_json(), str(precision), tp, ep, max_tokens)
+    got = _CACHE.get(key)
+    if got is None:
+        got = _build(model, hw, str(precision), int(tp), int(ep), int(max_tokens))
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = got
+    return got
+
+
+def best_tp(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: str,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    reasoning_tokens: int = 0,
+    ep: int = 1,
+    ttft_s: float | None = None,
+    tpot_s: float | None = None,
+) -> int:
+    """Tensor-parallel width the perf model chooses for this service (most tokens/s per GPU)."""
+    est = _inf.estimate_inference(
+        model,
+        hw,
+        precision,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        reasoning_tokens=reasoning_tokens,
+        ep=ep,
+        ttft_s=ttft_s,
+        tpot_s=tpot_s,
+    )
+    return est.tp

@@ -1,0 +1,167 @@
+"""``aifactory serve-sim``: the run folder, the printed summary, the scenario keys that act, and
+each user error as one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.cli import main
+from sim.config.loader import ScenarioError, load_scenario
+from sim.runner import prepare
+
+SMOKE = "scenarios/smoke.yaml"
+SESSIONS = (
+    "workloads.inference.0.sessions={calls: 4, tool_latency: 3 s, tool_output_tokens: 300,"
+    " shared_prefix_tokens: 500}"
+)
+
+
+def _summary(folder: Path) -> dict[str, object]:
+    return json.loads((folder / "summary.json").read_text())
+
+
+def test_serve_sim_writes_a_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    code = main(
+        ["serve-sim", SMOKE, "--service", "chat-70b", "--duration", "5 min", "--out", str(out)]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "requests per CPU-second" in printed and "run folder" in printed
+    assert sorted(p.name for p in out.iterdir()) == [
+        "levels.parquet",
+        "report.html",
+        "requests.parquet",
+        "summary.json",
+    ]
+    s = _summary(out)
+    r = s["requests"]
+    assert r["served"] + r["dropped"] + r["queued"] == r["arrived"] > 0  # type: ignore[index]
+    assert s["engine"]["kv_cache"] == "paged"  # type: ignore[index]
+    req = pd.read_parquet(out / "requests.parquet")
+    assert len(req) == r["arrived"]  # type: ignore[index]
+    page = (out / "report.html").read_text()
+    assert 'data-figure="latency"' in page and 'data-figure="levels"' in page
+
+
+def test_scenario_keys_act(tmp_path: Path) -> None:
+    base = ["serve-sim", SMOKE, "--service", "chat-70b", "--duration", "3 min", "--quiet"]
+    runs = {}
+    for name, extra in {
+        "plain": [],
+        "reserved": ["--set", "workloads.inference.0.kv_cache=reserved"],
+        "sessions": ["--set", SESSIONS],
+        "small_budget": [
+            "--set",
+            "workloads.inference.0.serving={max_seqs: 8, max_batched_tokens: 512}",
+        ],
+        "rate": ["--rate", "2/s"],
+    }.items():
+        assert main([*base, *extra, "--out", str(tmp_path / name)]) == 0
+        runs[name] = _summary(tmp_path / name)
+    assert runs["reserved"]["engine"]["kv_cache"] == "reserved"  # type: ignore[index]
+    assert runs["sessions"]["prompt_cache"]["hit_rate"] > 0.3  # type: ignore[index]
+    assert runs["plain"]["prompt_cache"]["hit_rate"] == 0.0  # type: ignore[index]
+    assert runs["small_budget"]["queue"]["mean_running"] <= 8  # type: ignore[index]
+    assert runs["small_budget"]["ttft_s"]["p99"] > runs["plain"]["ttft_s"]["p99"]  # type: ignore[index]
+    assert runs["rate"]["requests"]["arrived"] < runs["plain"]["requests"]["arrived"]  # type: ignore[index]
+
+
+def test_serve_sim_replays_a_trace(tmp_path: Path) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text(
+        "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+        + "".join(f"{k * 0.5},ChatGPT,{300 + k},{50 + k},0,Conversation log\n" for k in range(100))
+    )
+    out = tmp_path / "run"
+    code = main(
+        [
+            "serve-sim",
+            SMOKE,
+            "--service",
+            "chat-70b",
+            "--duration",
+            "10 min",
+            "--trace",
+            str(trace),
+            "--trace-speed",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    s = _summary(out)
+    assert s["requests"]["arrived"] == 100 and s["requests"]["served"] == 100  # type: ignore[index]
+    assert "trace t.csv x2" in str(s["arrivals"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--service", "nope"],
+            "--service: no inference service 'nope' in scenarios/smoke.yaml; it has: chat-70b",
+        ),
+        (["--service", "chat-70b", "--rate", "5"], "--rate: "),
+        (["--service", "chat-70b", "--rate", "0/s"], "--rate: must be more than 0"),
+        (
+            ["--service", "chat-70b", "--duration", "9 d"],
+            "--duration: must be more than 0 and at most 7 days",
+        ),
+        (
+            ["--service", "chat-70b", "--rate", "1/s", "--trace", "x.csv"],
+            "give --rate or --trace, not both",
+        ),
+        (["--service", "chat-70b", "--trace", "missing.csv"], "missing.csv: trace file not found"),
+        (
+            ["--service", "chat-70b", "--set", "workloads.inference.0.kv_cache=lru"],
+            "workloads.inference[0].kv_cache: Input should be 'reserved' or 'paged'",
+        ),
+    ],
+)
+def test_user_errors(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve-sim", SMOKE, *args, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_schema_rejects_sessions_with_a_given_hit_rate() -> None:
+    with pytest.raises(ScenarioError, match="give either prompt_cache_hit or sessions, not both"):
+        load_scenario(SMOKE, ["workloads.inference.0.prompt_cache_hit=0.3", SESSIONS])
+    with pytest.raises(ScenarioError, match=r"max_seqs \(2000\) cannot exceed max_batched_tokens"):
+        load_scenario(
+            SMOKE, ["workloads.inference.0.serving={max_seqs: 2000, max_batched_tokens: 1024}"]
+        )
+    with pytest.raises(ScenarioError, match="must be below input_tokens"):
+        load_scenario(
+            SMOKE,
+            [
+                "workloads.inference.0.sessions={calls: 2, tool_latency: 1 s,"
+                " tool_output_tokens: 10, shared_prefix_tokens: 1500}"
+            ],
+        )
+
+
+def test_sessions_change_the_fluid_plan() -> None:
+    _, plain = prepare(SMOKE)
+    _, agent = prepare(SMOKE, overrides=[SESSIONS])
+    a, b = plain.services[0], agent.services[0]
+    # longer prompts (context grows over 4 calls) but most of them cached
+    assert b.estimate["output_tokens_per_s_per_gpu"] != a.estimate["output_tokens_per_s_per_gpu"]
+    assert b.prompt_tokens_per_request < a.prompt_tokens_per_request
+
+
+def test_same_seed_same_tables(tmp_path: Path) -> None:
+    args = ["serve-sim", SMOKE, "--service", "chat-70b", "--duration", "2 min", "--quiet"]
+    for name in ("a", "b"):
+        assert main([*args, "--seed", "7", "--out", str(tmp_path / name)]) == 0
+    for table in ("requests", "levels"):
+        a = pd.read_parquet(tmp_path / "a" / f"{table}.parquet")
+        assert a.equals(pd.read_parquet(tmp_path / "b" / f"{table}.parquet"))
