@@ -822,13 +822,6 @@ class InferenceService(_Model):
         default=None, description="GPUs per replica for tensor parallelism (auto if unset)"
     )
     expert_parallel: Parallel = Field(default=1, description="expert-parallel width (MoE)")
-    kv_cache: Literal["reserved", "paged"] = Field(
-        default="reserved",
-        description="how the serving engine sizes the KV cache: reserved = prompt + output per"
-        " request at admission (TensorRT-LLM GUARANTEED_NO_EVICT, the default: what the"
-        " published MLPerf results ran); paged = blocks as sequences grow, with headroom"
-        " against preemption (vLLM); docs/performance-model.md",
-    )
     backend: Literal["model", "measured"] = Field(
         default="model",
         description="where serving capacity per replica comes from: 'model', the analytic"
@@ -862,7 +855,8 @@ class InferenceService(_Model):
         default="paged",
         description="KV cache: reserved (prompt + output held from admission, never preempted;"
         " TensorRT-LLM GUARANTEED_NO_EVICT) or paged (grows per token, preempts on overflow;"
-        " vLLM)",
+        " vLLM). Sizes the batch of the analytic capacity (docs/performance-model.md) and the"
+        " serving simulator's pool (docs/serving.md)",
     )
     serving: ServingEngineConfig = Field(default_factory=ServingEngineConfig)
     sessions: AgenticSessions | None = None
