@@ -130,7 +130,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument(
         "--kv-cache",
         choices=KV_CACHE_POLICIES,
-        default="reserved",
+        default=None,
         help="KV-cache allocation: reserved = prompt + output per request (TensorRT-LLM,"
         " default), paged = blocks as sequences grow (vLLM)",
     )
@@ -263,6 +263,11 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, int]:
             prefill = hw.prefill_accelerator
         else:
             prefill = _hardware(args.prefill_hardware)
+    if args.kv_cache is not None and args.backend == "measured":
+        raise _UserError(
+            "--kv-cache sizes the analytic model's KV cache: the measured backend allocates it as"
+            " its engine does"
+        )
     if args.engine is not None and args.backend != "measured":
         raise _UserError("--engine chooses the measured data: it needs --backend measured")
     est = estimate_serving(
@@ -282,7 +287,7 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, int]:
         tp=args.tp,
         ep=args.ep,
         prefill_hw=prefill,
-        kv_cache=args.kv_cache,
+        kv_cache=args.kv_cache or "reserved",
     )
     replicas = 1
     if args.gpus is not None:

@@ -102,7 +102,8 @@ def estimate_serving(
     """A serving estimate from ``backend``, with its provenance filled in.
 
     ``kv_cache`` is the analytic model's KV allocation (:data:`~sim.perf.KV_CACHE_POLICIES`);
-    the measured backend takes its engine's own, so ``paged`` with it is refused.
+    the measured backend sizes the KV cache as its engine does (TensorRT-LLM reserves prompt +
+    output per request) and does not read it.
 
     ``backend="measured"`` needs the catalog names (``model_name``, ``hardware_name``) and takes
     the figures from aiconfigurator; a configuration it does not cover raises
@@ -133,11 +134,6 @@ def estimate_serving(
     if prefill_hw is not None:
         raise PerfError(
             "disaggregated prefill is not covered by the measured reference (use backend model)"
-        )
-    if kv_cache != "reserved":
-        raise PerfError(
-            f"kv_cache {kv_cache!r} applies to backend model; the measured reference allocates"
-            " the KV cache as its engine does"
         )
     if model_name is None or hardware_name is None:
         raise PerfError(
