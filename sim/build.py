@@ -1300,6 +1300,7 @@ def _plan_service(
             tpot_s=v.tpot_s,
             tp=v.tensor_parallel,
             ep=v.expert_parallel,
+            kv_cache=v.kv_cache,
         )
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
         where = (*loc, "backend") if v.backend == "measured" else loc

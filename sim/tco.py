@@ -182,7 +182,8 @@ def cost_columns(
     out["cost_usd"] = capacity_cost + energy + out["repair_usd"]
 
     # ---------------------------------------------------------------- attribution
-    idle_all = traces["gpus_idle"].to_numpy(dtype=float)
+    # a time-weighted mean of a count: float residue can leave it a hair below zero
+    idle_all = np.maximum(traces["gpus_idle"].to_numpy(dtype=float), 0.0)
     spare = np.minimum(idle_all, cf["spare_gpus"])
     gpus = {
         "pretraining": traces["gpus_pretraining"].to_numpy(dtype=float),

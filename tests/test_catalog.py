@@ -49,9 +49,9 @@ def numeric_fields(spec: HardwareSpec) -> dict[str, float]:
             if name == "provenance":
                 continue
             value = getattr(model, name)
-            if name == "peak_flops":
-                out.update({f"{prefix}peak_flops.{p.value}": v for p, v in value.items()})
-            elif name in ("prefill_accelerator", "activity_power") and value is not None:
+            if name in ("peak_flops", "gemm", "gemm_stream", "gemm_latency_s"):
+                out.update({f"{prefix}{name}.{p.value}": v for p, v in value.items()})
+            elif name in ("prefill_accelerator", "activity_power", "efficiency") and value:
                 walk(f"{prefix}{name}.", value)
             elif isinstance(value, int | float) and not isinstance(value, bool):
                 out[f"{prefix}{name}"] = float(value)
@@ -524,3 +524,43 @@ def test_cli_unknown_name_without_suggestion(capsys: pytest.CaptureFixture[str])
     assert re.fullmatch(r"error: unknown hardware 'xyz'; known: [a-z0-9_, ]+\n", err)
     assert "did you mean" not in err
     assert all(name in err for name in NAMES)
+
+
+# --- efficiency (fractions of the part's own peaks) ------------------------------------------
+
+#: parts with per-operation measurements of their own (catalog [S123]); H100 takes H200's
+MEASURED_EFFICIENCY = {"h200_sxm", "b200_hgx", "b300_hgx", "gb200_nvl72", "gb300_nvl72"}
+
+
+@pytest.mark.parametrize("name", sorted(NAMES))
+def test_every_entry_has_sourced_efficiency(cat: dict[str, HardwareSpec], name: str) -> None:
+    spec = cat[name]
+    eff = spec.efficiency
+    for p in spec.peak_flops:
+        assert 0.0 < eff.gemm_at(p) < 1.0 and 0.0 < eff.gemm_stream_at(p) <= 1.0
+    paths = [f"efficiency.gemm.{p.value}" for p in eff.gemm]
+    paths += [f"efficiency.gemm_stream.{p.value}" for p in eff.gemm_stream]
+    paths += [f"efficiency.gemm_latency_s.{p.value}" for p in eff.gemm_latency_s]
+    paths += [
+        f"efficiency.{k}"
+        for k in (
+            "attention",
+            "hbm",
+            "decode_attention_latency_s",
+            "decode_attention_per_sequence_s",
+            "scaleup",
+            "scaleout",
+        )
+    ]
+    for path in paths:
+        prov = spec.provenance.get(path)
+        assert prov is not None and prov.note, f"{name}.{path}: no provenance"
+        if name not in MEASURED_EFFICIENCY and path.split(".")[1] not in ("scaleup", "scaleout"):
+            assert prov.weak, f"{name}.{path} has no measurement of its own: weak"
+
+
+@pytest.mark.parametrize("name", ["vr200_nvl144", "vr200_nvl144_cpx", "rubin_ultra_nvl576"])
+def test_rubin_takes_gb200s_measured_efficiency(cat: dict[str, HardwareSpec], name: str) -> None:
+    """The stated rule for parts without measurements (docs/performance-model.md)."""
+    assert cat[name].efficiency == cat["gb200_nvl72"].efficiency
+    assert "GB200" in cat[name].provenance["efficiency.gemm.fp4"].note

@@ -15,6 +15,11 @@ Each entry also says how much of its provisioned ``domain_power_w`` the domain d
 Rack-scale systems differ from 8-GPU servers here: a GB200 NVL72 rack draws ~120 kW of its
 132 kW shelf capacity under load, an 8x H100 server ~70% of its 10.2 kW rating in training.
 
+Each entry also says what it reaches of its own peaks (``efficiency``: large-GEMM and decode
+weight-streaming fractions per precision, flash attention, KV-cache reads, NCCL over NVLink and
+the NIC), measured per part where a measurement is cited (:class:`Efficiency`); an entry without
+its own gets Hopper's (:data:`HOPPER_EFFICIENCY`).
+
 A scenario may add entries of its own under ``hardware:`` with the same fields; there a source is
 optional (it is the scenario author's assumption) and values may be friendly strings
 (``"3.35 TB/s"``). An inline entry without ``activity_power`` gets the Hopper-measured fractions
@@ -42,8 +47,10 @@ from sim.units import quantity
 
 __all__ = [
     "HOPPER_ACTIVITY_POWER",
+    "HOPPER_EFFICIENCY",
     "ActivityPowerFractions",
     "Cooling",
+    "Efficiency",
     "HardwareSpec",
     "Precision",
     "PrefillAccelerator",
@@ -121,6 +128,87 @@ class ActivityPowerFractions(BaseModel):
 #: The Hopper-measured fractions: the fallback for a generation without measurements of its own.
 HOPPER_ACTIVITY_POWER = ActivityPowerFractions()
 
+#: Order in which a precision without an efficiency entry borrows a wider one's.
+_WIDER = {Precision.FP4: Precision.FP8, Precision.FP8: Precision.BF16}
+
+
+class Efficiency(BaseModel):
+    """Achievable fractions of the part's own peaks, per precision where it matters.
+
+    ``gemm``: median efficiency of large dense GEMMs (m, n, k >= 8,192) against the dense peak
+    of that precision. ``gemm_stream``: the fraction of HBM bandwidth at which a GEMM with few
+    rows (m <= 32: decode) reads its weights, and ``gemm_latency_s`` the fixed time of one such
+    kernel (launch, tail, activation quantization): ``latency = fixed + bytes / (HBM x stream)``
+    fitted over those GEMMs. ``attention``: flash-attention (causal, BF16, sequences >= 4K)
+    against the BF16 dense peak. ``hbm``: marginal bandwidth of paged KV-cache reads against the
+    HBM rate; a decode-attention kernel also costs ``decode_attention_latency_s`` plus
+    ``decode_attention_per_sequence_s`` per sequence in the batch, per layer (its latency at an
+    empty cache, Llama-70B heads). ``scaleup`` / ``scaleout``: NCCL bus bandwidth against the
+    NVLink (one direction) and NIC line rates.
+
+    The defaults are Hopper's (H200 measurements, :data:`HOPPER_EFFICIENCY`), used by an entry
+    that has none of its own. A precision without a ``gemm`` or ``gemm_stream`` entry borrows
+    the next wider one's (FP4 -> FP8 -> BF16).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gemm: dict[Precision, Fraction] = Field(
+        default_factory=lambda: {Precision.BF16: 0.71, Precision.FP8: 0.65}
+    )
+    gemm_stream: dict[Precision, Fraction] = Field(
+        default_factory=lambda: {Precision.BF16: 0.83, Precision.FP8: 0.84}
+    )
+    gemm_latency_s: dict[Precision, Annotated[float, quantity("s"), Field(ge=0, le=1e-3)]] = Field(
+        default_factory=lambda: {Precision.BF16: 3.4e-6, Precision.FP8: 13.7e-6}
+    )
+    attention: Fraction = 0.54
+    hbm: Fraction = 0.94
+    decode_attention_latency_s: Annotated[float, quantity("s"), Field(ge=0, le=1e-3)] = 4.55e-6
+    decode_attention_per_sequence_s: Annotated[float, quantity("s"), Field(ge=0, le=1e-5)] = 9.67e-8
+    scaleup: Fraction = 0.80
+    scaleout: Fraction = 0.85
+
+    @model_validator(mode="after")
+    def _check(self) -> Efficiency:
+        for name in ("gemm", "gemm_stream", "gemm_latency_s"):
+            table = getattr(self, name)
+            if Precision.BF16 not in table:
+                raise ValueError(
+                    f"efficiency.{name} needs a bf16 entry (the others fall back to it)"
+                )
+            if name != "gemm_latency_s" and any(v <= 0 for v in table.values()):
+                raise ValueError(f"efficiency.{name} values must be > 0")
+        for name in ("attention", "hbm", "scaleup", "scaleout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"efficiency.{name} must be > 0")
+        return self
+
+    def gemm_at(self, precision: Precision) -> float:
+        """Large-GEMM efficiency at ``precision`` (a missing format borrows a wider one's)."""
+        return _lookup(self.gemm, precision)
+
+    def gemm_stream_at(self, precision: Precision) -> float:
+        """Weight-streaming fraction of HBM of a few-row GEMM at ``precision``."""
+        return _lookup(self.gemm_stream, precision)
+
+    def gemm_latency_at(self, precision: Precision) -> float:
+        """Fixed time (s) of one few-row GEMM kernel at ``precision``."""
+        return _lookup(self.gemm_latency_s, precision)
+
+
+def _lookup(table: dict[Precision, float], precision: Precision) -> float:
+    p: Precision | None = precision
+    while p is not None:
+        if p in table:
+            return table[p]
+        p = _WIDER.get(p)
+    return table[Precision.BF16]
+
+
+#: Hopper's measured efficiencies: the fallback for an entry without its own.
+HOPPER_EFFICIENCY = Efficiency()
+
 
 class PrefillAccelerator(BaseModel):
     """A companion prefill-only accelerator in the same domain (Rubin CPX in VR NVL144 CPX)."""
@@ -174,6 +262,11 @@ class HardwareSpec(BaseModel):
         description="domain IT power by activity as fractions of domain_power_w; default: the"
         " Hopper 8-GPU measurements (validation.md §C.2, §D.1)",
     )
+    efficiency: Efficiency = Field(
+        default=HOPPER_EFFICIENCY,
+        description="achievable fractions of the peaks (GEMM, attention, HBM, links); default:"
+        " Hopper's measurements",
+    )
     prefill_accelerator: PrefillAccelerator | None = None
     provenance: dict[str, Provenance] = Field(default_factory=dict)
 
@@ -209,15 +302,26 @@ class HardwareSpec(BaseModel):
 
 _LEAF_KEYS = frozenset({"value", "source", "range", "weak", "note"})
 # mappings whose members are leaves
-_NESTED = frozenset({"peak_flops", "prefill_accelerator", "activity_power"})
+_NESTED = frozenset(
+    {
+        "peak_flops",
+        "prefill_accelerator",
+        "activity_power",
+        "efficiency",
+        "gemm",
+        "gemm_stream",
+        "gemm_latency_s",
+    }
+)
 
 
 def _split_provenance(raw: dict[str, Any]) -> dict[str, Any]:
     """Turn ``{value: x, source: [...], range: [...]}`` leaves into values plus provenance.
 
-    Leaves inside ``peak_flops``, ``activity_power`` and ``prefill_accelerator`` (and its
-    ``peak_flops``) are split too; their provenance is keyed by dotted path
-    (``prefill_accelerator.peak_flops.fp4``, ``activity_power.training``).
+    Leaves inside ``peak_flops``, ``activity_power``, ``efficiency`` (and its ``gemm`` and
+    ``gemm_stream``) and ``prefill_accelerator`` (and its ``peak_flops``) are split too; their
+    provenance is keyed by dotted path (``prefill_accelerator.peak_flops.fp4``,
+    ``activity_power.training``, ``efficiency.gemm.fp8``).
     """
     prov: dict[str, Any] = {}
 

@@ -20,6 +20,7 @@ from sim.catalog.hardware import HardwareSpec, catalog
 from sim.catalog.models import get_model
 from sim.perf import (
     BACKENDS,
+    KV_CACHE_POLICIES,
     InferenceEstimate,
     PerfError,
     TrainingEstimate,
@@ -125,6 +126,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         help="disaggregated prefill pool: a catalog name, or 'companion' for the rack's prefill"
         " accelerator (Rubin CPX)",
+    )
+    s.add_argument(
+        "--kv-cache",
+        choices=KV_CACHE_POLICIES,
+        default=None,
+        help="KV-cache allocation: reserved = prompt + output per request (TensorRT-LLM,"
+        " default), paged = blocks as sequences grow (vLLM)",
     )
     s.add_argument(
         "--backend",
@@ -255,6 +263,11 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, int]:
             prefill = hw.prefill_accelerator
         else:
             prefill = _hardware(args.prefill_hardware)
+    if args.kv_cache is not None and args.backend == "measured":
+        raise _UserError(
+            "--kv-cache sizes the analytic model's KV cache: the measured backend allocates it as"
+            " its engine does"
+        )
     if args.engine is not None and args.backend != "measured":
         raise _UserError("--engine chooses the measured data: it needs --backend measured")
     est = estimate_serving(
@@ -274,6 +287,7 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, int]:
         tp=args.tp,
         ep=args.ep,
         prefill_hw=prefill,
+        kv_cache=args.kv_cache or "reserved",
     )
     replicas = 1
     if args.gpus is not None:
@@ -330,6 +344,8 @@ def _serve_json(e: InferenceEstimate, replicas: int) -> dict[str, Any]:
         "prefill_gpus_per_replica": e.prefill_gpus_per_replica,
         "limited_by": e.limited_by,
         "meets_targets": e.meets_targets,
+        "kv_cache": e.kv_cache,
+        "max_batch_kv": e.max_batch_kv,
         "provenance": e.provenance,
         "provenance_detail": e.provenance_detail,
     }
@@ -371,7 +387,7 @@ def _serve_table(e: InferenceEstimate, replicas: int, args: argparse.Namespace) 
         ("replica", f"TP{e.tp} x EP{e.ep} = {e.replica_gpus} GPUs, {replicas} replica(s)"),
         ("output tokens/s per GPU", f"{e.output_tokens_per_s_per_gpu:,.0f}"),
         ("output tokens/s (deployment)", f"{e.output_tokens_per_s_per_replica * replicas:,.0f}"),
-        ("batch", f"{e.batch}"),
+        ("batch", f"{e.batch} (KV cache {e.kv_cache}: at most {e.max_batch_kv})"),
         ("TTFT", f"{e.ttft_s * 1e3:,.0f} ms"),
         ("TPOT", f"{e.tpot_s * 1e3:,.1f} ms"),
         ("limited by", e.limited_by),

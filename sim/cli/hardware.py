@@ -89,6 +89,8 @@ def _unit_of(path: str) -> str | None:
 
 
 def _fmt_value(path: str, value: Any, spec: HardwareSpec | None = None) -> str:
+    if path.startswith("efficiency.") and isinstance(value, int | float):
+        return f"{value:.2f}"  # a fraction of the part's own peak
     if path.startswith("activity_power.") and isinstance(value, int | float):
         # a fraction of domain_power_w; the watts it stands for make it readable
         watts = f" ({fmt_si(value * spec.domain_power_w, 'W')})" if spec is not None else ""
@@ -176,6 +178,13 @@ def _fields(spec: HardwareSpec) -> list[tuple[str, Any]]:
             out += [(f"peak_flops.{p.value}", value[p]) for p in _PRECISIONS if p in value]
         elif field == "activity_power":
             out += [(f"{field}.{k}", getattr(value, k)) for k in type(value).model_fields]
+        elif field == "efficiency":
+            for k in type(value).model_fields:
+                v = getattr(value, k)
+                if isinstance(v, dict):
+                    out += [(f"{field}.{k}.{p.value}", v[p]) for p in _PRECISIONS if p in v]
+                else:
+                    out.append((f"{field}.{k}", v))
         elif field == "prefill_accelerator":
             if value is None:
                 continue

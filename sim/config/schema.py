@@ -855,7 +855,8 @@ class InferenceService(_Model):
         default="paged",
         description="KV cache: reserved (prompt + output held from admission, never preempted;"
         " TensorRT-LLM GUARANTEED_NO_EVICT) or paged (grows per token, preempts on overflow;"
-        " vLLM)",
+        " vLLM). Sizes the batch of the analytic capacity (docs/performance-model.md) and the"
+        " serving simulator's pool (docs/serving.md)",
     )
     serving: ServingEngineConfig = Field(default_factory=ServingEngineConfig)
     sessions: AgenticSessions | None = None

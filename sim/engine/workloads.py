@@ -268,6 +268,8 @@ class Job(Workload):
         n = 0
         # work within this of the total is float residue: the job is done (or nearly) then
         eps = 1e-12 * self.work
+        if rem <= eps:  # done: no checkpoint is written at the very end, even mid-write
+            return 0.0, 0
         if not (self.pos == 0.0 and self.unsaved == 0.0):
             if self.pos < interval:
                 avail = (interval - self.pos) * r

@@ -10,7 +10,13 @@ lazily) and records each estimate's provenance. See ``docs/performance-model.md`
 """
 
 from sim.perf.common import PerfError
-from sim.perf.inference import InferenceEstimate, estimate_inference, inference_curve
+from sim.perf.inference import (
+    KV_CACHE_POLICIES,
+    InferenceEstimate,
+    estimate_inference,
+    inference_curve,
+    kv_tokens_per_sequence,
+)
 from sim.perf.network import NetworkPath, PathTier, fibre_latency_s
 from sim.perf.serving import BACKENDS, analytic_provenance, estimate_serving
 from sim.perf.training import (
@@ -25,6 +31,7 @@ from sim.perf.training import (
 
 __all__ = [
     "BACKENDS",
+    "KV_CACHE_POLICIES",
     "InferenceEstimate",
     "NetworkPath",
     "NetworkSensitivity",
@@ -40,5 +47,6 @@ __all__ = [
     "estimate_training",
     "fibre_latency_s",
     "inference_curve",
+    "kv_tokens_per_sequence",
     "model_flops_per_token",
 ]

@@ -12,13 +12,16 @@ from __future__ import annotations
 from typing import Final
 
 # --- compute -------------------------------------------------------------------------------
+# The ceilings themselves (large-GEMM, attention, HBM and link efficiency) are measured per
+# part and precision and live in the hardware catalog (``efficiency`` of each entry in
+# sim/catalog/hardware.yaml). What stays here is how kernels of a training step fall short of
+# them.
+#
 # Matmul kernel efficiency as a function of the work per kernel:
-#     eff(w) = GEMM_EFFICIENCY_MAX * w / (w + GEMM_HALF_EFFICIENCY_FLOP)
-# where w is the matmul FLOPs one GPU does for one layer of one micro-batch (forward) or one
-# serving iteration. Large GEMMs approach the ceiling (cuBLAS/cuBLASLt reach ~70-75% of dense
-# peak on large BF16 and FP8 GEMMs on H100 under the power limit); small ones (few tokens,
-# narrow shards) are launch- and memory-bound. Fitted on A.1-A.3 and C.1 together.
-GEMM_EFFICIENCY_MAX: Final = 0.72
+#     eff(w) = efficiency.gemm[precision] * w / (w + GEMM_HALF_EFFICIENCY_FLOP)
+# where w is the matmul FLOPs one GPU does for one layer of one micro-batch (forward). Small
+# GEMMs (few tokens, narrow shards) are launch-, wave- and memory-bound. Fitted on A.1-A.3
+# (the micro-batch sizes of A.1 against A.3's).
 GEMM_HALF_EFFICIENCY_FLOP: Final = 4.0e11
 
 # Training runs kernels that are not GEMMs (norms, rotary, SwiGLU, residuals, FP8 amax/casts,
@@ -26,17 +29,6 @@ GEMM_HALF_EFFICIENCY_FLOP: Final = 4.0e11
 # as this fraction of the matmul time (Megatron/NeMo profiles of Llama-class models show
 # 15-25% of step time outside GEMMs and attention). Fitted on A.1-A.3 together.
 TRAINING_NON_GEMM_OVERHEAD: Final = 0.20
-
-# Fraction of the dense peak a precision reaches relative to BF16 on the same part. FP8 GEMMs
-# run closer to the power limit and FP8 training adds amax/cast kernels, so they reach a
-# slightly lower fraction of their (2x) peak; NVIDIA's MLPerf FP8 Llama 3.1 405B (A.2) vs
-# Meta's BF16 405B (A.1) fix the FP8 value; FP4 follows FP8 (no published training anchor).
-PRECISION_EFFICIENCY: Final = {"bf16": 1.0, "fp8": 0.95, "fp4": 0.85}
-
-# Flash-attention efficiency (fraction of BF16 peak) for the score/value products. FA2/FA3 on
-# H100 reach 50-75% forward, ~40-55% backward (Shah et al. 2024, FlashAttention-3, Fig. 5-7).
-# Attention runs in BF16 regardless of the GEMM precision (as in Transformer Engine recipes).
-ATTENTION_EFFICIENCY: Final = 0.50
 
 # Extra compute of selective activation recompute (recompute SwiGLU/elementwise outputs in
 # backward instead of storing them): elementwise, memory-bound work, a few % of a layer.
@@ -51,10 +43,6 @@ HBM_USABLE_FRACTION: Final = 0.92
 INFERENCE_WORKSPACE_BYTES: Final = 4.0e9
 
 # --- communication --------------------------------------------------------------------------
-# Achieved fraction of the link rate for large collectives (NCCL "bus bandwidth"). NVLink 4:
-# ~360-380 of 450 GB/s per direction (nccl-tests on DGX H100); 400G IB/RoCE: ~45 of 50 GB/s.
-SCALEUP_EFFICIENCY: Final = 0.80
-SCALEOUT_EFFICIENCY: Final = 0.85
 # Per-collective latency (launch + synchronisation), seconds.
 SCALEUP_LATENCY_S: Final = 10e-6
 SCALEOUT_LATENCY_S: Final = 30e-6
@@ -79,12 +67,20 @@ DP_OVERLAP_MICROBATCHES: Final = 2.0
 EP_COMM_OVERLAP: Final = 0.50
 
 # --- inference ------------------------------------------------------------------------------
-# Achieved fraction of HBM bandwidth for weight streaming and paged KV-cache reads.
-HBM_EFFICIENCY: Final = 0.80
 # Fixed cost per decode iteration (scheduler, sampling, kernel launches under CUDA graphs).
 DECODE_STEP_OVERHEAD_S: Final = 2.0e-3
 # Ratio of p99 to mean per-token latency under load (batch composition varies step to step).
 P99_OVER_MEAN_LATENCY: Final = 1.5
+# KV-cache allocation of the serving engines (engine defaults, not fitted; network-and-serving.md
+# [N25] vLLM, [N26] TensorRT-LLM). TensorRT-LLM reserves whole blocks of 32 tokens per request;
+# vLLM allocates blocks of 16 as sequences grow and keeps a 1% watermark of blocks free.
+KV_BLOCK_TOKENS_RESERVED: Final = 32
+KV_BLOCK_TOKENS_PAGED: Final = 16
+PAGED_WATERMARK: Final = 0.01
+# Headroom of a paged pool against the fluctuation of its running total (in standard deviations
+# of the sum of B contexts at uniformly spread progress): at 2, about 2% of steps would overflow
+# and preempt a request (assumption; vLLM's own preemption rate depends on the workload).
+PAGED_HEADROOM_SIGMA: Final = 2.0
 # Highest utilisation a replica can sustain under Poisson arrivals while meeting p99 latency
 # targets (queueing headroom). Fitted on the MLPerf Server/Offline ratios of C.1 (0.88-0.93).
 SERVER_MAX_UTILIZATION: Final = 0.90

@@ -55,25 +55,24 @@ def peak_flops(hw: HardwareSpec, precision: Precision) -> float:
         raise PerfError(str(exc.args[0]) if exc.args else str(exc)) from None
 
 
-def gemm_efficiency(work_flop: float, precision: Precision) -> float:
-    """Achieved fraction of dense peak for matmuls of ``work_flop`` per kernel (see calibration)."""
+def gemm_efficiency(work_flop: float, hw: HardwareSpec, precision: Precision) -> float:
+    """Achieved fraction of dense peak for matmuls of ``work_flop`` per layer pass.
+
+    ``hw.efficiency.gemm`` (measured per part and precision, catalog) is the ceiling large GEMMs
+    reach; ``w / (w + GEMM_HALF_EFFICIENCY_FLOP)`` is the loss of small ones (calibration).
+    """
     w = max(work_flop, 1.0)
-    return (
-        cal.GEMM_EFFICIENCY_MAX
-        * cal.PRECISION_EFFICIENCY[precision.value]
-        * w
-        / (w + cal.GEMM_HALF_EFFICIENCY_FLOP)
-    )
+    return hw.efficiency.gemm_at(precision) * w / (w + cal.GEMM_HALF_EFFICIENCY_FLOP)
 
 
 def scaleup_bytes_per_s(hw: HardwareSpec) -> float:
     """Achievable one-direction NVLink bytes/s per GPU (catalog value is bidirectional)."""
-    return hw.scaleup_bandwidth_bytes_per_s / 2.0 * cal.SCALEUP_EFFICIENCY
+    return hw.scaleup_bandwidth_bytes_per_s / 2.0 * hw.efficiency.scaleup
 
 
 def scaleout_bytes_per_s(hw: HardwareSpec) -> float:
     """Achievable NIC bytes/s per GPU on a non-blocking fabric."""
-    return hw.scaleout_bandwidth_bits_per_s / 8.0 * cal.SCALEOUT_EFFICIENCY
+    return hw.scaleout_bandwidth_bits_per_s / 8.0 * hw.efficiency.scaleout
 
 
 def _link(hw: HardwareSpec, group_span_gpus: int) -> tuple[float, float]:

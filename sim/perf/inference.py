@@ -6,17 +6,19 @@ vLLM do: every iteration advances ``B`` decoding sequences by one token and carr
 tokens of newly admitted requests along (``P = B x prefill_tokens / generated_tokens`` per
 iteration in steady state). One iteration costs
 
-    t_iter = max(weights read / HBM bw, (B + P) x 2 N / (peak x eff))       (GEMMs: roofline)
-           + KV cache read of B sequences / HBM bw                          (decode attention)
+    t_iter = |(weights read / (HBM bw x stream eff), (B + P) x 2 N / (peak x eff))|_2  (GEMMs)
+           + KV cache read of B sequences / (HBM bw x KV read eff)          (decode attention)
            + prefill attention FLOPs / (BF16 peak x flash eff)
            + tensor-parallel all-reduces (2 per layer) + expert all-to-all + fixed overhead
 
-so decode is bandwidth-bound at small batch and compute-bound at large batch. The batch is
-limited by KV-cache memory (HBM left after weights and workspace) and by the per-token latency
-target. Output tokens/s per replica = B / t_iter; TPOT = t_iter; TTFT = prefill of one request
-at the replica's full compute plus one iteration of waiting. With latency targets the p99 of
-both must fit (p99 = mean x ``P99_OVER_MEAN_LATENCY``) and Poisson arrivals cap utilisation at
-``SERVER_MAX_UTILIZATION``.
+so decode is bandwidth-bound at small batch and compute-bound at large batch; the efficiencies
+are the part's measured ones (catalog ``efficiency``). The batch is limited by KV-cache memory
+(HBM left after weights and workspace, allocated as the serving engine allocates it:
+``kv_cache="reserved"``, TensorRT-LLM, or ``"paged"``, vLLM; see :func:`kv_tokens_per_sequence`)
+and by the per-token latency target. Output tokens/s per replica = B / t_iter; TPOT = t_iter;
+TTFT = prefill of one request at the replica's full compute plus one iteration of waiting. With
+latency targets the p99 of both must fit (p99 = mean x ``P99_OVER_MEAN_LATENCY``) and Poisson
+arrivals cap utilisation at ``SERVER_MAX_UTILIZATION``.
 
 Disaggregated prefill (``prefill_hw``): prefill runs on a separate pool (another GPU type, or a
 prefill accelerator such as Rubin CPX); decode iterations then carry no prefill (P = 0) and the
@@ -46,9 +48,18 @@ from sim.perf.common import (
     weight_bytes_per_param,
 )
 
-__all__ = ["InferenceEstimate", "estimate_inference", "inference_curve"]
+__all__ = [
+    "KV_CACHE_POLICIES",
+    "InferenceEstimate",
+    "estimate_inference",
+    "inference_curve",
+    "kv_tokens_per_sequence",
+]
 
 MAX_BATCH = 4096  # engines cap in-flight sequences (TensorRT-LLM max_batch_size is 2,048-4,096)
+
+#: How a serving engine sizes its KV cache per request (docs/performance-model.md, "KV cache").
+KV_CACHE_POLICIES = ("reserved", "paged")
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,7 @@ class InferenceEstimate:
     limited_by: str = ""
     meets_targets: bool = True
     precision: str = ""
+    kv_cache: str = "reserved"
     #: where the figures come from: "measured", "fitted", "from specs" or "assumption"
     #: (set by :func:`sim.perf.serving.estimate_serving`; empty from this module alone)
     provenance: str = ""
@@ -87,6 +99,7 @@ class _Replica:
     prefill_tokens: float  # computed per request (cache hits removed)
     gen_tokens: int
     prefill_hw: HardwareSpec | PrefillAccelerator | None
+    kv_cache: str = "reserved"
 
     @property
     def gpus(self) -> int:
@@ -114,23 +127,68 @@ class _Replica:
 
     @property
     def max_batch_kv(self) -> int:
-        per_seq = self.kv_bytes_per_token * self.mean_context
-        return int(max(0.0, self.kv_capacity_bytes) // per_seq)
+        cap_tokens = max(0.0, self.kv_capacity_bytes) / self.kv_bytes_per_token
+        return _max_batch(cap_tokens, self.input_tokens, self.gen_tokens, self.kv_cache)
 
     @property
     def disaggregated(self) -> bool:
         return self.prefill_hw is not None
 
 
+def kv_tokens_per_sequence(input_tokens: int, gen_tokens: int, kv_cache: str) -> float:
+    """KV-cache tokens one running sequence holds, as the engine allocates them.
+
+    ``reserved`` (TensorRT-LLM's default ``GUARANTEED_NO_EVICT``): at admission a request
+    reserves blocks for its whole prompt plus output, ``ceil((input + output) / 32) x 32``
+    tokens (``tokens_per_block`` 32), and never gives them back before it ends, so the pool
+    holds ``input + output`` per sequence whatever its progress. ``paged`` (vLLM): blocks of 16
+    tokens are allocated as a sequence grows, so a sequence holds its current length rounded
+    up to a block; over a batch in steady state that is the mean context ``input + output / 2``
+    plus half a block (network-and-serving.md [N25], [N26]). The paged pool's headroom for
+    preemption is in :func:`_max_batch`.
+    """
+    if kv_cache == "reserved":
+        block = cal.KV_BLOCK_TOKENS_RESERVED
+        return math.ceil((input_tokens + gen_tokens) / block) * block
+    return input_tokens + gen_tokens / 2.0 + cal.KV_BLOCK_TOKENS_PAGED / 2.0
+
+
+def _max_batch(cap_tokens: float, input_tokens: int, gen_tokens: int, kv_cache: str) -> int:
+    """Most sequences the KV pool of ``cap_tokens`` tokens runs at once.
+
+    ``reserved``: ``cap / (input + output)`` (rounded to blocks); nothing is ever preempted.
+    ``paged``: vLLM admits a request on its current length and, when blocks run out, preempts
+    one (its KV is dropped and it is prefilled again later). The batch it sustains without
+    preempting is the one whose total KV stays inside the pool: ``B`` sequences at uniformly
+    spread progress hold ``B x mean`` tokens with a standard deviation of
+    ``sqrt(B) x output / sqrt(12)``; we keep ``PAGED_HEADROOM_SIGMA`` (2) of those free, plus
+    vLLM's 1% block watermark, so that preemption (which costs a re-prefill) stays rare
+    (~2% of steps overflow at 2 sigma). Solved for ``B``: ``mean B + k sqrt(B) <= cap``.
+    """
+    per_seq = kv_tokens_per_sequence(input_tokens, gen_tokens, kv_cache)
+    if kv_cache == "reserved":
+        return int(cap_tokens // per_seq)
+    cap = cap_tokens * (1.0 - cal.PAGED_WATERMARK)
+    k = cal.PAGED_HEADROOM_SIGMA * gen_tokens / math.sqrt(12.0)
+    # mean x^2 + k x - cap = 0, x = sqrt(B)
+    x = (-k + math.sqrt(k * k + 4.0 * per_seq * cap)) / (2.0 * per_seq)
+    return int(x * x)
+
+
 def _gemm_time(r: _Replica, tokens: float, hw_peak: float, hbm_bw: float, gpus: int) -> float:
     """Weight GEMMs of one iteration over ``tokens`` tokens on the ``gpus`` GPUs of a replica.
 
-    Time = weight streaming + compute at the efficiency ceiling. The two are added, not
-    max-ed: a decode GEMM with a few hundred rows streams each weight tile once and cannot
-    fully hide the load behind the multiply (the knee of the roofline is rounded), and at
-    small batch the streaming term *is* the small-GEMM penalty that the training model's
-    size-dependent efficiency describes, so the ceiling is used here. MoE: only the experts
-    the iteration's tokens touch are read (uniform routing).
+    Weight streaming at the part's measured few-row GEMM bandwidth (``efficiency.gemm_stream``)
+    and compute at its measured large-GEMM ceiling (``efficiency.gemm``) are combined as a
+    smooth roofline, ``sqrt(t_mem^2 + t_flops^2)``: the limit that binds dominates and the
+    knee, where a GEMM of a few hundred rows can hide neither fully behind the other, is
+    rounded. Each kernel adds the part's measured fixed time (``efficiency.gemm_latency_s``:
+    launch, tail, activation quantization; 14-20 us at FP8/FP4), which is what makes the small
+    sharded GEMMs of a TP4/TP8 replica slow. Against the per-layer GEMM latencies of Llama 2 70B
+    on H200 FP8 measured with TensorRT-LLM (catalog [S123]) at 64-512 rows this is within 10%;
+    the sum of streaming and compute (the rule before) was up to 37% slow at 256 rows. The
+    exponent 2 is a choice made on those measurements. MoE: only the experts the iteration's
+    tokens touch are read (uniform routing).
     """
     m = r.model
     n_active = m.matmul_params_active
@@ -142,10 +200,13 @@ def _gemm_time(r: _Replica, tokens: float, hw_peak: float, hbm_bw: float, gpus: 
         bytes_read = (
             m.total_params - expert_total + touched * per_expert
         ) * weight_bytes_per_param(r.precision)
-    ceiling = cal.GEMM_EFFICIENCY_MAX * cal.PRECISION_EFFICIENCY[r.precision.value]
-    t_flops = 2.0 * tokens * n_active / gpus / (hw_peak * ceiling)
-    t_mem = bytes_read / gpus / (hbm_bw * cal.HBM_EFFICIENCY)
-    return t_mem + t_flops
+    eff = r.hw.efficiency
+    t_flops = 2.0 * tokens * n_active / gpus / (hw_peak * eff.gemm_at(r.precision))
+    t_mem = bytes_read / gpus / (hbm_bw * eff.gemm_stream_at(r.precision))
+    # the fixed time of each kernel: QKV, output, gate/up and down per layer, and the LM head
+    # (MoE layers: the grouped expert GEMMs in place of the MLP's two)
+    kernels = 4 * m.layers + 1
+    return math.hypot(t_mem, t_flops) + kernels * eff.gemm_latency_at(r.precision)
 
 
 def _prefill_attention_flops(r: _Replica, tokens: float) -> float:
@@ -168,9 +229,15 @@ def _iteration(r: _Replica, batch: int) -> tuple[float, dict[str, float]]:
         * r.mean_context
         * r.kv_bytes_per_token
         / kv_shards
-        / (hw.hbm_bandwidth_bytes_per_s * cal.HBM_EFFICIENCY)
+        / (hw.hbm_bandwidth_bytes_per_s * hw.efficiency.hbm)
     )
-    t_pattn = _prefill_attention_flops(r, prefill) / r.gpus / (peak_attn * cal.ATTENTION_EFFICIENCY)
+    # each layer's decode-attention kernel also has a fixed cost and one per sequence (measured
+    # at an empty cache, catalog efficiency.decode_attention_*), paid on every GPU of the replica
+    eff = hw.efficiency
+    t_kv += m.layers * (
+        eff.decode_attention_latency_s + eff.decode_attention_per_sequence_s * batch
+    )
+    t_pattn = _prefill_attention_flops(r, prefill) / r.gpus / (peak_attn * hw.efficiency.attention)
     act = tokens * m.hidden_size * 2.0
     t_tp = 2.0 * m.layers * all_reduce_time_s(act, r.tp, hw, r.tp) if r.tp > 1 else 0.0
     t_ep = 0.0
@@ -219,11 +286,20 @@ def _prefill_time(r: _Replica, devices: float) -> float:
     m = r.model
     tokens = max(r.prefill_tokens, 1.0)
     w = 2.0 * tokens * m.matmul_params_active / m.layers / max(devices, 1.0)
+    # a prefill part that is not a GPU of the catalog (Rubin CPX) has no measured efficiency
+    # of its own: it is taken as the replica's GPU generation's
+    eff_hw = r.prefill_hw if isinstance(r.prefill_hw, HardwareSpec) else r.hw
     t_mm = (
-        2.0 * m.matmul_params_active * tokens / devices / (peak * gemm_efficiency(w, r.precision))
+        2.0
+        * m.matmul_params_active
+        * tokens
+        / devices
+        / (peak * gemm_efficiency(w, eff_hw, r.precision))
     )
     attn_peak = _bf16_peak(r.hw if r.prefill_hw is None else r.prefill_hw)
-    t_attn = _prefill_attention_flops(r, tokens) / devices / (attn_peak * cal.ATTENTION_EFFICIENCY)
+    t_attn = (
+        _prefill_attention_flops(r, tokens) / devices / (attn_peak * eff_hw.efficiency.attention)
+    )
     return t_mm + t_attn
 
 
@@ -255,6 +331,7 @@ def _point(r: _Replica, batch: int, targets: bool) -> InferenceEstimate:
         max_batch_kv=r.max_batch_kv,
         kv_cache_bytes_per_replica=max(0.0, r.kv_capacity_bytes),
         precision=r.precision.value,
+        kv_cache=r.kv_cache,
     )
 
 
@@ -269,6 +346,7 @@ def _make_replica(
     reasoning_tokens: int,
     prompt_cache_hit: float,
     prefill_hw: HardwareSpec | PrefillAccelerator | None,
+    kv_cache: str = "reserved",
 ) -> _Replica:
     if tp < 1 or ep < 1:
         raise PerfError(f"TP and EP must be >= 1 (got TP{tp}, EP{ep})")
@@ -292,6 +370,7 @@ def _make_replica(
         prefill_tokens=input_tokens * (1.0 - prompt_cache_hit),
         gen_tokens=gen,
         prefill_hw=prefill_hw,
+        kv_cache=kv_cache,
     )
     if r.kv_capacity_bytes <= 0 or r.max_batch_kv < 1:
         need = r.weight_bytes / 1e9
@@ -346,6 +425,14 @@ def _check_inputs(input_tokens: int, output_tokens: int, reasoning: int, hit: fl
         raise PerfError(f"prompt-cache hit rate must be in [0, 1) (got {hit})")
 
 
+def _check_kv_cache(kv_cache: str) -> str:
+    if kv_cache not in KV_CACHE_POLICIES:
+        raise PerfError(
+            f"unknown kv_cache {kv_cache!r} (use one of: {', '.join(KV_CACHE_POLICIES)})"
+        )
+    return kv_cache
+
+
 def _tp_options(model: ModelShape, hw: HardwareSpec, ep: int) -> list[int]:
     out, t = [], 1
     while t * ep <= hw.domain_gpus:
@@ -369,17 +456,20 @@ def estimate_inference(
     tp: int | None = None,
     ep: int = 1,
     prefill_hw: HardwareSpec | PrefillAccelerator | None = None,
+    kv_cache: str = "reserved",
 ) -> InferenceEstimate:
     """Best output tokens/s per GPU of one replica that meets the latency targets (if any).
 
     ``tp`` None tries every tensor-parallel size inside the scale-up domain that holds the
     weights and keeps the one with the most tokens/s per GPU (at equal throughput the smallest).
-    Without targets the result is the offline maximum. Raises :class:`PerfError` if the model
-    does not fit.
+    Without targets the result is the offline maximum. ``kv_cache`` is how the engine sizes
+    the KV cache (:data:`KV_CACHE_POLICIES`, :func:`kv_tokens_per_sequence`). Raises
+    :class:`PerfError` if the model does not fit.
     """
     p = to_precision(precision)
     peak_flops(hw, p)
     _check_inputs(input_tokens, output_tokens, reasoning_tokens, prompt_cache_hit)
+    _check_kv_cache(kv_cache)
     tps = [tp] if tp is not None else _tp_options(model, hw, ep)
     best: InferenceEstimate | None = None
     first_error: PerfError | None = None
@@ -396,6 +486,7 @@ def estimate_inference(
                 reasoning_tokens,
                 prompt_cache_hit,
                 prefill_hw,
+                kv_cache,
             )
         except PerfError as exc:
             first_error = first_error or exc
@@ -432,6 +523,7 @@ def inference_curve(
     ep: int = 1,
     prefill_hw: HardwareSpec | PrefillAccelerator | None = None,
     batches: list[int] | None = None,
+    kv_cache: str = "reserved",
 ) -> list[InferenceEstimate]:
     """Throughput/latency curve: one point per batch size (powers of two up to the KV limit).
 
@@ -439,6 +531,7 @@ def inference_curve(
     """
     p = to_precision(precision)
     _check_inputs(input_tokens, output_tokens, reasoning_tokens, prompt_cache_hit)
+    _check_kv_cache(kv_cache)
     if tp is None:
         tp = estimate_inference(
             model,
@@ -450,6 +543,7 @@ def inference_curve(
             prompt_cache_hit=prompt_cache_hit,
             ep=ep,
             prefill_hw=prefill_hw,
+            kv_cache=kv_cache,
         ).tp
     r = _make_replica(
         model,
@@ -462,6 +556,7 @@ def inference_curve(
         reasoning_tokens,
         prompt_cache_hit,
         prefill_hw,
+        kv_cache,
     )
     b_max = min(r.max_batch_kv, MAX_BATCH)
     if batches is None:

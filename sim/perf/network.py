@@ -202,9 +202,9 @@ def gather_time_s(nbytes: float, group: RankGroup, hw: HardwareSpec, path: Netwo
         if tier_rate == rate:
             continue  # same rate: one ring over both levels (exactly the same bytes)
         mid = below[i]
-        total += (mid - lo) / (lo * mid) * nbytes / (rate * cal.SCALEOUT_EFFICIENCY)
+        total += (mid - lo) / (lo * mid) * nbytes / (rate * hw.efficiency.scaleout)
         lo, rate = mid, tier_rate
-    return total + (n - lo) / (lo * n) * nbytes / (rate * cal.SCALEOUT_EFFICIENCY) + lat
+    return total + (n - lo) / (lo * n) * nbytes / (rate * hw.efficiency.scaleout) + lat
 
 
 def all_reduce_time_s(
@@ -225,13 +225,13 @@ def all_to_all_time_s(
     if span <= hw.domain_gpus:
         return (n - 1) / n * nbytes / scaleup_bytes_per_s(hw) + cal.SCALEUP_LATENCY_S
     nic = hw.scaleout_bandwidth_bits_per_s / 8.0
-    t = (n - 1) / n * nbytes / (nic * cal.SCALEOUT_EFFICIENCY)
+    t = (n - 1) / n * nbytes / (nic * hw.efficiency.scaleout)
     lat = cal.SCALEOUT_LATENCY_S
     for tier in _crossed(path, span):
         lat += tier.latency_s
         if tier.bytes_per_s_per_gpu < nic:  # a tier at the NIC rate is never the bottleneck
             outside = (n - group.ranks_within(tier.gpus_below)) / n
-            t = max(t, outside * nbytes / (tier.bytes_per_s_per_gpu * cal.SCALEOUT_EFFICIENCY))
+            t = max(t, outside * nbytes / (tier.bytes_per_s_per_gpu * hw.efficiency.scaleout))
     return t + lat
 
 
@@ -248,4 +248,4 @@ def p2p_time_s(nbytes: float, group: RankGroup, hw: HardwareSpec, path: NetworkP
         lat += tier.latency_s
         boundary = tier.bytes_per_s_per_gpu * max(1.0, tier.gpus_below / stride)
         rate = min(rate, boundary)
-    return nbytes / (rate * cal.SCALEOUT_EFFICIENCY) + lat
+    return nbytes / (rate * hw.efficiency.scaleout) + lat

@@ -7,11 +7,12 @@ is NVIDIA's aiconfigurator (:mod:`sim.perf.measured`, an optional dependency). B
 * ``measured``: per-operation latencies measured on the part (aiconfigurator's database);
 * ``fitted``: the analytic model on a part and precision its constants were fitted to
   (validation.md C.1: Llama 2 70B FP8 serving on 8x H100 and 8x H200, sim/perf/calibration.py);
-* ``from specs``: the analytic model elsewhere: Hopper-fitted efficiencies applied to the part's
-  sourced catalog specs (peak FLOP/s, HBM size and bandwidth, NVLink);
+* ``from specs``: the analytic model elsewhere: the part's measured efficiencies (catalog
+  ``efficiency``, per precision) and the Hopper-fitted constants applied to its sourced catalog
+  specs (peak FLOP/s, HBM size and bandwidth, NVLink);
 * ``assumption``: the analytic model where a number it uses is an assumption: a catalog value
-  marked weak (hardware.yaml), or FP4, whose efficiency relative to BF16 is assumed
-  (``PRECISION_EFFICIENCY["fp4"]``, docs/performance-model.md).
+  marked weak (hardware.yaml), including an efficiency the part has no measurement of (Rubin
+  takes GB200's, docs/performance-model.md).
 
 ``provenance_detail`` says which, in words. The weakest link decides: a rule, not a judgement
 per case.
@@ -57,16 +58,15 @@ def analytic_provenance(hw: HardwareSpec, precision: Precision | str) -> tuple[s
             f"analytic model; its constants were fitted on validation.md C.1 ({hw.display_name},"
             f" {p.value})"
         )
-    keys = (*_USED_KEYS, f"peak_flops.{p.value}", "peak_flops.bf16")
+    eff = ["efficiency.attention", "efficiency.hbm"]
+    for k in ("gemm", "gemm_stream"):  # the entry used: this format's, or the wider it borrows
+        used = [f"efficiency.{k}.{q.value}" for q in (p, Precision.FP8, Precision.BF16)]
+        eff += [u for u in used if u in hw.provenance][:1]
+    keys = (*_USED_KEYS, f"peak_flops.{p.value}", "peak_flops.bf16", *eff)
     weak = sorted(k for k in keys if k in hw.provenance and hw.provenance[k].weak)
     if weak:
         return "assumption", (
             f"analytic model; catalog values marked weak for {hw.display_name}: {', '.join(weak)}"
-        )
-    if p is Precision.FP4:
-        return "assumption", (
-            "analytic model; FP4 kernel efficiency relative to BF16 is assumed (no FP4 case was"
-            " fitted)"
         )
     if name is None:
         return (
@@ -74,8 +74,8 @@ def analytic_provenance(hw: HardwareSpec, precision: Precision | str) -> tuple[s
             f"analytic model on hardware defined in the scenario ({hw.display_name})",
         )
     return "from specs", (
-        f"analytic model; Hopper-fitted efficiencies applied to the catalog specs of"
-        f" {hw.display_name}"
+        f"analytic model; the measured efficiencies and catalog specs of {hw.display_name},"
+        f" constants fitted on Hopper"
     )
 
 
@@ -97,8 +97,13 @@ def estimate_serving(
     tp: int | None = None,
     ep: int = 1,
     prefill_hw: HardwareSpec | PrefillAccelerator | None = None,
+    kv_cache: str = "reserved",
 ) -> InferenceEstimate:
     """A serving estimate from ``backend``, with its provenance filled in.
+
+    ``kv_cache`` is the analytic model's KV allocation (:data:`~sim.perf.KV_CACHE_POLICIES`);
+    the measured backend sizes the KV cache as its engine does (TensorRT-LLM reserves prompt +
+    output per request) and does not read it.
 
     ``backend="measured"`` needs the catalog names (``model_name``, ``hardware_name``) and takes
     the figures from aiconfigurator; a configuration it does not cover raises
@@ -118,6 +123,7 @@ def estimate_serving(
             tp=tp,
             ep=ep,
             prefill_hw=prefill_hw,
+            kv_cache=kv_cache,
         )
         prov, detail = analytic_provenance(hw, precision)
         if prefill_hw is not None and prov in ("fitted", "from specs"):

@@ -28,12 +28,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
+
+import numpy as np
 
 from sim.catalog.hardware import HardwareSpec, Precision
 from sim.catalog.models import ModelShape
 from sim.perf import calibration as cal
-from sim.perf.common import PerfError, gemm_efficiency, peak_flops, to_precision
+from sim.perf.common import (
+    PerfError,
+    gemm_efficiency,
+    peak_flops,
+    scaleup_bytes_per_s,
+    to_precision,
+)
 from sim.perf.network import (
     NetworkPath,
     RankGroup,
@@ -201,15 +210,34 @@ def _max_stage_layers(model: ModelShape, pp: int) -> float:
     """
     layer_params = model.matmul_params_active / (model.layers + 1e-9)
     h_eq = model.vocab_size * model.hidden_size / layer_params
+    return _stage_split(model.layers, h_eq, pp)
+
+
+@lru_cache(maxsize=4096)
+def _stage_split(layers: int, h_eq: float, pp: int) -> float:
+    """:func:`_max_stage_layers` for ``layers`` layers and a head of ``h_eq`` layer-equivalents.
+
+    The condition grows with X, so the smallest candidate that meets it is found by bisection.
+    """
     if pp == 1:
-        return model.layers + h_eq
+        return layers + h_eq
     candidates = sorted(
-        {float(k) for k in range(1, model.layers + 1)} | {k + h_eq for k in range(model.layers + 1)}
+        {float(k) for k in range(1, layers + 1)} | {k + h_eq for k in range(layers + 1)}
     )
-    for x in candidates:
-        if (pp - 1) * math.floor(x) + max(0, math.floor(x - h_eq)) >= model.layers:
-            return x
-    return float(model.layers)
+
+    def fits(x: float) -> bool:
+        return (pp - 1) * math.floor(x) + max(0, math.floor(x - h_eq)) >= layers
+
+    if not fits(candidates[-1]):
+        return float(layers)
+    lo, hi = 0, len(candidates) - 1  # fits(candidates[hi])
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(candidates[mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return candidates[lo]
 
 
 def _activation_bytes_per_token_layer(model: ModelShape, tp: int, level: str) -> float:
@@ -332,6 +360,32 @@ def _check_layout(model: ModelShape, layout: TrainingLayout, gpus: int, global_b
     return global_batch // per_dp
 
 
+def _exposed_dp(t_sync: float, t_z3: float, t_pass: float, m: int) -> float:
+    """Data-parallel time the step cannot hide (seconds).
+
+    ``t_sync`` is the once-per-step gradient reduce-scatter plus parameter all-gather, ``t_z3``
+    ZeRO-3's per-micro-batch weight gathers, ``t_pass`` this GPU's compute of one step (all
+    ``m`` micro-batches) and ``m`` the micro-batches per pipeline.
+
+    The sync overlaps only compute that runs while it can run. A gradient bucket is final only
+    after the *last* micro-batch's backward has produced it, so the reduce-scatter runs behind
+    the backward of the last micro-batch(es); the updated parameters are all-gathered behind the
+    forward of the first micro-batch(es) of the next step (Megatron ``--overlap-grad-reduce``,
+    ``--overlap-param-gather``; FSDP prefetch). With the interleaved schedule the chunks' last
+    backwards are spread over the cool-down, which lets the sync use about
+    ``DP_OVERLAP_MICROBATCHES`` micro-batches of compute. That window can never exceed the
+    compute of the step itself: with ``m`` micro-batches it is ``min(m, K) / m`` of the pass,
+    so with one micro-batch the sync hides behind at most one forward plus one backward (the
+    rule before this one allowed ``K / m`` = two whole steps at ``m = 1``, which made wide
+    data parallelism with one micro-batch look free). ZeRO-3's per-micro-batch gathers are
+    prefetched layer by layer behind the compute the sync leaves free.
+    """
+    window = min(float(m), cal.DP_OVERLAP_MICROBATCHES) / m * t_pass
+    exposed_sync = max(0.0, t_sync - window)
+    free = t_pass - min(t_sync, window)
+    return exposed_sync + max(0.0, t_z3 - free)
+
+
 @dataclass(frozen=True, slots=True)
 class NetworkSensitivity:
     """A step of one fixed layout and recompute level, with its network part left open.
@@ -386,13 +440,19 @@ class NetworkSensitivity:
             t_p2p = 2.0 * self.vp * m * p2p_time_s(self.pp_bytes, self.pp_group, hw, path)
             exp_p2p = t_p2p * (1.0 - cal.PP_P2P_OVERLAP)
         t_pass = self.t_compute + exp_tp + exp_cp + exp_ep + exp_p2p
-        bubble = (self.pp - 1) / (self.vp * m) * t_pass if self.pp > 1 else 0.0
-        t_dp = gather_time_s(self.dp_dense_bytes, self.dp_dense_group, hw, path)
-        t_dp += gather_time_s(self.dp_expert_bytes, self.dp_expert_group, hw, path)
+        # The interleaved schedule shortens the bubble by vp only once every stage has a
+        # micro-batch to work on (Megatron requires m >= pp, a multiple of pp, for it); with
+        # fewer micro-batches than stages the chunks of one micro-batch still run one stage
+        # after another, as without interleaving: (pp - 1) / m of a pass.
+        v_eff = self.vp if m >= self.pp else 1
+        bubble = (self.pp - 1) / (v_eff * m) * t_pass if self.pp > 1 else 0.0
+        t_sync = gather_time_s(self.dp_dense_bytes, self.dp_dense_group, hw, path)
+        t_sync += gather_time_s(self.dp_expert_bytes, self.dp_expert_group, hw, path)
+        t_z3 = 0.0
         if self.zero3_bytes:
-            t_dp += (2 * m - 1) * gather_time_s(self.zero3_bytes, self.dp_dense_group, hw, path)
-        window = cal.DP_OVERLAP_MICROBATCHES * t_pass / m
-        exp_dp = max(0.0, t_dp - window)
+            t_z3 = (2 * m - 1) * gather_time_s(self.zero3_bytes, self.dp_dense_group, hw, path)
+        t_dp = t_sync + t_z3
+        exp_dp = _exposed_dp(t_sync, t_z3, t_pass, m)
         step = t_pass + bubble + exp_dp + self.t_opt
         return step, exp_tp, exp_cp, exp_ep, exp_p2p, bubble, exp_dp, t_tp, t_dp
 
@@ -422,23 +482,24 @@ class NetworkSensitivity:
         }
 
 
-def _sensitivity(
+def _compute(
     model: ModelShape,
     hw: HardwareSpec,
     precision: Precision,
     layout: TrainingLayout,
     seq_len: int,
     global_batch: int,
-    level: str,
-    m: int,
-    full_fraction: float = 0.0,
-) -> NetworkSensitivity:
-    """The network-independent part of a step for one layout and recompute level."""
-    tp, pp, vp, cp, dp, ep = layout.tp, layout.pp, layout.vp, layout.cp, layout.dp, layout.ep
+) -> tuple[float, float, float]:
+    """Compute of one step on the busiest stage without recompute: (total, attention, imbalance).
+
+    Also the lower bound the layout search prunes with (recompute, communication and the bubble
+    only add to it).
+    """
+    tp, pp, cp, ep = layout.tp, layout.pp, layout.cp, layout.ep
     gpus = layout.gpus
     peak = peak_flops(hw, precision)
     peak_attn = hw.peak_flops.get(Precision.BF16, peak)
-    tokens_mb = layout.microbatch * seq_len / cp  # tokens one GPU group handles per micro-batch
+    tokens_mb = layout.microbatch * seq_len / cp
     stage_layers = _max_stage_layers(model, pp)
     # imbalance: busiest stage / average stage, both in layer-equivalents (head included)
     layer_params = model.matmul_params_active / model.layers
@@ -452,16 +513,191 @@ def _sensitivity(
     flops_expert = 6.0 * expert_active * tokens_step / gpus
     flops_attn = 6.0 * model.layers * seq_len * model.attention_width * tokens_step / gpus
     w_dense = 2.0 * tokens_mb * dense_active / model.layers / tp
-    t_mm = flops_dense / (peak * gemm_efficiency(w_dense, precision))
+    t_mm = flops_dense / (peak * gemm_efficiency(w_dense, hw, precision))
     if expert_active > 0:
         moe_layers = model.layers - model.dense_layers
         per_expert = model.expert_params_total / model.experts / max(moe_layers, 1)
         tokens_per_expert = tokens_mb * model.experts_per_token * ep / model.experts
         w_expert = 2.0 * tokens_per_expert * per_expert / tp
-        t_mm += flops_expert / (peak * gemm_efficiency(w_expert, precision))
+        t_mm += flops_expert / (peak * gemm_efficiency(w_expert, hw, precision))
     t_mm *= 1.0 + cal.TRAINING_NON_GEMM_OVERHEAD
-    t_attn = flops_attn / (peak_attn * cal.ATTENTION_EFFICIENCY)
-    t_compute = (t_mm + t_attn) * imbalance
+    t_attn = flops_attn / (peak_attn * hw.efficiency.attention)
+    return (t_mm + t_attn) * imbalance, t_attn, imbalance
+
+
+def step_lower_bound(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: Precision,
+    layout: TrainingLayout,
+    seq_len: int,
+    global_batch: int,
+) -> float:
+    """A step time no evaluation of ``layout`` can beat: compute without recompute plus the
+    pipeline bubble on it (communication, recompute and the optimizer only add)."""
+    t_compute = _compute(model, hw, precision, layout, seq_len, global_batch)[0]
+    m = global_batch // (layout.dp * layout.microbatch)
+    if layout.pp > 1 and m > 0:
+        v_eff = layout.vp if m >= layout.pp else 1
+        t_compute *= 1.0 + (layout.pp - 1) / (v_eff * m)
+    return t_compute
+
+
+def step_lower_bounds(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: Precision,
+    table: np.ndarray,
+    seq_len: int,
+    global_batch: int,
+) -> np.ndarray:
+    """:func:`step_lower_bound` of every row of a candidate table (columns
+    :data:`sim.perf.layout.COLUMNS`), vectorized: the same formulas as :func:`_compute` plus the
+    bubble, in numpy, so that the layout search bounds thousands of candidates in a millisecond.
+    """
+    tp, pp, vp, cp, dp, ep, mbs = (table[:, k].astype(float) for k in range(7))
+    gpus = float(tp[0] * pp[0] * cp[0] * dp[0])
+    peak = peak_flops(hw, precision)
+    peak_attn = hw.peak_flops.get(Precision.BF16, peak)
+    layers = model.layers
+    layer_params = model.matmul_params_active / layers
+    h_eq = model.vocab_size * model.hidden_size / layer_params
+    pps, where = np.unique(table[:, 1], return_inverse=True)
+    stage = np.array([_max_stage_layers(model, int(p)) for p in pps])[where]
+    imbalance = np.where(pp > 1, stage * pp / (layers + h_eq), 1.0)
+    tokens_mb = mbs * seq_len / cp
+    tokens_step = global_batch * seq_len
+    dense_active, expert_active = _split_active(model)
+    e_max = hw.efficiency.gemm_at(precision)
+    half = cal.GEMM_HALF_EFFICIENCY_FLOP
+
+    def eff(w: np.ndarray) -> np.ndarray:
+        w = np.maximum(w, 1.0)
+        return e_max * w / (w + half)
+
+    t_mm = (
+        6.0
+        * dense_active
+        * tokens_step
+        / gpus
+        / (peak * eff(2.0 * tokens_mb * dense_active / layers / tp))
+    )
+    if expert_active > 0:
+        moe_layers = layers - model.dense_layers
+        per_expert = model.expert_params_total / model.experts / max(moe_layers, 1)
+        w_e = 2.0 * tokens_mb * model.experts_per_token * ep / model.experts * per_expert / tp
+        t_mm = t_mm + 6.0 * expert_active * tokens_step / gpus / (peak * eff(w_e))
+    flops_attn = 6.0 * layers * seq_len * model.attention_width * tokens_step / gpus
+    t_attn = flops_attn / (peak_attn * hw.efficiency.attention)
+    t = (t_mm * (1.0 + cal.TRAINING_NON_GEMM_OVERHEAD) + t_attn) * imbalance
+    m = np.floor(global_batch / (dp * mbs))
+    v_eff = np.where(m >= pp, vp, 1.0)
+    bubble = np.where((pp > 1) & (m > 0), (pp - 1) / (v_eff * np.maximum(m, 1.0)), 0.0)
+
+    # memory (as _memory): a layout that does not fit even with full recompute is never
+    # evaluated; one that does not fit without recompute costs at least selective recompute
+    zero = table[:, 7]
+    frac = stage / (layers + 1e-9)
+    expert_total = model.expert_params_total
+    dense_p = (model.total_params - expert_total) * frac / tp
+    expert_p = expert_total * frac / (tp * ep)
+    sharded_p = dense_p / (dp * cp) + expert_p / np.maximum(1.0, np.floor(dp * cp / ep))
+    full_p = dense_p + expert_p
+
+    def states(per_param: float, stage_: int) -> np.ndarray:
+        return np.asarray(per_param * np.where(zero >= stage_, sharded_p, full_p))
+
+    fixed = states(_working_weight_bytes(precision), 3)
+    fixed = fixed + states(cal.GRAD_REDUCE_BYTES, 2) + states(cal.OPTIMIZER_BYTES_PER_PARAM, 1)
+    in_flight = np.minimum(m, pp) * np.where(vp > 1, 1.0 + (pp - 1) / (pp * vp), 1.0)
+    logits = tokens_mb * model.vocab_size / tp * 4.0
+    none = _activation_bytes_per_token_layer(model, 1, "none") / tp
+    full = _activation_bytes_per_token_layer(model, 1, "full") / tp
+    acts_full = full * tokens_mb * stage * in_flight + none * tokens_mb + logits
+    acts_none = none * tokens_mb * stage * in_flight + logits
+    usable = hw.hbm_bytes * cal.HBM_USABLE_FRACTION
+    # recompute as _fit_recompute picks it: none, selective, or selective plus full recompute of
+    # the smallest share f that fits (the exact share, before rounding up to whole percent)
+    sel = cal.SELECTIVE_RECOMPUTE_OVERHEAD
+    selective = _activation_bytes_per_token_layer(model, 1, "selective") / tp
+    acts_sel = selective * tokens_mb * stage * in_flight + logits
+    start = fixed + acts_sel + none * tokens_mb
+    span = start - (fixed + acts_full)
+    f = np.clip((start - usable) / np.where(span > 0, span, 1.0), 0.0, 1.0)
+    partial = np.where(span > 0, (1.0 - f) * (1.0 + sel) + f * 4.0 / 3.0, 1.0 + sel)
+    recompute = np.where(
+        fixed + acts_none <= usable, 1.0, np.where(fixed + acts_sel <= usable, 1.0 + sel, partial)
+    )
+    # tensor-parallel traffic (always inside the scale-up domain here) that the overlap leaves
+    t_tp = np.where(
+        tp > 1,
+        8.0
+        * (
+            (tp - 1) / tp * tokens_mb * model.hidden_size * 2.0 / scaleup_bytes_per_s(hw)
+            + cal.SCALEUP_LATENCY_S
+        )
+        * stage
+        * m,
+        0.0,
+    )
+    t_tp = np.where(tp <= hw.domain_gpus, t_tp, 0.0)
+    exposed = t * recompute + t_tp * (1.0 - cal.TP_COMM_OVERLAP)
+    if model.is_moe:
+        # expert all-to-all: NVLink inside the domain, at least the NIC ring outside it
+        a2a = tokens_mb / tp * model.experts_per_token * model.hidden_size * 2.0
+        span = tp * cp * ep
+        nic = hw.scaleout_bandwidth_bits_per_s / 8.0 * hw.efficiency.scaleout
+        one = np.where(
+            span <= hw.domain_gpus,
+            (ep - 1) / ep * a2a / scaleup_bytes_per_s(hw) + cal.SCALEUP_LATENCY_S,
+            (ep - 1) / ep * a2a / nic + cal.SCALEOUT_LATENCY_S,
+        )
+        moe_frac = (layers - model.dense_layers) / layers
+        t_ep = np.where(ep > 1, 4.0 * one * stage * m * moe_frac, 0.0)
+        exposed = exposed + t_ep * (1.0 - cal.EP_COMM_OVERLAP)
+    # data-parallel sync on the flat path (no path is faster): what the window cannot cover.
+    # step >= pass (1 + bubble) + max(0, sync - w pass) grows with the pass (w <= 1 <= 1 + b),
+    # so the pass's own lower bound gives a lower bound of the step
+    wb = _working_weight_bytes(precision)
+    frac_h = np.where(pp > 1, stage / (layers + h_eq), 1.0)
+    per_param = cal.GRAD_REDUCE_BYTES + wb
+    nic_bw = hw.scaleout_bandwidth_bits_per_s / 8.0 * hw.efficiency.scaleout
+    up_bw = scaleup_bytes_per_s(hw)
+
+    def ring(nbytes: np.ndarray, ranks: np.ndarray, inside: np.ndarray) -> np.ndarray:
+        t_in = (ranks - 1) / ranks * nbytes / up_bw + cal.SCALEUP_LATENCY_S
+        t_out = (ranks - 1) / ranks * nbytes / nic_bw + cal.SCALEOUT_LATENCY_S
+        return np.asarray(np.where(ranks > 1, np.where(inside, t_in, t_out), 0.0))
+
+    n_dense = dp * cp
+    n_exp = np.maximum(1.0, np.floor(dp * cp / ep))
+    inside = np.full(len(table), gpus <= hw.domain_gpus)
+    t_sync = ring((model.total_params - expert_total) * frac_h / tp * per_param, n_dense, inside)
+    if expert_total > 0:
+        t_sync = t_sync + ring(expert_total * frac_h / (tp * ep) * per_param, n_exp, inside)
+    window = np.minimum(m, cal.DP_OVERLAP_MICROBATCHES) / np.maximum(m, 1.0)
+    bound = exposed * (1.0 + bubble) + np.maximum(0.0, t_sync - window * exposed)
+    return np.asarray(np.where(fixed + acts_full > usable * (1 + 1e-9), np.inf, bound))
+
+
+def _sensitivity(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: Precision,
+    layout: TrainingLayout,
+    seq_len: int,
+    global_batch: int,
+    level: str,
+    m: int,
+    full_fraction: float = 0.0,
+) -> NetworkSensitivity:
+    """The network-independent part of a step for one layout and recompute level."""
+    tp, pp, vp, cp, dp, ep = layout.tp, layout.pp, layout.vp, layout.cp, layout.dp, layout.ep
+    tokens_mb = layout.microbatch * seq_len / cp  # tokens one GPU group handles per micro-batch
+    stage_layers = _max_stage_layers(model, pp)
+    layer_params = model.matmul_params_active / model.layers
+    h_eq = model.vocab_size * model.hidden_size / layer_params
+    t_compute, t_attn, imbalance = _compute(model, hw, precision, layout, seq_len, global_batch)
     # recompute: a fully recomputed layer runs its forward twice (forward = 1/3 of fwd + bwd)
     if level == "full":
         full_fraction = 1.0
@@ -562,12 +798,20 @@ def _fit_recompute(
     full = _memory(model, layout, precision, seq_len, m, "selective", 1.0)
     if full.total > usable or sel.total <= full.total:
         return "full", 0.0, _memory(model, layout, precision, seq_len, m, "full")
-    frac = min(1.0, (sel.total - usable) / (sel.total - full.total))
-    frac = math.ceil(frac * 100) / 100  # whole percent
+    # memory is linear in the fully recomputed share once any layer is (the working set of the
+    # layer being recomputed is added at any share > 0): interpolate from just above 0 to 1
+    start = _memory(model, layout, precision, seq_len, m, "selective", 1e-12).total
+    frac = min(1.0, max(0.0, (start - usable) / (start - full.total)))
+    frac = max(0.01, math.ceil(frac * 100 - 1e-9) / 100)  # whole percent
     mem = _memory(model, layout, precision, seq_len, m, "selective", frac)
-    while mem.total > usable and frac < 1.0:  # the recompute working set is not linear in frac
-        frac = min(1.0, frac + 0.01)
+    while mem.total > usable and frac < 1.0:  # float residue at a percent boundary
+        frac = min(1.0, round(frac + 0.01, 2))
         mem = _memory(model, layout, precision, seq_len, m, "selective", frac)
+    while frac > 0.01:  # the smallest whole percent that fits
+        lower = _memory(model, layout, precision, seq_len, m, "selective", round(frac - 0.01, 2))
+        if lower.total > usable:
+            break
+        frac, mem = round(frac - 0.01, 2), lower
     return "selective", frac, mem
 
 
@@ -651,6 +895,10 @@ def estimate_training(
     net = path if path is not None else NetworkPath.flat(hw)
     if layout is not None:
         return _evaluate(model, hw, p, layout, seq_len, gb, net, False, gpus)
+    key = (id(model), id(hw), gpus, p, seq_len, gb, net)
+    hit = _CHOSEN.get(key)
+    if hit is not None and hit[0] is model and hit[1] is hw:
+        return _evaluate(model, hw, p, hit[2], seq_len, gb, net, True, gpus)
     from sim.perf.layout import choose_layout
 
     best = choose_layout(
@@ -660,5 +908,17 @@ def estimate_training(
         gpus,
         seq_len,
         gb,
+        lower_bounds=lambda table: step_lower_bounds(model, hw, p, table, seq_len, gb),
     )
+    if len(_CHOSEN) >= _CHOSEN_MAX:
+        _CHOSEN.clear()
+    _CHOSEN[key] = (model, hw, best.layout)
     return best
+
+
+#: Layouts chosen automatically, by job (model and hardware by identity: both are frozen, and
+#: the entry keeps them alive so an id is never reused while it is here). A repeated estimate
+#: re-evaluates the remembered layout (~0.1 ms) instead of searching again; the estimate itself
+#: is built fresh each time, so nothing a caller holds is shared.
+_CHOSEN: dict[tuple[object, ...], tuple[ModelShape, HardwareSpec, TrainingLayout]] = {}
+_CHOSEN_MAX = 1024

@@ -89,11 +89,11 @@ def _build(
             a2a = n / r.gpus * model.experts_per_token * model.hidden_size * 1.0  # FP8 dispatch
             t += 2.0 * moe_layers * all_to_all_time_s(a2a, ep, hw, r.gpus)
         gemm[n] = t
-    kv_s = r.kv_bytes_per_token / r.gpus / (bw * cal.HBM_EFFICIENCY)
+    kv_s = r.kv_bytes_per_token / r.gpus / (bw * hw.efficiency.hbm)
     # causal attention: a token at position x costs 4 L w x FLOPs (QK^T and PV, 2 FLOPs per MAC),
     # so a chunk of c tokens from position p costs 4 L w (p c + c^2 / 2) = 4 L w x units
     attn_flops_per_unit = 4.0 * model.layers * model.attention_width
-    attn_s = attn_flops_per_unit / r.gpus / (_inf._bf16_peak(hw) * cal.ATTENTION_EFFICIENCY)
+    attn_s = attn_flops_per_unit / r.gpus / (_inf._bf16_peak(hw) * hw.efficiency.attention)
     kv_tokens = int(max(0.0, r.kv_capacity_bytes) // r.kv_bytes_per_token)
     return StepModel(
         gemm_s=tuple(gemm.tolist()),

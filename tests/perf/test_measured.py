@@ -164,11 +164,16 @@ def test_analytic_provenance_rule() -> None:
     hw = catalog()
     assert analytic_provenance(hw["h100_sxm"], "fp8")[0] == "fitted"
     assert analytic_provenance(hw["h200_sxm"], "fp8")[0] == "fitted"
-    assert analytic_provenance(hw["h100_sxm"], "bf16")[0] == "from specs"
+    # H100's efficiencies are H200's measurements (same GH100 die), marked weak in the catalog
+    prov, detail = analytic_provenance(hw["h100_sxm"], "bf16")
+    assert prov == "assumption" and "efficiency.gemm.bf16" in detail
+    assert analytic_provenance(hw["h200_sxm"], "bf16")[0] == "from specs"
     assert analytic_provenance(hw["b200_hgx"], "fp8")[0] == "from specs"
-    assert analytic_provenance(hw["gb200_nvl72"], "fp4")[0] == "assumption"  # FP4 efficiency
+    # FP4 on GB200: its FP4 efficiencies are measured (catalog S123), no longer assumed
+    assert analytic_provenance(hw["gb200_nvl72"], "fp4")[0] == "from specs"
     prov, detail = analytic_provenance(hw["vr200_nvl144"], "fp8")
     assert prov == "assumption" and "peak_flops.fp8" in detail  # weak catalog value
+    assert "efficiency.gemm.fp8" in detail  # Rubin's efficiencies are GB200's (no measurement)
 
 
 def _cli(argv: list[str]) -> int:

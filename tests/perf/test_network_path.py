@@ -33,7 +33,7 @@ from sim.perf.network import (
 
 H100 = catalog()["h100_sxm"]
 NIC = 400e9 / 8  # H100 NIC line rate, bytes/s per GPU
-EFF = cal.SCALEOUT_EFFICIENCY
+EFF = H100.efficiency.scaleout
 LAT = cal.SCALEOUT_LATENCY_S
 LLAMA_405B = get_model("llama3.1-405b")
 

@@ -24,10 +24,26 @@ H100 = catalog()["h100_sxm"]
 
 
 def test_gemm_efficiency_grows_with_work_and_saturates() -> None:
-    small = gemm_efficiency(1e9, Precision.BF16)
-    big = gemm_efficiency(1e13, Precision.BF16)
-    assert 0 < small < big < 0.8
-    assert gemm_efficiency(1e13, Precision.FP8) < big  # FP8 reaches a lower share of its peak
+    small = gemm_efficiency(1e9, H100, Precision.BF16)
+    big = gemm_efficiency(1e13, H100, Precision.BF16)
+    assert 0 < small < big < H100.efficiency.gemm_at(Precision.BF16)
+    assert gemm_efficiency(1e13, H100, Precision.FP8) < big  # FP8 reaches a lower share of its peak
+
+
+def test_gemm_ceiling_is_the_parts_measured_one() -> None:
+    """Blackwell's measured large-GEMM efficiency is below Hopper's at every precision (catalog
+    [S123]); FP4 reaches the lowest share of its peak; a format a table lacks borrows a wider
+    one's."""
+    cat = catalog()
+    b200, gb200 = cat["b200_hgx"].efficiency, cat["gb200_nvl72"].efficiency
+    for p in (Precision.BF16, Precision.FP8):
+        assert b200.gemm_at(p) < H100.efficiency.gemm_at(p)
+    assert (
+        gb200.gemm_at(Precision.FP4) < gb200.gemm_at(Precision.FP8) < gb200.gemm_at(Precision.BF16)
+    )
+    assert 0.35 <= gb200.gemm_at(Precision.FP4) <= 0.46  # issue #11: 35-46% of FP4 peak
+    assert 0.45 <= gb200.gemm_at(Precision.FP8) <= 0.62  # and 45-62% of FP8 peak
+    assert H100.efficiency.gemm_at(Precision.FP4) == H100.efficiency.gemm_at(Precision.FP8)
 
 
 def test_collectives_use_nvlink_inside_domain_and_nic_outside() -> None:

