@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -95,6 +96,7 @@ __all__ = [
     "PlannedService",
     "PlannedStream",
     "build",
+    "unknown_prices",
     "with_natural_precision",
 ]
 
@@ -400,6 +402,21 @@ def _suggest(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return f"{hint}; known: {', '.join(sorted(known))}"
+
+
+def unknown_prices(sc: Scenario, hardware: Iterable[str]) -> list[Problem]:
+    """A problem for each ``costs.prices`` key that names neither a generation in ``hardware``
+    (the catalog and the scenario's inline entries) nor a switch in the switch catalog."""
+    known = [*hardware, *switch_catalog()]
+    return [
+        Problem(
+            ("costs", "prices", name),
+            f"unknown hardware or switch '{name}'"
+            + _suggest(name, known).replace("; known:", "; known hardware and switches:"),
+        )
+        for name in sc.costs.prices
+        if name not in known
+    ]
 
 
 def _hardware_table(sc: Scenario, err: _Errors) -> dict[str, HardwareSpec]:
@@ -996,15 +1013,8 @@ def _plan_costs(
     mechanical, each with its life."""
     c = sc.costs
     switches = switch_catalog()
-    for name in c.prices:
-        if name not in table and name not in switches:
-            err.add(
-                ("costs", "prices", name),
-                f"unknown hardware or switch '{name}'"
-                + _suggest(name, [*table, *switches]).replace(
-                    "; known:", "; known hardware and switches:"
-                ),
-            )
+    for problem in unknown_prices(sc, table):
+        err.add(problem.loc, problem.message)
     if fabric is None or err.problems:
         return None
     sourced = catalog()

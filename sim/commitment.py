@@ -27,7 +27,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from sim.build import build, with_natural_precision
+from sim.build import build, unknown_prices, with_natural_precision
 from sim.catalog.hardware import catalog
 from sim.config.loader import LoadedScenario, ScenarioError
 from sim.config.schema import CommitmentConfig
@@ -79,6 +79,11 @@ def check_commitment(loaded: LoadedScenario, commitment: CommitmentConfig | None
             ("commitment", "training_run"),
             f"no pre-training job '{c.training_run}'; the scenario's: {', '.join(jobs) or 'none'}",
         )
+    # Every generation's row builds its own site and would keep a bad price key as a note:
+    # refuse it once, as validate and run do.
+    bad_prices = unknown_prices(sc, [*catalog(), *sc.hardware])
+    if bad_prices:
+        raise ScenarioError(loaded.source, bad_prices, loaded.lines)
     known = set(catalog()) | set(sc.hardware)
     for i, g in enumerate(c.generations):
         if g not in known:
@@ -181,7 +186,9 @@ def _row(loaded: LoadedScenario, g: str, c: CommitmentConfig, years: float) -> d
         row["run_gpus"] = job.gpus
         row["run_days"] = run_s / 86_400.0
         row["training_runs"] = gpu_hours * u / per_run_gpu_h
-        row["usd_per_training_run"] = c.budget_usd / row["training_runs"]
+        row["usd_per_training_run"] = (
+            c.budget_usd / row["training_runs"] if row["training_runs"] else math.nan
+        )
     return row
 
 

@@ -83,6 +83,27 @@ def test_commitment_command_writes_its_files(
 ) -> None:
     code = main(["commitment", str(SMOKE)])
     assert code == 2 and "give --budget" in capsys.readouterr().err
+    # refused before anything is built or written, each blamed on where it came from
+    refused = {
+        "--budget": ["--budget", "$0"],  # was a ZeroDivisionError
+        "--generations: unknown hardware 'gb200_nv'": [
+            "--budget",
+            "$1B",
+            "--generations",
+            "gb200_nv",
+        ],
+        "--set: costs.prices.gb200_nvl7: unknown hardware or switch": [
+            "--budget",
+            "$1B",
+            "--set",
+            "costs.prices.gb200_nvl7=$3.9M",
+        ],
+    }
+    for message, extra in refused.items():
+        code = main(["commitment", str(SMOKE), *extra, "--out", str(tmp_path / "no")])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("error: " + message) and "Traceback" not in err, err
+        assert not (tmp_path / "no").exists()
     out = tmp_path / "c"
     args = ["commitment", str(SMOKE), "--budget", "$1B", "--term", "730 d"]
     code = main([*args, "--generations", "gb200_nvl72,h100_sxm", "--out", str(out)])

@@ -9,6 +9,7 @@ Reads the scenario's ``commitment`` section (``--budget``, ``--term``, ``--gener
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +20,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from sim.catalog.hardware import catalog
 from sim.commitment import commitment_rows
-from sim.config.loader import Problem, ScenarioError, load_scenario
+from sim.config.loader import LoadedScenario, Problem, ScenarioError, load_scenario
 from sim.config.schema import CommitmentConfig
 from sim.io import OutputError, write_comparison
 from sim.report.html import render_commitment
@@ -54,7 +56,8 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(handler=cmd_commitment)
 
 
-def _question(args: argparse.Namespace, given: CommitmentConfig | None) -> CommitmentConfig:
+def _question(args: argparse.Namespace, loaded: LoadedScenario) -> CommitmentConfig:
+    given = loaded.scenario.commitment
     data: dict[str, Any] = given.model_dump(mode="json", by_alias=True) if given else {}
     if args.budget is not None:
         data["budget"] = args.budget
@@ -62,6 +65,21 @@ def _question(args: argparse.Namespace, given: CommitmentConfig | None) -> Commi
         data["term"] = args.term
     if args.generations is not None:
         data["generations"] = [g.strip() for g in args.generations.split(",") if g.strip()]
+        # Checked here so a bad name is reported against --generations, not the scenario file.
+        known = set(catalog()) | set(loaded.scenario.hardware)
+        for g in data["generations"]:
+            if g not in known:
+                close = difflib.get_close_matches(g, sorted(known), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ScenarioError(
+                    "--generations",
+                    [
+                        Problem(
+                            (), f"unknown hardware '{g}'{hint}; known: {', '.join(sorted(known))}"
+                        )
+                    ],
+                    {},
+                )
     if args.utilization is not None:
         data["utilization"] = args.utilization
     if "budget" not in data:
@@ -92,7 +110,7 @@ def cmd_commitment(args: argparse.Namespace) -> int:
         return EXIT_USER_ERROR
     try:
         loaded = load_scenario(args.scenario, args.overrides)
-        question = _question(args, loaded.scenario.commitment)
+        question = _question(args, loaded)
         rows = commitment_rows(loaded, question)
     except ScenarioError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)

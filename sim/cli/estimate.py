@@ -18,6 +18,7 @@ from rich.table import Table
 
 from sim.catalog.hardware import HardwareSpec, catalog
 from sim.catalog.models import get_model
+from sim.config.schema import LATENCY_TARGET_WHY, MAX_LATENCY_TARGET_S
 from sim.perf import (
     BACKENDS,
     KV_CACHE_POLICIES,
@@ -30,6 +31,7 @@ from sim.perf import (
     estimate_training,
 )
 from sim.perf.measured import ENGINES
+from sim.report.style import plural
 from sim.units import QuantityError, parse_quantity
 
 EXIT_OK = 0
@@ -241,12 +243,24 @@ def _train(args: argparse.Namespace) -> TrainingEstimate:
 def _duration(value: str | None, flag: str) -> float | None:
     if value is None:
         return None
+    # The scenario's rule for latency targets: a unit is required (a bare "50" is neither
+    # 50 s nor 50 ms) and the same plausible range applies.
     try:
-        out = parse_quantity(value, "s")
+        float(value)
+    except ValueError:
+        pass
+    else:
+        raise _UserError(f"{flag} {value!r} has no unit: write e.g. '{value} ms' or '{value} s'")
+    try:
+        out = parse_quantity(value, "s", require_unit=True)
     except QuantityError as exc:
         raise _UserError(f"{flag}: {exc}") from None
     if out <= 0:
         raise _UserError(f"{flag} must be positive (got {value!r})")
+    if out > MAX_LATENCY_TARGET_S:
+        raise _UserError(
+            f"{flag} {value!r} is above {MAX_LATENCY_TARGET_S:g} s ({LATENCY_TARGET_WHY})"
+        )
     return out
 
 
@@ -384,7 +398,10 @@ def _train_table(e: TrainingEstimate, args: argparse.Namespace) -> None:
 
 def _serve_table(e: InferenceEstimate, replicas: int, args: argparse.Namespace) -> None:
     rows = [
-        ("replica", f"TP{e.tp} x EP{e.ep} = {e.replica_gpus} GPUs, {replicas} replica(s)"),
+        (
+            "replica",
+            f"TP{e.tp} x EP{e.ep} = {plural(e.replica_gpus, 'GPU')}, {plural(replicas, 'replica')}",
+        ),
         ("output tokens/s per GPU", f"{e.output_tokens_per_s_per_gpu:,.0f}"),
         ("output tokens/s (deployment)", f"{e.output_tokens_per_s_per_replica * replicas:,.0f}"),
         ("batch", f"{e.batch} (KV cache {e.kv_cache}: at most {e.max_batch_kv})"),

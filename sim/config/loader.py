@@ -320,7 +320,8 @@ def _apply_override(
         elif isinstance(node, list) and isinstance(part, int):
             if part >= len(node):
                 raise ValueError(
-                    f"{flag} {item}: {format_path(loc[: i + 1])} has only {len(node)} entries"
+                    f"{flag} {item}: {format_path(loc[: i + 1])} has only"
+                    f" {len(node)} {'entry' if len(node) == 1 else 'entries'}"
                 )
             node = node[part]
         else:
@@ -508,7 +509,10 @@ def load_scenario(
             loc, value = _parse_override(o.item, flag)
             _apply_override(data, loc, value, o.item, flag)
         except ValueError as exc:
-            raise ScenarioError(o.label, [Problem((), str(exc))], {}) from None
+            # the label already names the flag (and a sweep's label the item): say it once
+            said = f"{flag} {o.item}: " if o.label != flag else f"{flag} "
+            msg = str(exc).removeprefix(said)
+            raise ScenarioError(o.label, [Problem((), msg)], {}) from None
         # whatever is at or under this key now comes from the override, not from the file
         for known in [k for k in lines if k[: len(loc)] == loc]:
             del lines[known]

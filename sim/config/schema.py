@@ -51,6 +51,8 @@ from sim.config.quantities import (
 from sim.units import DAY_S, quantity, short
 
 __all__ = [
+    "LATENCY_TARGET_WHY",
+    "MAX_LATENCY_TARGET_S",
     "AgenticSessions",
     "CommitmentConfig",
     "CorrelatedEvent",
@@ -101,8 +103,11 @@ GpuCount = Annotated[Count, within(1, 10_000_000, "", _GPUS)]
 Power = Annotated[Watts, within(0, 100e9, "W", _GRID, lo_open=True)]
 _CONTEXT = "100 million tokens is 100 times the longest context window"
 Tokens = Annotated[Count, within(1, 100_000_000, "", _CONTEXT)]
+#: Longest latency target (TTFT, TPOT) and why; ``aifactory estimate serve`` applies it too.
+MAX_LATENCY_TARGET_S = 3600.0
+LATENCY_TARGET_WHY = "a latency target above an hour is a typo"
 LatencyTarget = Annotated[
-    Seconds, within(0, 3600, "s", "a latency target above an hour is a typo", lo_open=True)
+    Seconds, within(0, MAX_LATENCY_TARGET_S, "s", LATENCY_TARGET_WHY, lo_open=True)
 ]
 Parallel = Annotated[Count, within(1, 4096, "", "parallel widths live inside a few domains")]
 
@@ -1281,7 +1286,13 @@ class CommitmentConfig(_Model):
     and the power it needs. The budget pays for the whole cost of ownership over the term
     (capital annuities, energy and operations), see docs/costs.md."""
 
-    budget_usd: Usd = Field(alias="budget", description="the commitment, e.g. '$30B'")
+    budget_usd: Annotated[
+        float,
+        quantity("USD"),
+        within(
+            0, 1e13, "USD", "a commitment buys something; $10T is ten GW campuses", lo_open=True
+        ),
+    ] = Field(alias="budget", description="the commitment, e.g. '$30B'")
     term_s: Duration = Field(
         default=5 * YEAR_S, alias="term", description="over how long it is spent, e.g. '5 years'"
     )

@@ -55,6 +55,8 @@ def test_table_output(capsys: pytest.CaptureFixture[str]) -> None:
     ("argv", "message"),
     [
         ([*SERVE, "--ttft", "2 parsecs"], "--ttft"),
+        ([*SERVE, "--tpot", "50"], "--tpot '50' has no unit"),
+        ([*SERVE, "--ttft", "2 h"], "--ttft '2 h' is above 3600 s"),
         (
             [
                 "estimate",
