@@ -12,7 +12,7 @@ from sim.catalog.hardware import Precision
 from sim.cli import main
 from sim.commitment import commitment_rows
 from sim.config.loader import ScenarioError, load_scenario
-from sim.report.compare import by_release, comparison_table
+from sim.report.compare import by_release, comparison_table, render_comparison
 from sim.report.kpis import capacity_tokens_per_day
 from sim.runner import run
 from sim.units import YEAR_S
@@ -148,3 +148,22 @@ def test_comparison_orders_by_release_and_shows_capacity() -> None:
         assert table.loc[label, "cost_per_million_tokens_at_capacity_usd"] > 0
         assert table.loc[label, "cost_per_gpu_hour_usd"] > 0  # priced: never n/a
     assert list(table["year"]) == [2023, 2025]
+
+
+def test_comparison_marks_an_estimated_price() -> None:
+    rubin = run(
+        SMOKE,
+        overrides=[
+            "run.duration=1 d",
+            "facility.grid_power=6 MW",
+            "facility.halls.0.hardware=rubin_ultra_nvl576",
+            "facility.halls.0.racks=fill",
+        ],
+        write=False,
+    ).tables
+    assert rubin.summary["cost"]["estimated_prices"] == ["rubin_ultra_nvl576"]
+    table = comparison_table({"rubin": rubin})
+    assert table.loc["rubin", "estimated_prices"] == "rubin_ultra_nvl576"
+    assert "rubin_ultra_nvl576" in table.to_csv()
+    page = render_comparison({"rubin": rubin})
+    assert "144 packages)*<" in page and "* rubin: price estimated (no sourced price)" in page

@@ -26,6 +26,8 @@ from sim.report.compare import (
     by_release,
     cell_text,
     comparison_table,
+    estimated_mark,
+    estimated_notes,
     render_comparison,
     service_cost_columns,
 )
@@ -228,7 +230,7 @@ def _print_table(out: Console, table: Any) -> None:
         cells = []
         for r in table.index:
             v = table.at[r, col]
-            text = cell_text(v, spec)
+            text = cell_text(v, spec) + (estimated_mark(table, r) if col == "hardware" else "")
             if col == "training_run_days" and bool(table.at[r, "training_run_projected"]):
                 text += " (projected)" if text != "n/a" else ""
             cells.append(text)
@@ -238,6 +240,8 @@ def _print_table(out: Console, table: Any) -> None:
             f"  cost per M tokens, {service}", *(money(table.at[r, col]) for r in table.index)
         )
     out.print(t)
+    for note in estimated_notes(table):
+        out.print(note, markup=False)
     sys.stdout.flush()
 
 

@@ -61,6 +61,8 @@ __all__ = [
     "cell_text",
     "comparison_figures",
     "comparison_table",
+    "estimated_mark",
+    "estimated_notes",
     "kpi_bars_figure",
     "render_comparison",
     "run_colors",
@@ -165,6 +167,8 @@ def comparison_table(runs: dict[str, RunTables]) -> pd.DataFrame:
             "average_pue": _nan(s["energy"].get("average_pue")),
             "cost_per_gpu_hour_usd": _nan(s["cost"]["per_gpu_hour_usd"] if known else None),
             "total_cost_usd": _nan(s["cost"]["total_usd"] if known else None),
+            # hardware priced by a flagged estimate, not a sourced price (docs/costs.md §1.1)
+            "estimated_prices": ", ".join(s["cost"].get("estimated_prices") or []),
         }
         for name in services:
             row[_cost_column(name)] = _nan(per_svc.get(name))
@@ -389,6 +393,20 @@ def _display_name(hw: str) -> str:
     return spec.display_name if spec is not None and spec.display_name else hw
 
 
+def estimated_mark(table: pd.DataFrame, run: Any) -> str:
+    """``*`` after a run's hardware when any of its prices is an estimate."""
+    return "*" if table.at[run, "estimated_prices"] else ""
+
+
+def estimated_notes(table: pd.DataFrame) -> list[str]:
+    """One line per run priced (in part) by an estimate: ``* run: price estimated (...)``."""
+    return [
+        f"* {r}: price estimated (no sourced price) for {table.at[r, 'estimated_prices']}"
+        for r in table.index
+        if table.at[r, "estimated_prices"]
+    ]
+
+
 def _table_html(table: pd.DataFrame) -> str:
     colors = run_colors(table)
     head = "".join(f"<th>{html.escape(str(r))}</th>" for r in table.index)
@@ -400,7 +418,7 @@ def _table_html(table: pd.DataFrame) -> str:
             if col == "hardware":
                 text = (
                     f'<span class="swatch" style="background:{colors[str(r)]}"></span>'
-                    f"{html.escape(_display_name(str(v)))}"
+                    f"{html.escape(_display_name(str(v)))}{estimated_mark(table, r)}"
                 )
             else:
                 text = html.escape(cell_text(v, spec))
@@ -434,6 +452,7 @@ def render_comparison(runs: dict[str, RunTables]) -> str:
             "</header>",
             '<section id="table"><h2>Side by side</h2>',
             _table_html(table),
+            *(f'<p class="meta">{html.escape(n)}</p>' for n in estimated_notes(table)),
             '<p class="meta">Training-run time is submission to completion of the first'
             " pre-training run, projected from its progress when it did not finish in the"
             " simulated window. Tokens per MWh count pre-training and inference output tokens"
