@@ -32,6 +32,7 @@ from sim.config.loader import ScenarioError
 from sim.io import OutputError, default_run_dir, write_serving_run
 from sim.perf import PerfError
 from sim.report.serving import render_serving_report
+from sim.report.style import latency
 from sim.rng import RandomStreams
 from sim.runner import prepare
 from sim.serving.metrics import levels_table, requests_table, summarize
@@ -94,6 +95,12 @@ def _seconds(text: str, what: str) -> float:
 
 
 def _rate(text: str) -> float:
+    try:
+        float(text)
+    except ValueError:
+        pass
+    else:  # one example, in the flag's own unit (the generic message's is a duration)
+        raise _UserError(f"--rate {text!r} has no unit: write e.g. '{text}/s' or '{text}/min'")
     try:
         value = parse_quantity(text, "1/s", require_unit=True)
     except QuantityError as exc:
@@ -232,7 +239,7 @@ def _json(o: Any) -> Any:
 
 
 def _ms(x: float | None) -> str:
-    return "n/a" if x is None else f"{x * 1e3:,.0f} ms"
+    return latency(x)  # ms below a second; s, min, h above (a queue can grow for hours)
 
 
 def _print(out: Console, s: dict[str, Any], folder: Path) -> None:

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from sim.report.html import figure_section, html_page
-from sim.report.style import SERIES_COLORS, axis, fmt, styled, time_series_styled
+from sim.report.style import SERIES_COLORS, axis, fmt, latency, styled, time_series_styled
 
 __all__ = ["latency_cdf_figure", "levels_figure", "render_serving_report"]
 
@@ -115,7 +115,7 @@ def _card(label: str, value: str, note: str = "") -> str:
 
 
 def _ms(x: Any) -> str:
-    return "n/a" if x is None else f"{x * 1e3:,.0f} ms" if x < 10 else f"{x:,.1f} s"
+    return latency(x)
 
 
 def render_serving_report(

@@ -339,6 +339,15 @@ def duration(hours: Any) -> str:
     return f"{_digits(s / 86_400.0)} d"
 
 
+def latency(seconds: Any) -> str:
+    """A latency: whole milliseconds below a second (``754 ms``), else :func:`duration`
+    (``1.8 s``, ``29 min``, ``5.2 h``); ``n/a`` if unknown."""
+    if seconds is None or not math.isfinite(float(seconds)):
+        return "n/a"
+    x = float(seconds)
+    return f"{x * 1e3:,.0f} ms" if abs(x) < 1.0 else duration(x / 3600.0)
+
+
 def _digits(v: float) -> str:
     if v == 0:
         return "0"
