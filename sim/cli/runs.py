@@ -13,7 +13,7 @@ from rich.table import Table
 
 from sim.config.loader import ScenarioError
 from sim.io import OutputError
-from sim.report.style import duration, money, plural, si
+from sim.report.style import duration, latency, money, plural, si
 from sim.runner import prepare, progress_bar, run
 
 EXIT_OK, EXIT_USER_ERROR = 0, 2
@@ -263,7 +263,7 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
     )
     t.add_row(
         "engine",
-        f"{stats.wall_s:.1f} s wall, {stats.simpy_events:,} events"
+        f"{latency(stats.wall_s)} wall, {stats.simpy_events:,} events"
         f" ({stats.simpy_events / max(stats.wall_s, 1e-9):,.0f}/s)",
     )
     out.print(t)
