@@ -548,3 +548,11 @@ def test_parse_quantity(text: str | float, unit: str, expected: float) -> None:
 def test_parse_quantity_errors(value: object, unit: str, pattern: str) -> None:
     with pytest.raises(QuantityError, match=pattern):
         parse_quantity(value, unit)
+
+
+@pytest.mark.parametrize("value", ["7", "'1:7'"])
+def test_oversubscription_is_per_tier(write_scenario: Writer, value: str) -> None:
+    overrides = ("network.kind=fat_tree", f"network.oversubscription={value}")
+    msg = error_of(write_scenario(BASE), overrides=overrides)
+    assert "network.oversubscription: takes a ratio per switched tier" in msg
+    assert "{unit: 1, pod: 7}" in msg and "valid dictionary" not in msg

@@ -620,6 +620,17 @@ class NetworkConfig(_Model):
             data = {**data, "oversubscription": {**base, **(given or {})}}
         return data
 
+    @field_validator("oversubscription", mode="before")
+    @classmethod
+    def _per_tier(cls, v: Any) -> Any:
+        if v is not None and not isinstance(v, dict | Oversubscription):
+            raise ValueError(
+                "takes a ratio per switched tier, a mapping such as {unit: 1, pod: 7} (each"
+                " a number or a ratio such as '1:7'; a tier left out keeps its default),"
+                f" got {short(v)}"
+            )
+        return v
+
     @field_validator("switch")
     @classmethod
     def _known_switch(cls, v: str | None) -> str | None:
