@@ -1146,6 +1146,16 @@ class ReliabilityConfig(_Model):
         " time since first start waiting for domains (planning threshold)",
     )
 
+    @field_validator("recovery", mode="before")
+    @classmethod
+    def _not_built(cls, v: Any) -> Any:
+        if v == "shrink_elastic":
+            raise ValueError(
+                "shrink_elastic (continue on fewer domains) is not built (docs/reliability.md);"
+                " use wait_for_repair or requeue"
+            )
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> ReliabilityConfig:
         names = [c.name for c in self.causes] + [c.name for c in self.correlated]
