@@ -52,6 +52,7 @@ from sim.report.kpis import (
     service_costs_per_million_tokens_usd,
     training_run_days,
 )
+from sim.report.scenario_text import scenario_as_written
 from sim.report.style import axis, fmt, generation_color, money, si, styled
 from sim.units import DAY_S
 
@@ -401,7 +402,7 @@ def estimated_mark(table: pd.DataFrame, run: Any) -> str:
 def estimated_notes(table: pd.DataFrame) -> list[str]:
     """One line per run priced (in part) by an estimate: ``* run: price estimated (...)``."""
     return [
-        f"* {r}: price estimated (no sourced price) for {table.at[r, 'estimated_prices']}"
+        f"* {r}: price estimated (no sourced price) for {table.at[r, 'estimated_prices']!s}"
         for r in table.index
         if table.at[r, "estimated_prices"]
     ]
@@ -432,6 +433,10 @@ def _table_html(table: pd.DataFrame) -> str:
     )
 
 
+def _scenario_yaml(resolved: dict[str, Any]) -> str:
+    return yaml.safe_dump(scenario_as_written(resolved), sort_keys=False, allow_unicode=True)
+
+
 def render_comparison(runs: dict[str, RunTables]) -> str:
     """The complete ``comparison.html``: table, figures and each run's scenario."""
     table = comparison_table(runs)
@@ -439,7 +444,7 @@ def render_comparison(runs: dict[str, RunTables]) -> str:
     nav = " ".join(f'<a href="#fig-{i}">{html.escape(title)}</a>' for i, title, _ in figs)
     scenarios = "\n".join(
         f"<details><summary>{html.escape(label)}: {html.escape(str(t.summary['scenario']))}"
-        f"</summary><pre>{html.escape(yaml.safe_dump(t.scenario, sort_keys=False))}</pre>"
+        f"</summary><pre>{html.escape(_scenario_yaml(t.scenario))}</pre>"
         "</details>"
         for label, t in runs.items()
     )

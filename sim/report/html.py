@@ -39,6 +39,7 @@ from sim.report.kpis import (
     service_costs_per_million_tokens_usd,
     training_run_days,
 )
+from sim.report.scenario_text import scenario_as_written
 from sim.report.style import duration, fmt, money, plural, si
 from sim.units import QuantityError, parse_quantity
 
@@ -547,7 +548,7 @@ def render_report(tables: RunTables) -> str:
             for spec, _ in figs
         ]
     )
-    scenario_yaml = yaml.safe_dump(sc, sort_keys=False, allow_unicode=True)
+    scenario_yaml = yaml.safe_dump(scenario_as_written(sc), sort_keys=False, allow_unicode=True)
     body = [
         "<header>",
         f"<h1>{html.escape(name)}</h1>",
