@@ -476,9 +476,15 @@ def network_section(tables: RunTables) -> str:
                 "switch_models": ("switch models", str),
                 "links": ("links", _spec(",.0f")),
                 # a tier without a load trace has uplinks that cannot bind
-                "mean_uplink_load": ("mean uplink load", _spec(".1%", "cannot bind")),
+                "mean_uplink_load": ("mean offered uplink load", _spec(".1%", "cannot bind")),
             },
         ),
+        '<p class="meta">Offered uplink load (<code>fabric.&lt;tier&gt;.uplink_load</code> in'
+        " the traces) is what the jobs crossing a tier's uplinks ask of them over their"
+        " capacity: a demand, not a utilisation, so it can pass 100% (700% on a 1:7 tier that"
+        " all of its GPUs cross) and a high figure is not alarming by itself. Above 100% the"
+        " crossing jobs are slowed: the hours that cost them are in the uplink-load figure's"
+        " title (and per pre-training run, below).</p>",
     ]
     if len(runs):
         body += [

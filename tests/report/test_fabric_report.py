@@ -324,6 +324,8 @@ def test_report_network_card_and_section(
     cells = [re.findall(r"<t[dh]>([^<]*)</t[dh]>", r) for r in rows]
     assert cells[2] == ["pod", "1.35", "2", "2 x quantum2_qm9700", "216", "43.8%"]
     assert cells[1][-1] == "cannot bind"
+    assert "mean offered uplink load" in section.group(1)
+    assert "a demand, not a utilisation" in section.group(1)
     assert cells[-1] == ["pre-a", "72", "running", "2", "2", "1", "1", "0.50"]
     # the default fabric: a card, no section
     smoke = render_report(smoke_tables)
