@@ -16,8 +16,9 @@ performance model's rates. Then, per year of the full site:
 The budget buys ``budget / (term x site cost a year)`` sites' worth (a fraction, or several
 sites): that many GPUs for the term, their GPU-hours, the IT and facility power they need, and
 at ``utilization``: the output tokens the counted service would serve if they all served it,
-or the frontier runs (the counted pre-training job: its tokens at its GPU count's rate) they
-would train if they all trained. Both are what the whole commitment buys spent one way; they
+or the pre-training runs (the counted job: its tokens at its GPU count's rate; called
+"frontier" runs from :data:`FRONTIER_FLOP` of training compute) they would train if they all
+trained. Both are what the whole commitment buys spent one way; they
 are alternatives, not a sum. Units: USD, W, GPU-hours, tokens.
 """
 
@@ -34,7 +35,12 @@ from sim.config.schema import CommitmentConfig
 from sim.tco import annuity_usd_per_year
 from sim.units import HOUR_S, YEAR_S
 
-__all__ = ["check_commitment", "commitment_rows"]
+__all__ = ["FRONTIER_FLOP", "check_commitment", "commitment_rows"]
+
+#: Training compute from which a run is called frontier-scale: the EU AI Act's presumption of
+#: a general-purpose model with systemic risk, 1e25 FLOP (Regulation (EU) 2024/1689, Art. 51(2)).
+#: Below it the table says "pre-training runs" (an 8B model is not a frontier run).
+FRONTIER_FLOP = 1e25
 
 
 def _site_for(loaded: LoadedScenario, hardware: str) -> LoadedScenario:
@@ -186,6 +192,8 @@ def _row(loaded: LoadedScenario, g: str, c: CommitmentConfig, years: float) -> d
         row["run_gpus"] = job.gpus
         row["run_days"] = run_s / 86_400.0
         row["training_runs"] = gpu_hours * u / per_run_gpu_h
+        row["run_flop"] = job.model_flops_per_s * run_s
+        row["run_frontier"] = row["run_flop"] >= FRONTIER_FLOP
         row["usd_per_training_run"] = (
             c.budget_usd / row["training_runs"] if row["training_runs"] else math.nan
         )

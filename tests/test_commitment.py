@@ -12,6 +12,7 @@ from sim.catalog.hardware import Precision
 from sim.cli import main
 from sim.commitment import commitment_rows
 from sim.config.loader import ScenarioError, load_scenario
+from sim.report.commitment import commitment_table_html, runs_label
 from sim.report.compare import by_release, comparison_table, render_comparison
 from sim.report.kpis import capacity_tokens_per_day
 from sim.runner import run
@@ -52,6 +53,14 @@ def test_rows_in_order_of_release_at_natural_precision(rows: list[dict[str, obje
     assert [r["generation"] for r in rows] == ["h100_sxm", "gb200_nvl72"]  # 2023, then 2025
     assert [r["precision"] for r in rows] == ["fp8", "fp4"]  # H100 has no FP4 rate
     assert all(not r["note"] for r in rows)
+
+
+def test_an_8b_run_is_not_called_frontier(rows: list[dict[str, object]]) -> None:
+    # 6 x 8e9 parameters x 1e12 tokens ~ 5e22 FLOP: far below FRONTIER_FLOP (1e25)
+    assert all(1e22 < float(r["run_flop"]) < 1e23 for r in rows)  # type: ignore[arg-type]
+    assert runs_label(rows) == "pre-training runs, all training"
+    assert runs_label([{**rows[0], "run_frontier": True}]) == "frontier runs, all training"
+    assert "frontier" not in commitment_table_html(rows)
 
 
 def test_the_budget_is_spent_over_the_term_and_buys_what_it_says(

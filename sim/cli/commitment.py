@@ -25,6 +25,7 @@ from sim.commitment import commitment_rows
 from sim.config.loader import LoadedScenario, Problem, ScenarioError, load_scenario
 from sim.config.schema import CommitmentConfig
 from sim.io import OutputError, write_comparison
+from sim.report.commitment import runs_label
 from sim.report.html import render_commitment
 from sim.report.style import money, si
 
@@ -37,7 +38,7 @@ def add_parser(sub: Any) -> None:
         help="what a fixed commitment (e.g. $30B over 5 years) buys on each generation",
         description="What a fixed budget, spent on the whole cost of ownership over a term,"
         " buys on each hardware generation at the scenario's site: GPUs, GPU-hours, power,"
-        " tokens served and frontier training runs.",
+        " tokens served and pre-training runs.",
     )
     p.add_argument("scenario", metavar="SCENARIO", help="a scenario YAML (its site and costs)")
     p.add_argument("--budget", help="the commitment, e.g. '$30B' (default: the scenario's)")
@@ -156,7 +157,7 @@ def _print(out: Console, rows: list[dict[str, Any]], title: str) -> None:
         ("serving precision", "precision", str),
         ("output tokens, all serving", "tokens", si),
         ("cost per M tokens", "usd_per_million_tokens", money),
-        ("frontier runs, all training", "training_runs", lambda v: f"{v:,.1f}"),
+        (runs_label(rows), "training_runs", lambda v: f"{v:,.1f}"),
         ("days per run", "run_days", lambda v: f"{v:,.1f}"),
     ]
     for label, key, f in lines:

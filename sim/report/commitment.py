@@ -2,7 +2,7 @@
 
 Input is the rows of :func:`sim.commitment.commitment_rows` (plain dicts, in order of release;
 also ``summary.json``'s ``commitment``). One bar per generation in its generation's colour in
-each panel: GPUs, the power they need, GPU-hours, output tokens served and frontier training
+each panel: GPUs, the power they need, GPU-hours, output tokens served and pre-training
 runs (each spent wholly one way), and the fully loaded cost per GPU-hour. A generation priced by
 estimate is marked ``*``; one the site cannot hold the workload on has no bar and its reason in
 the table.
@@ -20,7 +20,19 @@ from plotly.subplots import make_subplots
 
 from sim.report.style import axis, generation_color, money, si, styled
 
-__all__ = ["commitment_figure", "commitment_table_html"]
+__all__ = ["commitment_figure", "commitment_table_html", "runs_label"]
+
+#: placeholder title of the training-runs line, replaced by :func:`runs_label`
+_RUNS = "runs, all training"
+
+
+def runs_label(rows: list[dict[str, Any]]) -> str:
+    """``frontier runs, all training`` when the counted pre-training job is frontier-scale
+    (:data:`sim.commitment.FRONTIER_FLOP`, in ``run_frontier``), else ``pre-training runs, all
+    training``."""
+    frontier = any(r.get("run_frontier") for r in rows)
+    return ("frontier " if frontier else "pre-training ") + _RUNS
+
 
 #: (key, panel title, axis title, scale, label of a bar)
 _PANELS: tuple[tuple[str, str, str, float, Callable[[float], str]], ...] = (
@@ -28,13 +40,7 @@ _PANELS: tuple[tuple[str, str, str, float, Callable[[float], str]], ...] = (
     ("facility_mw", "facility power it needs", axis("power", "MW"), 1.0, lambda v: f"{v:,.0f}"),
     ("gpu_hours", "GPU-hours over the term", axis("GPU-hours", "count"), 1.0, si),
     ("tokens", "output tokens, all serving", axis("tokens", "count"), 1.0, si),
-    (
-        "training_runs",
-        "frontier runs, all training",
-        axis("runs", "count"),
-        1.0,
-        lambda v: f"{v:,.1f}",
-    ),
+    ("training_runs", _RUNS, axis("runs", "count"), 1.0, lambda v: f"{v:,.1f}"),
     ("usd_per_gpu_hour", "fully loaded cost", axis("cost", "$ per GPU-hour"), 1.0, money),
 )
 
@@ -59,14 +65,15 @@ def commitment_figure(rows: list[dict[str, Any]]) -> go.Figure:
     fig = make_subplots(
         rows=nrows,
         cols=ncols,
-        subplot_titles=[p[1] for p in _PANELS],
+        subplot_titles=[runs_label(rows) if p[1] == _RUNS else p[1] for p in _PANELS],
         vertical_spacing=0.2,
         horizontal_spacing=0.09,
     )
     gens = [r["generation"] for r in rows]
     colors = [generation_color(g, gens) for g in gens]
     labels = [_label(r) for r in rows]
-    for i, (key, title, ytitle, scale, fmt_) in enumerate(_PANELS):
+    for i, (key, panel, ytitle, scale, fmt_) in enumerate(_PANELS):
+        title = runs_label(rows) if panel == _RUNS else panel
         row, col = divmod(i, ncols)
         values = [_num(r, key) for r in rows]
         ys = [v * scale if v is not None else None for v in values]
@@ -103,11 +110,7 @@ _COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("precision", "serving precision", lambda v: str(v or "")),
     ("tokens", "tokens, all serving", si),
     ("usd_per_million_tokens", "$ per M tokens", money),
-    (
-        "training_runs",
-        "frontier runs, all training",
-        lambda v: f"{v:,.1f}" if v is not None else "-",
-    ),
+    ("training_runs", _RUNS, lambda v: f"{v:,.1f}" if v is not None else "-"),
     ("run_days", "days per run", lambda v: f"{v:,.1f}" if v is not None else "-"),
     ("energy_share", "energy share of cost", lambda v: f"{v:.0%}" if v is not None else "-"),
 )
@@ -117,7 +120,8 @@ def commitment_table_html(rows: list[dict[str, Any]]) -> str:
     """The rows as an HTML table, generations as columns; notes (estimates, misfits) below."""
     head = "".join(f"<th>{html.escape(_label(r))}</th>" for r in rows)
     body = []
-    for key, title, f in _COLUMNS:
+    for key, line, f in _COLUMNS:
+        title = runs_label(rows) if line == _RUNS else line
         cells = "".join(
             f"<td>{html.escape(f(r.get(key)) if r.get(key) is not None else '-')}</td>"
             for r in rows
