@@ -20,8 +20,8 @@ from rich.table import Table
 
 from sim.config.loader import ScenarioError
 from sim.io import OutputError
-from sim.report.style import fmt
-from sim.report.sweep import HEADLINE_KPIS, KPIS
+from sim.report.style import fmt, money, si
+from sim.report.sweep import HEADLINE_KPIS, KPIS, Kpi
 from sim.sweep import SweepProgress, plain_progress, rich_progress, sweep
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USER_ERROR = 0, 1, 2
@@ -139,6 +139,19 @@ def _lazy_bar(stack: contextlib.ExitStack, console: Console) -> Any:
     return update
 
 
+def kpi_text(k: Kpi, v: Any) -> str:
+    """A KPI as a reader writes it: money as money (``$1.23``, ``$54.1M``), shares as percent
+    (``48.3%``), counts with an SI suffix (``780M``), small numbers to three digits."""
+    if v is None or v != v:
+        return "n/a"
+    x = float(v)
+    if k.column.endswith("_usd"):
+        return money(x)
+    if k.scale == 100.0:
+        return fmt(x * 100.0, ".1f", "%")
+    return si(x) if abs(x) >= 1000 else fmt(x, ".3g")
+
+
 def _print_means(out: Console, means: Any, params: tuple[str, ...]) -> None:
     t = Table(title="sweep: means across seeds [95% interval]", title_justify="left")
     for p in params:
@@ -146,17 +159,17 @@ def _print_means(out: Console, means: Any, params: tuple[str, ...]) -> None:
     t.add_column("seeds", justify="right")
     kpis = [k for k in KPIS if k.column in HEADLINE_KPIS and f"{k.column}_mean" in means]
     for k in kpis:
-        t.add_column(k.label + (" (%)" if k.scale == 100.0 else ""), justify="right")
+        t.add_column(k.label, justify="right")
     for _, r in means.iterrows():
         cells = [str(r[p]) for p in params]
         cells.append(
             f"{int(r['seeds'])}" + (f" ({int(r['failed'])} failed)" if r["failed"] else "")
         )
         for k in kpis:
-            m, lo, hi = (r[f"{k.column}_{s}"] * k.scale for s in ("mean", "ci95_low", "ci95_high"))
-            text = fmt(m, ".4g")
+            m, lo, hi = (r[f"{k.column}_{s}"] for s in ("mean", "ci95_low", "ci95_high"))
+            text = kpi_text(k, m)
             if lo == lo and hi == hi:  # not NaN: two seeds or more
-                text += f" [{fmt(lo, '.3g')}, {fmt(hi, '.3g')}]"
+                text += f" [{kpi_text(k, lo)}, {kpi_text(k, hi)}]"
             cells.append(text)
         t.add_row(*cells)
     out.print(t)

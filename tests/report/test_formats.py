@@ -7,9 +7,11 @@ from pathlib import Path
 
 import yaml
 
+from sim.cli.sweep import kpi_text
 from sim.config.loader import load_scenario, resolved_dict
 from sim.report.scenario_text import scenario_as_written
 from sim.report.style import latency
+from sim.report.sweep import KPIS
 
 SMOKE = Path(__file__).parent.parent.parent / "scenarios" / "smoke.yaml"
 
@@ -51,3 +53,13 @@ def test_the_report_writes_the_scenario_with_units_and_it_reads_back() -> None:
     assert written["workloads"]["posttraining"][0]["arrival_rate"] == "8 / d"
     again = load_scenario(text=yaml.safe_dump(written, sort_keys=False))
     assert _close(resolved_dict(again.scenario), resolved)
+
+
+def test_sweep_means_in_human_units() -> None:
+    k = {x.column: x for x in KPIS}
+    assert kpi_text(k["inference_tokens_per_day"], 7.804e8) == "780M"  # was 7.804e+08
+    assert kpi_text(k["cost_per_million_tokens_usd"], 1.2345) == "$1.23"
+    assert kpi_text(k["total_cost_usd"], 5.41e7) == "$54.1M"
+    assert kpi_text(k["utilization"], 0.4834) == "48.3%"
+    assert kpi_text(k["training_run_days"], 12.34) == "12.3"
+    assert kpi_text(k["utilization"], math.nan) == "n/a"
