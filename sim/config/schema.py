@@ -852,11 +852,12 @@ class InferenceService(_Model):
     )
     priority_class: Name = Field(default="inference", alias="class")
     kv_cache: Literal["reserved", "paged"] = Field(
-        default="paged",
+        default="reserved",
         description="KV cache: reserved (prompt + output held from admission, never preempted;"
         " TensorRT-LLM GUARANTEED_NO_EVICT) or paged (grows per token, preempts on overflow;"
         " vLLM). Sizes the batch of the analytic capacity (docs/performance-model.md) and the"
-        " serving simulator's pool (docs/serving.md)",
+        " serving simulator's pool (docs/serving.md). Default reserved, as aifactory estimate:"
+        " TensorRT-LLM's default, on which every published serving result checked was run",
     )
     serving: ServingEngineConfig = Field(default_factory=ServingEngineConfig)
     sessions: AgenticSessions | None = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from sim.catalog.hardware import Precision, catalog
@@ -99,10 +97,9 @@ def test_layout_errors_are_clear() -> None:
         estimate_training(m, H100, 16, "bf16", layout=TrainingLayout(tp=8, dp=2, ep=2))
 
 
-def test_automatic_layout_is_recorded_and_fast() -> None:
-    t0 = time.perf_counter()
+def test_automatic_layout_is_recorded() -> None:
+    """(Its speed is measured by benchmarks/estimate.py, not asserted here.)"""
     est = estimate_training(get_model("llama3.1-405b"), H100, 16384, "bf16")
-    assert time.perf_counter() - t0 < 1.0
     assert est.layout_chosen_automatically
     assert est.layout.gpus == 16384
     assert 0.3 < est.mfu < 0.6
