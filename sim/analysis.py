@@ -398,9 +398,9 @@ def summarize(
         if waited > share and r["workload"] == "pretraining":
             warnings.append(
                 f"training run {r['name']} spent {waited:.0%} of its time since its first start"
-                f" waiting for domains (more than {share:.0%}): add spare domains"
-                " (scheduler.spare_domains), let lower work be preempted, or use"
-                " reliability.recovery: wait_for_repair"
+                f" waiting for domains (more than {share:.0%}): hold hot spares per hall"
+                " (reliability.recovery: take_spare with reliability.hot_spares) or let lower"
+                " work be preempted"
             )
     post = jobs[jobs["workload"] == "posttraining"]
     services: list[ServiceSummary] = []
@@ -548,4 +548,6 @@ def _reliability(events: pd.DataFrame, duration: float, facts: RunFacts) -> Reli
         out["recovery"] = rel["recovery"]
         out["tray_swaps"] = rel["tray_swaps"]
         out["correlated_events"] = rel["correlated_events"]
+        out["hot_spares"] = rel.get("hot_spares", 0)
+        out["hot_spares_taken"] = rel.get("hot_spares_taken", 0)
     return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -262,6 +262,8 @@ class PlannedReliability:
     spare_trays_per_rack: int = 0
     recovery: str = "wait_for_repair"
     waiting_warning_share: float = 0.05
+    #: hot spares held apart per hall (recovery ``take_spare``; empty: none)
+    hot_spares: tuple[int, ...] = ()
 
     @property
     def failure_rate_per_1000_node_days(self) -> float:
@@ -501,7 +503,12 @@ def build(loaded: LoadedScenario) -> Plan:
     err.raise_if_any()
     hw_names = tuple(sorted(hw_index, key=hw_index.__getitem__))
     specs = tuple(table[n] for n in hw_names)
-    domains_by_hw = [sum(h.n_domains for h in halls if h.hw_index == i) for i in range(len(specs))]
+    hot = _hot_spares(sc, halls, err)
+    # hot spares are held apart: no job or service runs on them
+    domains_by_hw = [
+        sum(h.n_domains - k for h, k in zip(halls, hot, strict=True) if h.hw_index == i)
+        for i in range(len(specs))
+    ]
     f = sc.facility
     if sum(h.n_domains * specs[h.hw_index].domain_power_w for h in halls) * (
         1 + f.it_overhead_fraction
@@ -645,7 +652,9 @@ def build(loaded: LoadedScenario) -> Plan:
             hall_cooling=_hall_cooling(sc, halls, parts),
             power_control=f.power_control,
         ),
-        reliability=_plan_reliability(sc, specs),
+        reliability=replace(
+            _plan_reliability(sc, specs), hot_spares=tuple(hot) if any(hot) else ()
+        ),
         scheduler=PlannedScheduler(
             policy=sc.scheduler.policy,
             class_names=tuple(c.name for c in classes),
@@ -1246,6 +1255,34 @@ def _per_node_day(c: Any, node_gpus: int) -> float:
     if c.rate_per_1000_node_days is not None:
         return float(c.rate_per_1000_node_days) / 1000.0
     return node_gpus * DAY_S / float(c.gpu_mtbf_s)
+
+
+def _hot_spares(sc: Scenario, halls: list[Hall], err: _Errors) -> list[int]:
+    """Hot spares per hall (``reliability.hot_spares``: one number for every hall, or by hall
+    name); each hall keeps at least one domain to run on."""
+    rel = sc.reliability
+    spec = rel.hot_spares
+    if not rel.enabled or not spec:
+        return [0] * len(halls)
+    if isinstance(spec, int):
+        hot = [spec] * len(halls)
+    else:
+        names = [h.name for h in halls]
+        for name in spec:
+            if name not in names:
+                err.add(
+                    ("reliability", "hot_spares", name),
+                    f"unknown hall '{name}'" + _suggest(name, names),
+                )
+        hot = [spec.get(h.name, 0) for h in halls]
+    for h, k in zip(halls, hot, strict=True):
+        if k >= h.n_domains:
+            where = ("reliability", "hot_spares") + (() if isinstance(spec, int) else (h.name,))
+            err.add(
+                where,
+                f"{k:,} hot spares leave hall {h.name} no domain to run on: it has {h.n_domains:,}",
+            )
+    return hot
 
 
 def _plan_reliability(sc: Scenario, specs: tuple[HardwareSpec, ...]) -> PlannedReliability:

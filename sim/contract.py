@@ -393,6 +393,9 @@ class ReliabilityFacts(TypedDict):
     recovery: str
     tray_swaps: int
     correlated_events: dict[str, int]
+    #: hot spares held apart over all halls, and replacements taken from them
+    hot_spares: NotRequired[int]
+    hot_spares_taken: NotRequired[int]
 
 
 class RunFacts(TypedDict):
@@ -502,6 +505,8 @@ class ReliabilitySummary(TypedDict):
     recovery: NotRequired[str]
     tray_swaps: NotRequired[int]
     correlated_events: NotRequired[dict[str, int]]
+    hot_spares: NotRequired[int]
+    hot_spares_taken: NotRequired[int]
 
 
 class TokensSummary(TypedDict):

@@ -127,6 +127,8 @@ def _simulate(
             "tray_failure": plan.reliability.tray_failure,
             "recovery": plan.reliability.recovery,
             "tray_swaps": rs["tray_swaps"],
+            "hot_spares": sum(plan.reliability.hot_spares),
+            "hot_spares_taken": engine.fleet.spares_taken,
             "correlated_events": rs["correlated_events"],
         }
     traces = derive_traces(levels, facts)

@@ -188,6 +188,79 @@ def test_wait_for_repair_keeps_the_gang_and_requeue_gives_it_back(
     assert phase == Phase.RUNNING
 
 
+def test_take_spare_replaces_at_once_and_a_repair_refills_the_hall_pool(
+    tiny_scenario: Builder, plan_of: Callable[..., Plan]
+) -> None:
+    """Five racks, one held apart as the hall's hot spare: a job on the other four loses one
+    and takes the spare at once (no wait); the repaired rack refills the pool, not the free
+    pool; no new job can start on a spare."""
+    from engine_helpers import at, finish, started
+
+    from sim.engine.fleet import SPARE
+    from sim.engine.workloads import Phase
+
+    rel = _one_cause("gpu", 0.0) | {"recovery": "take_spare", "hot_spares": 1}
+    data = tiny_scenario(racks=5, duration="1 d", reliability=rel)
+    data["workloads"]["pretraining"] = [_job("j", 4 * 72)]
+    plan = plan_of(data)
+    assert plan.reliability.hot_spares == (1,)
+    e = started(plan)
+    fleet = e.fleet
+    assert (fleet.n_free(0), fleet.n_spare[0], fleet.state_of[4]) == (4, 1, SPARE)
+    seen: dict[str, Any] = {}
+
+    def hit() -> None:
+        (j,) = e.jobs
+        e.reliability.fail(int(j.held.all()[0]), 3 * 3600.0, "x")
+        seen["hit"] = (j.phase, j.held.size, fleet.n_spare[0], fleet.n_free(0))
+
+    def after_repair() -> None:
+        seen["repaired"] = (fleet.n_spare[0], fleet.n_free(0), fleet.spares_taken)
+
+    at(e, 3600.0, hit)
+    at(e, 4 * 3600.0 + 1.0, after_repair)
+    finish(e)
+    (j,) = e.jobs
+    assert seen["hit"] == (Phase.RESTARTING, 4, 0, 0)
+    assert seen["repaired"] == (1, 0, 1)
+    assert j.domain_wait_s == 0.0 and j.phase == Phase.RUNNING
+
+
+def test_a_waiting_job_claims_each_repaired_domain_as_it_comes(
+    tiny_scenario: Builder, plan_of: Callable[..., Plan]
+) -> None:
+    """A job on every rack loses two (repairs of 1 h and 3 h): it claims the first repaired
+    rack at once, so a higher class that scales up one rack at a time cannot take it, and
+    restarts at the second repair."""
+    from engine_helpers import at, finish, started
+
+    from sim.engine.workloads import Phase
+
+    data = tiny_scenario(racks=4, duration="1 d", reliability=_one_cause("gpu", 0.0))
+    data["workloads"]["pretraining"] = [_job("j", 4 * 72)]
+    e = started(plan_of(data))
+    seen: dict[str, Any] = {}
+
+    def hit() -> None:
+        (j,) = e.jobs
+        a, b = j.held.all()[:2].tolist()
+        e.reliability.fail(a, 3600.0, "x")
+        e.reliability.fail(b, 3 * 3600.0, "x")
+
+    def look(key: str) -> None:
+        (j,) = e.jobs
+        seen[key] = (j.phase, j.held.size, j.awaiting_domains, e.fleet.n_free(0))
+
+    at(e, 3600.0, hit)
+    at(e, 2 * 3600.0 + 1.0, lambda: look("first"))
+    at(e, 4 * 3600.0 + 1.0, lambda: look("second"))
+    finish(e)
+    assert seen["first"] == (Phase.AWAITING, 3, 1, 0)
+    assert seen["second"] == (Phase.RESTARTING, 4, 0, 0)
+    (j,) = e.jobs
+    assert j.domain_wait_s == pytest.approx(3 * 3600.0)
+
+
 def test_a_hall_power_loss_fails_every_rack_and_interrupts_each_job_once(
     tiny_scenario: Builder, run_scenario: Run
 ) -> None:
@@ -257,6 +330,16 @@ def test_failures_by_cause_are_exact_for_independent_domains(
             "tray_failure: spare_tray needs spare_trays_per_rack of 1 or more",
         ),
         ({"recovery": "shrink_elastic"}, "reliability.recovery"),
+        ({"recovery": "take_spare"}, "take_spare needs hot_spares"),
+        ({"hot_spares": 2}, "hot_spares are taken only under recovery: take_spare"),
+        (
+            {"recovery": "take_spare", "hot_spares": {"hall9": 1}},
+            "reliability.hot_spares.hall9.*unknown hall 'hall9'",
+        ),
+        (
+            {"recovery": "take_spare", "hot_spares": 4},
+            "4 hot spares leave hall hall1 no domain to run on",
+        ),
     ],
 )
 def test_bad_reliability_keys_are_clear_errors(

@@ -1116,11 +1116,21 @@ class ReliabilityConfig(_Model):
     spare_trays_per_rack: Annotated[Count, within(0, 64)] = Field(
         default=0, description="idle trays per rack under tray_failure: spare_tray"
     )
-    recovery: Literal["requeue", "wait_for_repair"] = Field(
+    recovery: Literal["requeue", "wait_for_repair", "take_spare"] = Field(
         default="wait_for_repair",
-        description="a job that lost a domain and finds no free, spare or preemptible one:"
-        " wait_for_repair keeps its other domains and takes the first domain freed or repaired;"
-        " requeue gives all back and waits in the queue for a whole gang",
+        description="a job that lost a domain: a free domain first, else (take_spare) a hot"
+        " spare of its hall (hot_spares), else by preempting lower work; when none is to be"
+        " had, wait_for_repair and take_spare keep its other domains and claim the first ones"
+        " freed or repaired, requeue gives all back and waits in the queue for a whole gang",
+    )
+    hot_spares: (
+        Annotated[Count, within(0, MAX_DOMAINS)]
+        | dict[Name, Annotated[Count, within(0, MAX_DOMAINS)]]
+    ) = Field(
+        default=0,
+        description="idle domains each hall holds apart for replacements under recovery:"
+        " take_spare (a number for every hall, or {hall: number}); no new job or service runs"
+        " on them; a repaired domain refills its hall's pool first",
     )
     waiting_warning_share: Fraction = Field(
         default=0.05,
@@ -1138,6 +1148,16 @@ class ReliabilityConfig(_Model):
             raise ValueError("tray_failure: spare_tray needs spare_trays_per_rack of 1 or more")
         if self.tray_failure == "rack_down" and self.spare_trays_per_rack:
             raise ValueError("spare_trays_per_rack needs tray_failure: spare_tray")
+        spares = (
+            self.hot_spares if isinstance(self.hot_spares, int) else sum(self.hot_spares.values())
+        )
+        if self.recovery == "take_spare" and not spares:
+            raise ValueError("recovery: take_spare needs hot_spares (a number of 1 or more)")
+        if spares and self.recovery != "take_spare":
+            raise ValueError(
+                "hot_spares are taken only under recovery: take_spare (with "
+                f"{self.recovery} they would sit idle)"
+            )
         return self
 
 

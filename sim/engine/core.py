@@ -111,6 +111,8 @@ class Engine:
             plan.domain_hw, plan.domain_hall, gpus, len(plan.halls), self.rec, self.power, n_cls
         )
         self.fabric = self._fabric(plan)
+        if plan.reliability.enabled and plan.reliability.hot_spares:
+            self.fleet.hold_spares(list(plan.reliability.hot_spares))
         self.training = Training(
             self.env, self.fleet, self.power, self.rec, plan.reliability.restart_overhead_s
         )

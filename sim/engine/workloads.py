@@ -159,6 +159,7 @@ class Job(Workload):
         self.wait_since = math.nan  # when it began waiting for domains (after a failure)
         self.awaiting_domains = 0  # replacements it waits for (Phase.AWAITING)
         self.pending_delay_s = 0.0  # detection still to pay when its replacements come
+        self.fail_hall = -1  # hall of its last failed domain (a hot spare is taken there)
         #: the network factor of a placement: called with [(tier, GPUs per group, per-GPU
         #: bytes/s)] for the tiers it crosses and the share of its links that are up
         #: (:mod:`sim.engine.fabric`); None: not modelled
