@@ -103,6 +103,7 @@ def goodput(row: pd.Series) -> dict[str, float]:
     return {
         "detection": float(row["detection_lost_s"]) / HOUR_S,
         "restart": float(row["restart_lost_s"]) / HOUR_S,
+        "restore": float(row.get("restore_lost_s", 0.0)) / HOUR_S,
         "recomputation": float(row["recompute_lost_s"]) / HOUR_S,
         "waiting_for_domains": float(row["domain_wait_s"]) / HOUR_S,
         "checkpoint_stalls": ckpt / HOUR_S,

@@ -250,10 +250,16 @@ JOB_COLUMNS: dict[str, Column] = _registry(
     ),
     Column("detection_lost_s", "s", "wall time from faults to their detection (no progress)"),
     Column("restart_lost_s", "s", "wall time paying restart overheads"),
+    Column("restore_lost_s", "s", "wall time reading checkpoints back at restarts"),
     Column("recompute_lost_s", "s", "compute time of the work lost (to be done again)"),
     Column("domain_wait_s", "s", "wall time after its first start waiting for domains"),
     Column("checkpoint_interval_s", "s", "wall time between checkpoints (the one used)"),
-    Column("checkpoint_write_s", "s", "training stall per checkpoint"),
+    Column(
+        "checkpoint_write_s",
+        "s",
+        "training stall per checkpoint (the write, or an async checkpoint's snapshot)",
+    ),
+    Column("checkpoint_restore_s", "s", "reading the checkpoint back at each restart"),
     Column(
         "expected_mtbf_s",
         "s",

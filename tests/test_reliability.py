@@ -261,6 +261,86 @@ def test_a_waiting_job_claims_each_repaired_domain_as_it_comes(
     assert j.domain_wait_s == pytest.approx(3 * 3600.0)
 
 
+def test_checkpoint_costs_restore_async_and_post_training_models(
+    tiny_scenario: Builder, plan_of: Callable[..., Plan]
+) -> None:
+    """Restore = 16 bytes/param over the read bandwidth (the write bandwidth unless given);
+    async stalls for a GPU's share over 64 GB/s; a post-training stream with a model pays its
+    checkpoints and restores, one without pays nothing."""
+    from sim.build import SNAPSHOT_BYTES_PER_S
+    from sim.catalog.models import get_model
+
+    p8 = 16.0 * get_model("llama3.1-8b").total_params
+    rl = {
+        "name": "rl",
+        "arrival_rate": "2 / d",
+        "gpus": 72,
+        "duration": "2 h",
+        "model": "llama3.1-8b",
+    }
+    data = tiny_scenario(
+        racks=5,
+        reliability=_one_cause("gpu", 0.0),
+        pretraining=[
+            _job("s", 72),
+            _job("a", 144, checkpoint_mode="async", checkpoint_write="60 s"),
+            _job("g", 72, checkpoint_restore="2 min"),
+        ],
+        posttraining=[rl, {k: v for k, v in rl.items() if k != "model"} | {"name": "bare"}],
+    )
+    data["facility"]["storage_read_bandwidth"] = "1 TB/s"
+    plan = plan_of(data)
+    s, a, g = plan.jobs
+    assert s.checkpoint_restore_s == pytest.approx(p8 / 1e12)
+    assert s.checkpoint_stall_s == s.checkpoint_write_s == pytest.approx(p8 / 2e12)
+    assert (s.checkpoint_persist_s, a.checkpoint_persist_s) == (0.0, 60.0)
+    assert a.checkpoint_stall_s == pytest.approx(p8 / 144 / SNAPSHOT_BYTES_PER_S)
+    assert g.checkpoint_restore_s == 120.0
+    with_model, bare = plan.streams
+    assert with_model.checkpoint_write_s == pytest.approx(p8 / 2e12)
+    assert with_model.checkpoint_restore_s == pytest.approx(p8 / 1e12)
+    assert (bare.checkpoint_write_s, bare.checkpoint_restore_s) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(("after_snapshot", "extra_intervals"), [(300.0, 1), (900.0, 0)])
+def test_an_async_checkpoint_is_lost_until_it_is_durable(
+    tiny_scenario: Builder,
+    plan_of: Callable[..., Plan],
+    after_snapshot: float,
+    extra_intervals: int,
+) -> None:
+    """Interval 1 h, a 10 s snapshot, a 600 s background write: a failure 300 s after the
+    first snapshot finds it not yet durable and loses the interval before it too; one 900 s
+    after loses only the 900 s since."""
+    from engine_helpers import at, finish, started
+
+    rel = _one_cause("gpu", 0.0) | {"restart_overhead": "0 s"}
+    data = tiny_scenario(racks=5, duration="1 d", reliability=rel)
+    data["workloads"]["pretraining"] = [
+        _job(
+            "j",
+            4 * 72,
+            checkpoint_interval="1 h",
+            checkpoint_mode="async",
+            checkpoint_write="600 s",
+            checkpoint_snapshot="10 s",
+        )
+    ]
+    plan = plan_of(data)
+    e = started(plan)
+
+    def hit() -> None:
+        (j,) = e.jobs
+        e.reliability.fail(int(j.held.all()[0]), 3600.0, "x")
+
+    at(e, 3610.0 + after_snapshot, hit)
+    finish(e)
+    ev = e.rec.events_table()
+    (lost,) = ev[ev["event"] == "interrupted"]["value"].tolist()
+    rate = plan.jobs[0].rate
+    assert lost == pytest.approx(rate * (after_snapshot + extra_intervals * 3600.0))
+
+
 def test_a_hall_power_loss_fails_every_rack_and_interrupts_each_job_once(
     tiny_scenario: Builder, run_scenario: Run
 ) -> None:
@@ -331,6 +411,10 @@ def test_failures_by_cause_are_exact_for_independent_domains(
         ),
         ({"recovery": "shrink_elastic"}, "reliability.recovery"),
         ({"recovery": "take_spare"}, "take_spare needs hot_spares"),
+        (
+            {"recovery": "take_spare", "hot_spares": 1, "restart_overhead": "-1 s"},
+            "reliability.restart_overhead",
+        ),
         ({"hot_spares": 2}, "hot_spares are taken only under recovery: take_spare"),
         (
             {"recovery": "take_spare", "hot_spares": {"hall9": 1}},
@@ -367,4 +451,19 @@ def test_keys_that_would_change_nothing_are_refused(tiny_scenario: Builder) -> N
     )
     data["network"] = {"kind": "rail_optimized"}
     with pytest.raises(ScenarioError, match="network_link cause would change nothing"):
+        _prepare(data)
+
+
+def test_checkpoint_keys_that_would_change_nothing_are_refused(tiny_scenario: Builder) -> None:
+    data = tiny_scenario(pretraining=[_job("j", 72, checkpoint_snapshot="5 s")])
+    with pytest.raises(ScenarioError, match="checkpoint_snapshot is the stall of"):
+        _prepare(data)
+    data = tiny_scenario(
+        pretraining=[
+            _job(
+                "j", 72, checkpoint_mode="async", checkpoint_write="2 h", checkpoint_interval="1 h"
+            )
+        ]
+    )
+    with pytest.raises(ScenarioError, match=r"checkpoint_mode.*longer than the checkpoint"):
         _prepare(data)

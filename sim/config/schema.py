@@ -377,6 +377,18 @@ class FacilityConfig(_Model):
         description="sustained checkpoint write bandwidth; Meta Tectonic 2 TB/s (validation.md"
         " §A.1)",
     )
+    storage_read_bandwidth_bytes_per_s: (
+        Annotated[
+            BytesPerS,
+            within(0, 1e16, "byte/s", "10 PB/s is 5,000 times Meta's Tectonic", lo_open=True),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        alias="storage_read_bandwidth",
+        description="checkpoint read bandwidth for restores; unset: storage_bandwidth (Tectonic's"
+        " 2 TB/s sustained is not split by direction; assumption)",
+    )
     activity_power: ActivityPower | None = Field(
         default=None,
         description="override of every generation's activity power; unset: each generation's"
@@ -681,10 +693,44 @@ class PretrainingJob(_Model):
     ) = Field(
         default="auto",
         alias="checkpoint_write",
-        description="training stall per checkpoint; auto = 16 bytes/param of model and"
+        description="time to write a checkpoint; auto = 16 bytes/param of model and"
         " optimizer state (bf16 weights and grads, fp32 master and two Adam moments) over the"
-        " facility's storage bandwidth",
+        " facility's storage bandwidth; a stall under checkpoint_mode sync",
     )
+    checkpoint_mode: Literal["sync", "async"] = Field(
+        default="sync",
+        description="sync: the job stalls for the write; async: it stalls only for the snapshot"
+        " to host memory (checkpoint_snapshot) and the write goes on in the background: a"
+        " checkpoint is durable checkpoint_write after its snapshot, and a failure before that"
+        " falls back to the one before",
+    )
+    checkpoint_snapshot_s: (
+        Literal["auto"]
+        | Annotated[Seconds, within(0, DAY_S, "s", "a snapshot longer than a day is a typo")]
+        | None
+    ) = Field(
+        default=None,
+        alias="checkpoint_snapshot",
+        description="async only: the stall per checkpoint; auto (also when unset) = each GPU's"
+        " share of the state (16 bytes/param / GPUs) over 64 GB/s, one direction of PCIe Gen5"
+        " x16 (the H100's host link; GB200's NVLink-C2C is faster, so conservative there)",
+    )
+    checkpoint_restore_s: (
+        Literal["auto"]
+        | Annotated[Seconds, within(0, 30 * DAY_S, "s", "a restore longer than a month is a typo")]
+    ) = Field(
+        default="auto",
+        alias="checkpoint_restore",
+        description="time to read the checkpoint back at each restart, on top of"
+        " reliability.restart_overhead; auto = the state over the storage read bandwidth",
+    )
+
+    @model_validator(mode="after")
+    def _check_checkpoints(self) -> PretrainingJob:
+        if self.checkpoint_snapshot_s is not None and self.checkpoint_mode != "async":
+            raise ValueError("checkpoint_snapshot is the stall of checkpoint_mode: async only")
+        return self
+
     priority_class: Name = Field(default="pretraining", alias="class")
     layout: TrainingLayoutConfig | None = Field(
         default=None,
@@ -708,6 +754,12 @@ class PosttrainingStream(_Model):
     start_at_s: Time = Field(default=0.0, alias="start_at")
     stop_at_s: Time | None = Field(default=None, alias="stop_at")
     checkpoint_interval_s: Duration = Field(default=3600.0, alias="checkpoint_interval")
+    model: ModelRef | None = Field(
+        default=None,
+        description="the model being trained (catalog name or inline): each checkpoint then"
+        " stalls a job for 16 bytes/param over the storage bandwidth and each restart reads it"
+        " back; unset: checkpoints and restores cost nothing (the model is not described)",
+    )
     priority_class: Name = Field(default="posttraining", alias="class")
 
 

@@ -229,7 +229,9 @@ class Engine:
                     work=pj.work,
                     rate=pj.rate,
                     ckpt_interval_s=pj.checkpoint_interval_s,
-                    ckpt_write_s=pj.checkpoint_write_s,
+                    ckpt_write_s=pj.checkpoint_stall_s,
+                    persist_s=pj.checkpoint_persist_s,
+                    restore_s=pj.checkpoint_restore_s,
                     model_flops_per_s=pj.model_flops_per_s,
                     peak_flops_per_s=pj.peak_flops_per_s,
                 )

@@ -197,7 +197,8 @@ class Training:
         job.phase = Phase.RESTARTING
         job.token += 1
         job.restart_lost_s += self.restart_s
-        later(self.env, delay_s + self.restart_s, self._restarted, (job, job.token))
+        job.restore_lost_s += job.restore_s
+        later(self.env, delay_s + self.restart_s + job.restore_s, self._restarted, (job, job.token))
 
     def _restarted(self, call: Call) -> None:
         job, token = call._value
@@ -344,7 +345,7 @@ class Training:
             job.unsaved = 0.0
             job.pos = 0.0
             lost = 0.0
-            delay += job.ckpt_write_s
+            delay += job.ckpt_write_s + job.persist_s  # snapshot and write: durable
         else:
             lost = self._lose(job)
         if lost and job.rate > 0:
