@@ -84,6 +84,13 @@ TRACE: dict[str, Column] = _registry(
     Column("outdoor_dry_bulb_c", "degC", "outdoor dry-bulb temperature (NaN without weather)"),
     Column("outdoor_wet_bulb_c", "degC", "outdoor wet-bulb temperature (NaN without weather)"),
     Column("pretraining_tokens_per_s", "tokens/s", "pre-training throughput, stalls included"),
+    Column(
+        "pretraining_ettr",
+        "1",
+        "ETTR of the pre-training runs so far, at each bin's end: work computed less work lost"
+        " (at the base rates) over the wall time since each run's first start (NaN before any"
+        " start; sim.analysis.pretraining_ettr)",
+    ),
     Column("inference_tokens_per_s", "tokens/s", "output tokens served by all services"),
     Column("training_model_flops_per_s", "FLOP/s", "model FLOP/s achieved by pre-training"),
     Column("training_peak_flops_per_s", "FLOP/s", "dense peak of the GPUs running pre-training"),
@@ -165,8 +172,21 @@ FABRIC_TIER = EntityFamily(
     ),
 )
 
+#: Per failure cause (``reliability.causes``, ``maintenance``, correlated events, ``network``).
+FAILURE_CAUSE = EntityFamily(
+    "cause",
+    _registry(
+        Column(
+            "domains_out",
+            "domains",
+            "domains out of service for this cause, failed and in repair (time-weighted mean"
+            " over the bin; sim.analysis.failed_by_cause)",
+        ),
+    ),
+)
+
 #: The families of the trace columns (the default of :func:`parse_entity_column`).
-TRACE_FAMILIES = (HALL, SERVICE, PRIORITY_CLASS, FABRIC_TIER)
+TRACE_FAMILIES = (HALL, SERVICE, PRIORITY_CLASS, FABRIC_TIER, FAILURE_CAUSE)
 
 #: Per inference service in the comparison table (``comparison.csv``, one row per run):
 #: ``service.<name>.<quantity>``, named like the trace columns of :data:`SERVICE`.

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from sim.analysis import derive_traces, service_rows, summarize
+from sim.analysis import derive_traces, service_rows, summarize, with_reliability_traces
 from sim.build import Plan, build
 from sim.config.loader import LoadedScenario, Problem, ScenarioError, load_scenario, resolved_dict
 from sim.contract import JOB_NUMBER_COLUMNS, JOB_TEXT_COLUMNS, NetworkFacts, RunFacts
@@ -134,6 +134,7 @@ def _simulate(
     traces = derive_traces(levels, facts)
     events = engine.rec.events_table()
     jobs = _typed_jobs(pd.DataFrame(engine.job_rows() + service_rows(traces, facts)))
+    traces = with_reliability_traces(traces, events, jobs)
     summary = summarize(traces, events, jobs, facts)
     tables = RunTables(
         scenario=resolved_dict(sc),

@@ -467,3 +467,28 @@ def test_checkpoint_keys_that_would_change_nothing_are_refused(tiny_scenario: Bu
     )
     with pytest.raises(ScenarioError, match=r"checkpoint_mode.*longer than the checkpoint"):
         _prepare(data)
+
+
+def test_ettr_and_domains_out_by_cause_are_traced_and_reported(
+    tiny_scenario: Builder, run_scenario: Run
+) -> None:
+    """``pretraining_ettr`` ends at the jobs table's ETTR; ``cause.<name>.domains_out`` add
+    up to the failed GPUs of each bin; the report has a reliability section and figure."""
+    from sim.report.html import render_report
+
+    rel = _one_cause("gpu", 50.0)
+    rel["causes"].append(
+        {"name": "y", "rate_per_1000_node_days": 50.0, "scope": "node", "detection": "0 s"}
+    )
+    data = tiny_scenario(racks=6, duration="5 d", reliability=rel)
+    data["workloads"]["pretraining"] = [_job("j", 4 * 72)]
+    _plan, t = run_scenario(data)
+    tr = t.traces
+    (row,) = t.jobs[t.jobs["name"] == "j"].to_dict("records")
+    assert row["interruptions"] >= 3
+    assert tr["pretraining_ettr"].iloc[-1] == pytest.approx(row["ettr"], rel=0.01)
+    out = tr["cause.x.domains_out"] + tr["cause.y.domains_out"]
+    assert np.allclose(out * 72, tr["gpus_failed"], rtol=1e-9, atol=1e-6)
+    page = render_report(t)
+    assert '<section id="reliability">' in page and 'id="fig-reliability"' in page
+    assert "Young/Daly (min)" in page
