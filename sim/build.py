@@ -116,6 +116,13 @@ WORKLOAD_KINDS = ("pretraining", "posttraining", "inference")
 #: et al., ZeRO, SC 2020, §3.1). A full checkpoint writes all of it.
 BYTES_PER_PARAM_TRAINING_STATE = 16.0
 
+#: Device-to-host copy bandwidth per GPU for an asynchronous checkpoint's snapshot: one direction
+#: of PCIe Gen5 x16, 64 GB/s (PCI-SIG Gen5, 32 GT/s x 16 lanes; the H100 SXM's host interface,
+#: NVIDIA H100 datasheet "PCIe Gen5 128 GB/s" both ways). GB200's NVLink-C2C is 450 GB/s each
+#: way (NVIDIA GB200 NVL72 datasheet, 900 GB/s bidirectional), so this is conservative there.
+#: Not in reference/hardware.md; the snapshot is short either way (a GPU's share of the state).
+SNAPSHOT_BYTES_PER_S = 64e9
+
 
 @dataclass(frozen=True)
 class Hall:
@@ -146,6 +153,12 @@ class PlannedJob:
     checkpoint_interval_s: float
     checkpoint_write_s: float
     estimate: dict[str, Any]
+    #: the stall per checkpoint (the write under sync, the snapshot under async)
+    checkpoint_stall_s: float = 0.0
+    #: after a snapshot, until the checkpoint is durable (async: the write; sync: 0)
+    checkpoint_persist_s: float = 0.0
+    checkpoint_restore_s: float = 0.0
+    checkpoint_mode: str = "sync"
     #: the performance model's estimate object: its step time on any network path (the
     #: engine's fabric turns a placement into a path and a rate factor)
     model: Any = field(default=None, repr=False, compare=False)
@@ -167,6 +180,10 @@ class PlannedStream:
     start_at_s: float
     stop_at_s: float
     checkpoint_interval_s: float
+    #: stall per checkpoint and read-back per restart, from the model trained (16 bytes/param
+    #: over the storage bandwidths); 0 when the stream names no model
+    checkpoint_write_s: float = 0.0
+    checkpoint_restore_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -274,6 +291,8 @@ class PlannedReliability:
     spare_trays_per_rack: int = 0
     recovery: str = "wait_for_repair"
     waiting_warning_share: float = 0.05
+    #: hot spares held apart per hall (recovery ``take_spare``; empty: none)
+    hot_spares: tuple[int, ...] = ()
 
     @property
     def failure_rate_per_1000_node_days(self) -> float:
@@ -573,7 +592,12 @@ def build(loaded: LoadedScenario) -> Plan:
     err.raise_if_any()
     hw_names = tuple(sorted(hw_index, key=hw_index.__getitem__))
     specs = tuple(table[n] for n in hw_names)
-    domains_by_hw = [sum(h.n_domains for h in halls if h.hw_index == i) for i in range(len(specs))]
+    hot = _hot_spares(sc, halls, err)
+    # hot spares are held apart: no job or service runs on them
+    domains_by_hw = [
+        sum(h.n_domains - k for h, k in zip(halls, hot, strict=True) if h.hw_index == i)
+        for i in range(len(specs))
+    ]
     f = sc.facility
     if sum(h.n_domains * specs[h.hw_index].domain_power_w for h in halls) * (
         1 + f.it_overhead_fraction
@@ -718,7 +742,9 @@ def build(loaded: LoadedScenario) -> Plan:
             hall_cooling=_hall_cooling(sc, halls, parts),
             power_control=f.power_control,
         ),
-        reliability=_plan_reliability(sc, specs),
+        reliability=replace(
+            _plan_reliability(sc, specs), hot_spares=tuple(hot) if any(hot) else ()
+        ),
         scheduler=PlannedScheduler(
             policy=sc.scheduler.policy,
             class_names=tuple(c.name for c in classes),
@@ -1123,11 +1149,28 @@ def _plan_job(
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
         err.add(loc, f"cannot run on {spec.display_name}: {exc.args[0] if exc.args else exc}")
         return None
+    state = BYTES_PER_PARAM_TRAINING_STATE * model.total_params
     if j.checkpoint_write_s == "auto":
-        state = BYTES_PER_PARAM_TRAINING_STATE * model.total_params
         write_s = state / sc.facility.storage_bandwidth_bytes_per_s
     else:
         write_s = float(j.checkpoint_write_s)
+    if j.checkpoint_restore_s == "auto":
+        restore_s = state / read_bandwidth(sc)
+    else:
+        restore_s = float(j.checkpoint_restore_s)
+    stall_s, persist_s = write_s, 0.0
+    if j.checkpoint_mode == "async":
+        snap = j.checkpoint_snapshot_s
+        stall_s = state / gpus / SNAPSHOT_BYTES_PER_S if snap in (None, "auto") else float(snap)
+        persist_s = write_s
+        if persist_s > j.checkpoint_interval_s:
+            err.add(
+                (*loc, "checkpoint_mode"),
+                f"an asynchronous write of {write_s:,.0f} s is longer than the checkpoint"
+                f" interval ({j.checkpoint_interval_s:,.0f} s): each checkpoint would start"
+                " before the last is durable; use a longer interval or sync",
+            )
+            return None
     return PlannedJob(
         name=j.name,
         hw_index=hw,
@@ -1142,6 +1185,10 @@ def _plan_job(
         peak_flops_per_s=spec.peak(j.precision) * gpus,
         checkpoint_interval_s=j.checkpoint_interval_s,
         checkpoint_write_s=write_s,
+        checkpoint_stall_s=stall_s,
+        checkpoint_persist_s=persist_s,
+        checkpoint_restore_s=restore_s,
+        checkpoint_mode=j.checkpoint_mode,
         estimate=_as_dict(est),
         model=est,
     )
@@ -1206,6 +1253,13 @@ def _training_estimate(
     return _TRAINING_CACHE[key]
 
 
+def read_bandwidth(sc: Scenario) -> float:
+    """Checkpoint read bandwidth: ``storage_read_bandwidth``, else the write bandwidth."""
+    f = sc.facility
+    r = f.storage_read_bandwidth_bytes_per_s
+    return r if r is not None else f.storage_bandwidth_bytes_per_s
+
+
 def _plan_stream(
     s: PosttrainingStream,
     loc: Loc,
@@ -1233,6 +1287,12 @@ def _plan_stream(
             f" {domains_available - spare} {spec.display_name} domains (after {spare} spares)",
         )
         return None
+    params = 0.0
+    if s.model is not None:
+        shape = _model(s.model, (*loc, "model"), err)
+        if shape is None:
+            return None
+        params = float(shape.total_params)
     total = sum(weights)
     stop = s.stop_at_s if s.stop_at_s is not None else sc.run.duration_s
     if stop <= s.start_at_s:
@@ -1259,6 +1319,10 @@ def _plan_stream(
         start_at_s=s.start_at_s,
         stop_at_s=stop,
         checkpoint_interval_s=s.checkpoint_interval_s,
+        checkpoint_write_s=BYTES_PER_PARAM_TRAINING_STATE
+        * params
+        / sc.facility.storage_bandwidth_bytes_per_s,
+        checkpoint_restore_s=BYTES_PER_PARAM_TRAINING_STATE * params / read_bandwidth(sc),
     )
 
 
@@ -1426,6 +1490,34 @@ def _per_node_day(c: Any, node_gpus: int) -> float:
     if c.rate_per_1000_node_days is not None:
         return float(c.rate_per_1000_node_days) / 1000.0
     return node_gpus * DAY_S / float(c.gpu_mtbf_s)
+
+
+def _hot_spares(sc: Scenario, halls: list[Hall], err: _Errors) -> list[int]:
+    """Hot spares per hall (``reliability.hot_spares``: one number for every hall, or by hall
+    name); each hall keeps at least one domain to run on."""
+    rel = sc.reliability
+    spec = rel.hot_spares
+    if not rel.enabled or not spec:
+        return [0] * len(halls)
+    if isinstance(spec, int):
+        hot = [spec] * len(halls)
+    else:
+        names = [h.name for h in halls]
+        for name in spec:
+            if name not in names:
+                err.add(
+                    ("reliability", "hot_spares", name),
+                    f"unknown hall '{name}'" + _suggest(name, names),
+                )
+        hot = [spec.get(h.name, 0) for h in halls]
+    for h, k in zip(halls, hot, strict=True):
+        if k >= h.n_domains:
+            where = ("reliability", "hot_spares") + (() if isinstance(spec, int) else (h.name,))
+            err.add(
+                where,
+                f"{k:,} hot spares leave hall {h.name} no domain to run on: it has {h.n_domains:,}",
+            )
+    return hot
 
 
 def _plan_reliability(sc: Scenario, specs: tuple[HardwareSpec, ...]) -> PlannedReliability:

@@ -87,6 +87,13 @@ TRACE: dict[str, Column] = _registry(
     Column("outdoor_dry_bulb_c", "degC", "outdoor dry-bulb temperature (NaN without weather)"),
     Column("outdoor_wet_bulb_c", "degC", "outdoor wet-bulb temperature (NaN without weather)"),
     Column("pretraining_tokens_per_s", "tokens/s", "pre-training throughput, stalls included"),
+    Column(
+        "pretraining_ettr",
+        "1",
+        "ETTR of the pre-training runs so far, at each bin's end: work computed less work lost"
+        " (at the base rates) over the wall time since each run's first start (NaN before any"
+        " start; sim.analysis.pretraining_ettr)",
+    ),
     Column("inference_tokens_per_s", "tokens/s", "output tokens served by all services"),
     Column("training_model_flops_per_s", "FLOP/s", "model FLOP/s achieved by pre-training"),
     Column("training_peak_flops_per_s", "FLOP/s", "dense peak of the GPUs running pre-training"),
@@ -201,8 +208,21 @@ FABRIC_TIER = EntityFamily(
     ),
 )
 
+#: Per failure cause (``reliability.causes``, ``maintenance``, correlated events, ``network``).
+FAILURE_CAUSE = EntityFamily(
+    "cause",
+    _registry(
+        Column(
+            "domains_out",
+            "domains",
+            "domains out of service for this cause, failed and in repair (time-weighted mean"
+            " over the bin; sim.analysis.failed_by_cause)",
+        ),
+    ),
+)
+
 #: The families of the trace columns (the default of :func:`parse_entity_column`).
-TRACE_FAMILIES = (HALL, SERVICE, PRIORITY_CLASS, FABRIC_TIER)
+TRACE_FAMILIES = (HALL, SERVICE, PRIORITY_CLASS, FABRIC_TIER, FAILURE_CAUSE)
 
 #: Per inference service in the comparison table (``comparison.csv``, one row per run):
 #: ``service.<name>.<quantity>``, named like the trace columns of :data:`SERVICE`.
@@ -286,10 +306,16 @@ JOB_COLUMNS: dict[str, Column] = _registry(
     ),
     Column("detection_lost_s", "s", "wall time from faults to their detection (no progress)"),
     Column("restart_lost_s", "s", "wall time paying restart overheads"),
+    Column("restore_lost_s", "s", "wall time reading checkpoints back at restarts"),
     Column("recompute_lost_s", "s", "compute time of the work lost (to be done again)"),
     Column("domain_wait_s", "s", "wall time after its first start waiting for domains"),
     Column("checkpoint_interval_s", "s", "wall time between checkpoints (the one used)"),
-    Column("checkpoint_write_s", "s", "training stall per checkpoint"),
+    Column(
+        "checkpoint_write_s",
+        "s",
+        "training stall per checkpoint (the write, or an async checkpoint's snapshot)",
+    ),
+    Column("checkpoint_restore_s", "s", "reading the checkpoint back at each restart"),
     Column(
         "expected_mtbf_s",
         "s",
@@ -467,6 +493,9 @@ class ReliabilityFacts(TypedDict):
     recovery: str
     tray_swaps: int
     correlated_events: dict[str, int]
+    #: hot spares held apart over all halls, and replacements taken from them
+    hot_spares: NotRequired[int]
+    hot_spares_taken: NotRequired[int]
 
 
 class RunFacts(TypedDict):
@@ -599,6 +628,8 @@ class ReliabilitySummary(TypedDict):
     recovery: NotRequired[str]
     tray_swaps: NotRequired[int]
     correlated_events: NotRequired[dict[str, int]]
+    hot_spares: NotRequired[int]
+    hot_spares_taken: NotRequired[int]
 
 
 class TokensSummary(TypedDict):

@@ -378,6 +378,18 @@ class FacilityConfig(_Model):
         description="sustained checkpoint write bandwidth; Meta Tectonic 2 TB/s (validation.md"
         " §A.1)",
     )
+    storage_read_bandwidth_bytes_per_s: (
+        Annotated[
+            BytesPerS,
+            within(0, 1e16, "byte/s", "10 PB/s is 5,000 times Meta's Tectonic", lo_open=True),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        alias="storage_read_bandwidth",
+        description="checkpoint read bandwidth for restores; unset: storage_bandwidth (Tectonic's"
+        " 2 TB/s sustained is not split by direction; assumption)",
+    )
     activity_power: ActivityPower | None = Field(
         default=None,
         description="override of every generation's activity power; unset: each generation's"
@@ -682,10 +694,44 @@ class PretrainingJob(_Model):
     ) = Field(
         default="auto",
         alias="checkpoint_write",
-        description="training stall per checkpoint; auto = 16 bytes/param of model and"
+        description="time to write a checkpoint; auto = 16 bytes/param of model and"
         " optimizer state (bf16 weights and grads, fp32 master and two Adam moments) over the"
-        " facility's storage bandwidth",
+        " facility's storage bandwidth; a stall under checkpoint_mode sync",
     )
+    checkpoint_mode: Literal["sync", "async"] = Field(
+        default="sync",
+        description="sync: the job stalls for the write; async: it stalls only for the snapshot"
+        " to host memory (checkpoint_snapshot) and the write goes on in the background: a"
+        " checkpoint is durable checkpoint_write after its snapshot, and a failure before that"
+        " falls back to the one before",
+    )
+    checkpoint_snapshot_s: (
+        Literal["auto"]
+        | Annotated[Seconds, within(0, DAY_S, "s", "a snapshot longer than a day is a typo")]
+        | None
+    ) = Field(
+        default=None,
+        alias="checkpoint_snapshot",
+        description="async only: the stall per checkpoint; auto (also when unset) = each GPU's"
+        " share of the state (16 bytes/param / GPUs) over 64 GB/s, one direction of PCIe Gen5"
+        " x16 (the H100's host link; GB200's NVLink-C2C is faster, so conservative there)",
+    )
+    checkpoint_restore_s: (
+        Literal["auto"]
+        | Annotated[Seconds, within(0, 30 * DAY_S, "s", "a restore longer than a month is a typo")]
+    ) = Field(
+        default="auto",
+        alias="checkpoint_restore",
+        description="time to read the checkpoint back at each restart, on top of"
+        " reliability.restart_overhead; auto = the state over the storage read bandwidth",
+    )
+
+    @model_validator(mode="after")
+    def _check_checkpoints(self) -> PretrainingJob:
+        if self.checkpoint_snapshot_s is not None and self.checkpoint_mode != "async":
+            raise ValueError("checkpoint_snapshot is the stall of checkpoint_mode: async only")
+        return self
+
     priority_class: Name = Field(default="pretraining", alias="class")
     layout: TrainingLayoutConfig | None = Field(
         default=None,
@@ -709,6 +755,12 @@ class PosttrainingStream(_Model):
     start_at_s: Time = Field(default=0.0, alias="start_at")
     stop_at_s: Time | None = Field(default=None, alias="stop_at")
     checkpoint_interval_s: Duration = Field(default=3600.0, alias="checkpoint_interval")
+    model: ModelRef | None = Field(
+        default=None,
+        description="the model being trained (catalog name or inline): each checkpoint then"
+        " stalls a job for 16 bytes/param over the storage bandwidth and each restart reads it"
+        " back; unset: checkpoints and restores cost nothing (the model is not described)",
+    )
     priority_class: Name = Field(default="posttraining", alias="class")
 
 
@@ -1119,11 +1171,21 @@ class ReliabilityConfig(_Model):
     spare_trays_per_rack: Annotated[Count, within(0, 64)] = Field(
         default=0, description="idle trays per rack under tray_failure: spare_tray"
     )
-    recovery: Literal["requeue", "wait_for_repair"] = Field(
+    recovery: Literal["requeue", "wait_for_repair", "take_spare"] = Field(
         default="wait_for_repair",
-        description="a job that lost a domain and finds no free, spare or preemptible one:"
-        " wait_for_repair keeps its other domains and takes the first domain freed or repaired;"
-        " requeue gives all back and waits in the queue for a whole gang",
+        description="a job that lost a domain: a free domain first, else (take_spare) a hot"
+        " spare of its hall (hot_spares), else by preempting lower work; when none is to be"
+        " had, wait_for_repair and take_spare keep its other domains and claim the first ones"
+        " freed or repaired, requeue gives all back and waits in the queue for a whole gang",
+    )
+    hot_spares: (
+        Annotated[Count, within(0, MAX_DOMAINS)]
+        | dict[Name, Annotated[Count, within(0, MAX_DOMAINS)]]
+    ) = Field(
+        default=0,
+        description="idle domains each hall holds apart for replacements under recovery:"
+        " take_spare (a number for every hall, or {hall: number}); no new job or service runs"
+        " on them; a repaired domain refills its hall's pool first",
     )
     waiting_warning_share: Fraction = Field(
         default=0.05,
@@ -1141,6 +1203,16 @@ class ReliabilityConfig(_Model):
             raise ValueError("tray_failure: spare_tray needs spare_trays_per_rack of 1 or more")
         if self.tray_failure == "rack_down" and self.spare_trays_per_rack:
             raise ValueError("spare_trays_per_rack needs tray_failure: spare_tray")
+        spares = (
+            self.hot_spares if isinstance(self.hot_spares, int) else sum(self.hot_spares.values())
+        )
+        if self.recovery == "take_spare" and not spares:
+            raise ValueError("recovery: take_spare needs hot_spares (a number of 1 or more)")
+        if spares and self.recovery != "take_spare":
+            raise ValueError(
+                "hot_spares are taken only under recovery: take_spare (with "
+                f"{self.recovery} they would sit idle)"
+            )
         return self
 
 

@@ -64,7 +64,8 @@ def run_arrivals(
                     work=duration,
                     rate=1.0,
                     ckpt_interval_s=st.checkpoint_interval_s,
-                    ckpt_write_s=0.0,
+                    ckpt_write_s=st.checkpoint_write_s,
+                    restore_s=st.checkpoint_restore_s,
                     stream=st.name,
                 )
             )

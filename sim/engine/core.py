@@ -111,6 +111,8 @@ class Engine:
             plan.domain_hw, plan.domain_hall, gpus, len(plan.halls), self.rec, self.power, n_cls
         )
         self.fabric = self._fabric(plan)
+        if plan.reliability.enabled and plan.reliability.hot_spares:
+            self.fleet.hold_spares(list(plan.reliability.hot_spares))
         self.training = Training(
             self.env, self.fleet, self.power, self.rec, plan.reliability.restart_overhead_s
         )
@@ -227,7 +229,9 @@ class Engine:
                     work=pj.work,
                     rate=pj.rate,
                     ckpt_interval_s=pj.checkpoint_interval_s,
-                    ckpt_write_s=pj.checkpoint_write_s,
+                    ckpt_write_s=pj.checkpoint_stall_s,
+                    persist_s=pj.checkpoint_persist_s,
+                    restore_s=pj.checkpoint_restore_s,
                     model_flops_per_s=pj.model_flops_per_s,
                     peak_flops_per_s=pj.peak_flops_per_s,
                 )

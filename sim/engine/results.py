@@ -80,6 +80,8 @@ def job_rows(
             "interruptions_by_cause": json.dumps(job.interruptions_by_cause, sort_keys=True),
             "detection_lost_s": job.detection_lost_s,
             "restart_lost_s": job.restart_lost_s,
+            "restore_lost_s": job.restore_lost_s,
+            "checkpoint_restore_s": job.restore_s,
             "recompute_lost_s": job.recompute_lost_s,
             "domain_wait_s": job.domain_wait_s,
             "checkpoint_interval_s": job.ckpt_interval_s,

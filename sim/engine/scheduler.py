@@ -9,8 +9,13 @@ taken back as soon as enough has accumulated; within one class there is no reser
 a big job can wait long behind a stream of small ones of its own class (known limitation).
 ``spare_domains`` per hardware type are held back from new starts and used only to replace
 failed domains. A job that lost domains and found no replacement may wait holding the rest of
-its gang (``reliability.recovery: wait_for_repair``): it is served first at every
-``try_start``, from free domains, spares, or by preempting lower work.
+its gang (``reliability.recovery: wait_for_repair`` or ``take_spare``): it is served first at
+every ``try_start``, from free domains, a hall's hot spares (``take_spare``: the fleet holds
+them apart, :mod:`sim.engine.fleet`), or by preempting lower work. It claims what it can get
+each time, and restarts when it has all it lost: a domain freed or repaired goes to it before
+any queue or service can take it, so a run waiting for several domains is not starved by
+higher-class services that take domains one at a time (which parked a frontier run for 8-11
+hours at twice the default inference demand before).
 
 The policy decides; it acts through two verbs of an :class:`Executor` (the training lifecycle:
 ``start`` a queued job, ``preempt`` a running one) and reads counts from the
@@ -38,6 +43,8 @@ class Executor(Protocol):
     def preempt(self, victim: Workload) -> None: ...
 
     def replaced(self, job: Job) -> None: ...
+
+    def claim(self, job: Job, k: int) -> None: ...
 
 
 class PriorityGangScheduler:
@@ -94,14 +101,31 @@ class PriorityGangScheduler:
                 return True
         return self.fleet.n_free(hw) >= need
 
+    def _available(self, hw: int) -> int:
+        """Domains a replacement can have now: free ones and the halls' hot spares."""
+        return self.fleet.n_free(hw) + self.fleet.n_spare[hw]
+
     def _serve_awaiting(self) -> None:
-        """Give jobs waiting for replacements what is free now (spares included), or what
-        preempting lower work frees; replacements are not new placements, so the power
+        """Give jobs waiting for replacements what is free now (hot spares included) and what
+        preempting lower work frees, as far as it goes: a job claims what it can and restarts
+        once it has all it waits for. Replacements are not new placements, so the power
         controller's block does not hold them back."""
+        fleet = self.fleet
         for job, need in list(self.awaiting.items()):
-            if self.fleet.n_free(job.hw) >= need or self._make_room(job.hw, job.class_rank, need):
+            hw = job.hw
+            avail = self._available(hw)
+            if avail < need:
+                reach = min(need, avail + self._preemptible_below(hw, job.class_rank))
+                if reach > avail:
+                    self._make_room(hw, job.class_rank, reach - fleet.n_spare[hw])
+                    avail = self._available(hw)
+            k = min(avail, need)
+            if k == need:
                 del self.awaiting[job]
                 self.executor.replaced(job)
+            elif k > 0:
+                self.awaiting[job] = need - k
+                self.executor.claim(job, k)
 
     def try_start(self) -> None:
         """Serve jobs waiting for replacements, then start every queued job that fits now,
@@ -140,10 +164,11 @@ class PriorityGangScheduler:
                     i += 1
 
     def replacement(self, job: Workload, k: int = 1) -> bool:
-        """Can ``k`` domains be found for ``job`` (free, spare, or by preempting lower work)?"""
-        if self.fleet.n_free(job.hw) >= k:
+        """Can ``k`` domains be found for ``job`` (free, a hot spare, or by preempting lower
+        work)?"""
+        if self._available(job.hw) >= k:
             return True
-        return self._make_room(job.hw, job.class_rank, k)
+        return self._make_room(job.hw, job.class_rank, k - self.fleet.n_spare[job.hw])
 
     def grant(self, job: Workload, k: int) -> int:
         """How many of ``k`` more domains ``job`` (a service) can have now, preempting if needed.

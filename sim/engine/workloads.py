@@ -112,6 +112,8 @@ class Job(Workload):
         model_flops_per_s: float = 0.0,
         peak_flops_per_s: float = 0.0,
         stream: str = "",
+        persist_s: float = 0.0,
+        restore_s: float = 0.0,
     ) -> None:
         super().__init__(name, hw, class_rank, preemptible, slot, domains, n_halls)
         self.kind = kind
@@ -125,7 +127,12 @@ class Job(Workload):
         self.rate = rate
         self.factors = [1.0] * len(RATE_FACTORS)
         self.ckpt_interval_s = ckpt_interval_s
-        self.ckpt_write_s = ckpt_write_s
+        self.ckpt_write_s = ckpt_write_s  # the stall per checkpoint
+        #: async checkpoints: from a snapshot until it is durable (0: durable when written)
+        self.persist_s = persist_s
+        self.restore_s = restore_s  # reading the checkpoint back at each restart
+        self.restore_lost_s = 0.0
+        self.seg_ckpts = 0  # checkpoints since the running segment began
         self.model_flops_per_s = model_flops_per_s  # at the base rate
         self.peak_flops_per_s = peak_flops_per_s
         #: share of a checkpoint cycle spent computing: traces show rate x this (stalls included)
@@ -159,6 +166,7 @@ class Job(Workload):
         self.wait_since = math.nan  # when it began waiting for domains (after a failure)
         self.awaiting_domains = 0  # replacements it waits for (Phase.AWAITING)
         self.pending_delay_s = 0.0  # detection still to pay when its replacements come
+        self.fail_hall = -1  # hall of its last failed domain (a hot spare is taken there)
         #: the network factor of a placement: called with [(tier, GPUs per group, per-GPU
         #: bytes/s)] for the tiers it crosses and the share of its links that are up
         #: (:mod:`sim.engine.fabric`); None: not modelled
@@ -180,6 +188,7 @@ class Job(Workload):
         self.t_upd = now
         self.pos = 0.0
         self.unsaved = 0.0
+        self.seg_ckpts = 0
 
     def advance(self, now: float) -> tuple[int, float]:
         """Bring progress up to ``now`` at the current rate.
@@ -223,6 +232,7 @@ class Job(Workload):
         self.pos = into
         self.t_upd = now
         self.checkpoints += n
+        self.seg_ckpts += n
         self.charge_slowdown(compute)
         return n, base_t
 
@@ -250,9 +260,19 @@ class Job(Workload):
         return lost
 
     def stop(self, now: float) -> tuple[int, float, float]:
-        """End the RUNNING segment (interrupt): returns (checkpoints, cycle start, work lost)."""
+        """End the RUNNING segment (interrupt): returns (checkpoints, cycle start, work lost).
+
+        Asynchronous checkpoints: a failure less than ``persist_s`` after the last snapshot
+        (``pos``, the time into the cycle that began when the snapshot ended) finds that
+        checkpoint not yet durable, so the job falls back to the one before and loses the
+        interval between them too (at the current rate; the first snapshot of a segment
+        follows the restore point, which is durable)."""
         n, first = self.advance(now)
         lost = self.unsaved
+        if self.persist_s > 0.0 and self.seg_ckpts and self.pos < self.persist_s:
+            back = min(self.rate * self.ckpt_interval_s, self.done_work)
+            self.done_work -= back
+            lost += back
         self.lost_work += lost
         self.unsaved = 0.0
         self.pos = 0.0
