@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ from sim.config.schema import (
     PosttrainingStream,
     PretrainingJob,
     Scenario,
+    SchedulerConfig,
 )
 from sim.facility.cooling import ARCHETYPES, CoolingPart, HallCooling
 from sim.facility.grid import (
@@ -140,11 +141,17 @@ class PlannedJob:
     #: the performance model's estimate object: its step time on any network path (the
     #: engine's fabric turns a placement into a path and a rate factor)
     model: Any = field(default=None, repr=False, compare=False)
+    #: the same job on the site's other hardware types, next best first by the scheduler's
+    #: hardware policy (empty: it named its hardware, or the site has one type)
+    alternatives: tuple[PlannedJob, ...] = ()
 
 
 @dataclass(frozen=True)
 class PlannedStream:
-    """A post-training arrival stream; each job's work is its uninterrupted run time."""
+    """A post-training arrival stream on one hardware type (``options``: on each type it may
+    run on, in the halls' order; the scheduler's hardware policy ranks them per job).
+    ``size_values`` are domains per job on this type, ``size_gpus`` the GPUs they come from;
+    each job's work is in ``work_unit`` and it runs at ``rates[k]`` units/s with size ``k``."""
 
     name: str
     kind: str
@@ -158,6 +165,11 @@ class PlannedStream:
     start_at_s: float
     stop_at_s: float
     checkpoint_interval_s: float
+    size_gpus: tuple[int, ...] = ()
+    domain_gpus: int = 0
+    rates: tuple[float, ...] = ()
+    work_unit: str = "run_seconds"
+    options: tuple[PlannedStream, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -275,6 +287,11 @@ class PlannedScheduler:
     policy: str
     class_names: tuple[str, ...]
     spare_domains: int
+    #: how work that names no hardware chooses a type (sim.engine.scheduler.HARDWARE_POLICIES)
+    hardware_policy: str = "fastest_completion"
+    #: per hardware type: capital amortisation and training energy of one domain, USD/s
+    #: (:func:`cost_per_domain_s`; NaN without a sourced price)
+    cost_per_domain_s: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -347,6 +364,13 @@ class _Errors:
 
     def add(self, loc: Loc, message: str) -> None:
         self.problems.append(Problem(loc, message))
+
+    def scratch(self) -> _Errors:
+        """An empty list for one try (a workload planned on one of several hardware types):
+        its problems count only if no type can run the workload."""
+        out = _Errors(self.loaded)
+        out.bad_hardware = self.bad_hardware
+        return out
 
     def raise_if_any(self) -> None:
         if self.problems:
@@ -540,77 +564,121 @@ def build(loaded: LoadedScenario) -> Plan:
     )
     err.raise_if_any()
 
+    policy = sc.scheduler.hardware_policy
+    cost = tuple(
+        cost_per_domain_s(sc, spec, _activity(sc, spec).training, grid, sizing_pue)
+        for spec in specs
+    )
+    cost_inference = tuple(
+        cost_per_domain_s(sc, spec, _activity(sc, spec).inference_full_load, grid, sizing_pue)
+        for spec in specs
+    )
+    _check_hardware_policy(sc, specs, cost, err)
+
+    def candidates(want: str | None, loc: Loc) -> list[int]:
+        if want is None:
+            return list(range(len(hw_names)))
+        hw = _pick_hw(want, loc, hw_index, err)
+        return [] if hw is None else [hw]
+
     jobs: list[PlannedJob] = []
     for i, j in enumerate(sc.workloads.pretraining):
         loc: Loc = ("workloads", "pretraining", i)
-        jobs_hw = _pick_hw(j.hardware, (*loc, "hardware"), hw_index, err)
         model = _model(j.model, (*loc, "model"), err)
-        if jobs_hw is None or model is None:
+        if model is None:
             continue
-        planned = _plan_job(
-            j,
-            loc,
-            jobs_hw,
-            specs[jobs_hw],
-            model,
-            domains_by_hw[jobs_hw],
-            spare,
-            sc,
-            err,
-            rank[j.priority_class],
-            preemptible[j.priority_class],
-        )
-        if planned is not None:
-            jobs.append(planned)
+        options_j: list[PlannedJob] = []
+        first: _Errors | None = None
+        for jobs_hw in candidates(j.hardware, (*loc, "hardware")):
+            scratch = err.scratch()
+            planned = _plan_job(
+                j,
+                loc,
+                jobs_hw,
+                specs[jobs_hw],
+                model,
+                domains_by_hw[jobs_hw],
+                spare,
+                sc,
+                scratch,
+                rank[j.priority_class],
+                preemptible[j.priority_class],
+            )
+            first = first or scratch
+            if planned is not None:
+                options_j.append(planned)
+        if not options_j:
+            if first is not None:
+                err.problems.extend(first.problems)
+            continue
+        ranked = _rank_jobs(policy, options_j, cost)
+        jobs.append(replace(ranked[0], alternatives=tuple(ranked[1:])))
 
     streams: list[PlannedStream] = []
     for i, s in enumerate(sc.workloads.posttraining):
         loc = ("workloads", "posttraining", i)
-        s_hw = _pick_hw(s.hardware, (*loc, "hardware"), hw_index, err)
-        if s_hw is None:
+        options_s: list[PlannedStream] = []
+        first = None
+        for s_hw in candidates(s.hardware, (*loc, "hardware")):
+            scratch = err.scratch()
+            planned_st = _plan_stream(
+                s,
+                loc,
+                s_hw,
+                specs[s_hw],
+                domains_by_hw[s_hw],
+                sc,
+                scratch,
+                rank[s.priority_class],
+                preemptible[s.priority_class],
+            )
+            first = first or scratch
+            if planned_st is not None:
+                options_s.append(planned_st)
+        if not options_s:
+            if first is not None:
+                err.problems.extend(first.problems)
             continue
-        planned_st = _plan_stream(
-            s,
-            loc,
-            s_hw,
-            specs[s_hw],
-            domains_by_hw[s_hw],
-            sc,
-            err,
-            rank[s.priority_class],
-            preemptible[s.priority_class],
-        )
-        if planned_st is not None:
-            streams.append(planned_st)
+        streams.append(replace(options_s[0], options=tuple(options_s)))
 
     services: list[PlannedService] = []
     for i, v in enumerate(sc.workloads.inference):
         loc = ("workloads", "inference", i)
-        v_hw = _pick_hw(v.hardware, (*loc, "hardware"), hw_index, err)
         model = _model(v.model, (*loc, "model"), err)
-        if v_hw is None or model is None:
+        if model is None:
             continue
-        planned_s = _plan_service(
-            v,
-            loc,
-            v_hw,
-            hw_names[v_hw],
-            specs[v_hw],
-            model,
-            sc,
-            err,
-            rank[v.priority_class],
-            preemptible[v.priority_class],
-        )
-        if planned_s is not None:
-            services.append(planned_s)
-        if v.min_domains > domains_by_hw[v_hw] - spare:
-            err.add(
-                (*loc, "min_domains"),
-                f"{v.min_domains:,} domains cannot be held: the factory has"
-                f" {domains_by_hw[v_hw] - spare:,} {specs[v_hw].display_name} domains"
-                f" (after {spare} spares)",
+        options_v: list[PlannedService] = []
+        first = None
+        for v_hw in candidates(v.hardware, (*loc, "hardware")):
+            scratch = err.scratch()
+            planned_s = _plan_service(
+                v,
+                loc,
+                v_hw,
+                hw_names[v_hw],
+                specs[v_hw],
+                model,
+                sc,
+                scratch,
+                rank[v.priority_class],
+                preemptible[v.priority_class],
             )
+            if planned_s is not None and v.min_domains > domains_by_hw[v_hw] - spare:
+                scratch.add(
+                    (*loc, "min_domains"),
+                    f"{v.min_domains:,} domains cannot be held: the factory has"
+                    f" {domains_by_hw[v_hw] - spare:,} {specs[v_hw].display_name} domains"
+                    f" (after {spare} spares)",
+                )
+                planned_s = None
+            first = first or scratch
+            if planned_s is not None:
+                options_v.append(planned_s)
+        if not options_v:
+            if first is not None:
+                err.problems.extend(first.problems)
+            continue
+        services.append(_rank_services(policy, options_v, cost_inference)[0])
     err.raise_if_any()
 
     domain_hw = np.empty(sum(h.n_domains for h in halls), dtype=np.int16)
@@ -650,6 +718,8 @@ def build(loaded: LoadedScenario) -> Plan:
             policy=sc.scheduler.policy,
             class_names=tuple(c.name for c in classes),
             spare_domains=sc.scheduler.spare_domains,
+            hardware_policy=policy,
+            cost_per_domain_s=cost,
         ),
         costs=PlannedCosts(
             energy_price_usd_per_mwh=grid.mean_price_usd_per_mwh(sc.run.duration_s),
@@ -1097,7 +1167,88 @@ def _plan_stream(
         start_at_s=s.start_at_s,
         stop_at_s=stop,
         checkpoint_interval_s=s.checkpoint_interval_s,
+        size_gpus=tuple(values),
+        domain_gpus=spec.domain_gpus,
+        rates=tuple(1.0 for _ in values),
     )
+
+
+def cost_per_domain_s(
+    sc: Scenario, spec: HardwareSpec, activity: float, grid: PlannedGrid, pue: float
+) -> float:
+    """What one domain of ``spec`` costs per second of work, USD/s: its price (with the
+    network's share) over the IT amortisation period, its facility capital (per watt of its
+    provisioned power) over the facility's, and the energy it draws at ``activity`` (a share of
+    its provisioned power), with the IT overhead and PUE, at the run's mean price. NaN when the
+    catalog has no sourced price (unknown, not free). The scheduler's ``lowest_cost`` policy
+    ranks hardware types by it (:data:`sim.engine.scheduler.HARDWARE_POLICIES`)."""
+    c = sc.costs
+    if spec.domain_price_usd is None:
+        return math.nan
+    capital = spec.domain_price_usd * (1.0 + c.network_capex_fraction) / c.it_amortization_s
+    capital += c.facility_capex_usd_per_w * spec.domain_power_w / c.facility_amortization_s
+    energy_w = spec.domain_power_w * activity * (1.0 + sc.facility.it_overhead_fraction) * pue
+    price = grid.mean_price_usd_per_mwh(sc.run.duration_s)
+    return capital + energy_w * price / 3.6e9
+
+
+def _chooses(sc: Scenario) -> bool:
+    """Does any workload leave its hardware to the scheduler?"""
+    w = sc.workloads
+    return any(
+        x.hardware is None for group in (w.pretraining, w.posttraining, w.inference) for x in group
+    )
+
+
+def _check_hardware_policy(
+    sc: Scenario, specs: tuple[HardwareSpec, ...], cost: tuple[float, ...], err: _Errors
+) -> None:
+    """``scheduler.hardware_policy`` must act: a site of several types with work that names no
+    hardware; ``lowest_cost`` needs a price for every type."""
+    policy = sc.scheduler.hardware_policy
+    loc = ("scheduler", "hardware_policy")
+    if policy == SchedulerConfig.model_fields["hardware_policy"].default:
+        pass
+    elif len(specs) < 2 or not _chooses(sc):
+        why = "the site has one hardware type" if len(specs) < 2 else "every workload names one"
+        err.add(loc, f"{why}, so '{policy}' would change nothing")
+        return
+    if policy == "lowest_cost" and len(specs) > 1 and _chooses(sc):
+        unpriced = [sp.display_name for sp, c in zip(specs, cost, strict=True) if math.isnan(c)]
+        if unpriced:
+            err.add(
+                loc,
+                "lowest_cost needs a domain price for every hardware type; none is sourced for "
+                + ", ".join(unpriced)
+                + " (give domain_price in an inline hardware entry, or another policy)",
+            )
+
+
+def _rank_jobs(policy: str, options: list[PlannedJob], cost: tuple[float, ...]) -> list[PlannedJob]:
+    """A pre-training job's plans on each type, best first by ``policy`` (stable: ties keep
+    the halls' order); the engine re-ranks nothing, a job's plans do not change."""
+    if policy == "first_fit":
+        return options
+    if policy == "fastest_completion":
+        return sorted(options, key=lambda p: p.work / p.rate)
+    return sorted(options, key=lambda p: p.work / p.rate * p.domains * cost[p.hw_index])
+
+
+def _rank_services(
+    policy: str,
+    options: list[PlannedService],
+    cost: tuple[float, ...],
+) -> list[PlannedService]:
+    """A service's plans on each type, best first by ``policy``: the most tokens/s per domain
+    at its latency targets (``fastest_completion``), the lowest cost per token at full load
+    (``lowest_cost``: ``cost``, per domain-second at full inference power, over tokens/s per
+    domain), or the halls' order. A service holds one type for the run: it does not spill over
+    to another when its type is full (known limitation)."""
+    if policy == "first_fit":
+        return options
+    if policy == "fastest_completion":
+        return sorted(options, key=lambda p: -p.capacity_tokens_per_s_per_domain)
+    return sorted(options, key=lambda p: cost[p.hw_index] / p.capacity_tokens_per_s_per_domain)
 
 
 def _plan_service(

@@ -919,6 +919,13 @@ class SchedulerConfig(_Model):
         default=0,
         description="domains per hardware type held back as hot spares for replacement",
     )
+    hardware_policy: Literal["fastest_completion", "lowest_cost", "first_fit"] = Field(
+        default="fastest_completion",
+        description="where work that names no hardware runs on a site of several types:"
+        " fastest_completion (the type that finishes it soonest among those that can start it"
+        " now), lowest_cost (the cheapest run: time x domains x capital and energy per"
+        " domain-second), first_fit (the halls' order); sim/engine/scheduler.py",
+    )
 
     @field_validator("classes")
     @classmethod
