@@ -97,7 +97,7 @@ def test_policy_that_changes_nothing_is_rejected(
     plan_of: Callable[..., Plan],
 ) -> None:
     data = tiny_scenario(scheduler={"hardware_policy": "first_fit"})
-    with pytest.raises(ScenarioError, match="hardware_policy.*one hardware type"):
+    with pytest.raises(ScenarioError, match=r"hardware_policy.*one hardware type"):
         plan_of(data)
 
 
@@ -107,5 +107,5 @@ def test_lowest_cost_needs_prices(
 ) -> None:
     data = _mixed(tiny_scenario, policy="lowest_cost")
     data["facility"]["halls"][1].update(hardware="vr200_nvl144_cpx", racks=4)
-    with pytest.raises(ScenarioError, match="lowest_cost needs a domain price.*CPX"):
+    with pytest.raises(ScenarioError, match=r"lowest_cost needs a domain price.*CPX"):
         plan_of(data)
