@@ -64,7 +64,14 @@ from sim.facility.weather import (
 )
 from sim.facility.weather_csv import WeatherFileError
 from sim.network import Fabric, FabricHall, build_fabric, check_fabric
-from sim.perf import PerfError, TrainingLayout, estimate_serving, estimate_training
+from sim.perf import (
+    PerfError,
+    TrainingLayout,
+    estimate_inference,
+    estimate_serving,
+    estimate_training,
+)
+from sim.perf.common import to_precision, weight_bytes_per_param
 from sim.perf.training import default_vp
 from sim.rng import RandomStreams
 from sim.serving.workload import SessionShape, session_mix
@@ -161,7 +168,7 @@ class PlannedStream:
     arrival_rate_per_s: float
     size_values: tuple[int, ...]
     size_weights: tuple[float, ...]
-    duration: DurationDist
+    duration: DurationDist | None
     start_at_s: float
     stop_at_s: float
     checkpoint_interval_s: float
@@ -169,6 +176,8 @@ class PlannedStream:
     domain_gpus: int = 0
     rates: tuple[float, ...] = ()
     work_unit: str = "run_seconds"
+    #: each job's work in ``work_unit`` when the stream is work-based (``duration`` is None)
+    work: float = 0.0
     options: tuple[PlannedStream, ...] = ()
 
 
@@ -617,6 +626,9 @@ def build(loaded: LoadedScenario) -> Plan:
     streams: list[PlannedStream] = []
     for i, s in enumerate(sc.workloads.posttraining):
         loc = ("workloads", "posttraining", i)
+        s_model = None if s.model is None else _model(s.model, (*loc, "model"), err)
+        if s.model is not None and s_model is None:
+            continue
         options_s: list[PlannedStream] = []
         first = None
         for s_hw in candidates(s.hardware, (*loc, "hardware")):
@@ -626,6 +638,7 @@ def build(loaded: LoadedScenario) -> Plan:
                 loc,
                 s_hw,
                 specs[s_hw],
+                s_model,
                 domains_by_hw[s_hw],
                 sc,
                 scratch,
@@ -1119,6 +1132,7 @@ def _plan_stream(
     loc: Loc,
     hw: int,
     spec: HardwareSpec,
+    model: ModelShape | None,
     domains_available: int,
     sc: Scenario,
     err: _Errors,
@@ -1142,6 +1156,19 @@ def _plan_stream(
         )
         return None
     total = sum(weights)
+    rates: tuple[float, ...] = tuple(1.0 for _ in values)
+    unit, work = "run_seconds", 0.0
+    if model is not None:
+        try:
+            rates = tuple(_posttraining_rate(s, model, spec, v) for v in values)
+        except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
+            err.add(loc, f"cannot run on {spec.display_name}: {exc.args[0] if exc.args else exc}")
+            return None
+        if s.rl is not None:
+            unit, work = "rl_steps", float(s.rl.steps)
+        else:
+            assert s.tokens is not None
+            unit, work = "tokens", float(s.tokens)
     stop = s.stop_at_s if s.stop_at_s is not None else sc.run.duration_s
     if stop <= s.start_at_s:
         err.add((*loc, "stop_at"), "stop_at must be later than start_at")
@@ -1169,8 +1196,66 @@ def _plan_stream(
         checkpoint_interval_s=s.checkpoint_interval_s,
         size_gpus=tuple(values),
         domain_gpus=spec.domain_gpus,
-        rates=tuple(1.0 for _ in values),
+        rates=rates,
+        work_unit=unit,
+        work=work,
     )
+
+
+#: A preference (DPO) step costs the policy's forward and backward (6N per token) plus the frozen
+#: reference model's forward (2N per token) on the same chosen and rejected sequences (Rafailov
+#: et al., DPO, NeurIPS 2023, eq. 7 needs both models' log-probabilities): 6 / 8 of SFT's rate.
+PREFERENCE_RATE_OF_SFT = 6.0 / 8.0
+#: Rollout lengths at which an RL job's step is priced (start to end of its growth): the step
+#: time is the mean over these points (the trapezoid rule over a linear growth, 5 points).
+RL_POINTS = 5
+
+
+def _posttraining_rate(
+    s: PosttrainingStream, model: ModelShape, spec: HardwareSpec, gpus: int
+) -> float:
+    """Work units per second of one post-training job of ``gpus`` GPUs on ``spec``: training
+    tokens/s (SFT; preference at :data:`PREFERENCE_RATE_OF_SFT` of it), or RL steps/s."""
+    if s.rl is None:
+        est = _training_estimate(model, spec, gpus, s.precision, s.seq_len, None)
+        rate = float(est.tokens_per_s)
+        return rate * PREFERENCE_RATE_OF_SFT if s.kind == "preference" else rate
+    return 1.0 / _rl_step_s(s, model, spec, gpus)
+
+
+def _rl_step_s(s: PosttrainingStream, model: ModelShape, spec: HardwareSpec, gpus: int) -> float:
+    """Mean wall time of one RL step on ``gpus`` GPUs of ``spec``, colocated generation and
+    training (the hybrid engine of veRL and OpenRLHF: the same GPUs generate, then train):
+
+    * generation: the step's rollouts (prompts x samples, each ``prompt_tokens`` in and the
+      step's rollout length out) at the performance model's offline serving throughput
+      (:func:`sim.perf.estimate_inference` without latency targets: the largest batch the KV
+      cache holds) over the job's GPUs, decode-heavy as rollouts are;
+    * policy update: the same sequences (prompt + rollout) at the training estimate's tokens/s
+      for that sequence length;
+    * weight sync: the policy's weights at the serving precision from the trainer to every
+      generator replica, each GPU receiving its shard over its scale-out NIC (an NCCL
+      broadcast, as veRL and OpenRLHF do; over NVLink it is faster: an upper bound).
+
+    Rollout length grows linearly from ``rollout_tokens`` to ``x rollout_growth``; the step time
+    is averaged over :data:`RL_POINTS` lengths."""
+    rl = s.rl
+    assert rl is not None
+    seqs = rl.prompts_per_step * rl.samples_per_prompt
+    total = 0.0
+    for k in range(RL_POINTS):
+        length = max(1, round(rl.rollout_tokens * (1.0 + (rl.rollout_growth - 1.0) * k / 4)))
+        inf = estimate_inference(
+            model, spec, s.precision, input_tokens=rl.prompt_tokens, output_tokens=length
+        )
+        gen = seqs * length / (inf.output_tokens_per_s_per_gpu * gpus)
+        seq = rl.prompt_tokens + length
+        tr = _training_estimate(model, spec, gpus, s.precision, seq, None)
+        train = seqs * seq / float(tr.tokens_per_s)
+        weights = model.total_params * weight_bytes_per_param(to_precision(s.precision))
+        sync = weights / inf.replica_gpus / (spec.scaleout_bandwidth_bits_per_s / 8.0)
+        total += gen + train + sync
+    return total / RL_POINTS
 
 
 def cost_per_domain_s(

@@ -52,7 +52,11 @@ def run_arrivals(
     while True:
         gaps = rng.exponential(1.0 / st.arrival_rate_per_s, BLOCK)
         picks = rng.choice(sizes, size=BLOCK, p=weights)
-        durations = draw_durations(st.duration, rng, BLOCK)
+        durations = (
+            draw_durations(st.duration, rng, BLOCK)
+            if st.duration is not None
+            else np.full(BLOCK, st.work)  # work-based: each job's work (tokens, RL steps)
+        )
         for gap, k, duration in zip(gaps.tolist(), picks.tolist(), durations.tolist(), strict=True):
             yield env.timeout(gap)
             if env.now >= st.stop_at_s:
