@@ -1357,6 +1357,16 @@ def _plan_service(
         )
         return None
     input_tokens, cache_hit = _request_mix(v)
+    companion = spec.prefill_accelerator
+    if v.prefill == "companion" and companion is None:
+        err.add(
+            (*loc, "prefill"),
+            f"{spec.display_name} has no companion prefill accelerator (its catalog entry has"
+            " no prefill_accelerator): use colocated",
+        )
+        return None
+    if v.prefill == "colocated" or (v.prefill == "auto" and v.backend != "model"):
+        companion = None
     try:
         # backend "measured": aiconfigurator's database, checked here at load time, never mid-run
         est = estimate_serving(
@@ -1374,6 +1384,7 @@ def _plan_service(
             tpot_s=v.tpot_s,
             tp=v.tensor_parallel,
             ep=v.expert_parallel,
+            prefill_hw=companion,
         )
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
         where = (*loc, "backend") if v.backend == "measured" else loc
@@ -1403,6 +1414,15 @@ def _plan_service(
     # scale-up domain); GPUs left over when the replica size does not divide it stay idle.
     replica = int(est.replica_gpus)
     per_domain = est.output_tokens_per_s_per_gpu * (usable_gpus(sc, spec) // replica) * replica
+    if companion is not None:
+        # disaggregated onto the rack's prefill parts: as many replicas as the GPUs hold, or as
+        # the companion parts can prefill for, whichever is fewer (the rack's capacity is the
+        # lesser of its decode and its prefill capacity; sim/perf/inference.py)
+        replicas = min(
+            float(usable_gpus(sc, spec) // replica),
+            companion.count_per_domain / max(est.prefill_gpus_per_replica, 1e-12),
+        )
+        per_domain = est.output_tokens_per_s_per_replica * replicas
     d = v.demand
     return PlannedService(
         name=v.name,

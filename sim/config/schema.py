@@ -925,6 +925,13 @@ class InferenceService(_Model):
     )
     serving: ServingEngineConfig = Field(default_factory=ServingEngineConfig)
     sessions: AgenticSessions | None = None
+    prefill: Literal["auto", "colocated", "companion"] = Field(
+        default="auto",
+        description="where prompts are prefilled: colocated (chunked prefill on the replica's"
+        " GPUs), companion (disaggregated onto the rack's prefill accelerators, e.g. Rubin CPX,"
+        " with the KV cache moved over the fabric), auto (companion where the hardware's catalog"
+        " entry has one and the backend is the model, else colocated)",
+    )
 
     @model_validator(mode="after")
     def _sessions(self) -> InferenceService:
