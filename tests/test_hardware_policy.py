@@ -109,3 +109,39 @@ def test_lowest_cost_needs_prices(
     data["facility"]["halls"][1].update(hardware="vr200_nvl144_cpx", racks=4)
     with pytest.raises(ScenarioError, match=r"lowest_cost needs a domain price.*CPX"):
         plan_of(data)
+
+
+def test_capacity_at_slo_in_summary_and_comparison(
+    tiny_scenario: Callable[..., dict[str, Any]],
+    run_scenario: Callable[..., tuple[Plan, RunTables]],
+) -> None:
+    """Each service reports what it could sustain at its targets, per domain and per MW of
+    provisioned IT power, and the comparison table carries it per service."""
+    from sim.contract import COMPARED_SERVICE, entity_column
+    from sim.report.compare import comparison_table
+
+    svc = {
+        "name": "chat",
+        "model": "llama3.3-70b",
+        "demand": {"mean_requests_per_s": 5},
+        "input_tokens": 1500,
+        "output_tokens": 400,
+        "ttft": "2 s",
+        "tpot": "50 ms",
+    }
+    runs = {}
+    for hw in ("gb200_nvl72", "vr200_nvl144"):
+        data = tiny_scenario(hardware=hw, racks=2, grid_power="2 MW", duration="6 h")
+        data["workloads"]["inference"] = [svc]
+        plan, tables = run_scenario(data)
+        (s,) = tables.summary["inference_services"]
+        per_domain = plan.services[0].capacity_tokens_per_s_per_domain * 86400
+        assert s["capacity_tokens_per_day_per_domain"] == pytest.approx(per_domain)
+        mw = plan.hw_specs[0].domain_power_w / 1e6
+        assert s["capacity_tokens_per_day_per_mw"] == pytest.approx(per_domain / mw)
+        runs[hw] = tables
+    table = comparison_table(runs)
+    col = entity_column(COMPARED_SERVICE, "chat", "capacity_tokens_per_day_per_mw")
+    got = table[col].to_dict()
+    for hw, t in runs.items():
+        assert got[hw] == t.summary["inference_services"][0]["capacity_tokens_per_day_per_mw"]

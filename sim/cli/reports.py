@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.config.loader import ScenarioError
+from sim.contract import COMPARED_SERVICE, entity_column
 from sim.io import OutputError, RunTables, read_run, write_comparison, write_report
 from sim.report.compare import comparison_table, render_comparison, service_cost_columns
 from sim.report.html import render_report
@@ -211,6 +212,12 @@ def _print_table(out: Console, table: Any) -> None:
         t.add_row(
             f"  $ per M tokens, {service}", *(fmt(table.at[r, col], ".3g") for r in table.index)
         )
+        cap = entity_column(COMPARED_SERVICE, service, "capacity_tokens_per_day_per_mw")
+        if cap in table.columns:
+            t.add_row(
+                f"  capacity at SLO, tokens/day per MW, {service}",
+                *(si(table.at[r, cap]) for r in table.index),
+            )
     out.print(t)
     sys.stdout.flush()
 
