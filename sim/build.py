@@ -203,6 +203,27 @@ class PlannedService:
     noise_cv: float
     growth_per_year: float
     estimate: dict[str, Any]
+    #: reasoning tokens per request at multiplier 1, and the multiplier's ramp (factor, start,
+    #: duration in s; None: constant); the capacity per domain is planned at the ramp's highest
+    #: multiplier (:func:`reasoning_multiplier`)
+    reasoning_tokens_per_request: float = 0.0
+    reasoning_ramp: tuple[float, float, float] | None = None
+
+    def tokens_factor(self, t_s: np.ndarray) -> np.ndarray:
+        """Generated tokens per request at times ``t_s`` over those at multiplier 1."""
+        if self.reasoning_ramp is None:
+            return np.ones_like(t_s)
+        extra = self.reasoning_tokens_per_request * (
+            reasoning_multiplier(self.reasoning_ramp, t_s) - 1.0
+        )
+        return 1.0 + extra / self.tokens_per_request
+
+
+def reasoning_multiplier(ramp: tuple[float, float, float], t_s: np.ndarray) -> np.ndarray:
+    """The reasoning multiplier at times ``t_s``: 1 before ``start``, ``factor`` after
+    ``start + over``, linear between."""
+    factor, start, over = ramp
+    return 1.0 + (factor - 1.0) * np.clip((t_s - start) / over, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -1357,6 +1378,15 @@ def _plan_service(
         )
         return None
     input_tokens, cache_hit = _request_mix(v)
+    ramp = None
+    peak_reasoning = 1.0
+    if v.reasoning_growth is not None:
+        g = v.reasoning_growth
+        ramp = (g.factor, g.start_s, g.over_s)
+        # the latency targets must hold at the longest reasoning the run reaches
+        peak_reasoning = max(
+            1.0, float(reasoning_multiplier(ramp, np.array([sc.run.duration_s]))[0])
+        )
     companion = spec.prefill_accelerator
     if v.prefill == "companion" and companion is None:
         err.add(
@@ -1378,7 +1408,7 @@ def _plan_service(
             hardware_name=hw_name,
             input_tokens=input_tokens,
             output_tokens=v.output_tokens,
-            reasoning_tokens=v.reasoning_tokens,
+            reasoning_tokens=round(v.reasoning_tokens * peak_reasoning),
             prompt_cache_hit=cache_hit,
             ttft_s=v.ttft_s,
             tpot_s=v.tpot_s,
@@ -1445,6 +1475,8 @@ def _plan_service(
         noise_cv=d.noise_cv,
         growth_per_year=d.growth_per_year,
         estimate=_as_dict(est),
+        reasoning_tokens_per_request=float(v.reasoning_tokens),
+        reasoning_ramp=ramp,
     )
 
 

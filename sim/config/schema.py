@@ -868,6 +868,18 @@ class AgenticSessions(_Model):
     )
 
 
+class ReasoningGrowth(_Model):
+    """The service's reasoning length changes over the run: ``reasoning_tokens`` times a
+    multiplier that goes linearly from 1 at ``start`` to ``factor`` at ``start + over`` and
+    stays there (test-time scaling: a model tier that reasons longer after a release)."""
+
+    factor: Annotated[Number, within(0.01, 100, "", "a 100-fold change of reasoning length")]
+    start_s: Time = Field(default=0.0, alias="start")
+    over_s: Annotated[
+        Seconds, within(0, 10 * YEAR_S, "s", "a ramp beyond ten years", lo_open=True)
+    ] = Field(alias="over", description="duration of the ramp")
+
+
 class InferenceService(_Model):
     """A served model tier with its own replicas, demand and latency targets."""
 
@@ -880,6 +892,10 @@ class InferenceService(_Model):
     output_tokens: Tokens = Field(description="mean visible output tokens per request")
     reasoning_tokens: Annotated[Count, within(0, 100_000_000, "", _CONTEXT)] = Field(
         default=0, description="mean hidden reasoning tokens"
+    )
+    reasoning_growth: ReasoningGrowth | None = Field(
+        default=None,
+        description="reasoning_tokens times a multiplier ramping from 1 to factor over time",
     )
     prompt_cache_hit: Fraction = 0.0
     ttft_s: LatencyTarget | None = Field(default=None, alias="ttft")
@@ -935,6 +951,11 @@ class InferenceService(_Model):
 
     @model_validator(mode="after")
     def _sessions(self) -> InferenceService:
+        if self.reasoning_growth is not None and self.reasoning_tokens == 0:
+            raise ValueError(
+                "reasoning_growth multiplies reasoning_tokens, which is 0: it would change"
+                " nothing (give reasoning_tokens)"
+            )
         s = self.sessions
         if s is None:
             return self

@@ -265,6 +265,8 @@ class Engine:
         for ps in plan.services:
             n_ticks = math.ceil(self.end_s / ps.control_interval_s) + 1
             demand = demand_series(ps, n_ticks, self.streams[f"demand.{ps.name}"])
+            if ps.reasoning_ramp is not None:  # reasoning length changing over the run
+                demand = demand * ps.tokens_factor(np.arange(n_ticks) * ps.control_interval_s)
             self.autoscaler.add(
                 Service(
                     ps.name,
