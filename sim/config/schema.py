@@ -731,7 +731,7 @@ class PosttrainingStream(_Model):
         within(0, 1.0, "1/s", "86,400 jobs a day are not medium post-training runs", lo_open=True),
     ] = Field(alias="arrival_rate", description="e.g. '12 / d'")
     gpus: SizeDist
-    duration: DurationDist | None = Field(
+    duration: Annotated[DurationDist | None, BeforeValidator(_scalar_to_fixed)] = Field(
         default=None,
         description="run time when running uninterrupted, on any hardware (without model)",
     )
@@ -753,8 +753,10 @@ class PosttrainingStream(_Model):
     @model_validator(mode="after")
     def _work(self) -> PosttrainingStream:
         if self.model is None:
+            # a key that only acts with model is an error without it (defaults and nulls are
+            # what a resolved scenario writes back, so they pass)
             for key in ("tokens", "rl", "precision", "seq_len"):
-                if key in self.model_fields_set:
+                if getattr(self, key) != type(self).model_fields[key].default:
                     raise ValueError(f"{key} needs model (the model post-trained)")
             if self.duration is None:
                 raise ValueError(
