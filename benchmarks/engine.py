@@ -86,7 +86,7 @@ def _fabric_build_s(plan: Any, repeat: int = 5) -> float:
 
 
 def _engine(
-    days: float, scenario: str | None, grid: str | None, live: bool, fabric: bool = False
+    days: float, scenario: str | None, grid: str | None, live: bool, fabric: bool | str = False
 ) -> dict[str, Any]:
     from sim.runner import prepare, simulate
 
@@ -98,6 +98,8 @@ def _engine(
         overrides += LIVE_FACILITY
     if fabric:
         overrides += FABRIC
+    if fabric == "quiet":
+        overrides.append("network.failures.enabled=false")
     _, plan = prepare(scenario, overrides=overrides)
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -105,7 +107,8 @@ def _engine(
     total_s = time.perf_counter() - t1
     return {
         "case": f"{plan.scenario.name}{', ' + grid if grid else ''}"
-        f"{', weather+oversub' if live else ''}{', rail-optimized' if fabric else ''},"
+        f"{', weather+oversub' if live else ''}{', rail-optimized' if fabric else ''}"
+        f"{' quiet' if fabric == 'quiet' else ''},"
         f" {days:g} days",
         "fabric_build_s": _fabric_build_s(plan) if fabric else None,
         "wall_s": stats.wall_s,
@@ -121,7 +124,13 @@ def _child(args: argparse.Namespace) -> None:
     out = (
         _bare(args.bare)
         if args.bare
-        else _engine(args.days, args.scenario, args.grid, args.live, args.fabric)
+        else _engine(
+            args.days,
+            args.scenario,
+            args.grid,
+            args.live,
+            "quiet" if args.fabric_quiet else args.fabric,
+        )
     )
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps(out))
@@ -141,6 +150,7 @@ def main() -> None:
     ap.add_argument("--grid", help=argparse.SUPPRESS)
     ap.add_argument("--live", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--fabric", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--fabric-quiet", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -154,13 +164,14 @@ def main() -> None:
     rows = [bare]
     for d in days:
         rows.append(_run_child(["--days", str(d), *scen]))
-    big = live = fab = fab10 = None
+    big = live = fab = fab10 = quiet = None
     if 365.0 in days:
         big = _run_child(["--days", "365", "--grid", "10 GW", *scen])
         live = _run_child(["--days", "365", "--live", *scen])
         fab = _run_child(["--days", "365", "--fabric", *scen])
+        quiet = _run_child(["--days", "365", "--fabric-quiet", *scen])
         fab10 = _run_child(["--days", "1", "--grid", "10 GW", "--fabric", *scen])
-        rows += [big, live, fab]
+        rows += [big, live, fab, quiet]
     print(
         f"{'case':<42} {'wall s':>8} {'events':>11} {'events/s':>11} {'vs bare':>8}"
         f" {'peak MB':>8}  notes"
@@ -178,7 +189,11 @@ def main() -> None:
             f" {rate / bare_rate:>8.2f} {r['peak_rss_mb']:>8.0f}  {notes}"
         )
     year = next(
-        (r for r in rows[1:] if r["case"].endswith(", 365 days") and r not in (big, live, fab)),
+        (
+            r
+            for r in rows[1:]
+            if r["case"].endswith(", 365 days") and r not in (big, live, fab, quiet)
+        ),
         None,
     )
     if year is not None:
@@ -201,6 +216,11 @@ def main() -> None:
             f" {fab['wall_s'] / year['wall_s']:.2f} (target <= 1.2); fabric build"
             f" {fab['fabric_build_s'] * 1e3:.1f} ms at 1 GW,"
             f" {fab10['fabric_build_s'] * 1e3:.1f} ms at 10 GW"
+        )
+    if quiet is not None and year is not None:
+        print(
+            f"  the same without switch and link failures (placement and contention only):"
+            f" {quiet['wall_s'] / year['wall_s']:.2f}"
         )
 
 

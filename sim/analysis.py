@@ -3,9 +3,9 @@
 :func:`derive_traces` turns the binned levels the engine recorded (GPUs by state, power per hall
 and for the site, throughput, queues, per-service domains, capacity, demand and served tokens)
 into ``traces.parquet``: everything it adds is linear in those levels, so bin means stay exact.
-Energy is the integral of facility power; energy cost is facility energy x price; capital cost
-accrues linearly over the amortization periods (:func:`capex_usd_per_s`). Column meanings are in
-:mod:`sim.contract`.
+Energy is the integral of facility power; energy cost is facility energy x price; capital is
+repaid as an annuity at the cost of capital and every cost lands on a use (:mod:`sim.tco`).
+Column meanings are in :mod:`sim.contract`.
 
 KPI definitions (all time-weighted over the run unless said otherwise):
 
@@ -17,8 +17,12 @@ KPI definitions (all time-weighted over the run unless said otherwise):
 * ETTR of a pre-training run: kept compute time over wall time since its first start
   (validation.md §B.1);
 * MFU: achieved model FLOP/s over the dense peak of the GPUs running training;
-* cost per GPU-hour: (amortized capital + energy) / installed GPU-hours;
-* cost per million tokens of a service: its share of GPU-hours x cost per GPU-hour / tokens.
+* cost per GPU-hour (fully loaded): every cost of the run / installed GPU-hours; per busy GPU-hour:
+  over the GPU-hours held by a workload;
+* cost per million tokens of a service: the cost attributed to what it used (its GPU-hours and
+  their energy) over its output tokens; its share of idle capacity (idle and spare GPUs, in
+  proportion to the GPU-hours it held among all workloads) is shown apart and in the loaded
+  figure.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from sim.contract import (
     RATE_FACTORS,
     SERVICE,
     TRACE,
+    CostSummary,
     NetworkFacts,
     PretrainingRunSummary,
     ReliabilitySummary,
@@ -47,12 +52,21 @@ from sim.contract import (
     parse_entity_column,
     slowdown_column,
 )
-from sim.units import DAY_S, HOUR_S
+from sim.tco import (
+    USES,
+    annuity_usd_per_year,
+    capital_usd_per_s,
+    cost_columns,
+    cost_facts_of,
+    job_costs,
+)
+from sim.units import DAY_S, HOUR_S, YEAR_S
 
 __all__ = [
     "capex_usd_per_s",
     "derive_traces",
     "failed_by_cause",
+    "failures_per_bin",
     "goodput",
     "service_rows",
     "summarize",
@@ -110,24 +124,34 @@ def goodput(row: pd.Series) -> dict[str, float]:
 
 
 def capex_usd_per_s(facts: RunFacts) -> float:
-    """Amortized capital cost per second: IT (domains plus network share) and facility.
+    """Capital cost per second: the annuities of every asset class (:mod:`sim.tco`).
 
-    NaN when a domain has no sourced price (e.g. Rubin Ultra): unknown, not zero.
+    NaN when a domain has no price (hand-made facts only: a run prices every generation).
     """
-    it = 0.0
-    for hall in facts["halls"]:
-        price = hall["domain_price_usd"]
-        if price is None:
-            return float("nan")
-        it += hall["domains"] * price
-    it *= 1.0 + facts["network_capex_fraction"]
-    capacity_w = sum(h["it_power_capacity_mw"] for h in facts["halls"]) * 1e6
-    facility = facts["facility_capex_usd_per_w"] * capacity_w
-    return it / facts["it_amortization_s"] + facility / facts["facility_amortization_s"]
+    return float(sum(capital_usd_per_s(cost_facts_of(facts)).values()))
 
 
-def derive_traces(levels: pd.DataFrame, facts: RunFacts) -> pd.DataFrame:
-    """The trace table of ``traces.parquet`` from the binned levels of a run."""
+def failures_per_bin(events: pd.DataFrame | None, starts: np.ndarray) -> np.ndarray:
+    """Hardware failures that need a repair in each trace bin (bins start at ``starts``): domain
+    failures and compute-tray failures (a tray swapped for a spare is repaired too), not planned
+    maintenance (its cost is ``maintenance_per_year``'s) nor software restarts (no failure row)."""
+    out = np.zeros(len(starts))
+    if events is None or not len(events) or not len(starts):
+        return out
+    ev = events[events["event"].isin(["failure", "tray_failure"])]
+    if "detail" in ev:
+        ev = ev[ev["detail"] != "maintenance"]
+    t = ev["time_s"].to_numpy(dtype=float)
+    idx = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, len(starts) - 1)
+    np.add.at(out, idx, 1.0)
+    return out
+
+
+def derive_traces(
+    levels: pd.DataFrame, facts: RunFacts, events: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The trace table of ``traces.parquet`` from the binned levels of a run (``events``: its
+    event table, for the repair cost of each bin's failures)."""
     col = TRACE
     out = levels[[col["time_s"].name, col["interval_s"].name]].copy()
     total = float(sum(h["gpus"] for h in facts["halls"]))
@@ -189,8 +213,10 @@ def derive_traces(levels: pd.DataFrame, facts: RunFacts) -> pd.DataFrame:
     out["energy_cost_usd"] = levels["_energy_cost_usd_per_s"].to_numpy() * dt
     out["carbon_intensity_g_per_kwh"] = levels["carbon_intensity_g_per_kwh"]
     out["emissions_tco2"] = levels["_emissions_tco2_per_s"].to_numpy() * dt
-    out["capex_cost_usd"] = capex_usd_per_s(facts) * dt
-    out["cost_so_far_usd"] = np.cumsum(out["energy_cost_usd"] + out["capex_cost_usd"])
+    fails = failures_per_bin(events, out["time_s"].to_numpy(dtype=float))
+    for name, values in cost_columns(out, facts, fails).items():
+        out[name] = values
+    out["cost_so_far_usd"] = np.cumsum(out["cost_usd"].to_numpy())
     return out
 
 
@@ -295,6 +321,11 @@ def service_rows(traces: pd.DataFrame, facts: RunFacts) -> list[dict[str, Any]]:
 
         demand = _integral(traces, c("demand_tokens_per_s"))
         served = _integral(traces, c("served_tokens_per_s"))
+        met = (
+            _integral(traces, c("slo_met_tokens_per_s"))
+            if c("slo_met_tokens_per_s") in traces
+            else served
+        )
         domain_s = _integral(traces, c("domains"))
         rows.append(
             {
@@ -307,7 +338,7 @@ def service_rows(traces: pd.DataFrame, facts: RunFacts) -> list[dict[str, Any]]:
                 "work_unit": "output_tokens",
                 "work_done": served,
                 "held_gpu_hours": domain_s * s["domain_gpus"] / HOUR_S,
-                "slo_attainment": served / demand if demand > 0 else math.nan,
+                "slo_attainment": met / demand if demand > 0 else math.nan,
                 "rate_per_s": s["capacity_tokens_per_s_per_domain"] / s["domain_gpus"],
                 "state": "serving",
                 "capacity_provenance": s.get("capacity_provenance", ""),
@@ -354,6 +385,75 @@ def _hall_energy(traces: pd.DataFrame, hall: str) -> dict[str, float]:
     }
 
 
+def _cost_summary(
+    traces: pd.DataFrame,
+    facts: RunFacts,
+    costs: pd.DataFrame | None,
+    total: float,
+    capex: float,
+    energy: float,
+    gpu_hours: float,
+    busy_gpu_hours: float,
+) -> CostSummary:
+    """The summary's ``cost`` section: capital up front and per GW of IT capacity, its annuities,
+    the run's cost by component and by use (summing to the total), and the headline rates."""
+    cf = cost_facts_of(facts)
+    capital = float(sum(a["capital_usd"] for a in cf["assets"]))
+    gw = cf["facility_capacity_w"] / 1e9
+    by_asset: dict[str, dict[str, Any]] = {}
+    for a in cf["assets"]:
+        years = a["life_s"] / YEAR_S
+        by_asset[a["kind"]] = {
+            "capital_usd": _clean(a["capital_usd"]),
+            "life_years": years,
+            "annual_usd": _clean(annuity_usd_per_year(a["capital_usd"], cf["wacc"], years)),
+            "note": a["note"],
+        }
+    components = {
+        "capital_" + k: _clean(float(traces[f"capital_{k}_usd"].sum(skipna=False)))
+        for k in ("compute", "network", "storage", "facility")
+        if f"capital_{k}_usd" in traces
+    }
+    components["energy"] = energy
+    for k in ("maintenance", "fixed_opex", "software", "repair"):
+        if f"{k}_usd" in traces:
+            components[k] = float(traces[f"{k}_usd"].sum())
+    by_use: dict[str, float | None] = {}
+    throttled = 0.0
+    if costs is not None and len(costs):
+        throttled = float(costs["throttled_usd"].sum())
+    for k in USES:
+        col = f"cost_{k}_usd"
+        if col in traces:
+            v = float(traces[col].sum(skipna=False))
+            if k in ("pretraining", "posttraining") and costs is not None:
+                v -= float(costs.loc[costs["workload"] == k, "throttled_usd"].sum())
+            by_use[k] = _clean(v)
+    by_use["throttled"] = throttled
+    idle = (by_use.get("idle") or 0.0) + (by_use.get("spare") or 0.0)
+    prices = {
+        p["hardware"]: {"usd": p["usd"], "basis": p["basis"], "note": p["note"]}
+        for p in cf["prices"]
+    }
+    return {
+        "total_usd": _clean(total),
+        "capex_usd": _clean(capex),
+        "energy_usd": energy,
+        "per_gpu_hour_usd": _clean(total / gpu_hours) if gpu_hours else None,
+        "per_busy_gpu_hour_usd": _clean(total / busy_gpu_hours) if busy_gpu_hours else None,
+        "idle_capacity_usd": _clean(idle) if by_use else None,
+        "capital_usd": _clean(capital),
+        "capital_per_gw_usd": _clean(capital / gw) if gw > 0 else None,
+        "annual_capital_usd": _clean(float(sum(capital_usd_per_s(cf).values())) * YEAR_S),
+        "wacc": cf["wacc"],
+        "by_asset": by_asset,
+        "components_usd": components,
+        "by_use_usd": by_use,
+        "prices": prices,
+        "estimated_prices": sorted(h for h, p in prices.items() if p["basis"] == "estimate"),
+    }
+
+
 def summarize(
     traces: pd.DataFrame, events: pd.DataFrame, jobs: pd.DataFrame, facts: RunFacts
 ) -> Summary:
@@ -364,10 +464,18 @@ def summarize(
     it_energy = _integral(traces, "it_power_w") / 3.6e9
     fac_energy = float(traces["facility_energy_mwh"].sum())
     energy_cost = float(traces["energy_cost_usd"].sum())
-    # NaN (a generation without a sourced price) must stay unknown, not be skipped as zero
+    # NaN (a hand-made table without a price) must stay unknown, not be skipped as zero
     capex = float(traces["capex_cost_usd"].sum(skipna=False))
-    total_cost = energy_cost + capex
-    per_gpu_hour = total_cost / gpu_hours if gpu_hours else math.nan
+    total_cost = float(traces["cost_usd"].sum(skipna=False)) if "cost_usd" in traces else math.nan
+    total_cost / gpu_hours if gpu_hours else math.nan
+    costs = job_costs(traces, jobs) if math.isfinite(total_cost) else None
+    cost_of = dict(zip(costs["name"], costs["cost_usd"], strict=True)) if costs is not None else {}
+    busy_gpu_hours = sum(_integral(traces, f"gpus_{k}") for k in _KINDS) / HOUR_S
+    idle_usd = (
+        float(traces["cost_idle_usd"].sum() + traces["cost_spare_usd"].sum())
+        if "cost_idle_usd" in traces
+        else math.nan
+    )
 
     train = jobs[jobs["workload"].isin(["pretraining", "posttraining"])]
     held = float(train["held_gpu_hours"].sum())
@@ -377,7 +485,11 @@ def summarize(
 
     pre = jobs[jobs["workload"] == "pretraining"]
     runs: list[PretrainingRunSummary] = []
+    flops_per_token = cost_facts_of(facts)["pretraining_flops_per_token"]
     for _, r in pre.iterrows():
+        run_cost = cost_of.get(r["name"], math.nan)
+        flop = float(r["work_done"]) * flops_per_token.get(r["name"], math.nan)
+        done = float(r["work_done"]) / float(r["work"]) if float(r["work"]) > 0 else math.nan
         runs.append(
             {
                 "name": r["name"],
@@ -399,6 +511,9 @@ def summarize(
                 "checkpoint_interval_minutes": float(r["checkpoint_interval_s"]) / 60.0,
                 "young_daly_interval_minutes": _clean(float(r["young_daly_interval_s"]) / 60.0),
                 "expected_mtbf_hours": _clean(float(r["expected_mtbf_s"]) / HOUR_S),
+                "cost_usd": _clean(run_cost),
+                "projected_cost_usd": _clean(run_cost / done) if done and done > 0 else None,
+                "cost_per_1e24_flop_usd": _clean(run_cost / (flop / 1e24)) if flop > 0 else None,
             }
         )
     warnings: list[str] = []
@@ -422,14 +537,23 @@ def summarize(
     svc_rows = jobs[jobs["workload"] == "inference"]
     for _, r in svc_rows.iterrows():
         tokens = float(r["work_done"])
-        cost = float(r["held_gpu_hours"]) * per_gpu_hour
+        cost = cost_of.get(r["name"], math.nan)
+        # its share of idle capacity: idle and spare cost by its share of busy GPU-hours
+        idle_share = (
+            idle_usd * float(r["held_gpu_hours"]) / busy_gpu_hours if busy_gpu_hours else 0.0
+        )
         svc: ServiceSummary = {
             "name": r["name"],
             "output_tokens": tokens,
             "tokens_per_day": tokens / (duration / DAY_S),
             "slo_attainment": _clean(float(r["slo_attainment"])),
             "gpu_hours": float(r["held_gpu_hours"]),
+            "cost_usd": _clean(cost),
             "cost_per_million_tokens_usd": _clean(cost / tokens * 1e6) if tokens else None,
+            "idle_share_usd": _clean(idle_share),
+            "cost_per_million_tokens_with_idle_usd": (
+                _clean((cost + idle_share) / tokens * 1e6) if tokens else None
+            ),
         }
         prov = _provenance(facts, str(r["name"]))
         if prov is not None:
@@ -483,13 +607,9 @@ def summarize(
             else None,
             "tokens_per_tco2": _clean((pre_tokens + inf_tokens) / emissions) if emissions else None,
         },
-        "cost": {
-            "total_usd": _clean(total_cost),
-            "capex_usd": _clean(capex),
-            "energy_usd": energy_cost,
-            "per_gpu_hour_usd": _clean(per_gpu_hour),
-            "idle_capacity_usd": _clean(per_gpu_hour * _integral(traces, "gpus_idle") / HOUR_S),
-        },
+        "cost": _cost_summary(
+            traces, facts, costs, total_cost, capex, energy_cost, gpu_hours, busy_gpu_hours
+        ),
         "pretraining_runs": runs,
         "posttraining": {
             "submitted": len(post),

@@ -12,6 +12,7 @@ Units: seconds, watts, FLOP/s, tokens/s, USD.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 from dataclasses import dataclass, field, replace
@@ -20,8 +21,10 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from sim.catalog.hardware import HardwareSpec, catalog, parse_entry
+from sim.catalog.hardware import HardwareSpec, Precision, catalog, parse_entry
 from sim.catalog.models import ModelShape, get_model
+from sim.catalog.prices import domain_price
+from sim.catalog.switches import switch_catalog
 from sim.config.climate import (
     DEFAULT_ARCHETYPE,
     HYBRID_AIR_SHARE,
@@ -63,7 +66,7 @@ from sim.facility.weather import (
     synthetic_weather,
 )
 from sim.facility.weather_csv import WeatherFileError
-from sim.network import Fabric, FabricHall, build_fabric, check_fabric
+from sim.network import Fabric, FabricHall, build_fabric, check_fabric, fabric_capex_usd
 from sim.perf import (
     PerfError,
     TrainingLayout,
@@ -74,6 +77,8 @@ from sim.perf import (
 from sim.perf.common import to_precision, weight_bytes_per_param
 from sim.perf.training import default_vp
 from sim.rng import RandomStreams
+from sim.serving.capacity import AttainmentTable, attainment_table
+from sim.serving.shape import shape_of_service
 from sim.serving.workload import SessionShape, session_mix
 from sim.units import DAY_S, YEAR_S
 
@@ -83,18 +88,21 @@ __all__ = [
     "ActivityFractions",
     "Hall",
     "Plan",
+    "PlannedAsset",
     "PlannedCause",
     "PlannedCorrelated",
     "PlannedCosts",
     "PlannedFacility",
     "PlannedGrid",
     "PlannedJob",
+    "PlannedPrice",
     "PlannedReliability",
     "PlannedRun",
     "PlannedScheduler",
     "PlannedService",
     "PlannedStream",
     "build",
+    "with_natural_precision",
 ]
 
 #: Most control ticks or logged checkpoints one workload may have over a run (memory bound).
@@ -203,6 +211,10 @@ class PlannedService:
     noise_cv: float
     growth_per_year: float
     estimate: dict[str, Any]
+    #: SLO attainment of a replica against its load from the request-level simulator (None
+    #: for a service without latency targets: there every served token meets them; and for one
+    #: with companion prefill, which the request level does not model: served over demanded)
+    slo: AttainmentTable | None = None
     #: reasoning tokens per request at multiplier 1, and the multiplier's ramp (factor, start,
     #: duration in s; None: constant); the capacity per domain is planned at the ramp's highest
     #: multiplier (:func:`reasoning_multiplier`)
@@ -325,16 +337,47 @@ class PlannedScheduler:
 
 
 @dataclass(frozen=True)
+class PlannedAsset:
+    """One asset class of the factory's capital: what it cost up front and over what life it
+    is repaid (an annuity at ``PlannedCosts.wacc``). ``note`` says where the figure comes from."""
+
+    kind: str  # compute, network, storage, facility_shell, facility_electrical, ...mechanical
+    capital_usd: float
+    life_s: float
+    note: str
+
+
+@dataclass(frozen=True)
+class PlannedPrice:
+    """The price used for one domain of a generation in the factory (sim.catalog.prices)."""
+
+    hardware: str
+    usd: float
+    basis: str  # catalog, scenario or estimate
+    note: str
+
+
+@dataclass(frozen=True)
 class PlannedCosts:
-    """Prices. ``energy_price_usd_per_mwh`` is the time mean of ``Plan.grid.price_usd_per_mwh``
-    over the run (the constant price itself when the price is constant); the hourly price and
-    carbon intensity are in ``Plan.grid``."""
+    """Prices and capital. ``energy_price_usd_per_mwh`` is the time mean of
+    ``Plan.grid.price_usd_per_mwh`` over the run (the constant price itself when the price is
+    constant); the hourly price and carbon intensity are in ``Plan.grid``. ``assets`` is the
+    factory's capital by class; the rest are the operating costs of ``costs`` (schema)."""
 
     energy_price_usd_per_mwh: float
     facility_capex_usd_per_w: float
     network_capex_fraction: float
     it_amortization_s: float
     facility_amortization_s: float
+    wacc: float = 0.0
+    assets: tuple[PlannedAsset, ...] = ()
+    prices: tuple[PlannedPrice, ...] = ()
+    maintenance_per_year: float = 0.0
+    fixed_opex_usd_per_w_year: float = 0.0
+    repair_usd_per_failure: float = 0.0
+    software_usd_per_gpu_year: float = 0.0
+    #: IT capacity the facility was built for (the halls' it_power capacities), W
+    facility_capacity_w: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -538,6 +581,35 @@ def _pick_hw(want: str | None, loc: Loc, hw_index: dict[str, int], err: _Errors)
     return hw_index[want]
 
 
+def with_natural_precision(
+    loaded: LoadedScenario, precision: Precision | str | None = None
+) -> LoadedScenario:
+    """``loaded`` with each inference service that names no precision run at its hardware's
+    natural one: FP4 where the hardware has an FP4 rate (Blackwell and later, MI355X), else
+    FP8. ``precision`` (fp8, fp4, bf16) forces one on every service whose hardware has it. A
+    service that names its precision keeps it. Used by ``aifactory compare`` and the
+    commitment question, so each generation is compared at the precision it would serve in."""
+    sc = loaded.scenario
+    table = catalog()
+    for name, raw in sc.hardware.items():
+        with contextlib.suppress(ValidationError, TypeError, ValueError, AttributeError, KeyError):
+            table[name] = parse_entry(raw)
+    first = sc.facility.halls[0].hardware if sc.facility.halls else None
+    services = []
+    for v in sc.workloads.inference:
+        spec = table.get(v.hardware or first or "")
+        want: Precision | None = None
+        if precision is not None:
+            want = Precision(precision)
+        elif "precision" not in v.model_fields_set:
+            want = Precision.FP4 if spec is not None and Precision.FP4 in spec.peak_flops else None
+        if want is not None and spec is not None and want in spec.peak_flops:
+            v = v.model_copy(update={"precision": want})
+        services.append(v)
+    workloads = sc.workloads.model_copy(update={"inference": tuple(services)})
+    return replace(loaded, scenario=sc.model_copy(update={"workloads": workloads}))
+
+
 def build(loaded: LoadedScenario) -> Plan:
     """Resolve ``loaded`` into a :class:`Plan`; raises :class:`ScenarioError` on bad input."""
     sc = loaded.scenario
@@ -683,7 +755,8 @@ def build(loaded: LoadedScenario) -> Plan:
             continue
         options_v: list[PlannedService] = []
         first = None
-        for v_hw in candidates(v.hardware, (*loc, "hardware")):
+        kinds = candidates(v.hardware, (*loc, "hardware"))
+        for v_hw in kinds:
             scratch = err.scratch()
             planned_s = _plan_service(
                 v,
@@ -696,6 +769,7 @@ def build(loaded: LoadedScenario) -> Plan:
                 scratch,
                 rank[v.priority_class],
                 preemptible[v.priority_class],
+                with_slo=len(kinds) == 1,
             )
             if planned_s is not None and v.min_domains > domains_by_hw[v_hw] - spare:
                 scratch.add(
@@ -712,7 +786,25 @@ def build(loaded: LoadedScenario) -> Plan:
             if first is not None:
                 err.problems.extend(first.problems)
             continue
-        services.append(_rank_services(policy, options_v, cost_inference)[0])
+        best = _rank_services(policy, options_v, cost_inference)[0]
+        if len(kinds) > 1:  # the chosen type, now with its request-level attainment table
+            w = best.hw_index
+            best_slo = _plan_service(
+                v,
+                loc,
+                w,
+                hw_names[w],
+                specs[w],
+                model,
+                sc,
+                err,
+                rank[v.priority_class],
+                preemptible[v.priority_class],
+            )
+            if best_slo is None:
+                continue
+            best = best_slo
+        services.append(best)
     err.raise_if_any()
 
     domain_hw = np.empty(sum(h.n_domains for h in halls), dtype=np.int16)
@@ -731,9 +823,10 @@ def build(loaded: LoadedScenario) -> Plan:
             "no hall can take more racks: oversubscription fills 'racks: fill' halls and halls"
             " with an it_power beyond their nameplate; every hall here gives its racks",
         )
+    planned_costs = _plan_costs(sc, table, halls, specs, hw_names, fabric, grid, err)
     err.raise_if_any()
     assert fabric is not None  # its errors were raised
-    costs = sc.costs
+    assert planned_costs is not None
     return Plan(
         scenario=sc,
         run=PlannedRun(sc.name, sc.run.duration_s, sc.run.sample_interval_s, sc.run.seed),
@@ -755,13 +848,7 @@ def build(loaded: LoadedScenario) -> Plan:
             hardware_policy=policy,
             cost_per_domain_s=cost,
         ),
-        costs=PlannedCosts(
-            energy_price_usd_per_mwh=grid.mean_price_usd_per_mwh(sc.run.duration_s),
-            facility_capex_usd_per_w=costs.facility_capex_usd_per_w,
-            network_capex_fraction=costs.network_capex_fraction,
-            it_amortization_s=costs.it_amortization_s,
-            facility_amortization_s=costs.facility_amortization_s,
-        ),
+        costs=planned_costs,
         hw_names=hw_names,
         hw_specs=specs,
         halls=tuple(halls),
@@ -1011,6 +1098,101 @@ def _check_defer(sc: Scenario, grid: PlannedGrid, err: _Errors) -> None:
             f"the {d.signal} is the same in every hour, so nothing would be deferred: give"
             f" {key} a profile or a CSV",
         )
+
+
+def _plan_costs(
+    sc: Scenario,
+    table: dict[str, HardwareSpec],
+    halls: list[Hall],
+    specs: tuple[HardwareSpec, ...],
+    hw_names: tuple[str, ...],
+    fabric: Fabric | None,
+    grid: PlannedGrid,
+    err: _Errors,
+) -> PlannedCosts | None:
+    """The factory's capital by asset class and its operating-cost rates (docs/costs.md).
+
+    Compute: each hall's domains at their price (:func:`sim.catalog.prices.domain_price`: the
+    scenario's ``costs.prices``, the catalog's, or a flagged estimate). Network: the fabric's
+    switches and transceivers at their prices, or ``network_capex_fraction`` of compute where
+    no fabric is modelled. Storage: ``storage_capex_fraction`` of compute. Facility:
+    ``facility_capex`` per W of the halls' IT capacity, split into shell, electrical and
+    mechanical, each with its life."""
+    c = sc.costs
+    switches = switch_catalog()
+    for name in c.prices:
+        if name not in table and name not in switches:
+            err.add(
+                ("costs", "prices", name),
+                f"unknown hardware or switch '{name}'"
+                + _suggest(name, [*table, *switches]).replace(
+                    "; known:", "; known hardware and switches:"
+                ),
+            )
+    if fabric is None or err.problems:
+        return None
+    sourced = catalog()
+    quotes = {
+        name: domain_price(name, spec, sourced, c.prices.get(name))
+        for name, spec in zip(hw_names, specs, strict=True)
+    }
+    compute = sum(h.n_domains * quotes[hw_names[h.hw_index]].usd for h in halls)
+    it_life = c.it_amortization_s
+    if fabric.kind == "non_blocking":
+        network = compute * c.network_capex_fraction
+        net_note = f"costs.network_capex_fraction ({c.network_capex_fraction:.3g}) of compute"
+    else:
+        sw_prices = {k: v for k, v in c.prices.items() if k in switches}
+        parts = fabric_capex_usd(fabric.switches, fabric.optics_ends, sw_prices)
+        network = parts["switches"] + parts["optics"]
+        net_note = (
+            f"{fabric.switch_count:,} switches (${parts['switches'] / 1e6:,.1f}M) and"
+            f" {sum(a + b for a, b in fabric.optics_ends.values()):,} transceivers"
+            f" (${parts['optics'] / 1e6:,.1f}M), sim/catalog/switches.yaml"
+        )
+    capacity = sum(h.it_power_capacity_w for h in halls)
+    facility = c.facility_capex_usd_per_w * capacity
+    split = c.facility_split
+    assets = (
+        PlannedAsset("compute", compute, it_life, "domains x price (catalog, scenario, estimate)"),
+        PlannedAsset("network", network, it_life, net_note),
+        PlannedAsset(
+            "storage",
+            compute * c.storage_capex_fraction,
+            it_life,
+            f"costs.storage_capex_fraction ({c.storage_capex_fraction:.3g}) of compute",
+        ),
+        PlannedAsset(
+            "facility_shell", facility * split.shell, c.shell_amortization_s, "facility_split.shell"
+        ),
+        PlannedAsset(
+            "facility_electrical",
+            facility * split.electrical,
+            c.facility_amortization_s,
+            "facility_split.electrical",
+        ),
+        PlannedAsset(
+            "facility_mechanical",
+            facility * split.mechanical,
+            c.facility_amortization_s,
+            "facility_split.mechanical",
+        ),
+    )
+    return PlannedCosts(
+        energy_price_usd_per_mwh=grid.mean_price_usd_per_mwh(sc.run.duration_s),
+        facility_capex_usd_per_w=c.facility_capex_usd_per_w,
+        network_capex_fraction=c.network_capex_fraction,
+        it_amortization_s=it_life,
+        facility_amortization_s=c.facility_amortization_s,
+        wacc=c.wacc,
+        assets=assets,
+        prices=tuple(PlannedPrice(name, q.usd, q.basis, q.note) for name, q in quotes.items()),
+        maintenance_per_year=c.maintenance_per_year,
+        fixed_opex_usd_per_w_year=c.fixed_opex_usd_per_w_year,
+        repair_usd_per_failure=c.repair_usd_per_failure,
+        software_usd_per_gpu_year=c.software_usd_per_gpu_year,
+        facility_capacity_w=capacity,
+    )
 
 
 def _activity(sc: Scenario, spec: HardwareSpec) -> ActivityFractions:
@@ -1368,7 +1550,10 @@ def _plan_service(
     err: _Errors,
     class_rank: int,
     preemptible: bool,
+    with_slo: bool = True,
 ) -> PlannedService | None:
+    """``with_slo`` False skips the request-level attainment table (a candidate type being
+    ranked; the chosen one is planned again with it)."""
     n_ticks = sc.run.duration_s / v.control_interval_s
     if n_ticks > MAX_STEPS:
         err.add(
@@ -1453,6 +1638,26 @@ def _plan_service(
             companion.count_per_domain / max(est.prefill_gpus_per_replica, 1e-12),
         )
         per_domain = est.output_tokens_per_s_per_replica * replicas
+    slo = None
+    if with_slo and companion is None and (v.ttft_s is not None or v.tpot_s is not None):
+        # the share of requests meeting the targets at each load comes from the request level
+        # (docs/serving.md, "The fleet's SLO attainment"); the replica's fluid capacity is the
+        # load's unit, so the autoscaler's plan and the table speak of the same replica
+        try:
+            # at the reasoning length the capacity was planned at (the longest of the run)
+            at_peak = v.model_copy(
+                update={"reasoning_tokens": round(v.reasoning_tokens * peak_reasoning)}
+            )
+            shape = shape_of_service(at_peak, model, spec, tp=int(est.tp))
+            slo = attainment_table(
+                shape,
+                ttft_s=v.ttft_s,
+                tpot_s=v.tpot_s,
+                rate_per_s=est.output_tokens_per_s_per_gpu * replica / shape.generated_tokens,
+            )
+        except (PerfError, ValueError) as exc:
+            err.add(loc, f"cannot simulate its requests: {exc.args[0] if exc.args else exc}")
+            return None
     d = v.demand
     return PlannedService(
         name=v.name,
@@ -1477,6 +1682,7 @@ def _plan_service(
         estimate=_as_dict(est),
         reasoning_tokens_per_request=float(v.reasoning_tokens),
         reasoning_ramp=ramp,
+        slo=slo,
     )
 
 

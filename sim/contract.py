@@ -31,10 +31,13 @@ __all__ = [
     "SERVICE",
     "TRACE",
     "TRACE_FAMILIES",
+    "AssetFacts",
     "Column",
+    "CostFacts",
     "EntityFamily",
     "HallFacts",
     "NetworkFacts",
+    "PriceFacts",
     "RunFacts",
     "ServiceFacts",
     "Summary",
@@ -96,8 +99,25 @@ TRACE: dict[str, Column] = _registry(
     Column("energy_cost_usd", "USD", "energy cost over the bin: facility energy x hourly price"),
     Column("carbon_intensity_g_per_kwh", "gCO2eq/kWh", "grid carbon intensity (mean over the bin)"),
     Column("emissions_tco2", "tCO2eq", "emissions over the bin: facility energy x intensity"),
-    Column("capex_cost_usd", "USD", "amortized capital cost over the bin"),
-    Column("cost_so_far_usd", "USD", "energy and capital cost since the start"),
+    Column("capex_cost_usd", "USD", "capital cost over the bin: the annuities of every asset"),
+    Column("capital_compute_usd", "USD", "capital cost of the domains over the bin (annuity)"),
+    Column("capital_network_usd", "USD", "capital cost of the fabric over the bin (annuity)"),
+    Column("capital_storage_usd", "USD", "capital cost of storage over the bin (annuity)"),
+    Column(
+        "capital_facility_usd", "USD", "capital cost of shell, electrical, mechanical (annuity)"
+    ),
+    Column("maintenance_usd", "USD", "maintenance: a share of capital a year"),
+    Column("fixed_opex_usd", "USD", "staff and other fixed cost per MW of IT capacity"),
+    Column("software_usd", "USD", "software licences per installed GPU"),
+    Column("repair_usd", "USD", "repair cost of the bin's domain failures"),
+    Column("cost_usd", "USD", "every cost over the bin: capital, energy and operations"),
+    Column("cost_pretraining_usd", "USD", "cost attributed to pre-training's GPUs and energy"),
+    Column("cost_posttraining_usd", "USD", "cost attributed to post-training's GPUs and energy"),
+    Column("cost_inference_usd", "USD", "cost attributed to the services' GPUs and energy"),
+    Column("cost_idle_usd", "USD", "cost of idle GPUs (not spares) and their energy"),
+    Column("cost_spare_usd", "USD", "cost of GPUs held back as hot spares"),
+    Column("cost_failed_usd", "USD", "cost of failed GPUs, their energy and repairs"),
+    Column("cost_so_far_usd", "USD", "every cost since the start"),
 )
 
 
@@ -134,6 +154,12 @@ SERVICE = EntityFamily(
         Column("capacity_tokens_per_s", "tokens/s", "output tokens/s the held domains can serve"),
         Column("demand_tokens_per_s", "tokens/s", "output tokens/s demanded"),
         Column("served_tokens_per_s", "tokens/s", "output tokens/s served: min(demand, capacity)"),
+        Column(
+            "slo_met_tokens_per_s",
+            "tokens/s",
+            "output tokens/s of demand whose requests meet the TTFT and TPOT targets (the request"
+            " level's attainment at the load on the held capacity)",
+        ),
     ),
 )
 
@@ -283,7 +309,12 @@ JOB_COLUMNS: dict[str, Column] = _registry(
     Column("ettr", "1", "kept compute time at the base rate / wall time since first start"),
     Column("rate_per_s", "work_unit/s", "base rate while running (a service: per GPU)"),
     Column("mfu_when_running", "1", "model FLOP/s over dense peak at the base rate"),
-    Column("slo_attainment", "1", "served / demanded output tokens (services)"),
+    Column(
+        "slo_attainment",
+        "1",
+        "share of demanded output tokens whose requests met the TTFT and TPOT targets (services;"
+        " served / demanded for a service without targets)",
+    ),
     Column(
         "capacity_provenance",
         "",
@@ -398,6 +429,39 @@ class NetworkFacts(TypedDict):
     network_failures: NotRequired[dict[str, Any]]
 
 
+class AssetFacts(TypedDict):
+    kind: str  # compute, network, storage, facility_shell, facility_electrical, ...mechanical
+    capital_usd: float
+    life_s: float
+    note: str
+
+
+class PriceFacts(TypedDict):
+    hardware: str
+    usd: float
+    basis: str  # catalog, scenario or estimate
+    note: str
+
+
+class CostFacts(TypedDict):
+    """The factory's capital and operating-cost rates (sim.tco prices a run from them)."""
+
+    wacc: float
+    assets: list[AssetFacts]
+    prices: list[PriceFacts]
+    maintenance_per_year: float
+    fixed_opex_usd_per_w_year: float
+    repair_usd_per_failure: float
+    software_usd_per_gpu_year: float
+    facility_capacity_w: float
+    #: domain power by activity as fractions of provisioned, GPU-weighted over the halls
+    activity: dict[str, float]
+    #: GPUs held back as hot spares (scheduler.spare_domains per hardware type)
+    spare_gpus: float
+    #: model FLOPs per training token of each pre-training job (6 x active params + attention)
+    pretraining_flops_per_token: dict[str, float]
+
+
 class ReliabilityFacts(TypedDict):
     """The run's reliability policies and what the engine counted (sim.engine.reliability)."""
 
@@ -426,6 +490,7 @@ class RunFacts(TypedDict):
     services: list[ServiceFacts]
     control: NotRequired[ControlFacts]
     network: NotRequired[NetworkFacts]
+    costs: NotRequired[CostFacts]
     reliability: NotRequired[ReliabilityFacts]
 
 
@@ -451,11 +516,25 @@ class EnergySummary(TypedDict):
 
 
 class CostSummary(TypedDict):
+    """The run's cost (sim.tco): ``total_usd`` is the TCO of the run (capital annuities and
+    every operating cost), ``capex_usd`` its capital part; ``capital_usd`` is the capital up
+    front. ``components_usd`` and ``by_use_usd`` each sum to ``total_usd``."""
+
     total_usd: float | None
     capex_usd: float | None
     energy_usd: float
     per_gpu_hour_usd: float | None
+    per_busy_gpu_hour_usd: NotRequired[float | None]
     idle_capacity_usd: float | None
+    capital_usd: NotRequired[float | None]
+    capital_per_gw_usd: NotRequired[float | None]
+    annual_capital_usd: NotRequired[float | None]
+    wacc: NotRequired[float]
+    by_asset: NotRequired[dict[str, dict[str, Any]]]
+    components_usd: NotRequired[dict[str, float | None]]
+    by_use_usd: NotRequired[dict[str, float | None]]
+    prices: NotRequired[dict[str, dict[str, Any]]]
+    estimated_prices: NotRequired[list[str]]
 
 
 class PretrainingRunSummary(TypedDict):
@@ -473,6 +552,10 @@ class PretrainingRunSummary(TypedDict):
     power_swing_mw: float
     power_swing_with_floor_mw: float
     power_swing_with_battery_mw: NotRequired[float]
+    #: its attributed cost so far, that cost over the fraction done, and per 1e24 model FLOP
+    cost_usd: NotRequired[float | None]
+    projected_cost_usd: NotRequired[float | None]
+    cost_per_1e24_flop_usd: NotRequired[float | None]
     #: goodput: interruptions by cause and the wall hours lost to each part of them
     planned_interruptions: int
     interruptions_by_cause: dict[str, int]
@@ -496,7 +579,11 @@ class ServiceSummary(TypedDict):
     tokens_per_day: float
     slo_attainment: float | None
     gpu_hours: float
+    #: what it used (its GPU-hours and their energy); its share of idle capacity apart
+    cost_usd: NotRequired[float | None]
     cost_per_million_tokens_usd: float | None
+    idle_share_usd: NotRequired[float | None]
+    cost_per_million_tokens_with_idle_usd: NotRequired[float | None]
     #: provenance of the serving capacity (measured, fitted, from specs, assumption) and its source
     capacity_provenance: NotRequired[str]
     capacity_source: NotRequired[str]

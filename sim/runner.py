@@ -22,8 +22,15 @@ import pandas as pd
 
 from sim.analysis import derive_traces, service_rows, summarize
 from sim.build import Plan, build
+from sim.commitment import check_commitment, commitment_rows
 from sim.config.loader import LoadedScenario, Problem, ScenarioError, load_scenario, resolved_dict
-from sim.contract import JOB_NUMBER_COLUMNS, JOB_TEXT_COLUMNS, NetworkFacts, RunFacts
+from sim.contract import (
+    JOB_NUMBER_COLUMNS,
+    JOB_TEXT_COLUMNS,
+    CostFacts,
+    NetworkFacts,
+    RunFacts,
+)
 from sim.engine.core import Engine
 from sim.engine.kernel import gc_paused
 from sim.io import RunTables, default_run_dir, write_run
@@ -74,7 +81,10 @@ def prepare(
         loaded = replace(
             loaded, scenario=sc.model_copy(update={"run": sc.run.model_copy(update={"seed": seed})})
         )
-    return loaded, build(loaded)
+    plan = build(loaded)
+    if loaded.scenario.commitment is not None:
+        check_commitment(loaded)  # a bad name fails now, not after the run
+    return loaded, plan
 
 
 def simulate(
@@ -129,8 +139,8 @@ def _simulate(
             "tray_swaps": rs["tray_swaps"],
             "correlated_events": rs["correlated_events"],
         }
-    traces = derive_traces(levels, facts)
     events = engine.rec.events_table()
+    traces = derive_traces(levels, facts, events)
     jobs = _typed_jobs(pd.DataFrame(engine.job_rows() + service_rows(traces, facts)))
     summary = summarize(traces, events, jobs, facts)
     tables = RunTables(
@@ -182,6 +192,48 @@ def network_facts(fab: Fabric, stats: dict[str, Any]) -> NetworkFacts:
     return out
 
 
+def cost_facts(plan: Plan) -> CostFacts:
+    """The factory's capital and operating-cost rates as plain data (sim.tco)."""
+    c = plan.costs
+    gpus = [h.n_domains * plan.hw_specs[h.hw_index].domain_gpus for h in plan.halls]
+    total = float(sum(gpus)) or 1.0
+    activity = {
+        k: sum(
+            g * getattr(plan.facility.activity[h.hw_index], k)
+            for g, h in zip(gpus, plan.halls, strict=True)
+        )
+        / total
+        for k in ("idle", "training", "inference_full_load", "failed")
+    }
+    spares = plan.scheduler.spare_domains
+    return {
+        "wacc": c.wacc,
+        "assets": [
+            {"kind": a.kind, "capital_usd": a.capital_usd, "life_s": a.life_s, "note": a.note}
+            for a in c.assets
+        ],
+        "prices": [
+            {"hardware": p.hardware, "usd": p.usd, "basis": p.basis, "note": p.note}
+            for p in c.prices
+        ],
+        "maintenance_per_year": c.maintenance_per_year,
+        "fixed_opex_usd_per_w_year": c.fixed_opex_usd_per_w_year,
+        "repair_usd_per_failure": c.repair_usd_per_failure,
+        "software_usd_per_gpu_year": c.software_usd_per_gpu_year,
+        "facility_capacity_w": c.facility_capacity_w,
+        "activity": activity,
+        "spare_gpus": float(
+            sum(
+                min(spares, plan.domains_of(i)) * spec.domain_gpus
+                for i, spec in enumerate(plan.hw_specs)
+            )
+        ),
+        "pretraining_flops_per_token": {
+            j.name: j.model_flops_per_s / j.rate if j.rate > 0 else 0.0 for j in plan.jobs
+        },
+    }
+
+
 def run_facts(plan: Plan) -> RunFacts:
     """The plain facts about the factory that analysis needs besides the tables."""
     c = plan.costs
@@ -203,7 +255,9 @@ def run_facts(plan: Plan) -> RunFacts:
                 "domains": h.n_domains,
                 "gpus": h.n_domains * plan.hw_specs[h.hw_index].domain_gpus,
                 "it_power_capacity_mw": h.it_power_capacity_w / 1e6,
-                "domain_price_usd": plan.hw_specs[h.hw_index].domain_price_usd,
+                "domain_price_usd": next(
+                    (p.usd for p in c.prices if p.hardware == plan.hw_names[h.hw_index]), None
+                ),
             }
             for h in plan.halls
         ],
@@ -222,6 +276,7 @@ def run_facts(plan: Plan) -> RunFacts:
             }
             for s in plan.services
         ],
+        "costs": cost_facts(plan),
     }
 
 
@@ -270,12 +325,14 @@ def run(
     ``progress=True`` shows a progress bar (also in notebooks); a callable receives
     ``(simulated seconds, events)`` after each simulated day.
     """
-    _loaded, plan = prepare(scenario, seed=seed, overrides=overrides)
+    loaded, plan = prepare(scenario, seed=seed, overrides=overrides)
     if progress is True:
         with progress_bar(plan.scenario.name, plan.scenario.run.duration_s) as update:
             tables, stats = simulate(plan, progress=update)
     else:
         tables, stats = simulate(plan, progress=progress or None)
+    if loaded.scenario.commitment is not None:
+        tables.summary["commitment"] = commitment_rows(loaded)
     folder = None
     if write:
         sc = plan.scenario

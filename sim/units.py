@@ -65,6 +65,10 @@ _QUANTITY = re.compile(rf"^(?P<num>{_NUMBER})\s*(?P<unit>{_UNIT_EXPR})?$")
 _PERCENT = re.compile(rf"^(?P<num>{_NUMBER})\s*%$")
 _DOLLAR_FIRST = re.compile(rf"^\$\s*(?P<num>{_NUMBER})\s*(?P<rest>.*)$")
 _BITS = re.compile(r"^([kMGTPE]?)b$")
+#: a magnitude right after a dollar amount: ``$300k``, ``$3.9M``, ``$30B`` (only there: ``3 M``
+#: alone is no unit)
+_MONEY_SCALE = re.compile(r"^(k|M|B|bn)(?![A-Za-z])")
+_MONEY_SUFFIX = {"k": 1e3, "M": 1e6, "B": 1e9, "bn": 1e9}
 
 _DECIMAL = ("", "k", "M", "G", "T", "P", "E")
 _BINARY = ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
@@ -157,7 +161,12 @@ def _split(text: str, unit: str) -> tuple[float, str]:
         )
     m = _DOLLAR_FIRST.match(text)
     if m:
-        text = f"{m.group('num')} USD {m.group('rest')}".strip()
+        num, rest = m.group("num"), m.group("rest")
+        scale = _MONEY_SCALE.match(rest)  # $3.9M, $30B, $300k/MW/year: money magnitudes
+        if scale:
+            num = repr(float(num) * _MONEY_SUFFIX[scale.group(1)])
+            rest = rest[scale.end() :]
+        text = f"{num} USD {rest}".strip()
     if text.count("$") > 1:
         raise QuantityError(f"cannot read {shown} as a quantity: more than one '$'")
     text = re.sub(r"\s*\$\s*", " USD ", text).strip()

@@ -28,6 +28,17 @@ from sim.runner import prepare, simulate
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _hermetic_serving_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Request-level SLO tables are cached on disk between runs; the tests keep theirs in a
+    directory of their own (never the user's ~/.cache), shared across the session, also by
+    the subprocesses the CLI tests start (they inherit the environment)."""
+    import os
+
+    os.environ["AIFACTORY_CACHE"] = str(tmp_path_factory.mktemp("aifactory-cache"))
+
+
 #: A small HGX-like 8-GPU node, given inline (no catalog entry), for scenarios that need many
 #: small domains. Numbers are illustrative, not sourced.
 TOY_NODE: dict[str, Any] = {

@@ -4,7 +4,9 @@ Data, not code: the numbers live in ``switches.yaml`` next to this module, each 
 keys (``[N1]``, ``[S47]``; the ``sources`` table at the top of that file mirrors
 ``shared/reference/hardware.md`` and ``network-and-serving.md``), as in the hardware catalog.
 
-Units are SI and in the field names: bits/s for port speeds and capacities, watts, seconds.
+Units are SI and in the field names: bits/s for port speeds and capacities, watts, seconds, USD
+(switch and transceiver prices, weak reseller and analyst figures; ``costs.prices`` overrides a
+switch's).
 A switch's ``radix`` maps each port speed it offers to the number of ports at that speed
 (Spectrum-4 SN5600: 64 x 800G or 128 x 400G). A GPU link is carried on ports of the fastest speed
 that divides it (:meth:`SwitchSpec.port_speed_for`): a 400G NIC takes one 400G port of an SN5600
@@ -39,6 +41,7 @@ __all__ = [
 BitsPerS = Annotated[float, quantity("bit/s"), Field(gt=0)]
 Watts = Annotated[float, quantity("W"), Field(ge=0)]
 Seconds = Annotated[float, quantity("s"), Field(ge=0)]
+Usd = Annotated[float, quantity("USD"), Field(gt=0)]
 
 #: The default switch by the GPU's NIC rate (bits/s, up to and including): the NVIDIA reference
 #: fabric for that NIC. 400G ConnectX-7: Quantum-2 QM9700 in the DGX H100 [S24], B200 [N1] and
@@ -67,7 +70,7 @@ class SwitchSpec(BaseModel):
         le=1,
         description="fraction of line rate that traffic crossing spine layers achieves at scale",
     )
-    price_usd: float | None = None
+    price_usd: Usd | None = Field(default=None, description="capital cost of one switch")
     provenance: dict[str, Provenance] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -101,12 +104,16 @@ class SwitchSpec(BaseModel):
 
 
 class OpticsSpec(BaseModel):
-    """Transceiver power at one port speed: the NIC end and the switch end of a link."""
+    """Transceiver power and price at one port speed: the NIC end and the switch end of a link."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     nic_end_w: Watts
     switch_end_w: Watts
+    nic_end_usd: Usd | None = Field(default=None, description="price of the NIC-end transceiver")
+    switch_end_usd: Usd | None = Field(
+        default=None, description="price of a switch port's share of its transceiver"
+    )
     provenance: dict[str, Provenance] = Field(default_factory=dict)
 
 

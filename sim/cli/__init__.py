@@ -18,7 +18,7 @@ import contextlib
 import signal
 from collections.abc import Iterator, Sequence
 
-from sim.cli import estimate, hardware, reports, runs, serve
+from sim.cli import commitment, estimate, hardware, reports, runs, serve
 from sim.interrupt import EXIT_SIGINT, EXIT_SIGTERM, Terminated, interrupted, raise_terminated
 
 EXIT_USER_ERROR = 2
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     hardware.add_parser(sub)
     estimate.add_parser(sub)
     serve.add_parser(sub)
+    commitment.add_parser(sub)
     return parser
 
 

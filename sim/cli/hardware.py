@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sim.catalog.hardware import HardwareSpec, Precision, Provenance, catalog, catalog_sources
+from sim.catalog.prices import domain_price
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
@@ -109,7 +110,8 @@ def _cell(spec: HardwareSpec, path: str, value: float | None, scale: float, digi
 def _catalog_table(entries: dict[str, HardwareSpec]) -> Table:
     table = Table(
         title="Hardware catalog (dense FLOP/s per GPU package)",
-        caption="* weakly sourced or derived; `aifactory hardware NAME` shows sources",
+        caption="* weakly sourced or derived; ~ price estimated by the rule of"
+        " sim/catalog/prices.py (no sourced price); `aifactory hardware NAME` shows sources",
     )
     headers = ["name", "display name", "status", "year", "GPUs\n/domain"]
     headers += [f"{p.value.upper()}\nPF/s" for p in _PRECISIONS]
@@ -123,12 +125,13 @@ def _catalog_table(entries: dict[str, HardwareSpec]) -> Table:
             no_wrap=h != "display name",
             min_width=30 if h == "display name" else None,
         )
+    sourced = catalog()
     for name, s in entries.items():
-        price = (
-            Text(fmt_si(s.domain_price_usd, "USD") + ("*" if _weak(s, "domain_price_usd") else ""))
-            if s.domain_price_usd is not None
-            else Text("—", style="dim")
-        )
+        if s.domain_price_usd is not None:
+            weak = "*" if _weak(s, "domain_price_usd") else ""
+            price = Text(fmt_si(s.domain_price_usd, "USD") + weak)
+        else:  # the estimate a run uses (sim.catalog.prices), marked as such
+            price = Text("~" + fmt_si(domain_price(name, s, sourced).usd, "USD"), style="yellow")
         row: list[Text] = [
             Text(name, style="bold"),
             Text(s.display_name),
@@ -200,13 +203,19 @@ def _print_entry(console: Console, name: str, spec: HardwareSpec, sources: dict[
             rng = " – ".join(_fmt_value(path, x, spec) for x in prov.range)
         srcs = list(prov.sources) if prov is not None else []
         cited += [k for k in srcs if k not in cited]
+        shown = "—" if value is None else _fmt_value(path, value, spec)
+        note = prov.note if prov is not None else ""
+        if path == "domain_price_usd" and value is None:
+            quote = domain_price(name, spec, catalog())
+            shown = "~" + _fmt_value(path, quote.usd, spec)
+            note = quote.note + " (sim/catalog/prices.py; a run uses it, flagged)"
         table.add_row(
             Text(path, style="bold"),
-            Text("—" if value is None else _fmt_value(path, value, spec)),
+            Text(shown),
             Text(rng),
             Text("weak" if prov is not None and prov.weak else "", style="yellow"),
             Text(", ".join(srcs)),
-            Text(prov.note if prov is not None else ""),
+            Text(note),
         )
     console.print(table)
     if cited:

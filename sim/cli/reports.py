@@ -19,12 +19,19 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from sim.config.loader import ScenarioError
+from sim.build import with_natural_precision
+from sim.config.loader import ScenarioError, load_scenario
 from sim.contract import COMPARED_SERVICE, entity_column
 from sim.io import OutputError, RunTables, read_run, write_comparison, write_report
-from sim.report.compare import comparison_table, render_comparison, service_cost_columns
+from sim.report.compare import (
+    by_release,
+    cell_text,
+    comparison_table,
+    render_comparison,
+    service_cost_columns,
+)
 from sim.report.html import render_report
-from sim.report.style import fmt, si
+from sim.report.style import money, si
 from sim.runner import prepare, progress_bar, simulate
 
 EXIT_OK, EXIT_USER_ERROR = 0, 2
@@ -42,8 +49,9 @@ def add_parsers(sub: Any) -> None:
     c = sub.add_parser(
         "compare",
         help="compare scenarios or finished run folders side by side",
-        description="Run scenarios (or read finished run folders) and compare them: tokens per"
-        " day, cost per million tokens, training-run time, tokens per MWh, utilization.",
+        description="Run scenarios (or read finished run folders) and compare them, oldest"
+        " generation first: tokens per day served and what the factory could serve, cost per"
+        " million tokens, training-run time, tokens per MWh, utilization, cost per GPU-hour.",
     )
     c.add_argument(
         "inputs",
@@ -52,6 +60,15 @@ def add_parsers(sub: Any) -> None:
         help="scenario YAML files (run now) or run folders (read); at least two",
     )
     c.add_argument("--out", help="write the comparison here (default outputs/compare/<time>/)")
+    c.add_argument(
+        "--inference-precision",
+        choices=("natural", "scenario", "fp8", "fp4", "bf16"),
+        default="natural",
+        help="precision of the inference services of the scenarios run: 'natural' (default)"
+        " gives a service that names none its hardware's natural one (FP4 on Blackwell and"
+        " later, else FP8); 'scenario' keeps the scenario's (FP8 by default); fp8/fp4/bf16"
+        " force one where the hardware has it",
+    )
     c.add_argument("--seed", type=int, help="root random seed for the scenarios run")
     c.add_argument(
         "--set",
@@ -127,7 +144,11 @@ def _load(args: argparse.Namespace, err: Console) -> list[tuple[str, RunTables]]
             loaded.append((str(tables.summary.get("scenario", path.name)), tables))
             continue
         try:
-            _sc, plan = prepare(path, seed=args.seed, overrides=args.overrides)
+            scenario = load_scenario(path, args.overrides)
+            if args.inference_precision != "scenario":
+                force = None if args.inference_precision == "natural" else args.inference_precision
+                scenario = with_natural_precision(scenario, force)
+            _sc, plan = prepare(scenario, seed=args.seed)
         except ScenarioError as exc:
             return _err(err, str(exc))
         with contextlib.ExitStack() as stack:
@@ -157,7 +178,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if isinstance(loaded, int):
         return loaded
     labels = _labels([name for name, _ in loaded])
-    runs = {label: t for label, (_, t) in zip(labels, loaded, strict=True)}
+    runs = by_release({label: t for label, (_, t) in zip(labels, loaded, strict=True)})
     target = (
         Path(args.out)
         if args.out is not None
@@ -181,16 +202,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 _ROWS: tuple[tuple[str, str, str], ...] = (
     ("hardware", "hardware", ""),
+    ("year", "released", "year"),
     ("gpus", "GPUs", ",.0f"),
     ("it_mw", "IT power provisioned (MW)", ",.0f"),
-    ("inference_tokens_per_day", "inference tokens per day", "si"),
+    ("inference_tokens_per_day", "inference tokens per day (served)", "si"),
+    ("inference_capacity_tokens_per_day", "  the held domains could serve", "si"),
+    ("factory_capacity_tokens_per_day", "  the whole factory could serve", "si"),
     ("pretraining_tokens_per_day", "pre-training tokens per day", "si"),
-    ("cost_per_million_tokens_usd", "cost per million tokens ($, blended)", ".3g"),
+    ("cost_per_million_tokens_usd", "cost per million tokens (blended, served)", "money"),
+    ("cost_per_million_tokens_at_capacity_usd", "  whole factory serving", "money"),
     ("training_run_days", "training-run time (days)", ",.1f"),
     ("tokens_per_mwh", "tokens per MWh", "si"),
     ("utilization", "utilization", ".1%"),
     ("training_goodput", "training goodput", ".1%"),
-    ("cost_per_gpu_hour_usd", "cost per GPU-hour ($)", ".2f"),
+    ("cost_per_gpu_hour_usd", "cost per GPU-hour (fully loaded)", "money"),
+    ("total_cost_usd", "cost of the run", "money"),
 )
 
 
@@ -203,14 +229,14 @@ def _print_table(out: Console, table: Any) -> None:
         cells = []
         for r in table.index:
             v = table.at[r, col]
-            text = str(v) if not spec else si(v) if spec == "si" else fmt(v, spec)
+            text = cell_text(v, spec)
             if col == "training_run_days" and bool(table.at[r, "training_run_projected"]):
                 text += " (projected)" if text != "n/a" else ""
             cells.append(text)
         t.add_row(label, *cells)
     for col, service in service_cost_columns(table):
         t.add_row(
-            f"  $ per M tokens, {service}", *(fmt(table.at[r, col], ".3g") for r in table.index)
+            f"  cost per M tokens, {service}", *(money(table.at[r, col]) for r in table.index)
         )
         cap = entity_column(COMPARED_SERVICE, service, "capacity_tokens_per_day_per_mw")
         if cap in table.columns:

@@ -189,19 +189,52 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
             ", ".join(f"{name} {_energy(h.get('it_mwh'))}" for name, h in by_hall.items()),
         )
     c = s["cost"]
+    comp = c.get("components_usd") or {}
+    ops = sum(v or 0.0 for k, v in comp.items() if not k.startswith("capital") and k != "energy")
     t.add_row(
-        "cost (capex amortized + energy)",
-        f"{money(c['total_usd'])}; ${_fmt(c['per_gpu_hour_usd'], '.2f')}/GPU-h",
+        "cost of the run (TCO)",
+        f"{money(c['total_usd'])}: capital {money(c['capex_usd'])}"
+        + (f" (annuities at {c['wacc']:.0%} WACC)" if "wacc" in c else "")
+        + f", energy {money(c['energy_usd'])}, operations {money(ops)};"
+        f" {money(c['per_gpu_hour_usd'], 'GPU-h')} fully loaded"
+        + (
+            f", {money(c.get('per_busy_gpu_hour_usd'), 'busy GPU-h')}"
+            if "per_busy_gpu_hour_usd" in c
+            else ""
+        ),
     )
+    if "capital_usd" in c:
+        est = c.get("estimated_prices") or []
+        t.add_row(
+            "capital",
+            f"{money(c['capital_usd'])} up front, {money(c.get('capital_per_gw_usd'))} per GW of"
+            " IT capacity"
+            + (f"; estimated prices (no sourced one): {', '.join(est)}" if est else ""),
+        )
+    use = c.get("by_use_usd") or {}
+    if use and c["total_usd"]:
+        t.add_row(
+            "cost by use",
+            ", ".join(
+                f"{k} {money(v)} ({(v or 0.0) / c['total_usd']:.0%})" for k, v in use.items() if v
+            ),
+        )
     for r in s["pretraining_runs"]:
         done = (
             f"finished in {r['completion_days']:.1f} d"
             if r["state"] == "finished"
             else f"{r['tokens_done'] / r['tokens']:.0%} done ({r['state']})"
         )
+        cost = ""
+        if r.get("cost_usd") is not None:
+            cost = f", cost {money(r['cost_usd'])}"
+            if r["state"] != "finished":
+                cost += f" (whole run ~{money(r.get('projected_cost_usd'))})"
+            cost += f", {money(r.get('cost_per_1e24_flop_usd'))} per 1e24 FLOP"
         t.add_row(
             f"pre-training {r['name']}",
-            f"{done}, ETTR {_fmt(r['ettr'], '.1%')}, {plural(r['interruptions'], 'interruption')}",
+            f"{done}, ETTR {_fmt(r['ettr'], '.1%')}, {plural(r['interruptions'], 'interruption')}"
+            + cost,
         )
     p = s["posttraining"]
     t.add_row(
@@ -214,7 +247,13 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
             f"inference {v['name']}",
             f"{si(v['tokens_per_day'])} tok/day, SLO"
             f" {_fmt(v['slo_attainment'], '.1%')},"
-            f" ${_fmt(v['cost_per_million_tokens_usd'], '.3g')}/M tok",
+            f" {money(v['cost_per_million_tokens_usd'], 'M tok')}"
+            + (
+                f" ({money(v['cost_per_million_tokens_with_idle_usd'], 'M tok')} with its"
+                " share of idle capacity)"
+                if v.get("cost_per_million_tokens_with_idle_usd") is not None
+                else ""
+            ),
         )
     r = s["reliability"]
     t.add_row(

@@ -48,10 +48,11 @@ from sim.config.quantities import (
     Watts,
     within,
 )
-from sim.units import DAY_S, short
+from sim.units import DAY_S, quantity, short
 
 __all__ = [
     "AgenticSessions",
+    "CommitmentConfig",
     "CorrelatedEvent",
     "CostsConfig",
     "DemandProfile",
@@ -1248,7 +1249,32 @@ class ReliabilityConfig(_Model):
 # --------------------------------------------------------------------------- costs
 
 
+class FacilitySplit(_Model):
+    """Shares of the facility's capital cost (shell and M&E per W) by component, each with its
+    own life. Cortex Construct's breakdowns of data-centre construction cost: electrical 35-45%,
+    mechanical/cooling 20-25%, structure, envelope, site, fire, controls and cabling the rest
+    (weak, a builder's guide): defaults the middles, the shell taking the remainder."""
+
+    shell: Fraction = 0.375
+    electrical: Fraction = 0.40
+    mechanical: Fraction = 0.225
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> FacilitySplit:
+        total = self.shell + self.electrical + self.mechanical
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"shell + electrical + mechanical must be 1, got {total:g}")
+        return self
+
+
+Usd = Annotated[float, quantity("USD"), within(0, 1e13, "USD", "$10T is ten GW campuses")]
+
+
 class CostsConfig(_Model):
+    """Capital, its cost, and every operating cost (docs/costs.md has the sources and the
+    arithmetic). Capital is paid back as an annuity at ``wacc`` over each asset class's life,
+    so it accrues whether or not the hardware is busy."""
+
     energy_price_usd_per_mwh: EnergyPrice = Field(
         default=80.0,
         alias="energy_price",
@@ -1264,6 +1290,25 @@ class CostsConfig(_Model):
         " ercot 377, pjm 403, caiso 229, sweden 23, norway 33; facility.md §6.3 [F65]), a"
         " profile {kind: profile, base, peak, peak_hours} or an hourly CSV {kind: csv, path}",
     )
+    prices: dict[Name, Usd] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="price of one domain of a hardware generation (catalog or inline name), or"
+        " of one switch (switch catalog name), overriding the catalog: {gb200_nvl72: $3.9M,"
+        " quantum2_qm9700: $30k}",
+    )
+    wacc: Annotated[Plain, within(0, 0.5, "", "50% a year is no financing")] = Field(
+        default=0.10,
+        description="cost of capital a year: capital is repaid as an annuity at this rate over"
+        " each asset's life (0: straight-line). Bank loans 5-10%, GPU-backed private credit"
+        " 10-17% (GPU Loans, Dec 2025, weak); default 10%, the boundary",
+    )
+    it_amortization_s: Duration = Field(
+        default=5 * YEAR_S,
+        alias="it_amortization",
+        description="life of compute, network and storage hardware: 5 years (Epoch AI's 1-GW"
+        " model, May 2026; hyperscalers book 5-6)",
+    )
     facility_capex_usd_per_w: Annotated[
         UsdPerWatt, within(0, 1000, "", "100 times the US average $11.7/W")
     ] = Field(
@@ -1271,19 +1316,103 @@ class CostsConfig(_Model):
         alias="facility_capex",
         description="shell and M&E per W of IT capacity: US average $11.7M/MW [S66]",
     )
-    it_amortization_s: Duration = Field(
-        default=5 * 365 * DAY_S,
-        alias="it_amortization",
-        description="straight-line life of IT equipment (planning assumption)",
+    facility_split: FacilitySplit = Field(
+        default_factory=FacilitySplit,
+        description="shares of facility_capex: shell, electrical, mechanical",
     )
     facility_amortization_s: Duration = Field(
-        default=15 * 365 * DAY_S,
+        default=14 * YEAR_S,
         alias="facility_amortization",
-        description="straight-line life of the building and plant (planning assumption)",
+        description="life of the electrical and mechanical plant: 14 years (Epoch AI's facility"
+        " life, May 2026)",
+    )
+    shell_amortization_s: Duration = Field(
+        default=39 * YEAR_S,
+        alias="shell_amortization",
+        description="life of the building shell: 39 years (US recovery period of nonresidential"
+        " real property, IRS Publication 946)",
     )
     network_capex_fraction: Fraction = Field(
         default=0.13 / 0.39,
-        description="networking capex as a share of GPU capex: Bernstein 13% vs 39% [S63]",
+        description="networking capital as a share of compute capital where no fabric is"
+        " modelled (network.kind non_blocking): Bernstein 13% vs 39% [S63]; a switched fabric"
+        " is priced from its switch and transceiver count instead",
+    )
+    storage_capex_fraction: Fraction = Field(
+        default=0.014 / 0.39,
+        description="storage capital as a share of compute capital: Bernstein 1.4% vs 39% [S63]",
+    )
+    maintenance_per_year: Fraction = Field(
+        default=0.008,
+        description="maintenance and other non-energy operating cost a year, as a share of"
+        " capital: Epoch AI's 1-GW GB200 site has $0.9B/yr of opex, $0.6B of it energy, on"
+        " $38B of capex: (0.9 - 0.6) / 38 = 0.8% (it includes staff: add fixed_opex only for"
+        " costs beyond it)",
+    )
+    fixed_opex_usd_per_w_year: Annotated[
+        float, quantity("USD/W/year"), within(0, 100, "USD/W/year", "$100M/MW/year is absurd")
+    ] = Field(
+        default=0.0,
+        alias="fixed_opex",
+        description="staff and other fixed cost per W of IT capacity a year beyond"
+        " maintenance_per_year (e.g. '$50k/MW/year'); default none (Epoch's staff costs are in"
+        " maintenance_per_year)",
+    )
+    repair_usd_per_failure: Usd = Field(
+        default=0.0,
+        alias="repair_per_failure",
+        description="parts and labour of one hardware failure (a domain or a compute tray; not"
+        " planned maintenance) beyond maintenance_per_year (e.g. '$20k'); default none: parts"
+        " under warranty, labour in maintenance_per_year",
+    )
+    software_usd_per_gpu_year: Annotated[
+        float, quantity("USD/year"), within(0, 1e6, "USD/year", "$1M per GPU a year is absurd")
+    ] = Field(
+        default=0.0,
+        alias="software_per_gpu_year",
+        description="software licences per installed GPU a year, e.g. '$4500/year': NVIDIA AI"
+        " Enterprise is $4,500 per GPU a year (NVIDIA, Q3 FY2024 earnings call; Enterprise"
+        " Licensing Guide), five years of it bundled with H100; default none: hyperscale"
+        " operators run their own stack",
+    )
+
+
+class CommitmentConfig(_Model):
+    """The commitment question (``aifactory commitment``, and a section of the run's report):
+    what a fixed budget spent over a term buys on each generation at this scenario's site (its
+    grid, PUE, energy price and costs): GPUs, GPU-hours, tokens served, frontier training runs
+    and the power it needs. The budget pays for the whole cost of ownership over the term
+    (capital annuities, energy and operations), see docs/costs.md."""
+
+    budget_usd: Usd = Field(alias="budget", description="the commitment, e.g. '$30B'")
+    term_s: Duration = Field(
+        default=5 * YEAR_S, alias="term", description="over how long it is spent, e.g. '5 years'"
+    )
+    generations: tuple[Name, ...] = Field(
+        default=(
+            "h100_sxm",
+            "gb200_nvl72",
+            "gb300_nvl72",
+            "vr200_nvl144",
+            "rubin_ultra_nvl576",
+        ),
+        min_length=1,
+        max_length=50,
+        description="hardware generations to compare (catalog or inline names); shown in order"
+        " of release",
+    )
+    utilization: Fraction = Field(
+        default=0.8,
+        description="share of the GPU-hours that do useful work (an assumption: take it from"
+        " a run's utilization x goodput); scales tokens served and training runs",
+    )
+    service: Name | None = Field(
+        default=None,
+        description="the inference service whose tokens are counted (default: the first)",
+    )
+    training_run: Name | None = Field(
+        default=None,
+        description="the pre-training job counted as one frontier run (default: the first)",
     )
 
 
@@ -1303,6 +1432,10 @@ class Scenario(_Model):
     scheduler: SchedulerConfig = SchedulerConfig()
     reliability: ReliabilityConfig = ReliabilityConfig()
     costs: CostsConfig = CostsConfig()
+    commitment: CommitmentConfig | None = Field(
+        default=None,
+        description="what a fixed budget buys on each generation at this site (docs/costs.md)",
+    )
 
     # Cross-references (hardware, models, priority classes) are checked in sim.build, where
     # each problem is reported with its own key path and line.

@@ -283,6 +283,9 @@ class Engine:
                     demand=demand,
                     tolerance=ps.autoscale_tolerance,
                     stabilization_s=ps.scale_down_stabilization_s,
+                    slo_table=None
+                    if ps.slo is None
+                    else (np.asarray(ps.slo.loads), np.asarray(ps.slo.attainment)),
                 )
             )
         # Services tick first: at time 0 they claim their replicas before the gangs are placed.

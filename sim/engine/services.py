@@ -14,6 +14,10 @@ the power, and for the autoscaling targets from the next tick on.
 
 Demand, capacity and served tokens are step functions; served = min(demand, capacity) is
 derived exactly after the run on the union of their change times (:meth:`Autoscaler.levels`).
+So are the tokens whose requests meet the latency targets: demand times the request level's
+SLO attainment at the load on the held capacity (:mod:`sim.serving.capacity`, computed once per
+service shape when the scenario is built), so a service planned at 85% of its capacity meets
+its targets for nearly all requests and one overloaded by a surge for few of them.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from sim.engine.power import Power
 from sim.engine.scheduler import PriorityGangScheduler
 from sim.engine.workloads import FACTOR_INDEX, Service
 from sim.record import Recorder, merge_times
+from sim.serving.capacity import attainment_at
 from sim.units import DAY_S, HOUR_S, YEAR_S
 
 __all__ = ["Autoscaler", "demand_series"]
@@ -215,7 +220,18 @@ class Autoscaler:
         t = merge_times(d_t, c_t)
         demand = d_v[np.searchsorted(d_t, t, side="right") - 1]
         cap = c_v[np.searchsorted(c_t, t, side="right") - 1]
+        served = np.minimum(demand, cap)
+        if svc.slo_table is None:
+            met = served  # no latency targets: every token served meets them
+        else:
+            # the load on the held capacity, in units of the fluid capacity per replica; a
+            # throttled replica (capacity x f) counts as a full-clock one at 1/f the load
+            with np.errstate(divide="ignore", invalid="ignore"):
+                load = np.where(cap > 0, demand / np.where(cap > 0, cap, 1.0), np.inf)
+            att = attainment_at(*svc.slo_table, load)
+            met = np.where(cap > 0, demand * att, 0.0)
         return {
             entity_column(SERVICE, svc.name, "demand_tokens_per_s"): (d_t, d_v),
-            entity_column(SERVICE, svc.name, "served_tokens_per_s"): (t, np.minimum(demand, cap)),
+            entity_column(SERVICE, svc.name, "served_tokens_per_s"): (t, served),
+            entity_column(SERVICE, svc.name, "slo_met_tokens_per_s"): (t, met),
         }

@@ -354,8 +354,12 @@ class Service(Workload):
         demand: np.ndarray,
         tolerance: float = 0.0,
         stabilization_s: float = 0.0,
+        slo_table: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         super().__init__(name, hw, class_rank, preemptible, slot, capacity_domains, n_halls)
+        #: (loads, attainment): the request level's share of requests meeting the targets
+        #: against the load on the held capacity (None: no latency targets)
+        self.slo_table = slo_table
         self.base_capacity = capacity_per_domain
         self.capacity_per_domain = capacity_per_domain
         self.factors = [1.0] * len(RATE_FACTORS)

@@ -13,6 +13,7 @@ from sim.network.layout import (
     FabricHall,
     build_fabric,
     check_fabric,
+    fabric_capex_usd,
 )
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "bisection_bytes_per_s",
     "build_fabric",
     "check_fabric",
+    "fabric_capex_usd",
     "hops",
     "latency_s",
     "spans",

@@ -51,7 +51,9 @@ class Fabric:
     Inventory (informational, not used by the engine): ``switches[tier][model]`` switch counts,
     ``links[tier]`` cables (GPU-leaf under ``unit``, leaf-spine under ``pod``, spine-core and
     core-core under ``building``), ``optics_power_w[tier]``, ``switch_power_w``; ``power_w`` is
-    their sum. ``capex_usd`` is None with ``capex_note`` saying why (no sourced prices).
+    their sum; ``optics_ends[port speed]`` the transceivers (NIC ends, switch ends). ``capex_usd``
+    is the switches and transceivers at catalog prices (None for the ideal fabric, with
+    ``capex_note`` saying why); :func:`sim.network.fabric_capex_usd` prices them otherwise.
     """
 
     kind: str
@@ -74,6 +76,8 @@ class Fabric:
     links: Mapping[str, int] = field(default_factory=dict)
     optics_power_w: Mapping[str, float] = field(default_factory=dict)
     switch_power_w: float = 0.0
+    #: transceivers by port speed (bits/s): (NIC ends, switch ends)
+    optics_ends: Mapping[float, tuple[int, int]] = field(default_factory=dict)
     capex_usd: float | None = None
     capex_note: str = ""
 

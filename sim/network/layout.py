@@ -20,7 +20,7 @@ Scale-across links (building and site uplinks) are not counted as equipment.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,15 +43,22 @@ from sim.config.schema import (
 )
 from sim.network.fabric import Fabric
 
-__all__ = ["FIBRE_S_PER_M", "SWITCHED_TIERS", "FabricHall", "build_fabric", "check_fabric"]
+__all__ = [
+    "FIBRE_S_PER_M",
+    "SWITCHED_TIERS",
+    "FabricHall",
+    "build_fabric",
+    "check_fabric",
+    "fabric_capex_usd",
+]
 
 #: One-way propagation in optical fibre: 5 µs/km (hardware.md §5, physics).
 FIBRE_S_PER_M = 5e-9
 #: Tiers of a switched fabric, innermost first.
 SWITCHED_TIERS = ("unit", "pod", "building", "site")
 _CAPEX_NOTE = (
-    "no sourced switch or transceiver prices (sim/catalog/switches.yaml); the network's capital"
-    " cost is costs.network_capex_fraction of the GPU capex"
+    "switches and transceivers at their sim/catalog/switches.yaml prices (weak reseller and"
+    " analyst figures); costs.prices overrides a switch's"
 )
 
 
@@ -347,6 +354,12 @@ def build_fabric(cfg: NetworkConfig, halls: Sequence[FabricHall]) -> Fabric:
     switches: dict[str, dict[str, int]] = {t: {} for t in SWITCHED_TIERS[:3]}
     links = dict.fromkeys(SWITCHED_TIERS[:3], 0)
     optics_w = dict.fromkeys(SWITCHED_TIERS[:3], 0.0)
+    ends: dict[float, list[int]] = {}  # port speed -> [NIC ends, switch ends]
+
+    def count_ends(speed: float, nic: int, switch: int) -> None:
+        e = ends.setdefault(speed, [0, 0])
+        e[0] += nic
+        e[1] += switch
 
     def add(tier: str, model: str, count: int) -> None:
         if count:
@@ -363,6 +376,7 @@ def build_fabric(cfg: NetworkConfig, halls: Sequence[FabricHall]) -> Fabric:
         links["pod"] += int(up.sum())
         optics_w["unit"] += float(ports.sum()) * (s.optics.nic_end_w + s.optics.switch_end_w)
         optics_w["pod"] += float(up.sum()) * 2 * s.optics.switch_end_w
+        count_ends(s.port_bits_per_s, int(ports.sum()), int(ports.sum()) + 2 * int(up.sum()))
         pod_down_ports.append(np.add.reduceat(up, np.arange(0, nu, s.pod_units)))
 
     has_core = np.zeros(len(building_names), dtype=bool)
@@ -393,10 +407,13 @@ def build_fabric(cfg: NetworkConfig, halls: Sequence[FabricHall]) -> Fabric:
         )
         links["building"] += m * ports_core
         optics_w["building"] += m * ports_core * 2 * c.optics.switch_end_w
+        count_ends(c.port_bits_per_s, 0, m * ports_core * 2)
         core_layers = max(core_layers, m)
         core_hop = max(core_hop, c.switch.hop_latency_s)
     catalog = switch_catalog()
     switch_power = sum(catalog[m].power_w * k for by in switches.values() for m, k in by.items())
+    optics_ends = {speed: (e[0], e[1]) for speed, e in sorted(ends.items())}
+    capex = fabric_capex_usd(switches, optics_ends)
 
     # ------------------------------------------------------------ uplinks
     multi_building, multi_site = _multi(halls)
@@ -443,6 +460,34 @@ def build_fabric(cfg: NetworkConfig, halls: Sequence[FabricHall]) -> Fabric:
         links=links,
         optics_power_w=optics_w,
         switch_power_w=float(switch_power),
-        capex_usd=None,
+        optics_ends=optics_ends,
+        capex_usd=capex["switches"] + capex["optics"],
         capex_note=_CAPEX_NOTE,
     )
+
+
+def fabric_capex_usd(
+    switches: Mapping[str, Mapping[str, int]],
+    optics_ends: Mapping[float, tuple[int, int]],
+    switch_prices: Mapping[str, float] | None = None,
+) -> dict[str, float]:
+    """Capital cost of a fabric's inventory, USD: ``switches`` (count x price of each model)
+    and ``optics`` (transceiver ends x their price per end at each port speed). Prices are the
+    catalog's (sim/catalog/switches.yaml) unless ``switch_prices`` gives a model's; a switch or
+    port speed the catalog has no price for raises ValueError naming it."""
+    cat, optics = switch_catalog(), optics_catalog()
+    prices = dict(switch_prices or {})
+    sw = 0.0
+    for by_model in switches.values():
+        for model, count in by_model.items():
+            price = prices.get(model, cat[model].price_usd)
+            if price is None:
+                raise ValueError(f"switch {model} has no price: give costs.prices.{model}")
+            sw += count * price
+    op = 0.0
+    for speed, (nic, switch) in optics_ends.items():
+        o = optics[speed]
+        if o.nic_end_usd is None or o.switch_end_usd is None:
+            raise ValueError(f"no transceiver price at {show(speed, 'bit/s')} ports")
+        op += nic * o.nic_end_usd + switch * o.switch_end_usd
+    return {"switches": sw, "optics": op}

@@ -8,7 +8,11 @@ in every figure, so H100 is the same green here as in any other report.
 Columns of :func:`comparison_table` (one row per run; units in the names):
 
 * ``hardware``, ``gpus``, ``domains``, ``it_mw`` (provisioned IT power), ``days`` simulated;
-* ``inference_tokens_per_day`` (output tokens), ``pretraining_tokens_per_day``;
+* ``inference_tokens_per_day`` (output tokens served: demand-limited), next to the capacity-based
+  ``inference_capacity_tokens_per_day`` (what the held domains could serve) and
+  ``factory_capacity_tokens_per_day`` (if every domain served the services' mix,
+  :func:`~sim.report.kpis.capacity_tokens_per_day`), and ``cost_per_million_tokens_at_capacity_usd``
+  (the whole factory's cost a day over that capacity); ``pretraining_tokens_per_day``;
 * ``cost_per_million_tokens_usd`` (all services: their cost over their tokens) and
   ``service.<service>.cost_per_million_tokens_usd`` per service (the family
   :data:`~sim.contract.COMPARED_SERVICE`, see :func:`service_cost_columns`); NaN when a price
@@ -45,16 +49,20 @@ from sim.io import RunTables
 from sim.report.html import figure_section, html_page
 from sim.report.kpis import (
     blended_cost_per_million_tokens_usd,
+    capacity_tokens_per_day,
     capex_known,
     main_hardware,
+    release_year,
     service_costs_per_million_tokens_usd,
     training_run_days,
 )
-from sim.report.style import axis, fmt, generation_color, si, styled
+from sim.report.style import axis, fmt, generation_color, money, si, styled
 from sim.units import DAY_S
 
 __all__ = [
     "KPI_BARS",
+    "by_release",
+    "cell_text",
     "comparison_figures",
     "comparison_table",
     "kpi_bars_figure",
@@ -68,13 +76,27 @@ __all__ = [
 #: The headline metrics drawn as bars: (column, subplot title, axis title with unit, scale,
 #: how the bar's label is written).
 KPI_BARS: tuple[tuple[str, str, str, float, Callable[[float], str]], ...] = (
-    ("inference_tokens_per_day", "inference tokens per day", axis("tokens", "per day"), 1.0, si),
+    ("inference_tokens_per_day", "tokens per day served", axis("tokens", "per day"), 1.0, si),
+    (
+        "factory_capacity_tokens_per_day",
+        "tokens per day, whole factory serving",
+        axis("tokens", "per day"),
+        1.0,
+        si,
+    ),
     (
         "cost_per_million_tokens_usd",
         "cost per million tokens (blended)",
         axis("cost", "$ per million tokens"),
         1.0,
-        lambda v: fmt(v, ".3g", prefix="$"),
+        money,
+    ),
+    (
+        "cost_per_million_tokens_at_capacity_usd",
+        "cost per million tokens, whole factory serving",
+        axis("cost", "$ per million tokens"),
+        1.0,
+        money,
     ),
     (
         "training_run_days",
@@ -94,7 +116,8 @@ def _nan(x: Any) -> float:
 
 
 def comparison_table(runs: dict[str, RunTables]) -> pd.DataFrame:
-    """One row per run (index: its label) with the comparison metrics (see module docstring)."""
+    """One row per run (index: its label) with the comparison metrics (see module docstring), in
+    the order of ``runs`` (:func:`by_release` orders runs by their generation's release)."""
     services: list[str] = []
     for t in runs.values():
         for s in t.summary.get("inference_services", []):
@@ -110,6 +133,8 @@ def comparison_table(runs: dict[str, RunTables]) -> pd.DataFrame:
         known = capex_known(t.traces)
         run_name, run_days, projected = training_run_days(t)
         per_svc = service_costs_per_million_tokens_usd(t)
+        held_cap, factory_cap = capacity_tokens_per_day(t)
+        total = s["cost"]["total_usd"] if known else None
         row: dict[str, Any] = {
             "run": label,
             "scenario": s["scenario"],
@@ -118,7 +143,15 @@ def comparison_table(runs: dict[str, RunTables]) -> pd.DataFrame:
             "domains": int(f["domains"]),
             "it_mw": float(f["provisioned_it_power_mw"]),
             "days": days,
+            "year": release_year(main_hardware(s)),
             "inference_tokens_per_day": float(tok["inference_output_tokens"]) / days,
+            "inference_capacity_tokens_per_day": _nan(held_cap),
+            "factory_capacity_tokens_per_day": _nan(factory_cap),
+            "cost_per_million_tokens_at_capacity_usd": (
+                float(total) / days / factory_cap * 1e6
+                if total is not None and factory_cap
+                else math.nan
+            ),
             "pretraining_tokens_per_day": float(tok["pretraining_tokens_done"]) / days,
             "cost_per_million_tokens_usd": _nan(blended_cost_per_million_tokens_usd(t)),
             "training_run": run_name,
@@ -148,6 +181,20 @@ def comparison_table(runs: dict[str, RunTables]) -> pd.DataFrame:
 
 #: per-service capacity columns of the comparison table (tokens a day at the SLO)
 CAPACITY_QUANTITIES = ("capacity_tokens_per_day_per_mw", "capacity_tokens_per_day_per_domain")
+
+
+def by_release(runs: dict[str, RunTables]) -> dict[str, RunTables]:
+    """``runs`` ordered by the release year of each run's generation (its hardware with the most
+    GPUs), oldest first; runs of the same year, and generations the catalog does not know
+    (last), keep their order."""
+    items = list(runs.items())
+
+    def key(item: tuple[int, tuple[str, RunTables]]) -> tuple[int, int]:
+        i, (_, t) = item
+        year = release_year(main_hardware(t.summary))
+        return (year if year is not None else 10_000, i)
+
+    return {label: t for _, (label, t) in sorted(enumerate(items), key=key)}
 
 
 def _cost_column(service: str) -> str:
@@ -242,7 +289,7 @@ def service_cost_figure(table: pd.DataFrame) -> go.Figure:
                 y=[v if math.isfinite(v) else None for v in values],
                 name=str(r),
                 marker={"color": colors[str(r)]},
-                text=[fmt(v, ".3g", prefix="$") for v in values],
+                text=[money(v) for v in values],
                 textposition="outside",
                 hovertemplate="%{x}: %{text}/M tokens<extra>" + str(r) + "</extra>",
             )
@@ -316,17 +363,36 @@ _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("gpus", "GPUs", ",.0f"),
     ("it_mw", "IT MW", ",.0f"),
     ("days", "days simulated", ".3g"),
-    ("inference_tokens_per_day", "inference tokens/day", "si"),
+    ("year", "released", "year"),
+    ("inference_tokens_per_day", "inference tokens/day (served)", "si"),
+    ("inference_capacity_tokens_per_day", "tokens/day the held domains could serve", "si"),
+    ("factory_capacity_tokens_per_day", "tokens/day, whole factory serving", "si"),
     ("pretraining_tokens_per_day", "pre-training tokens/day", "si"),
-    ("cost_per_million_tokens_usd", "$ per M tokens (blended)", ".3g"),
+    ("cost_per_million_tokens_usd", "$ per M tokens (blended, served)", "money"),
+    ("cost_per_million_tokens_at_capacity_usd", "$ per M tokens, whole factory serving", "money"),
     ("training_run_days", "training-run days", ",.1f"),
     ("tokens_per_mwh", "tokens per MWh", "si"),
     ("utilization", "utilization", ".1%"),
     ("training_goodput", "training goodput", ".1%"),
     ("training_mfu", "MFU", ".1%"),
     ("average_pue", "PUE", ".2f"),
-    ("cost_per_gpu_hour_usd", "$ per GPU-hour", ".2f"),
+    ("cost_per_gpu_hour_usd", "$ per GPU-hour (fully loaded)", "money"),
+    ("total_cost_usd", "cost of the run", "money"),
 )
+
+
+def cell_text(v: Any, spec: str) -> str:
+    """A table cell: ``si`` counts, ``money``, ``year`` (a release year), or a format spec;
+    ``n/a`` for an unknown number."""
+    if spec == "si":
+        return si(v)
+    if spec == "money":
+        return money(v)
+    if spec == "year":
+        return f"{int(v)}" if v is not None and v == v else "n/a"
+    if not spec:
+        return str(v)
+    return fmt(v, spec)
 
 
 def _display_name(hw: str) -> str:
@@ -348,7 +414,7 @@ def _table_html(table: pd.DataFrame) -> str:
                     f"{html.escape(_display_name(str(v)))}"
                 )
             else:
-                text = html.escape(si(v) if spec == "si" else fmt(v, spec))
+                text = html.escape(cell_text(v, spec))
                 if col == "training_run_days" and bool(table.at[r, "training_run_projected"]):
                     text += " (projected)" if text != "n/a" else ""
             cells.append(f"<td>{text}</td>")

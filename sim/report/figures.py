@@ -59,6 +59,7 @@ __all__ = [
     "cooling_capacity_w",
     "cooling_figure",
     "cost_figure",
+    "cost_trace_figure",
     "failures_figure",
     "figures_for",
     "grid_figure",
@@ -1466,19 +1467,43 @@ def failures_figure(
 # --------------------------------------------------------------------------- cost
 
 
+#: Cost components, in stacking order: (trace column, label, colour).
+_COST_PARTS = (
+    ("capital_compute_usd", "capital: compute", "#263238"),
+    ("capital_network_usd", "capital: network", "#455a64"),
+    ("capital_storage_usd", "capital: storage", "#607d8b"),
+    ("capital_facility_usd", "capital: facility", "#90a4ae"),
+    ("energy_cost_usd", "energy", SERIES_COLORS["energy"]),
+    ("maintenance_usd", "maintenance", "#8d6e63"),
+    ("fixed_opex_usd", "staff and fixed", "#a1887f"),
+    ("software_usd", "software", "#bcaaa4"),
+    ("repair_usd", "repairs", "#d7ccc8"),
+)
+#: Where the money went, in stacking order: (trace column, label, colour).
+_COST_USES = (
+    ("cost_pretraining_usd", "pre-training", WORKLOAD_COLORS["pretraining"]),
+    ("cost_posttraining_usd", "post-training", WORKLOAD_COLORS["posttraining"]),
+    ("cost_inference_usd", "inference", WORKLOAD_COLORS["inference"]),
+    ("cost_failed_usd", "failed", WORKLOAD_COLORS["failed"]),
+    ("cost_spare_usd", "spare", "#bdbdbd"),
+    ("cost_idle_usd", "idle", WORKLOAD_COLORS["idle"]),
+)
+
+
 def cost_figure(traces: pd.DataFrame, summary: dict[str, Any]) -> go.Figure:
     """Where the money went, and what a token costs.
 
-    Left: the total cost split two ways: by kind (amortized capital, energy) and by use
-    (GPU-hours of each workload class, idle and failed GPUs at the run's cost per GPU-hour).
-    Right: cost per million output tokens of each inference service ($/M tokens). When a
-    domain has no capital price the capital part, the total and costs per token are unknown:
-    they are left out and the title says "n/a".
+    Left: the run's total cost (its TCO: capital annuities and every operating cost, sim.tco)
+    split two ways: by component (capital by asset class, energy, maintenance, staff, software,
+    repairs) and by use (the GPUs and energy of each workload class, failed, spare and idle
+    capacity; the throttled part of training is inside its class here). Right: cost per million
+    output tokens of each inference service: what it used, and its share of idle capacity
+    stacked on top. When a domain has no capital price (hand-made tables) the capital part, the
+    total and costs per token are unknown: they are left out and the title says "n/a".
     """
     known = capex_known(traces)
     energy = float(traces["energy_cost_usd"].sum())
-    capex = float(traces["capex_cost_usd"].sum()) if known else None
-    total = energy + capex if capex is not None else None
+    total = float(traces["cost_usd"].sum()) if known and "cost_usd" in traces else None
     gpu_hours = float(np.sum(traces["gpus_total"] * traces["interval_s"])) / HOUR_S
     per_gpu_hour = total / gpu_hours if total is not None and gpu_hours > 0 else None
     fig = make_subplots(
@@ -1487,20 +1512,19 @@ def cost_figure(traces: pd.DataFrame, summary: dict[str, Any]) -> go.Figure:
         column_widths=[0.45, 0.55],
         subplot_titles=("total cost", "cost per million output tokens"),
     )
-    cats = ["by kind", "by use"]
-    parts: list[tuple[str, list[float | None], str]] = [
-        ("capital (amortized)", [capex, None], SERIES_COLORS["capex"]),
-        ("energy", [energy, None], SERIES_COLORS["energy"]),
-    ]
-    if per_gpu_hour is not None:
-        for state in GPU_STATES:
-            col = _STATE_COLUMNS[state]
-            if col in traces:
-                h = float(np.sum(traces[col] * traces["interval_s"])) / HOUR_S
-                parts.append((_LABELS[state], [None, h * per_gpu_hour], WORKLOAD_COLORS[state]))
-    for name, ys, color in parts:
-        if all(y is None for y in ys):
+    cats = ["by component", "by use"]
+    parts: list[tuple[str, list[float | None], str]] = []
+    for col, label, color in _COST_PARTS:
+        if col not in traces or (col != "energy_cost_usd" and not known):
             continue
+        v = energy if col == "energy_cost_usd" else float(traces[col].sum())
+        if v > 0:
+            parts.append((label, [v, None], color))
+    if known:
+        for col, label, color in _COST_USES:
+            if col in traces and float(traces[col].sum()) > 0:
+                parts.append((label, [None, float(traces[col].sum())], color))
+    for name, ys, color in parts:
         fig.add_trace(
             go.Bar(
                 x=cats,
@@ -1515,29 +1539,82 @@ def cost_figure(traces: pd.DataFrame, summary: dict[str, Any]) -> go.Figure:
     svcs = summary.get("inference_services", [])
     names = [s["name"] for s in svcs]
     per_m = [s.get("cost_per_million_tokens_usd") if known else None for s in svcs]
+    loaded = [s.get("cost_per_million_tokens_with_idle_usd") if known else None for s in svcs]
+    idle_part = [
+        (w - u) if w is not None and u is not None else None
+        for u, w in zip(per_m, loaded, strict=True)
+    ]
     fig.add_trace(
         go.Bar(
             x=names,
             y=per_m,
-            name="$ per million tokens",
+            name="$ per M tokens: what it used",
             marker={"color": WORKLOAD_COLORS["inference"]},
-            text=[fmt(v, ".3g", prefix="$") for v in per_m],
-            textposition="outside",
+            text=[money(v) for v in per_m],
+            textposition="inside",
             showlegend=False,
-            hovertemplate="%{x}: $%{y:.4g}/M tokens<extra></extra>",
+            hovertemplate="%{x}: $%{y:.4g}/M tokens on what it used<extra></extra>",
         ),
         row=1,
         col=2,
     )
+    if any(v is not None for v in idle_part):
+        fig.add_trace(
+            go.Bar(
+                x=names,
+                y=idle_part,
+                name="its share of idle capacity",
+                marker={"color": WORKLOAD_COLORS["idle"]},
+                text=[f"{money(w)} loaded" for w in loaded],
+                textposition="outside",
+                showlegend=False,
+                hovertemplate="%{x}: +$%{y:.4g}/M tokens for idle capacity<extra></extra>",
+            ),
+            row=1,
+            col=2,
+        )
     # the legend goes above the subplot titles
     fig.update_layout(barmode="stack", hovermode="closest", legend={"y": 1.14}, margin={"t": 120})
     fig.update_yaxes(title_text=axis("cost", "$M"), row=1, col=1)
     fig.update_yaxes(title_text=axis("cost", "$ per million tokens"), row=1, col=2)
     fig.update_xaxes(title_text="inference service", row=1, col=2)
-    title = f"Cost: {money(total)} in total, {fmt(per_gpu_hour, '.2f', prefix='$')} per GPU-hour"
+    title = f"Cost: {money(total)} in total, {money(per_gpu_hour, 'GPU-h')} fully loaded"
     if not known:
-        title += " (capital cost n/a: a domain has no sourced price)"
+        title += " (capital cost n/a: a domain has no price)"
     return styled(fig, title)
+
+
+def cost_trace_figure(traces: pd.DataFrame, max_points: int = MAX_POINTS) -> go.Figure:
+    """Cost per day over time by use (stacked): what each workload class, failed, spare and
+    idle capacity cost in each bin, in $k per day; the top of the stack is the whole factory."""
+    cols = [c for c, _, _ in _COST_USES if c in traces]
+    rates = traces[["time_s", "interval_s"]].copy()
+    dt = traces["interval_s"].to_numpy(dtype=float)
+    for c in cols:  # $k per day in each bin: a rate, so coarser bins average it exactly
+        rates[c] = traces[c].to_numpy(dtype=float) / dt * DAY_S / 1e3
+    series = _series(rates, cols, max_points)
+    fig = go.Figure()
+    for col, label, color in _COST_USES:
+        if col not in traces:
+            continue
+        per_day = series.y(col)
+        fig.add_trace(
+            go.Scatter(
+                x=series.x,
+                y=per_day,
+                name=label,
+                mode="lines",
+                line={"width": 0.5, "color": color, "shape": "hv"},
+                stackgroup="cost",
+                hovertemplate=label + ": $%{y:,.1f}k/day<extra></extra>",
+            )
+        )
+    fig.update_xaxes(title_text=TIME_AXIS)
+    fig.update_yaxes(title_text=axis("cost", "$k per day"), rangemode="tozero")
+    total = float(traces["cost_usd"].sum())
+    days = float(traces["interval_s"].sum()) / DAY_S
+    title = f"Cost over time by use ({money(total / days if days else None)} a day)"
+    return _timed(fig, title, _end_s(traces))
 
 
 # --------------------------------------------------------------------------- registry
@@ -1631,6 +1708,14 @@ FIGURES: tuple[FigureSpec, ...] = (
         "Cost and cost per token",
         lambda t: cost_figure(t.traces, t.summary),
         lambda t: _has(t.traces, "energy_cost_usd", "capex_cost_usd", "gpus_total"),
+    ),
+    FigureSpec(
+        "cost-trace",
+        "Cost over time by use",
+        lambda t: cost_trace_figure(t.traces),
+        lambda t: (
+            _has(t.traces, "cost_usd", *(c for c, _, _ in _COST_USES)) and capex_known(t.traces)
+        ),
     ),
 )
 

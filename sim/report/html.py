@@ -30,6 +30,7 @@ import yaml
 
 from sim.contract import JOB_COLUMNS
 from sim.io import RunTables
+from sim.report.commitment import commitment_figure, commitment_table_html
 from sim.report.fabric import SPAN_COLUMNS, network_tiers_table, pretraining_spans_table
 from sim.report.figures import figures_for
 from sim.report.kpis import (
@@ -41,7 +42,14 @@ from sim.report.kpis import (
 from sim.report.style import duration, fmt, money, plural, si
 from sim.units import QuantityError, parse_quantity
 
-__all__ = ["figure_section", "html_page", "kpi_block", "network_section", "render_report"]
+__all__ = [
+    "figure_section",
+    "html_page",
+    "kpi_block",
+    "network_section",
+    "render_commitment",
+    "render_report",
+]
 
 _CSS = """
 body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 0 auto; max-width: 1280px;
@@ -225,19 +233,41 @@ def _kpi_cards(tables: RunTables) -> list[str]:
     c = s["cost"]
     cards.append(
         _card(
-            "cost (capital amortized + energy)",
+            "cost of the run (TCO)",
             money(c["total_usd"] if known else None),
-            f"{fmt(c['per_gpu_hour_usd'] if known else None, '.2f', prefix='$')} per GPU-hour;"
-            f" energy {money(c['energy_usd'])}"
-            + ("" if known else "; capital n/a (a domain has no sourced price)"),
+            f"{money(c['per_gpu_hour_usd'] if known else None, 'GPU-h')} fully loaded"
+            + (
+                f", {money(c.get('per_busy_gpu_hour_usd'), 'busy GPU-h')}"
+                if known and c.get("per_busy_gpu_hour_usd") is not None
+                else ""
+            )
+            + f"; energy {money(c['energy_usd'])}"
+            + (
+                f"; idle capacity {money(c.get('idle_capacity_usd'))}"
+                if known and c.get("idle_capacity_usd") is not None
+                else ""
+            )
+            + ("" if known else "; capital n/a (a domain has no price)"),
         )
     )
+    if known and c.get("capital_usd") is not None:
+        est = c.get("estimated_prices") or []
+        cards.append(
+            _card(
+                "capital",
+                money(c["capital_usd"]),
+                f"{money(c.get('capital_per_gw_usd'))} per GW of IT capacity; repaid at"
+                f" {c.get('wacc', 0.0):.0%} WACC"
+                + (f"; estimated price (no sourced one): {', '.join(est)}" if est else ""),
+            )
+        )
     per_svc = service_costs_per_million_tokens_usd(tables)
     cards.append(
         _card(
             "cost per million tokens",
-            fmt(blended_cost_per_million_tokens_usd(tables), ".3g", prefix="$"),
-            "blended; " + ", ".join(f"{n} {fmt(v, '.3g', prefix='$')}" for n, v in per_svc.items()),
+            money(blended_cost_per_million_tokens_usd(tables)),
+            "blended, on what the services used; "
+            + ", ".join(f"{n} {money(v)}" for n, v in per_svc.items()),
         )
     )
     # one card per pre-training run (its time from submission to completion); the first run's
@@ -260,7 +290,10 @@ def _kpi_cards(tables: RunTables) -> list[str]:
                 f"pre-training {r['name']}",
                 state,
                 f"{r['gpus']:,} GPUs, ETTR {fmt(r['ettr'], '.1%')},"
-                f" {plural(r['interruptions'], 'interruption')}" + projection + _slowdown(r),
+                f" {plural(r['interruptions'], 'interruption')}"
+                + projection
+                + _run_cost(r, known)
+                + _slowdown(r),
             )
         )
     p = s["posttraining"]
@@ -279,7 +312,13 @@ def _kpi_cards(tables: RunTables) -> list[str]:
                 f"inference {v['name']}",
                 f"SLO {fmt(v['slo_attainment'], '.1%')}",
                 f"{si(v['tokens_per_day'])} tokens/day,"
-                f" {fmt(per_svc.get(v['name']), '.3g', prefix='$')} per M tokens"
+                f" {money(per_svc.get(v['name']))} per M tokens"
+                + (
+                    f" ({money(v['cost_per_million_tokens_with_idle_usd'])} with its share of"
+                    " idle capacity)"
+                    if known and v.get("cost_per_million_tokens_with_idle_usd") is not None
+                    else ""
+                )
                 + (
                     f"; capacity {v['capacity_provenance']}" if v.get("capacity_provenance") else ""
                 ),
@@ -475,6 +514,18 @@ def _slowdown(run: dict[str, Any]) -> str:
     return "; slowed by " + ", ".join(parts) if parts else ""
 
 
+def _run_cost(run: dict[str, Any], known: bool) -> str:
+    """``"; cost $1.2B (whole run ~$2.3B), $41.2M per 1e24 FLOP"``; "" when unknown."""
+    if not known or run.get("cost_usd") is None:
+        return ""
+    out = f"; cost {money(run['cost_usd'])}"
+    if run.get("state") != "finished" and run.get("projected_cost_usd") is not None:
+        out += f" (whole run ~{money(run['projected_cost_usd'])})"
+    if run.get("cost_per_1e24_flop_usd") is not None:
+        out += f", {money(run['cost_per_1e24_flop_usd'])} per 1e24 FLOP"
+    return out
+
+
 def kpi_block(tables: RunTables) -> str:
     """The headline KPIs of a run as HTML cards."""
     return '<div class="kpis">\n' + "\n".join(_kpi_cards(tables)) + "\n</div>"
@@ -487,8 +538,10 @@ def render_report(tables: RunTables) -> str:
     name = str(s.get("scenario", sc.get("name", "run")))
     figs = figures_for(tables)
     network = network_section(tables)
+    commitment = _commitment_section(s)
     nav = " ".join(
         (['<a href="#network">Network</a>'] if network else [])
+        + (['<a href="#commitment">Commitment</a>'] if commitment else [])
         + [
             f'<a href="#fig-{html.escape(spec.id)}">{html.escape(spec.title)}</a>'
             for spec, _ in figs
@@ -507,6 +560,7 @@ def render_report(tables: RunTables) -> str:
         kpi_block(tables),
         "</section>",
         network,
+        commitment,
         *(figure_section(spec.id, spec.title, fig) for spec, fig in figs),
         '<section id="scenario"><h2>Scenario as run</h2>',
         f"<pre>{html.escape(scenario_yaml)}</pre>",
@@ -515,9 +569,57 @@ def render_report(tables: RunTables) -> str:
     return html_page(f"{name}: aifactory report", "\n".join(body))
 
 
+def _commitment_section(summary: dict[str, Any]) -> str:
+    """The commitment question's answer (sim.commitment), when the scenario asks it."""
+    rows = summary.get("commitment")
+    if not rows:
+        return ""
+    first = rows[0]
+    intro = (
+        f"What {money(first.get('budget_usd'))} over {float(first.get('term_years', 0)):g} years"
+        " buys on each generation at this site: the whole cost of ownership (capital repaid at"
+        " the WACC, energy, operations); tokens and runs at"
+        f" {float(first.get('utilization', 0)):.0%} utilization, each if the whole commitment"
+        " were spent that way."
+    )
+    return "\n".join(
+        [
+            '<section id="commitment"><h2>The commitment question</h2>',
+            f'<p class="meta">{html.escape(intro)}</p>',
+            commitment_table_html(rows),
+            "</section>",
+            figure_section("commitment", "What the commitment buys", commitment_figure(rows)),
+        ]
+    )
+
+
 def _seconds(value: Any) -> float:
     """A duration of the resolved scenario (``"3600.0 s"``, or a number of seconds)."""
     try:
         return parse_quantity(value, "s")
     except QuantityError:
         return float("nan")
+
+
+def render_commitment(rows: list[dict[str, Any]], title: str) -> str:
+    """A self-contained page: the table and the figure."""
+    first = rows[0] if rows else {}
+    intro = (
+        f"{money(first.get('budget_usd'))} spent over {first.get('term_years', 0):g} years on the"
+        " whole cost of ownership (capital repaid at the WACC, energy, operations) at this site;"
+        f" tokens and runs at {first.get('utilization', 0):.0%} utilization, each if the whole"
+        " commitment were spent that way."
+    )
+    body = "\n".join(
+        [
+            "<header>",
+            f"<h1>{html.escape(title)}</h1>",
+            f'<p class="meta">{html.escape(intro)}</p>',
+            "</header>",
+            '<section id="table"><h2>By generation, in order of release</h2>',
+            commitment_table_html(rows),
+            "</section>",
+            figure_section("commitment", "What it buys", commitment_figure(rows)),
+        ]
+    )
+    return html_page(f"{title}: aifactory commitment", body)

@@ -17,13 +17,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.catalog.hardware import catalog
+from sim.contract import SERVICE, entity_column
 from sim.io import RunTables
 from sim.units import DAY_S
 
 __all__ = [
     "blended_cost_per_million_tokens_usd",
+    "capacity_tokens_per_day",
     "capex_known",
     "main_hardware",
+    "release_year",
     "service_costs_per_million_tokens_usd",
     "training_run_days",
 ]
@@ -99,3 +103,49 @@ def training_run_days(tables: RunTables) -> tuple[str, float | None, bool]:
     if not (work > 0 and done > 0) or float(r["submit_s"]) >= end_s:
         return name, None, True
     return name, (end_s - float(r["submit_s"])) / (done / work) / DAY_S, True
+
+
+def release_year(hardware: str) -> int | None:
+    """The catalog's release year of a generation (None for a scenario's own entry)."""
+    spec = catalog().get(hardware)
+    return spec.year if spec is not None else None
+
+
+def capacity_tokens_per_day(tables: RunTables) -> tuple[float | None, float | None]:
+    """Capacity-based inference figures, next to the demand-limited tokens served:
+
+    * ``held``: output tokens a day the services' held domains could serve (the mean of their
+      capacity traces): what autoscaling provisioned;
+    * ``factory``: output tokens a day if every domain of the factory served the services' mix:
+      all domains x the services' capacity per domain, blended by the tokens each served (a
+      harmonic mean: a token of a slow service takes more domain-time).
+
+    (None, None) without services or traces of their capacity."""
+    tr = tables.traces
+    services = [s["name"] for s in tables.summary.get("inference_services", [])]
+    held = 0.0
+    time_per_token = 0.0  # domain-seconds per token, weighted by tokens served
+    served_total = 0.0
+    for name in services:
+        cap_c = entity_column(SERVICE, name, "capacity_tokens_per_s")
+        dom_c = entity_column(SERVICE, name, "domains")
+        srv_c = entity_column(SERVICE, name, "served_tokens_per_s")
+        if cap_c not in tr or dom_c not in tr or srv_c not in tr:
+            return None, None
+        dt = tr["interval_s"].to_numpy(dtype=float)
+        cap = tr[cap_c].to_numpy(dtype=float)
+        dom = tr[dom_c].to_numpy(dtype=float)
+        held += float(np.sum(cap * dt)) / float(np.sum(dt)) * DAY_S
+        busy = float(np.sum(dom * dt))
+        if busy <= 0:
+            continue
+        per_domain = float(np.sum(cap * dt)) / busy  # tokens/s one domain serves
+        served = float(np.sum(tr[srv_c].to_numpy(dtype=float) * dt))
+        if per_domain > 0 and served > 0:
+            time_per_token += served / per_domain
+            served_total += served
+    if not services:
+        return None, None
+    domains = float(tables.summary.get("factory", {}).get("domains", 0))
+    factory = domains * served_total / time_per_token * DAY_S if time_per_token > 0 else None
+    return held, factory

@@ -289,15 +289,31 @@ def fmt(x: Any, spec: str = ",.3g", unit: str = "", prefix: str = "") -> str:
     return f"{prefix}{v:{spec}}{unit}"
 
 
-def money(usd: Any) -> str:
-    """Dollars with a magnitude suffix: ``$143k``, ``$54.1M``, ``$1.23B``; ``n/a`` if unknown."""
-    if usd is None or not math.isfinite(float(usd)):
+def money(usd: Any, per: str = "") -> str:
+    """Dollars as money: ``$143k``, ``$54.1M``, ``$1.23B``, ``$1.73``, ``$0.0531``; ``per``
+    appends a unit (``money(1.73, "GPU-h")`` is ``$1.73/GPU-h``); ``n/a`` if unknown."""
+    if usd is None:
         return "n/a"
-    v = float(usd)
-    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(v) >= div:
-            return f"${v / div:,.3g}{suffix}"
-    return f"${v:,.2f}"
+    try:
+        v = float(usd)
+    except (TypeError, ValueError):
+        return "n/a"
+    if not math.isfinite(v):
+        return "n/a"
+    unit = f"/{per}" if per else ""
+    sign = "-" if v < 0 else ""
+    a = abs(v)
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if a >= div * 0.9995:
+            return f"{sign}${_sig3(a / div)}{suffix}{unit}"
+    if a >= 1 or a == 0:
+        return f"{sign}${a:,.2f}{unit}" if a < 100 else f"{sign}${a:,.0f}{unit}"
+    return f"{sign}${a:.3g}{unit}"
+
+
+def _sig3(x: float) -> str:
+    """Three significant digits without an exponent: 1.23, 12.3, 123, 1,230."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
 
 
 def si(x: Any, digits: int = 3) -> str:

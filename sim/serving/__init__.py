@@ -2,8 +2,8 @@
 
 Layering: above ``sim.perf`` (iteration times, through :mod:`sim.serving.steps` only) and
 ``sim.config`` (a scenario's service), below ``sim.build`` (which takes the session mix and,
-when wired, the capacity at the SLO) and the CLI (``aifactory serve-sim``). No SimPy, no I/O
-other than reading trace files.
+the SLO attainment tables of fleet runs) and the CLI (``aifactory serve-sim``). No SimPy, no I/O
+other than reading trace files and the attainment tables' disk cache.
 """
 
 from sim.serving.capacity import Capacity, SloCurve, capacity_at_slo, probe, slo_curve

@@ -22,8 +22,12 @@ Numbers returned per replica and per GPU of the replica (``tp x ep`` GPUs).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -31,7 +35,18 @@ from sim.rng import RandomStreams
 from sim.serving.shape import ServiceShape
 from sim.serving.simulator import ServingRun, simulate
 
-__all__ = ["Capacity", "SloCurve", "capacity_at_slo", "probe", "slo_curve"]
+__all__ = [
+    "FLEET_LOADS",
+    "AttainmentTable",
+    "Capacity",
+    "SloCurve",
+    "attainment_at",
+    "attainment_table",
+    "cache_dir",
+    "capacity_at_slo",
+    "probe",
+    "slo_curve",
+]
 
 #: Requests simulated per probe: ~1,000 beyond the p99 of each probe; about 0.1 s each.
 PROBE_REQUESTS = 20_000
@@ -256,3 +271,134 @@ def slo_curve(
         curve = SloCurve(np.concatenate([[0.0], rates]), np.concatenate([[att[0]], att]), cap, lat)
     _CURVES[key] = curve
     return curve
+
+
+# --------------------------------------------------------------------------- the fleet's table
+
+#: Loads of the fleet engine's attainment table, as shares of the fluid capacity per replica
+#: (the performance model's throughput at the latency targets, which the autoscaler plans on):
+#: from a quiet service to half again more than it is planned for.
+FLEET_LOADS = (0.25, 0.5, 0.7, 0.85, 1.0, 1.15, 1.3, 1.5)
+
+
+@dataclass(frozen=True)
+class AttainmentTable:
+    """SLO attainment of one replica against its load, for the fleet engine.
+
+    ``loads`` are shares of ``rate_per_s`` (the fluid level's capacity per replica, requests/s);
+    ``attainment`` the share of requests meeting both targets at each; ``ttft_p99_s`` and
+    ``tpot_p99_s`` the probes' p99s there (seconds, infinite where requests were unfinished)."""
+
+    rate_per_s: float
+    loads: tuple[float, ...]
+    attainment: tuple[float, ...]
+    ttft_p99_s: tuple[float, ...]
+    tpot_p99_s: tuple[float, ...]
+
+
+_TABLES: dict[str, AttainmentTable] = {}
+_FINGERPRINT: list[str] = []
+
+
+def _fingerprint() -> str:
+    """A digest of the code and data the table depends on: the serving simulator, the
+    performance model and the catalogs (a cached table is never used after any of them
+    changed)."""
+    if not _FINGERPRINT:
+        root = Path(__file__).resolve().parents[1]
+        h = hashlib.sha256()
+        for pattern in ("serving/*.py", "perf/*.py", "catalog/*.yaml"):
+            for f in sorted(root.glob(pattern)):
+                h.update(f.name.encode())
+                h.update(f.read_bytes())
+        _FINGERPRINT.append(h.hexdigest())
+    return _FINGERPRINT[0]
+
+
+def cache_dir() -> Path | None:
+    """Where tables are kept between runs: ``$AIFACTORY_CACHE`` (``off`` for none), else
+    ``~/.cache/aifactory``."""
+    env = os.environ.get("AIFACTORY_CACHE")
+    if env is not None:
+        return None if env.strip().lower() in ("", "off", "none", "0") else Path(env)
+    return Path.home() / ".cache" / "aifactory"
+
+
+def attainment_table(
+    shape: ServiceShape,
+    *,
+    ttft_s: float | None,
+    tpot_s: float | None,
+    rate_per_s: float,
+    loads: tuple[float, ...] = FLEET_LOADS,
+    requests: int = PROBE_REQUESTS,
+    seed: int = 0,
+) -> AttainmentTable:
+    """Probe one replica of ``shape`` at ``loads`` x ``rate_per_s`` (cached in the process and,
+    by a digest of the inputs and of the code, on disk: the same inputs give the same table
+    bit for bit whether computed or read)."""
+    if not rate_per_s > 0:
+        raise ValueError(f"rate must be positive, got {rate_per_s}")
+    ident = repr((shape.key(), ttft_s, tpot_s, float(rate_per_s).hex(), loads, requests, seed))
+    key = hashlib.sha256((ident + _fingerprint()).encode()).hexdigest()
+    got = _TABLES.get(key)
+    if got is not None:
+        return got
+    where = cache_dir()
+    path = where / "slo" / f"{key}.json" if where is not None else None
+    if path is not None and path.is_file():
+        try:
+            d = json.loads(path.read_text())
+            got = AttainmentTable(
+                float.fromhex(d["rate"]),
+                tuple(loads),
+                tuple(float.fromhex(x) for x in d["attainment"]),
+                tuple(float.fromhex(x) for x in d["ttft_p99_s"]),
+                tuple(float.fromhex(x) for x in d["tpot_p99_s"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            got = None  # a damaged entry is computed again
+        if got is not None:
+            _TABLES[key] = got
+            return got
+    probes = [
+        probe(shape, rate_per_s * x, ttft_s=ttft_s, tpot_s=tpot_s, requests=requests, seed=seed)
+        for x in loads
+    ]
+    table = AttainmentTable(
+        float(rate_per_s),
+        tuple(loads),
+        tuple(0.0 if math.isnan(p.attainment) else p.attainment for p in probes),
+        tuple(p.ttft_p99_s for p in probes),
+        tuple(p.tpot_p99_s for p in probes),
+    )
+    _TABLES[key] = table
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(
+                json.dumps(
+                    {
+                        "rate": table.rate_per_s.hex(),
+                        "attainment": [x.hex() for x in table.attainment],
+                        "ttft_p99_s": [x.hex() for x in table.ttft_p99_s],
+                        "tpot_p99_s": [x.hex() for x in table.tpot_p99_s],
+                    }
+                )
+            )
+            tmp.replace(path)
+        except OSError:
+            pass  # a cache that cannot be written only costs the next run the probes
+    return table
+
+
+def attainment_at(table_loads: np.ndarray, table_att: np.ndarray, load: np.ndarray) -> np.ndarray:
+    """Attainment at ``load`` (shares of the fluid capacity) from a table: linear between its
+    loads, the first value below them; beyond the last, the share of requests served falls as
+    capacity over demand, so the attainment there is ``a_last x load_last / load``."""
+    out = np.interp(load, table_loads, table_att)
+    over = load > table_loads[-1]
+    if over.any():
+        out = np.where(over, table_att[-1] * table_loads[-1] / np.maximum(load, 1e-300), out)
+    return out

@@ -333,13 +333,16 @@ def test_a_ten_gigawatt_fabric_builds() -> None:
 def test_every_switch_number_has_a_known_source() -> None:
     known = switch_sources()
     for name, s in switch_catalog().items():
-        for field in ("radix", "power_w", "hop_latency_s", "load_balance_efficiency"):
+        fields = ("radix", "power_w", "hop_latency_s", "load_balance_efficiency", "price_usd")
+        for field in fields:
             prov = s.provenance[field]
             assert set(prov.sources) <= set(known), (name, field)
             assert prov.sources or prov.weak, (name, field)
-        assert s.price_usd is None  # no sourced prices (the fabric's capex says so)
+        assert s.price_usd is not None and s.price_usd > 0  # every fabric can be priced
     for speed, o in optics_catalog().items():
         assert o.nic_end_w > 0 and o.switch_end_w > 0, speed
+        assert o.nic_end_usd and o.switch_end_usd, speed
+        assert o.provenance["nic_end_usd"].sources and o.provenance["switch_end_usd"].sources
         assert all(set(p.sources) <= set(known) for p in o.provenance.values())
 
 

@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.analysis import summarize
+from sim.analysis import failures_per_bin, summarize
 from sim.contract import JOB_NUMBER_COLUMNS, JOB_TEXT_COLUMNS, RunFacts
 from sim.io import RunTables
 from sim.runner import run
+from sim.tco import cost_columns
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "scenarios" / "smoke.yaml"
@@ -97,7 +98,6 @@ def _small(
             "class.pretraining.clock": np.array([1.0, 0.8, 1.0, 1.0]) if training else np.ones(n),
             "class.posttraining.clock": np.array([1.0, 0.6, 1.0, 1.0]) if training else np.ones(n),
             "emissions_tco2": it * 1.25 * H / 3.6e12 * 400.0,
-            "capex_cost_usd": np.full(n, 50.0 if capex_known else math.nan),
         }
     )
     jobs_rows: list[dict[str, Any]] = []
@@ -262,6 +262,11 @@ def _small(
                 "held": [1, 1, 0],
             }
         )
+    # the cost columns as a run derives them (sim.tco; the older straight-line model, as these
+    # facts carry no `costs`): a domain without a price makes every capital cost NaN
+    for col, values in cost_columns(traces, facts, failures_per_bin(events, t)).items():
+        traces[col] = values
+    traces["cost_so_far_usd"] = np.cumsum(traces["cost_usd"].to_numpy())
     summary = summarize(traces, events, jobs, facts)
     scenario = {
         "name": "small",

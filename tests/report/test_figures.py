@@ -220,18 +220,19 @@ def test_cost_breakdown_and_cost_per_token(small_tables: Callable[..., RunTables
     t = small_tables()
     fig = F.cost_figure(t.traces, t.summary)
     names = _names(fig)
-    assert names[:2] == ["capital (amortized)", "energy"]
-    assert {"pre-training", "inference", "idle"} <= set(names)
+    assert names[:3] == ["capital: compute", "capital: network", "capital: facility"]
+    assert {"energy", "pre-training", "inference", "idle"} <= set(names)
     # both breakdowns add up to the same total
-    by_kind = sum(tr.y[0] for tr in fig.data[:-1] if tr.y[0] is not None)
-    by_use = sum(tr.y[1] for tr in fig.data[:-1] if tr.y[1] is not None)
+    bars = [tr for tr in fig.data if tr.xaxis == "x"]
+    by_kind = sum(tr.y[0] for tr in bars if tr.y[0] is not None)
+    by_use = sum(tr.y[1] for tr in bars if tr.y[1] is not None)
     assert by_kind == pytest.approx(by_use)
     assert by_kind == pytest.approx(t.summary["cost"]["total_usd"] / 1e6)
-    svc = fig.data[-1]
-    assert list(svc.x) == ["svc"]
-    assert svc.y[0] == pytest.approx(
-        t.summary["inference_services"][0]["cost_per_million_tokens_usd"]
-    )
+    used, idle = (tr for tr in fig.data if tr.xaxis == "x2")
+    assert list(used.x) == ["svc"]
+    svc = t.summary["inference_services"][0]
+    assert used.y[0] == pytest.approx(svc["cost_per_million_tokens_usd"])
+    assert used.y[0] + idle.y[0] == pytest.approx(svc["cost_per_million_tokens_with_idle_usd"])
     assert fig.layout.yaxis.title.text == "cost ($M)"
     assert fig.layout.yaxis2.title.text == "cost ($ per million tokens)"
     _all_axes_have_units(fig)
@@ -242,7 +243,7 @@ def test_cost_with_unknown_capital_is_not_a_smaller_number(
 ) -> None:
     t = small_tables(capex_known=False)
     fig = F.cost_figure(t.traces, t.summary)
-    assert "capital (amortized)" not in _names(fig)
+    assert not any(n.startswith("capital") for n in _names(fig))
     assert "energy" in _names(fig)
     assert "n/a" in fig.layout.title.text
     assert fig.data[-1].y == (None,)
@@ -257,7 +258,7 @@ def test_predicates_leave_out_figures_without_data(small_tables: Callable[..., R
     bare = small_tables(failures=False, inference=False, training=False)
     ids = {spec.id for spec, _ in F.figures_for(bare)}
     # no training: nothing throttled
-    assert ids == {"utilization", "power", "cooling", "grid", "cost"}
+    assert ids == {"utilization", "power", "cooling", "grid", "cost", "cost-trace"}
 
 
 def test_registry_is_well_formed() -> None:

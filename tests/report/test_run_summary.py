@@ -43,7 +43,8 @@ def test_summary_reads_like_the_report(small_tables: Callable[..., RunTables]) -
     summary["posttraining"]["mean_wait_hours"] = 0.0021
     summary["reliability"]["job_interruptions"] = 1
     printed = _printed(summary)
-    assert "$6.28B;" in printed and "e+" not in printed
+    assert "$6.28B:" in printed and "e+" not in printed
+    assert "/GPU-h fully loaded" in printed and "/M tok" in printed
     assert "mean wait 7.6 s," in printed
     assert "1 job interruption" in printed and "1 job interruptions" not in printed
     assert "1 interruption" in printed and "1 interruptions" not in printed

@@ -1,0 +1,112 @@
+"""SLO attainment in fleet runs comes from the request level (issue 12).
+
+A service with latency targets gets, when the scenario is built, a table of the share of its
+requests that meet the targets against the load on a replica (:func:`attainment_table`); the
+engine reads it at the load on the capacity the service holds in each interval. A service
+planned at its headroom meets the targets for nearly every request; one overloaded by demand the
+factory cannot give it meets them for far fewer than the share of tokens it serves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pytest import approx
+
+from sim.build import Plan
+from sim.io import RunTables
+from sim.serving.capacity import FLEET_LOADS, attainment_at, attainment_table
+
+Builder = Callable[..., dict[str, Any]]
+Run = Callable[..., tuple[Plan, RunTables]]
+PlanOf = Callable[..., Plan]
+
+
+def _svc(mean_rps: float, **kw: Any) -> dict[str, Any]:
+    return {
+        "name": "chat",
+        "model": "llama3.1-8b",
+        "input_tokens": 500,
+        "output_tokens": 200,
+        "ttft": "2 s",
+        "tpot": "50 ms",
+        "min_domains": 1,
+        "control_interval": "1 h",
+        "autoscale_tolerance": 0,
+        "scale_down_stabilization": 0,
+        "demand": {"mean_requests_per_s": mean_rps, "noise_cv": 0},
+        **kw,
+    }
+
+
+def test_the_table_falls_with_load_and_reads_back_bit_for_bit(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    plan = plan_of(tiny_scenario(inference=[_svc(1.0)]))
+    slo = plan.services[0].slo
+    assert slo is not None and slo.loads == FLEET_LOADS
+    att = np.array(slo.attainment)
+    assert att[0] > 0.99 and att[-1] < 0.5  # quiet: all meet; half again over capacity: few
+    assert (np.diff(att) <= 1e-9).all()
+    # beyond the table, the share met falls as capacity over demand
+    loads, values = np.array(slo.loads), att
+    assert attainment_at(loads, values, np.array([3.0]))[0] == approx(att[-1] * 1.5 / 3.0)
+    # the disk cache gives the same table as computing it
+    files = list((Path(os.environ["AIFACTORY_CACHE"]) / "slo").glob("*.json"))
+    assert files and all(json.loads(f.read_text())["attainment"] for f in files)
+
+
+def test_a_planned_service_meets_its_targets_an_overloaded_one_does_not(
+    tiny_scenario: Builder, plan_of: PlanOf, run_scenario: Run
+) -> None:
+    data = tiny_scenario(duration="2 d", inference=[_svc(1.0)])
+    ps = plan_of(data).services[0]
+    per_domain_rps = ps.capacity_tokens_per_s_per_domain / ps.tokens_per_request
+    # one domain's worth at the planned headroom: the autoscaler keeps up
+    data["workloads"]["inference"][0]["demand"]["mean_requests_per_s"] = 0.5 * per_domain_rps
+    _, ok = run_scenario(data)
+    tr = ok.traces
+    met, served = tr["service.chat.slo_met_tokens_per_s"], tr["service.chat.served_tokens_per_s"]
+    assert (met <= served * (1 + 1e-12)).all()
+    good = ok.summary["inference_services"][0]["slo_attainment"]
+    assert 0.99 < good <= 1.0
+    # four racks against six domains' worth of demand: capacity-bound all day
+    data["workloads"]["inference"][0]["demand"]["mean_requests_per_s"] = 6.0 * per_domain_rps
+    _, over = run_scenario(data)
+    row = over.summary["inference_services"][0]
+    tr = over.traces
+    served_share = tr["service.chat.served_tokens_per_s"].sum() / (
+        tr["service.chat.demand_tokens_per_s"].sum()
+    )
+    assert served_share < 0.8
+    assert row["slo_attainment"] < served_share  # the queue makes most requests late
+
+
+def test_a_service_without_targets_counts_every_served_token(
+    tiny_scenario: Builder, run_scenario: Run
+) -> None:
+    svc = _svc(5.0)
+    del svc["ttft"], svc["tpot"]
+    plan, t = run_scenario(tiny_scenario(inference=[svc]))
+    assert plan.services[0].slo is None
+    tr = t.traces
+    np.testing.assert_array_equal(
+        tr["service.chat.slo_met_tokens_per_s"], tr["service.chat.served_tokens_per_s"]
+    )
+
+
+def test_the_cache_is_keyed_by_its_inputs(tiny_scenario: Builder, plan_of: PlanOf) -> None:
+    a = plan_of(tiny_scenario(inference=[_svc(1.0)])).services[0].slo
+    b = plan_of(tiny_scenario(inference=[_svc(1.0, tpot="30 ms")])).services[0].slo
+    assert a is not None and b is not None and a.attainment != b.attainment
+
+
+def test_a_bad_rate_is_refused() -> None:
+    with pytest.raises(ValueError, match="rate must be positive"):
+        attainment_table(None, ttft_s=1.0, tpot_s=None, rate_per_s=0.0)  # type: ignore[arg-type]

@@ -1,0 +1,129 @@
+"""The commitment question (sim.commitment, ``aifactory commitment``), natural precision and the
+comparison's order and capacity figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim.build import with_natural_precision
+from sim.catalog.hardware import Precision
+from sim.cli import main
+from sim.commitment import commitment_rows
+from sim.config.loader import ScenarioError, load_scenario
+from sim.report.compare import by_release, comparison_table
+from sim.report.kpis import capacity_tokens_per_day
+from sim.runner import run
+from sim.units import YEAR_S
+
+SMOKE = Path(__file__).parent.parent / "scenarios" / "smoke.yaml"
+
+SITE = """
+name: small_commitment
+run: {duration: 1 d}
+facility:
+  grid_power: 3 MW
+  pue: 1.2
+  halls: [{name: h1, hardware: gb200_nvl72, racks: fill}]
+workloads:
+  pretraining:
+    - {name: run, model: llama3.1-8b, gpus: 576, tokens: 1e12, precision: fp8}
+  inference:
+    - name: chat
+      model: llama3.1-8b
+      demand: {mean_requests_per_s: 10}
+      input_tokens: 1000
+      output_tokens: 200
+commitment:
+  budget: $1B
+  term: 730 d
+  generations: [gb200_nvl72, h100_sxm]
+  utilization: 0.5
+"""
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict[str, object]]:
+    return commitment_rows(load_scenario(text=SITE))
+
+
+def test_rows_in_order_of_release_at_natural_precision(rows: list[dict[str, object]]) -> None:
+    assert [r["generation"] for r in rows] == ["h100_sxm", "gb200_nvl72"]  # 2023, then 2025
+    assert [r["precision"] for r in rows] == ["fp8", "fp4"]  # H100 has no FP4 rate
+    assert all(not r["note"] for r in rows)
+
+
+def test_the_budget_is_spent_over_the_term_and_buys_what_it_says(
+    rows: list[dict[str, object]],
+) -> None:
+    for r in rows:
+        years = 730 * 86_400 / YEAR_S
+        sites = float(r["sites"])  # type: ignore[arg-type]
+        assert sites * years * float(r["site_annual_usd"]) == pytest.approx(1e9)  # type: ignore[arg-type]
+        assert float(r["gpus"]) == pytest.approx(sites * float(r["site_gpus"]))  # type: ignore[arg-type]
+        gpu_h = float(r["gpus"]) * years * YEAR_S / 3600  # type: ignore[arg-type]
+        assert float(r["gpu_hours"]) == pytest.approx(gpu_h)  # type: ignore[arg-type]
+        assert float(r["usd_per_gpu_hour"]) > 1.0  # type: ignore[arg-type]
+        assert float(r["tokens"]) > 0 and float(r["training_runs"]) > 0  # type: ignore[arg-type]
+        assert float(r["facility_mw"]) == pytest.approx(float(r["it_mw"]) * 1.2)  # type: ignore[arg-type]
+
+
+def test_a_commitment_naming_what_the_scenario_lacks_is_an_error() -> None:
+    bad = SITE.replace("[gb200_nvl72, h100_sxm]", "[gb200_nvl72, h100_sxn]")
+    with pytest.raises(ScenarioError, match=r"commitment\.generations\[1\]: unknown hardware"):
+        commitment_rows(load_scenario(text=bad))
+    bad = SITE.replace("utilization: 0.5", "utilization: 0.5\n  service: chat2")
+    with pytest.raises(ScenarioError, match=r"commitment\.service: no inference service"):
+        commitment_rows(load_scenario(text=bad))
+
+
+def test_commitment_command_writes_its_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["commitment", str(SMOKE)])
+    assert code == 2 and "give --budget" in capsys.readouterr().err
+    out = tmp_path / "c"
+    args = ["commitment", str(SMOKE), "--budget", "$1B", "--term", "730 d"]
+    code = main([*args, "--generations", "gb200_nvl72,h100_sxm", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert (out / "commitment.html").is_file() and (out / "commitment.csv").is_file()
+    assert "/GPU-h" in printed and "e+" not in printed
+    assert printed.index("h100_sxm") < printed.index("gb200_nvl72")
+
+
+# --------------------------------------------------------------------------- precision, compare
+
+
+def test_natural_precision_unless_the_scenario_names_one() -> None:
+    loaded = with_natural_precision(load_scenario(SMOKE))
+    assert loaded.scenario.workloads.inference[0].precision is Precision.FP4
+    named = load_scenario(SMOKE, ["workloads.inference.0.precision=fp8"])
+    assert with_natural_precision(named).scenario.workloads.inference[0].precision is Precision.FP8
+    forced = with_natural_precision(named, "fp4")
+    assert forced.scenario.workloads.inference[0].precision is Precision.FP4
+
+
+def test_comparison_orders_by_release_and_shows_capacity() -> None:
+    gb = run(SMOKE, overrides=["run.duration=1 d"], write=False).tables
+    h100 = run(
+        SMOKE,
+        overrides=[
+            "run.duration=1 d",
+            "facility.halls.0.hardware=h100_sxm",
+            "facility.halls.0.racks=fill",
+        ],
+        write=False,
+    ).tables
+    runs = by_release({"gb": gb, "h100": h100})
+    assert list(runs) == ["h100", "gb"]
+    table = comparison_table(runs)
+    for label, t in runs.items():
+        held, factory = capacity_tokens_per_day(t)
+        assert held is not None and factory is not None
+        served = table.loc[label, "inference_tokens_per_day"]
+        assert factory >= held >= served * (1 - 1e-9)
+        assert table.loc[label, "cost_per_million_tokens_at_capacity_usd"] > 0
+        assert table.loc[label, "cost_per_gpu_hour_usd"] > 0  # priced: never n/a
+    assert list(table["year"]) == [2023, 2025]
