@@ -59,12 +59,8 @@ def order_options(
     if policy == "first_fit":
         return options
     if policy == "fastest_completion":
-        keyed = [o._replace(key=work / o.rate) for o in options]
-    else:
-        keyed = [
-            o._replace(key=work / o.rate * o.domains * cost_per_domain_s[o.hw]) for o in options
-        ]
-    return sorted(keyed, key=lambda o: o.key)
+        return sorted(options, key=lambda o: work / o.rate)
+    return sorted(options, key=lambda o: work / o.rate * o.domains * cost_per_domain_s[o.hw])
 
 
 class Executor(Protocol):

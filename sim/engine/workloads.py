@@ -94,8 +94,9 @@ class Workload:
 class Option(NamedTuple):
     """One hardware type a job may run on, with what it needs and does there: its gang of
     ``domains`` (``gpus`` computing), its base ``rate`` in the job's work units per second, its
-    model and peak FLOP/s, its network model on that type (None: not modelled) and ``key``, the
-    scheduler's hardware policy's score (lower is better; :mod:`sim.engine.scheduler`)."""
+    model and peak FLOP/s and its network model on that type (None: not modelled). The
+    scheduler's hardware policy orders a job's options
+    (:func:`sim.engine.scheduler.order_options`)."""
 
     hw: int
     domains: int
@@ -104,7 +105,6 @@ class Option(NamedTuple):
     model_flops_per_s: float = 0.0
     peak_flops_per_s: float = 0.0
     network: Any = None
-    key: float = 0.0
 
 
 class Job(Workload):
