@@ -36,6 +36,7 @@ from sim.config.grid import RandomDemandResponse
 from sim.config.loader import LoadedScenario, Loc, Problem, ScenarioError
 from sim.config.power_control import PowerControlConfig
 from sim.config.schema import (
+    LLAMA3_CAUSES,
     MAX_DOMAINS,
     ChoiceSize,
     DurationDist,
@@ -1803,7 +1804,9 @@ def _check_failures(sc: Scenario, gpus: int, specs: tuple[HardwareSpec, ...], er
     rel = sc.reliability
     if not rel.enabled:
         return
-    if "causes" in rel.model_fields_set and _fabric_fails(sc):
+    # the default causes' network_link rows give way to the fabric quietly, also when they are
+    # written out, as in a run folder's resolved scenario.yaml (which must run again as it is)
+    if "causes" in rel.model_fields_set and rel.causes != LLAMA3_CAUSES and _fabric_fails(sc):
         for i, c in enumerate(rel.causes):
             if c.scope == "network_link":
                 err.add(

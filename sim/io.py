@@ -35,7 +35,10 @@ __all__ = [
     "RunTables",
     "default_run_dir",
     "read_run",
+    "remove_file",
+    "remove_partials",
     "write_comparison",
+    "write_file",
     "write_report",
     "write_run",
     "write_serving_run",
@@ -311,3 +314,55 @@ def write_report(folder: Path | str, text: str) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+def write_file(folder: Path | str, name: str, content: str | pd.DataFrame) -> Path:
+    """Write (or replace) one file of a folder atomically, creating the folder: text as UTF-8, a
+    table as parquet. Written beside the target under a hidden name and renamed over it, so a
+    reader sees the old file or the new one, never half of one (a sweep's table, report, state)."""
+    folder = Path(folder)
+    target = folder / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder {folder}: {exc}") from None
+    tmp = folder / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
+    try:
+        if isinstance(content, pd.DataFrame):
+            content.to_parquet(tmp, index=False)
+        else:
+            tmp.write_text(content, "utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {target}: {exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def remove_file(path: Path | str) -> None:
+    """Remove one file if it is there (a sweep's failure record once its run has finished)."""
+    try:
+        Path(path).unlink(missing_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot remove {path}: {exc}") from None
+
+
+def remove_partials(folder: Path | str) -> list[Path]:
+    """Remove the hidden ``.<name>.<pid>.<id>.partial`` folders and files that writers killed
+    mid-way (SIGKILL, a lost machine) left in ``folder``; only call it when no writer is at work
+    there. Returns what was removed."""
+    folder = Path(folder)
+    gone: list[Path] = []
+    if not folder.is_dir():
+        return gone
+    for p in folder.iterdir():
+        if p.name.startswith(".") and p.name.endswith(".partial"):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone

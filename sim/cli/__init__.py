@@ -18,7 +18,7 @@ import contextlib
 import signal
 from collections.abc import Iterator, Sequence
 
-from sim.cli import commitment, estimate, hardware, reports, runs, serve
+from sim.cli import commitment, estimate, hardware, reports, runs, serve, sweep
 from sim.interrupt import EXIT_SIGINT, EXIT_SIGTERM, Terminated, interrupted, raise_terminated
 
 EXIT_USER_ERROR = 2
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     runs.add_parsers(sub)
     reports.add_parsers(sub)
+    sweep.add_parser(sub)
     hardware.add_parser(sub)
     estimate.add_parser(sub)
     serve.add_parser(sub)

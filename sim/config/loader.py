@@ -11,7 +11,8 @@ error rather than a silent overwrite. Sizes are bounded before any work: the fil
 (:data:`MAX_SCENARIO_BYTES`, read no further than that, so ``/dev/zero`` or a huge file costs
 nothing), and the number of values once aliases (``*name``) are expanded
 (:data:`MAX_YAML_VALUES`, so an alias bomb is refused before it is built or echoed). Values
-set with ``--set`` are blamed on the override, never on a line of the file.
+set with ``--set`` are blamed on the override, never on a line of the file. An override can
+carry its own label (:class:`Override`): a sweep's grid values are blamed on ``--grid KEY=VALUE``.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ from sim.units import cut, short
 __all__ = [
     "DEFAULT_SCENARIO",
     "LoadedScenario",
+    "Override",
     "ScenarioError",
     "format_path",
     "load_scenario",
+    "override_path",
     "read_yaml",
     "resolved_dict",
 ]
@@ -52,8 +55,17 @@ MAX_YAML_VALUES = 100_000
 _MAX_ROW = 2_000
 
 Loc = tuple[str | int, ...]
-#: where each key path stands: a line of the file, or the text of the ``--set`` that set it
+#: where each key path stands: a line of the file, or the label of the override that set it
 Lines = dict[Loc, int | str]
+
+
+@dataclass(frozen=True)
+class Override:
+    """A ``key.path=value`` override with the label its errors are blamed on (``--set`` for a
+    plain string; ``--grid facility.grid_power=3 MW`` for a value of a sweep's grid)."""
+
+    item: str
+    label: str = "--set"
 
 
 def format_path(loc: Iterable[str | int]) -> str:
@@ -91,8 +103,9 @@ class ScenarioError(Exception):
             # a problem with a key that a --set override changed under (network.failures after
             # --set network.failures.enabled=false): the override is the likelier cause
             n = len(loc)
-            if any(v == "--set" and k[:n] == loc for k, v in self.lines.items()):
-                return "--set"
+            for k, v in self.lines.items():
+                if isinstance(v, str) and k[:n] == loc:
+                    return v
         return line
 
     def _render(self) -> str:
@@ -254,14 +267,14 @@ def _compose_checked(text: str, source: str) -> tuple[Any, Lines]:
 # --------------------------------------------------------------------------- overrides
 
 
-def _parse_override(item: str) -> tuple[Loc, Any]:
+def _parse_override(item: str, flag: str = "--set") -> tuple[Loc, Any]:
     if "=" not in item:
-        raise ValueError(f"--set expects key.path=value, got {item!r}")
+        raise ValueError(f"{flag} expects key.path=value, got {item!r}")
     key, _, raw = item.partition("=")
     parts: list[str | int] = []
     for piece in key.strip().split("."):
         if not piece:
-            raise ValueError(f"--set key {key!r} has an empty part")
+            raise ValueError(f"{flag} key {key!r} has an empty part")
         # hall[0] or halls.0 both index a list
         while "[" in piece and piece.endswith("]"):
             head, _, idx = piece.partition("[")
@@ -270,7 +283,7 @@ def _parse_override(item: str) -> tuple[Loc, Any]:
             piece = "[" + idx
             inner, _, rest = piece[1:].partition("]")
             if not inner.isdigit():
-                raise ValueError(f"--set key {key!r}: index {inner!r} is not a number")
+                raise ValueError(f"{flag} key {key!r}: index {inner!r} is not a number")
             parts.append(int(inner))
             piece = rest
             if not piece:
@@ -280,7 +293,7 @@ def _parse_override(item: str) -> tuple[Loc, Any]:
             continue
     try:
         # the loader's bounds apply to a value given on the command line too (aliases, depth)
-        value = _compose(raw, "--set")[0] if raw.strip() else ""
+        value = _compose(raw, flag)[0] if raw.strip() else ""
     except ScenarioError as exc:
         if "YAML syntax error" not in str(exc):
             raise ValueError(f"{cut(key, 60)}: {exc.problems[0].message}") from None
@@ -288,7 +301,15 @@ def _parse_override(item: str) -> tuple[Loc, Any]:
     return tuple(parts), value
 
 
-def _apply_override(data: dict[str, Any], loc: Loc, value: Any, item: str) -> None:
+def override_path(key: str, flag: str = "--set") -> Loc:
+    """The key path that ``flag key=...`` sets (``halls.0`` and ``halls[0]`` alike); a
+    :class:`ValueError` says what is wrong with the key."""
+    return _parse_override(f"{key}=", flag)[0]
+
+
+def _apply_override(
+    data: dict[str, Any], loc: Loc, value: Any, item: str, flag: str = "--set"
+) -> None:
     node: Any = data
     for i, part in enumerate(loc[:-1]):
         nxt = loc[i + 1]
@@ -299,18 +320,18 @@ def _apply_override(data: dict[str, Any], loc: Loc, value: Any, item: str) -> No
         elif isinstance(node, list) and isinstance(part, int):
             if part >= len(node):
                 raise ValueError(
-                    f"--set {item}: {format_path(loc[: i + 1])} has only {len(node)} entries"
+                    f"{flag} {item}: {format_path(loc[: i + 1])} has only {len(node)} entries"
                 )
             node = node[part]
         else:
-            raise ValueError(f"--set {item}: {format_path(loc[: i + 1])} is not a section")
+            raise ValueError(f"{flag} {item}: {format_path(loc[: i + 1])} is not a section")
     last = loc[-1]
     if isinstance(node, dict) and isinstance(last, str):
         node[last] = value
     elif isinstance(node, list) and isinstance(last, int) and last < len(node):
         node[last] = value
     else:
-        raise ValueError(f"--set {item}: cannot set {format_path(loc)}")
+        raise ValueError(f"{flag} {item}: cannot set {format_path(loc)}")
 
 
 # --------------------------------------------------------------------------- validation errors
@@ -456,7 +477,7 @@ def _read(path: str | Path | None) -> tuple[str, str]:
 
 def load_scenario(
     path: str | Path | None = None,
-    overrides: Sequence[str] = (),
+    overrides: Sequence[str | Override] = (),
     *,
     text: str | None = None,
     source: str | None = None,
@@ -480,16 +501,18 @@ def load_scenario(
             [Problem((), "a scenario must be a mapping of sections (run, facility, ...)")],
             lines,
         )
-    for item in overrides:
+    for given in overrides:
+        o = given if isinstance(given, Override) else Override(given)
+        flag = o.label.split(" ", 1)[0]
         try:
-            loc, value = _parse_override(item)
-            _apply_override(data, loc, value, item)
+            loc, value = _parse_override(o.item, flag)
+            _apply_override(data, loc, value, o.item, flag)
         except ValueError as exc:
-            raise ScenarioError("--set", [Problem((), str(exc))], {}) from None
+            raise ScenarioError(o.label, [Problem((), str(exc))], {}) from None
         # whatever is at or under this key now comes from the override, not from the file
         for known in [k for k in lines if k[: len(loc)] == loc]:
             del lines[known]
-        lines[loc] = "--set"
+        lines[loc] = o.label
     if "name" not in data and path is not None:
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem).lstrip("._-")[:100]
         data["name"] = stem or "scenario"

@@ -217,7 +217,8 @@ class LocatedPool:
     # ------------------------------------------------------------------ the IndexStack verbs
 
     def push(self, ids: np.ndarray) -> None:
-        if ids.shape[0] == 0:
+        k = ids.shape[0]
+        if k == 0:
             return
         unit_of, stacks, base = self.unit_of, self.stacks, self.base
         counts: dict[int, int] = {}
@@ -340,9 +341,13 @@ class LocatedPool:
             else:
                 kids = self.open[tier - 1].get(group, {})
                 order = [(-f, c) for f, c in sorted([(-free[c], c) for c in kids])]
+            units = tier == 1  # the children are units: no recursion to place in them
             for f, c in order:
-                n = min(f, k)
-                self._place(tier - 1, c, n, out)
+                n = f if f < k else k
+                if units:
+                    out.append((c, n))
+                else:
+                    self._place(tier - 1, c, n, out)
                 k -= n
                 if k == 0:
                     return
