@@ -412,6 +412,21 @@ def _provenance(facts: RunFacts, service: str) -> tuple[str, str] | None:
     return None
 
 
+def _capacity(facts: RunFacts, service: str, peak_gpus: float) -> tuple[float, float, float] | None:
+    """What ``service`` could sustain at its latency targets, in output tokens a day: per domain
+    (its planned capacity per domain, which already holds the p99 TTFT/TPOT targets and the
+    utilisation ceiling of Poisson arrivals, sim/perf/inference.py), per MW of its domains'
+    provisioned IT power, and with the most domains it held (``peak_gpus`` / domain GPUs).
+    Capacity, not demand: generations compare on what they could serve. None for facts made
+    by hand without the domain power."""
+    for s in facts["services"]:
+        if s["name"] == service and "domain_power_w" in s:
+            per_domain = s["capacity_tokens_per_s_per_domain"] * DAY_S
+            peak = peak_gpus / s["domain_gpus"] if math.isfinite(peak_gpus) else 0.0
+            return per_domain, per_domain / (s["domain_power_w"] / 1e6), per_domain * peak
+    return None
+
+
 def _hall_energy(traces: pd.DataFrame, hall: str) -> dict[str, float]:
     """A hall's energy, and the hours its heat exceeded what its cooling could reject then,
     counted on sample-interval means (the exact time above each hall's limits, which the power
@@ -599,6 +614,12 @@ def summarize(
         prov = _provenance(facts, str(r["name"]))
         if prov is not None:
             svc["capacity_provenance"], svc["capacity_source"] = prov
+        cap = _capacity(facts, str(r["name"]), float(r["gpus"]))
+        if cap is not None:
+            per_domain, per_mw, at_peak = cap
+            svc["capacity_tokens_per_day_per_domain"] = per_domain
+            svc["capacity_tokens_per_day_per_mw"] = per_mw
+            svc["capacity_tokens_per_day_at_peak_domains"] = at_peak
         services.append(svc)
     halls_energy = {h["name"]: _hall_energy(traces, h["name"]) for h in facts["halls"]}
     pre_tokens = float(pre["work_done"].sum()) if len(pre) else 0.0

@@ -234,6 +234,17 @@ COMPARED_SERVICE = EntityFamily(
             "USD per million tokens",
             "the service's cost over its output tokens (NaN when a price is unknown)",
         ),
+        Column(
+            "capacity_tokens_per_day_per_mw",
+            "tokens per day per MW",
+            "output tokens a day it could sustain at its latency targets per MW of its domains'"
+            " provisioned IT power (capacity, not demand)",
+        ),
+        Column(
+            "capacity_tokens_per_day_per_domain",
+            "tokens per day",
+            "output tokens a day one of its domains could sustain at its latency targets",
+        ),
     ),
 )
 
@@ -419,6 +430,8 @@ class ServiceFacts(TypedDict):
     #: (sim.perf.serving), and in words (absent for facts made by hand)
     capacity_provenance: NotRequired[str]
     capacity_source: NotRequired[str]
+    #: provisioned IT power of one of its domains (its capacity per MW divides by it)
+    domain_power_w: NotRequired[float]
 
 
 class ControlFacts(TypedDict):
@@ -613,6 +626,12 @@ class ServiceSummary(TypedDict):
     #: provenance of the serving capacity (measured, fitted, from specs, assumption) and its source
     capacity_provenance: NotRequired[str]
     capacity_source: NotRequired[str]
+    #: what it could sustain at its latency targets (capacity, not demand): output tokens a day
+    #: per domain, per MW of provisioned IT power of its domains, and with the most domains it
+    #: held in the run (:func:`sim.analysis.summarize`)
+    capacity_tokens_per_day_per_domain: NotRequired[float]
+    capacity_tokens_per_day_per_mw: NotRequired[float]
+    capacity_tokens_per_day_at_peak_domains: NotRequired[float]
 
 
 class ReliabilitySummary(TypedDict):

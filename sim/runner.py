@@ -271,6 +271,7 @@ def run_facts(plan: Plan) -> RunFacts:
                 "priority_class": plan.class_names[s.class_rank],
                 "domain_gpus": plan.hw_specs[s.hw_index].domain_gpus,
                 "capacity_tokens_per_s_per_domain": s.capacity_tokens_per_s_per_domain,
+                "domain_power_w": plan.hw_specs[s.hw_index].domain_power_w,
                 "flops_per_output_token": s.model_flops_per_token
                 * (1.0 + s.prompt_tokens_per_request / s.tokens_per_request),
                 "capacity_provenance": str(s.estimate.get("provenance", "")),

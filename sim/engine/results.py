@@ -69,7 +69,7 @@ def job_rows(
             "finish_s": job.finish_s,
             "state": _STATE[job.phase],
             "work": job.work,
-            "work_unit": "tokens" if job.kind == "pretraining" else "run_seconds",
+            "work_unit": job.work_unit,
             "work_done": job.done_work,
             "work_lost": job.lost_work,
             "interruptions": job.interruptions,

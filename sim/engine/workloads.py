@@ -28,7 +28,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d
@@ -36,7 +36,7 @@ from scipy.ndimage import maximum_filter1d
 from sim.contract import RATE_FACTORS
 from sim.engine.fleet import IndexStack
 
-__all__ = ["FACTOR_INDEX", "Job", "Phase", "Service", "Workload", "trailing_max"]
+__all__ = ["FACTOR_INDEX", "Job", "Option", "Phase", "Service", "Workload", "trailing_max"]
 
 #: position of each named rate factor in :attr:`Job.factors`
 FACTOR_INDEX = {name: i for i, name in enumerate(RATE_FACTORS)}
@@ -91,6 +91,22 @@ class Workload:
         self.alloc_start = now
 
 
+class Option(NamedTuple):
+    """One hardware type a job may run on, with what it needs and does there: its gang of
+    ``domains`` (``gpus`` computing), its base ``rate`` in the job's work units per second, its
+    model and peak FLOP/s and its network model on that type (None: not modelled). The
+    scheduler's hardware policy orders a job's options
+    (:func:`sim.engine.scheduler.order_options`)."""
+
+    hw: int
+    domains: int
+    gpus: int
+    rate: float
+    model_flops_per_s: float = 0.0
+    peak_flops_per_s: float = 0.0
+    network: Any = None
+
+
 class Job(Workload):
     def __init__(
         self,
@@ -114,9 +130,14 @@ class Job(Workload):
         stream: str = "",
         persist_s: float = 0.0,
         restore_s: float = 0.0,
+        work_unit: str = "",
     ) -> None:
         super().__init__(name, hw, class_rank, preemptible, slot, domains, n_halls)
         self.kind = kind
+        self.work_unit = work_unit or ("tokens" if kind == "pretraining" else "run_seconds")
+        #: the hardware types it may run on, best first by the scheduler's hardware policy;
+        #: empty when it can run on ``hw`` only (it named it, or the site has one type)
+        self.options: list[Option] = []
         self.victim = preemptible
         self.stream = stream
         self.domains = domains
@@ -180,6 +201,24 @@ class Job(Workload):
         self.placed = False  # given a new gang since it last ran (its spans are to be found)
         self.hold_paused = False  # paused when it failed: it restarts into PAUSED
         self.net_groups: list[tuple[int, list[int], list[float]]] = []  # crossed, per tier
+
+    def use(self, opt: Option) -> None:
+        """Take on option ``opt`` (its hardware, gang, rates and network model) for its next
+        start; only while it holds no domain. Its work is in units that do not depend on the
+        hardware (tokens, steps), so progress carries over; its rate factors are kept."""
+        assert self.held.size == 0
+        self.hw = opt.hw
+        self.domains = opt.domains
+        self.gpus = opt.gpus
+        self.base_rate = opt.rate
+        self.model_flops_per_s = opt.model_flops_per_s
+        self.peak_flops_per_s = opt.peak_flops_per_s
+        self.network = opt.network
+        self.net_version = -1
+        rate = opt.rate
+        for f in self.factors:
+            rate *= f
+        self.rate = rate
 
     # ------------------------------------------------------------------ progress
 
