@@ -36,6 +36,7 @@ import pandas as pd
 
 from sim.contract import (
     FABRIC_TIER,
+    FAILURE_CAUSE,
     HALL,
     PRIORITY_CLASS,
     RATE_FACTORS,
@@ -68,8 +69,10 @@ __all__ = [
     "failed_by_cause",
     "failures_per_bin",
     "goodput",
+    "pretraining_ettr",
     "service_rows",
     "summarize",
+    "with_reliability_traces",
 ]
 
 
@@ -100,6 +103,58 @@ def failed_by_cause(
     return out
 
 
+def pretraining_ettr(traces: pd.DataFrame, events: pd.DataFrame, jobs: pd.DataFrame) -> np.ndarray:
+    """ETTR of the pre-training runs so far at the end of each trace bin: the work computed
+    (``pretraining_tokens_per_s`` x bin, checkpoint stalls included) less the work lost
+    (``interrupted`` and ``preempted`` rows of pre-training jobs), over the sum of each run's
+    base rate x its wall time since its first start (until it finished). At the end of the run
+    it is the jobs table's ETTR, over all runs (weighted by base rate x wall time). NaN before
+    the first start."""
+    t0 = traces["time_s"].to_numpy(dtype=np.float64)
+    t1 = t0 + traces["interval_s"].to_numpy(dtype=np.float64)
+    done = np.cumsum(traces["pretraining_tokens_per_s"].to_numpy(dtype=np.float64) * (t1 - t0))
+    pre = jobs[jobs["workload"] == "pretraining"]
+    ev = events[
+        events["event"].isin(["interrupted", "preempted"])
+        & events["subject"].isin(pre["name"].tolist())
+    ]
+    lost = np.zeros(len(t1))
+    if len(ev):
+        order = np.argsort(ev["time_s"].to_numpy(dtype=np.float64), kind="stable")
+        when = ev["time_s"].to_numpy(dtype=np.float64)[order]
+        cum = np.cumsum(ev["value"].to_numpy(dtype=np.float64)[order])
+        k = np.searchsorted(when, t1, side="right")
+        lost = np.where(k > 0, cum[np.maximum(k - 1, 0)], 0.0)
+    wall = np.zeros(len(t1))
+    for _, r in pre.iterrows():
+        start, rate = float(r["first_start_s"]), float(r["rate_per_s"])
+        if not math.isfinite(start) or not rate > 0:
+            continue
+        end = float(r["finish_s"]) if r["state"] == "finished" else math.inf
+        wall += rate * np.clip(np.minimum(t1, end) - start, 0.0, None)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(wall > 0, (done - lost) / wall, np.nan)
+
+
+def with_reliability_traces(
+    traces: pd.DataFrame, events: pd.DataFrame, jobs: pd.DataFrame
+) -> pd.DataFrame:
+    """``traces`` with ``pretraining_ettr`` (:func:`pretraining_ettr`) and, per failure cause,
+    ``cause.<name>.domains_out`` (:func:`failed_by_cause` on the trace's bins)."""
+    out = traces.copy()
+    out["pretraining_ettr"] = pretraining_ettr(traces, events, jobs)
+    if len(out):
+        t0 = out["time_s"].to_numpy(dtype=np.float64)
+        end = float(t0[-1] + out["interval_s"].iloc[-1])
+        step = float(out["interval_s"].iloc[0])
+        by = failed_by_cause(events, end, step)
+        if len(by) == len(out):
+            for c in by.columns:
+                if c != "time_s":
+                    out[entity_column(FAILURE_CAUSE, str(c), "domains_out")] = by[c].to_numpy()
+    return out
+
+
 def _count(v: Any) -> int:
     """A count column of a row (0 where a table made without it has NaN)."""
     return int(v) if v is not None and not pd.isna(v) else 0
@@ -117,6 +172,7 @@ def goodput(row: pd.Series) -> dict[str, float]:
     return {
         "detection": float(row["detection_lost_s"]) / HOUR_S,
         "restart": float(row["restart_lost_s"]) / HOUR_S,
+        "restore": float(row.get("restore_lost_s", 0.0)) / HOUR_S,
         "recomputation": float(row["recompute_lost_s"]) / HOUR_S,
         "waiting_for_domains": float(row["domain_wait_s"]) / HOUR_S,
         "checkpoint_stalls": ckpt / HOUR_S,
@@ -356,6 +412,21 @@ def _provenance(facts: RunFacts, service: str) -> tuple[str, str] | None:
     return None
 
 
+def _capacity(facts: RunFacts, service: str, peak_gpus: float) -> tuple[float, float, float] | None:
+    """What ``service`` could sustain at its latency targets, in output tokens a day: per domain
+    (its planned capacity per domain, which already holds the p99 TTFT/TPOT targets and the
+    utilisation ceiling of Poisson arrivals, sim/perf/inference.py), per MW of its domains'
+    provisioned IT power, and with the most domains it held (``peak_gpus`` / domain GPUs).
+    Capacity, not demand: generations compare on what they could serve. None for facts made
+    by hand without the domain power."""
+    for s in facts["services"]:
+        if s["name"] == service and "domain_power_w" in s:
+            per_domain = s["capacity_tokens_per_s_per_domain"] * DAY_S
+            peak = peak_gpus / s["domain_gpus"] if math.isfinite(peak_gpus) else 0.0
+            return per_domain, per_domain / (s["domain_power_w"] / 1e6), per_domain * peak
+    return None
+
+
 def _hall_energy(traces: pd.DataFrame, hall: str) -> dict[str, float]:
     """A hall's energy, and the hours its heat exceeded what its cooling could reject then,
     counted on sample-interval means (the exact time above each hall's limits, which the power
@@ -513,9 +584,9 @@ def summarize(
         if waited > share and r["workload"] == "pretraining":
             warnings.append(
                 f"training run {r['name']} spent {waited:.0%} of its time since its first start"
-                f" waiting for domains (more than {share:.0%}): add spare domains"
-                " (scheduler.spare_domains), let lower work be preempted, or use"
-                " reliability.recovery: wait_for_repair"
+                f" waiting for domains (more than {share:.0%}): hold hot spares per hall"
+                " (reliability.recovery: take_spare with reliability.hot_spares) or let lower"
+                " work be preempted"
             )
     post = jobs[jobs["workload"] == "posttraining"]
     services: list[ServiceSummary] = []
@@ -543,6 +614,12 @@ def summarize(
         prov = _provenance(facts, str(r["name"]))
         if prov is not None:
             svc["capacity_provenance"], svc["capacity_source"] = prov
+        cap = _capacity(facts, str(r["name"]), float(r["gpus"]))
+        if cap is not None:
+            per_domain, per_mw, at_peak = cap
+            svc["capacity_tokens_per_day_per_domain"] = per_domain
+            svc["capacity_tokens_per_day_per_mw"] = per_mw
+            svc["capacity_tokens_per_day_at_peak_domains"] = at_peak
         services.append(svc)
     halls_energy = {h["name"]: _hall_energy(traces, h["name"]) for h in facts["halls"]}
     pre_tokens = float(pre["work_done"].sum()) if len(pre) else 0.0
@@ -668,4 +745,6 @@ def _reliability(events: pd.DataFrame, duration: float, facts: RunFacts) -> Reli
         out["recovery"] = rel["recovery"]
         out["tray_swaps"] = rel["tray_swaps"]
         out["correlated_events"] = rel["correlated_events"]
+        out["hot_spares"] = rel.get("hot_spares", 0)
+        out["hot_spares_taken"] = rel.get("hot_spares_taken", 0)
     return out

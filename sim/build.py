@@ -47,6 +47,7 @@ from sim.config.schema import (
     PosttrainingStream,
     PretrainingJob,
     Scenario,
+    SchedulerConfig,
 )
 from sim.facility.cooling import ARCHETYPES, CoolingPart, HallCooling
 from sim.facility.grid import (
@@ -68,7 +69,14 @@ from sim.facility.weather import (
 )
 from sim.facility.weather_csv import WeatherFileError
 from sim.network import Fabric, FabricHall, build_fabric, check_fabric, fabric_capex_usd
-from sim.perf import PerfError, TrainingLayout, estimate_serving, estimate_training
+from sim.perf import (
+    PerfError,
+    TrainingLayout,
+    estimate_inference,
+    estimate_serving,
+    estimate_training,
+)
+from sim.perf.common import to_precision, weight_bytes_per_param
 from sim.perf.training import default_vp
 from sim.rng import RandomStreams
 from sim.serving.capacity import AttainmentTable, attainment_table
@@ -118,6 +126,13 @@ WORKLOAD_KINDS = ("pretraining", "posttraining", "inference")
 #: et al., ZeRO, SC 2020, §3.1). A full checkpoint writes all of it.
 BYTES_PER_PARAM_TRAINING_STATE = 16.0
 
+#: Device-to-host copy bandwidth per GPU for an asynchronous checkpoint's snapshot: one direction
+#: of PCIe Gen5 x16, 64 GB/s (PCI-SIG Gen5, 32 GT/s x 16 lanes; the H100 SXM's host interface,
+#: NVIDIA H100 datasheet "PCIe Gen5 128 GB/s" both ways). GB200's NVLink-C2C is 450 GB/s each
+#: way (NVIDIA GB200 NVL72 datasheet, 900 GB/s bidirectional), so this is conservative there.
+#: Not in reference/hardware.md; the snapshot is short either way (a GPU's share of the state).
+SNAPSHOT_BYTES_PER_S = 64e9
+
 
 @dataclass(frozen=True)
 class Hall:
@@ -148,14 +163,26 @@ class PlannedJob:
     checkpoint_interval_s: float
     checkpoint_write_s: float
     estimate: dict[str, Any]
+    #: the stall per checkpoint (the write under sync, the snapshot under async)
+    checkpoint_stall_s: float = 0.0
+    #: after a snapshot, until the checkpoint is durable (async: the write; sync: 0)
+    checkpoint_persist_s: float = 0.0
+    checkpoint_restore_s: float = 0.0
+    checkpoint_mode: str = "sync"
     #: the performance model's estimate object: its step time on any network path (the
     #: engine's fabric turns a placement into a path and a rate factor)
     model: Any = field(default=None, repr=False, compare=False)
+    #: the same job on the site's other hardware types, next best first by the scheduler's
+    #: hardware policy (empty: it named its hardware, or the site has one type)
+    alternatives: tuple[PlannedJob, ...] = ()
 
 
 @dataclass(frozen=True)
 class PlannedStream:
-    """A post-training arrival stream; each job's work is its uninterrupted run time."""
+    """A post-training arrival stream on one hardware type (``options``: on each type it may
+    run on, in the halls' order; the scheduler's hardware policy ranks them per job).
+    ``size_values`` are domains per job on this type, ``size_gpus`` the GPUs they come from;
+    each job's work is in ``work_unit`` and it runs at ``rates[k]`` units/s with size ``k``."""
 
     name: str
     kind: str
@@ -165,10 +192,21 @@ class PlannedStream:
     arrival_rate_per_s: float
     size_values: tuple[int, ...]
     size_weights: tuple[float, ...]
-    duration: DurationDist
+    duration: DurationDist | None
     start_at_s: float
     stop_at_s: float
     checkpoint_interval_s: float
+    #: stall per checkpoint and read-back per restart, from the model trained (16 bytes/param
+    #: over the storage bandwidths); 0 when the stream names no model
+    checkpoint_write_s: float = 0.0
+    checkpoint_restore_s: float = 0.0
+    size_gpus: tuple[int, ...] = ()
+    domain_gpus: int = 0
+    rates: tuple[float, ...] = ()
+    work_unit: str = "run_seconds"
+    #: each job's work in ``work_unit`` when the stream is work-based (``duration`` is None)
+    work: float = 0.0
+    options: tuple[PlannedStream, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -194,8 +232,30 @@ class PlannedService:
     growth_per_year: float
     estimate: dict[str, Any]
     #: SLO attainment of a replica against its load from the request-level simulator (None
-    #: for a service without latency targets: there every served token meets them)
+    #: for a service without latency targets: there every served token meets them; and for one
+    #: with companion prefill, which the request level does not model: served over demanded)
     slo: AttainmentTable | None = None
+    #: reasoning tokens per request at multiplier 1, and the multiplier's ramp (factor, start,
+    #: duration in s; None: constant); the capacity per domain is planned at the ramp's highest
+    #: multiplier (:func:`reasoning_multiplier`)
+    reasoning_tokens_per_request: float = 0.0
+    reasoning_ramp: tuple[float, float, float] | None = None
+
+    def tokens_factor(self, t_s: np.ndarray) -> np.ndarray:
+        """Generated tokens per request at times ``t_s`` over those at multiplier 1."""
+        if self.reasoning_ramp is None:
+            return np.ones_like(t_s)
+        extra = self.reasoning_tokens_per_request * (
+            reasoning_multiplier(self.reasoning_ramp, t_s) - 1.0
+        )
+        return 1.0 + extra / self.tokens_per_request
+
+
+def reasoning_multiplier(ramp: tuple[float, float, float], t_s: np.ndarray) -> np.ndarray:
+    """The reasoning multiplier at times ``t_s``: 1 before ``start``, ``factor`` after
+    ``start + over``, linear between."""
+    factor, start, over = ramp
+    return 1.0 + (factor - 1.0) * np.clip((t_s - start) / over, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -276,6 +336,8 @@ class PlannedReliability:
     spare_trays_per_rack: int = 0
     recovery: str = "wait_for_repair"
     waiting_warning_share: float = 0.05
+    #: hot spares held apart per hall (recovery ``take_spare``; empty: none)
+    hot_spares: tuple[int, ...] = ()
 
     @property
     def failure_rate_per_1000_node_days(self) -> float:
@@ -289,6 +351,11 @@ class PlannedScheduler:
     policy: str
     class_names: tuple[str, ...]
     spare_domains: int
+    #: how work that names no hardware chooses a type (sim.engine.scheduler.HARDWARE_POLICIES)
+    hardware_policy: str = "fastest_completion"
+    #: per hardware type: capital amortisation and training energy of one domain, USD/s
+    #: (:func:`cost_per_domain_s`; NaN without a sourced price)
+    cost_per_domain_s: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -392,6 +459,13 @@ class _Errors:
 
     def add(self, loc: Loc, message: str) -> None:
         self.problems.append(Problem(loc, message))
+
+    def scratch(self) -> _Errors:
+        """An empty list for one try (a workload planned on one of several hardware types):
+        its problems count only if no type can run the workload."""
+        out = _Errors(self.loaded)
+        out.bad_hardware = self.bad_hardware
+        return out
 
     def raise_if_any(self) -> None:
         if self.problems:
@@ -590,7 +664,12 @@ def build(loaded: LoadedScenario) -> Plan:
     err.raise_if_any()
     hw_names = tuple(sorted(hw_index, key=hw_index.__getitem__))
     specs = tuple(table[n] for n in hw_names)
-    domains_by_hw = [sum(h.n_domains for h in halls if h.hw_index == i) for i in range(len(specs))]
+    hot = _hot_spares(sc, halls, err)
+    # hot spares are held apart: no job or service runs on them
+    domains_by_hw = [
+        sum(h.n_domains - k for h, k in zip(halls, hot, strict=True) if h.hw_index == i)
+        for i in range(len(specs))
+    ]
     f = sc.facility
     if sum(h.n_domains * specs[h.hw_index].domain_power_w for h in halls) * (
         1 + f.it_overhead_fraction
@@ -629,77 +708,145 @@ def build(loaded: LoadedScenario) -> Plan:
     )
     err.raise_if_any()
 
+    policy = sc.scheduler.hardware_policy
+    cost = tuple(
+        cost_per_domain_s(sc, spec, _activity(sc, spec).training, grid, sizing_pue)
+        for spec in specs
+    )
+    cost_inference = tuple(
+        cost_per_domain_s(sc, spec, _activity(sc, spec).inference_full_load, grid, sizing_pue)
+        for spec in specs
+    )
+    _check_hardware_policy(sc, specs, cost, err)
+
+    def candidates(want: str | None, loc: Loc) -> list[int]:
+        if want is None:
+            return list(range(len(hw_names)))
+        hw = _pick_hw(want, loc, hw_index, err)
+        return [] if hw is None else [hw]
+
     jobs: list[PlannedJob] = []
     for i, j in enumerate(sc.workloads.pretraining):
         loc: Loc = ("workloads", "pretraining", i)
-        jobs_hw = _pick_hw(j.hardware, (*loc, "hardware"), hw_index, err)
         model = _model(j.model, (*loc, "model"), err)
-        if jobs_hw is None or model is None:
+        if model is None:
             continue
-        planned = _plan_job(
-            j,
-            loc,
-            jobs_hw,
-            specs[jobs_hw],
-            model,
-            domains_by_hw[jobs_hw],
-            spare,
-            sc,
-            err,
-            rank[j.priority_class],
-            preemptible[j.priority_class],
-        )
-        if planned is not None:
-            jobs.append(planned)
+        options_j: list[PlannedJob] = []
+        first: _Errors | None = None
+        for jobs_hw in candidates(j.hardware, (*loc, "hardware")):
+            scratch = err.scratch()
+            planned = _plan_job(
+                j,
+                loc,
+                jobs_hw,
+                specs[jobs_hw],
+                model,
+                domains_by_hw[jobs_hw],
+                spare,
+                sc,
+                scratch,
+                rank[j.priority_class],
+                preemptible[j.priority_class],
+            )
+            first = first or scratch
+            if planned is not None:
+                options_j.append(planned)
+        if not options_j:
+            if first is not None:
+                err.problems.extend(first.problems)
+            continue
+        ranked = _rank_jobs(policy, options_j, cost)
+        jobs.append(replace(ranked[0], alternatives=tuple(ranked[1:])))
 
     streams: list[PlannedStream] = []
     for i, s in enumerate(sc.workloads.posttraining):
         loc = ("workloads", "posttraining", i)
-        s_hw = _pick_hw(s.hardware, (*loc, "hardware"), hw_index, err)
-        if s_hw is None:
+        s_model = None if s.model is None else _model(s.model, (*loc, "model"), err)
+        if s.model is not None and s_model is None:
             continue
-        planned_st = _plan_stream(
-            s,
-            loc,
-            s_hw,
-            specs[s_hw],
-            domains_by_hw[s_hw],
-            sc,
-            err,
-            rank[s.priority_class],
-            preemptible[s.priority_class],
-        )
-        if planned_st is not None:
-            streams.append(planned_st)
+        options_s: list[PlannedStream] = []
+        first = None
+        for s_hw in candidates(s.hardware, (*loc, "hardware")):
+            scratch = err.scratch()
+            planned_st = _plan_stream(
+                s,
+                loc,
+                s_hw,
+                specs[s_hw],
+                s_model,
+                domains_by_hw[s_hw],
+                sc,
+                scratch,
+                rank[s.priority_class],
+                preemptible[s.priority_class],
+            )
+            first = first or scratch
+            if planned_st is not None:
+                options_s.append(planned_st)
+        if not options_s:
+            if first is not None:
+                err.problems.extend(first.problems)
+            continue
+        streams.append(replace(options_s[0], options=tuple(options_s)))
 
     services: list[PlannedService] = []
     for i, v in enumerate(sc.workloads.inference):
         loc = ("workloads", "inference", i)
-        v_hw = _pick_hw(v.hardware, (*loc, "hardware"), hw_index, err)
         model = _model(v.model, (*loc, "model"), err)
-        if v_hw is None or model is None:
+        if model is None:
             continue
-        planned_s = _plan_service(
-            v,
-            loc,
-            v_hw,
-            hw_names[v_hw],
-            specs[v_hw],
-            model,
-            sc,
-            err,
-            rank[v.priority_class],
-            preemptible[v.priority_class],
-        )
-        if planned_s is not None:
-            services.append(planned_s)
-        if v.min_domains > domains_by_hw[v_hw] - spare:
-            err.add(
-                (*loc, "min_domains"),
-                f"{v.min_domains:,} domains cannot be held: the factory has"
-                f" {domains_by_hw[v_hw] - spare:,} {specs[v_hw].display_name} domains"
-                f" (after {spare} spares)",
+        options_v: list[PlannedService] = []
+        first = None
+        kinds = candidates(v.hardware, (*loc, "hardware"))
+        for v_hw in kinds:
+            scratch = err.scratch()
+            planned_s = _plan_service(
+                v,
+                loc,
+                v_hw,
+                hw_names[v_hw],
+                specs[v_hw],
+                model,
+                sc,
+                scratch,
+                rank[v.priority_class],
+                preemptible[v.priority_class],
+                with_slo=len(kinds) == 1,
             )
+            if planned_s is not None and v.min_domains > domains_by_hw[v_hw] - spare:
+                scratch.add(
+                    (*loc, "min_domains"),
+                    f"{v.min_domains:,} domains cannot be held: the factory has"
+                    f" {domains_by_hw[v_hw] - spare:,} {specs[v_hw].display_name} domains"
+                    f" (after {spare} spares)",
+                )
+                planned_s = None
+            first = first or scratch
+            if planned_s is not None:
+                options_v.append(planned_s)
+        if not options_v:
+            if first is not None:
+                err.problems.extend(first.problems)
+            continue
+        best = _rank_services(policy, options_v, cost_inference)[0]
+        if len(kinds) > 1:  # the chosen type, now with its request-level attainment table
+            w = best.hw_index
+            best_slo = _plan_service(
+                v,
+                loc,
+                w,
+                hw_names[w],
+                specs[w],
+                model,
+                sc,
+                err,
+                rank[v.priority_class],
+                preemptible[v.priority_class],
+            )
+            if best_slo is None:
+                continue
+            best = best_slo
+        services.append(best)
     err.raise_if_any()
 
     domain_hw = np.empty(sum(h.n_domains for h in halls), dtype=np.int16)
@@ -735,11 +882,15 @@ def build(loaded: LoadedScenario) -> Plan:
             hall_cooling=_hall_cooling(sc, halls, parts),
             power_control=f.power_control,
         ),
-        reliability=_plan_reliability(sc, specs),
+        reliability=replace(
+            _plan_reliability(sc, specs), hot_spares=tuple(hot) if any(hot) else ()
+        ),
         scheduler=PlannedScheduler(
             policy=sc.scheduler.policy,
             class_names=tuple(c.name for c in classes),
             spare_domains=sc.scheduler.spare_domains,
+            hardware_policy=policy,
+            cost_per_domain_s=cost,
         ),
         costs=planned_costs,
         hw_names=hw_names,
@@ -1133,11 +1284,28 @@ def _plan_job(
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
         err.add(loc, f"cannot run on {spec.display_name}: {exc.args[0] if exc.args else exc}")
         return None
+    state = BYTES_PER_PARAM_TRAINING_STATE * model.total_params
     if j.checkpoint_write_s == "auto":
-        state = BYTES_PER_PARAM_TRAINING_STATE * model.total_params
         write_s = state / sc.facility.storage_bandwidth_bytes_per_s
     else:
         write_s = float(j.checkpoint_write_s)
+    if j.checkpoint_restore_s == "auto":
+        restore_s = state / read_bandwidth(sc)
+    else:
+        restore_s = float(j.checkpoint_restore_s)
+    stall_s, persist_s = write_s, 0.0
+    if j.checkpoint_mode == "async":
+        snap = j.checkpoint_snapshot_s
+        stall_s = state / gpus / SNAPSHOT_BYTES_PER_S if snap in (None, "auto") else float(snap)
+        persist_s = write_s
+        if persist_s > j.checkpoint_interval_s:
+            err.add(
+                (*loc, "checkpoint_mode"),
+                f"an asynchronous write of {write_s:,.0f} s is longer than the checkpoint"
+                f" interval ({j.checkpoint_interval_s:,.0f} s): each checkpoint would start"
+                " before the last is durable; use a longer interval or sync",
+            )
+            return None
     return PlannedJob(
         name=j.name,
         hw_index=hw,
@@ -1152,6 +1320,10 @@ def _plan_job(
         peak_flops_per_s=spec.peak(j.precision) * gpus,
         checkpoint_interval_s=j.checkpoint_interval_s,
         checkpoint_write_s=write_s,
+        checkpoint_stall_s=stall_s,
+        checkpoint_persist_s=persist_s,
+        checkpoint_restore_s=restore_s,
+        checkpoint_mode=j.checkpoint_mode,
         estimate=_as_dict(est),
         model=est,
     )
@@ -1216,11 +1388,19 @@ def _training_estimate(
     return _TRAINING_CACHE[key]
 
 
+def read_bandwidth(sc: Scenario) -> float:
+    """Checkpoint read bandwidth: ``storage_read_bandwidth``, else the write bandwidth."""
+    f = sc.facility
+    r = f.storage_read_bandwidth_bytes_per_s
+    return r if r is not None else f.storage_bandwidth_bytes_per_s
+
+
 def _plan_stream(
     s: PosttrainingStream,
     loc: Loc,
     hw: int,
     spec: HardwareSpec,
+    model: ModelShape | None,
     domains_available: int,
     sc: Scenario,
     err: _Errors,
@@ -1243,7 +1423,21 @@ def _plan_stream(
             f" {domains_available - spare} {spec.display_name} domains (after {spare} spares)",
         )
         return None
+    params = float(model.total_params) if model is not None else 0.0
     total = sum(weights)
+    rates: tuple[float, ...] = tuple(1.0 for _ in values)
+    unit, work = "run_seconds", 0.0
+    if model is not None:
+        try:
+            rates = tuple(_posttraining_rate(s, model, spec, v) for v in values)
+        except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
+            err.add(loc, f"cannot run on {spec.display_name}: {exc.args[0] if exc.args else exc}")
+            return None
+        if s.rl is not None:
+            unit, work = "rl_steps", float(s.rl.steps)
+        else:
+            assert s.tokens is not None
+            unit, work = "tokens", float(s.tokens)
     stop = s.stop_at_s if s.stop_at_s is not None else sc.run.duration_s
     if stop <= s.start_at_s:
         err.add((*loc, "stop_at"), "stop_at must be later than start_at")
@@ -1269,7 +1463,150 @@ def _plan_stream(
         start_at_s=s.start_at_s,
         stop_at_s=stop,
         checkpoint_interval_s=s.checkpoint_interval_s,
+        checkpoint_write_s=BYTES_PER_PARAM_TRAINING_STATE
+        * params
+        / sc.facility.storage_bandwidth_bytes_per_s,
+        checkpoint_restore_s=BYTES_PER_PARAM_TRAINING_STATE * params / read_bandwidth(sc),
+        size_gpus=tuple(values),
+        domain_gpus=spec.domain_gpus,
+        rates=rates,
+        work_unit=unit,
+        work=work,
     )
+
+
+#: A preference (DPO) step costs the policy's forward and backward (6N per token) plus the frozen
+#: reference model's forward (2N per token) on the same chosen and rejected sequences (Rafailov
+#: et al., DPO, NeurIPS 2023, eq. 7 needs both models' log-probabilities): 6 / 8 of SFT's rate.
+PREFERENCE_RATE_OF_SFT = 6.0 / 8.0
+#: Rollout lengths at which an RL job's step is priced (start to end of its growth): the step
+#: time is the mean over these points (the trapezoid rule over a linear growth, 5 points).
+RL_POINTS = 5
+
+
+def _posttraining_rate(
+    s: PosttrainingStream, model: ModelShape, spec: HardwareSpec, gpus: int
+) -> float:
+    """Work units per second of one post-training job of ``gpus`` GPUs on ``spec``: training
+    tokens/s (SFT; preference at :data:`PREFERENCE_RATE_OF_SFT` of it), or RL steps/s."""
+    if s.rl is None:
+        est = _training_estimate(model, spec, gpus, s.precision, s.seq_len, None)
+        rate = float(est.tokens_per_s)
+        return rate * PREFERENCE_RATE_OF_SFT if s.kind == "preference" else rate
+    return 1.0 / _rl_step_s(s, model, spec, gpus)
+
+
+def _rl_step_s(s: PosttrainingStream, model: ModelShape, spec: HardwareSpec, gpus: int) -> float:
+    """Mean wall time of one RL step on ``gpus`` GPUs of ``spec``, colocated generation and
+    training (the hybrid engine of veRL and OpenRLHF: the same GPUs generate, then train):
+
+    * generation: the step's rollouts (prompts x samples, each ``prompt_tokens`` in and the
+      step's rollout length out) at the performance model's offline serving throughput
+      (:func:`sim.perf.estimate_inference` without latency targets: the largest batch the KV
+      cache holds) over the job's GPUs, decode-heavy as rollouts are;
+    * policy update: the same sequences (prompt + rollout) at the training estimate's tokens/s
+      for that sequence length;
+    * weight sync: the policy's weights at the serving precision from the trainer to every
+      generator replica, each GPU receiving its shard over its scale-out NIC (an NCCL
+      broadcast, as veRL and OpenRLHF do; over NVLink it is faster: an upper bound).
+
+    Rollout length grows linearly from ``rollout_tokens`` to ``x rollout_growth``; the step time
+    is averaged over :data:`RL_POINTS` lengths."""
+    rl = s.rl
+    assert rl is not None
+    seqs = rl.prompts_per_step * rl.samples_per_prompt
+    total = 0.0
+    for k in range(RL_POINTS):
+        length = max(1, round(rl.rollout_tokens * (1.0 + (rl.rollout_growth - 1.0) * k / 4)))
+        inf = estimate_inference(
+            model, spec, s.precision, input_tokens=rl.prompt_tokens, output_tokens=length
+        )
+        gen = seqs * length / (inf.output_tokens_per_s_per_gpu * gpus)
+        seq = rl.prompt_tokens + length
+        tr = _training_estimate(model, spec, gpus, s.precision, seq, None)
+        train = seqs * seq / float(tr.tokens_per_s)
+        weights = model.total_params * weight_bytes_per_param(to_precision(s.precision))
+        sync = weights / inf.replica_gpus / (spec.scaleout_bandwidth_bits_per_s / 8.0)
+        total += gen + train + sync
+    return total / RL_POINTS
+
+
+def cost_per_domain_s(
+    sc: Scenario, spec: HardwareSpec, activity: float, grid: PlannedGrid, pue: float
+) -> float:
+    """What one domain of ``spec`` costs per second of work, USD/s: its price (with the
+    network's share) over the IT amortisation period, its facility capital (per watt of its
+    provisioned power) over the facility's, and the energy it draws at ``activity`` (a share of
+    its provisioned power), with the IT overhead and PUE, at the run's mean price. NaN when the
+    catalog has no sourced price (unknown, not free). The scheduler's ``lowest_cost`` policy
+    ranks hardware types by it (:data:`sim.engine.scheduler.HARDWARE_POLICIES`)."""
+    c = sc.costs
+    if spec.domain_price_usd is None:
+        return math.nan
+    capital = spec.domain_price_usd * (1.0 + c.network_capex_fraction) / c.it_amortization_s
+    capital += c.facility_capex_usd_per_w * spec.domain_power_w / c.facility_amortization_s
+    energy_w = spec.domain_power_w * activity * (1.0 + sc.facility.it_overhead_fraction) * pue
+    price = grid.mean_price_usd_per_mwh(sc.run.duration_s)
+    return capital + energy_w * price / 3.6e9
+
+
+def _chooses(sc: Scenario) -> bool:
+    """Does any workload leave its hardware to the scheduler?"""
+    w = sc.workloads
+    return any(
+        x.hardware is None for group in (w.pretraining, w.posttraining, w.inference) for x in group
+    )
+
+
+def _check_hardware_policy(
+    sc: Scenario, specs: tuple[HardwareSpec, ...], cost: tuple[float, ...], err: _Errors
+) -> None:
+    """``scheduler.hardware_policy`` must act: a site of several types with work that names no
+    hardware; ``lowest_cost`` needs a price for every type."""
+    policy = sc.scheduler.hardware_policy
+    loc = ("scheduler", "hardware_policy")
+    if policy == SchedulerConfig.model_fields["hardware_policy"].default:
+        pass
+    elif len(specs) < 2 or not _chooses(sc):
+        why = "the site has one hardware type" if len(specs) < 2 else "every workload names one"
+        err.add(loc, f"{why}, so '{policy}' would change nothing")
+        return
+    if policy == "lowest_cost" and len(specs) > 1 and _chooses(sc):
+        unpriced = [sp.display_name for sp, c in zip(specs, cost, strict=True) if math.isnan(c)]
+        if unpriced:
+            err.add(
+                loc,
+                "lowest_cost needs a domain price for every hardware type; none is sourced for "
+                + ", ".join(unpriced)
+                + " (give domain_price in an inline hardware entry, or another policy)",
+            )
+
+
+def _rank_jobs(policy: str, options: list[PlannedJob], cost: tuple[float, ...]) -> list[PlannedJob]:
+    """A pre-training job's plans on each type, best first by ``policy`` (stable: ties keep
+    the halls' order); the engine re-ranks nothing, a job's plans do not change."""
+    if policy == "first_fit":
+        return options
+    if policy == "fastest_completion":
+        return sorted(options, key=lambda p: p.work / p.rate)
+    return sorted(options, key=lambda p: p.work / p.rate * p.domains * cost[p.hw_index])
+
+
+def _rank_services(
+    policy: str,
+    options: list[PlannedService],
+    cost: tuple[float, ...],
+) -> list[PlannedService]:
+    """A service's plans on each type, best first by ``policy``: the most tokens/s per domain
+    at its latency targets (``fastest_completion``), the lowest cost per token at full load
+    (``lowest_cost``: ``cost``, per domain-second at full inference power, over tokens/s per
+    domain), or the halls' order. A service holds one type for the run: it does not spill over
+    to another when its type is full (known limitation)."""
+    if policy == "first_fit":
+        return options
+    if policy == "fastest_completion":
+        return sorted(options, key=lambda p: -p.capacity_tokens_per_s_per_domain)
+    return sorted(options, key=lambda p: cost[p.hw_index] / p.capacity_tokens_per_s_per_domain)
 
 
 def _plan_service(
@@ -1283,7 +1620,10 @@ def _plan_service(
     err: _Errors,
     class_rank: int,
     preemptible: bool,
+    with_slo: bool = True,
 ) -> PlannedService | None:
+    """``with_slo`` False skips the request-level attainment table (a candidate type being
+    ranked; the chosen one is planned again with it)."""
     n_ticks = sc.run.duration_s / v.control_interval_s
     if n_ticks > MAX_STEPS:
         err.add(
@@ -1293,6 +1633,25 @@ def _plan_service(
         )
         return None
     input_tokens, cache_hit = _request_mix(v)
+    ramp = None
+    peak_reasoning = 1.0
+    if v.reasoning_growth is not None:
+        g = v.reasoning_growth
+        ramp = (g.factor, g.start_s, g.over_s)
+        # the latency targets must hold at the longest reasoning the run reaches
+        peak_reasoning = max(
+            1.0, float(reasoning_multiplier(ramp, np.array([sc.run.duration_s]))[0])
+        )
+    companion = spec.prefill_accelerator
+    if v.prefill == "companion" and companion is None:
+        err.add(
+            (*loc, "prefill"),
+            f"{spec.display_name} has no companion prefill accelerator (its catalog entry has"
+            " no prefill_accelerator): use colocated",
+        )
+        return None
+    if v.prefill == "colocated" or (v.prefill == "auto" and v.backend != "model"):
+        companion = None
     try:
         # backend "measured": aiconfigurator's database, checked here at load time, never mid-run
         est = estimate_serving(
@@ -1304,13 +1663,14 @@ def _plan_service(
             hardware_name=hw_name,
             input_tokens=input_tokens,
             output_tokens=v.output_tokens,
-            reasoning_tokens=v.reasoning_tokens,
+            reasoning_tokens=round(v.reasoning_tokens * peak_reasoning),
             prompt_cache_hit=cache_hit,
             ttft_s=v.ttft_s,
             tpot_s=v.tpot_s,
             tp=v.tensor_parallel,
             ep=v.expert_parallel,
             kv_cache=v.kv_cache,
+            prefill_hw=companion,
         )
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
         where = (*loc, "backend") if v.backend == "measured" else loc
@@ -1340,13 +1700,26 @@ def _plan_service(
     # scale-up domain); GPUs left over when the replica size does not divide it stay idle.
     replica = int(est.replica_gpus)
     per_domain = est.output_tokens_per_s_per_gpu * (usable_gpus(sc, spec) // replica) * replica
+    if companion is not None:
+        # disaggregated onto the rack's prefill parts: as many replicas as the GPUs hold, or as
+        # the companion parts can prefill for, whichever is fewer (the rack's capacity is the
+        # lesser of its decode and its prefill capacity; sim/perf/inference.py)
+        replicas = min(
+            float(usable_gpus(sc, spec) // replica),
+            companion.count_per_domain / max(est.prefill_gpus_per_replica, 1e-12),
+        )
+        per_domain = est.output_tokens_per_s_per_replica * replicas
     slo = None
-    if v.ttft_s is not None or v.tpot_s is not None:
+    if with_slo and companion is None and (v.ttft_s is not None or v.tpot_s is not None):
         # the share of requests meeting the targets at each load comes from the request level
         # (docs/serving.md, "The fleet's SLO attainment"); the replica's fluid capacity is the
         # load's unit, so the autoscaler's plan and the table speak of the same replica
         try:
-            shape = shape_of_service(v, model, spec, tp=int(est.tp))
+            # at the reasoning length the capacity was planned at (the longest of the run)
+            at_peak = v.model_copy(
+                update={"reasoning_tokens": round(v.reasoning_tokens * peak_reasoning)}
+            )
+            shape = shape_of_service(at_peak, model, spec, tp=int(est.tp))
             slo = attainment_table(
                 shape,
                 ttft_s=v.ttft_s,
@@ -1378,6 +1751,8 @@ def _plan_service(
         noise_cv=d.noise_cv,
         growth_per_year=d.growth_per_year,
         estimate=_as_dict(est),
+        reasoning_tokens_per_request=float(v.reasoning_tokens),
+        reasoning_ramp=ramp,
         slo=slo,
     )
 
@@ -1436,6 +1811,34 @@ def _per_node_day(c: Any, node_gpus: int) -> float:
     if c.rate_per_1000_node_days is not None:
         return float(c.rate_per_1000_node_days) / 1000.0
     return node_gpus * DAY_S / float(c.gpu_mtbf_s)
+
+
+def _hot_spares(sc: Scenario, halls: list[Hall], err: _Errors) -> list[int]:
+    """Hot spares per hall (``reliability.hot_spares``: one number for every hall, or by hall
+    name); each hall keeps at least one domain to run on."""
+    rel = sc.reliability
+    spec = rel.hot_spares
+    if not rel.enabled or not spec:
+        return [0] * len(halls)
+    if isinstance(spec, int):
+        hot = [spec] * len(halls)
+    else:
+        names = [h.name for h in halls]
+        for name in spec:
+            if name not in names:
+                err.add(
+                    ("reliability", "hot_spares", name),
+                    f"unknown hall '{name}'" + _suggest(name, names),
+                )
+        hot = [spec.get(h.name, 0) for h in halls]
+    for h, k in zip(halls, hot, strict=True):
+        if k >= h.n_domains:
+            where = ("reliability", "hot_spares") + (() if isinstance(spec, int) else (h.name,))
+            err.add(
+                where,
+                f"{k:,} hot spares leave hall {h.name} no domain to run on: it has {h.n_domains:,}",
+            )
+    return hot
 
 
 def _plan_reliability(sc: Scenario, specs: tuple[HardwareSpec, ...]) -> PlannedReliability:

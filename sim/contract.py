@@ -87,6 +87,13 @@ TRACE: dict[str, Column] = _registry(
     Column("outdoor_dry_bulb_c", "degC", "outdoor dry-bulb temperature (NaN without weather)"),
     Column("outdoor_wet_bulb_c", "degC", "outdoor wet-bulb temperature (NaN without weather)"),
     Column("pretraining_tokens_per_s", "tokens/s", "pre-training throughput, stalls included"),
+    Column(
+        "pretraining_ettr",
+        "1",
+        "ETTR of the pre-training runs so far, at each bin's end: work computed less work lost"
+        " (at the base rates) over the wall time since each run's first start (NaN before any"
+        " start; sim.analysis.pretraining_ettr)",
+    ),
     Column("inference_tokens_per_s", "tokens/s", "output tokens served by all services"),
     Column("training_model_flops_per_s", "FLOP/s", "model FLOP/s achieved by pre-training"),
     Column("training_peak_flops_per_s", "FLOP/s", "dense peak of the GPUs running pre-training"),
@@ -201,8 +208,21 @@ FABRIC_TIER = EntityFamily(
     ),
 )
 
+#: Per failure cause (``reliability.causes``, ``maintenance``, correlated events, ``network``).
+FAILURE_CAUSE = EntityFamily(
+    "cause",
+    _registry(
+        Column(
+            "domains_out",
+            "domains",
+            "domains out of service for this cause, failed and in repair (time-weighted mean"
+            " over the bin; sim.analysis.failed_by_cause)",
+        ),
+    ),
+)
+
 #: The families of the trace columns (the default of :func:`parse_entity_column`).
-TRACE_FAMILIES = (HALL, SERVICE, PRIORITY_CLASS, FABRIC_TIER)
+TRACE_FAMILIES = (HALL, SERVICE, PRIORITY_CLASS, FABRIC_TIER, FAILURE_CAUSE)
 
 #: Per inference service in the comparison table (``comparison.csv``, one row per run):
 #: ``service.<name>.<quantity>``, named like the trace columns of :data:`SERVICE`.
@@ -213,6 +233,17 @@ COMPARED_SERVICE = EntityFamily(
             "cost_per_million_tokens_usd",
             "USD per million tokens",
             "the service's cost over its output tokens (NaN when a price is unknown)",
+        ),
+        Column(
+            "capacity_tokens_per_day_per_mw",
+            "tokens per day per MW",
+            "output tokens a day it could sustain at its latency targets per MW of its domains'"
+            " provisioned IT power (capacity, not demand)",
+        ),
+        Column(
+            "capacity_tokens_per_day_per_domain",
+            "tokens per day",
+            "output tokens a day one of its domains could sustain at its latency targets",
         ),
     ),
 )
@@ -286,10 +317,16 @@ JOB_COLUMNS: dict[str, Column] = _registry(
     ),
     Column("detection_lost_s", "s", "wall time from faults to their detection (no progress)"),
     Column("restart_lost_s", "s", "wall time paying restart overheads"),
+    Column("restore_lost_s", "s", "wall time reading checkpoints back at restarts"),
     Column("recompute_lost_s", "s", "compute time of the work lost (to be done again)"),
     Column("domain_wait_s", "s", "wall time after its first start waiting for domains"),
     Column("checkpoint_interval_s", "s", "wall time between checkpoints (the one used)"),
-    Column("checkpoint_write_s", "s", "training stall per checkpoint"),
+    Column(
+        "checkpoint_write_s",
+        "s",
+        "training stall per checkpoint (the write, or an async checkpoint's snapshot)",
+    ),
+    Column("checkpoint_restore_s", "s", "reading the checkpoint back at each restart"),
     Column(
         "expected_mtbf_s",
         "s",
@@ -393,6 +430,8 @@ class ServiceFacts(TypedDict):
     #: (sim.perf.serving), and in words (absent for facts made by hand)
     capacity_provenance: NotRequired[str]
     capacity_source: NotRequired[str]
+    #: provisioned IT power of one of its domains (its capacity per MW divides by it)
+    domain_power_w: NotRequired[float]
 
 
 class ControlFacts(TypedDict):
@@ -467,6 +506,9 @@ class ReliabilityFacts(TypedDict):
     recovery: str
     tray_swaps: int
     correlated_events: dict[str, int]
+    #: hot spares held apart over all halls, and replacements taken from them
+    hot_spares: NotRequired[int]
+    hot_spares_taken: NotRequired[int]
 
 
 class RunFacts(TypedDict):
@@ -584,6 +626,12 @@ class ServiceSummary(TypedDict):
     #: provenance of the serving capacity (measured, fitted, from specs, assumption) and its source
     capacity_provenance: NotRequired[str]
     capacity_source: NotRequired[str]
+    #: what it could sustain at its latency targets (capacity, not demand): output tokens a day
+    #: per domain, per MW of provisioned IT power of its domains, and with the most domains it
+    #: held in the run (:func:`sim.analysis.summarize`)
+    capacity_tokens_per_day_per_domain: NotRequired[float]
+    capacity_tokens_per_day_per_mw: NotRequired[float]
+    capacity_tokens_per_day_at_peak_domains: NotRequired[float]
 
 
 class ReliabilitySummary(TypedDict):
@@ -599,6 +647,8 @@ class ReliabilitySummary(TypedDict):
     recovery: NotRequired[str]
     tray_swaps: NotRequired[int]
     correlated_events: NotRequired[dict[str, int]]
+    hot_spares: NotRequired[int]
+    hot_spares_taken: NotRequired[int]
 
 
 class TokensSummary(TypedDict):

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from sim.analysis import derive_traces, service_rows, summarize
+from sim.analysis import derive_traces, service_rows, summarize, with_reliability_traces
 from sim.build import Plan, build
 from sim.commitment import check_commitment, commitment_rows
 from sim.config.loader import LoadedScenario, Problem, ScenarioError, load_scenario, resolved_dict
@@ -137,11 +137,14 @@ def _simulate(
             "tray_failure": plan.reliability.tray_failure,
             "recovery": plan.reliability.recovery,
             "tray_swaps": rs["tray_swaps"],
+            "hot_spares": sum(plan.reliability.hot_spares),
+            "hot_spares_taken": engine.fleet.spares_taken,
             "correlated_events": rs["correlated_events"],
         }
     events = engine.rec.events_table()
     traces = derive_traces(levels, facts, events)
     jobs = _typed_jobs(pd.DataFrame(engine.job_rows() + service_rows(traces, facts)))
+    traces = with_reliability_traces(traces, events, jobs)
     summary = summarize(traces, events, jobs, facts)
     tables = RunTables(
         scenario=resolved_dict(sc),
@@ -268,6 +271,7 @@ def run_facts(plan: Plan) -> RunFacts:
                 "priority_class": plan.class_names[s.class_rank],
                 "domain_gpus": plan.hw_specs[s.hw_index].domain_gpus,
                 "capacity_tokens_per_s_per_domain": s.capacity_tokens_per_s_per_domain,
+                "domain_power_w": plan.hw_specs[s.hw_index].domain_power_w,
                 "flops_per_output_token": s.model_flops_per_token
                 * (1.0 + s.prompt_tokens_per_request / s.tokens_per_request),
                 "capacity_provenance": str(s.estimate.get("provenance", "")),

@@ -205,7 +205,8 @@ def test_higher_class_preempts_a_preemptible_job_exact_events(
     restart = plan.scenario.reliability.restart_overhead_s
     tp = 2.5 * H  # the high job arrives half-way through the low job's third interval
     f_high = tp + 1.5 * interval + wh
-    seg = f_high + restart  # the low job runs again after its restart overhead
+    # the low job runs again after its restart overhead and reading its checkpoint back
+    seg = f_high + restart + low.checkpoint_restore_s
     f_low = seg + 2.5 * interval
 
     expected = [
@@ -624,7 +625,7 @@ def check_lost_work(plan: Plan, t: RunTables) -> None:
             if kind == "started":
                 seg, last = when, when
             elif kind == "restarted":
-                seg = when + restart + max(0.0, delay - (when - lost_at))
+                seg = when + restart + pj.checkpoint_restore_s + max(0.0, delay - (when - lost_at))
                 last = seg
             elif kind == "checkpointed":
                 last = when

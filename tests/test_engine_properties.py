@@ -169,7 +169,7 @@ def work_in(pieces: list[tuple[float, float]], a: float, b: float) -> float:
 def check_job(e: Engine, job: Job, row: dict[str, Any], log: list[Any]) -> None:
     interval, write = job.ckpt_interval_s, job.ckpt_write_s
     cycle = interval + write
-    restart = e.plan.reliability.restart_overhead_s
+    restart = e.plan.reliability.restart_overhead_s + job.restore_s  # then the restore
     pieces = rate_pieces(job, log)
     ev = e.rec.events_table()
     ev = ev[ev["subject"] == job.name]

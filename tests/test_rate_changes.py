@@ -190,7 +190,7 @@ def test_a_failure_after_a_throttle_loses_only_the_work_since_the_checkpoint(
     assert row["work_lost"] == pytest.approx(lost, rel=1e-12)
     # the gang is gone (no free domain): back after the repair, then the restart overhead,
     # still at half rate for the rest of the work
-    restart = one_job.reliability.restart_overhead_s
+    restart = one_job.reliability.restart_overhead_s + job.restore_s  # then the restore
     assert events_of(e, "p", "restarted") == [t_fail + repair]
     run_again = t_fail + repair + restart
     rest = (job.work - saved_before) / (0.5 * r)  # compute time left at half rate

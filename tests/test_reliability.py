@@ -188,6 +188,159 @@ def test_wait_for_repair_keeps_the_gang_and_requeue_gives_it_back(
     assert phase == Phase.RUNNING
 
 
+def test_take_spare_replaces_at_once_and_a_repair_refills_the_hall_pool(
+    tiny_scenario: Builder, plan_of: Callable[..., Plan]
+) -> None:
+    """Five racks, one held apart as the hall's hot spare: a job on the other four loses one
+    and takes the spare at once (no wait); the repaired rack refills the pool, not the free
+    pool; no new job can start on a spare."""
+    from engine_helpers import at, finish, started
+
+    from sim.engine.fleet import SPARE
+    from sim.engine.workloads import Phase
+
+    rel = _one_cause("gpu", 0.0) | {"recovery": "take_spare", "hot_spares": 1}
+    data = tiny_scenario(racks=5, duration="1 d", reliability=rel)
+    data["workloads"]["pretraining"] = [_job("j", 4 * 72)]
+    plan = plan_of(data)
+    assert plan.reliability.hot_spares == (1,)
+    e = started(plan)
+    fleet = e.fleet
+    assert (fleet.n_free(0), fleet.n_spare[0], fleet.state_of[4]) == (4, 1, SPARE)
+    seen: dict[str, Any] = {}
+
+    def hit() -> None:
+        (j,) = e.jobs
+        e.reliability.fail(int(j.held.all()[0]), 3 * 3600.0, "x")
+        seen["hit"] = (j.phase, j.held.size, fleet.n_spare[0], fleet.n_free(0))
+
+    def after_repair() -> None:
+        seen["repaired"] = (fleet.n_spare[0], fleet.n_free(0), fleet.spares_taken)
+
+    at(e, 3600.0, hit)
+    at(e, 4 * 3600.0 + 1.0, after_repair)
+    finish(e)
+    (j,) = e.jobs
+    assert seen["hit"] == (Phase.RESTARTING, 4, 0, 0)
+    assert seen["repaired"] == (1, 0, 1)
+    assert j.domain_wait_s == 0.0 and j.phase == Phase.RUNNING
+
+
+def test_a_waiting_job_claims_each_repaired_domain_as_it_comes(
+    tiny_scenario: Builder, plan_of: Callable[..., Plan]
+) -> None:
+    """A job on every rack loses two (repairs of 1 h and 3 h): it claims the first repaired
+    rack at once, so a higher class that scales up one rack at a time cannot take it, and
+    restarts at the second repair."""
+    from engine_helpers import at, finish, started
+
+    from sim.engine.workloads import Phase
+
+    data = tiny_scenario(racks=4, duration="1 d", reliability=_one_cause("gpu", 0.0))
+    data["workloads"]["pretraining"] = [_job("j", 4 * 72)]
+    e = started(plan_of(data))
+    seen: dict[str, Any] = {}
+
+    def hit() -> None:
+        (j,) = e.jobs
+        a, b = j.held.all()[:2].tolist()
+        e.reliability.fail(a, 3600.0, "x")
+        e.reliability.fail(b, 3 * 3600.0, "x")
+
+    def look(key: str) -> None:
+        (j,) = e.jobs
+        seen[key] = (j.phase, j.held.size, j.awaiting_domains, e.fleet.n_free(0))
+
+    at(e, 3600.0, hit)
+    at(e, 2 * 3600.0 + 1.0, lambda: look("first"))
+    at(e, 4 * 3600.0 + 1.0, lambda: look("second"))
+    finish(e)
+    assert seen["first"] == (Phase.AWAITING, 3, 1, 0)
+    assert seen["second"] == (Phase.RESTARTING, 4, 0, 0)
+    (j,) = e.jobs
+    assert j.domain_wait_s == pytest.approx(3 * 3600.0)
+
+
+def test_checkpoint_costs_restore_async_and_post_training_models(
+    tiny_scenario: Builder, plan_of: Callable[..., Plan]
+) -> None:
+    """Restore = 16 bytes/param over the read bandwidth (the write bandwidth unless given);
+    async stalls for a GPU's share over 64 GB/s; a post-training stream with a model pays its
+    checkpoints and restores, one without pays nothing."""
+    from sim.build import SNAPSHOT_BYTES_PER_S
+    from sim.catalog.models import get_model
+
+    p8 = 16.0 * get_model("llama3.1-8b").total_params
+    rl = {
+        "name": "rl",
+        "arrival_rate": "2 / d",
+        "gpus": 72,
+        "duration": "2 h",
+        "model": "llama3.1-8b",
+    }
+    data = tiny_scenario(
+        racks=5,
+        reliability=_one_cause("gpu", 0.0),
+        pretraining=[
+            _job("s", 72),
+            _job("a", 144, checkpoint_mode="async", checkpoint_write="60 s"),
+            _job("g", 72, checkpoint_restore="2 min"),
+        ],
+        posttraining=[rl, {k: v for k, v in rl.items() if k != "model"} | {"name": "bare"}],
+    )
+    data["facility"]["storage_read_bandwidth"] = "1 TB/s"
+    plan = plan_of(data)
+    s, a, g = plan.jobs
+    assert s.checkpoint_restore_s == pytest.approx(p8 / 1e12)
+    assert s.checkpoint_stall_s == s.checkpoint_write_s == pytest.approx(p8 / 2e12)
+    assert (s.checkpoint_persist_s, a.checkpoint_persist_s) == (0.0, 60.0)
+    assert a.checkpoint_stall_s == pytest.approx(p8 / 144 / SNAPSHOT_BYTES_PER_S)
+    assert g.checkpoint_restore_s == 120.0
+    with_model, bare = plan.streams
+    assert with_model.checkpoint_write_s == pytest.approx(p8 / 2e12)
+    assert with_model.checkpoint_restore_s == pytest.approx(p8 / 1e12)
+    assert (bare.checkpoint_write_s, bare.checkpoint_restore_s) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(("after_snapshot", "extra_intervals"), [(300.0, 1), (900.0, 0)])
+def test_an_async_checkpoint_is_lost_until_it_is_durable(
+    tiny_scenario: Builder,
+    plan_of: Callable[..., Plan],
+    after_snapshot: float,
+    extra_intervals: int,
+) -> None:
+    """Interval 1 h, a 10 s snapshot, a 600 s background write: a failure 300 s after the
+    first snapshot finds it not yet durable and loses the interval before it too; one 900 s
+    after loses only the 900 s since."""
+    from engine_helpers import at, finish, started
+
+    rel = _one_cause("gpu", 0.0) | {"restart_overhead": "0 s"}
+    data = tiny_scenario(racks=5, duration="1 d", reliability=rel)
+    data["workloads"]["pretraining"] = [
+        _job(
+            "j",
+            4 * 72,
+            checkpoint_interval="1 h",
+            checkpoint_mode="async",
+            checkpoint_write="600 s",
+            checkpoint_snapshot="10 s",
+        )
+    ]
+    plan = plan_of(data)
+    e = started(plan)
+
+    def hit() -> None:
+        (j,) = e.jobs
+        e.reliability.fail(int(j.held.all()[0]), 3600.0, "x")
+
+    at(e, 3610.0 + after_snapshot, hit)
+    finish(e)
+    ev = e.rec.events_table()
+    (lost,) = ev[ev["event"] == "interrupted"]["value"].tolist()
+    rate = plan.jobs[0].rate
+    assert lost == pytest.approx(rate * (after_snapshot + extra_intervals * 3600.0))
+
+
 def test_a_hall_power_loss_fails_every_rack_and_interrupts_each_job_once(
     tiny_scenario: Builder, run_scenario: Run
 ) -> None:
@@ -257,6 +410,20 @@ def test_failures_by_cause_are_exact_for_independent_domains(
             "tray_failure: spare_tray needs spare_trays_per_rack of 1 or more",
         ),
         ({"recovery": "shrink_elastic"}, "reliability.recovery"),
+        ({"recovery": "take_spare"}, "take_spare needs hot_spares"),
+        (
+            {"recovery": "take_spare", "hot_spares": 1, "restart_overhead": "-1 s"},
+            "reliability.restart_overhead",
+        ),
+        ({"hot_spares": 2}, "hot_spares are taken only under recovery: take_spare"),
+        (
+            {"recovery": "take_spare", "hot_spares": {"hall9": 1}},
+            "reliability.hot_spares.hall9.*unknown hall 'hall9'",
+        ),
+        (
+            {"recovery": "take_spare", "hot_spares": 4},
+            "4 hot spares leave hall hall1 no domain to run on",
+        ),
     ],
 )
 def test_bad_reliability_keys_are_clear_errors(
@@ -285,3 +452,43 @@ def test_keys_that_would_change_nothing_are_refused(tiny_scenario: Builder) -> N
     data["network"] = {"kind": "rail_optimized"}
     with pytest.raises(ScenarioError, match="network_link cause would change nothing"):
         _prepare(data)
+
+
+def test_checkpoint_keys_that_would_change_nothing_are_refused(tiny_scenario: Builder) -> None:
+    data = tiny_scenario(pretraining=[_job("j", 72, checkpoint_snapshot="5 s")])
+    with pytest.raises(ScenarioError, match="checkpoint_snapshot is the stall of"):
+        _prepare(data)
+    data = tiny_scenario(
+        pretraining=[
+            _job(
+                "j", 72, checkpoint_mode="async", checkpoint_write="2 h", checkpoint_interval="1 h"
+            )
+        ]
+    )
+    with pytest.raises(ScenarioError, match=r"checkpoint_mode.*longer than the checkpoint"):
+        _prepare(data)
+
+
+def test_ettr_and_domains_out_by_cause_are_traced_and_reported(
+    tiny_scenario: Builder, run_scenario: Run
+) -> None:
+    """``pretraining_ettr`` ends at the jobs table's ETTR; ``cause.<name>.domains_out`` add
+    up to the failed GPUs of each bin; the report has a reliability section and figure."""
+    from sim.report.html import render_report
+
+    rel = _one_cause("gpu", 50.0)
+    rel["causes"].append(
+        {"name": "y", "rate_per_1000_node_days": 50.0, "scope": "node", "detection": "0 s"}
+    )
+    data = tiny_scenario(racks=6, duration="5 d", reliability=rel)
+    data["workloads"]["pretraining"] = [_job("j", 4 * 72)]
+    _plan, t = run_scenario(data)
+    tr = t.traces
+    (row,) = t.jobs[t.jobs["name"] == "j"].to_dict("records")
+    assert row["interruptions"] >= 3
+    assert tr["pretraining_ettr"].iloc[-1] == pytest.approx(row["ettr"], rel=0.01)
+    out = tr["cause.x.domains_out"] + tr["cause.y.domains_out"]
+    assert np.allclose(out * 72, tr["gpus_failed"], rtol=1e-9, atol=1e-6)
+    page = render_report(t)
+    assert '<section id="reliability">' in page and 'id="fig-reliability"' in page
+    assert "Young/Daly (min)" in page

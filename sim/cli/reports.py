@@ -21,6 +21,7 @@ from rich.table import Table
 
 from sim.build import with_natural_precision
 from sim.config.loader import ScenarioError, load_scenario
+from sim.contract import COMPARED_SERVICE, entity_column
 from sim.io import OutputError, RunTables, read_run, write_comparison, write_report
 from sim.report.compare import (
     by_release,
@@ -32,7 +33,7 @@ from sim.report.compare import (
     service_cost_columns,
 )
 from sim.report.html import render_report
-from sim.report.style import money
+from sim.report.style import money, si
 from sim.runner import prepare, progress_bar, simulate
 
 EXIT_OK, EXIT_USER_ERROR = 0, 2
@@ -239,6 +240,12 @@ def _print_table(out: Console, table: Any) -> None:
         t.add_row(
             f"  cost per M tokens, {service}", *(money(table.at[r, col]) for r in table.index)
         )
+        cap = entity_column(COMPARED_SERVICE, service, "capacity_tokens_per_day_per_mw")
+        if cap in table.columns:
+            t.add_row(
+                f"  capacity at SLO, tokens/day per MW, {service}",
+                *(si(table.at[r, cap]) for r in table.index),
+            )
     out.print(t)
     for note in estimated_notes(table):
         out.print(note, markup=False)

@@ -383,6 +383,18 @@ class FacilityConfig(_Model):
         description="sustained checkpoint write bandwidth; Meta Tectonic 2 TB/s (validation.md"
         " §A.1)",
     )
+    storage_read_bandwidth_bytes_per_s: (
+        Annotated[
+            BytesPerS,
+            within(0, 1e16, "byte/s", "10 PB/s is 5,000 times Meta's Tectonic", lo_open=True),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        alias="storage_read_bandwidth",
+        description="checkpoint read bandwidth for restores; unset: storage_bandwidth (Tectonic's"
+        " 2 TB/s sustained is not split by direction; assumption)",
+    )
     activity_power: ActivityPower | None = Field(
         default=None,
         description="override of every generation's activity power; unset: each generation's"
@@ -698,10 +710,44 @@ class PretrainingJob(_Model):
     ) = Field(
         default="auto",
         alias="checkpoint_write",
-        description="training stall per checkpoint; auto = 16 bytes/param of model and"
+        description="time to write a checkpoint; auto = 16 bytes/param of model and"
         " optimizer state (bf16 weights and grads, fp32 master and two Adam moments) over the"
-        " facility's storage bandwidth",
+        " facility's storage bandwidth; a stall under checkpoint_mode sync",
     )
+    checkpoint_mode: Literal["sync", "async"] = Field(
+        default="sync",
+        description="sync: the job stalls for the write; async: it stalls only for the snapshot"
+        " to host memory (checkpoint_snapshot) and the write goes on in the background: a"
+        " checkpoint is durable checkpoint_write after its snapshot, and a failure before that"
+        " falls back to the one before",
+    )
+    checkpoint_snapshot_s: (
+        Literal["auto"]
+        | Annotated[Seconds, within(0, DAY_S, "s", "a snapshot longer than a day is a typo")]
+        | None
+    ) = Field(
+        default=None,
+        alias="checkpoint_snapshot",
+        description="async only: the stall per checkpoint; auto (also when unset) = each GPU's"
+        " share of the state (16 bytes/param / GPUs) over 64 GB/s, one direction of PCIe Gen5"
+        " x16 (the H100's host link; GB200's NVLink-C2C is faster, so conservative there)",
+    )
+    checkpoint_restore_s: (
+        Literal["auto"]
+        | Annotated[Seconds, within(0, 30 * DAY_S, "s", "a restore longer than a month is a typo")]
+    ) = Field(
+        default="auto",
+        alias="checkpoint_restore",
+        description="time to read the checkpoint back at each restart, on top of"
+        " reliability.restart_overhead; auto = the state over the storage read bandwidth",
+    )
+
+    @model_validator(mode="after")
+    def _check_checkpoints(self) -> PretrainingJob:
+        if self.checkpoint_snapshot_s is not None and self.checkpoint_mode != "async":
+            raise ValueError("checkpoint_snapshot is the stall of checkpoint_mode: async only")
+        return self
+
     priority_class: Name = Field(default="pretraining", alias="class")
     layout: TrainingLayoutConfig | None = Field(
         default=None,
@@ -710,8 +756,35 @@ class PretrainingJob(_Model):
     )
 
 
+class RLWork(_Model):
+    """One RL post-training job as work: ``steps`` iterations, each generating
+    ``prompts_per_step x samples_per_prompt`` rollouts (decode-heavy, on the policy model) and
+    then training on them, with a weight synchronisation from trainer to generator in between
+    (sim/build.py ``_rl_step_s``, docs/workloads.md). Rollout lengths grow with reasoning: from
+    ``rollout_tokens`` at the first step to ``rollout_tokens x rollout_growth`` at the last
+    (linear; DeepSeek-R1's RL saw response length grow several-fold, Guo et al. 2025 fig. 3)."""
+
+    steps: Annotated[Count, within(1, 10_000_000, "", "ten million RL steps is not one job")]
+    prompts_per_step: Annotated[Count, within(1, 10_000_000, "", "a batch of prompts")] = Field(
+        default=512, description="prompts per step (DeepSeek-R1/GRPO-style batches; assumption)"
+    )
+    samples_per_prompt: Annotated[Count, within(1, 10_000, "", "samples per prompt")] = Field(
+        default=8, description="rollouts per prompt (GRPO group size; DeepSeekMath used 64)"
+    )
+    prompt_tokens: Tokens = 1024
+    rollout_tokens: Tokens = Field(description="mean generated tokens per rollout at the start")
+    rollout_growth: Annotated[Number, within(0.01, 100, "", "a 100-fold change in one job")] = (
+        Field(default=1.0, description="rollout length at the last step over the first")
+    )
+
+
 class PosttrainingStream(_Model):
-    """A stream of medium post-training jobs (SFT, preference tuning, RL) arriving over time."""
+    """A stream of medium post-training jobs (SFT, preference tuning, RL) arriving over time.
+
+    A job is work: with ``model``, an ``sft`` or ``preference`` job trains on ``tokens`` tokens
+    and an ``rl`` job runs ``rl`` steps of generation plus training, at the rates the
+    performance model gives on the hardware it runs on. The older ``duration`` (a wall-clock
+    run time, the same on every hardware) is still accepted without ``model``."""
 
     name: Name
     kind: Literal["sft", "preference", "rl", "other"] = "rl"
@@ -721,11 +794,56 @@ class PosttrainingStream(_Model):
         within(0, 1.0, "1/s", "86,400 jobs a day are not medium post-training runs", lo_open=True),
     ] = Field(alias="arrival_rate", description="e.g. '12 / d'")
     gpus: SizeDist
-    duration: DurationDist = Field(description="run time when running uninterrupted")
+    duration: Annotated[DurationDist | None, BeforeValidator(_scalar_to_fixed)] = Field(
+        default=None,
+        description="run time when running uninterrupted, on any hardware (without model)",
+    )
+    model: ModelRef | None = Field(
+        default=None,
+        description="the model post-trained (catalog name or inline): jobs become work (tokens"
+        " or rl), each checkpoint stalls a job for 16 bytes/param over the storage bandwidth and"
+        " each restart reads it back; unset: a duration, and checkpoints cost nothing",
+    )
+    tokens: (
+        Annotated[Plain, within(0, 1e15, "", "a thousand times a frontier corpus", lo_open=True)]
+        | None
+    ) = Field(default=None, description="sft / preference: training tokens per job")
+    rl: RLWork | None = None
+    precision: Precision = Precision.BF16
+    seq_len: Annotated[Count, within(1, 100_000_000, "", "100M-token context")] = 8192
     start_at_s: Time = Field(default=0.0, alias="start_at")
     stop_at_s: Time | None = Field(default=None, alias="stop_at")
     checkpoint_interval_s: Duration = Field(default=3600.0, alias="checkpoint_interval")
     priority_class: Name = Field(default="posttraining", alias="class")
+
+    @model_validator(mode="after")
+    def _work(self) -> PosttrainingStream:
+        if self.model is None:
+            # a key that only acts with model is an error without it (defaults and nulls are
+            # what a resolved scenario writes back, so they pass)
+            for key in ("tokens", "rl", "precision", "seq_len"):
+                if getattr(self, key) != type(self).model_fields[key].default:
+                    raise ValueError(f"{key} needs model (the model post-trained)")
+            if self.duration is None:
+                raise ValueError(
+                    "give the jobs' work (model with tokens, or with rl for kind rl) or a"
+                    " duration (wall-clock run time, the same on every hardware)"
+                )
+            return self
+        if self.duration is not None:
+            raise ValueError(
+                "give either duration (wall-clock, the old form) or model with its work, not"
+                " both: with model the run time follows from the work and the hardware"
+            )
+        if self.kind == "rl":
+            if self.rl is None or self.tokens is not None:
+                raise ValueError("kind rl with model takes rl: {steps, rollout_tokens, ...}")
+        elif self.kind in ("sft", "preference"):
+            if self.tokens is None or self.rl is not None:
+                raise ValueError(f"kind {self.kind} with model takes tokens (per job), not rl")
+        else:
+            raise ValueError("kind other has no work model: give duration instead of model")
+        return self
 
 
 class DemandProfile(_Model):
@@ -818,6 +936,18 @@ class AgenticSessions(_Model):
     )
 
 
+class ReasoningGrowth(_Model):
+    """The service's reasoning length changes over the run: ``reasoning_tokens`` times a
+    multiplier that goes linearly from 1 at ``start`` to ``factor`` at ``start + over`` and
+    stays there (test-time scaling: a model tier that reasons longer after a release)."""
+
+    factor: Annotated[Number, within(0.01, 100, "", "a 100-fold change of reasoning length")]
+    start_s: Time = Field(default=0.0, alias="start")
+    over_s: Annotated[
+        Seconds, within(0, 10 * YEAR_S, "s", "a ramp beyond ten years", lo_open=True)
+    ] = Field(alias="over", description="duration of the ramp")
+
+
 class InferenceService(_Model):
     """A served model tier with its own replicas, demand and latency targets."""
 
@@ -830,6 +960,10 @@ class InferenceService(_Model):
     output_tokens: Tokens = Field(description="mean visible output tokens per request")
     reasoning_tokens: Annotated[Count, within(0, 100_000_000, "", _CONTEXT)] = Field(
         default=0, description="mean hidden reasoning tokens"
+    )
+    reasoning_growth: ReasoningGrowth | None = Field(
+        default=None,
+        description="reasoning_tokens times a multiplier ramping from 1 to factor over time",
     )
     prompt_cache_hit: Fraction = 0.0
     ttft_s: LatencyTarget | None = Field(default=None, alias="ttft")
@@ -868,17 +1002,30 @@ class InferenceService(_Model):
     )
     priority_class: Name = Field(default="inference", alias="class")
     kv_cache: Literal["reserved", "paged"] = Field(
-        default="paged",
+        default="reserved",
         description="KV cache: reserved (prompt + output held from admission, never preempted;"
         " TensorRT-LLM GUARANTEED_NO_EVICT) or paged (grows per token, preempts on overflow;"
         " vLLM). Sizes the batch of the analytic capacity (docs/performance-model.md) and the"
-        " serving simulator's pool (docs/serving.md)",
+        " serving simulator's pool (docs/serving.md). Default reserved, as aifactory estimate:"
+        " TensorRT-LLM's default, on which every published serving result checked was run",
     )
     serving: ServingEngineConfig = Field(default_factory=ServingEngineConfig)
     sessions: AgenticSessions | None = None
+    prefill: Literal["auto", "colocated", "companion"] = Field(
+        default="auto",
+        description="where prompts are prefilled: colocated (chunked prefill on the replica's"
+        " GPUs), companion (disaggregated onto the rack's prefill accelerators, e.g. Rubin CPX,"
+        " with the KV cache moved over the fabric), auto (companion where the hardware's catalog"
+        " entry has one and the backend is the model, else colocated)",
+    )
 
     @model_validator(mode="after")
     def _sessions(self) -> InferenceService:
+        if self.reasoning_growth is not None and self.reasoning_tokens == 0:
+            raise ValueError(
+                "reasoning_growth multiplies reasoning_tokens, which is 0: it would change"
+                " nothing (give reasoning_tokens)"
+            )
         s = self.sessions
         if s is None:
             return self
@@ -936,6 +1083,13 @@ class SchedulerConfig(_Model):
     spare_domains: Annotated[Count, within(0, MAX_DOMAINS)] = Field(
         default=0,
         description="domains per hardware type held back as hot spares for replacement",
+    )
+    hardware_policy: Literal["fastest_completion", "lowest_cost", "first_fit"] = Field(
+        default="fastest_completion",
+        description="where work that names no hardware runs on a site of several types:"
+        " fastest_completion (the type that finishes it soonest among those that can start it"
+        " now), lowest_cost (the cheapest run: time x domains x capital and energy per"
+        " domain-second), first_fit (the halls' order); sim/engine/scheduler.py",
     )
 
     @field_validator("classes")
@@ -1134,11 +1288,21 @@ class ReliabilityConfig(_Model):
     spare_trays_per_rack: Annotated[Count, within(0, 64)] = Field(
         default=0, description="idle trays per rack under tray_failure: spare_tray"
     )
-    recovery: Literal["requeue", "wait_for_repair"] = Field(
+    recovery: Literal["requeue", "wait_for_repair", "take_spare"] = Field(
         default="wait_for_repair",
-        description="a job that lost a domain and finds no free, spare or preemptible one:"
-        " wait_for_repair keeps its other domains and takes the first domain freed or repaired;"
-        " requeue gives all back and waits in the queue for a whole gang",
+        description="a job that lost a domain: a free domain first, else (take_spare) a hot"
+        " spare of its hall (hot_spares), else by preempting lower work; when none is to be"
+        " had, wait_for_repair and take_spare keep its other domains and claim the first ones"
+        " freed or repaired, requeue gives all back and waits in the queue for a whole gang",
+    )
+    hot_spares: (
+        Annotated[Count, within(0, MAX_DOMAINS)]
+        | dict[Name, Annotated[Count, within(0, MAX_DOMAINS)]]
+    ) = Field(
+        default=0,
+        description="idle domains each hall holds apart for replacements under recovery:"
+        " take_spare (a number for every hall, or {hall: number}); no new job or service runs"
+        " on them; a repaired domain refills its hall's pool first",
     )
     waiting_warning_share: Fraction = Field(
         default=0.05,
@@ -1152,7 +1316,7 @@ class ReliabilityConfig(_Model):
         if v == "shrink_elastic":
             raise ValueError(
                 "shrink_elastic (continue on fewer domains) is not built (docs/reliability.md);"
-                " use wait_for_repair or requeue"
+                " use wait_for_repair, requeue or take_spare"
             )
         return v
 
@@ -1166,6 +1330,16 @@ class ReliabilityConfig(_Model):
             raise ValueError("tray_failure: spare_tray needs spare_trays_per_rack of 1 or more")
         if self.tray_failure == "rack_down" and self.spare_trays_per_rack:
             raise ValueError("spare_trays_per_rack needs tray_failure: spare_tray")
+        spares = (
+            self.hot_spares if isinstance(self.hot_spares, int) else sum(self.hot_spares.values())
+        )
+        if self.recovery == "take_spare" and not spares:
+            raise ValueError("recovery: take_spare needs hot_spares (a number of 1 or more)")
+        if spares and self.recovery != "take_spare":
+            raise ValueError(
+                "hot_spares are taken only under recovery: take_spare (with "
+                f"{self.recovery} they would sit idle)"
+            )
         return self
 
 

@@ -3,7 +3,10 @@
 Jobs arrive as a Poisson process at the stream's rate between its start and stop times; each
 draws its size (domains) and its uninterrupted run time from the stream's distributions, in
 blocks of :data:`~sim.engine.reliability.BLOCK` draws from the stream's own random stream.
-A post-training job's work is measured in seconds of uninterrupted run time (rate 1).
+A job's work is in the stream's unit (seconds of uninterrupted run time at rate 1 for a stream
+given by ``duration``); its rate on each hardware type comes from the plan. A stream that names no
+hardware gives each job an option per type, ranked for that job's work and size by the
+scheduler's hardware policy (:func:`sim.engine.scheduler.order_options`).
 """
 
 from __future__ import annotations
@@ -14,41 +17,52 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sim.build import PlannedStream
+from sim.build import PlannedScheduler, PlannedStream
 from sim.engine.fleet import Fleet
 from sim.engine.reliability import BLOCK, draw_durations
+from sim.engine.scheduler import order_options
 from sim.engine.training import Training
-from sim.engine.workloads import Job
+from sim.engine.workloads import Job, Option
 from sim.rng import RandomStreams
 
 __all__ = ["run_arrivals"]
 
 
+def fleet_use(job: Job, opt: Option, fleet: Fleet) -> None:
+    """Set a new ``job`` to its best option (what it reports until it first starts)."""
+    job.use(opt)
+    job.halls = fleet.halls_of_hw[opt.hw]
+
+
 def run_arrivals(
     env: simpy.Environment,
     st: PlannedStream,
-    domain_gpus: int,
+    sched: PlannedScheduler,
     fleet: Fleet,
     training: Training,
     streams: RandomStreams,
 ) -> Generator[Any, Any, None]:
     rng = streams[f"arrivals.{st.name}"]
-    sizes = np.asarray(st.size_values)
+    sizes = np.arange(len(st.size_values))  # which size: its domains and rate on each type
     weights = np.asarray(st.size_weights)
+    choices = st.options if len(st.options) > 1 else ()
     n = 0
     if st.start_at_s > 0:
         yield env.timeout(st.start_at_s)
     while True:
         gaps = rng.exponential(1.0 / st.arrival_rate_per_s, BLOCK)
         picks = rng.choice(sizes, size=BLOCK, p=weights)
-        durations = draw_durations(st.duration, rng, BLOCK)
-        for gap, domains, duration in zip(
-            gaps.tolist(), picks.tolist(), durations.tolist(), strict=True
-        ):
+        durations = (
+            draw_durations(st.duration, rng, BLOCK)
+            if st.duration is not None
+            else np.full(BLOCK, st.work)  # work-based: each job's work (tokens, RL steps)
+        )
+        for gap, k, duration in zip(gaps.tolist(), picks.tolist(), durations.tolist(), strict=True):
             yield env.timeout(gap)
             if env.now >= st.stop_at_s:
                 return
             n += 1
+            domains = st.size_values[k]
             job = training.add(
                 Job(
                     f"{st.name}#{n}",
@@ -59,13 +73,26 @@ def run_arrivals(
                     fleet.slot,
                     fleet.n_halls,
                     domains=domains,
-                    gpus=domains * domain_gpus,
+                    gpus=domains * st.domain_gpus,
                     submit_at_s=env.now,
                     work=duration,
-                    rate=1.0,
+                    rate=st.rates[k],
                     ckpt_interval_s=st.checkpoint_interval_s,
-                    ckpt_write_s=0.0,
+                    ckpt_write_s=st.checkpoint_write_s,
+                    restore_s=st.checkpoint_restore_s,
                     stream=st.name,
+                    work_unit=st.work_unit,
                 )
             )
+            if choices:
+                options = [
+                    Option(
+                        o.hw_index, o.size_values[k], o.size_values[k] * o.domain_gpus, o.rates[k]
+                    )
+                    for o in choices
+                ]
+                job.options = order_options(
+                    sched.hardware_policy, options, duration, sched.cost_per_domain_s
+                )
+                fleet_use(job, job.options[0], fleet)
             training.submit(job)

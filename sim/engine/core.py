@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.build import Plan
+from sim.build import Plan, PlannedJob
 from sim.contract import SERVICE, entity_column
 from sim.engine.arrivals import run_arrivals
 from sim.engine.control import PowerController
@@ -46,7 +46,7 @@ from sim.engine.results import job_rows
 from sim.engine.scheduler import SCHEDULERS
 from sim.engine.services import Autoscaler, demand_series
 from sim.engine.training import Training
-from sim.engine.workloads import Job, Service
+from sim.engine.workloads import Job, Option, Service
 from sim.record import Recorder, merge_times
 from sim.rng import RandomStreams
 from sim.units import DAY_S
@@ -111,6 +111,8 @@ class Engine:
             plan.domain_hw, plan.domain_hall, gpus, len(plan.halls), self.rec, self.power, n_cls
         )
         self.fabric = self._fabric(plan)
+        if plan.reliability.enabled and plan.reliability.hot_spares:
+            self.fleet.hold_spares(list(plan.reliability.hot_spares))
         self.training = Training(
             self.env, self.fleet, self.power, self.rec, plan.reliability.restart_overhead_s
         )
@@ -207,6 +209,21 @@ class Engine:
 
     # ------------------------------------------------------------------ setup and run
 
+    def _network(self, pj: PlannedJob) -> Any:
+        """The network model of job plan ``pj`` on its hardware (None: not modelled)."""
+        fab = self.plan.fabric
+        if (
+            self.fabric is not None
+            and self.fabric.finite
+            and fab is not None
+            and pj.model is not None
+            and pj.model.network is not None
+        ):
+            return network_model(
+                pj.model, self.plan.hw_specs[pj.hw_index], fab.tier_names, fab.uplink_latency_s
+            )
+        return None
+
     def _setup(self) -> None:
         env = self.env
         plan = self.plan
@@ -227,26 +244,33 @@ class Engine:
                     work=pj.work,
                     rate=pj.rate,
                     ckpt_interval_s=pj.checkpoint_interval_s,
-                    ckpt_write_s=pj.checkpoint_write_s,
+                    ckpt_write_s=pj.checkpoint_stall_s,
+                    persist_s=pj.checkpoint_persist_s,
+                    restore_s=pj.checkpoint_restore_s,
                     model_flops_per_s=pj.model_flops_per_s,
                     peak_flops_per_s=pj.peak_flops_per_s,
                 )
             )
-            fab = plan.fabric
-            if (
-                self.fabric is not None
-                and self.fabric.finite
-                and fab is not None
-                and pj.model is not None
-                and pj.model.network is not None
-            ):
-                job.network = network_model(
-                    pj.model, plan.hw_specs[pj.hw_index], fab.tier_names, fab.uplink_latency_s
-                )
+            job.network = self._network(pj)
+            if pj.alternatives:
+                job.options = [
+                    Option(
+                        p.hw_index,
+                        p.domains,
+                        p.gpus,
+                        p.rate,
+                        p.model_flops_per_s,
+                        p.peak_flops_per_s,
+                        self._network(p),
+                    )
+                    for p in (pj, *pj.alternatives)
+                ]
             later(env, pj.submit_at_s, partial(self.training.submit, job))
         for ps in plan.services:
             n_ticks = math.ceil(self.end_s / ps.control_interval_s) + 1
             demand = demand_series(ps, n_ticks, self.streams[f"demand.{ps.name}"])
+            if ps.reasoning_ramp is not None:  # reasoning length changing over the run
+                demand = demand * ps.tokens_factor(np.arange(n_ticks) * ps.control_interval_s)
             self.autoscaler.add(
                 Service(
                     ps.name,
@@ -276,7 +300,7 @@ class Engine:
                 run_arrivals(
                     env,
                     st,
-                    plan.hw_specs[st.hw_index].domain_gpus,
+                    plan.scheduler,
                     fleet,
                     self.training,
                     self.streams,

@@ -2,9 +2,15 @@
 
 A domain (an NVL72 rack, an 8-GPU HGX node) is the unit of allocation. Every domain is in exactly
 one :class:`IndexStack` at a time: a hardware type's free pool, a job's or a service's holding,
-or none while it is failed. Stacks share one fleet-wide ``slot`` array that records each domain's
-position in its stack, so removing a given domain (it failed) is O(1) and taking or returning k
-domains is O(k) in numpy: no operation scans the fleet.
+a hall's hot-spare pool, or none while it is failed. Stacks share one fleet-wide ``slot`` array
+that records each domain's position in its stack, so removing a given domain (it failed) is O(1)
+and taking or returning k domains is O(k) in numpy: no operation scans the fleet.
+
+**Hot spares** (``reliability.hot_spares``, recovery ``take_spare``): each hall keeps a target
+number of idle, powered domains out of the free pool, where no new job and no service can take
+them; only a training job that lost a domain takes one (:meth:`Fleet.take_spare`, its own hall
+first). A repaired domain refills its hall's pool before it returns to the free pool, so the
+pool is back to its target one repair time after it was drawn on.
 
 The fleet is the only place where holdings change, so everything that follows from a holding is
 kept here, in the same operation: the holder's domains per hall (which the power accounting
@@ -26,9 +32,9 @@ if TYPE_CHECKING:
     from sim.engine.power import Power
     from sim.engine.workloads import Workload
 
-__all__ = ["FAILED", "FREE", "HELD", "Fleet", "FreePool", "IndexStack"]
+__all__ = ["FAILED", "FREE", "HELD", "SPARE", "Fleet", "FreePool", "IndexStack"]
 
-FREE, HELD, FAILED = 0, 1, 2
+FREE, HELD, FAILED, SPARE = 0, 1, 2, 3
 
 
 class IndexStack:
@@ -173,6 +179,47 @@ class Fleet:
         self.ch_held = {k: rec.channel(TRACE[f"gpus_{k}"].name) for k in self.gpus_held}
         self.gpus_failed = 0
         self.ch_failed = rec.channel(TRACE["gpus_failed"].name)
+        #: hot spares: per hall its pool, its target size; per hardware type the spares held
+        self.spare: list[IndexStack] = []
+        self.spare_target = [0] * n_halls
+        self.n_spare = [0] * n_hw
+        self.spares_taken = 0
+
+    def hold_spares(self, per_hall: list[int]) -> None:
+        """Move ``per_hall[h]`` free domains of each hall into its hot-spare pool (the hall's
+        last domains: the first ones stay contiguous for the first jobs)."""
+        self.spare = [IndexStack(k, self.slot) for k in per_hall]
+        self.spare_target = list(per_hall)
+        for h, k in enumerate(per_hall):
+            if not k:
+                continue
+            ids = np.flatnonzero(self.domain_hall == h)[-k:]
+            for d in ids.tolist():
+                self.free[self.hw_of[d]].remove1(d)
+                self.state_of[d] = SPARE
+                self.n_spare[self.hw_of[d]] += 1
+            self.spare[h].push(ids.astype(np.int64))
+
+    def take_spare(self, w: Workload, hall: int, now: float) -> int:
+        """Move a hot spare into ``w``'s holding: one of ``hall`` if it has any, else of the
+        first hall of ``w``'s hardware that has one (the caller checked there is one)."""
+        if hall < 0 or not self.spare[hall].size or hall not in self.halls_of_hw[w.hw]:
+            hall = next(h for h in self.halls_of_hw[w.hw] if self.spare[h].size)
+        w.account_hold(now)
+        d = self.spare[hall].pop1()
+        self.n_spare[w.hw] -= 1
+        self.spares_taken += 1
+        self.state_of[d] = HELD
+        self.holder_of[d] = w.index
+        w.held.push1(d)
+        w.hall_n[hall] += 1
+        if w.victim:
+            self.victims[w.hw][w.class_rank][w] = None
+            self.victim_domains[w.hw][w.class_rank] += 1
+        self._gpus(w, 1, now)
+        if w.draw_w:
+            self.power.refresh(w, now)
+        return d
 
     def register(self, w: Workload) -> int:
         """Give ``w`` its index in :attr:`holders`."""
@@ -265,7 +312,10 @@ class Fleet:
         hw = self.hw_of[d]
         h = self.holder_of[d]
         w = self.holders[h] if h >= 0 else None
-        if w is None:
+        if w is None and self.state_of[d] == SPARE:
+            self.spare[self.hall_of[d]].remove1(d)
+            self.n_spare[hw] -= 1
+        elif w is None:
             self.free[hw].remove1(d)
         else:
             w.account_hold(now)
@@ -286,10 +336,18 @@ class Fleet:
         return w
 
     def repair(self, d: int, now: float) -> int:
+        """``d`` is back in service: into its hall's hot-spare pool when that is short of its
+        target, else into the free pool."""
         hw = self.hw_of[d]
-        self.state_of[d] = FREE
+        hall = self.hall_of[d]
         self.failed_count[hw] -= 1
-        self.free[hw].push1(d)
+        if self.spare and self.spare[hall].size < self.spare_target[hall]:
+            self.state_of[d] = SPARE
+            self.spare[hall].push1(d)
+            self.n_spare[hw] += 1
+        else:
+            self.state_of[d] = FREE
+            self.free[hw].push1(d)
         g = self.gpus_failed - self.gpus_of_hw[hw]
         self.gpus_failed = g
         self.ch_failed.set(now, g)

@@ -9,8 +9,24 @@ taken back as soon as enough has accumulated; within one class there is no reser
 a big job can wait long behind a stream of small ones of its own class (known limitation).
 ``spare_domains`` per hardware type are held back from new starts and used only to replace
 failed domains. A job that lost domains and found no replacement may wait holding the rest of
-its gang (``reliability.recovery: wait_for_repair``): it is served first at every
-``try_start``, from free domains, spares, or by preempting lower work.
+its gang (``reliability.recovery: wait_for_repair`` or ``take_spare``): it is served first at
+every ``try_start``, from free domains, a hall's hot spares (``take_spare``: the fleet holds
+them apart, :mod:`sim.engine.fleet`), or by preempting lower work. It claims what it can get
+each time, and restarts when it has all it lost: a domain freed or repaired goes to it before
+any queue or service can take it, so a run waiting for several domains is not starved by
+higher-class services that take domains one at a time (which parked a frontier run for 8-11
+hours at twice the default inference demand before).
+
+**Placement across generations.** A job that did not name a hardware type carries its
+:class:`~sim.engine.workloads.Option` on each type of the site, ordered at build or arrival by
+the scenario's ``scheduler.hardware_policy`` (:data:`HARDWARE_POLICIES`). At each start it takes
+the first option whose gang is free now (and that the power caps admit); when none is, the first
+where preempting lower work makes room. The scheduler is work-conserving across types: a job
+never waits for its preferred type while another can run it now, as a Slurm job submitted to
+several partitions starts in whichever can start it earliest (Slurm ``sbatch --partition``
+with a list). A job chooses again at every restart from the queue (after a preemption or a
+requeue): its work is in units that do not depend on the hardware. Cost per start:
+O(hardware types), never O(domains).
 
 The policy decides; it acts through two verbs of an :class:`Executor` (the training lifecycle:
 ``start`` a queued job, ``preempt`` a running one) and reads counts from the
@@ -27,9 +43,29 @@ from collections.abc import Callable
 from typing import Protocol
 
 from sim.engine.fleet import Fleet
-from sim.engine.workloads import Job, Phase, Workload
+from sim.engine.workloads import Job, Option, Phase, Workload
 
-__all__ = ["SCHEDULERS", "Executor", "PriorityGangScheduler"]
+__all__ = ["HARDWARE_POLICIES", "SCHEDULERS", "Executor", "PriorityGangScheduler", "order_options"]
+
+#: How a job that names no hardware ranks the site's types (lower key first; ties keep the
+#: halls' order). ``fastest_completion`` (the default): the shortest uninterrupted run, work /
+#: rate on that type, so new generations take the work they finish soonest and older halls take
+#: what does not fit there; ``lowest_cost``: the run's cost, run time x domains x the type's
+#: cost per domain-second (capital amortisation plus energy, sim.build); ``first_fit``: the
+#: halls' order, the plain first fit of a list of partitions.
+HARDWARE_POLICIES = ("fastest_completion", "lowest_cost", "first_fit")
+
+
+def order_options(
+    policy: str, options: list[Option], work: float, cost_per_domain_s: tuple[float, ...]
+) -> list[Option]:
+    """``options`` keyed and sorted by ``policy`` for a job of ``work`` units (stable: ties keep
+    the halls' order)."""
+    if policy == "first_fit":
+        return options
+    if policy == "fastest_completion":
+        return sorted(options, key=lambda o: work / o.rate)
+    return sorted(options, key=lambda o: work / o.rate * o.domains * cost_per_domain_s[o.hw])
 
 
 class Executor(Protocol):
@@ -38,6 +74,8 @@ class Executor(Protocol):
     def preempt(self, victim: Workload) -> None: ...
 
     def replaced(self, job: Job) -> None: ...
+
+    def claim(self, job: Job, k: int) -> None: ...
 
 
 class PriorityGangScheduler:
@@ -94,14 +132,31 @@ class PriorityGangScheduler:
                 return True
         return self.fleet.n_free(hw) >= need
 
+    def _available(self, hw: int) -> int:
+        """Domains a replacement can have now: free ones and the halls' hot spares."""
+        return self.fleet.n_free(hw) + self.fleet.n_spare[hw]
+
     def _serve_awaiting(self) -> None:
-        """Give jobs waiting for replacements what is free now (spares included), or what
-        preempting lower work frees; replacements are not new placements, so the power
+        """Give jobs waiting for replacements what is free now (hot spares included) and what
+        preempting lower work frees, as far as it goes: a job claims what it can and restarts
+        once it has all it waits for. Replacements are not new placements, so the power
         controller's block does not hold them back."""
+        fleet = self.fleet
         for job, need in list(self.awaiting.items()):
-            if self.fleet.n_free(job.hw) >= need or self._make_room(job.hw, job.class_rank, need):
+            hw = job.hw
+            avail = self._available(hw)
+            if avail < need:
+                reach = min(need, avail + self._preemptible_below(hw, job.class_rank))
+                if reach > avail:
+                    self._make_room(hw, job.class_rank, reach - fleet.n_spare[hw])
+                    avail = self._available(hw)
+            k = min(avail, need)
+            if k == need:
                 del self.awaiting[job]
                 self.executor.replaced(job)
+            elif k > 0:
+                self.awaiting[job] = need - k
+                self.executor.claim(job, k)
 
     def try_start(self) -> None:
         """Serve jobs waiting for replacements, then start every queued job that fits now,
@@ -126,6 +181,13 @@ class PriorityGangScheduler:
             i = 0
             while i < len(q):
                 job = q[i]
+                if job.options:
+                    if self._place(job, rank):
+                        del q[i]
+                        self.executor.start(job)
+                    else:
+                        i += 1
+                    continue
                 usable = fleet.n_free(job.hw) - self.spares
                 # a start into free domains passes the power caps' admission; one that preempts
                 # lower work frees that work's power (the controller reacts if it is not enough)
@@ -139,11 +201,38 @@ class PriorityGangScheduler:
                 else:
                     i += 1
 
+    def _use(self, job: Job, opt: Option) -> None:
+        if job.hw != opt.hw or job.domains != opt.domains or job.base_rate != opt.rate:
+            job.use(opt)
+            job.halls = self.fleet.halls_of_hw[opt.hw]
+
+    def _place(self, job: Job, rank: int) -> bool:
+        """Choose ``job``'s hardware among its options (best first): the first whose gang is
+        free now and admitted by the power caps, else the first where preempting lower work
+        makes room. Leaves the job set to the chosen option; False when none can start it."""
+        fleet = self.fleet
+        spares = self.spares
+        for opt in job.options:
+            if opt.domains <= fleet.n_free(opt.hw) - spares:
+                self._use(job, opt)
+                if self.admits(job):
+                    return True
+        for opt in job.options:
+            need = opt.domains + spares
+            free = fleet.n_free(opt.hw)
+            # a type with the gang free was refused by the power caps above: not preempted for
+            if free < need <= free + self._preemptible_below(opt.hw, rank):
+                self._use(job, opt)
+                if self._make_room(opt.hw, rank, need):
+                    return True
+        return False
+
     def replacement(self, job: Workload, k: int = 1) -> bool:
-        """Can ``k`` domains be found for ``job`` (free, spare, or by preempting lower work)?"""
-        if self.fleet.n_free(job.hw) >= k:
+        """Can ``k`` domains be found for ``job`` (free, a hot spare, or by preempting lower
+        work)?"""
+        if self._available(job.hw) >= k:
             return True
-        return self._make_room(job.hw, job.class_rank, k)
+        return self._make_room(job.hw, job.class_rank, k - self.fleet.n_spare[job.hw])
 
     def grant(self, job: Workload, k: int) -> int:
         """How many of ``k`` more domains ``job`` (a service) can have now, preempting if needed.

@@ -197,7 +197,8 @@ class Training:
         job.phase = Phase.RESTARTING
         job.token += 1
         job.restart_lost_s += self.restart_s
-        later(self.env, delay_s + self.restart_s, self._restarted, (job, job.token))
+        job.restore_lost_s += job.restore_s
+        later(self.env, delay_s + self.restart_s + job.restore_s, self._restarted, (job, job.token))
 
     def _restarted(self, call: Call) -> None:
         job, token = call._value
@@ -344,7 +345,7 @@ class Training:
             job.unsaved = 0.0
             job.pos = 0.0
             lost = 0.0
-            delay += job.ckpt_write_s
+            delay += job.ckpt_write_s + job.persist_s  # snapshot and write: durable
         else:
             lost = self._lose(job)
         if lost and job.rate > 0:
@@ -360,6 +361,7 @@ class Training:
         self.rec.event(
             now, EventKind.INTERRUPTED, job.name, job.kind, domain=domain, value=lost, detail=cause
         )
+        job.fail_hall = self.fleet.hall_of[domain]
         if job.phase == Phase.AWAITING:  # it was already waiting: it now waits for more
             job.awaiting_domains += lost_domains
             self.scheduler.awaiting[job] = job.awaiting_domains
@@ -376,12 +378,13 @@ class Training:
             self._replace(job, lost_domains, delay)
             if self.scheduler.preempted != before:
                 self.scheduler.try_start()  # a preempted gang may leave domains to spare
-        elif self.scheduler.recovery == "wait_for_repair" and job.held.size > 0:
+        elif self.scheduler.recovery != "requeue" and job.held.size > 0:
             job.phase = Phase.AWAITING
             job.awaiting_domains = lost_domains
             job.wait_since = now
             job.pending_delay_s = delay
             self.scheduler.awaiting[job] = lost_domains
+            self.scheduler.try_start()  # it claims what is free now, and waits for the rest
         else:
             job.hold_paused = False  # back to the queue: it starts afresh when admitted
             job.wait_since = now
@@ -392,13 +395,29 @@ class Training:
             self._queue(job.kind, +1)
             self.scheduler.try_start()
 
+    def _take(self, job: Job, k: int) -> None:
+        """Move ``k`` replacement domains into ``job``'s holding: free ones first, then hot
+        spares of the hall where it lost a domain (then of its hardware's other halls)."""
+        now = self.env.now
+        fleet = self.fleet
+        for _ in range(k):
+            if fleet.n_free(job.hw):
+                new = fleet.take1(job, now)
+            else:
+                new = fleet.take_spare(job, job.fail_hall, now)
+            if self.fabric is not None:
+                self.fabric.moved(job, new)
+
+    def claim(self, job: Job, k: int) -> None:
+        """An AWAITING ``job`` takes ``k`` of the domains it waits for now and keeps waiting
+        for the rest (they sit idle in its gang until it restarts)."""
+        self._take(job, k)
+        job.awaiting_domains -= k
+
     def _replace(self, job: Job, k: int, delay_s: float) -> None:
         """Give ``job`` ``k`` replacement domains and restart it in place."""
         now = self.env.now
-        for _ in range(k):
-            new = self.fleet.take1(job, now)
-            if self.fabric is not None:
-                self.fabric.moved(job, new)
+        self._take(job, k)
         job.starts += 1
         self.rec.event(
             now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="in_place"

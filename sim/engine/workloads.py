@@ -28,7 +28,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d
@@ -36,7 +36,7 @@ from scipy.ndimage import maximum_filter1d
 from sim.contract import RATE_FACTORS
 from sim.engine.fleet import IndexStack
 
-__all__ = ["FACTOR_INDEX", "Job", "Phase", "Service", "Workload", "trailing_max"]
+__all__ = ["FACTOR_INDEX", "Job", "Option", "Phase", "Service", "Workload", "trailing_max"]
 
 #: position of each named rate factor in :attr:`Job.factors`
 FACTOR_INDEX = {name: i for i, name in enumerate(RATE_FACTORS)}
@@ -91,6 +91,22 @@ class Workload:
         self.alloc_start = now
 
 
+class Option(NamedTuple):
+    """One hardware type a job may run on, with what it needs and does there: its gang of
+    ``domains`` (``gpus`` computing), its base ``rate`` in the job's work units per second, its
+    model and peak FLOP/s and its network model on that type (None: not modelled). The
+    scheduler's hardware policy orders a job's options
+    (:func:`sim.engine.scheduler.order_options`)."""
+
+    hw: int
+    domains: int
+    gpus: int
+    rate: float
+    model_flops_per_s: float = 0.0
+    peak_flops_per_s: float = 0.0
+    network: Any = None
+
+
 class Job(Workload):
     def __init__(
         self,
@@ -112,9 +128,16 @@ class Job(Workload):
         model_flops_per_s: float = 0.0,
         peak_flops_per_s: float = 0.0,
         stream: str = "",
+        persist_s: float = 0.0,
+        restore_s: float = 0.0,
+        work_unit: str = "",
     ) -> None:
         super().__init__(name, hw, class_rank, preemptible, slot, domains, n_halls)
         self.kind = kind
+        self.work_unit = work_unit or ("tokens" if kind == "pretraining" else "run_seconds")
+        #: the hardware types it may run on, best first by the scheduler's hardware policy;
+        #: empty when it can run on ``hw`` only (it named it, or the site has one type)
+        self.options: list[Option] = []
         self.victim = preemptible
         self.stream = stream
         self.domains = domains
@@ -125,7 +148,12 @@ class Job(Workload):
         self.rate = rate
         self.factors = [1.0] * len(RATE_FACTORS)
         self.ckpt_interval_s = ckpt_interval_s
-        self.ckpt_write_s = ckpt_write_s
+        self.ckpt_write_s = ckpt_write_s  # the stall per checkpoint
+        #: async checkpoints: from a snapshot until it is durable (0: durable when written)
+        self.persist_s = persist_s
+        self.restore_s = restore_s  # reading the checkpoint back at each restart
+        self.restore_lost_s = 0.0
+        self.seg_ckpts = 0  # checkpoints since the running segment began
         self.model_flops_per_s = model_flops_per_s  # at the base rate
         self.peak_flops_per_s = peak_flops_per_s
         #: share of a checkpoint cycle spent computing: traces show rate x this (stalls included)
@@ -159,6 +187,7 @@ class Job(Workload):
         self.wait_since = math.nan  # when it began waiting for domains (after a failure)
         self.awaiting_domains = 0  # replacements it waits for (Phase.AWAITING)
         self.pending_delay_s = 0.0  # detection still to pay when its replacements come
+        self.fail_hall = -1  # hall of its last failed domain (a hot spare is taken there)
         #: the network factor of a placement: called with [(tier, GPUs per group, per-GPU
         #: bytes/s)] for the tiers it crosses and the share of its links that are up
         #: (:mod:`sim.engine.fabric`); None: not modelled
@@ -173,6 +202,24 @@ class Job(Workload):
         self.hold_paused = False  # paused when it failed: it restarts into PAUSED
         self.net_groups: list[tuple[int, list[int], list[float]]] = []  # crossed, per tier
 
+    def use(self, opt: Option) -> None:
+        """Take on option ``opt`` (its hardware, gang, rates and network model) for its next
+        start; only while it holds no domain. Its work is in units that do not depend on the
+        hardware (tokens, steps), so progress carries over; its rate factors are kept."""
+        assert self.held.size == 0
+        self.hw = opt.hw
+        self.domains = opt.domains
+        self.gpus = opt.gpus
+        self.base_rate = opt.rate
+        self.model_flops_per_s = opt.model_flops_per_s
+        self.peak_flops_per_s = opt.peak_flops_per_s
+        self.network = opt.network
+        self.net_version = -1
+        rate = opt.rate
+        for f in self.factors:
+            rate *= f
+        self.rate = rate
+
     # ------------------------------------------------------------------ progress
 
     def begin(self, now: float) -> None:
@@ -180,6 +227,7 @@ class Job(Workload):
         self.t_upd = now
         self.pos = 0.0
         self.unsaved = 0.0
+        self.seg_ckpts = 0
 
     def advance(self, now: float) -> tuple[int, float]:
         """Bring progress up to ``now`` at the current rate.
@@ -223,6 +271,7 @@ class Job(Workload):
         self.pos = into
         self.t_upd = now
         self.checkpoints += n
+        self.seg_ckpts += n
         self.charge_slowdown(compute)
         return n, base_t
 
@@ -250,9 +299,19 @@ class Job(Workload):
         return lost
 
     def stop(self, now: float) -> tuple[int, float, float]:
-        """End the RUNNING segment (interrupt): returns (checkpoints, cycle start, work lost)."""
+        """End the RUNNING segment (interrupt): returns (checkpoints, cycle start, work lost).
+
+        Asynchronous checkpoints: a failure less than ``persist_s`` after the last snapshot
+        (``pos``, the time into the cycle that began when the snapshot ended) finds that
+        checkpoint not yet durable, so the job falls back to the one before and loses the
+        interval between them too (at the current rate; the first snapshot of a segment
+        follows the restore point, which is durable)."""
         n, first = self.advance(now)
         lost = self.unsaved
+        if self.persist_s > 0.0 and self.seg_ckpts and self.pos < self.persist_s:
+            back = min(self.rate * self.ckpt_interval_s, self.done_work)
+            self.done_work -= back
+            lost += back
         self.lost_work += lost
         self.unsaved = 0.0
         self.pos = 0.0

@@ -303,15 +303,46 @@ def _prefill_time(r: _Replica, devices: float) -> float:
     return t_mm + t_attn
 
 
+def _prefill_width(r: _Replica) -> float:
+    """Devices one request's prefill runs on in a disaggregated pool: a prefill instance as wide
+    as its decode replica (DistServe and Splitwise pair prefill and decode instances of the same
+    parallelism), which on a companion part is the replica's share of the domain's parts
+    (Rubin CPX: 144 per 72-package rack, 2 per GPU), and never fewer than hold the weights in
+    the part's memory (the usable share of HBM applied to it too). One device per request, as
+    before, put a 100k-token DeepSeek-R1 prefill on a single CPX (TTFT ~10-19 s against
+    <1 s co-located on the replica's GPUs)."""
+    ph = r.prefill_hw
+    assert ph is not None
+    if isinstance(ph, PrefillAccelerator):
+        width = r.gpus * ph.count_per_domain / r.hw.domain_gpus
+        memory = ph.memory_bytes
+    else:
+        width = float(r.gpus)
+        memory = ph.hbm_bytes
+    hold = math.ceil(r.weight_bytes / (memory * cal.HBM_USABLE_FRACTION))
+    return float(max(width, hold, 1))
+
+
+def _kv_transfer_time(r: _Replica) -> float:
+    """Moving one prompt's KV cache from the prefill instance to the decode replica over the
+    replica's scale-out NICs (the fabric), counted as fully exposed: engines that stream it
+    layer by layer (Mooncake, DistServe) hide most of it, so this is an upper bound. At 100k
+    tokens of DeepSeek-R1 (MLA, ~35 kB/token at FP8) over 8 x 1.6 Tb/s it is ~3 ms."""
+    kv = r.input_tokens * r.kv_bytes_per_token
+    return kv / (r.gpus * r.hw.scaleout_bandwidth_bits_per_s / 8.0)
+
+
 def _point(r: _Replica, batch: int, targets: bool) -> InferenceEstimate:
     t_iter, _ = _iteration(r, batch)
     per_replica = batch / t_iter
     prefill_devices = 0.0
     if r.disaggregated:
-        # prefill pool sized to keep up: request rate x prefill time of one request per device
+        # prefill pool sized to keep up: request rate x device-seconds of one request's prefill
         req_rate = per_replica / r.gen_tokens
-        prefill_devices = req_rate * _prefill_time(r, 1.0)
-        ttft = _prefill_time(r, 1.0) + t_iter
+        width = _prefill_width(r)
+        t_prefill = _prefill_time(r, width)
+        prefill_devices = req_rate * t_prefill * width
+        ttft = t_prefill + _kv_transfer_time(r) + t_iter
     else:
         ttft = _prefill_time(r, float(r.gpus)) + t_iter
     util = cal.SERVER_MAX_UTILIZATION if targets else 1.0

@@ -17,6 +17,10 @@ Columns of :func:`comparison_table` (one row per run; units in the names):
   ``service.<service>.cost_per_million_tokens_usd`` per service (the family
   :data:`~sim.contract.COMPARED_SERVICE`, see :func:`service_cost_columns`); NaN when a price
   is unknown;
+* ``service.<service>.capacity_tokens_per_day_per_mw``: what the service could sustain at its
+  latency targets, output tokens a day per MW of its domains' provisioned IT power (capacity,
+  not the demand it was given; :func:`sim.analysis.summarize`), and
+  ``service.<service>.capacity_tokens_per_day_per_domain``; NaN for a run without them;
 * ``training_run``, ``training_run_days`` (submission to completion of the first pre-training
   run), ``training_run_projected`` (True when it did not finish in the window and the time is
   projected from its progress);
@@ -171,10 +175,17 @@ def comparison_table(runs: dict[str, RunTables]) -> pd.DataFrame:
             # hardware priced by a flagged estimate, not a sourced price (docs/costs.md §1.1)
             "estimated_prices": ", ".join(s["cost"].get("estimated_prices") or []),
         }
+        capacity = {c["name"]: c for c in s.get("inference_services", [])}
         for name in services:
             row[_cost_column(name)] = _nan(per_svc.get(name))
+            for q in CAPACITY_QUANTITIES:
+                row[entity_column(COMPARED_SERVICE, name, q)] = _nan(capacity.get(name, {}).get(q))
         rows.append(row)
     return pd.DataFrame(rows).set_index("run")
+
+
+#: per-service capacity columns of the comparison table (tokens a day at the SLO)
+CAPACITY_QUANTITIES = ("capacity_tokens_per_day_per_mw", "capacity_tokens_per_day_per_domain")
 
 
 def by_release(runs: dict[str, RunTables]) -> dict[str, RunTables]:
@@ -426,6 +437,13 @@ def _table_html(table: pd.DataFrame) -> str:
                 if col == "training_run_days" and bool(table.at[r, "training_run_projected"]):
                     text += " (projected)" if text != "n/a" else ""
             cells.append(f"<td>{text}</td>")
+        rows.append(f"<tr><th>{html.escape(label)}</th>{''.join(cells)}</tr>")
+    for col in table.columns:
+        parsed = parse_entity_column(str(col), (COMPARED_SERVICE,))
+        if parsed is None or parsed[2] != "capacity_tokens_per_day_per_mw":
+            continue
+        label = f"{parsed[1]}: capacity at SLO, tokens/day per MW"
+        cells = [f"<td>{html.escape(si(table.at[r, col]))}</td>" for r in table.index]
         rows.append(f"<tr><th>{html.escape(label)}</th>{''.join(cells)}</tr>")
     return (
         f'<table class="data"><thead><tr><th></th>{head}</tr></thead>'

@@ -26,6 +26,7 @@ from plotly.subplots import make_subplots
 
 from sim.contract import (
     FABRIC_TIER,
+    FAILURE_CAUSE,
     HALL,
     PRIORITY_CLASS,
     SERVICE,
@@ -1620,6 +1621,55 @@ def cost_trace_figure(traces: pd.DataFrame, max_points: int = MAX_POINTS) -> go.
 # --------------------------------------------------------------------------- registry
 
 
+def _cause_columns(traces: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(column, cause)`` of the trace's ``cause.<name>.domains_out`` columns."""
+    out = []
+    for c in traces.columns:
+        parsed = parse_entity_column(str(c))
+        if parsed is not None and parsed[0] is FAILURE_CAUSE:
+            out.append((str(c), parsed[1]))
+    return out
+
+
+def reliability_figure(traces: pd.DataFrame, max_points: int = MAX_POINTS) -> go.Figure:
+    """ETTR of the pre-training runs so far (``pretraining_ettr``, left axis) and the domains
+    out of service by cause, failed and in repair (``cause.<name>.domains_out``, stacked, right
+    axis). A long trace is drawn as means per day or week."""
+    causes = _cause_columns(traces)
+    cols = (["pretraining_ettr"] if "pretraining_ettr" in traces else []) + [c for c, _ in causes]
+    series = _series(traces, cols, max_points)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for i, (col, cause) in enumerate(causes):
+        fig.add_trace(
+            go.Scatter(
+                x=series.x,
+                y=series.mean[col],
+                name=f"{cause} (domains out)",
+                mode="lines",
+                stackgroup="out",
+                line={"width": 0.5, "color": class_color(cause, i)},
+                hovertemplate="%{y:,.1f} domains out<extra>" + cause + "</extra>",
+            ),
+            secondary_y=True,
+        )
+    if "pretraining_ettr" in traces:
+        fig.add_trace(
+            go.Scatter(
+                x=series.x,
+                y=series.mean["pretraining_ettr"],
+                name="pre-training ETTR so far",
+                mode="lines",
+                line={"color": "#222", "width": 2},
+                hovertemplate="ETTR %{y:.3f}<extra></extra>",
+            ),
+            secondary_y=False,
+        )
+    fig.update_xaxes(title_text=TIME_AXIS)
+    fig.update_yaxes(title_text=axis("ETTR so far", "share"), range=[0, 1.02], secondary_y=False)
+    fig.update_yaxes(title_text=axis("domains out of service", "domains"), secondary_y=True)
+    return _timed(fig, f"ETTR and domains out by cause{_per_title(series)}", _end_s(traces), 420)
+
+
 @dataclass(frozen=True)
 class FigureSpec:
     """One report figure: ``draw`` makes it from the run tables when ``has_data`` says the run
@@ -1702,6 +1752,18 @@ FIGURES: tuple[FigureSpec, ...] = (
         "Failures and repairs",
         lambda t: failures_figure(t.traces, t.events),
         lambda t: _has(t.events, "event") and bool((t.events["event"] == "failure").any()),
+    ),
+    FigureSpec(
+        "reliability",
+        "ETTR and domains out by cause",
+        lambda t: reliability_figure(t.traces),
+        lambda t: (
+            _has(t.traces, "time_s", "interval_s")
+            and (
+                bool(_cause_columns(t.traces))
+                or bool(t.traces.get("pretraining_ettr", pd.Series()).notna().any())
+            )
+        ),
     ),
     FigureSpec(
         "cost",

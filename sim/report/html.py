@@ -48,6 +48,7 @@ __all__ = [
     "html_page",
     "kpi_block",
     "network_section",
+    "reliability_section",
     "render_commitment",
     "render_report",
 ]
@@ -503,6 +504,76 @@ def network_section(tables: RunTables) -> str:
     return "\n".join([*body, "</section>"])
 
 
+def reliability_section(tables: RunTables) -> str:
+    """Reliability of a run as HTML: per pre-training run its ETTR, interruptions by cause,
+    hours lost by kind and the checkpoint interval used next to Young/Daly's; the policies,
+    failures by cause and hot spares; the summary's warnings. "" for a run without failures
+    or pre-training (or a run folder from before these keys)."""
+    s = tables.summary
+    rel = s.get("reliability") or {}
+    runs = s.get("pretraining_runs") or []
+    if not rel.get("failures_by_cause") and not runs:
+        return ""
+    body = ['<section id="reliability"><h2>Reliability</h2>']
+    policy = [
+        f"recovery {rel.get('recovery', 'n/a')}",
+        f"tray failure {rel.get('tray_failure', 'n/a')}",
+    ]
+    if rel.get("hot_spares"):
+        policy.append(
+            f"{rel['hot_spares']:,} hot spares, taken {rel.get('hot_spares_taken', 0):,} times"
+        )
+    by = rel.get("failures_by_cause") or {}
+    top = sorted(by.items(), key=lambda kv: -int(kv[1]))
+    body.append(
+        f'<p class="meta">{html.escape(", ".join(policy))}. Failures by cause: '
+        + html.escape(", ".join(f"{k} {int(v):,}" for k, v in top) or "none")
+        + ".</p>"
+    )
+    rows = []
+    for r in runs:
+        lost = r.get("hours_lost") or {}
+        causes = sorted((r.get("interruptions_by_cause") or {}).items(), key=lambda kv: -kv[1])
+        rows.append(
+            {
+                "run": r["name"],
+                "ettr": r.get("ettr"),
+                "interruptions": r.get("interruptions"),
+                "planned": r.get("planned_interruptions"),
+                "by_cause": ", ".join(f"{k} {v:,}" for k, v in causes[:4])
+                + (", ..." if len(causes) > 4 else ""),
+                **{f"lost_{k}": v for k, v in lost.items()},
+                "interval": r.get("checkpoint_interval_minutes"),
+                "young_daly": r.get("young_daly_interval_minutes"),
+            }
+        )
+    if rows:
+        frame = pd.DataFrame(rows).set_index("run")
+        kinds = [c for c in frame.columns if c.startswith("lost_")]
+        body += [
+            '<p class="meta">Pre-training runs: ETTR, interruptions (unplanned; planned'
+            " maintenance apart) and their main causes, wall hours lost by kind, and the"
+            " checkpoint interval used next to the Young/Daly interval for its stall and"
+            " expected MTBF.</p>",
+            _frame_html(
+                frame,
+                {
+                    "ettr": ("ETTR", _spec(".3f")),
+                    "interruptions": ("interruptions", _spec(",.0f")),
+                    "planned": ("planned", _spec(",.0f")),
+                    "by_cause": ("main causes", str),
+                    **{k: (f"{k[5:].replace('_', ' ')} (h)", _spec(",.1f")) for k in kinds},
+                    "interval": ("interval (min)", _spec(".3g")),
+                    "young_daly": ("Young/Daly (min)", _spec(".3g")),
+                },
+            ),
+        ]
+    warnings = s.get("warnings") or []
+    if warnings:
+        body.append("<ul>" + "".join(f"<li>{html.escape(str(w))}</li>" for w in warnings) + "</ul>")
+    return "\n".join([*body, "</section>"])
+
+
 def _mw(x: Any) -> str:
     """Megawatts: whole ones for a large site (``1,000``), three digits for a small one
     (``2.33``)."""
@@ -545,9 +616,11 @@ def render_report(tables: RunTables) -> str:
     name = str(s.get("scenario", sc.get("name", "run")))
     figs = figures_for(tables)
     network = network_section(tables)
+    reliability = reliability_section(tables)
     commitment = _commitment_section(s)
     nav = " ".join(
         (['<a href="#network">Network</a>'] if network else [])
+        + (['<a href="#reliability">Reliability</a>'] if reliability else [])
         + (['<a href="#commitment">Commitment</a>'] if commitment else [])
         + [
             f'<a href="#fig-{html.escape(spec.id)}">{html.escape(spec.title)}</a>'
@@ -567,6 +640,7 @@ def render_report(tables: RunTables) -> str:
         kpi_block(tables),
         "</section>",
         network,
+        reliability,
         commitment,
         *(figure_section(spec.id, spec.title, fig) for spec, fig in figs),
         '<section id="scenario"><h2>Scenario as run</h2>',

@@ -65,7 +65,7 @@ PAGED_WATERMARK = 0.01
 class EngineOptions:
     """The serving engine's scheduler settings (network-and-serving.md B1 defaults)."""
 
-    kv_cache: str = "paged"
+    kv_cache: str = "reserved"
     max_seqs: int = 1024
     max_batched_tokens: int = 8192
 

@@ -262,6 +262,8 @@ def _small(
                 "held": [1, 1, 0],
             }
         )
+    if failures:  # the rack failed for 'gpu' from 2 h + 10 s to 3 h (what the runner derives)
+        traces["cause.gpu.domains_out"] = [0.0, 0.0, (H - 10.0) / H, 0.0]
     # the cost columns as a run derives them (sim.tco; the older straight-line model, as these
     # facts carry no `costs`): a domain without a price makes every capital cost NaN
     for col, values in cost_columns(traces, facts, failures_per_bin(events, t)).items():

@@ -185,6 +185,7 @@ def test_time_series_figures_share_legend_place_margins_and_time_axis(
         "timeline",
         "inference",
         "failures",
+        "reliability",
         "cost-trace",
     }
     end_days = 4 / 24

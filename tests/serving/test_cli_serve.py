@@ -41,7 +41,7 @@ def test_serve_sim_writes_a_run_folder(tmp_path: Path, capsys: pytest.CaptureFix
     s = _summary(out)
     r = s["requests"]
     assert r["served"] + r["dropped"] + r["queued"] == r["arrived"] > 0  # type: ignore[index]
-    assert s["engine"]["kv_cache"] == "paged"  # type: ignore[index]
+    assert s["engine"]["kv_cache"] == "reserved"  # type: ignore[index]  # the default
     req = pd.read_parquet(out / "requests.parquet")
     assert len(req) == r["arrived"]  # type: ignore[index]
     page = (out / "report.html").read_text()
