@@ -582,11 +582,18 @@ def summarize(
             continue
         waited = float(r["domain_wait_s"]) / (end - since)
         if waited > share and r["workload"] == "pretraining":
+            spares = rel_facts.get("hot_spares", 0) if rel_facts is not None else 0
+            taking = rel_facts is not None and rel_facts.get("recovery") == "take_spare"
+            advice = (
+                f"hold more hot spares per hall (reliability.hot_spares; {spares} held now)"
+                if taking
+                else "hold hot spares per hall (reliability.recovery: take_spare with"
+                " reliability.hot_spares)"
+            )
             warnings.append(
                 f"training run {r['name']} spent {waited:.0%} of its time since its first start"
-                f" waiting for domains (more than {share:.0%}): hold hot spares per hall"
-                " (reliability.recovery: take_spare with reliability.hot_spares) or let lower"
-                " work be preempted"
+                f" waiting for domains (more than {share:.0%}): {advice}, or let lower work be"
+                " preempted"
             )
     post = jobs[jobs["workload"] == "posttraining"]
     services: list[ServiceSummary] = []
@@ -727,11 +734,14 @@ def _reliability(events: pd.DataFrame, duration: float, facts: RunFacts) -> Reli
     ]
     for k, v in restart_only.groupby("detail")["detail"].size().items():
         by_cause[str(k)] = by_cause.get(str(k), 0) + int(v)
+    # planned maintenance drains are logged as failures of cause "maintenance": counted apart
+    unplanned = int(((ev == "failure") & (events["detail"] != "maintenance")).sum())
     out: ReliabilitySummary = {
-        "failures": int((ev == "failure").sum()),
+        "failures": unplanned,
+        "maintenance_drains": int(((ev == "failure") & (events["detail"] == "maintenance")).sum()),
         "repairs": int((ev == "repair").sum()),
         "job_interruptions": int((ev == "interrupted").sum()),
-        "failures_per_day": float((ev == "failure").sum()) / (duration / DAY_S),
+        "failures_per_day": unplanned / (duration / DAY_S),
         "failures_by_cause": dict(sorted(by_cause.items())),
         "domain_hours_failed_by_cause": {
             str(c): float(v.mean()) * duration / HOUR_S

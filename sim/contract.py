@@ -635,7 +635,8 @@ class ServiceSummary(TypedDict):
 
 
 class ReliabilitySummary(TypedDict):
-    failures: int
+    failures: int  # unplanned (planned maintenance drains apart)
+    maintenance_drains: NotRequired[int]
     repairs: int
     job_interruptions: int
     failures_per_day: float

@@ -256,10 +256,12 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
             ),
         )
     r = s["reliability"]
+    drains = r.get("maintenance_drains", 0)
     t.add_row(
         "failures",
         f"{r['failures']:,} ({r['failures_per_day']:.0f}/day),"
-        f" {plural(r['job_interruptions'], 'job interruption')}",
+        f" {plural(r['job_interruptions'], 'job interruption')}"
+        + (f", {plural(drains, 'maintenance drain')}" if drains else ""),
     )
     t.add_row(
         "engine",
@@ -267,6 +269,8 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
         f" ({stats.simpy_events / max(stats.wall_s, 1e-9):,.0f}/s)",
     )
     out.print(t)
+    for w in s.get("warnings", []):
+        out.print(f"warning: {w}", markup=False)
     if folder is not None:
         out.print(f"run folder: {folder}", markup=False)
     sys.stdout.flush()

@@ -1326,6 +1326,11 @@ class ReliabilityConfig(_Model):
         dup = sorted({n for n in names if names.count(n) > 1} | ({"maintenance"} & set(names)))
         if dup:
             raise ValueError(f"failure cause names must be unique; repeated: {', '.join(dup)}")
+        if not self.causes and self.failure_rate_per_1000_node_days:
+            raise ValueError(
+                "failure_rate_per_1000_node_days scales the causes' rates, and causes is empty:"
+                " give causes, or set the rate to 0 (or enabled: false) for no failures"
+            )
         if self.tray_failure == "spare_tray" and self.spare_trays_per_rack == 0:
             raise ValueError("tray_failure: spare_tray needs spare_trays_per_rack of 1 or more")
         if self.tray_failure == "rack_down" and self.spare_trays_per_rack:

@@ -188,7 +188,8 @@ class Training:
     def _waited(self, job: Job, now: float) -> None:
         """``job`` got the domains it waited for since a failure (or a preemption)."""
         if not math.isnan(job.wait_since):
-            job.domain_wait_s += now - job.wait_since
+            # the wait begins once the fault is detected (detection is counted apart)
+            job.domain_wait_s += max(0.0, now - job.wait_since)
             job.wait_since = math.nan
 
     def _restart(self, job: Job, delay_s: float = 0.0) -> None:
@@ -198,7 +199,25 @@ class Training:
         job.token += 1
         job.restart_lost_s += self.restart_s
         job.restore_lost_s += job.restore_s
+        det = min(job.pending_detection_s, delay_s)
+        job.pending_detection_s = 0.0
+        job.restart_plan = (self.env.now, det, delay_s - det, self.restart_s, job.restore_s)
         later(self.env, delay_s + self.restart_s + job.restore_s, self._restarted, (job, job.token))
+
+    def cut_restart(self, job: Job) -> None:
+        """A failure or a preemption ends ``job``'s restart before it finished: the detection,
+        overhead and restore it had not yet spent are not lost time (they were charged in full
+        when the restart began), so the time lost by kind never exceeds the wall time."""
+        plan, job.restart_plan = job.restart_plan, None
+        if plan is None or job.phase != Phase.RESTARTING:
+            return
+        t0, det, other, over, restore = plan
+        spent = self.env.now - t0
+        job.detection_lost_s -= det - min(spent, det)
+        spent = max(0.0, spent - det - other)
+        job.restart_lost_s -= over - min(spent, over)
+        spent = max(0.0, spent - over)
+        job.restore_lost_s -= restore - min(spent, restore)
 
     def _restarted(self, call: Call) -> None:
         job, token = call._value
@@ -294,6 +313,7 @@ class Training:
     def preempt(self, victim: Workload) -> None:
         assert isinstance(victim, Job)
         now = self.env.now
+        self.cut_restart(victim)
         if victim.phase == Phase.AWAITING:
             self.scheduler.awaiting.pop(victim, None)
             victim.awaiting_domains = 0
@@ -333,6 +353,7 @@ class Training:
         none, ``recovery`` decides: ``wait_for_repair`` keeps the job's other domains and takes
         the first domains freed or repaired, ``requeue`` gives everything back and queues."""
         now = self.env.now
+        self.cut_restart(job)
         # the power controller holds it paused (also through a second failure while restarting)
         job.hold_paused = job.hold_paused or job.phase == Phase.PAUSED
         delay = detection_s
@@ -350,7 +371,9 @@ class Training:
             lost = self._lose(job)
         if lost and job.rate > 0:
             job.recompute_lost_s += lost / job.rate
-        job.detection_lost_s += detection_s
+        if job.phase != Phase.AWAITING:  # a job already waiting detects while it waits
+            job.detection_lost_s += detection_s
+            job.pending_detection_s = detection_s
         job.token += 1
         if planned:
             job.planned_interruptions += 1
@@ -381,13 +404,13 @@ class Training:
         elif self.scheduler.recovery != "requeue" and job.held.size > 0:
             job.phase = Phase.AWAITING
             job.awaiting_domains = lost_domains
-            job.wait_since = now
+            job.wait_since = now + delay  # detection (and a planned write) first, then the wait
             job.pending_delay_s = delay
             self.scheduler.awaiting[job] = lost_domains
             self.scheduler.try_start()  # it claims what is free now, and waits for the rest
         else:
             job.hold_paused = False  # back to the queue: it starts afresh when admitted
-            job.wait_since = now
+            job.wait_since = now + delay
             if self.fabric is not None:
                 self.fabric.activity(job, -1)
             self.fleet.give_back(job, job.held.size, now)
@@ -430,9 +453,9 @@ class Training:
         now = self.env.now
         k = job.awaiting_domains
         job.awaiting_domains = 0
-        waited = now - job.wait_since
+        remaining = max(0.0, job.wait_since - now)  # of the detection, if the wait was shorter
         self._waited(job, now)
-        self._replace(job, k, max(0.0, job.pending_delay_s - waited))
+        self._replace(job, k, remaining)
 
     def network_interrupt(self, job: Job, domain: int) -> None:
         """A switch or link under running ``job`` failed: its collectives time out, it loses

@@ -181,6 +181,11 @@ class Job(Workload):
         self.planned_interruptions = 0
         self.interruptions_by_cause: dict[str, int] = {}
         self.detection_lost_s = 0.0  # wall time from faults to their detection
+        #: the restart under way: (its start, detection, other delay, overhead, restore), all
+        #: charged when it began; a failure or preemption that cuts it short takes back the
+        #: part not spent (:meth:`~sim.engine.training.Training.cut_restart`)
+        self.restart_plan: tuple[float, float, float, float, float] | None = None
+        self.pending_detection_s = 0.0
         self.restart_lost_s = 0.0  # wall time paying restart overheads
         self.recompute_lost_s = 0.0  # compute time of the work lost (at the rate it ran)
         self.domain_wait_s = 0.0  # wall time after its first start waiting for domains
