@@ -218,7 +218,9 @@ def check_events(plan: Plan, t: RunTables) -> None:
         assert kinds[::2] == ["failure"] * len(kinds[::2])
         assert kinds[1::2] == ["repair"] * len(kinds[1::2])
     s = t.summary["reliability"]
-    assert s["failures"] == (ev["event"] == "failure").sum()
+    drains = (ev["event"] == "failure") & (ev["detail"] == "maintenance")
+    assert s["failures"] == (ev["event"] == "failure").sum() - drains.sum()
+    assert s.get("maintenance_drains", 0) == drains.sum()
     assert s["job_interruptions"] == (ev["event"] == "interrupted").sum()
 
 
