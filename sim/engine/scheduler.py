@@ -100,17 +100,46 @@ class PriorityGangScheduler:
         #: jobs holding a partial gang after a failure, with the domains each waits for (in
         #: the order they began to wait); served before any queue at every ``try_start``
         self.awaiting: dict[Job, int] = {}
+        #: per class, the gangs its queue holds: {hardware: {domains: jobs}} (a job with
+        #: hardware options counts once per option), so a class none of whose gangs fits what
+        #: is free or preemptible is skipped without walking its queue
+        self.sizes: list[dict[int, dict[int, int]]] = [{} for _ in range(n_classes)]
 
     def enqueue(self, job: Job) -> None:
         """Queue ``job`` in its class by submit time: a job that was preempted or lost its gang
         to a failure keeps its original place, ahead of work submitted after it (FIFO)."""
         job.phase = Phase.WAITING
+        self._count_queued(job, +1)
         q = self.queues[job.class_rank]
         key = (job.submit_at_s, job.index)
         if not q or (q[-1].submit_at_s, q[-1].index) <= key:
             q.append(job)  # the usual case: a new submission goes last
         else:
             bisect.insort(q, job, key=lambda j: (j.submit_at_s, j.index))
+
+    def _count_queued(self, job: Job, sign: int) -> None:
+        by_hw = self.sizes[job.class_rank]
+        gangs = [(o.hw, o.domains) for o in job.options] if job.options else [(job.hw, job.domains)]
+        for hw, k in gangs:
+            sizes = by_hw.setdefault(hw, {})
+            n = sizes.get(k, 0) + sign
+            if n:
+                sizes[k] = n
+            else:
+                del sizes[k]
+
+    def _may_start(self, rank: int) -> bool:
+        """Whether any gang queued in class ``rank`` fits in the free domains (less the spares)
+        and those preemptible below it, on its hardware: O(distinct gang sizes), not O(queue).
+        When none does, no job of the class can start, so its queue is not walked (a month of
+        thousands of queued post-training jobs cost a walk per event before)."""
+        fleet = self.fleet
+        for hw, sizes in self.sizes[rank].items():
+            if sizes and min(sizes) <= (
+                fleet.n_free(hw) - self.spares + self._preemptible_below(hw, rank)
+            ):
+                return True
+        return False
 
     # --------------------------------------------------------------- capacity
 
@@ -166,25 +195,19 @@ class PriorityGangScheduler:
         if self.blocked:
             return
         fleet = self.fleet
-        free = fleet.free
-        spares = self.spares
         for rank, q in enumerate(self.queues):
-            if not q:
-                continue
-            # nothing free and nothing to preempt below this class: no job of it can start,
-            # so the queue is not walked (keeps the cost per event off the queue length)
-            for h, pool in enumerate(free):
-                if pool.size > spares or self._preemptible_below(h, rank) > 0:
-                    break
-            else:
-                continue
+            if not q or not self._may_start(rank):
+                continue  # no gang of it fits: the queue is not walked
             i = 0
             while i < len(q):
                 job = q[i]
                 if job.options:
                     if self._place(job, rank):
                         del q[i]
+                        self._count_queued(job, -1)
                         self.executor.start(job)
+                        if not self._may_start(rank):
+                            break  # nothing left of this class fits: the rest is not walked
                     else:
                         i += 1
                     continue
@@ -197,7 +220,10 @@ class PriorityGangScheduler:
                     else self._make_room(job.hw, rank, job.domains + self.spares)
                 ):
                     del q[i]
+                    self._count_queued(job, -1)
                     self.executor.start(job)
+                    if not self._may_start(rank):
+                        break  # nothing left of this class fits: the rest is not walked
                 else:
                     i += 1
 
