@@ -90,8 +90,7 @@ def main() -> None:
         fn()  # imports and first-use costs of numpy, outside both figures
         cold_runs = []
         for _ in range(args.repeat):
-            training._CHOSEN.clear()
-            training._stage_split.cache_clear()
+            training.clear_caches()
             cold_runs.append(_time(fn))
         cold = statistics.median(cold_runs)
         warm = statistics.median(_time(fn) for _ in range(args.repeat))
