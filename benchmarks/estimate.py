@@ -3,7 +3,8 @@
 Every case is timed two ways, each the median of ``--repeat`` calls (the machine this runs on is
 shared, so single calls are noisy): cold, with the perf model's caches cleared before each call
 (no remembered layout, no memoized stage split: a job estimated for the first time), and warm
-(the same estimate again, as the engine asks for jobs of the same shape). The goal is <= 5 ms
+(the same estimate again, as the engine asks for jobs of the same shape); "cold max" is the
+slowest of the cold calls, which on a loaded machine shows the noise. The goal is <= 5 ms
 per estimate, automatic layout included (issue #11). The baseline measured in the same run is
 one fixed-layout training estimate of Llama 3.1 8B on 8 H100 (the smallest unit of work the
 model does): every case is also printed as a multiple of it.
@@ -90,25 +91,25 @@ def main() -> None:
         fn()  # imports and first-use costs of numpy, outside both figures
         cold_runs = []
         for _ in range(args.repeat):
-            training._CHOSEN.clear()
-            training._stage_split.cache_clear()
+            training.clear_caches()
             cold_runs.append(_time(fn))
         cold = statistics.median(cold_runs)
         warm = statistics.median(_time(fn) for _ in range(args.repeat))
-        rows.append((name, cold, warm))
+        rows.append((name, cold, warm, max(cold_runs)))
     base = rows[0][2]
-    print(f"{'case':50s} {'cold ms':>8s} {'warm ms':>8s} {'x base':>7s}")
-    for name, cold, warm in rows:
+    print(f"{'case':50s} {'cold ms':>8s} {'warm ms':>8s} {'x base':>7s} {'cold max':>9s}")
+    for name, cold, warm, worst in rows:
         flag = "" if max(cold, warm) <= TARGET_MS else "  > 5 ms"
-        print(f"{name:50s} {cold:8.2f} {warm:8.2f} {warm / base:7.1f}{flag}")
-    colds = sorted(c for _, c, _ in rows)
-    warms = sorted(w for _, _, w in rows)
+        print(f"{name:50s} {cold:8.2f} {warm:8.2f} {warm / base:7.1f} {worst:9.2f}{flag}")
+    colds = sorted(c for _, c, _, _ in rows)
+    warms = sorted(w for _, _, w, _ in rows)
     q = statistics.quantiles
     print(
         f"\ncold: median {statistics.median(colds):.2f} ms, p90 {q(colds, n=10)[-1]:.2f} ms,"
         f" max {colds[-1]:.2f} ms; warm: median {statistics.median(warms):.2f} ms,"
         f" max {warms[-1]:.2f} ms; baseline {base:.3f} ms;"
-        f" {sum(max(c, w) <= TARGET_MS for _, c, w in rows)}/{len(rows)} within {TARGET_MS:g} ms"
+        f" {sum(max(c, w) <= TARGET_MS for _, c, w, _ in rows)}/{len(rows)} within"
+        f" {TARGET_MS:g} ms (medians); slowest single cold call {max(x for *_, x in rows):.2f} ms"
     )
 
 

@@ -213,6 +213,16 @@ def _max_stage_layers(model: ModelShape, pp: int) -> float:
     return _stage_split(model.layers, h_eq, pp)
 
 
+@lru_cache(maxsize=256)
+def _split_loads(layers: int, h_eq: float) -> tuple[float, ...]:
+    """Every load a stage can have, ascending: whole layers, or whole layers plus the head.
+
+    The same for every PP, so one layout search builds it once, not once per PP candidate."""
+    return tuple(
+        sorted({float(k) for k in range(1, layers + 1)} | {k + h_eq for k in range(layers + 1)})
+    )
+
+
 @lru_cache(maxsize=4096)
 def _stage_split(layers: int, h_eq: float, pp: int) -> float:
     """:func:`_max_stage_layers` for ``layers`` layers and a head of ``h_eq`` layer-equivalents.
@@ -221,9 +231,7 @@ def _stage_split(layers: int, h_eq: float, pp: int) -> float:
     """
     if pp == 1:
         return layers + h_eq
-    candidates = sorted(
-        {float(k) for k in range(1, layers + 1)} | {k + h_eq for k in range(layers + 1)}
-    )
+    candidates = _split_loads(layers, h_eq)
 
     def fits(x: float) -> bool:
         return (pp - 1) * math.floor(x) + max(0, math.floor(x - h_eq)) >= layers
@@ -550,11 +558,22 @@ def step_lower_bounds(
     table: np.ndarray,
     seq_len: int,
     global_batch: int,
+    *,
+    pass_only: bool = False,
 ) -> np.ndarray:
-    """:func:`step_lower_bound` of every row of a candidate table (columns
-    :data:`sim.perf.layout.COLUMNS`), vectorized: the same formulas as :func:`_compute` plus the
-    bubble, in numpy, so that the layout search bounds thousands of candidates in a millisecond.
+    """A step time no evaluation can beat, for every row of a candidate table (columns
+    :data:`sim.perf.layout.COLUMNS`), vectorized in numpy: :func:`step_lower_bound` (the same
+    formulas as :func:`_compute`, plus the bubble) with the least recompute the row's memory
+    allows, the TP and EP traffic the overlap leaves, the DP sync its window cannot cover, and
+    infinity for a row that does not fit even with full recompute.
+
+    ``pass_only`` stops after compute and bubble: a weaker bound at a fifth of the cost, never
+    above the full one row by row (bit for bit: the full bound is this one's pass times a
+    recompute factor >= 1, plus non-negative terms, rounded monotonically). Every value depends
+    on its own row only, so bounding a subset of rows gives the same values as the whole table.
     """
+    if len(table) == 0:
+        return np.empty(0)
     tp, pp, vp, cp, dp, ep, mbs = (table[:, k].astype(float) for k in range(7))
     gpus = float(tp[0] * pp[0] * cp[0] * dp[0])
     peak = peak_flops(hw, precision)
@@ -562,8 +581,12 @@ def step_lower_bounds(
     layers = model.layers
     layer_params = model.matmul_params_active / layers
     h_eq = model.vocab_size * model.hidden_size / layer_params
-    pps, where = np.unique(table[:, 1], return_inverse=True)
-    stage = np.array([_max_stage_layers(model, int(p)) for p in pps])[where]
+    # busiest stage per row, looked up by PP (np.unique would sort the column: 10x slower)
+    pp_col = table[:, 1]
+    stage_of = np.zeros(int(pp_col.max()) + 1)
+    for p in np.flatnonzero(np.bincount(pp_col)).tolist():
+        stage_of[p] = _max_stage_layers(model, p)
+    stage = stage_of[pp_col]
     imbalance = np.where(pp > 1, stage * pp / (layers + h_eq), 1.0)
     tokens_mb = mbs * seq_len / cp
     tokens_step = global_batch * seq_len
@@ -593,6 +616,8 @@ def step_lower_bounds(
     m = np.floor(global_batch / (dp * mbs))
     v_eff = np.where(m >= pp, vp, 1.0)
     bubble = np.where((pp > 1) & (m > 0), (pp - 1) / (v_eff * np.maximum(m, 1.0)), 0.0)
+    if pass_only:
+        return np.asarray(t * (1.0 + bubble))
 
     # memory (as _memory): a layout that does not fit even with full recompute is never
     # evaluated; one that does not fit without recompute costs at least selective recompute
@@ -909,6 +934,9 @@ def estimate_training(
         seq_len,
         gb,
         lower_bounds=lambda table: step_lower_bounds(model, hw, p, table, seq_len, gb),
+        quick_bounds=lambda table: step_lower_bounds(
+            model, hw, p, table, seq_len, gb, pass_only=True
+        ),
     )
     if len(_CHOSEN) >= _CHOSEN_MAX:
         _CHOSEN.clear()
@@ -922,3 +950,13 @@ def estimate_training(
 #: is built fresh each time, so nothing a caller holds is shared.
 _CHOSEN: dict[tuple[object, ...], tuple[ModelShape, HardwareSpec, TrainingLayout]] = {}
 _CHOSEN_MAX = 1024
+
+
+def clear_caches() -> None:
+    """Forget every remembered layout and memoized stage split, as in a fresh process.
+
+    For ``benchmarks/estimate.py``, whose cold figures time a job estimated for the first time.
+    """
+    _CHOSEN.clear()
+    _stage_split.cache_clear()
+    _split_loads.cache_clear()
