@@ -148,3 +148,27 @@ def test_two_services_split_the_energy_by_their_activity_power(
     assert (tr["service.flood.dropped_tokens_per_s"] > 0).all()  # at full load
     expected = 1 * (idle + (full - idle) * load) / (3 * full)
     assert half["energy_mwh"] / flood["energy_mwh"] == approx(expected, rel=1e-9)
+
+
+def test_requests_follow_the_reasoning_length_in_force(
+    tiny_scenario: Builder, run_scenario: Run
+) -> None:
+    """Reasoning doubling over six hours: the demand in tokens rises with the tokens a request
+    generates while the requests arriving stay as they were (flat demand, a weekday)."""
+    svc = _svc("think", 1.0, reasoning_tokens=600)
+    svc["demand"].update(peak_to_trough=1.0, noise_cv=0.0)
+    svc["reasoning_growth"] = {"factor": 2, "over": "6 h"}
+    _, t = run_scenario(tiny_scenario(duration="8 h", inference=[svc]))
+    tr = t.traces
+    arrivals = tr["service.think.arrivals_requests_per_s"].to_numpy()
+    demand = tr["service.think.demand_tokens_per_s"].to_numpy()
+    np.testing.assert_allclose(arrivals, arrivals[0], rtol=1e-12)
+    # tokens per request in force: 200 + 600 at the start, 200 + 2 x 600 after the ramp
+    per_request = demand / arrivals
+    assert 800.0 < per_request[0] < per_request[3] < 1400.0
+    assert per_request[-1] == approx(1400.0, rel=1e-12)
+    np.testing.assert_allclose(
+        tr["service.think.served_requests_per_s"] + tr["service.think.dropped_requests_per_s"],
+        arrivals,
+        rtol=1e-12,
+    )
