@@ -19,6 +19,8 @@ KPI definitions (all time-weighted over the run unless said otherwise):
 * MFU: achieved model FLOP/s over the dense peak of the GPUs running training;
 * cost per GPU-hour (fully loaded): every cost of the run / installed GPU-hours; per busy GPU-hour:
   over the GPU-hours held by a workload;
+* tokens per MWh of a service: its output tokens over the facility energy attributed to it
+  (its share of the modelled activity power, :func:`sim.tco.service_energy_mwh`);
 * cost per million tokens of a service: the cost attributed to what it used (its GPU-hours and
   their energy) over its output tokens; its share of idle capacity (idle and spare GPUs, in
   proportion to the GPU-hours it held among all workloads) is shown apart and in the loaded
@@ -60,6 +62,7 @@ from sim.tco import (
     cost_columns,
     cost_facts_of,
     job_costs,
+    service_energy_mwh,
 )
 from sim.units import DAY_S, HOUR_S, YEAR_S
 
@@ -403,6 +406,23 @@ def service_rows(traces: pd.DataFrame, facts: RunFacts) -> list[dict[str, Any]]:
     return rows
 
 
+def _requests(traces: pd.DataFrame, service: str) -> dict[str, float]:
+    """Requests arrived, served and dropped by ``service`` over the run (integrals of its request
+    rates) and its prompt-cache hit rate; {} for tables made by hand without those columns."""
+    cols = {
+        "requests_arrived": "arrivals_requests_per_s",
+        "requests_served": "served_requests_per_s",
+        "requests_dropped": "dropped_requests_per_s",
+    }
+    if not all(entity_column(SERVICE, service, q) in traces for q in cols.values()):
+        return {}
+    out = {k: _integral(traces, entity_column(SERVICE, service, q)) for k, q in cols.items()}
+    hit = entity_column(SERVICE, service, "prompt_cache_hit_rate")
+    if hit in traces and len(traces):
+        out["prompt_cache_hit_rate"] = float(traces[hit].iloc[0])
+    return out
+
+
 def _provenance(facts: RunFacts, service: str) -> tuple[str, str] | None:
     """(provenance, source) of ``service``'s capacity from the run facts (None for facts made
     by hand)."""
@@ -598,6 +618,7 @@ def summarize(
     post = jobs[jobs["workload"] == "posttraining"]
     services: list[ServiceSummary] = []
     svc_rows = jobs[jobs["workload"] == "inference"]
+    svc_energy = service_energy_mwh(traces, facts) if len(svc_rows) else {}
     for _, r in svc_rows.iterrows():
         tokens = float(r["work_done"])
         cost = cost_of.get(r["name"], math.nan)
@@ -618,6 +639,11 @@ def summarize(
                 _clean((cost + idle_share) / tokens * 1e6) if tokens else None
             ),
         }
+        mwh = svc_energy.get(str(r["name"]))
+        if mwh is not None:
+            svc["energy_mwh"] = mwh
+            svc["tokens_per_mwh"] = _clean(tokens / mwh) if mwh > 0 else None
+        svc.update(_requests(traces, str(r["name"])))  # type: ignore[typeddict-item]
         prov = _provenance(facts, str(r["name"]))
         if prov is not None:
             svc["capacity_provenance"], svc["capacity_source"] = prov

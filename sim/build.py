@@ -231,6 +231,11 @@ class PlannedService:
     noise_cv: float
     growth_per_year: float
     estimate: dict[str, Any]
+    #: share of prompt tokens the prompt cache serves (given, or from the agentic sessions'
+    #: structure, :func:`_request_mix`), and serving replicas per domain (the capacity per
+    #: domain over a replica's; fractional when a companion prefill part limits the rack)
+    prompt_cache_hit: float
+    replicas_per_domain: float
     #: SLO attainment of a replica against its load from the request-level simulator (None
     #: for a service without latency targets: there every served token meets them; and for one
     #: with companion prefill, which the request level does not model: served over demanded)
@@ -1699,7 +1704,8 @@ def _plan_service(
     # A replica lives inside one domain (the performance model keeps TP x EP within the
     # scale-up domain); GPUs left over when the replica size does not divide it stay idle.
     replica = int(est.replica_gpus)
-    per_domain = est.output_tokens_per_s_per_gpu * (usable_gpus(sc, spec) // replica) * replica
+    replicas = float(usable_gpus(sc, spec) // replica)
+    per_domain = est.output_tokens_per_s_per_gpu * replicas * replica
     if companion is not None:
         # disaggregated onto the rack's prefill parts: as many replicas as the GPUs hold, or as
         # the companion parts can prefill for, whichever is fewer (the rack's capacity is the
@@ -1751,6 +1757,8 @@ def _plan_service(
         noise_cv=d.noise_cv,
         growth_per_year=d.growth_per_year,
         estimate=_as_dict(est),
+        prompt_cache_hit=float(cache_hit),
+        replicas_per_domain=replicas,
         reasoning_tokens_per_request=float(v.reasoning_tokens),
         reasoning_ramp=ramp,
         slo=slo,

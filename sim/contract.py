@@ -162,6 +162,46 @@ SERVICE = EntityFamily(
         Column("demand_tokens_per_s", "tokens/s", "output tokens/s demanded"),
         Column("served_tokens_per_s", "tokens/s", "output tokens/s served: min(demand, capacity)"),
         Column(
+            "dropped_tokens_per_s",
+            "tokens/s",
+            "output tokens/s demanded beyond the held capacity: demand - served (the fluid level"
+            " keeps no queue between intervals, so what it cannot serve is dropped)",
+        ),
+        Column(
+            "arrivals_requests_per_s",
+            "requests/s",
+            "requests arriving: demand over the generated (output + reasoning) tokens per request"
+            " in force",
+        ),
+        Column(
+            "served_requests_per_s",
+            "requests/s",
+            "requests served: served tokens over the generated tokens per request",
+        ),
+        Column(
+            "dropped_requests_per_s",
+            "requests/s",
+            "requests dropped: arrivals - served (no queue between intervals in the fluid level)",
+        ),
+        Column(
+            "queued_requests",
+            "requests",
+            "requests waiting at the fluid level: 0 (it forgets the queue between intervals;"
+            " aifactory serve-sim has the queue), so served + dropped = arrivals in every bin",
+        ),
+        Column(
+            "replicas",
+            "replicas",
+            "serving replicas: domains held x replicas per domain (fractional when a companion"
+            " prefill part limits a rack)",
+        ),
+        Column(
+            "prompt_cache_hit_rate",
+            "1",
+            "share of prompt tokens the prompt cache serves: prompt_cache_hit as given, or from"
+            " the agentic sessions' structure (sim.serving.workload.session_mix); constant",
+        ),
+        Column(
             "slo_met_tokens_per_s",
             "tokens/s",
             "output tokens/s of demand whose requests meet the TTFT and TPOT targets (the request"
@@ -632,6 +672,15 @@ class ServiceSummary(TypedDict):
     capacity_tokens_per_day_per_domain: NotRequired[float]
     capacity_tokens_per_day_per_mw: NotRequired[float]
     capacity_tokens_per_day_at_peak_domains: NotRequired[float]
+    #: facility energy attributed to it (its share of the modelled activity power, as
+    #: :mod:`sim.tco` attributes the energy cost) and its output tokens over that energy
+    energy_mwh: NotRequired[float]
+    tokens_per_mwh: NotRequired[float | None]
+    #: requests arrived, served and dropped over the run (fluid level, no queue at the end)
+    requests_arrived: NotRequired[float]
+    requests_served: NotRequired[float]
+    requests_dropped: NotRequired[float]
+    prompt_cache_hit_rate: NotRequired[float]
 
 
 class ReliabilitySummary(TypedDict):

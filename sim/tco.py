@@ -22,6 +22,9 @@ failures in the bin (domain and compute-tray failures; not planned maintenance).
   capacity; idle; failed), scaled to the bin's actual energy cost;
 * repairs to failed capacity.
 
+The facility energy of the inference share is split among the services by the same activity
+weight computed per service (:func:`service_energy_mwh`), for their tokens per MWh.
+
 Within a workload class, each job or service gets the class's cost in proportion to the
 GPU-hours it held (:func:`job_costs`); the part of a training job's cost spent in wall time its
 power throttle cost it (``slowdown_throttle_s`` x its GPUs) is *throttled* capacity, shown apart.
@@ -49,6 +52,7 @@ __all__ = [
     "cost_columns",
     "cost_facts_of",
     "job_costs",
+    "service_energy_mwh",
 ]
 
 #: Asset classes of the capital, and the trace column of each one's cost per bin.
@@ -182,10 +186,28 @@ def cost_columns(
     out["cost_usd"] = capacity_cost + energy + out["repair_usd"]
 
     # ---------------------------------------------------------------- attribution
+    gpus = _use_gpus(traces, cf)
+    states = sum(gpus.values())
+    share = _gpu_shares(gpus)
+    e_share = _energy_shares(traces, facts, cf, gpus, share)
+    for k in USES:
+        col = capacity_cost * share[k] + energy * e_share[k]
+        if k == "failed":
+            col = col + out["repair_usd"]
+        out[f"cost_{k}_usd"] = col
+    # a bin with no GPUs at all (none installed) puts its cost on idle, so the sum holds
+    orphan = np.asarray(states <= 0)
+    if orphan.any():
+        out["cost_idle_usd"] = np.where(orphan, out["cost_usd"], out["cost_idle_usd"])
+    return out
+
+
+def _use_gpus(traces: pd.DataFrame, cf: CostFacts) -> dict[str, np.ndarray]:
+    """GPUs of each use per bin (the hot spares apart from the idle ones)."""
     # a time-weighted mean of a count: float residue can leave it a hair below zero
     idle_all = np.maximum(traces["gpus_idle"].to_numpy(dtype=float), 0.0)
     spare = np.minimum(idle_all, cf["spare_gpus"])
-    gpus = {
+    return {
         "pretraining": traces["gpus_pretraining"].to_numpy(dtype=float),
         "posttraining": traces["gpus_posttraining"].to_numpy(dtype=float),
         "inference": traces["gpus_inference"].to_numpy(dtype=float),
@@ -193,9 +215,23 @@ def cost_columns(
         "spare": spare,
         "failed": traces["gpus_failed"].to_numpy(dtype=float),
     }
+
+
+def _gpu_shares(gpus: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     states = sum(gpus.values())
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = {k: np.where(states > 0, g / states, 0.0) for k, g in gpus.items()}
+        return {k: np.where(states > 0, g / states, 0.0) for k, g in gpus.items()}
+
+
+def _energy_shares(
+    traces: pd.DataFrame,
+    facts: RunFacts,
+    cf: CostFacts,
+    gpus: dict[str, np.ndarray],
+    share: dict[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Each use's share of the bin's energy: its GPUs x its activity fraction of provisioned
+    power, over the sum (the GPU share where nothing draws)."""
     a = cf["activity"]
     load = _serving_load(traces, facts)
     inf_frac = a["idle"] + (a["inference_full_load"] - a["idle"]) * load
@@ -209,20 +245,48 @@ def cost_columns(
     }
     wsum = sum(weight.values())
     with np.errstate(invalid="ignore", divide="ignore"):
-        e_share = {
+        return {
             k: np.where(wsum > 0, w / np.where(wsum > 0, wsum, 1.0), share[k])
             for k, w in weight.items()
         }
-    for k in USES:
-        col = capacity_cost * share[k] + energy * e_share[k]
-        if k == "failed":
-            col = col + out["repair_usd"]
-        out[f"cost_{k}_usd"] = col
-    # a bin with no GPUs at all (none installed) puts its cost on idle, so the sum holds
-    orphan = states <= 0
-    if orphan.any():
-        out["cost_idle_usd"] = np.where(orphan, out["cost_usd"], out["cost_idle_usd"])
-    return out
+
+
+def service_energy_mwh(traces: pd.DataFrame, facts: RunFacts) -> dict[str, float]:
+    """Facility energy (MWh, PUE included) attributed to each inference service over the run.
+
+    The inference share of each bin's energy is the one :func:`cost_columns` prices (activity
+    power: GPUs x a fraction between idle and full load by the served share of capacity); it is
+    split among the services by the same weight computed per service, its GPUs (domains x
+    domain GPUs) x ``idle + (full load - idle) x served / capacity``, so the services' energies
+    sum to the inference share. Facility energy is attributed in proportion to IT power (one PUE
+    for the bin). Services whose trace columns are missing (tables made by hand) are left out.
+    """
+    cf = cost_facts_of(facts)
+    gpus = _use_gpus(traces, cf)
+    inf_share = _energy_shares(traces, facts, cf, gpus, _gpu_shares(gpus))["inference"]
+    energy = traces["facility_energy_mwh"].to_numpy(dtype=float) * inf_share
+    a = cf["activity"]
+    weights: dict[str, np.ndarray] = {}
+    for s in facts["services"]:
+        cols = [
+            entity_column(SERVICE, s["name"], q)
+            for q in ("domains", "capacity_tokens_per_s", "served_tokens_per_s")
+        ]
+        if not all(c in traces for c in cols):
+            continue
+        dom, cap, served = (traces[c].to_numpy(dtype=float) for c in cols)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            load = np.clip(np.where(cap > 0, served / np.where(cap > 0, cap, 1.0), 0.0), 0.0, 1.0)
+        frac = a["idle"] + (a["inference_full_load"] - a["idle"]) * load
+        weights[s["name"]] = dom * s["domain_gpus"] * frac
+    total = sum(weights.values(), np.zeros(len(traces)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            name: float(
+                np.sum(np.where(total > 0, energy * w / np.where(total > 0, total, 1.0), 0))
+            )
+            for name, w in weights.items()
+        }
 
 
 def _serving_load(traces: pd.DataFrame, facts: RunFacts) -> np.ndarray:

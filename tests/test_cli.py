@@ -88,6 +88,7 @@ def test_run_smoke_writes_the_complete_folder(
     printed = flat(capsys.readouterr().out)
     assert f"run folder: {out}" in printed
     assert "smoke (seed 1, 3 days)" in printed
+    assert re.search(r"inference chat-70b .* tok/day, [\d.]+[kMGT]? tok/MWh, SLO", printed)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenario"] == "smoke"
     assert summary["duration_days"] == pytest.approx(3.0)

@@ -245,8 +245,13 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
     for v in s["inference_services"]:
         t.add_row(
             f"inference {v['name']}",
-            f"{si(v['tokens_per_day'])} tok/day, SLO"
-            f" {_fmt(v['slo_attainment'], '.1%')},"
+            f"{si(v['tokens_per_day'])} tok/day"
+            + (
+                f", {si(v['tokens_per_mwh'])} tok/MWh"
+                if v.get("tokens_per_mwh") is not None
+                else ""
+            )
+            + f", SLO {_fmt(v['slo_attainment'], '.1%')},"
             f" {money(v['cost_per_million_tokens_usd'], 'M tok')}"
             + (
                 f" ({money(v['cost_per_million_tokens_with_idle_usd'], 'M tok')} with its"

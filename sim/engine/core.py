@@ -269,8 +269,11 @@ class Engine:
         for ps in plan.services:
             n_ticks = math.ceil(self.end_s / ps.control_interval_s) + 1
             demand = demand_series(ps, n_ticks, self.streams[f"demand.{ps.name}"])
+            per_request = np.full(n_ticks, ps.tokens_per_request)
             if ps.reasoning_ramp is not None:  # reasoning length changing over the run
-                demand = demand * ps.tokens_factor(np.arange(n_ticks) * ps.control_interval_s)
+                factor = ps.tokens_factor(np.arange(n_ticks) * ps.control_interval_s)
+                demand = demand * factor
+                per_request = per_request * factor
             self.autoscaler.add(
                 Service(
                     ps.name,
@@ -291,6 +294,9 @@ class Engine:
                     if ps.slo is None
                     else (np.asarray(ps.slo.loads), np.asarray(ps.slo.attainment)),
                     latency_table=None if ps.slo is None else ps.slo.latencies(),
+                    tokens_per_request=per_request,
+                    replicas_per_domain=ps.replicas_per_domain,
+                    prompt_cache_hit=ps.prompt_cache_hit,
                 )
             )
         # Services tick first: at time 0 they claim their replicas before the gangs are placed.

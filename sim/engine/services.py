@@ -211,16 +211,29 @@ class Autoscaler:
     # ------------------------------------------------------------------ after the run
 
     def levels(self, svc: Service) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Demand and served output tokens/s of ``svc`` as exact step functions over the run."""
+        """Demand and served output tokens/s of ``svc`` as exact step functions over the run,
+        and the same flows in requests/s.
+
+        Requests are tokens over the generated (output + reasoning) tokens per request in force
+        at the control tick (a reasoning ramp changes it tick by tick). The fluid level keeps no
+        queue between intervals: what the held capacity cannot serve is dropped, so
+        served + dropped = arrivals at every instant and ``queued_requests`` is 0 (the request
+        level, ``aifactory serve-sim``, has the queue)."""
         ticks = np.arange(svc.demand.shape[0], dtype=np.float64) * svc.interval_s
         keep = ticks < self.end_s
         d_t, d_v = ticks[keep], svc.demand[keep]
         c_t = np.asarray(svc.ch_capacity.times)
         c_v = np.asarray(svc.ch_capacity.values)
         t = merge_times(d_t, c_t)
-        demand = d_v[np.searchsorted(d_t, t, side="right") - 1]
+        tick = np.searchsorted(d_t, t, side="right") - 1
+        demand = d_v[tick]
         cap = c_v[np.searchsorted(c_t, t, side="right") - 1]
         served = np.minimum(demand, cap)
+        per_request = svc.tokens_per_request[keep][tick]
+        arrivals = demand / per_request
+        served_requests = served / per_request
+        dom_t = np.asarray(svc.ch_domains.times)
+        dom_v = np.asarray(svc.ch_domains.values)
         if svc.slo_table is None:
             met = served  # no latency targets: every token served meets them
         else:
@@ -236,6 +249,19 @@ class Autoscaler:
             entity_column(SERVICE, svc.name, "demand_tokens_per_s"): (d_t, d_v),
             entity_column(SERVICE, svc.name, "served_tokens_per_s"): (t, served),
             entity_column(SERVICE, svc.name, "slo_met_tokens_per_s"): (t, met),
+            entity_column(SERVICE, svc.name, "dropped_tokens_per_s"): (t, demand - served),
+            entity_column(SERVICE, svc.name, "arrivals_requests_per_s"): (t, arrivals),
+            entity_column(SERVICE, svc.name, "served_requests_per_s"): (t, served_requests),
+            entity_column(SERVICE, svc.name, "dropped_requests_per_s"): (
+                t,
+                arrivals - served_requests,
+            ),
+            entity_column(SERVICE, svc.name, "queued_requests"): (t[:1], np.zeros(1)),
+            entity_column(SERVICE, svc.name, "replicas"): (dom_t, dom_v * svc.replicas_per_domain),
+            entity_column(SERVICE, svc.name, "prompt_cache_hit_rate"): (
+                t[:1],
+                np.full(1, svc.prompt_cache_hit),
+            ),
         }
         for name in LATENCY_NAMES:
             if svc.slo_table is None or svc.latency_table is None:

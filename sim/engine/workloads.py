@@ -383,8 +383,17 @@ class Service(Workload):
         stabilization_s: float = 0.0,
         slo_table: tuple[np.ndarray, np.ndarray] | None = None,
         latency_table: dict[str, np.ndarray] | None = None,
+        tokens_per_request: np.ndarray,
+        replicas_per_domain: float,
+        prompt_cache_hit: float,
     ) -> None:
         super().__init__(name, hw, class_rank, preemptible, slot, capacity_domains, n_halls)
+        #: generated (output + reasoning) tokens per request at each control tick, replicas
+        #: per domain and the prompt-cache hit rate: they turn the token levels into request
+        #: levels and replicas after the run (Autoscaler.levels)
+        self.tokens_per_request = tokens_per_request
+        self.replicas_per_domain = replicas_per_domain
+        self.prompt_cache_hit = prompt_cache_hit
         #: (loads, attainment): the request level's share of requests meeting the targets
         #: against the load on the held capacity (None: no latency targets)
         self.slo_table = slo_table

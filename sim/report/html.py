@@ -314,7 +314,12 @@ def _kpi_cards(tables: RunTables) -> list[str]:
                 f"inference {v['name']}",
                 f"SLO {fmt(v['slo_attainment'], '.1%')}",
                 f"{si(v['tokens_per_day'])} tokens/day,"
-                f" {money(per_svc.get(v['name']))} per M tokens"
+                + (
+                    f" {si(v['tokens_per_mwh'])} tokens/MWh,"
+                    if v.get("tokens_per_mwh") is not None
+                    else ""
+                )
+                + f" {money(per_svc.get(v['name']))} per M tokens"
                 + (
                     f" ({money(v['cost_per_million_tokens_with_idle_usd'])} with its share of"
                     " idle capacity)"

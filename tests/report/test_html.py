@@ -51,6 +51,7 @@ def test_report_has_every_figure_with_data_kpis_and_scenario(smoke_tables: RunTa
         assert f'href="#fig-{spec.id}"' in page
     assert '<section id="kpis">' in page and page.count('class="kpi"') >= 10
     assert "SLO 100.0%" in page and "1,152 GPUs" in page
+    assert re.search(r"tokens/day, [\d.]+[kMGT]? tokens/MWh, \$", page)
     pre = re.search(r'<section id="scenario">.*?<pre>(.*?)</pre>', page, re.S)
     assert pre is not None and "name: smoke" in pre.group(1)
     assert "grid_power: 3 MW" in pre.group(1)  # as written, not 3000000.0

@@ -111,6 +111,11 @@ def test_conservation_and_kv_bound(
     run = simulate(reqs, toy_step(kv_tokens=kv, max_tokens=256), opts, horizon)
     assert run.served + run.n_dropped + run.queued == run.arrived
     assert run.arrived == int(np.isfinite(run.arrival_s).sum())
+    # the counts agree with the requests, one by one: each arrived one is in exactly one state
+    came = np.isfinite(run.arrival_s)
+    assert int(run.dropped.sum()) == run.n_dropped and not run.dropped[~came].any()
+    assert int((came & ~np.isfinite(run.done_s) & ~run.dropped).sum()) == run.queued
+    assert run.queued == run.waiting_at_end + run.running_at_end
     assert (run.sample_kv_tokens <= run.kv_capacity_tokens).all()
     done = np.isfinite(run.done_s)
     assert done.sum() == run.served
