@@ -273,8 +273,8 @@ def derive_traces(
     out["carbon_intensity_g_per_kwh"] = levels["carbon_intensity_g_per_kwh"]
     out["emissions_tco2"] = levels["_emissions_tco2_per_s"].to_numpy() * dt
     fails = failures_per_bin(events, out["time_s"].to_numpy(dtype=float))
-    for name, values in cost_columns(out, facts, fails).items():
-        out[name] = values
+    costs = pd.DataFrame(cost_columns(out, facts, fails), index=out.index)
+    out = pd.concat([out, costs], axis=1)  # at once: many cost columns, one frame
     out["cost_so_far_usd"] = np.cumsum(out["cost_usd"].to_numpy())
     return out
 
