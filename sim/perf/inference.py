@@ -456,6 +456,19 @@ def _check_inputs(input_tokens: int, output_tokens: int, reasoning: int, hit: fl
         raise PerfError(f"prompt-cache hit rate must be in [0, 1) (got {hit})")
 
 
+def _check_context(
+    model: ModelShape, input_tokens: int, output_tokens: int, reasoning: int
+) -> None:
+    """A request must fit the model's context window (prompt, reasoning and output together)."""
+    total = input_tokens + output_tokens + reasoning
+    if total > model.max_seq_len:
+        raise PerfError(
+            f"a request of {total:,} tokens (input {input_tokens:,} + reasoning {reasoning:,} +"
+            f" output {output_tokens:,}) exceeds the model's context window of"
+            f" {model.max_seq_len:,} tokens"
+        )
+
+
 def _check_kv_cache(kv_cache: str) -> str:
     if kv_cache not in KV_CACHE_POLICIES:
         raise PerfError(
@@ -500,6 +513,7 @@ def estimate_inference(
     p = to_precision(precision)
     peak_flops(hw, p)
     _check_inputs(input_tokens, output_tokens, reasoning_tokens, prompt_cache_hit)
+    _check_context(model, input_tokens, output_tokens, reasoning_tokens)
     _check_kv_cache(kv_cache)
     tps = [tp] if tp is not None else _tp_options(model, hw, ep)
     best: InferenceEstimate | None = None
@@ -562,6 +576,7 @@ def inference_curve(
     """
     p = to_precision(precision)
     _check_inputs(input_tokens, output_tokens, reasoning_tokens, prompt_cache_hit)
+    _check_context(model, input_tokens, output_tokens, reasoning_tokens)
     _check_kv_cache(kv_cache)
     if tp is None:
         tp = estimate_inference(

@@ -118,3 +118,28 @@ def test_bad_input_is_one_line_exit_2(
     assert err.startswith("error: ")
     assert message in err
     assert err.count("\n") == 1
+
+
+def test_a_request_longer_than_the_context_window_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sim.cli import main
+
+    code = main(
+        [
+            "estimate",
+            "serve",
+            "--model",
+            "llama3.1-70b",
+            "--hardware",
+            "gb200_nvl72",
+            "--precision",
+            "fp8",
+            "--input",
+            "2000000",
+            "--output",
+            "1000",
+        ]
+    )
+    assert code == 2
+    assert "exceeds the model's context window of 131,072 tokens" in capsys.readouterr().err
