@@ -166,6 +166,10 @@ class Job(Workload):
         self.token = 0  # bumped to cancel the pending finish or restart event
         #: checkpoints on the way to completion, their cycle start, compute time left
         self.finish_plan: tuple[int, float, float] = (0, 0.0, 0.0)
+        #: the completion event pending (its token and time) and when the job is due now
+        self.finish_token = -1
+        self.finish_at = math.inf
+        self.finish_due = math.inf
         self.power_scale = 1.0  # share of its full draw above idle (< 1 under a throttle)
         self.first_start: float = math.nan
         self.finish_s: float = math.nan
