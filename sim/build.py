@@ -714,13 +714,14 @@ def build(loaded: LoadedScenario) -> Plan:
     err.raise_if_any()
 
     policy = sc.scheduler.hardware_policy
+    prices = [sc.costs.prices.get(name) for name in hw_names]  # the scenario's overrides
     cost = tuple(
-        cost_per_domain_s(sc, spec, _activity(sc, spec).training, grid, sizing_pue)
-        for spec in specs
+        cost_per_domain_s(sc, spec, _activity(sc, spec).training, grid, sizing_pue, usd)
+        for spec, usd in zip(specs, prices, strict=True)
     )
     cost_inference = tuple(
-        cost_per_domain_s(sc, spec, _activity(sc, spec).inference_full_load, grid, sizing_pue)
-        for spec in specs
+        cost_per_domain_s(sc, spec, _activity(sc, spec).inference_full_load, grid, sizing_pue, usd)
+        for spec, usd in zip(specs, prices, strict=True)
     )
     _check_hardware_policy(sc, specs, cost, err)
 
@@ -1537,18 +1538,25 @@ def _rl_step_s(s: PosttrainingStream, model: ModelShape, spec: HardwareSpec, gpu
 
 
 def cost_per_domain_s(
-    sc: Scenario, spec: HardwareSpec, activity: float, grid: PlannedGrid, pue: float
+    sc: Scenario,
+    spec: HardwareSpec,
+    activity: float,
+    grid: PlannedGrid,
+    pue: float,
+    price_usd: float | None = None,
 ) -> float:
     """What one domain of ``spec`` costs per second of work, USD/s: its price (with the
     network's share) over the IT amortisation period, its facility capital (per watt of its
     provisioned power) over the facility's, and the energy it draws at ``activity`` (a share of
-    its provisioned power), with the IT overhead and PUE, at the run's mean price. NaN when the
-    catalog has no sourced price (unknown, not free). The scheduler's ``lowest_cost`` policy
-    ranks hardware types by it (:data:`sim.engine.scheduler.HARDWARE_POLICIES`)."""
+    its provisioned power), with the IT overhead and PUE, at the run's mean price. The price is
+    ``price_usd`` (the scenario's ``costs.prices`` override) if given, else the catalog's; NaN
+    when neither has one (unknown, not free). The scheduler's ``lowest_cost`` policy ranks
+    hardware types by it (:data:`sim.engine.scheduler.HARDWARE_POLICIES`)."""
     c = sc.costs
-    if spec.domain_price_usd is None:
+    price_usd = spec.domain_price_usd if price_usd is None else price_usd
+    if price_usd is None:
         return math.nan
-    capital = spec.domain_price_usd * (1.0 + c.network_capex_fraction) / c.it_amortization_s
+    capital = price_usd * (1.0 + c.network_capex_fraction) / c.it_amortization_s
     capital += c.facility_capex_usd_per_w * spec.domain_power_w / c.facility_amortization_s
     energy_w = spec.domain_power_w * activity * (1.0 + sc.facility.it_overhead_fraction) * pue
     price = grid.mean_price_usd_per_mwh(sc.run.duration_s)
@@ -1583,7 +1591,7 @@ def _check_hardware_policy(
                 loc,
                 "lowest_cost needs a domain price for every hardware type; none is sourced for "
                 + ", ".join(unpriced)
-                + " (give domain_price in an inline hardware entry, or another policy)",
+                + " (give one with costs.prices.<hardware>, or choose another policy)",
             )
 
 

@@ -145,3 +145,20 @@ def test_capacity_at_slo_in_summary_and_comparison(
     got = table[col].to_dict()
     for hw, t in runs.items():
         assert got[hw] == t.summary["inference_services"][0]["capacity_tokens_per_day_per_mw"]
+
+
+def test_lowest_cost_takes_the_scenario_s_prices(
+    tiny_scenario: Callable[..., dict[str, Any]],
+    plan_of: Callable[..., Plan],
+) -> None:
+    """``costs.prices`` overrides rank the types too (review: a $30M Rubin rack still won), and
+    give an unpriced part the price the policy needs."""
+    base = plan_of(_mixed(tiny_scenario, policy="lowest_cost"))
+    data = _mixed(tiny_scenario, policy="lowest_cost")
+    data["costs"] = {"prices": {"vr200_nvl144": "$300M"}}
+    dear = plan_of(data)
+    assert dear.jobs[0].hw_index != base.jobs[0].hw_index  # Rubin is no longer the cheapest
+    cpx = _mixed(tiny_scenario, policy="lowest_cost")
+    cpx["facility"]["halls"][1].update(hardware="vr200_nvl144_cpx", racks=4)
+    cpx["costs"] = {"prices": {"vr200_nvl144_cpx": "$13M"}}
+    assert plan_of(cpx).scheduler.cost_per_domain_s  # priced: no longer refused
