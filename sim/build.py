@@ -237,9 +237,11 @@ class PlannedService:
     prompt_cache_hit: float
     replicas_per_domain: float
     #: SLO attainment of a replica against its load from the request-level simulator (None
-    #: for a service without latency targets: there every served token meets them; and for one
-    #: with companion prefill, which the request level does not model: served over demanded)
+    #: for a service without latency targets: there every served token meets them)
     slo: AttainmentTable | None = None
+    #: targets set but no request-level table (companion prefill: the request level does not
+    #: model disaggregation): its attainment is not estimated (n/a), never a number
+    slo_unmeasured: bool = False
     #: reasoning tokens per request at multiplier 1, and the multiplier's ramp (factor, start,
     #: duration in s; None: constant); the capacity per domain is planned at the ramp's highest
     #: multiplier (:func:`reasoning_multiplier`)
@@ -1770,6 +1772,9 @@ def _plan_service(
         reasoning_tokens_per_request=float(v.reasoning_tokens),
         reasoning_ramp=ramp,
         slo=slo,
+        slo_unmeasured=slo is None
+        and companion is not None
+        and (v.ttft_s is not None or v.tpot_s is not None),
     )
 
 

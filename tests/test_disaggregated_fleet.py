@@ -52,3 +52,22 @@ def test_companion_needs_a_prefill_part(
     )
     with pytest.raises(ScenarioError, match=r"prefill: .*no companion prefill accelerator"):
         plan_of(data)
+
+
+def test_companion_prefill_attainment_is_not_a_number_it_did_not_measure(
+    tiny_scenario: Callable[..., dict[str, Any]],
+    run_scenario: Callable[..., tuple[Plan, Any]],
+) -> None:
+    """The request level does not model disaggregation: a companion-prefill service with
+    targets reports its attainment as n/a (None), not served over demanded (review: it read
+    "SLO 100%" next to a co-located service's measured 56%)."""
+    data = tiny_scenario(
+        hardware="vr200_nvl144_cpx",
+        racks=2,
+        grid_power="2 MW",
+        duration="6 h",
+        inference=[_service("companion")],
+    )
+    plan, t = run_scenario(data)
+    assert plan.services[0].slo_unmeasured
+    assert t.summary["inference_services"][0]["slo_attainment"] is None

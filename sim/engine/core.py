@@ -294,6 +294,7 @@ class Engine:
                     if ps.slo is None
                     else (np.asarray(ps.slo.loads), np.asarray(ps.slo.attainment)),
                     latency_table=None if ps.slo is None else ps.slo.latencies(),
+                    slo_unmeasured=ps.slo_unmeasured,
                     tokens_per_request=per_request,
                     replicas_per_domain=ps.replicas_per_domain,
                     prompt_cache_hit=ps.prompt_cache_hit,

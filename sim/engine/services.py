@@ -234,7 +234,9 @@ class Autoscaler:
         served_requests = served / per_request
         dom_t = np.asarray(svc.ch_domains.times)
         dom_v = np.asarray(svc.ch_domains.values)
-        if svc.slo_table is None:
+        if svc.slo_unmeasured:
+            met = np.full(t.shape[0], np.nan)  # targets, but no estimate of who meets them
+        elif svc.slo_table is None:
             met = served  # no latency targets: every token served meets them
         else:
             # the load on the held capacity, in units of the fluid capacity per replica; a

@@ -387,6 +387,7 @@ class Service(Workload):
         stabilization_s: float = 0.0,
         slo_table: tuple[np.ndarray, np.ndarray] | None = None,
         latency_table: dict[str, np.ndarray] | None = None,
+        slo_unmeasured: bool = False,
         tokens_per_request: np.ndarray,
         replicas_per_domain: float,
         prompt_cache_hit: float,
@@ -403,6 +404,7 @@ class Service(Workload):
         self.slo_table = slo_table
         #: the request level's p50/p99 TTFT and TPOT over the same loads (None: no targets)
         self.latency_table = latency_table
+        self.slo_unmeasured = slo_unmeasured  # targets, but nothing estimates attainment
         self.base_capacity = capacity_per_domain
         self.capacity_per_domain = capacity_per_domain
         self.factors = [1.0] * len(RATE_FACTORS)
