@@ -30,10 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.catalog.hardware import catalog
-from sim.catalog.models import get_model
-from sim.perf import PerfError, inference_curve
-from sim.perf.measured import aiconfigurator_version, measured_point
+from sim.perf import PerfError
+from sim.perf.measured import aiconfigurator_version, analytic_at_grid_point, measured_point
 
 CACHE = Path(__file__).resolve().parents[1] / "tests" / "perf" / "data" / "measured_grid.json"
 TOLERANCE = 0.20  # the grid test's tolerance on output tokens/s per GPU (docs/performance-model.md)
@@ -109,21 +107,8 @@ def measure(points: list[dict[str, Any]]) -> dict[str, Any]:
 
 def analytic(pt: dict[str, Any]) -> tuple[float, float] | None:
     """Our output tokens/s per GPU and TPOT at the point's batch and TP (None: does not fit)."""
-    try:
-        curve = inference_curve(
-            get_model(pt["model"]),
-            catalog()[pt["hardware"]],
-            pt["precision"],
-            input_tokens=pt["input_tokens"],
-            output_tokens=pt["output_tokens"],
-            tp=pt["tp"],
-            batches=[pt["batch"]],
-        )
-    except PerfError:
-        return None
-    if not curve:
-        return None
-    return curve[0].output_tokens_per_s_per_gpu, curve[0].tpot_s
+    est = analytic_at_grid_point(pt)
+    return None if est is None else (est.output_tokens_per_s_per_gpu, est.tpot_s)
 
 
 def errors(cache: dict[str, Any]) -> list[dict[str, Any]]:

@@ -44,7 +44,7 @@ from sim.catalog.hardware import HardwareSpec, Precision, catalog
 from sim.catalog.models import ModelShape, get_model
 from sim.perf import calibration as cal
 from sim.perf.common import PerfError, peak_flops, to_precision
-from sim.perf.inference import MAX_BATCH, InferenceEstimate
+from sim.perf.inference import MAX_BATCH, InferenceEstimate, inference_curve
 
 __all__ = [
     "AICONFIGURATOR_MODELS",
@@ -53,6 +53,7 @@ __all__ = [
     "INSTALL_HINT",
     "MeasuredPoint",
     "aiconfigurator_version",
+    "analytic_at_grid_point",
     "estimate_inference_measured",
     "measured_point",
 ]
@@ -539,3 +540,23 @@ def _better(a: InferenceEstimate, b: InferenceEstimate) -> bool:
     if a.meets_targets != b.meets_targets:
         return a.meets_targets
     return a.output_tokens_per_s_per_gpu > b.output_tokens_per_s_per_gpu * (1 + 1e-9)
+
+
+def analytic_at_grid_point(pt: dict[str, Any]) -> InferenceEstimate | None:
+    """The analytic model at a measured-reference grid point (catalog ``model`` and
+    ``hardware``, ``precision``, ``input_tokens``, ``output_tokens``, ``tp``, ``batch``), at
+    the same batch and TP as the reference; None where it does not fit. Shared by
+    ``benchmarks/measured_reference.py`` and the grid test."""
+    try:
+        curve = inference_curve(
+            get_model(pt["model"]),
+            catalog()[pt["hardware"]],
+            pt["precision"],
+            input_tokens=pt["input_tokens"],
+            output_tokens=pt["output_tokens"],
+            tp=pt["tp"],
+            batches=[pt["batch"]],
+        )
+    except PerfError:
+        return None
+    return curve[0] if curve else None

@@ -24,9 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.catalog.hardware import catalog
-from sim.catalog.models import get_model
-from sim.perf import PerfError, inference_curve
+from sim.perf.measured import analytic_at_grid_point
 
 CACHE = Path(__file__).parent / "data" / "measured_grid.json"
 TOLERANCE = 0.20
@@ -40,19 +38,8 @@ def _cache() -> dict[str, Any]:
 
 def _ours(pt: dict[str, Any]) -> float:
     """Our output tokens/s per GPU at the point's batch and TP (NaN: does not fit ours)."""
-    try:
-        curve = inference_curve(
-            get_model(pt["model"]),
-            catalog()[pt["hardware"]],
-            pt["precision"],
-            input_tokens=pt["input_tokens"],
-            output_tokens=pt["output_tokens"],
-            tp=pt["tp"],
-            batches=[pt["batch"]],
-        )
-    except PerfError:
-        return math.nan
-    return curve[0].output_tokens_per_s_per_gpu if curve else math.nan
+    est = analytic_at_grid_point(pt)
+    return math.nan if est is None else est.output_tokens_per_s_per_gpu
 
 
 def _errors(hardware: tuple[str, ...] | None = None) -> np.ndarray:
