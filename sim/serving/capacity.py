@@ -67,8 +67,11 @@ PROBE_REQUESTS = 20_000
 #: an MLPerf server run (network-and-serving.md B2 [N32]).
 MIN_PROBE_SPAN_S = 1800.0
 #: The span is cut short where it would need more requests than this (a replica serving over
-#: ~110 requests/s; about 0.7 CPU-s a probe): the cost of a probe stays bounded.
-MAX_PROBE_REQUESTS = 200_000
+#: ~55 requests/s; about 0.35 CPU-s a probe), so the cost of a probe stays bounded. What the
+#: queue needs is turnovers of the running batch, not seconds: 1,800 s above are ~83 turnovers
+#: of that shape's ~460 running sequences, and 100,000 requests are ~98 turnovers of the largest
+#: batch any replica runs by default (``serving.max_seqs`` 1,024).
+MAX_PROBE_REQUESTS = 100_000
 WARMUP_SHARE = 0.1
 
 
