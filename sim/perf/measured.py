@@ -455,6 +455,7 @@ def _for_tp(
         limited_by=limited,
         meets_targets=meets_targets,
         precision=p.value,
+        runtime="torch_flow",
         provenance="measured",
         provenance_detail=pt.describe()
         + (
@@ -545,7 +546,9 @@ def _better(a: InferenceEstimate, b: InferenceEstimate) -> bool:
 def analytic_at_grid_point(pt: dict[str, Any]) -> InferenceEstimate | None:
     """The analytic model at a measured-reference grid point (catalog ``model`` and
     ``hardware``, ``precision``, ``input_tokens``, ``output_tokens``, ``tp``, ``batch``), at
-    the same batch and TP as the reference; None where it does not fit. Shared by
+    the same batch and TP as the reference and in the runtime the reference measured
+    (``torch_flow``: each quantized linear layer quantizes its input in a kernel of its own,
+    docs/performance-model.md "Serving runtime"); None where it does not fit. Shared by
     ``benchmarks/measured_reference.py`` and the grid test."""
     try:
         curve = inference_curve(
@@ -556,6 +559,7 @@ def analytic_at_grid_point(pt: dict[str, Any]) -> InferenceEstimate | None:
             output_tokens=pt["output_tokens"],
             tp=pt["tp"],
             batches=[pt["batch"]],
+            runtime="torch_flow",
         )
     except PerfError:
         return None
