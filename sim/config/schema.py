@@ -1012,7 +1012,7 @@ class InferenceService(_Model):
     runtime: Literal["fused", "torch_flow"] = Field(
         default="fused",
         description="how the serving engine runs FP8/FP4 layers: fused (the activations'"
-        " quantization fused into the kernel that produces them, CUDA graphs: TensorRT-LLM as"
+        " quantization fused into the kernel that produces them: TensorRT-LLM as"
         " NVIDIA runs it in MLPerf and NIM) or torch_flow (a separate quantize kernel per"
         " layer, as aiconfigurator measured TensorRT-LLM's PyTorch flow). Sets the GEMM"
         " ceiling and per-kernel time of the analytic capacity and of the serving simulator's"

@@ -91,7 +91,7 @@ def _check_nim(kv: str, concurrencies: tuple[int, ...]) -> None:
     within 35% up to the knee (50) and 25% past it (150-250, where TTFT is queueing). At 100,
     on the knee, TTFT swings with the exact point of saturation and is not checked. NIM's engine
     and its KV mode are not published; both modes are checked. The serving runtime is the
-    default, ``fused`` (NIM runs TensorRT-LLM with CUDA graphs and fused quantization)."""
+    default, ``fused`` (NIM runs TensorRT-LLM; quantization fused into the producing kernels)."""
     step = step_model(
         get_model("llama3.3-70b"), catalog()["h100_sxm"], "fp8", tp=2, max_tokens=8192
     )
