@@ -12,7 +12,10 @@ iteration in steady state). One iteration costs
            + tensor-parallel all-reduces (2 per layer) + expert all-to-all + fixed overhead
 
 so decode is bandwidth-bound at small batch and compute-bound at large batch; the efficiencies
-are the part's measured ones (catalog ``efficiency``). The batch is limited by KV-cache memory
+are the part's measured ones (catalog ``efficiency``), taken for the serving ``runtime``
+(:data:`SERVING_RUNTIMES`: ``fused``, the default, prices a quantized GEMM as the GEMM kernel
+alone; ``torch_flow`` with the separate activation-quantize op aiconfigurator's measurements
+include). The batch is limited by KV-cache memory
 (HBM left after weights and workspace, allocated as the serving engine allocates it:
 ``kv_cache="reserved"``, TensorRT-LLM, or ``"paged"``, vLLM; see :func:`kv_tokens_per_sequence`)
 and by the per-token latency target. Output tokens/s per replica = B / t_iter; TPOT = t_iter;
@@ -92,6 +95,8 @@ class InferenceEstimate:
     meets_targets: bool = True
     precision: str = ""
     kv_cache: str = "reserved"
+    #: the serving runtime the figures are for (SERVING_RUNTIMES; the measured backend's is
+    #: aiconfigurator's, "torch_flow")
     runtime: str = "fused"
     #: where the figures come from: "measured", "fitted", "from specs" or "assumption"
     #: (set by :func:`sim.perf.serving.estimate_serving`; empty from this module alone)
