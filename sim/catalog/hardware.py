@@ -177,6 +177,15 @@ class Efficiency(BaseModel):
     scaleup: Fraction = 0.80
     scaleout: Fraction = 0.85
 
+    @model_validator(mode="before")
+    @classmethod
+    def _own_gemm_keeps_its_kernel(cls, data: Any) -> Any:
+        """An entry that gives its own ``gemm`` but no ``gemm_kernel`` does not take Hopper's
+        kernel-alone ceiling (which could exceed its own): its ``gemm`` stands for both."""
+        if isinstance(data, dict) and "gemm" in data and "gemm_kernel" not in data:
+            return {**data, "gemm_kernel": {}}
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> Efficiency:
         for name in ("gemm", "gemm_stream", "gemm_latency_s"):

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sim.catalog.hardware import catalog
+from sim.catalog.hardware import Efficiency, Precision, catalog
 from sim.catalog.models import get_model
 from sim.cli.estimate import add_parser
 from sim.config.loader import ScenarioError, load_scenario
@@ -117,3 +117,14 @@ def test_cli_runtime(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(capsys.readouterr().out)["runtime"] == "fused"
     assert _cli([*CLI, "--runtime", "fused", "--backend", "measured"]) == 2
     assert "--runtime chooses how the analytic model" in capsys.readouterr().err
+
+
+def test_an_entry_with_its_own_gemm_does_not_borrow_hoppers_kernel_ceiling() -> None:
+    """An inline hardware entry that gives ``efficiency.gemm`` but no ``gemm_kernel`` keeps its
+    own figure for both runtimes (Hopper's 0.669 could exceed it); one that gives neither gets
+    Hopper's pair (0.65 with the quantize op, 0.669 without)."""
+    own = Efficiency.model_validate({"gemm": {"bf16": 0.5, "fp8": 0.45}})
+    assert own.gemm_kernel_at(Precision.FP8) == own.gemm_at(Precision.FP8) == 0.45
+    hopper = Efficiency()
+    assert (hopper.gemm_at(Precision.FP8), hopper.gemm_kernel_at(Precision.FP8)) == (0.65, 0.669)
+    assert hopper.gemm_kernel_at(Precision.BF16) == hopper.gemm_at(Precision.BF16)
