@@ -61,8 +61,8 @@ class StepModel:
         return self.gemm_s[seqs] + self.kv_s_per_token * context_tokens + self.overhead_s
 
 
-#: Step models by shape (model, hardware, precision, TP, EP, budget); a handful per process.
-_CACHE: dict[tuple[str, str, str, int, int, int], StepModel] = {}
+#: Step models by shape (model, hardware, precision, TP, EP, budget, runtime), a few per process.
+_CACHE: dict[tuple[str, str, str, int, int, int, str], StepModel] = {}
 _CACHE_MAX = 64
 
 
@@ -73,10 +73,11 @@ def _build(
     tp: int,
     ep: int,
     max_tokens: int,
+    runtime: str = "fused",
 ) -> StepModel:
     p = to_precision(precision)
     # one nominal request shape: the replica's memory checks and KV capacity do not depend on it
-    r = _inf._make_replica(model, hw, p, tp, ep, 1, 1, 0, 0.0, None)
+    r = _inf._make_replica(model, hw, p, tp, ep, 1, 1, 0, 0.0, None, runtime=runtime)
     peak = peak_flops(hw, p)
     bw = hw.hbm_bandwidth_bytes_per_s
     gemm = np.empty(max_tokens + 1, dtype=np.float64)
@@ -116,14 +117,23 @@ def step_model(
     tp: int,
     ep: int = 1,
     max_tokens: int,
+    runtime: str = "fused",
 ) -> StepModel:
     """The iteration-time model of a ``tp x ep`` replica for batches of up to ``max_tokens``
-    tokens per iteration. Cached per shape. Raises :class:`~sim.perf.PerfError` if the model does
-    not fit the replica."""
-    key = (model.model_dump_json(), hw.model_dump_json(), str(precision), tp, ep, max_tokens)
+    tokens per iteration, for the serving ``runtime`` (:data:`sim.perf.SERVING_RUNTIMES`). Cached
+    per shape. Raises :class:`~sim.perf.PerfError` if the model does not fit the replica."""
+    key = (
+        model.model_dump_json(),
+        hw.model_dump_json(),
+        str(precision),
+        tp,
+        ep,
+        max_tokens,
+        runtime,
+    )
     got = _CACHE.get(key)
     if got is None:
-        got = _build(model, hw, str(precision), int(tp), int(ep), int(max_tokens))
+        got = _build(model, hw, str(precision), int(tp), int(ep), int(max_tokens), runtime)
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = got
@@ -141,6 +151,7 @@ def best_tp(
     ep: int = 1,
     ttft_s: float | None = None,
     tpot_s: float | None = None,
+    runtime: str = "fused",
 ) -> int:
     """Tensor-parallel width the perf model chooses for this service (most tokens/s per GPU)."""
     est = _inf.estimate_inference(
@@ -153,5 +164,6 @@ def best_tp(
         ep=ep,
         ttft_s=ttft_s,
         tpot_s=tpot_s,
+        runtime=runtime,
     )
     return est.tp

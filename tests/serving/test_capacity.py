@@ -65,17 +65,7 @@ def _piecewise(shape: ServiceShape, rates: np.ndarray, seg_s: float, seed: int) 
     "loads",
     [
         (0.3, 0.6, 0.9, 0.6, 0.3),
-        pytest.param(
-            (0.6, 0.8, 0.95, 1.0, 0.8),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="after issue #11's measured decode kernels the request-level SLO"
-                " attainment of this near-capacity profile is 0.81 against the fluid 1.00 (served"
-                " tokens still agree): with a fixed cost per sequence and kernel the step grows"
-                " faster past the knee, and a 15-minute interval at 100% of capacity builds a"
-                " queue the fluid level forgets (docs/serving.md)",
-            ),
-        ),
+        (0.6, 0.8, 0.95, 1.0, 0.8),
     ],
 )
 def test_fluid_estimate_agrees_with_request_level(loads: tuple[float, ...]) -> None:
