@@ -71,7 +71,9 @@ def _moved(value: float, delta: float) -> float:
 
 
 def _evaluate(all_cases: list[Case]) -> list[float]:
-    training._CHOSEN.clear()
+    # a fresh process for every perturbation: no layout chosen under other constants is reused
+    # (the remembered layouts would otherwise hide a constant's effect on the layout choice)
+    training.clear_caches()
     out = []
     for c in all_cases:
         try:

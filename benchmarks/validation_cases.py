@@ -10,7 +10,8 @@ not used to fit anything) and the tolerance its test holds it to. The cases and 
 the ones of ``tests/perf/test_validation.py``, ``test_validation_blackwell.py`` and
 ``test_overlap_and_decode.py`` (validation.md A.1-A.3, C.1; published Blackwell serving results;
 see docs/performance-model.md). The automatic-layout row compares with the MFU Meta published for
-its own layout (41%), so it carries 15%, as its test does.
+its own layout (41%), so it carries 15%, as its test does. Serving rows use the default serving
+runtime, ``fused`` (docs/performance-model.md, "Serving runtime").
 """
 
 from __future__ import annotations

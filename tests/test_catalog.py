@@ -49,7 +49,7 @@ def numeric_fields(spec: HardwareSpec) -> dict[str, float]:
             if name == "provenance":
                 continue
             value = getattr(model, name)
-            if name in ("peak_flops", "gemm", "gemm_stream", "gemm_latency_s"):
+            if name in ("peak_flops", "gemm", "gemm_stream", "gemm_latency_s", "gemm_kernel"):
                 out.update({f"{prefix}{name}.{p.value}": v for p, v in value.items()})
             elif name in ("prefill_accelerator", "activity_power", "efficiency") and value:
                 walk(f"{prefix}{name}.", value)

@@ -146,6 +146,13 @@ class Efficiency(BaseModel):
     empty cache, Llama-70B heads). ``scaleup`` / ``scaleout``: NCCL bus bandwidth against the
     NVLink (one direction) and NIC line rates.
 
+    The GEMM measurements time an FP8/FP4 GEMM as TensorRT-LLM's PyTorch ``Linear`` on a BF16
+    input: a kernel that quantizes the activations, then the GEMM. ``gemm`` and
+    ``gemm_latency_s`` include that quantize op. ``gemm_kernel`` is the large-GEMM ceiling of
+    the GEMM kernel alone (the measured latencies less the quantize op), which a serving
+    runtime that fuses the quantization into the producing kernel pays instead
+    (``benchmarks/gemm_kernel_efficiency.py``; docs/performance-model.md, "Serving runtime").
+
     The defaults are Hopper's (H200 measurements, :data:`HOPPER_EFFICIENCY`), used by an entry
     that has none of its own. A precision without a ``gemm`` or ``gemm_stream`` entry borrows
     the next wider one's (FP4 -> FP8 -> BF16).
@@ -162,12 +169,22 @@ class Efficiency(BaseModel):
     gemm_latency_s: dict[Precision, Annotated[float, quantity("s"), Field(ge=0, le=1e-3)]] = Field(
         default_factory=lambda: {Precision.BF16: 3.4e-6, Precision.FP8: 13.7e-6}
     )
+    gemm_kernel: dict[Precision, Fraction] = Field(default_factory=lambda: {Precision.FP8: 0.669})
     attention: Fraction = 0.54
     hbm: Fraction = 0.94
     decode_attention_latency_s: Annotated[float, quantity("s"), Field(ge=0, le=1e-3)] = 4.55e-6
     decode_attention_per_sequence_s: Annotated[float, quantity("s"), Field(ge=0, le=1e-5)] = 9.67e-8
     scaleup: Fraction = 0.80
     scaleout: Fraction = 0.85
+
+    @model_validator(mode="before")
+    @classmethod
+    def _own_gemm_keeps_its_kernel(cls, data: Any) -> Any:
+        """An entry that gives its own ``gemm`` but no ``gemm_kernel`` does not take Hopper's
+        kernel-alone ceiling (which could exceed its own): its ``gemm`` stands for both."""
+        if isinstance(data, dict) and "gemm" in data and "gemm_kernel" not in data:
+            return {**data, "gemm_kernel": {}}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Efficiency:
@@ -179,6 +196,8 @@ class Efficiency(BaseModel):
                 )
             if name != "gemm_latency_s" and any(v <= 0 for v in table.values()):
                 raise ValueError(f"efficiency.{name} values must be > 0")
+        if any(v <= 0 for v in self.gemm_kernel.values()):
+            raise ValueError("efficiency.gemm_kernel values must be > 0")
         for name in ("attention", "hbm", "scaleup", "scaleout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"efficiency.{name} must be > 0")
@@ -195,6 +214,21 @@ class Efficiency(BaseModel):
     def gemm_latency_at(self, precision: Precision) -> float:
         """Fixed time (s) of one few-row GEMM kernel at ``precision``."""
         return _lookup(self.gemm_latency_s, precision)
+
+    def gemm_kernel_at(self, precision: Precision) -> float:
+        """Large-GEMM ceiling at ``precision`` of the GEMM kernel alone, without the separate
+        activation-quantize op. BF16 quantizes nothing (its ``gemm``). A precision without an
+        entry borrows as ``gemm`` does (FP4 -> FP8 -> BF16), but stops at a ``gemm`` entry of
+        its own: a part measured at FP4 without a kernel-alone figure keeps that measurement,
+        quantize op included (the conservative side)."""
+        p: Precision | None = precision
+        while p is not None and p is not Precision.BF16:
+            if p in self.gemm_kernel:
+                return self.gemm_kernel[p]
+            if p in self.gemm:
+                return self.gemm[p]
+            p = _WIDER.get(p)
+        return self.gemm[Precision.BF16]
 
 
 def _lookup(table: dict[Precision, float], precision: Precision) -> float:
@@ -311,6 +345,7 @@ _NESTED = frozenset(
         "gemm",
         "gemm_stream",
         "gemm_latency_s",
+        "gemm_kernel",
     }
 )
 

@@ -23,6 +23,7 @@ from sim.config.schema import LATENCY_TARGET_WHY, MAX_LATENCY_TARGET_S
 from sim.perf import (
     BACKENDS,
     KV_CACHE_POLICIES,
+    SERVING_RUNTIMES,
     InferenceEstimate,
     PerfError,
     TrainingEstimate,
@@ -136,6 +137,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         help="KV-cache allocation: reserved = prompt + output per request (TensorRT-LLM,"
         " default), paged = blocks as sequences grow (vLLM)",
+    )
+    s.add_argument(
+        "--runtime",
+        choices=SERVING_RUNTIMES,
+        default=None,
+        help="how the engine runs FP8/FP4 layers: fused = quantization fused into the producing"
+        " kernels (TensorRT-LLM as in MLPerf and NIM, default), torch_flow = a quantize kernel"
+        " per layer (as aiconfigurator measured)",
     )
     s.add_argument(
         "--backend",
@@ -303,6 +312,11 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, _Deployment]:
             "--kv-cache sizes the analytic model's KV cache: the measured backend allocates it as"
             " its engine does"
         )
+    if args.runtime is not None and args.backend == "measured":
+        raise _UserError(
+            "--runtime chooses how the analytic model runs quantized layers: the measured backend"
+            " is aiconfigurator's composition of its own (torch_flow) measurements"
+        )
     if args.engine is not None and args.backend != "measured":
         raise _UserError("--engine chooses the measured data: it needs --backend measured")
     est = estimate_serving(
@@ -323,6 +337,7 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, _Deployment]:
         ep=args.ep,
         prefill_hw=prefill,
         kv_cache=args.kv_cache or "reserved",
+        runtime=args.runtime or "fused",
     )
     replicas = 1
     if args.gpus is not None:
@@ -392,6 +407,7 @@ def _serve_json(e: InferenceEstimate, dep: _Deployment) -> dict[str, Any]:
         "limited_by": e.limited_by,
         "meets_targets": e.meets_targets,
         "kv_cache": e.kv_cache,
+        "runtime": e.runtime,
         "max_batch_kv": e.max_batch_kv,
         "provenance": e.provenance,
         "provenance_detail": e.provenance_detail,
@@ -439,6 +455,7 @@ def _serve_table(e: InferenceEstimate, dep: _Deployment, args: argparse.Namespac
         ("batch", f"{e.batch} (KV cache {e.kv_cache}: at most {e.max_batch_kv})"),
         ("TTFT", f"{e.ttft_s * 1e3:,.0f} ms"),
         ("TPOT", f"{e.tpot_s * 1e3:,.1f} ms"),
+        ("runtime", e.runtime),
         ("limited by", e.limited_by),
         ("provenance", e.provenance),
     ]

@@ -1009,6 +1009,16 @@ class InferenceService(_Model):
         " serving simulator's pool (docs/serving.md). Default reserved, as aifactory estimate:"
         " TensorRT-LLM's default, on which every published serving result checked was run",
     )
+    runtime: Literal["fused", "torch_flow"] = Field(
+        default="fused",
+        description="how the serving engine runs FP8/FP4 layers: fused (the activations'"
+        " quantization fused into the kernel that produces them: TensorRT-LLM as"
+        " NVIDIA runs it in MLPerf and NIM) or torch_flow (a separate quantize kernel per"
+        " layer, as aiconfigurator measured TensorRT-LLM's PyTorch flow). Sets the GEMM"
+        " ceiling and per-kernel time of the analytic capacity and of the serving simulator's"
+        " steps (docs/performance-model.md, 'Serving runtime'); BF16 is the same in both."
+        " Not for backend measured, which is aiconfigurator's own composition",
+    )
     serving: ServingEngineConfig = Field(default_factory=ServingEngineConfig)
     sessions: AgenticSessions | None = None
     prefill: Literal["auto", "colocated", "companion"] = Field(
@@ -1021,6 +1031,12 @@ class InferenceService(_Model):
 
     @model_validator(mode="after")
     def _sessions(self) -> InferenceService:
+        if "runtime" in self.model_fields_set and self.backend == "measured":
+            raise ValueError(
+                "runtime chooses how the analytic model runs quantized layers; backend measured"
+                " is aiconfigurator's composition of its own (torch_flow) measurements: drop"
+                " runtime or use backend model"
+            )
         if self.reasoning_growth is not None and self.reasoning_tokens == 0:
             raise ValueError(
                 "reasoning_growth multiplies reasoning_tokens, which is 0: it would change"

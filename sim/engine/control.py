@@ -365,8 +365,8 @@ class PowerController:
         """Lower every job of one class to a common clock that sheds the need (or to the floor)."""
         cfg = self.cfg
         full_site = full_hall = now_site = now_hall = 0.0
-        for j in jobs:
-            ws, wh = self._weight(j, halls)
+        weights = [self._weight(j, halls) for j in jobs]
+        for j, (ws, wh) in zip(jobs, weights, strict=True):
             full_site += ws
             full_hall += wh
             now_site += ws * j.power_scale
@@ -379,20 +379,15 @@ class PowerController:
         scale = max(min(t for t in targets[1:]) if len(targets) > 1 else 1.0, targets[0])
         clock = scale ** (1.0 / 3.0)
         got_site = got_hall = 0.0
-        for j in jobs:
+        throughput = clock_throughput(clock, cfg.compute_bound_share)
+        for j, (ws, wh) in zip(jobs, weights, strict=True):
             if j.phase != Phase.RUNNING or j.power_scale <= scale:
                 continue
-            ws, wh = self._weight(j, halls)
             if need_site <= 0 and wh == 0.0:
                 continue  # only a hall is over: jobs outside it are left alone
             got_site += ws * (j.power_scale - scale)
             got_hall += wh * (j.power_scale - scale)
-            self.training.set_rate_factor(
-                j,
-                "throttle",
-                clock_throughput(clock, cfg.compute_bound_share),
-                power_scale=scale,
-            )
+            self.training.set_rate_factor(j, "throttle", throughput, power_scale=scale)
             self.throttled.add(j)
         return got_site, got_hall
 

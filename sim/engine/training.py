@@ -527,13 +527,27 @@ class Training:
             if power_scale is not None:
                 job.power_scale = power_scale
             return
-        n, cycle_start = job.advance(self.env.now)
+        now = self.env.now
+        n, cycle_start = job.advance(now)
         self._checkpoints(job, n, cycle_start)
-        self._active(job, -1)
+        # only its rate, its draw and its class's clock move (the power controller changes a
+        # whole class's clocks at once, a million times in a hot year: no count in and out)
+        pre = job.kind == "pretraining"
+        if pre:
+            self.tokens_rate -= job.rate * job.duty
+            self.flops_rate -= job.model_flops_per_s * (job.rate / job.base_rate) * job.duty
         job.set_factor(i, value)
-        if power_scale is not None:
+        if power_scale is not None and power_scale != job.power_scale:
+            rank = job.class_rank
+            self.class_scaled[rank] += job.domains * (power_scale - job.power_scale)
             job.power_scale = power_scale
-        self._active(job, +1)
+            self._clock_levels(rank)
+        self.power.set_draw(job, self.power.train_w[job.hw] * job.power_scale, now)
+        if pre:
+            self.tokens_rate += job.rate * job.duty
+            self.flops_rate += job.model_flops_per_s * (job.rate / job.base_rate) * job.duty
+            self.ch_tokens.set(now, self.tokens_rate)
+            self.ch_flops.set(now, self.flops_rate)
         self._plan_finish(job)
 
     # ------------------------------------------------------------------ end of the run

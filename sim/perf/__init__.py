@@ -12,6 +12,7 @@ lazily) and records each estimate's provenance. See ``docs/performance-model.md`
 from sim.perf.common import PerfError
 from sim.perf.inference import (
     KV_CACHE_POLICIES,
+    SERVING_RUNTIMES,
     InferenceEstimate,
     estimate_inference,
     inference_curve,
@@ -32,6 +33,7 @@ from sim.perf.training import (
 __all__ = [
     "BACKENDS",
     "KV_CACHE_POLICIES",
+    "SERVING_RUNTIMES",
     "InferenceEstimate",
     "NetworkPath",
     "NetworkSensitivity",

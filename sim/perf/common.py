@@ -55,14 +55,20 @@ def peak_flops(hw: HardwareSpec, precision: Precision) -> float:
         raise PerfError(str(exc.args[0]) if exc.args else str(exc)) from None
 
 
-def gemm_efficiency(work_flop: float, hw: HardwareSpec, precision: Precision) -> float:
+def gemm_efficiency(
+    work_flop: float, hw: HardwareSpec, precision: Precision, *, fused: bool = False
+) -> float:
     """Achieved fraction of dense peak for matmuls of ``work_flop`` per layer pass.
 
     ``hw.efficiency.gemm`` (measured per part and precision, catalog) is the ceiling large GEMMs
     reach; ``w / (w + GEMM_HALF_EFFICIENCY_FLOP)`` is the loss of small ones (calibration).
+    ``fused``: the ceiling of the GEMM kernel alone (``efficiency.gemm_kernel``: the serving
+    runtime that fuses the activations' quantization into the producing kernel).
     """
     w = max(work_flop, 1.0)
-    return hw.efficiency.gemm_at(precision) * w / (w + cal.GEMM_HALF_EFFICIENCY_FLOP)
+    eff = hw.efficiency
+    ceiling = eff.gemm_kernel_at(precision) if fused else eff.gemm_at(precision)
+    return ceiling * w / (w + cal.GEMM_HALF_EFFICIENCY_FLOP)
 
 
 def scaleup_bytes_per_s(hw: HardwareSpec) -> float:

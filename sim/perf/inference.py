@@ -12,7 +12,10 @@ iteration in steady state). One iteration costs
            + tensor-parallel all-reduces (2 per layer) + expert all-to-all + fixed overhead
 
 so decode is bandwidth-bound at small batch and compute-bound at large batch; the efficiencies
-are the part's measured ones (catalog ``efficiency``). The batch is limited by KV-cache memory
+are the part's measured ones (catalog ``efficiency``), taken for the serving ``runtime``
+(:data:`SERVING_RUNTIMES`: ``fused``, the default, prices a quantized GEMM as the GEMM kernel
+alone; ``torch_flow`` with the separate activation-quantize op aiconfigurator's measurements
+include). The batch is limited by KV-cache memory
 (HBM left after weights and workspace, allocated as the serving engine allocates it:
 ``kv_cache="reserved"``, TensorRT-LLM, or ``"paged"``, vLLM; see :func:`kv_tokens_per_sequence`)
 and by the per-token latency target. Output tokens/s per replica = B / t_iter; TPOT = t_iter;
@@ -50,6 +53,7 @@ from sim.perf.common import (
 
 __all__ = [
     "KV_CACHE_POLICIES",
+    "SERVING_RUNTIMES",
     "InferenceEstimate",
     "estimate_inference",
     "inference_curve",
@@ -60,6 +64,15 @@ MAX_BATCH = 4096  # engines cap in-flight sequences (TensorRT-LLM max_batch_size
 
 #: How a serving engine sizes its KV cache per request (docs/performance-model.md, "KV cache").
 KV_CACHE_POLICIES = ("reserved", "paged")
+
+#: How the serving engine runs a quantized layer (docs/performance-model.md, "Serving runtime").
+#: ``fused``: the activations' FP8/FP4 quantization is fused into the kernel that produces them
+#: (RMSNorm, SwiGLU, attention output), so a GEMM is the GEMM kernel alone: the catalog's
+#: ``efficiency.gemm_kernel`` ceiling and the BF16 kernel's fixed time. ``torch_flow``: each
+#: quantized linear layer quantizes its BF16 input in a kernel of its own, as aiconfigurator's
+#: measurements (catalog S123) time TensorRT-LLM's PyTorch ``Linear``: ``efficiency.gemm`` and
+#: the precision's own ``gemm_latency_s``. BF16 is the same in both.
+SERVING_RUNTIMES = ("fused", "torch_flow")
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,9 @@ class InferenceEstimate:
     meets_targets: bool = True
     precision: str = ""
     kv_cache: str = "reserved"
+    #: the serving runtime the figures are for (SERVING_RUNTIMES; the measured backend's is
+    #: aiconfigurator's, "torch_flow")
+    runtime: str = "fused"
     #: where the figures come from: "measured", "fitted", "from specs" or "assumption"
     #: (set by :func:`sim.perf.serving.estimate_serving`; empty from this module alone)
     provenance: str = ""
@@ -100,6 +116,12 @@ class _Replica:
     gen_tokens: int
     prefill_hw: HardwareSpec | PrefillAccelerator | None
     kv_cache: str = "reserved"
+    runtime: str = "fused"
+
+    @property
+    def fused(self) -> bool:
+        """The activations' quantization is fused into the producing kernels (SERVING_RUNTIMES)."""
+        return self.runtime == "fused"
 
     @property
     def gpus(self) -> int:
@@ -183,12 +205,16 @@ def _gemm_time(r: _Replica, tokens: float, hw_peak: float, hbm_bw: float, gpus: 
     smooth roofline, ``sqrt(t_mem^2 + t_flops^2)``: the limit that binds dominates and the
     knee, where a GEMM of a few hundred rows can hide neither fully behind the other, is
     rounded. Each kernel adds the part's measured fixed time (``efficiency.gemm_latency_s``:
-    launch, tail, activation quantization; 14-20 us at FP8/FP4), which is what makes the small
-    sharded GEMMs of a TP4/TP8 replica slow. Against the per-layer GEMM latencies of Llama 2 70B
-    on H200 FP8 measured with TensorRT-LLM (catalog [S123]) at 64-512 rows this is within 10%;
-    the sum of streaming and compute (the rule before) was up to 37% slow at 256 rows. The
-    exponent 2 is a choice made on those measurements. MoE: only the experts the iteration's
-    tokens touch are read (uniform routing).
+    launch, tail and, in the ``torch_flow`` runtime, the activation-quantize op: 14-20 us at
+    FP8/FP4), which is what makes the small sharded GEMMs of a TP4/TP8 replica slow. Against the
+    per-layer GEMM latencies of Llama 2 70B on H200 FP8 measured with TensorRT-LLM (catalog
+    [S123]) at 64-512 rows this is within 10%; the sum of streaming and compute (the rule before)
+    was up to 37% slow at 256 rows. The exponent 2 is a choice made on those measurements. MoE:
+    only the experts the iteration's tokens touch are read (uniform routing).
+
+    Runtime (:data:`SERVING_RUNTIMES`): ``torch_flow`` takes the measured op as it is (quantize
+    kernel + GEMM: ``efficiency.gemm``, the precision's ``gemm_latency_s``); ``fused`` the GEMM
+    kernel alone (``efficiency.gemm_kernel``, the BF16 kernel's fixed time).
     """
     m = r.model
     n_active = m.matmul_params_active
@@ -201,12 +227,15 @@ def _gemm_time(r: _Replica, tokens: float, hw_peak: float, hbm_bw: float, gpus: 
             m.total_params - expert_total + touched * per_expert
         ) * weight_bytes_per_param(r.precision)
     eff = r.hw.efficiency
-    t_flops = 2.0 * tokens * n_active / gpus / (hw_peak * eff.gemm_at(r.precision))
+    p = r.precision
+    ceiling = eff.gemm_kernel_at(p) if r.fused else eff.gemm_at(p)
+    fixed = eff.gemm_latency_at(Precision.BF16 if r.fused else p)
+    t_flops = 2.0 * tokens * n_active / gpus / (hw_peak * ceiling)
     t_mem = bytes_read / gpus / (hbm_bw * eff.gemm_stream_at(r.precision))
     # the fixed time of each kernel: QKV, output, gate/up and down per layer, and the LM head
     # (MoE layers: the grouped expert GEMMs in place of the MLP's two)
     kernels = 4 * m.layers + 1
-    return math.hypot(t_mem, t_flops) + kernels * eff.gemm_latency_at(r.precision)
+    return math.hypot(t_mem, t_flops) + kernels * fixed
 
 
 def _prefill_attention_flops(r: _Replica, tokens: float) -> float:
@@ -294,7 +323,7 @@ def _prefill_time(r: _Replica, devices: float) -> float:
         * m.matmul_params_active
         * tokens
         / devices
-        / (peak * gemm_efficiency(w, eff_hw, r.precision))
+        / (peak * gemm_efficiency(w, eff_hw, r.precision, fused=r.fused))
     )
     attn_peak = _bf16_peak(r.hw if r.prefill_hw is None else r.prefill_hw)
     t_attn = (
@@ -363,6 +392,7 @@ def _point(r: _Replica, batch: int, targets: bool) -> InferenceEstimate:
         kv_cache_bytes_per_replica=max(0.0, r.kv_capacity_bytes),
         precision=r.precision.value,
         kv_cache=r.kv_cache,
+        runtime=r.runtime,
     )
 
 
@@ -378,6 +408,7 @@ def _make_replica(
     prompt_cache_hit: float,
     prefill_hw: HardwareSpec | PrefillAccelerator | None,
     kv_cache: str = "reserved",
+    runtime: str = "fused",
 ) -> _Replica:
     if tp < 1 or ep < 1:
         raise PerfError(f"TP and EP must be >= 1 (got TP{tp}, EP{ep})")
@@ -402,6 +433,7 @@ def _make_replica(
         gen_tokens=gen,
         prefill_hw=prefill_hw,
         kv_cache=kv_cache,
+        runtime=_check_runtime(runtime),
     )
     if r.kv_capacity_bytes <= 0 or r.max_batch_kv < 1:
         need = r.weight_bytes / 1e9
@@ -477,6 +509,14 @@ def _check_kv_cache(kv_cache: str) -> str:
     return kv_cache
 
 
+def _check_runtime(runtime: str) -> str:
+    if runtime not in SERVING_RUNTIMES:
+        raise PerfError(
+            f"unknown serving runtime {runtime!r} (use one of: {', '.join(SERVING_RUNTIMES)})"
+        )
+    return runtime
+
+
 def _tp_options(model: ModelShape, hw: HardwareSpec, ep: int) -> list[int]:
     out, t = [], 1
     while t * ep <= hw.domain_gpus:
@@ -501,20 +541,23 @@ def estimate_inference(
     ep: int = 1,
     prefill_hw: HardwareSpec | PrefillAccelerator | None = None,
     kv_cache: str = "reserved",
+    runtime: str = "fused",
 ) -> InferenceEstimate:
     """Best output tokens/s per GPU of one replica that meets the latency targets (if any).
 
     ``tp`` None tries every tensor-parallel size inside the scale-up domain that holds the
     weights and keeps the one with the most tokens/s per GPU (at equal throughput the smallest).
     Without targets the result is the offline maximum. ``kv_cache`` is how the engine sizes
-    the KV cache (:data:`KV_CACHE_POLICIES`, :func:`kv_tokens_per_sequence`). Raises
-    :class:`PerfError` if the model does not fit.
+    the KV cache (:data:`KV_CACHE_POLICIES`, :func:`kv_tokens_per_sequence`); ``runtime`` how
+    it runs quantized layers (:data:`SERVING_RUNTIMES`). Raises :class:`PerfError` if the model
+    does not fit.
     """
     p = to_precision(precision)
     peak_flops(hw, p)
     _check_inputs(input_tokens, output_tokens, reasoning_tokens, prompt_cache_hit)
     _check_context(model, input_tokens, output_tokens, reasoning_tokens)
     _check_kv_cache(kv_cache)
+    _check_runtime(runtime)
     tps = [tp] if tp is not None else _tp_options(model, hw, ep)
     best: InferenceEstimate | None = None
     first_error: PerfError | None = None
@@ -532,6 +575,7 @@ def estimate_inference(
                 prompt_cache_hit,
                 prefill_hw,
                 kv_cache,
+                runtime,
             )
         except PerfError as exc:
             first_error = first_error or exc
@@ -569,6 +613,7 @@ def inference_curve(
     prefill_hw: HardwareSpec | PrefillAccelerator | None = None,
     batches: list[int] | None = None,
     kv_cache: str = "reserved",
+    runtime: str = "fused",
 ) -> list[InferenceEstimate]:
     """Throughput/latency curve: one point per batch size (powers of two up to the KV limit).
 
@@ -590,6 +635,7 @@ def inference_curve(
             ep=ep,
             prefill_hw=prefill_hw,
             kv_cache=kv_cache,
+            runtime=runtime,
         ).tp
     r = _make_replica(
         model,
@@ -603,6 +649,7 @@ def inference_curve(
         prompt_cache_hit,
         prefill_hw,
         kv_cache,
+        runtime,
     )
     b_max = min(r.max_batch_kv, MAX_BATCH)
     if batches is None:

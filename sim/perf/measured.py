@@ -51,10 +51,12 @@ __all__ = [
     "AICONFIGURATOR_SYSTEMS",
     "ENGINES",
     "INSTALL_HINT",
+    "GemmKernelFit",
     "MeasuredPoint",
     "aiconfigurator_version",
     "analytic_at_grid_point",
     "estimate_inference_measured",
+    "gemm_kernel_fit",
     "measured_point",
 ]
 
@@ -455,6 +457,7 @@ def _for_tp(
         limited_by=limited,
         meets_targets=meets_targets,
         precision=p.value,
+        runtime="torch_flow",
         provenance="measured",
         provenance_detail=pt.describe()
         + (
@@ -545,7 +548,9 @@ def _better(a: InferenceEstimate, b: InferenceEstimate) -> bool:
 def analytic_at_grid_point(pt: dict[str, Any]) -> InferenceEstimate | None:
     """The analytic model at a measured-reference grid point (catalog ``model`` and
     ``hardware``, ``precision``, ``input_tokens``, ``output_tokens``, ``tp``, ``batch``), at
-    the same batch and TP as the reference; None where it does not fit. Shared by
+    the same batch and TP as the reference and in the runtime the reference measured
+    (``torch_flow``: each quantized linear layer quantizes its input in a kernel of its own,
+    docs/performance-model.md "Serving runtime"); None where it does not fit. Shared by
     ``benchmarks/measured_reference.py`` and the grid test."""
     try:
         curve = inference_curve(
@@ -556,7 +561,90 @@ def analytic_at_grid_point(pt: dict[str, Any]) -> InferenceEstimate | None:
             output_tokens=pt["output_tokens"],
             tp=pt["tp"],
             batches=[pt["batch"]],
+            runtime="torch_flow",
         )
     except PerfError:
         return None
     return curve[0] if curve else None
+
+
+# --- the GEMM kernel alone (catalog efficiency.gemm_kernel) ----------------------------------
+#: aiconfigurator's GEMM dtypes and the bytes per element of the quantized activations they
+#: write (NVFP4: 4 bits plus one FP8 scale per 16 values)
+_QUANT_DTYPES = {Precision.FP8: ("fp8", 1.0), Precision.FP4: ("nvfp4", 0.5625)}
+_TRTLLM_TABLES = "1.3.0rc20"  # the TensorRT-LLM version the catalog's efficiencies come from
+
+
+@dataclass(frozen=True)
+class GemmKernelFit:
+    """One part and precision: the large-GEMM ceiling with and without the quantize op."""
+
+    hardware: str
+    precision: str
+    with_quantize: float  # median over m, n, k >= 8,192 of FLOPs / peak / latency (catalog gemm)
+    kernel_alone: float  # the same less the quantize op (catalog gemm_kernel)
+    quantize_fixed_s: float  # gemm_latency_s[precision] - gemm_latency_s[bf16]
+    quantize_ops_s: float  # S123's standalone FP8 quantize ops at a few rows (k = 8,192)
+
+
+def _aic_table(system: str, rel: str) -> Any:
+    import glob
+    from importlib import resources
+
+    import pandas as pd
+
+    root = resources.files("aiconfigurator_core") / "systems" / "data" / system
+    paths = glob.glob(str(root / rel))
+    if len(paths) != 1:
+        raise PerfError(f"aiconfigurator has no table {rel} for {system}")
+    return pd.read_parquet(paths[0])
+
+
+def gemm_kernel_fit(hardware: str) -> list[GemmKernelFit]:
+    """The catalog's ``efficiency.gemm_kernel`` of ``hardware``, derived from aiconfigurator's
+    GEMM tables (catalog source S123, TensorRT-LLM 1.3.0rc20).
+
+    Its collector times an FP8/NVFP4 GEMM as TensorRT-LLM's PyTorch ``Linear`` on a BF16 input in
+    a CUDA graph: a quantize kernel, then the GEMM (``kernel_source: torch_flow``). Per measured
+    GEMM with m, n, k >= 8,192 (the set of ``efficiency.gemm``) the quantize op is taken out:
+    its fixed time (this precision's ``gemm_latency_s`` minus BF16's, catalog) and its bytes
+    (BF16 read plus the quantized write, ``m k (2 + b)``, at ``HBM x efficiency.hbm``); the
+    median of FLOPs / peak over what is left is the kernel-alone ceiling. S123's own timing of
+    the standalone FP8 quantize ops (``compute_scale`` + ``scale_matrix`` at m <= 16, k = 8,192)
+    is returned as a check of the fixed part. Raises PerfError where aiconfigurator is missing
+    or does not cover the part.
+    """
+    import numpy as np
+
+    system = _system(hardware)
+    _api()  # a clear error if aiconfigurator is not installed
+    hw = catalog()[hardware]
+    eff = hw.efficiency
+    g = _aic_table(system, f"gemm/trtllm/{_TRTLLM_TABLES}/gemm_perf.parquet")
+    g = g[(g.kernel_source == "torch_flow") & (g.m >= 8192) & (g.n >= 8192) & (g.k >= 8192)]
+    ops = 0.0
+    for op in ("computescale_perf", "scale_matrix_perf"):
+        q = _aic_table(system, f"quantize/trtllm/{_TRTLLM_TABLES}/{op}.parquet")
+        q = q[(q.quant_dtype == "fp8") & (q.k == 8192) & (q.m <= 16)]
+        ops += float(q.latency.median()) * 1e-3
+    out = []
+    for p, (dtype, qbytes) in _QUANT_DTYPES.items():
+        if p not in hw.peak_flops:
+            continue
+        rows = g[g.gemm_dtype == dtype]
+        lat = rows.latency.to_numpy(dtype=float) * 1e-3
+        m, n, k = (rows[c].to_numpy(dtype=float) for c in ("m", "n", "k"))
+        fixed = eff.gemm_latency_at(p) - eff.gemm_latency_at(Precision.BF16)
+        moved = m * k * (2.0 + qbytes) / (hw.hbm_bandwidth_bytes_per_s * eff.hbm)
+        flops = 2.0 * m * n * k / hw.peak(p)
+        out.append(
+            GemmKernelFit(
+                hardware=hardware,
+                precision=p.value,
+                with_quantize=float(np.median(flops / lat)),
+                kernel_alone=float(np.median(flops / (lat - fixed - moved))),
+                quantize_fixed_s=fixed,
+                quantize_ops_s=ops,
+            )
+        )
+    return out

@@ -59,7 +59,10 @@ def analytic_provenance(hw: HardwareSpec, precision: Precision | str) -> tuple[s
             f" {p.value})"
         )
     eff = ["efficiency.attention", "efficiency.hbm"]
-    for k in ("gemm", "gemm_stream"):  # the entry used: this format's, or the wider it borrows
+    kinds = (
+        ("gemm", "gemm_stream") if p is Precision.BF16 else ("gemm", "gemm_stream", "gemm_kernel")
+    )
+    for k in kinds:  # the entry used: this format's, or the wider it borrows
         used = [f"efficiency.{k}.{q.value}" for q in (p, Precision.FP8, Precision.BF16)]
         eff += [u for u in used if u in hw.provenance][:1]
     keys = (*_USED_KEYS, f"peak_flops.{p.value}", "peak_flops.bf16", *eff)
@@ -98,12 +101,15 @@ def estimate_serving(
     ep: int = 1,
     prefill_hw: HardwareSpec | PrefillAccelerator | None = None,
     kv_cache: str = "reserved",
+    runtime: str = "fused",
 ) -> InferenceEstimate:
     """A serving estimate from ``backend``, with its provenance filled in.
 
     ``kv_cache`` is the analytic model's KV allocation (:data:`~sim.perf.KV_CACHE_POLICIES`);
     the measured backend sizes the KV cache as its engine does (TensorRT-LLM reserves prompt +
-    output per request) and does not read it.
+    output per request) and does not read it. ``runtime`` is how the analytic model's engine
+    runs quantized layers (:data:`~sim.perf.SERVING_RUNTIMES`); the measured backend is
+    aiconfigurator's composition of its ``torch_flow`` measurements and does not read it.
 
     ``backend="measured"`` needs the catalog names (``model_name``, ``hardware_name``) and takes
     the figures from aiconfigurator; a configuration it does not cover raises
@@ -124,8 +130,10 @@ def estimate_serving(
             ep=ep,
             prefill_hw=prefill_hw,
             kv_cache=kv_cache,
+            runtime=runtime,
         )
         prov, detail = analytic_provenance(hw, precision)
+        detail += f"; serving runtime {runtime}"
         if prefill_hw is not None and prov in ("fitted", "from specs"):
             prov, detail = "assumption", detail + "; disaggregated prefill was not fitted"
         return replace(est, provenance=prov, provenance_detail=detail)

@@ -46,6 +46,7 @@ class ServiceShape:
     prompt_cache_hit: float = 0.0
     sessions: SessionShape | None = None
     options: EngineOptions = field(default_factory=EngineOptions)
+    runtime: str = "fused"  # how FP8/FP4 layers run (sim.perf.SERVING_RUNTIMES)
 
     @property
     def generated_tokens(self) -> float:
@@ -72,6 +73,7 @@ class ServiceShape:
             self.prompt_cache_hit,
             self.sessions,
             self.options,
+            self.runtime,
         )
 
     def step(self) -> StepModel:
@@ -83,6 +85,7 @@ class ServiceShape:
             tp=self.tp,
             ep=self.ep,
             max_tokens=max(o.max_batched_tokens, o.max_seqs),
+            runtime=self.runtime,
         )
 
     def requests(self, rng: np.random.Generator, rate_per_s: float, duration_s: float) -> Requests:
@@ -131,6 +134,7 @@ def shape_of_service(
             ep=v.expert_parallel,
             ttft_s=v.ttft_s,
             tpot_s=v.tpot_s,
+            runtime=v.runtime,
         )
     )
     return ServiceShape(
@@ -160,4 +164,5 @@ def shape_of_service(
             max_seqs=eng.max_seqs,
             max_batched_tokens=eng.max_batched_tokens,
         ),
+        runtime=v.runtime,
     )

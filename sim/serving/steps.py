@@ -61,16 +61,17 @@ class StepModel:
         return self.gemm_s[seqs] + self.kv_s_per_token * context_tokens + self.overhead_s
 
 
-#: Step models by shape (model, hardware, precision, TP, EP, budget); a handful per process.
-_CACHE: dict[tuple[str, str, str, int, int, int], StepModel] = {}
+#: Step models by shape (model, hardware, precision, TP, EP, budget, runtime), a few per process.
+_CACHE: dict[tuple[str, str, str, int, int, int, str], StepModel] = {}
 _CACHE_MAX = 64
 
 
 def _replica(
-    model: ModelShape, hw: HardwareSpec, precision: str, tp: int, ep: int
+    model: ModelShape, hw: HardwareSpec, precision: str, tp: int, ep: int, runtime: str
 ) -> _inf._Replica:
     # one nominal request shape: the replica's memory checks and KV capacity do not depend on it
-    return _inf._make_replica(model, hw, to_precision(precision), tp, ep, 1, 1, 0, 0.0, None)
+    p = to_precision(precision)
+    return _inf._make_replica(model, hw, p, tp, ep, 1, 1, 0, 0.0, None, runtime=runtime)
 
 
 def _gemm_s(r: _inf._Replica, n: int) -> float:
@@ -101,14 +102,15 @@ def decode_iteration_s(
     ep: int = 1,
     seqs: int,
     context_tokens: float,
+    runtime: str = "fused",
 ) -> float:
     """One pure decode iteration of ``seqs`` sequences holding ``context_tokens`` in total on a
-    ``tp x ep`` replica: :meth:`StepModel.decode_time` without tabulating every batch size (the
-    per-token latency of a sequence decoded in that batch). Raises :class:`~sim.perf.PerfError`
-    if the model does not fit the replica."""
+    ``tp x ep`` replica for the serving ``runtime``: :meth:`StepModel.decode_time` without
+    tabulating every batch size (the per-token latency of a sequence decoded in that batch).
+    Raises :class:`~sim.perf.PerfError` if the model does not fit the replica."""
     if seqs < 1:
         raise ValueError(f"a decode iteration needs a sequence, got {seqs}")
-    r = _replica(model, hw, precision, int(tp), int(ep))
+    r = _replica(model, hw, precision, int(tp), int(ep), runtime)
     return _gemm_s(r, int(seqs)) + _kv_s_per_token(r) * context_tokens + cal.DECODE_STEP_OVERHEAD_S
 
 
@@ -119,9 +121,10 @@ def _build(
     tp: int,
     ep: int,
     max_tokens: int,
+    runtime: str = "fused",
 ) -> StepModel:
     p = to_precision(precision)
-    r = _replica(model, hw, precision, tp, ep)
+    r = _replica(model, hw, precision, tp, ep, runtime)
     gemm = np.array([_gemm_s(r, n) for n in range(max_tokens + 1)], dtype=np.float64)
     kv_s = _kv_s_per_token(r)
     # causal attention: a token at position x costs 4 L w x FLOPs (QK^T and PV, 2 FLOPs per MAC),
@@ -150,14 +153,23 @@ def step_model(
     tp: int,
     ep: int = 1,
     max_tokens: int,
+    runtime: str = "fused",
 ) -> StepModel:
     """The iteration-time model of a ``tp x ep`` replica for batches of up to ``max_tokens``
-    tokens per iteration. Cached per shape. Raises :class:`~sim.perf.PerfError` if the model does
-    not fit the replica."""
-    key = (model.model_dump_json(), hw.model_dump_json(), str(precision), tp, ep, max_tokens)
+    tokens per iteration, for the serving ``runtime`` (:data:`sim.perf.SERVING_RUNTIMES`). Cached
+    per shape. Raises :class:`~sim.perf.PerfError` if the model does not fit the replica."""
+    key = (
+        model.model_dump_json(),
+        hw.model_dump_json(),
+        str(precision),
+        tp,
+        ep,
+        max_tokens,
+        runtime,
+    )
     got = _CACHE.get(key)
     if got is None:
-        got = _build(model, hw, str(precision), int(tp), int(ep), int(max_tokens))
+        got = _build(model, hw, str(precision), int(tp), int(ep), int(max_tokens), runtime)
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = got
@@ -175,6 +187,7 @@ def best_tp(
     ep: int = 1,
     ttft_s: float | None = None,
     tpot_s: float | None = None,
+    runtime: str = "fused",
 ) -> int:
     """Tensor-parallel width the perf model chooses for this service (most tokens/s per GPU)."""
     est = _inf.estimate_inference(
@@ -187,5 +200,6 @@ def best_tp(
         ep=ep,
         ttft_s=ttft_s,
         tpot_s=tpot_s,
+        runtime=runtime,
     )
     return est.tp

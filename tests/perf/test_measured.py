@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-from sim.catalog.hardware import catalog
+from sim.catalog.hardware import Precision, catalog
 from sim.catalog.models import get_model
 from sim.cli.estimate import add_parser
 from sim.config.loader import ScenarioError, load_scenario
 from sim.perf import PerfError, analytic_provenance, estimate_serving
 from sim.perf import measured as measured_mod
-from sim.perf.measured import estimate_inference_measured, measured_point
+from sim.perf.measured import estimate_inference_measured, gemm_kernel_fit, measured_point
 from sim.runner import prepare
 
 pytest.importorskip("aiconfigurator", reason="aiconfigurator is a test dependency (.[dev])")
@@ -203,3 +203,18 @@ def test_cli_backend_measured_and_provenance(capsys: pytest.CaptureFixture[str])
     assert "not covered by the measured reference" in capsys.readouterr().err
     assert _cli([*CLI, "--engine", "vllm"]) == 2
     assert "--engine chooses the measured data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("hw", ["h200_sxm", "b200_hgx", "gb200_nvl72", "b300_hgx", "gb300_nvl72"])
+def test_catalog_gemm_kernel_is_derived_from_the_measured_gemms(hw: str) -> None:
+    """catalog efficiency.gemm_kernel = aiconfigurator's FP8/FP4 GEMMs less the quantize op
+    (benchmarks/gemm_kernel_efficiency.py); efficiency.gemm = the same GEMMs as measured; the
+    quantize op's fixed time agrees with S123's own standalone FP8 quantize ops within 2 us."""
+    spec = catalog()[hw]
+    for f in gemm_kernel_fit(hw):
+        p = Precision(f.precision)
+        assert spec.efficiency.gemm_kernel[p] == pytest.approx(f.kernel_alone, abs=5e-4), p
+        assert spec.efficiency.gemm[p] == pytest.approx(f.with_quantize, abs=0.006), p
+        assert f.kernel_alone > f.with_quantize
+        if p is Precision.FP8:
+            assert f.quantize_fixed_s == pytest.approx(f.quantize_ops_s, abs=2e-6)

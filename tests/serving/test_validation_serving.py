@@ -87,27 +87,18 @@ def _closed_loop(concurrency: int, calls: int = 30) -> Requests:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after issue #11's measured decode kernels: ITL +20% at concurrency 1 (22.3 ms against"
-    " 18.6) and +16% at 5 (25.4 against 21.8), within 12% from 25 up (+6%, +2%, -9%): the step now"
-    " carries aiconfigurator's measured fixed time per FP8 GEMM (13.7 us on Hopper, with the"
-    " activation quantization timed as its own op) and per decode-attention layer, which a"
-    " CUDA-graph engine with fused quantization such as NIM pays less of at small batch. Taking"
-    " the BF16 kernel's fixed time for every precision brings concurrency 1-50 within 12% but"
-    " 100-250 to -13% and the measured-reference grid to 64% (docs/performance-model.md)",
-)
-@pytest.mark.parametrize("kv", ["paged", "reserved"])
-def test_nim_latency_versus_load(kv: str) -> None:
+def _check_nim(kv: str, concurrencies: tuple[int, ...]) -> None:
     """Tolerances: ITL within 12% and throughput within 10% at every concurrency; mean TTFT
     within 35% up to the knee (50) and 25% past it (150-250, where TTFT is queueing). At 100,
     on the knee, TTFT swings with the exact point of saturation and is not checked. NIM's engine
-    and its KV mode are not published; both modes are checked."""
+    and its KV mode are not published; both modes are checked. The serving runtime is the
+    default, ``fused`` (NIM runs TensorRT-LLM; quantization fused into the producing kernels)."""
     step = step_model(
         get_model("llama3.3-70b"), catalog()["h100_sxm"], "fp8", tp=2, max_tokens=8192
     )
     opts = EngineOptions(kv_cache=kv)
-    for c, (ttft_ms, itl_ms, tok_s) in NIM.items():
+    for c in concurrencies:
+        ttft_ms, itl_ms, tok_s = NIM[c]
         run = simulate(_closed_loop(c), step, opts, 1e6)
         done = np.isfinite(run.done_s)
         ttft = float(np.mean(run.first_token_s[done] - run.arrival_s[done])) * 1e3
@@ -119,3 +110,26 @@ def test_nim_latency_versus_load(kv: str) -> None:
             assert ttft == pytest.approx(ttft_ms, rel=0.35), (c, ttft)
         elif c >= 150:
             assert ttft == pytest.approx(ttft_ms, rel=0.25), (c, ttft)
+
+
+@pytest.mark.parametrize("kv", ["paged", "reserved"])
+def test_nim_latency_versus_load_to_the_knee(kv: str) -> None:
+    """Concurrency 1-50: ITL +2%, +1%, -4%, -5%; throughput -2% to +5% (both KV modes). In the
+    ``torch_flow`` runtime (a quantize kernel per FP8 layer, as aiconfigurator measured) ITL at
+    1 and 5 was +20% and +16%."""
+    _check_nim(kv, (1, 5, 25, 50))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="past the knee (concurrency 100-250) ITL is 80 ms paged / 78 ms reserved against 93"
+    " (-14% / -16%) while throughput agrees (+2% / +4%): the simulated replica holds ~75"
+    " sequences (KV pool 68.6 GB on 2x H100 at the catalog's 80e9 bytes per GPU) where NIM's"
+    " 920 tok/s at 93 ms implies ~86. The step at equal load agrees; the pool is smaller. An"
+    " H100 '80 GB' reports 81,559 MiB = 85.52e9 bytes to nvidia-smi (Modal's table,"
+    " thundergolfer.com/blog/nvidia-gpu-memory-capacity); with that hbm_bytes ITL is -3% / -7%"
+    " and throughput +4% / +7% here (C.1 moves <= 1%): a catalog memory size, not changed here",
+)
+@pytest.mark.parametrize("kv", ["paged", "reserved"])
+def test_nim_latency_versus_load_past_the_knee(kv: str) -> None:
+    _check_nim(kv, (100, 150, 200, 250))
