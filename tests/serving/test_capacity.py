@@ -16,7 +16,7 @@ from sim.serving.workload import Requests
 
 TTFT, TPOT = 2.0, 0.2
 #: requests per probe in these tests at least (the library default is 20,000; every probe spans
-#: at least MIN_PROBE_SPAN_S of arrivals, ~40,000 requests at this shape's capacity)
+#: at least MIN_PROBE_SPAN_S of arrivals, ~81,000 requests at this shape's capacity)
 N = 8_000
 
 

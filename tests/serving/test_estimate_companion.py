@@ -1,6 +1,6 @@
 """``aifactory estimate serve`` with companion prefill (Rubin CPX) serves what the fleet engine
 plans for the same rack: the lesser of what the GPUs decode and what the rack's prefill parts
-can prefill for (review: it counted every replica the GPUs hold, 13x too many here)."""
+can prefill for (review: it counted every replica the GPUs hold, 15x too many here)."""
 
 from __future__ import annotations
 
