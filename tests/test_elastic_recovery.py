@@ -11,12 +11,17 @@ detection, one failure at 1 h (on a checkpoint: nothing is lost) and no free rac
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pytest
 from engine_helpers import at, finish, run_stepped, started
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_invariants import check_accounting, check_events, check_traces, factories
 
 from sim.build import Plan
 from sim.catalog.hardware import catalog
@@ -30,6 +35,7 @@ Builder = Callable[..., dict[str, Any]]
 PlanOf = Callable[..., Plan]
 
 H = 3600.0
+EPS = 1e-6
 RESTART = 600.0
 WORK = 2e11  # tokens: about 7.7 h at the full rate
 
@@ -290,3 +296,46 @@ def test_hot_spares_that_would_sit_idle(
     data["workloads"]["pretraining"] = [_job(gpus=72, global_batch=72)]
     _plan, t = run_scenario(data)
     assert any("1 hot spares were held apart" in w for w in t.summary["warnings"])
+
+
+@settings(
+    max_examples=int(os.environ.get("AIFACTORY_HYPOTHESIS_EXAMPLES", "10")),
+    deadline=None,
+    database=None,
+    derandomize=not os.environ.get("AIFACTORY_HYPOTHESIS_RANDOM"),
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_invariants_hold_under_shrink_elastic(
+    data: st.DataObject, tiny_scenario: Builder, run_scenario: Callable[..., Any]
+) -> None:
+    """The random small factories of ``test_invariants`` (GPUs, energy and work conserved,
+    every job accounted for) under ``shrink_elastic`` and a high failure rate, so that runs
+    shrink, fail again while shrunk, get preempted or finish shrunk; and the ETTR trace ends
+    at the jobs table's (weighted over the runs)."""
+    scenario = data.draw(factories(tiny_scenario), label="scenario")
+    rel = scenario["reliability"]
+    if not rel.get("enabled", True):
+        rel = {"restart_overhead": rel["restart_overhead"], "repair_time": "8 h"}
+    rel["failure_rate_per_1000_node_days"] = 400.0
+    rel["recovery"] = "shrink_elastic"
+    rel["elastic_min_share"] = data.draw(st.sampled_from([0.0, 0.5]), label="min_share")
+    scenario["reliability"] = rel
+    # a run on every rack it may have, from the start: it is the one that shrinks
+    racks = scenario["facility"]["halls"][0]["racks"] - scenario["scheduler"]["spare_domains"]
+    big = {"name": "big", "model": "llama3.1-8b", "gpus": 72 * racks, "tokens": 5e12}
+    scenario["workloads"]["pretraining"].append(big)
+    plan, t = run_scenario(scenario)
+    check_traces(plan, t)
+    check_events(plan, t)
+    check_accounting(plan, t)
+    pre = t.jobs[(t.jobs["workload"] == "pretraining") & t.jobs["first_start_s"].notna()]
+    if len(pre):
+        end = plan.scenario.run.duration_s
+        stop = np.where(pre["state"] == "finished", pre["finish_s"], end)
+        since = stop - pre["first_start_s"].to_numpy()
+        assert (pre["shrunk_s"].to_numpy() <= since + EPS).all()
+        kept = float(pre["work_done"].sum())
+        wall = float((pre["rate_per_s"] * since).sum())
+        if wall > 0:
+            assert t.traces["pretraining_ettr"].iloc[-1] == pytest.approx(kept / wall, rel=1e-9)
