@@ -155,13 +155,21 @@ class ElasticShrink:
     Called with the domains it still holds, it returns ``(replicas, domains, rate factor)``:
     the replicas that fit (``held x usable GPUs per domain // replica GPUs``, at most the full
     DP degree, rounded down to a multiple of EP, which must divide DP), the domains they
-    occupy, and the rate at that size over the full rate. The global batch is kept: each
-    replica runs ``ceil(B / (replicas x micro-batch))`` micro-batches (the slowest sets the
-    step), so the step is the performance model's at that many replicas with the batch padded
-    to a whole number of micro-batches per replica, and the tokens per step are those of the
-    full batch. The estimate is on the flat network path, as the full rate's is (the fabric's
-    network factor multiplies both). ``(0, 0, 0.0)`` when no replica fits or the layout does
-    not fit in memory at that size (ZeRO shards the optimizer over fewer ranks)."""
+    occupy, and the rate at that size over the full rate, in tokens per second:
+
+    * ``global`` batch (``elastic_batch``, the default): the global batch B is kept, as
+      Oobleck does and DeepSpeed's elasticity is built to allow; each replica runs
+      ``ceil(B / (replicas x micro-batch))`` micro-batches (the slowest sets the step), so the
+      step is the performance model's at that many replicas with the batch padded to a whole
+      number of micro-batches per replica, and a step still trains B sequences. With few
+      micro-batches per replica the rounding dominates: 2 per replica become 3 when one
+      replica of thousands is lost (a rate factor near 2/3, not near 1);
+    * ``per_replica``: each replica keeps its micro-batches, so the global batch shrinks with
+      the replicas (a step trains ``replicas / DP`` of B, in about the same time).
+
+    The estimates are on the flat network path, as the full rate's is (the fabric's network
+    factor multiplies both). ``(0, 0, 0.0)`` when no replica fits or the layout does not fit
+    in memory at that size (ZeRO shards the optimizer over fewer ranks)."""
 
     model: ModelShape
     spec: HardwareSpec
@@ -171,6 +179,7 @@ class ElasticShrink:
     global_batch: int
     step_time_s: float
     usable_gpus: int  # per domain
+    keep_global_batch: bool = True
     cache: dict[int, tuple[int, int, float]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -197,7 +206,12 @@ class ElasticShrink:
         if kept == lay.dp:
             out = (kept, domains, 1.0)
         else:
-            per = math.ceil(self.global_batch / (kept * lay.microbatch))
+            if self.keep_global_batch:
+                per = math.ceil(self.global_batch / (kept * lay.microbatch))
+            else:
+                per = self.global_batch // (lay.dp * lay.microbatch)
+            batch = per * kept * lay.microbatch  # sequences the step time is for
+            trained = self.global_batch if self.keep_global_batch else batch
             try:
                 est = _training_estimate(
                     self.model,
@@ -205,13 +219,14 @@ class ElasticShrink:
                     kept * r,
                     self.precision,
                     self.seq_len,
-                    per * kept * lay.microbatch,
+                    batch,
                     replace(lay, dp=kept, recompute="auto"),
                 )
             except PerfError:
                 out = (0, 0, 0.0)
             else:
-                out = (kept, domains, min(1.0, self.step_time_s / est.step_time_s))
+                speed = trained / self.global_batch * self.step_time_s / est.step_time_s
+                out = (kept, domains, min(1.0, speed))
         self.cache[kept] = out
         return out
 
@@ -1419,6 +1434,7 @@ def _plan_job(
             est.global_batch,
             est.step_time_s,
             usable_gpus(sc, spec),
+            sc.reliability.elastic_batch == "global",
         )
         if sc.reliability.enabled and sc.reliability.recovery == "shrink_elastic"
         else None,

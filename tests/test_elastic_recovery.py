@@ -125,6 +125,22 @@ def test_a_shrunk_replica_count_and_rate_come_from_the_performance_model(
     assert (kept, domains) == (27, 3)
     assert factor == pytest.approx(full.step_time_s / small.step_time_s, rel=1e-12)
     assert 8 / 11 <= factor < 27 / 36
+    # per_replica: each replica keeps its 8 micro-batches, a step trains 216 of 288 sequences
+    data = _scenario(tiny_scenario, "shrink_elastic", elastic_batch="per_replica")
+    per = plan_of(data).jobs[0].elastic
+    assert per is not None and not per.keep_global_batch
+    same = estimate_training(
+        model,
+        spec,
+        216,
+        "fp8",
+        seq_len=8192,
+        global_batch=216,
+        layout=replace(sh.layout, dp=27, recompute="auto"),
+    )
+    expected = 216 / 288 * full.step_time_s / same.step_time_s
+    assert per(3) == (27, 3, pytest.approx(expected, rel=1e-12))
+    assert per(3)[2] > factor
     assert sh(4) == (36, 4, 1.0)
     assert sh(0) == (0, 0, 0.0)
     # another recovery policy plans no shrink at all
@@ -339,3 +355,20 @@ def test_invariants_hold_under_shrink_elastic(
         wall = float((pre["rate_per_s"] * since).sum())
         if wall > 0:
             assert t.traces["pretraining_ettr"].iloc[-1] == pytest.approx(kept / wall, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"elastic_batch": "per_replica"}, "elastic_batch applies under recovery: shrink_elastic"),
+        ({"elastic_min_share": 0.2}, "elastic_min_share applies under recovery: shrink_elastic"),
+        ({"recovery": "shrink_elastic", "elastic_batch": "local"}, "reliability.elastic_batch"),
+        ({"enabled": False, "hot_spares": 1, "recovery": "take_spare"}, "reliability is disabled"),
+    ],
+)
+def test_elastic_keys_that_would_change_nothing_are_refused(
+    tiny_scenario: Builder, plan_of: PlanOf, patch: dict[str, Any], message: str
+) -> None:
+    data = tiny_scenario(reliability=_rel("wait_for_repair") | patch)
+    with pytest.raises(ScenarioError, match=message):
+        plan_of(data)

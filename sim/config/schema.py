@@ -1312,6 +1312,12 @@ class ReliabilityConfig(_Model):
         " take_spare (a number for every hall, or {hall: number}); no new job or service runs"
         " on them; a repaired domain refills its hall's pool first",
     )
+    elastic_batch: Literal["global", "per_replica"] = Field(
+        default="global",
+        description="shrink_elastic: global keeps the global batch (more micro-batches per"
+        " replica, rounded up to whole ones: the slowest replica sets the step); per_replica"
+        " keeps each replica's micro-batches (the global batch shrinks with the replicas)",
+    )
     waiting_warning_share: Fraction = Field(
         default=0.05,
         description="warn in the summary when a training run spends more than this share of its"
@@ -1350,12 +1356,13 @@ class ReliabilityConfig(_Model):
             )
         # (compared with the default, not "was it set": a run folder's resolved scenario.yaml
         # writes every default out, and must run again as it is)
-        default = type(self).model_fields["elastic_min_share"].default
-        if self.elastic_min_share != default and self.recovery != "shrink_elastic":
-            raise ValueError(
-                f"elastic_min_share applies under recovery: shrink_elastic only (with"
-                f" {self.recovery} it would change nothing)"
-            )
+        fields = type(self).model_fields
+        for key in ("elastic_min_share", "elastic_batch"):
+            if getattr(self, key) != fields[key].default and self.recovery != "shrink_elastic":
+                raise ValueError(
+                    f"{key} applies under recovery: shrink_elastic only (with"
+                    f" {self.recovery} it would change nothing)"
+                )
         return self
 
 
