@@ -124,8 +124,8 @@ def pretraining_ettr(traces: pd.DataFrame, events: pd.DataFrame, jobs: pd.DataFr
     integrated from ``pretraining_tokens_per_s``, a level that spreads each checkpoint's stall
     over its cycle: every cycle cut short by a failure was then undercounted by up to one
     write's work, about 0.01 of ETTR after a few dozen failures. Between checkpoints the
-    work in progress is not counted (it is not kept yet); a drain's or a grow's checkpoint
-    (no row) and an async checkpoint found not durable show at the run's next row."""
+    work in progress is not counted (it is not kept yet); a maintenance drain's checkpoint (no
+    row) and an async checkpoint found not durable show at the run's next row."""
     t0 = traces["time_s"].to_numpy(dtype=np.float64)
     t1 = t0 + traces["interval_s"].to_numpy(dtype=np.float64)
     pre = jobs[jobs["workload"] == "pretraining"]

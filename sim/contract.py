@@ -90,9 +90,10 @@ TRACE: dict[str, Column] = _registry(
     Column(
         "pretraining_ettr",
         "1",
-        "ETTR of the pre-training runs so far, at each bin's end: work computed less work lost"
-        " (at the base rates) over the wall time since each run's first start (NaN before any"
-        " start; sim.analysis.pretraining_ettr)",
+        "ETTR of the pre-training runs so far, at each bin's end: work kept by then (their last"
+        " checkpoint, finish or end-of-run row) at the base rates over the wall time since each"
+        " run's first start; ends at the jobs table's ETTR (NaN before any start;"
+        " sim.analysis.pretraining_ettr)",
     ),
     Column("inference_tokens_per_s", "tokens/s", "output tokens served by all services"),
     Column("training_model_flops_per_s", "FLOP/s", "model FLOP/s achieved by pre-training"),

@@ -1,10 +1,13 @@
 """Training jobs' lifecycle (component ``workloads``; a job is ``workloads.<name>``).
 
 submit -> WAITING -> (scheduler) start -> RUNNING -> finish, with detours: a failure of one of its
-domains (interrupt: lose the unsaved work, get one replacement domain and pay the restart
-overhead, or give everything back and wait in the front of the queue), a preemption (lose the
+domains (interrupt: lose the unsaved work, get a replacement domain and pay the restart
+overhead; else, by ``reliability.recovery``, hold the rest and wait for replacements, give
+everything back and wait in the front of the queue, or run shrunk on the whole data-parallel
+replicas it still holds and grow back once it has what it lost), a preemption (lose the
 unsaved work, give everything back, wait), and rate changes (:meth:`Training.set_rate_factor`:
-keep all the work, move the completion). Progress accounting is in :mod:`sim.engine.workloads`.
+keep all the work, move the completion; running shrunk is the rate factor ``elastic``).
+Progress accounting is in :mod:`sim.engine.workloads`.
 
 Levels kept here: pre-training tokens/s and model and peak FLOP/s (stalls included: rate x the
 share of a checkpoint cycle spent computing), GPUs of running jobs by kind, and queue lengths.
@@ -408,7 +411,9 @@ class Training:
         Replacements come from the free domains (spares included) or by preempting lower
         work (:meth:`~sim.engine.scheduler.PriorityGangScheduler.replacement`); when there is
         none, ``recovery`` decides: ``wait_for_repair`` keeps the job's other domains and takes
-        the first domains freed or repaired, ``requeue`` gives everything back and queues."""
+        the first domains freed or repaired, ``requeue`` gives everything back and queues,
+        ``shrink_elastic`` restarts it on the whole replicas it holds (:meth:`_shrink`; it
+        waits as under ``wait_for_repair`` when too few are left)."""
         now = self.env.now
         self.cut_restart(job)
         # the power controller holds it paused (also through a second failure while restarting)
@@ -590,7 +595,9 @@ class Training:
             job.done_work = min(job.work, job.done_work + job.unsaved)
             job.unsaved = 0.0
             job.pos = 0.0
-            job.checkpoints += 1
+            job.checkpoints += 1  # a checkpoint like the others: its stall, its row
+            if job.kind == "pretraining":
+                self.rec.event(now, EventKind.CHECKPOINTED, job.name, job.kind, value=job.done_work)
             delay = job.ckpt_write_s + job.persist_s
         self._end_shrink(job, now)
         job.token += 1
