@@ -173,7 +173,10 @@ class PriorityGangScheduler:
         once it has all it waits for. Replacements are not new placements, so the power
         controller's block does not hold them back."""
         fleet = self.fleet
-        for job, need in list(self.awaiting.items()):
+        for job in list(self.awaiting):
+            need = self.awaiting.get(job, 0)
+            if not need:
+                continue  # preempted (or grown) while an earlier one was served: not waiting
             hw = job.hw
             avail = self._available(hw)
             if avail < need:
