@@ -556,8 +556,3 @@ def test_oversubscription_is_per_tier(write_scenario: Writer, value: str) -> Non
     msg = error_of(write_scenario(BASE), overrides=overrides)
     assert "network.oversubscription: takes a ratio per switched tier" in msg
     assert "{unit: 1, pod: 7}" in msg and "valid dictionary" not in msg
-
-
-def test_shrink_elastic_is_refused_as_not_built(write_scenario: Writer) -> None:
-    msg = error_of(write_scenario(BASE), overrides=("reliability.recovery=shrink_elastic",))
-    assert "reliability.recovery: shrink_elastic (continue on fewer domains) is not built" in msg

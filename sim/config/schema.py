@@ -1304,12 +1304,20 @@ class ReliabilityConfig(_Model):
     spare_trays_per_rack: Annotated[Count, within(0, 64)] = Field(
         default=0, description="idle trays per rack under tray_failure: spare_tray"
     )
-    recovery: Literal["requeue", "wait_for_repair", "take_spare"] = Field(
+    recovery: Literal["requeue", "wait_for_repair", "take_spare", "shrink_elastic"] = Field(
         default="wait_for_repair",
         description="a job that lost a domain: a free domain first, else (take_spare) a hot"
         " spare of its hall (hot_spares), else by preempting lower work; when none is to be"
         " had, wait_for_repair and take_spare keep its other domains and claim the first ones"
-        " freed or repaired, requeue gives all back and waits in the queue for a whole gang",
+        " freed or repaired, requeue gives all back and waits in the queue for a whole gang,"
+        " shrink_elastic restarts a pre-training run on the whole data-parallel replicas its"
+        " other domains hold (same global batch, lower rate) and grows back to full size when"
+        " it has claimed what it lost",
+    )
+    elastic_min_share: Fraction = Field(
+        default=0.5,
+        description="shrink_elastic: the fewest data-parallel replicas a run continues on, as a"
+        " share of its full DP degree; below it the run waits for repair (planning assumption)",
     )
     hot_spares: (
         Annotated[Count, within(0, MAX_DOMAINS)]
@@ -1320,21 +1328,17 @@ class ReliabilityConfig(_Model):
         " take_spare (a number for every hall, or {hall: number}); no new job or service runs"
         " on them; a repaired domain refills its hall's pool first",
     )
+    elastic_batch: Literal["global", "per_replica"] = Field(
+        default="global",
+        description="shrink_elastic: global keeps the global batch (more micro-batches per"
+        " replica, rounded up to whole ones: the slowest replica sets the step); per_replica"
+        " keeps each replica's micro-batches (the global batch shrinks with the replicas)",
+    )
     waiting_warning_share: Fraction = Field(
         default=0.05,
         description="warn in the summary when a training run spends more than this share of its"
         " time since first start waiting for domains (planning threshold)",
     )
-
-    @field_validator("recovery", mode="before")
-    @classmethod
-    def _not_built(cls, v: Any) -> Any:
-        if v == "shrink_elastic":
-            raise ValueError(
-                "shrink_elastic (continue on fewer domains) is not built (docs/reliability.md);"
-                " use wait_for_repair, requeue or take_spare"
-            )
-        return v
 
     @model_validator(mode="after")
     def _check(self) -> ReliabilityConfig:
@@ -1361,6 +1365,20 @@ class ReliabilityConfig(_Model):
                 "hot_spares are taken only under recovery: take_spare (with "
                 f"{self.recovery} they would sit idle)"
             )
+        if spares and not self.enabled:
+            raise ValueError(
+                "hot_spares replace failed domains, and reliability is disabled (nothing"
+                " fails): drop hot_spares"
+            )
+        # (compared with the default, not "was it set": a run folder's resolved scenario.yaml
+        # writes every default out, and must run again as it is)
+        fields = type(self).model_fields
+        for key in ("elastic_min_share", "elastic_batch"):
+            if getattr(self, key) != fields[key].default and self.recovery != "shrink_elastic":
+                raise ValueError(
+                    f"{key} applies under recovery: shrink_elastic only (with"
+                    f" {self.recovery} it would change nothing)"
+                )
         return self
 
 
