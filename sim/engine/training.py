@@ -683,10 +683,10 @@ class Training:
         job.set_factor(i, value)
         if power_scale is not None and power_scale != job.power_scale:
             rank = job.class_rank
-            self.class_scaled[rank] += job.domains * (power_scale - job.power_scale)
+            self.class_scaled[rank] += job.act_domains * (power_scale - job.power_scale)
             job.power_scale = power_scale
             self._clock_levels(rank)
-        self.power.set_draw(job, self.power.train_w[job.hw] * job.power_scale, now)
+        self.power.set_draw(job, self._draw(job), now)
         if pre:
             self.tokens_rate += job.rate * job.duty
             self.flops_rate += job.model_flops_per_s * (job.rate / job.base_rate) * job.duty
