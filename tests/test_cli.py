@@ -227,7 +227,10 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit) as info:
         main(["frobnicate"])
     assert info.value.code == 2
-    assert "invalid choice" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "error: unknown command 'frobnicate'; choose from run, validate, report, compare, sweep,"
+        " hardware, estimate, serve-sim, commitment; see `aifactory --help`\n"
+    )
 
 
 # --------------------------------------------------------------------------- failed runs

@@ -22,7 +22,13 @@ from rich.table import Table
 
 from sim.catalog.hardware import catalog
 from sim.commitment import commitment_rows
-from sim.config.loader import LoadedScenario, Problem, ScenarioError, load_scenario
+from sim.config.loader import (
+    LoadedScenario,
+    Problem,
+    ScenarioError,
+    clean_message,
+    load_scenario,
+)
 from sim.config.schema import CommitmentConfig
 from sim.io import OutputError, write_comparison
 from sim.report.commitment import runs_label
@@ -94,7 +100,7 @@ def _question(args: argparse.Namespace, loaded: LoadedScenario) -> CommitmentCon
     except ValidationError as exc:
         e = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in e["loc"])
-        msg = str(e["msg"]).removeprefix("Value error, ")
+        msg = clean_message(str(e["msg"]))
         raise ScenarioError("--" + where, [Problem((), msg)], {}) from None
 
 

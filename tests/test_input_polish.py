@@ -1,0 +1,214 @@
+"""Review of bad input at the command line and in scenarios: one clear line, never argparse's
+usage block, pydantic's internals, a doubled message, a traceback or a half-written folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim.cli import main
+from sim.config.loader import ScenarioError, load_scenario
+from sim.runner import prepare
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "scenarios" / "smoke.yaml"
+DEFAULT = ROOT / "sim" / "scenarios" / "default_gigawatt_gb200.yaml"
+
+
+def _cli_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The one stderr line of a command that fails with exit code 2 (argparse's exit or the
+    handler's return)."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code  # type: ignore[assignment]
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    assert "usage:" not in captured.err and "Traceback" not in captured.err
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    return lines[0]
+
+
+def _load_error(*overrides: str, path: Path = SMOKE) -> str:
+    """The message of a scenario that fails to load or to build (an inline model's check)."""
+    with pytest.raises(ScenarioError) as info:
+        prepare(path, overrides=overrides)
+    return str(info.value)
+
+
+# --------------------------------------------------------------------------- 1: argparse
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["run", "--sed", "3"],
+            "error: unknown option --sed (did you mean --seed?); see `aifactory run --help`",
+        ),
+        (
+            ["rn"],
+            "error: unknown command 'rn' (did you mean 'run'?); choose from run, validate,"
+            " report, compare, sweep, hardware, estimate, serve-sim, commitment;"
+            " see `aifactory --help`",
+        ),
+        (
+            [],
+            "error: give a command: run, validate, report, compare, sweep, hardware, estimate,"
+            " serve-sim, commitment; see `aifactory --help`",
+        ),
+        (
+            ["estimate", "trian"],
+            "error: unknown command 'trian' (did you mean 'train'?); choose from train, serve;"
+            " see `aifactory estimate --help`",
+        ),
+        (
+            # the misspelt option is the cause of the "missing" one: said first
+            ["estimate", "serve", "--modle", "x", "--hardware", "h100_sxm", "--input", "1"],
+            "error: unknown option --modle (did you mean --model?); the following arguments are"
+            " required: --model, --output; see `aifactory estimate serve --help`",
+        ),
+        (
+            ["estimate", "train", "--model", "x", "--hardware", "y", "--gpus", "8", "--zero", "4"],
+            "error: --zero: invalid choice '4'; choose from 1, 2, 3;"
+            " see `aifactory estimate train --help`",
+        ),
+        (
+            ["sweep", "s.yaml", "--gird", "a=1,2"],
+            "error: unknown option --gird (did you mean --grid?); see `aifactory sweep --help`",
+        ),
+        (
+            ["run", "--quite", "--ot", "x"],
+            "error: unknown option --quite (did you mean --quiet?), unknown option --ot (did you"
+            " mean --out?); see `aifactory run --help`",
+        ),
+        (
+            ["run", "a.yaml", "b.yaml"],
+            "error: unexpected argument 'b.yaml'; see `aifactory run --help`",
+        ),
+        (
+            ["validate"],
+            "error: the following arguments are required: scenarios;"
+            " see `aifactory validate --help`",
+        ),
+        (
+            ["run", "--seed", "x"],
+            "error: argument --seed: invalid int value: 'x'; see `aifactory run --help`",
+        ),
+        (["hardware", "a", "b"], "error: unexpected argument 'b'; see `aifactory hardware --help`"),
+        (
+            ["compare", "--inference-precision", "fp9", "a", "b"],
+            "error: --inference-precision: invalid choice 'fp9' (did you mean 'fp8'?); choose"
+            " from natural, scenario, fp8, fp4, bf16; see `aifactory compare --help`",
+        ),
+        (
+            ["commitment", "--budgte", "$1B", "s.yaml"],
+            "error: unknown option --budgte (did you mean --budget?);"
+            " see `aifactory commitment --help`",
+        ),
+        (
+            ["serve-sim", "--servcie", "x", "s.yaml"],
+            "error: unknown option --servcie (did you mean --service?); the following arguments"
+            " are required: --service; see `aifactory serve-sim --help`",
+        ),
+    ],
+)
+def test_a_command_line_mistake_is_one_line(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _cli_error(argv, capsys) == expected
+
+
+def test_help_still_prints_the_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--help"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: aifactory run")
+
+
+# --------------------------------------------------------------------------- 2, 3: messages
+
+
+def test_a_negative_duration_of_auto_or_a_duration_is_one_message() -> None:
+    """checkpoint_restore is 'auto' or a duration: pydantic fails it once per choice; the user
+    reads the duration's reason once, with 'auto' as the other choice."""
+    expected = (
+        "--set: workloads.pretraining[0].checkpoint_restore: -1 min is outside the plausible"
+        " range [0 s, 30 d] (a restore longer than a month is a typo); or 'auto'"
+    )
+    assert _load_error("workloads.pretraining[0].checkpoint_restore=-1min") == expected
+    text = DEFAULT.read_text().replace(
+        "checkpoint_interval: 5 min\n",
+        "checkpoint_interval: 5 min\n      checkpoint_restore: -1 min\n",
+        1,
+    )
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(text=text, source="s.yaml")
+    assert str(info.value) == "s.yaml:43: " + expected.removeprefix("--set: ")
+    assert _load_error("workloads.pretraining[0].checkpoint_restore=atuo").endswith(
+        "; or 'auto' (did you mean 'auto'?)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            "workloads.inference[0].reasoning_growth=2",
+            "workloads.inference[0].reasoning_growth: expected a section of keys, got 2; its"
+            " keys: factor, start, over",
+        ),
+        (
+            "workloads.inference[0].model=5",
+            "workloads.inference[0].model: expected text or a section of keys, got 5",
+        ),
+        ("reliability.hot_spares=-1", "reliability.hot_spares: -1 is outside the plausible"),
+        ("reliability.hot_spares={a: -1}", "reliability.hot_spares.a: -1 is outside the"),
+        ("reliability.hot_spares=x", "reliability.hot_spares: expected a whole number, got 'x'"),
+        (
+            "workloads.posttraining[0].duration=-1h",
+            "workloads.posttraining[0].duration: -1 h is outside the plausible range",
+        ),
+        (
+            "workloads.posttraining[0].kind=sfft",
+            "workloads.posttraining[0].kind: expected 'sft', 'preference', 'rl' or 'other', got"
+            " 'sfft' (did you mean 'sft'?)",
+        ),
+        (
+            "workloads.posttraining[0].gpus={distribution: foo}",
+            "workloads.posttraining[0].gpus: distribution: expected 'fixed' or 'choice', got 'foo'",
+        ),
+        ("reliability.enabled=maybe", "reliability.enabled: expected true or false, got 'maybe'"),
+        ("run.seed=1.5", "run.seed: expected a whole number, got 1.5"),
+        ("facility.halls=[]", "facility.halls: must not be empty"),
+        ("workloads.inference=5", "workloads.inference: expected a list, got 5"),
+        (
+            "workloads.inference[0].model={foo: 1}",
+            "workloads.inference[0].model: invalid inline model shape (total_params: required"
+            " key is missing;",
+        ),
+        (
+            "costs.energy_price={foo: 1}",
+            "costs.energy_price: expected a price ('$80/MWh'), {kind: profile, base, peak}",
+        ),
+    ],
+)
+def test_no_pydantic_internals_reach_the_user(override: str, expected: str) -> None:
+    msg = _load_error(override)
+    assert msg.startswith(f"--set: {expected}"), msg
+    assert len(msg.splitlines()) == 1, msg
+    for internal in (
+        "type=",
+        "input_value=",
+        "input_type=",
+        "For further information visit",
+        "Input should be",
+        "Field required",
+        "instance of",
+        "function-after",
+        "Value error,",
+        "Extra inputs",
+    ):
+        assert internal not in msg, msg
