@@ -212,3 +212,47 @@ def test_no_pydantic_internals_reach_the_user(override: str, expected: str) -> N
         "Extra inputs",
     ):
         assert internal not in msg, msg
+
+
+# --------------------------------------------------------------------------- 4: rl on sft
+
+_STREAM = "{name: a, arrival_rate: 1/d, gpus: 72, model: llama3.1-8b"
+
+
+@pytest.mark.parametrize(
+    ("stream", "expected"),
+    [
+        (
+            _STREAM + ", kind: sft, tokens: 1e9, rl: {steps: 10, rollout_tokens: 100}}",
+            "workloads.posttraining[0].rl: the rl block applies only to kind: rl; this job is"
+            " kind: sft, whose work is tokens (per job)",
+        ),
+        (
+            _STREAM + ", kind: preference, rl: {steps: 10, rollout_tokens: 100}}",
+            "workloads.posttraining[0].rl: the rl block applies only to kind: rl; this job is"
+            " kind: preference, whose work is tokens (per job)",
+        ),
+        (
+            _STREAM + ", tokens: 1e9}",
+            "workloads.posttraining[0].tokens: tokens applies only to kind: sft or preference;"
+            " this job is kind: rl (the default), whose work is an rl block: {steps,"
+            " rollout_tokens, ...}",
+        ),
+    ],
+)
+def test_work_of_another_kind_is_refused_at_its_key(stream: str, expected: str) -> None:
+    assert _load_error(f"workloads.posttraining[0]={stream}") == f"--set: {expected}"
+
+
+def test_an_rl_block_on_an_sft_job_is_blamed_on_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "facility:\n  halls: [{name: h, hardware: gb200_nvl72, racks: 4}]\nworkloads:\n"
+        "  posttraining:\n    - name: sft\n      kind: sft\n      arrival_rate: 2 / d\n"
+        "      gpus: 72\n      model: llama3.1-8b\n      tokens: 1e9\n      rl:\n"
+        "        steps: 10\n        rollout_tokens: 100\n"
+    )
+    with pytest.raises(
+        ScenarioError, match=r"s\.yaml:11: workloads\.posttraining\[0\]\.rl: the rl"
+    ):
+        load_scenario(path)

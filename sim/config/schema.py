@@ -25,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -816,6 +817,26 @@ class PosttrainingStream(_Model):
     checkpoint_interval_s: Duration = Field(default=3600.0, alias="checkpoint_interval")
     priority_class: Name = Field(default="posttraining", alias="class")
 
+    @field_validator("tokens", "rl")
+    @classmethod
+    def _of_its_kind(cls, v: Any, info: ValidationInfo) -> Any:
+        """``rl`` and ``tokens`` are each the work of some kinds only; given to another kind
+        they would be ignored, so they are refused where they stand (line and key)."""
+        kind = info.data.get("kind")
+        if v is None or kind is None:  # kind itself failed: its own error says so
+            return v
+        work = {
+            "rl": "whose work is an rl block: {steps, rollout_tokens, ...}",
+            "sft": "whose work is tokens (per job)",
+            "preference": "whose work is tokens (per job)",
+        }.get(kind, "which has no work model (give a duration)")
+        this = f"this job is kind: {kind}{' (the default)' if kind == 'rl' else ''}, {work}"
+        if info.field_name == "rl" and kind != "rl":
+            raise ValueError(f"the rl block applies only to kind: rl; {this}")
+        if info.field_name == "tokens" and kind not in ("sft", "preference"):
+            raise ValueError(f"tokens applies only to kind: sft or preference; {this}")
+        return v
+
     @model_validator(mode="after")
     def _work(self) -> PosttrainingStream:
         if self.model is None:
@@ -835,12 +856,13 @@ class PosttrainingStream(_Model):
                 "give either duration (wall-clock, the old form) or model with its work, not"
                 " both: with model the run time follows from the work and the hardware"
             )
+        # (tokens with kind rl and rl with another kind were refused at their keys)
         if self.kind == "rl":
-            if self.rl is None or self.tokens is not None:
+            if self.rl is None:
                 raise ValueError("kind rl with model takes rl: {steps, rollout_tokens, ...}")
         elif self.kind in ("sft", "preference"):
-            if self.tokens is None or self.rl is not None:
-                raise ValueError(f"kind {self.kind} with model takes tokens (per job), not rl")
+            if self.tokens is None:
+                raise ValueError(f"kind {self.kind} with model takes tokens (per job)")
         else:
             raise ValueError("kind other has no work model: give duration instead of model")
         return self
