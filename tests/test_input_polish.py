@@ -3,12 +3,16 @@ usage block, pydantic's internals, a doubled message, a traceback or a half-writ
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sim.cli import main
 from sim.config.loader import ScenarioError, load_scenario
+from sim.engine.core import Engine
+from sim.engine.services import demand_series
 from sim.runner import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,3 +260,61 @@ def test_an_rl_block_on_an_sft_job_is_blamed_on_its_line(tmp_path: Path) -> None
         ScenarioError, match=r"s\.yaml:11: workloads\.posttraining\[0\]\.rl: the rl"
     ):
         load_scenario(path)
+
+
+# --------------------------------------------------------------------------- 5: shrinking
+
+
+_QUIET = [
+    "run.duration=2 d",
+    "workloads.pretraining=[]",
+    "workloads.posttraining=[]",
+    "workloads.inference[0].ttft=null",
+    "workloads.inference[0].tpot=null",
+    "workloads.inference[0].demand.noise_cv=0",
+]
+
+
+def test_reasoning_that_shrinks_acts() -> None:
+    """A reasoning_growth factor below 1 (a tier that learns to reason shorter) lowers the
+    tokens per request from the ramp's start on; the capacity stays planned at the longest
+    reasoning of the run, the start's."""
+    base = [*_QUIET, "workloads.inference[0].reasoning_tokens=1000"]
+    demands, caps = [], []
+    for extra in (["workloads.inference[0].reasoning_growth={factor: 0.5, over: 1 d}"], []):
+        _, plan = prepare(load_scenario(SMOKE, [*base, *extra]))
+        engine = Engine(plan)
+        engine._setup()
+        demands.append(np.asarray(engine.services[0].demand))
+        caps.append(plan.services[0].capacity_tokens_per_s_per_domain)
+    ticks = np.arange(demands[0].shape[0]) * plan.services[0].control_interval_s
+    m = 1.0 - 0.5 * np.clip(ticks / 86_400.0, 0.0, 1.0)
+    np.testing.assert_allclose(demands[0] / demands[1], (400 + 1000 * m) / 1400, rtol=1e-12)
+    assert caps[0] == caps[1]
+
+
+def test_rollouts_that_shrink_act() -> None:
+    """rollout_growth below 1 (RL with a length penalty) shortens the later rollouts: the
+    jobs' steps are faster than at a constant length, and slower than at the end length."""
+    stream = (
+        "workloads.posttraining=[{name: rl, kind: rl, model: llama3.1-8b, arrival_rate: 4/d,"
+        " gpus: 72, rl: {steps: 50, rollout_tokens: %s, rollout_growth: %s}}]"
+    )
+    rates = []
+    for tokens, growth in ((2000, 1.0), (2000, 0.25), (500, 1.0)):
+        _, plan = prepare(load_scenario(SMOKE, [*_QUIET, stream % (tokens, growth)]))
+        rates.append(plan.streams[0].rates[0])
+    assert rates[0] < rates[1] < rates[2]
+
+
+def test_demand_that_shrinks_acts() -> None:
+    """A negative growth_per_year (a tier being retired) compounds down: -50% a year halves
+    the demand after a year."""
+    _, plan = prepare(
+        load_scenario(SMOKE, [*_QUIET, "workloads.inference[0].demand.growth_per_year=-0.5"])
+    )
+    svc = dataclasses.replace(
+        plan.services[0], control_interval_s=364 * 86_400.0, peak_to_trough=1.0
+    )
+    d = demand_series(svc, 2, np.random.default_rng(0))
+    assert d[1] / d[0] == pytest.approx(0.5 ** (364 / 365), rel=1e-9)  # both Mondays 00:00

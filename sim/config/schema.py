@@ -775,7 +775,11 @@ class RLWork(_Model):
     prompt_tokens: Tokens = 1024
     rollout_tokens: Tokens = Field(description="mean generated tokens per rollout at the start")
     rollout_growth: Annotated[Number, within(0.01, 100, "", "a 100-fold change in one job")] = (
-        Field(default=1.0, description="rollout length at the last step over the first")
+        Field(
+            default=1.0,
+            description="rollout length at the last step over the first; below 1 the rollouts"
+            " shorten (RL with a length penalty, Kimi k1.5's long-to-short training)",
+        )
     )
 
 
@@ -893,7 +897,11 @@ class DemandProfile(_Model):
     noise_cv: Annotated[Number, within(0, 2, "", "noise beyond cv 2 drowns the profile")] = 0.05
     growth_per_year: Annotated[
         Number, within(-1, 100, "", "from vanishing to 100-fold a year", lo_open=True)
-    ] = 0.0
+    ] = Field(
+        default=0.0,
+        description="demand growth a year, compounded (0.5: x1.5 a year); negative for a tier"
+        " in decline (-0.5 halves it each year), above -1 (vanished)",
+    )
 
 
 class ServingEngineConfig(_Model):
@@ -961,7 +969,9 @@ class AgenticSessions(_Model):
 class ReasoningGrowth(_Model):
     """The service's reasoning length changes over the run: ``reasoning_tokens`` times a
     multiplier that goes linearly from 1 at ``start`` to ``factor`` at ``start + over`` and
-    stays there (test-time scaling: a model tier that reasons longer after a release)."""
+    stays there (test-time scaling: a model tier that reasons longer after a release). A factor
+    below 1 is as meaningful, a tier distilled or trained to reason shorter: the demand falls
+    and the capacity stays planned at the longest reasoning of the run, the start's."""
 
     factor: Annotated[Number, within(0.01, 100, "", "a 100-fold change of reasoning length")]
     start_s: Time = Field(default=0.0, alias="start")
