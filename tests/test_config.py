@@ -465,7 +465,10 @@ def test_fill_hall_is_laid_out_to_the_power_budget(write_scenario: Writer) -> No
     [
         ("run.duration.x=3", r"^--set: run\.duration\.x=3: cannot set run\.duration\.x"),
         ("noequals", r"^--set: expects key\.path=value, got 'noequals'"),
-        ("facility.halls[5].racks=3", r"facility\.halls\[5\] has only 1 entry$"),
+        (
+            "facility.halls[5].racks=3",
+            r"there is no facility\.halls\[5\]: facility\.halls has only 1 entry$",
+        ),
         ("run..x=1", r"^--set: key 'run\.\.x' has an empty part"),
         ("facility.halls[x].racks=1", r"index 'x' is not a number"),
     ],

@@ -318,3 +318,101 @@ def test_demand_that_shrinks_acts() -> None:
     )
     d = demand_series(svc, 2, np.random.default_rng(0))
     assert d[1] / d[0] == pytest.approx(0.5 ** (364 / 365), rel=1e-9)  # both Mondays 00:00
+
+
+# --------------------------------------------------------------------------- 7: user mistakes
+
+_TINY = (
+    "name: t\nrun: {duration: 1 d}\n"
+    "facility:\n  grid_power: 3 MW\n  halls: [{name: h, hardware: gb200_nvl72, racks: 2}]\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run", "nonexistent.yaml"], "error: nonexistent.yaml: file not found"),
+        (["run", "folder"], "error: folder: is a folder, expected a scenario YAML file"),
+        (["run", "empty.yaml"], "error: empty.yaml: the file is empty"),
+        (
+            ["run", "list.yaml"],
+            "error: list.yaml:1: a scenario must be a mapping of sections (run, facility, ...)",
+        ),
+        (
+            ["run", "topkey.yaml"],
+            "error: topkey.yaml:2: runn: unknown key 'runn' (did you mean 'run'?); expected one"
+            " of: name, description, run,",
+        ),
+        (
+            ["run", "gwh.yaml"],
+            "error: gwh.yaml:4: facility.grid_power: '1 GWh' is in GWh (an energy), expected a"
+            " quantity in W",
+        ),
+        (["run", "t.yaml", "--set", "run.duration"], "error: --set: expects key.path=value, got"),
+        (
+            ["run", "t.yaml", "--set", "run.duration=2"],
+            "error: --set: run.duration: 2 has no unit; write it with one, e.g. '30 min'",
+        ),
+        (
+            ["run", "t.yaml", "--set", "workloads.pretraining[0].gpus=5"],
+            "error: --set: workloads.pretraining[0].gpus=5: there is no workloads.pretraining[0]:"
+            " workloads.pretraining has no entries",
+        ),
+        (
+            ["run", "t.yaml", "--out", "afile/run"],
+            "error: --out afile/run: afile is a file, not a folder; choose another --out",
+        ),
+        (
+            ["run", "t.yaml", "--out", "afile"],
+            "error: --out afile: a file already exists there, not a folder; choose another --out",
+        ),
+        (
+            ["sweep", "t.yaml", "--grid", "run.seed=1,2", "--out", "afile/sweep"],
+            "error: --out afile/sweep: afile is a file, not a folder; choose another --out",
+        ),
+        (
+            ["compare", "t.yaml", "t.yaml", "--out", "afile/cmp"],
+            "error: --out afile/cmp: afile is a file, not a folder; choose another --out",
+        ),
+        (
+            ["sweep", "t.yaml", "--grid", "facility.grid_power=3 MW,4 GWh"],
+            "error: --grid facility.grid_power=4 GWh: facility.grid_power: '4 GWh' is in GWh (an"
+            " energy), expected a quantity in W",
+        ),
+        (
+            [
+                "estimate",
+                "serve",
+                "--model",
+                "llama3.1-8b",
+                "--hardware",
+                "h100_sxm",
+                "--input",
+                "100",
+                "--output",
+                "100",
+                "--ttft",
+                "50",
+            ],
+            "error: --ttft '50' has no unit: write e.g. '50 ms' or '50 s'",
+        ),
+    ],
+)
+def test_a_plausible_mistake_is_one_line_and_leaves_nothing(
+    argv: list[str],
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "list.yaml").write_text("- run\n- facility\n")
+    (tmp_path / "topkey.yaml").write_text(_TINY.replace("run:", "runn:"))
+    (tmp_path / "gwh.yaml").write_text(_TINY.replace("3 MW", "1 GWh"))
+    (tmp_path / "t.yaml").write_text(_TINY)
+    (tmp_path / "afile").write_text("x")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert _cli_error(argv, capsys).startswith(expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no outputs/, no half folder

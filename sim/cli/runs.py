@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError
 from sim.io import OutputError
 from sim.report.style import duration, latency, money, plural, si
@@ -79,13 +80,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         loaded, plan = prepare(args.scenario, seed=args.seed, overrides=args.overrides)
     except ScenarioError as exc:
         return _err(err, str(exc))
-    out_dir = Path(args.out) if args.out is not None else None
-    if (
-        out_dir is not None
-        and out_dir.exists()
-        and (not out_dir.is_dir() or any(out_dir.iterdir()))
-    ):
-        return _err(err, f"{args.out} already exists and is not empty; choose another --out")
+    problem = out_problem(args.out)
+    if problem:
+        return _err(err, problem)
     show = not args.quiet and err.is_terminal
     with contextlib.ExitStack() as stack:
         update = None
@@ -236,7 +233,7 @@ def _print_summary(
         f" {money(c['per_gpu_hour_usd'], 'GPU-h')} fully loaded"
         + (
             f", {money(c.get('per_busy_gpu_hour_usd'), 'busy GPU-h')}"
-            if "per_busy_gpu_hour_usd" in c
+            if c.get("per_busy_gpu_hour_usd") is not None
             else ""
         ),
     )

@@ -321,9 +321,11 @@ def _apply_override(
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int):
             if part >= len(node):
+                n = len(node)
                 raise ValueError(
-                    f"{flag} {item}: {format_path(loc[: i + 1])} has only"
-                    f" {len(node)} {'entry' if len(node) == 1 else 'entries'}"
+                    f"{flag} {item}: there is no {format_path(loc[: i + 1])}:"
+                    f" {format_path(loc[:i])} has"
+                    + (f" only {n} {'entry' if n == 1 else 'entries'}" if n else " no entries")
                 )
             node = node[part]
         else:
