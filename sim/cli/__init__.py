@@ -55,6 +55,12 @@ class _Parser(argparse.ArgumentParser):
     #: argparse reports something else first (a required option "missing" that was misspelt)
     _given: Sequence[str] = ()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Python 3.14's own guess changes the "invalid choice" message this class rewords
+        # when on (a later version may turn it on by default): ours, difflib, is on every version
+        self.suggest_on_error = False
+
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         self._given = list(sys.argv[1:] if args is None else args)
         return super().parse_known_args(args, namespace)
