@@ -72,6 +72,9 @@ __all__ = [
 #: ~20 minutes)
 REPLACE_EXACT_DOMAINS = 256
 
+#: network states a job's factor remembers (a bound on memory; cleared when full)
+MEMO_STATES = 4096
+
 
 def network_model(
     estimate: TrainingEstimate,
@@ -85,10 +88,23 @@ def network_model(
     flat path the job's base rate was estimated on) and then each crossed tier with the job's
     GPUs per group there (the mean over its groups) and its per-GPU share; ``nic_scale`` is the
     share of its GPUs' links that are up (failed leaves or links under it). The factor is the
-    step time on the flat path over the step time on this one (tens of microseconds)."""
+    step time on the flat path over the step time on this one (tens of microseconds; a state
+    seen before is remembered)."""
     full = hw.scaleout_bandwidth_bits_per_s / 8.0
+    # the same few states recur (a leaf fails and is repaired, a neighbour starts and ends):
+    # over the default year on a rail-optimized fabric, 12,790 calls had 109 distinct inputs
+    memo: dict[tuple[tuple[tuple[int, float, float], ...], float], float] = {}
 
     def factor(tiers: list[tuple[int, float, float]], nic_scale: float = 1.0) -> float:
+        key = (tuple(tiers), nic_scale)
+        got = memo.get(key)
+        if got is None:
+            if len(memo) >= MEMO_STATES:
+                memo.clear()
+            got = memo[key] = _factor(tiers, nic_scale)
+        return got
+
+    def _factor(tiers: list[tuple[int, float, float]], nic_scale: float) -> float:
         nic = full * nic_scale
         first = PathTier(gpus_below=hw.domain_gpus, bytes_per_s_per_gpu=nic, name="nic")
         path = NetworkPath(
