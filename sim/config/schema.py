@@ -25,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -774,7 +775,11 @@ class RLWork(_Model):
     prompt_tokens: Tokens = 1024
     rollout_tokens: Tokens = Field(description="mean generated tokens per rollout at the start")
     rollout_growth: Annotated[Number, within(0.01, 100, "", "a 100-fold change in one job")] = (
-        Field(default=1.0, description="rollout length at the last step over the first")
+        Field(
+            default=1.0,
+            description="rollout length at the last step over the first; below 1 the rollouts"
+            " shorten (RL with a length penalty, Kimi k1.5's long-to-short training)",
+        )
     )
 
 
@@ -816,6 +821,26 @@ class PosttrainingStream(_Model):
     checkpoint_interval_s: Duration = Field(default=3600.0, alias="checkpoint_interval")
     priority_class: Name = Field(default="posttraining", alias="class")
 
+    @field_validator("tokens", "rl")
+    @classmethod
+    def _of_its_kind(cls, v: Any, info: ValidationInfo) -> Any:
+        """``rl`` and ``tokens`` are each the work of some kinds only; given to another kind
+        they would be ignored, so they are refused where they stand (line and key)."""
+        kind = info.data.get("kind")
+        if v is None or kind is None:  # kind itself failed: its own error says so
+            return v
+        work = {
+            "rl": "whose work is an rl block: {steps, rollout_tokens, ...}",
+            "sft": "whose work is tokens (per job)",
+            "preference": "whose work is tokens (per job)",
+        }.get(kind, "which has no work model (give a duration)")
+        this = f"this job is kind: {kind}{' (the default)' if kind == 'rl' else ''}, {work}"
+        if info.field_name == "rl" and kind != "rl":
+            raise ValueError(f"the rl block applies only to kind: rl; {this}")
+        if info.field_name == "tokens" and kind not in ("sft", "preference"):
+            raise ValueError(f"tokens applies only to kind: sft or preference; {this}")
+        return v
+
     @model_validator(mode="after")
     def _work(self) -> PosttrainingStream:
         if self.model is None:
@@ -835,12 +860,13 @@ class PosttrainingStream(_Model):
                 "give either duration (wall-clock, the old form) or model with its work, not"
                 " both: with model the run time follows from the work and the hardware"
             )
+        # (tokens with kind rl and rl with another kind were refused at their keys)
         if self.kind == "rl":
-            if self.rl is None or self.tokens is not None:
+            if self.rl is None:
                 raise ValueError("kind rl with model takes rl: {steps, rollout_tokens, ...}")
         elif self.kind in ("sft", "preference"):
-            if self.tokens is None or self.rl is not None:
-                raise ValueError(f"kind {self.kind} with model takes tokens (per job), not rl")
+            if self.tokens is None:
+                raise ValueError(f"kind {self.kind} with model takes tokens (per job)")
         else:
             raise ValueError("kind other has no work model: give duration instead of model")
         return self
@@ -871,7 +897,11 @@ class DemandProfile(_Model):
     noise_cv: Annotated[Number, within(0, 2, "", "noise beyond cv 2 drowns the profile")] = 0.05
     growth_per_year: Annotated[
         Number, within(-1, 100, "", "from vanishing to 100-fold a year", lo_open=True)
-    ] = 0.0
+    ] = Field(
+        default=0.0,
+        description="demand growth a year, compounded (0.5: x1.5 a year); negative for a tier"
+        " in decline (-0.5 halves it each year), above -1 (vanished)",
+    )
 
 
 class ServingEngineConfig(_Model):
@@ -939,7 +969,9 @@ class AgenticSessions(_Model):
 class ReasoningGrowth(_Model):
     """The service's reasoning length changes over the run: ``reasoning_tokens`` times a
     multiplier that goes linearly from 1 at ``start`` to ``factor`` at ``start + over`` and
-    stays there (test-time scaling: a model tier that reasons longer after a release)."""
+    stays there (test-time scaling: a model tier that reasons longer after a release). A factor
+    below 1 is as meaningful, a tier distilled or trained to reason shorter: the demand falls
+    and the capacity stays planned at the longest reasoning of the run, the start's."""
 
     factor: Annotated[Number, within(0.01, 100, "", "a 100-fold change of reasoning length")]
     start_s: Time = Field(default=0.0, alias="start")
