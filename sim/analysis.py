@@ -66,6 +66,10 @@ from sim.tco import (
 )
 from sim.units import DAY_S, HOUR_S, YEAR_S
 
+#: the cause that planned maintenance drains carry in events (``sim.build`` names them so; a
+#: scenario cannot give a failure cause this name)
+MAINTENANCE = "maintenance"
+
 __all__ = [
     "capex_usd_per_s",
     "derive_traces",
@@ -113,27 +117,36 @@ def failed_by_cause(
 
 
 def pretraining_ettr(traces: pd.DataFrame, events: pd.DataFrame, jobs: pd.DataFrame) -> np.ndarray:
-    """ETTR of the pre-training runs so far at the end of each trace bin: the work computed
-    (``pretraining_tokens_per_s`` x bin, checkpoint stalls included) less the work lost
-    (``interrupted`` and ``preempted`` rows of pre-training jobs), over the sum of each run's
-    base rate x its wall time since its first start (until it finished). At the end of the run
-    it is the jobs table's ETTR, over all runs (weighted by base rate x wall time). NaN before
-    the first start."""
+    """ETTR of the pre-training runs so far at the end of each trace bin: the work each run had
+    kept by then, over the sum of each run's base rate x its wall time since its first start
+    (until it finished). NaN before the first start.
+
+    The work kept is read from the runs' ``checkpointed``, ``finished`` and ``unfinished`` rows,
+    whose values are each run's cumulative kept work (the engine's own figures:
+    :meth:`sim.engine.training.Training._checkpoints`): at a bin's end, each run's last such
+    row. So the last value is, by construction, the jobs table's ETTR (``work_done`` over base
+    rate x wall time, with the work in progress at the end, which the ``unfinished`` row
+    carries), over all runs weighted by base rate x wall time. Before, the work computed was
+    integrated from ``pretraining_tokens_per_s``, a level that spreads each checkpoint's stall
+    over its cycle: every cycle cut short by a failure was then undercounted by up to one
+    write's work, about 0.01 of ETTR after a few dozen failures. Between checkpoints the
+    work in progress is not counted (it is not kept yet); a maintenance drain's checkpoint (no
+    row) and an async checkpoint found not durable show at the run's next row."""
     t0 = traces["time_s"].to_numpy(dtype=np.float64)
     t1 = t0 + traces["interval_s"].to_numpy(dtype=np.float64)
-    done = np.cumsum(traces["pretraining_tokens_per_s"].to_numpy(dtype=np.float64) * (t1 - t0))
     pre = jobs[jobs["workload"] == "pretraining"]
     ev = events[
-        events["event"].isin(["interrupted", "preempted"])
+        events["event"].isin(["checkpointed", "finished", "unfinished"])
         & events["subject"].isin(pre["name"].tolist())
     ]
-    lost = np.zeros(len(t1))
-    if len(ev):
-        order = np.argsort(ev["time_s"].to_numpy(dtype=np.float64), kind="stable")
-        when = ev["time_s"].to_numpy(dtype=np.float64)[order]
-        cum = np.cumsum(ev["value"].to_numpy(dtype=np.float64)[order])
+    kept = np.zeros(len(t1))
+    for _name, grp in ev.groupby("subject", sort=True):
+        when = grp["time_s"].to_numpy(dtype=np.float64)
+        order = np.argsort(when, kind="stable")
+        when = when[order]
+        value = grp["value"].to_numpy(dtype=np.float64)[order]
         k = np.searchsorted(when, t1, side="right")
-        lost = np.where(k > 0, cum[np.maximum(k - 1, 0)], 0.0)
+        kept += np.where(k > 0, value[np.maximum(k - 1, 0)], 0.0)
     wall = np.zeros(len(t1))
     for _, r in pre.iterrows():
         start, rate = float(r["first_start_s"]), float(r["rate_per_s"])
@@ -142,7 +155,7 @@ def pretraining_ettr(traces: pd.DataFrame, events: pd.DataFrame, jobs: pd.DataFr
         end = float(r["finish_s"]) if r["state"] == "finished" else math.inf
         wall += rate * np.clip(np.minimum(t1, end) - start, 0.0, None)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(wall > 0, (done - lost) / wall, np.nan)
+        return np.where(wall > 0, kept / wall, np.nan)
 
 
 def with_reliability_traces(
@@ -205,7 +218,7 @@ def failures_per_bin(events: pd.DataFrame | None, starts: np.ndarray) -> np.ndar
         return out
     ev = events[events["event"].isin(["failure", "tray_failure"])]
     if "detail" in ev:
-        ev = ev[ev["detail"] != "maintenance"]
+        ev = ev[ev["detail"] != MAINTENANCE]
     t = ev["time_s"].to_numpy(dtype=float)
     idx = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, len(starts) - 1)
     np.add.at(out, idx, 1.0)
@@ -590,6 +603,9 @@ def summarize(
                 "planned_interruptions": _count(r.get("planned_interruptions")),
                 "interruptions_by_cause": _causes(r.get("interruptions_by_cause")),
                 "hours_lost": goodput(r),
+                "shrinks": _count(r.get("shrinks")),
+                "shrunk_hours": float(r.get("shrunk_s", 0.0)) / HOUR_S,
+                "shrunk_share": _clean(float(r.get("shrunk_share", math.nan))),
                 "checkpoint_interval_minutes": float(r["checkpoint_interval_s"]) / 60.0,
                 "young_daly_interval_minutes": _clean(float(r["young_daly_interval_s"]) / 60.0),
                 "expected_mtbf_hours": _clean(float(r["expected_mtbf_s"]) / HOUR_S),
@@ -621,6 +637,14 @@ def summarize(
                 f" waiting for domains (more than {share:.0%}): {advice}, or let lower work be"
                 " preempted"
             )
+    held = rel_facts.get("hot_spares", 0) if rel_facts is not None else 0
+    if held and not (events["event"] == "failure").any():
+        # a zero failure rate (a sweep's baseline, say) is allowed: the spares then sit idle,
+        # which is said here rather than refused
+        warnings.append(
+            f"{held:,} hot spares were held apart and no domain failed or was drained in the"
+            " run: they sat idle (reliability.hot_spares; a failure rate of 0?)"
+        )
     post = jobs[jobs["workload"] == "posttraining"]
     services: list[ServiceSummary] = []
     svc_rows = jobs[jobs["workload"] == "inference"]
@@ -770,7 +794,9 @@ def summarize(
 
 def _reliability(events: pd.DataFrame, duration: float, facts: RunFacts) -> ReliabilitySummary:
     """Failures, repairs and interruptions; failures by cause (domain failures, tray swaps and
-    restart-only interruptions) and domain-hours out of service by cause."""
+    restart-only interruptions) and domain-hours out of service by cause. Planned maintenance
+    is not a failure: its drains and domain-hours are reported apart (``maintenance_drains``,
+    ``maintenance_domain_hours``), never among the causes."""
     ev = events["event"]
     hw = events[ev.isin(["failure", "tray_failure"])]
     by_cause = {str(k): int(v) for k, v in hw.groupby("detail")["detail"].size().items()}
@@ -781,19 +807,22 @@ def _reliability(events: pd.DataFrame, duration: float, facts: RunFacts) -> Reli
     for k, v in restart_only.groupby("detail")["detail"].size().items():
         by_cause[str(k)] = by_cause.get(str(k), 0) + int(v)
     # planned maintenance drains are logged as failures of cause "maintenance": counted apart
-    unplanned = int(((ev == "failure") & (events["detail"] != "maintenance")).sum())
+    drains = by_cause.pop(MAINTENANCE, 0)
+    unplanned = int(((ev == "failure") & (events["detail"] != MAINTENANCE)).sum())
+    hours = {
+        str(c): float(v.mean()) * duration / HOUR_S
+        for c, v in failed_by_cause(events, duration, duration).items()
+        if c != "time_s"
+    }
     out: ReliabilitySummary = {
         "failures": unplanned,
-        "maintenance_drains": int(((ev == "failure") & (events["detail"] == "maintenance")).sum()),
+        "maintenance_drains": drains,
+        "maintenance_domain_hours": hours.pop(MAINTENANCE, 0.0),
         "repairs": int((ev == "repair").sum()),
         "job_interruptions": int((ev == "interrupted").sum()),
         "failures_per_day": unplanned / (duration / DAY_S),
         "failures_by_cause": dict(sorted(by_cause.items())),
-        "domain_hours_failed_by_cause": {
-            str(c): float(v.mean()) * duration / HOUR_S
-            for c, v in failed_by_cause(events, duration, duration).items()
-            if c != "time_s"
-        },
+        "domain_hours_failed_by_cause": hours,
     }
     rel = facts.get("reliability")
     if rel is not None:

@@ -91,6 +91,7 @@ __all__ = [
     "BYTES_PER_PARAM_TRAINING_STATE",
     "WORKLOAD_KINDS",
     "ActivityFractions",
+    "ElasticShrink",
     "Hall",
     "Plan",
     "PlannedAsset",
@@ -149,6 +150,91 @@ class Hall:
 
 
 @dataclass(frozen=True)
+class ElasticShrink:
+    """What a pre-training job can run on after losing domains (``reliability.recovery:
+    shrink_elastic``): whole data-parallel replicas only, each ``tp x pp x cp`` GPUs of its
+    layout, at the same global batch (docs/reliability.md).
+
+    Called with the domains it still holds, it returns ``(replicas, domains, rate factor)``:
+    the replicas that fit (``held x usable GPUs per domain // replica GPUs``, at most the full
+    DP degree, rounded down to a multiple of EP, which must divide DP), the domains they
+    occupy, and the rate at that size over the full rate, in tokens per second:
+
+    * ``global`` batch (``elastic_batch``, the default): the global batch B is kept, as
+      Oobleck does and DeepSpeed's elasticity is built to allow; each replica runs
+      ``ceil(B / (replicas x micro-batch))`` micro-batches (the slowest sets the step), so the
+      step is the performance model's at that many replicas with the batch padded to a whole
+      number of micro-batches per replica, and a step still trains B sequences. With few
+      micro-batches per replica the rounding dominates: 2 per replica become 3 when one
+      replica of thousands is lost (a rate factor near 2/3, not near 1);
+    * ``per_replica``: each replica keeps its micro-batches, so the global batch shrinks with
+      the replicas (a step trains ``replicas / DP`` of B, in about the same time).
+
+    The estimates are on the flat network path, as the full rate's is (the fabric's network
+    factor multiplies both). ``(0, 0, 0.0)`` when no replica fits or the layout does not fit
+    in memory at that size (ZeRO shards the optimizer over fewer ranks)."""
+
+    model: ModelShape
+    spec: HardwareSpec
+    precision: Any
+    seq_len: int
+    layout: TrainingLayout
+    global_batch: int
+    step_time_s: float
+    usable_gpus: int  # per domain
+    keep_global_batch: bool = True
+    cache: dict[int, tuple[int, int, float]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    @property
+    def replica_gpus(self) -> int:
+        return self.layout.tp * self.layout.pp * self.layout.cp
+
+    @property
+    def dp(self) -> int:
+        return self.layout.dp
+
+    def __call__(self, held_domains: int) -> tuple[int, int, float]:
+        lay = self.layout
+        r = self.replica_gpus
+        kept = min(lay.dp, held_domains * self.usable_gpus // r)
+        kept -= kept % lay.ep
+        if kept < 1:
+            return 0, 0, 0.0
+        hit = self.cache.get(kept)
+        if hit is not None:
+            return hit
+        domains = math.ceil(kept * r / self.usable_gpus)
+        if kept == lay.dp:
+            out = (kept, domains, 1.0)
+        else:
+            if self.keep_global_batch:
+                per = math.ceil(self.global_batch / (kept * lay.microbatch))
+            else:
+                per = self.global_batch // (lay.dp * lay.microbatch)
+            batch = per * kept * lay.microbatch  # sequences the step time is for
+            trained = self.global_batch if self.keep_global_batch else batch
+            try:
+                est = _training_estimate(
+                    self.model,
+                    self.spec,
+                    kept * r,
+                    self.precision,
+                    self.seq_len,
+                    batch,
+                    replace(lay, dp=kept, recompute="auto"),
+                )
+            except PerfError:
+                out = (0, 0, 0.0)
+            else:
+                speed = trained / self.global_batch * self.step_time_s / est.step_time_s
+                out = (kept, domains, min(1.0, speed))
+        self.cache[kept] = out
+        return out
+
+
+@dataclass(frozen=True)
 class PlannedJob:
     """A pre-training job with its rate fixed by the performance model."""
 
@@ -178,6 +264,9 @@ class PlannedJob:
     #: the same job on the site's other hardware types, next best first by the scheduler's
     #: hardware policy (empty: it named its hardware, or the site has one type)
     alternatives: tuple[PlannedJob, ...] = ()
+    #: what it runs on after losing domains under ``recovery: shrink_elastic`` (None: not
+    #: elastic, another recovery policy)
+    elastic: ElasticShrink | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -345,6 +434,8 @@ class PlannedReliability:
     tray_failure: str = "rack_down"
     spare_trays_per_rack: int = 0
     recovery: str = "wait_for_repair"
+    #: shrink_elastic: the fewest DP replicas a run continues on, as a share of its full DP
+    elastic_min_share: float = 0.5
     waiting_warning_share: float = 0.05
     #: hot spares held apart per hall (recovery ``take_spare``; empty: none)
     hot_spares: tuple[int, ...] = ()
@@ -1337,6 +1428,19 @@ def _plan_job(
         checkpoint_mode=j.checkpoint_mode,
         estimate=_as_dict(est),
         model=est,
+        elastic=ElasticShrink(
+            model,
+            spec,
+            j.precision,
+            j.seq_len,
+            est.layout,
+            est.global_batch,
+            est.step_time_s,
+            usable_gpus(sc, spec),
+            sc.reliability.elastic_batch == "global",
+        )
+        if sc.reliability.enabled and sc.reliability.recovery == "shrink_elastic"
+        else None,
     )
 
 
@@ -1935,6 +2039,15 @@ def _hot_spares(sc: Scenario, halls: list[Hall], err: _Errors) -> list[int]:
                 where,
                 f"{k:,} hot spares leave hall {h.name} no domain to run on: it has {h.n_domains:,}",
             )
+    if not sc.workloads.pretraining and not sc.workloads.posttraining:
+        # only a training job takes a spare (a service replaces a lost replica from the free
+        # domains): on an inference-only site they would sit idle, whatever the failure rate
+        err.add(
+            ("reliability", "hot_spares"),
+            "hot spares replace the failed domains of training jobs, and this scenario has"
+            " none (inference only): they would sit idle; drop hot_spares (services replace"
+            " lost replicas from the free domains)",
+        )
     return hot
 
 
@@ -1989,6 +2102,7 @@ def _plan_reliability(sc: Scenario, specs: tuple[HardwareSpec, ...]) -> PlannedR
         tray_failure=rel.tray_failure,
         spare_trays_per_rack=rel.spare_trays_per_rack,
         recovery=rel.recovery,
+        elastic_min_share=rel.elastic_min_share,
         waiting_warning_share=rel.waiting_warning_share,
     )
 

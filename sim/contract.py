@@ -90,9 +90,10 @@ TRACE: dict[str, Column] = _registry(
     Column(
         "pretraining_ettr",
         "1",
-        "ETTR of the pre-training runs so far, at each bin's end: work computed less work lost"
-        " (at the base rates) over the wall time since each run's first start (NaN before any"
-        " start; sim.analysis.pretraining_ettr)",
+        "ETTR of the pre-training runs so far, at each bin's end: work kept by then (their last"
+        " checkpoint, finish or end-of-run row) at the base rates over the wall time since each"
+        " run's first start; ends at the jobs table's ETTR (NaN before any start;"
+        " sim.analysis.pretraining_ettr)",
     ),
     Column("inference_tokens_per_s", "tokens/s", "output tokens served by all services"),
     Column("training_model_flops_per_s", "FLOP/s", "model FLOP/s achieved by pre-training"),
@@ -325,7 +326,7 @@ def parse_entity_column(
 
 #: Named factors of a job's rate (rate = base rate x the product of its factors). Each has a
 #: jobs-table column with the wall time it cost the job (:func:`slowdown_column`).
-RATE_FACTORS = ("throttle", "network", "degraded")
+RATE_FACTORS = ("throttle", "network", "degraded", "elastic")
 
 
 def slowdown_column(factor: str) -> str:
@@ -366,6 +367,18 @@ JOB_COLUMNS: dict[str, Column] = _registry(
     Column("restore_lost_s", "s", "wall time reading checkpoints back at restarts"),
     Column("recompute_lost_s", "s", "compute time of the work lost (to be done again)"),
     Column("domain_wait_s", "s", "wall time after its first start waiting for domains"),
+    Column(
+        "shrinks",
+        "count",
+        "times it continued on fewer data-parallel replicas after losing domains"
+        " (reliability.recovery: shrink_elastic)",
+    ),
+    Column(
+        "shrunk_s",
+        "s",
+        "wall time from a shrink to growing back to full size (restarts in between included)",
+    ),
+    Column("shrunk_share", "1", "shrunk_s over wall time since first start"),
     Column("checkpoint_interval_s", "s", "wall time between checkpoints (the one used)"),
     Column(
         "checkpoint_write_s",
@@ -645,6 +658,10 @@ class PretrainingRunSummary(TypedDict):
     planned_interruptions: int
     interruptions_by_cause: dict[str, int]
     hours_lost: dict[str, float]
+    #: shrink_elastic: times it shrank, wall hours shrunk and their share since first start
+    shrinks: NotRequired[int]
+    shrunk_hours: NotRequired[float]
+    shrunk_share: NotRequired[float | None]
     checkpoint_interval_minutes: float
     young_daly_interval_minutes: float | None
     expected_mtbf_hours: float | None
@@ -693,13 +710,15 @@ class ServiceSummary(TypedDict):
 
 class ReliabilitySummary(TypedDict):
     failures: int  # unplanned (planned maintenance drains apart)
+    #: planned maintenance: drains and domain-hours drained (never among the failure causes)
     maintenance_drains: NotRequired[int]
+    maintenance_domain_hours: NotRequired[float]
     repairs: int
     job_interruptions: int
     failures_per_day: float
-    #: domain failures, tray swaps and restart-only interruptions by cause
+    #: domain failures, tray swaps and restart-only interruptions by cause (unplanned only)
     failures_by_cause: dict[str, int]
-    #: domain-hours out of service by cause (mean domains out x hours)
+    #: domain-hours out of service by failure cause (mean domains out x hours; unplanned only)
     domain_hours_failed_by_cause: dict[str, float]
     tray_failure: NotRequired[str]
     recovery: NotRequired[str]

@@ -222,9 +222,39 @@ def _parse_string(text: str, unit: str, require_unit: bool) -> float:
         return float(q.to(unit).magnitude) if not plain else float(q.to("").magnitude)
     except pint.errors.DimensionalityError:
         want = unit if not plain else "a plain number"
+        kind = _kind(ureg, q.units)
         raise QuantityError(
-            f"{short(text)} is in {q.units:~} ({q.dimensionality}), expected a quantity in {want}"
+            f"{short(text)} is in {q.units:~}{f' ({kind})' if kind else ''}, expected a quantity"
+            f" in {want}"
         ) from None
+
+
+#: Names of the kinds of quantity a scenario gives, for a value of the wrong kind (``'1 GWh'
+#: is in GWh (an energy)``) in place of pint's dimensions (``[mass] * [length] ** 2 / ...``).
+_KINDS = (
+    ("W", "a power"),
+    ("J", "an energy"),
+    ("s", "a time"),
+    ("1/s", "a rate per time"),
+    ("m", "a length"),
+    ("byte", "an amount of data"),
+    ("byte/s", "a bandwidth"),
+    ("USD", "money"),
+    ("USD/J", "a price of energy"),
+    ("USD/W", "a price of power"),
+    ("g/J", "an emission intensity"),
+    ("FLOP", "an amount of computation"),
+    ("FLOP/s", "a computation rate"),
+    ("degC", "a temperature"),
+)
+
+
+def _kind(ureg: Any, units: Any) -> str | None:
+    dim = ureg.Quantity(1.0, units).dimensionality
+    for ref, name in _KINDS:
+        if ureg.Quantity(1.0, ref).dimensionality == dim:
+            return name
+    return None
 
 
 def _bare(value: float, unit: str, require_unit: bool, shown: Any) -> float:

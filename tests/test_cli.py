@@ -172,7 +172,10 @@ def test_run_onto_an_existing_file_is_a_user_error(
             r"run\.durration: unknown key 'durration' \(did you mean 'duration'\?\)",
         ),
         (["--set", "noequals"], r"^error: --set.*expects key\.path=value"),
-        (["--set", "facility.halls[3].racks=1"], r"facility\.halls\[3\] has only 1 entry"),
+        (
+            ["--set", "facility.halls[3].racks=1"],
+            r"there is no facility\.halls\[3\]: facility\.halls has only 1 entry",
+        ),
         (["--set", "run.duration=5 MW"], r"run\.duration: '5 MW' is in MW"),
         (
             ["--set", "facility.grid_power=-1 GW"],
@@ -227,7 +230,10 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit) as info:
         main(["frobnicate"])
     assert info.value.code == 2
-    assert "invalid choice" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "error: unknown command 'frobnicate'; choose from run, validate, report, compare, sweep,"
+        " hardware, estimate, serve-sim, commitment; see `aifactory --help`\n"
+    )
 
 
 # --------------------------------------------------------------------------- failed runs

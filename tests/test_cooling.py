@@ -143,7 +143,7 @@ def test_cooling_key_errors(write_scenario: Writer) -> None:
             prepare(write_scenario(BASE), overrides=overrides)
         return str(info.value)
 
-    assert "facility.halls[0].cooling: Input should be 'dlc_w45_dry', 'dlc_w32_dry'," in error(
+    assert "facility.halls[0].cooling: expected 'dlc_w45_dry', 'dlc_w32_dry'," in error(
         "facility.halls[0].cooling=dlc_w50"
     )
     assert (

@@ -78,7 +78,8 @@ def test_rl_step_grows_with_rollout_length_and_preference_costs_more(
         ({"duration": {"distribution": "fixed", "value": "6 h"}}, "either duration"),
         ({"model": None}, "tokens needs model"),
         ({"tokens": None}, "kind sft with model takes tokens"),
-        ({"kind": "other"}, "kind other has no work model"),
+        ({"kind": "other", "tokens": None}, "kind other has no work model"),
+        ({"kind": "other"}, r"tokens: tokens applies only to kind: sft or preference; this job is"),
         ({"model": None, "tokens": None, "seq_len": 4096}, "seq_len needs model"),
     ],
 )

@@ -20,6 +20,7 @@ import pytest
 from engine_helpers import at, finish, run_stepped, started
 
 from sim.build import Plan
+from sim.contract import RATE_FACTORS
 from sim.engine.core import Engine
 from sim.engine.services import demand_series
 from sim.engine.workloads import Job, Phase
@@ -421,7 +422,8 @@ def test_a_bad_rate_factor_is_refused_and_changes_nothing(one_job: Plan, value: 
         e.training.set_rate_factor(job, "throttle", value)
     with pytest.raises(ValueError, match=rf"rate factor network must be .*, got {value}"):
         e.training.set_rate_factor(job, "network", value, power_scale=0.5)
-    assert (job.rate, job.factors, job.power_scale) == (job.base_rate, [1.0, 1.0, 1.0], 1.0)
+    unchanged = (job.base_rate, [1.0] * len(RATE_FACTORS), 1.0)
+    assert (job.rate, job.factors, job.power_scale) == unchanged
 
 
 @pytest.mark.parametrize("scale", [-0.1, 1.5, math.nan])

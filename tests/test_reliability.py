@@ -415,7 +415,10 @@ def test_failures_by_cause_are_exact_for_independent_domains(
             {"tray_failure": "spare_tray"},
             "tray_failure: spare_tray needs spare_trays_per_rack of 1 or more",
         ),
-        ({"recovery": "shrink_elastic"}, "reliability.recovery"),
+        (
+            {"elastic_min_share": 0.3},
+            "elastic_min_share applies under recovery: shrink_elastic only",
+        ),
         ({"recovery": "take_spare"}, "take_spare needs hot_spares"),
         (
             {"recovery": "take_spare", "hot_spares": 1, "restart_overhead": "-1 s"},

@@ -325,11 +325,12 @@ def test_constant_pue_has_no_weather(write_scenario: Writer) -> None:
         (("facility.pue=sunny",), "facility.pue: expected a number in [1, 3] or 'weather'"),
         (
             ("facility.pue=weather", "facility.weather={kind: rain}"),
-            "facility.weather: Input tag 'rain' found using 'kind' does not match",
+            "facility.weather: kind: expected 'synthetic', 'csv' or 'constant', got 'rain'",
         ),
         (
             ("facility.pue=weather", "facility.weather={kind: synthetic, site: paris}"),
-            "facility.weather.site: Input should be 'abilene', 'ashburn', 'phoenix' or 'lulea'",
+            "facility.weather.site: expected 'abilene', 'ashburn', 'phoenix' or 'lulea', got"
+            " 'paris'",
         ),
         (
             ("facility.pue=weather", "facility.weather={kind: synthetic}"),

@@ -21,8 +21,15 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.catalog.hardware import catalog
+from sim.cli.outdir import out_problem
 from sim.commitment import commitment_rows
-from sim.config.loader import LoadedScenario, Problem, ScenarioError, load_scenario
+from sim.config.loader import (
+    LoadedScenario,
+    Problem,
+    ScenarioError,
+    clean_message,
+    load_scenario,
+)
 from sim.config.schema import CommitmentConfig
 from sim.io import OutputError, write_comparison
 from sim.report.commitment import runs_label
@@ -94,7 +101,7 @@ def _question(args: argparse.Namespace, loaded: LoadedScenario) -> CommitmentCon
     except ValidationError as exc:
         e = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in e["loc"])
-        msg = str(e["msg"]).removeprefix("Value error, ")
+        msg = clean_message(str(e["msg"]))
         raise ScenarioError("--" + where, [Problem((), msg)], {}) from None
 
 
@@ -102,12 +109,9 @@ def cmd_commitment(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     out_dir = Path(args.out) if args.out is not None else None
-    if (
-        out_dir is not None
-        and out_dir.exists()
-        and (not out_dir.is_dir() or any(out_dir.iterdir()))
-    ):
-        err.print(f"error: {args.out} already exists and is not empty; choose another --out")
+    problem = out_problem(args.out)
+    if problem:
+        err.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_USER_ERROR
     try:
         loaded = load_scenario(args.scenario, args.overrides)

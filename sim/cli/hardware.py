@@ -90,6 +90,8 @@ def _unit_of(path: str) -> str | None:
 
 def _fmt_value(path: str, value: Any, spec: HardwareSpec | None = None) -> str:
     if path.startswith("efficiency.") and isinstance(value, int | float):
+        if path.endswith("_s") or "_latency_s." in path:  # a kernel time (microseconds)
+            return f"{value * 1e6:.2f} µs"
         return f"{value:.2f}"  # a fraction of the part's own peak
     if path.startswith("activity_power.") and isinstance(value, int | float):
         # a fraction of domain_power_w; the watts it stands for make it readable

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.build import with_natural_precision
+from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError, load_scenario
 from sim.contract import COMPARED_SERVICE, entity_column
 from sim.io import OutputError, RunTables, read_run, write_comparison, write_report
@@ -169,13 +170,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     if len(args.inputs) < 2:
         return _err(err, "compare needs at least two scenarios or run folders")
-    out_dir = Path(args.out) if args.out is not None else None
-    if (
-        out_dir is not None
-        and out_dir.exists()
-        and (not out_dir.is_dir() or any(out_dir.iterdir()))
-    ):
-        return _err(err, f"{args.out} already exists and is not empty; choose another --out")
+    problem = out_problem(args.out)
+    if problem:
+        return _err(err, problem)
     loaded = _load(args, err)
     if isinstance(loaded, int):
         return loaded

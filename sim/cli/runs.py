@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError
 from sim.io import OutputError
 from sim.report.style import duration, latency, money, plural, si
@@ -79,13 +80,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         loaded, plan = prepare(args.scenario, seed=args.seed, overrides=args.overrides)
     except ScenarioError as exc:
         return _err(err, str(exc))
-    out_dir = Path(args.out) if args.out is not None else None
-    if (
-        out_dir is not None
-        and out_dir.exists()
-        and (not out_dir.is_dir() or any(out_dir.iterdir()))
-    ):
-        return _err(err, f"{args.out} already exists and is not empty; choose another --out")
+    problem = out_problem(args.out)
+    if problem:
+        return _err(err, problem)
     show = not args.quiet and err.is_terminal
     with contextlib.ExitStack() as stack:
         update = None
@@ -98,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except OutputError as exc:
             return _err(err, str(exc))
     if not args.quiet:
-        _print_summary(out, result.tables.summary, result.folder, result.stats)
+        _print_summary(out, result.tables.summary, result.folder, result.stats, len(plan.streams))
     elif result.folder is not None:
         out.print(str(result.folder), markup=False)
     return EXIT_OK
@@ -121,7 +118,44 @@ def _energy(mwh: float | None) -> str:
     return f"{mwh:,.0f} MWh"
 
 
-def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: Any) -> None:
+#: Amounts of money below half a cent are floating-point dust of sums and differences (an idle
+#: share of 3e-11 USD when every GPU was busy): shown as none, never as ``$3.23e-11``.
+_DUST_USD = 0.005
+
+
+def cost_by_use(cost: dict[str, Any]) -> str:
+    """``pretraining $35.2k (51%), idle $29.1k (43%)``: the run's cost by use, each use that
+    cost at least a cent; empty when nothing did."""
+    total = cost.get("total_usd") or 0.0
+    use = cost.get("by_use_usd") or {}
+    if abs(total) < _DUST_USD:
+        return ""
+    return ", ".join(
+        f"{k} {money(v)} ({v / total:.0%})"
+        for k, v in use.items()
+        if v is not None and abs(v) >= _DUST_USD
+    )
+
+
+def posttraining_text(p: dict[str, Any], streams: int = 0) -> str:
+    """The post-training row: jobs finished of submitted, mean wait, preemptions; ``none
+    submitted`` when the scenario's ``streams`` sent no job in the run, and empty without
+    streams (rather than ``0 of 0 finished, mean wait n/a``)."""
+    if not p.get("submitted"):
+        return f"none submitted ({plural(streams, 'stream')})" if streams else ""
+    return (
+        f"{p['finished']:,} of {p['submitted']:,} finished, mean wait"
+        f" {duration(p['mean_wait_hours'])}, {plural(p['preemptions'], 'preemption')}"
+    )
+
+
+def _print_summary(
+    out: Console,
+    s: dict[str, Any],
+    folder: Path | None,
+    stats: Any,
+    posttraining_streams: int = 0,
+) -> None:
     t = Table(
         title=f"{s['scenario']} (seed {s['seed']}, {s['duration_days']:.0f} days)",
         show_header=False,
@@ -199,7 +233,7 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
         f" {money(c['per_gpu_hour_usd'], 'GPU-h')} fully loaded"
         + (
             f", {money(c.get('per_busy_gpu_hour_usd'), 'busy GPU-h')}"
-            if "per_busy_gpu_hour_usd" in c
+            if c.get("per_busy_gpu_hour_usd") is not None
             else ""
         ),
     )
@@ -211,14 +245,9 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
             " IT capacity"
             + (f"; estimated prices (no sourced one): {', '.join(est)}" if est else ""),
         )
-    use = c.get("by_use_usd") or {}
-    if use and c["total_usd"]:
-        t.add_row(
-            "cost by use",
-            ", ".join(
-                f"{k} {money(v)} ({(v or 0.0) / c['total_usd']:.0%})" for k, v in use.items() if v
-            ),
-        )
+    uses = cost_by_use(c)
+    if uses:
+        t.add_row("cost by use", uses)
     for r in s["pretraining_runs"]:
         done = (
             f"finished in {r['completion_days']:.1f} d"
@@ -236,12 +265,9 @@ def _print_summary(out: Console, s: dict[str, Any], folder: Path | None, stats: 
             f"{done}, ETTR {_fmt(r['ettr'], '.1%')}, {plural(r['interruptions'], 'interruption')}"
             + cost,
         )
-    p = s["posttraining"]
-    t.add_row(
-        "post-training jobs",
-        f"{p['finished']:,} of {p['submitted']:,} finished, mean wait"
-        f" {duration(p['mean_wait_hours'])}, {plural(p['preemptions'], 'preemption')}",
-    )
+    post = posttraining_text(s["posttraining"], posttraining_streams)
+    if post:
+        t.add_row("post-training jobs", post)
     for v in s["inference_services"]:
         t.add_row(
             f"inference {v['name']}",

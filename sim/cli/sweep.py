@@ -18,9 +18,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError
 from sim.io import OutputError
-from sim.report.style import fmt, money, si
+from sim.report.style import fmt, money, plural, si
 from sim.report.sweep import HEADLINE_KPIS, KPIS, Kpi
 from sim.sweep import SweepProgress, plain_progress, rich_progress, sweep
 
@@ -93,6 +94,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return _err(err, f"--workers: must be 0 or more, got {args.workers}")
     if args.timeout is not None and not args.timeout > 0:
         return _err(err, f"--timeout: must be a positive number of seconds, got {args.timeout}")
+    problem = out_problem(args.out, resumable=True)
+    if problem:
+        return _err(err, problem)
     with contextlib.ExitStack() as stack:
         progress: Any = False
         if not args.quiet:
@@ -121,7 +125,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             err.print(f"failed: {run_id}: {error}", markup=False, soft_wrap=True)
         if len(result.errors) > 5:
             err.print(f"... and {len(result.errors) - 5} more failed runs", markup=False)
-    summary = f"{result.ran} runs ran ({result.failed} failed), {result.skipped} were already done"
+    summary = (
+        f"{plural(result.ran, 'run')} ran ({result.failed} failed),"
+        f" {result.skipped} {'was' if result.skipped == 1 else 'were'} already done"
+    )
     out.print(f"{summary}; sweep folder: {result.folder}", markup=False)
     return EXIT_SOME_FAILED if result.failed else EXIT_OK
 

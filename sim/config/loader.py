@@ -37,6 +37,7 @@ __all__ = [
     "LoadedScenario",
     "Override",
     "ScenarioError",
+    "clean_message",
     "format_path",
     "load_scenario",
     "override_path",
@@ -116,7 +117,8 @@ class ScenarioError(Exception):
                 where = line  # the value came from a --set override
             else:
                 where = f"{self.source}:{line}" if line else self.source
-            row = f"{where}: {format_path(p.loc) + ': ' if p.loc else ''}{p.message}"
+            msg = clean_message(p.message)
+            row = f"{where}: {format_path(p.loc) + ': ' if p.loc else ''}{msg}"
             rows.append(row if len(row) <= _MAX_ROW else row[:_MAX_ROW] + "...")
         if len(self.problems) > 8:
             rows.append(f"... and {len(self.problems) - 8} more problems")
@@ -319,9 +321,11 @@ def _apply_override(
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int):
             if part >= len(node):
+                n = len(node)
                 raise ValueError(
-                    f"{flag} {item}: {format_path(loc[: i + 1])} has only"
-                    f" {len(node)} {'entry' if len(node) == 1 else 'entries'}"
+                    f"{flag} {item}: there is no {format_path(loc[: i + 1])}:"
+                    f" {format_path(loc[:i])} has"
+                    + (f" only {n} {'entry' if n == 1 else 'entries'}" if n else " no entries")
                 )
             node = node[part]
         else:
@@ -345,7 +349,7 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return None
         if isinstance(part, int):
-            return None
+            continue  # an entry of a list: _unwrap made ``model`` the entries' model
         target = None
         for name, f in model.model_fields.items():
             if part in (name, f.alias):
@@ -374,13 +378,17 @@ def _keys_of(model: type[BaseModel]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def _data_loc(raw: Any, loc: Loc) -> Loc:
+def _data_loc(raw: Any, loc: Loc, missing: bool = False) -> tuple[Loc, Loc, int | None]:
     """Follow pydantic's ``loc`` through the user's data, dropping union tags and type names.
 
-    A part that is not in the data is kept only when it is the last one (a missing key);
-    elsewhere it is a tag such as ``lognormal`` or ``int`` that the user never wrote.
+    Returns the key path in the data, the parts dropped (tags such as ``lognormal`` or
+    ``function-after[...]`` that the user never wrote) and the length of the data path where the
+    first was dropped (None if none was): there the value met a union of choices. A part that is
+    not in the data is kept only when it is the last one of a ``missing`` error (a missing key).
     """
     out: list[str | int] = []
+    tags: list[str | int] = []
+    at: int | None = None
     node: Any = raw
     for i, part in enumerate(loc):
         if isinstance(node, dict) and part in node:
@@ -390,20 +398,103 @@ def _data_loc(raw: Any, loc: Loc) -> Loc:
             out.append(part)
             node = node[part]
         elif (
-            isinstance(node, dict)
+            missing
+            and isinstance(node, dict)
             and i == len(loc) - 1
             and isinstance(part, str)
             and part != node.get("distribution")  # a union tag, not a key the user wrote
         ):
             out.append(part)
-        elif not isinstance(node, dict | list):
-            break
-    return tuple(out)
+        else:
+            if at is None:
+                at = len(out)
+            tags.append(part)
+    return tuple(out), tuple(tags), at
+
+
+#: pydantic's words for a value of the wrong type, in the user's terms (by error ``type``)
+_EXPECTED = {
+    "model_type": "a section of keys",
+    "model_attributes_type": "a section of keys",
+    "dict_type": "a section of keys",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "set_type": "a list",
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "decimal_type": "a number",
+    "decimal_parsing": "a number",
+    "finite_number": "a finite number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "none_required": "nothing (null)",
+}
+#: what pydantic's bounds say, by error ``type``: the ``ctx`` key holding the bound and the words
+_BOUNDS = {
+    "greater_than": ("gt", "must be greater than"),
+    "greater_than_equal": ("ge", "must be at least"),
+    "less_than": ("lt", "must be less than"),
+    "less_than_equal": ("le", "must be at most"),
+}
+#: pydantic's length bounds, by error ``type``: the ``ctx`` key, the words, what is counted
+_LENGTHS = {
+    "too_short": ("min_length", "needs at least", "entry", "entries"),
+    "too_long": ("max_length", "takes at most", "entry", "entries"),
+    "string_too_short": ("min_length", "needs at least", "character", "characters"),
+    "string_too_long": ("max_length", "takes at most", "character", "characters"),
+}
+#: pydantic's own words and references that must never reach a user (``str()`` of its errors)
+_INTERNALS = re.compile(
+    r"\s*\[type=[^\]]*\]|\s*For further information visit \S+|\s*input_(value|type)=\S+"
+    r"|\s*(a valid dictionary or )?instance of \w+"
+)
+
+
+#: pydantic's stock phrases in the user's words
+_PHRASES = (
+    ("Value error, ", ""),
+    ("Assertion failed, ", ""),
+    ("Input should be", "expected"),
+    ("Field required", "required key is missing"),
+    ("Extra inputs are not permitted", "unknown key"),
+)
+
+
+def clean_message(text: str) -> str:
+    """``text`` without pydantic's internals (error types, input echoes, links, class names)
+    and with its stock phrases in the user's words: a last guard for messages that carry a
+    pydantic error's text from elsewhere (an inline model shape's check)."""
+    for phrase, words in _PHRASES:
+        text = text.replace(phrase, words)
+    return _INTERNALS.sub("", text)
+
+
+def _quoted(text: str) -> list[str]:
+    """``"'a', 'b' or 'c'"`` (pydantic's list of expected values) -> ``['a', 'b', 'c']``."""
+    return re.findall(r"'([^']*)'", text) or [t.strip() for t in re.split(r",| or ", text)]
+
+
+def _one_of(choices: list[str]) -> str:
+    quoted = [f"'{c}'" for c in choices]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _guess(given: Any, choices: list[str]) -> str:
+    close = difflib.get_close_matches(str(given), choices, n=1) if isinstance(given, str) else []
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _describe(err: dict[str, Any], loc: Loc) -> str:
+    """One clean sentence for a pydantic error: the user's words (a section, a whole number),
+    the value given, a guess at a misspelt name; never pydantic's class names, error types or
+    links (:data:`_INTERNALS` is a last guard for a kind of error not translated here)."""
     kind = err["type"]
     given = err.get("input")
+    ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
         known = _keys_of(parent) if parent else []
@@ -416,19 +507,113 @@ def _describe(err: dict[str, Any], loc: Loc) -> str:
         return msg
     if kind == "missing":
         return "required key is missing"
-    text = str(err.get("msg", "invalid value"))
-    if text.startswith("Value error, "):
-        text = text[len("Value error, ") :]
-    if kind.endswith("_type") or kind.endswith("_parsing") or kind == "union_tag_invalid":
+    if kind in _EXPECTED:
+        text = f"expected {_EXPECTED[kind]}, got {short(given)}"
+        model = _model_at(loc) if _EXPECTED[kind] == "a section of keys" else None
+        if model is not None:
+            text += f"; its keys: {', '.join(_keys_of(model))}"
+        return text
+    if kind in ("literal_error", "enum"):
+        choices = _quoted(str(ctx.get("expected", "")))
+        return f"expected {_one_of(choices)}, got {short(given)}{_guess(given, choices)}"
+    if kind == "union_tag_invalid":
+        choices = _quoted(str(ctx.get("expected_tags", "")))
+        key = str(ctx.get("discriminator", "kind")).strip("'")
+        return (
+            f"{key}: expected {_one_of(choices)}, got {short(ctx.get('tag'))}"
+            f"{_guess(ctx.get('tag'), choices)}"
+        )
+    if kind == "union_tag_not_found":
+        key = str(ctx.get("discriminator", "kind")).strip("'")
+        return f"the key '{key}' is missing: it says which kind of value this is"
+    if kind in _BOUNDS and _BOUNDS[kind][0] in ctx:
+        key, words = _BOUNDS[kind]
+        return f"{words} {ctx[key]}, got {short(given)}"
+    if kind in _LENGTHS and _LENGTHS[kind][0] in ctx:
+        key, words, one, many = _LENGTHS[kind]
+        n = ctx[key]
+        return (
+            "must not be empty"
+            if n == 1 and "least" in words
+            else f"{words} {n} {one if n == 1 else many}"
+        )
+    text = clean_message(str(err.get("msg", "invalid value")))
+    if kind not in ("value_error", "assertion_error"):
         text += f" (got {short(given)})"
     return text
 
 
+#: errors that say a value is not of a choice's kind (wrong type, another tag, other keys),
+#: as against what is wrong with a value of the right kind (out of range, unreadable)
+_MISMATCH = {
+    *_EXPECTED,
+    "literal_error",
+    "enum",
+    "missing",
+    "extra_forbidden",
+    "union_tag_invalid",
+    "union_tag_not_found",
+}
+
+
+@dataclass
+class _Union:
+    """The errors of one value that fits none of a union's choices, by choice (its tags)."""
+
+    loc: Loc
+    given: Any
+    by_choice: dict[Loc, list[tuple[Loc, dict[str, Any]]]] = field(default_factory=dict)
+
+
+def _union_problems(u: _Union) -> list[Problem]:
+    """A union fails once per choice (checkpoint_restore: 'auto' or a duration; hot_spares: a
+    number or {hall: number}): say what is wrong with the value under the choice it was meant
+    for, not why it is none of the others.
+
+    A choice with an error other than a mismatch (a number out of range) was meant: its
+    errors are said, with a keyword choice as the alternative (``; or 'auto'``). When every
+    choice is a mismatch of type: ``expected a number or a section of keys, got 'x'``. Else
+    the errors of the choice with the fewest.
+    """
+    errs = [(d, e) for choice in u.by_choice.values() for d, e in choice]
+    # keywords the value could have been instead ('auto'): literal choices of the value itself
+    keywords = [
+        c
+        for d, e in errs
+        if e["type"] == "literal_error" and d == u.loc and len(e["loc"]) == len(u.loc) + 1
+        for c in _quoted(str((e.get("ctx") or {}).get("expected", "")))
+    ]
+    meant = [(d, e) for d, e in errs if e["type"] not in _MISMATCH]
+    if meant:
+        out: list[Problem] = []
+        for d, e in meant:
+            msg = _describe(e, d)
+            if keywords and d == u.loc:
+                msg += f"; or {_one_of(keywords)}{_guess(u.given, keywords)}"
+            if Problem(d, msg) not in out:
+                out.append(Problem(d, msg))
+        return out
+    if all(
+        d == u.loc and (e["type"] in _EXPECTED or e["type"] == "literal_error") for d, e in errs
+    ):
+        kinds = list(dict.fromkeys(_EXPECTED[e["type"]] for _, e in errs if e["type"] in _EXPECTED))
+        if keywords:
+            kinds.append(_one_of(keywords))
+        return [Problem(u.loc, f"expected {' or '.join(kinds)}, got {short(u.given)}")]
+    fewest = min(u.by_choice.values(), key=len)
+    out = []
+    for d, e in fewest:
+        p = Problem(d, _describe(e, d))
+        if p not in out:
+            out.append(p)
+    return out
+
+
 def _problems_from(exc: ValidationError, raw: Any) -> list[Problem]:
-    seen: set[tuple[Loc, str]] = set()
-    out: list[Problem] = []
-    errors = exc.errors(include_url=False)
+    errors: list[dict[str, Any]] = [dict(e) for e in exc.errors(include_url=False)]
     inner = [tuple(e["loc"]) for e in errors]
+    out: list[Problem | _Union] = []
+    unions: dict[Loc, _Union] = {}
     for err in errors:
         loc_raw = tuple(err["loc"])
         # a list whose item failed is also reported as too short: say only what is wrong
@@ -436,12 +621,26 @@ def _problems_from(exc: ValidationError, raw: Any) -> list[Problem]:
             len(o) > len(loc_raw) and o[: len(loc_raw)] == loc_raw for o in inner
         ):
             continue
-        loc = _data_loc(raw, tuple(err["loc"]))
-        msg = _describe(dict(err), loc)
-        if (loc, msg) not in seen:
-            seen.add((loc, msg))
-            out.append(Problem(loc, msg))
-    return out
+        loc, tags, at = _data_loc(raw, loc_raw, missing=err["type"] == "missing")
+        if at is None:
+            p = Problem(loc, _describe(err, loc))
+            if p not in out:
+                out.append(p)
+            continue
+        where = loc[:at]
+        if where not in unions:
+            given: Any = raw
+            for part in where:
+                given = given[part]
+            unions[where] = _Union(where, given)
+            out.append(unions[where])
+        unions[where].by_choice.setdefault(tags, []).append((loc, err))
+    problems: list[Problem] = []
+    for item in out:
+        for q in _union_problems(item) if isinstance(item, _Union) else [item]:
+            if q not in problems:
+                problems.append(q)
+    return problems
 
 
 # --------------------------------------------------------------------------- entry points

@@ -25,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -774,7 +775,11 @@ class RLWork(_Model):
     prompt_tokens: Tokens = 1024
     rollout_tokens: Tokens = Field(description="mean generated tokens per rollout at the start")
     rollout_growth: Annotated[Number, within(0.01, 100, "", "a 100-fold change in one job")] = (
-        Field(default=1.0, description="rollout length at the last step over the first")
+        Field(
+            default=1.0,
+            description="rollout length at the last step over the first; below 1 the rollouts"
+            " shorten (RL with a length penalty, Kimi k1.5's long-to-short training)",
+        )
     )
 
 
@@ -816,6 +821,26 @@ class PosttrainingStream(_Model):
     checkpoint_interval_s: Duration = Field(default=3600.0, alias="checkpoint_interval")
     priority_class: Name = Field(default="posttraining", alias="class")
 
+    @field_validator("tokens", "rl")
+    @classmethod
+    def _of_its_kind(cls, v: Any, info: ValidationInfo) -> Any:
+        """``rl`` and ``tokens`` are each the work of some kinds only; given to another kind
+        they would be ignored, so they are refused where they stand (line and key)."""
+        kind = info.data.get("kind")
+        if v is None or kind is None:  # kind itself failed: its own error says so
+            return v
+        work = {
+            "rl": "whose work is an rl block: {steps, rollout_tokens, ...}",
+            "sft": "whose work is tokens (per job)",
+            "preference": "whose work is tokens (per job)",
+        }.get(kind, "which has no work model (give a duration)")
+        this = f"this job is kind: {kind}{' (the default)' if kind == 'rl' else ''}, {work}"
+        if info.field_name == "rl" and kind != "rl":
+            raise ValueError(f"the rl block applies only to kind: rl; {this}")
+        if info.field_name == "tokens" and kind not in ("sft", "preference"):
+            raise ValueError(f"tokens applies only to kind: sft or preference; {this}")
+        return v
+
     @model_validator(mode="after")
     def _work(self) -> PosttrainingStream:
         if self.model is None:
@@ -835,12 +860,13 @@ class PosttrainingStream(_Model):
                 "give either duration (wall-clock, the old form) or model with its work, not"
                 " both: with model the run time follows from the work and the hardware"
             )
+        # (tokens with kind rl and rl with another kind were refused at their keys)
         if self.kind == "rl":
-            if self.rl is None or self.tokens is not None:
+            if self.rl is None:
                 raise ValueError("kind rl with model takes rl: {steps, rollout_tokens, ...}")
         elif self.kind in ("sft", "preference"):
-            if self.tokens is None or self.rl is not None:
-                raise ValueError(f"kind {self.kind} with model takes tokens (per job), not rl")
+            if self.tokens is None:
+                raise ValueError(f"kind {self.kind} with model takes tokens (per job)")
         else:
             raise ValueError("kind other has no work model: give duration instead of model")
         return self
@@ -871,7 +897,11 @@ class DemandProfile(_Model):
     noise_cv: Annotated[Number, within(0, 2, "", "noise beyond cv 2 drowns the profile")] = 0.05
     growth_per_year: Annotated[
         Number, within(-1, 100, "", "from vanishing to 100-fold a year", lo_open=True)
-    ] = 0.0
+    ] = Field(
+        default=0.0,
+        description="demand growth a year, compounded (0.5: x1.5 a year); negative for a tier"
+        " in decline (-0.5 halves it each year), above -1 (vanished)",
+    )
 
 
 class ServingEngineConfig(_Model):
@@ -939,7 +969,9 @@ class AgenticSessions(_Model):
 class ReasoningGrowth(_Model):
     """The service's reasoning length changes over the run: ``reasoning_tokens`` times a
     multiplier that goes linearly from 1 at ``start`` to ``factor`` at ``start + over`` and
-    stays there (test-time scaling: a model tier that reasons longer after a release)."""
+    stays there (test-time scaling: a model tier that reasons longer after a release). A factor
+    below 1 is as meaningful, a tier distilled or trained to reason shorter: the demand falls
+    and the capacity stays planned at the longest reasoning of the run, the start's."""
 
     factor: Annotated[Number, within(0.01, 100, "", "a 100-fold change of reasoning length")]
     start_s: Time = Field(default=0.0, alias="start")
@@ -1304,12 +1336,20 @@ class ReliabilityConfig(_Model):
     spare_trays_per_rack: Annotated[Count, within(0, 64)] = Field(
         default=0, description="idle trays per rack under tray_failure: spare_tray"
     )
-    recovery: Literal["requeue", "wait_for_repair", "take_spare"] = Field(
+    recovery: Literal["requeue", "wait_for_repair", "take_spare", "shrink_elastic"] = Field(
         default="wait_for_repair",
         description="a job that lost a domain: a free domain first, else (take_spare) a hot"
         " spare of its hall (hot_spares), else by preempting lower work; when none is to be"
         " had, wait_for_repair and take_spare keep its other domains and claim the first ones"
-        " freed or repaired, requeue gives all back and waits in the queue for a whole gang",
+        " freed or repaired, requeue gives all back and waits in the queue for a whole gang,"
+        " shrink_elastic restarts a pre-training run on the whole data-parallel replicas its"
+        " other domains hold (same global batch, lower rate) and grows back to full size when"
+        " it has claimed what it lost",
+    )
+    elastic_min_share: Fraction = Field(
+        default=0.5,
+        description="shrink_elastic: the fewest data-parallel replicas a run continues on, as a"
+        " share of its full DP degree; below it the run waits for repair (planning assumption)",
     )
     hot_spares: (
         Annotated[Count, within(0, MAX_DOMAINS)]
@@ -1320,21 +1360,17 @@ class ReliabilityConfig(_Model):
         " take_spare (a number for every hall, or {hall: number}); no new job or service runs"
         " on them; a repaired domain refills its hall's pool first",
     )
+    elastic_batch: Literal["global", "per_replica"] = Field(
+        default="global",
+        description="shrink_elastic: global keeps the global batch (more micro-batches per"
+        " replica, rounded up to whole ones: the slowest replica sets the step); per_replica"
+        " keeps each replica's micro-batches (the global batch shrinks with the replicas)",
+    )
     waiting_warning_share: Fraction = Field(
         default=0.05,
         description="warn in the summary when a training run spends more than this share of its"
         " time since first start waiting for domains (planning threshold)",
     )
-
-    @field_validator("recovery", mode="before")
-    @classmethod
-    def _not_built(cls, v: Any) -> Any:
-        if v == "shrink_elastic":
-            raise ValueError(
-                "shrink_elastic (continue on fewer domains) is not built (docs/reliability.md);"
-                " use wait_for_repair, requeue or take_spare"
-            )
-        return v
 
     @model_validator(mode="after")
     def _check(self) -> ReliabilityConfig:
@@ -1361,6 +1397,20 @@ class ReliabilityConfig(_Model):
                 "hot_spares are taken only under recovery: take_spare (with "
                 f"{self.recovery} they would sit idle)"
             )
+        if spares and not self.enabled:
+            raise ValueError(
+                "hot_spares replace failed domains, and reliability is disabled (nothing"
+                " fails): drop hot_spares"
+            )
+        # (compared with the default, not "was it set": a run folder's resolved scenario.yaml
+        # writes every default out, and must run again as it is)
+        fields = type(self).model_fields
+        for key in ("elastic_min_share", "elastic_batch"):
+            if getattr(self, key) != fields[key].default and self.recovery != "shrink_elastic":
+                raise ValueError(
+                    f"{key} applies under recovery: shrink_elastic only (with"
+                    f" {self.recovery} it would change nothing)"
+                )
         return self
 
 

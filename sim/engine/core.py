@@ -124,6 +124,7 @@ class Engine:
             self.fleet, self.training, n_cls, plan.scheduler.spare_domains
         )
         self.scheduler.recovery = plan.reliability.recovery
+        self.training.elastic_min_share = plan.reliability.elastic_min_share
         self.training.scheduler = self.scheduler
         self.control = PowerController(
             self.env,
@@ -252,6 +253,9 @@ class Engine:
                 )
             )
             job.network = self._network(pj)
+            job.elastic = {
+                p.hw_index: p.elastic for p in (pj, *pj.alternatives) if p.elastic is not None
+            }
             if pj.alternatives:
                 job.options = [
                     Option(

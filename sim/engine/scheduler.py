@@ -15,7 +15,9 @@ them apart, :mod:`sim.engine.fleet`), or by preempting lower work. It claims wha
 each time, and restarts when it has all it lost: a domain freed or repaired goes to it before
 any queue or service can take it, so a run waiting for several domains is not starved by
 higher-class services that take domains one at a time (which parked a frontier run for 8-11
-hours at twice the default inference demand before).
+hours at twice the default inference demand before). A run shrunk by ``shrink_elastic`` is
+served the same way while it runs on fewer replicas: it grows back (``replaced``) when it has
+claimed every domain it lost.
 
 **Placement across generations.** A job that did not name a hardware type carries its
 :class:`~sim.engine.workloads.Option` on each type of the site, ordered at build or arrival by
@@ -171,7 +173,10 @@ class PriorityGangScheduler:
         once it has all it waits for. Replacements are not new placements, so the power
         controller's block does not hold them back."""
         fleet = self.fleet
-        for job, need in list(self.awaiting.items()):
+        for job in list(self.awaiting):
+            need = self.awaiting.get(job, 0)
+            if not need:
+                continue  # preempted (or grown) while an earlier one was served: not waiting
             hw = job.hw
             avail = self._available(hw)
             if avail < need:

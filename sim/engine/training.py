@@ -1,10 +1,13 @@
 """Training jobs' lifecycle (component ``workloads``; a job is ``workloads.<name>``).
 
 submit -> WAITING -> (scheduler) start -> RUNNING -> finish, with detours: a failure of one of its
-domains (interrupt: lose the unsaved work, get one replacement domain and pay the restart
-overhead, or give everything back and wait in the front of the queue), a preemption (lose the
+domains (interrupt: lose the unsaved work, get a replacement domain and pay the restart
+overhead; else, by ``reliability.recovery``, hold the rest and wait for replacements, give
+everything back and wait in the front of the queue, or run shrunk on the whole data-parallel
+replicas it still holds and grow back once it has what it lost), a preemption (lose the
 unsaved work, give everything back, wait), and rate changes (:meth:`Training.set_rate_factor`:
-keep all the work, move the completion). Progress accounting is in :mod:`sim.engine.workloads`.
+keep all the work, move the completion; running shrunk is the rate factor ``elastic``).
+Progress accounting is in :mod:`sim.engine.workloads`.
 
 Levels kept here: pre-training tokens/s and model and peak FLOP/s (stalls included: rate x the
 share of a checkpoint cycle spent computing), GPUs of running jobs by kind, and queue lengths.
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Training"]
 
 KINDS = ("pretraining", "posttraining")
+ELASTIC = FACTOR_INDEX["elastic"]  # the rate factor of a job running shrunk
 
 
 def _factor_index(factor: str) -> int:
@@ -75,6 +79,9 @@ class Training:
         self.service_clocks: list[float] = []  # the clock of each class's throttled services
         self.ch_clock: Any = None  # one row per change: each class's clock
         self.fabric: FabricState | None = None  # contention shares (a fabric with finite tiers)
+        #: shrink_elastic: the fewest DP replicas a run continues on, as a share of its full DP
+        #: (wired by the engine from ``plan.reliability``; 1: only at full size)
+        self.elastic_min_share = 1.0
 
     def set_classes(self, names: tuple[str, ...]) -> None:
         self.n_classes = len(names)
@@ -119,25 +126,27 @@ class Training:
         rank = job.class_rank
         if sign > 0:
             self.running_by_class[rank][job] = None
+            # a shrunk job runs on the domains of its whole replicas (shrink_elastic)
+            n = job.domains if math.isnan(job.shrunk_since) else job.shrunk_domains
+            job.act_domains = n
         else:
             self.running_by_class[rank].pop(job, None)
-        self.class_domains[rank] += sign * job.domains
-        self.class_scaled[rank] += sign * job.domains * job.power_scale
+            n = job.act_domains
+        self.class_domains[rank] += sign * n
+        self.class_scaled[rank] += sign * n * job.power_scale
         if self.class_domains[rank] <= 0:
             self.class_domains[rank] = self.class_scaled[rank] = 0.0  # float residue
         self._clock_levels(rank)
-        g = job.domains * self.fleet.gpus_of_hw[job.hw]
+        g = n * self.fleet.gpus_of_hw[job.hw]
         v = self.running[job.kind] + sign * g
         self.running[job.kind] = v
         self.ch_running[job.kind].set(now, v)
-        self.power.set_draw(
-            job, self.power.train_w[job.hw] * job.power_scale if sign > 0 else 0.0, now
-        )
+        self.power.set_draw(job, self._draw(job) if sign > 0 else 0.0, now)
         if job.kind == "pretraining":
             speed = job.rate / job.base_rate
             self.tokens_rate += sign * job.rate * job.duty
             self.flops_rate += sign * job.model_flops_per_s * speed * job.duty
-            self.peak_rate += sign * job.peak_flops_per_s
+            self.peak_rate += sign * job.peak_flops_per_s * n / job.domains
             # clamp float residue to exact zero when nothing runs (keeps traces clean)
             if not self.running["pretraining"]:
                 self.tokens_rate = self.flops_rate = self.peak_rate = 0.0
@@ -145,17 +154,38 @@ class Training:
             self.ch_flops.set(now, self.flops_rate)
             self.ch_peak.set(now, self.peak_rate)
 
+    def _draw(self, job: Job) -> float:
+        """Power above idle per held domain of running ``job``: its training draw, spread over
+        what it holds when it runs shrunk (the domains beyond its whole replicas, and those it
+        claimed to grow back, sit idle)."""
+        w = self.power.train_w[job.hw] * job.power_scale
+        held = job.held.size
+        if math.isnan(job.shrunk_since) or held <= job.act_domains:
+            return w
+        return w * job.act_domains / held
+
     def _queue(self, kind: str, delta: int) -> None:
         self.waiting[kind] += delta
         self.ch_queue[kind].set(self.env.now, self.waiting[kind])
 
-    def _checkpoints(self, job: Job, n: int, cycle_start: float) -> None:
+    def _checkpoints(self, job: Job, n: int, cycle_start: float, last: float | None = None) -> None:
         """Log the ``n`` checkpoints just counted; pre-training runs get one event row each
-        (post-training checkpoints, ~700k a year at 1 GW, are only counted per job)."""
+        (post-training checkpoints, ~700k a year at 1 GW, are only counted per job). Each
+        row's value is the work kept once it was written (cumulative): ``last`` (default: the
+        job's saved work now) for the n-th, one interval's work at the current rate less for
+        each before it. ``sim.analysis.pretraining_ettr`` reads them."""
         if n and job.kind == "pretraining":
             cycle = job.ckpt_interval_s + job.ckpt_write_s
+            per = job.rate * job.ckpt_interval_s
+            kept = job.done_work if last is None else last
             for k in range(1, n + 1):
-                self.rec.event(cycle_start + k * cycle, EventKind.CHECKPOINTED, job.name, job.kind)
+                self.rec.event(
+                    cycle_start + k * cycle,
+                    EventKind.CHECKPOINTED,
+                    job.name,
+                    job.kind,
+                    value=kept - (n - k) * per,
+                )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -266,14 +296,24 @@ class Training:
             later(self.env, job.finish_due - now, self._finished, (job, job.token))
             return
         job.finish_token = -1
+        if not math.isnan(job.shrunk_since):  # it finished shrunk: it no longer waits to grow
+            self.scheduler.awaiting.pop(job, None)
+            job.awaiting_domains = 0
         n, cycle_start, compute = job.finish_plan
         job.checkpoints += n
-        self._checkpoints(job, n, cycle_start)
+        if n:  # the work kept at the last checkpoint on the way (progress is as of t_upd)
+            per = job.rate * job.ckpt_interval_s
+            fresh = job.pos == 0.0 and job.unsaved == 0.0
+            first = (
+                per if fresh else job.unsaved + job.rate * max(0.0, job.ckpt_interval_s - job.pos)
+            )
+            self._checkpoints(job, n, cycle_start, job.done_work + first + (n - 1) * per)
         job.running_s += now - job.t_upd
         job.charge_slowdown(compute)
         job.done_work = job.work
         job.unsaved = 0.0
         self._active(job, -1)
+        self._end_shrink(job, now)
         job.phase = Phase.DONE
         if self.fabric is not None:
             self.fabric.activity(job, -1)
@@ -288,7 +328,8 @@ class Training:
     def _stop(self, job: Job) -> float:
         """Close a RUNNING segment (interrupt or preemption): log checkpoints, return work lost."""
         n, cycle_start, lost = job.stop(self.env.now)
-        self._checkpoints(job, n, cycle_start)
+        # (an async checkpoint found not durable was written, then fell back: logged as written)
+        self._checkpoints(job, n, cycle_start, job.done_work + job.fell_back)
         self._active(job, -1)
         return lost
 
@@ -335,6 +376,10 @@ class Training:
         lost = self._lose(victim)
         if lost and victim.rate > 0:
             victim.recompute_lost_s += lost / victim.rate
+        if not math.isnan(victim.shrunk_since):  # it gives everything back: full size again
+            self.scheduler.awaiting.pop(victim, None)
+            victim.awaiting_domains = 0
+            self._end_shrink(victim, now)
         if math.isnan(victim.wait_since) and not math.isnan(victim.first_start):
             victim.wait_since = now
         if self.fabric is not None:
@@ -366,7 +411,9 @@ class Training:
         Replacements come from the free domains (spares included) or by preempting lower
         work (:meth:`~sim.engine.scheduler.PriorityGangScheduler.replacement`); when there is
         none, ``recovery`` decides: ``wait_for_repair`` keeps the job's other domains and takes
-        the first domains freed or repaired, ``requeue`` gives everything back and queues."""
+        the first domains freed or repaired, ``requeue`` gives everything back and queues,
+        ``shrink_elastic`` restarts it on the whole replicas it holds (:meth:`_shrink`; it
+        waits as under ``wait_for_repair`` when too few are left)."""
         now = self.env.now
         self.cut_restart(job)
         # the power controller holds it paused (also through a second failure while restarting)
@@ -417,13 +464,22 @@ class Training:
             if self.scheduler.preempted != before:
                 self.scheduler.try_start()  # a preempted gang may leave domains to spare
         elif self.scheduler.recovery != "requeue" and job.held.size > 0:
+            if self.scheduler.recovery == "shrink_elastic" and self._shrink(
+                job, lost_domains, delay
+            ):
+                return
+            self._end_shrink(job, now)  # too small to run shrunk: it waits at full size
             job.phase = Phase.AWAITING
-            job.awaiting_domains = lost_domains
+            job.awaiting_domains += lost_domains  # (what it already waited for, if shrunk)
             job.wait_since = now + delay  # detection (and a planned write) first, then the wait
             job.pending_delay_s = delay
-            self.scheduler.awaiting[job] = lost_domains
+            self.scheduler.awaiting[job] = job.awaiting_domains
             self.scheduler.try_start()  # it claims what is free now, and waits for the rest
         else:
+            if not math.isnan(job.shrunk_since):
+                self.scheduler.awaiting.pop(job, None)
+                job.awaiting_domains = 0
+                self._end_shrink(job, now)
             job.hold_paused = False  # back to the queue: it starts afresh when admitted
             job.wait_since = now + delay
             if self.fabric is not None:
@@ -451,6 +507,8 @@ class Training:
         for the rest (they sit idle in its gang until it restarts)."""
         self._take(job, k)
         job.awaiting_domains -= k
+        if job.phase == Phase.RUNNING:  # shrunk: the claimed domains sit idle until it grows
+            self.power.set_draw(job, self._draw(job), self.env.now)
 
     def _replace(self, job: Job, k: int, delay_s: float) -> None:
         """Give ``job`` ``k`` replacement domains and restart it in place."""
@@ -466,11 +524,97 @@ class Training:
         """The scheduler found the domains an AWAITING ``job`` waited for: it restarts (the
         detection delay has long passed unless the wait was shorter)."""
         now = self.env.now
+        if not math.isnan(job.shrunk_since):
+            self._grow(job)
+            return
         k = job.awaiting_domains
         job.awaiting_domains = 0
         remaining = max(0.0, job.wait_since - now)  # of the detection, if the wait was shorter
         self._waited(job, now)
         self._replace(job, k, remaining)
+
+    # ------------------------------------------------------------------ elastic recovery
+
+    def _shrink(self, job: Job, lost: int, delay_s: float) -> bool:
+        """``recovery: shrink_elastic``: ``job`` found no replacement for the ``lost`` domains.
+        If the domains it still holds fit whole data-parallel replicas, at least
+        ``elastic_min_share`` of its full DP degree (:class:`sim.build.ElasticShrink`), it
+        restarts on them now (the restart it pays anyway: detection, overhead, restore) at the
+        reduced rate, a rate factor that keeps its work, and claims the lost domains as they
+        are freed or repaired, as a waiting job does (:meth:`_grow` when it has them all).
+        False when it cannot: it waits for repair instead."""
+        sh = job.elastic.get(job.hw)
+        if sh is None:
+            return False  # post-training, or a job on a type it has no layout for
+        kept, used, factor = sh(job.held.size)
+        if kept < 1 or kept < math.ceil(self.elastic_min_share * sh.dp - 1e-9):
+            return False
+        now = self.env.now
+        if math.isnan(job.shrunk_since):
+            job.shrunk_since = now
+        job.shrinks += 1
+        job.shrunk_domains = used
+        job.set_factor(ELASTIC, factor)  # not running: it takes the factor into its restart
+        job.awaiting_domains += lost
+        self.scheduler.awaiting[job] = job.awaiting_domains
+        job.starts += 1
+        self.rec.event(
+            now,
+            EventKind.RESTARTED,
+            job.name,
+            job.kind,
+            value=kept * sh.replica_gpus,
+            detail="shrunk",
+        )
+        self._restart(job, delay_s)
+        return True
+
+    def _grow(self, job: Job) -> None:
+        """A shrunk ``job`` has claimed every domain it lost: it goes back to full size, with a
+        restart (overhead and restore again). A running or paused job writes a checkpoint
+        first: the scale-up is planned, as a maintenance drain is, and TorchElastic restarts
+        every worker from the last checkpoint at a membership change, so the trainer saves
+        before it. A restart under way (the shrink's) is cut and begun again at full size
+        (the group it was forming is the shrunk one), after what is left of the detection."""
+        now = self.env.now
+        k = job.awaiting_domains
+        job.awaiting_domains = 0
+        self._take(job, k)
+        delay = 0.0
+        if job.phase == Phase.RESTARTING and job.restart_plan is not None:
+            t0, det, other, _over, _restore = job.restart_plan
+            job.pending_detection_s = max(0.0, t0 + det - now)
+            delay = max(0.0, t0 + det + other - now)
+            self.cut_restart(job)
+        elif job.phase in (Phase.RUNNING, Phase.PAUSED):
+            job.hold_paused = job.phase == Phase.PAUSED
+            if job.phase == Phase.RUNNING:
+                n, cycle_start = job.advance(now)
+                self._checkpoints(job, n, cycle_start)
+                self._active(job, -1)
+            job.done_work = min(job.work, job.done_work + job.unsaved)
+            job.unsaved = 0.0
+            job.pos = 0.0
+            job.checkpoints += 1  # a checkpoint like the others: its stall, its row
+            if job.kind == "pretraining":
+                self.rec.event(now, EventKind.CHECKPOINTED, job.name, job.kind, value=job.done_work)
+            delay = job.ckpt_write_s + job.persist_s
+        self._end_shrink(job, now)
+        job.token += 1
+        job.starts += 1
+        self.rec.event(now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="grown")
+        self._restart(job, delay)
+
+    def _end_shrink(self, job: Job, now: float) -> None:
+        """``job`` is back at full size (grown, requeued, preempted, waiting whole, finished or
+        the run ended): count the time it was shrunk; its rate factor returns to 1 (it is not
+        running: the caller stopped it)."""
+        if math.isnan(job.shrunk_since):
+            return
+        job.shrunk_s += now - job.shrunk_since
+        job.shrunk_since = math.nan
+        job.shrunk_domains = 0
+        job.set_factor(ELASTIC, 1.0)
 
     def network_interrupt(self, job: Job, domain: int) -> None:
         """A switch or link under running ``job`` failed: its collectives time out, it loses
@@ -539,10 +683,10 @@ class Training:
         job.set_factor(i, value)
         if power_scale is not None and power_scale != job.power_scale:
             rank = job.class_rank
-            self.class_scaled[rank] += job.domains * (power_scale - job.power_scale)
+            self.class_scaled[rank] += job.act_domains * (power_scale - job.power_scale)
             job.power_scale = power_scale
             self._clock_levels(rank)
-        self.power.set_draw(job, self.power.train_w[job.hw] * job.power_scale, now)
+        self.power.set_draw(job, self._draw(job), now)
         if pre:
             self.tokens_rate += job.rate * job.duty
             self.flops_rate += job.model_flops_per_s * (job.rate / job.base_rate) * job.duty
@@ -557,6 +701,8 @@ class Training:
         for job in self.jobs:
             if job.phase in (Phase.WAITING, Phase.AWAITING):
                 self._waited(job, end_s)  # the wait so far (right-censored)
+            if not math.isnan(job.shrunk_since):  # shrunk at the end (right-censored)
+                job.shrunk_s += end_s - job.shrunk_since
             if job.phase in (Phase.RUNNING, Phase.RESTARTING, Phase.PAUSED, Phase.AWAITING):
                 job.account_hold(end_s)
                 if job.phase == Phase.RUNNING:

@@ -154,6 +154,7 @@ class Job(Workload):
         self.restore_s = restore_s  # reading the checkpoint back at each restart
         self.restore_lost_s = 0.0
         self.seg_ckpts = 0  # checkpoints since the running segment began
+        self.fell_back = 0.0  # work of an async checkpoint found not durable at the last stop
         self.model_flops_per_s = model_flops_per_s  # at the base rate
         self.peak_flops_per_s = peak_flops_per_s
         #: share of a checkpoint cycle spent computing: traces show rate x this (stalls included)
@@ -197,6 +198,14 @@ class Job(Workload):
         self.awaiting_domains = 0  # replacements it waits for (Phase.AWAITING)
         self.pending_delay_s = 0.0  # detection still to pay when its replacements come
         self.fail_hall = -1  # hall of its last failed domain (a hot spare is taken there)
+        #: recovery ``shrink_elastic``: per hardware type, what it can run on after losing
+        #: domains (:class:`sim.build.ElasticShrink`; empty: it does not shrink)
+        self.elastic: dict[int, Any] = {}
+        self.shrunk_since = math.nan  # when it last shrank (NaN: at full size)
+        self.shrunk_domains = 0  # domains its replicas occupy while shrunk
+        self.shrunk_s = 0.0  # wall time shrunk (until it grew back, or the end)
+        self.shrinks = 0
+        self.act_domains = 0  # domains counted in the running levels when it last began
         #: the network factor of a placement: called with [(tier, GPUs per group, per-GPU
         #: bytes/s)] for the tiers it crosses and the share of its links that are up
         #: (:mod:`sim.engine.fabric`); None: not modelled
@@ -317,10 +326,12 @@ class Job(Workload):
         follows the restore point, which is durable)."""
         n, first = self.advance(now)
         lost = self.unsaved
+        self.fell_back = 0.0
         if self.persist_s > 0.0 and self.seg_ckpts and self.pos < self.persist_s:
             back = min(self.rate * self.ckpt_interval_s, self.done_work)
             self.done_work -= back
             lost += back
+            self.fell_back = back
         self.lost_work += lost
         self.unsaved = 0.0
         self.pos = 0.0

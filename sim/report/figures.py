@@ -1644,7 +1644,10 @@ def reliability_figure(traces: pd.DataFrame, max_points: int = MAX_POINTS) -> go
             go.Scatter(
                 x=series.x,
                 y=series.mean[col],
-                name=f"{cause} (domains out)",
+                # planned maintenance is drawn with the causes but named apart: not a failure
+                name="planned maintenance (domains drained)"
+                if cause == "maintenance"
+                else f"{cause} (domains out)",
                 mode="lines",
                 stackgroup="out",
                 line={"width": 0.5, "color": class_color(cause, i)},

@@ -528,7 +528,10 @@ def reliability_section(tables: RunTables) -> str:
         policy.append(
             f"{rel['hot_spares']:,} hot spares, taken {rel.get('hot_spares_taken', 0):,} times"
         )
-    by = rel.get("failures_by_cause") or {}
+    if rel.get("maintenance_drains"):
+        policy.append(f"{rel['maintenance_drains']:,} planned maintenance drains (not failures)")
+    # planned maintenance is not a failure cause (a run folder from before kept it there)
+    by = {k: v for k, v in (rel.get("failures_by_cause") or {}).items() if k != "maintenance"}
     top = sorted(by.items(), key=lambda kv: -int(kv[1]))
     body.append(
         f'<p class="meta">{html.escape(", ".join(policy))}. Failures by cause: '

@@ -429,7 +429,7 @@ BAD: list[tuple[dict[str, Any] | None, list[dict[str, Any]], str]] = [
     (
         {"placement": "packed"},
         [],
-        r"s\.yaml:\d+: network\.placement: Input should be 'pack', 'spread' or 'random'",
+        r"s\.yaml:\d+: network\.placement: expected 'pack', 'spread' or 'random', got 'packed'",
     ),
     (
         {"switch": "quantum2_qm9700"},

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 from collections.abc import Callable
 from types import SimpleNamespace
 
 from rich.console import Console
 
-from sim.cli.runs import _energy, _print_summary
+from sim.cli.runs import _energy, _print_summary, cost_by_use, posttraining_text
 from sim.io import RunTables
 
 
@@ -48,3 +49,28 @@ def test_summary_reads_like_the_report(small_tables: Callable[..., RunTables]) -
     assert "mean wait 7.6 s," in printed
     assert "1 job interruption" in printed and "1 job interruptions" not in printed
     assert "1 interruption" in printed and "1 interruptions" not in printed
+
+
+def test_money_dust_and_empty_classes_are_not_printed(
+    small_tables: Callable[..., RunTables],
+) -> None:
+    """Review: "idle $3.23e-11" (a remainder of sums) and "0 of 0 finished" (a class without
+    jobs) read as defects; dust below a cent is no use, a class without jobs no row."""
+    summary = copy.deepcopy(small_tables().summary)
+    summary["cost"]["by_use_usd"] = {"pretraining": 1234.0, "inference": 56.0, "idle": 3.23e-11}
+    summary["cost"]["total_usd"] = 1290.0
+    summary["posttraining"].update(submitted=0, finished=0, mean_wait_hours=None, preemptions=0)
+    printed = _printed(summary)
+    assert "cost by use │ pretraining $1.23k (96%), inference $56.00 (4%) │" in printed
+    assert not re.search(r"\de-\d", printed) and "idle $" not in printed
+    assert "post-training jobs" not in printed and "0 of 0" not in printed
+    out = Console(record=True, width=200, file=io.StringIO())
+    _print_summary(out, summary, None, SimpleNamespace(wall_s=1.0, simpy_events=10), 2)
+    assert "post-training jobs │ none submitted (2 streams) │" in " ".join(
+        out.export_text().split()
+    )
+    assert cost_by_use({"total_usd": 1e-12, "by_use_usd": {"idle": 1e-12}}) == ""
+    assert (
+        posttraining_text({"submitted": 3, "finished": 1, "mean_wait_hours": 0.5, "preemptions": 1})
+        == "1 of 3 finished, mean wait 30 min, 1 preemption"
+    )

@@ -121,7 +121,7 @@ def test_serve_sim_replays_a_trace(tmp_path: Path) -> None:
         (["--service", "chat-70b", "--trace", "missing.csv"], "missing.csv: trace file not found"),
         (
             ["--service", "chat-70b", "--set", "workloads.inference.0.kv_cache=lru"],
-            "workloads.inference[0].kv_cache: Input should be 'reserved' or 'paged'",
+            "workloads.inference[0].kv_cache: expected 'reserved' or 'paged', got",
         ),
     ],
 )
