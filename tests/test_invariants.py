@@ -238,8 +238,14 @@ def check_accounting(plan: Plan, t: RunTables) -> None:
     json.dumps(s, allow_nan=False)  # summary.json is strict JSON: no NaN or infinity
     assert -EPS <= s["utilization"] <= 1.0 + EPS
     assert -EPS <= s["availability"] <= 1.0 + EPS
-    if s["training_goodput"] is not None:
+    train_held = held["pretraining"] + held["posttraining"]
+    if train_held > 0:  # goodput is the jobs table's useful over held training GPU-hours
+        train = jobs[jobs["workload"].isin(["pretraining", "posttraining"])]
+        useful = float(train["useful_gpu_hours"].sum())
+        assert s["training_goodput"] == pytest.approx(useful / train_held, rel=1e-9)
         assert 0.0 <= s["training_goodput"] <= 1.0 + EPS
+    else:
+        assert s["training_goodput"] is None
     post = jobs[jobs["workload"] == "posttraining"]
     assert s["posttraining"]["submitted"] == len(post)
     assert s["posttraining"]["preemptions"] == int(post["preemptions"].sum())
