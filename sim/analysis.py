@@ -637,12 +637,12 @@ def summarize(
                 f" waiting for domains (more than {share:.0%}): {advice}, or let lower work be"
                 " preempted"
             )
-    held = rel_facts.get("hot_spares", 0) if rel_facts is not None else 0
-    if held and not (events["event"] == "failure").any():
+    spares = rel_facts.get("hot_spares", 0) if rel_facts is not None else 0
+    if spares and not (events["event"] == "failure").any():
         # a zero failure rate (a sweep's baseline, say) is allowed: the spares then sit idle,
         # which is said here rather than refused
         warnings.append(
-            f"{held:,} hot spares were held apart and no domain failed or was drained in the"
+            f"{spares:,} hot spares were held apart and no domain failed or was drained in the"
             " run: they sat idle (reliability.hot_spares; a failure rate of 0?)"
         )
     post = jobs[jobs["workload"] == "posttraining"]

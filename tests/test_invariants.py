@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from sim.build import Plan
 from sim.io import RunTables
+from sim.report.sweep import sweep_row
 
 # Derandomized so that CI sees the same examples every run (a green main stays green). Explore
 # more with: AIFACTORY_HYPOTHESIS_EXAMPLES=500 AIFACTORY_HYPOTHESIS_RANDOM=1 pytest <this file>
@@ -238,8 +239,20 @@ def check_accounting(plan: Plan, t: RunTables) -> None:
     json.dumps(s, allow_nan=False)  # summary.json is strict JSON: no NaN or infinity
     assert -EPS <= s["utilization"] <= 1.0 + EPS
     assert -EPS <= s["availability"] <= 1.0 + EPS
-    if s["training_goodput"] is not None:
+    train_held = held["pretraining"] + held["posttraining"]
+    if train_held > 0:  # goodput is the jobs table's useful over held training GPU-hours
+        train = jobs[jobs["workload"].isin(["pretraining", "posttraining"])]
+        useful = float(train["useful_gpu_hours"].sum())
+        assert s["training_goodput"] == pytest.approx(useful / train_held, rel=1e-9)
         assert 0.0 <= s["training_goodput"] <= 1.0 + EPS
+    else:
+        assert s["training_goodput"] is None
+    pre = jobs[(jobs["workload"] == "pretraining") & jobs["ettr"].notna()]
+    ettr = sweep_row(t)["pretraining_ettr"]  # the sweep's KPI: GPU-weighted over the runs
+    if len(pre):
+        assert ettr == pytest.approx((pre["ettr"] * pre["gpus"]).sum() / pre["gpus"].sum())
+    else:
+        assert math.isnan(ettr)
     post = jobs[jobs["workload"] == "posttraining"]
     assert s["posttraining"]["submitted"] == len(post)
     assert s["posttraining"]["preemptions"] == int(post["preemptions"].sum())
