@@ -10,7 +10,9 @@
 * ``brute_force_halls(e)`` -> the IT power of each hall summed domain by domain from the fleet's
   state, following the rule in the docstring of :mod:`sim.engine.power` (not the engine's
   incremental formula);
-* ``MINIMAL_SCENARIO`` -> the smallest scenario text that runs, for file-level tests.
+* ``MINIMAL_SCENARIO`` -> the smallest scenario text that runs, for file-level tests;
+* ``estimate_cli(argv)`` -> the exit code of ``aifactory estimate ...`` run in-process (``argv``
+  from ``estimate`` on).
 """
 
 from __future__ import annotations
@@ -129,3 +131,16 @@ facility:
 reliability:
   enabled: false
 """
+
+
+def estimate_cli(argv: list[str]) -> int:
+    """``aifactory estimate ...`` in-process (``argv`` without ``aifactory``): its exit code."""
+    import argparse
+
+    from sim.cli.estimate import add_parser
+
+    parser = argparse.ArgumentParser(prog="aifactory")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    code: int = args.handler(args)
+    return code

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
-
-from sim.cli.estimate import add_parser
-
-
-def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="aifactory")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code: int = args.handler(args)
-    return code
-
+from engine_helpers import estimate_cli as _run
 
 TRAIN = [
     *("estimate", "train", "--model", "llama3.1-405b", "--hardware", "h100_sxm"),

@@ -9,7 +9,6 @@ where it comes from (CLI, plan, jobs table, summary).
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import json
 import math
@@ -18,10 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from engine_helpers import estimate_cli as _cli
 
 from sim.catalog.hardware import Precision, catalog
 from sim.catalog.models import get_model
-from sim.cli.estimate import add_parser
 from sim.config.loader import ScenarioError, load_scenario
 from sim.perf import PerfError, analytic_provenance, estimate_serving
 from sim.perf import measured as measured_mod
@@ -174,14 +173,6 @@ def test_analytic_provenance_rule() -> None:
     prov, detail = analytic_provenance(hw["vr200_nvl144"], "fp8")
     assert prov == "assumption" and "peak_flops.fp8" in detail  # weak catalog value
     assert "efficiency.gemm.fp8" in detail  # Rubin's efficiencies are GB200's (no measurement)
-
-
-def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="aifactory")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code: int = args.handler(args)
-    return code
 
 
 CLI = [

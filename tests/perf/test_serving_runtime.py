@@ -9,17 +9,16 @@ simulator's steps) and ``aifactory estimate serve --runtime`` must each change t
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
+from engine_helpers import estimate_cli as _cli
 
 from sim.catalog.hardware import Efficiency, Precision, catalog
 from sim.catalog.models import get_model
-from sim.cli.estimate import add_parser
 from sim.config.loader import ScenarioError, load_scenario, resolved_dict
 from sim.config.schema import InferenceService
 from sim.perf import PerfError, estimate_inference
@@ -108,14 +107,6 @@ def test_the_runtime_follows_the_backend_and_a_resolved_scenario_loads_again(
     assert [v.serving_runtime for v in sc.workloads.inference] == ["torch_flow", "fused"]
     text = yaml.safe_dump(resolved_dict(sc))
     assert load_scenario(text=text, source="scenario.yaml").scenario == sc
-
-
-def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="aifactory")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code: int = args.handler(args)
-    return code
 
 
 CLI = [
