@@ -1404,6 +1404,16 @@ class ReliabilityConfig(_Model):
             )
         # (compared with the default, not "was it set": a run folder's resolved scenario.yaml
         # writes every default out, and must run again as it is)
+        if self.recovery == "shrink_elastic" and not self.enabled:
+            raise ValueError(
+                "recovery: shrink_elastic shrinks a run that lost domains, and reliability is"
+                " disabled (nothing fails): drop recovery (and elastic_*) or enable reliability"
+            )
+        if self.recovery == "shrink_elastic" and self.elastic_min_share >= 1.0:
+            raise ValueError(
+                "elastic_min_share must be below 1: at 1 a run never shrinks (it always waits"
+                " for repair; that is recovery: wait_for_repair)"
+            )
         fields = type(self).model_fields
         for key in ("elastic_min_share", "elastic_batch"):
             if getattr(self, key) != fields[key].default and self.recovery != "shrink_elastic":
