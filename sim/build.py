@@ -1802,7 +1802,7 @@ def _plan_service(
             tp=v.tensor_parallel,
             ep=v.expert_parallel,
             kv_cache=v.kv_cache,
-            runtime=v.runtime,
+            runtime=v.serving_runtime,
             prefill_hw=companion,
         )
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:

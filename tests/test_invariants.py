@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from sim.build import Plan
 from sim.io import RunTables
+from sim.report.sweep import sweep_row
 
 # Derandomized so that CI sees the same examples every run (a green main stays green). Explore
 # more with: AIFACTORY_HYPOTHESIS_EXAMPLES=500 AIFACTORY_HYPOTHESIS_RANDOM=1 pytest <this file>
@@ -250,6 +251,12 @@ def check_accounting(plan: Plan, t: RunTables) -> None:
         assert 0.0 <= s["training_goodput"] <= 1.0 + EPS
     else:
         assert s["training_goodput"] is None
+    pre = jobs[(jobs["workload"] == "pretraining") & jobs["ettr"].notna()]
+    ettr = sweep_row(t)["pretraining_ettr"]  # the sweep's KPI: GPU-weighted over the runs
+    if len(pre):
+        assert ettr == pytest.approx((pre["ettr"] * pre["gpus"]).sum() / pre["gpus"].sum())
+    else:
+        assert math.isnan(ettr)
     post = jobs[jobs["workload"] == "posttraining"]
     assert s["posttraining"]["submitted"] == len(post)
     assert s["posttraining"]["preemptions"] == int(post["preemptions"].sum())

@@ -1041,15 +1041,17 @@ class InferenceService(_Model):
         " serving simulator's pool (docs/serving.md). Default reserved, as aifactory estimate:"
         " TensorRT-LLM's default, on which every published serving result checked was run",
     )
-    runtime: Literal["fused", "torch_flow"] = Field(
-        default="fused",
+    runtime: Literal["fused", "torch_flow"] | None = Field(
+        default=None,
         description="how the serving engine runs FP8/FP4 layers: fused (the activations'"
         " quantization fused into the kernel that produces them: TensorRT-LLM as"
         " NVIDIA runs it in MLPerf and NIM) or torch_flow (a separate quantize kernel per"
         " layer, as aiconfigurator measured TensorRT-LLM's PyTorch flow). Sets the GEMM"
         " ceiling and per-kernel time of the analytic capacity and of the serving simulator's"
-        " steps (docs/performance-model.md, 'Serving runtime'); BF16 is the same in both."
-        " Not for backend measured, which is aiconfigurator's own composition",
+        " steps (docs/performance-model.md, 'Serving runtime'). Default: fused with backend"
+        " model; torch_flow with backend measured (aiconfigurator's composition of its"
+        " torch_flow measurements, which the request level's steps then match). Not for"
+        " bf16, which runs the same in both",
     )
     serving: ServingEngineConfig = Field(default_factory=ServingEngineConfig)
     sessions: AgenticSessions | None = None
@@ -1061,13 +1063,25 @@ class InferenceService(_Model):
         " entry has one and the backend is the model, else colocated)",
     )
 
+    @property
+    def serving_runtime(self) -> Literal["fused", "torch_flow"]:
+        """The runtime in force: as given, else by backend (see ``runtime``)."""
+        if self.runtime is not None:
+            return self.runtime
+        return "torch_flow" if self.backend == "measured" else "fused"
+
     @model_validator(mode="after")
     def _sessions(self) -> InferenceService:
-        if "runtime" in self.model_fields_set and self.backend == "measured":
+        if self.runtime == "fused" and self.backend == "measured":
             raise ValueError(
-                "runtime chooses how the analytic model runs quantized layers; backend measured"
-                " is aiconfigurator's composition of its own (torch_flow) measurements: drop"
-                " runtime or use backend model"
+                "runtime: fused with backend measured: the measured capacity is"
+                " aiconfigurator's composition of its torch_flow measurements, and the request"
+                " level's steps follow it; drop runtime (or use backend model for fused)"
+            )
+        if self.runtime is not None and self.precision == Precision.BF16:
+            raise ValueError(
+                f"runtime: {self.runtime} with precision bf16 changes nothing (BF16 layers have"
+                " no quantize step to fuse); drop runtime"
             )
         if self.reasoning_growth is not None and self.reasoning_tokens == 0:
             raise ValueError(

@@ -87,6 +87,7 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("availability", "availability", axis("GPUs not failed", "%"), 100.0),
     Kpi("training_goodput", "training goodput", axis("goodput", "%"), 100.0),
     Kpi("training_mfu", "training MFU", axis("MFU", "%"), 100.0),
+    Kpi("pretraining_ettr", "pre-training ETTR", axis("ETTR", "%"), 100.0),
     Kpi("average_pue", "average PUE", "PUE"),
     Kpi("facility_energy_mwh", "facility energy", axis("energy", "MWh")),
     Kpi("peak_facility_power_mw", "peak facility power", axis("power", "MW")),
@@ -132,6 +133,7 @@ def sweep_row(tables: RunTables) -> dict[str, Any]:
             "facility_energy_mwh": _num(e.get("facility_mwh")),
             "peak_facility_power_mw": _num(e.get("peak_facility_power_mw")),
             "emissions_tco2": _num(e.get("emissions_tco2")),
+            "pretraining_ettr": _ettr(s.get("pretraining_runs") or []),
             "failures": _num(s["reliability"].get("failures")),
             "posttraining_mean_wait_hours": _num(s["posttraining"].get("mean_wait_hours")),
             "posttraining_preemptions": _num(s["posttraining"].get("preemptions")),
@@ -144,6 +146,14 @@ def sweep_row(tables: RunTables) -> dict[str, Any]:
             v = v.item()
         clean[str(k)] = v
     return clean
+
+
+def _ettr(runs: list[dict[str, Any]]) -> float:
+    """The pre-training runs' ETTR (kept compute time over wall time since first start), each
+    run weighted by its GPUs: one run's own ETTR when there is one; NaN without runs."""
+    got = [(r["ettr"], r["gpus"]) for r in runs if r.get("ettr") is not None]
+    weight = sum(g for _, g in got)
+    return sum(e * g for e, g in got) / weight if weight else math.nan
 
 
 def kpi_columns(table: pd.DataFrame) -> list[str]:

@@ -134,7 +134,7 @@ def shape_of_service(
             ep=v.expert_parallel,
             ttft_s=v.ttft_s,
             tpot_s=v.tpot_s,
-            runtime=v.runtime,
+            runtime=v.serving_runtime,
         )
     )
     return ServiceShape(
@@ -164,5 +164,5 @@ def shape_of_service(
             max_seqs=eng.max_seqs,
             max_batched_tokens=eng.max_batched_tokens,
         ),
-        runtime=v.runtime,
+        runtime=v.serving_runtime,
     )

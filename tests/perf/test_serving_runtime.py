@@ -20,7 +20,7 @@ import yaml
 from sim.catalog.hardware import Efficiency, Precision, catalog
 from sim.catalog.models import get_model
 from sim.cli.estimate import add_parser
-from sim.config.loader import ScenarioError, load_scenario
+from sim.config.loader import ScenarioError, load_scenario, resolved_dict
 from sim.config.schema import InferenceService
 from sim.perf import PerfError, estimate_inference
 from sim.runner import prepare
@@ -81,11 +81,33 @@ def test_scenario_key_changes_the_serving_simulator_step() -> None:
     assert steps["fused"] < steps["torch_flow"] * 0.98
 
 
-def test_runtime_with_the_measured_backend_is_refused(
+def test_fused_runtime_with_the_measured_backend_is_refused(
     tiny_scenario: Callable[..., Any],
 ) -> None:
-    with pytest.raises(ScenarioError, match=r"workloads\.inference\[0\].*runtime chooses how"):
+    with pytest.raises(
+        ScenarioError, match=r"workloads\.inference\[0\].*runtime: fused with backend measured"
+    ):
         _plan(tiny_scenario, runtime="fused", backend="measured")
+
+
+def test_runtime_with_bf16_is_refused(tiny_scenario: Callable[..., Any]) -> None:
+    """BF16 layers have no quantize step: the key would change nothing (review)."""
+    with pytest.raises(ScenarioError, match=r"runtime: torch_flow with precision bf16 changes"):
+        _plan(tiny_scenario, runtime="torch_flow", precision="bf16")
+
+
+def test_the_runtime_follows_the_backend_and_a_resolved_scenario_loads_again(
+    tiny_scenario: Callable[..., Any],
+) -> None:
+    """A measured service's request level runs aiconfigurator's torch_flow; the run folder's
+    own resolved scenario.yaml loads again (review: it was refused)."""
+    data = tiny_scenario(racks=2, hardware="h200_sxm", duration="1 d", inference=[
+        {**SERVICE, "backend": "measured"}, {**SERVICE, "name": "b"},
+    ])  # fmt: skip
+    sc = load_scenario(text=yaml.safe_dump(data, sort_keys=False), source="t.yaml").scenario
+    assert [v.serving_runtime for v in sc.workloads.inference] == ["torch_flow", "fused"]
+    text = yaml.safe_dump(resolved_dict(sc))
+    assert load_scenario(text=text, source="scenario.yaml").scenario == sc
 
 
 def _cli(argv: list[str]) -> int:
