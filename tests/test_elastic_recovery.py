@@ -407,12 +407,15 @@ def test_invariants_hold_under_shrink_elastic(
         ({"elastic_min_share": 0.2}, "elastic_min_share applies under recovery: shrink_elastic"),
         ({"recovery": "shrink_elastic", "elastic_batch": "local"}, "reliability.elastic_batch"),
         ({"enabled": False, "hot_spares": 1, "recovery": "take_spare"}, "reliability is disabled"),
-        ({"enabled": False, "recovery": "shrink_elastic"}, "recovery: shrink_elastic.*disabled"),
+        ({"enabled": False, "recovery": "shrink_elastic"}, r"reliability\.recovery: .*disabled"),
         (
             {"enabled": False, "recovery": "shrink_elastic", "elastic_batch": "per_replica"},
-            "recovery: shrink_elastic.*disabled",
+            r"reliability\.recovery: shrink_elastic .*disabled",
         ),
-        ({"recovery": "shrink_elastic", "elastic_min_share": 1.0}, "must be below 1"),
+        (
+            {"recovery": "shrink_elastic", "elastic_min_share": 1.0},
+            r"reliability\.elastic_min_share: must be below 1",
+        ),
     ],
 )
 def test_elastic_keys_that_would_change_nothing_are_refused(

@@ -1386,6 +1386,26 @@ class ReliabilityConfig(_Model):
         " time since first start waiting for domains (planning threshold)",
     )
 
+    @field_validator("recovery")
+    @classmethod
+    def _recovery_acts(cls, v: str, info: ValidationInfo) -> str:
+        if v == "shrink_elastic" and info.data.get("enabled") is False:
+            raise ValueError(
+                "shrink_elastic shrinks a run that lost domains, and reliability is disabled"
+                " (nothing fails): drop recovery (and elastic_*) or enable reliability"
+            )
+        return v
+
+    @field_validator("elastic_min_share")
+    @classmethod
+    def _shrinks_at_all(cls, v: float, info: ValidationInfo) -> float:
+        if v >= 1.0 and info.data.get("recovery") == "shrink_elastic":
+            raise ValueError(
+                "must be below 1: at 1 a run never shrinks (it always waits for repair; that is"
+                " recovery: wait_for_repair)"
+            )
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> ReliabilityConfig:
         names = [c.name for c in self.causes] + [c.name for c in self.correlated]
@@ -1418,16 +1438,6 @@ class ReliabilityConfig(_Model):
             )
         # (compared with the default, not "was it set": a run folder's resolved scenario.yaml
         # writes every default out, and must run again as it is)
-        if self.recovery == "shrink_elastic" and not self.enabled:
-            raise ValueError(
-                "recovery: shrink_elastic shrinks a run that lost domains, and reliability is"
-                " disabled (nothing fails): drop recovery (and elastic_*) or enable reliability"
-            )
-        if self.recovery == "shrink_elastic" and self.elastic_min_share >= 1.0:
-            raise ValueError(
-                "elastic_min_share must be below 1: at 1 a run never shrinks (it always waits"
-                " for repair; that is recovery: wait_for_repair)"
-            )
         fields = type(self).model_fields
         for key in ("elastic_min_share", "elastic_batch"):
             if getattr(self, key) != fields[key].default and self.recovery != "shrink_elastic":
