@@ -83,6 +83,12 @@ __all__ = [
 ]
 
 
+#: A service whose demand exceeds the capacity it holds at its latency targets for more than
+#: this share of the run gets a warning in the summary: the fluid level drops what it cannot
+#: serve, so over that time its requests miss their targets. The same 5% as a training run's
+#: default ``reliability.waiting_warning_share`` (waiting for domains).
+OVER_CAPACITY_WARNING_SHARE = 0.05
+
 #: event pairs that take hardware out of service and bring it back (their detail: the cause)
 _OUT = {"failure": 1.0, "repair": -1.0, "tray_failure": 1.0, "tray_repair": -1.0}
 
@@ -694,6 +700,20 @@ def summarize(
             svc["energy_mwh"] = mwh
             svc["tokens_per_mwh"] = _clean(tokens / mwh) if mwh > 0 else None
         svc.update(_requests(traces, str(r["name"])))  # type: ignore[typeddict-item]
+        over_col = entity_column(SERVICE, str(r["name"]), "over_capacity")
+        if over_col in traces:
+            over = _integral(traces, over_col) / duration
+            svc["over_capacity_share"] = over
+            if over > OVER_CAPACITY_WARNING_SHARE:
+                att = svc["slo_attainment"]
+                met = f"SLO attainment {att:.0%}" if att is not None else "SLO attainment n/a"
+                warnings.append(
+                    f"inference service {r['name']}: demand exceeded the capacity it held at its"
+                    f" latency targets for {over:.0%} of the run (more than"
+                    f" {OVER_CAPACITY_WARNING_SHARE:.0%}), and what it could not serve was"
+                    f" dropped ({met}): give it more domains (more racks, a higher priority"
+                    " class, or a lower max_load) or less demand"
+                )
         prov = _provenance(facts, str(r["name"]))
         if prov is not None:
             svc["capacity_provenance"], svc["capacity_source"] = prov

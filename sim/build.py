@@ -46,6 +46,7 @@ from sim.config.schema import (
     NetworkFailures,
     PosttrainingStream,
     PretrainingJob,
+    RLWork,
     Scenario,
     SchedulerConfig,
 )
@@ -70,6 +71,7 @@ from sim.facility.weather import (
 from sim.facility.weather_csv import WeatherFileError
 from sim.network import Fabric, FabricHall, build_fabric, check_fabric, fabric_capex_usd
 from sim.perf import (
+    InferenceEstimate,
     PerfError,
     TrainingLayout,
     estimate_inference,
@@ -81,6 +83,7 @@ from sim.perf.training import default_vp
 from sim.rng import RandomStreams
 from sim.serving.capacity import AttainmentTable, attainment_table
 from sim.serving.shape import shape_of_service
+from sim.serving.steps import decode_iteration_s
 from sim.serving.workload import SessionShape, session_mix
 from sim.units import DAY_S, YEAR_S
 
@@ -1628,7 +1631,14 @@ def _rl_step_s(s: PosttrainingStream, model: ModelShape, spec: HardwareSpec, gpu
     * generation: the step's rollouts (prompts x samples, each ``prompt_tokens`` in and the
       step's rollout length out) at the performance model's offline serving throughput
       (:func:`sim.perf.estimate_inference` without latency targets: the largest batch the KV
-      cache holds) over the job's GPUs, decode-heavy as rollouts are;
+      cache holds) over the job's GPUs, decode-heavy as rollouts are; and never less than the
+      rollout's length in *sequential* decode iterations (a token needs the one before it), each
+      the iteration time of the batch a replica actually runs (its share of the rollouts, at most
+      the estimate's batch) at the rollouts' mean context
+      (:func:`sim.serving.steps.decode_iteration_s`). Throughput alone assumes every replica full,
+      which a step with fewer rollouts than batch slots, or long reasoning rollouts, is not:
+      there the floor governs. It is a lower bound: it takes the mean length, and a real step
+      waits for its longest rollout;
     * policy update: the same sequences (prompt + rollout) at the training estimate's tokens/s
       for that sequence length;
     * weight sync: the policy's weights at the serving precision from the trainer to every
@@ -1643,10 +1653,7 @@ def _rl_step_s(s: PosttrainingStream, model: ModelShape, spec: HardwareSpec, gpu
     total = 0.0
     for k in range(RL_POINTS):
         length = max(1, round(rl.rollout_tokens * (1.0 + (rl.rollout_growth - 1.0) * k / 4)))
-        inf = estimate_inference(
-            model, spec, s.precision, input_tokens=rl.prompt_tokens, output_tokens=length
-        )
-        gen = seqs * length / (inf.output_tokens_per_s_per_gpu * gpus)
+        gen, inf = _rollout_s(model, spec, s.precision, gpus, seqs, rl, length)
         seq = rl.prompt_tokens + length
         tr = _training_estimate(model, spec, gpus, s.precision, seq, None)
         train = seqs * seq / float(tr.tokens_per_s)
@@ -1654,6 +1661,74 @@ def _rl_step_s(s: PosttrainingStream, model: ModelShape, spec: HardwareSpec, gpu
         sync = weights / inf.replica_gpus / (spec.scaleout_bandwidth_bits_per_s / 8.0)
         total += gen + train + sync
     return total / RL_POINTS
+
+
+def _rollout_s(
+    model: ModelShape,
+    spec: HardwareSpec,
+    precision: str,
+    gpus: int,
+    seqs: int,
+    rl: RLWork,
+    length: int,
+) -> tuple[float, InferenceEstimate]:
+    """Time ``seqs`` rollouts of ``length`` tokens take on ``gpus`` GPUs, and the serving layout
+    that takes it: for each tensor-parallel width that fits (as the performance model tries
+    them), the longer of the throughput time (``seqs x length`` tokens at the offline tokens/s
+    per GPU) and the sequential floor (:func:`_rollout_floor_s`); the width that finishes
+    soonest (the engine may choose a wider, lower-latency layout for few long rollouts)."""
+    best: tuple[float, InferenceEstimate] | None = None
+    error: PerfError | None = None
+    tp = 1
+    while tp <= min(spec.domain_gpus, gpus):
+        if model.heads % tp == 0:
+            try:
+                inf = estimate_inference(
+                    model,
+                    spec,
+                    precision,
+                    input_tokens=rl.prompt_tokens,
+                    output_tokens=length,
+                    tp=tp,
+                )
+            except PerfError as exc:
+                error = error or exc
+            else:
+                gen = seqs * length / (inf.output_tokens_per_s_per_gpu * gpus)
+                gen = max(
+                    gen, _rollout_floor_s(model, spec, precision, inf, gpus, seqs, rl, length)
+                )
+                if best is None or gen < best[0]:
+                    best = (gen, inf)
+        tp *= 2
+    if best is None:
+        raise error or PerfError(
+            f"no tensor-parallel width fits {gpus} GPUs of {spec.display_name}"
+        )
+    return best
+
+
+def _rollout_floor_s(
+    model: ModelShape,
+    spec: HardwareSpec,
+    precision: str,
+    inf: InferenceEstimate,
+    gpus: int,
+    seqs: int,
+    rl: RLWork,
+    length: int,
+) -> float:
+    """Shortest time ``seqs`` rollouts of ``length`` tokens take on ``gpus`` GPUs: ``length``
+    sequential decode iterations of the batch each replica runs (``seqs`` spread over the
+    ``gpus // replica`` replicas, at most the estimate's batch), at the mean context of a
+    rollout (prompt + half the rollout)."""
+    replicas = max(1, gpus // inf.replica_gpus)
+    batch = max(1, min(inf.batch, -(-seqs // replicas)))
+    context = batch * (rl.prompt_tokens + length / 2.0)
+    t_iter = decode_iteration_s(
+        model, spec, precision, tp=inf.tp, ep=inf.ep, seqs=batch, context_tokens=context
+    )
+    return length * t_iter
 
 
 def cost_per_domain_s(

@@ -169,6 +169,12 @@ SERVICE = EntityFamily(
             " keeps no queue between intervals, so what it cannot serve is dropped)",
         ),
         Column(
+            "over_capacity",
+            "1",
+            "share of the time in which demand exceeded the held capacity at the latency targets"
+            " (1 while it does: the excess is dropped and its requests miss the targets)",
+        ),
+        Column(
             "arrivals_requests_per_s",
             "requests/s",
             "requests arriving: demand over the generated (output + reasoning) tokens per request"
@@ -706,6 +712,8 @@ class ServiceSummary(TypedDict):
     requests_served: NotRequired[float]
     requests_dropped: NotRequired[float]
     prompt_cache_hit_rate: NotRequired[float]
+    #: share of the run in which its demand exceeded the capacity it held at its targets
+    over_capacity_share: NotRequired[float]
 
 
 class ReliabilitySummary(TypedDict):

@@ -11,6 +11,7 @@ import argparse
 import difflib
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
@@ -183,13 +184,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
-        est, replicas = _serve(args)
+        est, dep = _serve(args)
     except (_UserError, PerfError, KeyError, ValueError) as exc:
         return _fail(exc)
     if args.json:
-        sys.stdout.write(json.dumps(_serve_json(est, replicas), indent=2) + "\n")
+        sys.stdout.write(json.dumps(_serve_json(est, dep), indent=2) + "\n")
     else:
-        _serve_table(est, replicas, args)
+        _serve_table(est, dep, args)
     return EXIT_OK
 
 
@@ -273,7 +274,27 @@ def _duration(value: str | None, flag: str) -> float | None:
     return out
 
 
-def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, int]:
+@dataclass(frozen=True)
+class _Deployment:
+    """What ``--gpus`` GPUs of the hardware serve (one replica without ``--gpus``).
+
+    With a companion prefill part (Rubin CPX) the deployment's prefill pool is the parts of the
+    racks its replicas fill (``replicas / replicas per rack x count_per_domain``, pro rata for a
+    part of a rack), and it serves as many replicas' worth as the GPUs hold or as those parts
+    can prefill for, whichever is fewer: the fleet engine's rule for a rack (``sim/build.py``
+    ``_plan_service``)."""
+
+    replicas: int  # replicas the GPUs hold
+    served_replicas: float  # replicas' worth the pools sustain (fewer when prefill-bound)
+    gpus: int
+    prefill_parts: float | None = None  # companion parts of the deployment (None: no companion)
+
+    @property
+    def limited_by(self) -> str:
+        return "prefill" if self.served_replicas < self.replicas else "decode"
+
+
+def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, _Deployment]:
     model = get_model(args.model)
     hw = _hardware(args.hardware)
     ttft = _duration(args.ttft, "--ttft")
@@ -326,7 +347,14 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, int]:
                 f" (TP{est.tp} x EP{est.ep})"
             )
         replicas = args.gpus // est.replica_gpus
-    return est, replicas
+    gpus = replicas * est.replica_gpus
+    if args.prefill_hardware != "companion" or hw.prefill_accelerator is None:
+        return est, _Deployment(replicas, float(replicas), gpus)
+    # the rack's parts serve the replicas the rack holds (a replica lives inside one rack)
+    racks = replicas / max(hw.domain_gpus // est.replica_gpus, 1)
+    parts = racks * hw.prefill_accelerator.count_per_domain
+    served = min(float(replicas), parts / max(est.prefill_gpus_per_replica, 1e-12))
+    return est, _Deployment(replicas, served, gpus, parts)
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -359,7 +387,8 @@ def _train_json(e: TrainingEstimate) -> dict[str, Any]:
     }
 
 
-def _serve_json(e: InferenceEstimate, replicas: int) -> dict[str, Any]:
+def _serve_json(e: InferenceEstimate, dep: _Deployment) -> dict[str, Any]:
+    tokens = e.output_tokens_per_s_per_replica * dep.served_replicas
     return {
         "output_tokens_per_s_per_gpu": e.output_tokens_per_s_per_gpu,
         "batch": e.batch,
@@ -368,9 +397,13 @@ def _serve_json(e: InferenceEstimate, replicas: int) -> dict[str, Any]:
         "tp": e.tp,
         "ep": e.ep,
         "replica_gpus": e.replica_gpus,
-        "replicas": replicas,
-        "output_tokens_per_s": e.output_tokens_per_s_per_replica * replicas,
+        "replicas": dep.replicas,
+        "output_tokens_per_s": tokens,
+        "output_tokens_per_s_per_deployed_gpu": tokens / dep.gpus,
+        "deployment_limited_by": dep.limited_by,
         "prefill_gpus_per_replica": e.prefill_gpus_per_replica,
+        "companion_prefill_parts": dep.prefill_parts,
+        "replicas_served": dep.served_replicas,
         "limited_by": e.limited_by,
         "meets_targets": e.meets_targets,
         "kv_cache": e.kv_cache,
@@ -412,14 +445,13 @@ def _train_table(e: TrainingEstimate, args: argparse.Namespace) -> None:
     _console().print(_kv_table(f"{args.model} on {e.gpus} x {args.hardware}, {e.precision}", rows))
 
 
-def _serve_table(e: InferenceEstimate, replicas: int, args: argparse.Namespace) -> None:
+def _serve_table(e: InferenceEstimate, dep: _Deployment, args: argparse.Namespace) -> None:
+    tokens = e.output_tokens_per_s_per_replica * dep.served_replicas
+    replicas = plural(dep.replicas, "replica")
     rows = [
-        (
-            "replica",
-            f"TP{e.tp} x EP{e.ep} = {plural(e.replica_gpus, 'GPU')}, {plural(replicas, 'replica')}",
-        ),
+        ("replica", f"TP{e.tp} x EP{e.ep} = {plural(e.replica_gpus, 'GPU')}, {replicas}"),
         ("output tokens/s per GPU", f"{e.output_tokens_per_s_per_gpu:,.0f}"),
-        ("output tokens/s (deployment)", f"{e.output_tokens_per_s_per_replica * replicas:,.0f}"),
+        ("output tokens/s (deployment)", f"{tokens:,.0f}"),
         ("batch", f"{e.batch} (KV cache {e.kv_cache}: at most {e.max_batch_kv})"),
         ("TTFT", f"{e.ttft_s * 1e3:,.0f} ms"),
         ("TPOT", f"{e.tpot_s * 1e3:,.1f} ms"),
@@ -429,6 +461,15 @@ def _serve_table(e: InferenceEstimate, replicas: int, args: argparse.Namespace) 
     ]
     if e.prefill_gpus_per_replica:
         rows.append(("prefill devices per replica", f"{e.prefill_gpus_per_replica:.2f}"))
+    if dep.prefill_parts is not None:
+        rows.append(
+            (
+                "companion prefill pool",
+                f"{dep.prefill_parts:,.0f} parts for {replicas}: {dep.served_replicas:,.2f}"
+                f" replicas' worth ({dep.limited_by}-bound),"
+                f" {tokens / dep.gpus:,.0f} tokens/s per deployed GPU",
+            )
+        )
     if not e.meets_targets:
         rows.append(("targets", "NOT met at any batch"))
     console = _console()

@@ -203,6 +203,7 @@ def _run(args: argparse.Namespace, out: Console) -> int:
             },
             "engine": {
                 "kv_cache": shape.options.kv_cache,
+                "runtime": shape.runtime,
                 "max_seqs": shape.options.max_seqs,
                 "max_batched_tokens": shape.options.max_batched_tokens,
             },
@@ -246,7 +247,8 @@ def _print(out: Console, s: dict[str, Any], folder: Path) -> None:
     svc = s["service"]
     t = Table(
         title=f"{s['scenario']}: {svc['name']} ({svc['model']} {svc['precision']} on"
-        f" {svc['hardware']}, TP{svc['tp']}, {s['engine']['kv_cache']} KV)",
+        f" {svc['hardware']}, TP{svc['tp']}, {s['engine']['kv_cache']} KV,"
+        f" {s['engine']['runtime']} runtime)",
         show_header=False,
         title_justify="left",
     )

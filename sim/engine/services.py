@@ -252,6 +252,8 @@ class Autoscaler:
             entity_column(SERVICE, svc.name, "served_tokens_per_s"): (t, served),
             entity_column(SERVICE, svc.name, "slo_met_tokens_per_s"): (t, met),
             entity_column(SERVICE, svc.name, "dropped_tokens_per_s"): (t, demand - served),
+            # 1 while demand exceeds the held capacity (its bin mean is the share of the bin)
+            entity_column(SERVICE, svc.name, "over_capacity"): (t, (demand > cap).astype(float)),
             entity_column(SERVICE, svc.name, "arrivals_requests_per_s"): (t, arrivals),
             entity_column(SERVICE, svc.name, "served_requests_per_s"): (t, served_requests),
             entity_column(SERVICE, svc.name, "dropped_requests_per_s"): (

@@ -6,11 +6,14 @@ once per :class:`~sim.serving.shape.ServiceShape` (and targets) and cached for t
 
 * :func:`capacity_at_slo`: the highest Poisson request rate one replica sustains with the p99
   TTFT and the p99 TPOT of its requests within the targets (MLPerf's server-scenario criterion),
-  found by bisection on the rate. Each probe simulates ``requests`` requests (common random
+  found by bisection on the rate. Each probe simulates arrivals over ``[0, A]`` (common random
   numbers: the same unit-rate draws scaled by the rate, so the curve is smooth in the rate),
-  arrivals over ``[0, A]``, the replica run to ``1.2 A + 60 s`` so that the last arrivals can
-  finish, and the percentiles taken over the requests that arrived in ``[0.1 A, A]`` (the first
-  10% is warm-up), counting any of them not finished as infinitely late.
+  the replica run to ``1.2 A + 60 s`` so that the last arrivals can finish, and the percentiles
+  taken over the requests that arrived in ``[0.1 A, A]`` (the first 10% is warm-up), counting
+  any of them not finished as infinitely late. ``A`` is long enough for ``requests`` requests
+  and at least :data:`MIN_PROBE_SPAN_S` (bounded by :data:`MAX_PROBE_REQUESTS`): near
+  saturation a replica's queue builds slowly, so a short probe from an empty replica finds a
+  rate at which the queue has not built up *yet*, not one it sustains (see the constant).
 * :func:`slo_curve` / :meth:`SloCurve.attainment`: the share of requests meeting both targets
   (and :meth:`SloCurve.latency`: p50/p99 TTFT and TPOT) as a function of the request rate per
   replica, tabulated on a grid of rates from 5% to 150% of the
@@ -47,11 +50,29 @@ __all__ = [
     "capacity_at_slo",
     "latency_at",
     "probe",
+    "probe_span_s",
     "slo_curve",
 ]
 
-#: Requests simulated per probe: ~1,000 beyond the p99 of each probe; about 0.1 s each.
+#: Requests simulated per probe at least: ~1,000 beyond the p99 of each probe; about 0.1 s each.
 PROBE_REQUESTS = 20_000
+#: Arrivals a probe spans at least (s). Near the saturation point the queue of a replica is a
+#: slow random walk: it takes many turnovers of the running batch to build, and a probe that
+#: starts empty and ends before then finds a rate it cannot sustain. Measured on Llama 2 70B FP8,
+#: H100 TP2, 294/274 tokens, 2 s / 200 ms (tests/serving/test_capacity.py), the capacity found
+#: with probe seeds 0 / 1 / 2, as a share of the one from 330 s (8,000 requests) of arrivals:
+#: 0.997 / 0.958 / 0.966 with 1,800 s, 0.966 / 0.972 / 0.975 with 3,600 s, 0.980 / 0.975 /
+#: 0.961 with 7,200 s. An hour is where the spread has shrunk to ~1% and longer does not shrink
+#: it: the knee is that sharp. Six times the 600 s minimum of an MLPerf server run
+#: (network-and-serving.md B2 [N32]).
+MIN_PROBE_SPAN_S = 3600.0
+#: The span is cut short where it would need more requests than this (a replica serving over
+#: ~28 requests/s; about 0.35 CPU-s a probe), so the cost of a probe stays bounded. What the
+#: queue needs is turnovers of the running batch rather than seconds: an hour is ~180 turnovers
+#: of the shape above (~460 sequences running), 100,000 requests ~98 turnovers of the largest
+#: batch a replica runs by default (``serving.max_seqs`` 1,024), which is where the 1,800 s
+#: spans above still scattered by 4%.
+MAX_PROBE_REQUESTS = 100_000
 WARMUP_SHARE = 0.1
 
 
@@ -88,15 +109,24 @@ def probe(
     requests: int = PROBE_REQUESTS,
     seed: int = 0,
 ) -> Probe:
-    """Run one replica at ``rate_per_s`` and measure p99 TTFT, p99 TPOT and attainment."""
+    """Run one replica at ``rate_per_s`` and measure p99 TTFT, p99 TPOT and attainment.
+
+    Arrivals span ``requests / rate_per_s`` and at least :data:`MIN_PROBE_SPAN_S`, unless that
+    takes more than :data:`MAX_PROBE_REQUESTS` (then ``max(requests, MAX_PROBE_REQUESTS)``)."""
     if not rate_per_s > 0:
         raise ValueError(f"rate must be positive, got {rate_per_s}")
-    arrive_s = requests / rate_per_s
+    arrive_s = probe_span_s(rate_per_s, requests)
     rng = RandomStreams(seed)["serving.capacity"]
     reqs = shape.requests(rng, rate_per_s, arrive_s)
     horizon = 1.2 * arrive_s + 60.0
     run = simulate(reqs, shape.step(), shape.options, horizon, sample_interval_s=horizon)
     return _measure(run, arrive_s, ttft_s, tpot_s)
+
+
+def probe_span_s(rate_per_s: float, requests: int = PROBE_REQUESTS) -> float:
+    """Seconds of arrivals a probe at ``rate_per_s`` simulates (see :func:`probe`)."""
+    span = max(requests / rate_per_s, MIN_PROBE_SPAN_S)
+    return min(span, max(requests, MAX_PROBE_REQUESTS) / rate_per_s)
 
 
 def _measure(run: ServingRun, arrive_s: float, ttft_s: float | None, tpot_s: float | None) -> Probe:

@@ -35,7 +35,7 @@ from sim.perf import calibration as cal
 from sim.perf import inference as _inf
 from sim.perf.common import all_reduce_time_s, all_to_all_time_s, peak_flops, to_precision
 
-__all__ = ["StepModel", "step_model"]
+__all__ = ["StepModel", "decode_iteration_s", "step_model"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,54 @@ _CACHE: dict[tuple[str, str, str, int, int, int, str], StepModel] = {}
 _CACHE_MAX = 64
 
 
+def _replica(
+    model: ModelShape, hw: HardwareSpec, precision: str, tp: int, ep: int, runtime: str
+) -> _inf._Replica:
+    # one nominal request shape: the replica's memory checks and KV capacity do not depend on it
+    p = to_precision(precision)
+    return _inf._make_replica(model, hw, p, tp, ep, 1, 1, 0, 0.0, None, runtime=runtime)
+
+
+def _gemm_s(r: _inf._Replica, n: int) -> float:
+    """G(n): weight GEMMs, TP all-reduces and expert all-to-all of an ``n``-token iteration."""
+    model, hw = r.model, r.hw
+    t = _inf._gemm_time(
+        r, float(n), peak_flops(hw, r.precision), hw.hbm_bandwidth_bytes_per_s, r.gpus
+    )
+    if r.tp > 1:
+        t += 2.0 * model.layers * all_reduce_time_s(n * model.hidden_size * 2.0, r.tp, hw, r.tp)
+    if r.ep > 1:
+        moe_layers = model.layers - model.dense_layers
+        a2a = n / r.gpus * model.experts_per_token * model.hidden_size * 1.0  # FP8 dispatch
+        t += 2.0 * moe_layers * all_to_all_time_s(a2a, r.ep, hw, r.gpus)
+    return t
+
+
+def _kv_s_per_token(r: _inf._Replica) -> float:
+    return r.kv_bytes_per_token / r.gpus / (r.hw.hbm_bandwidth_bytes_per_s * r.hw.efficiency.hbm)
+
+
+def decode_iteration_s(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: str,
+    *,
+    tp: int,
+    ep: int = 1,
+    seqs: int,
+    context_tokens: float,
+    runtime: str = "fused",
+) -> float:
+    """One pure decode iteration of ``seqs`` sequences holding ``context_tokens`` in total on a
+    ``tp x ep`` replica for the serving ``runtime``: :meth:`StepModel.decode_time` without
+    tabulating every batch size (the per-token latency of a sequence decoded in that batch).
+    Raises :class:`~sim.perf.PerfError` if the model does not fit the replica."""
+    if seqs < 1:
+        raise ValueError(f"a decode iteration needs a sequence, got {seqs}")
+    r = _replica(model, hw, precision, int(tp), int(ep), runtime)
+    return _gemm_s(r, int(seqs)) + _kv_s_per_token(r) * context_tokens + cal.DECODE_STEP_OVERHEAD_S
+
+
 def _build(
     model: ModelShape,
     hw: HardwareSpec,
@@ -76,21 +124,9 @@ def _build(
     runtime: str = "fused",
 ) -> StepModel:
     p = to_precision(precision)
-    # one nominal request shape: the replica's memory checks and KV capacity do not depend on it
-    r = _inf._make_replica(model, hw, p, tp, ep, 1, 1, 0, 0.0, None, runtime=runtime)
-    peak = peak_flops(hw, p)
-    bw = hw.hbm_bandwidth_bytes_per_s
-    gemm = np.empty(max_tokens + 1, dtype=np.float64)
-    moe_layers = model.layers - model.dense_layers
-    for n in range(max_tokens + 1):
-        t = _inf._gemm_time(r, float(n), peak, bw, r.gpus)
-        if tp > 1:
-            t += 2.0 * model.layers * all_reduce_time_s(n * model.hidden_size * 2.0, tp, hw, tp)
-        if ep > 1:
-            a2a = n / r.gpus * model.experts_per_token * model.hidden_size * 1.0  # FP8 dispatch
-            t += 2.0 * moe_layers * all_to_all_time_s(a2a, ep, hw, r.gpus)
-        gemm[n] = t
-    kv_s = r.kv_bytes_per_token / r.gpus / (bw * hw.efficiency.hbm)
+    r = _replica(model, hw, precision, tp, ep, runtime)
+    gemm = np.array([_gemm_s(r, n) for n in range(max_tokens + 1)], dtype=np.float64)
+    kv_s = _kv_s_per_token(r)
     # causal attention: a token at position x costs 4 L w x FLOPs (QK^T and PV, 2 FLOPs per MAC),
     # so a chunk of c tokens from position p costs 4 L w (p c + c^2 / 2) = 4 L w x units
     attn_flops_per_unit = 4.0 * model.layers * model.attention_width

@@ -76,6 +76,8 @@ def test_a_planned_service_meets_its_targets_an_overloaded_one_does_not(
     assert (met <= served).all()
     good = ok.summary["inference_services"][0]["slo_attainment"]
     assert 0.99 < good <= 1.0
+    assert ok.summary["inference_services"][0]["over_capacity_share"] == 0.0
+    assert not [w for w in ok.summary["warnings"] if "inference service chat" in w]
     # four racks against six domains' worth of demand: capacity-bound all day
     data["workloads"]["inference"][0]["demand"]["mean_requests_per_s"] = 6.0 * per_domain_rps
     _, over = run_scenario(data)
@@ -86,6 +88,11 @@ def test_a_planned_service_meets_its_targets_an_overloaded_one_does_not(
     )
     assert served_share < 0.8
     assert row["slo_attainment"] < served_share  # the queue makes most requests late
+    # under capacity for most of the run: the summary warns, with the share it measured
+    assert row["over_capacity_share"] > 0.5
+    (warning,) = [w for w in over.summary["warnings"] if "inference service chat" in w]
+    assert f"for {row['over_capacity_share']:.0%} of the run" in warning
+    assert "more domains" in warning
     # the latency estimates per bin: overloaded, far above the planned service's
     for q in ("ttft_p99_s", "tpot_p99_s", "ttft_p50_s", "tpot_p50_s"):
         col = f"service.chat.{q}"

@@ -1,0 +1,73 @@
+"""``aifactory estimate serve`` with companion prefill (Rubin CPX) serves what the fleet engine
+plans for the same rack: the lesser of what the GPUs decode and what the rack's prefill parts
+can prefill for (review: it counted every replica the GPUs hold, 15x too many here)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from sim.build import Plan
+from sim.cli.estimate import add_parser
+
+LONG = {"model": "deepseek-r1", "input_tokens": 100_000, "output_tokens": 1000}
+
+
+def _estimate(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="aifactory")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["estimate", "serve", *argv, "--json"])
+    assert args.handler(args) == 0
+    out: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return out
+
+
+def test_companion_deployment_is_limited_by_the_prefill_pool_as_in_the_fleet(
+    tiny_scenario: Callable[..., dict[str, Any]],
+    plan_of: Callable[..., Plan],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    svc = {
+        "name": "r1-long",
+        **LONG,
+        "demand": {"mean_requests_per_s": 0.5},
+        "ttft": "2 s",
+        "tpot": "50 ms",
+        "prefill": "companion",
+    }
+    data = tiny_scenario(hardware="vr200_nvl144_cpx", racks=2, grid_power="2 MW", inference=[svc])
+    (planned,) = plan_of(data).services
+    tp = int(planned.estimate["tp"])
+    per_rack = 72 // tp  # the replicas one rack's GPUs hold
+    argv = [
+        *("--model", "deepseek-r1", "--hardware", "vr200_nvl144_cpx"),
+        *("--precision", str(planned.estimate["precision"]), "--input", "100000"),
+        *("--output", "1000", "--ttft", "2s", "--tpot", "50ms"),
+        *("--prefill-hardware", "companion", "--gpus", str(per_rack * tp)),
+    ]
+    out = _estimate(argv, capsys)
+    assert out["tp"] == tp and out["replicas"] == per_rack
+    assert out["companion_prefill_parts"] == 144  # one rack's Rubin CPX
+    # 100k-token prompts: the rack's CPX cannot prefill for every replica its GPUs hold
+    assert out["deployment_limited_by"] == "prefill"
+    assert out["replicas_served"] < per_rack
+    assert out["output_tokens_per_s"] == pytest.approx(
+        planned.capacity_tokens_per_s_per_domain, rel=1e-9
+    )
+
+
+def test_short_prompts_are_decode_bound(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _estimate(
+        [
+            *("--model", "llama3.1-70b", "--hardware", "vr200_nvl144_cpx", "--precision", "fp4"),
+            *("--input", "1000", "--output", "1000", "--tpot", "50ms"),
+            *("--prefill-hardware", "companion", "--gpus", "72", "--tp", "8"),
+        ],
+        capsys,
+    )
+    assert out["deployment_limited_by"] == "decode"
+    assert out["replicas_served"] == out["replicas"] == 9
