@@ -187,6 +187,24 @@ def _causes(v: Any) -> dict[str, int]:
     return dict(json.loads(v)) if isinstance(v, str) and v.startswith("{") else {}
 
 
+def _apart(value: float, limit: float) -> tuple[str, str]:
+    """``value`` and ``limit`` as percentages with the fewest decimals (up to 3) that tell them
+    apart: 5.3% against 5%, never 5% against 5%."""
+    d = next((d for d in range(3) if f"{value:.{d}%}" != f"{limit:.{d}%}"), 3)
+    return f"{value:.{d}%}", f"{limit:.{min(d, _decimals(limit))}%}"
+
+
+def _decimals(share: float) -> int:
+    """The decimals a share needs as a percentage (0.05: 0, 0.055: 1), at most 3."""
+    return next((d for d in range(3) if round(share * 100, d) == round(share * 100, 6)), 3)
+
+
+def _unplanned(by: dict[str, int]) -> dict[str, int]:
+    """Interruptions by cause without planned maintenance (a run folder from before counted its
+    drains there; they are ``planned_interruptions``)."""
+    return {k: v for k, v in by.items() if k != MAINTENANCE}
+
+
 def goodput(row: pd.Series) -> dict[str, float]:
     """Wall hours a training job lost, by kind: detection, restart, recomputation of the work
     lost, waiting for domains (after its first start), checkpoint stalls."""
@@ -601,9 +619,10 @@ def summarize(
                 "power_swing_mw": float(r["power_swing_mw"]),
                 "power_swing_with_floor_mw": float(r["power_swing_with_floor_mw"]),
                 "planned_interruptions": _count(r.get("planned_interruptions")),
-                "interruptions_by_cause": _causes(r.get("interruptions_by_cause")),
+                "interruptions_by_cause": _unplanned(_causes(r.get("interruptions_by_cause"))),
                 "hours_lost": goodput(r),
                 "shrinks": _count(r.get("shrinks")),
+                "reshrinks": _count(r.get("reshrinks")),
                 "shrunk_hours": float(r.get("shrunk_s", 0.0)) / HOUR_S,
                 "shrunk_share": _clean(float(r.get("shrunk_share", math.nan))),
                 "checkpoint_interval_minutes": float(r["checkpoint_interval_s"]) / 60.0,
@@ -625,16 +644,23 @@ def summarize(
         waited = float(r["domain_wait_s"]) / (end - since)
         if waited > share and r["workload"] == "pretraining":
             spares = rel_facts.get("hot_spares", 0) if rel_facts is not None else 0
-            taking = rel_facts is not None and rel_facts.get("recovery") == "take_spare"
+            recovery = rel_facts.get("recovery") if rel_facts is not None else None
             advice = (
                 f"hold more hot spares per hall (reliability.hot_spares; {spares} held now)"
-                if taking
+                if recovery == "take_spare"
                 else "hold hot spares per hall (reliability.recovery: take_spare with"
                 " reliability.hot_spares)"
             )
+            if recovery == "requeue":  # it gave its whole gang back at each failure
+                advice = (
+                    "keep the gang and claim repaired domains (reliability.recovery:"
+                    " wait_for_repair), or run on fewer replicas meanwhile (shrink_elastic),"
+                    f" or {advice}"
+                )
+            got, limit = _apart(waited, share)
             warnings.append(
-                f"training run {r['name']} spent {waited:.0%} of its time since its first start"
-                f" waiting for domains (more than {share:.0%}): {advice}, or let lower work be"
+                f"training run {r['name']} spent {got} of its time since its first start"
+                f" waiting for domains (more than {limit}): {advice}, or let lower work be"
                 " preempted"
             )
     spares = rel_facts.get("hot_spares", 0) if rel_facts is not None else 0
@@ -819,7 +845,10 @@ def _reliability(events: pd.DataFrame, duration: float, facts: RunFacts) -> Reli
         "maintenance_drains": drains,
         "maintenance_domain_hours": hours.pop(MAINTENANCE, 0.0),
         "repairs": int((ev == "repair").sum()),
-        "job_interruptions": int((ev == "interrupted").sum()),
+        "job_interruptions": int(((ev == "interrupted") & (events["detail"] != MAINTENANCE)).sum()),
+        "planned_job_interruptions": int(
+            ((ev == "interrupted") & (events["detail"] == MAINTENANCE)).sum()
+        ),
         "failures_per_day": unplanned / (duration / DAY_S),
         "failures_by_cause": dict(sorted(by_cause.items())),
         "domain_hours_failed_by_cause": hours,

@@ -766,6 +766,19 @@ def build(loaded: LoadedScenario) -> Plan:
     hw_names = tuple(sorted(hw_index, key=hw_index.__getitem__))
     specs = tuple(table[n] for n in hw_names)
     hot = _hot_spares(sc, halls, err)
+    # (the domains left to run on are counted after the spares: too many spares is the one
+    # error to show, not its consequences)
+    err.raise_if_any()
+    if (
+        sc.reliability.enabled
+        and sc.reliability.recovery == "shrink_elastic"
+        and not sc.workloads.pretraining
+    ):
+        err.add(
+            ("reliability", "recovery"),
+            "shrink_elastic shrinks pre-training runs, and this scenario has none (post-training"
+            " jobs wait for repair): use wait_for_repair (and drop elastic_*)",
+        )
     # hot spares are held apart: no job or service runs on them
     domains_by_hw = [
         sum(h.n_domains - k for h, k in zip(halls, hot, strict=True) if h.hw_index == i)

@@ -359,7 +359,8 @@ JOB_COLUMNS: dict[str, Column] = _registry(
     Column(
         "interruptions_by_cause",
         "",
-        "interruptions by cause, planned ones included (JSON object: cause -> count)",
+        "unplanned interruptions by cause, summing to interruptions (JSON object: cause ->"
+        " count); planned maintenance apart, in planned_interruptions",
         "string",
     ),
     Column("detection_lost_s", "s", "wall time from faults to their detection (no progress)"),
@@ -370,8 +371,13 @@ JOB_COLUMNS: dict[str, Column] = _registry(
     Column(
         "shrinks",
         "count",
-        "times it continued on fewer data-parallel replicas after losing domains"
-        " (reliability.recovery: shrink_elastic)",
+        "shrink episodes: times it went from full size to fewer data-parallel replicas after"
+        " losing domains (reliability.recovery: shrink_elastic)",
+    ),
+    Column(
+        "reshrinks",
+        "count",
+        "times a shrunk run lost more domains and shrank again within an episode",
     ),
     Column(
         "shrunk_s",
@@ -658,8 +664,10 @@ class PretrainingRunSummary(TypedDict):
     planned_interruptions: int
     interruptions_by_cause: dict[str, int]
     hours_lost: dict[str, float]
-    #: shrink_elastic: times it shrank, wall hours shrunk and their share since first start
+    #: shrink_elastic: shrink episodes (full -> shrunk), shrinks again within one, wall hours
+    #: shrunk and their share since first start
     shrinks: NotRequired[int]
+    reshrinks: NotRequired[int]
     shrunk_hours: NotRequired[float]
     shrunk_share: NotRequired[float | None]
     checkpoint_interval_minutes: float
@@ -714,7 +722,10 @@ class ReliabilitySummary(TypedDict):
     maintenance_drains: NotRequired[int]
     maintenance_domain_hours: NotRequired[float]
     repairs: int
+    #: unplanned interruptions of jobs (domain failures, tray swaps, restart-only faults);
+    #: the jobs stopped by planned maintenance drains apart
     job_interruptions: int
+    planned_job_interruptions: NotRequired[int]
     failures_per_day: float
     #: domain failures, tray swaps and restart-only interruptions by cause (unplanned only)
     failures_by_cause: dict[str, int]

@@ -10,6 +10,7 @@ detection, one failure at 1 h (on a checkpoint: nothing is lost) and no free rac
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_invariants import check_accounting, check_events, check_traces, factories
 
+from sim.analysis import _apart
 from sim.build import Plan
 from sim.catalog.hardware import catalog
 from sim.catalog.models import get_model
@@ -30,6 +32,7 @@ from sim.config.loader import ScenarioError
 from sim.engine.core import Engine
 from sim.engine.workloads import FACTOR_INDEX, Job, Phase
 from sim.perf import estimate_training
+from sim.report.html import render_report
 
 Builder = Callable[..., dict[str, Any]]
 PlanOf = Callable[..., Plan]
@@ -233,8 +236,33 @@ def test_a_second_failure_shrinks_it_further_and_it_grows_back_once_whole(
     assert seen["18"] == (Phase.RUNNING, 2, 2, pytest.approx(f18))
     assert seen["claimed"] == (Phase.RUNNING, 3, 1, pytest.approx(f18))
     assert seen["full"] == (Phase.RUNNING, 4, 0, 1.0)
-    assert (j.shrinks, j.shrunk_s) == (2, 6 * H)
+    # one episode (full -> shrunk -> full), shrunk again once within it
+    assert (j.shrinks, j.reshrinks, j.shrunk_s) == (1, 1, 6 * H)
     assert j.phase == Phase.DONE and j.done_work == WORK
+
+
+def test_a_restart_only_fault_while_shrunk_restarts_on_the_shrunk_replicas(
+    tiny_scenario: Builder, plan_of: PlanOf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A software fault at 2 h, while the run is shrunk to 27 replicas (216 GPUs): it restarts
+    in place on those 216 GPUs, not on the 288 of its full size; one shrink episode."""
+    plan = plan_of(_scenario(tiny_scenario, "shrink_elastic"))
+
+    def before(e: Engine) -> None:
+        _fail_at(e, H, 6 * H)
+
+        def soft() -> None:
+            (j,) = e.jobs
+            e.training.interrupt(j, int(j.held.all()[0]), lost_domains=0, cause="software")
+
+        at(e, 2 * H, soft)
+
+    t = run_stepped(monkeypatch, plan, before=before, per_instant=True)
+    restarts = t.events[(t.events["event"] == "restarted") & (t.events["subject"] == "j")]
+    assert restarts["detail"].tolist() == ["shrunk", "in_place", "grown"]
+    assert restarts["value"].tolist() == [216, 216, 288]
+    (row,) = t.jobs[t.jobs["name"] == "j"].to_dict("records")
+    assert (row["shrinks"], row["reshrinks"], row["interruptions"]) == (1, 0, 2)
 
 
 def test_jobs_table_summary_and_ettr_trace_of_a_shrunk_run(
@@ -295,6 +323,21 @@ def test_planned_maintenance_is_reported_apart_from_failures(
     assert "maintenance" not in s["domain_hours_failed_by_cause"]
     assert s["maintenance_domain_hours"] > 0
     assert sum(s["failures_by_cause"].values()) == s["failures"]
+    # the job's counts: unplanned interruptions by cause sum to its interruptions; the drains
+    # that stopped it are its planned interruptions, in no cause (jobs table, summary, report)
+    (row,) = t.jobs[t.jobs["name"] == "j"].to_dict("records")
+    by = json.loads(row["interruptions_by_cause"])
+    assert row["planned_interruptions"] > 0 and "maintenance" not in by
+    assert sum(by.values()) == row["interruptions"] > 0
+    (run,) = t.summary["pretraining_runs"]
+    assert run["interruptions_by_cause"] == by
+    inter = ev[ev["event"] == "interrupted"]
+    planned = int((inter["detail"] == "maintenance").sum())
+    assert s["planned_job_interruptions"] == planned == row["planned_interruptions"]
+    assert s["job_interruptions"] == len(inter) - planned == row["interruptions"]
+    section = render_report(t).split('id="reliability"')[1].split("</section>")[0]
+    assert "maintenance" not in section.split("<tbody>")[1]  # never among a run's main causes
+    assert "maintenance drains (not failures)" in section
 
 
 def test_hot_spares_that_would_sit_idle(
@@ -364,6 +407,15 @@ def test_invariants_hold_under_shrink_elastic(
         ({"elastic_min_share": 0.2}, "elastic_min_share applies under recovery: shrink_elastic"),
         ({"recovery": "shrink_elastic", "elastic_batch": "local"}, "reliability.elastic_batch"),
         ({"enabled": False, "hot_spares": 1, "recovery": "take_spare"}, "reliability is disabled"),
+        ({"enabled": False, "recovery": "shrink_elastic"}, r"reliability\.recovery: .*disabled"),
+        (
+            {"enabled": False, "recovery": "shrink_elastic", "elastic_batch": "per_replica"},
+            r"reliability\.recovery: shrink_elastic .*disabled",
+        ),
+        (
+            {"recovery": "shrink_elastic", "elastic_min_share": 1.0},
+            r"reliability\.elastic_min_share: must be below 1",
+        ),
     ],
 )
 def test_elastic_keys_that_would_change_nothing_are_refused(
@@ -372,3 +424,40 @@ def test_elastic_keys_that_would_change_nothing_are_refused(
     data = tiny_scenario(reliability=_rel("wait_for_repair") | patch)
     with pytest.raises(ScenarioError, match=message):
         plan_of(data)
+
+
+def test_shrink_elastic_without_a_pretraining_run_is_refused(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """Post-training jobs have no layout to shrink: the key would change nothing."""
+    data = _scenario(tiny_scenario, "shrink_elastic", elastic_batch="per_replica")
+    data["workloads"]["pretraining"] = []
+    with pytest.raises(ScenarioError, match=r"reliability\.recovery: shrink_elastic.*has none"):
+        plan_of(data)
+
+
+def test_too_many_hot_spares_is_one_error_not_its_consequences(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    data = _scenario(tiny_scenario, "take_spare", hot_spares=50)
+    with pytest.raises(ScenarioError) as exc:
+        plan_of(data)
+    text = str(exc.value)
+    assert "hot spares leave hall" in text and "spare_domains" not in text
+
+
+def test_the_waiting_warning_tells_share_and_limit_apart_and_advises_by_policy(
+    tiny_scenario: Builder, plan_of: PlanOf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shares that round alike get the decimals to differ (5.3% against 5%, not 5% against
+    5%); a run under requeue that waited 6 h of about 13 is told of wait_for_repair and
+    shrink_elastic."""
+    assert _apart(0.053, 0.05) == ("5.3%", "5%")
+    assert _apart(0.0504, 0.05) == ("5.04%", "5%")
+    assert _apart(0.12, 0.05) == ("12%", "5%")
+    assert _apart(0.06, 0.055) == ("6.0%", "5.5%")
+    plan = plan_of(_scenario(tiny_scenario, "requeue"))
+    t = run_stepped(monkeypatch, plan, before=lambda e: _fail_at(e, H, 6 * H), per_instant=True)
+    (w,) = [w for w in t.summary["warnings"] if "waiting for domains" in w]
+    assert "(more than 5%)" in w
+    assert "wait_for_repair" in w and "shrink_elastic" in w

@@ -171,6 +171,7 @@ def test_a_negative_duration_of_auto_or_a_duration_is_one_message() -> None:
         ("reliability.hot_spares=-1", "reliability.hot_spares: -1 is outside the plausible"),
         ("reliability.hot_spares={a: -1}", "reliability.hot_spares.a: -1 is outside the"),
         ("reliability.hot_spares=x", "reliability.hot_spares: expected a whole number, got 'x'"),
+        ("reliability.hot_spares=2.5", "reliability.hot_spares: expected a whole number, got 2.5"),
         (
             "workloads.posttraining[0].duration=-1h",
             "workloads.posttraining[0].duration: -1 h is outside the plausible range",

@@ -208,6 +208,8 @@ def check_events(plan: Plan, t: RunTables) -> None:
         planned = int(hit["detail"].isin(planned_causes).sum())
         assert r["interruptions"] == len(hit) - planned, name
         assert r["planned_interruptions"] == planned, name
+        by = json.loads(r["interruptions_by_cause"])  # unplanned only, as interruptions
+        assert sum(by.values()) == r["interruptions"] and not set(by) & planned_causes, name
         assert r["preemptions"] == kinds.count("preempted"), name
         assert r["restarts"] == kinds.count("restarted"), name
         assert r["useful_gpu_hours"] <= r["held_gpu_hours"] * (1 + 1e-9) + EPS, name
@@ -222,7 +224,9 @@ def check_events(plan: Plan, t: RunTables) -> None:
     drains = (ev["event"] == "failure") & (ev["detail"] == "maintenance")
     assert s["failures"] == (ev["event"] == "failure").sum() - drains.sum()
     assert s.get("maintenance_drains", 0) == drains.sum()
-    assert s["job_interruptions"] == (ev["event"] == "interrupted").sum()
+    hits = ev["event"] == "interrupted"
+    assert s["job_interruptions"] == (hits & (ev["detail"] != "maintenance")).sum()
+    assert s.get("planned_job_interruptions", 0) == (hits & (ev["detail"] == "maintenance")).sum()
 
 
 def check_accounting(plan: Plan, t: RunTables) -> None:

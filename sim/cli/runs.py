@@ -260,9 +260,17 @@ def _print_summary(
             if r["state"] != "finished":
                 cost += f" (whole run ~{money(r.get('projected_cost_usd'))})"
             cost += f", {money(r.get('cost_per_1e24_flop_usd'))} per 1e24 FLOP"
+        shrunk = ""
+        if r.get("shrinks"):  # recovery: shrink_elastic
+            shrunk = (
+                f", {plural(r['shrinks'], 'shrink')}"
+                + (f" ({plural(r['reshrinks'], 'reshrink')})" if r.get("reshrinks") else "")
+                + f", {r.get('shrunk_hours', 0.0):,.1f} h shrunk"
+            )
         t.add_row(
             f"pre-training {r['name']}",
             f"{done}, ETTR {_fmt(r['ettr'], '.1%')}, {plural(r['interruptions'], 'interruption')}"
+            + shrunk
             + cost,
         )
     post = posttraining_text(s["posttraining"], posttraining_streams)
@@ -290,9 +298,9 @@ def _print_summary(
     drains = r.get("maintenance_drains", 0)
     t.add_row(
         "failures",
-        f"{r['failures']:,} ({r['failures_per_day']:.0f}/day),"
-        f" {plural(r['job_interruptions'], 'job interruption')}"
-        + (f", {plural(drains, 'maintenance drain')}" if drains else ""),
+        f"{r['failures']:,} domain failures ({r['failures_per_day']:.0f}/day),"
+        f" {plural(r['job_interruptions'], 'unplanned job interruption')}"
+        + (f"; planned apart: {plural(drains, 'maintenance drain')}" if drains else ""),
     )
     t.add_row(
         "engine",

@@ -1386,6 +1386,26 @@ class ReliabilityConfig(_Model):
         " time since first start waiting for domains (planning threshold)",
     )
 
+    @field_validator("recovery")
+    @classmethod
+    def _recovery_acts(cls, v: str, info: ValidationInfo) -> str:
+        if v == "shrink_elastic" and info.data.get("enabled") is False:
+            raise ValueError(
+                "shrink_elastic shrinks a run that lost domains, and reliability is disabled"
+                " (nothing fails): drop recovery (and elastic_*) or enable reliability"
+            )
+        return v
+
+    @field_validator("elastic_min_share")
+    @classmethod
+    def _shrinks_at_all(cls, v: float, info: ValidationInfo) -> float:
+        if v >= 1.0 and info.data.get("recovery") == "shrink_elastic":
+            raise ValueError(
+                "must be below 1: at 1 a run never shrinks (it always waits for repair; that is"
+                " recovery: wait_for_repair)"
+            )
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> ReliabilityConfig:
         names = [c.name for c in self.causes] + [c.name for c in self.correlated]

@@ -85,6 +85,7 @@ def job_rows(
             "recompute_lost_s": job.recompute_lost_s,
             "domain_wait_s": job.domain_wait_s,
             "shrinks": job.shrinks,
+            "reshrinks": job.reshrinks,
             "shrunk_s": job.shrunk_s,
             "shrunk_share": job.shrunk_s / elapsed if elapsed > 0 else math.nan,
             "checkpoint_interval_s": job.ckpt_interval_s,

@@ -438,11 +438,11 @@ class Training:
             job.pending_detection_s = detection_s
         job.token += 1
         if planned:
-            job.planned_interruptions += 1
+            job.planned_interruptions += 1  # planned maintenance: apart, never a cause
         else:
             job.interruptions += 1
-        by = job.interruptions_by_cause
-        by[cause] = by.get(cause, 0) + 1
+            by = job.interruptions_by_cause  # unplanned only: it sums to ``interruptions``
+            by[cause] = by.get(cause, 0) + 1
         self.rec.event(
             now, EventKind.INTERRUPTED, job.name, job.kind, domain=domain, value=lost, detail=cause
         )
@@ -454,7 +454,12 @@ class Training:
         if lost_domains == 0:
             job.starts += 1
             self.rec.event(
-                now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="in_place"
+                now,
+                EventKind.RESTARTED,
+                job.name,
+                job.kind,
+                value=self._running_gpus(job),
+                detail="in_place",
             )
             self._restart(job, delay)
             return
@@ -516,9 +521,19 @@ class Training:
         self._take(job, k)
         job.starts += 1
         self.rec.event(
-            now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="in_place"
+            now,
+            EventKind.RESTARTED,
+            job.name,
+            job.kind,
+            value=self._running_gpus(job),
+            detail="in_place",
         )
         self._restart(job, delay_s)
+
+    @staticmethod
+    def _running_gpus(job: Job) -> int:
+        """The GPUs ``job`` restarts on: its shrunk replicas' while shrunk, else all of its."""
+        return job.shrunk_gpus if not math.isnan(job.shrunk_since) else job.gpus
 
     def replaced(self, job: Job) -> None:
         """The scheduler found the domains an AWAITING ``job`` waited for: it restarts (the
@@ -550,10 +565,13 @@ class Training:
         if kept < 1 or kept < math.ceil(self.elastic_min_share * sh.dp - 1e-9):
             return False
         now = self.env.now
-        if math.isnan(job.shrunk_since):
+        if math.isnan(job.shrunk_since):  # a shrink episode: full size -> shrunk
             job.shrunk_since = now
-        job.shrinks += 1
+            job.shrinks += 1
+        else:  # shrunk again, on fewer replicas, within the same episode
+            job.reshrinks += 1
         job.shrunk_domains = used
+        job.shrunk_gpus = kept * sh.replica_gpus
         job.set_factor(ELASTIC, factor)  # not running: it takes the factor into its restart
         job.awaiting_domains += lost
         self.scheduler.awaiting[job] = job.awaiting_domains
@@ -563,7 +581,7 @@ class Training:
             EventKind.RESTARTED,
             job.name,
             job.kind,
-            value=kept * sh.replica_gpus,
+            value=job.shrunk_gpus,
             detail="shrunk",
         )
         self._restart(job, delay_s)
@@ -614,6 +632,7 @@ class Training:
         job.shrunk_s += now - job.shrunk_since
         job.shrunk_since = math.nan
         job.shrunk_domains = 0
+        job.shrunk_gpus = 0
         job.set_factor(ELASTIC, 1.0)
 
     def network_interrupt(self, job: Job, domain: int) -> None:
@@ -641,7 +660,12 @@ class Training:
         )
         job.starts += 1
         self.rec.event(
-            now, EventKind.RESTARTED, job.name, job.kind, value=job.gpus, detail="in_place"
+            now,
+            EventKind.RESTARTED,
+            job.name,
+            job.kind,
+            value=self._running_gpus(job),
+            detail="in_place",
         )
         self._restart(job)
 

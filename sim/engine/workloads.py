@@ -203,8 +203,10 @@ class Job(Workload):
         self.elastic: dict[int, Any] = {}
         self.shrunk_since = math.nan  # when it last shrank (NaN: at full size)
         self.shrunk_domains = 0  # domains its replicas occupy while shrunk
+        self.shrunk_gpus = 0  # GPUs of its replicas while shrunk
         self.shrunk_s = 0.0  # wall time shrunk (until it grew back, or the end)
-        self.shrinks = 0
+        self.shrinks = 0  # shrink episodes (full size -> shrunk)
+        self.reshrinks = 0  # shrunk again on fewer replicas within an episode
         self.act_domains = 0  # domains counted in the running levels when it last began
         #: the network factor of a placement: called with [(tier, GPUs per group, per-GPU
         #: bytes/s)] for the tiers it crosses and the share of its links that are up

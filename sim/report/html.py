@@ -339,7 +339,7 @@ def _kpi_cards(tables: RunTables) -> list[str]:
             "failures",
             f"{r['failures']:,}",
             f"{fmt(r['failures_per_day'], ',.1f')} per day,"
-            f" {plural(r['job_interruptions'], 'job interruption')}",
+            f" {plural(r['job_interruptions'], 'unplanned job interruption')}",
         )
     )
     return cards
@@ -541,7 +541,12 @@ def reliability_section(tables: RunTables) -> str:
     rows = []
     for r in runs:
         lost = r.get("hours_lost") or {}
-        causes = sorted((r.get("interruptions_by_cause") or {}).items(), key=lambda kv: -kv[1])
+        # unplanned only: planned maintenance is the "planned" column (a run folder from
+        # before counted its drains among the causes)
+        unplanned = {
+            k: v for k, v in (r.get("interruptions_by_cause") or {}).items() if k != "maintenance"
+        }
+        causes = sorted(unplanned.items(), key=lambda kv: -kv[1])
         rows.append(
             {
                 "run": r["name"],

@@ -47,7 +47,8 @@ def test_summary_reads_like_the_report(small_tables: Callable[..., RunTables]) -
     assert "$6.28B:" in printed and "e+" not in printed
     assert "/GPU-h fully loaded" in printed and "/M tok" in printed
     assert "mean wait 7.6 s," in printed
-    assert "1 job interruption" in printed and "1 job interruptions" not in printed
+    assert "1 unplanned job interruption" in printed
+    assert "1 unplanned job interruptions" not in printed
     assert "1 interruption" in printed and "1 interruptions" not in printed
 
 
@@ -74,3 +75,17 @@ def test_money_dust_and_empty_classes_are_not_printed(
         posttraining_text({"submitted": 3, "finished": 1, "mean_wait_hours": 0.5, "preemptions": 1})
         == "1 of 3 finished, mean wait 30 min, 1 preemption"
     )
+
+
+def test_shrinks_and_the_failure_line(small_tables: Callable[..., RunTables]) -> None:
+    """A shrunk pre-training run says its shrinks and hours shrunk (shrink_elastic); the
+    failures line keeps unplanned job interruptions apart from planned maintenance drains."""
+    summary = copy.deepcopy(small_tables().summary)
+    assert summary["pretraining_runs"]
+    assert " shrink" not in _printed(summary)  # none: nothing said
+    summary["pretraining_runs"][0].update(shrinks=18, reshrinks=59, shrunk_hours=29.04)
+    summary["reliability"].update(failures=1175, job_interruptions=1413, maintenance_drains=169)
+    printed = _printed(summary)
+    assert "18 shrinks (59 reshrinks), 29.0 h shrunk" in printed
+    assert "1,175 domain failures" in printed
+    assert "1,413 unplanned job interruptions; planned apart: 169 maintenance drains" in printed
