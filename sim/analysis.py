@@ -460,6 +460,15 @@ def _requests(traces: pd.DataFrame, service: str) -> dict[str, float]:
     return out
 
 
+def _engine_of(facts: RunFacts, service: str) -> tuple[str, str] | None:
+    """(KV-cache policy, serving runtime) ``service``'s capacity was estimated with, from the
+    run facts (None for facts made by hand or by older runs)."""
+    for s in facts["services"]:
+        if s["name"] == service and s.get("runtime"):
+            return s.get("kv_cache", ""), s["runtime"]
+    return None
+
+
 def _provenance(facts: RunFacts, service: str) -> tuple[str, str] | None:
     """(provenance, source) of ``service``'s capacity from the run facts (None for facts made
     by hand)."""
@@ -717,6 +726,9 @@ def summarize(
         prov = _provenance(facts, str(r["name"]))
         if prov is not None:
             svc["capacity_provenance"], svc["capacity_source"] = prov
+        engine = _engine_of(facts, str(r["name"]))
+        if engine is not None:
+            svc["kv_cache"], svc["runtime"] = engine
         cap = _capacity(facts, str(r["name"]), float(r["gpus"]))
         if cap is not None:
             per_domain, per_mw, at_peak = cap

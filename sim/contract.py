@@ -495,6 +495,9 @@ class ServiceFacts(TypedDict):
     #: (sim.perf.serving), and in words (absent for facts made by hand)
     capacity_provenance: NotRequired[str]
     capacity_source: NotRequired[str]
+    #: the serving engine the capacity was estimated for: KV-cache policy and runtime
+    kv_cache: NotRequired[str]
+    runtime: NotRequired[str]
     #: provisioned IT power of one of its domains (its capacity per MW divides by it)
     domain_power_w: NotRequired[float]
 
@@ -697,6 +700,9 @@ class ServiceSummary(TypedDict):
     #: provenance of the serving capacity (measured, fitted, from specs, assumption) and its source
     capacity_provenance: NotRequired[str]
     capacity_source: NotRequired[str]
+    #: the serving engine its capacity was estimated for: KV-cache policy and runtime
+    kv_cache: NotRequired[str]
+    runtime: NotRequired[str]
     #: what it could sustain at its latency targets (capacity, not demand): output tokens a day
     #: per domain, per MW of provisioned IT power of its domains, and with the most domains it
     #: held in the run (:func:`sim.analysis.summarize`)

@@ -276,6 +276,8 @@ def run_facts(plan: Plan) -> RunFacts:
                 * (1.0 + s.prompt_tokens_per_request / s.tokens_per_request),
                 "capacity_provenance": str(s.estimate.get("provenance", "")),
                 "capacity_source": str(s.estimate.get("provenance_detail", "")),
+                "kv_cache": str(s.estimate.get("kv_cache", "")),
+                "runtime": str(s.estimate.get("runtime", "")),
             }
             for s in plan.services
         ],

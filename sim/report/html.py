@@ -326,8 +326,11 @@ def _kpi_cards(tables: RunTables) -> list[str]:
                     if known and v.get("cost_per_million_tokens_with_idle_usd") is not None
                     else ""
                 )
+                + (f"; capacity {v['capacity_provenance']}" if v.get("capacity_provenance") else "")
                 + (
-                    f"; capacity {v['capacity_provenance']}" if v.get("capacity_provenance") else ""
+                    f" ({v['kv_cache']} KV, {v['runtime']} runtime)"
+                    if v.get("runtime") and v.get("kv_cache")
+                    else ""
                 ),
             )
         )

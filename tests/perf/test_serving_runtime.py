@@ -22,6 +22,7 @@ from sim.catalog.models import get_model
 from sim.config.loader import ScenarioError, load_scenario, resolved_dict
 from sim.config.schema import InferenceService
 from sim.perf import PerfError, estimate_inference
+from sim.report.html import render_report
 from sim.runner import prepare
 from sim.serving.shape import shape_of_service
 
@@ -141,3 +142,16 @@ def test_an_entry_with_its_own_gemm_does_not_borrow_hoppers_kernel_ceiling() -> 
     hopper = Efficiency()
     assert (hopper.gemm_at(Precision.FP8), hopper.gemm_kernel_at(Precision.FP8)) == (0.65, 0.669)
     assert hopper.gemm_kernel_at(Precision.BF16) == hopper.gemm_at(Precision.BF16)
+
+
+def test_the_run_summary_and_report_name_the_serving_engine(
+    tiny_scenario: Callable[..., Any], run_scenario: Callable[..., Any]
+) -> None:
+    """A service's card says which KV policy and runtime its capacity was estimated for."""
+    data = tiny_scenario(racks=2, hardware="h200_sxm", duration="2 h", inference=[
+        {**SERVICE, "runtime": "torch_flow", "kv_cache": "paged"},
+    ])  # fmt: skip
+    _, tables = run_scenario(data)
+    (svc,) = tables.summary["inference_services"]
+    assert (svc["kv_cache"], svc["runtime"]) == ("paged", "torch_flow")
+    assert "paged KV, torch_flow runtime" in render_report(tables)
