@@ -225,7 +225,7 @@ def test_h100(cat: dict[str, HardwareSpec]) -> None:
     h = cat["h100_sxm"]
     assert h.hbm_bandwidth_bytes_per_s == pytest.approx(3.35e12)
     assert h.provenance["hbm_bandwidth_bytes_per_s"].range == (3.0e12, 3.35e12)
-    assert h.hbm_bytes == pytest.approx(80e9)
+    assert h.hbm_bytes == pytest.approx(85.52e9)  # 81,559 MiB as nvidia-smi reports (S125)
     assert h.scaleup_bandwidth_bytes_per_s == pytest.approx(900e9)
     assert h.scaleout_bandwidth_bits_per_s == pytest.approx(4e11)
     assert h.domain_power_w == pytest.approx(10.2e3)
@@ -234,6 +234,8 @@ def test_h100(cat: dict[str, HardwareSpec]) -> None:
 
 def test_usable_hbm(cat: dict[str, HardwareSpec]) -> None:
     gb_per = {name: cat[name].hbm_bytes / 1e9 for name in NAMES}
+    assert gb_per["h100_sxm"] == 85.52  # the datasheets' "80 GB" is 80 GiB
+    assert gb_per["h200_sxm"] == 150.75  # and "141 GB" about 140 GiB
     assert gb_per["b200_hgx"] == 180
     assert gb_per["gb200_nvl72"] == 186
     assert gb_per["b300_hgx"] == 270
