@@ -88,6 +88,10 @@ __all__ = [
 #: serve, so over that time its requests miss their targets. The same 5% as a training run's
 #: default ``reliability.waiting_warning_share`` (waiting for domains).
 OVER_CAPACITY_WARNING_SHARE = 0.05
+#: warn when a service within its capacity still meets its latency targets for fewer of its
+#: requests than this (a planning threshold: the capacity is planned at the targets' p99, so a
+#: service within it should meet them for ~99%)
+SLO_WARNING_ATTAINMENT = 0.90
 
 #: event pairs that take hardware out of service and bring it back (their detail: the cause)
 _OUT = {"failure": 1.0, "repair": -1.0, "tray_failure": 1.0, "tray_repair": -1.0}
@@ -723,6 +727,18 @@ def summarize(
                     f" dropped ({met}): give it more domains (more racks, a higher priority"
                     " class, or a lower max_load) or less demand"
                 )
+            else:
+                att = svc["slo_attainment"]
+                if att is not None and att < SLO_WARNING_ATTAINMENT:
+                    # within capacity and still missing: the targets are out of reach of the
+                    # request mix itself (a 2 s TTFT for the longest prompts, say)
+                    warnings.append(
+                        f"inference service {r['name']}: only {att:.1%} of its requests met"
+                        " their latency targets although demand stayed within the capacity it"
+                        f" held (below {SLO_WARNING_ATTAINMENT:.0%}): the targets are beyond"
+                        " what this request mix gets even on a lightly loaded replica; relax"
+                        " ttft/tpot, shorten the prompts, or check with aifactory serve-sim"
+                    )
         prov = _provenance(facts, str(r["name"]))
         if prov is not None:
             svc["capacity_provenance"], svc["capacity_source"] = prov

@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.catalog.models import get_model
+from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError
 from sim.io import OutputError, default_run_dir, write_serving_run
 from sim.perf import PerfError
@@ -132,6 +133,9 @@ def _run(args: argparse.Namespace, out: Console) -> int:
         raise _UserError("give --rate or --trace, not both")
     if not (args.trace_speed > 0 and math.isfinite(args.trace_speed)):
         raise _UserError(f"--trace-speed: must be a positive number, got {args.trace_speed}")
+    problem = out_problem(args.out)  # before the simulation, not after it
+    if problem is not None:
+        raise _UserError(problem)
     loaded, plan = prepare(args.scenario, seed=args.seed, overrides=args.overrides)
     sc = loaded.scenario
     names = [v.name for v in sc.workloads.inference]
@@ -143,6 +147,16 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     v = sc.workloads.inference[names.index(args.service)]
     ps = next(s for s in plan.services if s.name == v.name)
     hw = plan.hw_specs[ps.hw_index]
+    if float(ps.estimate.get("prefill_gpus_per_replica") or 0.0) > 0.0:
+        # the fleet prefills this service on the rack's companion parts; the request level
+        # has no disaggregation, and its replicas would prefill on their own GPUs at a rate
+        # planned for unlimited companion prefill (review): refused rather than misleading
+        raise _UserError(
+            f"--service {v.name}: it prefills on a separate pool ({hw.display_name} companion parts"
+            " under prefill: companion or auto), which the request-level simulator does not model;"
+            f" run it with --set 'workloads.inference[{names.index(args.service)}]"
+            ".prefill=colocated' to simulate it co-located (docs/serving.md)"
+        )
     model = get_model(v.model)
     try:
         # the replica layout the fluid plan serves with

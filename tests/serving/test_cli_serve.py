@@ -165,3 +165,42 @@ def test_same_seed_same_tables(tmp_path: Path) -> None:
     for table in ("requests", "levels"):
         a = pd.read_parquet(tmp_path / "a" / f"{table}.parquet")
         assert a.equals(pd.read_parquet(tmp_path / "b" / f"{table}.parquet"))
+
+
+CPX_SCENARIO = """
+name: cpx
+run: {duration: 1 d, seed: 3}
+facility:
+  grid_power: 10 MW
+  pue: 1.2
+  halls:
+    - {name: h, hardware: vr200_nvl144_cpx, racks: 4}
+workloads:
+  inference:
+    - {name: r1-long, model: deepseek-r1, precision: fp8, demand: {mean_requests_per_s: 1},
+       input_tokens: 100000, output_tokens: 1000, ttft: 2 s, tpot: 50 ms, min_domains: 1}
+"""
+
+
+def test_a_companion_prefill_service_is_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The request level has no disaggregation: a CPX service is refused with the way to run it
+    co-located, not simulated at a rate planned for unlimited companion prefill (review)."""
+    path = tmp_path / "cpx.yaml"
+    path.write_text(CPX_SCENARIO)
+    out = tmp_path / "never"
+    assert main(["serve-sim", str(path), "--service", "r1-long", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "does not model" in err and "prefill=colocated" in err
+    assert not out.exists()
+
+
+def test_out_is_checked_before_the_simulation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    args = ["serve-sim", SMOKE, "--service", "chat-70b", "--duration", "7d"]
+    assert main([*args, "--out", str(tmp_path / "full")]) == 2  # 7 days would take a minute
+    assert "already exists" in capsys.readouterr().err
