@@ -92,6 +92,8 @@ OVER_CAPACITY_WARNING_SHARE = 0.05
 #: requests than this (a planning threshold: the capacity is planned at the targets' p99, so a
 #: service within it should meet them for ~99%)
 SLO_WARNING_ATTAINMENT = 0.90
+#: warn when more of a service's requests than this exceed the model's context (cut to fit)
+CONTEXT_WARNING_SHARE = 0.01
 
 #: event pairs that take hardware out of service and bring it back (their detail: the cause)
 _OUT = {"failure": 1.0, "repair": -1.0, "tray_failure": 1.0, "tray_repair": -1.0}
@@ -739,6 +741,21 @@ def summarize(
                         " what this request mix gets even on a lightly loaded replica; relax"
                         " ttft/tpot, shorten the prompts, or check with aifactory serve-sim"
                     )
+        clipped = next(
+            (
+                float(f.get("context_clipped_share", 0.0))
+                for f in facts["services"]
+                if f["name"] == r["name"]
+            ),
+            0.0,
+        )
+        if clipped > CONTEXT_WARNING_SHARE:
+            warnings.append(
+                f"inference service {r['name']}: {clipped:.1%} of its requests (the long tail of"
+                " its prompt and output lengths) exceed the model's context window and are cut"
+                " to fit at the request level, which its SLO attainment is estimated from:"
+                " shorten input_tokens or output_tokens, or use a model with a longer context"
+            )
         prov = _provenance(facts, str(r["name"]))
         if prov is not None:
             svc["capacity_provenance"], svc["capacity_source"] = prov

@@ -84,7 +84,7 @@ from sim.rng import RandomStreams
 from sim.serving.capacity import AttainmentTable, attainment_table
 from sim.serving.shape import shape_of_service
 from sim.serving.steps import decode_iteration_s
-from sim.serving.workload import SessionShape, session_mix
+from sim.serving.workload import SessionShape, context_clipped_share, session_mix
 from sim.units import DAY_S, YEAR_S
 
 __all__ = [
@@ -339,6 +339,9 @@ class PlannedService:
     #: multiplier (:func:`reasoning_multiplier`)
     reasoning_tokens_per_request: float = 0.0
     reasoning_ramp: tuple[float, float, float] | None = None
+    #: share of its requests (at the run's longest reasoning) whose prompt and generation
+    #: exceed the model's context: the request level cuts them to fit
+    context_clipped_share: float = 0.0
 
     def tokens_factor(self, t_s: np.ndarray) -> np.ndarray:
         """Generated tokens per request at times ``t_s`` over those at multiplier 1."""
@@ -1964,6 +1967,11 @@ def _plan_service(
         replicas_per_domain=replicas,
         reasoning_tokens_per_request=float(v.reasoning_tokens),
         reasoning_ramp=ramp,
+        context_clipped_share=context_clipped_share(
+            input_tokens,
+            v.output_tokens + v.reasoning_tokens * peak_reasoning,
+            model.max_seq_len,
+        ),
         slo=slo,
         slo_unmeasured=slo is None
         and companion is not None

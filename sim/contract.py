@@ -498,6 +498,8 @@ class ServiceFacts(TypedDict):
     #: the serving engine the capacity was estimated for: KV-cache policy and runtime
     kv_cache: NotRequired[str]
     runtime: NotRequired[str]
+    #: share of its requests longer than the model's context (the request level cuts them)
+    context_clipped_share: NotRequired[float]
     #: provisioned IT power of one of its domains (its capacity per MW divides by it)
     domain_power_w: NotRequired[float]
 

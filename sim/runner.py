@@ -278,6 +278,7 @@ def run_facts(plan: Plan) -> RunFacts:
                 "capacity_source": str(s.estimate.get("provenance_detail", "")),
                 "kv_cache": str(s.estimate.get("kv_cache", "")),
                 "runtime": str(s.estimate.get("runtime", "")),
+                "context_clipped_share": s.context_clipped_share,
             }
             for s in plan.services
         ],

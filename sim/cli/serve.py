@@ -206,6 +206,8 @@ def _run(args: argparse.Namespace, out: Console) -> int:
             "scenario": sc.name,
             "seed": seed,
             "arrivals": arrivals,
+            # requests whose prompt and output exceed the model's context are cut to fit
+            "context_clipped_share": ps.context_clipped_share,
             "service": {
                 "name": v.name,
                 "model": model.display_name or str(v.model),
@@ -270,6 +272,12 @@ def _print(out: Console, s: dict[str, Any], folder: Path) -> None:
     t.add_column("value", justify="right")
     r = s["requests"]
     t.add_row("arrivals", s["arrivals"])
+    if s["context_clipped_share"] > 0.01:
+        t.add_row(
+            "context",
+            f"{s['context_clipped_share']:.1%} of requests exceed the model's context and are cut"
+            " to fit (their prompt, then their output)",
+        )
     t.add_row(
         "requests",
         f"{r['arrived']:,} arrived = {r['served']:,} served + {r['dropped']:,} dropped +"

@@ -160,5 +160,23 @@ workloads:
     row = t.summary["inference_services"][0]
     assert row["over_capacity_share"] < 0.05
     assert row["slo_attainment"] < 0.9
-    (warning,) = [w for w in t.summary["warnings"] if "inference service r1-long" in w]
-    assert f"only {row['slo_attainment']:.1%}" in warning and "serve-sim" in warning
+    slo, context = [w for w in t.summary["warnings"] if "inference service r1-long" in w]
+    assert f"only {row['slo_attainment']:.1%}" in slo and "serve-sim" in slo
+    # and 22% of its requests are longer than the model's 131,072-token context (review)
+    assert "22.2% of its requests" in context and "context window" in context
+
+
+def test_context_clipped_share_is_what_the_request_level_cuts() -> None:
+    """The planned share of requests beyond the context equals the share the request level's
+    own draws cut (a different sample of the same lengths, so within sampling error)."""
+    from sim.serving.workload import context_clipped_share, poisson_requests
+
+    share = context_clipped_share(100_000, 1000, 131_072)
+    reqs = poisson_requests(
+        np.random.default_rng(7), rate_per_s=20.0, duration_s=1000.0, input_tokens=100_000,
+        output_tokens=1000, max_context=131_072,
+    )  # fmt: skip
+    cut = float(np.mean(reqs.prompt_tokens + reqs.output_tokens >= 131_072))
+    assert share == approx(cut, abs=0.02)
+    assert 0.15 < share < 0.3
+    assert context_clipped_share(294, 274, 4096) < 0.01  # MLPerf's lengths on a 4k model
