@@ -1888,7 +1888,9 @@ def _plan_service(
         err.add(where, f"cannot serve on {spec.display_name}: {exc.args[0] if exc.args else exc}")
         return None
     if not est.meets_targets:
-        which = (*loc, "ttft" if v.ttft_s is not None else "tpot")
+        # the key of the target that is missed (ttft when both are)
+        ttft_missed = v.ttft_s is not None and est.ttft_s > v.ttft_s
+        which = (*loc, "ttft" if ttft_missed or v.tpot_s is None else "tpot")
         err.add(
             which,
             f"no batch on {spec.display_name} meets the latency targets (ttft"
