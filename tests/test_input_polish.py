@@ -64,6 +64,12 @@ def _load_error(*overrides: str, path: Path = SMOKE) -> str:
             " serve-sim, commitment; see `aifactory --help`",
         ),
         (
+            # the options belong to the command that was misspelt: not called unknown (review)
+            ["estimate", "serv", "--model", "x", "--hardware", "y", "--input", "3"],
+            "error: unknown command 'serv' (did you mean 'serve'?); choose from train, serve;"
+            " see `aifactory estimate --help`",
+        ),
+        (
             ["estimate", "trian"],
             "error: unknown command 'trian' (did you mean 'train'?); choose from train, serve;"
             " see `aifactory estimate --help`",

@@ -68,7 +68,11 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         unknown = _unknown_options(self, self._given)
         text = _explain(self, message)
-        if unknown and not message.startswith("unrecognized arguments"):
+        if (
+            unknown
+            and not message.startswith("unrecognized arguments")
+            and not text.startswith("unknown command")  # its options belong to the command
+        ):
             # `--modle x` is the cause of "required: --model": say the cause first
             text = f"{unknown}; {text}"
         text = " ".join(text.split())
