@@ -423,3 +423,11 @@ def test_a_plausible_mistake_is_one_line_and_leaves_nothing(
     before = sorted(p.name for p in tmp_path.iterdir())
     assert _cli_error(argv, capsys).startswith(expected)
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no outputs/, no half folder
+
+
+def test_an_empty_out_is_refused() -> None:
+    """``--out ""`` wrote the run into the current folder (review)."""
+    from sim.cli.outdir import out_problem
+
+    assert out_problem("") == "--out is empty: give a folder name"
+    assert out_problem("  ") == "--out is empty: give a folder name"

@@ -15,6 +15,8 @@ def out_problem(out: str | None, *, resumable: bool = False) -> str | None:
     """
     if out is None:
         return None
+    if not out.strip():
+        return "--out is empty: give a folder name"
     path = Path(out)
     try:
         if path.exists():
