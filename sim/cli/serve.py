@@ -24,9 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from sim.build import reasoning_multiplier
 from sim.catalog.models import get_model
 from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError
@@ -160,7 +162,17 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     model = get_model(v.model)
     try:
         # the replica layout the fluid plan serves with
-        shape = shape_of_service(v, model, hw, kv_cache=args.kv_cache, tp=int(ps.estimate["tp"]))
+        # at the reasoning length the plan's capacity (and so the default rate) is for: the
+        # longest of the run under a reasoning_growth ramp, as the fleet's SLO table
+        at_peak = v
+        if ps.reasoning_ramp is not None:
+            peak = float(reasoning_multiplier(ps.reasoning_ramp, np.array([sc.run.duration_s]))[0])
+            at_peak = v.model_copy(
+                update={"reasoning_tokens": round(v.reasoning_tokens * max(1.0, peak))}
+            )
+        shape = shape_of_service(
+            at_peak, model, hw, kv_cache=args.kv_cache, tp=int(ps.estimate["tp"])
+        )
         step = shape.step()
     except PerfError as exc:
         raise _UserError(f"--service {v.name}: {exc}") from None
@@ -216,6 +228,8 @@ def _run(args: argparse.Namespace, out: Console) -> int:
                 "tp": shape.tp,
                 "ep": shape.ep,
                 "replica_gpus": shape.replica_gpus,
+                # visible output plus reasoning, at the longest reasoning of the run
+                "generated_tokens_per_request": shape.generated_tokens,
             },
             "engine": {
                 "kv_cache": shape.options.kv_cache,

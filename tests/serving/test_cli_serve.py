@@ -204,3 +204,13 @@ def test_out_is_checked_before_the_simulation(
     args = ["serve-sim", SMOKE, "--service", "chat-70b", "--duration", "7d"]
     assert main([*args, "--out", str(tmp_path / "full")]) == 2  # 7 days would take a minute
     assert "already exists" in capsys.readouterr().err
+
+
+def test_a_reasoning_ramp_is_simulated_at_the_length_the_plan_is_for(tmp_path: Path) -> None:
+    """The default rate is the plan's capacity at the run's longest reasoning, so the requests
+    are too (review: they were simulated at the base length, a load of ~0.46, not 0.85)."""
+    out = tmp_path / "surge"
+    args = ["serve-sim", "scenarios/reasoning_surge.yaml", "--service", "reasoning-large"]
+    assert main([*args, "--duration", "2min", "--quiet", "--out", str(out)]) == 0
+    svc = json.loads((out / "summary.json").read_text())["service"]
+    assert svc["generated_tokens_per_request"] == 500 + 6000  # 3,000 reasoning doubled
