@@ -292,6 +292,16 @@ COMPARED_SERVICE = EntityFamily(
             "tokens per day",
             "output tokens a day one of its domains could sustain at its latency targets",
         ),
+        Column(
+            "slo_attainment",
+            "1",
+            "share of its requests that met its latency targets (NaN where not estimated)",
+        ),
+        Column(
+            "over_capacity_share",
+            "1",
+            "share of the run its demand exceeded the capacity it held at its targets",
+        ),
     ),
 )
 

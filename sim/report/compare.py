@@ -21,6 +21,9 @@ Columns of :func:`comparison_table` (one row per run; units in the names):
   latency targets, output tokens a day per MW of its domains' provisioned IT power (capacity,
   not the demand it was given; :func:`sim.analysis.summarize`), and
   ``service.<service>.capacity_tokens_per_day_per_domain``; NaN for a run without them;
+  ``service.<service>.slo_attainment`` (share of its requests that met the latency targets; NaN
+  where not estimated) and ``service.<service>.over_capacity_share`` (share of the run its
+  demand exceeded the capacity it held);
 * ``training_run``, ``training_run_days`` (submission to completion of the first pre-training
   run), ``training_run_projected`` (True when it did not finish in the window and the time is
   projected from its progress);
@@ -178,14 +181,20 @@ def comparison_table(runs: dict[str, RunTables]) -> pd.DataFrame:
         capacity = {c["name"]: c for c in s.get("inference_services", [])}
         for name in services:
             row[_cost_column(name)] = _nan(per_svc.get(name))
-            for q in CAPACITY_QUANTITIES:
+            for q in SERVICE_QUANTITIES:
                 row[entity_column(COMPARED_SERVICE, name, q)] = _nan(capacity.get(name, {}).get(q))
         rows.append(row)
     return pd.DataFrame(rows).set_index("run")
 
 
-#: per-service capacity columns of the comparison table (tokens a day at the SLO)
-CAPACITY_QUANTITIES = ("capacity_tokens_per_day_per_mw", "capacity_tokens_per_day_per_domain")
+#: per-service columns of the comparison table: capacity (tokens a day at the SLO), the share of
+#: requests that met the latency targets, and the share of the run demand exceeded capacity
+SERVICE_QUANTITIES = (
+    "capacity_tokens_per_day_per_mw",
+    "capacity_tokens_per_day_per_domain",
+    "slo_attainment",
+    "over_capacity_share",
+)
 
 
 def by_release(runs: dict[str, RunTables]) -> dict[str, RunTables]:

@@ -124,6 +124,10 @@ def test_comparison_table_values(smoke_tables: RunTables) -> None:
     assert row["training_run_days"] == pytest.approx(s["pretraining_runs"][0]["completion_days"])
     assert not row["training_run_projected"]
     assert row["utilization"] == pytest.approx(s["utilization"])
+    # the service's SLO attainment and time over capacity compare across runs too (review)
+    svc = s["inference_services"][0]
+    for q in ("slo_attainment", "over_capacity_share"):
+        assert row[f"service.{svc['name']}.{q}"] == pytest.approx(svc[q])
 
 
 def test_unknown_price_is_nan_not_energy_only(small_tables: Callable[..., RunTables]) -> None:
