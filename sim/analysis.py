@@ -466,12 +466,12 @@ def _requests(traces: pd.DataFrame, service: str) -> dict[str, float]:
     return out
 
 
-def _engine_of(facts: RunFacts, service: str) -> tuple[str, str] | None:
-    """(KV-cache policy, serving runtime) ``service``'s capacity was estimated with, from the
-    run facts (None for facts made by hand or by older runs)."""
+def _engine_of(facts: RunFacts, service: str) -> tuple[str, str, str] | None:
+    """(KV-cache policy, serving runtime, prefill) ``service``'s capacity was estimated with,
+    from the run facts (None for facts made by hand or by older runs)."""
     for s in facts["services"]:
         if s["name"] == service and s.get("runtime"):
-            return s.get("kv_cache", ""), s["runtime"]
+            return s.get("kv_cache", ""), s["runtime"], s.get("prefill", "colocated")
     return None
 
 
@@ -761,7 +761,7 @@ def summarize(
             svc["capacity_provenance"], svc["capacity_source"] = prov
         engine = _engine_of(facts, str(r["name"]))
         if engine is not None:
-            svc["kv_cache"], svc["runtime"] = engine
+            svc["kv_cache"], svc["runtime"], svc["prefill"] = engine
         cap = _capacity(facts, str(r["name"]), float(r["gpus"]))
         if cap is not None:
             per_domain, per_mw, at_peak = cap

@@ -510,6 +510,8 @@ class ServiceFacts(TypedDict):
     runtime: NotRequired[str]
     #: share of its requests longer than the model's context (the request level cuts them)
     context_clipped_share: NotRequired[float]
+    #: where its prompts are prefilled: colocated, or companion (another pool)
+    prefill: NotRequired[str]
     #: provisioned IT power of one of its domains (its capacity per MW divides by it)
     domain_power_w: NotRequired[float]
 
@@ -715,6 +717,8 @@ class ServiceSummary(TypedDict):
     #: the serving engine its capacity was estimated for: KV-cache policy and runtime
     kv_cache: NotRequired[str]
     runtime: NotRequired[str]
+    #: where its prompts are prefilled: colocated, or companion (SLO attainment then n/a)
+    prefill: NotRequired[str]
     #: what it could sustain at its latency targets (capacity, not demand): output tokens a day
     #: per domain, per MW of provisioned IT power of its domains, and with the most domains it
     #: held in the run (:func:`sim.analysis.summarize`)

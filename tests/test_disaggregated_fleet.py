@@ -11,6 +11,7 @@ import pytest
 
 from sim.build import Plan
 from sim.config.loader import ScenarioError
+from sim.report.html import render_report
 
 
 def _service(prefill: str) -> dict[str, Any]:
@@ -70,4 +71,8 @@ def test_companion_prefill_attainment_is_not_a_number_it_did_not_measure(
     )
     plan, t = run_scenario(data)
     assert plan.services[0].slo_unmeasured
-    assert t.summary["inference_services"][0]["slo_attainment"] is None
+    svc = t.summary["inference_services"][0]
+    assert svc["slo_attainment"] is None
+    # and says why, in the summary and on the report's card (review)
+    assert svc["prefill"] == "companion"
+    assert "SLO n/a (companion prefill: not estimated)" in render_report(t)

@@ -285,7 +285,13 @@ def _print_summary(
                 if v.get("tokens_per_mwh") is not None
                 else ""
             )
-            + f", SLO {_fmt(v['slo_attainment'], '.1%')},"
+            + f", SLO {_fmt(v['slo_attainment'], '.1%')}"
+            + (
+                " (companion prefill)"
+                if v.get("prefill") == "companion" and v["slo_attainment"] is None
+                else ""
+            )
+            + ","
             f" {money(v['cost_per_million_tokens_usd'], 'M tok')}"
             + (
                 f" ({money(v['cost_per_million_tokens_with_idle_usd'], 'M tok')} with its"

@@ -312,7 +312,12 @@ def _kpi_cards(tables: RunTables) -> list[str]:
         cards.append(
             _card(
                 f"inference {v['name']}",
-                f"SLO {fmt(v['slo_attainment'], '.1%')}",
+                f"SLO {fmt(v['slo_attainment'], '.1%')}"
+                + (
+                    " (companion prefill: not estimated)"
+                    if v.get("prefill") == "companion" and v["slo_attainment"] is None
+                    else ""
+                ),
                 f"{si(v['tokens_per_day'])} tokens/day,"
                 + (
                     f" {si(v['tokens_per_mwh'])} tokens/MWh,"
