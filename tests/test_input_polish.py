@@ -431,3 +431,13 @@ def test_an_empty_out_is_refused() -> None:
 
     assert out_problem("") == "--out is empty: give a folder name"
     assert out_problem("  ") == "--out is empty: give a folder name"
+
+
+def test_a_shortened_choice_gets_a_guess() -> None:
+    """``fastest`` for ``fastest_completion`` was too far for difflib (review)."""
+    from sim.config.loader import _guess
+
+    assert _guess("fastest", ["fastest_completion", "lowest_cost", "first_fit"]) == (
+        " (did you mean 'fastest_completion'?)"
+    )
+    assert _guess("zzz", ["fastest_completion"]) == ""

@@ -484,7 +484,11 @@ def _one_of(choices: list[str]) -> str:
 
 
 def _guess(given: Any, choices: list[str]) -> str:
-    close = difflib.get_close_matches(str(given), choices, n=1) if isinstance(given, str) else []
+    if not isinstance(given, str):
+        return ""
+    close = difflib.get_close_matches(given, choices, n=1)
+    if not close and given:  # a shortened name: 'fastest' for 'fastest_completion'
+        close = [c for c in choices if c.startswith(given.lower())][:1]
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
