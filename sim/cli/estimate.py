@@ -450,7 +450,12 @@ def _serve_table(e: InferenceEstimate, dep: _Deployment, args: argparse.Namespac
     replicas = plural(dep.replicas, "replica")
     rows = [
         ("replica", f"TP{e.tp} x EP{e.ep} = {plural(e.replica_gpus, 'GPU')}, {replicas}"),
-        ("output tokens/s per GPU", f"{e.output_tokens_per_s_per_gpu:,.0f}"),
+        (
+            # with a separate prefill pool the estimate's per-GPU figure counts its parts too
+            "output tokens/s per GPU"
+            + (" or prefill part" if e.prefill_gpus_per_replica > 0 else ""),
+            f"{e.output_tokens_per_s_per_gpu:,.0f}",
+        ),
         ("output tokens/s (deployment)", f"{tokens:,.0f}"),
         ("batch", f"{e.batch} (KV cache {e.kv_cache}: at most {e.max_batch_kv})"),
         ("TTFT", f"{e.ttft_s * 1e3:,.0f} ms"),
