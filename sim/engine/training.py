@@ -452,16 +452,7 @@ class Training:
             self.scheduler.awaiting[job] = job.awaiting_domains
             return
         if lost_domains == 0:
-            job.starts += 1
-            self.rec.event(
-                now,
-                EventKind.RESTARTED,
-                job.name,
-                job.kind,
-                value=self._running_gpus(job),
-                detail="in_place",
-            )
-            self._restart(job, delay)
+            self._restart_in_place(job, delay)
             return
         before = self.scheduler.preempted
         if self.scheduler.replacement(job, lost_domains):
@@ -517,11 +508,14 @@ class Training:
 
     def _replace(self, job: Job, k: int, delay_s: float) -> None:
         """Give ``job`` ``k`` replacement domains and restart it in place."""
-        now = self.env.now
         self._take(job, k)
+        self._restart_in_place(job, delay_s)
+
+    def _restart_in_place(self, job: Job, delay_s: float = 0.0) -> None:
+        """Restart ``job`` on the domains it holds after ``delay_s`` (a restart event row)."""
         job.starts += 1
         self.rec.event(
-            now,
+            self.env.now,
             EventKind.RESTARTED,
             job.name,
             job.kind,
@@ -658,16 +652,7 @@ class Training:
             value=lost,
             detail="network",
         )
-        job.starts += 1
-        self.rec.event(
-            now,
-            EventKind.RESTARTED,
-            job.name,
-            job.kind,
-            value=self._running_gpus(job),
-            detail="in_place",
-        )
-        self._restart(job)
+        self._restart_in_place(job, 0.0)
 
     # ------------------------------------------------------------------ rate changes
 
