@@ -299,21 +299,8 @@ def write_serving_run(target: Path, tables: dict[str, pd.DataFrame], files: dict
 
 
 def write_report(folder: Path | str, text: str) -> Path:
-    """Replace ``report.html`` of a finished run folder atomically: written beside it under a
-    hidden name (with the umask's permissions, like the other files), then renamed over it."""
-    folder = Path(folder)
-    target = folder / "report.html"
-    tmp = folder / f".report.html.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
-    try:
-        tmp.write_text(text, "utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {target}: {exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+    """Replace ``report.html`` of a finished run folder atomically (:func:`write_file`)."""
+    return write_file(folder, "report.html", text)
 
 
 def write_file(folder: Path | str, name: str, content: str | pd.DataFrame) -> Path:

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.catalog.hardware import catalog
+from sim.cli.options import add_set_option
 from sim.cli.outdir import out_problem
 from sim.commitment import commitment_rows
 from sim.config.loader import (
@@ -53,14 +54,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--generations", help="comma-separated hardware names (default: the scenario's)")
     p.add_argument("--utilization", help="share of GPU-hours doing useful work, e.g. 0.8")
     p.add_argument("--out", help="write here (default outputs/commitment/<time>/)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override a value in the scenario, e.g. costs.wacc=0.08 (repeatable)",
-    )
+    add_set_option(p, "a value in the scenario", "costs.wacc=0.08")
     p.set_defaults(handler=cmd_commitment)
 
 

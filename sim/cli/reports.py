@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.build import with_natural_precision
+from sim.cli.options import add_set_option
 from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError, load_scenario
 from sim.contract import COMPARED_SERVICE, entity_column
@@ -73,14 +74,7 @@ def add_parsers(sub: Any) -> None:
         " force one where the hardware has it",
     )
     c.add_argument("--seed", type=int, help="root random seed for the scenarios run")
-    c.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override a value in every scenario run, e.g. run.duration=3d (repeatable)",
-    )
+    add_set_option(c, "a value in every scenario run", "run.duration=3d")
     c.set_defaults(handler=cmd_compare)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sim.cli.options import add_set_option
 from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError
 from sim.io import OutputError
@@ -28,21 +29,14 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("scenario", nargs="?", help="scenario YAML (default: built-in 1 GW factory)")
     p.add_argument("--seed", type=int, help="root random seed (overrides run.seed)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override a scenario value, e.g. run.duration=90d (repeatable)",
-    )
+    add_set_option(p)
     p.add_argument("--out", help="write the run folder here (default outputs/<scenario>/<id>/)")
     p.add_argument("--quiet", action="store_true", help="no progress or summary table")
     p.set_defaults(handler=cmd_run)
 
     v = sub.add_parser("validate", help="check scenario files without running them")
     v.add_argument("scenarios", nargs="+", help="scenario YAML files")
-    v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_set_option(v)
     v.set_defaults(handler=cmd_validate)
 
 

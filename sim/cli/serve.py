@@ -30,6 +30,7 @@ from rich.table import Table
 
 from sim.build import reasoning_multiplier
 from sim.catalog.models import get_model
+from sim.cli.options import add_set_option
 from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError
 from sim.io import OutputError, default_run_dir, write_serving_run
@@ -81,7 +82,7 @@ def add_parser(sub: Any) -> None:
         "--kv-cache", choices=KV_MODES, default=None, help="override the service's kv_cache"
     )
     p.add_argument("--seed", type=int, help="root random seed (overrides run.seed)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    add_set_option(p)
     p.add_argument("--out", help="write the run folder here")
     p.add_argument("--quiet", action="store_true", help="print only the run folder")
     p.set_defaults(handler=cmd_serve_sim)

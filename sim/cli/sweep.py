@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sim.cli.options import add_set_option
 from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError
 from sim.io import OutputError
@@ -46,14 +47,7 @@ def add_parser(sub: Any) -> None:
         " every combination)",
     )
     p.add_argument("--seeds", type=int, help="seeds per point, from the scenario's run.seed up")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override a value in every point, e.g. run.duration=30d (repeatable)",
-    )
+    add_set_option(p, "a value in every point", "run.duration=30d")
     p.add_argument(
         "--workers",
         type=int,

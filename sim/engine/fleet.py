@@ -209,17 +209,7 @@ class Fleet:
         d = self.spare[hall].pop1()
         self.n_spare[w.hw] -= 1
         self.spares_taken += 1
-        self.state_of[d] = HELD
-        self.holder_of[d] = w.index
-        w.held.push1(d)
-        w.hall_n[hall] += 1
-        if w.victim:
-            self.victims[w.hw][w.class_rank][w] = None
-            self.victim_domains[w.hw][w.class_rank] += 1
-        self._gpus(w, 1, now)
-        if w.draw_w:
-            self.power.refresh(w, now)
-        return d
+        return self._hold1(w, d, now)
 
     def register(self, w: Workload) -> int:
         """Give ``w`` its index in :attr:`holders`."""
@@ -255,7 +245,10 @@ class Fleet:
         """Move one free domain into ``w``'s holding (a replacement): :meth:`take` for k = 1
         without numpy's per-call overhead."""
         w.account_hold(now)
-        d = self.free[w.hw].pop1()
+        return self._hold1(w, self.free[w.hw].pop1(), now)
+
+    def _hold1(self, w: Workload, d: int, now: float) -> int:
+        """Put domain ``d``, just taken from a pool, into ``w``'s holding."""
         self.state_of[d] = HELD
         self.holder_of[d] = w.index
         w.held.push1(d)

@@ -207,23 +207,18 @@ class PriorityGangScheduler:
             while i < len(q):
                 job = q[i]
                 if job.options:
-                    if self._place(job, rank):
-                        del q[i]
-                        self._count_queued(job, -1)
-                        self.executor.start(job)
-                        if not self._may_start(rank):
-                            break  # nothing left of this class fits: the rest is not walked
-                    else:
-                        i += 1
-                    continue
-                usable = fleet.n_free(job.hw) - self.spares
-                # a start into free domains passes the power caps' admission; one that preempts
-                # lower work frees that work's power (the controller reacts if it is not enough)
-                if (
-                    self.admits(job)
-                    if job.domains <= usable
-                    else self._make_room(job.hw, rank, job.domains + self.spares)
-                ):
+                    placed = self._place(job, rank)
+                else:
+                    usable = fleet.n_free(job.hw) - self.spares
+                    # a start into free domains passes the power caps' admission; one that
+                    # preempts lower work frees that work's power (the controller reacts if it
+                    # is not enough)
+                    placed = (
+                        self.admits(job)
+                        if job.domains <= usable
+                        else self._make_room(job.hw, rank, job.domains + self.spares)
+                    )
+                if placed:
                     del q[i]
                     self._count_queued(job, -1)
                     self.executor.start(job)
