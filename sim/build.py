@@ -342,6 +342,10 @@ class PlannedService:
     #: share of its requests (at the run's longest reasoning) whose prompt and generation
     #: exceed the model's context: the request level cuts them to fit
     context_clipped_share: float = 0.0
+    #: the fluid backlog's give-up wait (s; sim.engine.backlog) and the TTFT target (s; None
+    #: without one): no request meets it while the backlog's wait exceeds it
+    client_timeout_s: float = 600.0
+    ttft_s: float | None = None
 
     def tokens_factor(self, t_s: np.ndarray) -> np.ndarray:
         """Generated tokens per request at times ``t_s`` over those at multiplier 1."""
@@ -1975,6 +1979,8 @@ def _plan_service(
             model.max_seq_len,
         ),
         slo=slo,
+        client_timeout_s=v.client_timeout_s,
+        ttft_s=v.ttft_s,
         slo_unmeasured=slo is None
         and companion is not None
         and (v.ttft_s is not None or v.tpot_s is not None),
