@@ -84,7 +84,7 @@ from sim.perf.common import to_precision, weight_bytes_per_param
 from sim.perf.training import default_vp
 from sim.rng import RandomStreams
 from sim.serving.capacity import AttainmentTable, attainment_table
-from sim.serving.shape import shape_of_service
+from sim.serving.shape import ServiceShape, shape_of_service
 from sim.serving.steps import decode_iteration_s
 from sim.serving.workload import SessionShape, context_clipped_share, session_mix
 from sim.units import DAY_S, YEAR_S
@@ -109,7 +109,9 @@ __all__ = [
     "PlannedScheduler",
     "PlannedService",
     "PlannedStream",
+    "ReplicaKind",
     "build",
+    "replica_kinds",
     "unknown_prices",
     "with_natural_precision",
 ]
@@ -339,6 +341,8 @@ class PlannedService:
     #: where its prompts are prefilled (sim/perf/inference.py mix_domain): colocated, companion
     #: (on the domain's companion parts) or hybrid (companion parts and GPUs)
     prefill: str = "colocated"
+    #: the domain's arrangement of replicas (None for a plan made without one)
+    mix: DomainMix | None = None
     #: reasoning tokens per request at multiplier 1, and the multiplier's ramp (factor, start,
     #: duration in s; None: constant); the capacity per domain is planned at the ramp's highest
     #: multiplier (:func:`reasoning_multiplier`)
@@ -1975,7 +1979,74 @@ def _plan_service(
         slo=slo,
         slo_unmeasured=slo_unmeasured,
         prefill=mix.mode,
+        mix=mix,
     )
+
+
+@dataclass(frozen=True)
+class ReplicaKind:
+    """One kind of replica a service's domains run (:class:`~sim.perf.DomainMix`), with the
+    request-level shape of one replica: ``companion`` (decode-only behind the companion parts),
+    ``colocated`` or ``gpu_prefill`` (decode-only behind prefill instances on GPUs)."""
+
+    name: str
+    estimate: InferenceEstimate
+    replicas_per_domain: float
+    shape: ServiceShape
+
+    @property
+    def tokens_per_s_per_domain(self) -> float:
+        return self.estimate.output_tokens_per_s_per_replica * self.replicas_per_domain
+
+    @property
+    def rate_per_s(self) -> float:
+        """Its fluid capacity per replica, requests/s (the attainment table's load unit)."""
+        return self.estimate.output_tokens_per_s_per_replica / self.shape.generated_tokens
+
+
+def replica_kinds(
+    mix: DomainMix,
+    v: InferenceService,
+    model: ModelShape,
+    spec: HardwareSpec,
+    input_tokens: int,
+    cache_hit: float,
+) -> list[ReplicaKind]:
+    """The kinds of replica in ``mix``, most tokens first, each with its request-level shape.
+
+    A decode-only kind's shape carries its prefill pool (:func:`~sim.perf.prefill_costs`): the
+    instances the domain gives one replica, its share of the companion parts in use (exactly
+    what it needs when the parts are the limit, more when the GPUs are), or the prefill GPUs
+    sized for it. ``v`` at the reasoning length the capacity was planned at."""
+    out: list[ReplicaKind] = []
+    kinds: list[tuple[str, InferenceEstimate | None, float, Any]] = [
+        ("companion", mix.companion, mix.companion_replicas, spec.prefill_accelerator),
+        (mix.gpu_kind, mix.gpu, mix.gpu_replicas, spec if mix.gpu_kind == "gpu_prefill" else None),
+    ]
+    for name, est, n, part in kinds:
+        if est is None or n <= 0:
+            continue
+        shape = shape_of_service(v, model, spec, tp=int(est.tp))
+        if part is not None:
+            costs = prefill_costs(
+                model,
+                spec,
+                v.precision,
+                est,
+                prefill_hw=part,
+                input_tokens=input_tokens,
+                output_tokens=v.output_tokens,
+                reasoning_tokens=v.reasoning_tokens,
+                prompt_cache_hit=cache_hit,
+            )
+            if name == "companion":
+                share = mix.parts / n / costs.devices
+                costs = replace(
+                    costs, instances_per_replica=max(costs.instances_per_replica, share)
+                )
+            shape = replace(shape, prefill=costs)
+        out.append(ReplicaKind(name, est, n, shape))
+    return sorted(out, key=lambda k: -k.tokens_per_s_per_domain)
 
 
 def _mix_attainment(
@@ -1988,58 +2059,22 @@ def _mix_attainment(
 ) -> AttainmentTable | None:
     """The request level's SLO attainment table of a domain's mix of replicas.
 
-    Each kind of replica the domain runs (:class:`~sim.perf.DomainMix`: co-located, or
-    decode-only behind its prefill pool of companion parts or of GPUs) gets its own table, at
-    loads of its own fluid capacity; the router is taken to load every replica to the same
-    share of its capacity, so the domain's attainment at a load is the kinds' attainments
-    weighted by the tokens each serves, and its latency percentiles the worse kind's
-    (pessimistic). A pool's instances per replica are what the domain gives a replica: its
-    share of the companion parts in use, or the prefill GPUs sized for it. None when a kind
-    cannot be simulated (agentic sessions behind a separate prefill pool)."""
-    kinds: list[tuple[InferenceEstimate, float, Any]] = []
-    if mix.companion is not None and mix.companion_replicas > 0:
-        assert spec.prefill_accelerator is not None
-        # the parts in use per replica: exactly what it needs when the parts are the limit,
-        # more when the GPUs are (a decode-bound companion domain)
-        share = mix.parts / mix.companion_replicas
-        kinds.append((mix.companion, mix.companion_replicas, (spec.prefill_accelerator, share)))
-    if mix.gpu is not None and mix.gpu_replicas > 0:
-        kinds.append(
-            (mix.gpu, mix.gpu_replicas, (spec, None) if mix.gpu_kind == "gpu_prefill" else None)
-        )
-    if v.sessions is not None and any(pool is not None for _, _, pool in kinds):
+    Each kind of replica the domain runs (:func:`replica_kinds`) gets its own table, at loads of
+    its own fluid capacity; the router is taken to load every replica to the same share of its
+    capacity, so the domain's attainment at a load is the kinds' attainments weighted by the
+    tokens each serves, and its latency percentiles the worse kind's (pessimistic). None when a
+    kind cannot be simulated (agentic sessions behind a separate prefill pool: a call's arrival
+    follows its parent's completion, which the pool's path does not model)."""
+    kinds = replica_kinds(mix, v, model, spec, input_tokens, cache_hit)
+    if v.sessions is not None and any(k.shape.prefill is not None for k in kinds):
         return None
-    tables: list[tuple[AttainmentTable, float]] = []
-    for est, n, pool in kinds:
-        shape = shape_of_service(v, model, spec, tp=int(est.tp))
-        if pool is not None:
-            part, parts_per_replica = pool
-            costs = prefill_costs(
-                model,
-                spec,
-                v.precision,
-                est,
-                prefill_hw=part,
-                input_tokens=input_tokens,
-                output_tokens=v.output_tokens,
-                reasoning_tokens=v.reasoning_tokens,
-                prompt_cache_hit=cache_hit,
-            )
-            if parts_per_replica is not None:
-                costs = replace(
-                    costs,
-                    instances_per_replica=max(
-                        costs.instances_per_replica, parts_per_replica / costs.devices
-                    ),
-                )
-            shape = replace(shape, prefill=costs)
-        table = attainment_table(
-            shape,
-            ttft_s=v.ttft_s,
-            tpot_s=v.tpot_s,
-            rate_per_s=est.output_tokens_per_s_per_replica / shape.generated_tokens,
+    tables = [
+        (
+            attainment_table(k.shape, ttft_s=v.ttft_s, tpot_s=v.tpot_s, rate_per_s=k.rate_per_s),
+            k.tokens_per_s_per_domain,
         )
-        tables.append((table, est.output_tokens_per_s_per_replica * n))
+        for k in kinds
+    ]
     if len(tables) == 1:
         return tables[0][0]
     total = sum(w for _, w in tables)
