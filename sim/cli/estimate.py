@@ -288,7 +288,7 @@ def _duration(value: str | None, flag: str) -> float | None:
 @dataclass(frozen=True)
 class _Deployment:
     """What ``--gpus`` GPUs of the hardware serve (default: one replica; one scale-up domain
-    when its companion prefill parts may be used, since they are counted per domain).
+    on hardware with companion prefill parts, since they are counted per domain).
 
     ``mix`` is :func:`sim.perf.estimate_domain`'s arrangement of those GPUs and of their
     companion parts (pro rata, ``gpus / domain GPUs x parts per domain``): the function the
@@ -369,9 +369,9 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, _Deployment]:
         return est, _Deployment(
             replicas, replicas * est.replica_gpus, est.output_tokens_per_s_per_replica * replicas
         )
-    companion = (
-        hw.prefill_accelerator is not None and mode != "colocated" and args.backend == "model"
-    )
+    # on a domain with companion parts the deployment is a domain: the parts are counted per
+    # domain, and every prefill mode is compared on the same GPUs
+    companion = hw.prefill_accelerator is not None
     gpus = args.gpus if args.gpus is not None else hw.domain_gpus
     mix = estimate_domain(model, hw, args.precision, gpus=gpus, prefill=mode, **common)
     est = mix.main
