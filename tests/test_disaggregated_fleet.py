@@ -72,6 +72,15 @@ def test_companion_needs_a_prefill_part(
     data["workloads"]["inference"][0]["prefill"] = "hybrid"
     with pytest.raises(ScenarioError, match=r"prefill: .*no companion prefill accelerator"):
         plan_of(data)
+    # the measured reference covers no disaggregation: said at load time, on the backend key
+    data = tiny_scenario(
+        hardware="vr200_nvl144_cpx",
+        racks=2,
+        grid_power="2 MW",
+        inference=[{**_service("hybrid"), "backend": "measured"}],
+    )
+    with pytest.raises(ScenarioError, match=r"backend: .*disaggregated prefill is not covered"):
+        plan_of(data)
 
 
 def test_a_hybrid_service_has_its_attainment_from_the_request_level(
