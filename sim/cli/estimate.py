@@ -378,8 +378,8 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, _Deployment]:
     if args.gpus is None and not companion:
         # one replica, as without a companion part the deployment is replicas x this one
         return est, _Deployment(1, est.replica_gpus, est.output_tokens_per_s_per_replica)
-    replicas = _replicas(gpus, est)
-    return est, _Deployment(replicas, gpus, mix.capacity_tokens_per_s, mix)
+    _replicas(gpus, est)  # a whole number of replicas
+    return est, _Deployment(mix.slots, gpus, mix.capacity_tokens_per_s, mix)
 
 
 def _replicas(gpus: int | None, est: InferenceEstimate) -> int:

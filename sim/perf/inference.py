@@ -750,6 +750,8 @@ class DomainMix:
     gpu_replicas: float
     gpu_prefill_gpus: float
     companion_parts_used: float
+    #: replicas the GPUs hold (:func:`replica_slots`)
+    slots: int
 
     @property
     def replicas(self) -> float:
@@ -772,8 +774,19 @@ class DomainMix:
     def limited_by(self) -> str:
         """``prefill`` when the companion parts leave GPUs idle (``companion`` mode), else
         ``decode``."""
-        slots = self.gpus // self.main.replica_gpus
-        return "prefill" if self.mode == "companion" and self.replicas < slots - 1e-9 else "decode"
+        return (
+            "prefill"
+            if self.mode == "companion" and self.replicas < self.slots - 1e-9
+            else "decode"
+        )
+
+
+def replica_slots(gpus: int, domain_gpus: int, replica_gpus: int) -> int:
+    """Replicas of ``replica_gpus`` that ``gpus`` GPUs hold when a replica lives inside one
+    scale-up domain of ``domain_gpus`` (a TP16 replica: 4 per 72-GPU rack, 8 in two racks, not
+    9); GPUs left over in a domain stay idle."""
+    whole, rest = divmod(gpus, domain_gpus)
+    return whole * (domain_gpus // replica_gpus) + rest // replica_gpus
 
 
 def mix_domain(
@@ -843,7 +856,7 @@ def mix_domain(
     colocated: DomainMix | None = None
     if mode in ("colocated", "auto"):
         est = estimate_inference(model, hw, precision, tp=tp, **common)  # type: ignore[arg-type]
-        slots = gpus // est.replica_gpus
+        slots = replica_slots(gpus, hw.domain_gpus, est.replica_gpus)
         colocated = DomainMix(
             "colocated",
             est.output_tokens_per_s_per_replica * slots if est.meets_targets else 0.0,
@@ -856,6 +869,7 @@ def mix_domain(
             float(slots),
             0.0,
             0.0,
+            slots,
         )
         if companion is None or mode == "colocated":
             return colocated
@@ -873,7 +887,7 @@ def mix_domain(
             first_error = first_error or exc
             continue
         g = k.replica_gpus
-        slots = gpus // g
+        slots = replica_slots(gpus, hw.domain_gpus, g)
         if slots < 1:
             continue
         for kind, mix in _mixes(k, c, g_, gpus, slots, n_parts).items():
@@ -914,10 +928,12 @@ def _mixes(
         x_k = k.output_tokens_per_s_per_replica
         used = n_k * k.prefill_gpus_per_replica
         out["companion"] = DomainMix(
-            "companion", x_k * n_k, gpus, parts, k, n_k, None, "", 0.0, 0.0, used
+            "companion", x_k * n_k, gpus, parts, k, n_k, None, "", 0.0, 0.0, used, slots
         )
     else:  # kept for its message: no batch meets the targets
-        out["companion"] = DomainMix("companion", 0.0, gpus, parts, k, 0.0, None, "", 0.0, 0.0, 0.0)
+        out["companion"] = DomainMix(
+            "companion", 0.0, gpus, parts, k, 0.0, None, "", 0.0, 0.0, 0.0, slots
+        )
     # the better way to prefill on the GPUs, by tokens/s per GPU (prefill GPUs included)
     per_gpu_c = c.output_tokens_per_s_per_replica / g if c.meets_targets else 0.0
     d_g = g_.prefill_gpus_per_replica
@@ -956,6 +972,7 @@ def _mixes(
         n_rest,
         n_rest * d_rest,
         used,
+        slots,
     )
     return out
 

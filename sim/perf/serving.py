@@ -26,7 +26,13 @@ from typing import Literal
 from sim.catalog.hardware import HardwareSpec, Precision, PrefillAccelerator, catalog
 from sim.catalog.models import ModelShape
 from sim.perf.common import PerfError, to_precision
-from sim.perf.inference import DomainMix, InferenceEstimate, estimate_inference, mix_domain
+from sim.perf.inference import (
+    DomainMix,
+    InferenceEstimate,
+    estimate_inference,
+    mix_domain,
+    replica_slots,
+)
 
 __all__ = [
     "BACKENDS",
@@ -233,7 +239,7 @@ def estimate_domain(
             kv_cache=kv_cache,
             runtime=runtime,
         )
-        slots = gpus // est.replica_gpus
+        slots = replica_slots(gpus, hw.domain_gpus, est.replica_gpus)
         return DomainMix(
             "colocated",
             est.output_tokens_per_s_per_replica * slots,
@@ -246,6 +252,7 @@ def estimate_domain(
             float(slots),
             0.0,
             0.0,
+            slots,
         )
     if backend != "model":
         raise PerfError(f"unknown serving backend {backend!r} (use one of: {', '.join(BACKENDS)})")

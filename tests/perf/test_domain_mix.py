@@ -120,3 +120,16 @@ def test_pool_costs_are_the_perf_models_prefill() -> None:
     assert costs.transfer_s_per_token * 100_000 == pytest.approx(
         100_000 * 576 * 61 / (8 * 1.6e12 / 8), rel=1e-6
     )
+
+
+def test_replicas_live_inside_a_domain() -> None:
+    from sim.perf.inference import replica_slots
+
+    assert replica_slots(144, 72, 16) == 8  # 4 TP16 replicas per 72-GPU rack, not 9
+    assert replica_slots(72, 72, 8) == 9
+    assert replica_slots(100, 72, 8) == 9 + 3
+    # two racks serve twice one rack (their parts pro rata)
+    one = mix_domain(R1, CPX, "fp8", gpus=72, input_tokens=100_000, **KW)
+    two = mix_domain(R1, CPX, "fp8", gpus=144, input_tokens=100_000, **KW)
+    assert two.capacity_tokens_per_s == pytest.approx(2 * one.capacity_tokens_per_s, rel=1e-12)
+    assert two.parts == 288 and two.slots == 18
