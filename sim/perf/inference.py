@@ -26,6 +26,10 @@ arrivals cap utilisation at ``SERVER_MAX_UTILIZATION``.
 Disaggregated prefill (``prefill_hw``): prefill runs on a separate pool (another GPU type, or a
 prefill accelerator such as Rubin CPX); decode iterations then carry no prefill (P = 0) and the
 per-GPU throughput divides by the GPUs of both pools.
+:func:`mix_domain` arranges a whole scale-up domain with companion prefill parts: decode-only
+replicas fed by the parts, and for the prompts they cannot reach co-located replicas or
+replicas fed by prefill instances on the domain's GPUs (a linear programme, solved greedily);
+:func:`prefill_costs` gives the request-level simulator the same prefill terms per request.
 
 Generated tokens per request = ``output_tokens + reasoning_tokens``; all of them are counted as
 output (as MLPerf and providers' billing count reasoning tokens). A prompt-cache hit rate ``h``
