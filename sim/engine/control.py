@@ -82,6 +82,8 @@ class PowerController:
         self.scheduler = scheduler
         self.fleet = fleet
         self.hall_it_capacity_w = hall_it_capacity_w
+        #: each hall's limit (IT capacity or heat rejection, the lower): changes with the weather
+        self.limits = self._limits()
         #: nameplate IT draw of each hall: a hall whose nameplate fits its limits needs no check
         self.nameplate_w = [h.overhead_w + h.n_domains * h.domain_power_w for h in power.halls]
         self.watch = self._halls_to_watch()
@@ -158,10 +160,14 @@ class PowerController:
     # ------------------------------------------------------------------ limits
 
     def hall_limit_w(self, h: int) -> float:
-        return min(self.hall_it_capacity_w[h], self.power.cooling_capacity_w(h))
+        return self.limits[h]
+
+    def _limits(self) -> list[float]:
+        power = self.power
+        return [min(c, power.cooling_capacity_w(h)) for h, c in enumerate(self.hall_it_capacity_w)]
 
     def _halls_to_watch(self) -> list[int]:
-        return [h for h, n in enumerate(self.nameplate_w) if n > self.hall_limit_w(h)]
+        return [h for h, n in enumerate(self.nameplate_w) if n > self.limits[h]]
 
     def announce(self, start_s: float, cap_w: float) -> None:
         """A demand-response call is announced (its notice): from now until it starts, no new
@@ -186,6 +192,7 @@ class PowerController:
 
     def weather_changed(self) -> None:
         """A weather step changed the halls' cooling capacities (called within a batch)."""
+        self.limits = self._limits()
         self.watch = self._halls_to_watch()
         self.watching = self.watching or bool(self.watch)
         if not self.scheduler.blocked:
@@ -197,10 +204,12 @@ class PowerController:
         cover = self.battery.cover_w() if self.battery is not None else 0.0
         site = self.power.site_facility_w - cover - self.cap_w
         halls = {}
-        for h in self.watch:
-            e = self.power.hall_it_w(h) - self.hall_limit_w(h)
-            if e > 0:
-                halls[h] = e
+        if self.watch:
+            limits = self.limits
+            for h, w in zip(self.watch, self.power.halls_it_w(self.watch), strict=True):
+                e = w - limits[h]
+                if e > 0:
+                    halls[h] = e
         return site, halls
 
     # ------------------------------------------------------------------ after every change
@@ -221,16 +230,19 @@ class PowerController:
             self.longest_over_s = max(self.longest_over_s, now - self.over_since)
             self.over_since = None
         hall_over = False
-        for h in self.watch:
-            o = self.power.hall_it_w(h) > self.hall_limit_w(h)
-            hall_over = hall_over or o
-            since = self.hall_over_since.get(h)
-            if o and since is None:
-                self.hall_over_since[h] = now
-            elif not o and since is not None:
-                self.hall_over_s[h] += now - since
-                self.longest_over_s = max(self.longest_over_s, now - since)
-                del self.hall_over_since[h]
+        watch = self.watch
+        if watch:
+            limits = self.limits
+            over_since = self.hall_over_since
+            for h, w in zip(watch, self.power.halls_it_w(watch), strict=True):
+                if w > limits[h]:
+                    hall_over = True
+                    if h not in over_since:
+                        over_since[h] = now
+                elif h in over_since:
+                    since = over_since.pop(h)
+                    self.hall_over_s[h] += now - since
+                    self.longest_over_s = max(self.longest_over_s, now - since)
         self.watching = bool(
             self.watch
             or self.shedding
@@ -251,9 +263,10 @@ class PowerController:
         hall's headroom is converted at its facility slope); negative when over."""
         m = 1.0 - self.cfg.release_margin
         room = self.cap_w * m - self.power.site_facility_w
-        for h in self.watch:
-            r = self.hall_limit_w(h) * m - self.power.hall_it_w(h)
-            room = min(room, r * self.power.slope[h])
+        if self.watch:
+            limits, slope = self.limits, self.power.slope
+            for h, w in zip(self.watch, self.power.halls_it_w(self.watch), strict=True):
+                room = min(room, (limits[h] * m - w) * slope[h])
         return room
 
     # ------------------------------------------------------------------ admission
@@ -272,12 +285,15 @@ class PowerController:
         if self.power.site_facility_w + add_it * slope > self._admission_cap() * m:
             return False
         if self.watch:
+            limits = self.limits
+            its = self.power.halls_it_w(self.watch)
+            # a job whose whole draw fits every watched hall fits wherever its domains are
+            if all(w + add_it <= limits[h] * m for h, w in zip(self.watch, its, strict=True)):
+                return True
             ids = self.fleet.free[job.hw].peek(job.domains)
             counts = np.bincount(self.fleet.domain_hall[ids], minlength=self.fleet.n_halls)
-            for h in self.watch:
-                if counts[h] and (
-                    self.power.hall_it_w(h) + counts[h] * per > self.hall_limit_w(h) * m
-                ):
+            for h, w in zip(self.watch, its, strict=True):
+                if counts[h] and (w + counts[h] * per > limits[h] * m):
                     return False
         return True
 
@@ -289,6 +305,7 @@ class PowerController:
         now = self.env.now
         power = self.power
         power.batch()
+        self.training.hold()
         for _ in range(_ROUNDS):
             site, halls = self._excess()
             if site <= 0 and not halls:
@@ -305,6 +322,7 @@ class PowerController:
         if site <= 0 and not halls and self.shedding:
             acted = self._release() or acted
         self.actions += acted
+        self.training.settle()
         power.flush(now)
         self.pending = False
         self.check(now)
@@ -365,7 +383,17 @@ class PowerController:
         """Lower every job of one class to a common clock that sheds the need (or to the floor)."""
         cfg = self.cfg
         full_site = full_hall = now_site = now_hall = 0.0
-        weights = [self._weight(j, halls) for j in jobs]
+        train_w, slope = self.power.train_w, self.power.slope
+        weights = []
+        for j in jobs:  # _weight of each, inline (the same sums)
+            per = train_w[j.hw]
+            hall_n = j.hall_n
+            ws = wh = 0.0
+            for h in j.halls:
+                ws += hall_n[h] * per * slope[h]
+            for h in halls:
+                wh += hall_n[h] * per
+            weights.append((ws, wh))
         for j, (ws, wh) in zip(jobs, weights, strict=True):
             full_site += ws
             full_hall += wh
@@ -387,7 +415,7 @@ class PowerController:
                 continue  # only a hall is over: jobs outside it are left alone
             got_site += ws * (j.power_scale - scale)
             got_hall += wh * (j.power_scale - scale)
-            self.training.set_rate_factor(j, "throttle", throughput, power_scale=scale)
+            self.training.throttle(j, throughput, scale)
             self.throttled.add(j)
         return got_site, got_hall
 

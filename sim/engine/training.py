@@ -35,6 +35,7 @@ __all__ = ["Training"]
 
 KINDS = ("pretraining", "posttraining")
 ELASTIC = FACTOR_INDEX["elastic"]  # the rate factor of a job running shrunk
+THROTTLE = FACTOR_INDEX["throttle"]  # the power controller's rate factor
 
 
 def _factor_index(factor: str) -> int:
@@ -82,6 +83,12 @@ class Training:
         #: shrink_elastic: the fewest DP replicas a run continues on, as a share of its full DP
         #: (wired by the engine from ``plan.reliability``; 1: only at full size)
         self.elastic_min_share = 1.0
+        #: an action of the power controller under way (:meth:`hold`): the classes whose clock
+        #: is recorded when it ends (None: no action under way), the jobs it throttled and
+        #: those whose completion is re-planned when it ends
+        self._held_ranks: set[int] | None = None
+        self._touched: dict[Job, None] = {}
+        self._replan: dict[Job, None] = {}
 
     def set_classes(self, names: tuple[str, ...]) -> None:
         self.n_classes = len(names)
@@ -694,7 +701,10 @@ class Training:
             rank = job.class_rank
             self.class_scaled[rank] += job.act_domains * (power_scale - job.power_scale)
             job.power_scale = power_scale
-            self._clock_levels(rank)
+            if self._held_ranks is None:
+                self._clock_levels(rank)
+            else:
+                self._held_ranks.add(rank)
         self.power.set_draw(job, self._draw(job), now)
         if pre:
             self.tokens_rate += job.rate * job.duty
@@ -702,6 +712,54 @@ class Training:
             self.ch_tokens.set(now, self.tokens_rate)
             self.ch_flops.set(now, self.flops_rate)
         self._plan_finish(job)
+
+    # ------------------------------------------------------------------ the power controller
+
+    def hold(self) -> None:
+        """An action of the power controller begins (it may throttle a class several times
+        over, at one instant): the classes' clocks are recorded and the completions of jobs
+        throttled again re-planned once, when it ends (:meth:`settle`)."""
+        self._held_ranks = set()
+
+    def throttle(self, job: Job, value: float, power_scale: float) -> None:
+        """Lower running ``job``'s ``throttle`` factor to ``value`` and its power scale to
+        ``power_scale`` within an action (:meth:`hold`): :meth:`set_rate_factor`, except that
+        a post-training job already throttled in this action (its progress is up to date at
+        this instant, its completion pending no later than before) only changes its rate, its
+        draw and its class's clock; a slower rate can only move its completion later, so that
+        is re-planned once, at :meth:`settle`, as it would be after the last change."""
+        if (
+            job in self._touched
+            and job.t_upd == self.env.now
+            and job.kind != "pretraining"
+            and value <= job.factors[THROTTLE]
+        ):
+            if job.factors[THROTTLE] == value and power_scale == job.power_scale:
+                return
+            job.set_factor(THROTTLE, value)
+            if power_scale != job.power_scale:
+                rank = job.class_rank
+                self.class_scaled[rank] += job.act_domains * (power_scale - job.power_scale)
+                job.power_scale = power_scale
+                assert self._held_ranks is not None
+                self._held_ranks.add(rank)
+            self.power.set_draw(job, self._draw(job), self.env.now)
+            self._replan[job] = None
+            return
+        self.set_rate_factor(job, "throttle", value, power_scale=power_scale)
+        self._touched[job] = None
+
+    def settle(self) -> None:
+        """The power controller's action ends: re-plan the completions of the jobs it throttled
+        more than once and record the classes' clocks that changed."""
+        ranks, self._held_ranks = self._held_ranks, None
+        for job in self._replan:
+            if job.phase == Phase.RUNNING:
+                self._plan_finish(job)
+        self._replan.clear()
+        self._touched.clear()
+        for rank in sorted(ranks or ()):
+            self._clock_levels(rank)
 
     # ------------------------------------------------------------------ end of the run
 
