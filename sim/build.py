@@ -2055,11 +2055,19 @@ def _hot_spares(sc: Scenario, halls: list[Hall], err: _Errors) -> list[int]:
                     f"unknown hall '{name}'" + _suggest(name, names),
                 )
         hot = [spec.get(h.name, 0) for h in halls]
-    for h, k in zip(halls, hot, strict=True):
-        if k >= h.n_domains:
-            where = ("reliability", "hot_spares") + (() if isinstance(spec, int) else (h.name,))
+    full = [(h, k) for h, k in zip(halls, hot, strict=True) if k >= h.n_domains]
+    if isinstance(spec, int) and full:
+        # one count for every hall: one message naming the halls it empties
+        named = ", ".join(f"hall {h.name} has {h.n_domains:,}" for h, _ in full)
+        err.add(
+            ("reliability", "hot_spares"),
+            f"{spec:,} hot spares per hall leave no domain to run on ({named}): give fewer, or"
+            " a count per hall ({hall: n})",
+        )
+    elif full:
+        for h, k in full:
             err.add(
-                where,
+                ("reliability", "hot_spares", h.name),
                 f"{k:,} hot spares leave hall {h.name} no domain to run on: it has {h.n_domains:,}",
             )
     if not sc.workloads.pretraining and not sc.workloads.posttraining:
