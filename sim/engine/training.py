@@ -84,10 +84,9 @@ class Training:
         #: (wired by the engine from ``plan.reliability``; 1: only at full size)
         self.elastic_min_share = 1.0
         #: an action of the power controller under way (:meth:`hold`): the classes whose clock
-        #: is recorded when it ends (None: no action under way), the jobs it throttled and
-        #: those whose completion is re-planned when it ends
+        #: is recorded when it ends (None: no action under way) and the jobs whose completion
+        #: is re-planned when it ends
         self._held_ranks: set[int] | None = None
-        self._touched: dict[Job, None] = {}
         self._replan: dict[Job, None] = {}
 
     def set_classes(self, names: tuple[str, ...]) -> None:
@@ -717,47 +716,43 @@ class Training:
 
     def hold(self) -> None:
         """An action of the power controller begins (it may throttle a class several times
-        over, at one instant): the classes' clocks are recorded and the completions of jobs
-        throttled again re-planned once, when it ends (:meth:`settle`)."""
+        over, at one instant): the classes' clocks are recorded and the completions of the
+        post-training jobs it slows re-planned once, when it ends (:meth:`settle`)."""
         self._held_ranks = set()
 
     def throttle(self, job: Job, value: float, power_scale: float) -> None:
         """Lower running ``job``'s ``throttle`` factor to ``value`` and its power scale to
         ``power_scale`` within an action (:meth:`hold`): :meth:`set_rate_factor`, except that
-        a post-training job already throttled in this action (its progress is up to date at
-        this instant, its completion pending no later than before) only changes its rate, its
-        draw and its class's clock; a slower rate can only move its completion later, so that
-        is re-planned once, at :meth:`settle`, as it would be after the last change."""
-        if (
-            job in self._touched
-            and job.t_upd == self.env.now
-            and job.kind != "pretraining"
-            and value <= job.factors[THROTTLE]
-        ):
-            if job.factors[THROTTLE] == value and power_scale == job.power_scale:
-                return
-            job.set_factor(THROTTLE, value)
-            if power_scale != job.power_scale:
-                rank = job.class_rank
-                self.class_scaled[rank] += job.act_domains * (power_scale - job.power_scale)
-                job.power_scale = power_scale
-                assert self._held_ranks is not None
-                self._held_ranks.add(rank)
-            self.power.set_draw(job, self._draw(job), self.env.now)
-            self._replan[job] = None
+        the completion of a post-training job is re-planned once, when the action ends
+        (:meth:`settle`), rather than at each of the rounds that may slow it at this instant:
+        a slower rate only moves its completion later, so the completion pending stays the
+        first and the plan is the one after the last change. (A pre-training job, whose levels
+        follow its rate, and a speed-up go through :meth:`set_rate_factor`.)"""
+        if job.kind == "pretraining" or value > job.factors[THROTTLE]:
+            self.set_rate_factor(job, "throttle", value, power_scale=power_scale)
             return
-        self.set_rate_factor(job, "throttle", value, power_scale=power_scale)
-        self._touched[job] = None
+        if job.factors[THROTTLE] == value and power_scale == job.power_scale:
+            return
+        now = self.env.now
+        job.advance(now)  # a post-training job's checkpoints are only counted (no rows)
+        job.set_factor(THROTTLE, value)
+        if power_scale != job.power_scale:
+            rank = job.class_rank
+            self.class_scaled[rank] += job.act_domains * (power_scale - job.power_scale)
+            job.power_scale = power_scale
+            assert self._held_ranks is not None
+            self._held_ranks.add(rank)
+        self.power.set_draw(job, self._draw(job), now)
+        self._replan[job] = None
 
     def settle(self) -> None:
         """The power controller's action ends: re-plan the completions of the jobs it throttled
-        more than once and record the classes' clocks that changed."""
+        and record the classes' clocks that changed."""
         ranks, self._held_ranks = self._held_ranks, None
         for job in self._replan:
             if job.phase == Phase.RUNNING:
                 self._plan_finish(job)
         self._replan.clear()
-        self._touched.clear()
         for rank in sorted(ranks or ()):
             self._clock_levels(rank)
 
