@@ -567,22 +567,23 @@ class PowerController:
                 gave = True
             else:
                 blocked_rank = j.class_rank if blocked_rank is None else blocked_rank
+        train_w, slope = self.power.train_w, self.power.slope
         for j in sorted(self.throttled, key=lambda j: (j.class_rank, j.index)):
             if j.phase == Phase.DONE or j.power_scale >= 1.0:
                 self.throttled.discard(j)
                 continue
             if room <= 0 or (blocked_rank is not None and j.class_rank > blocked_rank):
                 break
-            ws, _ = self._weight(j, {})
-            if j.phase != Phase.RUNNING:
-                ws = 0.0  # draws idle now: lifting its throttle adds power only when it runs
+            ws = 0.0  # its full draw above idle in facility watts (_weight, inline)
+            if j.phase == Phase.RUNNING:  # else it draws idle: lifting adds power only later
+                per, hall_n = train_w[j.hw], j.hall_n
+                for h in j.halls:
+                    ws += hall_n[h] * per * slope[h]
             scale = min(1.0, j.power_scale + room / ws) if ws > 0 else 1.0
             room -= ws * (scale - j.power_scale)
             clock = scale ** (1.0 / 3.0)
             value = clock_throughput(clock, self.cfg.compute_bound_share)
-            self.training.set_rate_factor(
-                j, "throttle", 1.0 if scale >= 1.0 else value, power_scale=scale
-            )
+            self.training.throttle(j, 1.0 if scale >= 1.0 else value, scale)
             gave = True
             if scale >= 1.0:
                 self.throttled.discard(j)

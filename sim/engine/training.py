@@ -721,14 +721,14 @@ class Training:
         self._held_ranks = set()
 
     def throttle(self, job: Job, value: float, power_scale: float) -> None:
-        """Lower running ``job``'s ``throttle`` factor to ``value`` and its power scale to
+        """Set ``job``'s ``throttle`` factor to ``value`` and its power scale to
         ``power_scale`` within an action (:meth:`hold`): :meth:`set_rate_factor`, except that
-        the completion of a post-training job is re-planned once, when the action ends
-        (:meth:`settle`), rather than at each of the rounds that may slow it at this instant:
-        a slower rate only moves its completion later, so the completion pending stays the
-        first and the plan is the one after the last change. (A pre-training job, whose levels
-        follow its rate, and a speed-up go through :meth:`set_rate_factor`.)"""
-        if job.kind == "pretraining" or value > job.factors[THROTTLE]:
+        the completion of a running post-training job is re-planned once, when the action ends
+        (:meth:`settle`), rather than at each change: an action may slow a class in several
+        rounds and then lift some of it, all at one instant, and only the plan after the last
+        change counts. (A pre-training job, whose levels follow its rate, and a job not
+        running go through :meth:`set_rate_factor`.)"""
+        if job.kind == "pretraining" or job.phase != Phase.RUNNING:
             self.set_rate_factor(job, "throttle", value, power_scale=power_scale)
             return
         if job.factors[THROTTLE] == value and power_scale == job.power_scale:

@@ -23,6 +23,7 @@ reported per factor in the jobs table.
 
 from __future__ import annotations
 
+import functools
 import math
 from array import array
 from collections import deque
@@ -305,24 +306,12 @@ class Job(Workload):
         ``s -> 0``: stable when the factors nearly cancel)."""
         split = self._split
         if split is None:  # the factors changed: find the split once (it is per factor set)
-            split = self._split = self._slowdown_split()
+            split = self._split = _slowdown_split(tuple(self.factors))
         if not split[1]:
             return
         per_log = -compute_s * split[0]
         for i, lg in split[1]:
             self.slowdown_s[i] += per_log * lg
-
-    def _slowdown_split(self) -> tuple[float, tuple[tuple[int, float], ...]]:
-        """``(expm1(s) / s, ((i, ln f_i) for the factors not 1))`` of the current factors (see
-        :meth:`charge_slowdown`); no factors when all are 1 (nothing to charge)."""
-        if self.rate == self.base_rate and all(f == 1.0 for f in self.factors):
-            return 1.0, ()
-        logs = [math.log(f) for f in self.factors]
-        s = math.fsum(logs)
-        return (
-            math.expm1(s) / s if abs(s) > 1e-12 else 1.0,
-            tuple((i, lg) for i, lg in enumerate(logs) if lg),
-        )
 
     def drop_unsaved(self) -> float:
         """Lose the work since the last checkpoint (a paused job hit by a failure or a
@@ -499,6 +488,22 @@ class Service(Workload):
         tick)."""
         self._push_need(k, self.need_now(k))
         return self.window_q[0][1]
+
+
+@functools.lru_cache(maxsize=1024)
+def _slowdown_split(factors: tuple[float, ...]) -> tuple[float, tuple[tuple[int, float], ...]]:
+    """``(expm1(s) / s, ((i, ln f_i) for the factors not 1))`` of a job's rate factors (see
+    :meth:`Job.charge_slowdown`); no factors when all are 1 (nothing to charge). A pure
+    function of the factors, cached: the power controller sets a whole class to one clock, so
+    its jobs share their factors."""
+    if all(f == 1.0 for f in factors):
+        return 1.0, ()
+    logs = [math.log(f) for f in factors]
+    s = math.fsum(logs)
+    return (
+        math.expm1(s) / s if abs(s) > 1e-12 else 1.0,
+        tuple((i, lg) for i, lg in enumerate(logs) if lg),
+    )
 
 
 def trailing_max(x: np.ndarray, window: int) -> np.ndarray:
