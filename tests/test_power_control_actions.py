@@ -98,3 +98,34 @@ def test_float_residue_above_a_hall_limit_is_no_excess(
         assert throttled == acts
         assert (ctl.actions > 0) == acts
         assert (ctl.stats(e.env.now)["hall_over_limit_s"][0] > 0) == acts
+
+
+def test_one_round_sheds_every_over_hall_even_where_the_class_is_thin(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """Two halls over by very different shares of the class's draw there: the common clock is
+    the lowest that each hall needs, so one round brings both under (a clock from the summed
+    excess alone left the hall most over still over)."""
+    stream = {"name": "rl", "arrival_rate": "48 / d", "gpus": 72, "duration": "6 h"}
+    data = tiny_scenario(racks=4, duration="2 d", posttraining=[stream])
+    hall = data["facility"]["halls"][0]
+    data["facility"]["halls"] = [hall, {**hall, "name": "hall2"}]
+    data["facility"]["grid_power"] *= 2
+    plan = plan_of(data)
+    e = started(plan)
+    e.env.run(until=20 * H)
+    ctl, power = e.control, e.power
+    per = power.train_w[0]
+    draw = [sum(j.hall_n[h] * per for j in _running(e)) for h in (0, 1)]
+    assert min(draw) > 0, "the class should run in both halls"
+    ctl.watch = [0, 1]
+    for h, share in ((0, 0.01), (1, 0.3)):
+        ctl.limits[h] = power.hall_it_w(h) - share * draw[h]
+    power.batch()
+    e.training.hold()
+    site, halls = ctl._excess()
+    assert set(halls) == {0, 1}
+    assert ctl._shed(site, halls)
+    e.training.settle()
+    power.flush(e.env.now)
+    assert ctl._excess()[1] == {}

@@ -373,6 +373,7 @@ class PowerController:
         # what is left of a need once its estimate is shed may be float residue: none then
         tol_site = self.cap_w * _RESIDUE
         tol_hall = _RESIDUE * sum(self.limits[h] for h in halls)
+        left = dict(halls)  # each hall's excess not yet shed (by the classes' jobs)
         shed_any = False
         for rank, jobs, svcs in self._candidates():
             for policy in ladder:
@@ -381,35 +382,51 @@ class PowerController:
                 n_site = need_site if need_site > tol_site else 0.0
                 n_hall = need_hall if need_hall > tol_hall else 0.0
                 if policy == "throttle":
-                    got = self._throttle_class(jobs, n_site, n_hall, halls)
+                    got = self._throttle_class(jobs, n_site, n_hall, halls, left)
                     if svcs and (n_site - got[0] > tol_site or n_hall - got[1] > tol_hall):
                         more = self._throttle_services(
                             rank, svcs, n_site - got[0], n_hall - got[1], halls
                         )
                         got = (got[0] + more[0], got[1] + more[1])
                 else:
-                    got = self._stop_jobs(rank, jobs, n_site, n_hall, halls, policy)
+                    got = self._stop_jobs(rank, jobs, n_site, n_hall, halls, policy, left)
                 shed_any = shed_any or got[0] > 0 or got[1] > 0
                 need_site -= got[0]
                 need_hall -= got[1]
         return shed_any
 
     def _throttle_class(
-        self, jobs: list[Job], need_site: float, need_hall: float, halls: dict[int, float]
+        self,
+        jobs: list[Job],
+        need_site: float,
+        need_hall: float,
+        halls: dict[int, float],
+        left: dict[int, float],
     ) -> tuple[float, float]:
-        """Lower every job of one class to a common clock that sheds the need (or to the floor)."""
+        """Lower every job of one class to a common clock that sheds the need (or to the floor):
+        the site's, the over halls' together, and each over hall's (``left``: what is left of
+        its excess, less what this class sheds there on return), the lowest clock of these.
+        The class's jobs are spread unevenly over the halls, so a clock found from the halls'
+        summed excess alone falls short in the hall most over (and took another round)."""
         cfg = self.cfg
         full_site = full_hall = now_site = now_hall = 0.0
         train_w, slope = self.power.train_w, self.power.slope
+        full_h = dict.fromkeys(halls, 0.0)
+        now_h = dict.fromkeys(halls, 0.0)
         weights = []
         for j in jobs:  # _weight of each, inline (the same sums)
             per = train_w[j.hw]
             hall_n = j.hall_n
+            ps = j.power_scale
             ws = wh = 0.0
             for h in j.halls:
                 ws += hall_n[h] * per * slope[h]
             for h in halls:
-                wh += hall_n[h] * per
+                w = hall_n[h] * per
+                wh += w
+                if w:
+                    full_h[h] += w
+                    now_h[h] += w * ps
             weights.append((ws, wh))
         for j, (ws, wh) in zip(jobs, weights, strict=True):
             full_site += ws
@@ -421,6 +438,9 @@ class PowerController:
             targets.append((now_site - need_site) / full_site)
         if need_hall > 0 and full_hall > 0:
             targets.append((now_hall - need_hall) / full_hall)
+            for h in halls:
+                if left[h] > self.limits[h] * _RESIDUE and full_h[h] > 0:
+                    targets.append((now_h[h] - left[h]) / full_h[h])
         scale = max(min(t for t in targets[1:]) if len(targets) > 1 else 1.0, targets[0])
         clock = scale ** (1.0 / 3.0)
         got_site = got_hall = 0.0
@@ -432,6 +452,10 @@ class PowerController:
                 continue  # only a hall is over: jobs outside it are left alone
             got_site += ws * (j.power_scale - scale)
             got_hall += wh * (j.power_scale - scale)
+            if wh:
+                per = train_w[j.hw]
+                for h in halls:
+                    left[h] -= j.hall_n[h] * per * (j.power_scale - scale)
             self.training.throttle(j, throughput, scale)
             self.throttled.add(j)
         return got_site, got_hall
@@ -516,8 +540,10 @@ class PowerController:
         need_hall: float,
         halls: dict[int, float],
         policy: str,
+        left: dict[int, float],
     ) -> tuple[float, float]:
-        """Pause or preempt jobs of one class, biggest draw first, until the need is shed."""
+        """Pause or preempt jobs of one class, biggest draw first, until the need is shed
+        (``left``: each over hall's excess not yet shed, less what this sheds there)."""
         got_site = got_hall = 0.0
         order = sorted(jobs, key=lambda j: -self._weight(j, halls)[0])
         for j in order:
@@ -532,6 +558,9 @@ class PowerController:
                 continue  # only a hall is over: jobs outside it are left alone
             got_site += ws * j.power_scale
             got_hall += wh * j.power_scale
+            per = self.power.train_w[j.hw]
+            for h in halls:
+                left[h] -= j.hall_n[h] * per * j.power_scale
             if policy == "pause":
                 self.training.pause(j)
                 self.paused.append(j)
