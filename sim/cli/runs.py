@@ -282,8 +282,8 @@ def _print_summary(
             )
             + f", SLO {_fmt(v['slo_attainment'], '.1%')}"
             + (
-                " (companion prefill)"
-                if v.get("prefill") == "companion" and v["slo_attainment"] is None
+                f" ({v['prefill']} prefill)"
+                if v.get("prefill") in ("companion", "hybrid") and v["slo_attainment"] is None
                 else ""
             )
             + ","
