@@ -16,9 +16,12 @@ headroom appeared.
 **Throttle** (facility.md §3.2): at a clock ``r`` (a share of the full clock) a job's power above
 idle is ``r³`` of its full draw and its rate is ``1 / (c / r + 1 - c)`` of the full rate, ``c``
 the compute-bound share of its step. The controller sets one clock per job, chosen per class
-from the lowest: enough to shed the excess, no lower than ``min_clock``; changes go through
-:meth:`~sim.engine.training.Training.set_rate_factor` (``throttle`` factor and power scale), so
-no work is lost. Services of a class are throttled after its training jobs, to one common clock
+from the lowest: the highest that sheds the site's excess and each over hall's, no lower than
+``min_clock``; changes go through :meth:`~sim.engine.training.Training.throttle` (the
+``throttle`` factor and power scale of :meth:`~sim.engine.training.Training.set_rate_factor`,
+the completions re-planned once per action), so no work is lost. Power within ``1e-12`` of a
+cap is at the cap (float residue of the sums, not an excess). Services of a class are
+throttled after its training jobs, to one common clock
 (:meth:`PowerController._throttle_services`): their capacity per domain falls by the throughput
 of ``serving_compute_bound_share`` and their draw per domain of load by clock³
 (:meth:`~sim.engine.services.Autoscaler.set_clock`). Release lifts the services' clocks first
