@@ -240,6 +240,22 @@ class Power:
                 w += svc.load_w * svc.hall_n[h] / held
         return w
 
+    def halls_it_w(self, halls: list[int]) -> list[float]:
+        """IT power of each of ``halls`` now: :meth:`hall_it_w` of each (the same sums in the
+        same order), the services looked up once for all (the controller reads its watched
+        halls after every change)."""
+        out = [self.hall_w[h] for h in halls]
+        for svc in self.services:
+            held = svc.held.size
+            if held:
+                load = svc.load_w
+                hall_n = svc.hall_n
+                for k, h in enumerate(halls):
+                    n = hall_n[h]
+                    if n:
+                        out[k] += load * n / held
+        return out
+
     # ------------------------------------------------------------------ writing the levels
 
     def batch(self) -> None:
