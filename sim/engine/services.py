@@ -239,6 +239,7 @@ class Autoscaler:
         ``power_scale``; the autoscaler asks for more domains at the next tick if demand needs
         them."""
         svc.power_scale = power_scale
+        svc.ch_power_scale.set(self.env.now, power_scale)
         self.set_capacity_factor(svc, "throttle", throughput)
 
     def load_w_at(self, svc: Service, throughput: float, power_scale: float) -> float:

@@ -455,6 +455,7 @@ class Service(Workload):
         self.power_scale = 1.0  # share of the full-clock draw per domain of load (DVFS)
         self.slope = 1.0  # facility watts per IT watt of its load (its halls' slopes)
         self.ch_halls: Any = None  # its domains per hall (a row channel)
+        self.ch_power_scale: Any = None  # its clock's power scale (a channel)
         self.target_list: list[int] = []
 
     def needs(self, demand: np.ndarray, capacity_per_domain: float) -> np.ndarray:
