@@ -175,8 +175,16 @@ class FabricState:
         self.unit_health = [1.0] * (len(self.uplink[0]) if self.unit_tier == 0 else 0)
         self.sick_units: set[int] = set()  # units with a leaf down now
         self.pod_health = [1.0] * (len(self.uplink[self.pod_tier]) if self.pod_tier >= 0 else 0)
+        #: the units of each pod (a spine failure changes their capacity)
+        self.pod_units: list[list[int]] = [[] for _ in self.pod_health]
+        if self.unit_tier >= 0 and self.pod_health:
+            for u, p in enumerate(self.parent_lists[self.unit_tier]):
+                self.pod_units[p].append(u)
         self.domain_health = np.ones(fleet.n)
         self.links_down = 0
+        #: the domains with a link down now (a job's share of its links is the smallest health
+        #: among those it holds: O(links down), not O(its domains))
+        self.sick_links: dict[int, None] = {}
         #: tiers whose uplinks can bind: finite ones, and the switched tiers when switches fail
         switched = {self.unit_tier, self.pod_tier} - {-1} if degradable else set()
         self.finite = sorted(
@@ -250,7 +258,7 @@ class FabricState:
         sharing one of its finite groups) only; a job with no neighbours that restarts with
         nothing changed keeps its factor, at O(its finite groups)."""
         if sign > 0:
-            if job in self.running and not job.placed and job.net_version == self.version:
+            if job in self.running and not job.placed:
                 return  # a restart in place: it kept its share through the restart
             if job.placed:
                 job.placed = False
@@ -283,6 +291,9 @@ class FabricState:
         """``job`` stops using its groups: the jobs left there share them again."""
         if self.running.pop(job, None) is None:
             return
+        # its keys and factor were current while it ran (a change under it rekeyed it at once):
+        # they are as of now, and stale if a switch or link changes before it runs again
+        job.net_version = self.version
         for key, _ in job.net_keys:
             at = self.group_jobs.get(key)
             if at is not None:
@@ -320,13 +331,14 @@ class FabricState:
                 )
         return out
 
-    def _refresh_finite(self, t: int, groups: np.ndarray) -> None:
+    def _refresh_finite(self, t: int, groups: list[int]) -> None:
         """Whether each of ``groups`` of tier ``t`` has a finite uplink now."""
         mask = self.finite_now[t]
-        before = int(mask[groups].sum())
-        now = np.array([math.isfinite(self._capacity(t, int(g))) for g in groups], dtype=bool)
-        mask[groups] = now
-        self.n_finite[t] += int(now.sum()) - before
+        for g in groups:
+            now = math.isfinite(self._capacity(t, g))
+            if now != bool(mask[g]):
+                mask[g] = now
+                self.n_finite[t] += 1 if now else -1
 
     def _neighbours(self, job: Job) -> set[Job]:
         out: set[Job] = set()
@@ -372,8 +384,11 @@ class FabricState:
         if self.sick_units:
             health = self.unit_health
             scale = min((health[u] for u in self.sick_units & job.net_units_set), default=1.0)
-        if self.links_down:
-            scale = min(scale, float(self.domain_health[job.held.all()].min()))
+        if self.links_down and self.sick_links:
+            holder, me, health = self.fleet.holder_of, job.index, self.domain_health
+            for d in self.sick_links:
+                if holder[d] == me:
+                    scale = min(scale, float(health[d]))
         return scale
 
     def _allocate(self, key: tuple[int, int]) -> None:
@@ -401,13 +416,11 @@ class FabricState:
             self.group_alloc[key] = (0.0, 0.0, dict(at))
 
     def _update(self, jobs: set[Job], keys: list[tuple[int, int]]) -> None:
-        """Reallocate the groups ``keys`` and those of ``jobs``, then set the factors of
-        ``jobs``."""
+        """Reallocate the groups ``keys``, then set the factors of ``jobs``."""
         self.recomputes += 1
-        todo = set(keys)
-        for job in jobs:
-            todo.update(k for k, _ in job.net_keys)
-        for key in todo:
+        # only the groups ``keys`` changed (a job came or went there, or their capacity did):
+        # the other groups of ``jobs`` keep their shares, which their factors read
+        for key in dict.fromkeys(keys):
             self._allocate(key)
         for job in jobs:
             self._factor(job)
@@ -467,30 +480,36 @@ class FabricState:
                 self.sick_units.add(index)
             else:
                 self.sick_units.discard(index)
-            self._refresh_finite(self.unit_tier, np.array([index]))
+            changed = {(self.unit_tier, index)}
+            self._refresh_finite(self.unit_tier, [index])
         elif kind == "spine":
             self.pod_health[index] = max(1e-3, min(1.0, self.pod_health[index] + delta))
-            self._refresh_finite(self.pod_tier, np.array([index]))
+            changed = {(self.pod_tier, index)}
+            self._refresh_finite(self.pod_tier, [index])
             if self.unit_tier >= 0:
-                self._refresh_finite(self.unit_tier, np.flatnonzero(self.parent[0] == index))
+                units = self.pod_units[index]
+                changed.update((self.unit_tier, u) for u in units)
+                self._refresh_finite(self.unit_tier, units)
         else:
             # a GPU's link: no group's capacity changes, only the holder's share of its own
             # links (its ``degraded`` factor), so its shares stay and nothing else is stale
             h = max(1e-3, min(1.0, float(self.domain_health[index]) + delta))
             self.domain_health[index] = h
+            if h < 1.0:
+                self.sick_links[index] = None
+            else:
+                self.sick_links.pop(index, None)
             self.links_down += -1 if delta < 0 else 1
             self.links_down = max(0, self.links_down)
             for job in self._touching(kind, index):
-                if job.net_version == self.version:
-                    self._factor(job)
+                self._factor(job)
             return
+        # the jobs that are not running see the change when they run again (their version is
+        # behind); of the running ones only those under the switch have groups that changed
         self.version += 1
         touched = self._touching(kind, index)
-        for job in self.running:
-            if job not in touched:
-                job.net_version = self.version  # its groups and links did not change
         if touched:
-            self._rekey(touched)
+            self._rekey(touched, changed)
 
     def _touching(self, kind: str, index: int) -> set[Job]:
         """The running jobs with domains under the unit, pod or domain that changed."""
@@ -502,19 +521,23 @@ class FabricState:
         w = self.fleet.holders[h] if h >= 0 else None
         return {w} if isinstance(w, Job) and w in self.running else set()
 
-    def _rekey(self, jobs: set[Job]) -> None:
-        """``jobs``' finite groups again (a capacity changed under them), and their shares."""
+    def _rekey(self, jobs: set[Job], changed: set[tuple[int, int]]) -> None:
+        """``jobs``' finite groups again (the capacity of the groups ``changed`` changed under
+        them), and their shares. Only the changed groups are reallocated: the others keep
+        their jobs, demands and capacity, so their shares stand."""
         keys: set[tuple[int, int]] = set()
         for job in jobs:
-            for key, _ in job.net_keys:
-                keys.add(key)
+            old = {key for key, _ in job.net_keys if key in changed}
+            job.net_keys = self._keys(job)
+            new = {key: demand for key, demand in job.net_keys if key in changed}
+            for key in old - new.keys():
                 at = self.group_jobs.get(key)
                 if at is not None:
                     at.pop(job, None)
-            job.net_keys = self._keys(job)
-            for key, demand in job.net_keys:
-                keys.add(key)
+            for key, demand in new.items():
                 self.group_jobs.setdefault(key, {})[job] = demand
+            keys |= old
+            keys.update(new)
         self._update(jobs, list(keys))
 
     def stats(self) -> dict[str, Any]:
