@@ -193,6 +193,11 @@ class FabricState:
         #: running jobs with a network model: {job: [(tier, groups, gpus per group)]} for the
         #: tiers it crosses (possibly none: it is still slowed by failed links under it)
         self.running: dict[Job, list[tuple[int, list[int], list[float]]]] = {}
+        #: running jobs by the units and pods of their placement (a switch failure finds the
+        #: jobs under it there), and whether a job is filed under all of them
+        self.unit_jobs: dict[int, dict[Job, None]] = {}
+        self.pod_jobs: dict[int, dict[Job, None]] = {}
+        self.filed: dict[Job, bool] = {}
         self.training: Training | None = None
         #: load traces of the tiers that can bind (a non-blocking fabric has none)
         self.ch_load = {
@@ -272,9 +277,12 @@ class FabricState:
                         job.net_pods_set = set(np.unique(self.parent[0][units]).tolist())
                     job.net_groups = self._groups(job, ids)
                     job.net_version = -1  # a new placement: its keys and factor are to be found
+                    self.filed[job] = False
             if job.network is None:
                 return
             self.running[job] = job.net_groups
+            if not self.filed.get(job, False):
+                self._file(job)
             if job.net_version != self.version:
                 job.net_keys = self._keys(job)
             for key, demand in job.net_keys:
@@ -385,10 +393,10 @@ class FabricState:
             health = self.unit_health
             scale = min((health[u] for u in self.sick_units & job.net_units_set), default=1.0)
         if self.links_down and self.sick_links:
-            holder, me, health = self.fleet.holder_of, job.index, self.domain_health
+            holder, me, links = self.fleet.holder_of, job.index, self.domain_health
             for d in self.sick_links:
                 if holder[d] == me:
-                    scale = min(scale, float(health[d]))
+                    scale = min(scale, float(links[d]))
         return scale
 
     def _allocate(self, key: tuple[int, int]) -> None:
@@ -511,12 +519,33 @@ class FabricState:
         if touched:
             self._rekey(touched, changed)
 
+    def _file(self, job: Job) -> None:
+        """File ``job`` under the units and pods of its placement (again: a job found there
+        while it was not running was taken out of that one group only)."""
+        self.filed[job] = True
+        for u in job.net_units:
+            self.unit_jobs.setdefault(u, {})[job] = None
+        for p in job.net_pods_set:
+            self.pod_jobs.setdefault(p, {})[job] = None
+
     def _touching(self, kind: str, index: int) -> set[Job]:
-        """The running jobs with domains under the unit, pod or domain that changed."""
-        if kind == "leaf":
-            return {j for j in self.running if index in j.net_units_set}
-        if kind == "spine":
-            return {j for j in self.running if index in j.net_pods_set}
+        """The running jobs with domains under the unit, pod or domain that changed: those
+        filed there (O(jobs placed there), not O(running jobs)); a job filed there that is not
+        running is taken out (it is filed again when it runs)."""
+        if kind in ("leaf", "spine"):
+            at = (self.unit_jobs if kind == "leaf" else self.pod_jobs).get(index)
+            if not at:
+                return set()
+            leaf = kind == "leaf"
+            out = set()
+            for j in list(at):
+                if index in (j.net_units_set if leaf else j.net_pods_set):
+                    if j in self.running:
+                        out.add(j)
+                        continue
+                    self.filed[j] = False
+                del at[j]  # not running, or filed under an earlier placement
+            return out
         h = self.fleet.holder_of[index]
         w = self.fleet.holders[h] if h >= 0 else None
         return {w} if isinstance(w, Job) and w in self.running else set()
@@ -526,10 +555,24 @@ class FabricState:
         them), and their shares. Only the changed groups are reallocated: the others keep
         their jobs, demands and capacity, so their shares stand."""
         keys: set[tuple[int, int]] = set()
+        finite_now = self.finite_now
         for job in jobs:
             old = {key for key, _ in job.net_keys if key in changed}
-            job.net_keys = self._keys(job)
-            new = {key: demand for key, demand in job.net_keys if key in changed}
+            # its demand at the changed groups it crosses whose uplink is finite now (the
+            # others keep their keys: O(its keys), not O(its groups))
+            rate = self.rate_of_hw[job.hw]
+            new: dict[tuple[int, int], float] = {}
+            for t, gs, gp in job.net_groups:
+                for key in changed:
+                    if key[0] == t and finite_now[t][key[1]]:
+                        try:
+                            i = gs.index(key[1])
+                        except ValueError:
+                            continue
+                        new[key] = gp[i] * rate
+            if old or new:
+                kept = [kd for kd in job.net_keys if kd[0] not in changed]
+                job.net_keys = kept + list(new.items())
             for key in old - new.keys():
                 at = self.group_jobs.get(key)
                 if at is not None:

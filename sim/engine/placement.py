@@ -69,6 +69,9 @@ class LocatedPool:
         "stacks",
         "unit_np",
         "unit_of",
+        "up",
+        "up_open",
+        "up_rows",
     )
 
     def __init__(
@@ -164,6 +167,17 @@ class LocatedPool:
                     for c in sorted(members):
                         rows[self.free[t][c]][c] = None
                     self.buckets[t][up] = rows
+        # per tier and group: its parent (0 above the top tier), the parent's open set and the
+        # parent's buckets (None if not bucketed), resolved once for the count updates
+        self.up: list[list[int]] = []
+        self.up_open: list[list[dict[int, None]]] = []
+        self.up_rows: list[list[Any]] = []
+        for t, n in enumerate(n_groups):
+            ups = list(parent[t]) if t + 1 < self.n_tiers else [0] * n
+            none: dict[int, None] = {}  # groups without domains here are never counted
+            self.up.append(ups)
+            self.up_open.append([self.open[t].get(ups[g], none) for g in range(n)])
+            self.up_rows.append([self.buckets[t].get(ups[g]) for g in range(n)])
         # the chain again, with each link's free counts, open set and buckets resolved once
         self.links: dict[int, tuple[_Link, ...]] = {
             u: tuple(
@@ -180,40 +194,33 @@ class LocatedPool:
 
     # ------------------------------------------------------------------ counts
 
-    def _count_many(self, parts: list[tuple[int, int]], tier: int = 0) -> None:
-        """:meth:`_count` for several groups of ``tier`` at once (units by default), all of
-        one sign (a pop's plan, a push's units): each group above them is updated once, with
-        their sum. From ``tier`` 1 up the pool's size is left to the caller."""
-        if tier == 0 and len(parts) == 1:
-            self._count(*parts[0])
-            return
+    def _count_many(self, parts: Any, tier: int = 0) -> None:
+        """:meth:`_count` for several groups of ``tier`` at once (``(group, k)`` pairs, units
+        by default), all of one sign (a pop's plan, a push's units): each group above them is
+        updated once, with their sum. The pool's size is left to the caller."""
         level: Any = parts
         top = self.n_tiers - 1
         for t in range(tier, self.n_tiers):
-            row, opened, buckets = self.free[t], self.open[t], self.buckets[t]
-            parent = self.parent[t] if t < top else None
+            row, ups, opens, rows_of = self.free[t], self.up[t], self.up_open[t], self.up_rows[t]
             nxt: dict[int, int] = {}
             for g, k in level:
-                up = parent[g] if parent is not None else 0
                 before = row[g]
                 row[g] = after = before + k
                 if before == 0:
-                    opened[up][g] = None
+                    opens[g][g] = None
                 elif after == 0:
-                    del opened[up][g]
-                if buckets:
-                    rows = buckets.get(up)
-                    if rows is not None:
-                        del rows[before][g]
-                        rows[after][g] = None
-                if up in nxt:
-                    nxt[up] += k
-                else:
-                    nxt[up] = k
+                    del opens[g][g]
+                rows = rows_of[g]
+                if rows is not None:
+                    del rows[before][g]
+                    rows[after][g] = None
+                if t < top:
+                    up = ups[g]
+                    if up in nxt:
+                        nxt[up] += k
+                    else:
+                        nxt[up] = k
             level = nxt.items()
-        if tier == 0:
-            for _, k in parts:
-                self.size += k
 
     def _count(self, u: int, k: int) -> None:
         """Add ``k`` (negative: remove) free domains to unit ``u`` and its ancestors, keeping
@@ -245,7 +252,11 @@ class LocatedPool:
                 counts[u] += 1
             else:
                 counts[u] = 1
-        self._count_many(list(counts.items()))
+        if len(counts) == 1:
+            self._count(u, k)
+            return
+        self.size += k
+        self._count_many(counts.items())
 
     def push1(self, d: int) -> None:
         u = self.unit_of[d]
@@ -328,7 +339,7 @@ class LocatedPool:
             else:
                 nxt[up] = -n
         if parent is not None:
-            self._count_many(list(nxt.items()), tier=1)
+            self._count_many(nxt.items(), tier=1)
         self.size -= k
         return np.array(out, dtype=np.int64)
 
