@@ -36,6 +36,7 @@ GPU below it).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,10 @@ __all__ = [
 #: and finding them again would cost O(domains) at every failure: at 2,048 racks, one every
 #: ~20 minutes)
 REPLACE_EXACT_DOMAINS = 256
+
+#: gangs of at most this many domains find their groups with Python sets and counts (numpy's
+#: unique costs more below a few hundred domains)
+SMALL_GANG = 256
 
 #: network states a job's factor remembers (a bound on memory; cleared when full)
 MEMO_STATES = 4096
@@ -161,6 +166,7 @@ class FabricState:
         self.domain_group = [np.asarray(g, dtype=np.int64) for g in fabric.domain_group]
         self.parent = [np.asarray(p, dtype=np.int64) for p in fabric.parent]
         self.parent_lists = [p.tolist() for p in self.parent]
+        self.unit_list: list[int] = self.domain_group[0].tolist()
         self.uplink = [np.asarray(u, dtype=np.float64) for u in fabric.uplink_bytes_per_s]
         self.downlink = [np.asarray(d, dtype=np.float64) for d in fabric.downlink_bytes_per_s]
         link = np.asarray(fabric.gpu_link_bytes_per_s, dtype=np.float64)
@@ -233,7 +239,7 @@ class FabricState:
     def spans(self, ids: np.ndarray) -> list[int]:
         """Groups the domains ``ids`` touch at each tier (sets for a small job: numpy's unique
         costs more than the work below a few hundred domains)."""
-        if ids.shape[0] <= 256:
+        if ids.shape[0] <= SMALL_GANG:
             groups = set(self.domain_group[0][ids].tolist())
             out = [len(groups)]
             for parent in self.parent_lists:
@@ -247,6 +253,34 @@ class FabricState:
             arr = np.unique(parent[arr])
             out.append(int(arr.shape[0]))
         return out
+
+    def _place_small(self, job: Job, ids: np.ndarray) -> None:
+        """:meth:`spans` and, for a job with a network model, its units, pods and groups
+        (:meth:`_groups`), in one pass over a small gang's domains: its domains per unit
+        counted, then per group tier by tier from those counts."""
+        counts: dict[int, int] = Counter(map(self.unit_list.__getitem__, ids.tolist()))
+        per_tier = [counts]
+        for parent in self.parent_lists:
+            up: dict[int, int] = {}
+            for g, n in counts.items():
+                p = parent[g]
+                up[p] = up.get(p, 0) + n
+            per_tier.append(up)
+            counts = up
+        job.spans = [len(c) for c in per_tier]
+        if job.network is None:
+            return
+        job.net_units = sorted(per_tier[0])
+        if self.parent:
+            job.net_pods_set = set(per_tier[1])
+        gpus = self.fleet.gpus_of_hw[job.hw]
+        out = []
+        for t in self.finite:
+            if len(per_tier[t]) > 1:
+                at = per_tier[t]
+                gs = sorted(at)
+                out.append((t, gs, [float(at[g] * gpus) for g in gs]))
+        job.net_groups = out
 
     def activity(self, job: Job, sign: int) -> None:
         """``job`` starts (+1) or stops (-1) running: update the shares where it changes them.
@@ -268,14 +302,18 @@ class FabricState:
             if job.placed:
                 job.placed = False
                 ids = job.held.all()
-                job.spans = self.spans(ids)
+                if ids.shape[0] > SMALL_GANG:
+                    job.spans = self.spans(ids)
+                    if job.network is not None:
+                        units = np.unique(self.domain_group[0][ids])
+                        job.net_units = units.tolist()
+                        if self.parent:
+                            job.net_pods_set = set(np.unique(self.parent[0][units]).tolist())
+                        job.net_groups = self._groups(job, ids)
+                else:
+                    self._place_small(job, ids)
                 if job.network is not None:
-                    units = np.unique(self.domain_group[0][ids])
-                    job.net_units = units.tolist()
                     job.net_units_set = set(job.net_units)
-                    if self.parent:
-                        job.net_pods_set = set(np.unique(self.parent[0][units]).tolist())
-                    job.net_groups = self._groups(job, ids)
                     job.net_version = -1  # a new placement: its keys and factor are to be found
                     self.filed[job] = False
             if job.network is None:

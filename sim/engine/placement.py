@@ -77,7 +77,7 @@ class LocatedPool:
     def __init__(
         self,
         domains: np.ndarray,
-        unit_of: array[int],
+        unit_of: array[int] | list[int],
         parent: tuple[list[int], ...],
         n_groups: tuple[int, ...],
         policy: str,
@@ -87,8 +87,9 @@ class LocatedPool:
             raise ValueError(f"unknown placement policy {policy!r}; known: {', '.join(POLICIES)}")
         self.policy = policy
         self.rng = rng
-        self.unit_of = unit_of
-        self.unit_np = np.frombuffer(unit_of, dtype=np.int64)
+        #: as a list: its items are shared ints, cheaper to read than an array's
+        self.unit_of = unit_of.tolist()
+        self.unit_np = np.asarray(unit_of, dtype=np.int64)
         self.parent = parent
         # the tiers above the innermost one at which all of this pool's domains share one
         # group (the one building and one site of a single-building factory) leave no choice
@@ -366,9 +367,52 @@ class LocatedPool:
         """(unit, count) pairs for ``k`` domains, from the top tier down."""
         if k > self.size:
             raise ValueError(f"{k} domains asked, {self.size} free")
+        if self.policy == "pack":
+            return self._pack(k)
         out: list[tuple[int, int]] = []
         self._place(self.n_tiers, 0, k, out)
         return out
+
+    def _pack(self, k: int) -> list[tuple[int, int]]:
+        """The ``pack`` plan of :meth:`_place` as one loop (the same choices; a placement is
+        the pool's most frequent operation): descend while one child holds all ``k``; else
+        split, whole children fullest first, and descend again into the tightest child that
+        holds the rest."""
+        out: list[tuple[int, int]] = []
+        free, opens, buckets = self.free, self.open, self.buckets
+        tier, group = self.n_tiers, 0
+        while True:
+            while tier > 0:
+                best = self._tightest(tier, group, k, None)
+                if best < 0:
+                    break
+                tier, group = tier - 1, best
+            if tier == 0:
+                out.append((group, k))
+                return out
+            below = free[tier - 1]
+            rows = buckets[tier - 1].get(group)
+            order: Any
+            if rows is not None:
+                # lazily, fullest first: a request stops after a bucket or two
+                order = ((f, c) for f in range(len(rows) - 1, 0, -1) for c in rows[f])
+            else:
+                kids = opens[tier - 1].get(group, {})
+                order = [(-f, c) for f, c in sorted([(-below[c], c) for c in kids])]
+            taken: set[int] = set()
+            for f, c in order:
+                if f >= k:
+                    tier, group = tier - 1, self._tightest(tier, group, k, taken)
+                    break
+                if tier == 1:
+                    out.append((c, f))
+                elif tier == 2:
+                    units = free[0]
+                    out.extend([(u, units[u]) for u in opens[0][c]])
+                else:
+                    self._all(tier - 1, c, out)
+                taken.add(c)
+                k -= f
 
     def _tightest(self, tier: int, group: int, k: int, skip: set[int] | None) -> int:
         """The child of ``group`` (at ``tier``) with the fewest free domains that still holds
