@@ -88,7 +88,7 @@ class LocatedPool:
         self.policy = policy
         self.rng = rng
         #: as a list: its items are shared ints, cheaper to read than an array's
-        self.unit_of = unit_of.tolist()
+        self.unit_of = list(unit_of)
         self.unit_np = np.asarray(unit_of, dtype=np.int64)
         self.parent = parent
         # the tiers above the innermost one at which all of this pool's domains share one
