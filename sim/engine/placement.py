@@ -275,7 +275,7 @@ class LocatedPool:
         bits = self.stacks[u]
         base = self.base[u]
         if bits < 256:  # a unit of up to 8 domains (or free ones only among its lowest 8)
-            out.extend([base + i for i in _BYTE_BITS[bits][:n]])
+            out.extend(map(base.__add__, _BYTE_TAKE[bits][n]))
             self.stacks[u] = bits ^ _BYTE_LOW[bits][n]
             return
         rest = bits
@@ -284,7 +284,7 @@ class LocatedPool:
             if byte:
                 have = _BYTE_COUNT[byte]
                 m = n if n < have else have
-                out.extend([base + i for i in _BYTE_BITS[byte][:m]])
+                out.extend(map(base.__add__, _BYTE_TAKE[byte][m]))
                 n -= m
                 if n == 0:
                     bits ^= _BYTE_LOW[byte][m] << (base - self.base[u])
@@ -314,32 +314,31 @@ class LocatedPool:
             return np.array(out, dtype=np.int64)
         # take each unit's domains and count its tier at once; the tiers above once per group
         stacks, base, take = self.stacks, self.base, self._take
-        row, opened, bk = self.free[0], self.open[0], self.buckets[0]
-        parent = self.parent[0] if self.n_tiers > 1 else None
+        row, ups, opens, rows_of = self.free[0], self.up[0], self.up_open[0], self.up_rows[0]
+        above = self.n_tiers > 1
         nxt: dict[int, int] = {}
         for u, n in plan:
             bits = stacks[u]
             if bits < 256:
-                b = base[u]
-                out.extend([b + i for i in _BYTE_BITS[bits][:n]])
+                out.extend(map(base[u].__add__, _BYTE_TAKE[bits][n]))
                 stacks[u] = bits ^ _BYTE_LOW[bits][n]
             else:
                 take(u, n, out)
-            up = parent[u] if parent is not None else 0
             before = row[u]
             row[u] = after = before - n
             if after == 0:
-                del opened[up][u]
-            if bk:
-                rows = bk.get(up)
-                if rows is not None:
-                    del rows[before][u]
-                    rows[after][u] = None
-            if up in nxt:
-                nxt[up] -= n
-            else:
-                nxt[up] = -n
-        if parent is not None:
+                del opens[u][u]
+            rows = rows_of[u]
+            if rows is not None:
+                del rows[before][u]
+                rows[after][u] = None
+            if above:
+                up = ups[u]
+                if up in nxt:
+                    nxt[up] -= n
+                else:
+                    nxt[up] = -n
+        if above:
             self._count_many(nxt.items(), tier=1)
         self.size -= k
         return np.array(out, dtype=np.int64)
@@ -511,6 +510,8 @@ class LocatedPool:
 #: per byte value: the positions of its set bits, their count, and the mask of its m lowest
 _BYTE_BITS = tuple(tuple(i for i in range(8) if b >> i & 1) for b in range(256))
 _BYTE_COUNT = tuple(len(p) for p in _BYTE_BITS)
+#: per byte value and m: the positions of its m lowest set bits
+_BYTE_TAKE = tuple(tuple(p[:m] for m in range(len(p) + 1)) for p in _BYTE_BITS)
 _BYTE_LOW = tuple(tuple(sum(1 << i for i in p[:m]) for m in range(len(p) + 1)) for p in _BYTE_BITS)
 
 
