@@ -187,7 +187,6 @@ class FabricState:
             for u, p in enumerate(self.parent_lists[self.unit_tier]):
                 self.pod_units[p].append(u)
         self.domain_health = np.ones(fleet.n)
-        self.links_down = 0
         #: the domains with a link down now (a job's share of its links is the smallest health
         #: among those it holds: O(links down), not O(its domains))
         self.sick_links: dict[int, None] = {}
@@ -430,7 +429,7 @@ class FabricState:
         if self.sick_units:
             health = self.unit_health
             scale = min((health[u] for u in self.sick_units & job.net_units_set), default=1.0)
-        if self.links_down and self.sick_links:
+        if self.sick_links:
             holder, me, links = self.fleet.holder_of, job.index, self.domain_health
             for d in self.sick_links:
                 if holder[d] == me:
@@ -545,10 +544,14 @@ class FabricState:
                 self.sick_links[index] = None
             else:
                 self.sick_links.pop(index, None)
-            self.links_down += -1 if delta < 0 else 1
-            self.links_down = max(0, self.links_down)
             for job in self._touching(kind, index):
                 self._factor(job)
+            h = self.fleet.holder_of[index]
+            w = self.fleet.holders[h] if h >= 0 else None
+            if isinstance(w, Job) and w.network is not None and w not in self.running:
+                # interrupted by the failure (it left before the link went down): its factor
+                # is found again when it restarts, with the link down
+                w.net_version = -1
             return
         # the jobs that are not running see the change when they run again (their version is
         # behind); of the running ones only those under the switch have groups that changed
