@@ -257,6 +257,14 @@ class FabricState:
         """:meth:`spans` and, for a job with a network model, its units, pods and groups
         (:meth:`_groups`), in one pass over a small gang's domains: its domains per unit
         counted, then per group tier by tier from those counts."""
+        if job.network is None:  # its spans only: sets of groups
+            groups = set(map(self.unit_list.__getitem__, ids.tolist()))
+            spans = [len(groups)]
+            for parent in self.parent_lists:
+                groups = set(map(parent.__getitem__, groups))
+                spans.append(len(groups))
+            job.spans = spans
+            return
         counts: dict[int, int] = Counter(map(self.unit_list.__getitem__, ids.tolist()))
         per_tier = [counts]
         for parent in self.parent_lists:
@@ -267,8 +275,6 @@ class FabricState:
             per_tier.append(up)
             counts = up
         job.spans = [len(c) for c in per_tier]
-        if job.network is None:
-            return
         job.net_units = sorted(per_tier[0])
         if self.parent:
             job.net_pods_set = set(per_tier[1])
