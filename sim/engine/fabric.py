@@ -218,9 +218,8 @@ class FabricState:
         self.used = [0.0] * len(self.tiers)
         self.cap_sum = [0.0] * len(self.tiers)
         self.version = 0  # bumped when a switch or link changes: every factor is stale
-        #: per tier, which groups have a finite uplink now (and how many)
-        self.finite_now = [np.isfinite(u) for u in self.uplink]
-        self.n_finite = [int(m.sum()) for m in self.finite_now]
+        #: per tier, the groups with a finite uplink now
+        self.finite_now = [set(np.flatnonzero(np.isfinite(u)).tolist()) for u in self.uplink]
         #: ``pack`` is a topology-aware scheduler and launcher: a job's ranks follow the
         #: fabric, so consecutive ranks share a group and only the shard of a hierarchical
         #: collective crosses each tier. ``spread`` and ``random`` are topology-blind:
@@ -370,26 +369,19 @@ class FabricState:
         rate = self.rate_of_hw[job.hw]
         out: list[tuple[tuple[int, int], float]] = []
         for t, gs, gp in job.net_groups:
-            mask = self.finite_now[t]
-            if not self.n_finite[t]:
-                continue
-            g_np = np.asarray(gs, dtype=np.int64)
-            sel = np.flatnonzero(mask[g_np])
-            if sel.shape[0]:
-                demand = np.asarray(gp)[sel] * rate
-                out.extend(
-                    ((t, g), d) for g, d in zip(g_np[sel].tolist(), demand.tolist(), strict=True)
-                )
+            finite = self.finite_now[t]
+            if finite:
+                out.extend([((t, g), n * rate) for g, n in zip(gs, gp, strict=True) if g in finite])
         return out
 
     def _refresh_finite(self, t: int, groups: list[int]) -> None:
         """Whether each of ``groups`` of tier ``t`` has a finite uplink now."""
-        mask = self.finite_now[t]
+        finite = self.finite_now[t]
         for g in groups:
-            now = math.isfinite(self._capacity(t, g))
-            if now != bool(mask[g]):
-                mask[g] = now
-                self.n_finite[t] += 1 if now else -1
+            if math.isfinite(self._capacity(t, g)):
+                finite.add(g)
+            else:
+                finite.discard(g)
 
     def _neighbours(self, job: Job) -> set[Job]:
         out: set[Job] = set()
@@ -611,7 +603,7 @@ class FabricState:
             new: dict[tuple[int, int], float] = {}
             for t, gs, gp in job.net_groups:
                 for key in changed:
-                    if key[0] == t and finite_now[t][key[1]]:
+                    if key[0] == t and key[1] in finite_now[t]:
                         try:
                             i = gs.index(key[1])
                         except ValueError:
