@@ -8,7 +8,11 @@ generation and the step model's table excluded and reported apart):
   paged KV, one simulated hour each (and a 1,000,000-request run at 90%, paged);
 * long prompts: Mooncake-like 12,000 / 340 tokens on GB200, paged, near saturation;
 * agentic sessions: 8 calls per session, 2 s tool latency, growing context, paged;
-* reasoning: output x 8 (long decodes; the decode jumps carry most iterations).
+* reasoning: output x 8 (long decodes; the decode jumps carry most iterations);
+* disaggregated prefill: DeepSeek-R1 FP8 on a Vera Rubin NVL144 CPX rack, the replica the
+  fleet plans (sim/perf/inference.py mix_domain) behind its Rubin CPX prefill pool
+  (:func:`sim.serving.simulator.simulate_disaggregated`: the pool's FCFS queue, then the
+  co-located path with every prompt's KV arrived), 100k/1k and 8k/1k at 85% of its capacity.
 
 The baseline, measured in the same run for each case, is the same requests simulated with the
 decode jumps turned off (``max_jump=1``: every iteration is one pass of the loop); ``x
@@ -28,8 +32,9 @@ import numpy as np
 
 from sim.catalog.hardware import catalog
 from sim.catalog.models import get_model
+from sim.perf import mix_domain, prefill_costs
 from sim.serving.shape import ServiceShape
-from sim.serving.simulator import EngineOptions, simulate
+from sim.serving.simulator import EngineOptions, simulate, simulate_disaggregated
 from sim.serving.workload import SessionShape
 
 #: Capacity of the MLPerf-like replica at its targets (requests/s), from capacity_at_slo (docs).
@@ -45,12 +50,18 @@ def _case(
     step = shape.step()
     setup = time.process_time() - t0
     t0 = time.process_time()
-    run = simulate(reqs, step, shape.options, duration_s)
+    if shape.prefill is None:
+        run = simulate(reqs, step, shape.options, duration_s)
+    else:
+        run = simulate_disaggregated(reqs, step, shape.options, duration_s, shape.prefill)
     cpu = time.process_time() - t0
     single = None
     if baseline:
         t0 = time.process_time()
-        simulate(reqs, step, shape.options, duration_s, max_jump=1)
+        if shape.prefill is None:
+            simulate(reqs, step, shape.options, duration_s, max_jump=1)
+        else:
+            simulate_disaggregated(reqs, step, shape.options, duration_s, shape.prefill, max_jump=1)
         single = time.process_time() - t0
     return {
         "case": name,
@@ -61,6 +72,22 @@ def _case(
         "req_per_cpu_s": run.arrived / cpu,
         "single_step_cpu_s": single,
     }
+
+
+def _cpx_shape(input_tokens: int) -> tuple[ServiceShape, float]:
+    """The companion-fed replica of DeepSeek-R1 FP8 on a CPX rack (2 s / 50 ms) and its
+    planned capacity in requests/s."""
+    hw = catalog()["vr200_nvl144_cpx"]
+    part = hw.prefill_accelerator
+    assert part is not None
+    r1 = get_model("deepseek-r1")
+    kw: dict[str, Any] = {"input_tokens": input_tokens, "output_tokens": 1000}
+    mix = mix_domain(r1, hw, "fp8", gpus=72, mode="companion", ttft_s=2.0, tpot_s=0.05, **kw)
+    k = mix.companion
+    assert k is not None
+    costs = prefill_costs(r1, hw, "fp8", k, prefill_hw=part, **kw)
+    shape = ServiceShape(model=r1, hw=hw, precision="fp8", tp=k.tp, prefill=costs, **kw)
+    return shape, k.requests_per_s_per_replica
 
 
 def main() -> None:
@@ -91,6 +118,10 @@ def main() -> None:
     rows.append(_case("agentic sessions, 8 calls, paged, 1 h", agent, 8.0, hour))
     reason = ServiceShape(input_tokens=294, output_tokens=274, reasoning_multiplier=8.0, **base)
     rows.append(_case("reasoning x8, paged, 1 h", reason, 2.0, hour))
+    for input_tokens in (100_000, 8_000):
+        shape, rate = _cpx_shape(input_tokens)
+        name = f"CPX pool, R1 {input_tokens // 1000}k/1k, 85%, 1 h"
+        rows.append(_case(name, shape, 0.85 * rate, hour))
 
     head = f"{'case':46s} {'requests':>10s} {'iterations':>11s} {'CPU s':>7s} {'req/CPU-s':>10s}"
     print(head + f" {'x single-step':>14s}")

@@ -556,8 +556,12 @@ def _cost_summary(
             v = float(traces[col].sum(skipna=False))
             if k in ("pretraining", "posttraining") and costs is not None:
                 v -= float(costs.loc[costs["workload"] == k, "throttled_usd"].sum())
+            # below half a cent is floating-point residue of the bins' differences (an idle
+            # share of 3e-11 USD when every GPU was busy): none, in every output alike
+            if abs(v) < DUST_USD:  # False for NaN, which _clean keeps as unknown
+                v = 0.0
             by_use[k] = _clean(v)
-    by_use["throttled"] = throttled
+    by_use["throttled"] = throttled if abs(throttled) >= DUST_USD else 0.0
     idle = (by_use.get("idle") or 0.0) + (by_use.get("spare") or 0.0)
     prices = {
         p["hardware"]: {"usd": p["usd"], "basis": p["basis"], "note": p["note"]}
@@ -580,6 +584,10 @@ def _cost_summary(
         "prices": prices,
         "estimated_prices": sorted(h for h, p in prices.items() if p["basis"] == "estimate"),
     }
+
+
+#: Amounts of money below half a cent: residue of sums and differences, counted as none.
+DUST_USD = 0.005
 
 
 def summarize(

@@ -71,18 +71,20 @@ from sim.facility.weather import (
 from sim.facility.weather_csv import WeatherFileError
 from sim.network import Fabric, FabricHall, build_fabric, check_fabric, fabric_capex_usd
 from sim.perf import (
+    DomainMix,
     InferenceEstimate,
     PerfError,
     TrainingLayout,
+    estimate_domain,
     estimate_inference,
-    estimate_serving,
     estimate_training,
+    prefill_costs,
 )
 from sim.perf.common import to_precision, weight_bytes_per_param
 from sim.perf.training import default_vp
 from sim.rng import RandomStreams
 from sim.serving.capacity import AttainmentTable, attainment_table
-from sim.serving.shape import shape_of_service
+from sim.serving.shape import ServiceShape, shape_of_service
 from sim.serving.steps import decode_iteration_s
 from sim.serving.workload import SessionShape, context_clipped_share, session_mix
 from sim.units import DAY_S, YEAR_S
@@ -107,7 +109,9 @@ __all__ = [
     "PlannedScheduler",
     "PlannedService",
     "PlannedStream",
+    "ReplicaKind",
     "build",
+    "replica_kinds",
     "unknown_prices",
     "with_natural_precision",
 ]
@@ -334,6 +338,11 @@ class PlannedService:
     #: targets set but no request-level table (companion prefill: the request level does not
     #: model disaggregation): its attainment is not estimated (n/a), never a number
     slo_unmeasured: bool = False
+    #: where its prompts are prefilled (sim/perf/inference.py mix_domain): colocated, companion
+    #: (on the domain's companion parts) or hybrid (companion parts and GPUs)
+    prefill: str = "colocated"
+    #: the domain's arrangement of replicas (None for a plan made without one)
+    mix: DomainMix | None = None
     #: reasoning tokens per request at multiplier 1, and the multiplier's ramp (factor, start,
     #: duration in s; None: constant); the capacity per domain is planned at the ramp's highest
     #: multiplier (:func:`reasoning_multiplier`)
@@ -1853,21 +1862,25 @@ def _plan_service(
             1.0, float(reasoning_multiplier(ramp, np.array([sc.run.duration_s]))[0])
         )
     companion = spec.prefill_accelerator
-    if v.prefill == "companion" and companion is None:
+    if v.prefill in ("companion", "hybrid") and companion is None:
         err.add(
             (*loc, "prefill"),
             f"{spec.display_name} has no companion prefill accelerator (its catalog entry has"
-            " no prefill_accelerator): use colocated",
+            f" no prefill_accelerator): use colocated",
         )
         return None
-    if v.prefill == "colocated" or (v.prefill == "auto" and v.backend != "model"):
-        companion = None
     try:
-        # backend "measured": aiconfigurator's database, checked here at load time, never mid-run
-        est = estimate_serving(
+        # backend "measured": aiconfigurator's database, checked here at load time, never mid-run;
+        # where prompts are prefilled and how many replicas of each kind a domain runs come from
+        # the one function `aifactory estimate serve` calls too (sim/perf/inference.py,
+        # mix_domain): auto takes the arrangement with the most capacity at the targets
+        mix = estimate_domain(
             model,
             spec,
             v.precision,
+            gpus=usable_gpus(sc, spec),
+            prefill=v.prefill,
+            parts=None if companion is None else float(companion.count_per_domain),
             backend=v.backend,
             model_name=v.model.strip().lower() if isinstance(v.model, str) else None,
             hardware_name=hw_name,
@@ -1881,12 +1894,12 @@ def _plan_service(
             ep=v.expert_parallel,
             kv_cache=v.kv_cache,
             runtime=v.serving_runtime,
-            prefill_hw=companion,
         )
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
         where = (*loc, "backend") if v.backend == "measured" else loc
         err.add(where, f"cannot serve on {spec.display_name}: {exc.args[0] if exc.args else exc}")
         return None
+    est = mix.main
     if not est.meets_targets:
         # the key of the target that is missed (ttft when both are)
         ttft_missed = v.ttft_s is not None and est.ttft_s > v.ttft_s
@@ -1910,21 +1923,14 @@ def _plan_service(
         )
         return None
     # A replica lives inside one domain (the performance model keeps TP x EP within the
-    # scale-up domain); GPUs left over when the replica size does not divide it stay idle.
-    replica = int(est.replica_gpus)
-    replicas = float(usable_gpus(sc, spec) // replica)
-    per_domain = est.output_tokens_per_s_per_gpu * replicas * replica
-    if companion is not None:
-        # disaggregated onto the rack's prefill parts: as many replicas as the GPUs hold, or as
-        # the companion parts can prefill for, whichever is fewer (the rack's capacity is the
-        # lesser of its decode and its prefill capacity; sim/perf/inference.py)
-        replicas = min(
-            float(usable_gpus(sc, spec) // replica),
-            companion.count_per_domain / max(est.prefill_gpus_per_replica, 1e-12),
-        )
-        per_domain = est.output_tokens_per_s_per_replica * replicas
+    # scale-up domain); GPUs left over when the replica size does not divide it stay idle. With
+    # companion prefill parts the domain may run two kinds of replica (mix_domain): the counts
+    # are averages over domains, so fractional.
+    replicas = mix.replicas
+    per_domain = mix.capacity_tokens_per_s
     slo = None
-    if with_slo and companion is None and (v.ttft_s is not None or v.tpot_s is not None):
+    slo_unmeasured = False
+    if with_slo and (v.ttft_s is not None or v.tpot_s is not None):
         # the share of requests meeting the targets at each load comes from the request level
         # (docs/serving.md, "The fleet's SLO attainment"); the replica's fluid capacity is the
         # load's unit, so the autoscaler's plan and the table speak of the same replica
@@ -1933,16 +1939,12 @@ def _plan_service(
             at_peak = v.model_copy(
                 update={"reasoning_tokens": round(v.reasoning_tokens * peak_reasoning)}
             )
-            shape = shape_of_service(at_peak, model, spec, tp=int(est.tp))
-            slo = attainment_table(
-                shape,
-                ttft_s=v.ttft_s,
-                tpot_s=v.tpot_s,
-                rate_per_s=est.output_tokens_per_s_per_gpu * replica / shape.generated_tokens,
-            )
+            slo = _mix_attainment(mix, at_peak, model, spec, input_tokens, cache_hit)
         except (PerfError, ValueError) as exc:
             err.add(loc, f"cannot simulate its requests: {exc.args[0] if exc.args else exc}")
             return None
+        # agentic sessions behind a separate prefill pool are not simulated (n/a)
+        slo_unmeasured = slo is None
     d = v.demand
     return PlannedService(
         name=v.name,
@@ -1975,9 +1977,116 @@ def _plan_service(
             model.max_seq_len,
         ),
         slo=slo,
-        slo_unmeasured=slo is None
-        and companion is not None
-        and (v.ttft_s is not None or v.tpot_s is not None),
+        slo_unmeasured=slo_unmeasured,
+        prefill=mix.mode,
+        mix=mix,
+    )
+
+
+@dataclass(frozen=True)
+class ReplicaKind:
+    """One kind of replica a service's domains run (:class:`~sim.perf.DomainMix`), with the
+    request-level shape of one replica: ``companion`` (decode-only behind the companion parts),
+    ``colocated`` or ``gpu_prefill`` (decode-only behind prefill instances on GPUs)."""
+
+    name: str
+    estimate: InferenceEstimate
+    replicas_per_domain: float
+    shape: ServiceShape
+
+    @property
+    def tokens_per_s_per_domain(self) -> float:
+        return self.estimate.output_tokens_per_s_per_replica * self.replicas_per_domain
+
+    @property
+    def rate_per_s(self) -> float:
+        """Its fluid capacity per replica, requests/s (the attainment table's load unit)."""
+        return self.estimate.output_tokens_per_s_per_replica / self.shape.generated_tokens
+
+
+def replica_kinds(
+    mix: DomainMix,
+    v: InferenceService,
+    model: ModelShape,
+    spec: HardwareSpec,
+    input_tokens: int,
+    cache_hit: float,
+) -> list[ReplicaKind]:
+    """The kinds of replica in ``mix``, most tokens first, each with its request-level shape.
+
+    A decode-only kind's shape carries its prefill pool (:func:`~sim.perf.prefill_costs`): the
+    instances the domain gives one replica, its share of the companion parts in use (exactly
+    what it needs when the parts are the limit, more when the GPUs are), or the prefill GPUs
+    sized for it. ``v`` at the reasoning length the capacity was planned at."""
+    out: list[ReplicaKind] = []
+    kinds: list[tuple[str, InferenceEstimate | None, float, Any]] = [
+        ("companion", mix.companion, mix.companion_replicas, spec.prefill_accelerator),
+        (mix.gpu_kind, mix.gpu, mix.gpu_replicas, spec if mix.gpu_kind == "gpu_prefill" else None),
+    ]
+    for name, est, n, part in kinds:
+        if est is None or n <= 0:
+            continue
+        shape = shape_of_service(v, model, spec, tp=int(est.tp))
+        if part is not None:
+            costs = prefill_costs(
+                model,
+                spec,
+                v.precision,
+                est,
+                prefill_hw=part,
+                input_tokens=input_tokens,
+                output_tokens=v.output_tokens,
+                reasoning_tokens=v.reasoning_tokens,
+                prompt_cache_hit=cache_hit,
+            )
+            if name == "companion":
+                share = mix.parts / n / costs.devices
+                costs = replace(
+                    costs, instances_per_replica=max(costs.instances_per_replica, share)
+                )
+            shape = replace(shape, prefill=costs)
+        out.append(ReplicaKind(name, est, n, shape))
+    return sorted(out, key=lambda k: -k.tokens_per_s_per_domain)
+
+
+def _mix_attainment(
+    mix: DomainMix,
+    v: InferenceService,
+    model: ModelShape,
+    spec: HardwareSpec,
+    input_tokens: int,
+    cache_hit: float,
+) -> AttainmentTable | None:
+    """The request level's SLO attainment table of a domain's mix of replicas.
+
+    Each kind of replica the domain runs (:func:`replica_kinds`) gets its own table, at loads of
+    its own fluid capacity; the router is taken to load every replica to the same share of its
+    capacity, so the domain's attainment at a load is the kinds' attainments weighted by the
+    tokens each serves, and its latency percentiles the worse kind's (pessimistic). None when a
+    kind cannot be simulated (agentic sessions behind a separate prefill pool: a call's arrival
+    follows its parent's completion, which the pool's path does not model)."""
+    kinds = replica_kinds(mix, v, model, spec, input_tokens, cache_hit)
+    if v.sessions is not None and any(k.shape.prefill is not None for k in kinds):
+        return None
+    tables = [
+        (
+            attainment_table(k.shape, ttft_s=v.ttft_s, tpot_s=v.tpot_s, rate_per_s=k.rate_per_s),
+            k.tokens_per_s_per_domain,
+        )
+        for k in kinds
+    ]
+    if len(tables) == 1:
+        return tables[0][0]
+    total = sum(w for _, w in tables)
+    first = tables[0][0]
+    return AttainmentTable(
+        first.rate_per_s,
+        first.loads,
+        tuple(sum(t.attainment[i] * w for t, w in tables) / total for i in range(len(first.loads))),
+        *(
+            tuple(max(getattr(t, k)[i] for t, _ in tables) for i in range(len(first.loads)))
+            for k in ("ttft_p99_s", "tpot_p99_s", "ttft_p50_s", "tpot_p50_s")
+        ),
     )
 
 
@@ -2055,11 +2164,19 @@ def _hot_spares(sc: Scenario, halls: list[Hall], err: _Errors) -> list[int]:
                     f"unknown hall '{name}'" + _suggest(name, names),
                 )
         hot = [spec.get(h.name, 0) for h in halls]
-    for h, k in zip(halls, hot, strict=True):
-        if k >= h.n_domains:
-            where = ("reliability", "hot_spares") + (() if isinstance(spec, int) else (h.name,))
+    full = [(h, k) for h, k in zip(halls, hot, strict=True) if k >= h.n_domains]
+    if isinstance(spec, int) and full:
+        # one count for every hall: one message naming the halls it empties
+        named = ", ".join(f"hall {h.name} has {h.n_domains:,}" for h, _ in full)
+        err.add(
+            ("reliability", "hot_spares"),
+            f"{spec:,} hot spares per hall leave no domain to run on ({named}): give fewer, or"
+            " a count per hall ({hall: n})",
+        )
+    elif full:
+        for h, k in full:
             err.add(
-                where,
+                ("reliability", "hot_spares", h.name),
                 f"{k:,} hot spares leave hall {h.name} no domain to run on: it has {h.n_domains:,}",
             )
     if not sc.workloads.pretraining and not sc.workloads.posttraining:

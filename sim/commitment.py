@@ -110,6 +110,15 @@ def commitment_rows(
     assert c is not None
     years = c.term_s / YEAR_S
     rows = [_row(loaded, g, c, years) for g in c.generations]
+    bought = [r["gpus"] for r in rows if "gpus" in r]
+    if bought and max(bought) < 1.0:
+        # a fraction of one GPU is no answer to a capacity question: most likely a missing
+        # suffix ('$5' for '$5B'); refused rather than printed as a table of zeros
+        raise loaded.error(
+            ("commitment", "budget"),
+            f"${c.budget_usd:,.6g} buys less than one GPU of any generation over the term (at"
+            f" most {max(bought):.2g}); give the budget with its scale, e.g. '$5B' or '$300M'",
+        )
     order = {g: i for i, g in enumerate(c.generations)}
     return sorted(
         rows,

@@ -111,7 +111,9 @@ def _write_atomically(target: Path, what: str, fill: Callable[[Path], None]) -> 
         parent.mkdir(parents=True, exist_ok=True)
         tmp = _partial_dir(parent, target.name)
     except OSError as exc:
-        raise OutputError(f"cannot create the {what} folder under {parent}: {exc}") from None
+        raise OutputError(
+            f"cannot create the {what} folder {shown}: {exc.strerror or exc}"
+        ) from None
     try:
         fill(tmp)
         if target.exists():

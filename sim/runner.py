@@ -279,11 +279,7 @@ def run_facts(plan: Plan) -> RunFacts:
                 "kv_cache": str(s.estimate.get("kv_cache", "")),
                 "runtime": str(s.estimate.get("runtime", "")),
                 "context_clipped_share": s.context_clipped_share,
-                "prefill": (
-                    "companion"
-                    if float(s.estimate.get("prefill_gpus_per_replica") or 0.0) > 0.0
-                    else "colocated"
-                ),
+                "prefill": s.prefill,
             }
             for s in plan.services
         ],

@@ -95,6 +95,7 @@ def test_commitment_command_writes_its_files(
     # refused before anything is built or written, each blamed on where it came from
     refused = {
         "--budget": ["--budget", "$0"],  # was a ZeroDivisionError
+        "--budget: $5 buys less than one GPU": ["--budget", "5"],  # was a table of zeros
         "--generations: unknown hardware 'gb200_nv'": [
             "--budget",
             "$1B",

@@ -443,7 +443,7 @@ def test_too_many_hot_spares_is_one_error_not_its_consequences(
     with pytest.raises(ScenarioError) as exc:
         plan_of(data)
     text = str(exc.value)
-    assert "hot spares leave hall" in text and "spare_domains" not in text
+    assert "leave no domain to run on" in text and "spare_domains" not in text
 
 
 def test_the_waiting_warning_tells_share_and_limit_apart_and_advises_by_policy(

@@ -441,3 +441,14 @@ def test_a_shortened_choice_gets_a_guess() -> None:
         " (did you mean 'fastest_completion'?)"
     )
     assert _guess("zzz", ["fastest_completion"]) == ""
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")
+def test_an_out_where_no_folder_can_be_made_is_refused_at_once() -> None:
+    """Even for root, /proc takes no folder: refused before any work, without a temp name."""
+    from sim.cli.outdir import out_problem
+
+    problem = out_problem("/proc/aifactory-nope/run")
+    assert problem is not None
+    assert problem.startswith("--out /proc/aifactory-nope/run: cannot create a folder in /proc (")
+    assert ".partial" not in problem

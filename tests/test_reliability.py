@@ -431,7 +431,11 @@ def test_failures_by_cause_are_exact_for_independent_domains(
         ),
         (
             {"recovery": "take_spare", "hot_spares": 4},
-            "4 hot spares leave hall hall1 no domain to run on",
+            r"4 hot spares per hall leave no domain to run on \(hall hall1 has",
+        ),
+        (
+            {"recovery": "take_spare", "hot_spares": {"hall1": 4}},
+            "reliability.hot_spares.hall1.*4 hot spares leave hall hall1 no domain to run on",
         ),
     ],
 )

@@ -112,6 +112,8 @@ def cmd_commitment(args: argparse.Namespace) -> int:
         question = _question(args, loaded)
         rows = commitment_rows(loaded, question)
     except ScenarioError as exc:
+        if args.budget is not None and [p.loc for p in exc.problems] == [("commitment", "budget")]:
+            exc = ScenarioError("--budget", [Problem((), exc.problems[0].message)], {})
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_USER_ERROR
     target = out_dir or (

@@ -23,12 +23,15 @@ from sim.config.schema import LATENCY_TARGET_WHY, MAX_LATENCY_TARGET_S
 from sim.perf import (
     BACKENDS,
     KV_CACHE_POLICIES,
+    PREFILL_MODES,
     SERVING_RUNTIMES,
+    DomainMix,
     InferenceEstimate,
     PerfError,
     TrainingEstimate,
     TrainingLayout,
     default_vp,
+    estimate_domain,
     estimate_serving,
     estimate_training,
 )
@@ -126,10 +129,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument("--ttft", default=None, help="p99 time-to-first-token target, e.g. 2s")
     s.add_argument("--tpot", default=None, help="p99 time-per-output-token target, e.g. 200ms")
     s.add_argument(
+        "--prefill",
+        choices=PREFILL_MODES,
+        default=None,
+        help="where prompts are prefilled, as the scenario's prefill key: auto (default: the"
+        " arrangement with the most capacity, as a fleet run plans), colocated, companion (the"
+        " rack's prefill accelerators, Rubin CPX), hybrid (companion parts plus GPUs)",
+    )
+    s.add_argument(
         "--prefill-hardware",
         default=None,
-        help="disaggregated prefill pool: a catalog name, or 'companion' for the rack's prefill"
-        " accelerator (Rubin CPX)",
+        help="a disaggregated prefill pool on another catalog GPU type (a separate hall), one"
+        " replica's worth; 'companion' is --prefill companion",
     )
     s.add_argument(
         "--kv-cache",
@@ -276,22 +287,31 @@ def _duration(value: str | None, flag: str) -> float | None:
 
 @dataclass(frozen=True)
 class _Deployment:
-    """What ``--gpus`` GPUs of the hardware serve (one replica without ``--gpus``).
+    """What ``--gpus`` GPUs of the hardware serve (default: one replica; one scale-up domain
+    on hardware with companion prefill parts, since they are counted per domain).
 
-    With a companion prefill part (Rubin CPX) the deployment's prefill pool is the parts of the
-    racks its replicas fill (``replicas / replicas per rack x count_per_domain``, pro rata for a
-    part of a rack), and it serves as many replicas' worth as the GPUs hold or as those parts
-    can prefill for, whichever is fewer: the fleet engine's rule for a rack (``sim/build.py``
-    ``_plan_service``)."""
+    ``mix`` is :func:`sim.perf.estimate_domain`'s arrangement of those GPUs and of their
+    companion parts (pro rata, ``gpus / domain GPUs x parts per domain``): the function the
+    fleet plans each domain with (``sim/build.py`` ``_plan_service``), so a rack's figures here
+    are a fleet rack's. None with ``--prefill-hardware`` (a pool on another GPU type, one
+    replica's estimate scaled by the replicas)."""
 
     replicas: int  # replicas the GPUs hold
-    served_replicas: float  # replicas' worth the pools sustain (fewer when prefill-bound)
     gpus: int
-    prefill_parts: float | None = None  # companion parts of the deployment (None: no companion)
+    tokens_per_s: float
+    mix: DomainMix | None = None
+
+    @property
+    def served_replicas(self) -> float:
+        return self.mix.replicas if self.mix is not None else float(self.replicas)
+
+    @property
+    def prefill_parts(self) -> float | None:
+        return self.mix.parts if self.mix is not None and self.mix.parts else None
 
     @property
     def limited_by(self) -> str:
-        return "prefill" if self.served_replicas < self.replicas else "decode"
+        return self.mix.limited_by if self.mix is not None else "decode"
 
 
 def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, _Deployment]:
@@ -299,14 +319,22 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, _Deployment]:
     hw = _hardware(args.hardware)
     ttft = _duration(args.ttft, "--ttft")
     tpot = _duration(args.tpot, "--tpot")
-    prefill: Any = None
-    if args.prefill_hardware:
-        if args.prefill_hardware == "companion":
-            if hw.prefill_accelerator is None:
-                raise _UserError(f"{args.hardware} has no companion prefill accelerator")
-            prefill = hw.prefill_accelerator
-        else:
-            prefill = _hardware(args.prefill_hardware)
+    mode = args.prefill
+    other: HardwareSpec | None = None
+    if args.prefill_hardware == "companion":
+        if mode not in (None, "companion"):
+            raise _UserError(f"--prefill-hardware companion contradicts --prefill {mode}")
+        mode = "companion"
+    elif args.prefill_hardware:
+        if mode not in (None, "auto"):
+            raise _UserError(
+                f"--prefill {mode} places prefill in the hardware's own domains; it cannot be"
+                " combined with --prefill-hardware (a pool on another GPU type)"
+            )
+        other = _hardware(args.prefill_hardware)
+    mode = mode or "auto"
+    if mode in ("companion", "hybrid") and hw.prefill_accelerator is None:
+        raise _UserError(f"{args.hardware} has no companion prefill accelerator")
     if args.kv_cache is not None and args.backend == "measured":
         raise _UserError(
             "--kv-cache sizes the analytic model's KV cache: the measured backend allocates it as"
@@ -319,42 +347,50 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, _Deployment]:
         )
     if args.engine is not None and args.backend != "measured":
         raise _UserError("--engine chooses the measured data: it needs --backend measured")
-    est = estimate_serving(
-        model,
-        hw,
-        args.precision,
-        backend=args.backend,
-        model_name=args.model.strip().lower(),
-        hardware_name=args.hardware.strip().lower().replace("-", "_"),
-        engine=args.engine or "trtllm",
-        input_tokens=args.input,
-        output_tokens=args.output,
-        reasoning_tokens=args.reasoning,
-        prompt_cache_hit=args.cache_hit,
-        ttft_s=ttft,
-        tpot_s=tpot,
-        tp=args.tp,
-        ep=args.ep,
-        prefill_hw=prefill,
-        kv_cache=args.kv_cache or "reserved",
-        runtime=args.runtime or "fused",
-    )
-    replicas = 1
-    if args.gpus is not None:
-        if args.gpus < est.replica_gpus or args.gpus % est.replica_gpus:
-            raise _UserError(
-                f"--gpus {args.gpus} is not a multiple of the {est.replica_gpus}-GPU replica"
-                f" (TP{est.tp} x EP{est.ep})"
-            )
-        replicas = args.gpus // est.replica_gpus
-    gpus = replicas * est.replica_gpus
-    if args.prefill_hardware != "companion" or hw.prefill_accelerator is None:
-        return est, _Deployment(replicas, float(replicas), gpus)
-    # the rack's parts serve the replicas the rack holds (a replica lives inside one rack)
-    racks = replicas / max(hw.domain_gpus // est.replica_gpus, 1)
-    parts = racks * hw.prefill_accelerator.count_per_domain
-    served = min(float(replicas), parts / max(est.prefill_gpus_per_replica, 1e-12))
-    return est, _Deployment(replicas, served, gpus, parts)
+    common: dict[str, Any] = {
+        "backend": args.backend,
+        "model_name": args.model.strip().lower(),
+        "hardware_name": args.hardware.strip().lower().replace("-", "_"),
+        "engine": args.engine or "trtllm",
+        "input_tokens": args.input,
+        "output_tokens": args.output,
+        "reasoning_tokens": args.reasoning,
+        "prompt_cache_hit": args.cache_hit,
+        "ttft_s": ttft,
+        "tpot_s": tpot,
+        "tp": args.tp,
+        "ep": args.ep,
+        "kv_cache": args.kv_cache or "reserved",
+        "runtime": args.runtime or "fused",
+    }
+    if other is not None:
+        est = estimate_serving(model, hw, args.precision, prefill_hw=other, **common)
+        replicas = _replicas(args.gpus, est)
+        return est, _Deployment(
+            replicas, replicas * est.replica_gpus, est.output_tokens_per_s_per_replica * replicas
+        )
+    # on a domain with companion parts the deployment is a domain: the parts are counted per
+    # domain, and every prefill mode is compared on the same GPUs
+    companion = hw.prefill_accelerator is not None
+    gpus = args.gpus if args.gpus is not None else hw.domain_gpus
+    mix = estimate_domain(model, hw, args.precision, gpus=gpus, prefill=mode, **common)
+    est = mix.main
+    if args.gpus is None and not companion:
+        # one replica, as without a companion part the deployment is replicas x this one
+        return est, _Deployment(1, est.replica_gpus, est.output_tokens_per_s_per_replica)
+    _replicas(gpus, est)  # a whole number of replicas
+    return est, _Deployment(mix.slots, gpus, mix.capacity_tokens_per_s, mix)
+
+
+def _replicas(gpus: int | None, est: InferenceEstimate) -> int:
+    if gpus is None:
+        return 1
+    if gpus < est.replica_gpus or gpus % est.replica_gpus:
+        raise _UserError(
+            f"--gpus {gpus} is not a multiple of the {est.replica_gpus}-GPU replica"
+            f" (TP{est.tp} x EP{est.ep})"
+        )
+    return gpus // est.replica_gpus
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -388,7 +424,8 @@ def _train_json(e: TrainingEstimate) -> dict[str, Any]:
 
 
 def _serve_json(e: InferenceEstimate, dep: _Deployment) -> dict[str, Any]:
-    tokens = e.output_tokens_per_s_per_replica * dep.served_replicas
+    tokens = dep.tokens_per_s
+    mix = dep.mix
     return {
         "output_tokens_per_s_per_gpu": e.output_tokens_per_s_per_gpu,
         "batch": e.batch,
@@ -404,6 +441,16 @@ def _serve_json(e: InferenceEstimate, dep: _Deployment) -> dict[str, Any]:
         "prefill_gpus_per_replica": e.prefill_gpus_per_replica,
         "companion_prefill_parts": dep.prefill_parts,
         "replicas_served": dep.served_replicas,
+        "prefill": mix.mode
+        if mix is not None
+        else "separate"
+        if e.prefill_gpus_per_replica
+        else "colocated",
+        "companion_replicas": mix.companion_replicas if mix is not None else 0.0,
+        "gpu_replicas": mix.gpu_replicas if mix is not None else 0.0,
+        "gpu_replica_kind": mix.gpu_kind if mix is not None else "",
+        "gpu_prefill_gpus": mix.gpu_prefill_gpus if mix is not None else 0.0,
+        "companion_parts_used": mix.companion_parts_used if mix is not None else 0.0,
         "limited_by": e.limited_by,
         "meets_targets": e.meets_targets,
         "kv_cache": e.kv_cache,
@@ -446,10 +493,14 @@ def _train_table(e: TrainingEstimate, args: argparse.Namespace) -> None:
 
 
 def _serve_table(e: InferenceEstimate, dep: _Deployment, args: argparse.Namespace) -> None:
-    tokens = e.output_tokens_per_s_per_replica * dep.served_replicas
+    tokens = dep.tokens_per_s
     replicas = plural(dep.replicas, "replica")
     rows = [
-        ("replica", f"TP{e.tp} x EP{e.ep} = {plural(e.replica_gpus, 'GPU')}, {replicas}"),
+        (
+            "replica",
+            f"TP{e.tp} x EP{e.ep} = {plural(e.replica_gpus, 'GPU')}, "
+            + (replicas if dep.mix is None else f"{dep.gpus:,} GPUs deployed"),
+        ),
         (
             # with a separate prefill pool the estimate's per-GPU figure counts its parts too
             "output tokens/s per GPU"
@@ -466,17 +517,46 @@ def _serve_table(e: InferenceEstimate, dep: _Deployment, args: argparse.Namespac
     ]
     if e.prefill_gpus_per_replica:
         rows.append(("prefill devices per replica", f"{e.prefill_gpus_per_replica:.2f}"))
-    if dep.prefill_parts is not None:
-        rows.append(
-            (
-                "companion prefill pool",
-                f"{dep.prefill_parts:,.0f} parts for {replicas}: {dep.served_replicas:,.2f}"
-                f" replicas' worth ({dep.limited_by}-bound),"
-                f" {tokens / dep.gpus:,.0f} tokens/s per deployed GPU",
+    mix = dep.mix
+    if mix is not None:
+        rows.append(("prefill", _mix_text(mix)))
+        rows.append(("output tokens/s per deployed GPU", f"{tokens / dep.gpus:,.0f}"))
+        if mix.companion is not None and mix.gpu is not None and mix.gpu_replicas > 0:
+            # the kind the rows above do not describe
+            other, kind = (
+                (mix.gpu, mix.gpu_kind.replace("_", " "))
+                if mix.main is mix.companion
+                else (mix.companion, "companion-fed")
             )
-        )
+            rows.append(
+                (
+                    f"{kind} replica",
+                    f"TP{other.tp}, batch {other.batch}, TTFT {other.ttft_s * 1e3:,.0f} ms, TPOT"
+                    f" {other.tpot_s * 1e3:,.1f} ms, {other.output_tokens_per_s_per_replica:,.0f}"
+                    " tokens/s",
+                )
+            )
     if not e.meets_targets:
         rows.append(("targets", "NOT met at any batch"))
     console = _console()
     console.print(_kv_table(f"{args.model} on {args.hardware}, {e.precision}", rows))
     console.print(f"provenance: {e.provenance_detail}", highlight=False)
+
+
+def _mix_text(mix: DomainMix) -> str:
+    """The arrangement in words: which replicas, fed by which prefill."""
+    parts = []
+    if mix.companion_replicas > 0:
+        parts.append(
+            f"{mix.companion_replicas:,.2f} replicas fed by {mix.companion_parts_used:,.0f} of"
+            f" {mix.parts:,.0f} companion parts"
+        )
+    if mix.gpu_replicas > 0:
+        if mix.gpu_kind == "gpu_prefill":
+            parts.append(
+                f"{mix.gpu_replicas:,.2f} fed by prefill on {mix.gpu_prefill_gpus:,.1f} GPUs"
+            )
+        else:
+            parts.append(f"{mix.gpu_replicas:,.2f} co-located")
+    limit = " (prefill-bound: GPUs idle)" if mix.limited_by == "prefill" else ""
+    return f"{mix.mode}: " + " + ".join(parts) + limit

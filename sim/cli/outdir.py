@@ -3,6 +3,8 @@ at once, in one line, instead of after its run (or with an operating-system erro
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 
@@ -31,6 +33,13 @@ def out_problem(out: str | None, *, resumable: bool = False) -> str | None:
             if parent.exists():
                 if not parent.is_dir():
                     return f"--out {out}: {parent} is a file, not a folder; choose another --out"
+                try:  # a permission, a read-only or a virtual file system: try it at once
+                    os.rmdir(tempfile.mkdtemp(prefix=".aifactory-probe-", dir=parent))
+                except OSError as exc:
+                    return (
+                        f"--out {out}: cannot create a folder in {parent}"
+                        f" ({exc.strerror or exc}); choose another --out"
+                    )
                 break
     except OSError as exc:  # a folder that cannot be listed, a path too long
         return f"--out {out}: cannot use it ({exc.strerror or exc}); choose another --out"

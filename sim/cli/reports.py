@@ -234,7 +234,7 @@ def _print_table(out: Console, table: Any) -> None:
         cap = entity_column(COMPARED_SERVICE, service, "capacity_tokens_per_day_per_mw")
         if cap in table.columns:
             t.add_row(
-                f"  capacity at SLO, tokens/day per MW, {service}",
+                f"  capacity at SLO, tokens/day per MW of IT, {service}",
                 *(si(table.at[r, cap]) for r in table.index),
             )
     out.print(t)

@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sim.analysis import DUST_USD
 from sim.cli.options import add_set_option
 from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError
@@ -112,9 +113,9 @@ def _energy(mwh: float | None) -> str:
     return f"{mwh:,.0f} MWh"
 
 
-#: Amounts of money below half a cent are floating-point dust of sums and differences (an idle
-#: share of 3e-11 USD when every GPU was busy): shown as none, never as ``$3.23e-11``.
-_DUST_USD = 0.005
+#: Amounts of money below half a cent are floating-point dust of sums and differences (the
+#: summary already counts them as none; a total that small has no shares to show)
+_DUST_USD = DUST_USD
 
 
 def cost_by_use(cost: dict[str, Any]) -> str:
@@ -281,8 +282,8 @@ def _print_summary(
             )
             + f", SLO {_fmt(v['slo_attainment'], '.1%')}"
             + (
-                " (companion prefill)"
-                if v.get("prefill") == "companion" and v["slo_attainment"] is None
+                f" ({v['prefill']} prefill)"
+                if v.get("prefill") in ("companion", "hybrid") and v["slo_attainment"] is None
                 else ""
             )
             + ","

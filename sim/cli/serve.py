@@ -28,7 +28,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from sim.build import reasoning_multiplier
+from sim.build import PlannedService, ReplicaKind, reasoning_multiplier, replica_kinds
 from sim.catalog.models import get_model
 from sim.cli.options import add_set_option
 from sim.cli.outdir import out_problem
@@ -40,8 +40,7 @@ from sim.report.style import latency
 from sim.rng import RandomStreams
 from sim.runner import prepare
 from sim.serving.metrics import levels_table, requests_table, summarize
-from sim.serving.shape import shape_of_service
-from sim.serving.simulator import KV_MODES, simulate
+from sim.serving.simulator import KV_MODES
 from sim.serving.traces import TRACE_FORMATS, TraceError, read_trace
 from sim.serving.workload import Requests
 from sim.units import QuantityError, parse_quantity
@@ -53,8 +52,36 @@ MAX_DURATION_S = 7 * 86_400.0
 MAX_REQUESTS = 5_000_000
 
 
+#: The kinds of replica a plan's domain may run (sim/perf/inference.py, mix_domain).
+REPLICA_KINDS = ("companion", "colocated", "gpu_prefill")
+
+
 class _UserError(Exception):
     pass
+
+
+def kinds_of(ps: PlannedService, v: Any, model: Any, hw: Any) -> list[ReplicaKind]:
+    """The kinds of replica the plan runs ``v`` with (one co-located kind for a plan made
+    without an arrangement)."""
+    if ps.mix is None:
+        raise _UserError(f"--service {v.name}: the plan has no replica arrangement")
+    return replica_kinds(ps.mix, v, model, hw, int(v.input_tokens), float(v.prompt_cache_hit))
+
+
+def _replica_kind(
+    args: argparse.Namespace, ps: PlannedService, v: Any, model: Any, hw: Any
+) -> ReplicaKind:
+    kinds = kinds_of(ps, v, model, hw)
+    if args.replica is None:
+        return kinds[0]
+    for k in kinds:
+        if k.name == args.replica:
+            return k
+    raise _UserError(
+        f"--replica {args.replica}: the plan runs {v.name} with "
+        + " and ".join(k.name for k in kinds)
+        + " replicas only"
+    )
 
 
 def add_parser(sub: Any) -> None:
@@ -80,6 +107,15 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--kv-cache", choices=KV_MODES, default=None, help="override the service's kv_cache"
+    )
+    p.add_argument(
+        "--replica",
+        choices=REPLICA_KINDS,
+        default=None,
+        help="which kind of the plan's replicas to simulate when its domains run two (prefill:"
+        " hybrid): companion (decode-only, prefilled on the companion parts), colocated or"
+        " gpu_prefill (decode-only, prefilled on GPU instances); default: the kind serving the"
+        " most tokens",
     )
     p.add_argument("--seed", type=int, help="root random seed (overrides run.seed)")
     add_set_option(p)
@@ -150,16 +186,6 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     v = sc.workloads.inference[names.index(args.service)]
     ps = next(s for s in plan.services if s.name == v.name)
     hw = plan.hw_specs[ps.hw_index]
-    if float(ps.estimate.get("prefill_gpus_per_replica") or 0.0) > 0.0:
-        # the fleet prefills this service on the rack's companion parts; the request level
-        # has no disaggregation, and its replicas would prefill on their own GPUs at a rate
-        # planned for unlimited companion prefill (review): refused rather than misleading
-        raise _UserError(
-            f"--service {v.name}: it prefills on a separate pool ({hw.display_name} companion parts"
-            " under prefill: companion or auto), which the request-level simulator does not model;"
-            f" run it with --set 'workloads.inference[{names.index(args.service)}]"
-            ".prefill=colocated' to simulate it co-located (docs/serving.md)"
-        )
     model = get_model(v.model)
     try:
         # the replica layout the fluid plan serves with
@@ -171,12 +197,21 @@ def _run(args: argparse.Namespace, out: Console) -> int:
             at_peak = v.model_copy(
                 update={"reasoning_tokens": round(v.reasoning_tokens * max(1.0, peak))}
             )
-        shape = shape_of_service(
-            at_peak, model, hw, kv_cache=args.kv_cache, tp=int(ps.estimate["tp"])
-        )
-        step = shape.step()
+        if args.kv_cache is not None:
+            at_peak = at_peak.model_copy(update={"kv_cache": args.kv_cache})
+        replica = _replica_kind(args, ps, at_peak, model, hw)
+        shape = replica.shape
+        shape.step()  # the model must fit the replica (PerfError)
     except PerfError as exc:
         raise _UserError(f"--service {v.name}: {exc}") from None
+    if shape.prefill is not None and shape.sessions is not None:
+        raise _UserError(
+            f"--service {v.name}: its {replica.name} replicas prefill on a separate pool, and"
+            " agentic sessions behind a separate prefill pool are not modelled (a call arrives"
+            " after its parent completes); run it with --set"
+            f" 'workloads.inference[{names.index(v.name)}].prefill=colocated' to simulate it"
+            " co-located (docs/serving.md)"
+        )
     seed = sc.run.seed
     if args.trace is not None:
         reqs = read_trace(
@@ -200,7 +235,7 @@ def _run(args: argparse.Namespace, out: Console) -> int:
             rate = _rate(args.rate)
             how = "given"
         else:
-            rate = float(ps.estimate["requests_per_s_per_replica"]) * v.max_load
+            rate = replica.rate_per_s * v.max_load
             how = f"max_load {v.max_load:g} x the perf model's capacity"
         if rate * duration > MAX_REQUESTS:
             raise _UserError(
@@ -211,7 +246,7 @@ def _run(args: argparse.Namespace, out: Console) -> int:
         kind = "agentic sessions" if shape.sessions is not None else "Poisson"
         arrivals = f"{kind} at {rate:.4g} requests/s per replica ({how})"
     cpu0 = time.process_time()
-    run = simulate(reqs, step, shape.options, duration)
+    run = shape.run(reqs, duration)
     cpu = time.process_time() - cpu0
     summary = summarize(run, v.ttft_s, v.tpot_s, replica_gpus=shape.replica_gpus)
     summary.update(
@@ -229,6 +264,16 @@ def _run(args: argparse.Namespace, out: Console) -> int:
                 "tp": shape.tp,
                 "ep": shape.ep,
                 "replica_gpus": shape.replica_gpus,
+                # where its prompts are prefilled: the plan's arrangement and this replica's kind
+                "prefill": ps.prefill,
+                "replica_kind": replica.name,
+                "replica_kinds": [k.name for k in kinds_of(ps, at_peak, model, hw)],
+                "prefill_pool": None
+                if shape.prefill is None
+                else {
+                    "devices_per_instance": shape.prefill.devices,
+                    "instances_per_replica": shape.prefill.instances_per_replica,
+                },
                 # visible output plus reasoning, at the longest reasoning of the run
                 "generated_tokens_per_request": shape.generated_tokens,
             },
@@ -287,6 +332,18 @@ def _print(out: Console, s: dict[str, Any], folder: Path) -> None:
     t.add_column("value", justify="right")
     r = s["requests"]
     t.add_row("arrivals", s["arrivals"])
+    pool = svc["prefill_pool"]
+    t.add_row(
+        "prefill",
+        f"{svc['prefill']} plan; this replica {svc['replica_kind']}"
+        + (f" (of {', '.join(svc['replica_kinds'])})" if len(svc["replica_kinds"]) > 1 else "")
+        + (
+            ""
+            if pool is None
+            else f", behind {pool['instances_per_replica']:.2f} prefill instances of"
+            f" {pool['devices_per_instance']:g} parts"
+        ),
+    )
     if s["context_clipped_share"] > 0.01:
         t.add_row(
             "context",

@@ -1055,12 +1055,16 @@ class InferenceService(_Model):
     )
     serving: ServingEngineConfig = Field(default_factory=ServingEngineConfig)
     sessions: AgenticSessions | None = None
-    prefill: Literal["auto", "colocated", "companion"] = Field(
+    prefill: Literal["auto", "colocated", "companion", "hybrid"] = Field(
         default="auto",
         description="where prompts are prefilled: colocated (chunked prefill on the replica's"
         " GPUs), companion (disaggregated onto the rack's prefill accelerators, e.g. Rubin CPX,"
-        " with the KV cache moved over the fabric), auto (companion where the hardware's catalog"
-        " entry has one and the backend is the model, else colocated)",
+        " with the KV cache moved over the fabric; GPUs the parts cannot feed stay idle),"
+        " hybrid (the companion parts, and the GPUs for the prompts they cannot reach:"
+        " co-located replicas or GPU prefill instances, whichever serves more), auto (the one"
+        " of the three with the most capacity at the targets where the hardware's catalog"
+        " entry has a companion part and the backend is the model, else colocated;"
+        " docs/serving.md)",
     )
 
     @property

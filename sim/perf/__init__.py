@@ -12,14 +12,19 @@ lazily) and records each estimate's provenance. See ``docs/performance-model.md`
 from sim.perf.common import PerfError
 from sim.perf.inference import (
     KV_CACHE_POLICIES,
+    PREFILL_MODES,
     SERVING_RUNTIMES,
+    DomainMix,
     InferenceEstimate,
+    PrefillCosts,
     estimate_inference,
     inference_curve,
     kv_tokens_per_sequence,
+    mix_domain,
+    prefill_costs,
 )
 from sim.perf.network import NetworkPath, PathTier, fibre_latency_s
-from sim.perf.serving import BACKENDS, analytic_provenance, estimate_serving
+from sim.perf.serving import BACKENDS, analytic_provenance, estimate_domain, estimate_serving
 from sim.perf.training import (
     NetworkSensitivity,
     TrainingEstimate,
@@ -33,22 +38,28 @@ from sim.perf.training import (
 __all__ = [
     "BACKENDS",
     "KV_CACHE_POLICIES",
+    "PREFILL_MODES",
     "SERVING_RUNTIMES",
+    "DomainMix",
     "InferenceEstimate",
     "NetworkPath",
     "NetworkSensitivity",
     "PathTier",
     "PerfError",
+    "PrefillCosts",
     "TrainingEstimate",
     "TrainingLayout",
     "analytic_provenance",
     "default_global_batch",
     "default_vp",
+    "estimate_domain",
     "estimate_inference",
     "estimate_serving",
     "estimate_training",
     "fibre_latency_s",
     "inference_curve",
     "kv_tokens_per_sequence",
+    "mix_domain",
     "model_flops_per_token",
+    "prefill_costs",
 ]

@@ -26,6 +26,10 @@ arrivals cap utilisation at ``SERVER_MAX_UTILIZATION``.
 Disaggregated prefill (``prefill_hw``): prefill runs on a separate pool (another GPU type, or a
 prefill accelerator such as Rubin CPX); decode iterations then carry no prefill (P = 0) and the
 per-GPU throughput divides by the GPUs of both pools.
+:func:`mix_domain` arranges a whole scale-up domain with companion prefill parts: decode-only
+replicas fed by the parts, and for the prompts they cannot reach co-located replicas or
+replicas fed by prefill instances on the domain's GPUs (a linear programme, solved greedily);
+:func:`prefill_costs` gives the request-level simulator the same prefill terms per request.
 
 Generated tokens per request = ``output_tokens + reasoning_tokens``; all of them are counted as
 output (as MLPerf and providers' billing count reasoning tokens). A prompt-cache hit rate ``h``
@@ -53,11 +57,16 @@ from sim.perf.common import (
 
 __all__ = [
     "KV_CACHE_POLICIES",
+    "PREFILL_MODES",
     "SERVING_RUNTIMES",
+    "DomainMix",
     "InferenceEstimate",
+    "PrefillCosts",
     "estimate_inference",
     "inference_curve",
     "kv_tokens_per_sequence",
+    "mix_domain",
+    "prefill_costs",
 ]
 
 MAX_BATCH = 4096  # engines cap in-flight sequences (TensorRT-LLM max_batch_size is 2,048-4,096)
@@ -356,9 +365,65 @@ def _kv_transfer_time(r: _Replica) -> float:
     """Moving one prompt's KV cache from the prefill instance to the decode replica over the
     replica's scale-out NICs (the fabric), counted as fully exposed: engines that stream it
     layer by layer (Mooncake, DistServe) hide most of it, so this is an upper bound. At 100k
-    tokens of DeepSeek-R1 (MLA, ~35 kB/token at FP8) over 8 x 1.6 Tb/s it is ~3 ms."""
-    kv = r.input_tokens * r.kv_bytes_per_token
-    return kv / (r.gpus * r.hw.scaleout_bandwidth_bits_per_s / 8.0)
+    tokens of DeepSeek-R1 (MLA, ~35 kB/token at FP8) over 8 x 1.6 Tb/s it is ~3 ms. The link
+    is the catalog's ``scaleout_bandwidth_bits_per_s`` of the decode GPUs (Rubin: one 1.6 Tb/s
+    ConnectX-9 per GPU, hardware.md S30; Rubin CPX has no NVLink and reaches the fabric through
+    its tray's ConnectX-9, hardware.md S39); Mooncake moves KV at 87-190 GB/s per 8-GPU node,
+    close to its NICs' line rate (network-and-serving.md B4 [N34])."""
+    return r.input_tokens * _kv_transfer_s_per_token(r)
+
+
+def _kv_transfer_s_per_token(r: _Replica) -> float:
+    return r.kv_bytes_per_token / (r.gpus * r.hw.scaleout_bandwidth_bits_per_s / 8.0)
+
+
+@dataclass(frozen=True)
+class PrefillCosts:
+    """What one request costs a disaggregated prefill pool, for the request-level simulator.
+
+    One prefill instance is ``devices`` parts wide (:func:`_prefill_width`); a request whose
+    prompt has ``c`` cached and ``n`` new tokens occupies one instance for
+    ``fixed_s + s_per_token x n + s_per_attention_unit x (c n + n^2 / 2)`` seconds (the same
+    terms as :func:`_prefill_time`: the weight GEMMs ``2 x active params x n`` at the part's
+    peak and the GEMM efficiency ``ceiling x w / (w + GEMM_HALF_EFFICIENCY_FLOP)``, which adds
+    the fixed ``GEMM_HALF_EFFICIENCY_FLOP x layers / (peak x ceiling)``; causal attention ``4 L
+    width`` FLOPs per (token x position) at the BF16 peak), then its KV cache, ``prompt x
+    transfer_s_per_token``, crosses the fabric to the decode replica. ``instances_per_replica``
+    is the pool one decode replica needs at its planned rate (:func:`_point`)."""
+
+    devices: float
+    instances_per_replica: float
+    fixed_s: float
+    s_per_token: float
+    s_per_attention_unit: float
+    transfer_s_per_token: float
+
+    def service_s(self, new_tokens: float, cached_tokens: float) -> float:
+        """Seconds one prefill instance is busy with a request (mean-field check of the terms)."""
+        n, c = new_tokens, cached_tokens
+        return self.fixed_s + self.s_per_token * n + self.s_per_attention_unit * (c * n + n * n / 2)
+
+
+def _prefill_costs(r: _Replica, instances_per_replica: float) -> PrefillCosts:
+    m = r.model
+    devices = _prefill_width(r)
+    peak = _prefill_peak(r)
+    eff_hw = r.prefill_hw if isinstance(r.prefill_hw, HardwareSpec) else r.hw
+    eff = eff_hw.efficiency
+    ceiling = eff.gemm_kernel_at(r.precision) if r.fused else eff.gemm_at(r.precision)
+    attn_peak = _bf16_peak(r.hw if r.prefill_hw is None else r.prefill_hw)
+    return PrefillCosts(
+        devices=devices,
+        instances_per_replica=instances_per_replica,
+        fixed_s=cal.GEMM_HALF_EFFICIENCY_FLOP * m.layers / (peak * ceiling),
+        s_per_token=2.0 * m.matmul_params_active / devices / (peak * ceiling),
+        s_per_attention_unit=4.0
+        * m.layers
+        * m.attention_width
+        / devices
+        / (attn_peak * eff.attention),
+        transfer_s_per_token=_kv_transfer_s_per_token(r),
+    )
 
 
 def _point(r: _Replica, batch: int, targets: bool) -> InferenceEstimate:
@@ -657,3 +722,293 @@ def inference_curve(
         if batches[-1] != b_max:
             batches.append(b_max)
     return [_point(r, b, targets=False) for b in batches if 1 <= b <= b_max]
+
+
+#: Where a service's prompts are prefilled (scenario ``workloads.inference[].prefill``,
+#: ``aifactory estimate serve --prefill``): see :func:`mix_domain`.
+PREFILL_MODES = ("auto", "colocated", "companion", "hybrid")
+
+
+@dataclass(frozen=True)
+class DomainMix:
+    """How one scale-up domain (or an ``estimate serve`` deployment) serves a service.
+
+    ``mode``: ``colocated`` (every replica prefills its own prompts, chunked), ``companion``
+    (every replica decodes only; prompts are prefilled on the domain's companion parts) or
+    ``hybrid`` (``companion_replicas`` decode-only replicas fed by the companion parts, and
+    ``gpu_replicas`` whose prompts are prefilled on the GPUs: co-located, or, ``gpu_kind``
+    ``gpu_prefill``, decode-only replicas fed by prefill instances on ``gpu_prefill_gpus`` of
+    the domain's GPUs). Replica counts are averages over domains and may be fractional (the KV
+    cache crosses the scale-out fabric, so a decode replica can take prefills from any rack's
+    parts). ``companion`` and ``gpu`` are the estimates of one replica of each kind (None when
+    not used); the figures are output tokens/s of the whole domain."""
+
+    mode: str
+    capacity_tokens_per_s: float
+    gpus: int
+    parts: float
+    companion: InferenceEstimate | None
+    companion_replicas: float
+    gpu: InferenceEstimate | None
+    gpu_kind: str
+    gpu_replicas: float
+    gpu_prefill_gpus: float
+    companion_parts_used: float
+    #: replicas the GPUs hold (:func:`replica_slots`)
+    slots: int
+
+    @property
+    def replicas(self) -> float:
+        """Serving (decoding) replicas of the domain."""
+        return self.companion_replicas + self.gpu_replicas
+
+    @property
+    def main(self) -> InferenceEstimate:
+        """The estimate of the replica kind serving most of the tokens."""
+        if self.companion is None:
+            assert self.gpu is not None
+            return self.gpu
+        if self.gpu is None:
+            return self.companion
+        a = self.companion.output_tokens_per_s_per_replica * self.companion_replicas
+        b = self.gpu.output_tokens_per_s_per_replica * self.gpu_replicas
+        return self.companion if a >= b else self.gpu
+
+    @property
+    def limited_by(self) -> str:
+        """``prefill`` when the companion parts leave GPUs idle (``companion`` mode), else
+        ``decode``."""
+        return (
+            "prefill"
+            if self.mode == "companion" and self.replicas < self.slots - 1e-9
+            else "decode"
+        )
+
+
+def replica_slots(gpus: int, domain_gpus: int, replica_gpus: int) -> int:
+    """Replicas of ``replica_gpus`` that ``gpus`` GPUs hold when a replica lives inside one
+    scale-up domain of ``domain_gpus`` (a TP16 replica: 4 per 72-GPU rack, 8 in two racks, not
+    9); GPUs left over in a domain stay idle."""
+    whole, rest = divmod(gpus, domain_gpus)
+    return whole * (domain_gpus // replica_gpus) + rest // replica_gpus
+
+
+def mix_domain(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: Precision | str,
+    *,
+    gpus: int,
+    mode: str = "auto",
+    parts: float | None = None,
+    input_tokens: int,
+    output_tokens: int,
+    reasoning_tokens: int = 0,
+    prompt_cache_hit: float = 0.0,
+    ttft_s: float | None = None,
+    tpot_s: float | None = None,
+    tp: int | None = None,
+    ep: int = 1,
+    kv_cache: str = "reserved",
+    runtime: str = "fused",
+) -> DomainMix:
+    """The most output tokens/s that ``gpus`` GPUs of ``hw`` (and ``parts`` of its companion
+    prefill accelerator, default one domain's pro rata) serve at the latency targets.
+
+    Three kinds of replica, each at its own best batch (:func:`estimate_inference` with the TP
+    fixed): ``K``, decode-only fed by the companion parts, ``x_K`` tokens/s and ``d_K`` parts
+    busy per replica; ``C``, co-located, ``x_C``; ``G``, decode-only fed by prefill instances
+    on the same GPUs (DistServe's split on one GPU type), ``x_G`` and ``d_G`` GPUs per replica.
+    A replica is ``g`` GPUs; ``S = gpus // g`` fit. The domain solves the linear programme
+
+        max  x_K n_K + x_C n_C + x_G n_G
+        s.t. g (n_K + n_C + n_G) + d_G n_G <= g S     (GPUs)
+             d_K n_K <= parts                         (companion parts)
+
+    whose optimum (one GPU constraint, the parts bound only ``n_K``) is greedy: ``n_K =
+    min(S, parts / d_K)`` when a ``K`` replica's tokens per GPU ``x_K / g`` are at least the
+    better of ``x_C / g`` and ``x_G / (g + d_G)`` (its prefill costs no GPU time), and the GPUs
+    left go to that better kind. ``companion`` keeps only ``n_K`` (GPUs the parts cannot feed
+    stay idle: the rule before the hybrid), ``hybrid`` the whole optimum, ``colocated`` only
+    ``C`` at the TP with the most tokens/s per GPU (:func:`estimate_inference`, unchanged),
+    and ``auto`` the most capacity of the three (colocated on a domain without companion
+    parts). ``tp`` None tries every TP of the domain and keeps the best domain. Every replica
+    kind meets the targets on its own (its TTFT is its own prefill path's). The co-located
+    replica's prefill rides in its decode iterations and stretches them (fewer sequences at the
+    TPOT target); a ``G`` replica's prefill GPUs are taken out of decode whole: the GPU time
+    the excess prefill costs is counted either way.
+    """
+    if mode not in PREFILL_MODES:
+        raise PerfError(f"unknown prefill mode {mode!r} (use one of: {', '.join(PREFILL_MODES)})")
+    companion = hw.prefill_accelerator
+    if mode in ("companion", "hybrid") and companion is None:
+        raise PerfError(
+            f"{hw.display_name} has no companion prefill accelerator (its catalog entry has no"
+            " prefill_accelerator): use colocated"
+        )
+    common: dict[str, object] = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "reasoning_tokens": reasoning_tokens,
+        "prompt_cache_hit": prompt_cache_hit,
+        "ttft_s": ttft_s,
+        "tpot_s": tpot_s,
+        "ep": ep,
+        "kv_cache": kv_cache,
+        "runtime": runtime,
+    }
+    colocated: DomainMix | None = None
+    if mode in ("colocated", "auto"):
+        est = estimate_inference(model, hw, precision, tp=tp, **common)  # type: ignore[arg-type]
+        slots = replica_slots(gpus, hw.domain_gpus, est.replica_gpus)
+        colocated = DomainMix(
+            "colocated",
+            est.output_tokens_per_s_per_replica * slots if est.meets_targets else 0.0,
+            gpus,
+            0.0,
+            None,
+            0.0,
+            est,
+            "colocated",
+            float(slots),
+            0.0,
+            0.0,
+            slots,
+        )
+        if companion is None or mode == "colocated":
+            return colocated
+    assert companion is not None
+    n_parts = companion.count_per_domain * gpus / hw.domain_gpus if parts is None else parts
+    best: dict[str, DomainMix] = {}
+    first_error: PerfError | None = None
+    tps = [tp] if tp is not None else _tp_options(model, hw, ep)
+    for t in tps:
+        try:
+            k = estimate_inference(model, hw, precision, tp=t, prefill_hw=companion, **common)  # type: ignore[arg-type]
+            c = estimate_inference(model, hw, precision, tp=t, **common)  # type: ignore[arg-type]
+            g_ = estimate_inference(model, hw, precision, tp=t, prefill_hw=hw, **common)  # type: ignore[arg-type]
+        except PerfError as exc:
+            first_error = first_error or exc
+            continue
+        g = k.replica_gpus
+        slots = replica_slots(gpus, hw.domain_gpus, g)
+        if slots < 1:
+            continue
+        for kind, mix in _mixes(k, c, g_, gpus, slots, n_parts).items():
+            if kind not in best or mix.capacity_tokens_per_s > best[kind].capacity_tokens_per_s * (
+                1 + 1e-9
+            ):
+                best[kind] = mix
+    if not best:
+        if colocated is not None:
+            return colocated
+        if first_error is not None:
+            raise first_error
+        raise PerfError(f"no replica of the model fits {gpus} GPUs of {hw.display_name}")
+    if mode != "auto":
+        return best[mode]
+    # auto: the most capacity; at a tie the simpler arrangement (co-located, then companion)
+    order = [m for m in (colocated, best.get("companion"), best.get("hybrid")) if m is not None]
+    pick = order[0]
+    for m in order[1:]:
+        if m.capacity_tokens_per_s > pick.capacity_tokens_per_s * (1 + 1e-9):
+            pick = m
+    return pick
+
+
+def _mixes(
+    k: InferenceEstimate,
+    c: InferenceEstimate,
+    g_: InferenceEstimate,
+    gpus: int,
+    slots: int,
+    parts: float,
+) -> dict[str, DomainMix]:
+    """The companion-only and the hybrid arrangement of one TP (see :func:`mix_domain`)."""
+    g = float(k.replica_gpus)
+    out: dict[str, DomainMix] = {}
+    if k.meets_targets:
+        n_k = min(float(slots), parts / max(k.prefill_gpus_per_replica, 1e-12))
+        x_k = k.output_tokens_per_s_per_replica
+        used = n_k * k.prefill_gpus_per_replica
+        out["companion"] = DomainMix(
+            "companion", x_k * n_k, gpus, parts, k, n_k, None, "", 0.0, 0.0, used, slots
+        )
+    else:  # kept for its message: no batch meets the targets
+        out["companion"] = DomainMix(
+            "companion", 0.0, gpus, parts, k, 0.0, None, "", 0.0, 0.0, 0.0, slots
+        )
+    # the better way to prefill on the GPUs, by tokens/s per GPU (prefill GPUs included)
+    per_gpu_c = c.output_tokens_per_s_per_replica / g if c.meets_targets else 0.0
+    d_g = g_.prefill_gpus_per_replica
+    per_gpu_g = g_.output_tokens_per_s_per_replica / (g + d_g) if g_.meets_targets else 0.0
+    rest, rest_kind, per_gpu_rest, d_rest = (
+        (g_, "gpu_prefill", per_gpu_g, d_g)
+        if per_gpu_g > per_gpu_c
+        else (c, "colocated", per_gpu_c, 0.0)
+    )
+    if per_gpu_rest <= 0.0:
+        out["hybrid"] = out["companion"]
+        return out
+    budget = slots * g
+    if k.meets_targets and k.output_tokens_per_s_per_replica / g >= per_gpu_rest:
+        n_k = out["companion"].companion_replicas
+        used = out["companion"].companion_parts_used
+        x_k = k.output_tokens_per_s_per_replica
+    else:
+        n_k, used, x_k = 0.0, 0.0, 0.0
+    left = budget - n_k * g
+    n_rest = left / (g + d_rest)
+    if n_rest <= 1e-12:
+        out["hybrid"] = out["companion"]
+        return out
+    cap = x_k * n_k + rest.output_tokens_per_s_per_replica * n_rest
+    mode = "hybrid" if n_k > 0 else rest_kind
+    out["hybrid"] = DomainMix(
+        mode if mode != "gpu_prefill" else "hybrid",
+        cap,
+        gpus,
+        parts,
+        k if n_k > 0 else None,
+        n_k,
+        rest,
+        rest_kind,
+        n_rest,
+        n_rest * d_rest,
+        used,
+        slots,
+    )
+    return out
+
+
+def prefill_costs(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: Precision | str,
+    estimate: InferenceEstimate,
+    *,
+    prefill_hw: HardwareSpec | PrefillAccelerator,
+    input_tokens: int,
+    output_tokens: int,
+    reasoning_tokens: int = 0,
+    prompt_cache_hit: float = 0.0,
+) -> PrefillCosts:
+    """The prefill pool behind one decode replica of ``estimate`` (a disaggregated estimate on
+    ``prefill_hw``): its instances' width and cost terms (:class:`PrefillCosts`) and the
+    instances the replica needs at its planned rate (its prefill devices over the width)."""
+    r = _make_replica(
+        model,
+        hw,
+        to_precision(precision),
+        estimate.tp,
+        estimate.ep,
+        input_tokens,
+        output_tokens,
+        reasoning_tokens,
+        prompt_cache_hit,
+        prefill_hw,
+        estimate.kv_cache,
+        estimate.runtime,
+    )
+    width = _prefill_width(r)
+    return _prefill_costs(r, estimate.prefill_gpus_per_replica / width)

@@ -26,9 +26,22 @@ from typing import Literal
 from sim.catalog.hardware import HardwareSpec, Precision, PrefillAccelerator, catalog
 from sim.catalog.models import ModelShape
 from sim.perf.common import PerfError, to_precision
-from sim.perf.inference import InferenceEstimate, estimate_inference
+from sim.perf.inference import (
+    DomainMix,
+    InferenceEstimate,
+    estimate_inference,
+    mix_domain,
+    replica_slots,
+)
 
-__all__ = ["BACKENDS", "PROVENANCES", "ServingBackend", "analytic_provenance", "estimate_serving"]
+__all__ = [
+    "BACKENDS",
+    "PROVENANCES",
+    "ServingBackend",
+    "analytic_provenance",
+    "estimate_domain",
+    "estimate_serving",
+]
 
 ServingBackend = Literal["model", "measured"]
 BACKENDS: tuple[str, ...] = ("model", "measured")
@@ -132,11 +145,7 @@ def estimate_serving(
             kv_cache=kv_cache,
             runtime=runtime,
         )
-        prov, detail = analytic_provenance(hw, precision)
-        detail += f"; serving runtime {runtime}"
-        if prefill_hw is not None and prov in ("fitted", "from specs"):
-            prov, detail = "assumption", detail + "; disaggregated prefill was not fitted"
-        return replace(est, provenance=prov, provenance_detail=detail)
+        return _with_provenance(est, hw, precision, runtime)
     if backend != "measured":
         raise PerfError(f"unknown serving backend {backend!r} (use one of: {', '.join(BACKENDS)})")
     if prefill_hw is not None:
@@ -165,4 +174,110 @@ def estimate_serving(
         engine=engine,
         model_shape=model,
         hardware_spec=hw,
+    )
+
+
+def _with_provenance(
+    est: InferenceEstimate, hw: HardwareSpec, precision: Precision | str, runtime: str
+) -> InferenceEstimate:
+    prov, detail = analytic_provenance(hw, precision)
+    detail += f"; serving runtime {runtime}"
+    if est.prefill_gpus_per_replica > 0 and prov in ("fitted", "from specs"):
+        prov, detail = "assumption", detail + "; disaggregated prefill was not fitted"
+    return replace(est, provenance=prov, provenance_detail=detail)
+
+
+def estimate_domain(
+    model: ModelShape,
+    hw: HardwareSpec,
+    precision: Precision | str,
+    *,
+    gpus: int,
+    prefill: str = "auto",
+    parts: float | None = None,
+    backend: ServingBackend | str = "model",
+    model_name: str | None = None,
+    hardware_name: str | None = None,
+    engine: str = "trtllm",
+    input_tokens: int,
+    output_tokens: int,
+    reasoning_tokens: int = 0,
+    prompt_cache_hit: float = 0.0,
+    ttft_s: float | None = None,
+    tpot_s: float | None = None,
+    tp: int | None = None,
+    ep: int = 1,
+    kv_cache: str = "reserved",
+    runtime: str = "fused",
+) -> DomainMix:
+    """What ``gpus`` GPUs of ``hw`` serve, prefilling as ``prefill`` says
+    (:func:`sim.perf.inference.mix_domain`): the one function the fleet's plan
+    (``sim/build.py``) and ``aifactory estimate serve`` both call. ``auto`` is the arrangement
+    with the most capacity with backend ``model``, and co-located with ``measured`` (which
+    covers no disaggregation: ``companion`` or ``hybrid`` with it raise :class:`PerfError`)."""
+    if backend == "measured" or prefill == "colocated":
+        if backend == "measured" and prefill in ("companion", "hybrid"):
+            raise PerfError(
+                "disaggregated prefill is not covered by the measured reference (use backend model)"
+            )
+        est = estimate_serving(
+            model,
+            hw,
+            precision,
+            backend=backend,
+            model_name=model_name,
+            hardware_name=hardware_name,
+            engine=engine,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            reasoning_tokens=reasoning_tokens,
+            prompt_cache_hit=prompt_cache_hit,
+            ttft_s=ttft_s,
+            tpot_s=tpot_s,
+            tp=tp,
+            ep=ep,
+            kv_cache=kv_cache,
+            runtime=runtime,
+        )
+        slots = replica_slots(gpus, hw.domain_gpus, est.replica_gpus)
+        return DomainMix(
+            "colocated",
+            est.output_tokens_per_s_per_replica * slots,
+            gpus,
+            0.0,
+            None,
+            0.0,
+            est,
+            "colocated",
+            float(slots),
+            0.0,
+            0.0,
+            slots,
+        )
+    if backend != "model":
+        raise PerfError(f"unknown serving backend {backend!r} (use one of: {', '.join(BACKENDS)})")
+    mix = mix_domain(
+        model,
+        hw,
+        precision,
+        gpus=gpus,
+        mode=prefill,
+        parts=parts,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        reasoning_tokens=reasoning_tokens,
+        prompt_cache_hit=prompt_cache_hit,
+        ttft_s=ttft_s,
+        tpot_s=tpot_s,
+        tp=tp,
+        ep=ep,
+        kv_cache=kv_cache,
+        runtime=runtime,
+    )
+    return replace(
+        mix,
+        companion=None
+        if mix.companion is None
+        else _with_provenance(mix.companion, hw, precision, runtime),
+        gpu=None if mix.gpu is None else _with_provenance(mix.gpu, hw, precision, runtime),
     )

@@ -451,7 +451,9 @@ def _table_html(table: pd.DataFrame) -> str:
         parsed = parse_entity_column(str(col), (COMPARED_SERVICE,))
         if parsed is None or parsed[2] != "capacity_tokens_per_day_per_mw":
             continue
-        label = f"{parsed[1]}: capacity at SLO, tokens/day per MW"
+        label = (
+            f"{parsed[1]}: capacity at SLO, tokens/day per MW of IT (the racks' provisioned power)"
+        )
         cells = [f"<td>{html.escape(si(table.at[r, col]))}</td>" for r in table.index]
         rows.append(f"<tr><th>{html.escape(label)}</th>{''.join(cells)}</tr>")
     return (

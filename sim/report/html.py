@@ -314,8 +314,8 @@ def _kpi_cards(tables: RunTables) -> list[str]:
                 f"inference {v['name']}",
                 f"SLO {fmt(v['slo_attainment'], '.1%')}"
                 + (
-                    " (companion prefill: not estimated)"
-                    if v.get("prefill") == "companion" and v["slo_attainment"] is None
+                    f" ({v['prefill']} prefill: not estimated)"
+                    if v.get("prefill") in ("companion", "hybrid") and v["slo_attainment"] is None
                     else ""
                 ),
                 f"{si(v['tokens_per_day'])} tokens/day,"

@@ -36,7 +36,7 @@ import numpy as np
 
 from sim.rng import RandomStreams
 from sim.serving.shape import ServiceShape
-from sim.serving.simulator import ServingRun, simulate
+from sim.serving.simulator import ServingRun
 
 __all__ = [
     "FLEET_LOADS",
@@ -119,7 +119,7 @@ def probe(
     rng = RandomStreams(seed)["serving.capacity"]
     reqs = shape.requests(rng, rate_per_s, arrive_s)
     horizon = 1.2 * arrive_s + 60.0
-    run = simulate(reqs, shape.step(), shape.options, horizon, sample_interval_s=horizon)
+    run = shape.run(reqs, horizon, sample_interval_s=horizon)
     return _measure(run, arrive_s, ttft_s, tpot_s)
 
 

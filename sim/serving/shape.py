@@ -17,7 +17,8 @@ import numpy as np
 from sim.catalog.hardware import HardwareSpec
 from sim.catalog.models import ModelShape
 from sim.config.schema import InferenceService
-from sim.serving.simulator import EngineOptions
+from sim.perf.inference import PrefillCosts
+from sim.serving.simulator import EngineOptions, ServingRun, simulate, simulate_disaggregated
 from sim.serving.steps import StepModel, best_tp, step_model
 from sim.serving.workload import (
     AZURE_CONVERSATION_INPUT_CV,
@@ -47,6 +48,8 @@ class ServiceShape:
     sessions: SessionShape | None = None
     options: EngineOptions = field(default_factory=EngineOptions)
     runtime: str = "fused"  # how FP8/FP4 layers run (sim.perf.SERVING_RUNTIMES)
+    #: a disaggregated prefill pool in front of the replica (None: prefill is co-located)
+    prefill: PrefillCosts | None = None
 
     @property
     def generated_tokens(self) -> float:
@@ -74,6 +77,7 @@ class ServiceShape:
             self.sessions,
             self.options,
             self.runtime,
+            self.prefill,
         )
 
     def step(self) -> StepModel:
@@ -86,6 +90,18 @@ class ServiceShape:
             ep=self.ep,
             max_tokens=max(o.max_batched_tokens, o.max_seqs),
             runtime=self.runtime,
+        )
+
+    def run(
+        self, requests: Requests, duration_s: float, sample_interval_s: float | None = None
+    ) -> ServingRun:
+        """Simulate one replica of this shape on ``requests``: co-located
+        (:func:`~sim.serving.simulator.simulate`) or behind its prefill pool
+        (:func:`~sim.serving.simulator.simulate_disaggregated`)."""
+        if self.prefill is None:
+            return simulate(requests, self.step(), self.options, duration_s, sample_interval_s)
+        return simulate_disaggregated(
+            requests, self.step(), self.options, duration_s, self.prefill, sample_interval_s
         )
 
     def requests(self, rng: np.random.Generator, rate_per_s: float, duration_s: float) -> Requests:

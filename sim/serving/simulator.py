@@ -45,14 +45,22 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from sim.perf.inference import PrefillCosts
 from sim.serving.steps import StepModel
 from sim.serving.workload import Requests
 
-__all__ = ["KV_MODES", "EngineOptions", "ServingRun", "simulate"]
+__all__ = [
+    "KV_MODES",
+    "EngineOptions",
+    "ServingRun",
+    "prefill_pool_ready_s",
+    "simulate",
+    "simulate_disaggregated",
+]
 
 KV_MODES = ("reserved", "paged")
 
@@ -452,4 +460,105 @@ def simulate(
         sample_running=np.asarray(samples_r, dtype=np.int64),
         sample_kv_tokens=np.asarray(samples_kv, dtype=np.int64),
         sample_generated=np.asarray(samples_g, dtype=np.int64),
+    )
+
+
+# --- disaggregated prefill (a separate prefill pool in front of the decode replica) ----------
+
+
+def prefill_pool_ready_s(requests: Requests, pool: PrefillCosts) -> np.ndarray:
+    """When each request's KV cache is on the decode replica: FCFS through the prefill pool,
+    then the transfer over the fabric (seconds; arrival order, ties by index).
+
+    The pool has ``ceil(m)`` instances for the ``m = pool.instances_per_replica`` this replica
+    has (fractional: its share of a pool serving several replicas), each running at ``m /
+    ceil(m)`` of an instance's speed, so that the pool's capacity is exactly ``m`` instances'
+    (a request on a shared instance would run at full speed but wait for the other replicas'
+    requests; this spreads that wait over its service instead). A request takes one instance
+    for :meth:`PrefillCosts.service_s` of its new and cached prompt tokens (the perf model's
+    prefill terms, ``sim/perf/inference.py``), then ``prompt x transfer_s_per_token`` on the
+    link, counted as exposed and without contention between transfers (the estimate's upper
+    bound: ~2 ms for 100k tokens of DeepSeek-R1 over a TP8 replica's eight 1.6 Tb/s NICs)."""
+    m = pool.instances_per_replica
+    if not m > 0 or not math.isfinite(m):
+        raise ValueError(f"a prefill pool needs a positive number of instances, got {m}")
+    servers = math.ceil(m - 1e-9)
+    slow = servers / m
+    prompt = requests.prompt_tokens.astype(np.float64)
+    cached = np.minimum(requests.cached_tokens, requests.prompt_tokens - 1).astype(np.float64)
+    new = prompt - cached
+    busy = (
+        pool.fixed_s
+        + pool.s_per_token * new
+        + pool.s_per_attention_unit * (cached * new + new * new * 0.5)
+    ) * slow
+    transfer = prompt * pool.transfer_s_per_token
+    arrival = requests.arrival_s
+    order = np.argsort(arrival, kind="stable").tolist()
+    arr = arrival.tolist()
+    svc = busy.tolist()
+    done = [0.0] * len(arr)
+    free = [0.0] * servers  # when each instance is next free (a heap)
+    for i in order:
+        a = arr[i]
+        f = free[0]
+        start = a if a > f else f
+        end = start + svc[i]
+        heapq.heapreplace(free, end)
+        done[i] = end
+    return np.asarray(done, dtype=np.float64) + transfer
+
+
+def simulate_disaggregated(
+    requests: Requests,
+    step: StepModel,
+    options: EngineOptions,
+    duration_s: float,
+    pool: PrefillCosts,
+    sample_interval_s: float | None = None,
+    max_jump: int | None = None,
+) -> ServingRun:
+    """One decode replica behind a disaggregated prefill pool (``pool``: Rubin CPX companion
+    parts, or prefill instances on GPUs).
+
+    A request arrives at the pool, is prefilled there (:func:`prefill_pool_ready_s`: the pool's
+    FCFS queue, its prefill, the KV transfer) and reaches the decode replica with its prompt's
+    KV cache; :func:`simulate` runs the replica on those arrivals with every prompt but its
+    last token cached, so admission, KV reservation (prompt + output, or paged growth with
+    preemption and recompute on the decode GPUs) and decoding are the co-located path's own.
+    The last prompt token's one-token chunk is the request's first decode iteration: the
+    first token comes out of it (as in vLLM's disaggregated prefill, where the decode instance
+    returns every token; the perf model's TTFT = prefill + transfer + one iteration). So TTFT
+    = prefill queue + prefill + transfer + decode queue + one iteration. Arrival times, cache
+    hits and the accounting are the pool's: a request still in the pool (or its transfer) at
+    the horizon is queued (``waiting_at_end``), so served + dropped + queued = arrived holds.
+    The sampled levels are the decode replica's. Agentic sessions (a call's arrival follows its
+    parent's completion) are not modelled on this path: ValueError."""
+    if bool((requests.parent >= 0).any()):
+        raise ValueError(
+            "agentic sessions are not modelled with a separate prefill pool (a call's arrival"
+            " depends on its parent's completion); simulate them co-located"
+        )
+    ready = prefill_pool_ready_s(requests, pool)
+    at_decode = Requests(
+        arrival_s=ready,
+        prompt_tokens=requests.prompt_tokens,
+        output_tokens=requests.output_tokens,
+        cached_tokens=np.maximum(requests.prompt_tokens - 1, 0),
+        parent=requests.parent,
+        think_s=requests.think_s,
+        session=requests.session,
+    )
+    run = simulate(at_decode, step, options, duration_s, sample_interval_s, max_jump)
+    arrival = requests.arrival_s.astype(np.float64, copy=True)
+    arrival[arrival > run.duration_s] = np.nan  # after the horizon: never arrived
+    arrived = int(np.count_nonzero(arrival <= run.duration_s))
+    in_pool = arrived - run.arrived
+    return replace(
+        run,
+        arrival_s=arrival,
+        cached_tokens=requests.cached_tokens,
+        arrived=arrived,
+        queued=run.queued + in_pool,
+        waiting_at_end=run.waiting_at_end + in_pool,
     )

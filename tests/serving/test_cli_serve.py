@@ -182,18 +182,46 @@ workloads:
 """
 
 
-def test_a_companion_prefill_service_is_refused_before_anything_runs(
+def test_a_cpx_service_runs_behind_its_prefill_pool(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The request level has no disaggregation: a CPX service is refused with the way to run it
-    co-located, not simulated at a rate planned for unlimited companion prefill (review)."""
+    """A service the plan prefills on the CPX (hybrid at 100k) runs its companion-fed replica
+    behind its pool (it was refused: the request level had no disaggregation); TTFT includes
+    the pool's prefill (~0.9 s for a 100k prompt on 16 CPX)."""
     path = tmp_path / "cpx.yaml"
     path.write_text(CPX_SCENARIO)
-    out = tmp_path / "never"
-    assert main(["serve-sim", str(path), "--service", "r1-long", "--out", str(out)]) == 2
+    out = tmp_path / "run"
+    argv = ["serve-sim", str(path), "--service", "r1-long", "--duration", "2 min"]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    svc = summary["service"]
+    assert svc["prefill"] == "hybrid" and svc["replica_kind"] == "companion"
+    assert svc["replica_kinds"] == ["companion", "gpu_prefill"]
+    assert svc["prefill_pool"]["devices_per_instance"] == 16
+    assert summary["ttft_s"]["p50"] > 0.5
+    capsys.readouterr()
+    # a kind the plan does not run is refused, before anything runs
+    never = tmp_path / "never"
+    assert main([*argv, "--replica", "colocated", "--out", str(never)]) == 2
+    assert "runs r1-long with companion and gpu_prefill replicas only" in capsys.readouterr().err
+    assert not never.exists()
+
+
+def test_sessions_behind_a_prefill_pool_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cpx.yaml"
+    path.write_text(
+        CPX_SCENARIO.replace(
+            "min_domains: 1}",
+            "min_domains: 1, prefill: companion,\n       sessions: {calls: 3, tool_latency: 5 s,"
+            " tool_output_tokens: 200}}",
+        ).replace("input_tokens: 100000", "input_tokens: 2000")
+    )
+    assert main(["serve-sim", str(path), "--service", "r1-long", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
-    assert "does not model" in err and "prefill=colocated" in err
-    assert not out.exists()
+    assert "agentic sessions behind a separate prefill pool are not modelled" in err
+    assert "prefill=colocated" in err
 
 
 def test_out_is_checked_before_the_simulation(

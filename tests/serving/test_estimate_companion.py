@@ -71,3 +71,35 @@ def test_short_prompts_are_decode_bound(capsys: pytest.CaptureFixture[str]) -> N
     )
     assert out["deployment_limited_by"] == "decode"
     assert out["replicas_served"] == out["replicas"] == 9
+
+
+def test_the_default_is_the_fleets_auto_on_one_rack(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --prefill, estimate serve arranges the rack as the fleet's default (auto) does,
+    with the same function (mix_domain), and without --gpus it deploys one rack: the CPX are
+    counted per rack (it used to be co-located here while the fleet was companion)."""
+    from sim.catalog.hardware import catalog
+    from sim.catalog.models import get_model
+    from sim.perf import mix_domain
+
+    out = _estimate(
+        [
+            *("--model", "deepseek-r1", "--hardware", "vr200_nvl144_cpx", "--precision", "fp8"),
+            *("--input", "100000", "--output", "1000", "--ttft", "2s", "--tpot", "50ms"),
+        ],
+        capsys,
+    )
+    mix = mix_domain(
+        get_model("deepseek-r1"),
+        catalog()["vr200_nvl144_cpx"],
+        "fp8",
+        gpus=72,
+        input_tokens=100_000,
+        output_tokens=1000,
+        ttft_s=2.0,
+        tpot_s=0.05,
+    )
+    assert out["prefill"] == mix.mode == "hybrid"
+    assert out["output_tokens_per_s"] == pytest.approx(mix.capacity_tokens_per_s, rel=1e-12)
+    assert out["companion_prefill_parts"] == 144
+    assert out["gpu_replica_kind"] == "gpu_prefill"
+    assert out["replicas_served"] == pytest.approx(mix.replicas)
