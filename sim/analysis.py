@@ -451,7 +451,8 @@ def service_rows(traces: pd.DataFrame, facts: RunFacts) -> list[dict[str, Any]]:
 
 def _requests(traces: pd.DataFrame, service: str) -> dict[str, float]:
     """Requests arrived, served and dropped by ``service`` over the run (integrals of its request
-    rates) and its prompt-cache hit rate; {} for tables made by hand without those columns."""
+    rates), those still queued at its end, and its prompt-cache hit rate; {} for tables made by
+    hand without those columns."""
     cols = {
         "requests_arrived": "arrivals_requests_per_s",
         "requests_served": "served_requests_per_s",
@@ -460,6 +461,9 @@ def _requests(traces: pd.DataFrame, service: str) -> dict[str, float]:
     if not all(entity_column(SERVICE, service, q) in traces for q in cols.values()):
         return {}
     out = {k: _integral(traces, entity_column(SERVICE, service, q)) for k, q in cols.items()}
+    queued = entity_column(SERVICE, service, "queued_requests")
+    if queued in traces and len(traces):  # the backlog at the end of the last bin
+        out["requests_queued"] = float(traces[queued].iloc[-1])
     hit = entity_column(SERVICE, service, "prompt_cache_hit_rate")
     if hit in traces and len(traces):
         out["prompt_cache_hit_rate"] = float(traces[hit].iloc[0])

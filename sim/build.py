@@ -351,6 +351,10 @@ class PlannedService:
     #: share of its requests (at the run's longest reasoning) whose prompt and generation
     #: exceed the model's context: the request level cuts them to fit
     context_clipped_share: float = 0.0
+    #: the fluid backlog's give-up wait (s; sim.engine.backlog) and the TTFT target (s; None
+    #: without one): no request meets it while the backlog's wait exceeds it
+    client_timeout_s: float = 600.0
+    ttft_s: float | None = None
 
     def tokens_factor(self, t_s: np.ndarray) -> np.ndarray:
         """Generated tokens per request at times ``t_s`` over those at multiplier 1."""
@@ -1977,6 +1981,8 @@ def _plan_service(
             model.max_seq_len,
         ),
         slo=slo,
+        client_timeout_s=v.client_timeout_s,
+        ttft_s=v.ttft_s,
         slo_unmeasured=slo_unmeasured,
         prefill=mix.mode,
         mix=mix,

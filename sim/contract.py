@@ -161,18 +161,30 @@ SERVICE = EntityFamily(
         Column("domains", "domains", "domains the service holds"),
         Column("capacity_tokens_per_s", "tokens/s", "output tokens/s the held domains can serve"),
         Column("demand_tokens_per_s", "tokens/s", "output tokens/s demanded"),
-        Column("served_tokens_per_s", "tokens/s", "output tokens/s served: min(demand, capacity)"),
+        Column(
+            "served_tokens_per_s",
+            "tokens/s",
+            "output tokens/s served: demand within the held capacity, the whole capacity while a"
+            " backlog waits (sim.engine.backlog)",
+        ),
         Column(
             "dropped_tokens_per_s",
             "tokens/s",
-            "output tokens/s demanded beyond the held capacity: demand - served (the fluid level"
-            " keeps no queue between intervals, so what it cannot serve is dropped)",
+            "output tokens/s given up: demand whose wait in the backlog would pass the"
+            " service's client_timeout (per bin, including backlog given up when the capacity"
+            " fell)",
+        ),
+        Column(
+            "queued_tokens",
+            "tokens",
+            "output tokens waiting in the service's backlog at the end of the bin: arrivals +"
+            " queued at the bin's start = served + dropped + queued at its end",
         ),
         Column(
             "over_capacity",
             "1",
             "share of the time in which demand exceeded the held capacity at the latency targets"
-            " (1 while it does: the excess is dropped and its requests miss the targets)",
+            " (1 while it does: the excess waits in the backlog or is given up)",
         ),
         Column(
             "arrivals_requests_per_s",
@@ -188,13 +200,14 @@ SERVICE = EntityFamily(
         Column(
             "dropped_requests_per_s",
             "requests/s",
-            "requests dropped: arrivals - served (no queue between intervals in the fluid level)",
+            "requests given up: their wait in the backlog would pass the client_timeout (per bin)",
         ),
         Column(
             "queued_requests",
             "requests",
-            "requests waiting at the fluid level: 0 (it forgets the queue between intervals;"
-            " aifactory serve-sim has the queue), so served + dropped = arrivals in every bin",
+            "requests waiting in the fluid backlog at the end of the bin (its tokens over the"
+            " generated tokens per request then): arrivals + queued at the bin's start = served"
+            " + dropped + queued at its end",
         ),
         Column(
             "replicas",
@@ -729,10 +742,12 @@ class ServiceSummary(TypedDict):
     #: :mod:`sim.tco` attributes the energy cost) and its output tokens over that energy
     energy_mwh: NotRequired[float]
     tokens_per_mwh: NotRequired[float | None]
-    #: requests arrived, served and dropped over the run (fluid level, no queue at the end)
+    #: requests arrived, served, given up and still in the backlog at the end of the run
+    #: (fluid level: arrived = served + dropped + queued)
     requests_arrived: NotRequired[float]
     requests_served: NotRequired[float]
     requests_dropped: NotRequired[float]
+    requests_queued: NotRequired[float]
     prompt_cache_hit_rate: NotRequired[float]
     #: share of the run in which its demand exceeded the capacity it held at its targets
     over_capacity_share: NotRequired[float]

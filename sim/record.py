@@ -31,6 +31,7 @@ __all__ = [
     "EventKind",
     "Recorder",
     "RowChannel",
+    "bin_edges",
     "bin_levels",
     "merge_times",
 ]
@@ -241,7 +242,8 @@ class Recorder:
         return bin_levels(levels, end_s, interval_s)
 
 
-def _bin_edges(end_s: float, interval_s: float) -> np.ndarray:
+def bin_edges(end_s: float, interval_s: float) -> np.ndarray:
+    """The edges of the bins :func:`bin_levels` uses (the last bin cut at ``end_s``)."""
     n = int(np.ceil(end_s / interval_s - 1e-9))
     edges = np.arange(n + 1, dtype=np.float64) * interval_s
     edges[-1] = end_s
@@ -258,7 +260,7 @@ def bin_levels(
     change points, so it is evaluated at the bin edges by linear interpolation and differenced.
     A bin that holds an infinite value for any time is infinite, one that holds NaN is NaN.
     """
-    edges = _bin_edges(end_s, interval_s)
+    edges = bin_edges(end_s, interval_s)
     widths = np.diff(edges)
     out: dict[str, np.ndarray] = {
         "time_s": edges[:-1],

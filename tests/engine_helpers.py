@@ -111,7 +111,10 @@ def brute_force_halls(e: Engine) -> list[float]:
         else:
             assert isinstance(w, Service)
             held = w.held.size
-            load = min(w.demand[w.tick] / w.capacity_per_domain, held)
+            # every held domain busy while a backlog waits (sim.engine.backlog)
+            load = (
+                held if w.queue_tokens > 0 else min(w.demand[w.tick] / w.capacity_per_domain, held)
+            )
             out[h] += p * (ap.idle + (ap.inference_full_load - ap.idle) * load / held)
     return out
 

@@ -396,6 +396,9 @@ def test_service_follows_its_demand_and_is_capped_by_the_factory(
         "autoscale_tolerance": 0,
         "scale_down_stabilization": 0,
         "demand": {"mean_requests_per_s": 1.0, "noise_cv": 0},
+        # no backlog: what the capacity cannot serve at once is dropped, so served is
+        # min(demand, capacity) (the backlog: tests/test_backlog.py, test_fleet_outputs.py)
+        "client_timeout": 0,
     }
     data = tiny_scenario(duration="3 d", inference=[svc_cfg])
     cap = plan_of(data).services[0].capacity_tokens_per_s_per_domain

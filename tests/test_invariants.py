@@ -155,8 +155,18 @@ def check_traces(plan: Plan, t: RunTables) -> None:
     for svc in plan.services:
         p = f"service.{svc.name}."
         served, demand = tr[p + "served_tokens_per_s"], tr[p + "demand_tokens_per_s"]
-        assert (served <= demand * (1 + 1e-12) + EPS).all()
-        assert (served >= 0).all()
+        dropped, queued = tr[p + "dropped_tokens_per_s"], tr[p + "queued_tokens"]
+        cap = tr[p + "capacity_tokens_per_s"]
+        # what is not served in a bin waits in the backlog (served later) or is given up
+        assert (served <= cap * (1 + 1e-9) + EPS).all()
+        assert (served >= 0).all() and (dropped >= -EPS).all() and (queued >= -EPS).all()
+        dt = tr["interval_s"]
+        np.testing.assert_allclose(
+            (served + dropped) * dt + np.diff(queued, prepend=0.0),
+            demand * dt,
+            rtol=1e-9,
+            atol=1e-6 * float(demand.max() * dt.max() + 1.0),
+        )
         assert (tr[p + "domains"] <= plan.n_domains + EPS).all()
 
 

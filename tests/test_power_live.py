@@ -11,7 +11,8 @@ docstring of :mod:`sim.engine.power` (not the engine's incremental formula):
 * a domain of a RUNNING job draws ``P x (f_idle + (f_training - f_idle) x power_scale)``; of a
   job that is restarting, ``P x f_idle``;
 * a domain of a service draws ``P x (f_idle + (f_inference - f_idle) x load / held)`` with
-  ``load = min(demand of the current tick / capacity per domain, held)``;
+  ``load = min(demand of the current tick / capacity per domain, held)``, or ``held`` while
+  the service's backlog of demand it could not serve at once waits (sim.engine.backlog);
 * each hall adds ``it_overhead_fraction x its domains x P``.
 
 The same step function, integrated here, must give the energy of ``summary.json`` and the

@@ -1032,6 +1032,17 @@ class InferenceService(_Model):
         description="scale down only to the highest target of this trailing window (Kubernetes"
         " HPA default 300 s); scale-up is immediate",
     )
+    client_timeout_s: Annotated[
+        Seconds, within(0, DAY_S, "s", "no client waits a day for an answer")
+    ] = Field(
+        default=600.0,
+        alias="client_timeout",
+        description="fleet runs: demand beyond the held capacity waits in a backlog served"
+        " later; a request whose wait would pass this is given up by its client (dropped)."
+        " Default: the OpenAI Python SDK's request timeout, 600 s (openai-python"
+        " src/openai/_constants.py, DEFAULT_TIMEOUT); 0 drops at once what the capacity cannot"
+        " serve (no backlog)",
+    )
     priority_class: Name = Field(default="inference", alias="class")
     kv_cache: Literal["reserved", "paged"] = Field(
         default="reserved",

@@ -138,7 +138,13 @@ class Engine:
             self.rec,
         )
         self.autoscaler = Autoscaler(
-            self.env, self.fleet, self.power, self.scheduler, self.rec, self.end_s
+            self.env,
+            self.fleet,
+            self.power,
+            self.scheduler,
+            self.rec,
+            self.end_s,
+            plan.run.sample_interval_s,
         )
         self.control.autoscaler = self.autoscaler
         self.reliability = Reliability(
@@ -302,6 +308,8 @@ class Engine:
                     tokens_per_request=per_request,
                     replicas_per_domain=ps.replicas_per_domain,
                     prompt_cache_hit=ps.prompt_cache_hit,
+                    client_timeout_s=ps.client_timeout_s,
+                    ttft_target_s=ps.ttft_s,
                 )
             )
         # Services tick first: at time 0 they claim their replicas before the gangs are placed.

@@ -12,12 +12,18 @@ A service's capacity per domain is a base capacity times named factors
 (:meth:`Autoscaler.set_capacity_factor`); a change takes effect at once for the served tokens and
 the power, and for the autoscaling targets from the next tick on.
 
-Demand, capacity and served tokens are step functions; served = min(demand, capacity) is
-derived exactly after the run on the union of their change times (:meth:`Autoscaler.levels`).
-So are the tokens whose requests meet the latency targets: demand times the request level's
-SLO attainment at the load on the held capacity (:mod:`sim.serving.capacity`, computed once per
-service shape when the scenario is built), so a service planned at 85% of its capacity meets
-its targets for nearly all requests and one overloaded by a surge for few of them.
+Demand and capacity are step functions. Demand the held capacity cannot serve at once joins
+the service's fluid backlog (:mod:`sim.engine.backlog`), served in later intervals at the full
+capacity, and given up only when its wait would pass the clients' ``client_timeout``. The
+backlog is live engine state: it is brought up to date whenever demand or capacity changes,
+and the power of the held domains follows the served rate (the full capacity while a backlog
+drains, with a wake-up when it has drained). After the run the served, dropped and queued
+flows are derived exactly from the demand and capacity step functions
+(:meth:`Autoscaler.levels`). So are the tokens whose requests meet the latency targets: demand
+times the request level's SLO attainment at the load on the held capacity
+(:mod:`sim.serving.capacity`, computed once per service shape when the scenario is built), none
+while the backlog's wait exceeds the TTFT target, so a service planned at 85% of its capacity
+meets its targets for nearly all requests and one overloaded by a surge for few of them.
 """
 
 from __future__ import annotations
@@ -31,12 +37,13 @@ import simpy
 
 from sim.build import PlannedService
 from sim.contract import SERVICE, entity_column
+from sim.engine.backlog import advance, fluid_queue, served_rate
 from sim.engine.fleet import Fleet
 from sim.engine.kernel import later
 from sim.engine.power import Power
 from sim.engine.scheduler import PriorityGangScheduler
 from sim.engine.workloads import FACTOR_INDEX, Service
-from sim.record import Recorder, merge_times
+from sim.record import Recorder, bin_edges, merge_times
 from sim.serving.capacity import LATENCY_NAMES, attainment_at, latency_at
 from sim.units import DAY_S, HOUR_S, YEAR_S
 
@@ -78,6 +85,7 @@ class Autoscaler:
         scheduler: PriorityGangScheduler,
         rec: Recorder,
         end_s: float,
+        bin_s: float,
     ) -> None:
         self.env = env
         self.fleet = fleet
@@ -85,6 +93,7 @@ class Autoscaler:
         self.scheduler = scheduler
         self.rec = rec
         self.end_s = end_s
+        self.bin_s = bin_s  # the traces' bin: dropped and queued flows are given per bin
         self.services: list[Service] = []
 
     def add(self, svc: Service) -> Service:
@@ -123,25 +132,56 @@ class Autoscaler:
                 or desired == 0
             ):
                 desired = svc.desired = target
-            held = svc.held.size
-            if held != desired:
+            if svc.held.size != desired:
                 self._scale(svc, desired)
-                held = svc.held.size
-            # power of the held domains at this tick's demand (as :meth:`_load`, inlined: this
-            # runs for every service at every tick)
-            load = svc.demand_list[k] / svc.capacity_per_domain
-            power.service_load_in_batch(
-                svc, power.infer_w[svc.hw] * svc.power_scale * (load if load < held else held)
-            )
+            # power of the held domains at the rate they serve (this tick's demand, or their
+            # whole capacity while a backlog drains)
+            load = self._serve(svc) / svc.capacity_per_domain
+            power.service_load_in_batch(svc, power.infer_w[svc.hw] * svc.power_scale * load)
         power.flush(self.env.now)
         if group[0].tick + 1 < n_ticks:
             later(self.env, interval, partial(self._tick_group, group, interval, n_ticks))
 
     def _load(self, svc: Service) -> None:
-        """Power draw of the held domains at the demand of the current tick."""
-        load = min(svc.demand_list[svc.tick] / svc.capacity_per_domain, svc.held.size)
+        """Power draw of the held domains at the rate they serve now."""
+        load = self._serve(svc) / svc.capacity_per_domain
         w = self.power.infer_w[svc.hw] * svc.power_scale * load
         self.power.set_service_load(svc, w, self.env.now)
+
+    def _serve(self, svc: Service) -> float:
+        """Bring ``svc``'s backlog up to now at the demand and capacity in force until now,
+        take the ones in force from now on, and return the output tokens/s served from now
+        (:mod:`sim.engine.backlog`). A backlog that will drain at this demand and capacity
+        schedules a wake-up then, when the served rate (and the power) falls to demand.
+
+        The part of the backlog beyond ``capacity x client_timeout`` is given up when time
+        moves on at that capacity, not at once: several changes at one instant (a failed domain
+        replaced at the same time) act as their last one, as in :meth:`levels`."""
+        now = self.env.now
+        q = svc.queue_tokens
+        tau = svc.client_timeout_s
+        if now > svc.queue_t:
+            c0 = svc.queue_capacity
+            q = advance(min(q, c0 * tau), svc.queue_demand, c0, now - svc.queue_t, tau)
+            svc.queue_tokens = q
+            svc.queue_t = now
+        d = svc.demand_list[svc.tick] if svc.tick >= 0 else 0.0
+        c = svc.held.size * svc.capacity_per_domain
+        svc.queue_demand = d
+        svc.queue_capacity = c
+        q = min(q, c * tau)
+        svc.queue_gen += 1  # a wake-up scheduled at the rates before this change is stale
+        if q > 0.0 and d < c:
+            later(self.env, q / (c - d), partial(self._drained, svc, svc.queue_gen))
+        return served_rate(q, d, c)
+
+    def _drained(self, svc: Service, gen: int, _ev: Any) -> None:
+        """The backlog scheduled to drain now has (unless a change since rescheduled it)."""
+        if gen != svc.queue_gen:
+            return
+        svc.queue_t = self.env.now
+        svc.queue_tokens = 0.0
+        self._load(svc)
 
     def _levels(self, svc: Service) -> None:
         now = self.env.now
@@ -205,35 +245,68 @@ class Autoscaler:
         """What ``svc``'s load would draw above idle now at that clock (the held domains cap
         the load until the next tick)."""
         cap = svc.capacity_per_domain / svc.factors[FACTOR_INDEX["throttle"]] * throughput
-        load = min(svc.demand_list[svc.tick] / cap, svc.held.size) if svc.tick >= 0 else 0.0
+        if svc.tick < 0:
+            return 0.0
+        # a backlog keeps every held domain busy
+        held = float(svc.held.size)
+        load = held if svc.queue_tokens > 0.0 else min(svc.demand_list[svc.tick] / cap, held)
         return self.power.infer_w[svc.hw] * power_scale * load
 
     # ------------------------------------------------------------------ after the run
 
     def levels(self, svc: Service) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Demand and served output tokens/s of ``svc`` as exact step functions over the run,
-        and the same flows in requests/s.
+        """Demand, served, dropped and queued output tokens of ``svc`` over the run, and the
+        same flows in requests.
 
-        Requests are tokens over the generated (output + reasoning) tokens per request in force
-        at the control tick (a reasoning ramp changes it tick by tick). The fluid level keeps no
-        queue between intervals: what the held capacity cannot serve is dropped, so
-        served + dropped = arrivals at every instant and ``queued_requests`` is 0 (the request
-        level, ``aifactory serve-sim``, has the queue)."""
+        Served tokens/s, SLO-met tokens/s and request rates are exact step functions on the
+        pieces of :func:`~sim.engine.backlog.fluid_queue`; the dropped flows (which include the
+        backlog given up at once when the capacity falls) are exact means per trace bin, and
+        the queued levels the backlog at each bin's end, so that in every bin
+        arrivals + queued at its start = served + dropped + queued at its end. Requests are
+        tokens over the generated (output + reasoning) tokens per request in force at the
+        control tick (a reasoning ramp changes it tick by tick; the backlog's requests are
+        counted at the one in force at the bin's end)."""
         ticks = np.arange(svc.demand.shape[0], dtype=np.float64) * svc.interval_s
         keep = ticks < self.end_s
         d_t, d_v = ticks[keep], svc.demand[keep]
         c_t = np.asarray(svc.ch_capacity.times)
         c_v = np.asarray(svc.ch_capacity.values)
-        t = merge_times(d_t, c_t)
-        tick = np.searchsorted(d_t, t, side="right") - 1
-        demand = d_v[tick]
-        cap = c_v[np.searchsorted(c_t, t, side="right") - 1]
-        served = np.minimum(demand, cap)
-        per_request = svc.tokens_per_request[keep][tick]
+        t0 = merge_times(d_t, c_t)
+        t0 = t0[t0 < self.end_s]
+        demand0 = d_v[np.searchsorted(d_t, t0, side="right") - 1]
+        cap0 = c_v[np.searchsorted(c_t, t0, side="right") - 1]
+        ttft = svc.ttft_target_s if svc.slo_table is not None else None
+        pieces = fluid_queue(t0, demand0, cap0, self.end_s, svc.client_timeout_s, ttft)
+        t, demand, cap, served = pieces.t, pieces.demand, pieces.capacity, pieces.served
+        per_tick = svc.tokens_per_request[keep]
+        per_request = per_tick[np.searchsorted(d_t, t, side="right") - 1]
         arrivals = demand / per_request
         served_requests = served / per_request
+        # per trace bin: the dropped flows (rate pieces and the backlog given up at once) and
+        # the backlog at the bin's end
+        edges = bin_edges(self.end_s, self.bin_s)
+        width = np.diff(edges)
+        knots = np.append(t, self.end_s)
+        span = np.diff(knots)
+        jump_per_request = per_tick[np.searchsorted(d_t, pieces.jump_t, side="right") - 1]
+
+        def per_bin(rate: np.ndarray, jumps: np.ndarray) -> np.ndarray:
+            cum = np.interp(edges, knots, np.concatenate(([0.0], np.cumsum(rate * span))))
+            cj = np.concatenate(([0.0], np.cumsum(jumps)))
+            cum = cum + cj[np.searchsorted(pieces.jump_t, edges, side="left")]
+            return np.diff(cum) / width
+
+        dropped_tokens = per_bin(pieces.dropped, pieces.jump_tokens)
+        dropped_requests = per_bin(
+            pieces.dropped / per_request, pieces.jump_tokens / jump_per_request
+        )
+        queued = pieces.queue_at(edges[1:])
+        queued_requests = queued / per_tick[np.searchsorted(d_t, edges[1:], side="left") - 1]
         dom_t = np.asarray(svc.ch_domains.times)
         dom_v = np.asarray(svc.ch_domains.values)
+        # the backlog's wait ahead of a new request (at the piece's middle)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wait = np.where(cap > 0, (pieces.q0 + pieces.slope * span / 2) / cap, np.inf)
         if svc.slo_unmeasured:
             met = np.full(t.shape[0], np.nan)  # targets, but no estimate of who meets them
         elif svc.slo_table is None:
@@ -245,22 +318,25 @@ class Autoscaler:
                 load = np.where(cap > 0, demand / np.where(cap > 0, cap, 1.0), np.inf)
             att = attainment_at(*svc.slo_table, load)
             # never more than is served: between 1x and 1.5x the request level can sustain a
-            # little more than the fluid capacity, which caps what is served here
+            # little more than the fluid capacity, which caps what is served here; none while
+            # the backlog ahead of a request alone exceeds the TTFT target (the pieces are cut
+            # where it crosses it)
             met = np.where(cap > 0, np.minimum(demand * att, served), 0.0)
+            if ttft is not None:
+                met = np.where(wait > ttft, 0.0, met)
+        starts = edges[:-1]
         out = {
             entity_column(SERVICE, svc.name, "demand_tokens_per_s"): (d_t, d_v),
             entity_column(SERVICE, svc.name, "served_tokens_per_s"): (t, served),
             entity_column(SERVICE, svc.name, "slo_met_tokens_per_s"): (t, met),
-            entity_column(SERVICE, svc.name, "dropped_tokens_per_s"): (t, demand - served),
+            entity_column(SERVICE, svc.name, "dropped_tokens_per_s"): (starts, dropped_tokens),
+            entity_column(SERVICE, svc.name, "queued_tokens"): (starts, queued),
             # 1 while demand exceeds the held capacity (its bin mean is the share of the bin)
             entity_column(SERVICE, svc.name, "over_capacity"): (t, (demand > cap).astype(float)),
             entity_column(SERVICE, svc.name, "arrivals_requests_per_s"): (t, arrivals),
             entity_column(SERVICE, svc.name, "served_requests_per_s"): (t, served_requests),
-            entity_column(SERVICE, svc.name, "dropped_requests_per_s"): (
-                t,
-                arrivals - served_requests,
-            ),
-            entity_column(SERVICE, svc.name, "queued_requests"): (t[:1], np.zeros(1)),
+            entity_column(SERVICE, svc.name, "dropped_requests_per_s"): (starts, dropped_requests),
+            entity_column(SERVICE, svc.name, "queued_requests"): (starts, queued_requests),
             entity_column(SERVICE, svc.name, "replicas"): (dom_t, dom_v * svc.replicas_per_domain),
             entity_column(SERVICE, svc.name, "prompt_cache_hit_rate"): (
                 t[:1],
@@ -272,5 +348,7 @@ class Autoscaler:
                 values = np.full(t.shape[0], np.nan)  # no targets: no request-level estimate
             else:
                 values = latency_at(svc.slo_table[0], svc.latency_table[name], load)
+                if name.startswith("ttft"):
+                    values = values + wait  # a new request first waits for the backlog
             out[entity_column(SERVICE, svc.name, name)] = (t, values)
         return out

@@ -404,8 +404,19 @@ class Service(Workload):
         tokens_per_request: np.ndarray,
         replicas_per_domain: float,
         prompt_cache_hit: float,
+        client_timeout_s: float,
+        ttft_target_s: float | None = None,
     ) -> None:
         super().__init__(name, hw, class_rank, preemptible, slot, capacity_domains, n_halls)
+        #: the fluid backlog (sim.engine.backlog): its clients give up after this wait; the
+        #: backlog (tokens) at ``queue_t``, and the demand and capacity in force since then
+        self.client_timeout_s = client_timeout_s
+        self.ttft_target_s = ttft_target_s
+        self.queue_tokens = 0.0
+        self.queue_t = 0.0
+        self.queue_demand = 0.0
+        self.queue_capacity = 0.0
+        self.queue_gen = 0  # the current "backlog drained" wake-up (older ones are stale)
         #: generated (output + reasoning) tokens per request at each control tick, replicas
         #: per domain and the prompt-cache hit rate: they turn the token levels into request
         #: levels and replicas after the run (Autoscaler.levels)

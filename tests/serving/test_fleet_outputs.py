@@ -1,9 +1,10 @@
 """Per-service outputs of fleet runs (issue 12): requests per bin, conservation, replicas,
 prompt-cache hit rate, and each service's energy and tokens per MWh in the summary.
 
-The fluid level keeps no queue between intervals: what the held capacity cannot serve is
-dropped, so served + dropped = arrivals in every bin and nothing is queued. (The request level's
-conservation is tested in ``test_simulator.py``.)
+Demand the held capacity cannot serve waits in the service's backlog and is served later, or
+given up after the client timeout (sim.engine.backlog), so in every bin arrivals + queued at
+its start = served + dropped + queued at its end. (The request level's conservation is tested
+in ``test_simulator.py``.)
 """
 
 from __future__ import annotations
@@ -41,23 +42,30 @@ def _svc(name: str, mean_rps: float, **kw: Any) -> dict[str, Any]:
     }
 
 
+def _overloaded(tiny_scenario: Builder, plan_of: PlanOf, **kw: Any) -> dict[str, Any]:
+    """One agentic service on four racks, its daily peak well beyond them (and its trough
+    within them), for one day."""
+    data = tiny_scenario(duration="1 d", inference=[_svc("agent", 1.0, sessions=SESSIONS, **kw)])
+    ps = plan_of(data).services[0]
+    per_domain_rps = ps.capacity_tokens_per_s_per_domain / ps.tokens_per_request
+    data["workloads"]["inference"][0]["demand"]["mean_requests_per_s"] = 3.0 * per_domain_rps
+    return data
+
+
 @pytest.fixture(scope="module")
 def overloaded(
     tiny_scenario: Builder, plan_of: PlanOf, run_scenario: Run
 ) -> tuple[Plan, RunTables]:
-    """One agentic service on four racks, its daily peak well beyond them (and its trough
-    within them), for one day."""
-    data = tiny_scenario(duration="1 d", inference=[_svc("agent", 1.0, sessions=SESSIONS)])
-    ps = plan_of(data).services[0]
-    per_domain_rps = ps.capacity_tokens_per_s_per_domain / ps.tokens_per_request
-    data["workloads"]["inference"][0]["demand"]["mean_requests_per_s"] = 3.0 * per_domain_rps
-    return run_scenario(data)
+    return run_scenario(_overloaded(tiny_scenario, plan_of))
 
 
-def test_served_plus_dropped_is_arrivals_in_every_bin(overloaded: tuple[Plan, RunTables]) -> None:
+def test_served_dropped_and_queued_conserve_arrivals_in_every_bin(
+    overloaded: tuple[Plan, RunTables],
+) -> None:
     plan, t = overloaded
     tr = t.traces
     ps = plan.services[0]
+    dt = tr["interval_s"].to_numpy()
 
     def col(q: str) -> np.ndarray:
         return tr[f"service.agent.{q}"].to_numpy(dtype=float)
@@ -66,16 +74,26 @@ def test_served_plus_dropped_is_arrivals_in_every_bin(overloaded: tuple[Plan, Ru
         col(f"{k}_requests_per_s") for k in ("arrivals", "served", "dropped")
     )
     queued = col("queued_requests")
-    assert (queued == 0.0).all()  # the fluid level keeps no queue
-    # per bin, in requests: (served + dropped) x bin + change of the queue = arrived x bin
-    np.testing.assert_allclose(served + dropped + np.diff(queued, prepend=0.0), arrived, rtol=1e-12)
+    assert (queued > 0).any() and queued[-1] == 0.0  # a backlog at the peak, none at the end
+    # per bin, in requests: arrived + queued in = served + dropped + queued out
+    change = np.diff(queued, prepend=0.0)
+    np.testing.assert_allclose((served + dropped) * dt + change, arrived * dt, rtol=1e-9)
     assert (dropped > 0).any() and (dropped[1:] < arrived[1:] * 1e-9).any()  # peak and trough
     assert (dropped >= -1e-12 * arrived).all()
+    # the backlog is served later: some bins serve more than arrives in them
+    assert (served > arrived * (1 + 1e-9)).any()
+    # a backlog never holds more than the capacity serves within the client timeout
+    cap = col("capacity_tokens_per_s") / ps.tokens_per_request
+    assert (queued <= cap * ps.client_timeout_s * (1 + 1e-9)).all()
     # requests are tokens over the generated tokens per request; tokens conserve too
     np.testing.assert_allclose(arrived * ps.tokens_per_request, col("demand_tokens_per_s"))
     np.testing.assert_allclose(served * ps.tokens_per_request, col("served_tokens_per_s"))
+    np.testing.assert_allclose(queued * ps.tokens_per_request, col("queued_tokens"))
     np.testing.assert_allclose(
-        col("served_tokens_per_s") + col("dropped_tokens_per_s"), col("demand_tokens_per_s")
+        (col("served_tokens_per_s") + col("dropped_tokens_per_s")) * dt
+        + np.diff(col("queued_tokens"), prepend=0.0),
+        col("demand_tokens_per_s") * dt,
+        rtol=1e-9,
     )
     # replicas: domains x replicas per domain (a whole number of TP groups in a rack)
     assert ps.replicas_per_domain == float(int(ps.replicas_per_domain)) >= 1.0
@@ -84,7 +102,48 @@ def test_served_plus_dropped_is_arrivals_in_every_bin(overloaded: tuple[Plan, Ru
     row = t.summary["inference_services"][0]
     dt = tr["interval_s"].to_numpy()
     assert row["requests_arrived"] == approx(float(np.sum(arrived * dt)), rel=1e-12)
-    assert row["requests_served"] + row["requests_dropped"] == approx(row["requests_arrived"])
+    assert row["requests_served"] + row["requests_dropped"] + row["requests_queued"] == approx(
+        row["requests_arrived"]
+    )
+
+
+def test_the_backlog_is_served_later_at_the_power_it_takes(
+    overloaded: tuple[Plan, RunTables], tiny_scenario: Builder, plan_of: PlanOf, run_scenario: Run
+) -> None:
+    """Against the same demand with ``client_timeout: 0`` (what the capacity cannot serve at
+    once is dropped): the backlog serves more tokens, in the bins after the peak, and the site
+    draws the power of serving them (the held domains run at full load while it drains)."""
+    plan, t = overloaded
+    assert plan.services[0].client_timeout_s == 600.0  # the OpenAI Python SDK's default
+    p0, t0 = run_scenario(_overloaded(tiny_scenario, plan_of, client_timeout="0 s"))
+    assert p0.services[0].client_timeout_s == 0.0
+    tr, tr0 = t.traces, t0.traces
+    col = "service.agent.served_tokens_per_s"
+    assert (tr0["service.agent.queued_requests"] == 0).all()
+    np.testing.assert_allclose(  # no backlog: served + dropped = demand in every bin
+        tr0[col] + tr0["service.agent.dropped_tokens_per_s"],
+        tr0["service.agent.demand_tokens_per_s"],
+    )
+    np.testing.assert_array_equal(
+        tr["service.agent.demand_tokens_per_s"], tr0["service.agent.demand_tokens_per_s"]
+    )
+    later = tr[col].to_numpy() > tr0[col].to_numpy() * (1 + 1e-9)
+    assert later.any()
+    it = tr["it_power_w"].to_numpy()
+    it0 = tr0["it_power_w"].to_numpy()
+    assert (it[later] > it0[later]).all()
+    assert np.all(it >= it0 - 1e-6 * it0)
+    row, row0 = t.summary["inference_services"][0], t0.summary["inference_services"][0]
+    assert row["output_tokens"] > row0["output_tokens"]
+    assert row["requests_dropped"] < row0["requests_dropped"]
+
+
+def test_a_client_timeout_out_of_range_is_refused(tiny_scenario: Builder, plan_of: PlanOf) -> None:
+    from sim.config.loader import ScenarioError
+
+    data = tiny_scenario(inference=[_svc("chat", 1.0, client_timeout="2 d")])
+    with pytest.raises(ScenarioError, match=r"inference.*client_timeout.*plausible range"):
+        plan_of(data)
 
 
 def test_the_hit_rate_comes_from_the_sessions_or_is_given(
