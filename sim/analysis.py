@@ -84,9 +84,9 @@ __all__ = [
 
 
 #: A service whose demand exceeds the capacity it holds at its latency targets for more than
-#: this share of the run gets a warning in the summary: the fluid level drops what it cannot
-#: serve, so over that time its requests miss their targets. The same 5% as a training run's
-#: default ``reliability.waiting_warning_share`` (waiting for domains).
+#: this share of the run gets a warning in the summary: what it cannot serve at once waits in
+#: its backlog or is given up, so over that time its requests miss their targets. The same 5%
+#: as a training run's default ``reliability.waiting_warning_share`` (waiting for domains).
 OVER_CAPACITY_WARNING_SHARE = 0.05
 #: warn when a service within its capacity still meets its latency targets for fewer of its
 #: requests than this (a planning threshold: the capacity is planned at the targets' p99, so a
@@ -734,12 +734,16 @@ def summarize(
             if over > OVER_CAPACITY_WARNING_SHARE:
                 att = svc["slo_attainment"]
                 met = f"SLO attainment {att:.0%}" if att is not None else "SLO attainment n/a"
+                arrived = svc.get("requests_arrived") or 0.0
+                dropped = svc.get("requests_dropped") or 0.0
+                gone = f"{dropped / arrived:.0%} given up, " if arrived > 0 else ""
                 warnings.append(
                     f"inference service {r['name']}: demand exceeded the capacity it held at its"
                     f" latency targets for {over:.0%} of the run (more than"
-                    f" {OVER_CAPACITY_WARNING_SHARE:.0%}), and what it could not serve was"
-                    f" dropped ({met}): give it more domains (more racks, a higher priority"
-                    " class, or a lower max_load) or less demand"
+                    f" {OVER_CAPACITY_WARNING_SHARE:.0%}); what it could not serve at once"
+                    " waited in its backlog and was served late, or was given up past its"
+                    f" client_timeout ({gone}{met}): give it more domains (more racks, a higher"
+                    " priority class, or a lower max_load) or less demand"
                 )
             else:
                 att = svc["slo_attainment"]
