@@ -23,7 +23,6 @@ from sim.build import with_natural_precision
 from sim.cli.options import add_set_option
 from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError, load_scenario
-from sim.contract import COMPARED_SERVICE, entity_column
 from sim.io import OutputError, RunTables, read_run, write_comparison, write_report
 from sim.report.compare import (
     by_release,
@@ -32,10 +31,9 @@ from sim.report.compare import (
     estimated_mark,
     estimated_notes,
     render_comparison,
-    service_cost_columns,
+    service_rows,
 )
 from sim.report.html import render_report
-from sim.report.style import money, si
 from sim.runner import prepare, progress_bar, simulate
 
 EXIT_OK, EXIT_USER_ERROR = 0, 2
@@ -227,16 +225,8 @@ def _print_table(out: Console, table: Any) -> None:
                 text += " (projected)" if text != "n/a" else ""
             cells.append(text)
         t.add_row(label, *cells)
-    for col, service in service_cost_columns(table):
-        t.add_row(
-            f"  cost per M tokens, {service}", *(money(table.at[r, col]) for r in table.index)
-        )
-        cap = entity_column(COMPARED_SERVICE, service, "capacity_tokens_per_day_per_mw")
-        if cap in table.columns:
-            t.add_row(
-                f"  capacity at SLO, tokens/day per MW of IT, {service}",
-                *(si(table.at[r, cap]) for r in table.index),
-            )
+    for service, label, cells in service_rows(table):
+        t.add_row(f"  {label}, {service}", *cells)
     out.print(t)
     for note in estimated_notes(table):
         out.print(note, markup=False)

@@ -87,7 +87,11 @@ def test_compare_two_scenarios(
     assert (table["inference_tokens_per_day"] > 0).all()
     stdout = capsys.readouterr().out
     assert "tokens per MWh" in stdout and "vr200" in stdout and str(out) in stdout
+    # capacity at the SLO is shown next to whether the SLO was met (review: it hid attainment)
+    for label in ("capacity at SLO", "SLO attainment, chat", "time over capacity, chat"):
+        assert label in stdout, label
     page = (out / "comparison.html").read_text("utf-8")
+    assert "chat: SLO attainment" in page and "chat: time over capacity" in page
     assert page.count(plotly.offline.get_plotlyjs()) == 1
     assert GENERATION_COLORS["vr200_nvl144"] in page
 
