@@ -129,6 +129,7 @@ def _load(args: argparse.Namespace, err: Console) -> list[tuple[str, RunTables]]
             return _err(err, f"{p}: no such scenario file or run folder")
     show = err.is_terminal
     loaded: list[tuple[str, RunTables]] = []
+    folders: dict[int, str] = {}  # entry -> its run folder's name
     for p in args.inputs:
         path = Path(p)
         if path.is_dir():
@@ -137,6 +138,7 @@ def _load(args: argparse.Namespace, err: Console) -> list[tuple[str, RunTables]]
             except OutputError as exc:
                 return _err(err, str(exc))
             loaded.append((str(tables.summary.get("scenario", path.name)), tables))
+            folders[len(loaded) - 1] = path.resolve().name
             continue
         try:
             scenario = load_scenario(path, args.overrides)
@@ -154,7 +156,21 @@ def _load(args: argparse.Namespace, err: Console) -> list[tuple[str, RunTables]]
                 )
             tables, _stats = simulate(plan, progress=update)
         loaded.append((plan.scenario.name, tables))
-    return loaded
+    return _by_folder(loaded, folders)
+
+
+def _by_folder(
+    loaded: list[tuple[str, RunTables]], folders: dict[int, str]
+) -> list[tuple[str, RunTables]]:
+    """Runs of one scenario read from folders are named by their folders (``over`` and
+    ``over0``, two ``--set`` variants of one scenario) when that tells them all apart;
+    otherwise by the scenario, numbered."""
+    names = [n for n, _ in loaded]
+    repeated = [i for i, n in enumerate(names) if names.count(n) > 1]
+    new = [folders[i] if i in repeated and i in folders else n for i, n in enumerate(names)]
+    if len(set(new)) < len(new):
+        return loaded
+    return [(n, t) for n, (_, t) in zip(new, loaded, strict=True)]
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,13 @@ def test_compare_run_folders_and_a_scenario(
     # run folders are read as they are; --set only changes the scenario that is run
     assert list(table["days"]) == [3.0, 3.0, 1.0]
     assert table.loc["smoke#1", "gpus"] == 1152
+    # two folders of one scenario (--set variants, say) are named by their folders (review)
+    for name in ("over", "over0"):
+        shutil.copytree(smoke_dir, tmp_path / name)
+    args = ["compare", str(tmp_path / "over"), str(tmp_path / "over0"), str(smoke)]
+    assert main([*args, "--out", str(tmp_path / "cmp2"), "--set", "run.duration=1d"]) == 0
+    table = pd.read_csv(tmp_path / "cmp2" / "comparison.csv", index_col="run")
+    assert list(table.index) == ["over", "over0", "smoke"]
 
 
 def test_comparison_table_values(smoke_tables: RunTables) -> None:
