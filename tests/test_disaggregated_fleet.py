@@ -34,7 +34,7 @@ def test_auto_takes_the_hybrid_at_long_context(
     tiny_scenario: Callable[..., dict[str, Any]],
     plan_of: Callable[..., Plan],
 ) -> None:
-    """DeepSeek-R1 at 100k input: the rack's CPX prefill for 0.59 of its replicas; auto adds
+    """DeepSeek-R1 at 100k input: the rack's CPX prefill for 0.65 of its replicas; auto adds
     GPU prefill for the rest (hybrid) and serves more than companion alone, which serves more
     than co-located (NVIDIA's claim for CPX: long context), as the fleet plans it."""
     data = tiny_scenario(
