@@ -5,9 +5,12 @@ Prints, for each case: wall seconds of the simulation proper (build and table wr
 reported apart), SimPy events processed, events per second, model events (failures and repairs),
 and the peak resident memory of the process that ran it. The ceiling is a bare SimPy loop of
 timeouts in a plain ``simpy.Environment``, measured in the same run, so ``vs bare`` is the
-engine's event rate as a share of the fastest SimPy can go. Then two ratios:
+engine's event rate as a share of the fastest SimPy can go. Each case's CPU seconds over the
+same span are printed too: on a machine shared with other work they are the steadier figure,
+and the ratios below are given in both. Then:
 
-* the 365-day default's events per second over the bare loop's (target >= 0.4);
+* the 365-day default's events per second over the bare loop's (printed, with no target: the
+  engine's events each do model work, so seconds per simulated year are the measure);
 * the wall time of a 10 GW site (the same scenario with ten times the grid power, so ten times
   the racks, with the same workload) over the 1 GW one, both for 365 days (target <= 3);
 * the 365-day default with weather-driven PUE (synthetic Abilene) and 25% oversubscription, so
@@ -44,10 +47,12 @@ def _bare(n: int) -> dict[str, Any]:
 
     env.process(loop())
     t0 = time.perf_counter()
+    c0 = time.process_time()
     env.run()
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     # n timeouts, the process's start, and its end
-    return {"case": f"bare SimPy, {n:,} timeouts", "wall_s": wall, "events": n + 2}
+    return {"case": f"bare SimPy, {n:,} timeouts", "wall_s": wall, "cpu_s": cpu, "events": n + 2}
 
 
 #: the power-and-cooling case: weather-driven PUE and oversubscription (the controller binds)
@@ -112,6 +117,7 @@ def _engine(
         f" {days:g} days",
         "fabric_build_s": _fabric_build_s(plan) if fabric else None,
         "wall_s": stats.wall_s,
+        "cpu_s": stats.cpu_s,
         "events": stats.simpy_events,
         "model_events": stats.model_events,
         "build_s": build_s,
@@ -173,7 +179,7 @@ def main() -> None:
         fab10 = _run_child(["--days", "1", "--grid", "10 GW", "--fabric", *scen])
         rows += [big, live, fab, quiet]
     print(
-        f"{'case':<42} {'wall s':>8} {'events':>11} {'events/s':>11} {'vs bare':>8}"
+        f"{'case':<42} {'wall s':>8} {'CPU s':>8} {'events':>11} {'events/s':>11} {'vs bare':>8}"
         f" {'peak MB':>8}  notes"
     )
     for r in rows:
@@ -185,7 +191,8 @@ def main() -> None:
                 f" build {r['build_s']:.2f} s, tables {r['tables_s']:.2f} s"
             )
         print(
-            f"{r['case']:<42} {r['wall_s']:>8.2f} {r['events']:>11,} {rate:>11,.0f}"
+            f"{r['case']:<42} {r['wall_s']:>8.2f} {r['cpu_s']:>8.2f} {r['events']:>11,}"
+            f" {rate:>11,.0f}"
             f" {rate / bare_rate:>8.2f} {r['peak_rss_mb']:>8.0f}  {notes}"
         )
     year = next(
@@ -198,29 +205,34 @@ def main() -> None:
     )
     if year is not None:
         ratio = year["events"] / year["wall_s"] / bare_rate
-        print(f"\n365-day default: engine events/s over bare SimPy = {ratio:.2f} (target >= 0.4)")
+        print(
+            f"\n365-day default: engine events/s over bare SimPy = {ratio:.2f} (no target: every"
+            " event does model work, so seconds per year are the measure; docs/engine.md)"
+        )
     if big is not None and year is not None:
         print(
             f"10 GW over 1 GW wall time, 365 days = {big['wall_s'] / year['wall_s']:.2f}"
-            f" (target <= 3; {big['gpus'] / year['gpus']:.1f}x the GPUs,"
+            f" (CPU {big['cpu_s'] / year['cpu_s']:.2f}; target <= 3;"
+            f" {big['gpus'] / year['gpus']:.1f}x the GPUs,"
             f" {big['model_events'] / max(year['model_events'], 1):.1f}x the failures+repairs)"
         )
     if live is not None:
         print(
             f"365-day default with weather and 25% oversubscription (power control acting):"
-            f" {live['wall_s']:.2f} s of engine time (target <= 10)"
+            f" {live['wall_s']:.2f} s of engine time, {live['cpu_s']:.2f} s CPU (target <= 10)"
         )
     if fab is not None and year is not None and fab10 is not None:
         print(
             f"365-day default on a rail-optimized fabric over the non-blocking one:"
-            f" {fab['wall_s'] / year['wall_s']:.2f} (target <= 1.2); fabric build"
+            f" {fab['wall_s'] / year['wall_s']:.2f} (CPU {fab['cpu_s'] / year['cpu_s']:.2f};"
+            " target <= 1.2); fabric build"
             f" {fab['fabric_build_s'] * 1e3:.1f} ms at 1 GW,"
             f" {fab10['fabric_build_s'] * 1e3:.1f} ms at 10 GW"
         )
     if quiet is not None and year is not None:
         print(
             f"  the same without switch and link failures (placement and contention only):"
-            f" {quiet['wall_s'] / year['wall_s']:.2f}"
+            f" {quiet['wall_s'] / year['wall_s']:.2f} (CPU {quiet['cpu_s'] / year['cpu_s']:.2f})"
         )
 
 

@@ -48,6 +48,8 @@ class RunStats:
     """How the run went as a computation (not part of the deterministic outputs)."""
 
     wall_s: float
+    #: the process's CPU seconds over the same span (a steadier figure on a shared machine)
+    cpu_s: float
     simpy_events: int
     model_events: int
     peak_memory_bytes: int | None
@@ -106,9 +108,11 @@ def _simulate(
     if measure_memory:
         tracemalloc.start()
     t0 = time.perf_counter()
+    c0 = time.process_time()
     engine = Engine(plan)
     engine.run(progress=progress)
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     peak = None
     if measure_memory:
         peak = tracemalloc.get_traced_memory()[1]
@@ -154,7 +158,7 @@ def _simulate(
         summary=dict(summary),
         fabric=pd.DataFrame(engine.fabric_rows()),
     )
-    stats = RunStats(wall, engine.events, engine.model_events, peak)
+    stats = RunStats(wall, cpu, engine.events, engine.model_events, peak)
     return tables, stats
 
 

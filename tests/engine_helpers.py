@@ -115,6 +115,7 @@ def brute_force_halls(e: Engine) -> list[float]:
             load = (
                 held if w.queue_tokens > 0 else min(w.demand[w.tick] / w.capacity_per_domain, held)
             )
+            load *= w.power_scale  # a throttled service draws less per domain of load
             out[h] += p * (ap.idle + (ap.inference_full_load - ap.idle) * load / held)
     return out
 

@@ -401,3 +401,78 @@ def test_a_problem_under_a_set_override_is_blamed_on_the_override(chdir_root: An
     with pytest.raises(ScenarioError) as info:
         prepare("scenarios/smoke.yaml", overrides=["workloads.pretraining.0.layout.tp=7"])
     assert str(info.value).startswith("--set: workloads.pretraining[0]: ")
+
+
+def _fresh_fabric_check(fab: Any) -> None:
+    """The fabric's kept state against what a recomputation from scratch finds."""
+    running = list(fab.running)
+    for j in running:
+        assert sorted(j.net_keys) == sorted(fab._keys(j))
+    want: dict[tuple[int, int], dict[Any, float]] = {}
+    for j in running:
+        for key, demand in j.net_keys:
+            want.setdefault(key, {})[j] = demand
+    assert {k: v for k, v in fab.group_jobs.items() if v} == want
+    used = [0.0] * len(fab.tiers)
+    for key, at in want.items():
+        offered, cap, got = fab.group_alloc[key]
+        capacity = fab._capacity(*key)
+        if np.isfinite(capacity):
+            shares = max_min_fair(capacity, list(at.values()))
+            assert got == pytest.approx(dict(zip(at, shares, strict=True)), rel=1e-12)
+            assert cap == capacity
+            used[key[0]] += offered
+    assert fab.used == pytest.approx(used, rel=1e-9, abs=1e-3)
+    for j in running:
+        factor = j.factors[1]
+        fab._factor(j)  # found again from the shares
+        assert j.factors[1] == factor
+    for u in range(len(fab.unit_health)):
+        assert fab._touching("leaf", u) == {j for j in running if u in j.net_units_set}
+    for p in range(len(fab.pod_health)):
+        assert fab._touching("spine", p) == {j for j in running if p in j.net_pods_set}
+
+
+def test_the_shares_kept_between_changes_are_those_found_afresh(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """A start, stop, failure or repair updates only the groups it changes (and a switch
+    change finds the jobs under it from where they are filed): at every step the keys, the
+    shares, the loads and the factors are those a recomputation from scratch gives."""
+    data = tiny_scenario(
+        racks=16,
+        duration="2 d",
+        pretraining=[
+            job("a", 4, tokens=2e10),
+            job("b", 4, submit="1 h", tokens=1e10),
+            job("c", 4, submit="3 h", tokens=1e10),
+        ],
+        reliability={"failure_rate_per_1000_node_days": 300},
+    )
+    data["network"] = {
+        "kind": "fat_tree",
+        "placement": "spread",
+        "unit_domains": 2,
+        "pod_units": 2,
+        "oversubscription": {"unit": 1, "pod": 16},
+        "failures": {"switch_annual_failure_rate": 0.0, "link_failures_per_1000_gpu_years": 0.0},
+    }
+    e = Engine(plan_of(data))
+    e._setup()
+    fab, ff = e.fabric, e.fabric_failures
+    assert fab is not None and ff is not None
+    rng = np.random.default_rng(7)
+    checked = 0
+    for step in range(1, 60):
+        e.env.run(until=step * 1800.0)
+        # a switch or link fails or comes back by hand, somewhere (repairs restore it)
+        kind = ("leaf", "spine", "link")[step % 3]
+        n = {"leaf": len(fab.unit_health), "spine": len(fab.pod_health), "link": fab.fleet.n}
+        index = int(rng.integers(0, n[kind]))
+        fab.degrade(kind, index, -0.5)
+        _fresh_fabric_check(fab)
+        later(e.env, 2700.0, lambda c: fab.degrade(*c.value), (kind, index, 0.5))
+        checked += len(fab.running)
+    e.env.run(until=e.end_s)
+    _fresh_fabric_check(fab)
+    assert checked > 20 and fab.recomputes > 20

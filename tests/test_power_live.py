@@ -120,6 +120,11 @@ def test_hall_and_site_power_equal_a_brute_force_sum_at_every_event(
 
         at(e, 6 * H, lambda: throttle(0.7, 0.55))
         at(e, 20 * H, lambda: throttle(1.0, 1.0))
+        # the service throttled too: its draw per domain of load at the lower clock, in every
+        # hall it holds (the halls' traces once added it at full clock)
+        svc = e.services[0]
+        at(e, 9 * H, lambda: e.autoscaler.set_clock(svc, 0.8, 0.6))
+        at(e, 15 * H, lambda: e.autoscaler.set_clock(svc, 1.0, 1.0))
         # a failure of the job's domain in hall2 while it runs: a replacement, or the queue
         at(e, 3 * H, lambda: e.reliability.fail(3, 2 * H))
 

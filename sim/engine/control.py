@@ -16,9 +16,12 @@ headroom appeared.
 **Throttle** (facility.md §3.2): at a clock ``r`` (a share of the full clock) a job's power above
 idle is ``r³`` of its full draw and its rate is ``1 / (c / r + 1 - c)`` of the full rate, ``c``
 the compute-bound share of its step. The controller sets one clock per job, chosen per class
-from the lowest: enough to shed the excess, no lower than ``min_clock``; changes go through
-:meth:`~sim.engine.training.Training.set_rate_factor` (``throttle`` factor and power scale), so
-no work is lost. Services of a class are throttled after its training jobs, to one common clock
+from the lowest: the highest that sheds the site's excess and each over hall's, no lower than
+``min_clock``; changes go through :meth:`~sim.engine.training.Training.throttle` (the
+``throttle`` factor and power scale of :meth:`~sim.engine.training.Training.set_rate_factor`,
+the completions re-planned once per action), so no work is lost. Power within ``1e-12`` of a
+cap is at the cap (float residue of the sums, not an excess). Services of a class are
+throttled after its training jobs, to one common clock
 (:meth:`PowerController._throttle_services`): their capacity per domain falls by the throughput
 of ``serving_compute_bound_share`` and their draw per domain of load by clock³
 (:meth:`~sim.engine.services.Autoscaler.set_clock`). Release lifts the services' clocks first
@@ -50,6 +53,11 @@ from sim.record import Recorder
 __all__ = ["PowerController", "clock_throughput"]
 
 _ROUNDS = 8  # actions in one go while a cap is still exceeded (each sheds what it estimates)
+#: watts above a cap within this share of it are float residue, not an excess: a throttle to
+#: the clock that sheds an excess exactly leaves the sum of the draws an ulp or two above the
+#: limit (3e-8 W on a 197 MW hall); acting on that re-set every job of the class to a clock
+#: differing in the 16th digit, round after round, and slowed the classes above by as much
+_RESIDUE = 1e-12
 
 
 def clock_throughput(clock: float, compute_bound_share: float) -> float:
@@ -82,6 +90,8 @@ class PowerController:
         self.scheduler = scheduler
         self.fleet = fleet
         self.hall_it_capacity_w = hall_it_capacity_w
+        #: each hall's limit (IT capacity or heat rejection, the lower): changes with the weather
+        self.limits = self._limits()
         #: nameplate IT draw of each hall: a hall whose nameplate fits its limits needs no check
         self.nameplate_w = [h.overhead_w + h.n_domains * h.domain_power_w for h in power.halls]
         self.watch = self._halls_to_watch()
@@ -158,10 +168,14 @@ class PowerController:
     # ------------------------------------------------------------------ limits
 
     def hall_limit_w(self, h: int) -> float:
-        return min(self.hall_it_capacity_w[h], self.power.cooling_capacity_w(h))
+        return self.limits[h]
+
+    def _limits(self) -> list[float]:
+        power = self.power
+        return [min(c, power.cooling_capacity_w(h)) for h, c in enumerate(self.hall_it_capacity_w)]
 
     def _halls_to_watch(self) -> list[int]:
-        return [h for h, n in enumerate(self.nameplate_w) if n > self.hall_limit_w(h)]
+        return [h for h, n in enumerate(self.nameplate_w) if n > self.limits[h]]
 
     def announce(self, start_s: float, cap_w: float) -> None:
         """A demand-response call is announced (its notice): from now until it starts, no new
@@ -186,6 +200,7 @@ class PowerController:
 
     def weather_changed(self) -> None:
         """A weather step changed the halls' cooling capacities (called within a batch)."""
+        self.limits = self._limits()
         self.watch = self._halls_to_watch()
         self.watching = self.watching or bool(self.watch)
         if not self.scheduler.blocked:
@@ -196,11 +211,15 @@ class PowerController:
         above each watched hall's limit."""
         cover = self.battery.cover_w() if self.battery is not None else 0.0
         site = self.power.site_facility_w - cover - self.cap_w
+        if 0.0 < site <= self.cap_w * _RESIDUE:
+            site = 0.0
         halls = {}
-        for h in self.watch:
-            e = self.power.hall_it_w(h) - self.hall_limit_w(h)
-            if e > 0:
-                halls[h] = e
+        if self.watch:
+            limits = self.limits
+            for h, w in zip(self.watch, self.power.halls_it_w(self.watch), strict=True):
+                e = w - limits[h]
+                if e > limits[h] * _RESIDUE:
+                    halls[h] = e
         return site, halls
 
     # ------------------------------------------------------------------ after every change
@@ -213,7 +232,7 @@ class PowerController:
             if b.follow(facility, self.cap_w, self.cap_w * (1.0 - self.cfg.release_margin)):
                 self.ch_flow.set(now, b.flow_w)
             facility -= b.flow_w  # what the grid sees
-        over = facility > self.cap_w * (1.0 + 1e-12)
+        over = facility > self.cap_w * (1.0 + _RESIDUE)
         if over and self.over_since is None:
             self.over_since = now
         elif not over and self.over_since is not None:
@@ -221,16 +240,21 @@ class PowerController:
             self.longest_over_s = max(self.longest_over_s, now - self.over_since)
             self.over_since = None
         hall_over = False
-        for h in self.watch:
-            o = self.power.hall_it_w(h) > self.hall_limit_w(h)
-            hall_over = hall_over or o
-            since = self.hall_over_since.get(h)
-            if o and since is None:
-                self.hall_over_since[h] = now
-            elif not o and since is not None:
-                self.hall_over_s[h] += now - since
-                self.longest_over_s = max(self.longest_over_s, now - since)
-                del self.hall_over_since[h]
+        watch = self.watch
+        its: list[float] | None = None
+        if watch:
+            limits = self.limits
+            over_since = self.hall_over_since
+            its = self.power.halls_it_w(watch)
+            for h, w in zip(watch, its, strict=True):
+                if w > limits[h] * (1.0 + _RESIDUE):
+                    hall_over = True
+                    if h not in over_since:
+                        over_since[h] = now
+                elif h in over_since:
+                    since = over_since.pop(h)
+                    self.hall_over_s[h] += now - since
+                    self.longest_over_s = max(self.longest_over_s, now - since)
         self.watching = bool(
             self.watch
             or self.shedding
@@ -241,19 +265,23 @@ class PowerController:
         )
         if self.pending:
             return
-        if over or hall_over or (self.shedding and self._headroom() > 0):
+        if over or hall_over or (self.shedding and self._headroom(its) > 0):
             self.pending = True
             self.watching = True
             later(self.env, self.cfg.reaction_time_s, self._act)
 
-    def _headroom(self) -> float:
+    def _headroom(self, its: list[float] | None = None) -> float:
         """Facility watts the site could add and stay ``release_margin`` below every cap (a
-        hall's headroom is converted at its facility slope); negative when over."""
+        hall's headroom is converted at its facility slope); negative when over. ``its``: the
+        watched halls' IT power now, if the caller has it."""
         m = 1.0 - self.cfg.release_margin
         room = self.cap_w * m - self.power.site_facility_w
-        for h in self.watch:
-            r = self.hall_limit_w(h) * m - self.power.hall_it_w(h)
-            room = min(room, r * self.power.slope[h])
+        if self.watch:
+            limits, slope = self.limits, self.power.slope
+            if its is None:
+                its = self.power.halls_it_w(self.watch)
+            for h, w in zip(self.watch, its, strict=True):
+                room = min(room, (limits[h] * m - w) * slope[h])
         return room
 
     # ------------------------------------------------------------------ admission
@@ -272,12 +300,15 @@ class PowerController:
         if self.power.site_facility_w + add_it * slope > self._admission_cap() * m:
             return False
         if self.watch:
+            limits = self.limits
+            its = self.power.halls_it_w(self.watch)
+            # a job whose whole draw fits every watched hall fits wherever its domains are
+            if all(w + add_it <= limits[h] * m for h, w in zip(self.watch, its, strict=True)):
+                return True
             ids = self.fleet.free[job.hw].peek(job.domains)
             counts = np.bincount(self.fleet.domain_hall[ids], minlength=self.fleet.n_halls)
-            for h in self.watch:
-                if counts[h] and (
-                    self.power.hall_it_w(h) + counts[h] * per > self.hall_limit_w(h) * m
-                ):
+            for h, w in zip(self.watch, its, strict=True):
+                if counts[h] and (w + counts[h] * per > limits[h] * m):
                     return False
         return True
 
@@ -289,6 +320,7 @@ class PowerController:
         now = self.env.now
         power = self.power
         power.batch()
+        self.training.hold()
         for _ in range(_ROUNDS):
             site, halls = self._excess()
             if site <= 0 and not halls:
@@ -305,6 +337,7 @@ class PowerController:
         if site <= 0 and not halls and self.shedding:
             acted = self._release() or acted
         self.actions += acted
+        self.training.settle()
         power.flush(now)
         self.pending = False
         self.check(now)
@@ -340,32 +373,64 @@ class PowerController:
             return False
         need_site = max(site_w, 0.0)
         need_hall = sum(halls.values())
+        # what is left of a need once its estimate is shed may be float residue: none then
+        tol_site = self.cap_w * _RESIDUE
+        tol_hall = _RESIDUE * sum(self.limits[h] for h in halls)
+        left = dict(halls)  # each hall's excess not yet shed (by the classes' jobs)
         shed_any = False
         for rank, jobs, svcs in self._candidates():
             for policy in ladder:
-                if need_site <= 0 and need_hall <= 0:
+                if need_site <= tol_site and need_hall <= tol_hall:
                     return shed_any
+                n_site = need_site if need_site > tol_site else 0.0
+                n_hall = need_hall if need_hall > tol_hall else 0.0
                 if policy == "throttle":
-                    got = self._throttle_class(jobs, need_site, need_hall, halls)
-                    if svcs and (need_site > got[0] or need_hall > got[1]):
+                    got = self._throttle_class(jobs, n_site, n_hall, halls, left)
+                    if svcs and (n_site - got[0] > tol_site or n_hall - got[1] > tol_hall):
                         more = self._throttle_services(
-                            rank, svcs, need_site - got[0], need_hall - got[1], halls
+                            rank, svcs, n_site - got[0], n_hall - got[1], halls
                         )
                         got = (got[0] + more[0], got[1] + more[1])
                 else:
-                    got = self._stop_jobs(rank, jobs, need_site, need_hall, halls, policy)
+                    got = self._stop_jobs(rank, jobs, n_site, n_hall, halls, policy, left)
                 shed_any = shed_any or got[0] > 0 or got[1] > 0
                 need_site -= got[0]
                 need_hall -= got[1]
         return shed_any
 
     def _throttle_class(
-        self, jobs: list[Job], need_site: float, need_hall: float, halls: dict[int, float]
+        self,
+        jobs: list[Job],
+        need_site: float,
+        need_hall: float,
+        halls: dict[int, float],
+        left: dict[int, float],
     ) -> tuple[float, float]:
-        """Lower every job of one class to a common clock that sheds the need (or to the floor)."""
+        """Lower every job of one class to a common clock that sheds the need (or to the floor):
+        the site's, the over halls' together, and each over hall's (``left``: what is left of
+        its excess, less what this class sheds there on return), the lowest clock of these.
+        The class's jobs are spread unevenly over the halls, so a clock found from the halls'
+        summed excess alone falls short in the hall most over (and took another round)."""
         cfg = self.cfg
         full_site = full_hall = now_site = now_hall = 0.0
-        weights = [self._weight(j, halls) for j in jobs]
+        train_w, slope = self.power.train_w, self.power.slope
+        full_h = dict.fromkeys(halls, 0.0)
+        now_h = dict.fromkeys(halls, 0.0)
+        weights = []
+        for j in jobs:  # _weight of each, inline (the same sums)
+            per = train_w[j.hw]
+            hall_n = j.hall_n
+            ps = j.power_scale
+            ws = wh = 0.0
+            for h in j.halls:
+                ws += hall_n[h] * per * slope[h]
+            for h in halls:
+                w = hall_n[h] * per
+                wh += w
+                if w:
+                    full_h[h] += w
+                    now_h[h] += w * ps
+            weights.append((ws, wh))
         for j, (ws, wh) in zip(jobs, weights, strict=True):
             full_site += ws
             full_hall += wh
@@ -376,6 +441,9 @@ class PowerController:
             targets.append((now_site - need_site) / full_site)
         if need_hall > 0 and full_hall > 0:
             targets.append((now_hall - need_hall) / full_hall)
+            for h in halls:
+                if left[h] > self.limits[h] * _RESIDUE and full_h[h] > 0:
+                    targets.append((now_h[h] - left[h]) / full_h[h])
         scale = max(min(t for t in targets[1:]) if len(targets) > 1 else 1.0, targets[0])
         clock = scale ** (1.0 / 3.0)
         got_site = got_hall = 0.0
@@ -387,7 +455,11 @@ class PowerController:
                 continue  # only a hall is over: jobs outside it are left alone
             got_site += ws * (j.power_scale - scale)
             got_hall += wh * (j.power_scale - scale)
-            self.training.set_rate_factor(j, "throttle", throughput, power_scale=scale)
+            if wh:
+                per = train_w[j.hw]
+                for h in halls:
+                    left[h] -= j.hall_n[h] * per * (j.power_scale - scale)
+            self.training.throttle(j, throughput, scale)
             self.throttled.add(j)
         return got_site, got_hall
 
@@ -471,8 +543,10 @@ class PowerController:
         need_hall: float,
         halls: dict[int, float],
         policy: str,
+        left: dict[int, float],
     ) -> tuple[float, float]:
-        """Pause or preempt jobs of one class, biggest draw first, until the need is shed."""
+        """Pause or preempt jobs of one class, biggest draw first, until the need is shed
+        (``left``: each over hall's excess not yet shed, less what this sheds there)."""
         got_site = got_hall = 0.0
         order = sorted(jobs, key=lambda j: -self._weight(j, halls)[0])
         for j in order:
@@ -487,6 +561,9 @@ class PowerController:
                 continue  # only a hall is over: jobs outside it are left alone
             got_site += ws * j.power_scale
             got_hall += wh * j.power_scale
+            per = self.power.train_w[j.hw]
+            for h in halls:
+                left[h] -= j.hall_n[h] * per * j.power_scale
             if policy == "pause":
                 self.training.pause(j)
                 self.paused.append(j)
@@ -522,22 +599,23 @@ class PowerController:
                 gave = True
             else:
                 blocked_rank = j.class_rank if blocked_rank is None else blocked_rank
+        train_w, slope = self.power.train_w, self.power.slope
         for j in sorted(self.throttled, key=lambda j: (j.class_rank, j.index)):
             if j.phase == Phase.DONE or j.power_scale >= 1.0:
                 self.throttled.discard(j)
                 continue
             if room <= 0 or (blocked_rank is not None and j.class_rank > blocked_rank):
                 break
-            ws, _ = self._weight(j, {})
-            if j.phase != Phase.RUNNING:
-                ws = 0.0  # draws idle now: lifting its throttle adds power only when it runs
+            ws = 0.0  # its full draw above idle in facility watts (_weight, inline)
+            if j.phase == Phase.RUNNING:  # else it draws idle: lifting adds power only later
+                per, hall_n = train_w[j.hw], j.hall_n
+                for h in j.halls:
+                    ws += hall_n[h] * per * slope[h]
             scale = min(1.0, j.power_scale + room / ws) if ws > 0 else 1.0
             room -= ws * (scale - j.power_scale)
             clock = scale ** (1.0 / 3.0)
             value = clock_throughput(clock, self.cfg.compute_bound_share)
-            self.training.set_rate_factor(
-                j, "throttle", 1.0 if scale >= 1.0 else value, power_scale=scale
-            )
+            self.training.throttle(j, 1.0 if scale >= 1.0 else value, scale)
             gave = True
             if scale >= 1.0:
                 self.throttled.discard(j)

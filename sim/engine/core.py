@@ -376,6 +376,7 @@ class Engine:
         self.rec.discard(self.control.ch_flow)
         for svc in self.services:
             self.rec.discard(svc.ch_halls)
+            self.rec.discard(svc.ch_power_scale)
 
     def _cap_change(self, call: Call) -> None:
         self.control.set_cap(call.value)

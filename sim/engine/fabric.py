@@ -36,6 +36,7 @@ GPU below it).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,10 @@ __all__ = [
 #: and finding them again would cost O(domains) at every failure: at 2,048 racks, one every
 #: ~20 minutes)
 REPLACE_EXACT_DOMAINS = 256
+
+#: gangs of at most this many domains find their groups with Python sets and counts (numpy's
+#: unique costs more below a few hundred domains)
+SMALL_GANG = 256
 
 #: network states a job's factor remembers (a bound on memory; cleared when full)
 MEMO_STATES = 4096
@@ -161,6 +166,7 @@ class FabricState:
         self.domain_group = [np.asarray(g, dtype=np.int64) for g in fabric.domain_group]
         self.parent = [np.asarray(p, dtype=np.int64) for p in fabric.parent]
         self.parent_lists = [p.tolist() for p in self.parent]
+        self.unit_list: list[int] = self.domain_group[0].tolist()
         self.uplink = [np.asarray(u, dtype=np.float64) for u in fabric.uplink_bytes_per_s]
         self.downlink = [np.asarray(d, dtype=np.float64) for d in fabric.downlink_bytes_per_s]
         link = np.asarray(fabric.gpu_link_bytes_per_s, dtype=np.float64)
@@ -175,8 +181,15 @@ class FabricState:
         self.unit_health = [1.0] * (len(self.uplink[0]) if self.unit_tier == 0 else 0)
         self.sick_units: set[int] = set()  # units with a leaf down now
         self.pod_health = [1.0] * (len(self.uplink[self.pod_tier]) if self.pod_tier >= 0 else 0)
+        #: the units of each pod (a spine failure changes their capacity)
+        self.pod_units: list[list[int]] = [[] for _ in self.pod_health]
+        if self.unit_tier >= 0 and self.pod_health:
+            for u, p in enumerate(self.parent_lists[self.unit_tier]):
+                self.pod_units[p].append(u)
         self.domain_health = np.ones(fleet.n)
-        self.links_down = 0
+        #: the domains with a link down now (a job's share of its links is the smallest health
+        #: among those it holds: O(links down), not O(its domains))
+        self.sick_links: dict[int, None] = {}
         #: tiers whose uplinks can bind: finite ones, and the switched tiers when switches fail
         switched = {self.unit_tier, self.pod_tier} - {-1} if degradable else set()
         self.finite = sorted(
@@ -185,6 +198,11 @@ class FabricState:
         #: running jobs with a network model: {job: [(tier, groups, gpus per group)]} for the
         #: tiers it crosses (possibly none: it is still slowed by failed links under it)
         self.running: dict[Job, list[tuple[int, list[int], list[float]]]] = {}
+        #: running jobs by the units and pods of their placement (a switch failure finds the
+        #: jobs under it there), and whether a job is filed under all of them
+        self.unit_jobs: dict[int, dict[Job, None]] = {}
+        self.pod_jobs: dict[int, dict[Job, None]] = {}
+        self.filed: dict[Job, bool] = {}
         self.training: Training | None = None
         #: load traces of the tiers that can bind (a non-blocking fabric has none)
         self.ch_load = {
@@ -200,9 +218,8 @@ class FabricState:
         self.used = [0.0] * len(self.tiers)
         self.cap_sum = [0.0] * len(self.tiers)
         self.version = 0  # bumped when a switch or link changes: every factor is stale
-        #: per tier, which groups have a finite uplink now (and how many)
-        self.finite_now = [np.isfinite(u) for u in self.uplink]
-        self.n_finite = [int(m.sum()) for m in self.finite_now]
+        #: per tier, the groups with a finite uplink now
+        self.finite_now = [set(np.flatnonzero(np.isfinite(u)).tolist()) for u in self.uplink]
         #: ``pack`` is a topology-aware scheduler and launcher: a job's ranks follow the
         #: fabric, so consecutive ranks share a group and only the shard of a hierarchical
         #: collective crosses each tier. ``spread`` and ``random`` are topology-blind:
@@ -220,7 +237,7 @@ class FabricState:
     def spans(self, ids: np.ndarray) -> list[int]:
         """Groups the domains ``ids`` touch at each tier (sets for a small job: numpy's unique
         costs more than the work below a few hundred domains)."""
-        if ids.shape[0] <= 256:
+        if ids.shape[0] <= SMALL_GANG:
             groups = set(self.domain_group[0][ids].tolist())
             out = [len(groups)]
             for parent in self.parent_lists:
@@ -234,6 +251,40 @@ class FabricState:
             arr = np.unique(parent[arr])
             out.append(int(arr.shape[0]))
         return out
+
+    def _place_small(self, job: Job, ids: np.ndarray) -> None:
+        """:meth:`spans` and, for a job with a network model, its units, pods and groups
+        (:meth:`_groups`), in one pass over a small gang's domains: its domains per unit
+        counted, then per group tier by tier from those counts."""
+        if job.network is None:  # its spans only: sets of groups
+            groups = set(map(self.unit_list.__getitem__, ids.tolist()))
+            spans = [len(groups)]
+            for parent in self.parent_lists:
+                groups = set(map(parent.__getitem__, groups))
+                spans.append(len(groups))
+            job.spans = spans
+            return
+        counts: dict[int, int] = Counter(map(self.unit_list.__getitem__, ids.tolist()))
+        per_tier = [counts]
+        for parent in self.parent_lists:
+            up: dict[int, int] = {}
+            for g, n in counts.items():
+                p = parent[g]
+                up[p] = up.get(p, 0) + n
+            per_tier.append(up)
+            counts = up
+        job.spans = [len(c) for c in per_tier]
+        job.net_units = sorted(per_tier[0])
+        if self.parent:
+            job.net_pods_set = set(per_tier[1])
+        gpus = self.fleet.gpus_of_hw[job.hw]
+        out = []
+        for t in self.finite:
+            if len(per_tier[t]) > 1:
+                at = per_tier[t]
+                gs = sorted(at)
+                out.append((t, gs, [float(at[g] * gpus) for g in gs]))
+        job.net_groups = out
 
     def activity(self, job: Job, sign: int) -> None:
         """``job`` starts (+1) or stops (-1) running: update the shares where it changes them.
@@ -250,23 +301,30 @@ class FabricState:
         sharing one of its finite groups) only; a job with no neighbours that restarts with
         nothing changed keeps its factor, at O(its finite groups)."""
         if sign > 0:
-            if job in self.running and not job.placed and job.net_version == self.version:
+            if job in self.running and not job.placed:
                 return  # a restart in place: it kept its share through the restart
             if job.placed:
                 job.placed = False
                 ids = job.held.all()
-                job.spans = self.spans(ids)
+                if ids.shape[0] > SMALL_GANG:
+                    job.spans = self.spans(ids)
+                    if job.network is not None:
+                        units = np.unique(self.domain_group[0][ids])
+                        job.net_units = units.tolist()
+                        if self.parent:
+                            job.net_pods_set = set(np.unique(self.parent[0][units]).tolist())
+                        job.net_groups = self._groups(job, ids)
+                else:
+                    self._place_small(job, ids)
                 if job.network is not None:
-                    units = np.unique(self.domain_group[0][ids])
-                    job.net_units = units.tolist()
                     job.net_units_set = set(job.net_units)
-                    if self.parent:
-                        job.net_pods_set = set(np.unique(self.parent[0][units]).tolist())
-                    job.net_groups = self._groups(job, ids)
                     job.net_version = -1  # a new placement: its keys and factor are to be found
+                    self.filed[job] = False
             if job.network is None:
                 return
             self.running[job] = job.net_groups
+            if not self.filed.get(job, False):
+                self._file(job)
             if job.net_version != self.version:
                 job.net_keys = self._keys(job)
             for key, demand in job.net_keys:
@@ -283,6 +341,9 @@ class FabricState:
         """``job`` stops using its groups: the jobs left there share them again."""
         if self.running.pop(job, None) is None:
             return
+        # its keys and factor were current while it ran (a change under it rekeyed it at once):
+        # they are as of now, and stale if a switch or link changes before it runs again
+        job.net_version = self.version
         for key, _ in job.net_keys:
             at = self.group_jobs.get(key)
             if at is not None:
@@ -308,25 +369,19 @@ class FabricState:
         rate = self.rate_of_hw[job.hw]
         out: list[tuple[tuple[int, int], float]] = []
         for t, gs, gp in job.net_groups:
-            mask = self.finite_now[t]
-            if not self.n_finite[t]:
-                continue
-            g_np = np.asarray(gs, dtype=np.int64)
-            sel = np.flatnonzero(mask[g_np])
-            if sel.shape[0]:
-                demand = np.asarray(gp)[sel] * rate
-                out.extend(
-                    ((t, g), d) for g, d in zip(g_np[sel].tolist(), demand.tolist(), strict=True)
-                )
+            finite = self.finite_now[t]
+            if finite:
+                out.extend([((t, g), n * rate) for g, n in zip(gs, gp, strict=True) if g in finite])
         return out
 
-    def _refresh_finite(self, t: int, groups: np.ndarray) -> None:
+    def _refresh_finite(self, t: int, groups: list[int]) -> None:
         """Whether each of ``groups`` of tier ``t`` has a finite uplink now."""
-        mask = self.finite_now[t]
-        before = int(mask[groups].sum())
-        now = np.array([math.isfinite(self._capacity(t, int(g))) for g in groups], dtype=bool)
-        mask[groups] = now
-        self.n_finite[t] += int(now.sum()) - before
+        finite = self.finite_now[t]
+        for g in groups:
+            if math.isfinite(self._capacity(t, g)):
+                finite.add(g)
+            else:
+                finite.discard(g)
 
     def _neighbours(self, job: Job) -> set[Job]:
         out: set[Job] = set()
@@ -372,8 +427,11 @@ class FabricState:
         if self.sick_units:
             health = self.unit_health
             scale = min((health[u] for u in self.sick_units & job.net_units_set), default=1.0)
-        if self.links_down:
-            scale = min(scale, float(self.domain_health[job.held.all()].min()))
+        if self.sick_links:
+            holder, me, links = self.fleet.holder_of, job.index, self.domain_health
+            for d in self.sick_links:
+                if holder[d] == me:
+                    scale = min(scale, float(links[d]))
         return scale
 
     def _allocate(self, key: tuple[int, int]) -> None:
@@ -401,13 +459,11 @@ class FabricState:
             self.group_alloc[key] = (0.0, 0.0, dict(at))
 
     def _update(self, jobs: set[Job], keys: list[tuple[int, int]]) -> None:
-        """Reallocate the groups ``keys`` and those of ``jobs``, then set the factors of
-        ``jobs``."""
+        """Reallocate the groups ``keys``, then set the factors of ``jobs``."""
         self.recomputes += 1
-        todo = set(keys)
-        for job in jobs:
-            todo.update(k for k, _ in job.net_keys)
-        for key in todo:
+        # only the groups ``keys`` changed (a job came or went there, or their capacity did):
+        # the other groups of ``jobs`` keep their shares, which their factors read
+        for key in dict.fromkeys(keys):
             self._allocate(key)
         for job in jobs:
             self._factor(job)
@@ -467,54 +523,103 @@ class FabricState:
                 self.sick_units.add(index)
             else:
                 self.sick_units.discard(index)
-            self._refresh_finite(self.unit_tier, np.array([index]))
+            changed = {(self.unit_tier, index)}
+            self._refresh_finite(self.unit_tier, [index])
         elif kind == "spine":
             self.pod_health[index] = max(1e-3, min(1.0, self.pod_health[index] + delta))
-            self._refresh_finite(self.pod_tier, np.array([index]))
+            changed = {(self.pod_tier, index)}
+            self._refresh_finite(self.pod_tier, [index])
             if self.unit_tier >= 0:
-                self._refresh_finite(self.unit_tier, np.flatnonzero(self.parent[0] == index))
+                units = self.pod_units[index]
+                changed.update((self.unit_tier, u) for u in units)
+                self._refresh_finite(self.unit_tier, units)
         else:
             # a GPU's link: no group's capacity changes, only the holder's share of its own
             # links (its ``degraded`` factor), so its shares stay and nothing else is stale
             h = max(1e-3, min(1.0, float(self.domain_health[index]) + delta))
             self.domain_health[index] = h
-            self.links_down += -1 if delta < 0 else 1
-            self.links_down = max(0, self.links_down)
+            if h < 1.0:
+                self.sick_links[index] = None
+            else:
+                self.sick_links.pop(index, None)
             for job in self._touching(kind, index):
-                if job.net_version == self.version:
-                    self._factor(job)
+                self._factor(job)
+            h = self.fleet.holder_of[index]
+            w = self.fleet.holders[h] if h >= 0 else None
+            if isinstance(w, Job) and w.network is not None and w not in self.running:
+                # interrupted by the failure (it left before the link went down): its factor
+                # is found again when it restarts, with the link down
+                w.net_version = -1
             return
+        # the jobs that are not running see the change when they run again (their version is
+        # behind); of the running ones only those under the switch have groups that changed
         self.version += 1
         touched = self._touching(kind, index)
-        for job in self.running:
-            if job not in touched:
-                job.net_version = self.version  # its groups and links did not change
         if touched:
-            self._rekey(touched)
+            self._rekey(touched, changed)
+
+    def _file(self, job: Job) -> None:
+        """File ``job`` under the units and pods of its placement (again: a job found there
+        while it was not running was taken out of that one group only)."""
+        self.filed[job] = True
+        for u in job.net_units:
+            self.unit_jobs.setdefault(u, {})[job] = None
+        for p in job.net_pods_set:
+            self.pod_jobs.setdefault(p, {})[job] = None
 
     def _touching(self, kind: str, index: int) -> set[Job]:
-        """The running jobs with domains under the unit, pod or domain that changed."""
-        if kind == "leaf":
-            return {j for j in self.running if index in j.net_units_set}
-        if kind == "spine":
-            return {j for j in self.running if index in j.net_pods_set}
+        """The running jobs with domains under the unit, pod or domain that changed: those
+        filed there (O(jobs placed there), not O(running jobs)); a job filed there that is not
+        running is taken out (it is filed again when it runs)."""
+        if kind in ("leaf", "spine"):
+            at = (self.unit_jobs if kind == "leaf" else self.pod_jobs).get(index)
+            if not at:
+                return set()
+            leaf = kind == "leaf"
+            out = set()
+            for j in list(at):
+                if index in (j.net_units_set if leaf else j.net_pods_set):
+                    if j in self.running:
+                        out.add(j)
+                        continue
+                    self.filed[j] = False
+                del at[j]  # not running, or filed under an earlier placement
+            return out
         h = self.fleet.holder_of[index]
         w = self.fleet.holders[h] if h >= 0 else None
         return {w} if isinstance(w, Job) and w in self.running else set()
 
-    def _rekey(self, jobs: set[Job]) -> None:
-        """``jobs``' finite groups again (a capacity changed under them), and their shares."""
+    def _rekey(self, jobs: set[Job], changed: set[tuple[int, int]]) -> None:
+        """``jobs``' finite groups again (the capacity of the groups ``changed`` changed under
+        them), and their shares. Only the changed groups are reallocated: the others keep
+        their jobs, demands and capacity, so their shares stand."""
         keys: set[tuple[int, int]] = set()
+        finite_now = self.finite_now
         for job in jobs:
-            for key, _ in job.net_keys:
-                keys.add(key)
+            old = {key for key, _ in job.net_keys if key in changed}
+            # its demand at the changed groups it crosses whose uplink is finite now (the
+            # others keep their keys: O(its keys), not O(its groups))
+            rate = self.rate_of_hw[job.hw]
+            new: dict[tuple[int, int], float] = {}
+            for t, gs, gp in job.net_groups:
+                for key in changed:
+                    if key[0] == t and key[1] in finite_now[t]:
+                        try:
+                            i = gs.index(key[1])
+                        except ValueError:
+                            continue
+                        new[key] = gp[i] * rate
+            if old or new:
+                kept = [kd for kd in job.net_keys if kd[0] not in changed]
+                job.net_keys = kept + list(new.items())
+            for key in old - new.keys():
                 at = self.group_jobs.get(key)
                 if at is not None:
                     at.pop(job, None)
-            job.net_keys = self._keys(job)
-            for key, demand in job.net_keys:
-                keys.add(key)
+            for key, demand in new.items():
                 self.group_jobs.setdefault(key, {})[job] = demand
+            keys |= old
+            keys.update(new)
         self._update(jobs, list(keys))
 
     def stats(self) -> dict[str, Any]:

@@ -69,12 +69,15 @@ class LocatedPool:
         "stacks",
         "unit_np",
         "unit_of",
+        "up",
+        "up_open",
+        "up_rows",
     )
 
     def __init__(
         self,
         domains: np.ndarray,
-        unit_of: array[int],
+        unit_of: array[int] | list[int],
         parent: tuple[list[int], ...],
         n_groups: tuple[int, ...],
         policy: str,
@@ -84,8 +87,9 @@ class LocatedPool:
             raise ValueError(f"unknown placement policy {policy!r}; known: {', '.join(POLICIES)}")
         self.policy = policy
         self.rng = rng
-        self.unit_of = unit_of
-        self.unit_np = np.frombuffer(unit_of, dtype=np.int64)
+        #: as a list: its items are shared ints, cheaper to read than an array's
+        self.unit_of = list(unit_of)
+        self.unit_np = np.asarray(unit_of, dtype=np.int64)
         self.parent = parent
         # the tiers above the innermost one at which all of this pool's domains share one
         # group (the one building and one site of a single-building factory) leave no choice
@@ -164,6 +168,17 @@ class LocatedPool:
                     for c in sorted(members):
                         rows[self.free[t][c]][c] = None
                     self.buckets[t][up] = rows
+        # per tier and group: its parent (0 above the top tier), the parent's open set and the
+        # parent's buckets (None if not bucketed), resolved once for the count updates
+        self.up: list[list[int]] = []
+        self.up_open: list[list[dict[int, None]]] = []
+        self.up_rows: list[list[Any]] = []
+        for t, n in enumerate(n_groups):
+            ups = list(parent[t]) if t + 1 < self.n_tiers else [0] * n
+            none: dict[int, None] = {}  # groups without domains here are never counted
+            self.up.append(ups)
+            self.up_open.append([self.open[t].get(ups[g], none) for g in range(n)])
+            self.up_rows.append([self.buckets[t].get(ups[g]) for g in range(n)])
         # the chain again, with each link's free counts, open set and buckets resolved once
         self.links: dict[int, tuple[_Link, ...]] = {
             u: tuple(
@@ -180,40 +195,33 @@ class LocatedPool:
 
     # ------------------------------------------------------------------ counts
 
-    def _count_many(self, parts: list[tuple[int, int]], tier: int = 0) -> None:
-        """:meth:`_count` for several groups of ``tier`` at once (units by default), all of
-        one sign (a pop's plan, a push's units): each group above them is updated once, with
-        their sum. From ``tier`` 1 up the pool's size is left to the caller."""
-        if tier == 0 and len(parts) == 1:
-            self._count(*parts[0])
-            return
+    def _count_many(self, parts: Any, tier: int = 0) -> None:
+        """:meth:`_count` for several groups of ``tier`` at once (``(group, k)`` pairs, units
+        by default), all of one sign (a pop's plan, a push's units): each group above them is
+        updated once, with their sum. The pool's size is left to the caller."""
         level: Any = parts
         top = self.n_tiers - 1
         for t in range(tier, self.n_tiers):
-            row, opened, buckets = self.free[t], self.open[t], self.buckets[t]
-            parent = self.parent[t] if t < top else None
+            row, ups, opens, rows_of = self.free[t], self.up[t], self.up_open[t], self.up_rows[t]
             nxt: dict[int, int] = {}
             for g, k in level:
-                up = parent[g] if parent is not None else 0
                 before = row[g]
                 row[g] = after = before + k
                 if before == 0:
-                    opened[up][g] = None
+                    opens[g][g] = None
                 elif after == 0:
-                    del opened[up][g]
-                if buckets:
-                    rows = buckets.get(up)
-                    if rows is not None:
-                        del rows[before][g]
-                        rows[after][g] = None
-                if up in nxt:
-                    nxt[up] += k
-                else:
-                    nxt[up] = k
+                    del opens[g][g]
+                rows = rows_of[g]
+                if rows is not None:
+                    del rows[before][g]
+                    rows[after][g] = None
+                if t < top:
+                    up = ups[g]
+                    if up in nxt:
+                        nxt[up] += k
+                    else:
+                        nxt[up] = k
             level = nxt.items()
-        if tier == 0:
-            for _, k in parts:
-                self.size += k
 
     def _count(self, u: int, k: int) -> None:
         """Add ``k`` (negative: remove) free domains to unit ``u`` and its ancestors, keeping
@@ -245,7 +253,11 @@ class LocatedPool:
                 counts[u] += 1
             else:
                 counts[u] = 1
-        self._count_many(list(counts.items()))
+        if len(counts) == 1:
+            self._count(u, k)
+            return
+        self.size += k
+        self._count_many(counts.items())
 
     def push1(self, d: int) -> None:
         u = self.unit_of[d]
@@ -263,7 +275,7 @@ class LocatedPool:
         bits = self.stacks[u]
         base = self.base[u]
         if bits < 256:  # a unit of up to 8 domains (or free ones only among its lowest 8)
-            out.extend([base + i for i in _BYTE_BITS[bits][:n]])
+            out.extend(map(base.__add__, _BYTE_TAKE[bits][n]))
             self.stacks[u] = bits ^ _BYTE_LOW[bits][n]
             return
         rest = bits
@@ -272,7 +284,7 @@ class LocatedPool:
             if byte:
                 have = _BYTE_COUNT[byte]
                 m = n if n < have else have
-                out.extend([base + i for i in _BYTE_BITS[byte][:m]])
+                out.extend(map(base.__add__, _BYTE_TAKE[byte][m]))
                 n -= m
                 if n == 0:
                     bits ^= _BYTE_LOW[byte][m] << (base - self.base[u])
@@ -302,33 +314,32 @@ class LocatedPool:
             return np.array(out, dtype=np.int64)
         # take each unit's domains and count its tier at once; the tiers above once per group
         stacks, base, take = self.stacks, self.base, self._take
-        row, opened, bk = self.free[0], self.open[0], self.buckets[0]
-        parent = self.parent[0] if self.n_tiers > 1 else None
+        row, ups, opens, rows_of = self.free[0], self.up[0], self.up_open[0], self.up_rows[0]
+        above = self.n_tiers > 1
         nxt: dict[int, int] = {}
         for u, n in plan:
             bits = stacks[u]
             if bits < 256:
-                b = base[u]
-                out.extend([b + i for i in _BYTE_BITS[bits][:n]])
+                out.extend(map(base[u].__add__, _BYTE_TAKE[bits][n]))
                 stacks[u] = bits ^ _BYTE_LOW[bits][n]
             else:
                 take(u, n, out)
-            up = parent[u] if parent is not None else 0
             before = row[u]
             row[u] = after = before - n
             if after == 0:
-                del opened[up][u]
-            if bk:
-                rows = bk.get(up)
-                if rows is not None:
-                    del rows[before][u]
-                    rows[after][u] = None
-            if up in nxt:
-                nxt[up] -= n
-            else:
-                nxt[up] = -n
-        if parent is not None:
-            self._count_many(list(nxt.items()), tier=1)
+                del opens[u][u]
+            rows = rows_of[u]
+            if rows is not None:
+                del rows[before][u]
+                rows[after][u] = None
+            if above:
+                up = ups[u]
+                if up in nxt:
+                    nxt[up] -= n
+                else:
+                    nxt[up] = -n
+        if above:
+            self._count_many(nxt.items(), tier=1)
         self.size -= k
         return np.array(out, dtype=np.int64)
 
@@ -355,9 +366,52 @@ class LocatedPool:
         """(unit, count) pairs for ``k`` domains, from the top tier down."""
         if k > self.size:
             raise ValueError(f"{k} domains asked, {self.size} free")
+        if self.policy == "pack":
+            return self._pack(k)
         out: list[tuple[int, int]] = []
         self._place(self.n_tiers, 0, k, out)
         return out
+
+    def _pack(self, k: int) -> list[tuple[int, int]]:
+        """The ``pack`` plan of :meth:`_place` as one loop (the same choices; a placement is
+        the pool's most frequent operation): descend while one child holds all ``k``; else
+        split, whole children fullest first, and descend again into the tightest child that
+        holds the rest."""
+        out: list[tuple[int, int]] = []
+        free, opens, buckets = self.free, self.open, self.buckets
+        tier, group = self.n_tiers, 0
+        while True:
+            while tier > 0:
+                best = self._tightest(tier, group, k, None)
+                if best < 0:
+                    break
+                tier, group = tier - 1, best
+            if tier == 0:
+                out.append((group, k))
+                return out
+            below = free[tier - 1]
+            rows = buckets[tier - 1].get(group)
+            order: Any
+            if rows is not None:
+                # lazily, fullest first: a request stops after a bucket or two
+                order = ((f, c) for f in range(len(rows) - 1, 0, -1) for c in rows[f])
+            else:
+                kids = opens[tier - 1].get(group, {})
+                order = [(-f, c) for f, c in sorted([(-below[c], c) for c in kids])]
+            taken: set[int] = set()
+            for f, c in order:
+                if f >= k:
+                    tier, group = tier - 1, self._tightest(tier, group, k, taken)
+                    break
+                if tier == 1:
+                    out.append((c, f))
+                elif tier == 2:
+                    units = free[0]
+                    out.extend([(u, units[u]) for u in opens[0][c]])
+                else:
+                    self._all(tier - 1, c, out)
+                taken.add(c)
+                k -= f
 
     def _tightest(self, tier: int, group: int, k: int, skip: set[int] | None) -> int:
         """The child of ``group`` (at ``tier``) with the fewest free domains that still holds
@@ -456,6 +510,8 @@ class LocatedPool:
 #: per byte value: the positions of its set bits, their count, and the mask of its m lowest
 _BYTE_BITS = tuple(tuple(i for i in range(8) if b >> i & 1) for b in range(256))
 _BYTE_COUNT = tuple(len(p) for p in _BYTE_BITS)
+#: per byte value and m: the positions of its m lowest set bits
+_BYTE_TAKE = tuple(tuple(p[:m] for m in range(len(p) + 1)) for p in _BYTE_BITS)
 _BYTE_LOW = tuple(tuple(sum(1 << i for i in p[:m]) for m in range(len(p) + 1)) for p in _BYTE_BITS)
 
 

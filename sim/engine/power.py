@@ -11,12 +11,13 @@ hardware generation's activity power (catalog ``activity_power``, or the scenari
 ``facility.activity_power`` for every generation). A running training job draws
 ``P x (f_training - f_idle) x power_scale`` above idle per domain (``power_scale`` < 1 under a
 throttle); a restarting job's domains idle. An inference service draws
-``P x (f_inference_full_load - f_idle)`` per domain of load, where its load in domains is
-``min(demand / capacity per domain, domains held)`` (the served share), spread over the halls
-in proportion to the domains it holds in each. ``overhead`` is the network, storage and
+``P x (f_inference_full_load - f_idle) x power_scale`` per domain of load, where its load in
+domains is the served share: ``min(demand / capacity per domain, domains held)``, or every
+domain held while a backlog drains (:mod:`sim.engine.backlog`); it is spread over the halls in
+proportion to the domains it holds in each. ``overhead`` is the network, storage and
 management IT power, a constant share (``it_overhead_fraction``) of the hall's provisioned
-domain power. Facility power = IT power x PUE (a constant until the power-and-cooling model
-makes it live).
+domain power. Facility power = IT power x the hall's facility slope plus its fixed loads
+(a constant PUE, or the weather's through the cooling model: :mod:`sim.facility`).
 
 **What is live, and how it is recorded.** The site's IT and facility power
 (:attr:`Power.site_it_w`, :attr:`Power.site_facility_w`) are levels kept up to date on every
@@ -27,8 +28,9 @@ is kept per hall on every change, and the services' load is split over the halls
 because a service's load changes at every tick and its split only when its domains change
 (splitting it eagerly would cost a write per hall per service per tick). The recorded per-hall
 levels are exact all the same: the per-hall part of training, idle and failures is recorded on
-change, each service's domains per hall on change, and :meth:`Power.hall_levels` combines them
-with the services' served-tokens levels after the run, on the union of their change times.
+change, each service's domains per hall and its clock's power scale on change, and
+:meth:`Power.hall_levels` combines them with the services' served-tokens levels after the run,
+on the union of their change times.
 
 Cost per change: O(halls the workload spans), never O(domains).
 """
@@ -240,6 +242,22 @@ class Power:
                 w += svc.load_w * svc.hall_n[h] / held
         return w
 
+    def halls_it_w(self, halls: list[int]) -> list[float]:
+        """IT power of each of ``halls`` now: :meth:`hall_it_w` of each (the same sums in the
+        same order), the services looked up once for all (the controller reads its watched
+        halls after every change)."""
+        out = [self.hall_w[h] for h in halls]
+        for svc in self.services:
+            held = svc.held.size
+            if held:
+                load = svc.load_w
+                hall_n = svc.hall_n
+                for k, h in enumerate(halls):
+                    n = hall_n[h]
+                    if n:
+                        out[k] += load * n / held
+        return out
+
     # ------------------------------------------------------------------ writing the levels
 
     def batch(self) -> None:
@@ -321,6 +339,8 @@ class Power:
             tuple(f"_service_halls.{svc.name}.{h.name}" for h in self.halls),
             tuple(0.0 for _ in self.halls),
         )
+        # its clock's power scale (the power controller's throttle), read by hall_levels
+        svc.ch_power_scale = self.rec.channel(f"_service_power_scale.{svc.name}", 1.0)
 
     def service_domains(self, svc: Service, now: float) -> None:
         """Record where ``svc``'s domains are (call after its domains changed)."""
@@ -357,8 +377,10 @@ class Power:
         (and the site's IT and facility power, recorded in the same rows).
 
         ``served[name]`` is a service's served tokens/s level (times, values). A service draws
-        ``infer_w x served / capacity per domain`` spread as its domains per hall / its domains,
-        that is ``infer_w x served x domains in the hall / capacity held``.
+        ``infer_w x power scale x served / capacity per domain`` (the power scale of its clock,
+        1 unless the power controller throttles it) spread as its domains per hall / its
+        domains, that is ``infer_w x power scale x served x domains in the hall / capacity
+        held``.
         """
         bt, rows = self.ch.matrix()
         n_halls = len(self.halls)
@@ -369,12 +391,15 @@ class Power:
             ct = np.asarray(svc.ch_capacity.times)
             cv = np.asarray(svc.ch_capacity.values)
             ht, hv = svc.ch_halls.matrix()
-            t = merge_times(st, ct, ht)
+            pt = np.asarray(svc.ch_power_scale.times)
+            pv = np.asarray(svc.ch_power_scale.values)
+            t = merge_times(st, ct, ht, pt)
             s = sv[np.searchsorted(st, t, side="right") - 1]
             c = cv[np.searchsorted(ct, t, side="right") - 1]
             n = hv[np.searchsorted(ht, t, side="right") - 1]
+            ps = pv[np.searchsorted(pt, t, side="right") - 1]
             with np.errstate(invalid="ignore", divide="ignore"):
-                per = np.where(c > 0, self.infer_w[svc.hw] * s / c, 0.0)
+                per = np.where(c > 0, self.infer_w[svc.hw] * ps * s / c, 0.0)
             grids.append((t, n * per[:, None]))
         t = merge_times(bt, *(gt for gt, _ in grids))
         v = bv[np.searchsorted(bt, t, side="right") - 1]

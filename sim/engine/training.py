@@ -35,6 +35,7 @@ __all__ = ["Training"]
 
 KINDS = ("pretraining", "posttraining")
 ELASTIC = FACTOR_INDEX["elastic"]  # the rate factor of a job running shrunk
+THROTTLE = FACTOR_INDEX["throttle"]  # the power controller's rate factor
 
 
 def _factor_index(factor: str) -> int:
@@ -82,6 +83,11 @@ class Training:
         #: shrink_elastic: the fewest DP replicas a run continues on, as a share of its full DP
         #: (wired by the engine from ``plan.reliability``; 1: only at full size)
         self.elastic_min_share = 1.0
+        #: an action of the power controller under way (:meth:`hold`): the classes whose clock
+        #: is recorded when it ends (None: no action under way) and the jobs whose completion
+        #: is re-planned when it ends
+        self._held_ranks: set[int] | None = None
+        self._replan: dict[Job, None] = {}
 
     def set_classes(self, names: tuple[str, ...]) -> None:
         self.n_classes = len(names)
@@ -694,7 +700,10 @@ class Training:
             rank = job.class_rank
             self.class_scaled[rank] += job.act_domains * (power_scale - job.power_scale)
             job.power_scale = power_scale
-            self._clock_levels(rank)
+            if self._held_ranks is None:
+                self._clock_levels(rank)
+            else:
+                self._held_ranks.add(rank)
         self.power.set_draw(job, self._draw(job), now)
         if pre:
             self.tokens_rate += job.rate * job.duty
@@ -702,6 +711,50 @@ class Training:
             self.ch_tokens.set(now, self.tokens_rate)
             self.ch_flops.set(now, self.flops_rate)
         self._plan_finish(job)
+
+    # ------------------------------------------------------------------ the power controller
+
+    def hold(self) -> None:
+        """An action of the power controller begins (it may throttle a class several times
+        over, at one instant): the classes' clocks are recorded and the completions of the
+        post-training jobs it slows re-planned once, when it ends (:meth:`settle`)."""
+        self._held_ranks = set()
+
+    def throttle(self, job: Job, value: float, power_scale: float) -> None:
+        """Set ``job``'s ``throttle`` factor to ``value`` and its power scale to
+        ``power_scale`` within an action (:meth:`hold`): :meth:`set_rate_factor`, except that
+        the completion of a running post-training job is re-planned once, when the action ends
+        (:meth:`settle`), rather than at each change: an action may slow a class in several
+        rounds and then lift some of it, all at one instant, and only the plan after the last
+        change counts. (A pre-training job, whose levels follow its rate, and a job not
+        running go through :meth:`set_rate_factor`.)"""
+        if job.kind == "pretraining" or job.phase != Phase.RUNNING:
+            self.set_rate_factor(job, "throttle", value, power_scale=power_scale)
+            return
+        if job.factors[THROTTLE] == value and power_scale == job.power_scale:
+            return
+        now = self.env.now
+        job.advance(now)  # a post-training job's checkpoints are only counted (no rows)
+        job.set_factor(THROTTLE, value)
+        if power_scale != job.power_scale:
+            rank = job.class_rank
+            self.class_scaled[rank] += job.act_domains * (power_scale - job.power_scale)
+            job.power_scale = power_scale
+            assert self._held_ranks is not None
+            self._held_ranks.add(rank)
+        self.power.set_draw(job, self._draw(job), now)
+        self._replan[job] = None
+
+    def settle(self) -> None:
+        """The power controller's action ends: re-plan the completions of the jobs it throttled
+        and record the classes' clocks that changed."""
+        ranks, self._held_ranks = self._held_ranks, None
+        for job in self._replan:
+            if job.phase == Phase.RUNNING:
+                self._plan_finish(job)
+        self._replan.clear()
+        for rank in sorted(ranks or ()):
+            self._clock_levels(rank)
 
     # ------------------------------------------------------------------ end of the run
 

@@ -23,6 +23,7 @@ reported per factor in the jobs table.
 
 from __future__ import annotations
 
+import functools
 import math
 from array import array
 from collections import deque
@@ -147,6 +148,8 @@ class Job(Workload):
         self.base_rate = rate
         self.rate = rate
         self.factors = [1.0] * len(RATE_FACTORS)
+        #: the factors' split of the slowdown (:meth:`charge_slowdown`), None until needed
+        self._split: tuple[float, tuple[tuple[int, float], ...]] | None = None
         self.ckpt_interval_s = ckpt_interval_s
         self.ckpt_write_s = ckpt_write_s  # the stall per checkpoint
         #: async checkpoints: from a snapshot until it is durable (0: durable when written)
@@ -239,6 +242,7 @@ class Job(Workload):
         for f in self.factors:
             rate *= f
         self.rate = rate
+        self._split = None
 
     # ------------------------------------------------------------------ progress
 
@@ -300,14 +304,14 @@ class Job(Workload):
         ``compute_s (1 - prod f)`` behind its base rate, split in proportion to ``ln f``
         (``-dt expm1(s) / s x ln f`` with ``s = sum ln f``, and ``-dt ln f`` in the limit
         ``s -> 0``: stable when the factors nearly cancel)."""
-        if self.rate == self.base_rate and all(f == 1.0 for f in self.factors):
+        split = self._split
+        if split is None:  # the factors changed: find the split once (it is per factor set)
+            split = self._split = _slowdown_split(tuple(self.factors))
+        if not split[1]:
             return
-        logs = [math.log(f) for f in self.factors]
-        s = math.fsum(logs)
-        per_log = -compute_s * (math.expm1(s) / s if abs(s) > 1e-12 else 1.0)
-        for i, lg in enumerate(logs):
-            if lg:
-                self.slowdown_s[i] += per_log * lg
+        per_log = -compute_s * split[0]
+        for i, lg in split[1]:
+            self.slowdown_s[i] += per_log * lg
 
     def drop_unsaved(self) -> float:
         """Lose the work since the last checkpoint (a paused job hit by a failure or a
@@ -371,6 +375,7 @@ class Job(Workload):
         for f in self.factors:
             rate *= f
         self.rate = rate
+        self._split = None
 
 
 class Service(Workload):
@@ -450,6 +455,7 @@ class Service(Workload):
         self.power_scale = 1.0  # share of the full-clock draw per domain of load (DVFS)
         self.slope = 1.0  # facility watts per IT watt of its load (its halls' slopes)
         self.ch_halls: Any = None  # its domains per hall (a row channel)
+        self.ch_power_scale: Any = None  # its clock's power scale (a channel)
         self.target_list: list[int] = []
 
     def needs(self, demand: np.ndarray, capacity_per_domain: float) -> np.ndarray:
@@ -494,6 +500,22 @@ class Service(Workload):
         tick)."""
         self._push_need(k, self.need_now(k))
         return self.window_q[0][1]
+
+
+@functools.lru_cache(maxsize=1024)
+def _slowdown_split(factors: tuple[float, ...]) -> tuple[float, tuple[tuple[int, float], ...]]:
+    """``(expm1(s) / s, ((i, ln f_i) for the factors not 1))`` of a job's rate factors (see
+    :meth:`Job.charge_slowdown`); no factors when all are 1 (nothing to charge). A pure
+    function of the factors, cached: the power controller sets a whole class to one clock, so
+    its jobs share their factors."""
+    if all(f == 1.0 for f in factors):
+        return 1.0, ()
+    logs = [math.log(f) for f in factors]
+    s = math.fsum(logs)
+    return (
+        math.expm1(s) / s if abs(s) > 1e-12 else 1.0,
+        tuple((i, lg) for i, lg in enumerate(logs) if lg),
+    )
 
 
 def trailing_max(x: np.ndarray, window: int) -> np.ndarray:

@@ -1,0 +1,131 @@
+"""How the power controller's actions are carried out: the same state as one rate change at a
+time, and no action on float residue.
+
+A controller action may throttle a class several times at one instant (each round sheds what
+it estimates); :meth:`~sim.engine.training.Training.throttle` carries the later rounds out
+without re-planning each completion, and the state it leaves must be the one that a
+:meth:`~sim.engine.training.Training.set_rate_factor` per change leaves, bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from engine_helpers import finish, started
+
+from sim.build import Plan
+from sim.engine.control import clock_throughput
+from sim.engine.core import Engine
+from sim.engine.workloads import Job, Phase
+
+H = 3600.0
+Builder = Callable[..., dict[str, Any]]
+PlanOf = Callable[..., Plan]
+
+
+def _plan(tiny_scenario: Builder, plan_of: PlanOf) -> Plan:
+    stream = {"name": "rl", "arrival_rate": "24 / d", "gpus": 72, "duration": "6 h"}
+    data = tiny_scenario(racks=8, duration="2 d", posttraining=[stream])
+    return plan_of(data)
+
+
+def _running(e: Engine) -> list[Job]:
+    return [j for j in e.jobs if j.phase == Phase.RUNNING and j.kind == "posttraining"]
+
+
+def _state(e: Engine, j: Job) -> tuple[Any, ...]:
+    return (
+        j.rate,
+        j.power_scale,
+        j.finish_due,
+        j.finish_plan,
+        j.finish_at,
+        j.finish_token == j.token,
+        tuple(e.power.extra_w),
+        tuple(e.training.class_scaled),
+        tuple(e.training.clocks),
+        e.training.ch_clock.times[-1],
+        tuple(e.training.ch_clock.values),
+    )
+
+
+def test_a_job_throttled_twice_in_one_action_ends_as_after_two_rate_changes(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    plan = _plan(tiny_scenario, plan_of)
+    steps = [(0.8, 0.8**3), (0.6, 0.6**3)]  # two rounds, each lower
+    ends = []
+    for lean in (False, True):
+        e = started(plan)
+        e.env.run(until=20 * H)
+        jobs = _running(e)
+        assert len(jobs) >= 2
+        if lean:
+            e.training.hold()
+        for clock, scale in steps:
+            for j in jobs:
+                value = clock_throughput(clock, 0.7)
+                if lean:
+                    e.training.throttle(j, value, scale)
+                else:
+                    e.training.set_rate_factor(j, "throttle", value, power_scale=scale)
+        if lean:
+            e.training.settle()
+        ends.append(([_state(e, j) for j in jobs], e))
+    (plain, e_plain), (lean_state, e_lean) = ends
+    assert lean_state == plain
+    finish(e_plain)
+    finish(e_lean)
+    assert e_lean.job_rows() == e_plain.job_rows()
+
+
+def test_float_residue_above_a_hall_limit_is_no_excess(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """A hall an ulp above its limit (what shedding an excess exactly leaves) is not over: no
+    action, nothing throttled, no time over the limit; a real excess still acts."""
+    plan = _plan(tiny_scenario, plan_of)
+    for excess, acts in ((1e-15, False), (1e-6, True)):
+        e = started(plan)
+        e.env.run(until=20 * H)
+        ctl = e.control
+        ctl.limits[0] = e.power.hall_it_w(0) * (1.0 - excess)
+        ctl.watch = [0]
+        ctl.check(e.env.now)
+        e.env.run(until=20 * H + 10 * plan.facility.power_control.reaction_time_s)
+        throttled = any(j.power_scale < 1.0 for j in e.jobs)
+        assert throttled == acts
+        assert (ctl.actions > 0) == acts
+        assert (ctl.stats(e.env.now)["hall_over_limit_s"][0] > 0) == acts
+
+
+def test_one_round_sheds_every_over_hall_even_where_the_class_is_thin(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """Two halls over by very different shares of the class's draw there: the common clock is
+    the lowest that each hall needs, so one round brings both under (a clock from the summed
+    excess alone left the hall most over still over)."""
+    stream = {"name": "rl", "arrival_rate": "48 / d", "gpus": 72, "duration": "6 h"}
+    data = tiny_scenario(racks=4, duration="2 d", posttraining=[stream])
+    hall = data["facility"]["halls"][0]
+    data["facility"]["halls"] = [hall, {**hall, "name": "hall2"}]
+    data["facility"]["grid_power"] *= 2
+    plan = plan_of(data)
+    e = started(plan)
+    e.env.run(until=20 * H)
+    ctl, power = e.control, e.power
+    per = power.train_w[0]
+    draw = [sum(j.hall_n[h] * per for j in _running(e)) for h in (0, 1)]
+    assert min(draw) > 0, "the class should run in both halls"
+    ctl.watch = [0, 1]
+    for h, share in ((0, 0.01), (1, 0.3)):
+        ctl.limits[h] = power.hall_it_w(h) - share * draw[h]
+    power.batch()
+    e.training.hold()
+    site, halls = ctl._excess()
+    assert set(halls) == {0, 1}
+    assert ctl._shed(site, halls)
+    e.training.settle()
+    power.flush(e.env.now)
+    assert ctl._excess()[1] == {}
