@@ -1921,6 +1921,11 @@ def _plan_service(
             ep=v.expert_parallel,
             kv_cache=v.kv_cache,
             runtime=v.serving_runtime,
+            # the request level caps its running batch at the same (shape_of_service) and draws
+            # prompts with this spread (agentic sessions: their calls' lengths follow from the
+            # session structure, taken at their mean)
+            max_seqs=v.serving.max_seqs,
+            input_cv=v.serving.input_cv if v.sessions is None else 0.0,
         )
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
         where = (*loc, "backend") if v.backend == "measured" else loc

@@ -38,6 +38,9 @@ def test_companion_deployment_is_limited_by_the_prefill_pool_as_in_the_fleet(
         "ttft": "2 s",
         "tpot": "50 ms",
         "prefill": "companion",
+        # as `aifactory estimate serve` takes a service: one prompt length, TensorRT-LLM's batch
+        # cap (the scenario's defaults are the Azure spread and vLLM's 1,024 sequences)
+        "serving": {"input_cv": 0, "max_seqs": 4096},
     }
     data = tiny_scenario(hardware="vr200_nvl144_cpx", racks=2, grid_power="2 MW", inference=[svc])
     (planned,) = plan_of(data).services
