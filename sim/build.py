@@ -1896,6 +1896,16 @@ def _plan_service(
             f" no prefill_accelerator): use colocated",
         )
         return None
+    prefill = v.prefill
+    if (
+        prefill == "auto"
+        and v.sessions is not None
+        and (v.ttft_s is not None or v.tpot_s is not None)
+    ):
+        # the request level does not simulate agentic sessions behind a prefill pool, so auto
+        # keeps them co-located, where their SLO attainment is measured (`companion` or
+        # `hybrid`, named, still run them disaggregated, with the attainment n/a)
+        prefill = "colocated"
     try:
         # backend "measured": aiconfigurator's database, checked here at load time, never mid-run;
         # where prompts are prefilled and how many replicas of each kind a domain runs come from
@@ -1906,7 +1916,7 @@ def _plan_service(
             spec,
             v.precision,
             gpus=usable_gpus(sc, spec),
-            prefill=v.prefill,
+            prefill=prefill,
             parts=None if companion is None else float(companion.count_per_domain),
             backend=v.backend,
             model_name=v.model.strip().lower() if isinstance(v.model, str) else None,

@@ -130,3 +130,21 @@ def test_sessions_behind_a_prefill_pool_are_not_estimated(
     assert out["slo_attainment"] is None
     assert out["prefill"] == "companion"
     assert "SLO n/a (companion prefill: not estimated)" in render_report(t)
+
+
+def test_auto_keeps_agentic_sessions_where_their_slo_is_measured(
+    tiny_scenario: Callable[..., dict[str, Any]],
+    plan_of: Callable[..., Plan],
+) -> None:
+    """``auto`` does not choose an arrangement whose SLO cannot be estimated (review: it chose
+    companion for agentic sessions, and the run read "SLO n/a" for a prefill nobody named)."""
+    svc = {
+        **_service("auto"),
+        "input_tokens": 8000,
+        "sessions": {"calls": 4, "tool_latency": "5 s", "tool_output_tokens": 500},
+    }
+    data = tiny_scenario(
+        hardware="vr200_nvl144_cpx", racks=2, grid_power="2 MW", duration="6 h", inference=[svc]
+    )
+    (ps,) = plan_of(data).services
+    assert ps.prefill == "colocated" and ps.slo is not None and not ps.slo_unmeasured
