@@ -141,7 +141,7 @@ def test_capacity_at_slo_in_summary_and_comparison(
         ps = plan.services[0]
         assert ps.slo is not None
         share = load_at_slo(np.array(ps.slo.loads), np.array(ps.slo.attainment))
-        assert 0.5 < share <= 1.5
+        assert 0.5 < share <= 1.0
         per_domain = ps.capacity_tokens_per_s_per_domain * share * 86400
         assert s["capacity_tokens_per_day_per_domain"] == pytest.approx(per_domain)
         mw = plan.hw_specs[0].domain_power_w / 1e6
@@ -204,10 +204,11 @@ def test_a_service_passes_over_a_type_the_earlier_services_fill(
 
 
 def test_capacity_at_slo_is_where_the_request_level_meets_the_targets() -> None:
-    """By hand: attainment 1.0 / 0.995 / 0.97 at loads 0.5 / 1.0 / 1.15 crosses 0.99 a fifth of
-    the way from 1.0 to 1.15; a table that misses at its lightest load has none; one that never
-    misses holds to its last load."""
+    """By hand: attainment 1.0 / 0.97 at loads 0.5 / 1.0 crosses 0.99 a third of the way from
+    0.5 to 1.0; a table that misses at its lightest load has none; past 1 (the request level
+    holding more than the plan) it is 1, as the fleet serves no more than its plan."""
     loads = np.array([0.5, 1.0, 1.15])
-    assert load_at_slo(loads, np.array([1.0, 0.995, 0.97])) == pytest.approx(1.03)
+    assert load_at_slo(loads, np.array([1.0, 0.97, 0.9])) == pytest.approx(0.5 + 0.5 / 3)
     assert load_at_slo(loads, np.array([0.98, 0.9, 0.5])) == 0.0
-    assert load_at_slo(loads, np.array([1.0, 1.0, 0.999])) == 1.15
+    assert load_at_slo(loads, np.array([1.0, 0.995, 0.97])) == 1.0
+    assert load_at_slo(loads, np.array([1.0, 1.0, 0.999])) == 1.0

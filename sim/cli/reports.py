@@ -107,8 +107,10 @@ def _rendered(folder: Path | str, render: Callable[[], str]) -> str:
 def _labels(names: list[str]) -> list[str]:
     """Short unique labels: a prefix common to all names up to a ``_`` or ``-`` is dropped
     (``generation_h100`` -> ``h100``); repeated names get ``#2``, ``#3`` in order."""
-    prefix = names[0] if len(names) > 1 else ""
-    for n in names[1:]:
+    distinct = list(dict.fromkeys(names))
+    # a common prefix only where the names differ (one scenario run twice keeps its name)
+    prefix = distinct[0] if len(distinct) > 1 else ""
+    for n in distinct[1:]:
         while not n.startswith(prefix):
             prefix = prefix[:-1]
     cut = max(prefix.rfind("_"), prefix.rfind("-")) + 1

@@ -228,7 +228,7 @@ def service_cost_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
 
 #: per service, after its cost per million tokens: (quantity, label, cell format)
 _SERVICE_ROWS = (
-    ("capacity_tokens_per_day_per_mw", "capacity at SLO, tokens/day per MW of IT", "si"),
+    ("capacity_tokens_per_day_per_mw", "capacity at SLO, tok/day per MW IT", "si"),
     ("slo_attainment", "SLO attainment", ".1%"),
     ("over_capacity_share", "time over capacity", ".0%"),
 )

@@ -159,6 +159,11 @@ def test_labels() -> None:
     assert _labels(["smoke", "smoke"]) == ["smoke#1", "smoke#2"]
     assert _labels(["a-x", "a-x", "a-y"]) == ["x#1", "x#2", "y"]
     assert _labels(["gen_a", "gen_"]) == ["gen_a", "gen_"]
+    # one scenario twice keeps its whole name (review: it read nvl144#1, nvl144#2)
+    assert _labels(["generation_vr200_nvl144"] * 2) == [
+        "generation_vr200_nvl144#1",
+        "generation_vr200_nvl144#2",
+    ]
 
 
 @pytest.mark.parametrize(
