@@ -111,7 +111,17 @@ def commitment_rows(
     years = c.term_s / YEAR_S
     rows = [_row(loaded, g, c, years) for g in c.generations]
     bought = [r["gpus"] for r in rows if "gpus" in r]
-    if bought and max(bought) < 1.0:
+    if not bought:
+        # no generation can hold the workloads: a table of dashes answers nothing; the reasons,
+        # once each (a problem of the scenario itself is the same for every generation)
+        first = next(r for r in rows if r["note"])
+        raise loaded.error(
+            (),
+            f"no generation can hold the scenario's workloads; on {first['generation']}:"
+            f" {first['note']}"
+            + (f" (none of the other {len(rows) - 1} can either)" if len(rows) > 1 else ""),
+        )
+    if max(bought) < 1.0:
         # a fraction of one GPU is no answer to a capacity question: most likely a missing
         # suffix ('$5' for '$5B'); refused rather than printed as a table of zeros
         raise loaded.error(

@@ -114,6 +114,15 @@ def test_commitment_command_writes_its_files(
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("error: " + message) and "Traceback" not in err, err
         assert not (tmp_path / "no").exists()
+    # no generation can hold the workloads: one message, nothing written (review: a table of
+    # dashes and a message per generation, exit 0)
+    spares = ["--set", "reliability.hot_spares=100000", "--set", "reliability.recovery=take_spare"]
+    code = main(
+        ["commitment", str(SMOKE), "--budget", "$1B", *spares, "--out", str(tmp_path / "n")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "no generation can hold the scenario's workloads; on " in err
+    assert err.count("hot spares") == 1 and not (tmp_path / "n").exists()
     out = tmp_path / "c"
     args = ["commitment", str(SMOKE), "--budget", "$1B", "--term", "730 d"]
     code = main([*args, "--generations", "gb200_nvl72,h100_sxm", "--out", str(out)])
