@@ -95,6 +95,10 @@ class PowerController:
         #: nameplate IT draw of each hall: a hall whose nameplate fits its limits needs no check
         self.nameplate_w = [h.overhead_w + h.n_domains * h.domain_power_w for h in power.halls]
         self.watch = self._halls_to_watch()
+        #: the watch list and limits at the last check (a new list of either: check them all)
+        self._checked_watch: list[int] | None = None
+        self._checked_limits: list[float] | None = None
+        self._watched: set[int] = set()
         self.pending = False
         #: the controller must look after every change (a hall is watched, something is shed,
         #: or a cap is exceeded); otherwise only facility power above the cap calls it
@@ -241,20 +245,32 @@ class PowerController:
             self.over_since = None
         hall_over = False
         watch = self.watch
-        its: list[float] | None = None
+        power = self.power
+        touched = power.touched
         if watch:
             limits = self.limits
             over_since = self.hall_over_since
-            its = self.power.halls_it_w(watch)
-            for h, w in zip(watch, its, strict=True):
-                if w > limits[h] * (1.0 + _RESIDUE):
-                    hall_over = True
+            it = power.fresh_it()
+            if watch is self._checked_watch and limits is self._checked_limits:
+                # the same halls and limits as at the last check: a hall's state can have
+                # changed only if its IT power did
+                halls = [h for h in touched if h in self._watched] if touched else []
+            else:
+                halls = watch
+                self._checked_watch, self._checked_limits = watch, limits
+                self._watched = set(watch)
+            for h in halls:
+                if it[h] > limits[h] * (1.0 + _RESIDUE):
                     if h not in over_since:
                         over_since[h] = now
                 elif h in over_since:
                     since = over_since.pop(h)
                     self.hall_over_s[h] += now - since
                     self.longest_over_s = max(self.longest_over_s, now - since)
+            if over_since:
+                watched = self._watched
+                hall_over = any(h in watched for h in over_since)
+        touched.clear()
         self.watching = bool(
             self.watch
             or self.shedding
@@ -265,23 +281,21 @@ class PowerController:
         )
         if self.pending:
             return
-        if over or hall_over or (self.shedding and self._headroom(its) > 0):
+        if over or hall_over or (self.shedding and self._headroom() > 0):
             self.pending = True
             self.watching = True
             later(self.env, self.cfg.reaction_time_s, self._act)
 
-    def _headroom(self, its: list[float] | None = None) -> float:
+    def _headroom(self) -> float:
         """Facility watts the site could add and stay ``release_margin`` below every cap (a
-        hall's headroom is converted at its facility slope); negative when over. ``its``: the
-        watched halls' IT power now, if the caller has it."""
+        hall's headroom is converted at its facility slope); negative when over."""
         m = 1.0 - self.cfg.release_margin
         room = self.cap_w * m - self.power.site_facility_w
         if self.watch:
             limits, slope = self.limits, self.power.slope
-            if its is None:
-                its = self.power.halls_it_w(self.watch)
-            for h, w in zip(self.watch, its, strict=True):
-                room = min(room, (limits[h] * m - w) * slope[h])
+            it = self.power.fresh_it()
+            for h in self.watch:
+                room = min(room, (limits[h] * m - it[h]) * slope[h])
         return room
 
     # ------------------------------------------------------------------ admission

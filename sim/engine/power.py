@@ -38,6 +38,7 @@ Cost per change: O(halls the workload spans), never O(domains).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -140,6 +141,14 @@ class Power:
         )
         self._dirty: set[int] = set()
         self._site_dirty = False
+        #: each hall's IT power with the services' load, as :meth:`hall_it_w` sums it, kept
+        #: for the halls not in ``_stale`` (recomputed when read); ``touched``: halls whose IT
+        #: power may have changed since the controller last looked (it empties the set)
+        self.it_w = list(self.hall_w)
+        self._stale: set[int] = set(range(n))
+        self.touched: set[int] = set(range(n))
+        #: indices (in the fleet) of the services: their load is split by their domains
+        self._service_index: set[int] = set()
         self._depth = 0
         #: told after every change (the power controller, :mod:`sim.engine.control`)
         self.controller: Any = None
@@ -233,8 +242,9 @@ class Power:
                 s += self.slope[h] * svc.hall_n[h]
         svc.slope = s / held
 
-    def hall_it_w(self, h: int) -> float:
-        """IT power of hall ``h`` now."""
+    def _sum_hall_it(self, h: int) -> float:
+        """IT power of hall ``h`` now, summed: its part without the services, then each
+        service's load times its domains in the hall over its domains, in service order."""
         w = self.hall_w[h]
         for svc in self.services:
             held = svc.held.size
@@ -242,21 +252,38 @@ class Power:
                 w += svc.load_w * svc.hall_n[h] / held
         return w
 
+    def fresh_it(self) -> list[float]:
+        """Each hall's IT power now (:attr:`it_w`), the halls changed since the last read
+        summed again (:meth:`_sum_hall_it`); read-only for the caller."""
+        stale = self._stale
+        if stale:
+            it = self.it_w
+            for h in stale:
+                it[h] = self._sum_hall_it(h)
+            stale.clear()
+        return self.it_w
+
+    def hall_it_w(self, h: int) -> float:
+        """IT power of hall ``h`` now."""
+        return self.fresh_it()[h]
+
     def halls_it_w(self, halls: list[int]) -> list[float]:
-        """IT power of each of ``halls`` now: :meth:`hall_it_w` of each (the same sums in the
-        same order), the services looked up once for all (the controller reads its watched
-        halls after every change)."""
-        out = [self.hall_w[h] for h in halls]
-        for svc in self.services:
-            held = svc.held.size
-            if held:
-                load = svc.load_w
-                hall_n = svc.hall_n
-                for k, h in enumerate(halls):
-                    n = hall_n[h]
-                    if n:
-                        out[k] += load * n / held
-        return out
+        """IT power of each of ``halls`` now (:meth:`hall_it_w` of each)."""
+        it = self.fresh_it()
+        return [it[h] for h in halls]
+
+    def _changed(self, halls: Iterable[int]) -> None:
+        """The IT power of ``halls`` may have changed: sum them again when next read."""
+        self._stale.update(halls)
+        self.touched.update(halls)
+
+    def holding_changed(self, w: Workload) -> None:
+        """The fleet changed ``w``'s domains (called after every change of its ``hall_n``):
+        a service's load is split by its domains per hall over its domains held, so the
+        share of every hall it spans may change (a job's draw is counted through
+        :meth:`refresh`)."""
+        if w.index in self._service_index:
+            self._changed(w.halls)
 
     # ------------------------------------------------------------------ writing the levels
 
@@ -282,6 +309,7 @@ class Power:
                 if -_RESIDUE_W < x < _RESIDUE_W:
                     x = extra[h] = 0.0  # float residue of adds and subtracts: nothing draws
                 hall_w[h] = self.base_w[h] + x
+            self._changed(dirty)
             dirty.clear()
         sw = self.services_w
         if -_RESIDUE_W < sw < _RESIDUE_W:
@@ -333,7 +361,10 @@ class Power:
             self.flush(now)
 
     def add_service(self, svc: Service) -> None:
+        """Count ``svc``'s load (it has its index in the fleet)."""
         self.services.append(svc)
+        self._service_index.add(svc.index)
+        self._changed(range(len(self.halls)))
         svc.slope = self.pue if self.climate is None else self.slope[0]
         svc.ch_halls = self.rec.row_channel(
             tuple(f"_service_halls.{svc.name}.{h.name}" for h in self.halls),
@@ -357,6 +388,7 @@ class Power:
             return
         self.services_w += load_w - svc.load_w
         svc.load_w = load_w
+        self._changed(svc.halls)
         self._site_dirty = True
         if not self._depth:
             self.flush(now)
@@ -366,6 +398,7 @@ class Power:
         if load_w != svc.load_w:
             self.services_w += load_w - svc.load_w
             svc.load_w = load_w
+            self._changed(svc.halls)
             self._site_dirty = True
 
     # ------------------------------------------------------------------ after the run
