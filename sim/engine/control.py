@@ -99,6 +99,7 @@ class PowerController:
         self._checked_watch: list[int] | None = None
         self._checked_limits: list[float] | None = None
         self._watched: set[int] = set()
+        self._watch_all = False  # every hall is watched
         self.pending = False
         #: the controller must look after every change (a hall is watched, something is shed,
         #: or a cap is exceeded); otherwise only facility power above the cap calls it
@@ -106,6 +107,8 @@ class PowerController:
         self.paused: list[Job] = []
         self.announced: list[tuple[float, float]] = []  # (start, cap) of calls given notice
         self.throttled: set[Job] = set()  # jobs this controller slowed, in any phase
+        #: the same jobs by class, then index (the order release lifts them in), once sorted
+        self._throttled_order: list[Job] | None = None
         self.shedding = False  # something is throttled, paused or refused
         self.over_since: float | None = None  # when the site went above its cap
         self.site_over_s = 0.0
@@ -254,11 +257,12 @@ class PowerController:
             if watch is self._checked_watch and limits is self._checked_limits:
                 # the same halls and limits as at the last check: a hall's state can have
                 # changed only if its IT power did
-                halls = [h for h in touched if h in self._watched] if touched else []
+                halls = touched if self._watch_all else [h for h in touched if h in self._watched]
             else:
                 halls = watch
                 self._checked_watch, self._checked_limits = watch, limits
                 self._watched = set(watch)
+                self._watch_all = len(self._watched) == len(it)
             for h in halls:
                 if it[h] > limits[h] * (1.0 + _RESIDUE):
                     if h not in over_since:
@@ -474,7 +478,9 @@ class PowerController:
                 for h in halls:
                     left[h] -= j.hall_n[h] * per * (j.power_scale - scale)
             self.training.throttle(j, throughput, scale)
-            self.throttled.add(j)
+            if j not in self.throttled:
+                self.throttled.add(j)
+                self._throttled_order = None
         return got_site, got_hall
 
     def _service_w(
@@ -614,11 +620,17 @@ class PowerController:
             else:
                 blocked_rank = j.class_rank if blocked_rank is None else blocked_rank
         train_w, slope = self.power.train_w, self.power.slope
-        for j in sorted(self.throttled, key=lambda j: (j.class_rank, j.index)):
+        order = self._throttled_order
+        if order is None:
+            order = sorted(self.throttled, key=lambda j: (j.class_rank, j.index))
+        seen = 0  # jobs of the order looked at (those given back all are dropped from it)
+        for j in order:
+            seen += 1
             if j.phase == Phase.DONE or j.power_scale >= 1.0:
                 self.throttled.discard(j)
                 continue
             if room <= 0 or (blocked_rank is not None and j.class_rank > blocked_rank):
+                seen -= 1
                 break
             ws = 0.0  # its full draw above idle in facility watts (_weight, inline)
             if j.phase == Phase.RUNNING:  # else it draws idle: lifting adds power only later
@@ -633,6 +645,8 @@ class PowerController:
             gave = True
             if scale >= 1.0:
                 self.throttled.discard(j)
+        throttled = self.throttled
+        self._throttled_order = [j for j in order[:seen] if j in throttled] + order[seen:]
         if not self.paused and not self.throttled and not self.throttled_services:
             self.shedding = False
         # new work starts only once nothing is paused: a lower class must not start while a

@@ -147,8 +147,12 @@ class Power:
         self.it_w = list(self.hall_w)
         self._stale: set[int] = set(range(n))
         self.touched: set[int] = set(range(n))
-        #: indices (in the fleet) of the services: their load is split by their domains
-        self._service_index: set[int] = set()
+        #: each service's load in each hall (``load x domains there / domains held``, 0 where
+        #: it holds none), by its position in :attr:`services`, kept for the services not in
+        #: ``_shares_stale``; its position by its index in the fleet
+        self._shares: list[list[float]] = []
+        self._shares_stale: set[int] = set()
+        self._service_pos: dict[int, int] = {}
         self._depth = 0
         #: told after every change (the power controller, :mod:`sim.engine.control`)
         self.controller: Any = None
@@ -242,24 +246,38 @@ class Power:
                 s += self.slope[h] * svc.hall_n[h]
         svc.slope = s / held
 
-    def _sum_hall_it(self, h: int) -> float:
-        """IT power of hall ``h`` now, summed: its part without the services, then each
-        service's load times its domains in the hall over its domains, in service order."""
-        w = self.hall_w[h]
-        for svc in self.services:
-            held = svc.held.size
-            if held and svc.hall_n[h]:
-                w += svc.load_w * svc.hall_n[h] / held
-        return w
+    def _share(self, svc: Service) -> list[float]:
+        """``svc``'s load in each hall now: ``load x domains there / domains held``."""
+        out = [0.0] * len(self.halls)
+        held = svc.held.size
+        if held:
+            load = svc.load_w
+            hall_n = svc.hall_n
+            for h in svc.halls:
+                n = hall_n[h]
+                if n:
+                    out[h] = load * n / held
+        return out
 
     def fresh_it(self) -> list[float]:
-        """Each hall's IT power now (:attr:`it_w`), the halls changed since the last read
-        summed again (:meth:`_sum_hall_it`); read-only for the caller."""
+        """Each hall's IT power now (:attr:`it_w`; read-only for the caller): the halls whose
+        parts changed since the last read are summed again, their part without the services
+        then each service's load there, in service order (a service's load there is kept
+        until its load or its domains change)."""
         stale = self._stale
         if stale:
-            it = self.it_w
+            shares = self._shares
+            if self._shares_stale:
+                services = self.services
+                for p in self._shares_stale:
+                    shares[p] = self._share(services[p])
+                self._shares_stale.clear()
+            it, hall_w = self.it_w, self.hall_w
             for h in stale:
-                it[h] = self._sum_hall_it(h)
+                w = hall_w[h]
+                for c in shares:
+                    w += c[h]
+                it[h] = w
             stale.clear()
         return self.it_w
 
@@ -282,7 +300,9 @@ class Power:
         a service's load is split by its domains per hall over its domains held, so the
         share of every hall it spans may change (a job's draw is counted through
         :meth:`refresh`)."""
-        if w.index in self._service_index:
+        p = self._service_pos.get(w.index)
+        if p is not None:
+            self._shares_stale.add(p)
             self._changed(w.halls)
 
     # ------------------------------------------------------------------ writing the levels
@@ -309,7 +329,8 @@ class Power:
                 if -_RESIDUE_W < x < _RESIDUE_W:
                     x = extra[h] = 0.0  # float residue of adds and subtracts: nothing draws
                 hall_w[h] = self.base_w[h] + x
-            self._changed(dirty)
+            self._stale |= dirty  # _changed(dirty), inline
+            self.touched |= dirty
             dirty.clear()
         sw = self.services_w
         if -_RESIDUE_W < sw < _RESIDUE_W:
@@ -362,8 +383,10 @@ class Power:
 
     def add_service(self, svc: Service) -> None:
         """Count ``svc``'s load (it has its index in the fleet)."""
+        self._service_pos[svc.index] = len(self.services)
+        self._shares_stale.add(len(self.services))
+        self._shares.append([0.0] * len(self.halls))
         self.services.append(svc)
-        self._service_index.add(svc.index)
         self._changed(range(len(self.halls)))
         svc.slope = self.pue if self.climate is None else self.slope[0]
         svc.ch_halls = self.rec.row_channel(
@@ -388,6 +411,7 @@ class Power:
             return
         self.services_w += load_w - svc.load_w
         svc.load_w = load_w
+        self._shares_stale.add(self._service_pos[svc.index])
         self._changed(svc.halls)
         self._site_dirty = True
         if not self._depth:
@@ -398,6 +422,7 @@ class Power:
         if load_w != svc.load_w:
             self.services_w += load_w - svc.load_w
             svc.load_w = load_w
+            self._shares_stale.add(self._service_pos[svc.index])
             self._changed(svc.halls)
             self._site_dirty = True
 
