@@ -37,8 +37,8 @@ Cost per change: O(halls the workload spans), never O(domains).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
