@@ -191,9 +191,10 @@ class PowerController:
         self.announced.append((start_s, cap_w))
 
     def _admission_cap(self) -> float:
+        if not self.announced:
+            return self.cap_w
         now = self.env.now
-        if self.announced:
-            self.announced = [(t, c) for t, c in self.announced if t > now]
+        self.announced = [(t, c) for t, c in self.announced if t > now]
         return min([self.cap_w, *(c for _, c in self.announced)])
 
     def set_cap(self, cap_w: float) -> None:
@@ -314,19 +315,21 @@ class PowerController:
         m = 1.0 - self.cfg.release_margin
         per = self.power.train_w[job.hw]
         add_it = job.domains * per
-        slope = max(self.power.slope) if self.power.slope else 1.0
-        if self.power.site_facility_w + add_it * slope > self._admission_cap() * m:
+        if self.power.site_facility_w + add_it * self.power.max_slope > self._admission_cap() * m:
             return False
         if self.watch:
             limits = self.limits
-            its = self.power.halls_it_w(self.watch)
+            it = self.power.fresh_it()
             # a job whose whole draw fits every watched hall fits wherever its domains are
-            if all(w + add_it <= limits[h] * m for h, w in zip(self.watch, its, strict=True)):
+            for h in self.watch:
+                if it[h] + add_it > limits[h] * m:
+                    break
+            else:
                 return True
             ids = self.fleet.free[job.hw].peek(job.domains)
             counts = np.bincount(self.fleet.domain_hall[ids], minlength=self.fleet.n_halls)
-            for h, w in zip(self.watch, its, strict=True):
-                if counts[h] and (w + counts[h] * per > limits[h] * m):
+            for h in self.watch:
+                if counts[h] and (it[h] + counts[h] * per > limits[h] * m):
                     return False
         return True
 

@@ -109,6 +109,7 @@ class Power:
         # facility power of hall h = slope[h] x its IT power + fixed[h]; a constant PUE is the
         # slope with nothing fixed
         self.slope = [pue] * n if climate is None else [s[0] for s in climate.slope]
+        self.max_slope = max(self.slope) if self.slope else 1.0  # the highest hall's slope
         self.fixed_w = [0.0] * n if climate is None else list(climate.fixed_w)
         self.fixed_total_w = sum(self.fixed_w)
         self.failed = [0] * len(halls)
@@ -225,6 +226,7 @@ class Power:
         assert c is not None
         self._step = k
         self.slope = [s[k] for s in c.slope]
+        self.max_slope = max(self.slope) if self.slope else 1.0
         for svc in self.services:
             self._service_slope(svc)
         self.ch_climate.set(now, self._climate_row(k))
