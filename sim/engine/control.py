@@ -4,9 +4,11 @@ Caps in force: the site's grid import (facility power), each hall's IT power cap
 hall's heat-rejection capacity (its IT power is its heat; the capacity derates in the heat under
 ``pue: weather``). After every change of power the controller checks them in O(1): the site
 always, a hall only while its nameplate draw could exceed its limit (never, on a site filled on
-nameplate in cool weather). When one is exceeded it acts ``reaction_time`` later, by the policy
-of ``facility.power_control`` (:mod:`sim.config.power_control`), and checks again at once, so
-power stays above a cap for at most the reaction time unless the policy has nothing left to shed
+nameplate in cool weather), and then only when its IT power changed since the last check
+(:attr:`~sim.engine.power.Power.touched`; every watched hall after new limits or a new
+watch). When one is exceeded it acts ``reaction_time`` later, by the policy of
+``facility.power_control`` (:mod:`sim.config.power_control`), and checks again at once, so power
+stays above a cap for at most the reaction time unless the policy has nothing left to shed
 (every class at the lowest clock, nothing left to pause or preempt, or ``refuse``, which only
 stops new work). While a cap is exceeded, and while anything is shed, no new training job starts.
 When there is headroom again (``release_margin`` below every cap) the controller lifts what it

@@ -26,7 +26,11 @@ service changing its domains or its load (at every control tick, since demand mo
 power is read at any instant with :meth:`Power.hall_it_w`: its training, idle and failed part
 is kept per hall on every change, and the services' load is split over the halls when read,
 because a service's load changes at every tick and its split only when its domains change
-(splitting it eagerly would cost a write per hall per service per tick). The recorded per-hall
+(splitting it eagerly would cost a write per hall per service per tick). Both are kept between
+reads: each hall's sum and each service's load per hall are summed again only after one of their
+parts changed (:meth:`Power.fresh_it`; the fleet calls :meth:`Power.holding_changed` after
+every change of a holding), and the halls changed since the controller last looked are kept
+for it (:attr:`Power.touched`), so it checks only those. The recorded per-hall
 levels are exact all the same: the per-hall part of training, idle and failures is recorded on
 change, each service's domains per hall and its clock's power scale on change, and
 :meth:`Power.hall_levels` combines them with the services' served-tokens levels after the run,
