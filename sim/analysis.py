@@ -84,9 +84,9 @@ __all__ = [
 
 
 #: A service whose demand exceeds the capacity it holds at its latency targets for more than
-#: this share of the run gets a warning in the summary: the fluid level drops what it cannot
-#: serve, so over that time its requests miss their targets. The same 5% as a training run's
-#: default ``reliability.waiting_warning_share`` (waiting for domains).
+#: this share of the run gets a warning in the summary: what it cannot serve at once waits in
+#: its backlog or is given up, so over that time its requests miss their targets. The same 5%
+#: as a training run's default ``reliability.waiting_warning_share`` (waiting for domains).
 OVER_CAPACITY_WARNING_SHARE = 0.05
 #: warn when a service within its capacity still meets its latency targets for fewer of its
 #: requests than this (a planning threshold: the capacity is planned at the targets' p99, so a
@@ -255,36 +255,37 @@ def derive_traces(
     """The trace table of ``traces.parquet`` from the binned levels of a run (``events``: its
     event table, for the repair cost of each bin's failures)."""
     col = TRACE
-    out = levels[[col["time_s"].name, col["interval_s"].name]].copy()
+    # columns gathered first and framed once (inserting them one by one fragments the frame)
+    cols: dict[str, Any] = {c: levels[c] for c in (col["time_s"].name, col["interval_s"].name)}
     total = float(sum(h["gpus"] for h in facts["halls"]))
     held = sum(levels[col[f"gpus_{k}"].name].to_numpy() for k in _KINDS)
     failed = levels[col["gpus_failed"].name].to_numpy()
-    out["gpus_total"] = total
-    out["gpus_idle"] = total - failed - held
-    out["gpus_failed"] = failed
+    cols["gpus_total"] = total
+    cols["gpus_idle"] = total - failed - held
+    cols["gpus_failed"] = failed
     for k in _KINDS:
-        out[f"gpus_{k}"] = levels[f"gpus_{k}"]
+        cols[f"gpus_{k}"] = levels[f"gpus_{k}"]
     for k in ("pretraining", "posttraining"):
-        out[f"gpus_{k}_running"] = levels[f"gpus_{k}_running"]
+        cols[f"gpus_{k}_running"] = levels[f"gpus_{k}_running"]
     # clipped only against float rounding (-1e-18), the counts themselves are exact
-    out["utilization"] = np.clip(held / total, 0.0, 1.0) if total else 0.0
+    cols["utilization"] = np.clip(held / total, 0.0, 1.0) if total else 0.0
     it = levels["it_power_w"].to_numpy()
     fac = levels["facility_power_w"].to_numpy()
-    out["it_power_w"] = it
-    out["facility_power_w"] = fac
+    cols["it_power_w"] = it
+    cols["facility_power_w"] = fac
     for h in facts["halls"]:
         for q in HALL.quantities:
             c = entity_column(HALL, h["name"], q)
-            out[c] = levels[c]
+            cols[c] = levels[c]
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["pue"] = np.where(it > 0, fac / it, np.nan)
-    out["grid_cap_w"] = levels["grid_cap_w"]
-    out["grid_import_w"] = levels["grid_import_w"]
-    out["battery_flow_w"] = levels["battery_flow_w"]
-    out["cooling_load_w"] = it  # all IT power becomes heat to reject
+        cols["pue"] = np.where(it > 0, fac / it, np.nan)
+    cols["grid_cap_w"] = levels["grid_cap_w"]
+    cols["grid_import_w"] = levels["grid_import_w"]
+    cols["battery_flow_w"] = levels["battery_flow_w"]
+    cols["cooling_load_w"] = it  # all IT power becomes heat to reject
     for c in ("outdoor_dry_bulb_c", "outdoor_wet_bulb_c"):
-        out[c] = levels[c]
-    out["pretraining_tokens_per_s"] = levels["pretraining_tokens_per_s"]
+        cols[c] = levels[c]
+    cols["pretraining_tokens_per_s"] = levels["pretraining_tokens_per_s"]
     zeros = np.zeros(len(levels))
     inf_tokens = zeros.copy()
     inf_flops = zeros.copy()
@@ -294,27 +295,28 @@ def derive_traces(
         inf_flops += served * svc["flops_per_output_token"]
         for q in SERVICE.quantities:
             c = entity_column(SERVICE, svc["name"], q)
-            out[c] = levels[c]
-    out["inference_tokens_per_s"] = inf_tokens
+            cols[c] = levels[c]
+    cols["inference_tokens_per_s"] = inf_tokens
     train_flops = levels["training_model_flops_per_s"].to_numpy()
-    out["training_model_flops_per_s"] = train_flops
-    out["achieved_flops_per_s"] = train_flops + inf_flops
+    cols["training_model_flops_per_s"] = train_flops
+    cols["achieved_flops_per_s"] = train_flops + inf_flops
     peak = levels["training_peak_flops_per_s"].to_numpy()
-    out["training_peak_flops_per_s"] = peak
+    cols["training_peak_flops_per_s"] = peak
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["training_mfu"] = np.where(peak > 0, train_flops / peak, np.nan)
+        cols["training_mfu"] = np.where(peak > 0, train_flops / peak, np.nan)
     for k in ("pretraining", "posttraining"):
-        out[f"jobs_waiting_{k}"] = levels[f"jobs_waiting_{k}"]
+        cols[f"jobs_waiting_{k}"] = levels[f"jobs_waiting_{k}"]
     for c in levels.columns:
         parsed = parse_entity_column(c)
         if parsed is not None and parsed[0] in (PRIORITY_CLASS, FABRIC_TIER):
-            out[c] = levels[c]
-    dt = out["interval_s"].to_numpy()
-    out["facility_energy_mwh"] = fac * dt / 3.6e9
-    out["energy_price_usd_per_mwh"] = levels["energy_price_usd_per_mwh"]
-    out["energy_cost_usd"] = levels["_energy_cost_usd_per_s"].to_numpy() * dt
-    out["carbon_intensity_g_per_kwh"] = levels["carbon_intensity_g_per_kwh"]
-    out["emissions_tco2"] = levels["_emissions_tco2_per_s"].to_numpy() * dt
+            cols[c] = levels[c]
+    dt = cols["interval_s"].to_numpy()
+    cols["facility_energy_mwh"] = fac * dt / 3.6e9
+    cols["energy_price_usd_per_mwh"] = levels["energy_price_usd_per_mwh"]
+    cols["energy_cost_usd"] = levels["_energy_cost_usd_per_s"].to_numpy() * dt
+    cols["carbon_intensity_g_per_kwh"] = levels["carbon_intensity_g_per_kwh"]
+    cols["emissions_tco2"] = levels["_emissions_tco2_per_s"].to_numpy() * dt
+    out = pd.DataFrame(cols, index=levels.index)
     fails = failures_per_bin(events, out["time_s"].to_numpy(dtype=float))
     costs = pd.DataFrame(cost_columns(out, facts, fails), index=out.index)
     out = pd.concat([out, costs], axis=1)  # at once: many cost columns, one frame
@@ -734,12 +736,16 @@ def summarize(
             if over > OVER_CAPACITY_WARNING_SHARE:
                 att = svc["slo_attainment"]
                 met = f"SLO attainment {att:.0%}" if att is not None else "SLO attainment n/a"
+                arrived = svc.get("requests_arrived") or 0.0
+                dropped = svc.get("requests_dropped") or 0.0
+                gone = f"{dropped / arrived:.0%} given up, " if arrived > 0 else ""
                 warnings.append(
                     f"inference service {r['name']}: demand exceeded the capacity it held at its"
                     f" latency targets for {over:.0%} of the run (more than"
-                    f" {OVER_CAPACITY_WARNING_SHARE:.0%}), and what it could not serve was"
-                    f" dropped ({met}): give it more domains (more racks, a higher priority"
-                    " class, or a lower max_load) or less demand"
+                    f" {OVER_CAPACITY_WARNING_SHARE:.0%}); what it could not serve at once"
+                    " waited in its backlog and was served late, or was given up past its"
+                    f" client_timeout ({gone}{met}): give it more domains (more racks, a higher"
+                    " priority class, or a lower max_load) or less demand"
                 )
             else:
                 att = svc["slo_attainment"]

@@ -921,6 +921,7 @@ def build(loaded: LoadedScenario) -> Plan:
         streams.append(replace(options_s[0], options=tuple(options_s)))
 
     services: list[PlannedService] = []
+    held_need = [0.0] * len(specs)  # mean domains of the services placed on each type
     for i, v in enumerate(sc.workloads.inference):
         loc = ("workloads", "inference", i)
         model = _model(v.model, (*loc, "model"), err)
@@ -959,7 +960,20 @@ def build(loaded: LoadedScenario) -> Plan:
             if first is not None:
                 err.problems.extend(first.problems)
             continue
-        best = _rank_services(policy, options_v, cost_inference)[0]
+        by_policy = _rank_services(policy, options_v, cost_inference)
+        # the best type by the policy whose domains hold this service's mean need with the
+        # services placed on it before (a service does not spill over to another type when
+        # its own is full, so a type the earlier ones fill is passed over); the best one
+        # when none has the room
+        best = next(
+            (
+                o
+                for o in by_policy
+                if held_need[o.hw_index] + _mean_need(o) <= domains_by_hw[o.hw_index] - spare
+            ),
+            by_policy[0],
+        )
+        held_need[best.hw_index] += _mean_need(best)
         if len(kinds) > 1:  # the chosen type, now with its request-level attainment table
             w = best.hw_index
             best_slo = _plan_service(
@@ -1815,6 +1829,14 @@ def _rank_jobs(policy: str, options: list[PlannedJob], cost: tuple[float, ...]) 
     return sorted(options, key=lambda p: p.work / p.rate * p.domains * cost[p.hw_index])
 
 
+def _mean_need(p: PlannedService) -> float:
+    """Domains ``p`` holds on average at the start of the run: its mean demand over its
+    capacity per domain at the autoscaler's ``max_load`` (at least ``min_domains``)."""
+    per = p.capacity_tokens_per_s_per_domain * p.max_load
+    mean = p.mean_requests_per_s * p.tokens_per_request / per if per > 0 else math.inf
+    return max(mean, float(p.min_domains))
+
+
 def _rank_services(
     policy: str,
     options: list[PlannedService],
@@ -1824,7 +1846,8 @@ def _rank_services(
     at its latency targets (``fastest_completion``), the lowest cost per token at full load
     (``lowest_cost``: ``cost``, per domain-second at full inference power, over tokens/s per
     domain), or the halls' order. A service holds one type for the run: it does not spill over
-    to another when its type is full (known limitation)."""
+    to another when its type is full (known limitation), so the plan passes over a type whose
+    domains the services placed before it already need (:func:`_mean_need`)."""
     if policy == "first_fit":
         return options
     if policy == "fastest_completion":

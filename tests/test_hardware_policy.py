@@ -162,3 +162,35 @@ def test_lowest_cost_takes_the_scenario_s_prices(
     cpx["facility"]["halls"][1].update(hardware="vr200_nvl144_cpx", racks=4)
     cpx["costs"] = {"prices": {"vr200_nvl144_cpx": "$13M"}}
     assert plan_of(cpx).scheduler.cost_per_domain_s  # priced: no longer refused
+
+
+def test_a_service_passes_over_a_type_the_earlier_services_fill(
+    tiny_scenario: Callable[..., dict[str, Any]],
+    plan_of: Callable[..., Plan],
+) -> None:
+    """A service holds one type for the run (it does not spill over), so the plan does not
+    put a second service on the faster type when the first one already needs all of it (the
+    H100 generation scenario's chat tiers held no domain behind its H200 reasoning tier)."""
+    data = _mixed(tiny_scenario)
+    data["workloads"]["pretraining"] = []
+
+    def svc(name: str, need_domains: float) -> dict[str, Any]:
+        return {
+            "name": name,
+            "model": "llama3.1-8b",
+            "demand": {"mean_requests_per_s": need_domains},  # scaled below
+            "input_tokens": 500,
+            "output_tokens": 200,
+        }
+
+    data["workloads"]["inference"] = [svc("first", 1.0), svc("second", 1.0)]
+    plan = plan_of(data)
+    assert [plan.hw_names[s.hw_index] for s in plan.services] == ["vr200_nvl144"] * 2
+    # the first service's mean need: 10 of Rubin's 12 racks; the second's 4 more would not fit
+    for name, racks in (("first", 10.0), ("second", 4.0)):
+        ps = next(s for s in plan.services if s.name == name)
+        i = [s["name"] for s in data["workloads"]["inference"]].index(name)
+        per_rack = ps.capacity_tokens_per_s_per_domain * ps.max_load / ps.tokens_per_request
+        data["workloads"]["inference"][i]["demand"]["mean_requests_per_s"] = racks * per_rack
+    plan = plan_of(data)
+    assert [plan.hw_names[s.hw_index] for s in plan.services] == ["vr200_nvl144", "gb200_nvl72"]

@@ -23,7 +23,6 @@ from sim.build import with_natural_precision
 from sim.cli.options import add_set_option
 from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError, load_scenario
-from sim.contract import COMPARED_SERVICE, entity_column
 from sim.io import OutputError, RunTables, read_run, write_comparison, write_report
 from sim.report.compare import (
     by_release,
@@ -32,10 +31,9 @@ from sim.report.compare import (
     estimated_mark,
     estimated_notes,
     render_comparison,
-    service_cost_columns,
+    service_rows,
 )
 from sim.report.html import render_report
-from sim.report.style import money, si
 from sim.runner import prepare, progress_bar, simulate
 
 EXIT_OK, EXIT_USER_ERROR = 0, 2
@@ -131,6 +129,7 @@ def _load(args: argparse.Namespace, err: Console) -> list[tuple[str, RunTables]]
             return _err(err, f"{p}: no such scenario file or run folder")
     show = err.is_terminal
     loaded: list[tuple[str, RunTables]] = []
+    folders: dict[int, str] = {}  # entry -> its run folder's name
     for p in args.inputs:
         path = Path(p)
         if path.is_dir():
@@ -139,6 +138,7 @@ def _load(args: argparse.Namespace, err: Console) -> list[tuple[str, RunTables]]
             except OutputError as exc:
                 return _err(err, str(exc))
             loaded.append((str(tables.summary.get("scenario", path.name)), tables))
+            folders[len(loaded) - 1] = path.resolve().name
             continue
         try:
             scenario = load_scenario(path, args.overrides)
@@ -156,7 +156,21 @@ def _load(args: argparse.Namespace, err: Console) -> list[tuple[str, RunTables]]
                 )
             tables, _stats = simulate(plan, progress=update)
         loaded.append((plan.scenario.name, tables))
-    return loaded
+    return _by_folder(loaded, folders)
+
+
+def _by_folder(
+    loaded: list[tuple[str, RunTables]], folders: dict[int, str]
+) -> list[tuple[str, RunTables]]:
+    """Runs of one scenario read from folders are named by their folders (``over`` and
+    ``over0``, two ``--set`` variants of one scenario) when that tells them all apart;
+    otherwise by the scenario, numbered."""
+    names = [n for n, _ in loaded]
+    repeated = [i for i, n in enumerate(names) if names.count(n) > 1]
+    new = [folders[i] if i in repeated and i in folders else n for i, n in enumerate(names)]
+    if len(set(new)) < len(new):
+        return loaded
+    return [(n, t) for n, (_, t) in zip(new, loaded, strict=True)]
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -227,16 +241,8 @@ def _print_table(out: Console, table: Any) -> None:
                 text += " (projected)" if text != "n/a" else ""
             cells.append(text)
         t.add_row(label, *cells)
-    for col, service in service_cost_columns(table):
-        t.add_row(
-            f"  cost per M tokens, {service}", *(money(table.at[r, col]) for r in table.index)
-        )
-        cap = entity_column(COMPARED_SERVICE, service, "capacity_tokens_per_day_per_mw")
-        if cap in table.columns:
-            t.add_row(
-                f"  capacity at SLO, tokens/day per MW of IT, {service}",
-                *(si(table.at[r, cap]) for r in table.index),
-            )
+    for service, label, cells in service_rows(table):
+        t.add_row(f"  {label}, {service}", *cells)
     out.print(t)
     for note in estimated_notes(table):
         out.print(note, markup=False)

@@ -305,24 +305,25 @@ class Autoscaler:
         queued_requests = queued / per_tick[np.searchsorted(d_t, edges[1:], side="left") - 1]
         dom_t = np.asarray(svc.ch_domains.times)
         dom_v = np.asarray(svc.ch_domains.values)
-        # the backlog's wait ahead of a new request (at the piece's middle)
+        # the backlog's wait ahead of a new request (at the piece's middle), and the load the
+        # replicas carry (served over held capacity: at most 1, a backlog drains at capacity)
         with np.errstate(divide="ignore", invalid="ignore"):
             wait = np.where(cap > 0, (pieces.q0 + pieces.slope * span / 2) / cap, np.inf)
+            load = np.where(cap > 0, served / np.where(cap > 0, cap, 1.0), np.inf)
         if svc.slo_unmeasured:
             met = np.full(t.shape[0], np.nan)  # targets, but no estimate of who meets them
         elif svc.slo_table is None:
             met = served  # no latency targets: every token served meets them
         else:
-            # the load on the held capacity, in units of the fluid capacity per replica; a
-            # throttled replica (capacity x f) counts as a full-clock one at 1/f the load
-            with np.errstate(divide="ignore", invalid="ignore"):
-                load = np.where(cap > 0, demand / np.where(cap > 0, cap, 1.0), np.inf)
-            att = attainment_at(*svc.slo_table, load)
-            # never more than is served: between 1x and 1.5x the request level can sustain a
-            # little more than the fluid capacity, which caps what is served here; none while
-            # the backlog ahead of a request alone exceeds the TTFT target (the pieces are cut
-            # where it crosses it)
-            met = np.where(cap > 0, np.minimum(demand * att, served), 0.0)
+            # the share of the served requests that meet the targets at the load the replicas
+            # carry: what they serve over the held capacity, in units of the fluid capacity per
+            # replica (a throttled replica, capacity x f, counts as a full-clock one at 1/f the
+            # load). Demand beyond the capacity is not load on the replicas: it waits in the
+            # backlog (its wait is added below) or is given up, so it is not counted twice, as
+            # a queue inside the request level's curve and again as the backlog. None meet them
+            # while the backlog ahead of a request alone exceeds the TTFT target (the pieces are
+            # cut where it crosses it).
+            met = np.where(cap > 0, served * attainment_at(*svc.slo_table, load), 0.0)
             if ttft is not None:
                 met = np.where(wait > ttft, 0.0, met)
         starts = edges[:-1]

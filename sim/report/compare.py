@@ -76,6 +76,7 @@ __all__ = [
     "run_colors",
     "service_cost_columns",
     "service_cost_figure",
+    "service_rows",
     "timeseries_figure",
 ]
 
@@ -222,6 +223,29 @@ def service_cost_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
         parsed = parse_entity_column(str(col), (COMPARED_SERVICE,))
         if parsed is not None and parsed[2] == "cost_per_million_tokens_usd":
             out.append((str(col), parsed[1]))
+    return out
+
+
+#: per service, after its cost per million tokens: (quantity, label, cell format)
+_SERVICE_ROWS = (
+    ("capacity_tokens_per_day_per_mw", "capacity at SLO, tokens/day per MW of IT", "si"),
+    ("slo_attainment", "SLO attainment", ".1%"),
+    ("over_capacity_share", "time over capacity", ".0%"),
+)
+
+
+def service_rows(table: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
+    """``(service, label, cells)`` of the comparison table's rows per service, in order: its
+    cost per million tokens, its capacity at the SLO (per MW of the racks' provisioned IT
+    power), the share of its requests that met the targets and the share of the run it was
+    over capacity (capacity alone flatters a run that missed its targets)."""
+    out = []
+    for col, service in service_cost_columns(table):
+        out.append((service, "cost per M tokens", [money(table.at[r, col]) for r in table.index]))
+        for q, label, spec in _SERVICE_ROWS:
+            c = entity_column(COMPARED_SERVICE, service, q)
+            if c in table.columns:
+                out.append((service, label, [cell_text(table.at[r, c], spec) for r in table.index]))
     return out
 
 
@@ -447,15 +471,9 @@ def _table_html(table: pd.DataFrame) -> str:
                     text += " (projected)" if text != "n/a" else ""
             cells.append(f"<td>{text}</td>")
         rows.append(f"<tr><th>{html.escape(label)}</th>{''.join(cells)}</tr>")
-    for col in table.columns:
-        parsed = parse_entity_column(str(col), (COMPARED_SERVICE,))
-        if parsed is None or parsed[2] != "capacity_tokens_per_day_per_mw":
-            continue
-        label = (
-            f"{parsed[1]}: capacity at SLO, tokens/day per MW of IT (the racks' provisioned power)"
-        )
-        cells = [f"<td>{html.escape(si(table.at[r, col]))}</td>" for r in table.index]
-        rows.append(f"<tr><th>{html.escape(label)}</th>{''.join(cells)}</tr>")
+    for service, label, texts in service_rows(table):
+        cells = [f"<td>{html.escape(text)}</td>" for text in texts]
+        rows.append(f"<tr><th>{html.escape(f'{service}: {label}')}</th>{''.join(cells)}</tr>")
     return (
         f'<table class="data"><thead><tr><th></th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,11 @@ def test_compare_two_scenarios(
     assert (table["inference_tokens_per_day"] > 0).all()
     stdout = capsys.readouterr().out
     assert "tokens per MWh" in stdout and "vr200" in stdout and str(out) in stdout
+    # capacity at the SLO is shown next to whether the SLO was met (review: it hid attainment)
+    for label in ("capacity at SLO", "SLO attainment, chat", "time over capacity, chat"):
+        assert label in stdout, label
     page = (out / "comparison.html").read_text("utf-8")
+    assert "chat: SLO attainment" in page and "chat: time over capacity" in page
     assert page.count(plotly.offline.get_plotlyjs()) == 1
     assert GENERATION_COLORS["vr200_nvl144"] in page
 
@@ -104,6 +109,13 @@ def test_compare_run_folders_and_a_scenario(
     # run folders are read as they are; --set only changes the scenario that is run
     assert list(table["days"]) == [3.0, 3.0, 1.0]
     assert table.loc["smoke#1", "gpus"] == 1152
+    # two folders of one scenario (--set variants, say) are named by their folders (review)
+    for name in ("over", "over0"):
+        shutil.copytree(smoke_dir, tmp_path / name)
+    args = ["compare", str(tmp_path / "over"), str(tmp_path / "over0"), str(smoke)]
+    assert main([*args, "--out", str(tmp_path / "cmp2"), "--set", "run.duration=1d"]) == 0
+    table = pd.read_csv(tmp_path / "cmp2" / "comparison.csv", index_col="run")
+    assert list(table.index) == ["over", "over0", "smoke"]
 
 
 def test_comparison_table_values(smoke_tables: RunTables) -> None:
