@@ -61,10 +61,14 @@ def test_every_change_of_a_service_or_a_hall_is_seen_by_the_next_read() -> None:
     fleet, power, (a, b) = setup()
     power.set_service_load(a, 300.0, 0.0)
     power.set_service_load(b, 70.0, 0.0)
+    fleet.take(a, 2, 0.5)
+    # nothing read yet, so nothing was kept: the first read sums everything, touches every hall
+    assert [power.hall_it_w(h) for h in range(3)] == [fresh_sum(power, h) for h in range(3)]
+    assert power.touched == {0, 1, 2}
     # each step changes a holding, a load or a hall's other parts; the reads before it filled
     # the caches, so a change that is not told leaves a read different from the fresh sum
     steps = [
-        lambda: fleet.take(a, 6, 1.0),  # halls 0 and 1
+        lambda: fleet.take(a, 4, 1.0),  # halls 0 and 1
         lambda: fleet.take(b, 3, 2.0),  # halls 1 and 2
         lambda: fleet.take1(a, 3.0),  # hall 2: a's share changes in every hall
         lambda: fleet.give_back(a, 2, 4.0),

@@ -41,7 +41,6 @@ Cost per change: O(halls the workload spans), never O(domains).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -148,10 +147,13 @@ class Power:
         self._site_dirty = False
         #: each hall's IT power with the services' load, as :meth:`hall_it_w` sums it, kept
         #: for the halls not in ``_stale`` (recomputed when read); ``touched``: halls whose IT
-        #: power may have changed since the controller last looked (it empties the set)
+        #: power may have changed since the controller last looked (it empties the set).
+        #: Kept only once something reads them (``_kept``): a run whose controller watches no
+        #: hall pays nothing for them
         self.it_w = list(self.hall_w)
-        self._stale: set[int] = set(range(n))
-        self.touched: set[int] = set(range(n))
+        self._kept = False
+        self._stale: set[int] = set()
+        self.touched: set[int] = set()
         #: each service's load in each hall (``load x domains there / domains held``, 0 where
         #: it holds none), by its position in :attr:`services`, kept for the services not in
         #: ``_shares_stale``; its position by its index in the fleet
@@ -270,6 +272,11 @@ class Power:
         parts changed since the last read are summed again, their part without the services
         then each service's load there, in service order (a service's load there is kept
         until its load or its domains change)."""
+        if not self._kept:  # the first read: everything is summed, every hall touched
+            self._kept = True
+            self._stale.update(range(len(self.halls)))
+            self.touched.update(range(len(self.halls)))
+            self._shares_stale.update(range(len(self.services)))
         stale = self._stale
         if stale:
             shares = self._shares
@@ -296,20 +303,17 @@ class Power:
         it = self.fresh_it()
         return [it[h] for h in halls]
 
-    def _changed(self, halls: Iterable[int]) -> None:
-        """The IT power of ``halls`` may have changed: sum them again when next read."""
-        self._stale.update(halls)
-        self.touched.update(halls)
-
     def holding_changed(self, w: Workload) -> None:
         """The fleet changed ``w``'s domains (called after every change of its ``hall_n``):
         a service's load is split by its domains per hall over its domains held, so the
         share of every hall it spans may change (a job's draw is counted through
         :meth:`refresh`)."""
-        p = self._service_pos.get(w.index)
-        if p is not None:
-            self._shares_stale.add(p)
-            self._changed(w.halls)
+        if self._kept:
+            p = self._service_pos.get(w.index)
+            if p is not None:
+                self._shares_stale.add(p)
+                self._stale.update(w.halls)
+                self.touched.update(w.halls)
 
     # ------------------------------------------------------------------ writing the levels
 
@@ -335,8 +339,9 @@ class Power:
                 if -_RESIDUE_W < x < _RESIDUE_W:
                     x = extra[h] = 0.0  # float residue of adds and subtracts: nothing draws
                 hall_w[h] = self.base_w[h] + x
-            self._stale |= dirty  # _changed(dirty), inline
-            self.touched |= dirty
+            if self._kept:  # these halls are summed again when next read
+                self._stale |= dirty
+                self.touched |= dirty
             dirty.clear()
         sw = self.services_w
         if -_RESIDUE_W < sw < _RESIDUE_W:
@@ -390,10 +395,9 @@ class Power:
     def add_service(self, svc: Service) -> None:
         """Count ``svc``'s load (it has its index in the fleet)."""
         self._service_pos[svc.index] = len(self.services)
-        self._shares_stale.add(len(self.services))
         self._shares.append([0.0] * len(self.halls))
         self.services.append(svc)
-        self._changed(range(len(self.halls)))
+        self._kept = False  # summed again when next read
         svc.slope = self.pue if self.climate is None else self.slope[0]
         svc.ch_halls = self.rec.row_channel(
             tuple(f"_service_halls.{svc.name}.{h.name}" for h in self.halls),
@@ -417,8 +421,10 @@ class Power:
             return
         self.services_w += load_w - svc.load_w
         svc.load_w = load_w
-        self._shares_stale.add(self._service_pos[svc.index])
-        self._changed(svc.halls)
+        if self._kept:
+            self._shares_stale.add(self._service_pos[svc.index])
+            self._stale.update(svc.halls)
+            self.touched.update(svc.halls)
         self._site_dirty = True
         if not self._depth:
             self.flush(now)
@@ -428,8 +434,10 @@ class Power:
         if load_w != svc.load_w:
             self.services_w += load_w - svc.load_w
             svc.load_w = load_w
-            self._shares_stale.add(self._service_pos[svc.index])
-            self._changed(svc.halls)
+            if self._kept:
+                self._shares_stale.add(self._service_pos[svc.index])
+                self._stale.update(svc.halls)
+                self.touched.update(svc.halls)
             self._site_dirty = True
 
     # ------------------------------------------------------------------ after the run
