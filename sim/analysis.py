@@ -492,14 +492,18 @@ def _provenance(facts: RunFacts, service: str) -> tuple[str, str] | None:
 
 def _capacity(facts: RunFacts, service: str, peak_gpus: float) -> tuple[float, float, float] | None:
     """What ``service`` could sustain at its latency targets, in output tokens a day: per domain
-    (its planned capacity per domain, which already holds the p99 TTFT/TPOT targets and the
-    utilisation ceiling of Poisson arrivals, sim/perf/inference.py), per MW of its domains'
-    provisioned IT power, and with the most domains it held (``peak_gpus`` / domain GPUs).
-    Capacity, not demand: generations compare on what they could serve. None for facts made
-    by hand without the domain power."""
+    (its planned capacity per domain times the share of it at which the request level still
+    meets the p99 TTFT/TPOT targets, ``slo_capacity_share``: the fluid plan alone can promise
+    more than the requests get, at long context most), per MW of its domains' provisioned IT
+    power, and with the most domains it held (``peak_gpus`` / domain GPUs). Capacity, not
+    demand: generations compare on what they could serve. None for facts made by hand without
+    the domain power, and for targets whose attainment is not estimated."""
     for s in facts["services"]:
         if s["name"] == service and "domain_power_w" in s:
-            per_domain = s["capacity_tokens_per_s_per_domain"] * DAY_S
+            share = s.get("slo_capacity_share", 1.0)
+            if not isinstance(share, float | int):
+                return None  # targets whose attainment is not estimated: no capacity at them
+            per_domain = s["capacity_tokens_per_s_per_domain"] * share * DAY_S
             peak = peak_gpus / s["domain_gpus"] if math.isfinite(peak_gpus) else 0.0
             return per_domain, per_domain / (s["domain_power_w"] / 1e6), per_domain * peak
     return None

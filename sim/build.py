@@ -1896,6 +1896,16 @@ def _plan_service(
             f" no prefill_accelerator): use colocated",
         )
         return None
+    prefill = v.prefill
+    if (
+        prefill == "auto"
+        and v.sessions is not None
+        and (v.ttft_s is not None or v.tpot_s is not None)
+    ):
+        # the request level does not simulate agentic sessions behind a prefill pool, so auto
+        # keeps them co-located, where their SLO attainment is measured (`companion` or
+        # `hybrid`, named, still run them disaggregated, with the attainment n/a)
+        prefill = "colocated"
     try:
         # backend "measured": aiconfigurator's database, checked here at load time, never mid-run;
         # where prompts are prefilled and how many replicas of each kind a domain runs come from
@@ -1906,7 +1916,7 @@ def _plan_service(
             spec,
             v.precision,
             gpus=usable_gpus(sc, spec),
-            prefill=v.prefill,
+            prefill=prefill,
             parts=None if companion is None else float(companion.count_per_domain),
             backend=v.backend,
             model_name=v.model.strip().lower() if isinstance(v.model, str) else None,
@@ -1921,6 +1931,11 @@ def _plan_service(
             ep=v.expert_parallel,
             kv_cache=v.kv_cache,
             runtime=v.serving_runtime,
+            # the request level caps its running batch at the same (shape_of_service) and draws
+            # prompts with this spread (agentic sessions: their calls' lengths follow from the
+            # session structure, taken at their mean)
+            max_seqs=v.serving.max_seqs,
+            input_cv=v.serving.input_cv if v.sessions is None else 0.0,
         )
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
         where = (*loc, "backend") if v.backend == "measured" else loc

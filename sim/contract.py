@@ -512,6 +512,9 @@ class ServiceFacts(TypedDict):
     priority_class: str
     domain_gpus: int
     capacity_tokens_per_s_per_domain: float
+    #: what the request level sustains at the latency targets, as a share of that capacity
+    #: (sim.serving.capacity.load_at_slo; 1 without targets, None where not estimated)
+    slo_capacity_share: NotRequired[float | None]
     #: model FLOPs per output token, prompt tokens included (2 x active params x tokens)
     flops_per_output_token: float
     #: where the capacity per domain comes from: measured, fitted, from specs or assumption
@@ -734,7 +737,8 @@ class ServiceSummary(TypedDict):
     prefill: NotRequired[str]
     #: what it could sustain at its latency targets (capacity, not demand): output tokens a day
     #: per domain, per MW of provisioned IT power of its domains, and with the most domains it
-    #: held in the run (:func:`sim.analysis.summarize`)
+    #: held in the run: the planned capacity as far as the request level still meets the p99
+    #: targets on it (:func:`sim.analysis.summarize`; absent where that is not estimated)
     capacity_tokens_per_day_per_domain: NotRequired[float]
     capacity_tokens_per_day_per_mw: NotRequired[float]
     capacity_tokens_per_day_at_peak_domains: NotRequired[float]

@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sim.analysis import derive_traces, service_rows, summarize, with_reliability_traces
-from sim.build import Plan, build
+from sim.build import Plan, PlannedService, build
 from sim.commitment import check_commitment, commitment_rows
 from sim.config.loader import LoadedScenario, Problem, ScenarioError, load_scenario, resolved_dict
 from sim.contract import (
@@ -36,6 +37,7 @@ from sim.engine.kernel import gc_paused
 from sim.io import RunTables, default_run_dir, write_run
 from sim.network import Fabric
 from sim.report.html import render_report
+from sim.serving.capacity import load_at_slo
 from sim.units import DAY_S
 
 __all__ = ["RunResult", "RunStats", "prepare", "progress_bar", "run", "simulate"]
@@ -275,6 +277,9 @@ def run_facts(plan: Plan) -> RunFacts:
                 "priority_class": plan.class_names[s.class_rank],
                 "domain_gpus": plan.hw_specs[s.hw_index].domain_gpus,
                 "capacity_tokens_per_s_per_domain": s.capacity_tokens_per_s_per_domain,
+                # what the request level sustains at the targets, as a share of that capacity
+                # (1 without targets; None where not estimated)
+                "slo_capacity_share": _slo_capacity_share(s),
                 "domain_power_w": plan.hw_specs[s.hw_index].domain_power_w,
                 "flops_per_output_token": s.model_flops_per_token
                 * (1.0 + s.prompt_tokens_per_request / s.tokens_per_request),
@@ -289,6 +294,16 @@ def run_facts(plan: Plan) -> RunFacts:
         ],
         "costs": cost_facts(plan),
     }
+
+
+def _slo_capacity_share(s: PlannedService) -> float | None:
+    """:func:`sim.serving.capacity.load_at_slo` of ``s``'s attainment table: 1 for a service
+    without latency targets, None for one whose attainment is not estimated."""
+    if s.slo_unmeasured:
+        return None
+    if s.slo is None:
+        return 1.0
+    return load_at_slo(np.asarray(s.slo.loads), np.asarray(s.slo.attainment))
 
 
 @contextlib.contextmanager

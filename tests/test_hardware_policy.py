@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 
 from sim.build import Plan
 from sim.config.loader import ScenarioError
 from sim.io import RunTables
+from sim.serving.capacity import load_at_slo
 
 
 def _mixed(tiny_scenario: Callable[..., dict[str, Any]], **kw: Any) -> dict[str, Any]:
@@ -135,7 +137,12 @@ def test_capacity_at_slo_in_summary_and_comparison(
         data["workloads"]["inference"] = [svc]
         plan, tables = run_scenario(data)
         (s,) = tables.summary["inference_services"]
-        per_domain = plan.services[0].capacity_tokens_per_s_per_domain * 86400
+        # the plan's capacity, as far as the request level still meets the targets on it
+        ps = plan.services[0]
+        assert ps.slo is not None
+        share = load_at_slo(np.array(ps.slo.loads), np.array(ps.slo.attainment))
+        assert 0.5 < share <= 1.5
+        per_domain = ps.capacity_tokens_per_s_per_domain * share * 86400
         assert s["capacity_tokens_per_day_per_domain"] == pytest.approx(per_domain)
         mw = plan.hw_specs[0].domain_power_w / 1e6
         assert s["capacity_tokens_per_day_per_mw"] == pytest.approx(per_domain / mw)
@@ -194,3 +201,13 @@ def test_a_service_passes_over_a_type_the_earlier_services_fill(
         data["workloads"]["inference"][i]["demand"]["mean_requests_per_s"] = racks * per_rack
     plan = plan_of(data)
     assert [plan.hw_names[s.hw_index] for s in plan.services] == ["vr200_nvl144", "gb200_nvl72"]
+
+
+def test_capacity_at_slo_is_where_the_request_level_meets_the_targets() -> None:
+    """By hand: attainment 1.0 / 0.995 / 0.97 at loads 0.5 / 1.0 / 1.15 crosses 0.99 a fifth of
+    the way from 1.0 to 1.15; a table that misses at its lightest load has none; one that never
+    misses holds to its last load."""
+    loads = np.array([0.5, 1.0, 1.15])
+    assert load_at_slo(loads, np.array([1.0, 0.995, 0.97])) == pytest.approx(1.03)
+    assert load_at_slo(loads, np.array([0.98, 0.9, 0.5])) == 0.0
+    assert load_at_slo(loads, np.array([1.0, 1.0, 0.999])) == 1.15

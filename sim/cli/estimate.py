@@ -82,6 +82,17 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _spread(text: str) -> float:
+    """A coefficient of variation, in [0, 10] as the scenario's ``serving.input_cv``."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 10.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 10], got {text[:40]!r}")
+    return value
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "estimate",
@@ -126,6 +137,20 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--reasoning", type=_non_negative, default=0, help="reasoning tokens (also generated)"
     )
     s.add_argument("--cache-hit", type=_fraction, default=0.0, help="prompt-cache hit rate [0, 1)")
+    s.add_argument(
+        "--max-seqs",
+        type=_positive,
+        default=None,
+        help="most sequences in flight per replica (default: 4,096, TensorRT-LLM's ceiling;"
+        " a scenario's serving.max_seqs defaults to vLLM's 1,024)",
+    )
+    s.add_argument(
+        "--input-cv",
+        type=_spread,
+        default=None,
+        help="spread of prompt lengths, lognormal cv (default 0: every prompt --input long; a"
+        " scenario's serving.input_cv defaults to 0.53, the Azure trace's)",
+    )
     s.add_argument("--ttft", default=None, help="p99 time-to-first-token target, e.g. 2s")
     s.add_argument("--tpot", default=None, help="p99 time-per-output-token target, e.g. 200ms")
     s.add_argument(
@@ -363,6 +388,12 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, _Deployment]:
         "kv_cache": args.kv_cache or "reserved",
         "runtime": args.runtime or "fused",
     }
+    # the fleet plans with a scenario's serving settings; here they are given, or the model's
+    # own defaults (no cap below the engine's ceiling, prompts of one length)
+    if args.max_seqs is not None:
+        common["max_seqs"] = args.max_seqs
+    if args.input_cv is not None:
+        common["input_cv"] = args.input_cv
     if other is not None:
         est = estimate_serving(model, hw, args.precision, prefill_hw=other, **common)
         replicas = _replicas(args.gpus, est)

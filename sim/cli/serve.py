@@ -256,6 +256,8 @@ def _run(args: argparse.Namespace, out: Console) -> int:
             "arrivals": arrivals,
             # requests whose prompt and output exceed the model's context are cut to fit
             "context_clipped_share": ps.context_clipped_share,
+            # the fleet's give-up rule, which this request level does not simulate
+            "client_timeout_s": v.client_timeout_s,
             "service": {
                 "name": v.name,
                 "model": model.display_name or str(v.model),
@@ -341,8 +343,14 @@ def _print(out: Console, s: dict[str, Any], folder: Path) -> None:
             ""
             if pool is None
             else f", behind {pool['instances_per_replica']:.2f} prefill instances of"
-            f" {pool['devices_per_instance']:g} parts"
+            f" {pool['devices_per_instance']:g}"
+            f" {'GPUs' if svc['replica_kind'] == 'gpu_prefill' else 'companion parts'}"
         ),
+    )
+    # the request level has no client timeout: it is the fleet's give-up rule
+    t.add_row(
+        "client timeout",
+        f"not simulated here (requests wait; the fleet gives up past {s['client_timeout_s']:g} s)",
     )
     if s["context_clipped_share"] > 0.01:
         t.add_row(

@@ -56,7 +56,9 @@ from sim.perf.common import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_SEQS",
     "KV_CACHE_POLICIES",
+    "MAX_BATCH",
     "PREFILL_MODES",
     "SERVING_RUNTIMES",
     "DomainMix",
@@ -70,6 +72,14 @@ __all__ = [
 ]
 
 MAX_BATCH = 4096  # engines cap in-flight sequences (TensorRT-LLM max_batch_size is 2,048-4,096)
+
+#: Most sequences a serving replica runs at once by default: vLLM's ``max_num_seqs`` on GPUs of
+#: 70 GiB or more (network-and-serving.md B1). A scenario service's ``serving.max_seqs`` (whose
+#: default is this) caps both the fluid plan's batch (:func:`estimate_inference` ``max_seqs``)
+#: and the request level's running batch (:class:`sim.serving.simulator.EngineOptions`), so the
+#: two levels plan and run the same batch. Without it (``aifactory estimate``, the validation
+#: cases) the perf model caps the batch at :data:`MAX_BATCH`, TensorRT-LLM's.
+DEFAULT_MAX_SEQS = 1024
 
 #: How a serving engine sizes its KV cache per request (docs/performance-model.md, "KV cache").
 KV_CACHE_POLICIES = ("reserved", "paged")
@@ -99,6 +109,8 @@ class InferenceEstimate:
     requests_per_s_per_replica: float = 0.0
     prefill_gpus_per_replica: float = 0.0
     max_batch_kv: int = 0
+    #: the engine's cap on sequences in flight the batch was chosen under (``max_seqs``)
+    max_seqs: int = 0
     kv_cache_bytes_per_replica: float = 0.0
     limited_by: str = ""
     meets_targets: bool = True
@@ -126,6 +138,15 @@ class _Replica:
     prefill_hw: HardwareSpec | PrefillAccelerator | None
     kv_cache: str = "reserved"
     runtime: str = "fused"
+    max_seqs: int = MAX_BATCH  # the engine's cap on sequences in flight
+    #: coefficient of variation of prompt lengths (lognormal around ``input_tokens``, clipped at
+    #: the model's context window as the request level draws them); 0: every prompt the mean
+    input_cv: float = 0.0
+
+    @property
+    def prompt_moments(self) -> tuple[float, float]:
+        """``(E[L] / mean, E[L^2] / mean^2)`` of the prompt lengths :func:`prompt_moments`."""
+        return prompt_moments(self.input_tokens, self.input_cv, self.model.max_seq_len - 1)
 
     @property
     def fused(self) -> bool:
@@ -247,35 +268,84 @@ def _gemm_time(r: _Replica, tokens: float, hw_peak: float, hbm_bw: float, gpus: 
     return math.hypot(t_mem, t_flops) + kernels * fixed
 
 
-def _prefill_attention_flops(r: _Replica, tokens: float) -> float:
-    """Causal attention FLOPs of ``tokens`` prefill tokens of ``input_tokens``-long prompts."""
+def prompt_moments(mean: float, cv: float, max_len: float) -> tuple[float, float]:
+    """``(E[L] / mean, E[L^2] / mean^2)`` of prompt lengths ``L = min(X, max_len)``, ``X``
+    lognormal of mean ``mean`` and coefficient of variation ``cv`` (the request level's draw,
+    ``sim/serving/workload.py``: Azure's spread, clipped at the context window).
+
+    Prefill work per request is ``a L + b L^2`` (weight GEMMs, then causal attention), so its
+    mean over requests is ``a E[L] + b E[L^2]``, not the work of a mean-length prompt: at the
+    Azure spread (cv 0.53) ``E[L^2] = 1.28 mean^2`` before clipping. Closed form: for ``X =
+    exp(N(mu, s^2))``, ``E[X^k; X < M] = exp(k mu + k^2 s^2 / 2) Phi((ln M - mu - k s^2) / s)``.
+    """
+    if cv <= 0.0 or mean <= 0.0:
+        x = min(mean, max_len) / mean if mean > 0 else 1.0
+        return x, x * x
+    s2 = math.log1p(cv * cv)
+    s = math.sqrt(s2)
+    mu = math.log(mean) - s2 / 2.0
+    lm = math.log(max(max_len, 1.0))
+
+    def phi(z: float) -> float:
+        return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+    above = 1.0 - phi((lm - mu) / s)
+    m1 = mean * phi((lm - mu - s2) / s) + max_len * above
+    m2 = math.exp(2.0 * mu + 2.0 * s2) * phi((lm - mu - 2.0 * s2) / s) + max_len**2 * above
+    return m1 / mean, m2 / (mean * mean)
+
+
+def _prefill_attention_flops(r: _Replica, requests: float) -> float:
+    """Causal attention FLOPs of prefilling ``requests`` prompts of the service's length mix:
+    ``2 L w x prompt x new tokens`` per request at the mean length, times ``E[L^2] / mean^2``
+    (:func:`prompt_moments`: attention grows with the square of the prompt)."""
     m = r.model
-    return 2.0 * m.layers * m.attention_width * r.input_tokens * tokens
+    sq = r.prompt_moments[1]
+    return 2.0 * m.layers * m.attention_width * r.input_tokens * r.prefill_tokens * sq * requests
 
 
-def _iteration(r: _Replica, batch: int) -> tuple[float, dict[str, float]]:
-    """Time of one decode iteration with ``batch`` sequences (plus piggybacked prefill)."""
+@dataclass(frozen=True)
+class DecodeAttention:
+    """Decode attention of one iteration of a replica: ``fixed_s + s_per_sequence x seqs +
+    s_per_context_token x context tokens`` for ``seqs`` decoding sequences holding that many
+    tokens of KV cache in total (nothing when none decodes). The KV read at the part's measured
+    HBM efficiency, sharded over the replica's GPUs; each layer's kernel also has a fixed cost
+    and one per sequence (measured at an empty cache, catalog ``efficiency.decode_attention_*``),
+    paid on every GPU of the replica. The one definition both levels use: the fluid iteration
+    (:func:`_iteration`, at the mean context) and the request level's step model
+    (``sim/serving/steps.py``, at the contexts in flight)."""
+
+    fixed_s: float
+    s_per_sequence: float
+    s_per_context_token: float
+
+    def time(self, seqs: float, context_tokens: float) -> float:
+        if seqs <= 0:
+            return 0.0
+        return self.fixed_s + self.s_per_sequence * seqs + self.s_per_context_token * context_tokens
+
+
+def _decode_attention(r: _Replica) -> DecodeAttention:
+    eff = r.hw.efficiency
+    layers = r.model.layers
+    return DecodeAttention(
+        fixed_s=layers * eff.decode_attention_latency_s,
+        s_per_sequence=layers * eff.decode_attention_per_sequence_s,
+        s_per_context_token=r.kv_bytes_per_token
+        / r.gpus
+        / (r.hw.hbm_bandwidth_bytes_per_s * eff.hbm),
+    )
+
+
+def _token_time(r: _Replica, tokens: float) -> tuple[float, float, float]:
+    """The terms of an iteration that scale with its ``tokens`` (decode and prefill alike): the
+    weight GEMMs (:func:`_gemm_time`), the tensor-parallel all-reduces (2 per layer) and the
+    expert all-to-all (FP8 dispatch and combine per MoE layer); ``(gemm, tp, ep)`` seconds. The
+    request level tabulates their sum per token count (``sim/serving/steps.py``)."""
     m, hw = r.model, r.hw
-    peak = peak_flops(hw, r.precision)
-    peak_attn = _bf16_peak(hw)
-    prefill = 0.0 if r.disaggregated else batch * r.prefill_tokens / r.gen_tokens
-    tokens = batch + prefill
-    t_gemm = _gemm_time(r, tokens, peak, hw.hbm_bandwidth_bytes_per_s, r.gpus)
-    kv_shards = r.gpus
-    t_kv = (
-        batch
-        * r.mean_context
-        * r.kv_bytes_per_token
-        / kv_shards
-        / (hw.hbm_bandwidth_bytes_per_s * hw.efficiency.hbm)
+    t_gemm = _gemm_time(
+        r, tokens, peak_flops(hw, r.precision), hw.hbm_bandwidth_bytes_per_s, r.gpus
     )
-    # each layer's decode-attention kernel also has a fixed cost and one per sequence (measured
-    # at an empty cache, catalog efficiency.decode_attention_*), paid on every GPU of the replica
-    eff = hw.efficiency
-    t_kv += m.layers * (
-        eff.decode_attention_latency_s + eff.decode_attention_per_sequence_s * batch
-    )
-    t_pattn = _prefill_attention_flops(r, prefill) / r.gpus / (peak_attn * hw.efficiency.attention)
     act = tokens * m.hidden_size * 2.0
     t_tp = 2.0 * m.layers * all_reduce_time_s(act, r.tp, hw, r.tp) if r.tp > 1 else 0.0
     t_ep = 0.0
@@ -283,6 +353,20 @@ def _iteration(r: _Replica, batch: int) -> tuple[float, dict[str, float]]:
         moe_layers = m.layers - m.dense_layers
         a2a = tokens / r.gpus * m.experts_per_token * m.hidden_size * 1.0  # FP8 dispatch
         t_ep = 2.0 * moe_layers * all_to_all_time_s(a2a, r.ep, hw, r.gpus)
+    return t_gemm, t_tp, t_ep
+
+
+def _iteration(r: _Replica, batch: int) -> tuple[float, dict[str, float]]:
+    """Time of one decode iteration with ``batch`` sequences (plus piggybacked prefill)."""
+    hw = r.hw
+    peak_attn = _bf16_peak(hw)
+    # prefill admitted per iteration: batch / generated requests, of E[L] tokens each
+    admitted = 0.0 if r.disaggregated else batch / r.gen_tokens
+    prefill = admitted * r.prefill_tokens * r.prompt_moments[0]
+    tokens = batch + prefill
+    t_gemm, t_tp, t_ep = _token_time(r, tokens)
+    t_kv = _decode_attention(r).time(batch, batch * r.mean_context)
+    t_pattn = _prefill_attention_flops(r, admitted) / r.gpus / (peak_attn * hw.efficiency.attention)
     t = t_gemm + t_kv + t_pattn + t_tp + t_ep + cal.DECODE_STEP_OVERHEAD_S
     return t, {"gemm_s": t_gemm, "kv_read_s": t_kv, "prefill_attention_s": t_pattn, "tp_s": t_tp}
 
@@ -322,7 +406,7 @@ def _prefill_time(r: _Replica, devices: float) -> float:
     """Time to prefill one request alone on ``devices`` prefill devices (compute-bound)."""
     peak = _prefill_peak(r)
     m = r.model
-    tokens = max(r.prefill_tokens, 1.0)
+    tokens = max(r.prefill_tokens * r.prompt_moments[0], 1.0)
     w = 2.0 * tokens * m.matmul_params_active / m.layers / max(devices, 1.0)
     # a prefill part that is not a GPU of the catalog (Rubin CPX) has no measured efficiency
     # of its own: it is taken as the replica's GPU generation's
@@ -335,9 +419,7 @@ def _prefill_time(r: _Replica, devices: float) -> float:
         / (peak * gemm_efficiency(w, eff_hw, r.precision, fused=r.fused))
     )
     attn_peak = _bf16_peak(r.hw if r.prefill_hw is None else r.prefill_hw)
-    t_attn = (
-        _prefill_attention_flops(r, tokens) / devices / (attn_peak * eff_hw.efficiency.attention)
-    )
+    t_attn = _prefill_attention_flops(r, 1.0) / devices / (attn_peak * eff_hw.efficiency.attention)
     return t_mm + t_attn
 
 
@@ -454,6 +536,7 @@ def _point(r: _Replica, batch: int, targets: bool) -> InferenceEstimate:
         requests_per_s_per_replica=per_replica / r.gen_tokens,
         prefill_gpus_per_replica=prefill_devices,
         max_batch_kv=r.max_batch_kv,
+        max_seqs=r.max_seqs,
         kv_cache_bytes_per_replica=max(0.0, r.kv_capacity_bytes),
         precision=r.precision.value,
         kv_cache=r.kv_cache,
@@ -474,6 +557,8 @@ def _make_replica(
     prefill_hw: HardwareSpec | PrefillAccelerator | None,
     kv_cache: str = "reserved",
     runtime: str = "fused",
+    max_seqs: int = MAX_BATCH,
+    input_cv: float = 0.0,
 ) -> _Replica:
     if tp < 1 or ep < 1:
         raise PerfError(f"TP and EP must be >= 1 (got TP{tp}, EP{ep})")
@@ -499,6 +584,8 @@ def _make_replica(
         prefill_hw=prefill_hw,
         kv_cache=kv_cache,
         runtime=_check_runtime(runtime),
+        max_seqs=_check_max_seqs(max_seqs),
+        input_cv=_check_cv(input_cv),
     )
     if r.kv_capacity_bytes <= 0 or r.max_batch_kv < 1:
         need = r.weight_bytes / 1e9
@@ -513,13 +600,13 @@ def _make_replica(
 
 def _best_batch(r: _Replica, ttft_s: float | None, tpot_s: float | None) -> InferenceEstimate:
     targets = ttft_s is not None or tpot_s is not None
-    b_max = min(r.max_batch_kv, MAX_BATCH)
+    b_max = min(r.max_batch_kv, r.max_seqs)
 
     def ok(b: int) -> bool:
         pt = _point(r, b, targets)
         return (tpot_s is None or pt.tpot_s <= tpot_s) and (ttft_s is None or pt.ttft_s <= ttft_s)
 
-    limited = "kv_cache" if r.max_batch_kv <= MAX_BATCH else "max_batch"
+    limited = "kv_cache" if r.max_batch_kv <= r.max_seqs else "max_seqs"
     if not ok(b_max):
         if not ok(1):
             pt = _point(r, 1, targets)
@@ -574,6 +661,18 @@ def _check_kv_cache(kv_cache: str) -> str:
     return kv_cache
 
 
+def _check_max_seqs(max_seqs: int) -> int:
+    if max_seqs < 1:
+        raise PerfError(f"max_seqs must be at least 1 (got {max_seqs})")
+    return int(max_seqs)
+
+
+def _check_cv(cv: float) -> float:
+    if not 0.0 <= cv <= 10.0:
+        raise PerfError(f"input_cv must be in [0, 10] (got {cv})")
+    return float(cv)
+
+
 def _check_runtime(runtime: str) -> str:
     if runtime not in SERVING_RUNTIMES:
         raise PerfError(
@@ -607,6 +706,8 @@ def estimate_inference(
     prefill_hw: HardwareSpec | PrefillAccelerator | None = None,
     kv_cache: str = "reserved",
     runtime: str = "fused",
+    max_seqs: int = MAX_BATCH,
+    input_cv: float = 0.0,
 ) -> InferenceEstimate:
     """Best output tokens/s per GPU of one replica that meets the latency targets (if any).
 
@@ -614,8 +715,12 @@ def estimate_inference(
     weights and keeps the one with the most tokens/s per GPU (at equal throughput the smallest).
     Without targets the result is the offline maximum. ``kv_cache`` is how the engine sizes
     the KV cache (:data:`KV_CACHE_POLICIES`, :func:`kv_tokens_per_sequence`); ``runtime`` how
-    it runs quantized layers (:data:`SERVING_RUNTIMES`). Raises :class:`PerfError` if the model
-    does not fit.
+    it runs quantized layers (:data:`SERVING_RUNTIMES`); ``max_seqs`` the engine's cap on
+    sequences in flight (a scenario's ``serving.max_seqs``, :data:`DEFAULT_MAX_SEQS`; the
+    request level caps its running batch at the same); ``input_cv`` the spread of prompt
+    lengths (lognormal, :func:`prompt_moments`: prefill work is the mean over the lengths, not
+    that of a mean-length prompt; 0, the default, is one prompt length). Raises
+    :class:`PerfError` if the model does not fit.
     """
     p = to_precision(precision)
     peak_flops(hw, p)
@@ -641,6 +746,8 @@ def estimate_inference(
                 prefill_hw,
                 kv_cache,
                 runtime,
+                max_seqs,
+                input_cv,
             )
         except PerfError as exc:
             first_error = first_error or exc
@@ -679,6 +786,8 @@ def inference_curve(
     batches: list[int] | None = None,
     kv_cache: str = "reserved",
     runtime: str = "fused",
+    max_seqs: int = MAX_BATCH,
+    input_cv: float = 0.0,
 ) -> list[InferenceEstimate]:
     """Throughput/latency curve: one point per batch size (powers of two up to the KV limit).
 
@@ -701,6 +810,8 @@ def inference_curve(
             prefill_hw=prefill_hw,
             kv_cache=kv_cache,
             runtime=runtime,
+            max_seqs=max_seqs,
+            input_cv=input_cv,
         ).tp
     r = _make_replica(
         model,
@@ -715,8 +826,10 @@ def inference_curve(
         prefill_hw,
         kv_cache,
         runtime,
+        max_seqs,
+        input_cv,
     )
-    b_max = min(r.max_batch_kv, MAX_BATCH)
+    b_max = min(r.max_batch_kv, r.max_seqs)
     if batches is None:
         batches = [2**k for k in range(int(math.log2(b_max)) + 1)]
         if batches[-1] != b_max:
@@ -811,6 +924,8 @@ def mix_domain(
     ep: int = 1,
     kv_cache: str = "reserved",
     runtime: str = "fused",
+    max_seqs: int = MAX_BATCH,
+    input_cv: float = 0.0,
 ) -> DomainMix:
     """The most output tokens/s that ``gpus`` GPUs of ``hw`` (and ``parts`` of its companion
     prefill accelerator, default one domain's pro rata) serve at the latency targets.
@@ -856,6 +971,8 @@ def mix_domain(
         "ep": ep,
         "kv_cache": kv_cache,
         "runtime": runtime,
+        "max_seqs": max_seqs,
+        "input_cv": input_cv,
     }
     colocated: DomainMix | None = None
     if mode in ("colocated", "auto"):

@@ -27,6 +27,7 @@ from sim.catalog.hardware import HardwareSpec, Precision, PrefillAccelerator, ca
 from sim.catalog.models import ModelShape
 from sim.perf.common import PerfError, to_precision
 from sim.perf.inference import (
+    MAX_BATCH,
     DomainMix,
     InferenceEstimate,
     estimate_inference,
@@ -115,6 +116,8 @@ def estimate_serving(
     prefill_hw: HardwareSpec | PrefillAccelerator | None = None,
     kv_cache: str = "reserved",
     runtime: str = "fused",
+    max_seqs: int = MAX_BATCH,
+    input_cv: float = 0.0,
 ) -> InferenceEstimate:
     """A serving estimate from ``backend``, with its provenance filled in.
 
@@ -123,6 +126,10 @@ def estimate_serving(
     output per request) and does not read it. ``runtime`` is how the analytic model's engine
     runs quantized layers (:data:`~sim.perf.SERVING_RUNTIMES`); the measured backend is
     aiconfigurator's composition of its ``torch_flow`` measurements and does not read it.
+    ``max_seqs`` caps the analytic model's batch (the engine's sequences in flight,
+    :data:`~sim.perf.inference.DEFAULT_MAX_SEQS` in a scenario); the measured backend keeps
+    aiconfigurator's own batch sweep. ``input_cv`` is the spread of prompt lengths the analytic
+    model averages prefill work over (:func:`~sim.perf.inference.prompt_moments`).
 
     ``backend="measured"`` needs the catalog names (``model_name``, ``hardware_name``) and takes
     the figures from aiconfigurator; a configuration it does not cover raises
@@ -144,6 +151,8 @@ def estimate_serving(
             prefill_hw=prefill_hw,
             kv_cache=kv_cache,
             runtime=runtime,
+            max_seqs=max_seqs,
+            input_cv=input_cv,
         )
         return _with_provenance(est, hw, precision, runtime)
     if backend != "measured":
@@ -209,6 +218,8 @@ def estimate_domain(
     ep: int = 1,
     kv_cache: str = "reserved",
     runtime: str = "fused",
+    max_seqs: int = MAX_BATCH,
+    input_cv: float = 0.0,
 ) -> DomainMix:
     """What ``gpus`` GPUs of ``hw`` serve, prefilling as ``prefill`` says
     (:func:`sim.perf.inference.mix_domain`): the one function the fleet's plan
@@ -238,6 +249,8 @@ def estimate_domain(
             ep=ep,
             kv_cache=kv_cache,
             runtime=runtime,
+            max_seqs=max_seqs,
+            input_cv=input_cv,
         )
         slots = replica_slots(gpus, hw.domain_gpus, est.replica_gpus)
         return DomainMix(
@@ -273,6 +286,8 @@ def estimate_domain(
         ep=ep,
         kv_cache=kv_cache,
         runtime=runtime,
+        max_seqs=max_seqs,
+        input_cv=input_cv,
     )
     return replace(
         mix,

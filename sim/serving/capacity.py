@@ -530,6 +530,28 @@ def latency_at(table_loads: np.ndarray, row: np.ndarray, load: np.ndarray) -> np
     return ext[np.minimum(k, row.shape[0])]
 
 
+#: the share of requests that meeting p99 latency targets means: a load at which at least this
+#: share meets both targets is within the replica's capacity at its SLO
+P99_ATTAINMENT = 0.99
+
+
+def load_at_slo(table_loads: np.ndarray, table_att: np.ndarray) -> float:
+    """The highest load (share of the fluid capacity) at which the table's attainment is still
+    :data:`P99_ATTAINMENT`, linear between its loads (attainment falls with load): what one
+    replica sustains at its targets by the request level, in units of the capacity the fluid
+    level plans on. 0 when even the lightest load misses; the table's last load when none does."""
+    loads = np.asarray(table_loads, dtype=float)
+    att = np.asarray(table_att, dtype=float)
+    if att[0] < P99_ATTAINMENT:
+        return 0.0
+    below = np.nonzero(att < P99_ATTAINMENT)[0]
+    if below.size == 0:
+        return float(loads[-1])
+    k = int(below[0])  # the first load that misses; the one before it holds
+    a0, a1, l0, l1 = att[k - 1], att[k], loads[k - 1], loads[k]
+    return float(l0 + (a0 - P99_ATTAINMENT) / (a0 - a1) * (l1 - l0))
+
+
 def attainment_at(table_loads: np.ndarray, table_att: np.ndarray, load: np.ndarray) -> np.ndarray:
     """Attainment at ``load`` (shares of the fluid capacity) from a table: linear between its
     loads, the first value below them; beyond the last, the share of requests served falls as

@@ -9,8 +9,9 @@ What it models (the behaviour of vLLM and TensorRT-LLM, network-and-serving.md B
   than ``max_seqs`` sequences run and the KV cache admits them (Sarathi-Serve's stall-free
   batching; vLLM's chunked prefill). A request's last prefill chunk produces its first token.
 * **Iteration time** from the performance model (:mod:`sim.serving.steps`): GEMMs of all the
-  iteration's tokens, the KV read of the decoding sequences' contexts, causal attention of the
-  prefill chunks, a fixed overhead.
+  iteration's tokens, the decoding sequences' attention (KV read of their contexts, and each
+  layer's kernel's fixed and per-sequence cost), causal attention of the prefill chunks, a
+  fixed overhead.
 * **KV cache**, ``reserved``: a request is admitted only if its whole prompt plus its output fits
   beside the reservations of those running; it is never preempted (TensorRT-LLM's
   ``GUARANTEED_NO_EVICT``). ``paged``: admitted when its prompt fits (minus a 1% watermark, vLLM
@@ -49,7 +50,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sim.perf.inference import PrefillCosts
+from sim.perf.inference import DEFAULT_MAX_SEQS, PrefillCosts
 from sim.serving.steps import StepModel
 from sim.serving.workload import Requests
 
@@ -74,7 +75,7 @@ class EngineOptions:
     """The serving engine's scheduler settings (network-and-serving.md B1 defaults)."""
 
     kv_cache: str = "reserved"
-    max_seqs: int = 1024
+    max_seqs: int = DEFAULT_MAX_SEQS  # the fluid plan caps its batch at the same
     max_batched_tokens: int = 8192
 
     def __post_init__(self) -> None:
@@ -166,6 +167,8 @@ def simulate(
     admit_cap = cap * (1.0 - PAGED_WATERMARK) if paged else float(cap)
     gemm = step.gemm_s
     kv_s = step.kv_s_per_token
+    att0 = step.attn_fixed_s  # decode attention: per iteration with a decoding sequence
+    att1 = step.attn_s_per_seq  # and per decoding sequence
     attn_s = step.attn_s_per_unit
     over = step.overhead_s
     T = float(duration_s)
@@ -330,6 +333,8 @@ def simulate(
                 tokens += c
                 chunks.append((i, c))
             t += gemm[tokens] + kv_s * (D + s * n) + attn_s * work + over
+            if s:
+                t += att0 + att1 * s
             j = n
             n += 1
             generated += s
@@ -405,7 +410,7 @@ def simulate(
                 k = room
         if k > jump_cap:
             k = jump_cap
-        a = gemm[s] + over + kv_s * (D + s * n)
+        a = gemm[s] + over + att0 + att1 * s + kv_s * (D + s * n)
         cq = kv_s * s * 0.5
         dt = a * k + cq * k * (k - 1)  # k iterations; each one's contexts are s tokens longer
         stop = T

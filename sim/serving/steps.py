@@ -8,9 +8,14 @@ instead of the mean one:
 
     t = G(decode tokens + prefill tokens)            weight GEMMs (streaming + FLOPs), TP
                                                      all-reduces, expert all-to-all: tabulated
-      + kv_s_per_token  x  context tokens of the decoding sequences     (decode attention, HBM)
+      + A(s, context tokens of the s decoding sequences)                 (decode attention)
       + attn_s_per_unit x  sum over prefill chunks of c (p + c / 2)      (causal prefill attention)
       + DECODE_STEP_OVERHEAD_S                                           (scheduler, sampling)
+
+with ``A(s, K) = attn_fixed_s + attn_s_per_seq x s + kv_s_per_token x K`` when ``s > 0`` (the
+perf model's :class:`~sim.perf.inference.DecodeAttention`: KV read at HBM rate plus each layer's
+kernel's fixed and per-sequence cost) and 0 otherwise. ``G`` and ``A`` are the perf model's own
+functions (``_token_time``, ``_decode_attention``), not copies of their terms.
 
 where a chunk of ``c`` prompt tokens starts at position ``p`` (a cached prefix counts in ``p``:
 its tokens are not recomputed but the new ones attend to them). ``G`` is tabulated once per
@@ -18,9 +23,9 @@ replica shape for every token count up to the per-iteration budget, so the model
 coverage and collective latencies are exact, not linearised. The KV capacity in tokens is the
 perf model's (HBM x usable fraction - workspace - weights) / KV bytes per token.
 
-This module is the only place that touches ``sim/perf/inference.py`` internals (``_make_replica``,
-``_gemm_time``, ``_bf16_peak``), so a change of the perf model shows up here and nowhere else in
-``sim/serving``. Units: seconds, tokens.
+This module is the only place that touches ``sim/perf/inference.py`` internals
+(``_make_replica``, ``_token_time``, ``_decode_attention``, ``_bf16_peak``), so a change of the
+perf model shows up here and nowhere else in ``sim/serving``. Units: seconds, tokens.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from sim.catalog.hardware import HardwareSpec
 from sim.catalog.models import ModelShape
 from sim.perf import calibration as cal
 from sim.perf import inference as _inf
-from sim.perf.common import all_reduce_time_s, all_to_all_time_s, peak_flops, to_precision
+from sim.perf.common import to_precision
 
 __all__ = ["StepModel", "decode_iteration_s", "step_model"]
 
@@ -44,6 +49,8 @@ class StepModel:
 
     gemm_s: tuple[float, ...]  # G(tokens) for tokens = 0 .. len - 1, seconds
     kv_s_per_token: float  # decode attention: seconds per context token read
+    attn_fixed_s: float  # decode attention: seconds per iteration with a decoding sequence
+    attn_s_per_seq: float  # decode attention: seconds per decoding sequence
     attn_s_per_unit: float  # prefill attention: seconds per (token x position)
     overhead_s: float
     kv_capacity_tokens: int
@@ -58,7 +65,13 @@ class StepModel:
 
     def decode_time(self, seqs: int, context_tokens: float) -> float:
         """One pure decode iteration of ``seqs`` sequences holding ``context_tokens`` in total."""
-        return self.gemm_s[seqs] + self.kv_s_per_token * context_tokens + self.overhead_s
+        return (
+            self.gemm_s[seqs]
+            + self.attn_fixed_s
+            + self.attn_s_per_seq * seqs
+            + self.kv_s_per_token * context_tokens
+            + self.overhead_s
+        )
 
 
 #: Step models by shape (model, hardware, precision, TP, EP, budget, runtime), a few per process.
@@ -76,21 +89,7 @@ def _replica(
 
 def _gemm_s(r: _inf._Replica, n: int) -> float:
     """G(n): weight GEMMs, TP all-reduces and expert all-to-all of an ``n``-token iteration."""
-    model, hw = r.model, r.hw
-    t = _inf._gemm_time(
-        r, float(n), peak_flops(hw, r.precision), hw.hbm_bandwidth_bytes_per_s, r.gpus
-    )
-    if r.tp > 1:
-        t += 2.0 * model.layers * all_reduce_time_s(n * model.hidden_size * 2.0, r.tp, hw, r.tp)
-    if r.ep > 1:
-        moe_layers = model.layers - model.dense_layers
-        a2a = n / r.gpus * model.experts_per_token * model.hidden_size * 1.0  # FP8 dispatch
-        t += 2.0 * moe_layers * all_to_all_time_s(a2a, r.ep, hw, r.gpus)
-    return t
-
-
-def _kv_s_per_token(r: _inf._Replica) -> float:
-    return r.kv_bytes_per_token / r.gpus / (r.hw.hbm_bandwidth_bytes_per_s * r.hw.efficiency.hbm)
+    return sum(_inf._token_time(r, float(n)))
 
 
 def decode_iteration_s(
@@ -111,7 +110,8 @@ def decode_iteration_s(
     if seqs < 1:
         raise ValueError(f"a decode iteration needs a sequence, got {seqs}")
     r = _replica(model, hw, precision, int(tp), int(ep), runtime)
-    return _gemm_s(r, int(seqs)) + _kv_s_per_token(r) * context_tokens + cal.DECODE_STEP_OVERHEAD_S
+    attn = _inf._decode_attention(r).time(seqs, context_tokens)
+    return _gemm_s(r, int(seqs)) + attn + cal.DECODE_STEP_OVERHEAD_S
 
 
 def _build(
@@ -126,7 +126,7 @@ def _build(
     p = to_precision(precision)
     r = _replica(model, hw, precision, tp, ep, runtime)
     gemm = np.array([_gemm_s(r, n) for n in range(max_tokens + 1)], dtype=np.float64)
-    kv_s = _kv_s_per_token(r)
+    dec = _inf._decode_attention(r)
     # causal attention: a token at position x costs 4 L w x FLOPs (QK^T and PV, 2 FLOPs per MAC),
     # so a chunk of c tokens from position p costs 4 L w (p c + c^2 / 2) = 4 L w x units
     attn_flops_per_unit = 4.0 * model.layers * model.attention_width
@@ -134,7 +134,9 @@ def _build(
     kv_tokens = int(max(0.0, r.kv_capacity_bytes) // r.kv_bytes_per_token)
     return StepModel(
         gemm_s=tuple(gemm.tolist()),
-        kv_s_per_token=kv_s,
+        kv_s_per_token=dec.s_per_context_token,
+        attn_fixed_s=dec.fixed_s,
+        attn_s_per_seq=dec.s_per_sequence,
         attn_s_per_unit=attn_s,
         overhead_s=cal.DECODE_STEP_OVERHEAD_S,
         kv_capacity_tokens=kv_tokens,

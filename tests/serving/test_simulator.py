@@ -16,10 +16,13 @@ from sim.serving.workload import Requests, SessionShape, poisson_requests, sessi
 
 
 def toy_step(kv_tokens: int = 100_000, max_tokens: int = 512) -> StepModel:
-    """G(n) = 10 ms + 1 ms per token, 1 us per context token, no attention, 2 ms overhead."""
+    """G(n) = 10 ms + 1 ms per token, 1 us per context token, no attention kernel
+    cost, no prefill attention, 2 ms overhead."""
     return StepModel(
         gemm_s=tuple(0.010 + 0.001 * n for n in range(max_tokens + 1)),
         kv_s_per_token=1e-6,
+        attn_fixed_s=0.0,
+        attn_s_per_seq=0.0,
         attn_s_per_unit=0.0,
         overhead_s=0.002,
         kv_capacity_tokens=kv_tokens,
