@@ -4,9 +4,11 @@ Caps in force: the site's grid import (facility power), each hall's IT power cap
 hall's heat-rejection capacity (its IT power is its heat; the capacity derates in the heat under
 ``pue: weather``). After every change of power the controller checks them in O(1): the site
 always, a hall only while its nameplate draw could exceed its limit (never, on a site filled on
-nameplate in cool weather). When one is exceeded it acts ``reaction_time`` later, by the policy
-of ``facility.power_control`` (:mod:`sim.config.power_control`), and checks again at once, so
-power stays above a cap for at most the reaction time unless the policy has nothing left to shed
+nameplate in cool weather), and then only when its IT power changed since the last check
+(:attr:`~sim.engine.power.Power.touched`; every watched hall after new limits or a new
+watch). When one is exceeded it acts ``reaction_time`` later, by the policy of
+``facility.power_control`` (:mod:`sim.config.power_control`), and checks again at once, so power
+stays above a cap for at most the reaction time unless the policy has nothing left to shed
 (every class at the lowest clock, nothing left to pause or preempt, or ``refuse``, which only
 stops new work). While a cap is exceeded, and while anything is shed, no new training job starts.
 When there is headroom again (``release_margin`` below every cap) the controller lifts what it
@@ -95,6 +97,11 @@ class PowerController:
         #: nameplate IT draw of each hall: a hall whose nameplate fits its limits needs no check
         self.nameplate_w = [h.overhead_w + h.n_domains * h.domain_power_w for h in power.halls]
         self.watch = self._halls_to_watch()
+        #: the watch list and limits at the last check (a new list of either: check them all)
+        self._checked_watch: list[int] | None = None
+        self._checked_limits: list[float] | None = None
+        self._watched: set[int] = set()
+        self._watch_all = False  # every hall is watched
         self.pending = False
         #: the controller must look after every change (a hall is watched, something is shed,
         #: or a cap is exceeded); otherwise only facility power above the cap calls it
@@ -102,6 +109,8 @@ class PowerController:
         self.paused: list[Job] = []
         self.announced: list[tuple[float, float]] = []  # (start, cap) of calls given notice
         self.throttled: set[Job] = set()  # jobs this controller slowed, in any phase
+        #: the same jobs by class, then index (the order release lifts them in), once sorted
+        self._throttled_order: list[Job] | None = None
         self.shedding = False  # something is throttled, paused or refused
         self.over_since: float | None = None  # when the site went above its cap
         self.site_over_s = 0.0
@@ -184,9 +193,10 @@ class PowerController:
         self.announced.append((start_s, cap_w))
 
     def _admission_cap(self) -> float:
+        if not self.announced:
+            return self.cap_w
         now = self.env.now
-        if self.announced:
-            self.announced = [(t, c) for t, c in self.announced if t > now]
+        self.announced = [(t, c) for t, c in self.announced if t > now]
         return min([self.cap_w, *(c for _, c in self.announced)])
 
     def set_cap(self, cap_w: float) -> None:
@@ -241,20 +251,33 @@ class PowerController:
             self.over_since = None
         hall_over = False
         watch = self.watch
-        its: list[float] | None = None
+        power = self.power
+        touched = power.touched
         if watch:
             limits = self.limits
             over_since = self.hall_over_since
-            its = self.power.halls_it_w(watch)
-            for h, w in zip(watch, its, strict=True):
-                if w > limits[h] * (1.0 + _RESIDUE):
-                    hall_over = True
+            it = power.fresh_it()
+            if watch is self._checked_watch and limits is self._checked_limits:
+                # the same halls and limits as at the last check: a hall's state can have
+                # changed only if its IT power did
+                halls = touched if self._watch_all else [h for h in touched if h in self._watched]
+            else:
+                halls = watch
+                self._checked_watch, self._checked_limits = watch, limits
+                self._watched = set(watch)
+                self._watch_all = len(self._watched) == len(it)
+            for h in halls:
+                if it[h] > limits[h] * (1.0 + _RESIDUE):
                     if h not in over_since:
                         over_since[h] = now
                 elif h in over_since:
                     since = over_since.pop(h)
                     self.hall_over_s[h] += now - since
                     self.longest_over_s = max(self.longest_over_s, now - since)
+            if over_since:
+                watched = self._watched
+                hall_over = any(h in watched for h in over_since)
+        touched.clear()
         self.watching = bool(
             self.watch
             or self.shedding
@@ -265,23 +288,21 @@ class PowerController:
         )
         if self.pending:
             return
-        if over or hall_over or (self.shedding and self._headroom(its) > 0):
+        if over or hall_over or (self.shedding and self._headroom() > 0):
             self.pending = True
             self.watching = True
             later(self.env, self.cfg.reaction_time_s, self._act)
 
-    def _headroom(self, its: list[float] | None = None) -> float:
+    def _headroom(self) -> float:
         """Facility watts the site could add and stay ``release_margin`` below every cap (a
-        hall's headroom is converted at its facility slope); negative when over. ``its``: the
-        watched halls' IT power now, if the caller has it."""
+        hall's headroom is converted at its facility slope); negative when over."""
         m = 1.0 - self.cfg.release_margin
         room = self.cap_w * m - self.power.site_facility_w
         if self.watch:
             limits, slope = self.limits, self.power.slope
-            if its is None:
-                its = self.power.halls_it_w(self.watch)
-            for h, w in zip(self.watch, its, strict=True):
-                room = min(room, (limits[h] * m - w) * slope[h])
+            it = self.power.fresh_it()
+            for h in self.watch:
+                room = min(room, (limits[h] * m - it[h]) * slope[h])
         return room
 
     # ------------------------------------------------------------------ admission
@@ -296,19 +317,21 @@ class PowerController:
         m = 1.0 - self.cfg.release_margin
         per = self.power.train_w[job.hw]
         add_it = job.domains * per
-        slope = max(self.power.slope) if self.power.slope else 1.0
-        if self.power.site_facility_w + add_it * slope > self._admission_cap() * m:
+        if self.power.site_facility_w + add_it * self.power.max_slope > self._admission_cap() * m:
             return False
         if self.watch:
             limits = self.limits
-            its = self.power.halls_it_w(self.watch)
+            it = self.power.fresh_it()
             # a job whose whole draw fits every watched hall fits wherever its domains are
-            if all(w + add_it <= limits[h] * m for h, w in zip(self.watch, its, strict=True)):
+            for h in self.watch:
+                if it[h] + add_it > limits[h] * m:
+                    break
+            else:
                 return True
             ids = self.fleet.free[job.hw].peek(job.domains)
             counts = np.bincount(self.fleet.domain_hall[ids], minlength=self.fleet.n_halls)
-            for h, w in zip(self.watch, its, strict=True):
-                if counts[h] and (w + counts[h] * per > limits[h] * m):
+            for h in self.watch:
+                if counts[h] and (it[h] + counts[h] * per > limits[h] * m):
                     return False
         return True
 
@@ -460,7 +483,9 @@ class PowerController:
                 for h in halls:
                     left[h] -= j.hall_n[h] * per * (j.power_scale - scale)
             self.training.throttle(j, throughput, scale)
-            self.throttled.add(j)
+            if j not in self.throttled:
+                self.throttled.add(j)
+                self._throttled_order = None
         return got_site, got_hall
 
     def _service_w(
@@ -600,11 +625,17 @@ class PowerController:
             else:
                 blocked_rank = j.class_rank if blocked_rank is None else blocked_rank
         train_w, slope = self.power.train_w, self.power.slope
-        for j in sorted(self.throttled, key=lambda j: (j.class_rank, j.index)):
+        order = self._throttled_order
+        if order is None:
+            order = sorted(self.throttled, key=lambda j: (j.class_rank, j.index))
+        seen = 0  # jobs of the order looked at (those given back all are dropped from it)
+        for j in order:
+            seen += 1
             if j.phase == Phase.DONE or j.power_scale >= 1.0:
                 self.throttled.discard(j)
                 continue
             if room <= 0 or (blocked_rank is not None and j.class_rank > blocked_rank):
+                seen -= 1
                 break
             ws = 0.0  # its full draw above idle in facility watts (_weight, inline)
             if j.phase == Phase.RUNNING:  # else it draws idle: lifting adds power only later
@@ -619,6 +650,8 @@ class PowerController:
             gave = True
             if scale >= 1.0:
                 self.throttled.discard(j)
+        throttled = self.throttled
+        self._throttled_order = [j for j in order[:seen] if j in throttled] + order[seen:]
         if not self.paused and not self.throttled and not self.throttled_services:
             self.shedding = False
         # new work starts only once nothing is paused: a lower class must not start while a

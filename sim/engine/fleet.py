@@ -253,6 +253,7 @@ class Fleet:
         self.holder_of[d] = w.index
         w.held.push1(d)
         w.hall_n[self.hall_of[d]] += 1
+        self.power.holding_changed(w)
         if w.victim:
             self.victims[w.hw][w.class_rank][w] = None
             self.victim_domains[w.hw][w.class_rank] += 1
@@ -269,6 +270,7 @@ class Fleet:
         self.holder[ids] = w.index
         w.held.push(ids)
         self._halls_add(w, ids, +1)
+        self.power.holding_changed(w)
         if w.victim:
             self.victims[w.hw][w.class_rank][w] = None
             self.victim_domains[w.hw][w.class_rank] += k
@@ -286,6 +288,7 @@ class Fleet:
             self.holder[ids] = -1
             self.free[w.hw].push(ids)
             self._halls_add(w, ids, -1)
+            self.power.holding_changed(w)
             if w.victim:
                 self._victim_less(w, k)
             self._gpus(w, -k, now)
@@ -314,6 +317,7 @@ class Fleet:
             w.account_hold(now)
             w.held.remove1(d)
             w.hall_n[self.hall_of[d]] -= 1
+            self.power.holding_changed(w)
             if w.victim:
                 self._victim_less(w, 1)
             self._gpus(w, -1, now)

@@ -26,7 +26,11 @@ service changing its domains or its load (at every control tick, since demand mo
 power is read at any instant with :meth:`Power.hall_it_w`: its training, idle and failed part
 is kept per hall on every change, and the services' load is split over the halls when read,
 because a service's load changes at every tick and its split only when its domains change
-(splitting it eagerly would cost a write per hall per service per tick). The recorded per-hall
+(splitting it eagerly would cost a write per hall per service per tick). Both are kept between
+reads: each hall's sum and each service's load per hall are summed again only after one of their
+parts changed (:meth:`Power.fresh_it`; the fleet calls :meth:`Power.holding_changed` after
+every change of a holding), and the halls changed since the controller last looked are kept
+for it (:attr:`Power.touched`), so it checks only those. The recorded per-hall
 levels are exact all the same: the per-hall part of training, idle and failures is recorded on
 change, each service's domains per hall and its clock's power scale on change, and
 :meth:`Power.hall_levels` combines them with the services' served-tokens levels after the run,
@@ -108,6 +112,7 @@ class Power:
         # facility power of hall h = slope[h] x its IT power + fixed[h]; a constant PUE is the
         # slope with nothing fixed
         self.slope = [pue] * n if climate is None else [s[0] for s in climate.slope]
+        self.max_slope = max(self.slope) if self.slope else 1.0  # the highest hall's slope
         self.fixed_w = [0.0] * n if climate is None else list(climate.fixed_w)
         self.fixed_total_w = sum(self.fixed_w)
         self.failed = [0] * len(halls)
@@ -140,6 +145,21 @@ class Power:
         )
         self._dirty: set[int] = set()
         self._site_dirty = False
+        #: each hall's IT power with the services' load, as :meth:`hall_it_w` sums it, kept
+        #: for the halls not in ``_stale`` (recomputed when read); ``touched``: halls whose IT
+        #: power may have changed since the controller last looked (it empties the set).
+        #: Kept only once something reads them (``_kept``): a run whose controller watches no
+        #: hall pays nothing for them
+        self.it_w = list(self.hall_w)
+        self._kept = False
+        self._stale: set[int] = set()
+        self.touched: set[int] = set()
+        #: each service's load in each hall (``load x domains there / domains held``, 0 where
+        #: it holds none), by its position in :attr:`services`, kept for the services not in
+        #: ``_shares_stale``; its position by its index in the fleet
+        self._shares: list[list[float]] = []
+        self._shares_stale: set[int] = set()
+        self._service_pos: dict[int, int] = {}
         self._depth = 0
         #: told after every change (the power controller, :mod:`sim.engine.control`)
         self.controller: Any = None
@@ -212,6 +232,7 @@ class Power:
         assert c is not None
         self._step = k
         self.slope = [s[k] for s in c.slope]
+        self.max_slope = max(self.slope) if self.slope else 1.0
         for svc in self.services:
             self._service_slope(svc)
         self.ch_climate.set(now, self._climate_row(k))
@@ -233,30 +254,66 @@ class Power:
                 s += self.slope[h] * svc.hall_n[h]
         svc.slope = s / held
 
+    def _share(self, svc: Service) -> list[float]:
+        """``svc``'s load in each hall now: ``load x domains there / domains held``."""
+        out = [0.0] * len(self.halls)
+        held = svc.held.size
+        if held:
+            load = svc.load_w
+            hall_n = svc.hall_n
+            for h in svc.halls:
+                n = hall_n[h]
+                if n:
+                    out[h] = load * n / held
+        return out
+
+    def fresh_it(self) -> list[float]:
+        """Each hall's IT power now (:attr:`it_w`; read-only for the caller): the halls whose
+        parts changed since the last read are summed again, their part without the services
+        then each service's load there, in service order (a service's load there is kept
+        until its load or its domains change)."""
+        if not self._kept:  # the first read: everything is summed, every hall touched
+            self._kept = True
+            self._stale.update(range(len(self.halls)))
+            self.touched.update(range(len(self.halls)))
+            self._shares_stale.update(range(len(self.services)))
+        stale = self._stale
+        if stale:
+            shares = self._shares
+            if self._shares_stale:
+                services = self.services
+                for p in self._shares_stale:
+                    shares[p] = self._share(services[p])
+                self._shares_stale.clear()
+            it, hall_w = self.it_w, self.hall_w
+            for h in stale:
+                w = hall_w[h]
+                for c in shares:
+                    w += c[h]
+                it[h] = w
+            stale.clear()
+        return self.it_w
+
     def hall_it_w(self, h: int) -> float:
         """IT power of hall ``h`` now."""
-        w = self.hall_w[h]
-        for svc in self.services:
-            held = svc.held.size
-            if held and svc.hall_n[h]:
-                w += svc.load_w * svc.hall_n[h] / held
-        return w
+        return self.fresh_it()[h]
 
     def halls_it_w(self, halls: list[int]) -> list[float]:
-        """IT power of each of ``halls`` now: :meth:`hall_it_w` of each (the same sums in the
-        same order), the services looked up once for all (the controller reads its watched
-        halls after every change)."""
-        out = [self.hall_w[h] for h in halls]
-        for svc in self.services:
-            held = svc.held.size
-            if held:
-                load = svc.load_w
-                hall_n = svc.hall_n
-                for k, h in enumerate(halls):
-                    n = hall_n[h]
-                    if n:
-                        out[k] += load * n / held
-        return out
+        """IT power of each of ``halls`` now (:meth:`hall_it_w` of each)."""
+        it = self.fresh_it()
+        return [it[h] for h in halls]
+
+    def holding_changed(self, w: Workload) -> None:
+        """The fleet changed ``w``'s domains (called after every change of its ``hall_n``):
+        a service's load is split by its domains per hall over its domains held, so the
+        share of every hall it spans may change (a job's draw is counted through
+        :meth:`refresh`)."""
+        if self._kept:
+            p = self._service_pos.get(w.index)
+            if p is not None:
+                self._shares_stale.add(p)
+                self._stale.update(w.halls)
+                self.touched.update(w.halls)
 
     # ------------------------------------------------------------------ writing the levels
 
@@ -282,6 +339,9 @@ class Power:
                 if -_RESIDUE_W < x < _RESIDUE_W:
                     x = extra[h] = 0.0  # float residue of adds and subtracts: nothing draws
                 hall_w[h] = self.base_w[h] + x
+            if self._kept:  # these halls are summed again when next read
+                self._stale |= dirty
+                self.touched |= dirty
             dirty.clear()
         sw = self.services_w
         if -_RESIDUE_W < sw < _RESIDUE_W:
@@ -333,7 +393,11 @@ class Power:
             self.flush(now)
 
     def add_service(self, svc: Service) -> None:
+        """Count ``svc``'s load (it has its index in the fleet)."""
+        self._service_pos[svc.index] = len(self.services)
+        self._shares.append([0.0] * len(self.halls))
         self.services.append(svc)
+        self._kept = False  # summed again when next read
         svc.slope = self.pue if self.climate is None else self.slope[0]
         svc.ch_halls = self.rec.row_channel(
             tuple(f"_service_halls.{svc.name}.{h.name}" for h in self.halls),
@@ -357,6 +421,10 @@ class Power:
             return
         self.services_w += load_w - svc.load_w
         svc.load_w = load_w
+        if self._kept:
+            self._shares_stale.add(self._service_pos[svc.index])
+            self._stale.update(svc.halls)
+            self.touched.update(svc.halls)
         self._site_dirty = True
         if not self._depth:
             self.flush(now)
@@ -366,6 +434,10 @@ class Power:
         if load_w != svc.load_w:
             self.services_w += load_w - svc.load_w
             svc.load_w = load_w
+            if self._kept:
+                self._shares_stale.add(self._service_pos[svc.index])
+                self._stale.update(svc.halls)
+                self.touched.update(svc.halls)
             self._site_dirty = True
 
     # ------------------------------------------------------------------ after the run
