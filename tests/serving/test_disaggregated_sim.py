@@ -8,33 +8,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from serving_helpers import OPTS, toy_step
 
 from sim.perf import PrefillCosts
 from sim.serving.simulator import EngineOptions, prefill_pool_ready_s, simulate_disaggregated
-from sim.serving.steps import StepModel
 from sim.serving.workload import Requests, SessionShape, poisson_requests, session_requests
-
-
-def toy_step(kv_tokens: int = 100_000, max_tokens: int = 512) -> StepModel:
-    """G(n) = 10 ms + 1 ms per token, 1 us per context token, no attention kernel
-    cost, no prefill attention, 2 ms overhead
-    (tests/serving/test_simulator.py's)."""
-    return StepModel(
-        gemm_s=tuple(0.010 + 0.001 * n for n in range(max_tokens + 1)),
-        kv_s_per_token=1e-6,
-        attn_fixed_s=0.0,
-        attn_s_per_seq=0.0,
-        attn_s_per_unit=0.0,
-        overhead_s=0.002,
-        kv_capacity_tokens=kv_tokens,
-        replica_gpus=1,
-        tp=1,
-        ep=1,
-        label="toy",
-    )
-
-
-OPTS = EngineOptions(kv_cache="reserved", max_seqs=64, max_batched_tokens=512)
 
 #: 0.1 s + 1 ms per new token, 1 us per (token x position) of attention, 0.1 ms per token moved
 POOL = PrefillCosts(
