@@ -49,6 +49,7 @@ from sim.contract import (
     PretrainingRunSummary,
     ReliabilitySummary,
     RunFacts,
+    ServiceFacts,
     ServiceSummary,
     Summary,
     entity_column,
@@ -472,22 +473,27 @@ def _requests(traces: pd.DataFrame, service: str) -> dict[str, float]:
     return out
 
 
+def _service_facts(facts: RunFacts, service: str) -> ServiceFacts | None:
+    """The run facts of ``service`` (None for a service the facts do not list)."""
+    return next((s for s in facts["services"] if s["name"] == service), None)
+
+
 def _engine_of(facts: RunFacts, service: str) -> tuple[str, str, str] | None:
     """(KV-cache policy, serving runtime, prefill) ``service``'s capacity was estimated with,
     from the run facts (None for facts made by hand or by older runs)."""
-    for s in facts["services"]:
-        if s["name"] == service and s.get("runtime"):
-            return s.get("kv_cache", ""), s["runtime"], s.get("prefill", "colocated")
-    return None
+    s = _service_facts(facts, service)
+    if s is None or not s.get("runtime"):
+        return None
+    return s.get("kv_cache", ""), s["runtime"], s.get("prefill", "colocated")
 
 
 def _provenance(facts: RunFacts, service: str) -> tuple[str, str] | None:
     """(provenance, source) of ``service``'s capacity from the run facts (None for facts made
     by hand)."""
-    for s in facts["services"]:
-        if s["name"] == service and "capacity_provenance" in s:
-            return s["capacity_provenance"], s.get("capacity_source", "")
-    return None
+    s = _service_facts(facts, service)
+    if s is None or "capacity_provenance" not in s:
+        return None
+    return s["capacity_provenance"], s.get("capacity_source", "")
 
 
 def _capacity(facts: RunFacts, service: str, peak_gpus: float) -> tuple[float, float, float] | None:
@@ -498,15 +504,15 @@ def _capacity(facts: RunFacts, service: str, peak_gpus: float) -> tuple[float, f
     power, and with the most domains it held (``peak_gpus`` / domain GPUs). Capacity, not
     demand: generations compare on what they could serve. None for facts made by hand without
     the domain power, and for targets whose attainment is not estimated."""
-    for s in facts["services"]:
-        if s["name"] == service and "domain_power_w" in s:
-            share = s.get("slo_capacity_share", 1.0)
-            if not isinstance(share, float | int):
-                return None  # targets whose attainment is not estimated: no capacity at them
-            per_domain = s["capacity_tokens_per_s_per_domain"] * share * DAY_S
-            peak = peak_gpus / s["domain_gpus"] if math.isfinite(peak_gpus) else 0.0
-            return per_domain, per_domain / (s["domain_power_w"] / 1e6), per_domain * peak
-    return None
+    s = _service_facts(facts, service)
+    if s is None or "domain_power_w" not in s:
+        return None
+    share = s.get("slo_capacity_share", 1.0)
+    if not isinstance(share, float | int):
+        return None  # targets whose attainment is not estimated: no capacity at them
+    per_domain = s["capacity_tokens_per_s_per_domain"] * share * DAY_S
+    peak = peak_gpus / s["domain_gpus"] if math.isfinite(peak_gpus) else 0.0
+    return per_domain, per_domain / (s["domain_power_w"] / 1e6), per_domain * peak
 
 
 def _hall_energy(traces: pd.DataFrame, hall: str) -> dict[str, float]:
@@ -753,14 +759,8 @@ def summarize(
                 )
             else:
                 att = svc["slo_attainment"]
-                at_slo = next(
-                    (
-                        f.get("slo_capacity_share")
-                        for f in facts["services"]
-                        if f["name"] == r["name"]
-                    ),
-                    None,
-                )
+                sf = _service_facts(facts, str(r["name"]))
+                at_slo = None if sf is None else sf.get("slo_capacity_share")
                 if att is not None and att < SLO_WARNING_ATTAINMENT:
                     head = (
                         f"inference service {r['name']}: only {att:.1%} of its requests met"
@@ -785,14 +785,8 @@ def summarize(
                             " aifactory serve-sim"
                         )
                     warnings.append(head + why)
-        clipped = next(
-            (
-                float(f.get("context_clipped_share", 0.0))
-                for f in facts["services"]
-                if f["name"] == r["name"]
-            ),
-            0.0,
-        )
+        sf = _service_facts(facts, str(r["name"]))
+        clipped = 0.0 if sf is None else float(sf.get("context_clipped_share", 0.0))
         if clipped > CONTEXT_WARNING_SHARE:
             warnings.append(
                 f"inference service {r['name']}: {clipped:.1%} of its requests (the long tail of"

@@ -134,19 +134,20 @@ class Autoscaler:
                 desired = svc.desired = target
             if svc.held.size != desired:
                 self._scale(svc, desired)
-            # power of the held domains at the rate they serve (this tick's demand, or their
-            # whole capacity while a backlog drains)
-            load = self._serve(svc) / svc.capacity_per_domain
-            power.service_load_in_batch(svc, power.infer_w[svc.hw] * svc.power_scale * load)
+            power.service_load_in_batch(svc, self._draw_w(svc))
         power.flush(self.env.now)
         if group[0].tick + 1 < n_ticks:
             later(self.env, interval, partial(self._tick_group, group, interval, n_ticks))
 
+    def _draw_w(self, svc: Service) -> float:
+        """Watts above idle of ``svc``'s held domains at the rate they serve from now (this
+        tick's demand, or their whole capacity while a backlog drains)."""
+        load = self._serve(svc) / svc.capacity_per_domain
+        return self.power.infer_w[svc.hw] * svc.power_scale * load
+
     def _load(self, svc: Service) -> None:
         """Power draw of the held domains at the rate they serve now."""
-        load = self._serve(svc) / svc.capacity_per_domain
-        w = self.power.infer_w[svc.hw] * svc.power_scale * load
-        self.power.set_service_load(svc, w, self.env.now)
+        self.power.set_service_load(svc, self._draw_w(svc), self.env.now)
 
     def _serve(self, svc: Service) -> float:
         """Bring ``svc``'s backlog up to now at the demand and capacity in force until now,
