@@ -767,7 +767,7 @@ def summarize(
                         " their latency targets although demand stayed within the capacity it"
                         f" held (below {SLO_WARNING_ATTAINMENT:.0%}): "
                     )
-                    if isinstance(at_slo, float | int) and at_slo > 0.0:
+                    if isinstance(at_slo, float | int) and 0.0 < at_slo < 1.0:
                         # the request level holds the targets up to part of the plan: the plan
                         # (the performance model's capacity) promises more than the requests get
                         why = (
@@ -775,6 +775,16 @@ def summarize(
                             f" {at_slo:.0%} of the capacity they were planned at (the request"
                             " level), and the autoscaler fills them further; lower max_load,"
                             " or check with aifactory serve-sim"
+                        )
+                    elif isinstance(at_slo, float | int) and at_slo >= 1.0:
+                        # the replicas hold the targets on the whole plan: what missed was the
+                        # time demand spent above it and the backlog that left
+                        why = (
+                            "its replicas meet them on the whole capacity they were planned at"
+                            " (the request level), so the misses come from the intervals when"
+                            f" demand exceeded it ({over:.1%} of the run) and the backlog they"
+                            " left, whose wait counts against the TTFT target; give it more"
+                            " domains or a lower max_load, or check with aifactory serve-sim"
                         )
                     else:
                         # out of reach of the request mix itself (a 2 s TTFT for the longest

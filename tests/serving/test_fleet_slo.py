@@ -185,3 +185,37 @@ def test_context_clipped_share_is_what_the_request_level_cuts() -> None:
     assert share == approx(cut, abs=0.02)
     assert 0.15 < share < 0.3
     assert context_clipped_share(294, 274, 4096) < 0.01  # MLPerf's lengths on a 4k model
+
+
+@pytest.mark.parametrize(
+    ("share", "says"),
+    [
+        (0.6, "meet them only up to 60% of the capacity they were planned at"),
+        (1.0, "meet them on the whole capacity they were planned at"),
+        (0.0, "beyond what this request mix gets even on a lightly loaded replica"),
+    ],
+)
+def test_low_attainment_within_capacity_says_why(
+    tiny_scenario: Builder, run_scenario: Run, share: float, says: str
+) -> None:
+    """The low-attainment warning of a service that stayed within its capacity names the cause
+    the request level's ``slo_capacity_share`` points at: a plan the replicas hold only in part
+    (the plan over-promises), a plan they hold whole (the misses are the backlog's), targets out
+    of reach of the request mix. A small run's tables, with its facts and attainment set."""
+    from sim.analysis import summarize
+    from sim.runner import run_facts
+
+    svc = _svc(1.0)
+    del svc["ttft"], svc["tpot"]  # no table to build: the facts below say what it would say
+    plan, t = run_scenario(tiny_scenario(duration="6 h", inference=[svc]))
+    facts = run_facts(plan)
+    facts["services"][0]["slo_capacity_share"] = share
+    jobs = t.jobs.copy()
+    jobs.loc[jobs["name"] == "chat", "slo_attainment"] = 0.5
+    assert (t.traces["service.chat.over_capacity"] == 0).all()
+    warnings = summarize(t.traces, t.events, jobs, facts)["warnings"]
+    (warning,) = [w for w in warnings if w.startswith("inference service chat")]
+    assert "only 50.0% of its requests met their latency targets" in warning
+    assert says in warning
+    others = {0.6: "only up to", 1.0: "on the whole capacity", 0.0: "lightly loaded"}
+    assert sum(v in warning for v in others.values()) == 1
