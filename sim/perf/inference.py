@@ -364,12 +364,21 @@ class GenerationMix:
 
 
 def _prefill_attention_flops(r: _Replica, requests: float) -> float:
-    """Causal attention FLOPs of prefilling ``requests`` prompts of the service's length mix:
-    ``2 L w x prompt x new tokens`` per request at the mean length, times ``E[L^2] / mean^2``
-    (:func:`prompt_moments`: attention grows with the square of the prompt)."""
+    """Causal attention FLOPs of prefilling ``requests`` prompts of the service's length mix.
+
+    The new tokens of a prompt of ``P`` tokens whose first ``h P`` come from the prompt cache
+    sit at positions ``h P .. P`` and each attends to every position before it, cached ones
+    included: ``4 L w x integral of p dp = 2 L w P^2 (1 - h)(1 + h)`` per request (the request
+    level's ``4 L w (p c + c^2 / 2)`` per chunk of ``c`` tokens from position ``p``, summed over
+    a prompt's chunks, ``sim/serving/steps.py``), times ``E[L^2] / mean^2`` over the length mix
+    (:func:`prompt_moments`: attention grows with the square of the prompt). Without a cache
+    hit this is ``2 L w P^2``; the rule before dropped the ``(1 + h)``, the attention of the new
+    tokens to the cached prefix."""
     m = r.model
     sq = r.prompt_moments[1]
-    return 2.0 * m.layers * m.attention_width * r.input_tokens * r.prefill_tokens * sq * requests
+    new = r.prefill_tokens  # (1 - h) P
+    hit = 1.0 - new / r.input_tokens
+    return 2.0 * m.layers * m.attention_width * r.input_tokens * new * (1.0 + hit) * sq * requests
 
 
 @dataclass(frozen=True)
