@@ -424,11 +424,12 @@ TABLE_DRAWS = CAPACITY_DRAWS
 #: there (each costs as much as the first). Measured on the services above
 #: (``benchmarks/slo_table.py --all-draws``, every draw at every load): at every load up to 1,
 #: the loads the fleet reads (what the replicas serve over the capacity they hold), the table
-#: is within 0.0002 of the mean of all four draws, far inside the 0.01 margin that
+#: is within 0.00011 of the mean of all four draws, far inside the 0.01 margin that
 #: :func:`load_at_slo` reads; past the knee a first draw with almost none on time does not
-#: settle the others (DeepSeek-R1 at 1.3x: 0.0009 against a mean of 0.0215), rows that only
-#: extend the table beyond what the fleet reads. The extra draws go to the two or three loads
-#: around the knee: 1.5x the cost of one draw, where every draw at every load costs 4.1x.
+#: settle the others (the smoke tier at 1.3x: 0.0000 against a mean of 0.0006; DeepSeek-R1 on
+#: an earlier model, 0.0009 against 0.0215), rows that only extend the table beyond what the
+#: fleet reads. The extra draws go to the two or three loads around the knee: 1.6x the cost of
+#: one draw, where every draw at every load costs 4.0x.
 TABLE_SETTLED = 1e-3
 
 
