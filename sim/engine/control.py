@@ -35,6 +35,7 @@ between changes (:meth:`PowerController.stats`).
 
 from __future__ import annotations
 
+from bisect import insort
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,12 @@ _ROUNDS = 8  # actions in one go while a cap is still exceeded (each sheds what 
 #: limit (3e-8 W on a 197 MW hall); acting on that re-set every job of the class to a clock
 #: differing in the 16th digit, round after round, and slowed the classes above by as much
 _RESIDUE = 1e-12
+
+
+def _release_key(job: Job) -> tuple[int, int]:
+    """The order release lifts throttled jobs in: the highest class, then the lowest index,
+    first."""
+    return job.class_rank, job.index
 
 
 def clock_throughput(clock: float, compute_bound_share: float) -> float:
@@ -109,7 +116,8 @@ class PowerController:
         self.paused: list[Job] = []
         self.announced: list[tuple[float, float]] = []  # (start, cap) of calls given notice
         self.throttled: set[Job] = set()  # jobs this controller slowed, in any phase
-        #: the same jobs by class, then index (the order release lifts them in), once sorted
+        #: the same jobs by class, then index (the order release lifts them in), once sorted;
+        #: a job throttled anew is inserted in its place
         self._throttled_order: list[Job] | None = None
         self.shedding = False  # something is throttled, paused or refused
         self.over_since: float | None = None  # when the site went above its cap
@@ -256,24 +264,25 @@ class PowerController:
         if watch:
             limits = self.limits
             over_since = self.hall_over_since
-            it = power.fresh_it()
             if watch is self._checked_watch and limits is self._checked_limits:
                 # the same halls and limits as at the last check: a hall's state can have
-                # changed only if its IT power did
+                # changed only if its IT power did (none did: nothing to sum or compare)
                 halls = touched if self._watch_all else [h for h in touched if h in self._watched]
             else:
                 halls = watch
                 self._checked_watch, self._checked_limits = watch, limits
                 self._watched = set(watch)
-                self._watch_all = len(self._watched) == len(it)
-            for h in halls:
-                if it[h] > limits[h] * (1.0 + _RESIDUE):
-                    if h not in over_since:
-                        over_since[h] = now
-                elif h in over_since:
-                    since = over_since.pop(h)
-                    self.hall_over_s[h] += now - since
-                    self.longest_over_s = max(self.longest_over_s, now - since)
+                self._watch_all = len(self._watched) == len(power.halls)
+            if halls:
+                it = power.fresh_it()
+                for h in halls:
+                    if it[h] > limits[h] * (1.0 + _RESIDUE):
+                        if h not in over_since:
+                            over_since[h] = now
+                    elif h in over_since:
+                        since = over_since.pop(h)
+                        self.hall_over_s[h] += now - since
+                        self.longest_over_s = max(self.longest_over_s, now - since)
             if over_since:
                 watched = self._watched
                 hall_over = any(h in watched for h in over_since)
@@ -382,10 +391,8 @@ class PowerController:
     def _weight(self, job: Job, halls: dict[int, float]) -> tuple[float, float]:
         """Full training draw above idle of ``job`` that counts for the site cap (facility
         watts) and for the halls over their limits (IT watts)."""
-        per = self.power.train_w[job.hw]
-        site = sum(job.hall_n[h] * per * self.power.slope[h] for h in job.halls)
-        hall = sum(job.hall_n[h] * per for h in halls)
-        return site, hall
+        site, its = self.power.weights(job)
+        return site, sum(its[h] for h in halls)
 
     def _shed(self, site_w: float, halls: dict[int, float]) -> bool:
         """Shed at least the excess by the policy ladder, class by class from the lowest: each
@@ -435,30 +442,26 @@ class PowerController:
         The class's jobs are spread unevenly over the halls, so a clock found from the halls'
         summed excess alone falls short in the hall most over (and took another round)."""
         cfg = self.cfg
+        weigh = self.power.weights  # kept per job until its domains or the slopes change
         full_site = full_hall = now_site = now_hall = 0.0
-        train_w, slope = self.power.train_w, self.power.slope
         full_h = dict.fromkeys(halls, 0.0)
         now_h = dict.fromkeys(halls, 0.0)
         weights = []
-        for j in jobs:  # _weight of each, inline (the same sums)
-            per = train_w[j.hw]
-            hall_n = j.hall_n
+        for j in jobs:
+            ws, its = weigh(j)
             ps = j.power_scale
-            ws = wh = 0.0
-            for h in j.halls:
-                ws += hall_n[h] * per * slope[h]
+            wh = 0.0
             for h in halls:
-                w = hall_n[h] * per
-                wh += w
+                w = its[h]
                 if w:
+                    wh += w
                     full_h[h] += w
                     now_h[h] += w * ps
-            weights.append((ws, wh))
-        for j, (ws, wh) in zip(jobs, weights, strict=True):
+            weights.append((ws, wh, its))
             full_site += ws
             full_hall += wh
-            now_site += ws * j.power_scale
-            now_hall += wh * j.power_scale
+            now_site += ws * ps
+            now_hall += wh * ps
         targets = [cfg.min_clock**3]
         if need_site > 0 and full_site > 0:
             targets.append((now_site - need_site) / full_site)
@@ -471,21 +474,24 @@ class PowerController:
         clock = scale ** (1.0 / 3.0)
         got_site = got_hall = 0.0
         throughput = clock_throughput(clock, cfg.compute_bound_share)
-        for j, (ws, wh) in zip(jobs, weights, strict=True):
-            if j.phase != Phase.RUNNING or j.power_scale <= scale:
+        throttle, throttled, order = self.training.throttle, self.throttled, self._throttled_order
+        for j, (ws, wh, its) in zip(jobs, weights, strict=True):
+            ps = j.power_scale
+            if ps <= scale or j.phase != Phase.RUNNING:
                 continue
             if need_site <= 0 and wh == 0.0:
                 continue  # only a hall is over: jobs outside it are left alone
-            got_site += ws * (j.power_scale - scale)
-            got_hall += wh * (j.power_scale - scale)
+            d = ps - scale
+            got_site += ws * d
+            got_hall += wh * d
             if wh:
-                per = train_w[j.hw]
                 for h in halls:
-                    left[h] -= j.hall_n[h] * per * (j.power_scale - scale)
-            self.training.throttle(j, throughput, scale)
-            if j not in self.throttled:
-                self.throttled.add(j)
-                self._throttled_order = None
+                    left[h] -= its[h] * d
+            throttle(j, throughput, scale)
+            if j not in throttled:
+                throttled.add(j)
+                if order is not None:  # kept in the order release lifts them
+                    insort(order, j, key=_release_key)
         return got_site, got_hall
 
     def _service_w(
@@ -624,10 +630,10 @@ class PowerController:
                 gave = True
             else:
                 blocked_rank = j.class_rank if blocked_rank is None else blocked_rank
-        train_w, slope = self.power.train_w, self.power.slope
+        weigh = self.power.weights
         order = self._throttled_order
         if order is None:
-            order = sorted(self.throttled, key=lambda j: (j.class_rank, j.index))
+            order = sorted(self.throttled, key=_release_key)
         seen = 0  # jobs of the order looked at (those given back all are dropped from it)
         for j in order:
             seen += 1
@@ -637,11 +643,9 @@ class PowerController:
             if room <= 0 or (blocked_rank is not None and j.class_rank > blocked_rank):
                 seen -= 1
                 break
-            ws = 0.0  # its full draw above idle in facility watts (_weight, inline)
-            if j.phase == Phase.RUNNING:  # else it draws idle: lifting adds power only later
-                per, hall_n = train_w[j.hw], j.hall_n
-                for h in j.halls:
-                    ws += hall_n[h] * per * slope[h]
+            # its full draw above idle in facility watts; a job not running draws idle:
+            # lifting it adds power only later
+            ws = weigh(j)[0] if j.phase == Phase.RUNNING else 0.0
             scale = min(1.0, j.power_scale + room / ws) if ws > 0 else 1.0
             room -= ws * (scale - j.power_scale)
             clock = scale ** (1.0 / 3.0)
