@@ -35,7 +35,6 @@ between changes (:meth:`PowerController.stats`).
 
 from __future__ import annotations
 
-from bisect import insort
 from typing import Any
 
 import numpy as np
@@ -116,8 +115,7 @@ class PowerController:
         self.paused: list[Job] = []
         self.announced: list[tuple[float, float]] = []  # (start, cap) of calls given notice
         self.throttled: set[Job] = set()  # jobs this controller slowed, in any phase
-        #: the same jobs by class, then index (the order release lifts them in), once sorted;
-        #: a job throttled anew is inserted in its place
+        #: the same jobs by class, then index (the order release lifts them in), once sorted
         self._throttled_order: list[Job] | None = None
         self.shedding = False  # something is throttled, paused or refused
         self.over_since: float | None = None  # when the site went above its cap
@@ -338,7 +336,9 @@ class PowerController:
             else:
                 return True
             ids = self.fleet.free[job.hw].peek(job.domains)
-            counts = np.bincount(self.fleet.domain_hall[ids], minlength=self.fleet.n_halls)
+            counts = np.bincount(
+                self.fleet.domain_hall[ids], minlength=self.fleet.n_halls
+            ).tolist()  # Python numbers: numpy scalars cost more per operation
             for h in self.watch:
                 if counts[h] and (it[h] + counts[h] * per > limits[h] * m):
                     return False
@@ -474,7 +474,7 @@ class PowerController:
         clock = scale ** (1.0 / 3.0)
         got_site = got_hall = 0.0
         throughput = clock_throughput(clock, cfg.compute_bound_share)
-        throttle, throttled, order = self.training.throttle, self.throttled, self._throttled_order
+        throttle, throttled = self.training.throttle, self.throttled
         for j, (ws, wh, its) in zip(jobs, weights, strict=True):
             ps = j.power_scale
             if ps <= scale or j.phase != Phase.RUNNING:
@@ -490,8 +490,7 @@ class PowerController:
             throttle(j, throughput, scale)
             if j not in throttled:
                 throttled.add(j)
-                if order is not None:  # kept in the order release lifts them
-                    insort(order, j, key=_release_key)
+                self._throttled_order = None
         return got_site, got_hall
 
     def _service_w(
