@@ -1,30 +1,15 @@
 """The power accounting keeps each hall's IT power and each service's load per hall between
 reads (:meth:`Power.fresh_it`): every way the fleet changes a service's domains, and every
 change of its load or of a hall's other parts, must make the next read equal a fresh sum, and
-tell the controller which halls changed (:attr:`Power.touched`).
-
-It also keeps each job's weights for the power controller (:meth:`Power.weights`: its full
-training draw above idle per hall, and in facility watts at the slopes in force): on a small
-site that the controller sheds and gives back hundreds of times in three days, every kept
-weight must equal a count of the job's domains hall by hall after every event, and the run must
-be the same, bit for bit, as one that computes every weight afresh."""
+tell the controller which halls changed (:attr:`Power.touched`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
-import pandas as pd
-import pytest
-from engine_helpers import run_stepped
 
-import sim.runner
-from sim.build import Plan
-from sim.engine.core import Engine
 from sim.engine.fleet import Fleet
 from sim.engine.power import HallPower, Power
-from sim.engine.workloads import Job, Service, Workload
+from sim.engine.workloads import Service
 from sim.record import Recorder
 
 # one hardware type, domains 0-3 in hall 0, 4-7 in hall 1, 8-11 in hall 2
@@ -104,102 +89,3 @@ def test_every_change_of_a_service_or_a_hall_is_seen_by_the_next_read() -> None:
         assert changed, "each step changes some hall's IT power"
         assert changed <= power.touched, "a hall whose IT power changed is not marked"
     assert a.load_w == 250.0 and a.held.size == 4
-
-
-def live_plan(tiny_scenario: Callable[..., dict[str, Any]], plan_of: Callable[..., Plan]) -> Plan:
-    """Two halls filled 50% beyond their power in a Phoenix summer (weather-driven PUE), one-
-    domain post-training jobs arriving every few minutes, a service and failures: the
-    controller sheds and gives back about 500 times in three days."""
-    data = tiny_scenario(
-        racks=12,
-        duration="3 d",
-        seed=3,
-        reliability={"failure_rate_per_1000_node_days": 150, "repair_time": "4 h"},
-        posttraining=[{"name": "rl", "arrival_rate": "200 / d", "gpus": 72, "duration": "6 h"}],
-        inference=[
-            {
-                "name": "chat",
-                "model": "llama3.1-8b",
-                "input_tokens": 100,
-                "output_tokens": 200,
-                "min_domains": 1,
-                "control_interval": "20 min",
-                "demand": {"mean_requests_per_s": 20.0, "noise_cv": 0.3},
-            }
-        ],
-    )
-    fac = data["facility"]
-    hall = {**fac["halls"][0], "racks": "fill"}
-    fac["halls"] = [hall, {**hall, "name": "hall2"}]
-    fac["grid_power"] *= 2
-    fac["oversubscription"] = 1.5
-    fac["pue"] = "weather"
-    fac["weather"] = {"kind": "synthetic", "site": "phoenix", "year_offset": "190 d"}
-    return plan_of(data)
-
-
-def _domains_per_hall(e: Engine, w: Workload) -> list[int]:
-    """``w``'s domains counted hall by hall from the fleet's state (not its ``hall_n``)."""
-    ids = np.flatnonzero(e.fleet.holder == w.index)
-    return np.bincount(e.fleet.domain_hall[ids], minlength=len(e.power.halls)).tolist()
-
-
-def test_the_controllers_job_weights_equal_a_fresh_count_after_every_event(
-    tiny_scenario: Callable[..., dict[str, Any]],
-    plan_of: Callable[..., Plan],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    plan = live_plan(tiny_scenario, plan_of)
-    seen = {"kept": 0, "moved": 0, "new_slopes": 0}
-    last: dict[str, Any] = {"weighed": {}, "slope": []}
-
-    def check(e: Engine) -> None:
-        power = e.power
-        n_halls = len(power.halls)
-        for w, its in power._job_it.items():
-            n = _domains_per_hall(e, w)
-            per = power.train_w[w.hw]
-            assert its == [k * per for k in n], (e.env.now, w.name)
-            fac = power._job_fac.get(w)
-            if fac is not None:
-                fresh = 0.0
-                for h in range(n_halls):
-                    fresh += n[h] * per * power.slope[h]
-                assert fac == fresh, (e.env.now, w.name)
-            seen["kept"] += 1
-        # the changes a kept weight must not survive did happen: a weighed job's domains
-        # moved (a failure, a replacement), new slopes came while facility weights were kept
-        for w, n in last["weighed"].items():
-            seen["moved"] += isinstance(w, Job) and w.held.size > 0 and _domains_per_hall(e, w) != n
-        seen["new_slopes"] += bool(power._job_fac or last["weighed"]) and (
-            power.slope != last["slope"]
-        )
-        last["weighed"] = {w: _domains_per_hall(e, w) for w in power._job_it}
-        last["slope"] = list(power.slope)
-
-    run_stepped(monkeypatch, plan, check, per_instant=True)
-    assert seen["kept"] > 5_000
-    assert seen["moved"] > 0 and seen["new_slopes"] > 10, seen
-
-
-def test_a_run_with_kept_weights_is_the_run_that_weighs_afresh(
-    tiny_scenario: Callable[..., dict[str, Any]],
-    plan_of: Callable[..., Plan],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    plan = live_plan(tiny_scenario, plan_of)
-    kept, stats = sim.runner.simulate(plan)
-    assert stats.model_events > 0
-    weights = Power.weights
-
-    def afresh(power: Power, w: Workload) -> tuple[float, list[float]]:
-        power._job_it.pop(w, None)
-        power._job_fac.pop(w, None)
-        return weights(power, w)
-
-    with monkeypatch.context() as m:
-        m.setattr(Power, "weights", afresh)
-        fresh, _ = sim.runner.simulate(plan)
-    assert kept.summary["power_control"]["actions"] > 300
-    pd.testing.assert_frame_equal(kept.jobs, fresh.jobs)
-    pd.testing.assert_frame_equal(kept.traces, fresh.traces)

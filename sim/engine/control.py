@@ -62,12 +62,6 @@ _ROUNDS = 8  # actions in one go while a cap is still exceeded (each sheds what 
 _RESIDUE = 1e-12
 
 
-def _release_key(job: Job) -> tuple[int, int]:
-    """The order release lifts throttled jobs in: the highest class, then the lowest index,
-    first."""
-    return job.class_rank, job.index
-
-
 def clock_throughput(clock: float, compute_bound_share: float) -> float:
     """Throughput at ``clock`` (share of the full clock): only the compute-bound share of a step
     stretches (facility.md §3.2)."""
@@ -336,9 +330,9 @@ class PowerController:
             else:
                 return True
             ids = self.fleet.free[job.hw].peek(job.domains)
-            counts = np.bincount(
-                self.fleet.domain_hall[ids], minlength=self.fleet.n_halls
-            ).tolist()  # Python numbers: numpy scalars cost more per operation
+            # as Python numbers: arithmetic on numpy scalars costs more per operation
+            counts = np.bincount(self.fleet.domain_hall[ids], minlength=self.fleet.n_halls)
+            counts = counts.tolist()
             for h in self.watch:
                 if counts[h] and (it[h] + counts[h] * per > limits[h] * m):
                     return False
@@ -391,8 +385,10 @@ class PowerController:
     def _weight(self, job: Job, halls: dict[int, float]) -> tuple[float, float]:
         """Full training draw above idle of ``job`` that counts for the site cap (facility
         watts) and for the halls over their limits (IT watts)."""
-        site, its = self.power.weights(job)
-        return site, sum(its[h] for h in halls)
+        per = self.power.train_w[job.hw]
+        site = sum(job.hall_n[h] * per * self.power.slope[h] for h in job.halls)
+        hall = sum(job.hall_n[h] * per for h in halls)
+        return site, hall
 
     def _shed(self, site_w: float, halls: dict[int, float]) -> bool:
         """Shed at least the excess by the policy ladder, class by class from the lowest: each
@@ -442,26 +438,30 @@ class PowerController:
         The class's jobs are spread unevenly over the halls, so a clock found from the halls'
         summed excess alone falls short in the hall most over (and took another round)."""
         cfg = self.cfg
-        weigh = self.power.weights  # kept per job until its domains or the slopes change
         full_site = full_hall = now_site = now_hall = 0.0
+        train_w, slope = self.power.train_w, self.power.slope
         full_h = dict.fromkeys(halls, 0.0)
         now_h = dict.fromkeys(halls, 0.0)
         weights = []
-        for j in jobs:
-            ws, its = weigh(j)
+        for j in jobs:  # _weight of each, inline (the same sums)
+            per = train_w[j.hw]
+            hall_n = j.hall_n
             ps = j.power_scale
-            wh = 0.0
+            ws = wh = 0.0
+            for h in j.halls:
+                ws += hall_n[h] * per * slope[h]
             for h in halls:
-                w = its[h]
+                w = hall_n[h] * per
+                wh += w
                 if w:
-                    wh += w
                     full_h[h] += w
                     now_h[h] += w * ps
-            weights.append((ws, wh, its))
+            weights.append((ws, wh))
+        for j, (ws, wh) in zip(jobs, weights, strict=True):
             full_site += ws
             full_hall += wh
-            now_site += ws * ps
-            now_hall += wh * ps
+            now_site += ws * j.power_scale
+            now_hall += wh * j.power_scale
         targets = [cfg.min_clock**3]
         if need_site > 0 and full_site > 0:
             targets.append((now_site - need_site) / full_site)
@@ -474,22 +474,20 @@ class PowerController:
         clock = scale ** (1.0 / 3.0)
         got_site = got_hall = 0.0
         throughput = clock_throughput(clock, cfg.compute_bound_share)
-        throttle, throttled = self.training.throttle, self.throttled
-        for j, (ws, wh, its) in zip(jobs, weights, strict=True):
-            ps = j.power_scale
-            if ps <= scale or j.phase != Phase.RUNNING:
+        for j, (ws, wh) in zip(jobs, weights, strict=True):
+            if j.phase != Phase.RUNNING or j.power_scale <= scale:
                 continue
             if need_site <= 0 and wh == 0.0:
                 continue  # only a hall is over: jobs outside it are left alone
-            d = ps - scale
-            got_site += ws * d
-            got_hall += wh * d
+            got_site += ws * (j.power_scale - scale)
+            got_hall += wh * (j.power_scale - scale)
             if wh:
+                per = train_w[j.hw]
                 for h in halls:
-                    left[h] -= its[h] * d
-            throttle(j, throughput, scale)
-            if j not in throttled:
-                throttled.add(j)
+                    left[h] -= j.hall_n[h] * per * (j.power_scale - scale)
+            self.training.throttle(j, throughput, scale)
+            if j not in self.throttled:
+                self.throttled.add(j)
                 self._throttled_order = None
         return got_site, got_hall
 
@@ -629,10 +627,10 @@ class PowerController:
                 gave = True
             else:
                 blocked_rank = j.class_rank if blocked_rank is None else blocked_rank
-        weigh = self.power.weights
+        train_w, slope = self.power.train_w, self.power.slope
         order = self._throttled_order
         if order is None:
-            order = sorted(self.throttled, key=_release_key)
+            order = sorted(self.throttled, key=lambda j: (j.class_rank, j.index))
         seen = 0  # jobs of the order looked at (those given back all are dropped from it)
         for j in order:
             seen += 1
@@ -642,9 +640,11 @@ class PowerController:
             if room <= 0 or (blocked_rank is not None and j.class_rank > blocked_rank):
                 seen -= 1
                 break
-            # its full draw above idle in facility watts; a job not running draws idle:
-            # lifting it adds power only later
-            ws = weigh(j)[0] if j.phase == Phase.RUNNING else 0.0
+            ws = 0.0  # its full draw above idle in facility watts (_weight, inline)
+            if j.phase == Phase.RUNNING:  # else it draws idle: lifting adds power only later
+                per, hall_n = train_w[j.hw], j.hall_n
+                for h in j.halls:
+                    ws += hall_n[h] * per * slope[h]
             scale = min(1.0, j.power_scale + room / ws) if ws > 0 else 1.0
             room -= ws * (scale - j.power_scale)
             clock = scale ** (1.0 / 3.0)

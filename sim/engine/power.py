@@ -161,11 +161,6 @@ class Power:
         self._shares_stale: set[int] = set()
         self._service_pos: dict[int, int] = {}
         self._depth = 0
-        #: each job's full training draw above idle (power scale 1) per hall in IT watts, kept
-        #: until its domains change, and in facility watts at the slopes in force, kept until
-        #: they or its domains change (:meth:`weights`: the power controller's)
-        self._job_it: dict[Workload, list[float]] = {}
-        self._job_fac: dict[Workload, float] = {}
         #: told after every change (the power controller, :mod:`sim.engine.control`)
         self.controller: Any = None
         # per hardware type: watts above idle per domain of training and of inference load
@@ -238,7 +233,6 @@ class Power:
         self._step = k
         self.slope = [s[k] for s in c.slope]
         self.max_slope = max(self.slope) if self.slope else 1.0
-        self._job_fac.clear()
         for svc in self.services:
             self._service_slope(svc)
         self.ch_climate.set(now, self._climate_row(k))
@@ -309,36 +303,11 @@ class Power:
         it = self.fresh_it()
         return [it[h] for h in halls]
 
-    def weights(self, w: Workload) -> tuple[float, list[float]]:
-        """Job ``w``'s full training draw above idle (at power scale 1): in facility watts at
-        the halls' slopes in force (``sum over its halls of domains there x train_w x
-        slope``), and in IT watts per hall (``domains there x train_w``). The power controller
-        weighs every job of a class at each shedding and release (about 15,000 times in a hot
-        year, some 40 jobs each) while a job's domains change far less often, so both are kept
-        until its domains change (:meth:`holding_changed`) and the facility watts until the
-        slopes do (:meth:`weather_step`); the sums are the same, term by term, as computed
-        afresh."""
-        its = self._job_it.get(w)
-        if its is None:
-            per = self.train_w[w.hw]
-            its = self._job_it[w] = [n * per for n in w.hall_n]
-        fac = self._job_fac.get(w)
-        if fac is None:
-            slope = self.slope
-            fac = 0.0
-            for h in w.halls:
-                fac += its[h] * slope[h]
-            self._job_fac[w] = fac
-        return fac, its
-
     def holding_changed(self, w: Workload) -> None:
         """The fleet changed ``w``'s domains (called after every change of its ``hall_n``):
         a service's load is split by its domains per hall over its domains held, so the
         share of every hall it spans may change (a job's draw is counted through
-        :meth:`refresh`), and a job's weights are computed again when next asked for."""
-        if w in self._job_it:
-            del self._job_it[w]
-            self._job_fac.pop(w, None)
+        :meth:`refresh`)."""
         if self._kept:
             p = self._service_pos.get(w.index)
             if p is not None:
