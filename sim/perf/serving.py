@@ -118,6 +118,7 @@ def estimate_serving(
     runtime: str = "fused",
     max_seqs: int = MAX_BATCH,
     input_cv: float = 0.0,
+    output_cv: float = 0.0,
 ) -> InferenceEstimate:
     """A serving estimate from ``backend``, with its provenance filled in.
 
@@ -126,10 +127,12 @@ def estimate_serving(
     output per request) and does not read it. ``runtime`` is how the analytic model's engine
     runs quantized layers (:data:`~sim.perf.SERVING_RUNTIMES`); the measured backend is
     aiconfigurator's composition of its ``torch_flow`` measurements and does not read it.
-    ``max_seqs`` caps the analytic model's batch (the engine's sequences in flight,
-    :data:`~sim.perf.inference.DEFAULT_MAX_SEQS` in a scenario); the measured backend keeps
-    aiconfigurator's own batch sweep. ``input_cv`` is the spread of prompt lengths the analytic
-    model averages prefill work over (:func:`~sim.perf.inference.prompt_moments`).
+    ``max_seqs`` caps the batch of either backend (the engine's sequences in flight,
+    :data:`~sim.perf.inference.DEFAULT_MAX_SEQS` in a scenario). ``input_cv`` is the spread of
+    prompt lengths the analytic model averages prefill work over
+    (:func:`~sim.perf.inference.prompt_moments`), and ``output_cv`` that of generated lengths,
+    which sizes its batch's KV cache on the lengths in flight
+    (:class:`~sim.perf.inference.GenerationMix`); the measured backend reads neither.
 
     ``backend="measured"`` needs the catalog names (``model_name``, ``hardware_name``) and takes
     the figures from aiconfigurator; a configuration it does not cover raises
@@ -153,6 +156,7 @@ def estimate_serving(
             runtime=runtime,
             max_seqs=max_seqs,
             input_cv=input_cv,
+            output_cv=output_cv,
         )
         return _with_provenance(est, hw, precision, runtime)
     if backend != "measured":
@@ -183,6 +187,7 @@ def estimate_serving(
         engine=engine,
         model_shape=model,
         hardware_spec=hw,
+        max_seqs=max_seqs,
     )
 
 
@@ -220,6 +225,7 @@ def estimate_domain(
     runtime: str = "fused",
     max_seqs: int = MAX_BATCH,
     input_cv: float = 0.0,
+    output_cv: float = 0.0,
 ) -> DomainMix:
     """What ``gpus`` GPUs of ``hw`` serve, prefilling as ``prefill`` says
     (:func:`sim.perf.inference.mix_domain`): the one function the fleet's plan
@@ -251,6 +257,7 @@ def estimate_domain(
             runtime=runtime,
             max_seqs=max_seqs,
             input_cv=input_cv,
+            output_cv=output_cv,
         )
         slots = replica_slots(gpus, hw.domain_gpus, est.replica_gpus)
         return DomainMix(
@@ -288,6 +295,7 @@ def estimate_domain(
         runtime=runtime,
         max_seqs=max_seqs,
         input_cv=input_cv,
+        output_cv=output_cv,
     )
     return replace(
         mix,
