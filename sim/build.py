@@ -1938,6 +1938,9 @@ def _plan_service(
             input_cv=v.serving.input_cv if v.sessions is None else 0.0,
             # every call draws its generated length with this spread, sessions too
             output_cv=v.serving.output_cv,
+            # the chunks a co-located prompt is prefilled in (its p99 TTFT), as the request
+            # level chunks them
+            max_batched_tokens=v.serving.max_batched_tokens,
         )
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
         where = (*loc, "backend") if v.backend == "measured" else loc

@@ -68,6 +68,18 @@ def _positive(text: str) -> int:
     return _count(text, 1)
 
 
+def _batched_tokens(text: str) -> int:
+    """A token budget per iteration, within the scenario key ``serving.max_batched_tokens``'s
+    bounds (1 to 1,048,576)."""
+    value = _count(text, 1)
+    if value > 1_048_576:
+        raise argparse.ArgumentTypeError(
+            f"must be at most 1,048,576 (a million tokens per iteration is beyond any engine),"
+            f" got {text[:40]!r}"
+        )
+    return value
+
+
 def _non_negative(text: str) -> int:
     return _count(text, 0)
 
@@ -151,6 +163,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         help="spread of prompt lengths, lognormal cv (default 0: every prompt --input long; a"
         " scenario's serving.input_cv defaults to 0.53, the Azure trace's)",
+    )
+    s.add_argument(
+        "--max-batched-tokens",
+        type=_batched_tokens,
+        default=None,
+        help="token budget per iteration, the chunks a co-located prompt is prefilled in"
+        " (default 8,192, vLLM's and a scenario's serving.max_batched_tokens)",
     )
     s.add_argument(
         "--output-cv",
@@ -405,6 +424,8 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, _Deployment]:
         common["input_cv"] = args.input_cv
     if args.output_cv is not None:
         common["output_cv"] = args.output_cv
+    if args.max_batched_tokens is not None:
+        common["max_batched_tokens"] = args.max_batched_tokens
     if other is not None:
         est = estimate_serving(model, hw, args.precision, prefill_hw=other, **common)
         replicas = _replicas(args.gpus, est)

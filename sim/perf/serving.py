@@ -27,6 +27,7 @@ from sim.catalog.hardware import HardwareSpec, Precision, PrefillAccelerator, ca
 from sim.catalog.models import ModelShape
 from sim.perf.common import PerfError, to_precision
 from sim.perf.inference import (
+    DEFAULT_MAX_BATCHED_TOKENS,
     MAX_BATCH,
     DomainMix,
     InferenceEstimate,
@@ -119,6 +120,7 @@ def estimate_serving(
     max_seqs: int = MAX_BATCH,
     input_cv: float = 0.0,
     output_cv: float = 0.0,
+    max_batched_tokens: int = DEFAULT_MAX_BATCHED_TOKENS,
 ) -> InferenceEstimate:
     """A serving estimate from ``backend``, with its provenance filled in.
 
@@ -157,6 +159,7 @@ def estimate_serving(
             max_seqs=max_seqs,
             input_cv=input_cv,
             output_cv=output_cv,
+            max_batched_tokens=max_batched_tokens,
         )
         return _with_provenance(est, hw, precision, runtime)
     if backend != "measured":
@@ -226,6 +229,7 @@ def estimate_domain(
     max_seqs: int = MAX_BATCH,
     input_cv: float = 0.0,
     output_cv: float = 0.0,
+    max_batched_tokens: int = DEFAULT_MAX_BATCHED_TOKENS,
 ) -> DomainMix:
     """What ``gpus`` GPUs of ``hw`` serve, prefilling as ``prefill`` says
     (:func:`sim.perf.inference.mix_domain`): the one function the fleet's plan
@@ -258,6 +262,7 @@ def estimate_domain(
             max_seqs=max_seqs,
             input_cv=input_cv,
             output_cv=output_cv,
+            max_batched_tokens=max_batched_tokens,
         )
         slots = replica_slots(gpus, hw.domain_gpus, est.replica_gpus)
         return DomainMix(
@@ -296,6 +301,7 @@ def estimate_domain(
         max_seqs=max_seqs,
         input_cv=input_cv,
         output_cv=output_cv,
+        max_batched_tokens=max_batched_tokens,
     )
     return replace(
         mix,
