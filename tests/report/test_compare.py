@@ -91,9 +91,10 @@ def test_compare_two_scenarios(
     assert "inference output tokens per MWh" in stdout and "vr200" in stdout and str(out) in stdout
     # what each column served the service with, and what bounds its batch (review)
     assert "served at, chat" in stdout and "batch per replica (bound), chat" in stdout
-    assert list(table["service.chat.precision"]) == ["fp8", "fp8"]
+    # compare runs scenarios at their hardware's natural precision: FP4 on both
+    assert list(table["service.chat.precision"]) == ["fp4", "fp4"]
     assert set(table["service.chat.limited_by"]) <= {"kv_cache", "max_seqs", "ttft", "tpot"}
-    assert "served with different" not in stdout  # both FP8: nothing to warn of
+    assert "served with different" not in stdout  # both FP4: nothing to warn of
     # capacity at the SLO is shown next to whether the SLO was met (review: it hid attainment)
     for label in ("capacity at SLO", "SLO attainment, chat", "time over capacity, chat"):
         assert label in stdout, label

@@ -229,7 +229,9 @@ def test_kpi_cards_of_power_control_and_emissions(small_tables: Callable[..., Ru
     )
     value, note = _note(page, "emissions")
     assert value == f"{t.summary['energy']['emissions_tco2']:,.0f} tCO2eq"
-    assert note.startswith("400 g/kWh on average, ") and note.endswith(" tokens per tCO2eq")
+    assert note.startswith("400 g/kWh on average; ") and note.endswith(" tokens per tCO2eq")
+    # each kind of token apart, never their sum (review of issue 12)
+    assert "inference output tokens per tCO2eq" in note and "pre-training tokens per" in note
     _, note = _note(page, "facility energy")
     assert note.endswith(" tokens per MWh")
     # a run folder from before these keys still renders, without the new cards
