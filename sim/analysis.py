@@ -21,6 +21,9 @@ KPI definitions (all time-weighted over the run unless said otherwise):
   over the GPU-hours held by a workload;
 * tokens per MWh of a service: its output tokens over the facility energy attributed to it
   (its share of the modelled activity power, :func:`sim.tco.service_energy_mwh`);
+* tokens per MWh of the site: inference output tokens, and apart pre-training tokens, each over
+  the whole site's facility energy (never their sum: a processed training token and a generated
+  output token are different work);
 * cost per million tokens of a service: the cost attributed to what it used (its GPU-hours and
   their energy) over its output tokens; its share of idle capacity (idle and spare GPUs, in
   proportion to the GPU-hours it held among all workloads) is shown apart and in the loaded
@@ -822,6 +825,16 @@ def summarize(
         engine = _engine_of(facts, str(r["name"]))
         if engine is not None:
             svc["kv_cache"], svc["runtime"], svc["prefill"] = engine
+        if sf is not None and sf.get("precision"):
+            svc["precision"] = sf["precision"]
+        if sf is not None and sf.get("limited_by"):
+            svc["limited_by"] = sf["limited_by"]
+            if "batch" in sf:
+                svc["batch"] = int(sf["batch"])
+            if "max_seqs" in sf:
+                svc["max_seqs"] = int(sf["max_seqs"])
+            if "max_batch_kv" in sf:
+                svc["max_batch_kv"] = int(sf["max_batch_kv"])
         cap = _capacity(facts, str(r["name"]), float(r["gpus"]))
         if cap is not None:
             per_domain, per_mw, at_peak = cap
@@ -866,10 +879,15 @@ def summarize(
         "tokens": {
             "pretraining_tokens_done": pre_tokens,
             "inference_output_tokens": inf_tokens,
-            "tokens_per_mwh": _clean((pre_tokens + inf_tokens) / fac_energy)
+            # apart, never summed: a training token and an output token are different work
+            "inference_output_tokens_per_mwh": _clean(inf_tokens / fac_energy)
             if fac_energy
             else None,
-            "tokens_per_tco2": _clean((pre_tokens + inf_tokens) / emissions) if emissions else None,
+            "pretraining_tokens_per_mwh": _clean(pre_tokens / fac_energy) if fac_energy else None,
+            "inference_output_tokens_per_tco2": _clean(inf_tokens / emissions)
+            if emissions
+            else None,
+            "pretraining_tokens_per_tco2": _clean(pre_tokens / emissions) if emissions else None,
         },
         "cost": _cost_summary(
             traces, facts, costs, total_cost, capex, energy_cost, gpu_hours, busy_gpu_hours

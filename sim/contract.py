@@ -315,6 +315,22 @@ COMPARED_SERVICE = EntityFamily(
             "1",
             "share of the run its demand exceeded the capacity it held at its targets",
         ),
+        Column(
+            "precision",
+            "",
+            "the precision it was served at (fp8, fp4, ...; empty: unknown)",
+            dtype="string",
+        ),
+        Column("kv_cache", "", "the KV-cache policy its capacity was planned with", "string"),
+        Column("runtime", "", "the serving runtime its capacity was planned with", "string"),
+        Column(
+            "limited_by",
+            "",
+            "what bounds its replicas' batch: kv_cache (memory), max_seqs (the engine's cap"
+            " serving.max_seqs, not the hardware), ttft or tpot (the latency targets)",
+            dtype="string",
+        ),
+        Column("batch", "sequences", "sequences in flight per replica in its plan"),
     ),
 )
 
@@ -524,6 +540,15 @@ class ServiceFacts(TypedDict):
     #: the serving engine the capacity was estimated for: KV-cache policy and runtime
     kv_cache: NotRequired[str]
     runtime: NotRequired[str]
+    #: the precision its weights are served at (fp8, fp4, ...), and what bounds the batch of
+    #: its replica (the plan's main kind): kv_cache, max_seqs (the engine's cap,
+    #: ``serving.max_seqs``), ttft or tpot (sim/perf/inference.py); the batch (sequences in
+    #: flight per replica), the engine's cap and the sequences its KV cache holds
+    precision: NotRequired[str]
+    limited_by: NotRequired[str]
+    batch: NotRequired[int]
+    max_seqs: NotRequired[int]
+    max_batch_kv: NotRequired[int]
     #: share of its requests longer than the model's context (the request level cuts them)
     context_clipped_share: NotRequired[float]
     #: where its prompts are prefilled: colocated, or companion (another pool)
@@ -733,6 +758,15 @@ class ServiceSummary(TypedDict):
     #: the serving engine its capacity was estimated for: KV-cache policy and runtime
     kv_cache: NotRequired[str]
     runtime: NotRequired[str]
+    #: the precision it is served at, and what bounds its replicas' batch: ``kv_cache`` (the
+    #: memory), ``max_seqs`` (the engine's cap ``serving.max_seqs``, not the hardware), ``ttft``
+    #: or ``tpot`` (the latency targets); ``batch`` sequences in flight per replica, the
+    #: engine's ``max_seqs`` and ``max_batch_kv``, the sequences its KV cache holds
+    precision: NotRequired[str]
+    limited_by: NotRequired[str]
+    batch: NotRequired[int]
+    max_seqs: NotRequired[int]
+    max_batch_kv: NotRequired[int]
     #: where its prompts are prefilled: colocated, or companion (SLO attainment then n/a)
     prefill: NotRequired[str]
     #: what it could sustain at its latency targets (capacity, not demand): output tokens a day
@@ -783,9 +817,15 @@ class ReliabilitySummary(TypedDict):
 class TokensSummary(TypedDict):
     pretraining_tokens_done: float
     inference_output_tokens: float
-    #: all tokens (pre-training processed and inference output) per MWh and per tCO2eq
-    tokens_per_mwh: float | None
-    tokens_per_tco2: float | None
+    #: each kind of token over the whole site's facility energy (MWh) and emissions (tCO2eq),
+    #: apart: a pre-training token (processed: forward and backward) and an inference output
+    #: token (generated, its prompt's prefill included) are different work, so their sum is no
+    #: figure of merit. The per-service figure over the energy attributed to the service is
+    #: ``inference_services[].tokens_per_mwh``.
+    inference_output_tokens_per_mwh: float | None
+    pretraining_tokens_per_mwh: float | None
+    inference_output_tokens_per_tco2: float | None
+    pretraining_tokens_per_tco2: float | None
 
 
 class PowerControlSummary(TypedDict):

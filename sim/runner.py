@@ -287,6 +287,13 @@ def run_facts(plan: Plan) -> RunFacts:
                 "capacity_source": str(s.estimate.get("provenance_detail", "")),
                 "kv_cache": str(s.estimate.get("kv_cache", "")),
                 "runtime": str(s.estimate.get("runtime", "")),
+                # the precision it serves at and what bounds its batch (the plan's main kind
+                # of replica: sim/perf/inference.py _best_batch)
+                "precision": str(s.estimate.get("precision", "")),
+                "limited_by": str(s.estimate.get("limited_by", "")),
+                "batch": int(s.estimate.get("batch", 0)),
+                "max_seqs": int(s.estimate.get("max_seqs", 0)),
+                "max_batch_kv": int(s.estimate.get("max_batch_kv", 0)),
                 "context_clipped_share": s.context_clipped_share,
                 "prefill": s.prefill,
             }

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from sim.catalog.hardware import HardwareSpec, catalog
 from sim.catalog.models import get_model
-from sim.config.schema import LATENCY_TARGET_WHY, MAX_LATENCY_TARGET_S
+from sim.config.schema import LATENCY_TARGET_WHY, MAX_LATENCY_TARGET_S, MAX_SEQS, MAX_SEQS_WHY
 from sim.perf import (
     BACKENDS,
     KV_CACHE_POLICIES,
@@ -82,6 +82,17 @@ def _batched_tokens(text: str) -> int:
 
 def _non_negative(text: str) -> int:
     return _count(text, 0)
+
+
+def _max_seqs(text: str) -> int:
+    """``--max-seqs``: the bound of the scenario's ``serving.max_seqs``."""
+    value = _count(text, 1)
+    if value > MAX_SEQS:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_SEQS:,} (as a scenario's serving.max_seqs: {MAX_SEQS_WHY}),"
+            f" got {text[:40]!r}"
+        )
+    return value
 
 
 def _fraction(text: str) -> float:
@@ -152,7 +163,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument("--cache-hit", type=_fraction, default=0.0, help="prompt-cache hit rate [0, 1)")
     s.add_argument(
         "--max-seqs",
-        type=_positive,
+        type=_max_seqs,
         default=None,
         help="most sequences in flight per replica (default: 4,096, TensorRT-LLM's ceiling;"
         " a scenario's serving.max_seqs defaults to vLLM's 1,024)",
@@ -353,6 +364,10 @@ class _Deployment:
     gpus: int
     tokens_per_s: float
     mix: DomainMix | None = None
+    #: the format its prompts are prefilled in, and why it is not ``--precision`` ("" when it
+    #: is: see :func:`_prefill_format`)
+    prefill_precision: str = ""
+    prefill_note: str = ""
 
     @property
     def served_replicas(self) -> float:
@@ -430,7 +445,13 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, _Deployment]:
         est = estimate_serving(model, hw, args.precision, prefill_hw=other, **common)
         replicas = _replicas(args.gpus, est)
         return est, _Deployment(
-            replicas, replicas * est.replica_gpus, est.output_tokens_per_s_per_replica * replicas
+            replicas,
+            replicas * est.replica_gpus,
+            est.output_tokens_per_s_per_replica * replicas,
+            None,
+            *_prefill_format(
+                other.peak_flops, other.display_name or args.prefill_hardware, est.precision
+            ),
         )
     # on a domain with companion parts the deployment is a domain: the parts are counted per
     # domain, and every prefill mode is compared on the same GPUs
@@ -443,9 +464,31 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, _Deployment]:
         return est, _Deployment(1, est.replica_gpus, est.output_tokens_per_s_per_replica)
     if args.gpus is not None:
         _replicas(gpus, est)  # a whole number of replicas of the GPUs asked for
+    fmt_ = ("", "")
+    part = hw.prefill_accelerator
+    if part is not None and mix.companion_replicas > 0:
+        fmt_ = _prefill_format(
+            part.peak_flops, part.display_name or "the companion part", est.precision
+        )
     # by default one domain: the replicas its GPUs hold, the rest idle as in the fleet's plan
     # (4 TP16 replicas on a 72-GPU rack, sim/perf/inference.py replica_slots)
-    return est, _Deployment(mix.slots, gpus, mix.capacity_tokens_per_s, mix)
+    return est, _Deployment(mix.slots, gpus, mix.capacity_tokens_per_s, mix, *fmt_)
+
+
+def _prefill_format(peaks: dict[Any, float], device: str, precision: str) -> tuple[str, str]:
+    """(format, note) of a separate prefill device (another GPU type, or a companion part):
+    one without the serving precision prefills in its fastest format (sim/perf/inference.py
+    ``_prefill_peak``), which the estimate's TTFT and pool size then assume; ("", "") when it
+    has the precision."""
+    have = {str(k): v for k, v in peaks.items()}
+    if not have or precision in have:
+        return "", ""
+    best = max(have, key=lambda k: have[k])
+    return best, (
+        f"prefill on {device} runs at {best.upper()}, its fastest format: it has no"
+        f" {precision.upper()} (the decode GPUs serve {precision.upper()}); TTFT and the"
+        f" prefill pool are sized at {best.upper()}'s peak"
+    )
 
 
 def _replicas(gpus: int | None, est: InferenceEstimate) -> int:
@@ -518,6 +561,10 @@ def _serve_json(e: InferenceEstimate, dep: _Deployment) -> dict[str, Any]:
         "gpu_prefill_gpus": mix.gpu_prefill_gpus if mix is not None else 0.0,
         "companion_parts_used": mix.companion_parts_used if mix is not None else 0.0,
         "limited_by": e.limited_by,
+        # a separate prefill device without --precision runs its fastest format ("" if same)
+        "prefill_precision": dep.prefill_precision or e.precision,
+        "prefill_note": dep.prefill_note,
+        "max_seqs": e.max_seqs,
         "meets_targets": e.meets_targets,
         "kv_cache": e.kv_cache,
         "runtime": e.runtime,
@@ -561,6 +608,8 @@ def _train_table(e: TrainingEstimate, args: argparse.Namespace) -> None:
 def _serve_table(e: InferenceEstimate, dep: _Deployment, args: argparse.Namespace) -> None:
     tokens = dep.tokens_per_s
     replicas = plural(dep.replicas, "replica")
+    targets = args.ttft is not None or args.tpot is not None
+    kind = "p99 estimate" if targets else "mean, no latency targets"
     rows = [
         (
             "replica",
@@ -575,8 +624,10 @@ def _serve_table(e: InferenceEstimate, dep: _Deployment, args: argparse.Namespac
         ),
         ("output tokens/s (deployment)", f"{tokens:,.0f}"),
         ("batch", f"{e.batch} (KV cache {e.kv_cache}: at most {e.max_batch_kv})"),
-        ("TTFT", f"{e.ttft_s * 1e3:,.0f} ms"),
-        ("TPOT", f"{e.tpot_s * 1e3:,.1f} ms"),
+        # with targets the p99 the targets are checked against (mean x P99_OVER_MEAN_LATENCY);
+        # without, the mean at the offline batch
+        (f"TTFT ({kind})", f"{e.ttft_s * 1e3:,.0f} ms"),
+        (f"TPOT ({kind})", f"{e.tpot_s * 1e3:,.1f} ms"),
         ("runtime", e.runtime),
         ("limited by", e.limited_by),
         ("provenance", e.provenance),
@@ -606,6 +657,8 @@ def _serve_table(e: InferenceEstimate, dep: _Deployment, args: argparse.Namespac
         rows.append(("targets", "NOT met at any batch"))
     console = _console()
     console.print(_kv_table(f"{args.model} on {args.hardware}, {e.precision}", rows))
+    if dep.prefill_note:
+        console.print(f"note: {dep.prefill_note}", highlight=False, markup=False)
     console.print(f"provenance: {e.provenance_detail}", highlight=False)
 
 

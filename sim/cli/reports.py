@@ -32,6 +32,7 @@ from sim.report.compare import (
     estimated_notes,
     render_comparison,
     service_rows,
+    serving_differences,
 )
 from sim.report.html import render_report
 from sim.runner import prepare, progress_bar, simulate
@@ -53,7 +54,9 @@ def add_parsers(sub: Any) -> None:
         help="compare scenarios or finished run folders side by side",
         description="Run scenarios (or read finished run folders) and compare them, oldest"
         " generation first: tokens per day served and what the factory could serve, cost per"
-        " million tokens, training-run time, tokens per MWh, utilization, cost per GPU-hour.",
+        " million tokens, training-run time, inference and pre-training tokens per MWh,"
+        " utilization, cost per GPU-hour; per service, the precision and engine it was served"
+        " with and what bounds its batch (a warning when the runs serve it differently).",
     )
     c.add_argument(
         "inputs",
@@ -221,7 +224,8 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("cost_per_million_tokens_usd", "cost per million tokens (blended, served)", "money"),
     ("cost_per_million_tokens_at_capacity_usd", "  whole factory serving", "money"),
     ("training_run_days", "training-run time (days)", ",.1f"),
-    ("tokens_per_mwh", "tokens per MWh", "si"),
+    ("inference_tokens_per_mwh", "inference output tokens per MWh (site energy)", "si"),
+    ("pretraining_tokens_per_mwh", "pre-training tokens per MWh (site energy)", "si"),
     ("utilization", "utilization", ".1%"),
     ("training_goodput", "training goodput", ".1%"),
     ("cost_per_gpu_hour_usd", "cost per GPU-hour (fully loaded)", "money"),
@@ -248,6 +252,8 @@ def _print_table(out: Console, table: Any) -> None:
     out.print(t)
     for note in estimated_notes(table):
         out.print(note, markup=False)
+    for w in serving_differences(table):
+        out.print(f"warning: {w}", markup=False)
     sys.stdout.flush()
 
 

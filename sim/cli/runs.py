@@ -16,6 +16,7 @@ from sim.cli.options import add_set_option
 from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError
 from sim.io import OutputError
+from sim.report.html import batch_bound, tokens_per
 from sim.report.style import duration, latency, money, plural, si
 from sim.runner import prepare, progress_bar, run
 
@@ -186,8 +187,10 @@ def _print_summary(
     if e.get("emissions_tco2") is not None:
         t.add_row(
             "emissions",
-            f"{e['emissions_tco2']:,.0f} tCO2eq; {si(tok.get('tokens_per_mwh'))} tokens/MWh,"
-            f" {si(tok.get('tokens_per_tco2'))} tokens/tCO2eq",
+            f"{e['emissions_tco2']:,.0f} tCO2eq; "
+            + tokens_per(tok, e["facility_mwh"], "MWh")
+            + "; "
+            + tokens_per(tok, e["emissions_tco2"], "tCO2eq"),
         )
     pc = s.get("power_control")
     if pc:
@@ -293,7 +296,9 @@ def _print_summary(
                 " share of idle capacity)"
                 if v.get("cost_per_million_tokens_with_idle_usd") is not None
                 else ""
-            ),
+            )
+            + (f"; {str(v['precision']).upper()}" if v.get("precision") else "")
+            + (f", {batch_bound(v)}" if v.get("limited_by") else ""),
         )
     r = s["reliability"]
     drains = r.get("maintenance_drains", 0)
@@ -311,6 +316,19 @@ def _print_summary(
     out.print(t)
     for w in s.get("warnings", []):
         out.print(f"warning: {w}", markup=False)
+    for v in s["inference_services"]:
+        if v.get("limited_by") == "max_seqs":
+            # a planning fact, not a fault: the number is the engine's default, not the rack's
+            out.print(
+                f"note: inference {v['name']}: its batch is capped by serving.max_seqs"
+                f" ({int(v.get('max_seqs') or 0):,} sequences per replica, an engine setting),"
+                " not by the hardware; its capacity per domain is that cap's. Raise the"
+                " service's serving.max_seqs (at most 65,536), or compare with `aifactory estimate"
+                " serve ... --max-seqs N`, to see what the hardware serves at the latency"
+                " targets",
+                markup=False,
+                soft_wrap=True,
+            )
     if folder is not None:
         out.print(f"run folder: {folder}", markup=False)
     sys.stdout.flush()

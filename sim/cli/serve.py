@@ -35,7 +35,7 @@ from sim.cli.outdir import out_problem
 from sim.config.loader import ScenarioError
 from sim.io import OutputError, default_run_dir, write_serving_run
 from sim.perf import PerfError
-from sim.report.serving import render_serving_report
+from sim.report.serving import has_targets, render_serving_report
 from sim.report.style import latency
 from sim.rng import RandomStreams
 from sim.runner import prepare
@@ -101,9 +101,17 @@ def add_parser(sub: Any) -> None:
         " operating point, max_load x capacity at the targets)",
     )
     p.add_argument("--trace", default=None, help="replay a trace file instead of Poisson arrivals")
-    p.add_argument("--trace-format", choices=TRACE_FORMATS, default=None, help="default: guessed")
     p.add_argument(
-        "--trace-speed", type=float, default=1.0, help="replay the trace this much faster"
+        "--trace-format",
+        choices=TRACE_FORMATS,
+        default=None,
+        help="the trace's format (default: guessed from its first line; needs --trace)",
+    )
+    p.add_argument(
+        "--trace-speed",
+        type=float,
+        default=None,
+        help="replay the trace this much faster (default 1; needs --trace)",
     )
     p.add_argument(
         "--kv-cache", choices=KV_MODES, default=None, help="override the service's kv_cache"
@@ -170,7 +178,21 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     duration = _seconds(args.duration, "duration")
     if args.trace is not None and args.rate is not None:
         raise _UserError("give --rate or --trace, not both")
-    if not (args.trace_speed > 0 and math.isfinite(args.trace_speed)):
+    given = [
+        f
+        for f, v in (("--trace-format", args.trace_format), ("--trace-speed", args.trace_speed))
+        if v is not None
+    ]
+    if args.trace is None and given:
+        # they act on a replayed trace only: refused, never silently ignored
+        raise _UserError(
+            f"{' and '.join(given)} {'act' if len(given) > 1 else 'acts'} on a replayed trace:"
+            " give --trace FILE, or leave "
+            + ("them" if len(given) > 1 else "it")
+            + " out (Poisson arrivals take --rate)"
+        )
+    speed = 1.0 if args.trace_speed is None else args.trace_speed
+    if not (speed > 0 and math.isfinite(speed)):
         raise _UserError(f"--trace-speed: must be a positive number, got {args.trace_speed}")
     problem = out_problem(args.out)  # before the simulation, not after it
     if problem is not None:
@@ -214,9 +236,7 @@ def _run(args: argparse.Namespace, out: Console) -> int:
         )
     seed = sc.run.seed
     if args.trace is not None:
-        reqs = read_trace(
-            args.trace, args.trace_format, speed=args.trace_speed, max_context=model.max_seq_len
-        )
+        reqs = read_trace(args.trace, args.trace_format, speed=speed, max_context=model.max_seq_len)
         keep = reqs.arrival_s <= duration  # the part of the trace inside the run
         if int(keep.sum()) > MAX_REQUESTS:
             raise _UserError(
@@ -229,7 +249,7 @@ def _run(args: argparse.Namespace, out: Console) -> int:
         reqs = Requests.independent(
             reqs.arrival_s[keep], reqs.prompt_tokens[keep], out_tokens, reqs.cached_tokens[keep]
         )
-        arrivals = f"trace {Path(args.trace).name} x{args.trace_speed:g}"
+        arrivals = f"trace {Path(args.trace).name} x{speed:g}"
     else:
         if args.rate is not None:
             rate = _rate(args.rate)
@@ -364,11 +384,14 @@ def _print(out: Console, s: dict[str, Any], folder: Path) -> None:
         f" {r['queued']:,} queued; {r['preempted']:,} preempted",
     )
     th = s["throughput"]
+    # the tokens of the requests completed in the run; the rate generated counts those still
+    # in flight at its end too
     t.add_row(
-        "throughput",
+        "throughput, completed requests",
         f"{th['output_tokens_per_s']:,.0f} output tok/s ({th['output_tokens_per_s_per_gpu']:,.0f}"
         f" per GPU), {th['requests_per_s']:,.3g} req/s",
     )
+    t.add_row("generated (in flight too)", f"{th['generated_tokens_per_s']:,.0f} tok/s")
     for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "end to end")):
         d = s[key]
         t.add_row(f"{label} p50 / p90 / p99", " / ".join(_ms(d[q]) for q in ("p50", "p90", "p99")))
@@ -376,7 +399,9 @@ def _print(out: Console, s: dict[str, Any], folder: Path) -> None:
     att = slo["attainment"]
     t.add_row(
         "SLO attainment",
-        ("n/a" if att is None or att != att else f"{att:.1%}")
+        "n/a (the service has no latency targets)"
+        if not has_targets(slo)
+        else ("n/a" if att is None or att != att else f"{att:.1%}")
         + f" (TTFT {_ms(slo['ttft_s'])}, TPOT {_ms(slo['tpot_s'])})",
     )
     kv = s["kv_cache"]

@@ -107,6 +107,10 @@ Tokens = Annotated[Count, within(1, 100_000_000, "", _CONTEXT)]
 #: Longest latency target (TTFT, TPOT) and why; ``aifactory estimate serve`` applies it too.
 MAX_LATENCY_TARGET_S = 3600.0
 LATENCY_TARGET_WHY = "a latency target above an hour is a typo"
+#: most sequences in flight per replica a scenario's ``serving.max_seqs`` (and ``aifactory
+#: estimate serve --max-seqs``) takes
+MAX_SEQS = 65_536
+MAX_SEQS_WHY = "engines cap in-flight sequences at a few thousand"
 LatencyTarget = Annotated[
     Seconds, within(0, MAX_LATENCY_TARGET_S, "s", LATENCY_TARGET_WHY, lo_open=True)
 ]
@@ -911,9 +915,9 @@ class ServingEngineConfig(_Model):
     length spreads of the Azure 2023 conversation trace (validation.md F.1, lognormal fit of its
     mean and median)."""
 
-    max_seqs: Annotated[
-        Count, within(1, 65_536, "", "engines cap in-flight sequences at a few thousand")
-    ] = Field(default=1024, description="most sequences in flight per replica (vLLM max_num_seqs)")
+    max_seqs: Annotated[Count, within(1, MAX_SEQS, "", MAX_SEQS_WHY)] = Field(
+        default=1024, description="most sequences in flight per replica (vLLM max_num_seqs)"
+    )
     max_batched_tokens: Annotated[
         Count, within(1, 1_048_576, "", "a million tokens per iteration is beyond any engine")
     ] = Field(default=8192, description="token budget per iteration (chunked prefill)")

@@ -27,8 +27,14 @@ Columns of :func:`comparison_table` (one row per run; units in the names):
 * ``training_run``, ``training_run_days`` (submission to completion of the first pre-training
   run), ``training_run_projected`` (True when it did not finish in the window and the time is
   projected from its progress);
-* ``tokens_per_mwh``: all tokens processed (pre-training plus inference output) per MWh of
-  facility energy;
+* ``service.<service>.precision``, ``.kv_cache``, ``.runtime`` (text; empty for a run folder
+  written before they were recorded): what the service was served with, so that a column
+  served at FP4 is not read as the same service as one at FP8 (:func:`serving_differences`
+  says so), and ``.limited_by`` and ``.batch``: what bounds its replicas' batch (``max_seqs``:
+  the engine's cap ``serving.max_seqs``, not the hardware) and the batch;
+* ``inference_tokens_per_mwh`` and ``pretraining_tokens_per_mwh``: inference output tokens, and
+  apart pre-training tokens, per MWh of the whole site's facility energy (never summed: a
+  generated token and a processed training token are different work);
 * ``utilization``, ``training_goodput``, ``training_mfu`` (fractions), ``average_pue``,
   ``cost_per_gpu_hour_usd``, ``total_cost_usd``.
 """
@@ -77,6 +83,7 @@ __all__ = [
     "service_cost_columns",
     "service_cost_figure",
     "service_rows",
+    "serving_differences",
     "timeseries_figure",
 ]
 
@@ -112,7 +119,13 @@ KPI_BARS: tuple[tuple[str, str, str, float, Callable[[float], str]], ...] = (
         1.0,
         lambda v: fmt(v, ",.1f"),
     ),
-    ("tokens_per_mwh", "tokens per MWh", axis("tokens", "per MWh"), 1.0, si),
+    (
+        "inference_tokens_per_mwh",
+        "inference output tokens per MWh (site)",
+        axis("tokens", "per MWh"),
+        1.0,
+        si,
+    ),
     ("utilization", "utilization", axis("GPUs in use", "%"), 100.0, lambda v: fmt(v, ".1f", "%")),
     ("gpus", "GPUs at the same power", axis("GPUs", "count"), 1.0, si),
 )
@@ -164,11 +177,13 @@ def comparison_table(runs: dict[str, RunTables]) -> pd.DataFrame:
             "training_run": run_name,
             "training_run_days": _nan(run_days),
             "training_run_projected": bool(projected),
-            "tokens_per_mwh": (
-                (float(tok["pretraining_tokens_done"]) + float(tok["inference_output_tokens"]))
-                / fac_mwh
-                if fac_mwh > 0
-                else math.nan
+            # apart, never summed (module docstring); from the token counts, so run folders
+            # written before the summary split them compare too
+            "inference_tokens_per_mwh": (
+                float(tok["inference_output_tokens"]) / fac_mwh if fac_mwh > 0 else math.nan
+            ),
+            "pretraining_tokens_per_mwh": (
+                float(tok["pretraining_tokens_done"]) / fac_mwh if fac_mwh > 0 else math.nan
             ),
             "utilization": float(s["utilization"]),
             "training_goodput": _nan(s.get("training_goodput")),
@@ -182,20 +197,29 @@ def comparison_table(runs: dict[str, RunTables]) -> pd.DataFrame:
         capacity = {c["name"]: c for c in s.get("inference_services", [])}
         for name in services:
             row[_cost_column(name)] = _nan(per_svc.get(name))
+            got = capacity.get(name, {})
             for q in SERVICE_QUANTITIES:
-                row[entity_column(COMPARED_SERVICE, name, q)] = _nan(capacity.get(name, {}).get(q))
+                row[entity_column(COMPARED_SERVICE, name, q)] = _nan(got.get(q))
+            for q in SERVICE_TEXTS:
+                row[entity_column(COMPARED_SERVICE, name, q)] = str(got.get(q) or "")
         rows.append(row)
     return pd.DataFrame(rows).set_index("run")
 
 
 #: per-service columns of the comparison table: capacity (tokens a day at the SLO), the share of
-#: requests that met the latency targets, and the share of the run demand exceeded capacity
+#: requests that met the latency targets, the share of the run demand exceeded capacity, and
+#: the batch of its replicas
 SERVICE_QUANTITIES = (
     "capacity_tokens_per_day_per_mw",
     "capacity_tokens_per_day_per_domain",
     "slo_attainment",
     "over_capacity_share",
+    "batch",
 )
+#: per-service text columns: what it was served with and what bounds its batch
+SERVICE_TEXTS = ("precision", "kv_cache", "runtime", "limited_by")
+#: the text columns whose difference between runs changes what a service is (a warning)
+SERVED_WITH = ("precision", "kv_cache", "runtime")
 
 
 def by_release(runs: dict[str, RunTables]) -> dict[str, RunTables]:
@@ -234,13 +258,81 @@ _SERVICE_ROWS = (
 )
 
 
+def _text(table: pd.DataFrame, run: Any, service: str, q: str) -> str:
+    c = entity_column(COMPARED_SERVICE, service, q)
+    v = table.at[run, c] if c in table.columns else ""
+    return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else str(v)
+
+
+def _served_with(table: pd.DataFrame, run: Any, service: str) -> str:
+    """``FP8, reserved KV, fused runtime``; n/a for a run that does not record them."""
+    precision = _text(table, run, service, "precision")
+    kv, runtime = _text(table, run, service, "kv_cache"), _text(table, run, service, "runtime")
+    parts = [precision.upper() or "precision n/a"]
+    if kv:
+        parts.append(f"{kv} KV")
+    if runtime:
+        parts.append(f"{runtime} runtime")
+    return ", ".join(parts)
+
+
+def _batch_text(table: pd.DataFrame, run: Any, service: str) -> str:
+    """``1,024 (max_seqs: engine cap)``: sequences per replica and what bounds them; n/a where
+    not recorded."""
+    limited = _text(table, run, service, "limited_by")
+    if not limited:
+        return "n/a"
+    c = entity_column(COMPARED_SERVICE, service, "batch")
+    b = _nan(table.at[run, c]) if c in table.columns else math.nan
+    why = ": engine cap" if limited == "max_seqs" else ""
+    return f"{int(b):,} ({limited}{why})" if math.isfinite(b) else f"({limited}{why})"
+
+
+def serving_differences(table: pd.DataFrame) -> list[str]:
+    """One warning per service that the runs serve differently (its precision, KV-cache
+    policy or runtime; runs that do not record one are left out): its tokens per day, cost
+    and capacity then compare the precision (or engine) as well as the hardware."""
+    out = []
+    for _, service in service_cost_columns(table):
+        for q in SERVED_WITH:
+            seen = {str(r): _text(table, r, service, q) for r in table.index}
+            seen = {r: v for r, v in seen.items() if v}
+            if len(set(seen.values())) > 1:
+                shown = ", ".join(
+                    f"{(v.upper() if q == 'precision' else v)} in {r}" for r, v in seen.items()
+                )
+                what = {"precision": "precisions", "kv_cache": "KV-cache policies"}.get(
+                    q, "serving runtimes"
+                )
+                hint = (
+                    " (compare --inference-precision scenario runs scenarios at the precision"
+                    " they name; run folders keep theirs)"
+                    if q == "precision"
+                    else ""
+                )
+                out.append(
+                    f"service {service} is served with different {what}: {shown}; its"
+                    f" figures compare the {what} as well as the hardware{hint}"
+                )
+    return out
+
+
 def service_rows(table: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
-    """``(service, label, cells)`` of the comparison table's rows per service, in order: its
-    cost per million tokens, its capacity at the SLO (per MW of the racks' provisioned IT
-    power), the share of its requests that met the targets and the share of the run it was
-    over capacity (capacity alone flatters a run that missed its targets)."""
+    """``(service, label, cells)`` of the comparison table's rows per service, in order: what it
+    was served with (precision, KV-cache policy, runtime) and what bounds its batch, its cost
+    per million tokens, its capacity at the SLO (per MW of the racks' provisioned IT power),
+    the share of its requests that met the targets and the share of the run it was over
+    capacity (capacity alone flatters a run that missed its targets)."""
     out = []
     for col, service in service_cost_columns(table):
+        out.append((service, "served at", [_served_with(table, r, service) for r in table.index]))
+        out.append(
+            (
+                service,
+                "batch per replica (bound)",
+                [_batch_text(table, r, service) for r in table.index],
+            )
+        )
         out.append((service, "cost per M tokens", [money(table.at[r, col]) for r in table.index]))
         for q, label, spec in _SERVICE_ROWS:
             c = entity_column(COMPARED_SERVICE, service, q)
@@ -409,7 +501,8 @@ _TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("cost_per_million_tokens_usd", "$ per M tokens (blended, served)", "money"),
     ("cost_per_million_tokens_at_capacity_usd", "$ per M tokens, whole factory serving", "money"),
     ("training_run_days", "training-run days", ",.1f"),
-    ("tokens_per_mwh", "tokens per MWh", "si"),
+    ("inference_tokens_per_mwh", "inference output tokens per MWh (site energy)", "si"),
+    ("pretraining_tokens_per_mwh", "pre-training tokens per MWh (site energy)", "si"),
     ("utilization", "utilization", ".1%"),
     ("training_goodput", "training goodput", ".1%"),
     ("training_mfu", "MFU", ".1%"),
@@ -505,10 +598,16 @@ def render_comparison(runs: dict[str, RunTables]) -> str:
             '<section id="table"><h2>Side by side</h2>',
             _table_html(table),
             *(f'<p class="meta">{html.escape(n)}</p>' for n in estimated_notes(table)),
+            *(
+                f'<p class="meta"><strong>warning:</strong> {html.escape(w)}</p>'
+                for w in serving_differences(table)
+            ),
             '<p class="meta">Training-run time is submission to completion of the first'
             " pre-training run, projected from its progress when it did not finish in the"
-            " simulated window. Tokens per MWh count pre-training and inference output tokens"
-            " over facility energy. n/a: unknown (e.g. no sourced rack price).</p>",
+            " simulated window. Inference output tokens and pre-training tokens per MWh are"
+            " each over the whole site's facility energy, apart (never summed); a service's"
+            " own tokens per MWh, over the energy attributed to it, is in its run's summary."
+            " n/a: unknown (e.g. no sourced rack price).</p>",
             "</section>",
             *(figure_section(i, title, fig) for i, title, fig in figs),
             '<section id="scenarios"><h2>Scenarios as run</h2>',

@@ -44,6 +44,7 @@ from sim.report.style import duration, fmt, money, plural, si
 from sim.units import QuantityError, parse_quantity
 
 __all__ = [
+    "batch_bound",
     "figure_section",
     "html_page",
     "kpi_block",
@@ -51,6 +52,7 @@ __all__ = [
     "reliability_section",
     "render_commitment",
     "render_report",
+    "tokens_per",
 ]
 
 _CSS = """
@@ -149,6 +151,39 @@ def html_page(title: str, body: str) -> str:
     )
 
 
+def batch_bound(v: dict[str, Any]) -> str:
+    """What bounds a service's batch, from its summary entry: ``batch 1,024 per replica,
+    limited by max_seqs (serving.max_seqs, the engine's cap, not the hardware: its KV cache
+    holds 3,950)``."""
+    b, limited = v.get("batch"), v.get("limited_by", "")
+    head = f"batch {int(b):,} per replica, " if b else ""
+    if limited == "max_seqs":
+        kv = v.get("max_batch_kv")
+        held = f": its KV cache holds {int(kv):,}" if kv else ""
+        return (
+            f"{head}limited by max_seqs (serving.max_seqs, the engine's cap, not the"
+            f" hardware{held})"
+        )
+    return f"{head}limited by {limited}"
+
+
+def tokens_per(tokens: dict[str, Any], amount: float | None, unit: str) -> str:
+    """``12M inference output tokens per MWh, 3G pre-training tokens per MWh`` of the whole
+    site (``amount`` MWh or tCO2eq), apart: never summed (a generated token and a processed
+    training token are different work); a kind the run has none of is left out. From the token
+    counts, so a run folder from before the summary split them reads the same."""
+    parts = []
+    for key, what in (
+        ("inference_output_tokens", "inference output"),
+        ("pretraining_tokens_done", "pre-training"),
+    ):
+        n = float(tokens.get(key) or 0.0)
+        if n > 0:
+            per = n / amount if amount else None
+            parts.append(f"{si(per)} {what} tokens per {unit}")
+    return ", ".join(parts) or f"no tokens per {unit}"
+
+
 def _card(label: str, value: str, note: str = "") -> str:
     return (
         f'<div class="kpi"><div class="label">{html.escape(label)}</div>'
@@ -199,15 +234,12 @@ def _kpi_cards(tables: RunTables) -> list[str]:
     )
     e = s["energy"]
     tokens = s["tokens"]
-    all_tokens = float(tokens["pretraining_tokens_done"]) + float(tokens["inference_output_tokens"])
-    per_mwh = tokens.get("tokens_per_mwh")
-    if per_mwh is None and e["facility_mwh"]:  # a run folder from before the key
-        per_mwh = all_tokens / e["facility_mwh"]
     cards.append(
         _card(
             "facility energy",
             fmt(e["facility_mwh"], ",.0f", " MWh"),
-            f"average PUE {fmt(e['average_pue'], '.2f')}, {si(per_mwh)} tokens per MWh",
+            f"average PUE {fmt(e['average_pue'], '.2f')}; "
+            + tokens_per(tokens, e["facility_mwh"], "MWh"),
         )
     )
     if e.get("emissions_tco2") is not None:
@@ -217,8 +249,7 @@ def _kpi_cards(tables: RunTables) -> list[str]:
             _card(
                 "emissions",
                 fmt(tco2, ",.0f", " tCO2eq"),
-                f"{fmt(g_per_kwh, ',.0f')} g/kWh on average,"
-                f" {si(tokens.get('tokens_per_tco2'))} tokens per tCO2eq",
+                f"{fmt(g_per_kwh, ',.0f')} g/kWh on average; " + tokens_per(tokens, tco2, "tCO2eq"),
             )
         )
     if s.get("power_control"):
@@ -336,7 +367,9 @@ def _kpi_cards(tables: RunTables) -> list[str]:
                     f" ({v['kv_cache']} KV, {v['runtime']} runtime)"
                     if v.get("runtime") and v.get("kv_cache")
                     else ""
-                ),
+                )
+                + (f"; served at {str(v['precision']).upper()}" if v.get("precision") else "")
+                + (f"; {batch_bound(v)}" if v.get("limited_by") else ""),
             )
         )
     if s.get("network"):

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from sim.report.html import figure_section, html_page
 from sim.report.style import SERIES_COLORS, axis, fmt, latency, styled, time_series_styled
 
-__all__ = ["latency_cdf_figure", "levels_figure", "render_serving_report"]
+__all__ = ["has_targets", "latency_cdf_figure", "levels_figure", "render_serving_report"]
 
 #: Most points drawn per CDF line (quantiles): the shape survives, the page stays small.
 CDF_POINTS = 400
@@ -114,6 +114,12 @@ def _card(label: str, value: str, note: str = "") -> str:
     )
 
 
+def has_targets(slo: dict[str, Any]) -> bool:
+    """Whether a serve-sim summary's ``slo`` has a latency target (without one, every request
+    "meets" them: its attainment says nothing and is shown n/a)."""
+    return slo.get("ttft_s") is not None or slo.get("tpot_s") is not None
+
+
 def _ms(x: Any) -> str:
     return latency(x)
 
@@ -133,9 +139,15 @@ def render_serving_report(
             f" end; {r['preempted']:,} preempted",
         ),
         _card(
-            "throughput",
+            "throughput (completed requests)",
             f"{fmt(th['output_tokens_per_s'], ',.0f')} tok/s",
-            f"{fmt(th['requests_per_s'], ',.3g')} req/s"
+            "output tokens of the requests completed in the run;"
+            f" {fmt(th['requests_per_s'], ',.3g')} req/s"
+            + (
+                f"; {fmt(th['generated_tokens_per_s'], ',.0f')} tok/s generated (in flight too)"
+                if th.get("generated_tokens_per_s") is not None
+                else ""
+            )
             + (
                 f"; {fmt(th['output_tokens_per_s_per_gpu'], ',.0f')} tok/s per GPU"
                 if th.get("output_tokens_per_s_per_gpu")
@@ -154,8 +166,10 @@ def render_serving_report(
         ),
         _card(
             "SLO attainment",
-            fmt(slo.get("attainment"), ".1%"),
-            "share of settled requests within both targets",
+            fmt(slo.get("attainment"), ".1%") if has_targets(slo) else "n/a",
+            "share of settled requests within both targets"
+            if has_targets(slo)
+            else "the service has no latency targets",
         ),
         _card(
             "KV cache",

@@ -82,7 +82,16 @@ KPIS: tuple[Kpi, ...] = (
         axis("cost", "$ per million tokens"),
     ),
     Kpi("training_run_days", "training-run time (projected if unfinished)", axis("time", "days")),
-    Kpi("tokens_per_mwh", "tokens per MWh", axis("tokens", "per MWh")),
+    Kpi(
+        "inference_tokens_per_mwh",
+        "inference output tokens per MWh (site energy)",
+        axis("tokens", "per MWh"),
+    ),
+    Kpi(
+        "pretraining_tokens_per_mwh",
+        "pre-training tokens per MWh (site energy)",
+        axis("tokens", "per MWh"),
+    ),
     Kpi("utilization", "utilization", axis("GPUs in use", "%"), 100.0),
     Kpi("availability", "availability", axis("GPUs not failed", "%"), 100.0),
     Kpi("training_goodput", "training goodput", axis("goodput", "%"), 100.0),
@@ -107,7 +116,7 @@ HEADLINE_KPIS: tuple[str, ...] = (
     "cost_per_million_tokens_usd",
     "training_run_days",
     "utilization",
-    "tokens_per_mwh",
+    "inference_tokens_per_mwh",
 )
 
 

@@ -34,7 +34,8 @@ REQUIRED_COLUMNS = {
     "cost_per_million_tokens_usd",
     "training_run_days",
     "training_run_projected",
-    "tokens_per_mwh",
+    "inference_tokens_per_mwh",
+    "pretraining_tokens_per_mwh",
     "utilization",
 }
 
@@ -87,7 +88,13 @@ def test_compare_two_scenarios(
     assert (table["days"] == 0.5).all()  # --set applied to every scenario
     assert (table["inference_tokens_per_day"] > 0).all()
     stdout = capsys.readouterr().out
-    assert "tokens per MWh" in stdout and "vr200" in stdout and str(out) in stdout
+    assert "inference output tokens per MWh" in stdout and "vr200" in stdout and str(out) in stdout
+    # what each column served the service with, and what bounds its batch (review)
+    assert "served at, chat" in stdout and "batch per replica (bound), chat" in stdout
+    # compare runs scenarios at their hardware's natural precision: FP4 on both
+    assert list(table["service.chat.precision"]) == ["fp4", "fp4"]
+    assert set(table["service.chat.limited_by"]) <= {"kv_cache", "max_seqs", "ttft", "tpot"}
+    assert "served with different" not in stdout  # both FP4: nothing to warn of
     # capacity at the SLO is shown next to whether the SLO was met (review: it hid attainment)
     for label in ("capacity at SLO", "SLO attainment, chat", "time over capacity, chat"):
         assert label in stdout, label
@@ -125,10 +132,17 @@ def test_comparison_table_values(smoke_tables: RunTables) -> None:
     assert row["inference_tokens_per_day"] == pytest.approx(
         s["tokens"]["inference_output_tokens"] / s["duration_days"]
     )
-    assert row["tokens_per_mwh"] == pytest.approx(
-        (s["tokens"]["pretraining_tokens_done"] + s["tokens"]["inference_output_tokens"])
-        / s["energy"]["facility_mwh"]
+    # each kind of token over the site's energy, apart: never their sum (review)
+    assert row["inference_tokens_per_mwh"] == pytest.approx(
+        s["tokens"]["inference_output_tokens"] / s["energy"]["facility_mwh"]
     )
+    assert row["pretraining_tokens_per_mwh"] == pytest.approx(
+        s["tokens"]["pretraining_tokens_done"] / s["energy"]["facility_mwh"]
+    )
+    assert row["inference_tokens_per_mwh"] == pytest.approx(
+        s["tokens"]["inference_output_tokens_per_mwh"]
+    )
+    assert "tokens_per_mwh" not in s["tokens"] and "tokens_per_mwh" not in row
     # one service: the blended cost per token is that service's
     assert row["cost_per_million_tokens_usd"] == pytest.approx(
         s["inference_services"][0]["cost_per_million_tokens_usd"]

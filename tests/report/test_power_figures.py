@@ -229,13 +229,16 @@ def test_kpi_cards_of_power_control_and_emissions(small_tables: Callable[..., Ru
     )
     value, note = _note(page, "emissions")
     assert value == f"{t.summary['energy']['emissions_tco2']:,.0f} tCO2eq"
-    assert note.startswith("400 g/kWh on average, ") and note.endswith(" tokens per tCO2eq")
+    assert note.startswith("400 g/kWh on average; ") and note.endswith(" tokens per tCO2eq")
+    # each kind of token apart, never their sum (review of issue 12)
+    assert "inference output tokens per tCO2eq" in note and "pre-training tokens per" in note
     _, note = _note(page, "facility energy")
     assert note.endswith(" tokens per MWh")
     # a run folder from before these keys still renders, without the new cards
     old = dataclasses.replace(t, summary=copy.deepcopy(t.summary))
     del old.summary["power_control"], old.summary["energy"]["emissions_tco2"]
-    del old.summary["tokens"]["tokens_per_mwh"], old.summary["tokens"]["tokens_per_tco2"]
+    for k in [k for k in old.summary["tokens"] if k.endswith(("_per_mwh", "_per_tco2"))]:
+        del old.summary["tokens"][k]
     page = render_report(old)
     assert ">power control<" not in page and ">emissions<" not in page
     assert _note(page, "facility energy")[1].endswith(" tokens per MWh")

@@ -119,6 +119,15 @@ def test_serve_sim_replays_a_trace(tmp_path: Path) -> None:
             "give --rate or --trace, not both",
         ),
         (["--service", "chat-70b", "--trace", "missing.csv"], "missing.csv: trace file not found"),
+        # they act on a replayed trace only: refused without one, never ignored (review)
+        (
+            ["--service", "chat-70b", "--trace-speed", "2"],
+            "--trace-speed acts on a replayed trace: give --trace FILE, or leave it out",
+        ),
+        (
+            ["--service", "chat-70b", "--trace-format", "azure", "--trace-speed", "2"],
+            "--trace-format and --trace-speed act on a replayed trace: give --trace FILE",
+        ),
         (
             ["--service", "chat-70b", "--set", "workloads.inference.0.kv_cache=lru"],
             "workloads.inference[0].kv_cache: expected 'reserved' or 'paged', got",
@@ -243,3 +252,21 @@ def test_a_reasoning_ramp_is_simulated_at_the_length_the_plan_is_for(tmp_path: P
     assert main([*args, "--duration", "2min", "--quiet", "--out", str(out)]) == 0
     svc = json.loads((out / "summary.json").read_text())["service"]
     assert svc["generated_tokens_per_request"] == 500 + 6000  # 3,000 reasoning doubled
+
+
+def test_without_targets_attainment_is_na_and_throughput_says_what_it_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_targets = [
+        "--set",
+        "workloads.inference.0.ttft=null",
+        "--set",
+        "workloads.inference.0.tpot=null",
+    ]
+    args = ["serve-sim", SMOKE, "--service", "chat-70b", "--duration", "3 min", *no_targets]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "SLO attainment │ n/a (the service has no latency targets)" in printed  # not 100%
+    assert "throughput, completed requests" in printed and "generated (in flight too)" in printed
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "the service has no latency targets" in page
