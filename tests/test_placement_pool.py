@@ -155,7 +155,11 @@ def _run_ops(units_per_pod, unit_sizes, pods_per_building, policy, ops, seed):
         if verb == "P" and free:
             k = min(k, len(free))
             before = set(free)
+            peeked = pool.peek(k)
+            _check_pool(pool, free, unit_of, parents, n_groups)  # a peek leaves all in place
             taken = pool.pop(k)
+            if policy != "random":  # (random peeks at the packed choice)
+                assert taken.tolist() == peeked.tolist(), "a peek shows what a pop takes"
             assert len(set(taken.tolist())) == k and set(taken.tolist()) <= before
             free -= set(taken.tolist())
             out += taken.tolist()

@@ -356,7 +356,7 @@ class LocatedPool:
             return np.empty(0, dtype=np.int64)
         plan = self._plan(k)
         out: list[int] = []
-        if len(plan) == 1:
+        if len(plan) == 1 and plan[0][0] >= 0:
             u, n = plan[0]
             self._take(u, n, out)
             self._count(u, -n)
@@ -368,6 +368,30 @@ class LocatedPool:
         ups = self.up[0] if self.n_tiers > 1 else None
         nxt: dict[int, int] = {}
         for u, n in plan:
+            if u < 0:
+                # every free domain of group -1 - u of tier 1 (its units in their open order):
+                # its units are emptied in one sweep, its open set at once, and it is counted
+                # once above (a pack split takes whole groups, fullest first: 80% of the units
+                # a pop empties over the default rail-optimized year)
+                c = -1 - u
+                kids = self.open[0][c]
+                for v in kids:
+                    bits = stacks[v]
+                    before = row[v]
+                    if bits < 256:
+                        out.extend(map(base[v].__add__, _BYTE_BITS[bits]))
+                        stacks[v] = 0
+                    else:
+                        take(v, before, out)
+                    row[v] = 0
+                    if rows_of is not None:
+                        rows = rows_of[v]
+                        if rows is not None:
+                            del rows[before][v]
+                            rows[0][v] = None
+                kids.clear()
+                nxt[c] = nxt.get(c, 0) - n
+                continue
             bits = stacks[u]
             before = row[u]
             if bits < 256:
@@ -406,16 +430,27 @@ class LocatedPool:
         finally:
             self.policy = policy
         out: list[int] = []
+        stacks = self.stacks
         for u, n in plan:
-            bits = self.stacks[u]
-            self._take(u, n, out)
-            self.stacks[u] = bits
+            for v, m in self._units(u, n):
+                bits = stacks[v]
+                self._take(v, m, out)
+                stacks[v] = bits
         return np.array(out, dtype=np.int64)
+
+    def _units(self, u: int, n: int) -> list[tuple[int, int]]:
+        """A plan's entry as (unit, count) pairs: a whole group of tier 1 (``u`` < 0, see
+        :meth:`_plan`) as its units with free domains, in their open order."""
+        if u >= 0:
+            return [(u, n)]
+        free = self.free[0]
+        return [(v, free[v]) for v in self.open[0][-1 - u]]
 
     # ------------------------------------------------------------------ the policies
 
     def _plan(self, k: int) -> list[tuple[int, int]]:
-        """(unit, count) pairs for ``k`` domains, from the top tier down."""
+        """(unit, count) pairs for ``k`` domains, from the top tier down; ``pack`` gives a
+        whole group ``c`` of tier 1 that a split takes as one pair ``(-1 - c, its free)``."""
         if k > self.size:
             raise ValueError(f"{k} domains asked, {self.size} free")
         if self.policy == "pack":
@@ -472,8 +507,7 @@ class LocatedPool:
                 if tier == 1:
                     out.append((c, f))
                 elif tier == 2:
-                    units = free[0]
-                    out.extend([(u, units[u]) for u in opens[0][c]])
+                    out.append((-1 - c, f))  # all of it, unit by unit when taken
                 else:
                     self._all(tier - 1, c, out)
                 taken.add(c)
