@@ -263,11 +263,10 @@ class LocatedPool:
         if k == 0:
             return
         unit_of, bit_of = self.unit_of, self.bit_of
-        # each unit's returned domains as one mask (a unit's count is its mask's bit count:
-        # a returned domain is never free already)
-        # (a holding gives back what it took last, so a unit's domains come in runs)
-        got: dict[int, int] = {}
-        get = got.get
+        # the returned domains as runs of one unit, each as one mask (a run's count is its
+        # mask's bit count: a returned domain is never free already); a holding gives back
+        # what it took last, so a unit's domains come in one run, or a few
+        runs: list[tuple[int, int]] = []
         prev, m = -1, 0
         for d in ids.tolist():
             u = unit_of[d]
@@ -275,21 +274,27 @@ class LocatedPool:
                 m |= bit_of[d]
             else:
                 if m:
-                    got[prev] = get(prev, 0) | m
+                    runs.append((prev, m))
                 prev, m = u, bit_of[d]
-        got[prev] = get(prev, 0) | m
+        runs.append((prev, m))
         stacks = self.stacks
-        if len(got) == 1:
-            ((u, m),) = got.items()
-            stacks[u] |= m
-            self._count(u, k)
+        if len(runs) == 1:
+            stacks[prev] |= m
+            self._count(prev, k)
             return
+        if self.bucketed[0]:
+            # one move per unit between its buckets (a bucket's order is its members' order
+            # of arrival): the runs merged per unit, in their first run's order
+            got: dict[int, int] = {}
+            for u, m in runs:
+                got[u] = got.get(u, 0) | m
+            runs = list(got.items())
         # each unit's stack and count here, the tiers above once per group (as in pop)
         row, opens = self.free[0], self.up_open[0]
         rows_of = self.up_rows[0] if self.bucketed[0] else None
         ups = self.up[0] if self.n_tiers > 1 else None
         nxt: dict[int, int] = {}
-        for u, m in got.items():
+        for u, m in runs:
             stacks[u] |= m
             n = m.bit_count()
             before = row[u]
