@@ -294,6 +294,7 @@ class LocatedPool:
         rows_of = self.up_rows[0] if self.bucketed[0] else None
         ups = self.up[0] if self.n_tiers > 1 else None
         nxt: dict[int, int] = {}
+        last, add = -1, 0  # the units of one group above come in runs too
         for u, m in runs:
             stacks[u] |= m
             n = m.bit_count()
@@ -308,8 +309,14 @@ class LocatedPool:
                     rows[after][u] = None
             if ups is not None:
                 up = ups[u]
-                nxt[up] = nxt.get(up, 0) + n
+                if up == last:
+                    add += n
+                else:
+                    if add:
+                        nxt[last] = nxt.get(last, 0) + add
+                    last, add = up, n
         if ups is not None:
+            nxt[last] = nxt.get(last, 0) + add
             self._count_many(nxt.items(), tier=1)
         self.size += k
 
