@@ -1936,6 +1936,8 @@ def _plan_service(
             # session structure, taken at their mean)
             max_seqs=v.serving.max_seqs,
             input_cv=v.serving.input_cv if v.sessions is None else 0.0,
+            # every call draws its generated length with this spread, sessions too
+            output_cv=v.serving.output_cv,
         )
     except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
         where = (*loc, "backend") if v.backend == "measured" else loc

@@ -46,8 +46,8 @@ def test_auto_takes_the_hybrid_at_long_context(
     # the plan's capacity is mix_domain's (tests/perf/test_domain_mix.py: hybrid > 1.3 x
     # companion > 2.6 x co-located here)
     kw: dict[str, Any] = dict(input_tokens=100_000, output_tokens=1000, ttft_s=2.0, tpot_s=0.05)
-    # the service's serving defaults: vLLM's 1,024 sequences, the Azure spread of prompt lengths
-    kw.update(max_seqs=1024, input_cv=0.53)
+    # the service's serving defaults: vLLM's 1,024 sequences, the Azure spreads of lengths
+    kw.update(max_seqs=1024, input_cv=0.53, output_cv=1.17)
     mix = {
         m: mix_domain(
             get_model("deepseek-r1"), catalog()["vr200_nvl144_cpx"], "fp8", gpus=72, mode=m, **kw

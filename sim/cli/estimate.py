@@ -83,7 +83,8 @@ def _fraction(text: str) -> float:
 
 
 def _spread(text: str) -> float:
-    """A coefficient of variation, in [0, 10] as the scenario's ``serving.input_cv``."""
+    """A coefficient of variation, in [0, 10] as the scenario's ``serving.input_cv`` and
+    ``serving.output_cv``."""
     try:
         value = float(text)
     except ValueError:
@@ -150,6 +151,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         help="spread of prompt lengths, lognormal cv (default 0: every prompt --input long; a"
         " scenario's serving.input_cv defaults to 0.53, the Azure trace's)",
+    )
+    s.add_argument(
+        "--output-cv",
+        type=_spread,
+        default=None,
+        help="spread of generated lengths, lognormal cv (default 0: every request generates"
+        " --output + --reasoning; a scenario's serving.output_cv defaults to 1.17, the Azure"
+        " trace's): a batch holds the long ones longer, so its KV cache fills sooner",
     )
     s.add_argument("--ttft", default=None, help="p99 time-to-first-token target, e.g. 2s")
     s.add_argument("--tpot", default=None, help="p99 time-per-output-token target, e.g. 200ms")
@@ -394,6 +403,8 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, _Deployment]:
         common["max_seqs"] = args.max_seqs
     if args.input_cv is not None:
         common["input_cv"] = args.input_cv
+    if args.output_cv is not None:
+        common["output_cv"] = args.output_cv
     if other is not None:
         est = estimate_serving(model, hw, args.precision, prefill_hw=other, **common)
         replicas = _replicas(args.gpus, est)

@@ -142,6 +142,18 @@ class _Replica:
     #: coefficient of variation of prompt lengths (lognormal around ``input_tokens``, clipped at
     #: the model's context window as the request level draws them); 0: every prompt the mean
     input_cv: float = 0.0
+    #: coefficient of variation of generated lengths (lognormal around ``gen_tokens``, clipped
+    #: at the context the mean prompt leaves); 0: every request generates the mean
+    output_cv: float = 0.0
+
+    @property
+    def generation(self) -> GenerationMix:
+        """The generated lengths in flight (:class:`GenerationMix`): the KV budget's."""
+        return GenerationMix(
+            float(self.gen_tokens),
+            self.output_cv,
+            float(max(1, self.model.max_seq_len - self.input_tokens)),
+        )
 
     @property
     def prompt_moments(self) -> tuple[float, float]:
@@ -174,21 +186,25 @@ class _Replica:
 
     @property
     def mean_context(self) -> float:
-        """Average KV length of a decoding sequence: prompt plus half the generation."""
-        return self.input_tokens + self.gen_tokens / 2.0
+        """Average KV length of a decoding sequence: prompt plus half the generation of a
+        sequence in flight (:class:`GenerationMix`: longer than the mean request's when the
+        lengths spread)."""
+        return self.input_tokens + self.generation.in_flight / 2.0
 
     @property
     def max_batch_kv(self) -> int:
         cap_tokens = max(0.0, self.kv_capacity_bytes) / self.kv_bytes_per_token
-        return _max_batch(cap_tokens, self.input_tokens, self.gen_tokens, self.kv_cache)
+        return _max_batch(cap_tokens, self.input_tokens, self.generation, self.kv_cache)
 
     @property
     def disaggregated(self) -> bool:
         return self.prefill_hw is not None
 
 
-def kv_tokens_per_sequence(input_tokens: int, gen_tokens: int, kv_cache: str) -> float:
-    """KV-cache tokens one running sequence holds, as the engine allocates them.
+def kv_tokens_per_sequence(
+    input_tokens: int, gen_tokens: float, kv_cache: str, output_cv: float = 0.0
+) -> float:
+    """KV-cache tokens one running sequence holds on average, as the engine allocates them.
 
     ``reserved`` (TensorRT-LLM's default ``GUARANTEED_NO_EVICT``): at admission a request
     reserves blocks for its whole prompt plus output, ``ceil((input + output) / 32) x 32``
@@ -196,32 +212,42 @@ def kv_tokens_per_sequence(input_tokens: int, gen_tokens: int, kv_cache: str) ->
     holds ``input + output`` per sequence whatever its progress. ``paged`` (vLLM): blocks of 16
     tokens are allocated as a sequence grows, so a sequence holds its current length rounded
     up to a block; over a batch in steady state that is the mean context ``input + output / 2``
-    plus half a block (network-and-serving.md [N25], [N26]). The paged pool's headroom for
-    preemption is in :func:`_max_batch`.
+    plus half a block (network-and-serving.md [N25], [N26]). ``output`` is the generated length
+    of a sequence *in flight* (:class:`GenerationMix`): ``gen_tokens`` at one length
+    (``output_cv`` 0), ``gen_tokens (1 + cv^2)`` for lognormal lengths of spread ``output_cv``
+    (no clipping here; :class:`_Replica` clips at the context window). The paged pool's
+    headroom for preemption is in :func:`_max_batch`.
     """
+    out = GenerationMix(float(gen_tokens), output_cv).in_flight
+    return _kv_tokens(input_tokens, out, kv_cache)
+
+
+def _kv_tokens(input_tokens: float, in_flight_gen: float, kv_cache: str) -> float:
     if kv_cache == "reserved":
         block = cal.KV_BLOCK_TOKENS_RESERVED
-        return math.ceil((input_tokens + gen_tokens) / block) * block
-    return input_tokens + gen_tokens / 2.0 + cal.KV_BLOCK_TOKENS_PAGED / 2.0
+        return math.ceil((input_tokens + in_flight_gen) / block) * block
+    return input_tokens + in_flight_gen / 2.0 + cal.KV_BLOCK_TOKENS_PAGED / 2.0
 
 
-def _max_batch(cap_tokens: float, input_tokens: int, gen_tokens: int, kv_cache: str) -> int:
+def _max_batch(cap_tokens: float, input_tokens: int, gen: GenerationMix, kv_cache: str) -> int:
     """Most sequences the KV pool of ``cap_tokens`` tokens runs at once.
 
-    ``reserved``: ``cap / (input + output)`` (rounded to blocks); nothing is ever preempted.
+    ``reserved``: ``cap / (input + output)`` (rounded to blocks, ``output`` the in-flight
+    generated length, :class:`GenerationMix`); nothing is ever preempted.
     ``paged``: vLLM admits a request on its current length and, when blocks run out, preempts
     one (its KV is dropped and it is prefilled again later). The batch it sustains without
     preempting is the one whose total KV stays inside the pool: ``B`` sequences at uniformly
-    spread progress hold ``B x mean`` tokens with a standard deviation of
-    ``sqrt(B) x output / sqrt(12)``; we keep ``PAGED_HEADROOM_SIGMA`` (2) of those free, plus
-    vLLM's 1% block watermark, so that preemption (which costs a re-prefill) stays rare
-    (~2% of steps overflow at 2 sigma). Solved for ``B``: ``mean B + k sqrt(B) <= cap``.
+    spread progress hold ``B x mean`` tokens with a standard deviation of ``sqrt(B) x sd``,
+    ``sd`` the spread of a sequence's progress (:attr:`GenerationMix.progress_sd`, ``output /
+    sqrt(12)`` at one length); we keep ``PAGED_HEADROOM_SIGMA`` (2) of those free, plus vLLM's
+    1% block watermark, so that preemption (which costs a re-prefill) stays rare (~2% of steps
+    overflow at 2 sigma). Solved for ``B``: ``mean B + k sqrt(B) <= cap``.
     """
-    per_seq = kv_tokens_per_sequence(input_tokens, gen_tokens, kv_cache)
+    per_seq = _kv_tokens(input_tokens, gen.in_flight, kv_cache)
     if kv_cache == "reserved":
         return int(cap_tokens // per_seq)
     cap = cap_tokens * (1.0 - cal.PAGED_WATERMARK)
-    k = cal.PAGED_HEADROOM_SIGMA * gen_tokens / math.sqrt(12.0)
+    k = cal.PAGED_HEADROOM_SIGMA * gen.progress_sd
     # mean x^2 + k x - cap = 0, x = sqrt(B)
     x = (-k + math.sqrt(k * k + 4.0 * per_seq * cap)) / (2.0 * per_seq)
     return int(x * x)
@@ -268,19 +294,17 @@ def _gemm_time(r: _Replica, tokens: float, hw_peak: float, hbm_bw: float, gpus: 
     return math.hypot(t_mem, t_flops) + kernels * fixed
 
 
-def prompt_moments(mean: float, cv: float, max_len: float) -> tuple[float, float]:
-    """``(E[L] / mean, E[L^2] / mean^2)`` of prompt lengths ``L = min(X, max_len)``, ``X``
-    lognormal of mean ``mean`` and coefficient of variation ``cv`` (the request level's draw,
-    ``sim/serving/workload.py``: Azure's spread, clipped at the context window).
-
-    Prefill work per request is ``a L + b L^2`` (weight GEMMs, then causal attention), so its
-    mean over requests is ``a E[L] + b E[L^2]``, not the work of a mean-length prompt: at the
-    Azure spread (cv 0.53) ``E[L^2] = 1.28 mean^2`` before clipping. Closed form: for ``X =
-    exp(N(mu, s^2))``, ``E[X^k; X < M] = exp(k mu + k^2 s^2 / 2) Phi((ln M - mu - k s^2) / s)``.
-    """
+def length_moments(mean: float, cv: float, max_len: float, k: int) -> float:
+    """``E[L^k] / mean^k`` of lengths ``L = min(X, max_len)``, ``X`` lognormal of mean ``mean``
+    and coefficient of variation ``cv`` (the request level's draws, ``sim/serving/workload.py``,
+    clipped at the context window as it clips them). Closed form: for ``X = exp(N(mu, s^2))``,
+    ``E[X^k; X < M] = exp(k mu + k^2 s^2 / 2) Phi((ln M - mu - k s^2) / s)``, and the clipped
+    tail adds ``M^k P(X >= M)``."""
     if cv <= 0.0 or mean <= 0.0:
         x = min(mean, max_len) / mean if mean > 0 else 1.0
-        return x, x * x
+        return float(x**k)
+    if not math.isfinite(max_len):
+        return (1.0 + cv * cv) ** (k * (k - 1) / 2)
     s2 = math.log1p(cv * cv)
     s = math.sqrt(s2)
     mu = math.log(mean) - s2 / 2.0
@@ -290,18 +314,71 @@ def prompt_moments(mean: float, cv: float, max_len: float) -> tuple[float, float
         return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
     above = 1.0 - phi((lm - mu) / s)
-    m1 = mean * phi((lm - mu - s2) / s) + max_len * above
-    m2 = math.exp(2.0 * mu + 2.0 * s2) * phi((lm - mu - 2.0 * s2) / s) + max_len**2 * above
-    return m1 / mean, m2 / (mean * mean)
+    inside = math.exp(k * mu + k * k * s2 / 2.0) * phi((lm - mu - k * s2) / s)
+    return (inside + max_len**k * above) / mean**k
+
+
+def prompt_moments(mean: float, cv: float, max_len: float) -> tuple[float, float]:
+    """``(E[L] / mean, E[L^2] / mean^2)`` of prompt lengths (:func:`length_moments`).
+
+    Prefill work per request is ``a L + b L^2`` (weight GEMMs, then causal attention), so its
+    mean over requests is ``a E[L] + b E[L^2]``, not the work of a mean-length prompt: at the
+    Azure spread (cv 0.53) ``E[L^2] = 1.28 mean^2`` before clipping.
+    """
+    return length_moments(mean, cv, max_len, 1), length_moments(mean, cv, max_len, 2)
+
+
+@dataclass(frozen=True)
+class GenerationMix:
+    """The generated lengths of the sequences *in flight* in a batch, for its KV budget.
+
+    Generated lengths ``O`` are lognormal around the mean ``mean`` with spread ``cv``, clipped
+    at ``max_len`` (the context left after the prompt), as the request level draws them. A
+    sequence stays in the running batch for as many iterations as it generates tokens, so the
+    batch holds sequences in proportion to their length (Little's law per length class): the
+    in-flight mean is ``E[O^2] / E[O] = mean (1 + cv^2)`` before clipping, not ``mean``, and a
+    sequence in flight is at a progress uniform on ``[0, O]``. At the Azure output spread (cv
+    1.17) a batch's sequences are 2.4 times as long as the mean request: a KV budget sized on
+    the mean over-admits, and the engine stalls with the cache full (the request level does).
+    ``cv`` 0 is one length, the rule before.
+    """
+
+    mean: float
+    cv: float = 0.0
+    max_len: float = math.inf
+
+    def _m(self, k: int) -> float:
+        return length_moments(self.mean, self.cv, self.max_len, k)
+
+    @property
+    def in_flight(self) -> float:
+        """Mean full generated length of a sequence in flight, ``E[O^2] / E[O]``."""
+        return self.mean * self._m(2) / self._m(1)
+
+    @property
+    def progress_sd(self) -> float:
+        """Standard deviation of the tokens generated so far by a sequence in flight:
+        ``sqrt(E[O^3] / (3 E[O]) - (E[O^2] / (2 E[O]))^2)`` (``O / sqrt(12)`` at one length)."""
+        m1, m2, m3 = self._m(1), self._m(2), self._m(3)
+        return self.mean * math.sqrt(max(0.0, m3 / (3.0 * m1) - (m2 / (2.0 * m1)) ** 2))
 
 
 def _prefill_attention_flops(r: _Replica, requests: float) -> float:
-    """Causal attention FLOPs of prefilling ``requests`` prompts of the service's length mix:
-    ``2 L w x prompt x new tokens`` per request at the mean length, times ``E[L^2] / mean^2``
-    (:func:`prompt_moments`: attention grows with the square of the prompt)."""
+    """Causal attention FLOPs of prefilling ``requests`` prompts of the service's length mix.
+
+    The new tokens of a prompt of ``P`` tokens whose first ``h P`` come from the prompt cache
+    sit at positions ``h P .. P`` and each attends to every position before it, cached ones
+    included: ``4 L w x integral of p dp = 2 L w P^2 (1 - h)(1 + h)`` per request (the request
+    level's ``4 L w (p c + c^2 / 2)`` per chunk of ``c`` tokens from position ``p``, summed over
+    a prompt's chunks, ``sim/serving/steps.py``), times ``E[L^2] / mean^2`` over the length mix
+    (:func:`prompt_moments`: attention grows with the square of the prompt). Without a cache
+    hit this is ``2 L w P^2``; the rule before dropped the ``(1 + h)``, the attention of the new
+    tokens to the cached prefix."""
     m = r.model
     sq = r.prompt_moments[1]
-    return 2.0 * m.layers * m.attention_width * r.input_tokens * r.prefill_tokens * sq * requests
+    new = r.prefill_tokens  # (1 - h) P
+    hit = 1.0 - new / r.input_tokens
+    return 2.0 * m.layers * m.attention_width * r.input_tokens * new * (1.0 + hit) * sq * requests
 
 
 @dataclass(frozen=True)
@@ -559,6 +636,7 @@ def _make_replica(
     runtime: str = "fused",
     max_seqs: int = MAX_BATCH,
     input_cv: float = 0.0,
+    output_cv: float = 0.0,
 ) -> _Replica:
     if tp < 1 or ep < 1:
         raise PerfError(f"TP and EP must be >= 1 (got TP{tp}, EP{ep})")
@@ -586,6 +664,7 @@ def _make_replica(
         runtime=_check_runtime(runtime),
         max_seqs=_check_max_seqs(max_seqs),
         input_cv=_check_cv(input_cv),
+        output_cv=_check_cv(output_cv, "output_cv"),
     )
     if r.kv_capacity_bytes <= 0 or r.max_batch_kv < 1:
         need = r.weight_bytes / 1e9
@@ -667,9 +746,9 @@ def _check_max_seqs(max_seqs: int) -> int:
     return int(max_seqs)
 
 
-def _check_cv(cv: float) -> float:
+def _check_cv(cv: float, name: str = "input_cv") -> float:
     if not 0.0 <= cv <= 10.0:
-        raise PerfError(f"input_cv must be in [0, 10] (got {cv})")
+        raise PerfError(f"{name} must be in [0, 10] (got {cv})")
     return float(cv)
 
 
@@ -708,6 +787,7 @@ def estimate_inference(
     runtime: str = "fused",
     max_seqs: int = MAX_BATCH,
     input_cv: float = 0.0,
+    output_cv: float = 0.0,
 ) -> InferenceEstimate:
     """Best output tokens/s per GPU of one replica that meets the latency targets (if any).
 
@@ -719,7 +799,9 @@ def estimate_inference(
     sequences in flight (a scenario's ``serving.max_seqs``, :data:`DEFAULT_MAX_SEQS`; the
     request level caps its running batch at the same); ``input_cv`` the spread of prompt
     lengths (lognormal, :func:`prompt_moments`: prefill work is the mean over the lengths, not
-    that of a mean-length prompt; 0, the default, is one prompt length). Raises
+    that of a mean-length prompt; 0, the default, is one prompt length); ``output_cv`` the
+    spread of generated lengths (:class:`GenerationMix`: the batch holds the long ones longer,
+    so its KV cache and attention reads are sized on the in-flight lengths). Raises
     :class:`PerfError` if the model does not fit.
     """
     p = to_precision(precision)
@@ -748,6 +830,7 @@ def estimate_inference(
                 runtime,
                 max_seqs,
                 input_cv,
+                output_cv,
             )
         except PerfError as exc:
             first_error = first_error or exc
@@ -788,6 +871,7 @@ def inference_curve(
     runtime: str = "fused",
     max_seqs: int = MAX_BATCH,
     input_cv: float = 0.0,
+    output_cv: float = 0.0,
 ) -> list[InferenceEstimate]:
     """Throughput/latency curve: one point per batch size (powers of two up to the KV limit).
 
@@ -812,6 +896,7 @@ def inference_curve(
             runtime=runtime,
             max_seqs=max_seqs,
             input_cv=input_cv,
+            output_cv=output_cv,
         ).tp
     r = _make_replica(
         model,
@@ -828,6 +913,7 @@ def inference_curve(
         runtime,
         max_seqs,
         input_cv,
+        output_cv,
     )
     b_max = min(r.max_batch_kv, r.max_seqs)
     if batches is None:
@@ -926,6 +1012,7 @@ def mix_domain(
     runtime: str = "fused",
     max_seqs: int = MAX_BATCH,
     input_cv: float = 0.0,
+    output_cv: float = 0.0,
 ) -> DomainMix:
     """The most output tokens/s that ``gpus`` GPUs of ``hw`` (and ``parts`` of its companion
     prefill accelerator, default one domain's pro rata) serve at the latency targets.
@@ -973,6 +1060,7 @@ def mix_domain(
         "runtime": runtime,
         "max_seqs": max_seqs,
         "input_cv": input_cv,
+        "output_cv": output_cv,
     }
     colocated: DomainMix | None = None
     if mode in ("colocated", "auto"):

@@ -118,6 +118,7 @@ def estimate_serving(
     runtime: str = "fused",
     max_seqs: int = MAX_BATCH,
     input_cv: float = 0.0,
+    output_cv: float = 0.0,
 ) -> InferenceEstimate:
     """A serving estimate from ``backend``, with its provenance filled in.
 
@@ -129,7 +130,9 @@ def estimate_serving(
     ``max_seqs`` caps the analytic model's batch (the engine's sequences in flight,
     :data:`~sim.perf.inference.DEFAULT_MAX_SEQS` in a scenario); the measured backend keeps
     aiconfigurator's own batch sweep. ``input_cv`` is the spread of prompt lengths the analytic
-    model averages prefill work over (:func:`~sim.perf.inference.prompt_moments`).
+    model averages prefill work over (:func:`~sim.perf.inference.prompt_moments`), and
+    ``output_cv`` that of generated lengths, which sizes its batch's KV cache on the lengths in
+    flight (:class:`~sim.perf.inference.GenerationMix`); the measured backend reads neither.
 
     ``backend="measured"`` needs the catalog names (``model_name``, ``hardware_name``) and takes
     the figures from aiconfigurator; a configuration it does not cover raises
@@ -153,6 +156,7 @@ def estimate_serving(
             runtime=runtime,
             max_seqs=max_seqs,
             input_cv=input_cv,
+            output_cv=output_cv,
         )
         return _with_provenance(est, hw, precision, runtime)
     if backend != "measured":
@@ -220,6 +224,7 @@ def estimate_domain(
     runtime: str = "fused",
     max_seqs: int = MAX_BATCH,
     input_cv: float = 0.0,
+    output_cv: float = 0.0,
 ) -> DomainMix:
     """What ``gpus`` GPUs of ``hw`` serve, prefilling as ``prefill`` says
     (:func:`sim.perf.inference.mix_domain`): the one function the fleet's plan
@@ -251,6 +256,7 @@ def estimate_domain(
             runtime=runtime,
             max_seqs=max_seqs,
             input_cv=input_cv,
+            output_cv=output_cv,
         )
         slots = replica_slots(gpus, hw.domain_gpus, est.replica_gpus)
         return DomainMix(
@@ -288,6 +294,7 @@ def estimate_domain(
         runtime=runtime,
         max_seqs=max_seqs,
         input_cv=input_cv,
+        output_cv=output_cv,
     )
     return replace(
         mix,

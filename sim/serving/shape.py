@@ -151,6 +151,11 @@ def shape_of_service(
             ttft_s=v.ttft_s,
             tpot_s=v.tpot_s,
             runtime=v.serving_runtime,
+            # the settings the fleet's plan chooses its TP with (sim/build.py)
+            kv_cache=kv_cache or v.kv_cache,
+            max_seqs=eng.max_seqs,
+            input_cv=eng.input_cv if sess is None else 0.0,
+            output_cv=eng.output_cv,
         )
     )
     return ServiceShape(

@@ -190,8 +190,13 @@ def best_tp(
     ttft_s: float | None = None,
     tpot_s: float | None = None,
     runtime: str = "fused",
+    kv_cache: str = "reserved",
+    max_seqs: int = _inf.DEFAULT_MAX_SEQS,
+    input_cv: float = 0.0,
+    output_cv: float = 0.0,
 ) -> int:
-    """Tensor-parallel width the perf model chooses for this service (most tokens/s per GPU)."""
+    """Tensor-parallel width the perf model chooses for this service (most tokens/s per GPU),
+    with the engine settings and length spreads the fleet's plan uses."""
     est = _inf.estimate_inference(
         model,
         hw,
@@ -203,5 +208,9 @@ def best_tp(
         ttft_s=ttft_s,
         tpot_s=tpot_s,
         runtime=runtime,
+        kv_cache=kv_cache,
+        max_seqs=max_seqs,
+        input_cv=input_cv,
+        output_cv=output_cv,
     )
     return est.tp

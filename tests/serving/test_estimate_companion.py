@@ -38,9 +38,10 @@ def test_companion_deployment_is_limited_by_the_prefill_pool_as_in_the_fleet(
         "ttft": "2 s",
         "tpot": "50 ms",
         "prefill": "companion",
-        # as `aifactory estimate serve` takes a service: one prompt length, TensorRT-LLM's batch
-        # cap (the scenario's defaults are the Azure spread and vLLM's 1,024 sequences)
-        "serving": {"input_cv": 0, "max_seqs": 4096},
+        # as `aifactory estimate serve` takes a service: one prompt and one output length,
+        # TensorRT-LLM's batch cap (the scenario's defaults are the Azure spreads and vLLM's
+        # 1,024 sequences)
+        "serving": {"input_cv": 0, "output_cv": 0, "max_seqs": 4096},
     }
     data = tiny_scenario(hardware="vr200_nvl144_cpx", racks=2, grid_power="2 MW", inference=[svc])
     (planned,) = plan_of(data).services
@@ -113,9 +114,9 @@ def test_the_scenario_s_serving_defaults_can_be_given_to_estimate_serve(
     plan_of: Callable[..., Plan],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """With --max-seqs and --input-cv, estimate serve plans what a fleet run with the scenario's
-    serving defaults (vLLM's 1,024 sequences, the Azure prompt spread) plans (review: the two
-    disagreed with no way to match them)."""
+    """With --max-seqs, --input-cv and --output-cv, estimate serve plans what a fleet run with
+    the scenario's serving defaults (vLLM's 1,024 sequences, the Azure length spreads) plans
+    (review: the two disagreed with no way to match them)."""
     svc = {"name": "r1-long", **LONG, "demand": {"mean_requests_per_s": 0.5}}
     svc |= {"ttft": "2 s", "tpot": "50 ms"}
     data = tiny_scenario(hardware="vr200_nvl144_cpx", racks=2, grid_power="2 MW", inference=[svc])
@@ -124,7 +125,7 @@ def test_the_scenario_s_serving_defaults_can_be_given_to_estimate_serve(
         *("--model", "deepseek-r1", "--hardware", "vr200_nvl144_cpx"),
         *("--precision", str(planned.estimate["precision"]), "--input", "100000"),
         *("--output", "1000", "--ttft", "2s", "--tpot", "50ms"),
-        *("--max-seqs", "1024", "--input-cv", "0.53"),
+        *("--max-seqs", "1024", "--input-cv", "0.53", "--output-cv", "1.17"),
     ]
     out = _estimate(argv, capsys)
     assert out["output_tokens_per_s"] == pytest.approx(

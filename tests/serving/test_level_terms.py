@@ -115,3 +115,20 @@ def test_the_prefill_pool_is_sized_at_the_mean_prefill_time_over_the_lengths() -
     one = estimate_inference(R1, CPX, "fp8", input_cv=0.0, **kw)
     spread = estimate_inference(R1, CPX, "fp8", input_cv=cv, **kw)
     assert spread.output_tokens_per_s_per_replica < one.output_tokens_per_s_per_replica
+
+
+@pytest.mark.parametrize("hit", [0.0, 0.3, 0.9])
+def test_prefill_attention_with_a_cache_hit_is_the_request_levels(hit: float) -> None:
+    """The new tokens of a prompt attend to its cached prefix too: the fluid level's prefill
+    attention per request is the request level's ``4 L w (c n + n^2 / 2)`` for ``n`` new and
+    ``c`` cached tokens (it was ``1 + hit`` times less)."""
+    from sim.perf import inference as inf
+    from sim.perf.common import to_precision
+
+    inp = 20_000
+    r = inf._make_replica(R1, CPX, to_precision("fp8"), 8, 1, inp, 1000, 0, hit, None)
+    n = inp * (1.0 - hit)
+    c = inp * hit
+    units = c * n + n * n / 2.0
+    want = 4.0 * R1.layers * R1.attention_width * units
+    assert inf._prefill_attention_flops(r, 1.0) == pytest.approx(want, rel=1e-12)
