@@ -15,11 +15,15 @@ performance model's rates. Then, per year of the full site:
 
 The budget buys ``budget / (term x site cost a year)`` sites' worth (a fraction, or several
 sites): that many GPUs for the term, their GPU-hours, the IT and facility power they need, and
-at ``utilization``: the output tokens the counted service would serve if they all served it,
-or the pre-training runs (the counted job: its tokens at its GPU count's rate; called
-"frontier" runs from :data:`FRONTIER_FLOP` of training compute) they would train if they all
-trained. Both are what the whole commitment buys spent one way; they
-are alternatives, not a sum. Units: USD, W, GPU-hours, tokens.
+at ``utilization``: the output tokens the counted service would serve at its latency targets if
+they all served it (its planned capacity per domain times ``slo_capacity_share``, the share of
+it at which the request level still meets the p99 TTFT and TPOT targets,
+:func:`sim.serving.capacity.load_at_slo`: the capacity at the SLO that a run's summary and
+``aifactory compare`` report; the plan alone where it has no targets), or the pre-training
+runs (the counted job: its tokens at its GPU count's rate; called "frontier" runs from
+:data:`FRONTIER_FLOP` of training compute) they would train if they all trained. Both are what
+the whole commitment buys spent one way; they are alternatives, not a sum. Units: USD, W,
+GPU-hours, tokens.
 """
 
 from __future__ import annotations
@@ -28,10 +32,13 @@ import math
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from sim.build import build, unknown_prices, with_natural_precision
 from sim.catalog.hardware import catalog
 from sim.config.loader import LoadedScenario, ScenarioError
 from sim.config.schema import CommitmentConfig
+from sim.serving.capacity import load_at_slo
 from sim.tco import annuity_usd_per_year
 from sim.units import HOUR_S, YEAR_S
 
@@ -199,10 +206,20 @@ def _row(loaded: LoadedScenario, g: str, c: CommitmentConfig, years: float) -> d
         row["precision"] = next(
             v.precision.value for v in plan.scenario.workloads.inference if v.name == svc.name
         )
-        row["tokens"] = svc.capacity_tokens_per_s_per_domain * domains * u * years * YEAR_S
-        row["usd_per_million_tokens"] = (
-            c.budget_usd / row["tokens"] * 1e6 if row["tokens"] else math.nan
-        )
+        at_slo = _slo_capacity_share(svc)
+        row["slo_capacity_share"] = at_slo
+        if at_slo is None:
+            row["note"] = (
+                f"tokens not counted: the SLO attainment of {svc.name} is not estimated here"
+                " (agentic sessions behind a separate prefill pool), so neither is its capacity"
+                " at its latency targets"
+            )
+        else:
+            per_domain = svc.capacity_tokens_per_s_per_domain * at_slo
+            row["tokens"] = per_domain * domains * u * years * YEAR_S
+            row["usd_per_million_tokens"] = (
+                c.budget_usd / row["tokens"] * 1e6 if row["tokens"] else math.nan
+            )
     job = _pick(plan.jobs, c.training_run)
     if job is not None and job.rate > 0:
         run_s = job.work / job.rate
@@ -217,6 +234,17 @@ def _row(loaded: LoadedScenario, g: str, c: CommitmentConfig, years: float) -> d
             c.budget_usd / row["training_runs"] if row["training_runs"] else math.nan
         )
     return row
+
+
+def _slo_capacity_share(svc: Any) -> float | None:
+    """The share of ``svc``'s planned capacity it serves at its latency targets: the request
+    level's :func:`~sim.serving.capacity.load_at_slo` over its attainment table (as the run's
+    ``slo_capacity_share``), 1 without targets, None where its attainment is not estimated."""
+    if svc.slo_unmeasured:
+        return None
+    if svc.slo is None:
+        return 1.0
+    return load_at_slo(np.asarray(svc.slo.loads), np.asarray(svc.slo.attainment))
 
 
 def _pick(items: Any, name: str | None) -> Any:

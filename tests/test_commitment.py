@@ -5,17 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from sim.build import with_natural_precision
+from sim.build import build, with_natural_precision
 from sim.catalog.hardware import Precision
 from sim.cli import main
-from sim.commitment import commitment_rows
+from sim.cli.commitment import parse_budget
+from sim.commitment import _site_for, commitment_rows
 from sim.config.loader import ScenarioError, load_scenario
+from sim.config.schema import CommitmentConfig
 from sim.report.commitment import commitment_table_html, runs_label
 from sim.report.compare import by_release, comparison_table, render_comparison
 from sim.report.kpis import capacity_tokens_per_day
-from sim.runner import run
+from sim.runner import run, run_facts
+from sim.serving.capacity import load_at_slo
 from sim.units import YEAR_S
 
 SMOKE = Path(__file__).parent.parent / "scenarios" / "smoke.yaml"
@@ -131,6 +135,70 @@ def test_commitment_command_writes_its_files(
     assert (out / "commitment.html").is_file() and (out / "commitment.csv").is_file()
     assert "/GPU-h" in printed and "e+" not in printed
     assert printed.index("h100_sxm") < printed.index("gb200_nvl72")
+
+
+def test_tokens_are_what_the_service_serves_at_its_slo() -> None:
+    """The tokens a commitment buys are the service's capacity at its latency targets (the plan
+    x the request level's load_at_slo, the run summary's ``slo_capacity_share``), not the plan
+    alone: the smoke chat tier holds its p99 targets on only part of its plan."""
+    loaded = load_scenario(SMOKE)
+    question = CommitmentConfig.model_validate(
+        {"budget": "$1B", "term": "730 d", "generations": ["gb200_nvl72"], "utilization": 0.5}
+    )
+    (row,) = commitment_rows(loaded, question)
+    plan = build(_site_for(loaded, "gb200_nvl72"))
+    svc = plan.services[0]
+    assert svc.slo is not None
+    share = load_at_slo(np.array(svc.slo.loads), np.array(svc.slo.attainment))
+    assert 0.0 < share < 1.0  # the plan over-promises: the table misses p99 below 100% load
+    assert (
+        row["slo_capacity_share"] == share == run_facts(plan)["services"][0]["slo_capacity_share"]
+    )
+    years = 730 * 86_400 / YEAR_S
+    domains = float(row["sites"]) * plan.n_domains
+    at_plan = svc.capacity_tokens_per_s_per_domain * domains * 0.5 * years * YEAR_S
+    assert float(row["tokens"]) == pytest.approx(at_plan * share, rel=1e-12)
+    assert float(row["usd_per_million_tokens"]) == pytest.approx(1e9 / (at_plan * share) * 1e6)
+
+
+@pytest.mark.parametrize(
+    ("text", "usd"),
+    [
+        ("5M", 5e6),
+        ("$5b", 5e9),
+        ("5e9", 5e9),
+        ("2.5 B", 2.5e9),
+        ("$300m", 3e8),
+        ("$30B", 3e10),
+        ("$ 1.5 t", 1.5e12),
+        ("$30,000,000,000", 3e10),
+        ("1,500K", 1.5e6),
+        ("$1bn", 1e9),  # what the scenario's budget key reads still reads
+        ("30e9 USD", 3e10),
+    ],
+)
+def test_budget_forms(text: str, usd: float) -> None:
+    assert parse_budget(text) == pytest.approx(usd, rel=1e-15)
+
+
+@pytest.mark.parametrize("text", ["abc", "5X", "5,0M", "$$5B", "5 MW", "nan", "1e400", "5MB"])
+def test_a_budget_it_cannot_read_names_the_forms_it_can(text: str) -> None:
+    with pytest.raises(ScenarioError) as exc:
+        parse_budget(text)
+    message = str(exc.value)
+    assert message.startswith("--budget: cannot read") and repr(text) in message
+    for form in ("'$30B'", "'2.5 B'", "'$300m'", "'5e9'", "K, M, B or T"):
+        assert form in message
+
+
+def test_the_budget_forms_reach_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unreadable --budget fails before anything is built; a readable one in another form is
+    the same question as '$1B' (the refusal quotes the amount it read)."""
+    assert main(["commitment", str(SMOKE), "--budget", "1 zillion"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --budget: cannot read '1 zillion'") and "Traceback" not in err
+    assert main(["commitment", str(SMOKE), "--budget", "0.005 k"]) == 2
+    assert capsys.readouterr().err.startswith("error: --budget: $5 buys less than one GPU")
 
 
 # --------------------------------------------------------------------------- precision, compare

@@ -9,7 +9,10 @@ Reads the scenario's ``commitment`` section (``--budget``, ``--term``, ``--gener
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import math
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,8 +39,51 @@ from sim.io import OutputError, write_comparison
 from sim.report.commitment import runs_label
 from sim.report.html import render_commitment
 from sim.report.style import money, si
+from sim.units import QuantityError, parse_quantity
 
 EXIT_OK, EXIT_USER_ERROR = 0, 2
+
+#: ``--budget``: an optional ``$``, a number (thousands may be grouped with commas, an exponent
+#: is allowed), an optional scale K, M, B or T in either case, spaces anywhere between them.
+_BUDGET = re.compile(
+    r"^\$?\s*(?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
+    r"\s*(?P<scale>[kKmMbBtT])?$"
+)
+_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
+BUDGET_FORMS = "'$30B', '30B', '2.5 B', '$300m', '5M', '5e9' or '$30,000,000,000'"
+
+
+def parse_budget(text: str) -> float:
+    """The USD amount of a ``--budget`` such as ``$30B``, ``2.5 B``, ``$300m``, ``5M``, ``5e9``
+    or ``30,000,000,000`` (see :data:`_BUDGET`; K, M, B, T are 1e3, 1e6, 1e9, 1e12), or any
+    amount the scenario's ``budget`` key reads (``$1bn``, ``30e9 USD``).
+    :class:`ScenarioError` against ``--budget``, naming the accepted forms, for anything else;
+    whether the amount is in range is the scenario schema's to say."""
+    m = _BUDGET.match(text.strip())
+    value = math.nan
+    if m:
+        value = float(m.group("num").replace(",", ""))
+        if m.group("scale"):
+            value *= _SCALE[m.group("scale").lower()]
+    else:
+        # what the scenario's ``budget`` key reads still reads here ('$1bn', '30e9 USD')
+        with contextlib.suppress(QuantityError):
+            value = parse_quantity(text.strip(), "USD")
+    if not math.isfinite(value):
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ScenarioError(
+            "--budget",
+            [
+                Problem(
+                    (),
+                    f"cannot read {shown!r} as an amount of US dollars; give an optional $, a"
+                    " number and an optional scale K, M, B or T (thousand, million, billion,"
+                    f" trillion; any case), e.g. {BUDGET_FORMS}",
+                )
+            ],
+            {},
+        )
+    return value
 
 
 def add_parser(sub: Any) -> None:
@@ -46,10 +92,14 @@ def add_parser(sub: Any) -> None:
         help="what a fixed commitment (e.g. $30B over 5 years) buys on each generation",
         description="What a fixed budget, spent on the whole cost of ownership over a term,"
         " buys on each hardware generation at the scenario's site: GPUs, GPU-hours, power,"
-        " tokens served and pre-training runs.",
+        " tokens served at the service's latency targets and pre-training runs.",
     )
     p.add_argument("scenario", metavar="SCENARIO", help="a scenario YAML (its site and costs)")
-    p.add_argument("--budget", help="the commitment, e.g. '$30B' (default: the scenario's)")
+    p.add_argument(
+        "--budget",
+        help="the commitment in US dollars, e.g. '$30B', '2.5 B', '$300m', '5e9' (K, M, B, T in"
+        " any case; default: the scenario's)",
+    )
     p.add_argument("--term", help="over how long, e.g. '5 years' (default: the scenario's)")
     p.add_argument("--generations", help="comma-separated hardware names (default: the scenario's)")
     p.add_argument("--utilization", help="share of GPU-hours doing useful work, e.g. 0.8")
@@ -62,7 +112,7 @@ def _question(args: argparse.Namespace, loaded: LoadedScenario) -> CommitmentCon
     given = loaded.scenario.commitment
     data: dict[str, Any] = given.model_dump(mode="json", by_alias=True) if given else {}
     if args.budget is not None:
-        data["budget"] = args.budget
+        data["budget"] = parse_budget(args.budget)
     if args.term is not None:
         data["term"] = args.term
     if args.generations is not None:
@@ -155,6 +205,7 @@ def _print(out: Console, rows: list[dict[str, Any]], title: str) -> None:
         ("facility power (MW)", "facility_mw", lambda v: f"{v:,.0f}"),
         ("GPU-hours", "gpu_hours", si),
         ("serving precision", "precision", str),
+        ("served at the SLO, of plan", "slo_capacity_share", lambda v: f"{v:.0%}"),
         ("output tokens, all serving", "tokens", si),
         ("cost per M tokens", "usd_per_million_tokens", money),
         (runs_label(rows), "training_runs", lambda v: f"{v:,.1f}"),

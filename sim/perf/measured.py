@@ -17,7 +17,8 @@ What is taken from where:
   measured tables rather than its own formula fallbacks for small ops such as norms);
 * the largest batch the KV cache holds: aiconfigurator's check (TensorRT-LLM reserves
   ``input + output`` tokens per request in ``free_gpu_memory_fraction`` 0.9 of the free memory);
-* the latency-target search is ours, as in the analytic model: the largest batch whose p99
+* the latency-target search is ours, as in the analytic model: the largest batch (at most the
+  engine's ``max_seqs``, a scenario's ``serving.max_seqs``) whose p99
   (mean x ``P99_OVER_MEAN_LATENCY``) TTFT and TPOT meet the targets, times
   ``SERVER_MAX_UTILIZATION`` under Poisson arrivals. These two queueing factors are assumptions
   shared with the analytic model (``sim/perf/calibration.py``), not measurements.
@@ -401,6 +402,7 @@ def _for_tp(
     engine: str,
     ttft_s: float | None,
     tpot_s: float | None,
+    max_seqs: int = MAX_BATCH,
 ) -> tuple[InferenceEstimate, MeasuredPoint]:
     def point(b: int) -> MeasuredPoint:
         return measured_point(
@@ -431,10 +433,15 @@ def _for_tp(
             f"{model} at {p.value} on TP{tp} x EP{ep} of {hardware}: the measured reference"
             f" finds no room for the KV cache of one {isl + osl}-token request"
         )
+    # the engine runs at most max_seqs sequences (a scenario's serving.max_seqs), as the
+    # analytic model's _best_batch and the request level do: the batch is searched below both
+    cap = min(kv_max, max_seqs)
     limited = "kv_cache" if kv_max < MAX_BATCH else "max_batch"
-    batch, meets_targets = kv_max, True
-    if targets and not meets(kv_max):
-        batch = _largest(meets, kv_max)
+    if kv_max > max_seqs:
+        limited = "max_seqs"
+    batch, meets_targets = cap, True
+    if targets and not meets(cap):
+        batch = _largest(meets, cap)
         if batch == 0:
             batch, meets_targets, limited = 1, False, "latency_target_unreachable"
         else:
@@ -457,6 +464,7 @@ def _for_tp(
         limited_by=limited,
         meets_targets=meets_targets,
         precision=p.value,
+        max_seqs=max_seqs,
         runtime="torch_flow",
         provenance="measured",
         provenance_detail=pt.describe()
@@ -494,15 +502,19 @@ def estimate_inference_measured(
     engine: str = "trtllm",
     model_shape: ModelShape | None = None,
     hardware_spec: HardwareSpec | None = None,
+    max_seqs: int = MAX_BATCH,
 ) -> InferenceEstimate:
     """Best output tokens/s per GPU of one replica that meets the latency targets, measured.
 
     Same contract as :func:`~sim.perf.inference.estimate_inference` (``tp`` None tries every
     tensor-parallel width up to 8 that divides the heads and keeps the best tokens/s per GPU;
-    without targets the KV-limited maximum), but every figure comes from aiconfigurator at the
-    batch found. ``model`` and ``hardware`` are catalog names; pass the shape and spec the
-    caller resolved to refuse an inline variant under a catalog name. Disaggregated prefill is
-    not covered (use the analytic model).
+    without targets the KV-limited maximum; the batch at most ``max_seqs``, the engine's cap on
+    sequences in flight, a scenario's ``serving.max_seqs``: ``limited_by`` is ``max_seqs`` when
+    the KV cache would hold more), but every figure comes from aiconfigurator at the batch
+    found (it measures any batch, so the cap is honoured, not approximated). ``model`` and
+    ``hardware`` are catalog names; pass the shape and spec the caller resolved to refuse an
+    inline variant under a catalog name. Disaggregated prefill is not covered (use the analytic
+    model).
     """
     p = to_precision(precision)
     shape, spec = _check_catalog_entries(model, hardware, model_shape, hardware_spec)
@@ -514,6 +526,8 @@ def estimate_inference_measured(
         )
     if not 0.0 <= prompt_cache_hit < 1.0:
         raise PerfError(f"prompt-cache hit rate must be in [0, 1) (got {prompt_cache_hit})")
+    if max_seqs < 1:
+        raise PerfError(f"max_seqs must be at least 1 (got {max_seqs})")
     osl = output_tokens + reasoning_tokens
     prefix = round(input_tokens * prompt_cache_hit)
     tps = [tp] if tp is not None else _tp_options(shape, spec, ep)
@@ -527,7 +541,18 @@ def estimate_inference_measured(
             )
         try:
             est, _ = _for_tp(
-                model, hardware, p, t, ep, input_tokens, osl, prefix, engine, ttft_s, tpot_s
+                model,
+                hardware,
+                p,
+                t,
+                ep,
+                input_tokens,
+                osl,
+                prefix,
+                engine,
+                ttft_s,
+                tpot_s,
+                int(max_seqs),
             )
         except PerfError as exc:
             last_error = exc

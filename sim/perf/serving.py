@@ -127,12 +127,12 @@ def estimate_serving(
     output per request) and does not read it. ``runtime`` is how the analytic model's engine
     runs quantized layers (:data:`~sim.perf.SERVING_RUNTIMES`); the measured backend is
     aiconfigurator's composition of its ``torch_flow`` measurements and does not read it.
-    ``max_seqs`` caps the analytic model's batch (the engine's sequences in flight,
-    :data:`~sim.perf.inference.DEFAULT_MAX_SEQS` in a scenario); the measured backend keeps
-    aiconfigurator's own batch sweep. ``input_cv`` is the spread of prompt lengths the analytic
-    model averages prefill work over (:func:`~sim.perf.inference.prompt_moments`), and
-    ``output_cv`` that of generated lengths, which sizes its batch's KV cache on the lengths in
-    flight (:class:`~sim.perf.inference.GenerationMix`); the measured backend reads neither.
+    ``max_seqs`` caps the batch of either backend (the engine's sequences in flight,
+    :data:`~sim.perf.inference.DEFAULT_MAX_SEQS` in a scenario). ``input_cv`` is the spread of
+    prompt lengths the analytic model averages prefill work over
+    (:func:`~sim.perf.inference.prompt_moments`), and ``output_cv`` that of generated lengths,
+    which sizes its batch's KV cache on the lengths in flight
+    (:class:`~sim.perf.inference.GenerationMix`); the measured backend reads neither.
 
     ``backend="measured"`` needs the catalog names (``model_name``, ``hardware_name``) and takes
     the figures from aiconfigurator; a configuration it does not cover raises
@@ -187,6 +187,7 @@ def estimate_serving(
         engine=engine,
         model_shape=model,
         hardware_spec=hw,
+        max_seqs=max_seqs,
     )
 
 

@@ -159,6 +159,38 @@ def test_measured_point_is_aiconfigurator_at_that_batch() -> None:
     assert not huge.kv_fits and math.isnan(huge.output_tokens_per_s_per_gpu)
 
 
+def test_measured_batch_is_capped_at_max_seqs_like_the_analytic_one() -> None:
+    """``serving.max_seqs`` acts on the measured backend too (it was ignored): the batch is at
+    most max_seqs, and where the KV cache would hold more the estimate says max_seqs limited it
+    and gives aiconfigurator's figures at that batch."""
+    args: dict[str, Any] = {"input_tokens": 1024, "output_tokens": 256, "tp": 1}
+    free = estimate_inference_measured("llama3.1-8b", "h200_sxm", "fp8", **args)
+    assert free.batch > 64 and free.limited_by in ("kv_cache", "max_batch")
+    capped = estimate_serving(
+        get_model("llama3.1-8b"),
+        catalog()["h200_sxm"],
+        "fp8",
+        backend="measured",
+        model_name="llama3.1-8b",
+        hardware_name="h200_sxm",
+        max_seqs=64,
+        **args,
+    )
+    assert capped.batch == 64 and capped.limited_by == "max_seqs" and capped.max_seqs == 64
+    assert capped.max_batch_kv == free.max_batch_kv  # the KV cache itself is unchanged
+    at_64 = measured_point("llama3.1-8b", "h200_sxm", "fp8", batch=64, **args)
+    assert capped.output_tokens_per_s_per_gpu == at_64.output_tokens_per_s_per_gpu
+    assert capped.output_tokens_per_s_per_gpu < free.output_tokens_per_s_per_gpu
+    # with a target the search stays below the cap: 40 ms TPOT alone allows more than 64 here
+    loose = estimate_inference_measured("llama3.1-8b", "h200_sxm", "fp8", tpot_s=0.040, **args)
+    tight = estimate_inference_measured(
+        "llama3.1-8b", "h200_sxm", "fp8", tpot_s=0.040, max_seqs=64, **args
+    )
+    assert loose.batch > 64 and tight.batch == 64 and tight.limited_by == "max_seqs"
+    with pytest.raises(PerfError, match="max_seqs must be at least 1"):
+        estimate_inference_measured("llama3.1-8b", "h200_sxm", "fp8", max_seqs=0, **args)
+
+
 def test_analytic_provenance_rule() -> None:
     hw = catalog()
     assert analytic_provenance(hw["h100_sxm"], "fp8")[0] == "fitted"
