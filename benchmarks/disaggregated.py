@@ -7,7 +7,8 @@ function ``aifactory estimate serve`` calls too) and the request level probes it
 (behind their prefill pool where they have one): the table gives the plan's output tokens/s
 per rack, its arrangement, and the share of requests meeting both targets at 85% (the
 default ``max_load``) and 100% of the planned capacity. The baseline is co-located serving on
-the same rack at the same targets (``x co-located``).
+the same rack at the same targets (``x co-located``; "-" where co-located serving meets no
+target: at 100k input the p99 prompt alone takes over 2 s to prefill on a replica's GPUs).
 
 ``--request-level`` adds the rack's capacity as the request level finds it: each kind of
 replica's highest Poisson rate whose p99 TTFT and TPOT meet the targets
@@ -57,6 +58,7 @@ def main() -> None:
             (s,) = plan.services
             cap = s.capacity_tokens_per_s_per_domain
             base = cap if base is None else base
+            ratio = f"{cap / base:>13.2f}" if base > 0 else f"{'-':>13s}"
             assert s.slo is not None and s.mix is not None
             att = dict(zip(s.slo.loads, s.slo.attainment, strict=True))
             mix = s.mix
@@ -81,7 +83,7 @@ def main() -> None:
                 req = f" {'':>14s}"
             cpu = time.process_time() - t0
             print(
-                f"{inp // 1000:>5d}k {mode:>10s} {s.prefill:>10s} {cap:>14,.0f} {cap / base:>13.2f}"
+                f"{inp // 1000:>5d}k {mode:>10s} {s.prefill:>10s} {cap:>14,.0f} {ratio}"
                 f" {att[0.85]:>9.1%} {att[1.0]:>7.1%}{req}  {' + '.join(parts)} [{cpu:.1f} CPU-s]"
             )
 

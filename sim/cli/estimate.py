@@ -420,7 +420,10 @@ def _serve(args: argparse.Namespace) -> tuple[InferenceEstimate, _Deployment]:
     if args.gpus is None and not companion:
         # one replica, as without a companion part the deployment is replicas x this one
         return est, _Deployment(1, est.replica_gpus, est.output_tokens_per_s_per_replica)
-    _replicas(gpus, est)  # a whole number of replicas
+    if args.gpus is not None:
+        _replicas(gpus, est)  # a whole number of replicas of the GPUs asked for
+    # by default one domain: the replicas its GPUs hold, the rest idle as in the fleet's plan
+    # (4 TP16 replicas on a 72-GPU rack, sim/perf/inference.py replica_slots)
     return est, _Deployment(mix.slots, gpus, mix.capacity_tokens_per_s, mix)
 
 

@@ -69,7 +69,14 @@ EP_COMM_OVERLAP: Final = 0.50
 # --- inference ------------------------------------------------------------------------------
 # Fixed cost per decode iteration (scheduler, sampling, kernel launches under CUDA graphs).
 DECODE_STEP_OVERHEAD_S: Final = 2.0e-3
-# Ratio of p99 to mean per-token latency under load (batch composition varies step to step).
+# Ratio of p99 to mean per-token latency under load (batch composition varies step to step):
+# the fluid plan's p99 TPOT is this times its mean iteration, and a disaggregated replica's
+# TTFT adds this times one iteration for its decode side (queue and first iteration). An
+# assumption, fitted to nothing: no published case binds on it (docs/performance-model.md,
+# sensitivity: 1.0% on the B200 server row). It no longer scales the prefill part of TTFT,
+# which is the p99 of the prefill queue's wait plus the prompt's own prefill over the prompt
+# lengths (sim/perf/queueing.py; sim/perf/inference.py ``_point``): at 100k-token prompts
+# 1.5 x the mean prompt's TTFT was 35% short of the request level's p99.
 P99_OVER_MEAN_LATENCY: Final = 1.5
 # KV-cache allocation of the serving engines (engine defaults, not fitted; network-and-serving.md
 # [N25] vLLM, [N26] TensorRT-LLM). TensorRT-LLM reserves whole blocks of 32 tokens per request;

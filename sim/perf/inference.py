@@ -18,10 +18,13 @@ alone; ``torch_flow`` with the separate activation-quantize op aiconfigurator's 
 include). The batch is limited by KV-cache memory
 (HBM left after weights and workspace, allocated as the serving engine allocates it:
 ``kv_cache="reserved"``, TensorRT-LLM, or ``"paged"``, vLLM; see :func:`kv_tokens_per_sequence`)
-and by the per-token latency target. Output tokens/s per replica = B / t_iter; TPOT = t_iter;
+and by the per-token latency targets. Output tokens/s per replica = B / t_iter; TPOT = t_iter;
 TTFT = prefill of one request at the replica's full compute plus one iteration of waiting. With
-latency targets the p99 of both must fit (p99 = mean x ``P99_OVER_MEAN_LATENCY``) and Poisson
-arrivals cap utilisation at ``SERVER_MAX_UTILIZATION``.
+latency targets Poisson arrivals cap utilisation at ``SERVER_MAX_UTILIZATION`` and the p99s
+must fit: p99 TPOT = t_iter x ``P99_OVER_MEAN_LATENCY``; p99 TTFT = the 99th percentile of the
+prefill queue's wait plus the prompt's own prefill, over the prompt-length spread
+(:mod:`sim.perf.queueing`; the queue is a co-located replica's chunked-prefill stream, or a
+disaggregated replica's prefill pool, sized to meet the TTFT target: :func:`_point`).
 
 Disaggregated prefill (``prefill_hw``): prefill runs on a separate pool (another GPU type, or a
 prefill accelerator such as Rubin CPX); decode iterations then carry no prefill (P = 0) and the
@@ -41,9 +44,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from sim.catalog.hardware import HardwareSpec, Precision, PrefillAccelerator
 from sim.catalog.models import ModelShape
 from sim.perf import calibration as cal
+from sim.perf import queueing
 from sim.perf.common import (
     PerfError,
     all_reduce_time_s,
@@ -56,6 +62,7 @@ from sim.perf.common import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_BATCHED_TOKENS",
     "DEFAULT_MAX_SEQS",
     "KV_CACHE_POLICIES",
     "MAX_BATCH",
@@ -80,6 +87,17 @@ MAX_BATCH = 4096  # engines cap in-flight sequences (TensorRT-LLM max_batch_size
 #: two levels plan and run the same batch. Without it (``aifactory estimate``, the validation
 #: cases) the perf model caps the batch at :data:`MAX_BATCH`, TensorRT-LLM's.
 DEFAULT_MAX_SEQS = 1024
+
+#: Prompt and decode tokens one iteration carries at most (chunked prefill's token budget):
+#: vLLM's ``max_num_batched_tokens`` for its API server on GPUs of 70 GiB or more
+#: (network-and-serving.md B1 [N25]), TensorRT-LLM's ``max_num_tokens`` default too. The fluid
+#: plan's co-located TTFT prefills a prompt in chunks of this budget less the decode tokens
+#: (:func:`_colocated_prefill_s`), as the request level does (``serving.max_batched_tokens``).
+DEFAULT_MAX_BATCHED_TOKENS = 8192
+
+#: The quantile of TTFT the latency target bounds (MLPerf's server criterion, the request
+#: level's ``capacity_at_slo``).
+TTFT_QUANTILE = 0.99
 
 #: How a serving engine sizes its KV cache per request (docs/performance-model.md, "KV cache").
 KV_CACHE_POLICIES = ("reserved", "paged")
@@ -145,6 +163,8 @@ class _Replica:
     #: coefficient of variation of generated lengths (lognormal around ``gen_tokens``, clipped
     #: at the context the mean prompt leaves); 0: every request generates the mean
     output_cv: float = 0.0
+    #: the engine's token budget per iteration (:data:`DEFAULT_MAX_BATCHED_TOKENS`)
+    max_batched_tokens: int = DEFAULT_MAX_BATCHED_TOKENS
 
     @property
     def generation(self) -> GenerationMix:
@@ -585,26 +605,167 @@ def _prefill_costs(r: _Replica, instances_per_replica: float) -> PrefillCosts:
     )
 
 
-def _point(r: _Replica, batch: int, targets: bool) -> InferenceEstimate:
+def _prompt_lengths(r: _Replica) -> tuple[queueing.LengthGrid, np.ndarray, np.ndarray]:
+    """The prompt-length quadrature (:func:`sim.perf.queueing.length_grid`: the lognormal of
+    ``input_cv`` clipped at the context window, as the request level draws prompts) and each
+    node's new and cached tokens (the prompt-cache hit rate applied to every length)."""
+    grid = queueing.length_grid(float(r.input_tokens), r.input_cv, float(r.model.max_seq_len - 1))
+    new = grid.tokens * (r.prefill_tokens / r.input_tokens)
+    return grid, new, grid.tokens - new
+
+
+def _colocated_prefill_s(r: _Replica, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """A co-located replica's prefill of each prompt length of :func:`_prompt_lengths`, as
+    chunked prefill runs it: ``(busy, first)`` seconds per node.
+
+    The prompts' chunks are one FCFS stream (vLLM V1 / Sarathi-Serve: the budget goes first to
+    the requests being prefilled, in admission order): every iteration carries the ``batch``
+    decode tokens and up to ``chunk = max_batched_tokens - batch`` prompt tokens. An iteration
+    with ``x`` prompt tokens costs ``fixed + g x + attention``: ``fixed`` the decode-only
+    iteration (weight GEMMs of ``batch`` tokens, their KV read at the mean context, the step
+    overhead), ``g`` the GEMM time per prompt token (the replica's ``G(batch + chunk) -
+    G(batch)`` over the chunk: exact for a full chunk), and the chunks' causal attention at the
+    BF16 peak (``4 L w x (cached x new + new^2 / 2)`` FLOPs over the prompt, however it is cut).
+    ``busy``: the stream's time on a prompt, ``(new / chunk) x fixed + g new + attention`` (a
+    short prompt shares its iteration); ``first``: its first token, at the end of its last
+    chunk's iteration, ``ceil(new / chunk) x fixed + g new + attention``. These are the terms
+    of the request level's iterations (``sim/serving/steps.py``)."""
+    _, new, cached = _prompt_lengths(r)
+    chunk = float(max(r.max_batched_tokens - batch, 1))
+    t_dec = sum(_token_time(r, float(batch)))
+    g = (sum(_token_time(r, batch + chunk)) - t_dec) / chunk
+    fixed = (
+        t_dec
+        + _decode_attention(r).time(batch, batch * r.mean_context)
+        + cal.DECODE_STEP_OVERHEAD_S
+    )
+    m = r.model
+    attn_unit = (
+        4.0 * m.layers * m.attention_width / r.gpus / (_bf16_peak(r.hw) * r.hw.efficiency.attention)
+    )
+    rest = g * new + attn_unit * (cached * new + 0.5 * new * new)
+    return new / chunk * fixed + rest, np.ceil(new / chunk) * fixed + rest
+
+
+def _colocated_ttft_p99(r: _Replica, batch: int, rate_per_s: float) -> float:
+    """p99 TTFT of a co-located replica taking ``rate_per_s`` requests: the chunked-prefill
+    stream (:func:`_colocated_prefill_s`) is one server, so the wait is M/G/1's
+    (Pollaczek-Khinchine mean, exponential tail: :func:`sim.perf.queueing.wait_tail`) at its
+    utilisation ``rate x E[busy]``, and TTFT = wait + the prompt's own ``first``
+    (:func:`sim.perf.queueing.quantile`, over the prompt lengths)."""
+    grid, _, _ = _prompt_lengths(r)
+    busy, first = _colocated_prefill_s(r, batch)
+    wait = queueing.wait_tail(rate_per_s, grid.mean(busy), grid.mean(busy * busy), 1)
+    return queueing.quantile(grid, first, wait, TTFT_QUANTILE)
+
+
+def _pool_ttft(
+    r: _Replica, instances: float, rate_per_s: float, after_s: float
+) -> tuple[queueing.LengthGrid, np.ndarray, queueing.WaitTail]:
+    """TTFT behind a disaggregated prefill pool of ``instances`` prefill instances (one
+    replica's share) taking ``rate_per_s`` requests: the prompt-length quadrature, each
+    length's own time and the pool's wait (:func:`sim.perf.queueing.quantile` of them is the
+    p99 TTFT).
+
+    The pool as the request level runs it (``sim/serving/simulator.py``
+    ``prefill_pool_ready_s``): ``c = ceil(instances)`` FCFS instances, each at ``instances /
+    c`` of an instance's speed; a prompt takes one for the :class:`PrefillCosts` terms of its
+    length (:func:`_prompt_lengths`), then its KV crosses the fabric. The wait is M/G/c's
+    (Erlang C, Allen-Cunneen mean, exponential tail: :func:`sim.perf.queueing.wait_tail`);
+    TTFT = wait + prefill + transfer + ``after_s`` (the decode side: its queue and first
+    iteration, :func:`_point`)."""
+    grid, new, cached = _prompt_lengths(r)
+    costs = _prefill_costs(r, instances)
+    one = (
+        costs.fixed_s
+        + costs.s_per_token * new
+        + costs.s_per_attention_unit * (cached * new + 0.5 * new * new)
+    )
+    servers = max(math.ceil(instances - 1e-9), 1)
+    busy = one * (servers / instances)
+    own = busy + grid.tokens * costs.transfer_s_per_token + after_s
+    wait = queueing.wait_tail(rate_per_s, grid.mean(busy), grid.mean(busy * busy), servers)
+    return grid, own, wait
+
+
+def _pool_instances(
+    r: _Replica, base: float, rate_per_s: float, after_s: float, ttft_s: float | None
+) -> float:
+    """Prefill instances one decode replica's pool needs: ``base`` (the pool that keeps up at
+    the replica's full rate, busy ``SERVER_MAX_UTILIZATION`` at the planned rate), or, when
+    that pool's p99 TTFT misses the target ``ttft_s``, the smallest larger pool that meets it
+    (bisection to 0.1%; the wait falls as the pool grows). A target that even an idle pool
+    misses (the p99 prompt's own prefill is too long) keeps ``base``: the replica does not meet
+    it whatever the pool."""
+    if ttft_s is None:
+        return base
+    p = 1.0 - TTFT_QUANTILE
+
+    def ok(m: float, rate: float = rate_per_s) -> bool:
+        return queueing.tail_probability(ttft_s, *_pool_ttft(r, m, rate, after_s)) <= p
+
+    if ok(base):
+        return base
+    if not ok(1.0, 0.0):  # an idle pool of whole instances: no wait, full speed
+        return base
+    lo, hi = base, 2.0 * base
+    while not ok(hi):
+        lo, hi = hi, 2.0 * hi
+        if hi > 1e6 * max(base, 1.0):
+            return base
+    while hi - lo > 1e-3 * hi:
+        mid = 0.5 * (lo + hi)
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _point(
+    r: _Replica, batch: int, targets: bool, ttft_s: float | None = None
+) -> InferenceEstimate:
+    """One operating point of replica ``r`` at ``batch`` sequences.
+
+    Without ``targets`` the figures are means at full load (a curve's points): TTFT = one
+    prompt's prefill (mean over the lengths) + KV transfer + one iteration. With ``targets``
+    the replica runs at ``SERVER_MAX_UTILIZATION`` of its full rate and the latencies are p99s:
+    TPOT = ``P99_OVER_MEAN_LATENCY`` x the iteration (the decode side: batch composition
+    varies step to step), TTFT the p99 of the prefill queue's wait plus the prompt's own
+    prefill over the prompt-length spread (:mod:`sim.perf.queueing`): co-located, the
+    chunked-prefill stream of the replica (:func:`_colocated_ttft_p99`); disaggregated, the
+    replica's prefill pool (:func:`_pool_ttft`) plus ``P99_OVER_MEAN_LATENCY`` x one
+    iteration on the decode side. A disaggregated pool is sized to keep up at the replica's
+    full rate, and larger when that misses the TTFT target ``ttft_s``
+    (:func:`_pool_instances`): its devices are counted in the replica's GPUs per token."""
     t_iter, _ = _iteration(r, batch)
     per_replica = batch / t_iter
+    util = cal.SERVER_MAX_UTILIZATION if targets else 1.0
+    rate = per_replica * util / r.gen_tokens  # requests/s at the operating point
     prefill_devices = 0.0
     if r.disaggregated:
         # prefill pool sized to keep up: request rate x device-seconds of one request's prefill
-        req_rate = per_replica / r.gen_tokens
         width = _prefill_width(r)
         t_prefill = _prefill_time(r, width)
-        prefill_devices = req_rate * t_prefill * width
-        ttft = t_prefill + _kv_transfer_time(r) + t_iter
+        base = per_replica / r.gen_tokens * t_prefill
+        if targets:
+            after = cal.P99_OVER_MEAN_LATENCY * t_iter
+            instances = _pool_instances(r, base, rate, after, ttft_s)
+            ttft = queueing.quantile(*_pool_ttft(r, instances, rate, after), TTFT_QUANTILE)
+        else:
+            instances = base
+            ttft = t_prefill + _kv_transfer_time(r) + t_iter
+        prefill_devices = instances * width
+    elif targets:
+        ttft = _colocated_ttft_p99(r, batch, rate)
     else:
         ttft = _prefill_time(r, float(r.gpus)) + t_iter
-    util = cal.SERVER_MAX_UTILIZATION if targets else 1.0
     per_replica *= util
     gpus_total = r.gpus + prefill_devices
     return InferenceEstimate(
         output_tokens_per_s_per_gpu=per_replica / gpus_total,
         batch=batch,
-        ttft_s=ttft * (cal.P99_OVER_MEAN_LATENCY if targets else 1.0),
+        ttft_s=ttft,
         tpot_s=t_iter * (cal.P99_OVER_MEAN_LATENCY if targets else 1.0),
         replica_gpus=r.gpus,
         tp=r.tp,
@@ -637,6 +798,7 @@ def _make_replica(
     max_seqs: int = MAX_BATCH,
     input_cv: float = 0.0,
     output_cv: float = 0.0,
+    max_batched_tokens: int = DEFAULT_MAX_BATCHED_TOKENS,
 ) -> _Replica:
     if tp < 1 or ep < 1:
         raise PerfError(f"TP and EP must be >= 1 (got TP{tp}, EP{ep})")
@@ -665,6 +827,7 @@ def _make_replica(
         max_seqs=_check_max_seqs(max_seqs),
         input_cv=_check_cv(input_cv),
         output_cv=_check_cv(output_cv, "output_cv"),
+        max_batched_tokens=_check_max_batched_tokens(max_batched_tokens),
     )
     if r.kv_capacity_bytes <= 0 or r.max_batch_kv < 1:
         need = r.weight_bytes / 1e9
@@ -682,13 +845,13 @@ def _best_batch(r: _Replica, ttft_s: float | None, tpot_s: float | None) -> Infe
     b_max = min(r.max_batch_kv, r.max_seqs)
 
     def ok(b: int) -> bool:
-        pt = _point(r, b, targets)
+        pt = _point(r, b, targets, ttft_s)
         return (tpot_s is None or pt.tpot_s <= tpot_s) and (ttft_s is None or pt.ttft_s <= ttft_s)
 
     limited = "kv_cache" if r.max_batch_kv <= r.max_seqs else "max_seqs"
     if not ok(b_max):
         if not ok(1):
-            pt = _point(r, 1, targets)
+            pt = _point(r, 1, targets, ttft_s)
             return _replace(pt, limited_by="latency_target_unreachable", meets_targets=False)
         lo, hi = 1, b_max  # ok(lo), not ok(hi); latency grows with batch
         while hi - lo > 1:
@@ -698,9 +861,9 @@ def _best_batch(r: _Replica, ttft_s: float | None, tpot_s: float | None) -> Infe
             else:
                 hi = mid
         b_max = lo
-        pt_hi = _point(r, hi, targets)
+        pt_hi = _point(r, hi, targets, ttft_s)
         limited = "tpot" if tpot_s is not None and pt_hi.tpot_s > tpot_s else "ttft"
-    return _replace(_point(r, b_max, targets), limited_by=limited)
+    return _replace(_point(r, b_max, targets, ttft_s), limited_by=limited)
 
 
 def _replace(e: InferenceEstimate, **kw: object) -> InferenceEstimate:
@@ -746,6 +909,12 @@ def _check_max_seqs(max_seqs: int) -> int:
     return int(max_seqs)
 
 
+def _check_max_batched_tokens(tokens: int) -> int:
+    if tokens < 1:
+        raise PerfError(f"max_batched_tokens must be at least 1 (got {tokens})")
+    return int(tokens)
+
+
 def _check_cv(cv: float, name: str = "input_cv") -> float:
     if not 0.0 <= cv <= 10.0:
         raise PerfError(f"{name} must be in [0, 10] (got {cv})")
@@ -788,6 +957,7 @@ def estimate_inference(
     max_seqs: int = MAX_BATCH,
     input_cv: float = 0.0,
     output_cv: float = 0.0,
+    max_batched_tokens: int = DEFAULT_MAX_BATCHED_TOKENS,
 ) -> InferenceEstimate:
     """Best output tokens/s per GPU of one replica that meets the latency targets (if any).
 
@@ -799,9 +969,12 @@ def estimate_inference(
     sequences in flight (a scenario's ``serving.max_seqs``, :data:`DEFAULT_MAX_SEQS`; the
     request level caps its running batch at the same); ``input_cv`` the spread of prompt
     lengths (lognormal, :func:`prompt_moments`: prefill work is the mean over the lengths, not
-    that of a mean-length prompt; 0, the default, is one prompt length); ``output_cv`` the
-    spread of generated lengths (:class:`GenerationMix`: the batch holds the long ones longer,
-    so its KV cache and attention reads are sized on the in-flight lengths). Raises
+    that of a mean-length prompt; 0, the default, is one prompt length; the p99 TTFT is over
+    the lengths, :func:`_point`); ``output_cv`` the spread of generated lengths
+    (:class:`GenerationMix`: the batch holds the long ones longer, so its KV cache and attention
+    reads are sized on the in-flight lengths); ``max_batched_tokens`` the engine's token budget
+    per iteration, in whose chunks a co-located replica prefills
+    (:data:`DEFAULT_MAX_BATCHED_TOKENS`, a scenario's ``serving.max_batched_tokens``). Raises
     :class:`PerfError` if the model does not fit.
     """
     p = to_precision(precision)
@@ -831,6 +1004,7 @@ def estimate_inference(
                 max_seqs,
                 input_cv,
                 output_cv,
+                max_batched_tokens,
             )
         except PerfError as exc:
             first_error = first_error or exc
@@ -1013,6 +1187,7 @@ def mix_domain(
     max_seqs: int = MAX_BATCH,
     input_cv: float = 0.0,
     output_cv: float = 0.0,
+    max_batched_tokens: int = DEFAULT_MAX_BATCHED_TOKENS,
 ) -> DomainMix:
     """The most output tokens/s that ``gpus`` GPUs of ``hw`` (and ``parts`` of its companion
     prefill accelerator, default one domain's pro rata) serve at the latency targets.
@@ -1061,6 +1236,7 @@ def mix_domain(
         "max_seqs": max_seqs,
         "input_cv": input_cv,
         "output_cv": output_cv,
+        "max_batched_tokens": max_batched_tokens,
     }
     colocated: DomainMix | None = None
     if mode in ("colocated", "auto"):

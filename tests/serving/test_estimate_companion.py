@@ -51,7 +51,7 @@ def test_companion_deployment_is_limited_by_the_prefill_pool_as_in_the_fleet(
         *("--model", "deepseek-r1", "--hardware", "vr200_nvl144_cpx"),
         *("--precision", str(planned.estimate["precision"]), "--input", "100000"),
         *("--output", "1000", "--ttft", "2s", "--tpot", "50ms"),
-        *("--prefill-hardware", "companion", "--gpus", str(per_rack * tp)),
+        *("--prefill-hardware", "companion"),  # one rack by default, as the fleet's domain
     ]
     out = _estimate(argv, capsys)
     assert out["tp"] == tp and out["replicas"] == per_rack

@@ -146,9 +146,15 @@ def test_a_replica_slower_than_the_fluid_level_thinks_still_meets_targets_when_q
     assert t.summary["inference_services"][0]["slo_attainment"] > 0.99
 
 
-def test_targets_out_of_reach_within_capacity_warn(run_scenario: Callable[..., Any]) -> None:
-    """A 2 s TTFT for 100k-token prompts (with the default length spread the longest miss it on
-    an idle replica): within capacity all run and still ~55% met, which warns (review)."""
+def test_long_prompts_planned_at_their_p99_ttft_meet_it_and_warn_of_the_context(
+    run_scenario: Callable[..., Any],
+) -> None:
+    """A 2 s TTFT for 100k-token prompts with the default length spread: the plan takes the p99
+    prompt's prefill and its queue (docs/serving.md, "p99 TTFT in the fluid plan"), so it serves
+    them on one TP64 replica per rack and its requests meet the targets within capacity. (With
+    p99 = 1.5 x the mean prompt's TTFT it planned nine TP8 replicas per rack, on which the
+    longest prompts miss 2 s even when idle: ~55% met within capacity, which warned.) 22% of
+    its requests are longer than the model's 131,072-token context, which warns (review)."""
     text = """
 name: out_of_reach
 run: {duration: 1 d, seed: 3}
@@ -158,16 +164,14 @@ facility:
   halls: [{name: h, hardware: vr200_nvl144, racks: 16}]
 workloads:
   inference:
-    - {name: r1-long, model: deepseek-r1, precision: fp8, demand: {mean_requests_per_s: 20},
+    - {name: r1-long, model: deepseek-r1, precision: fp8, demand: {mean_requests_per_s: 4},
        input_tokens: 100000, output_tokens: 1000, ttft: 2 s, tpot: 50 ms, min_domains: 1}
 """
     _, t = run_scenario(text)
     row = t.summary["inference_services"][0]
     assert row["over_capacity_share"] < 0.05
-    assert row["slo_attainment"] < 0.9
-    slo, context = [w for w in t.summary["warnings"] if "inference service r1-long" in w]
-    assert f"only {row['slo_attainment']:.1%}" in slo and "serve-sim" in slo
-    # and 22% of its requests are longer than the model's 131,072-token context (review)
+    assert row["slo_attainment"] > 0.95
+    (context,) = [w for w in t.summary["warnings"] if "inference service r1-long" in w]
     assert "22.2% of its requests" in context and "context window" in context
 
 
