@@ -71,6 +71,12 @@ def _check_pool(pool: LocatedPool, free: set[int], unit_of, parents, n_groups) -
         assert list(got) == want[t]
         opened = {g for members in pool.open[t].values() for g in members}
         assert opened == {g for g, n in enumerate(got) if n > 0 and g in _present(pool, t)}
+        # the buckets by free count hold every child of their parent at its count now, and a
+        # tier without buckets is known as such (its count updates skip them)
+        assert pool.bucketed[t] == bool(pool.buckets[t])
+        for up, rows in pool.buckets[t].items():
+            kids = {chain[t][1] for chain in pool.chain.values() if chain[t][2] == up}
+            assert {c: f for f, at in enumerate(rows) for c in at} == {c: got[c] for c in kids}
 
 
 def _present(pool: LocatedPool, t: int) -> set[int]:
@@ -123,6 +129,18 @@ def _check_pack(taken: np.ndarray, before: set[int], unit_of, parents, n_groups)
     seed=st.integers(0, 2**16),
 )
 def test_pool_matches_brute_force(units_per_pod, unit_sizes, pods_per_building, policy, ops, seed):
+    _run_ops(units_per_pod, unit_sizes, pods_per_building, policy, ops, seed)
+
+
+def test_bucketed_top_tier_matches_brute_force():
+    """40 pods in one building: the pods are the pool's top tier, bucketed under the root
+    (as the default rail-optimized factory's 240 pods are), with whole pods taken."""
+    rng = np.random.default_rng(3)
+    ops = [(str(rng.choice(list("PPpUuR"))), int(rng.integers(1, 30))) for _ in range(300)]
+    _run_ops([2] * 40, [3, 4], 40, "pack", ops, 11)
+
+
+def _run_ops(units_per_pod, unit_sizes, pods_per_building, policy, ops, seed):
     unit_of, parents, n_groups = _tree(units_per_pod, unit_sizes, pods_per_building)
     n = len(unit_of)
     rng = np.random.default_rng(seed)
@@ -137,7 +155,11 @@ def test_pool_matches_brute_force(units_per_pod, unit_sizes, pods_per_building, 
         if verb == "P" and free:
             k = min(k, len(free))
             before = set(free)
+            peeked = pool.peek(k)
+            _check_pool(pool, free, unit_of, parents, n_groups)  # a peek leaves all in place
             taken = pool.pop(k)
+            if policy != "random":  # (random peeks at the packed choice)
+                assert taken.tolist() == peeked.tolist(), "a peek shows what a pop takes"
             assert len(set(taken.tolist())) == k and set(taken.tolist()) <= before
             free -= set(taken.tolist())
             out += taken.tolist()

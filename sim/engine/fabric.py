@@ -562,10 +562,12 @@ class FabricState:
         """File ``job`` under the units and pods of its placement (again: a job found there
         while it was not running was taken out of that one group only)."""
         self.filed[job] = True
-        for u in job.net_units:
-            self.unit_jobs.setdefault(u, {})[job] = None
-        for p in job.net_pods_set:
-            self.pod_jobs.setdefault(p, {})[job] = None
+        for groups, filed in ((job.net_units, self.unit_jobs), (job.net_pods_set, self.pod_jobs)):
+            for g in groups:
+                at = filed.get(g)
+                if at is None:
+                    filed[g] = at = {}  # (not setdefault: no dict made per group per start)
+                at[job] = None
 
     def _touching(self, kind: str, index: int) -> set[Job]:
         """The running jobs with domains under the unit, pod or domain that changed: those

@@ -55,6 +55,7 @@ class LocatedPool:
     __slots__ = (
         "base",
         "bit_of",
+        "bucketed",
         "buckets",
         "chain",
         "children",
@@ -179,6 +180,9 @@ class LocatedPool:
             self.up.append(ups)
             self.up_open.append([self.open[t].get(ups[g], none) for g in range(n)])
             self.up_rows.append([self.buckets[t].get(ups[g]) for g in range(n)])
+        #: per tier: whether any parent keeps its children there in buckets (the count updates
+        #: skip the bucket moves of a tier that has none)
+        self.bucketed = [bool(b) for b in self.buckets]
         # the chain again, with each link's free counts, open set and buckets resolved once
         self.links: dict[int, tuple[_Link, ...]] = {
             u: tuple(
@@ -202,7 +206,24 @@ class LocatedPool:
         level: Any = parts
         top = self.n_tiers - 1
         for t in range(tier, self.n_tiers):
-            row, ups, opens, rows_of = self.free[t], self.up[t], self.up_open[t], self.up_rows[t]
+            row, opens = self.free[t], self.up_open[t]
+            rows_of = self.up_rows[t] if self.bucketed[t] else None
+            if t == top:
+                # the top tier: no sums to carry up
+                for g, k in level:
+                    before = row[g]
+                    row[g] = after = before + k
+                    if before == 0:
+                        opens[g][g] = None
+                    elif after == 0:
+                        del opens[g][g]
+                    if rows_of is not None:
+                        rows = rows_of[g]
+                        if rows is not None:
+                            del rows[before][g]
+                            rows[after][g] = None
+                return
+            ups = self.up[t]
             nxt: dict[int, int] = {}
             for g, k in level:
                 before = row[g]
@@ -211,16 +232,13 @@ class LocatedPool:
                     opens[g][g] = None
                 elif after == 0:
                     del opens[g][g]
-                rows = rows_of[g]
-                if rows is not None:
-                    del rows[before][g]
-                    rows[after][g] = None
-                if t < top:
-                    up = ups[g]
-                    if up in nxt:
-                        nxt[up] += k
-                    else:
-                        nxt[up] = k
+                if rows_of is not None:
+                    rows = rows_of[g]
+                    if rows is not None:
+                        del rows[before][g]
+                        rows[after][g] = None
+                up = ups[g]
+                nxt[up] = nxt.get(up, 0) + k
             level = nxt.items()
 
     def _count(self, u: int, k: int) -> None:
@@ -244,20 +262,63 @@ class LocatedPool:
         k = ids.shape[0]
         if k == 0:
             return
-        unit_of, stacks, bit_of = self.unit_of, self.stacks, self.bit_of
-        counts: dict[int, int] = {}
+        unit_of, bit_of = self.unit_of, self.bit_of
+        # the returned domains as runs of one unit, each as one mask (a run's count is its
+        # mask's bit count: a returned domain is never free already); a holding gives back
+        # what it took last, so a unit's domains come in one run, or a few
+        runs: list[tuple[int, int]] = []
+        prev, m = -1, 0
         for d in ids.tolist():
             u = unit_of[d]
-            stacks[u] |= bit_of[d]
-            if u in counts:
-                counts[u] += 1
+            if u == prev:
+                m |= bit_of[d]
             else:
-                counts[u] = 1
-        if len(counts) == 1:
-            self._count(u, k)
+                if m:
+                    runs.append((prev, m))
+                prev, m = u, bit_of[d]
+        runs.append((prev, m))
+        stacks = self.stacks
+        if len(runs) == 1:
+            stacks[prev] |= m
+            self._count(prev, k)
             return
+        if self.bucketed[0]:
+            # one move per unit between its buckets (a bucket's order is its members' order
+            # of arrival): the runs merged per unit, in their first run's order
+            got: dict[int, int] = {}
+            for u, m in runs:
+                got[u] = got.get(u, 0) | m
+            runs = list(got.items())
+        # each unit's stack and count here, the tiers above once per group (as in pop)
+        row, opens = self.free[0], self.up_open[0]
+        rows_of = self.up_rows[0] if self.bucketed[0] else None
+        ups = self.up[0] if self.n_tiers > 1 else None
+        nxt: dict[int, int] = {}
+        last, add = -1, 0  # the units of one group above come in runs too
+        for u, m in runs:
+            stacks[u] |= m
+            n = m.bit_count()
+            before = row[u]
+            row[u] = after = before + n
+            if before == 0:
+                opens[u][u] = None
+            if rows_of is not None:
+                rows = rows_of[u]
+                if rows is not None:
+                    del rows[before][u]
+                    rows[after][u] = None
+            if ups is not None:
+                up = ups[u]
+                if up == last:
+                    add += n
+                else:
+                    if add:
+                        nxt[last] = nxt.get(last, 0) + add
+                    last, add = up, n
+        if ups is not None:
+            nxt[last] = nxt.get(last, 0) + add
+            self._count_many(nxt.items(), tier=1)
         self.size += k
-        self._count_many(counts.items())
 
     def push1(self, d: int) -> None:
         u = self.unit_of[d]
@@ -307,38 +368,65 @@ class LocatedPool:
             return np.empty(0, dtype=np.int64)
         plan = self._plan(k)
         out: list[int] = []
-        if len(plan) == 1:
+        if len(plan) == 1 and plan[0][0] >= 0:
             u, n = plan[0]
             self._take(u, n, out)
             self._count(u, -n)
             return np.array(out, dtype=np.int64)
         # take each unit's domains and count its tier at once; the tiers above once per group
         stacks, base, take = self.stacks, self.base, self._take
-        row, ups, opens, rows_of = self.free[0], self.up[0], self.up_open[0], self.up_rows[0]
-        above = self.n_tiers > 1
+        row, opens = self.free[0], self.up_open[0]
+        rows_of = self.up_rows[0] if self.bucketed[0] else None
+        ups = self.up[0] if self.n_tiers > 1 else None
         nxt: dict[int, int] = {}
         for u, n in plan:
+            if u < 0:
+                # every free domain of group -1 - u of tier 1 (its units in their open order):
+                # its units are emptied in one sweep, its open set at once, and it is counted
+                # once above (a pack split takes whole groups, fullest first: 80% of the units
+                # a pop empties over the default rail-optimized year)
+                c = -1 - u
+                kids = self.open[0][c]
+                for v in kids:
+                    bits = stacks[v]
+                    before = row[v]
+                    if bits < 256:
+                        out.extend(map(base[v].__add__, _BYTE_BITS[bits]))
+                        stacks[v] = 0
+                    else:
+                        take(v, before, out)
+                    row[v] = 0
+                    if rows_of is not None:
+                        rows = rows_of[v]
+                        if rows is not None:
+                            del rows[before][v]
+                            rows[0][v] = None
+                kids.clear()
+                nxt[c] = nxt.get(c, 0) - n
+                continue
             bits = stacks[u]
+            before = row[u]
             if bits < 256:
-                out.extend(map(base[u].__add__, _BYTE_TAKE[bits][n]))
-                stacks[u] = bits ^ _BYTE_LOW[bits][n]
+                if n == before:  # the whole unit
+                    out.extend(map(base[u].__add__, _BYTE_BITS[bits]))
+                    stacks[u] = 0
+                else:
+                    out.extend(map(base[u].__add__, _BYTE_TAKE[bits][n]))
+                    stacks[u] = bits ^ _BYTE_LOW[bits][n]
             else:
                 take(u, n, out)
-            before = row[u]
             row[u] = after = before - n
             if after == 0:
                 del opens[u][u]
-            rows = rows_of[u]
-            if rows is not None:
-                del rows[before][u]
-                rows[after][u] = None
-            if above:
+            if rows_of is not None:
+                rows = rows_of[u]
+                if rows is not None:
+                    del rows[before][u]
+                    rows[after][u] = None
+            if ups is not None:
                 up = ups[u]
-                if up in nxt:
-                    nxt[up] -= n
-                else:
-                    nxt[up] = -n
-        if above:
+                nxt[up] = nxt.get(up, 0) - n
+        if ups is not None:
             self._count_many(nxt.items(), tier=1)
         self.size -= k
         return np.array(out, dtype=np.int64)
@@ -354,16 +442,27 @@ class LocatedPool:
         finally:
             self.policy = policy
         out: list[int] = []
+        stacks = self.stacks
         for u, n in plan:
-            bits = self.stacks[u]
-            self._take(u, n, out)
-            self.stacks[u] = bits
+            for v, m in self._units(u, n):
+                bits = stacks[v]
+                self._take(v, m, out)
+                stacks[v] = bits
         return np.array(out, dtype=np.int64)
+
+    def _units(self, u: int, n: int) -> list[tuple[int, int]]:
+        """A plan's entry as (unit, count) pairs: a whole group of tier 1 (``u`` < 0, see
+        :meth:`_plan`) as its units with free domains, in their open order."""
+        if u >= 0:
+            return [(u, n)]
+        free = self.free[0]
+        return [(v, free[v]) for v in self.open[0][-1 - u]]
 
     # ------------------------------------------------------------------ the policies
 
     def _plan(self, k: int) -> list[tuple[int, int]]:
-        """(unit, count) pairs for ``k`` domains, from the top tier down."""
+        """(unit, count) pairs for ``k`` domains, from the top tier down; ``pack`` gives a
+        whole group ``c`` of tier 1 that a split takes as one pair ``(-1 - c, its free)``."""
         if k > self.size:
             raise ValueError(f"{k} domains asked, {self.size} free")
         if self.policy == "pack":
@@ -374,15 +473,29 @@ class LocatedPool:
 
     def _pack(self, k: int) -> list[tuple[int, int]]:
         """The ``pack`` plan of :meth:`_place` as one loop (the same choices; a placement is
-        the pool's most frequent operation): descend while one child holds all ``k``; else
-        split, whole children fullest first, and descend again into the tightest child that
-        holds the rest."""
+        the pool's most frequent operation): descend while one child holds all ``k`` (the
+        tightest, :meth:`_tightest` written out); else split, whole children fullest first,
+        and descend again into the tightest child that holds the rest."""
         out: list[tuple[int, int]] = []
         free, opens, buckets = self.free, self.open, self.buckets
         tier, group = self.n_tiers, 0
         while True:
             while tier > 0:
-                best = self._tightest(tier, group, k, None)
+                rows = buckets[tier - 1].get(group)
+                best = -1
+                if rows is not None:
+                    for f in range(k, len(rows)):
+                        at = rows[f]
+                        if at:
+                            best = next(iter(at))
+                            break
+                else:
+                    below = free[tier - 1]
+                    best_free = 0
+                    for c in opens[tier - 1].get(group, ()):
+                        f = below[c]
+                        if f >= k and (best < 0 or f < best_free or (f == best_free and c < best)):
+                            best, best_free = c, f
                 if best < 0:
                     break
                 tier, group = tier - 1, best
@@ -406,8 +519,7 @@ class LocatedPool:
                 if tier == 1:
                     out.append((c, f))
                 elif tier == 2:
-                    units = free[0]
-                    out.extend([(u, units[u]) for u in opens[0][c]])
+                    out.append((-1 - c, f))  # all of it, unit by unit when taken
                 else:
                     self._all(tier - 1, c, out)
                 taken.add(c)
