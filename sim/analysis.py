@@ -740,6 +740,7 @@ def summarize(
             svc["tokens_per_mwh"] = _clean(tokens / mwh) if mwh > 0 else None
         svc.update(_requests(traces, str(r["name"])))  # type: ignore[typeddict-item]
         over_col = entity_column(SERVICE, str(r["name"]), "over_capacity")
+        explained = False  # a warning already says why the targets are missed
         if over_col in traces:
             over = _integral(traces, over_col) / duration
             svc["over_capacity_share"] = over
@@ -795,7 +796,18 @@ def summarize(
                             " aifactory serve-sim"
                         )
                     warnings.append(head + why)
+                    explained = True
         sf = _service_facts(facts, str(r["name"]))
+        if not explained and sf is not None and sf.get("slo_capacity_share") == 0.0:
+            # a capacity at the SLO of 0 reads as a broken service in compare; say why
+            att = svc["slo_attainment"]
+            met = f" ({att:.1%} of this run's requests met them)" if att is not None else ""
+            warnings.append(
+                f"inference service {r['name']}: its capacity at its latency targets is 0:"
+                " even on a lightly loaded replica fewer than 99% of requests meet ttft/tpot"
+                f" (the request level){met}, and capacity at the SLO counts only load at which"
+                " 99% do; relax ttft/tpot, shorten the prompts, or check with aifactory serve-sim"
+            )
         clipped = 0.0 if sf is None else float(sf.get("context_clipped_share", 0.0))
         if clipped > CONTEXT_WARNING_SHARE:
             warnings.append(

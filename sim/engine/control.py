@@ -256,24 +256,25 @@ class PowerController:
         if watch:
             limits = self.limits
             over_since = self.hall_over_since
-            it = power.fresh_it()
             if watch is self._checked_watch and limits is self._checked_limits:
                 # the same halls and limits as at the last check: a hall's state can have
-                # changed only if its IT power did
+                # changed only if its IT power did (none did: nothing to sum or compare)
                 halls = touched if self._watch_all else [h for h in touched if h in self._watched]
             else:
                 halls = watch
                 self._checked_watch, self._checked_limits = watch, limits
                 self._watched = set(watch)
-                self._watch_all = len(self._watched) == len(it)
-            for h in halls:
-                if it[h] > limits[h] * (1.0 + _RESIDUE):
-                    if h not in over_since:
-                        over_since[h] = now
-                elif h in over_since:
-                    since = over_since.pop(h)
-                    self.hall_over_s[h] += now - since
-                    self.longest_over_s = max(self.longest_over_s, now - since)
+                self._watch_all = len(self._watched) == len(power.halls)
+            if halls:
+                it = power.fresh_it()
+                for h in halls:
+                    if it[h] > limits[h] * (1.0 + _RESIDUE):
+                        if h not in over_since:
+                            over_since[h] = now
+                    elif h in over_since:
+                        since = over_since.pop(h)
+                        self.hall_over_s[h] += now - since
+                        self.longest_over_s = max(self.longest_over_s, now - since)
             if over_since:
                 watched = self._watched
                 hall_over = any(h in watched for h in over_since)
@@ -329,7 +330,9 @@ class PowerController:
             else:
                 return True
             ids = self.fleet.free[job.hw].peek(job.domains)
+            # as Python numbers: arithmetic on numpy scalars costs more per operation
             counts = np.bincount(self.fleet.domain_hall[ids], minlength=self.fleet.n_halls)
+            counts = counts.tolist()
             for h in self.watch:
                 if counts[h] and (it[h] + counts[h] * per > limits[h] * m):
                     return False

@@ -196,8 +196,8 @@ class Power:
         if self.climate is None:
             return self.site_it_w * self.pue
         f = self.fixed_total_w
-        for h, w in enumerate(self.hall_w):
-            f += self.slope[h] * w
+        for s, w in zip(self.slope, self.hall_w, strict=True):
+            f += s * w
         for svc in self.services:
             f += svc.load_w * svc.slope
         return f

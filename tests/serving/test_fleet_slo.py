@@ -261,3 +261,25 @@ def test_the_table_averages_draws_only_where_the_first_leaves_a_load_open(
     calls.clear()
     capacity.attainment_table(Shape(), loads=loads, settled=None, **kw)  # type: ignore[arg-type]
     assert sorted(calls) == sorted((x, s) for x in loads for s in range(4))
+
+
+def test_a_capacity_at_the_slo_of_zero_warns(tiny_scenario: Builder, run_scenario: Run) -> None:
+    """Attainment above the low-attainment warning's 90% but a capacity at the SLO of 0 (the
+    lightest load misses 99%): the summary says why the capacity reads 0 (review: a bare 0,
+    also in compare, with no warning)."""
+    from sim.analysis import summarize
+    from sim.runner import run_facts
+
+    svc = _svc(1.0)
+    del svc["ttft"], svc["tpot"]  # no table to build: the facts below say what it would say
+    plan, t = run_scenario(tiny_scenario(duration="6 h", inference=[svc]))
+    facts = run_facts(plan)
+    facts["services"][0]["slo_capacity_share"] = 0.0
+    jobs = t.jobs.copy()
+    jobs.loc[jobs["name"] == "chat", "slo_attainment"] = 0.979
+    out = summarize(t.traces, t.events, jobs, facts)
+    (warning,) = [w for w in out["warnings"] if w.startswith("inference service chat")]
+    assert "capacity at its latency targets is 0" in warning and "97.9%" in warning
+    facts["services"][0]["slo_capacity_share"] = 0.5
+    out = summarize(t.traces, t.events, jobs, facts)
+    assert not [w for w in out["warnings"] if w.startswith("inference service chat")]
