@@ -17,7 +17,7 @@ import difflib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import ValidationError
@@ -41,8 +41,11 @@ from sim.config.schema import (
     MAX_DOMAINS,
     ChoiceSize,
     DurationDist,
+    ExponentialSteps,
     FixedSize,
+    FixedSteps,
     InferenceService,
+    LognormalSteps,
     NetworkFailures,
     PosttrainingStream,
     PretrainingJob,
@@ -300,9 +303,24 @@ class PlannedStream:
     domain_gpus: int = 0
     rates: tuple[float, ...] = ()
     work_unit: str = "run_seconds"
-    #: each job's work in ``work_unit`` when the stream is work-based (``duration`` is None)
+    #: each job's work in ``work_unit`` when the stream is work-based (``duration`` is None);
+    #: the mean of ``work_draw`` when each job draws its own
     work: float = 0.0
     options: tuple[PlannedStream, ...] = ()
+    #: each job draws its work at arrival (``rl.steps`` given as a distribution); None: every
+    #: job's work is ``work``
+    work_draw: WorkDraw | None = None
+
+
+@dataclass(frozen=True)
+class WorkDraw:
+    """The distribution a post-training job draws its work from at arrival: ``kind``
+    ``exponential`` or ``lognormal`` (by its ``mean`` and ``cv``) in the stream's work unit,
+    rounded to whole units, at least 1 (RL steps; ``sim.engine.arrivals.draw_work``)."""
+
+    kind: Literal["exponential", "lognormal"]
+    mean: float
+    cv: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -924,6 +942,15 @@ def build(loaded: LoadedScenario) -> Plan:
     held_need = [0.0] * len(specs)  # mean domains of the services placed on each type
     for i, v in enumerate(sc.workloads.inference):
         loc = ("workloads", "inference", i)
+        g = v.reasoning_growth
+        if g is not None and g.start_s >= sc.run.duration_s:
+            # as a heat wave or a demand-response call after the end: refused, not ignored
+            err.add(
+                (*loc, "reasoning_growth", "start"),
+                f"the reasoning ramp starts at {g.start_s / DAY_S:g} d, after the run ends"
+                f" ({sc.run.duration_s / DAY_S:g} d): it would change nothing",
+            )
+            continue
         model = _model(v.model, (*loc, "model"), err)
         if model is None:
             continue
@@ -1585,14 +1612,18 @@ def _plan_stream(
     total = sum(weights)
     rates: tuple[float, ...] = tuple(1.0 for _ in values)
     unit, work = "run_seconds", 0.0
+    draw: WorkDraw | None = None
     if model is not None:
+        if s.rl is not None and (why := _rl_context_problem(s.rl, model)) is not None:
+            err.add((*loc, "rl"), why)
+            return None
         try:
             rates = tuple(_posttraining_rate(s, model, spec, v) for v in values)
         except (PerfError, KeyError, ValueError, ArithmeticError) as exc:
             err.add(loc, f"cannot run on {spec.display_name}: {exc.args[0] if exc.args else exc}")
             return None
         if s.rl is not None:
-            unit, work = "rl_steps", float(s.rl.steps)
+            unit, work, draw = "rl_steps", *_rl_steps(s.rl)
         else:
             assert s.tokens is not None
             unit, work = "tokens", float(s.tokens)
@@ -1630,7 +1661,57 @@ def _plan_stream(
         rates=rates,
         work_unit=unit,
         work=work,
+        work_draw=draw,
     )
+
+
+def _rl_rollout_lengths(rl: RLWork) -> tuple[int, ...]:
+    """The rollout lengths an RL job's step is priced at (:data:`RL_POINTS`, linear from
+    ``rollout_tokens`` at the first step to ``x rollout_growth`` at the last)."""
+    last = RL_POINTS - 1
+    return tuple(
+        max(1, round(rl.rollout_tokens * (1.0 + (rl.rollout_growth - 1.0) * k / last)))
+        for k in range(RL_POINTS)
+    )
+
+
+def _rl_context_problem(rl: RLWork, model: ModelShape) -> str | None:
+    """Why an RL job's longest sequence (its prompt and its longest rollout: at the last step,
+    or at the first when the rollouts shorten) does not fit the policy model's context window,
+    or None when it does; said in the RL block's words, not as a serving request."""
+    lengths = _rl_rollout_lengths(rl)
+    longest = max(lengths)
+    total = rl.prompt_tokens + longest
+    if total <= model.max_seq_len:
+        return None
+    if rl.rollout_growth > 1.0:
+        where = (
+            f"at the last step: rl.prompt_tokens {rl.prompt_tokens:,} + a rollout of"
+            f" {longest:,} tokens (rl.rollout_tokens {rl.rollout_tokens:,} x rl.rollout_growth"
+            f" {rl.rollout_growth:g})"
+        )
+    else:
+        where = (
+            f"at the first step: rl.prompt_tokens {rl.prompt_tokens:,} + a rollout of"
+            f" {longest:,} tokens (rl.rollout_tokens)"
+        )
+    return (
+        f"an RL rollout reaches {total:,} tokens {where}, more than the policy model's context"
+        f" window of {model.max_seq_len:,} tokens: shorten the prompts or the rollouts, or lower"
+        " rollout_growth"
+    )
+
+
+def _rl_steps(rl: RLWork) -> tuple[float, WorkDraw | None]:
+    """An RL stream's steps per job: the fixed count, or the mean of the distribution each job
+    draws from and that distribution."""
+    st = rl.steps
+    if isinstance(st, FixedSteps):
+        return float(st.value), None
+    if isinstance(st, ExponentialSteps):
+        return st.mean, WorkDraw("exponential", st.mean)
+    assert isinstance(st, LognormalSteps)
+    return st.mean, WorkDraw("lognormal", st.mean, st.cv)
 
 
 #: A preference (DPO) step costs the policy's forward and backward (6N per token) plus the frozen
@@ -1681,8 +1762,7 @@ def _rl_step_s(s: PosttrainingStream, model: ModelShape, spec: HardwareSpec, gpu
     assert rl is not None
     seqs = rl.prompts_per_step * rl.samples_per_prompt
     total = 0.0
-    for k in range(RL_POINTS):
-        length = max(1, round(rl.rollout_tokens * (1.0 + (rl.rollout_growth - 1.0) * k / 4)))
+    for length in _rl_rollout_lengths(rl):
         gen, inf = _rollout_s(model, spec, s.precision, gpus, seqs, rl, length)
         seq = rl.prompt_tokens + length
         tr = _training_estimate(model, spec, gpus, s.precision, seq, None)

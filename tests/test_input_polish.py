@@ -156,7 +156,7 @@ def test_a_negative_duration_of_auto_or_a_duration_is_one_message() -> None:
     )
     with pytest.raises(ScenarioError) as info:
         load_scenario(text=text, source="s.yaml")
-    assert str(info.value) == "s.yaml:43: " + expected.removeprefix("--set: ")
+    assert str(info.value) == "s.yaml:44: " + expected.removeprefix("--set: ")
     assert _load_error("workloads.pretraining[0].checkpoint_restore=atuo").endswith(
         "; or 'auto' (did you mean 'auto'?)"
     )

@@ -194,6 +194,40 @@ SizeDist = Annotated[
     Field(discriminator="distribution"),
 ]
 
+#: RL steps in one job: whole steps, at least 1 (``rl.steps``).
+_STEPS_WHY = "ten million RL steps is not one job"
+StepCount = Annotated[Count, within(1, 10_000_000, "", _STEPS_WHY)]
+
+
+class FixedSteps(_Model):
+    distribution: Literal["fixed"]
+    value: StepCount
+
+
+class ExponentialSteps(_Model):
+    distribution: Literal["exponential"]
+    mean: Annotated[Plain, within(1, 10_000_000, "", _STEPS_WHY)]
+
+
+class LognormalSteps(_Model):
+    """Lognormal given by its mean and coefficient of variation (std/mean), as
+    :class:`LognormalDuration`; each job's draw is rounded to whole steps, at least 1."""
+
+    distribution: Literal["lognormal"]
+    mean: Annotated[Plain, within(1, 10_000_000, "", _STEPS_WHY)]
+    cv: Annotated[
+        Plain, within(0, 10, "", "heavier tails than cv 10 are not measured", lo_open=True)
+    ] = 1.0
+
+
+#: A number of RL steps per job, or a distribution each job draws its own from at arrival
+#: (``steps: 1500`` is ``{distribution: fixed, value: 1500}``).
+StepsDist = Annotated[
+    FixedSteps | ExponentialSteps | LognormalSteps,
+    BeforeValidator(_scalar_to_fixed),
+    Field(discriminator="distribution"),
+]
+
 
 # --------------------------------------------------------------------------- run
 
@@ -769,7 +803,11 @@ class RLWork(_Model):
     ``rollout_tokens`` at the first step to ``rollout_tokens x rollout_growth`` at the last
     (linear; DeepSeek-R1's RL saw response length grow several-fold, Guo et al. 2025 fig. 3)."""
 
-    steps: Annotated[Count, within(1, 10_000_000, "", "ten million RL steps is not one job")]
+    steps: StepsDist = Field(
+        description="RL steps per job: a number, or a distribution each job draws its own"
+        " from ({distribution: lognormal, mean: 1500, cv: 1}; exponential; fixed), rounded to"
+        " whole steps, at least 1"
+    )
     prompts_per_step: Annotated[Count, within(1, 10_000_000, "", "a batch of prompts")] = Field(
         default=512, description="prompts per step (DeepSeek-R1/GRPO-style batches; assumption)"
     )
@@ -825,13 +863,25 @@ class PosttrainingStream(_Model):
     checkpoint_interval_s: Duration = Field(default=3600.0, alias="checkpoint_interval")
     priority_class: Name = Field(default="posttraining", alias="class")
 
-    @field_validator("tokens", "rl")
+    @field_validator("tokens", "rl", "seq_len")
     @classmethod
     def _of_its_kind(cls, v: Any, info: ValidationInfo) -> Any:
-        """``rl`` and ``tokens`` are each the work of some kinds only; given to another kind
-        they would be ignored, so they are refused where they stand (line and key)."""
+        """``rl`` and ``tokens`` are each the work of some kinds only, and ``seq_len`` the
+        training sequence of SFT and preference jobs (an RL job's sequences are its prompts and
+        rollouts); given to another kind they would be ignored, so they are refused where they
+        stand (line and key). ``seq_len`` at its default passes: a resolved scenario writes it
+        back for every stream."""
         kind = info.data.get("kind")
         if v is None or kind is None:  # kind itself failed: its own error says so
+            return v
+        if info.field_name == "seq_len":
+            if kind == "rl" and v != cls.model_fields["seq_len"].default:
+                raise ValueError(
+                    "seq_len applies only to kind: sft or preference (their training"
+                    " sequences); this job is kind: rl (the default), whose sequences are"
+                    " rl.prompt_tokens + the rollout (rl.rollout_tokens, growing by"
+                    " rl.rollout_growth), trained at that length"
+                )
             return v
         work = {
             "rl": "whose work is an rl block: {steps, rollout_tokens, ...}",
