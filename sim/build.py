@@ -947,8 +947,10 @@ def build(loaded: LoadedScenario) -> Plan:
             # as a heat wave or a demand-response call after the end: refused, not ignored
             err.add(
                 (*loc, "reasoning_growth", "start"),
-                f"the reasoning ramp starts at {g.start_s / DAY_S:g} d, after the run ends"
-                f" ({sc.run.duration_s / DAY_S:g} d): it would change nothing",
+                f"the reasoning ramp starts at {g.start_s / DAY_S:g} d, at or after the end of"
+                f" the run ({sc.run.duration_s / DAY_S:g} d): it would change nothing; run"
+                " longer, or start it within the run (--set"
+                f" workloads.inference.{i}.reasoning_growth.start=...), or drop reasoning_growth",
             )
             continue
         model = _model(v.model, (*loc, "model"), err)

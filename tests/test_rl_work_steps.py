@@ -157,8 +157,9 @@ def test_a_reasoning_ramp_after_the_end_is_refused(
     with pytest.raises(ScenarioError) as info:
         plan_of(tiny_scenario(duration="2 d", inference=[svc]))
     assert (
-        "workloads.inference[0].reasoning_growth.start: the reasoning ramp starts at 3 d, after"
-        " the run ends (2 d): it would change nothing" in str(info.value)
+        "workloads.inference[0].reasoning_growth.start: the reasoning ramp starts at 3 d, at or"
+        " after the end of the run (2 d): it would change nothing; run longer, or start it within"
+        " the run (--set workloads.inference.0.reasoning_growth.start=...)" in str(info.value)
     )
 
 

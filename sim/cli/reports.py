@@ -132,6 +132,22 @@ def _load(args: argparse.Namespace, err: Console) -> list[tuple[str, RunTables]]
     for p in args.inputs:
         if not Path(p).exists():
             return _err(err, f"{p}: no such scenario file or run folder")
+    if all(Path(p).is_dir() for p in args.inputs):
+        given = [
+            flag
+            for flag, on in (
+                ("--set", bool(args.overrides)),
+                ("--seed", args.seed is not None),
+                ("--inference-precision", args.inference_precision != "natural"),
+            )
+            if on
+        ]
+        if given:
+            return _err(
+                err,
+                f"{', '.join(given)} act on the scenarios compare runs, and every input here is"
+                " a run folder, read as it was run: leave them out (or give a scenario file)",
+            )
     show = err.is_terminal
     loaded: list[tuple[str, RunTables]] = []
     folders: dict[int, str] = {}  # entry -> its run folder's name

@@ -123,6 +123,13 @@ def test_compare_run_folders_and_a_scenario(
     assert main([*args, "--out", str(tmp_path / "cmp2"), "--set", "run.duration=1d"]) == 0
     table = pd.read_csv(tmp_path / "cmp2" / "comparison.csv", index_col="run")
     assert list(table.index) == ["over", "over0", "smoke"]
+    capsys.readouterr()
+    # with only run folders the options that act on scenarios run now are refused (review)
+    for extra in (["--set", "run.duration=1d"], ["--seed", "3"], ["--inference-precision", "fp4"]):
+        args = ["compare", str(tmp_path / "over"), str(tmp_path / "over0"), *extra]
+        assert main([*args, "--out", str(tmp_path / "cmp3")]) == 2
+        assert f"{extra[0]} act on the scenarios compare runs" in capsys.readouterr().err
+        assert not (tmp_path / "cmp3").exists()
 
 
 def test_comparison_table_values(smoke_tables: RunTables) -> None:
