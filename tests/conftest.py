@@ -128,6 +128,14 @@ def _plan(data_or_text: dict[str, Any] | str) -> Plan:
     return plan
 
 
+@pytest.fixture
+def without_slo_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Builds leave out the services' request-level SLO tables (``sim.build._mix_attainment``
+    gives none), for tests that check something else of a plan: a table costs seconds, and
+    tests/serving probes them."""
+    monkeypatch.setattr("sim.build._mix_attainment", lambda *a, **k: None)
+
+
 @pytest.fixture(scope="session")
 def tiny_scenario() -> Callable[..., dict[str, Any]]:
     return _tiny

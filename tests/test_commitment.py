@@ -92,11 +92,10 @@ def test_a_commitment_naming_what_the_scenario_lacks_is_an_error() -> None:
 
 
 def test_commitment_command_writes_its_files(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], without_slo_tables: None
 ) -> None:
-    # the command's checks and files: the services' request-level SLO tables are left out
-    # (tokens at the SLO: test_tokens_are_what_the_service_serves_at_its_slo)
-    monkeypatch.setattr("sim.build._mix_attainment", lambda *a, **k: None)
+    # the command's checks and files (tokens at the SLO:
+    # test_tokens_are_what_the_service_serves_at_its_slo)
     code = main(["commitment", str(SMOKE)])
     assert code == 2 and "give --budget" in capsys.readouterr().err
     # refused before anything is built or written, each blamed on where it came from
@@ -195,11 +194,10 @@ def test_a_budget_it_cannot_read_names_the_forms_it_can(text: str) -> None:
 
 
 def test_the_budget_forms_reach_the_command(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], without_slo_tables: None
 ) -> None:
     """An unreadable --budget fails before anything is built; a readable one in another form is
     the same question as '$1B' (the refusal quotes the amount it read)."""
-    monkeypatch.setattr("sim.build._mix_attainment", lambda *a, **k: None)  # no SLO tables
     assert main(["commitment", str(SMOKE), "--budget", "1 zillion"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --budget: cannot read '1 zillion'") and "Traceback" not in err

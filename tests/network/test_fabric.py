@@ -275,9 +275,7 @@ def test_non_blocking_is_one_tier_that_cannot_limit() -> None:
     assert hops(f, 0, 7) == 0
 
 
-def test_the_default_scenario_has_a_non_blocking_fabric(monkeypatch: pytest.MonkeyPatch) -> None:
-    # the fabric only: the services' request-level SLO tables (tests/serving) are left out
-    monkeypatch.setattr("sim.build._mix_attainment", lambda *a, **k: None)
+def test_the_default_scenario_has_a_non_blocking_fabric(without_slo_tables: None) -> None:
     _, plan = prepare(None)
     f = plan.fabric
     assert f.kind == "non_blocking" and f.placement == "pack"

@@ -54,11 +54,9 @@ def _plan(tiny: Callable[..., dict[str, Any]], **svc: Any) -> Any:
 
 
 def test_backend_key_changes_capacity_to_the_measured_figure(
-    tiny_scenario: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    tiny_scenario: Callable[..., dict[str, Any]], without_slo_tables: None
 ) -> None:
-    # the capacities are the plan's; the request-level SLO tables (probed in tests/serving,
-    # ~9 s each here) are left out
-    monkeypatch.setattr("sim.build._mix_attainment", lambda *a, **k: None)
+    # the capacities are the plan's, without its SLO tables
     model_plan = _plan(tiny_scenario)
     measured_plan = _plan(tiny_scenario, backend="measured")
     cap_model = model_plan.services[0].capacity_tokens_per_s_per_domain

@@ -227,11 +227,9 @@ def test_compare_bad_input(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(GENERATIONS.glob("*.yaml")), ids=lambda p: p.stem)
-def test_generation_scenarios_build(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each generation file validates and builds (the model fits, the jobs fit the factory).
-    The services' request-level SLO tables are left out (monkeypatched to none): they are
-    probed in tests/serving, and here they cost ~10 s per file."""
-    monkeypatch.setattr("sim.build._mix_attainment", lambda *a, **k: None)
+def test_generation_scenarios_build(path: Path, without_slo_tables: None) -> None:
+    """Each generation file validates and builds (the model fits, the jobs fit the factory);
+    without the services' SLO tables (~10 s per file here)."""
     loaded, plan = prepare(path)
     sc = loaded.scenario
     assert sc.facility.grid_power_w == 1e9
