@@ -289,7 +289,7 @@ class PowerController:
         )
         if self.pending:
             return
-        if over or hall_over or (self.shedding and self._headroom() > 0):
+        if over or hall_over or (self.shedding and self._any_headroom()):
             self.pending = True
             self.watching = True
             later(self.env, self.cfg.reaction_time_s, self._act)
@@ -305,6 +305,20 @@ class PowerController:
             for h in self.watch:
                 room = min(room, (limits[h] * m - it[h]) * slope[h])
         return room
+
+    def _any_headroom(self) -> bool:
+        """``_headroom() > 0``, stopping at the first cap without room (the site's first: it
+        needs no sum over the halls)."""
+        m = 1.0 - self.cfg.release_margin
+        if not self.cap_w * m - self.power.site_facility_w > 0:
+            return False
+        if self.watch:
+            limits, slope = self.limits, self.power.slope
+            it = self.power.fresh_it()
+            for h in self.watch:
+                if not (limits[h] * m - it[h]) * slope[h] > 0:
+                    return False
+        return True
 
     # ------------------------------------------------------------------ admission
 
@@ -474,21 +488,26 @@ class PowerController:
         clock = scale ** (1.0 / 3.0)
         got_site = got_hall = 0.0
         throughput = clock_throughput(clock, cfg.compute_bound_share)
+        changes = []
+        throttled = self.throttled
+        running = Phase.RUNNING
         for j, (ws, wh) in zip(jobs, weights, strict=True):
-            if j.phase != Phase.RUNNING or j.power_scale <= scale:
+            ps = j.power_scale
+            if j.phase != running or ps <= scale:
                 continue
             if need_site <= 0 and wh == 0.0:
                 continue  # only a hall is over: jobs outside it are left alone
-            got_site += ws * (j.power_scale - scale)
-            got_hall += wh * (j.power_scale - scale)
+            got_site += ws * (ps - scale)
+            got_hall += wh * (ps - scale)
             if wh:
                 per = train_w[j.hw]
                 for h in halls:
-                    left[h] -= j.hall_n[h] * per * (j.power_scale - scale)
-            self.training.throttle(j, throughput, scale)
-            if j not in self.throttled:
-                self.throttled.add(j)
+                    left[h] -= j.hall_n[h] * per * (ps - scale)
+            changes.append((j, throughput, scale))
+            if j not in throttled:
+                throttled.add(j)
                 self._throttled_order = None
+        self.training.throttle_each(changes)
         return got_site, got_hall
 
     def _service_w(
@@ -632,28 +651,33 @@ class PowerController:
         if order is None:
             order = sorted(self.throttled, key=lambda j: (j.class_rank, j.index))
         seen = 0  # jobs of the order looked at (those given back all are dropped from it)
+        throttled = self.throttled
+        c = self.cfg.compute_bound_share
+        running, done = Phase.RUNNING, Phase.DONE
+        changes = []
         for j in order:
             seen += 1
-            if j.phase == Phase.DONE or j.power_scale >= 1.0:
-                self.throttled.discard(j)
+            ps = j.power_scale
+            if j.phase == done or ps >= 1.0:
+                throttled.discard(j)
                 continue
             if room <= 0 or (blocked_rank is not None and j.class_rank > blocked_rank):
                 seen -= 1
                 break
             ws = 0.0  # its full draw above idle in facility watts (_weight, inline)
-            if j.phase == Phase.RUNNING:  # else it draws idle: lifting adds power only later
+            if j.phase == running:  # else it draws idle: lifting adds power only later
                 per, hall_n = train_w[j.hw], j.hall_n
                 for h in j.halls:
                     ws += hall_n[h] * per * slope[h]
-            scale = min(1.0, j.power_scale + room / ws) if ws > 0 else 1.0
-            room -= ws * (scale - j.power_scale)
-            clock = scale ** (1.0 / 3.0)
-            value = clock_throughput(clock, self.cfg.compute_bound_share)
-            self.training.throttle(j, 1.0 if scale >= 1.0 else value, scale)
-            gave = True
+            scale = min(1.0, ps + room / ws) if ws > 0 else 1.0
+            room -= ws * (scale - ps)
             if scale >= 1.0:
-                self.throttled.discard(j)
-        throttled = self.throttled
+                changes.append((j, 1.0, scale))
+                throttled.discard(j)
+            else:  # clock_throughput(scale^(1/3), c), inline
+                changes.append((j, 1.0 / (c / scale ** (1.0 / 3.0) + 1.0 - c), scale))
+            gave = True
+        self.training.throttle_each(changes)
         self._throttled_order = [j for j in order[:seen] if j in throttled] + order[seen:]
         if not self.paused and not self.throttled and not self.throttled_services:
             self.shedding = False

@@ -143,7 +143,8 @@ class Power:
             ),
             self._climate_row(0),
         )
-        self._dirty: set[int] = set()
+        #: halls whose training, idle or failed draw changed in the batch under way
+        self.dirty: set[int] = set()
         self._site_dirty = False
         #: each hall's IT power with the services' load, as :meth:`hall_it_w` sums it, kept
         #: for the halls not in ``_stale`` (recomputed when read); ``touched``: halls whose IT
@@ -282,8 +283,19 @@ class Power:
             shares = self._shares
             if self._shares_stale:
                 services = self.services
-                for p in self._shares_stale:
-                    shares[p] = self._share(services[p])
+                n_halls = len(self.halls)
+                for p in self._shares_stale:  # shares[p] = self._share(services[p]), inline
+                    svc = services[p]
+                    out = [0.0] * n_halls
+                    held = svc.held.size
+                    if held:
+                        load = svc.load_w
+                        hall_n = svc.hall_n
+                        for h in svc.halls:
+                            n = hall_n[h]
+                            if n:
+                                out[h] = load * n / held
+                    shares[p] = out
                 self._shares_stale.clear()
             it, hall_w = self.it_w, self.hall_w
             for h in stale:
@@ -317,6 +329,11 @@ class Power:
 
     # ------------------------------------------------------------------ writing the levels
 
+    @property
+    def in_batch(self) -> bool:
+        """A batch of changes is under way (:meth:`batch`): nothing is written until it ends."""
+        return self._depth > 0
+
     def batch(self) -> None:
         """Start a batch of changes at the current instant; end it with :meth:`flush`."""
         self._depth += 1
@@ -327,7 +344,7 @@ class Power:
             self._depth -= 1
             if self._depth:
                 return
-        dirty = self._dirty
+        dirty = self.dirty
         if not (dirty or self._site_dirty):
             return
         self._site_dirty = False
@@ -348,7 +365,14 @@ class Power:
             sw = self.services_w = 0.0
         s = sum(hall_w) + sw
         self.site_it_w = s
-        f = s * self.pue if self.climate is None else self._facility()
+        if self.climate is None:
+            f = s * self.pue
+        else:  # self._facility(), inline (the same sum in the same order)
+            f = self.fixed_total_w
+            for sl, w in zip(self.slope, hall_w, strict=True):
+                f += sl * w
+            for svc in self.services:
+                f += svc.load_w * svc.slope
         self.site_facility_w = f
         self.ch.set(now, (*hall_w, s, f))
         ctl = self.controller
@@ -361,7 +385,7 @@ class Power:
         """A domain of hall ``h`` failed (+1) or came back from repair (-1)."""
         self.failed[h] += sign
         self.base_w[h] = self._base(h)
-        self._dirty.add(h)
+        self.dirty.add(h)
         if not self._depth:
             self.flush(now)
 
@@ -381,7 +405,7 @@ class Power:
         per = w.draw_w
         hall_n = w.hall_n
         extra = self.extra_w
-        dirty = self._dirty
+        dirty = self.dirty
         for h in w.halls:
             new = hall_n[h] * per
             old = drawn[h]
