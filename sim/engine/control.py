@@ -132,6 +132,10 @@ class PowerController:
         self.deferrals = 0
         self.autoscaler: Autoscaler | None = None  # set by the engine once services exist
         self.throttled_services: set[Service] = set()
+        #: admission's answers per (hardware, gang) while nothing it reads changed (the time,
+        #: the power levels, holdings and free pools, the weather: Power.version; the cap)
+        self._admits_key: tuple[float, int, float, int] | None = None
+        self._admits: dict[tuple[int, int], bool] = {}
 
     def set_deferral(self, ranks: set[int], signal: np.ndarray, step_s: float) -> None:
         """Deferrable classes (``power_control.defer``) start only in hours whose ``signal``
@@ -329,6 +333,20 @@ class PowerController:
         controller from flapping: released headroom is not refilled beyond the caps."""
         if job.class_rank in self.defer_ranks and self._deferred(job):
             return False
+        # the answer depends on the job's hardware and gang only: the scheduler asks for
+        # each queued job in turn, hundreds while a cap binds, with nothing changed between
+        key = (self.env.now, self.power.version, self.cap_w, len(self.announced))
+        if key != self._admits_key:
+            self._admits_key = key
+            self._admits.clear()
+        gang = (job.hw, job.domains)
+        fits = self._admits.get(gang)
+        if fits is None:
+            fits = self._admits[gang] = self._fits(job)
+        return fits
+
+    def _fits(self, job: Job) -> bool:
+        """:meth:`admits`, after deferral."""
         m = 1.0 - self.cfg.release_margin
         per = self.power.train_w[job.hw]
         add_it = job.domains * per

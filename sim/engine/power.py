@@ -162,6 +162,10 @@ class Power:
         self._shares_stale: set[int] = set()
         self._service_pos: dict[int, int] = {}
         self._depth = 0
+        #: bumped after every change of what the power controller's admission reads: the
+        #: levels written, a service's load, a holding (and so the free pools), a failure or
+        #: a repair, the weather step
+        self.version = 0
         #: told after every change (the power controller, :mod:`sim.engine.control`)
         self.controller: Any = None
         # per hardware type: watts above idle per domain of training and of inference load
@@ -232,6 +236,7 @@ class Power:
         c = self.climate
         assert c is not None
         self._step = k
+        self.version += 1
         self.slope = [s[k] for s in c.slope]
         self.max_slope = max(self.slope) if self.slope else 1.0
         for svc in self.services:
@@ -320,6 +325,7 @@ class Power:
         a service's load is split by its domains per hall over its domains held, so the
         share of every hall it spans may change (a job's draw is counted through
         :meth:`refresh`)."""
+        self.version += 1
         if self._kept:
             p = self._service_pos.get(w.index)
             if p is not None:
@@ -348,6 +354,7 @@ class Power:
         if not (dirty or self._site_dirty):
             return
         self._site_dirty = False
+        self.version += 1
         hall_w = self.hall_w
         if dirty:
             extra = self.extra_w
@@ -384,6 +391,7 @@ class Power:
     def domain_failed(self, h: int, sign: int, now: float) -> None:
         """A domain of hall ``h`` failed (+1) or came back from repair (-1)."""
         self.failed[h] += sign
+        self.version += 1
         self.base_w[h] = self._base(h)
         self.dirty.add(h)
         if not self._depth:
@@ -418,6 +426,7 @@ class Power:
 
     def add_service(self, svc: Service) -> None:
         """Count ``svc``'s load (it has its index in the fleet)."""
+        self.version += 1
         self._service_pos[svc.index] = len(self.services)
         self._shares.append([0.0] * len(self.halls))
         self.services.append(svc)
@@ -443,6 +452,7 @@ class Power:
         """``svc`` now draws ``load_w`` above idle in all (its load, site-wide)."""
         if load_w == svc.load_w:
             return
+        self.version += 1
         self.services_w += load_w - svc.load_w
         svc.load_w = load_w
         if self._kept:
@@ -456,6 +466,7 @@ class Power:
     def service_load_in_batch(self, svc: Service, load_w: float) -> None:
         """:meth:`set_service_load` inside a batch (the autoscaler's tick, for every service)."""
         if load_w != svc.load_w:
+            self.version += 1
             self.services_w += load_w - svc.load_w
             svc.load_w = load_w
             if self._kept:
