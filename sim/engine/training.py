@@ -88,6 +88,11 @@ class Training:
         #: is re-planned when it ends
         self._held_ranks: set[int] | None = None
         self._replan: dict[Job, None] = {}
+        #: jobs whose restart began (some may have moved on since: :meth:`restarting_jobs`)
+        self._restarting: dict[Job, None] = {}
+        #: bumped whenever a restart begins, ends or is cut short, or a job not running takes
+        #: a new power scale (what :meth:`restarting_jobs` would draw may have changed)
+        self.restart_version = 0
 
     def set_classes(self, names: tuple[str, ...]) -> None:
         self.n_classes = len(names)
@@ -193,6 +198,20 @@ class Training:
                     value=kept - (n - k) * per,
                 )
 
+    def restarting_jobs(self) -> list[Job]:
+        """The jobs restarting now that will run when their restart ends (not those that come
+        back paused), in the order their restarts began: their domains idle, and they draw
+        their power again within the restart overhead (the power controller keeps it for
+        them)."""
+        out = []
+        restarting = self._restarting
+        for job in list(restarting):
+            if job.phase != Phase.RESTARTING:
+                del restarting[job]  # it ran, failed again, was preempted or paused
+            elif not job.hold_paused:
+                out.append(job)
+        return out
+
     # ------------------------------------------------------------------ lifecycle
 
     def submit(self, job: Job, _ev: Any = None) -> None:
@@ -232,6 +251,8 @@ class Training:
         """Restart ``job`` after ``delay_s`` (detection, a checkpoint written before planned
         maintenance) and the restart overhead (reload the checkpoint, rebuild the job)."""
         job.phase = Phase.RESTARTING
+        self._restarting[job] = None
+        self.restart_version += 1
         job.token += 1
         job.restart_lost_s += self.restart_s
         job.restore_lost_s += job.restore_s
@@ -244,6 +265,7 @@ class Training:
         """A failure or a preemption ends ``job``'s restart before it finished: the detection,
         overhead and restore it had not yet spent are not lost time (they were charged in full
         when the restart began), so the time lost by kind never exceeds the wall time."""
+        self.restart_version += 1
         plan, job.restart_plan = job.restart_plan, None
         if plan is None or job.phase != Phase.RESTARTING:
             return
@@ -259,6 +281,7 @@ class Training:
         job, token = call._value
         if token != job.token:
             return
+        self.restart_version += 1
         if job.hold_paused:  # it was paused when it failed: it comes back paused
             job.hold_paused = False
             job.begin(self.env.now)
@@ -685,6 +708,7 @@ class Training:
             job.set_factor(i, value)
             if power_scale is not None:
                 job.power_scale = power_scale
+                self.restart_version += 1
             return
         now = self.env.now
         n, cycle_start = job.advance(now)
