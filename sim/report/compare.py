@@ -324,7 +324,7 @@ def duration_differences(table: pd.DataFrame) -> list[str]:
     """A warning when the runs cover different spans: their per-day and per-MWh figures are
     averages over different stretches of the year (weather, demand's weekly cycle, failures,
     the queue filling up at the start), so they compare the spans as well as the hardware."""
-    days = {str(r): float(table.at[r, "days"]) for r in table.index}
+    days = {str(r): _nan(table.at[r, "days"]) for r in table.index}
     if len(set(days.values())) <= 1:
         return []
     shown = ", ".join(f"{d:.3g} day{'' if d == 1 else 's'} in {r}" for r, d in days.items())
