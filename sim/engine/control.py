@@ -332,22 +332,8 @@ class PowerController:
         self._reserved_key, self._reserved_w = key, (site, halls)
         return site, halls
 
-    def _headroom(self) -> float:
-        """Facility watts the site could add and stay ``release_margin`` below every cap (a
-        hall's headroom is converted at its facility slope), less what restarting jobs will
-        draw again (:meth:`_reserved`); negative when over."""
-        m = 1.0 - self.cfg.release_margin
-        r_site, r_halls = self._reserved()
-        room = self.cap_w * m - self.power.site_facility_w - r_site
-        if self.watch:
-            limits, slope = self.limits, self.power.slope
-            it = self.power.fresh_it()
-            for h in self.watch:
-                room = min(room, (limits[h] * m - it[h] - r_halls.get(h, 0.0)) * slope[h])
-        return room
-
     def _any_headroom(self) -> bool:
-        """Is there room under every cap (:meth:`_headroom` above float residue)? Stops at
+        """Is there room under every cap (:meth:`_rooms`, each above float residue)? Stops at
         the first cap without room (the site's first: it needs no sum over the halls)."""
         m = 1.0 - self.cfg.release_margin
         r_site, r_halls = self._reserved()
@@ -690,7 +676,7 @@ class PowerController:
     def _rooms(self) -> tuple[float, dict[int, float]]:
         """Room under each cap, ``release_margin`` below it, less what restarting jobs will
         draw again (:meth:`_reserved`): the site's in facility watts, each watched hall's in
-        IT watts. :meth:`_headroom` is their least, the halls' at their facility slopes."""
+        IT watts."""
         m = 1.0 - self.cfg.release_margin
         r_site, r_halls = self._reserved()
         site = self.cap_w * m - self.power.site_facility_w - r_site
