@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine_helpers import finish, started
+from engine_helpers import at, finish, started
 
 from sim.build import Plan
 from sim.engine.control import clock_throughput
@@ -211,3 +211,31 @@ def test_release_uses_up_the_binding_hall_in_one_action(
     rooms = [ctl.limits[h] * m - power.hall_it_w(h) for h in (0, 1)]
     assert min(rooms) <= ctl.limits[0] * 1e-12
     assert min(rooms) >= -ctl.limits[0] * 1e-12
+
+
+def test_a_class_the_caps_refuse_whole_is_refused_job_by_job(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """The scheduler skips a class's queue when the controller's cheap bound
+    (:meth:`~sim.engine.control.PowerController.refuses_all`, the site test of admission for
+    the class's smallest gang) refuses it: that bound must never refuse a job that admission
+    would start. Checked at every event of a run whose cap falls below its draw, so the queue
+    fills while the cap binds."""
+    plan = _plan(tiny_scenario, plan_of)
+    e = started(plan)
+    at(e, 10 * H, lambda: e.control.set_cap(0.6 * e.control.cap_w))
+    refused = walked = 0
+    while e.env.peek() < e.end_s:
+        e.env.step()
+        sched = e.scheduler
+        for rank, q in enumerate(sched.queues):
+            for hw, sizes in sched.sizes[rank].items():
+                if not sizes or not e.control.refuses_all(rank, hw, min(sizes)):
+                    continue
+                refused += 1
+                for job in q:
+                    if job.hw == hw:
+                        walked += 1
+                        assert not e.control.admits(job), (e.env.now, job.name)
+    finish(e)
+    assert refused > 0 and walked > refused  # the bound refused, with jobs queued behind it

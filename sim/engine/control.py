@@ -132,6 +132,7 @@ class PowerController:
             self.watching = True  # the battery follows every change (it may need charging)
         power.controller = self
         scheduler.admits = self.admits
+        scheduler.refuses_all = self.refuses_all
         self.defer_ranks: set[int] = set()
         self.deferred: set[int] = set()  # jobs (by index) with a retry at their longest wait
         self.deferrals = 0
@@ -373,6 +374,17 @@ class PowerController:
         if fits is None:
             fits = self._admits[gang] = self._fits(job)
         return fits
+
+    def refuses_all(self, rank: int, hw: int, domains: int) -> bool:
+        """Would :meth:`admits` refuse every job of class ``rank`` on hardware ``hw`` with at
+        least ``domains`` domains now? The site test of :meth:`_fits` (its first, and the
+        one that binds at a site cap), which a larger gang fails too; never for a deferrable
+        class (its admission first counts a deferral and arms a retry, per job)."""
+        if rank in self.defer_ranks:
+            return False
+        add_it = domains * self.power.train_w[hw]
+        cap = self._admission_cap() * (1.0 - self.cfg.release_margin)
+        return self.power.site_facility_w + add_it * self.power.max_slope > cap
 
     def _fits(self, job: Job) -> bool:
         """:meth:`admits`, after deferral."""
