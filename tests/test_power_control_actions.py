@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from engine_helpers import at, finish, started
 
 from sim.build import Plan
@@ -213,8 +214,17 @@ def test_release_uses_up_the_binding_hall_in_one_action(
     assert min(rooms) >= -ctl.limits[0] * 1e-12
 
 
+def _lower_halls(e: Engine) -> None:
+    """Every hall's IT limit falls to 60% of its IT power now (as a heat wave's cooling)."""
+    c = e.control
+    it = e.power.fresh_it()
+    c.hall_it_capacity_w = [0.6 * w for w in it]
+    c.weather_changed()  # new limits: the controller watches every hall over its nameplate
+
+
+@pytest.mark.parametrize("cap", ["site", "halls"])
 def test_a_class_the_caps_refuse_whole_is_refused_job_by_job(
-    tiny_scenario: Builder, plan_of: PlanOf
+    tiny_scenario: Builder, plan_of: PlanOf, cap: str
 ) -> None:
     """The scheduler skips a class's queue when the controller's cheap bound
     (:meth:`~sim.engine.control.PowerController.refuses_all`, the site test of admission for
@@ -223,7 +233,10 @@ def test_a_class_the_caps_refuse_whole_is_refused_job_by_job(
     fills while the cap binds."""
     plan = _plan(tiny_scenario, plan_of)
     e = started(plan)
-    at(e, 10 * H, lambda: e.control.set_cap(0.6 * e.control.cap_w))
+    if cap == "site":
+        at(e, 10 * H, lambda: e.control.set_cap(0.6 * e.control.cap_w))
+    else:
+        at(e, 10 * H, lambda: _lower_halls(e))
     refused = walked = 0
     while e.env.peek() < e.end_s:
         e.env.step()
@@ -233,8 +246,10 @@ def test_a_class_the_caps_refuse_whole_is_refused_job_by_job(
                 if not sizes or not e.control.refuses_all(rank, hw, min(sizes)):
                     continue
                 refused += 1
+                usable = e.fleet.n_free(hw) - sched.spares
                 for job in q:
-                    if job.hw == hw:
+                    # a job whose gang is not free is not asked (it waits, or preempts)
+                    if job.hw == hw and job.domains <= usable:
                         walked += 1
                         assert not e.control.admits(job), (e.env.now, job.name)
     finish(e)

@@ -106,6 +106,8 @@ class PowerController:
         self._checked_watch: list[int] | None = None
         self._checked_limits: list[float] | None = None
         self._watched: set[int] = set()
+        self._watch_set_of: list[int] | None = None  # the list _watch_set was made from
+        self._watch_set: set[int] = set()
         self._watch_all = False  # every hall is watched
         self.pending = False
         #: the controller must look after every change (a hall is watched, something is shed,
@@ -139,7 +141,8 @@ class PowerController:
         self.autoscaler: Autoscaler | None = None  # set by the engine once services exist
         self.throttled_services: set[Service] = set()
         #: admission's answers per (hardware, gang) while nothing it reads changed
-        self._admits_key: tuple[float, int, int, float, int] | None = None
+        self._admits_key: tuple[float, int, int, int, float, int] | None = None
+        self.limits_version = 0  # bumped with every new list of hall limits
         self._admits: dict[tuple[int, int], bool] = {}
         #: :meth:`_reserved` as last found, and when (time and versions of what it reads)
         self._reserved_key: tuple[float, int, int] | None = None
@@ -224,6 +227,7 @@ class PowerController:
         """A weather step changed the halls' cooling capacities (called within a batch)."""
         self.limits = self._limits()
         self.watch = self._halls_to_watch()
+        self.limits_version += 1  # admission's kept answers read the old limits
         self.watching = self.watching or bool(self.watch)
         if not self.scheduler.blocked:
             self.scheduler.try_start()  # work that admission held back may fit now
@@ -363,6 +367,7 @@ class PowerController:
             self.env.now,
             self.power.version,
             self.training.restart_version,
+            self.limits_version,
             self.cap_w,
             len(self.announced),
         )
@@ -377,14 +382,37 @@ class PowerController:
 
     def refuses_all(self, rank: int, hw: int, domains: int) -> bool:
         """Would :meth:`admits` refuse every job of class ``rank`` on hardware ``hw`` with at
-        least ``domains`` domains now? The site test of :meth:`_fits` (its first, and the
-        one that binds at a site cap), which a larger gang fails too; never for a deferrable
+        least ``domains`` domains now? :meth:`_fits`'s tests in its order, each one a larger
+        gang fails too: the site's (with and without the restarting jobs' draw), then the
+        halls', where every hall of the hardware is watched and has no room for even one
+        domain's draw (a job's domains land in one of them at least). Never for a deferrable
         class (its admission first counts a deferral and arms a retry, per job)."""
         if rank in self.defer_ranks:
             return False
-        add_it = domains * self.power.train_w[hw]
-        cap = self._admission_cap() * (1.0 - self.cfg.release_margin)
-        return self.power.site_facility_w + add_it * self.power.max_slope > cap
+        m = 1.0 - self.cfg.release_margin
+        per = self.power.train_w[hw]
+        add_it = domains * per
+        facility = self.power.site_facility_w
+        cap = self._admission_cap() * m
+        if facility + add_it * self.power.max_slope > cap:
+            return True
+        r_site, r_halls = self._reserved()
+        if r_site and facility + r_site + add_it * self.power.max_slope > cap:
+            return True
+        if not self.watch:
+            return False
+        watched, limits = self._watched_set(), self.limits
+        it = self.power.fresh_it()
+        for h in self.fleet.halls_of_hw[hw]:
+            if h not in watched or it[h] + r_halls.get(h, 0.0) + per <= limits[h] * m:
+                return False  # a domain's draw may fit there
+        return True
+
+    def _watched_set(self) -> set[int]:
+        """:attr:`watch` as a set (kept while the list is the same)."""
+        if self._watch_set_of is not self.watch:
+            self._watch_set_of, self._watch_set = self.watch, set(self.watch)
+        return self._watch_set
 
     def _fits(self, job: Job) -> bool:
         """:meth:`admits`, after deferral."""
