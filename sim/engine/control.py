@@ -135,6 +135,7 @@ class PowerController:
         power.controller = self
         scheduler.admits = self.admits
         scheduler.refuses_all = self.refuses_all
+        scheduler.by_gang = lambda rank: rank not in self.defer_ranks
         self.defer_ranks: set[int] = set()
         self.deferred: set[int] = set()  # jobs (by index) with a retry at their longest wait
         self.deferrals = 0

@@ -102,6 +102,9 @@ class PriorityGangScheduler:
         #: a cheap bound :attr:`admits` agrees with, so a class none of whose gangs the caps
         #: admit is not walked while a cap binds)
         self.refuses_all: Callable[[int, int, int], bool] = lambda _rank, _hw, _domains: False
+        #: does admission in class ``rank`` depend on a job's gang alone? (not where the power
+        #: controller defers the class: each job there counts its own wait)
+        self.by_gang: Callable[[int], bool] = lambda _rank: True
         #: what a job that lost domains and finds none does (``reliability.recovery``)
         self.recovery = "wait_for_repair"
         #: jobs holding a partial gang after a failure, with the domains each waits for (in
@@ -218,25 +221,36 @@ class PriorityGangScheduler:
         for rank, q in enumerate(self.queues):
             if not q or not self._may_start(rank):
                 continue  # no gang of it fits: the queue is not walked
+            # gangs (hardware, domains) refused since the last start of this walk: nothing
+            # changed since, so a job of the same gang is refused too (where admission asks
+            # about the gang alone: not in a deferrable class, whose jobs each count a wait)
+            refused: set[tuple[int, int]] | None = set() if self.by_gang(rank) else None
             i = 0
             while i < len(q):
                 job = q[i]
                 if job.options:
                     placed = self._place(job, rank)
                 else:
+                    gang = (job.hw, job.domains)
+                    if refused is not None and gang in refused:
+                        i += 1
+                        continue
                     usable = fleet.n_free(job.hw) - self.spares
                     # a start into free domains passes the power caps' admission; one that
                     # preempts lower work frees that work's power (the controller reacts if it
                     # is not enough)
-                    placed = (
-                        self.admits(job)
-                        if job.domains <= usable
-                        else self._make_room(job.hw, rank, job.domains + self.spares)
-                    )
+                    if job.domains <= usable:
+                        placed = self.admits(job)
+                        if not placed and refused is not None:
+                            refused.add(gang)
+                    else:
+                        placed = self._make_room(job.hw, rank, job.domains + self.spares)
                 if placed:
                     del q[i]
                     self._count_queued(job, -1)
                     self.executor.start(job)
+                    if refused:
+                        refused.clear()  # the start changed what is free and drawn
                     if not self._may_start(rank):
                         break  # nothing left of this class fits: the rest is not walked
                 else:
