@@ -262,10 +262,64 @@ class LocatedPool:
         k = ids.shape[0]
         if k == 0:
             return
-        unit_of, bit_of = self.unit_of, self.bit_of
+        if self.bucketed[0]:
+            self._push_merged(ids)
+            return
         # the returned domains as runs of one unit, each as one mask (a run's count is its
         # mask's bit count: a returned domain is never free already); a holding gives back
-        # what it took last, so a unit's domains come in one run, or a few
+        # what it took last, so a unit's domains come in one run, or a few. Each run is
+        # counted in its unit as it ends, the tiers above once per group (as in pop).
+        unit_of, bit_of, stacks = self.unit_of, self.bit_of, self.stacks
+        row, opens = self.free[0], self.up_open[0]
+        ups = self.up[0] if self.n_tiers > 1 else None
+        nxt: dict[int, int] = {}
+        last, add = -1, 0  # the units of one group above come in runs too
+        prev, m = -1, 0
+        for d in ids.tolist():
+            u = unit_of[d]
+            if u == prev:
+                m |= bit_of[d]
+                continue
+            if m:
+                stacks[prev] |= m
+                n = m.bit_count()
+                before = row[prev]
+                row[prev] = before + n
+                if before == 0:
+                    opens[prev][prev] = None
+                if ups is not None:
+                    up = ups[prev]
+                    if up == last:
+                        add += n
+                    else:
+                        if add:
+                            nxt[last] = nxt.get(last, 0) + add
+                        last, add = up, n
+            prev, m = u, bit_of[d]
+        stacks[prev] |= m
+        n = m.bit_count()
+        before = row[prev]
+        row[prev] = before + n
+        if before == 0:
+            opens[prev][prev] = None
+        if ups is not None:
+            up = ups[prev]
+            if up == last:
+                add += n
+            else:
+                if add:
+                    nxt[last] = nxt.get(last, 0) + add
+                last, add = up, n
+            nxt[last] = nxt.get(last, 0) + add
+            self._count_many(nxt.items(), tier=1)
+        self.size += k
+
+    def _push_merged(self, ids: np.ndarray) -> None:
+        """:meth:`push` where the units of a group are kept in buckets by free count: one move
+        per unit between its buckets (a bucket's order is its members' order of arrival), so
+        the runs are merged per unit first, in their first run's order."""
+        k = ids.shape[0]
+        unit_of, bit_of = self.unit_of, self.bit_of
         runs: list[tuple[int, int]] = []
         prev, m = -1, 0
         for d in ids.tolist():
@@ -282,16 +336,12 @@ class LocatedPool:
             stacks[prev] |= m
             self._count(prev, k)
             return
-        if self.bucketed[0]:
-            # one move per unit between its buckets (a bucket's order is its members' order
-            # of arrival): the runs merged per unit, in their first run's order
-            got: dict[int, int] = {}
-            for u, m in runs:
-                got[u] = got.get(u, 0) | m
-            runs = list(got.items())
+        got: dict[int, int] = {}
+        for u, m in runs:
+            got[u] = got.get(u, 0) | m
+        runs = list(got.items())
         # each unit's stack and count here, the tiers above once per group (as in pop)
-        row, opens = self.free[0], self.up_open[0]
-        rows_of = self.up_rows[0] if self.bucketed[0] else None
+        row, opens, rows_of = self.free[0], self.up_open[0], self.up_rows[0]
         ups = self.up[0] if self.n_tiers > 1 else None
         nxt: dict[int, int] = {}
         last, add = -1, 0  # the units of one group above come in runs too
