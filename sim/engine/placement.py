@@ -43,6 +43,9 @@ _Link = tuple[list[int], int, dict[int, dict[int, None]], int, Any]
 #: a parent with more children than this keeps them in buckets by free count (pack)
 BUCKET_CHILDREN = 32
 
+#: above any group's free count (the start of a search for the fewest)
+_NONE_FREE = 1 << 62
+
 
 class LocatedPool:
     """The free domains of one hardware type, one stack per unit, counts per group per tier.
@@ -534,17 +537,16 @@ class LocatedPool:
                 rows = buckets[tier - 1].get(group)
                 best = -1
                 if rows is not None:
-                    for f in range(k, len(rows)):
-                        at = rows[f]
+                    for at in rows[k:]:
                         if at:
                             best = next(iter(at))
                             break
                 else:
                     below = free[tier - 1]
-                    best_free = 0
+                    best_free = _NONE_FREE
                     for c in opens[tier - 1].get(group, ()):
                         f = below[c]
-                        if f >= k and (best < 0 or f < best_free or (f == best_free and c < best)):
+                        if f >= k and (f < best_free or (f == best_free and c < best)):
                             best, best_free = c, f
                 if best < 0:
                     break
@@ -552,28 +554,57 @@ class LocatedPool:
             if tier == 0:
                 out.append((group, k))
                 return out
-            below = free[tier - 1]
             rows = buckets[tier - 1].get(group)
-            order: Any
-            if rows is not None:
-                # lazily, fullest first: a request stops after a bucket or two
-                order = ((f, c) for f in range(len(rows) - 1, 0, -1) for c in rows[f])
-            else:
-                kids = opens[tier - 1].get(group, {})
-                order = [(-f, c) for f, c in sorted([(-below[c], c) for c in kids])]
+            if rows is None:
+                # fullest first (ties: the lowest index), so the children taken whole are a
+                # prefix of this order, and the tightest of the rest that holds what is left
+                # is the first of the last run of equal counts that still hold it
+                below = free[tier - 1]
+                order = sorted([(-below[c], c) for c in opens[tier - 1].get(group, ())])
+                n = len(order)
+                i = 0
+                while i < n:
+                    f, c = order[i]
+                    f = -f
+                    if f >= k:
+                        best, best_free = c, f
+                        for j in range(i + 1, n):
+                            f, c = order[j]
+                            f = -f
+                            if f < k:
+                                break
+                            if f != best_free:
+                                best, best_free = c, f
+                        tier, group = tier - 1, best
+                        break
+                    if tier == 1:
+                        out.append((c, f))
+                    elif tier == 2:
+                        out.append((-1 - c, f))  # all of it, unit by unit when taken
+                    else:
+                        self._all(tier - 1, c, out)
+                    k -= f
+                    i += 1
+                continue
+            # lazily, fullest first: a request stops after a bucket or two
             taken: set[int] = set()
-            for f, c in order:
-                if f >= k:
-                    tier, group = tier - 1, self._tightest(tier, group, k, taken)
+            found = False
+            for f in range(len(rows) - 1, 0, -1):
+                for c in rows[f]:
+                    if f >= k:
+                        tier, group = tier - 1, self._tightest(tier, group, k, taken)
+                        found = True
+                        break
+                    if tier == 1:
+                        out.append((c, f))
+                    elif tier == 2:
+                        out.append((-1 - c, f))  # all of it, unit by unit when taken
+                    else:
+                        self._all(tier - 1, c, out)
+                    taken.add(c)
+                    k -= f
+                if found:
                     break
-                if tier == 1:
-                    out.append((c, f))
-                elif tier == 2:
-                    out.append((-1 - c, f))  # all of it, unit by unit when taken
-                else:
-                    self._all(tier - 1, c, out)
-                taken.add(c)
-                k -= f
 
     def _tightest(self, tier: int, group: int, k: int, skip: set[int] | None) -> int:
         """The child of ``group`` (at ``tier``) with the fewest free domains that still holds
