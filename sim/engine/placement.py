@@ -417,11 +417,36 @@ class LocatedPool:
         self.stacks[u] = bits
 
     def pop1(self) -> int:
-        ((u, _),) = self._plan(1)
-        out: list[int] = []
-        self._take(u, 1, out)
+        if self.policy != "pack":
+            ((u, _),) = self._plan(1)
+        else:
+            # pack's plan for one domain (:meth:`_pack` with k = 1, where every group with a
+            # free domain holds it: the descent never splits): the tightest group at each tier
+            if self.size < 1:
+                raise ValueError(f"1 domains asked, {self.size} free")
+            free, opens, buckets = self.free, self.open, self.buckets
+            tier, u = self.n_tiers, 0
+            while tier > 0:
+                tier -= 1
+                rows = buckets[tier].get(u)
+                if rows is not None:
+                    for at in rows[1:]:
+                        if at:
+                            u = next(iter(at))
+                            break
+                else:
+                    below = free[tier]
+                    best, best_free = -1, _NONE_FREE
+                    for c in opens[tier][u]:
+                        f = below[c]
+                        if f < best_free or (f == best_free and c < best):
+                            best, best_free = c, f
+                    u = best
+        bits = self.stacks[u]
+        low = bits & -bits  # its lowest free domain
+        self.stacks[u] = bits ^ low
         self._count(u, -1)
-        return out[0]
+        return self.base[u] + low.bit_length() - 1
 
     def pop(self, k: int) -> np.ndarray:
         """Take ``k`` free domains where the policy places them (in a unit, its lowest)."""
