@@ -192,3 +192,19 @@ def _run_ops(units_per_pod, unit_sizes, pods_per_building, policy, ops, seed):
 def test_bucketed_pods_are_exercised():
     """The strategy above reaches parents with more children than BUCKET_CHILDREN."""
     assert BUCKET_CHILDREN < 40
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    unit_sizes=st.lists(st.integers(9, 20), min_size=1, max_size=3),
+    policy=st.sampled_from(["pack", "spread", "random"]),
+    ops=st.lists(
+        st.tuples(st.sampled_from("PPpUuR"), st.one_of(st.integers(1, 9), st.integers(1, 60))),
+        max_size=40,
+    ),
+    seed=st.integers(0, 2**16),
+)
+def test_units_past_one_byte_match_brute_force(unit_sizes, policy, ops, seed):
+    """Units of more than 8 domains (HGX nodes under a leaf): a unit's bits span several bytes,
+    which a pop takes a byte at a time."""
+    _run_ops([3, 2, 4], unit_sizes, 2, policy, ops, seed)

@@ -169,6 +169,9 @@ class FabricState:
         self.unit_list: list[int] = self.domain_group[0].tolist()
         self.uplink = [np.asarray(u, dtype=np.float64) for u in fabric.uplink_bytes_per_s]
         self.downlink = [np.asarray(d, dtype=np.float64) for d in fabric.downlink_bytes_per_s]
+        #: the same as lists (scalar reads on the failure path)
+        self.uplink_lists: list[list[float]] = [u.tolist() for u in self.uplink]
+        self.downlink_lists: list[list[float]] = [d.tolist() for d in self.downlink]
         link = np.asarray(fabric.gpu_link_bytes_per_s, dtype=np.float64)
         #: per-GPU NIC line rate of each hardware type (bytes/s)
         self.rate_of_hw = [
@@ -186,10 +189,9 @@ class FabricState:
         if self.unit_tier >= 0 and self.pod_health:
             for u, p in enumerate(self.parent_lists[self.unit_tier]):
                 self.pod_units[p].append(u)
-        self.domain_health = np.ones(fleet.n)
-        #: the domains with a link down now (a job's share of its links is the smallest health
-        #: among those it holds: O(links down), not O(its domains))
-        self.sick_links: dict[int, None] = {}
+        #: the domains with a link down now, with their health (a job's share of its links is
+        #: the smallest health among those it holds: O(links down), not O(its domains))
+        self.sick_links: dict[int, float] = {}
         #: tiers whose uplinks can bind: finite ones, and the switched tiers when switches fail
         switched = {self.unit_tier, self.pod_tier} - {-1} if degradable else set()
         self.finite = sorted(
@@ -411,14 +413,14 @@ class FabricState:
         if t == self.unit_tier and self.unit_health:
             health = self.unit_health[g]
             if self.pod_health:
-                health *= self.pod_health[int(self.parent[t][g])]
+                health *= self.pod_health[self.parent_lists[t][g]]
         elif t == self.pod_tier and self.pod_health:
             health = self.pod_health[g]
-        cap = float(self.uplink[t][g])
+        cap = self.uplink_lists[t][g]
         if health >= 1.0:
             return cap
-        if not np.isfinite(cap):
-            cap = float(self.downlink[t][g])
+        if not math.isfinite(cap):
+            cap = self.downlink_lists[t][g]
         return cap * health
 
     def _nic_scale(self, job: Job) -> float:
@@ -428,10 +430,10 @@ class FabricState:
             health = self.unit_health
             scale = min((health[u] for u in self.sick_units & job.net_units_set), default=1.0)
         if self.sick_links:
-            holder, me, links = self.fleet.holder_of, job.index, self.domain_health
-            for d in self.sick_links:
-                if holder[d] == me:
-                    scale = min(scale, float(links[d]))
+            holder, me = self.fleet.holder_of, job.index
+            for d, h in self.sick_links.items():
+                if holder[d] == me and h < scale:
+                    scale = h
         return scale
 
     def _allocate(self, key: tuple[int, int]) -> None:
@@ -485,10 +487,12 @@ class FabricState:
             self._set(job, 1.0)
             return
         per_tier: dict[int, float] = {}
-        for (t, g), demand in job.net_keys:
-            alloc = self.group_alloc.get((t, g))
+        group_alloc = self.group_alloc
+        for key, demand in job.net_keys:
+            alloc = group_alloc.get(key)
             if alloc is not None and alloc[1] > 0.0:
                 per_gpu = alloc[2][job] / demand * rate
+                t = key[0]
                 per_tier[t] = min(per_tier.get(t, rate), per_gpu)
         dg = self.fleet.gpus_of_hw[job.hw]
         gpus = job.domains * dg
@@ -536,10 +540,9 @@ class FabricState:
         else:
             # a GPU's link: no group's capacity changes, only the holder's share of its own
             # links (its ``degraded`` factor), so its shares stay and nothing else is stale
-            h = max(1e-3, min(1.0, float(self.domain_health[index]) + delta))
-            self.domain_health[index] = h
+            h = max(1e-3, min(1.0, self.sick_links.get(index, 1.0) + delta))
             if h < 1.0:
-                self.sick_links[index] = None
+                self.sick_links[index] = h
             else:
                 self.sick_links.pop(index, None)
             for job in self._touching(kind, index):

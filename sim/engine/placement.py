@@ -43,6 +43,13 @@ _Link = tuple[list[int], int, dict[int, dict[int, None]], int, Any]
 #: a parent with more children than this keeps them in buckets by free count (pack)
 BUCKET_CHILDREN = 32
 
+#: (unit, mask) shapes whose domain bytes a pool keeps (:meth:`LocatedPool._picked`): over the
+#: default rail-optimized year, 37,207 distinct (a few MB); a bound on memory for larger sites
+PICKED_SHAPES = 1 << 16
+
+#: above any group's free count (the start of a search for the fewest)
+_NONE_FREE = 1 << 62
+
 
 class LocatedPool:
     """The free domains of one hardware type, one stack per unit, counts per group per tier.
@@ -64,6 +71,7 @@ class LocatedPool:
         "n_tiers",
         "open",
         "parent",
+        "picked",
         "policy",
         "rng",
         "size",
@@ -135,6 +143,9 @@ class LocatedPool:
         tops = sorted({self._top(u) for u in self.stacks})
         self.children.append({0: tops})  # a virtual root above the top tier
         self.size = int(domains.shape[0])
+        #: the int64 bytes of the domains a pop takes from a unit, by ``base << 8 | mask`` (a
+        #: unit's lowest domain, the taken domains' bits; units of up to 8 domains)
+        self.picked: dict[int, bytes] = {}
         #: each domain's bit in its unit's stack (0 for domains of other hardware)
         bit_of = [0] * len(unit_of)
         for d in domains.tolist():
@@ -262,10 +273,64 @@ class LocatedPool:
         k = ids.shape[0]
         if k == 0:
             return
-        unit_of, bit_of = self.unit_of, self.bit_of
+        if self.bucketed[0]:
+            self._push_merged(ids)
+            return
         # the returned domains as runs of one unit, each as one mask (a run's count is its
         # mask's bit count: a returned domain is never free already); a holding gives back
-        # what it took last, so a unit's domains come in one run, or a few
+        # what it took last, so a unit's domains come in one run, or a few. Each run is
+        # counted in its unit as it ends, the tiers above once per group (as in pop).
+        unit_of, bit_of, stacks = self.unit_of, self.bit_of, self.stacks
+        row, opens = self.free[0], self.up_open[0]
+        ups = self.up[0] if self.n_tiers > 1 else None
+        nxt: dict[int, int] = {}
+        last, add = -1, 0  # the units of one group above come in runs too
+        prev, m = -1, 0
+        for d in ids.tolist():
+            u = unit_of[d]
+            if u == prev:
+                m |= bit_of[d]
+                continue
+            if m:
+                stacks[prev] |= m
+                n = m.bit_count()
+                before = row[prev]
+                row[prev] = before + n
+                if before == 0:
+                    opens[prev][prev] = None
+                if ups is not None:
+                    up = ups[prev]
+                    if up == last:
+                        add += n
+                    else:
+                        if add:
+                            nxt[last] = nxt.get(last, 0) + add
+                        last, add = up, n
+            prev, m = u, bit_of[d]
+        stacks[prev] |= m
+        n = m.bit_count()
+        before = row[prev]
+        row[prev] = before + n
+        if before == 0:
+            opens[prev][prev] = None
+        if ups is not None:
+            up = ups[prev]
+            if up == last:
+                add += n
+            else:
+                if add:
+                    nxt[last] = nxt.get(last, 0) + add
+                last, add = up, n
+            nxt[last] = nxt.get(last, 0) + add
+            self._count_many(nxt.items(), tier=1)
+        self.size += k
+
+    def _push_merged(self, ids: np.ndarray) -> None:
+        """:meth:`push` where the units of a group are kept in buckets by free count: one move
+        per unit between its buckets (a bucket's order is its members' order of arrival), so
+        the runs are merged per unit first, in their first run's order."""
+        k = ids.shape[0]
+        unit_of, bit_of = self.unit_of, self.bit_of
         runs: list[tuple[int, int]] = []
         prev, m = -1, 0
         for d in ids.tolist():
@@ -282,16 +347,12 @@ class LocatedPool:
             stacks[prev] |= m
             self._count(prev, k)
             return
-        if self.bucketed[0]:
-            # one move per unit between its buckets (a bucket's order is its members' order
-            # of arrival): the runs merged per unit, in their first run's order
-            got: dict[int, int] = {}
-            for u, m in runs:
-                got[u] = got.get(u, 0) | m
-            runs = list(got.items())
+        got: dict[int, int] = {}
+        for u, m in runs:
+            got[u] = got.get(u, 0) | m
+        runs = list(got.items())
         # each unit's stack and count here, the tiers above once per group (as in pop)
-        row, opens = self.free[0], self.up_open[0]
-        rows_of = self.up_rows[0] if self.bucketed[0] else None
+        row, opens, rows_of = self.free[0], self.up_open[0], self.up_rows[0]
         ups = self.up[0] if self.n_tiers > 1 else None
         nxt: dict[int, int] = {}
         last, add = -1, 0  # the units of one group above come in runs too
@@ -356,25 +417,63 @@ class LocatedPool:
         self.stacks[u] = bits
 
     def pop1(self) -> int:
-        ((u, _),) = self._plan(1)
-        out: list[int] = []
-        self._take(u, 1, out)
+        if self.policy != "pack":
+            ((u, _),) = self._plan(1)
+        else:
+            # pack's plan for one domain (:meth:`_pack` with k = 1, where every group with a
+            # free domain holds it: the descent never splits): the tightest group at each tier
+            if self.size < 1:
+                raise ValueError(f"1 domains asked, {self.size} free")
+            free, opens, buckets = self.free, self.open, self.buckets
+            tier, u = self.n_tiers, 0
+            while tier > 0:
+                tier -= 1
+                rows = buckets[tier].get(u)
+                if rows is not None:
+                    for at in rows[1:]:
+                        if at:
+                            u = next(iter(at))
+                            break
+                else:
+                    below = free[tier]
+                    best, best_free = -1, _NONE_FREE
+                    for c in opens[tier][u]:
+                        f = below[c]
+                        if f < best_free or (f == best_free and c < best):
+                            best, best_free = c, f
+                    u = best
+        bits = self.stacks[u]
+        low = bits & -bits  # its lowest free domain
+        self.stacks[u] = bits ^ low
         self._count(u, -1)
-        return out[0]
+        return self.base[u] + low.bit_length() - 1
 
     def pop(self, k: int) -> np.ndarray:
         """Take ``k`` free domains where the policy places them (in a unit, its lowest)."""
         if k <= 0:
             return np.empty(0, dtype=np.int64)
         plan = self._plan(k)
-        out: list[int] = []
+        # the domains taken from a unit as the bytes of their int64 ids, remembered per unit
+        # and mask (a unit's free domains take few shapes), joined into the array at the end:
+        # no Python int per domain
+        parts: list[bytes] = []
+        stacks, base, picked = self.stacks, self.base, self.picked
         if len(plan) == 1 and plan[0][0] >= 0:
             u, n = plan[0]
-            self._take(u, n, out)
+            bits = stacks[u]
+            if bits < 256:
+                low = _BYTE_LOW[bits][n]
+                key = base[u] << 8 | low
+                got = picked.get(key)
+                if got is None:
+                    got = self._picked(key, base[u], low)
+                parts.append(got)
+                stacks[u] = bits ^ low
+            else:
+                parts.append(self._take_bytes(u, n))
             self._count(u, -n)
-            return np.array(out, dtype=np.int64)
+            return np.frombuffer(bytearray().join(parts), dtype=np.int64)
         # take each unit's domains and count its tier at once; the tiers above once per group
-        stacks, base, take = self.stacks, self.base, self._take
         row, opens = self.free[0], self.up_open[0]
         rows_of = self.up_rows[0] if self.bucketed[0] else None
         ups = self.up[0] if self.n_tiers > 1 else None
@@ -391,10 +490,14 @@ class LocatedPool:
                     bits = stacks[v]
                     before = row[v]
                     if bits < 256:
-                        out.extend(map(base[v].__add__, _BYTE_BITS[bits]))
+                        key = base[v] << 8 | bits
+                        got = picked.get(key)
+                        if got is None:
+                            got = self._picked(key, base[v], bits)
+                        parts.append(got)
                         stacks[v] = 0
                     else:
-                        take(v, before, out)
+                        parts.append(self._take_bytes(v, before))
                     row[v] = 0
                     if rows_of is not None:
                         rows = rows_of[v]
@@ -407,14 +510,15 @@ class LocatedPool:
             bits = stacks[u]
             before = row[u]
             if bits < 256:
-                if n == before:  # the whole unit
-                    out.extend(map(base[u].__add__, _BYTE_BITS[bits]))
-                    stacks[u] = 0
-                else:
-                    out.extend(map(base[u].__add__, _BYTE_TAKE[bits][n]))
-                    stacks[u] = bits ^ _BYTE_LOW[bits][n]
+                low = bits if n == before else _BYTE_LOW[bits][n]
+                key = base[u] << 8 | low
+                got = picked.get(key)
+                if got is None:
+                    got = self._picked(key, base[u], low)
+                parts.append(got)
+                stacks[u] = bits ^ low
             else:
-                take(u, n, out)
+                parts.append(self._take_bytes(u, n))
             row[u] = after = before - n
             if after == 0:
                 del opens[u][u]
@@ -429,7 +533,21 @@ class LocatedPool:
         if ups is not None:
             self._count_many(nxt.items(), tier=1)
         self.size -= k
-        return np.array(out, dtype=np.int64)
+        return np.frombuffer(bytearray().join(parts), dtype=np.int64)
+
+    def _picked(self, key: int, base: int, mask: int) -> bytes:
+        """The bytes of :attr:`picked` for ``key`` (made and kept: at most
+        :data:`PICKED_SHAPES`, then forgotten all at once)."""
+        if len(self.picked) >= PICKED_SHAPES:
+            self.picked.clear()
+        got = self.picked[key] = array("q", [base + i for i in _BYTE_BITS[mask]]).tobytes()
+        return got
+
+    def _take_bytes(self, u: int, n: int) -> bytes:
+        """:meth:`_take` (a unit with free domains past its lowest 8) as int64 bytes."""
+        out: list[int] = []
+        self._take(u, n, out)
+        return array("q", out).tobytes()
 
     def peek(self, k: int) -> np.ndarray:
         """The domains :meth:`pop` would take now, left in place (the power controller's
@@ -484,17 +602,16 @@ class LocatedPool:
                 rows = buckets[tier - 1].get(group)
                 best = -1
                 if rows is not None:
-                    for f in range(k, len(rows)):
-                        at = rows[f]
+                    for at in rows[k:]:
                         if at:
                             best = next(iter(at))
                             break
                 else:
                     below = free[tier - 1]
-                    best_free = 0
+                    best_free = _NONE_FREE
                     for c in opens[tier - 1].get(group, ()):
                         f = below[c]
-                        if f >= k and (best < 0 or f < best_free or (f == best_free and c < best)):
+                        if f >= k and (f < best_free or (f == best_free and c < best)):
                             best, best_free = c, f
                 if best < 0:
                     break
@@ -502,28 +619,57 @@ class LocatedPool:
             if tier == 0:
                 out.append((group, k))
                 return out
-            below = free[tier - 1]
             rows = buckets[tier - 1].get(group)
-            order: Any
-            if rows is not None:
-                # lazily, fullest first: a request stops after a bucket or two
-                order = ((f, c) for f in range(len(rows) - 1, 0, -1) for c in rows[f])
-            else:
-                kids = opens[tier - 1].get(group, {})
-                order = [(-f, c) for f, c in sorted([(-below[c], c) for c in kids])]
+            if rows is None:
+                # fullest first (ties: the lowest index), so the children taken whole are a
+                # prefix of this order, and the tightest of the rest that holds what is left
+                # is the first of the last run of equal counts that still hold it
+                below = free[tier - 1]
+                order = sorted([(-below[c], c) for c in opens[tier - 1].get(group, ())])
+                n = len(order)
+                i = 0
+                while i < n:
+                    f, c = order[i]
+                    f = -f
+                    if f >= k:
+                        best, best_free = c, f
+                        for j in range(i + 1, n):
+                            f, c = order[j]
+                            f = -f
+                            if f < k:
+                                break
+                            if f != best_free:
+                                best, best_free = c, f
+                        tier, group = tier - 1, best
+                        break
+                    if tier == 1:
+                        out.append((c, f))
+                    elif tier == 2:
+                        out.append((-1 - c, f))  # all of it, unit by unit when taken
+                    else:
+                        self._all(tier - 1, c, out)
+                    k -= f
+                    i += 1
+                continue
+            # lazily, fullest first: a request stops after a bucket or two
             taken: set[int] = set()
-            for f, c in order:
-                if f >= k:
-                    tier, group = tier - 1, self._tightest(tier, group, k, taken)
+            found = False
+            for f in range(len(rows) - 1, 0, -1):
+                for c in rows[f]:
+                    if f >= k:
+                        tier, group = tier - 1, self._tightest(tier, group, k, taken)
+                        found = True
+                        break
+                    if tier == 1:
+                        out.append((c, f))
+                    elif tier == 2:
+                        out.append((-1 - c, f))  # all of it, unit by unit when taken
+                    else:
+                        self._all(tier - 1, c, out)
+                    taken.add(c)
+                    k -= f
+                if found:
                     break
-                if tier == 1:
-                    out.append((c, f))
-                elif tier == 2:
-                    out.append((-1 - c, f))  # all of it, unit by unit when taken
-                else:
-                    self._all(tier - 1, c, out)
-                taken.add(c)
-                k -= f
 
     def _tightest(self, tier: int, group: int, k: int, skip: set[int] | None) -> int:
         """The child of ``group`` (at ``tier``) with the fewest free domains that still holds
