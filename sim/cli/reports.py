@@ -28,6 +28,7 @@ from sim.report.compare import (
     by_release,
     cell_text,
     comparison_table,
+    duration_differences,
     estimated_mark,
     estimated_notes,
     render_comparison,
@@ -233,6 +234,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("year", "released", "year"),
     ("gpus", "GPUs", ",.0f"),
     ("it_mw", "IT power provisioned (MW)", ",.0f"),
+    ("days", "days simulated", ".3g"),
     ("inference_tokens_per_day", "inference tokens per day (served)", "si"),
     ("inference_capacity_tokens_per_day", "  the held domains could serve", "si"),
     ("factory_capacity_tokens_per_day", "  the whole factory could serve", "si"),
@@ -268,7 +270,7 @@ def _print_table(out: Console, table: Any) -> None:
     out.print(t)
     for note in estimated_notes(table):
         out.print(note, markup=False)
-    for w in serving_differences(table):
+    for w in [*duration_differences(table), *serving_differences(table)]:
         out.print(f"warning: {w}", markup=False)
     sys.stdout.flush()
 

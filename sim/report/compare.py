@@ -75,6 +75,7 @@ __all__ = [
     "cell_text",
     "comparison_figures",
     "comparison_table",
+    "duration_differences",
     "estimated_mark",
     "estimated_notes",
     "kpi_bars_figure",
@@ -293,6 +294,7 @@ def serving_differences(table: pd.DataFrame) -> list[str]:
     policy or runtime; runs that do not record one are left out): its tokens per day, cost
     and capacity then compare the precision (or engine) as well as the hardware."""
     out = []
+    hinted = False  # the hint on how precisions are chosen is given once, not per service
     for _, service in service_cost_columns(table):
         for q in SERVED_WITH:
             seen = {str(r): _text(table, r, service, q) for r in table.index}
@@ -304,17 +306,33 @@ def serving_differences(table: pd.DataFrame) -> list[str]:
                 what = {"precision": "precisions", "kv_cache": "KV-cache policies"}.get(
                     q, "serving runtimes"
                 )
-                hint = (
-                    " (compare --inference-precision scenario runs scenarios at the precision"
-                    " they name; run folders keep theirs)"
-                    if q == "precision"
-                    else ""
-                )
+                hint = ""
+                if q == "precision" and not hinted:
+                    hinted = True
+                    hint = (
+                        " (compare --inference-precision scenario runs scenarios at the"
+                        " precision they name; run folders keep theirs)"
+                    )
                 out.append(
                     f"service {service} is served with different {what}: {shown}; its"
                     f" figures compare the {what} as well as the hardware{hint}"
                 )
     return out
+
+
+def duration_differences(table: pd.DataFrame) -> list[str]:
+    """A warning when the runs cover different spans: their per-day and per-MWh figures are
+    averages over different stretches of the year (weather, demand's weekly cycle, failures,
+    the queue filling up at the start), so they compare the spans as well as the hardware."""
+    days = {str(r): _nan(table.at[r, "days"]) for r in table.index}
+    if len(set(days.values())) <= 1:
+        return []
+    shown = ", ".join(f"{d:.3g} day{'' if d == 1 else 's'} in {r}" for r, d in days.items())
+    return [
+        f"the runs cover different durations ({shown}): their per-day and per-MWh figures"
+        " average over different spans; run them for the same duration"
+        " (--set run.duration=...) to compare the hardware alone"
+    ]
 
 
 def service_rows(table: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
@@ -600,7 +618,7 @@ def render_comparison(runs: dict[str, RunTables]) -> str:
             *(f'<p class="meta">{html.escape(n)}</p>' for n in estimated_notes(table)),
             *(
                 f'<p class="meta"><strong>warning:</strong> {html.escape(w)}</p>'
-                for w in serving_differences(table)
+                for w in [*duration_differences(table), *serving_differences(table)]
             ),
             '<p class="meta">Training-run time is submission to completion of the first'
             " pre-training run, projected from its progress when it did not finish in the"

@@ -14,7 +14,7 @@ import pytest
 
 from sim.cli import main
 from sim.io import RunTables
-from sim.report.compare import comparison_table, serving_differences
+from sim.report.compare import comparison_table, duration_differences, serving_differences
 
 
 def test_summary_says_precision_and_what_bounds_the_batch(smoke_tables: RunTables) -> None:
@@ -86,6 +86,25 @@ def test_compare_warns_when_a_service_is_served_at_different_precisions(
     assert list(table["service.chat-70b.precision"]) == ["fp8", "fp4"]
     page = (out / "comparison.html").read_text("utf-8")
     assert "served with different precisions" in page and "chat-70b: served at" in page
+    assert "days simulated" in printed and "different durations" not in printed
+
+
+def test_precision_hint_is_given_once_and_durations_are_flagged() -> None:
+    col = "service.{}.{}".format
+    table = pd.DataFrame(
+        {
+            "days": [1.0, 30.0],
+            **{col(s, "cost_per_million_tokens_usd"): [1.0, 1.0] for s in ("a", "b")},
+            **{col(s, "precision"): ["fp8", "fp4"] for s in ("a", "b")},
+        },
+        index=["gb200", "vr200"],
+    )
+    warnings = serving_differences(table)
+    assert len(warnings) == 2
+    assert sum("--inference-precision" in w for w in warnings) == 1
+    (dur,) = duration_differences(table)
+    assert "1 day in gb200, 30 days in vr200" in dur and "run.duration" in dur
+    assert duration_differences(table.assign(days=[7.0, 7.0])) == []
 
 
 def test_a_run_folder_without_the_facts_is_no_difference(smoke_tables: RunTables) -> None:
