@@ -49,6 +49,28 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return max(1, min(cpus or 1, MAX_AUTO_WORKERS))
 
 
+#: Under ``--dist loadfile``, test files that run on the worker of another file (after its
+#: tests), because they build the same expensive things: test_foundation.py validates every
+#: scenario file at once, test_cli.py each one; the SLO tables of the scenario files (a minute of
+#: CPU on two cores) are then probed once, not by two workers at the same time.
+SAME_WORKER_AS = {"tests/test_foundation.py": "tests/test_cli.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` with the files of :data:`SAME_WORKER_AS` joined to another's unit."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class _Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return SAME_WORKER_AS.get(scope, scope)
+
+    return _Scheduling(config, log)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _hermetic_serving_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Request-level SLO tables are cached on disk between runs; the tests keep theirs in a
