@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine_helpers import finish, started
+import pytest
+from engine_helpers import at, finish, started
 
 from sim.build import Plan
 from sim.engine.control import clock_throughput
@@ -129,3 +130,127 @@ def test_one_round_sheds_every_over_hall_even_where_the_class_is_thin(
     e.training.settle()
     power.flush(e.env.now)
     assert ctl._excess()[1] == {}
+
+
+def _throttled_class(e: Engine, clock: float) -> list[Job]:
+    """Throttle every running post-training job to ``clock`` as a shedding would."""
+    jobs = _running(e)
+    e.power.batch()
+    e.training.hold()
+    e.training.throttle_each([(j, clock_throughput(clock, 0.7), clock**3) for j in jobs])
+    e.control.throttled.update(jobs)
+    e.control._throttled_order = None
+    e.control.shedding = True
+    e.training.settle()
+    e.power.flush(e.env.now)
+    return jobs
+
+
+def test_release_keeps_the_power_a_restarting_job_will_draw_again(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """A throttled job restarting after a failure idles its domains for the restart only: its
+    draw (at its clock) is kept for it, so headroom that is only its idle gap lifts nothing,
+    and what is lifted beyond the gap fits with it back."""
+    plan = _plan(tiny_scenario, plan_of)
+    m = 1.0 - plan.facility.power_control.release_margin
+    for spare in (0.5, 1.5):  # room beyond the restarting job's draw, in shares of it
+        e = started(plan)
+        e.env.run(until=20 * H)
+        ctl, power = e.control, e.power
+        jobs = _throttled_class(e, 0.7)
+        assert len(jobs) >= 3
+        victim = jobs[0]
+        e.training.network_interrupt(victim, int(victim.held.view[0]))
+        assert victim.phase == Phase.RESTARTING
+        assert e.training.restarting_jobs() == [victim]
+        _, r_halls = ctl._reserved()
+        gap = victim.hall_n[0] * power.train_w[victim.hw] * victim.power_scale
+        assert r_halls == {0: gap}
+        ctl.watch = [0]
+        ctl.limits = [(power.hall_it_w(0) + spare * gap) / m]
+        assert ctl._any_headroom() == (spare > 1.0)
+        power.batch()
+        e.training.hold()
+        gave = ctl._release()
+        e.training.settle()
+        power.flush(e.env.now)
+        assert gave == (spare > 1.0)
+        lifted = [j for j in jobs if j.power_scale > 0.7**3]
+        assert bool(lifted) == (spare > 1.0)
+        if lifted:  # what was lifted fits with the restarting job back at its clock
+            assert power.hall_it_w(0) + gap <= ctl.limits[0] * m * (1 + 1e-12)
+
+
+def test_release_uses_up_the_binding_hall_in_one_action(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """A job spread over two halls is lifted by what the hall with the least room takes (its
+    draw there), not by that room against its whole draw: one release leaves no room in the
+    binding hall, so no other action follows a reaction time later for the rest."""
+    stream = {"name": "rl", "arrival_rate": "48 / d", "gpus": 432, "duration": "6 h"}
+    data = tiny_scenario(racks=4, duration="2 d", posttraining=[stream])
+    hall = data["facility"]["halls"][0]
+    data["facility"]["halls"] = [hall, {**hall, "name": "hall2"}]
+    data["facility"]["grid_power"] *= 2
+    plan = plan_of(data)
+    m = 1.0 - plan.facility.power_control.release_margin
+    e = started(plan)
+    e.env.run(until=20 * H)
+    ctl, power = e.control, e.power
+    jobs = _throttled_class(e, 0.6)
+    assert any(j.hall_n[0] and j.hall_n[1] for j in jobs), "a job should span both halls"
+    ctl.watch = [0, 1]
+    ctl.limits = [(power.hall_it_w(h) + 1e5) / m for h in (0, 1)]  # 100 kW of room in each
+    assert ctl._any_headroom()
+    power.batch()
+    e.training.hold()
+    assert ctl._release()
+    e.training.settle()
+    power.flush(e.env.now)
+    assert not ctl._any_headroom()
+    rooms = [ctl.limits[h] * m - power.hall_it_w(h) for h in (0, 1)]
+    assert min(rooms) <= ctl.limits[0] * 1e-12
+    assert min(rooms) >= -ctl.limits[0] * 1e-12
+
+
+def _lower_halls(e: Engine) -> None:
+    """Every hall's IT limit falls to 60% of its IT power now (as a heat wave's cooling)."""
+    c = e.control
+    it = e.power.fresh_it()
+    c.hall_it_capacity_w = [0.6 * w for w in it]
+    c.weather_changed()  # new limits: the controller watches every hall over its nameplate
+
+
+@pytest.mark.parametrize("cap", ["site", "halls"])
+def test_a_class_the_caps_refuse_whole_is_refused_job_by_job(
+    tiny_scenario: Builder, plan_of: PlanOf, cap: str
+) -> None:
+    """The scheduler skips a class's queue when the controller's cheap bound
+    (:meth:`~sim.engine.control.PowerController.refuses_all`, the site test of admission for
+    the class's smallest gang) refuses it: that bound must never refuse a job that admission
+    would start. Checked at every event of a run whose cap falls below its draw, so the queue
+    fills while the cap binds."""
+    plan = _plan(tiny_scenario, plan_of)
+    e = started(plan)
+    if cap == "site":
+        at(e, 10 * H, lambda: e.control.set_cap(0.6 * e.control.cap_w))
+    else:
+        at(e, 10 * H, lambda: _lower_halls(e))
+    refused = walked = 0
+    while e.env.peek() < e.end_s:
+        e.env.step()
+        sched = e.scheduler
+        for rank, q in enumerate(sched.queues):
+            for hw, sizes in sched.sizes[rank].items():
+                if not sizes or not e.control.refuses_all(rank, hw, min(sizes)):
+                    continue
+                refused += 1
+                usable = e.fleet.n_free(hw) - sched.spares
+                for job in q:
+                    # a job whose gang is not free is not asked (it waits, or preempts)
+                    if job.hw == hw and job.domains <= usable:
+                        walked += 1
+                        assert not e.control.admits(job), (e.env.now, job.name)
+    finish(e)
+    assert refused > 0 and walked > refused  # the bound refused, with jobs queued behind it

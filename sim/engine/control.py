@@ -13,7 +13,12 @@ stays above a cap for at most the reaction time unless the policy has nothing le
 stops new work). While a cap is exceeded, and while anything is shed, no new training job starts.
 When there is headroom again (``release_margin`` below every cap) the controller lifts what it
 shed, the highest class first, as far as the headroom allows, ``reaction_time`` after the
-headroom appeared.
+headroom appeared. Headroom counts the power of the jobs restarting after a failure as drawn
+(:meth:`PowerController._reserved`): their domains idle only for the restart, and a frontier
+run's restart (some 220 MW at 1 GW, several times an hour) handed to lower classes came back
+over the cap when the run resumed. Admission counts it the same way. A throttled job is lifted
+as far as the site's room and the room of every watched hall it spans allow (its draw there),
+so the cap that binds is used up in one action.
 
 **Throttle** (facility.md §3.2): at a clock ``r`` (a share of the full clock) a job's power above
 idle is ``r³`` of its full draw and its rate is ``1 / (c / r + 1 - c)`` of the full rate, ``c``
@@ -101,6 +106,8 @@ class PowerController:
         self._checked_watch: list[int] | None = None
         self._checked_limits: list[float] | None = None
         self._watched: set[int] = set()
+        self._watch_set_of: list[int] | None = None  # the list _watch_set was made from
+        self._watch_set: set[int] = set()
         self._watch_all = False  # every hall is watched
         self.pending = False
         #: the controller must look after every change (a hall is watched, something is shed,
@@ -127,11 +134,20 @@ class PowerController:
             self.watching = True  # the battery follows every change (it may need charging)
         power.controller = self
         scheduler.admits = self.admits
+        scheduler.refuses_all = self.refuses_all
+        scheduler.by_gang = lambda rank: rank not in self.defer_ranks
         self.defer_ranks: set[int] = set()
         self.deferred: set[int] = set()  # jobs (by index) with a retry at their longest wait
         self.deferrals = 0
         self.autoscaler: Autoscaler | None = None  # set by the engine once services exist
         self.throttled_services: set[Service] = set()
+        #: admission's answers per (hardware, gang) while nothing it reads changed
+        self._admits_key: tuple[float, int, int, int, float, int] | None = None
+        self.limits_version = 0  # bumped with every new list of hall limits
+        self._admits: dict[tuple[int, int], bool] = {}
+        #: :meth:`_reserved` as last found, and when (time and versions of what it reads)
+        self._reserved_key: tuple[float, int, int] | None = None
+        self._reserved_w: tuple[float, dict[int, float]] = (0.0, {})
 
     def set_deferral(self, ranks: set[int], signal: np.ndarray, step_s: float) -> None:
         """Deferrable classes (``power_control.defer``) start only in hours whose ``signal``
@@ -212,6 +228,7 @@ class PowerController:
         """A weather step changed the halls' cooling capacities (called within a batch)."""
         self.limits = self._limits()
         self.watch = self._halls_to_watch()
+        self.limits_version += 1  # admission's kept answers read the old limits
         self.watching = self.watching or bool(self.watch)
         if not self.scheduler.blocked:
             self.scheduler.try_start()  # work that admission held back may fit now
@@ -289,22 +306,52 @@ class PowerController:
         )
         if self.pending:
             return
-        if over or hall_over or (self.shedding and self._headroom() > 0):
+        if over or hall_over or (self.shedding and self._any_headroom()):
             self.pending = True
             self.watching = True
             later(self.env, self.cfg.reaction_time_s, self._act)
 
-    def _headroom(self) -> float:
-        """Facility watts the site could add and stay ``release_margin`` below every cap (a
-        hall's headroom is converted at its facility slope); negative when over."""
+    def _reserved(self) -> tuple[float, dict[int, float]]:
+        """Power kept for the jobs restarting now
+        (:meth:`~sim.engine.training.Training.restarting_jobs`): their draw above idle at their
+        clock, which comes back when their restart ends, in facility watts for the site and IT
+        watts per hall. A failed frontier run idles 2,048 racks
+        (some 220 MW) for its restart, several times an hour; handing that to other work
+        (lifting throttles, starting jobs) only to take it back when the run resumes took the
+        site over its cap for the reaction time at every restart and re-set every clock of
+        the classes below twice over."""
+        key = (self.env.now, self.training.restart_version, self.power.version)
+        if key == self._reserved_key:  # nothing it depends on changed (admission, per job)
+            return self._reserved_w
+        site = 0.0
+        halls: dict[int, float] = {}
+        train_w, slope = self.power.train_w, self.power.slope
+        for j in self.training.restarting_jobs():
+            per = train_w[j.hw] * j.power_scale
+            hall_n = j.hall_n
+            for h in j.halls:
+                n = hall_n[h]
+                if n:
+                    w = n * per
+                    site += w * slope[h]
+                    halls[h] = halls.get(h, 0.0) + w
+        self._reserved_key, self._reserved_w = key, (site, halls)
+        return site, halls
+
+    def _any_headroom(self) -> bool:
+        """Is there room under every cap (:meth:`_rooms`, each above float residue)? Stops at
+        the first cap without room (the site's first: it needs no sum over the halls)."""
         m = 1.0 - self.cfg.release_margin
-        room = self.cap_w * m - self.power.site_facility_w
+        r_site, r_halls = self._reserved()
+        if not self.cap_w * m - self.power.site_facility_w - r_site > self.cap_w * _RESIDUE:
+            return False
         if self.watch:
-            limits, slope = self.limits, self.power.slope
+            limits = self.limits
             it = self.power.fresh_it()
             for h in self.watch:
-                room = min(room, (limits[h] * m - it[h]) * slope[h])
-        return room
+                if not limits[h] * m - it[h] - r_halls.get(h, 0.0) > limits[h] * _RESIDUE:
+                    return False
+        return True
 
     # ------------------------------------------------------------------ admission
 
@@ -315,14 +362,76 @@ class PowerController:
         controller from flapping: released headroom is not refilled beyond the caps."""
         if job.class_rank in self.defer_ranks and self._deferred(job):
             return False
+        # the answer depends on the job's hardware and gang only: the scheduler asks for
+        # each queued job in turn, hundreds while a cap binds, with nothing changed between
+        key = (
+            self.env.now,
+            self.power.version,
+            self.training.restart_version,
+            self.limits_version,
+            self.cap_w,
+            len(self.announced),
+        )
+        if key != self._admits_key:
+            self._admits_key = key
+            self._admits.clear()
+        gang = (job.hw, job.domains)
+        fits = self._admits.get(gang)
+        if fits is None:
+            fits = self._admits[gang] = self._fits(job)
+        return fits
+
+    def refuses_all(self, rank: int, hw: int, domains: int) -> bool:
+        """Would :meth:`admits` refuse every job of class ``rank`` on hardware ``hw`` with at
+        least ``domains`` domains now? :meth:`_fits`'s tests in its order, each one a larger
+        gang fails too: the site's (with and without the restarting jobs' draw), then the
+        halls', where every hall of the hardware is watched and has no room for even one
+        domain's draw (a job's domains land in one of them at least). Never for a deferrable
+        class (its admission first counts a deferral and arms a retry, per job)."""
+        if rank in self.defer_ranks:
+            return False
+        m = 1.0 - self.cfg.release_margin
+        per = self.power.train_w[hw]
+        add_it = domains * per
+        facility = self.power.site_facility_w
+        cap = self._admission_cap() * m
+        if facility + add_it * self.power.max_slope > cap:
+            return True
+        r_site, r_halls = self._reserved()
+        if r_site and facility + r_site + add_it * self.power.max_slope > cap:
+            return True
+        if not self.watch:
+            return False
+        watched, limits = self._watched_set(), self.limits
+        it = self.power.fresh_it()
+        for h in self.fleet.halls_of_hw[hw]:
+            if h not in watched or it[h] + r_halls.get(h, 0.0) + per <= limits[h] * m:
+                return False  # a domain's draw may fit there
+        return True
+
+    def _watched_set(self) -> set[int]:
+        """:attr:`watch` as a set (kept while the list is the same)."""
+        if self._watch_set_of is not self.watch:
+            self._watch_set_of, self._watch_set = self.watch, set(self.watch)
+        return self._watch_set
+
+    def _fits(self, job: Job) -> bool:
+        """:meth:`admits`, after deferral."""
         m = 1.0 - self.cfg.release_margin
         per = self.power.train_w[job.hw]
         add_it = job.domains * per
-        if self.power.site_facility_w + add_it * self.power.max_slope > self._admission_cap() * m:
+        facility = self.power.site_facility_w
+        cap = self._admission_cap() * m
+        if facility + add_it * self.power.max_slope > cap:
+            return False  # (without looking for restarting jobs: the usual refusal at a cap)
+        r_site, r_halls = self._reserved()  # what restarting jobs will draw again
+        if r_site and facility + r_site + add_it * self.power.max_slope > cap:
             return False
         if self.watch:
             limits = self.limits
             it = self.power.fresh_it()
+            if r_halls:
+                it = [w + r_halls.get(h, 0.0) for h, w in enumerate(it)]
             # a job whose whole draw fits every watched hall fits wherever its domains are
             for h in self.watch:
                 if it[h] + add_it > limits[h] * m:
@@ -474,21 +583,26 @@ class PowerController:
         clock = scale ** (1.0 / 3.0)
         got_site = got_hall = 0.0
         throughput = clock_throughput(clock, cfg.compute_bound_share)
+        changes = []
+        throttled = self.throttled
+        running = Phase.RUNNING
         for j, (ws, wh) in zip(jobs, weights, strict=True):
-            if j.phase != Phase.RUNNING or j.power_scale <= scale:
+            ps = j.power_scale
+            if j.phase != running or ps <= scale:
                 continue
             if need_site <= 0 and wh == 0.0:
                 continue  # only a hall is over: jobs outside it are left alone
-            got_site += ws * (j.power_scale - scale)
-            got_hall += wh * (j.power_scale - scale)
+            got_site += ws * (ps - scale)
+            got_hall += wh * (ps - scale)
             if wh:
                 per = train_w[j.hw]
                 for h in halls:
-                    left[h] -= j.hall_n[h] * per * (j.power_scale - scale)
-            self.training.throttle(j, throughput, scale)
-            if j not in self.throttled:
-                self.throttled.add(j)
+                    left[h] -= j.hall_n[h] * per * (ps - scale)
+            changes.append((j, throughput, scale))
+            if j not in throttled:
+                throttled.add(j)
                 self._throttled_order = None
+        self.training.throttle_each(changes)
         return got_site, got_hall
 
     def _service_w(
@@ -600,12 +714,40 @@ class PowerController:
                 self.training.preempt(j)
         return got_site, got_hall
 
+    def _rooms(self) -> tuple[float, dict[int, float]]:
+        """Room under each cap, ``release_margin`` below it, less what restarting jobs will
+        draw again (:meth:`_reserved`): the site's in facility watts, each watched hall's in
+        IT watts."""
+        m = 1.0 - self.cfg.release_margin
+        r_site, r_halls = self._reserved()
+        site = self.cap_w * m - self.power.site_facility_w - r_site
+        halls = {}
+        if self.watch:
+            limits = self.limits
+            it = self.power.fresh_it()
+            for h in self.watch:
+                halls[h] = limits[h] * m - it[h] - r_halls.get(h, 0.0)
+        return site, halls
+
     def _release(self) -> bool:
         """Give back what was shed, highest class first, as far as the headroom allows: a
         lower class is not resumed or sped up while a higher one still waits. Throttled jobs
         are lifted in whatever phase they are (one restarting after a failure keeps its
-        throttle until lifted). Returns whether anything was given back."""
-        room = self._headroom()
+        throttle until lifted; its power counts once it is back: :meth:`_reserved`).
+
+        Services and paused jobs are given back against the least room of all caps (in
+        facility watts). Throttled jobs are lifted against each cap's own room: a job takes
+        the largest lift that fits the site's room and that of every watched hall it spans
+        (its draw there), so the cap that binds is used up in one action. (Lifting a job
+        spread over four halls by the least room, a hall's, used a quarter of that hall's
+        room and left the rest for another action a reaction time later, and so on without
+        end: an action every 30 s all summer.) Returns whether anything was given back."""
+        site_room, hall_room = self._rooms()
+        slope = self.power.slope
+        room = site_room
+        for h, r in hall_room.items():
+            room = min(room, r * slope[h])
+        room0 = room
         gave = False
         blocked_rank: int | None = None  # the highest class still held back
         room, gave, blocked_rank = self._release_services(room)
@@ -627,39 +769,72 @@ class PowerController:
                 gave = True
             else:
                 blocked_rank = j.class_rank if blocked_rank is None else blocked_rank
-        train_w, slope = self.power.train_w, self.power.slope
+        # what services and resumed jobs took, charged to every cap (a hall's share of it is
+        # at most all of it, at the hall's slope)
+        used = room0 - room
+        if used > 0:
+            site_room -= used
+            for h in hall_room:
+                hall_room[h] -= used / slope[h]
+        train_w = self.power.train_w
+        tol_site = self.cap_w * _RESIDUE
+        tol_hall = {h: self.limits[h] * _RESIDUE for h in hall_room}
         order = self._throttled_order
         if order is None:
             order = sorted(self.throttled, key=lambda j: (j.class_rank, j.index))
         seen = 0  # jobs of the order looked at (those given back all are dropped from it)
+        throttled = self.throttled
+        c = self.cfg.compute_bound_share
+        running, done, restarting = Phase.RUNNING, Phase.DONE, Phase.RESTARTING
+        changes = []
         for j in order:
             seen += 1
-            if j.phase == Phase.DONE or j.power_scale >= 1.0:
-                self.throttled.discard(j)
+            ps = j.power_scale
+            if j.phase == done or ps >= 1.0:
+                throttled.discard(j)
                 continue
-            if room <= 0 or (blocked_rank is not None and j.class_rank > blocked_rank):
+            if site_room <= tol_site or (blocked_rank is not None and j.class_rank > blocked_rank):
                 seen -= 1
                 break
-            ws = 0.0  # its full draw above idle in facility watts (_weight, inline)
-            if j.phase == Phase.RUNNING:  # else it draws idle: lifting adds power only later
+            # a restarting job draws again soon (its draw is kept for it: _reserved); any
+            # other job not running draws idle, and lifting it adds power only later
+            if j.phase == running or (j.phase == restarting and not j.hold_paused):
                 per, hall_n = train_w[j.hw], j.hall_n
+                ws = 0.0  # its full draw above idle in facility watts (_weight, inline)
                 for h in j.halls:
                     ws += hall_n[h] * per * slope[h]
-            scale = min(1.0, j.power_scale + room / ws) if ws > 0 else 1.0
-            room -= ws * (scale - j.power_scale)
-            clock = scale ** (1.0 / 3.0)
-            value = clock_throughput(clock, self.cfg.compute_bound_share)
-            self.training.throttle(j, 1.0 if scale >= 1.0 else value, scale)
-            gave = True
+                lift = site_room / ws if ws > 0 else 1.0
+                for h, r in hall_room.items():
+                    w = hall_n[h] * per
+                    if w:
+                        lift = min(lift, r / w if r > tol_hall[h] else 0.0)
+                if lift <= 0.0:  # a hall it spans has no room: it waits, and those below
+                    seen -= 1
+                    break
+                scale = min(1.0, ps + lift)
+                site_room -= ws * (scale - ps)
+                for h in hall_room:
+                    hall_room[h] -= hall_n[h] * per * (scale - ps)
+            else:
+                scale = 1.0
             if scale >= 1.0:
-                self.throttled.discard(j)
-        throttled = self.throttled
+                changes.append((j, 1.0, scale))
+                throttled.discard(j)
+            else:  # clock_throughput(scale^(1/3), c), inline
+                changes.append((j, 1.0 / (c / scale ** (1.0 / 3.0) + 1.0 - c), scale))
+            gave = True
+        self.training.throttle_each(changes)
         self._throttled_order = [j for j in order[:seen] if j in throttled] + order[seen:]
         if not self.paused and not self.throttled and not self.throttled_services:
             self.shedding = False
         # new work starts only once nothing is paused: a lower class must not start while a
         # higher one waits paused for room
-        if room > 0 and not any(j.phase == Phase.PAUSED or j.hold_paused for j in self.paused):
+        room = site_room
+        for h, r in hall_room.items():
+            room = min(room, r * slope[h])
+        if room > tol_site and not any(
+            j.phase == Phase.PAUSED or j.hold_paused for j in self.paused
+        ):
             self.scheduler.blocked = False
             self.scheduler.try_start()
         return gave

@@ -143,7 +143,8 @@ class Power:
             ),
             self._climate_row(0),
         )
-        self._dirty: set[int] = set()
+        #: halls whose training, idle or failed draw changed in the batch under way
+        self.dirty: set[int] = set()
         self._site_dirty = False
         #: each hall's IT power with the services' load, as :meth:`hall_it_w` sums it, kept
         #: for the halls not in ``_stale`` (recomputed when read); ``touched``: halls whose IT
@@ -161,6 +162,10 @@ class Power:
         self._shares_stale: set[int] = set()
         self._service_pos: dict[int, int] = {}
         self._depth = 0
+        #: bumped after every change of what the power controller's admission reads: the
+        #: levels written, a service's load, a holding (and so the free pools), a failure or
+        #: a repair, the weather step
+        self.version = 0
         #: told after every change (the power controller, :mod:`sim.engine.control`)
         self.controller: Any = None
         # per hardware type: watts above idle per domain of training and of inference load
@@ -231,6 +236,7 @@ class Power:
         c = self.climate
         assert c is not None
         self._step = k
+        self.version += 1
         self.slope = [s[k] for s in c.slope]
         self.max_slope = max(self.slope) if self.slope else 1.0
         for svc in self.services:
@@ -282,8 +288,19 @@ class Power:
             shares = self._shares
             if self._shares_stale:
                 services = self.services
-                for p in self._shares_stale:
-                    shares[p] = self._share(services[p])
+                n_halls = len(self.halls)
+                for p in self._shares_stale:  # shares[p] = self._share(services[p]), inline
+                    svc = services[p]
+                    out = [0.0] * n_halls
+                    held = svc.held.size
+                    if held:
+                        load = svc.load_w
+                        hall_n = svc.hall_n
+                        for h in svc.halls:
+                            n = hall_n[h]
+                            if n:
+                                out[h] = load * n / held
+                    shares[p] = out
                 self._shares_stale.clear()
             it, hall_w = self.it_w, self.hall_w
             for h in stale:
@@ -308,6 +325,7 @@ class Power:
         a service's load is split by its domains per hall over its domains held, so the
         share of every hall it spans may change (a job's draw is counted through
         :meth:`refresh`)."""
+        self.version += 1
         if self._kept:
             p = self._service_pos.get(w.index)
             if p is not None:
@@ -316,6 +334,11 @@ class Power:
                 self.touched.update(w.halls)
 
     # ------------------------------------------------------------------ writing the levels
+
+    @property
+    def in_batch(self) -> bool:
+        """A batch of changes is under way (:meth:`batch`): nothing is written until it ends."""
+        return self._depth > 0
 
     def batch(self) -> None:
         """Start a batch of changes at the current instant; end it with :meth:`flush`."""
@@ -327,10 +350,11 @@ class Power:
             self._depth -= 1
             if self._depth:
                 return
-        dirty = self._dirty
+        dirty = self.dirty
         if not (dirty or self._site_dirty):
             return
         self._site_dirty = False
+        self.version += 1
         hall_w = self.hall_w
         if dirty:
             extra = self.extra_w
@@ -348,7 +372,14 @@ class Power:
             sw = self.services_w = 0.0
         s = sum(hall_w) + sw
         self.site_it_w = s
-        f = s * self.pue if self.climate is None else self._facility()
+        if self.climate is None:
+            f = s * self.pue
+        else:  # self._facility(), inline (the same sum in the same order)
+            f = self.fixed_total_w
+            for sl, w in zip(self.slope, hall_w, strict=True):
+                f += sl * w
+            for svc in self.services:
+                f += svc.load_w * svc.slope
         self.site_facility_w = f
         self.ch.set(now, (*hall_w, s, f))
         ctl = self.controller
@@ -360,8 +391,9 @@ class Power:
     def domain_failed(self, h: int, sign: int, now: float) -> None:
         """A domain of hall ``h`` failed (+1) or came back from repair (-1)."""
         self.failed[h] += sign
+        self.version += 1
         self.base_w[h] = self._base(h)
-        self._dirty.add(h)
+        self.dirty.add(h)
         if not self._depth:
             self.flush(now)
 
@@ -381,7 +413,7 @@ class Power:
         per = w.draw_w
         hall_n = w.hall_n
         extra = self.extra_w
-        dirty = self._dirty
+        dirty = self.dirty
         for h in w.halls:
             new = hall_n[h] * per
             old = drawn[h]
@@ -394,6 +426,7 @@ class Power:
 
     def add_service(self, svc: Service) -> None:
         """Count ``svc``'s load (it has its index in the fleet)."""
+        self.version += 1
         self._service_pos[svc.index] = len(self.services)
         self._shares.append([0.0] * len(self.halls))
         self.services.append(svc)
@@ -419,6 +452,7 @@ class Power:
         """``svc`` now draws ``load_w`` above idle in all (its load, site-wide)."""
         if load_w == svc.load_w:
             return
+        self.version += 1
         self.services_w += load_w - svc.load_w
         svc.load_w = load_w
         if self._kept:
@@ -432,6 +466,7 @@ class Power:
     def service_load_in_batch(self, svc: Service, load_w: float) -> None:
         """:meth:`set_service_load` inside a batch (the autoscaler's tick, for every service)."""
         if load_w != svc.load_w:
+            self.version += 1
             self.services_w += load_w - svc.load_w
             svc.load_w = load_w
             if self._kept:

@@ -97,6 +97,14 @@ class PriorityGangScheduler:
         #: may this job start now? (the power controller's admission: it refuses a start that
         #: would take the site or a hall over a cap)
         self.admits: Callable[[Job], bool] = lambda _job: True
+        #: does the power controller refuse every start of a gang of at least ``domains`` on
+        #: hardware ``hw`` in class ``rank`` now, whatever the job? (``(rank, hw, domains)``;
+        #: a cheap bound :attr:`admits` agrees with, so a class none of whose gangs the caps
+        #: admit is not walked while a cap binds)
+        self.refuses_all: Callable[[int, int, int], bool] = lambda _rank, _hw, _domains: False
+        #: does admission in class ``rank`` depend on a job's gang alone? (not where the power
+        #: controller defers the class: each job there counts its own wait)
+        self.by_gang: Callable[[int], bool] = lambda _rank: True
         #: what a job that lost domains and finds none does (``reliability.recovery``)
         self.recovery = "wait_for_repair"
         #: jobs holding a partial gang after a failure, with the domains each waits for (in
@@ -132,14 +140,24 @@ class PriorityGangScheduler:
 
     def _may_start(self, rank: int) -> bool:
         """Whether any gang queued in class ``rank`` fits in the free domains (less the spares)
-        and those preemptible below it, on its hardware: O(distinct gang sizes), not O(queue).
-        When none does, no job of the class can start, so its queue is not walked (a month of
-        thousands of queued post-training jobs cost a walk per event before)."""
+        and those preemptible below it, on its hardware, and, where nothing is preemptible,
+        passes the power caps' admission (:attr:`refuses_all`): O(distinct gang sizes), not
+        O(queue). When none does, no job of the class can start, so its queue is not walked (a
+        month of thousands of queued post-training jobs cost a walk per event before; while a
+        cap binds, the admission was asked for every queued job at every event, 3.2 million
+        times in the live year of ``benchmarks/engine.py``)."""
         fleet = self.fleet
         for hw, sizes in self.sizes[rank].items():
-            if sizes and min(sizes) <= (
-                fleet.n_free(hw) - self.spares + self._preemptible_below(hw, rank)
-            ):
+            if not sizes:
+                continue
+            least = min(sizes)
+            below = self._preemptible_below(hw, rank)
+            if least <= fleet.n_free(hw) - self.spares + below:
+                if below == 0 and self.refuses_all(rank, hw, least):
+                    # nothing to preempt, so every start would go into free domains, and the
+                    # power caps' admission refuses even the smallest gang (a larger one
+                    # draws more): none of this hardware starts
+                    continue
                 return True
         return False
 
@@ -203,25 +221,36 @@ class PriorityGangScheduler:
         for rank, q in enumerate(self.queues):
             if not q or not self._may_start(rank):
                 continue  # no gang of it fits: the queue is not walked
+            # gangs (hardware, domains) refused since the last start of this walk: nothing
+            # changed since, so a job of the same gang is refused too (where admission asks
+            # about the gang alone: not in a deferrable class, whose jobs each count a wait)
+            refused: set[tuple[int, int]] | None = set() if self.by_gang(rank) else None
             i = 0
             while i < len(q):
                 job = q[i]
                 if job.options:
                     placed = self._place(job, rank)
                 else:
+                    gang = (job.hw, job.domains)
+                    if refused is not None and gang in refused:
+                        i += 1
+                        continue
                     usable = fleet.n_free(job.hw) - self.spares
                     # a start into free domains passes the power caps' admission; one that
                     # preempts lower work frees that work's power (the controller reacts if it
                     # is not enough)
-                    placed = (
-                        self.admits(job)
-                        if job.domains <= usable
-                        else self._make_room(job.hw, rank, job.domains + self.spares)
-                    )
+                    if job.domains <= usable:
+                        placed = self.admits(job)
+                        if not placed and refused is not None:
+                            refused.add(gang)
+                    else:
+                        placed = self._make_room(job.hw, rank, job.domains + self.spares)
                 if placed:
                     del q[i]
                     self._count_queued(job, -1)
                     self.executor.start(job)
+                    if refused:
+                        refused.clear()  # the start changed what is free and drawn
                     if not self._may_start(rank):
                         break  # nothing left of this class fits: the rest is not walked
                 else:

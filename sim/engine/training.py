@@ -88,6 +88,11 @@ class Training:
         #: is re-planned when it ends
         self._held_ranks: set[int] | None = None
         self._replan: dict[Job, None] = {}
+        #: jobs whose restart began (some may have moved on since: :meth:`restarting_jobs`)
+        self._restarting: dict[Job, None] = {}
+        #: bumped whenever a restart begins, ends or is cut short, or a job not running takes
+        #: a new power scale (what :meth:`restarting_jobs` would draw may have changed)
+        self.restart_version = 0
 
     def set_classes(self, names: tuple[str, ...]) -> None:
         self.n_classes = len(names)
@@ -193,6 +198,20 @@ class Training:
                     value=kept - (n - k) * per,
                 )
 
+    def restarting_jobs(self) -> list[Job]:
+        """The jobs restarting now that will run when their restart ends (not those that come
+        back paused), in the order their restarts began: their domains idle, and they draw
+        their power again within the restart overhead (the power controller keeps it for
+        them)."""
+        out = []
+        restarting = self._restarting
+        for job in list(restarting):
+            if job.phase != Phase.RESTARTING:
+                del restarting[job]  # it ran, failed again, was preempted or paused
+            elif not job.hold_paused:
+                out.append(job)
+        return out
+
     # ------------------------------------------------------------------ lifecycle
 
     def submit(self, job: Job, _ev: Any = None) -> None:
@@ -232,6 +251,8 @@ class Training:
         """Restart ``job`` after ``delay_s`` (detection, a checkpoint written before planned
         maintenance) and the restart overhead (reload the checkpoint, rebuild the job)."""
         job.phase = Phase.RESTARTING
+        self._restarting[job] = None
+        self.restart_version += 1
         job.token += 1
         job.restart_lost_s += self.restart_s
         job.restore_lost_s += job.restore_s
@@ -244,6 +265,7 @@ class Training:
         """A failure or a preemption ends ``job``'s restart before it finished: the detection,
         overhead and restore it had not yet spent are not lost time (they were charged in full
         when the restart began), so the time lost by kind never exceeds the wall time."""
+        self.restart_version += 1
         plan, job.restart_plan = job.restart_plan, None
         if plan is None or job.phase != Phase.RESTARTING:
             return
@@ -259,6 +281,7 @@ class Training:
         job, token = call._value
         if token != job.token:
             return
+        self.restart_version += 1
         if job.hold_paused:  # it was paused when it failed: it comes back paused
             job.hold_paused = False
             job.begin(self.env.now)
@@ -685,6 +708,7 @@ class Training:
             job.set_factor(i, value)
             if power_scale is not None:
                 job.power_scale = power_scale
+                self.restart_version += 1
             return
         now = self.env.now
         n, cycle_start = job.advance(now)
@@ -745,13 +769,78 @@ class Training:
         self.power.set_draw(job, self._draw(job), now)
         self._replan[job] = None
 
+    def throttle_each(self, changes: list[tuple[Job, float, float]]) -> None:
+        """:meth:`throttle` of each ``(job, value, power_scale)`` of ``changes``, in order, within
+        an action (:meth:`hold`). The same arithmetic in the same order as one call per job
+        (so the same floats), in one loop with the job's progress, rate, class clock and draw
+        per hall done inline: the power controller changes every job of a class at once,
+        half a million changes in a hot year."""
+        held = self._held_ranks
+        assert held is not None and self.power.in_batch
+        now = self.env.now
+        replan = self._replan
+        class_scaled = self.class_scaled
+        train_w = self.power.train_w
+        extra = self.power.extra_w
+        dirty = self.power.dirty
+        running, posttraining = Phase.RUNNING, "posttraining"
+        for job, value, power_scale in changes:
+            if job.kind != posttraining or job.phase != running:
+                self.set_rate_factor(job, "throttle", value, power_scale=power_scale)
+                continue
+            factors = job.factors
+            if factors[THROTTLE] == value and power_scale == job.power_scale:
+                continue
+            if job.t_upd < now:
+                job.advance(now)  # a post-training job's checkpoints are only counted (no rows)
+            # job.set_factor(THROTTLE, value), inline
+            factors[THROTTLE] = value
+            rate = job.base_rate
+            for f in factors:
+                rate *= f
+            job.rate = rate
+            job._split = None
+            if power_scale != job.power_scale:
+                rank = job.class_rank
+                class_scaled[rank] += job.act_domains * (power_scale - job.power_scale)
+                job.power_scale = power_scale
+                held.add(rank)
+            # self.power.set_draw(job, self._draw(job), now), inline (in a batch: no flush)
+            draw = train_w[job.hw] * power_scale
+            if not math.isnan(job.shrunk_since) and job.held.size > job.act_domains:
+                draw = draw * job.act_domains / job.held.size
+            if draw != job.draw_w:
+                job.draw_w = draw
+                drawn, hall_n = job.drawn_w, job.hall_n
+                for h in job.halls:
+                    new = hall_n[h] * draw
+                    old = drawn[h]
+                    if new != old:
+                        extra[h] += new - old
+                        drawn[h] = new
+                        dirty.add(h)
+            replan[job] = None
+
     def settle(self) -> None:
         """The power controller's action ends: re-plan the completions of the jobs it throttled
         and record the classes' clocks that changed."""
         ranks, self._held_ranks = self._held_ranks, None
+        env, finished, running = self.env, self._finished, Phase.RUNNING
+        now = env.now
         for job in self._replan:
-            if job.phase == Phase.RUNNING:
-                self._plan_finish(job)
+            if job.phase != running:
+                continue
+            # self._plan_finish(job), inline (the same arithmetic)
+            wall, n = job.to_finish()
+            compute = (job.work - job.done_work - job.unsaved) / job.rate
+            job.finish_plan = (n, job.t_upd - job.pos, compute)
+            due = now + wall
+            job.finish_due = due
+            if job.finish_token == job.token and job.finish_at <= due:
+                continue
+            job.token += 1
+            job.finish_token, job.finish_at = job.token, due
+            later(env, wall, finished, (job, job.token))
         self._replan.clear()
         for rank in sorted(ranks or ()):
             self._clock_levels(rank)
