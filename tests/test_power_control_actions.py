@@ -254,3 +254,30 @@ def test_a_class_the_caps_refuse_whole_is_refused_job_by_job(
                         assert not e.control.admits(job), (e.env.now, job.name)
     finish(e)
     assert refused > 0 and walked > refused  # the bound refused, with jobs queued behind it
+
+
+def test_admission_within_a_batch_reads_the_levels_as_changed_so_far(
+    tiny_scenario: Builder, plan_of: PlanOf
+) -> None:
+    """A job stopping inside a batch (a failure's restart) and admission asked in the same batch
+    (the failure handler lets queued work start): the site's level must not still hold the
+    stopped job's draw, which the restarting jobs' reserve counts again (review of the
+    reserve: a start refused on a level 150 MW too high). The batch's flush still writes the
+    levels once, as it would have."""
+    plan = _plan(tiny_scenario, plan_of)
+    e = started(plan)
+    e.env.run(until=20 * H)
+    job = _running(e)[0]
+    now = e.env.now
+    p = e.power
+    before = p.site_facility_w
+    p.batch()
+    p.set_draw(job, 0.0, now)
+    assert p.site_facility_w == before  # not settled yet: the batch is under way
+    e.control.admits(job)
+    settled = p.site_facility_w
+    assert settled < before  # admission settled the levels: the job's draw is gone
+    n_rows = len(p.ch.times)
+    p.flush(now)
+    assert p.site_facility_w == settled
+    assert len(p.ch.times) in (n_rows, n_rows + 1) and p.ch.values[-1] == settled

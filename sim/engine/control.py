@@ -40,6 +40,7 @@ between changes (:meth:`PowerController.stats`).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -314,12 +315,14 @@ class PowerController:
     def _reserved(self) -> tuple[float, dict[int, float]]:
         """Power kept for the jobs restarting now
         (:meth:`~sim.engine.training.Training.restarting_jobs`): their draw above idle at their
-        clock, which comes back when their restart ends, in facility watts for the site and IT
-        watts per hall. A failed frontier run idles 2,048 racks
-        (some 220 MW) for its restart, several times an hour; handing that to other work
-        (lifting throttles, starting jobs) only to take it back when the run resumes took the
-        site over its cap for the reaction time at every restart and re-set every clock of
-        the classes below twice over."""
+        clock (a shrunk job's on its whole replicas, as ``Training._draw``), which comes back
+        when their restart ends, in facility watts for the site and IT watts per hall. A
+        failed frontier run idles 2,048 racks (some 220 MW) for its restart, several times an
+        hour; handing that to other work (lifting throttles, starting jobs) only to take it
+        back when the run resumes took the site over its cap for the reaction time at every
+        restart and re-set every clock of the classes below twice over. The levels it is
+        added to must be settled (:meth:`~sim.engine.power.Power.settle`): within a batch the
+        level still holds the draw of a job that has just stopped to restart."""
         key = (self.env.now, self.training.restart_version, self.power.version)
         if key == self._reserved_key:  # nothing it depends on changed (admission, per job)
             return self._reserved_w
@@ -328,6 +331,9 @@ class PowerController:
         train_w, slope = self.power.train_w, self.power.slope
         for j in self.training.restarting_jobs():
             per = train_w[j.hw] * j.power_scale
+            held = j.held.size
+            if not math.isnan(j.shrunk_since) and held > j.act_domains:
+                per = per * j.act_domains / held  # shrunk: only its whole replicas draw
             hall_n = j.hall_n
             for h in j.halls:
                 n = hall_n[h]
@@ -342,6 +348,7 @@ class PowerController:
         """Is there room under every cap (:meth:`_rooms`, each above float residue)? Stops at
         the first cap without room (the site's first: it needs no sum over the halls)."""
         m = 1.0 - self.cfg.release_margin
+        self.power.settle()
         r_site, r_halls = self._reserved()
         if not self.cap_w * m - self.power.site_facility_w - r_site > self.cap_w * _RESIDUE:
             return False
@@ -362,6 +369,7 @@ class PowerController:
         controller from flapping: released headroom is not refilled beyond the caps."""
         if job.class_rank in self.defer_ranks and self._deferred(job):
             return False
+        self.power.settle()  # mid-batch (a restart, a release): the levels as changed so far
         # the answer depends on the job's hardware and gang only: the scheduler asks for
         # each queued job in turn, hundreds while a cap binds, with nothing changed between
         key = (
@@ -390,6 +398,7 @@ class PowerController:
         class (its admission first counts a deferral and arms a retry, per job)."""
         if rank in self.defer_ranks:
             return False
+        self.power.settle()
         m = 1.0 - self.cfg.release_margin
         per = self.power.train_w[hw]
         add_it = domains * per
@@ -719,6 +728,7 @@ class PowerController:
         draw again (:meth:`_reserved`): the site's in facility watts, each watched hall's in
         IT watts."""
         m = 1.0 - self.cfg.release_margin
+        self.power.settle()
         r_site, r_halls = self._reserved()
         site = self.cap_w * m - self.power.site_facility_w - r_site
         halls = {}

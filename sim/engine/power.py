@@ -146,6 +146,7 @@ class Power:
         #: halls whose training, idle or failed draw changed in the batch under way
         self.dirty: set[int] = set()
         self._site_dirty = False
+        self._unwritten = False  # levels settled within a batch, not yet written
         #: each hall's IT power with the services' load, as :meth:`hall_it_w` sums it, kept
         #: for the halls not in ``_stale`` (recomputed when read); ``touched``: halls whose IT
         #: power may have changed since the controller last looked (it empties the set).
@@ -338,10 +339,30 @@ class Power:
             self._depth -= 1
             if self._depth:
                 return
+        if self.dirty or self._site_dirty:
+            self.settle()
+        if not self._unwritten:
+            return
+        self._unwritten = False
+        hall_w = self.hall_w
+        f = self.site_facility_w
+        self.ch.set(now, (*hall_w, self.site_it_w, f))
+        ctl = self.controller
+        if ctl is not None and (f > ctl.cap_w or ctl.watching):
+            ctl.check(now)
+
+    def settle(self) -> None:
+        """Bring the levels (:attr:`hall_w`, :attr:`site_it_w`, :attr:`site_facility_w`) up
+        to the changes made so far, without writing them or telling the controller: the
+        batch's :meth:`flush` does that. Admission and release read the levels in the middle
+        of a batch (a failure's restart asks the scheduler for a start; a release lets queued
+        work start): the level before the batch would still hold the draw of a job that just
+        stopped, which the restarting jobs' reserve counts too."""
         dirty = self.dirty
         if not (dirty or self._site_dirty):
             return
         self._site_dirty = False
+        self._unwritten = True
         self.version += 1
         hall_w = self.hall_w
         if dirty:
@@ -369,10 +390,6 @@ class Power:
             for svc in self.services:
                 f += svc.load_w * svc.slope
         self.site_facility_w = f
-        self.ch.set(now, (*hall_w, s, f))
-        ctl = self.controller
-        if ctl is not None and (f > ctl.cap_w or ctl.watching):
-            ctl.check(now)
 
     # ------------------------------------------------------------------ changes
 
