@@ -23,8 +23,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The suite runs on every CPU (pytest-xdist, `-n auto`: tests/conftest.py counts them); a file's
+# tests stay on one worker (`--dist loadfile`), so module fixtures (a Dask cluster, a Jupyter
+# kernel) are built once. `.venv/bin/pytest tests/...` alone runs serially, as before.
 test: lint browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 # Chromium for the headless-browser test of report.html (tests/report/test_browser.py). Idempotent;
 # never fails: where it cannot be installed (no apt, not root) that test is skipped with a reason.

@@ -29,14 +29,65 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 
 
+#: Most workers ``-n auto`` starts (``make test``): each imports the whole stack and builds its own
+#: module fixtures, and with ``--dist loadfile`` the longest file bounds the wall time anyway.
+MAX_AUTO_WORKERS = 8
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per CPU this process may run on (its affinity, as ``nproc``),
+    at most :data:`MAX_AUTO_WORKERS`; ``PYTEST_XDIST_AUTO_NUM_WORKERS`` overrides it.
+    pytest-xdist's own count asks psutil for physical cores, which counts two hyper-threads
+    as one core and ignores the affinity a CI runner or container sets."""
+    import os
+
+    given = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").strip()
+    if given.isdigit():
+        return int(given)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, MAX_AUTO_WORKERS))
+
+
+#: Under ``--dist loadfile``, test files that run on the worker of another file (after its
+#: tests), because they build the same expensive things: test_foundation.py validates every
+#: scenario file at once, test_cli.py each one; the SLO tables of the scenario files (a minute of
+#: CPU on two cores) are then probed once, not by two workers at the same time.
+SAME_WORKER_AS = {"tests/test_foundation.py": "tests/test_cli.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` with the files of :data:`SAME_WORKER_AS` joined to another's unit."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class _Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return SAME_WORKER_AS.get(scope, scope)
+
+    return _Scheduling(config, log)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _hermetic_serving_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Request-level SLO tables are cached on disk between runs; the tests keep theirs in a
-    directory of their own (never the user's ~/.cache), shared across the session, also by
-    the subprocesses the CLI tests start (they inherit the environment)."""
+    directory of their own (never the user's ~/.cache), new for each run of the suite and shared
+    by everything in it: the subprocesses the CLI tests start (they inherit the environment) and,
+    under pytest-xdist (``make test``), every worker. A table is the same bit for bit whether
+    computed or read, and written under a temporary name then renamed, so two workers may
+    compute the same table at once; without the sharing each worker would probe again every
+    table another has already built (the scenario files' tables: about a minute on two cores)."""
     import os
 
-    os.environ["AIFACTORY_CACHE"] = str(tmp_path_factory.mktemp("aifactory-cache"))
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # not under xdist: this session's own
+        where = tmp_path_factory.mktemp("aifactory-cache")
+    else:  # the run's base directory, parent of each worker's own
+        where = tmp_path_factory.getbasetemp().parent / "aifactory-cache"
+        where.mkdir(exist_ok=True)
+    os.environ["AIFACTORY_CACHE"] = str(where)
 
 
 #: A small HGX-like 8-GPU node, given inline (no catalog entry), for scenarios that need many

@@ -260,19 +260,6 @@ class Power:
                 s += self.slope[h] * svc.hall_n[h]
         svc.slope = s / held
 
-    def _share(self, svc: Service) -> list[float]:
-        """``svc``'s load in each hall now: ``load x domains there / domains held``."""
-        out = [0.0] * len(self.halls)
-        held = svc.held.size
-        if held:
-            load = svc.load_w
-            hall_n = svc.hall_n
-            for h in svc.halls:
-                n = hall_n[h]
-                if n:
-                    out[h] = load * n / held
-        return out
-
     def fresh_it(self) -> list[float]:
         """Each hall's IT power now (:attr:`it_w`; read-only for the caller): the halls whose
         parts changed since the last read are summed again, their part without the services
@@ -289,7 +276,8 @@ class Power:
             if self._shares_stale:
                 services = self.services
                 n_halls = len(self.halls)
-                for p in self._shares_stale:  # shares[p] = self._share(services[p]), inline
+                # each stale service's load in each hall: load x domains there / domains held
+                for p in self._shares_stale:
                     svc = services[p]
                     out = [0.0] * n_halls
                     held = svc.held.size

@@ -13,6 +13,11 @@ from sim.cli import main
 from sim.config.loader import ScenarioError, load_scenario
 from sim.runner import prepare
 
+#: serve-sim takes the plan's replica layout and capacity, never its services' request-level SLO
+#: tables (it simulates the requests itself): its plans are built without them (seconds each;
+#: tests/serving/test_fleet_slo.py and tests/test_disaggregated_fleet.py probe them)
+pytestmark = pytest.mark.usefixtures("without_slo_tables")
+
 SMOKE = "scenarios/smoke.yaml"
 SESSIONS = (
     "workloads.inference.0.sessions={calls: 4, tool_latency: 3 s, tool_output_tokens: 300,"

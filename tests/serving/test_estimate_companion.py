@@ -14,6 +14,11 @@ import pytest
 from sim.build import Plan
 from sim.cli.estimate import add_parser
 
+#: estimate serve is checked against the plan's layout and capacity, never its services'
+#: request-level SLO tables: plans are built without them (seconds each; the hybrid's and the
+#: companion's are probed in tests/test_disaggregated_fleet.py)
+pytestmark = pytest.mark.usefixtures("without_slo_tables")
+
 LONG = {"model": "deepseek-r1", "input_tokens": 100_000, "output_tokens": 1000}
 
 
