@@ -114,6 +114,9 @@ class PriorityGangScheduler:
         #: hardware options counts once per option), so a class none of whose gangs fits what
         #: is free or preemptible is skipped without walking its queue
         self.sizes: list[dict[int, dict[int, int]]] = [{} for _ in range(n_classes)]
+        #: per class, the queued jobs with hardware options (a walk's memo of refused gangs
+        #: does not cover them: each option is tried in turn)
+        self.optioned = [0] * n_classes
 
     def enqueue(self, job: Job) -> None:
         """Queue ``job`` in its class by submit time: a job that was preempted or lost its gang
@@ -127,7 +130,13 @@ class PriorityGangScheduler:
         else:
             bisect.insort(q, job, key=lambda j: (j.submit_at_s, j.index))
 
+    def _n_gangs(self, rank: int) -> int:
+        """Distinct (hardware, domains) gangs queued in class ``rank``."""
+        return sum(len(sizes) for sizes in self.sizes[rank].values())
+
     def _count_queued(self, job: Job, sign: int) -> None:
+        if job.options:
+            self.optioned[job.class_rank] += sign
         by_hw = self.sizes[job.class_rank]
         gangs = [(o.hw, o.domains) for o in job.options] if job.options else [(job.hw, job.domains)]
         for hw, k in gangs:
@@ -239,12 +248,16 @@ class PriorityGangScheduler:
                     # a start into free domains passes the power caps' admission; one that
                     # preempts lower work frees that work's power (the controller reacts if it
                     # is not enough)
+                    preempted = self.preempted
                     if job.domains <= usable:
                         placed = self.admits(job)
-                        if not placed and refused is not None:
-                            refused.add(gang)
                     else:
                         placed = self._make_room(job.hw, rank, job.domains + self.spares)
+                    # (a refusal that preempted nothing changed nothing)
+                    if not placed and refused is not None and self.preempted == preempted:
+                        refused.add(gang)
+                        if not self.optioned[rank] and len(refused) == self._n_gangs(rank):
+                            break  # every gang queued in the class was refused: none starts
                 if placed:
                     del q[i]
                     self._count_queued(job, -1)
