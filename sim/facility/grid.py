@@ -193,7 +193,8 @@ def event_problems(
                     i,
                     "start",
                     f"the call starts at {show(e.start_s, 's')}, after the run ends"
-                    f" ({show(duration_s, 's')}): it would change nothing",
+                    f" ({show(duration_s, 's')}): it would change nothing (leave it out of"
+                    " facility.demand_response, or run longer)",
                 )
             )
         if e.shed_w > grid_power_w * (1 + 1e-9):
