@@ -927,6 +927,23 @@ def summarize(
             "longest_minutes_over_a_cap": control["longest_over_s"] / 60.0,
             "nothing_left_to_shed": control["nothing_left_to_shed"],
         }
+        if control["nothing_left_to_shed"]:
+            pc = out["power_control"]
+            policy = str(control["policy"])
+            ladder = (
+                ""
+                if "pause" in policy or "preempt" in policy
+                else "add pause or preempt to facility.power_control.policy, "
+            )
+            warnings.append(
+                f"power control ({policy}) had nothing left to shed: a cap stayed exceeded"
+                " with every class at its lowest clock and nothing left to pause or preempt"
+                f" (longest spell over a cap {pc['longest_minutes_over_a_cap']:.0f} min;"
+                f" {pc['hours_over_grid_cap']:.1f} h over the grid cap,"
+                f" {sum(pc['hours_over_hall_limit'].values()):.1f} hall-hours over hall"
+                f" limits): {ladder}lower the oversubscription, or give the halls more cooling"
+                " or the site more grid power"
+            )
         if "battery" in control:
             bat = control["battery"]
             out["power_control"]["battery"] = bat

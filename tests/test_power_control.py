@@ -26,6 +26,10 @@ PlanOf = Callable[..., Plan]
 
 
 def scenario(tiny_scenario: Builder, plan_of: PlanOf, policy: str) -> Plan:
+    return plan_of(two_jobs(tiny_scenario, policy))
+
+
+def two_jobs(tiny_scenario: Builder, policy: Any) -> dict[str, Any]:
     # Each job alone takes ~41 h of the 2 days: Llama 3.1 8B FP8 on 288 GB200 runs at 10.2M
     # tokens/s with the GB200's measured FP8 GEMM efficiency (13.2M before), so 1.5e12 tokens
     # (2e12 before, which would no longer finish inside the run).
@@ -55,7 +59,7 @@ def scenario(tiny_scenario: Builder, plan_of: PlanOf, policy: str) -> Plan:
         scheduler={"classes": [{"name": "pretraining"}, {"name": "low", "preemptible": True}]},
     )
     data["facility"]["power_control"] = {"policy": policy, "reaction_time": "1 min"}
-    return plan_of(data)
+    return data
 
 
 def stepped(plan: Plan, events: list[tuple[float, float]]) -> tuple[Engine, list[Any]]:
@@ -434,3 +438,27 @@ def test_paused_hours_by_class_are_counted_from_the_events() -> None:
     jobs = pd.DataFrame({"name": ["a", "b"], "class": ["low", "high"]})
     got = _paused_hours(ev, jobs, end_s=10 * H)
     assert got == {"low": pytest.approx(2.0 + 5.0), "high": pytest.approx(1.0)}
+
+
+@pytest.mark.parametrize("policy", ["throttle", ["throttle", "pause"]])
+def test_the_summary_warns_when_nothing_was_left_to_shed(
+    tiny_scenario: Builder, plan_of: PlanOf, run_scenario: Any, policy: Any
+) -> None:
+    """A demand-response call deeper than the throttle's floor (the cap at 40% of the busy
+    draw, as in the ladder test above): with ``throttle`` alone the summary warns and names
+    the ladder; with ``[throttle, pause]`` the cap holds and it does not."""
+    data = two_jobs(tiny_scenario, policy)
+    plan = plan_of(data)
+    busy = idle_share(plan)  # facility power with both jobs running, as a share of the cap
+    grid = plan.facility.grid_power_w
+    data["facility"]["demand_response"] = [
+        {"start": "2 h", "length": "3 h", "shed": f"{grid * (1 - 0.4 * busy):.0f} W"}
+    ]
+    _plan, tables = run_scenario(data)
+    s = tables.summary
+    said = [w for w in s["warnings"] if "had nothing left to shed" in w]
+    if policy == "throttle":
+        assert s["power_control"]["nothing_left_to_shed"]
+        assert len(said) == 1 and "add pause or preempt" in said[0]
+    else:
+        assert not s["power_control"]["nothing_left_to_shed"] and not said
