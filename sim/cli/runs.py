@@ -202,7 +202,7 @@ def _print_summary(
         t.add_row(
             f"power control ({pc['policy']})",
             f"{plural(pc['actions'], 'action')}, {pc['hours_over_grid_cap']:,.1f} h over the grid"
-            f" cap, {sum(over.values()):,.1f} h over hall limits"
+            f" cap, {sum(over.values()):,.1f} hall-hours over hall limits (summed over the halls)"
             + (
                 "; throttle cost " + ", ".join(f"{k} {v:,.1f} h" for k, v in lost.items())
                 if lost
