@@ -281,3 +281,37 @@ def test_admission_within_a_batch_reads_the_levels_as_changed_so_far(
     p.flush(now)
     assert p.site_facility_w == settled
     assert len(p.ch.times) in (n_rows, n_rows + 1) and p.ch.values[-1] == settled
+
+
+def test_a_walk_that_stops_once_every_gang_is_refused_starts_what_a_whole_walk_starts(
+    tiny_scenario: Builder, plan_of: PlanOf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler stops walking a class once every gang queued there was refused since its
+    last start: the jobs after would be refused too. Two gangs (1 and 2 racks) queue under a
+    cap that binds; the run equals one whose walks never stop early, and stops happened."""
+    from sim.engine.scheduler import PriorityGangScheduler
+
+    streams = [
+        {"name": "rl", "arrival_rate": "24 / d", "gpus": 72, "duration": "6 h"},
+        {"name": "rl2", "arrival_rate": "12 / d", "gpus": 144, "duration": "6 h"},
+    ]
+    plan = plan_of(tiny_scenario(racks=8, duration="2 d", posttraining=streams))
+    count = PriorityGangScheduler._n_gangs
+    stops = [0]
+
+    def counted(self: PriorityGangScheduler, rank: int) -> int:
+        n = count(self, rank)
+        stops[0] += n == 2  # asked with both gangs queued (a refusal, so a walk may stop)
+        return n
+
+    monkeypatch.setattr(PriorityGangScheduler, "_n_gangs", counted)
+    rows = []
+    for whole in (False, True):
+        e = started(plan)
+        if whole:  # as if every class queued a job with hardware options: walks never stop
+            e.scheduler.optioned = [1] * len(e.scheduler.optioned)
+        at(e, 10 * H, lambda e=e: e.control.set_cap(0.6 * e.control.cap_w))
+        finish(e)
+        rows.append((e.job_rows(), e.scheduler.preempted))
+    assert rows[0] == rows[1]
+    assert stops[0] > 0

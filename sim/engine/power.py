@@ -243,9 +243,9 @@ class Power:
         for svc in self.services:
             self._service_slope(svc)
         self.ch_climate.set(now, self._climate_row(k))
+        self._site_dirty = True  # before the controller looks: admission settles the levels
         if self.controller is not None:
             self.controller.weather_changed()
-        self._site_dirty = True
         if not self._depth:
             self.flush(now)
 
