@@ -66,6 +66,7 @@ class LocatedPool:
         "buckets",
         "chain",
         "children",
+        "end",
         "free",
         "links",
         "n_tiers",
@@ -97,7 +98,9 @@ class LocatedPool:
         self.policy = policy
         self.rng = rng
         #: as a list: its items are shared ints, cheaper to read than an array's
-        self.unit_of = list(unit_of)
+        self.unit_of = [*unit_of, -1]
+        #: an end marker: a domain index past the last, of no unit (unit -1, no bit)
+        self.end = len(unit_of)
         self.unit_np = np.asarray(unit_of, dtype=np.int64)
         self.parent = parent
         # the tiers above the innermost one at which all of this pool's domains share one
@@ -147,7 +150,7 @@ class LocatedPool:
         #: unit's lowest domain, the taken domains' bits; units of up to 8 domains)
         self.picked: dict[int, bytes] = {}
         #: each domain's bit in its unit's stack (0 for domains of other hardware)
-        bit_of = [0] * len(unit_of)
+        bit_of = [0] * (len(unit_of) + 1)  # (the end marker's is 0)
         for d in domains.tolist():
             bit_of[d] = 1 << (d - self.base[unit_of[d]])
         self.bit_of = bit_of
@@ -286,7 +289,8 @@ class LocatedPool:
         nxt: dict[int, int] = {}
         last, add = -1, 0  # the units of one group above come in runs too
         prev, m = -1, 0
-        for d in ids.tolist():
+        # the end marker (a domain of no unit) ends the last run inside the loop
+        for d in [*ids.tolist(), self.end]:
             u = unit_of[d]
             if u == prev:
                 m |= bit_of[d]
@@ -307,20 +311,7 @@ class LocatedPool:
                             nxt[last] = nxt.get(last, 0) + add
                         last, add = up, n
             prev, m = u, bit_of[d]
-        stacks[prev] |= m
-        n = m.bit_count()
-        before = row[prev]
-        row[prev] = before + n
-        if before == 0:
-            opens[prev][prev] = None
         if ups is not None:
-            up = ups[prev]
-            if up == last:
-                add += n
-            else:
-                if add:
-                    nxt[last] = nxt.get(last, 0) + add
-                last, add = up, n
             nxt[last] = nxt.get(last, 0) + add
             self._count_many(nxt.items(), tier=1)
         self.size += k
