@@ -381,15 +381,7 @@ class Power:
             sw = self.services_w = 0.0
         s = sum(hall_w) + sw
         self.site_it_w = s
-        if self.climate is None:
-            f = s * self.pue
-        else:  # self._facility(), inline (the same sum in the same order)
-            f = self.fixed_total_w
-            for sl, w in zip(self.slope, hall_w, strict=True):
-                f += sl * w
-            for svc in self.services:
-                f += svc.load_w * svc.slope
-        self.site_facility_w = f
+        self.site_facility_w = self._facility()
 
     # ------------------------------------------------------------------ changes
 
