@@ -237,7 +237,6 @@ class FabricState:
         #: consecutive ranks land in different groups, one domain at a time
         #: (docs/performance-model.md, "Network path": rank order matters as much as placement)
         self.ranks_in_order = fabric.placement == "pack"
-        self.count_spans = self._count_spans  # (one bound method, kept by every small gang)
 
     @property
     def crossing(self) -> dict[Job, list[tuple[int, list[int], list[float]]]]:
@@ -265,14 +264,19 @@ class FabricState:
         return out
 
     def _place_small(self, job: Job, ids: np.ndarray) -> None:
-        """A small gang's spans and, for a job with a network model, its units, pods and
-        groups (:meth:`_groups`), in one pass over its domains: its domains per unit counted,
-        then per group tier by tier from those counts. A job without one keeps its domains,
-        and its spans are counted when read (:attr:`~sim.engine.workloads.Job.spans`; most
-        small gangs are replaced before: 53,485 placements of 29,324 jobs in the default
-        year on a rail-optimized fabric)."""
-        if job.network is None:  # its spans only, found when they are read
-            job.span_domains = (self.count_spans, ids.tolist())
+        """:meth:`spans` and, for a job with a network model, its units, pods and groups
+        (:meth:`_groups`), in one pass over a small gang's domains: its domains per unit
+        counted, then per group tier by tier from those counts."""
+        if job.network is None:  # its spans only: sets of groups
+            groups = set(map(self.unit_list.__getitem__, ids.tolist()))
+            n = len(groups)
+            spans = [n]
+            for parent in self.parent_lists:
+                if n > 1:  # (inside one group, it is inside one group of every tier above)
+                    groups = set(map(parent.__getitem__, groups))
+                    n = len(groups)
+                spans.append(n)
+            job.spans = spans
             return
         counts: dict[int, int] = Counter(map(self.unit_list.__getitem__, ids.tolist()))
         per_tier = [counts]
@@ -295,18 +299,6 @@ class FabricState:
                 gs = sorted(at)
                 out.append((t, gs, [float(at[g] * gpus) for g in gs]))
         job.net_groups = out
-
-    def _count_spans(self, domains: list[int]) -> list[int]:
-        """The groups ``domains`` (a small gang) touch at each tier: sets of groups."""
-        groups = set(map(self.unit_list.__getitem__, domains))
-        n = len(groups)
-        spans = [n]
-        for parent in self.parent_lists:
-            if n > 1:  # (inside one group, it is inside one group of every tier above)
-                groups = set(map(parent.__getitem__, groups))
-                n = len(groups)
-            spans.append(n)
-        return spans
 
     def activity(self, job: Job, sign: int) -> None:
         """``job`` starts (+1) or stops (-1) running: update the shares where it changes them.
@@ -381,7 +373,7 @@ class FabricState:
         :data:`REPLACE_EXACT_DOMAINS` domains, where one domain is a visible share), its spans,
         groups and share are found again at its restart; a larger job keeps those of its
         placement (one domain among hundreds, an approximation)."""
-        if job.domains > REPLACE_EXACT_DOMAINS or not job.has_spans:
+        if job.domains > REPLACE_EXACT_DOMAINS or not job.spans:
             return
         if self.unit_list[new] in job.net_units_set:
             return
@@ -456,7 +448,7 @@ class FabricState:
         if self.sick_links:
             holder, me = self.fleet.holder_of, job.index
             for d, h in self.sick_links.items():
-                if holder[d] == me and h < scale:
+                if h < scale and holder[d] == me:  # (most links down share one health)
                     scale = h
         return scale
 

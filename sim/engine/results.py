@@ -107,10 +107,9 @@ def job_rows(
         }
         for i, f in enumerate(RATE_FACTORS):
             row[slowdown_column(f)] = job.slowdown_s[i]
-        spans = job.spans  # (counted when first read)
         for tier in SPAN_TIERS:
             t = tier_names.index(tier) if tier in tier_names else -1
-            row[f"span_{tier}s"] = spans[t] if spans and t >= 0 else math.nan
+            row[f"span_{tier}s"] = job.spans[t] if job.spans and t >= 0 else math.nan
         tdp_mw = gpu_tdp_w[job.hw] * job.gpus / 1e6
         row["power_swing_mw"] = (COMPUTE_POWER_OF_TDP - COMM_POWER_OF_TDP) * tdp_mw
         row["power_swing_with_floor_mw"] = (COMPUTE_POWER_OF_TDP - POWER_FLOOR_OF_TDP) * tdp_mw

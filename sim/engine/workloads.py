@@ -220,34 +220,10 @@ class Job(Workload):
         self.net_pods_set: set[int] = set()  # the pods of those units
         self.net_version = -1  # the fabric's version its network factor was found at
         self.net_keys: list[tuple[tuple[int, int], float]] = []  # finite groups, its demand
-        #: groups its domains touched per fabric tier at its last start (:attr:`spans`), and
-        #: how to find them when they are first read: (the fabric's count, its domains)
-        self.found_spans: list[int] = []
-        self.span_domains: tuple[Callable[[list[int]], list[int]], list[int]] | None = None
+        self.spans: list[int] = []  # groups its domains touched per fabric tier, at its last start
         self.placed = False  # given a new gang since it last ran (its spans are to be found)
         self.hold_paused = False  # paused when it failed: it restarts into PAUSED
         self.net_groups: list[tuple[int, list[int], list[float]]] = []  # crossed, per tier
-
-    @property
-    def spans(self) -> list[int]:
-        """The groups its domains touched per fabric tier at its last start (empty: never
-        placed on a fabric). Found when first read: most gangs of small jobs are replaced
-        (a failed domain, a preemption) before anyone reads theirs."""
-        if self.span_domains is not None:
-            count, domains = self.span_domains
-            self.span_domains = None
-            self.found_spans = count(domains)
-        return self.found_spans
-
-    @spans.setter
-    def spans(self, spans: list[int]) -> None:
-        self.found_spans = spans
-        self.span_domains = None
-
-    @property
-    def has_spans(self) -> bool:
-        """Whether it was placed on a fabric (without finding its spans)."""
-        return self.span_domains is not None or bool(self.found_spans)
 
     def use(self, opt: Option) -> None:
         """Take on option ``opt`` (its hardware, gang, rates and network model) for its next
