@@ -424,9 +424,12 @@ def _fresh_fabric_check(fab: Any) -> None:
             used[key[0]] += offered
     assert fab.used == pytest.approx(used, rel=1e-9, abs=1e-3)
     for j in running:
-        factor = j.factors[1]
-        fab._factor(j)  # found again from the shares
-        assert j.factors[1] == factor
+        factor, degraded = j.factors[1], j.factors[2]
+        kept = fab.paths.pop(j, None)  # found again from the shares, not from its kept path
+        fab._factor(j)
+        assert j.factors[1] == factor and j.factors[2] == degraded
+        if kept is not None and kept[0] == fab.allocs:  # its kept path is the one found
+            assert fab.paths[j][5] == kept[5]
     for u in range(len(fab.unit_health)):
         assert fab._touching("leaf", u) == {j for j in running if u in j.net_units_set}
     for p in range(len(fab.pod_health)):

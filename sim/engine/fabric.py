@@ -81,6 +81,10 @@ SMALL_GANG = 256
 #: network states a job's factor remembers (a bound on memory; cleared when full)
 MEMO_STATES = 4096
 
+#: a job's path as its network model reads it: per crossed tier, (tier, GPUs per group,
+#: per-GPU bytes/s)
+PathTiers = list[tuple[int, float, float]]
+
 
 def network_model(
     estimate: TrainingEstimate,
@@ -221,11 +225,10 @@ class FabricState:
         #: reallocations so far: a job's path read from the allocations stands while this
         #: count, its keys and its groups do (:meth:`_factor`)
         self.allocs = 0
-        #: per running job: (the count, its keys, its groups, hardware and size it was read
-        #: at, its path's tiers)
-        self.paths: dict[
-            Job, tuple[int, object, object, int, int, list[tuple[int, float, float]]]
-        ] = {}
+        #: per running job: (the count, its keys and groups, its hardware and size its path
+        #: was read at, the path's tiers); keys and groups are compared by identity (both
+        #: are replaced when they change, never changed in place)
+        self.paths: dict[Job, tuple[int, object, object, int, int, PathTiers]] = {}
         self.used = [0.0] * len(self.tiers)
         self.cap_sum = [0.0] * len(self.tiers)
         self.version = 0  # bumped when a switch or link changes: every factor is stale
@@ -495,7 +498,10 @@ class FabricState:
 
     def _factor(self, job: Job) -> None:
         """``job``'s network factor from its shares (per tier the smallest over its groups;
-        a group with an infinite uplink gives the full rate)."""
+        a group with an infinite uplink gives the full rate). The path read from the shares
+        is kept while no group is reallocated and its keys stand: a link failing or coming
+        back under it (two thirds of the calls in the rail-optimized year, on a job of 2,048
+        domains) changes only its NIC share, at O(links down), not O(its keys)."""
         job.net_version = self.version
         rate = self.rate_of_hw[job.hw]
         nic = self._nic_scale(job)
