@@ -880,6 +880,29 @@ def test_fixed_durations_draw_no_random_numbers() -> None:
     assert rng.bit_generator.state == state
 
 
+@pytest.mark.parametrize(
+    "dist",
+    [
+        {"distribution": "fixed", "value": "5 s"},
+        {"distribution": "exponential", "mean": "3 h"},
+        {"distribution": "lognormal", "mean": "2 d", "cv": 1.0},
+    ],
+)
+def test_one_duration_is_the_first_of_a_block_of_one(dist: dict[str, Any]) -> None:
+    """``draw_duration`` gives what ``draw_durations(..., 1)[0]`` gives and leaves the stream
+    where it leaves it (the fabric's repairs draw one at a time, interleaved with others)."""
+    from pydantic import TypeAdapter
+
+    from sim.config.schema import DurationDist
+    from sim.engine.reliability import draw_duration
+
+    d = TypeAdapter(DurationDist).validate_python(dist)
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    one = [draw_duration(d, a) for _ in range(1000)]
+    assert one == [float(draw_durations(d, b, 1)[0]) for _ in range(1000)]
+    assert a.bit_generator.state == b.bit_generator.state
+
+
 def test_lognormal_durations_have_the_given_mean() -> None:
     from sim.config.schema import LognormalDuration
 

@@ -46,7 +46,7 @@ import numpy as np
 from sim.contract import FABRIC_TIER, entity_column
 from sim.engine.fleet import FAILED, FREE
 from sim.engine.kernel import Call, later
-from sim.engine.reliability import draw_durations
+from sim.engine.reliability import draw_duration
 from sim.engine.workloads import Job
 from sim.perf.network import NetworkPath, PathTier
 from sim.record import EventKind, Recorder
@@ -785,7 +785,7 @@ class FabricFailures:
         self.counts[kind] += 1
         st = self.state
         d = self._pick()
-        repair = float(draw_durations(self.cfg.repair_time, self.rng, 1)[0])
+        repair = draw_duration(self.cfg.repair_time, self.rng)
         now = self.env.now
         power = self.fleet.power
         power.batch()

@@ -64,7 +64,7 @@ from sim.engine.workloads import Job, Phase, Service
 from sim.record import EventKind, Recorder
 from sim.rng import RandomStreams
 
-__all__ = ["BLOCK", "Reliability", "draw_durations"]
+__all__ = ["BLOCK", "Reliability", "draw_duration", "draw_durations"]
 
 BLOCK = 4096  # random draws are taken in blocks: one numpy call per BLOCK events
 
@@ -78,10 +78,25 @@ def draw_durations(dist: DurationDist, rng: np.random.Generator, n: int) -> np.n
         return np.full(n, dist.value_s)
     if isinstance(dist, ExponentialDuration):
         return rng.exponential(dist.mean_s, n)
+    return rng.lognormal(*_lognormal(dist), n)
+
+
+def draw_duration(dist: DurationDist, rng: np.random.Generator) -> float:
+    """One draw of ``dist``: the value ``draw_durations(dist, rng, 1)[0]`` gives, from the
+    same use of ``rng``, without making an array (one draw per event)."""
+    if isinstance(dist, FixedDuration):
+        return dist.value_s
+    if isinstance(dist, ExponentialDuration):
+        return float(rng.exponential(dist.mean_s))
+    return float(rng.lognormal(*_lognormal(dist)))
+
+
+def _lognormal(dist: DurationDist) -> tuple[float, float]:
+    """The underlying normal's mean and standard deviation of a lognormal ``dist`` (its mean
+    and coefficient of variation)."""
     assert isinstance(dist, LognormalDuration)
     sigma2 = math.log1p(dist.cv**2)
-    mu = math.log(dist.mean_s) - sigma2 / 2.0
-    return rng.lognormal(mu, math.sqrt(sigma2), n)
+    return math.log(dist.mean_s) - sigma2 / 2.0, math.sqrt(sigma2)
 
 
 class _Durations:
