@@ -1,9 +1,11 @@
 """The located free pool (:class:`sim.engine.placement.LocatedPool`) against brute force.
 
 Random sequences of the fleet's verbs (pop, pop1, push, push1, remove1) on small fabrics; after
-each one the pool's counts per group, its open sets and its stacks must equal what a plain set of
-free domains gives, and ``pack`` must have chosen as the policy says: where one group holds the
-whole request, the tightest such group at every tier; where none does, the fewest groups.
+each one the pool's free domains, its counts per group and its open lists must equal what a plain
+set of free domains gives, and ``pack`` must have chosen as the policy says: where one group holds
+the whole request, the tightest such group at every tier; where none does, the fewest groups.
+Then the compiled pool against the Python one it was written from (``tests/reference_pool.py``),
+verb by verb: the same domains in the same order, the same counts, open lists and buckets.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from array import array
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_pool import ReferencePool
@@ -209,13 +212,16 @@ def test_units_past_one_byte_match_brute_force(unit_sizes, policy, ops, seed):
     _run_ops([3, 2, 4], unit_sizes, 2, policy, ops, seed)
 
 
-def _same_as_reference(units_per_pod, unit_sizes, pods_per_building, policy, ops, seed):
+def _same_as_reference(
+    units_per_pod, unit_sizes, pods_per_building, policy, ops, seed, every_other=False
+):
     """The compiled pool and the readable reference (``tests/reference_pool.py``) given the
-    same verbs: the same domains out, in the same order, and the same open lists and buckets
-    (whose orders later choices depend on) after every verb."""
+    same verbs: the same domains out, in the same order, and the same counts, open lists and
+    buckets (whose orders later choices depend on) after every verb. ``every_other``: the pool
+    holds every other domain (units shared by two hardware types, as in a mixed hall)."""
     unit_of, parents, n_groups = _tree(units_per_pod, unit_sizes, pods_per_building)
     n = len(unit_of)
-    domains = np.arange(n, dtype=np.int64)
+    domains = np.arange(0, n, 2 if every_other else 1, dtype=np.int64)
     pools = [
         cls(domains, array("q", unit_of), parents, n_groups, policy, np.random.default_rng(1))
         for cls in (LocatedPool, ReferencePool)
@@ -252,7 +258,14 @@ def _same_as_reference(units_per_pod, unit_sizes, pods_per_building, policy, ops
             ref.remove1(d)
             out.append(d)
         assert new.size == ref.size
+        assert new.free_domains() == {
+            ref.base[u] + i
+            for u, bits in ref.stacks.items()
+            for i in range(bits.bit_length())
+            if bits >> i & 1
+        }
         for t in range(new.n_tiers):
+            assert new.counts(t) == list(ref.free[t])
             assert new.open_lists(t) == {p: list(m) for p, m in ref.open[t].items() if m}
             assert {p: list(r.items()) for p, r in new.buckets(t).items()} == {
                 p: [(c, f) for f, at in enumerate(rows) for c in at]
@@ -260,7 +273,7 @@ def _same_as_reference(units_per_pod, unit_sizes, pods_per_building, policy, ops
             }
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     units_per_pod=st.lists(st.integers(1, 40), min_size=1, max_size=4),
     unit_sizes=st.lists(st.integers(1, 12), min_size=1, max_size=3),
@@ -271,11 +284,12 @@ def _same_as_reference(units_per_pod, unit_sizes, pods_per_building, policy, ops
         max_size=50,
     ),
     seed=st.integers(0, 2**16),
+    every_other=st.booleans(),
 )
 def test_compiled_pool_matches_reference(
-    units_per_pod, unit_sizes, pods_per_building, policy, ops, seed
+    units_per_pod, unit_sizes, pods_per_building, policy, ops, seed, every_other
 ):
-    _same_as_reference(units_per_pod, unit_sizes, pods_per_building, policy, ops, seed)
+    _same_as_reference(units_per_pod, unit_sizes, pods_per_building, policy, ops, seed, every_other)
 
 
 def test_compiled_pool_matches_reference_with_bucketed_pods():
@@ -285,3 +299,24 @@ def test_compiled_pool_matches_reference_with_bucketed_pods():
     rng = np.random.default_rng(5)
     ops = [(str(rng.choice(list("PPPpUUuR"))), int(rng.integers(1, 70))) for _ in range(1500)]
     _same_as_reference([3] * 40, [8, 8, 2], 40, "pack", ops, 9)
+
+
+def test_compiled_pool_matches_reference_with_large_units():
+    """Units of up to 70 domains (HGX nodes under a leaf of a high-radix switch)."""
+    rng = np.random.default_rng(8)
+    ops = [(str(rng.choice(list("PPpUuR"))), int(rng.integers(1, 150))) for _ in range(400)]
+    _same_as_reference([2, 3, 1], [70, 9, 33], 2, "pack", ops, 4)
+
+
+def test_units_must_be_runs_of_domains():
+    """A unit's free domains are walked up from its lowest: a pool whose units interleave
+    (unit 0 holds domains 0 and 2, unit 1 domains 1 and 3) is refused, not misread."""
+    with pytest.raises(ValueError, match="one run of domain numbers"):
+        LocatedPool(
+            np.arange(4, dtype=np.int64),
+            array("q", [0, 1, 0, 1]),
+            ([0, 0], [0]),
+            (2, 1, 1),
+            "pack",
+            np.random.default_rng(0),
+        )

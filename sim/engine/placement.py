@@ -1,7 +1,7 @@
 """Topology-aware placement (component ``scheduler.placement``): free domains kept per location.
 
 On a fabric with tiers (scalable unit, pod, building, site; :mod:`sim.network`), the free domains
-of one hardware type live in one stack per unit, with free counts per group at every tier. A
+of one hardware type are kept per unit, with free counts per group at every tier. A
 placement of ``k`` domains walks the tiers from the top and, by the named policy
 (``network.placement``), picks groups from the counts, never from the domains:
 
@@ -20,14 +20,20 @@ placement of ``k`` domains walks the tiers from the top and, by the named policy
   (a uniformly random free domain, tier by tier), from the engine's ``placement`` random stream.
 
 A decision costs O(groups visited): the sites, the buildings of the chosen sites, the pods of the
-chosen buildings and the units of the chosen pods, never the domains. The pool keeps the
-interface of :class:`~sim.engine.fleet.IndexStack` that the fleet uses (``size``, ``pop``,
-``pop1``, ``push``, ``push1``, ``remove1``, ``peek``).
+chosen buildings and the units of the chosen pods, never the domains; taking and returning cost
+O(units touched). A busy factory's free domains are scattered (over the default rail-optimized
+year a placement of 31 domains touches 10 units, a return 11), so that per-unit work runs in
+compiled kernels (:mod:`sim.engine.pool_kernels`, numba): about 1 us an operation against 5 in
+Python (docs/network.md, "Speed"). ``tests/reference_pool.py`` keeps the pool as it was written
+in Python, and the tests hold the kernels to it choice for choice. The pool keeps the interface
+of :class:`~sim.engine.fleet.IndexStack` that the fleet uses (``size``, ``pop``, ``pop1``,
+``push``, ``push1``, ``remove1``, ``peek``).
 """
 
 from __future__ import annotations
 
 from array import array
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +43,20 @@ POLICIES = ("pack", "spread", "random")
 
 #: a parent with more children than this keeps them in buckets by free count (pack)
 BUCKET_CHILDREN = 32
+
+
+#: :mod:`sim.engine.pool_kernels`, imported by the first pool (numba's import is paid only by
+#: runs on a fabric that places)
+_K: Any = None
+
+
+def _kernels() -> Any:
+    global _K
+    if _K is None:
+        from sim.engine import pool_kernels
+
+        _K = pool_kernels
+    return _K
 
 
 class LocatedPool:
@@ -51,7 +71,6 @@ class LocatedPool:
     """
 
     __slots__ = (
-        "K",
         "S",
         "children",
         "free_np",
@@ -74,9 +93,7 @@ class LocatedPool:
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown placement policy {policy!r}; known: {', '.join(POLICIES)}")
-        from sim.engine import pool_kernels as K  # numba's import is paid by fabrics that place
-
-        self.K = K
+        K = _kernels()
         self.policy = policy
         self.rng = rng
         unit_np = np.asarray(unit_of, dtype=np.int64)
@@ -109,6 +126,15 @@ class LocatedPool:
         order = np.argsort(unit_doms, kind="stable")
         present, first, counts = np.unique(unit_doms[order], return_index=True, return_counts=True)
         lowest = np.minimum.reduceat(domains[order], first) if present.shape[0] else first
+        # a unit's free domains are found by a walk up from its lowest: no domain of another
+        # unit here may lie between them (the fabric numbers a unit's domains in one run)
+        ascending = unit_np[np.sort(domains)]
+        runs = int(np.count_nonzero(ascending[1:] != ascending[:-1])) + 1 if domains.size else 0
+        if runs != present.shape[0]:
+            raise ValueError(
+                "a unit's domains must be one run of domain numbers with no domain of another"
+                " unit of the same hardware between them"
+            )
         free = np.zeros(n_flat, dtype=np.int64)
         up = np.full(n_flat, -1, dtype=np.int64)
         tier_of = np.zeros(n_flat, dtype=np.int64)
@@ -228,9 +254,9 @@ class LocatedPool:
             raise ValueError(f"{k} domains asked, {self.size} free")
         out = np.empty(k, dtype=np.int64)
         if self.policy == "pack":
-            self.K.pop_pack(self.S, k, out)
+            _K.pop_pack(self.S, k, out)
         else:
-            self.K.take_plan(self.S, self._set_plan(self._place_plan(k)), out)
+            _K.take_plan(self.S, self._set_plan(self._place_plan(k)), out)
         self.size -= k
         return out
 
@@ -238,10 +264,10 @@ class LocatedPool:
         if self.size < 1:
             raise ValueError(f"1 domains asked, {self.size} free")
         if self.policy == "pack":
-            d = self.K.pop1_pack(self.S)
+            d = _K.pop1_pack(self.S)
         else:
             ((u, _),) = self._place_plan(1)
-            d = self.K.take1(self.S, u)
+            d = _K.take1(self.S, u)
         self.size -= 1
         return int(d)
 
@@ -249,15 +275,15 @@ class LocatedPool:
         k = ids.shape[0]
         if k == 0:
             return
-        self.K.push(self.S, ids)
+        _K.push(self.S, ids)
         self.size += k
 
     def push1(self, d: int) -> None:
-        self.K.push1(self.S, d)
+        _K.push1(self.S, d)
         self.size += 1
 
     def remove1(self, d: int) -> None:
-        self.K.remove1(self.S, d)
+        _K.remove1(self.S, d)
         self.size -= 1
 
     def peek(self, k: int) -> np.ndarray:
@@ -269,9 +295,9 @@ class LocatedPool:
             raise ValueError(f"{k} domains asked, {self.size} free")
         out = np.empty(k, dtype=np.int64)
         if self.policy == "spread":
-            self.K.peek_plan(self.S, self._set_plan(self._place_plan(k)), out)
+            _K.peek_plan(self.S, self._set_plan(self._place_plan(k)), out)
         else:
-            self.K.peek_pack(self.S, k, out)
+            _K.peek_pack(self.S, k, out)
         return out
 
     # ------------------------------------------------------------------ views (tests, reports)
@@ -283,7 +309,7 @@ class LocatedPool:
     def open_lists(self, tier: int) -> dict[int, list[int]]:
         """Per parent (0 for the root above the top tier): its children of ``tier`` with free
         domains, in the order they last gained one."""
-        K, S = self.K, self.S
+        K, S = _K, self.S
         ohead, onext = S[S[K.H_OHEAD] :], S[S[K.H_ONEXT] :]
         lo = self.toff[tier]
         parents = (
@@ -306,7 +332,7 @@ class LocatedPool:
     def buckets(self, tier: int) -> dict[int, dict[int, int]]:
         """Per bucketed parent of ``tier``'s groups: each child and the free count of the
         bucket it is in."""
-        K, S = self.K, self.S
+        K, S = _K, self.S
         boff, blen = S[S[K.H_BOFF] :], S[S[K.H_BLEN] :]
         bhead, bnext = S[S[K.H_BHEAD] :], S[S[K.H_BNEXT] :]
         lo = self.toff[tier]
@@ -327,7 +353,7 @@ class LocatedPool:
         return out
 
     def free_domains(self) -> set[int]:
-        K, S = self.K, self.S
+        K, S = _K, self.S
         isfree = S[S[K.H_ISFREE] : S[K.H_POS]]  # (the segment after it)
         return set(np.flatnonzero(isfree).tolist())
 
@@ -336,7 +362,7 @@ class LocatedPool:
     def _set_plan(self, plan: list[tuple[int, int]]) -> int:
         us = np.array([u for u, _ in plan], dtype=np.int64)
         ns = np.array([n for _, n in plan], dtype=np.int64)
-        return int(self.K.set_plan(self.S, us, ns))
+        return int(_K.set_plan(self.S, us, ns))
 
     def _free_of(self, tier: int, groups: list[int]) -> list[int]:
         return self.free_np[np.asarray(groups, dtype=np.int64) + self.toff[tier]].tolist()
@@ -365,8 +391,7 @@ class LocatedPool:
 
 def _append_bucket(seg: dict[int, np.ndarray], p: int, g: int, f: int) -> None:
     """Append child ``g`` of bucketed parent ``p`` to its bucket ``f`` (at construction)."""
-    from sim.engine import pool_kernels as K
-
+    K = _K
     b = int(seg[K.H_BOFF][p]) + f
     bhead, btail = seg[K.H_BHEAD], seg[K.H_BTAIL]
     bnext, bprev = seg[K.H_BNEXT], seg[K.H_BPREV]

@@ -30,8 +30,36 @@ reference pool, choice for choice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
 import numpy as np
-from numba import njit
+from numba import njit as _numba_njit
+
+
+def _can_cache() -> bool:
+    """Whether numba can keep compiled kernels for this file: next to it, or in the user's
+    cache directory (``NUMBA_CACHE_DIR`` or the platform's). A read-only install with no
+    writable home has neither; its processes then compile the kernels each (about 8 s)."""
+    try:
+        _numba_njit(cache=True)(_probe)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return False
+    return True
+
+
+def _probe() -> None:
+    """(A function of this file for :func:`_can_cache` to try caching.)"""
+
+
+_CACHE = _can_cache()
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def njit(**options: Any) -> Callable[[_F], _F]:
+    """numba's ``njit``, cached where this file's kernels can be."""
+    return cast(Callable[[_F], _F], _numba_njit(cache=_CACHE, **options))
+
 
 #: header slots: values, then the segments' offsets
 H_NT, H_ROOT = 0, 1
@@ -72,12 +100,12 @@ _FEWEST = 1 << 30
 _LOW32 = (1 << 32) - 1
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _seg(S: np.ndarray, h: int) -> np.ndarray:
     return S[S[h] :]
 
 
-@njit(cache=True)
+@njit()
 def _open_add(S: np.ndarray, p: int, g: int) -> None:
     """Append ``g`` to the open list of ``p``."""
     ohead, otail, onext, oprev = (
@@ -96,7 +124,7 @@ def _open_add(S: np.ndarray, p: int, g: int) -> None:
     otail[p] = g
 
 
-@njit(cache=True)
+@njit()
 def _open_del(S: np.ndarray, p: int, g: int) -> None:
     """Take ``g`` out of the open list of ``p``."""
     ohead, otail, onext, oprev = (
@@ -117,7 +145,7 @@ def _open_del(S: np.ndarray, p: int, g: int) -> None:
         oprev[nx] = pr
 
 
-@njit(cache=True)
+@njit()
 def _bucket_move(S: np.ndarray, p: int, g: int, before: int, after: int) -> None:
     """Move child ``g`` of bucketed parent ``p`` from bucket ``before`` to the end of
     bucket ``after``."""
@@ -150,7 +178,7 @@ def _bucket_move(S: np.ndarray, p: int, g: int, before: int, after: int) -> None
     btail[b] = g
 
 
-@njit(cache=True)
+@njit()
 def _count1(S: np.ndarray, f: int, k: int) -> None:
     """Add ``k`` (negative: remove) free domains to group ``f`` alone, keeping its parent's
     open list and buckets."""
@@ -167,7 +195,7 @@ def _count1(S: np.ndarray, f: int, k: int) -> None:
         _bucket_move(S, p, f, before, after)
 
 
-@njit(cache=True)
+@njit()
 def count_chain(S: np.ndarray, u: int, k: int) -> None:
     """Add ``k`` free domains to unit ``u`` and every group above it."""
     up = _seg(S, H_UP)
@@ -177,7 +205,7 @@ def count_chain(S: np.ndarray, u: int, k: int) -> None:
         f = up[f]
 
 
-@njit(cache=True)
+@njit()
 def _carry(S: np.ndarray, m: int) -> None:
     """Count the (group, k) pairs in ``L1``/``A1[:m]`` (groups of one tier, in order), then
     their sums one tier up in the order their groups first appear, up to the top tier."""
@@ -206,7 +234,7 @@ def _carry(S: np.ndarray, m: int) -> None:
         m = n
 
 
-@njit(cache=True)
+@njit()
 def _take_unit(S: np.ndarray, u: int, n: int, out: np.ndarray, at: int) -> int:
     """The ``n`` lowest free domains of unit ``u`` into ``out[at:]``, taken; the new ``at``."""
     isfree = _seg(S, H_ISFREE)
@@ -221,7 +249,7 @@ def _take_unit(S: np.ndarray, u: int, n: int, out: np.ndarray, at: int) -> int:
     return at
 
 
-@njit(cache=True)
+@njit()
 def _see_unit(S: np.ndarray, u: int, n: int, out: np.ndarray, at: int) -> int:
     """:func:`_take_unit` leaving the domains free (a peek)."""
     isfree = _seg(S, H_ISFREE)
@@ -235,7 +263,7 @@ def _see_unit(S: np.ndarray, u: int, n: int, out: np.ndarray, at: int) -> int:
     return at
 
 
-@njit(cache=True)
+@njit()
 def _emit(S: np.ndarray, m: int, u: int, n: int) -> int:
     plan_u, plan_n = _seg(S, H_PLANU), _seg(S, H_PLANN)
     plan_u[m] = u
@@ -243,7 +271,7 @@ def _emit(S: np.ndarray, m: int, u: int, n: int) -> int:
     return m + 1
 
 
-@njit(cache=True)
+@njit()
 def _emit_all(S: np.ndarray, c: int, m: int) -> int:
     """Every free domain under group ``c`` (tier 2 or above) as unit entries, unit by unit
     in the open order of every group on the way down; the new plan length."""
@@ -274,7 +302,7 @@ def _emit_all(S: np.ndarray, c: int, m: int) -> int:
     return m
 
 
-@njit(cache=True)
+@njit()
 def _whole(S: np.ndarray, tier: int, c: int, f: int, m: int) -> int:
     """Child ``c`` (of ``tier - 1``) taken whole by a split at ``tier``: a unit entry, a
     whole-group entry for a group of tier 1, else its units one by one."""
@@ -285,7 +313,7 @@ def _whole(S: np.ndarray, tier: int, c: int, f: int, m: int) -> int:
     return _emit_all(S, c, m)
 
 
-@njit(cache=True)
+@njit()
 def pack_plan(S: np.ndarray, k: int) -> int:
     """The ``pack`` plan for ``k`` domains into ``PLANU``/``PLANN``; its length.
 
@@ -391,7 +419,7 @@ def pack_plan(S: np.ndarray, k: int) -> int:
             taken[lst[i]] = 0
 
 
-@njit(cache=True)
+@njit()
 def take_plan(S: np.ndarray, m: int, out: np.ndarray) -> None:
     """Take the plan's domains into ``out`` (each unit's lowest, units in plan order, a
     whole group's units in its open order), counting each unit at once and each group above
@@ -445,7 +473,7 @@ def take_plan(S: np.ndarray, m: int, out: np.ndarray) -> None:
     _carry(S, n_up)
 
 
-@njit(cache=True)
+@njit()
 def peek_plan(S: np.ndarray, m: int, out: np.ndarray) -> None:
     """The domains :func:`take_plan` would take, left free."""
     free, ohead, onext = _seg(S, H_FREE), _seg(S, H_OHEAD), _seg(S, H_ONEXT)
@@ -462,7 +490,7 @@ def peek_plan(S: np.ndarray, m: int, out: np.ndarray) -> None:
             at = _see_unit(S, u, plan_n[i], out, at)
 
 
-@njit(cache=True)
+@njit()
 def set_plan(S: np.ndarray, us: np.ndarray, ns: np.ndarray) -> int:
     """A plan made outside (``spread``, ``random``) into ``PLANU``/``PLANN``; its length."""
     m = 0
@@ -471,18 +499,18 @@ def set_plan(S: np.ndarray, us: np.ndarray, ns: np.ndarray) -> int:
     return m
 
 
-@njit(cache=True)
+@njit()
 def pop_pack(S: np.ndarray, k: int, out: np.ndarray) -> None:
     """``pack``'s ``k`` domains, taken into ``out``."""
     take_plan(S, pack_plan(S, k), out)
 
 
-@njit(cache=True)
+@njit()
 def peek_pack(S: np.ndarray, k: int, out: np.ndarray) -> None:
     peek_plan(S, pack_plan(S, k), out)
 
 
-@njit(cache=True)
+@njit()
 def pop1_pack(S: np.ndarray) -> int:
     """``pack``'s plan for one domain (every group with a free domain holds it: the tightest at
     each tier, no split), taken: its lowest free domain in the unit chosen."""
@@ -511,7 +539,7 @@ def pop1_pack(S: np.ndarray) -> int:
     return take1(S, u)
 
 
-@njit(cache=True)
+@njit()
 def take1(S: np.ndarray, u: int) -> int:
     """The lowest free domain of unit ``u``, taken."""
     isfree = _seg(S, H_ISFREE)
@@ -523,7 +551,7 @@ def take1(S: np.ndarray, u: int) -> int:
     return d
 
 
-@njit(cache=True)
+@njit()
 def push(S: np.ndarray, ids: np.ndarray) -> None:
     """Domains ``ids`` free again: each unit counted once with all of its domains returned,
     in the order the units first appear, each group above once with its sum."""
@@ -572,13 +600,13 @@ def push(S: np.ndarray, ids: np.ndarray) -> None:
     _carry(S, n_up)
 
 
-@njit(cache=True)
+@njit()
 def push1(S: np.ndarray, d: int) -> None:
     S[S[H_ISFREE] + d] = 1
     count_chain(S, S[S[H_UNIT] + d], 1)
 
 
-@njit(cache=True)
+@njit()
 def remove1(S: np.ndarray, d: int) -> None:
     S[S[H_ISFREE] + d] = 0
     count_chain(S, S[S[H_UNIT] + d], -1)
