@@ -17,7 +17,9 @@ and the ratios below are given in both. Then:
   the power controller acts: its engine seconds (target <= 10);
 * the 365-day default on a rail-optimized fabric (placement ``pack``, switch and link failures
   on) over the same on the default non-blocking fabric (target <= 1.2), and the time to build
-  the fabric at 1 GW and 10 GW.
+  the fabric at 1 GW and 10 GW; and the seconds to load the free pool's compiled kernels in a
+  process (part of the fabric cases' engine time) and, where this machine had not compiled
+  them yet, to compile them.
 
 Each case runs in its own process (so peak memory is its own).
 
@@ -126,7 +128,32 @@ def _engine(
     }
 
 
+def _kernels() -> dict[str, Any]:
+    """Seconds to import the located pool's compiled kernels and call each once on a small
+    pool: numba compiles them on a machine's first call (then caches them next to the module),
+    and every later process loads them from that cache."""
+    from array import array
+
+    import numpy as np
+
+    t0 = time.perf_counter()
+    from sim.engine.placement import LocatedPool
+
+    unit_of = array("q", [d // 4 for d in range(16)])
+    pool = LocatedPool(
+        np.arange(16), unit_of, ([0, 0, 1, 1], [0, 0]), (4, 2, 1), "pack", np.random.default_rng(0)
+    )
+    pool.peek(5)
+    pool.push(pool.pop(5))
+    pool.push1(pool.pop1())
+    pool.remove1(0)
+    return {"kernels_s": time.perf_counter() - t0}
+
+
 def _child(args: argparse.Namespace) -> None:
+    if args.kernels:
+        print(json.dumps(_kernels()))
+        return
     out = (
         _bare(args.bare)
         if args.bare
@@ -157,6 +184,7 @@ def main() -> None:
     ap.add_argument("--live", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--fabric", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--fabric-quiet", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--kernels", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -171,9 +199,13 @@ def main() -> None:
     for d in days:
         rows.append(_run_child(["--days", str(d), *scen]))
     big = live = fab = fab10 = quiet = None
+    kernels: list[float] = []
     if 365.0 in days:
         big = _run_child(["--days", "365", "--grid", "10 GW", *scen])
         live = _run_child(["--days", "365", "--live", *scen])
+        # the first process on a machine compiles the pool's kernels, the rest load them: the
+        # fabric cases below load them (their engine time includes it)
+        kernels = [_run_child(["--kernels"])["kernels_s"] for _ in range(2)]
         fab = _run_child(["--days", "365", "--fabric", *scen])
         quiet = _run_child(["--days", "365", "--fabric-quiet", *scen])
         fab10 = _run_child(["--days", "1", "--grid", "10 GW", "--fabric", *scen])
@@ -233,6 +265,12 @@ def main() -> None:
         print(
             f"  the same without switch and link failures (placement and contention only):"
             f" {quiet['wall_s'] / year['wall_s']:.2f} (CPU {quiet['cpu_s'] / year['cpu_s']:.2f})"
+        )
+    if kernels:
+        print(
+            f"  the located pool's compiled kernels: {kernels[1]:.2f} s to load in a process"
+            f" (in the fabric cases' engine time); {kernels[0]:.2f} s in this run's first"
+            " process (a compile, where the machine had no cached copy)"
         )
 
 

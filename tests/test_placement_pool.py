@@ -1,9 +1,11 @@
 """The located free pool (:class:`sim.engine.placement.LocatedPool`) against brute force.
 
 Random sequences of the fleet's verbs (pop, pop1, push, push1, remove1) on small fabrics; after
-each one the pool's counts per group, its open sets and its stacks must equal what a plain set of
-free domains gives, and ``pack`` must have chosen as the policy says: where one group holds the
-whole request, the tightest such group at every tier; where none does, the fewest groups.
+each one the pool's free domains, its counts per group and its open lists must equal what a plain
+set of free domains gives, and ``pack`` must have chosen as the policy says: where one group holds
+the whole request, the tightest such group at every tier; where none does, the fewest groups.
+Then the compiled pool against the Python one it was written from (``tests/reference_pool.py``),
+verb by verb: the same domains in the same order, the same counts, open lists and buckets.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 from array import array
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_pool import ReferencePool
 
 from sim.engine.placement import BUCKET_CHILDREN, LocatedPool
 
@@ -55,10 +59,7 @@ def _counts(free: set[int], unit_of, parents, n_groups) -> list[list[int]]:
 
 def _check_pool(pool: LocatedPool, free: set[int], unit_of, parents, n_groups) -> None:
     assert pool.size == len(free)
-    held = set()
-    for u, bits in pool.stacks.items():
-        held.update(pool.base[u] + i for i in range(bits.bit_length()) if bits >> i & 1)
-    assert held == free
+    assert pool.free_domains() == free
     want = _counts(free, unit_of, parents, n_groups)
     # the pool leaves out the top tiers where all its domains share one group
     everywhere = [
@@ -67,23 +68,24 @@ def _check_pool(pool: LocatedPool, free: set[int], unit_of, parents, n_groups) -
     assert all(len(everywhere[t]) == 1 for t in range(pool.n_tiers, len(n_groups)))
     assert pool.n_tiers == 1 or len(everywhere[pool.n_tiers - 1]) > 1
     for t in range(pool.n_tiers):
-        got = pool.free[t]
-        assert list(got) == want[t]
-        opened = {g for members in pool.open[t].values() for g in members}
-        assert opened == {g for g, n in enumerate(got) if n > 0 and g in _present(pool, t)}
-        # the buckets by free count hold every child of their parent at its count now, and a
-        # tier without buckets is known as such (its count updates skip them)
-        assert pool.bucketed[t] == bool(pool.buckets[t])
-        for up, rows in pool.buckets[t].items():
-            kids = {chain[t][1] for chain in pool.chain.values() if chain[t][2] == up}
-            assert {c: f for f, at in enumerate(rows) for c in at} == {c: got[c] for c in kids}
+        got = pool.counts(t)
+        assert got == want[t]
+        # each parent's open list: its children with free domains, each once, under it
+        lists = pool.open_lists(t)
+        opened = [g for members in lists.values() for g in members]
+        assert len(opened) == len(set(opened))
+        assert set(opened) == {g for g, n in enumerate(got) if n > 0}
+        for up, members in lists.items():
+            assert all(_up(g, t, pool, parents) == up for g in members)
+        # the buckets by free count hold every child of their parent at its count now
+        for up, rows in pool.buckets(t).items():
+            kids = {g for g in everywhere[t] if _up(g, t, pool, parents) == up}
+            assert rows == {c: got[c] for c in kids}
 
 
-def _present(pool: LocatedPool, t: int) -> set[int]:
-    out = set()
-    for chain in pool.chain.values():
-        out.add(chain[t][1])
-    return out
+def _up(g: int, t: int, pool: LocatedPool, parents) -> int:
+    """Group ``g``'s parent at tier ``t + 1`` (0: the root above the pool's top tier)."""
+    return parents[t][g] if t + 1 < pool.n_tiers else 0
 
 
 def _check_pack(taken: np.ndarray, before: set[int], unit_of, parents, n_groups) -> None:
@@ -208,3 +210,113 @@ def test_units_past_one_byte_match_brute_force(unit_sizes, policy, ops, seed):
     """Units of more than 8 domains (HGX nodes under a leaf): a unit's bits span several bytes,
     which a pop takes a byte at a time."""
     _run_ops([3, 2, 4], unit_sizes, 2, policy, ops, seed)
+
+
+def _same_as_reference(
+    units_per_pod, unit_sizes, pods_per_building, policy, ops, seed, every_other=False
+):
+    """The compiled pool and the readable reference (``tests/reference_pool.py``) given the
+    same verbs: the same domains out, in the same order, and the same counts, open lists and
+    buckets (whose orders later choices depend on) after every verb. ``every_other``: the pool
+    holds every other domain (units shared by two hardware types, as in a mixed hall)."""
+    unit_of, parents, n_groups = _tree(units_per_pod, unit_sizes, pods_per_building)
+    n = len(unit_of)
+    domains = np.arange(0, n, 2 if every_other else 1, dtype=np.int64)
+    pools = [
+        cls(domains, array("q", unit_of), parents, n_groups, policy, np.random.default_rng(1))
+        for cls in (LocatedPool, ReferencePool)
+    ]
+    new, ref = pools
+    rng = np.random.default_rng(seed)
+    out: list[int] = []
+    for verb, k in ops:
+        if verb == "P" and new.size:
+            k = min(k, new.size)
+            a, b = new.peek(k), ref.peek(k)
+            assert a.tolist() == b.tolist()
+            a, b = new.pop(k), ref.pop(k)
+            assert a.tolist() == b.tolist()
+            out += a.tolist()
+        elif verb == "p" and new.size:
+            d = new.pop1()
+            assert d == ref.pop1()
+            out.append(d)
+        elif verb == "U" and out:
+            k = min(k, len(out))
+            back = np.array(out[-k:], dtype=np.int64)
+            rng.shuffle(back)
+            del out[-k:]
+            new.push(back)
+            ref.push(back)
+        elif verb == "u" and out:
+            d = out.pop(int(rng.integers(len(out))))
+            new.push1(d)
+            ref.push1(d)
+        elif verb == "R" and new.size:
+            d = sorted(new.free_domains())[int(rng.integers(new.size))]
+            new.remove1(d)
+            ref.remove1(d)
+            out.append(d)
+        assert new.size == ref.size
+        assert new.free_domains() == {
+            ref.base[u] + i
+            for u, bits in ref.stacks.items()
+            for i in range(bits.bit_length())
+            if bits >> i & 1
+        }
+        for t in range(new.n_tiers):
+            assert new.counts(t) == list(ref.free[t])
+            assert new.open_lists(t) == {p: list(m) for p, m in ref.open[t].items() if m}
+            assert {p: list(r.items()) for p, r in new.buckets(t).items()} == {
+                p: [(c, f) for f, at in enumerate(rows) for c in at]
+                for p, rows in ref.buckets[t].items()
+            }
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    units_per_pod=st.lists(st.integers(1, 40), min_size=1, max_size=4),
+    unit_sizes=st.lists(st.integers(1, 12), min_size=1, max_size=3),
+    pods_per_building=st.integers(1, 3),
+    policy=st.sampled_from(["pack", "spread", "random"]),
+    ops=st.lists(
+        st.tuples(st.sampled_from("PPpUuR"), st.one_of(st.integers(1, 4), st.integers(1, 60))),
+        max_size=50,
+    ),
+    seed=st.integers(0, 2**16),
+    every_other=st.booleans(),
+)
+def test_compiled_pool_matches_reference(
+    units_per_pod, unit_sizes, pods_per_building, policy, ops, seed, every_other
+):
+    _same_as_reference(units_per_pod, unit_sizes, pods_per_building, policy, ops, seed, every_other)
+
+
+def test_compiled_pool_matches_reference_with_bucketed_pods():
+    """The default rail-optimized factory's shape, small: pods of three units of eight
+    domains (and one of two), more pods than BUCKET_CHILDREN in one building, and a long run
+    of verbs that fragments them."""
+    rng = np.random.default_rng(5)
+    ops = [(str(rng.choice(list("PPPpUUuR"))), int(rng.integers(1, 70))) for _ in range(1500)]
+    _same_as_reference([3] * 40, [8, 8, 2], 40, "pack", ops, 9)
+
+
+def test_compiled_pool_matches_reference_with_large_units():
+    """Units of up to 70 domains (HGX nodes under a leaf of a high-radix switch)."""
+    rng = np.random.default_rng(8)
+    ops = [(str(rng.choice(list("PPpUuR"))), int(rng.integers(1, 150))) for _ in range(400)]
+    _same_as_reference([2, 3, 1], [70, 9, 33], 2, "pack", ops, 4)
+
+
+def test_units_must_be_runs_of_domains():
+    """A unit's free domains are walked up from its lowest: a pool whose units interleave
+    (unit 0 holds domains 0 and 2, unit 1 domains 1 and 3) is refused, not misread."""
+    with pytest.raises(ValueError, match="one run of domain numbers"):
+        LocatedPool(
+            np.arange(4, dtype=np.int64),
+            array("q", [0, 1, 0, 1]),
+            ([0, 0], [0]),
+            (2, 1, 1),
+            "pack",
+            np.random.default_rng(0),
+        )

@@ -1,7 +1,7 @@
 """Topology-aware placement (component ``scheduler.placement``): free domains kept per location.
 
 On a fabric with tiers (scalable unit, pod, building, site; :mod:`sim.network`), the free domains
-of one hardware type live in one stack per unit, with free counts per group at every tier. A
+of one hardware type are kept per unit, with free counts per group at every tier. A
 placement of ``k`` domains walks the tiers from the top and, by the named policy
 (``network.placement``), picks groups from the counts, never from the domains:
 
@@ -20,9 +20,14 @@ placement of ``k`` domains walks the tiers from the top and, by the named policy
   (a uniformly random free domain, tier by tier), from the engine's ``placement`` random stream.
 
 A decision costs O(groups visited): the sites, the buildings of the chosen sites, the pods of the
-chosen buildings and the units of the chosen pods, never the domains. The pool keeps the
-interface of :class:`~sim.engine.fleet.IndexStack` that the fleet uses (``size``, ``pop``,
-``pop1``, ``push``, ``push1``, ``remove1``, ``peek``).
+chosen buildings and the units of the chosen pods, never the domains; taking and returning cost
+O(units touched). A busy factory's free domains are scattered (over the default rail-optimized
+year a placement of 31 domains touches 10 units, a return 11), so that per-unit work runs in
+compiled kernels (:mod:`sim.engine.pool_kernels`, numba): about 1 us an operation against 5 in
+Python (docs/network.md, "Speed"). ``tests/reference_pool.py`` keeps the pool as it was written
+in Python, and the tests hold the kernels to it choice for choice. The pool keeps the interface
+of :class:`~sim.engine.fleet.IndexStack` that the fleet uses (``size``, ``pop``, ``pop1``,
+``push``, ``push1``, ``remove1``, ``peek``).
 """
 
 from __future__ import annotations
@@ -36,52 +41,45 @@ __all__ = ["POLICIES", "LocatedPool"]
 
 POLICIES = ("pack", "spread", "random")
 
-#: one tier of a unit's chain: that tier's free counts, the group, the tier's open sets, the
-#: parent group, and the parent's buckets (None if its children are not bucketed)
-_Link = tuple[list[int], int, dict[int, dict[int, None]], int, Any]
-
 #: a parent with more children than this keeps them in buckets by free count (pack)
 BUCKET_CHILDREN = 32
 
-#: (unit, mask) shapes whose domain bytes a pool keeps (:meth:`LocatedPool._picked`): over the
-#: default rail-optimized year, 37,207 distinct (a few MB); a bound on memory for larger sites
-PICKED_SHAPES = 1 << 16
 
-#: above any group's free count (the start of a search for the fewest)
-_NONE_FREE = 1 << 62
+#: :mod:`sim.engine.pool_kernels`, imported by the first pool (numba's import is paid only by
+#: runs on a fabric that places)
+_K: Any = None
+
+
+def _kernels() -> Any:
+    global _K
+    if _K is None:
+        from sim.engine import pool_kernels
+
+        _K = pool_kernels
+    return _K
 
 
 class LocatedPool:
-    """The free domains of one hardware type, one stack per unit, counts per group per tier.
+    """The free domains of one hardware type, counts per group per tier, in compiled kernels.
 
     ``unit_of[d]`` is domain ``d``'s unit; ``parent[t][g]`` is group ``g``'s group at tier
-    ``t + 1`` (tier 0 = units). Only the units that hold domains of this hardware type have a
-    stack; groups are numbered fleet-wide.
+    ``t + 1`` (tier 0 = units). Only the groups that hold domains of this hardware type are
+    counted; groups are numbered fleet-wide. The state is one int64 array laid out for
+    :mod:`sim.engine.pool_kernels` (which documents it); ``pack`` plans and every take and
+    return run there, ``spread`` and ``random`` plan here from the counts (they are kept for
+    comparison, and ``random`` draws from the engine's numpy stream).
     """
 
     __slots__ = (
-        "base",
-        "bit_of",
-        "bucketed",
-        "buckets",
-        "chain",
+        "S",
         "children",
-        "end",
-        "free",
-        "links",
+        "free_np",
         "n_tiers",
-        "open",
-        "parent",
-        "picked",
         "policy",
         "rng",
+        "root",
         "size",
-        "stacks",
-        "unit_np",
-        "unit_of",
-        "up",
-        "up_open",
-        "up_rows",
+        "toff",
     )
 
     def __init__(
@@ -95,18 +93,15 @@ class LocatedPool:
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown placement policy {policy!r}; known: {', '.join(POLICIES)}")
+        K = _kernels()
         self.policy = policy
         self.rng = rng
-        #: as a list: its items are shared ints, cheaper to read than an array's
-        self.unit_of = [*unit_of, -1]
-        #: an end marker: a domain index past the last, of no unit (unit -1, no bit)
-        self.end = len(unit_of)
-        self.unit_np = np.asarray(unit_of, dtype=np.int64)
-        self.parent = parent
+        unit_np = np.asarray(unit_of, dtype=np.int64)
+        domains = np.asarray(domains, dtype=np.int64)
         # the tiers above the innermost one at which all of this pool's domains share one
         # group (the one building and one site of a single-building factory) leave no choice
         # to make: they are left out, so every move updates only the tiers that can differ
-        units = np.unique(np.asarray(unit_of, dtype=np.int64)[domains])
+        units = np.unique(unit_np[domains])
         groups = units
         distinct = [int(units.shape[0])]
         for par in parent:
@@ -117,651 +112,297 @@ class LocatedPool:
             n_tiers -= 1
         n_groups = n_groups[:n_tiers]
         self.n_tiers = n_tiers
-        self.free: list[list[int]] = [[0] * n for n in n_groups]
-        #: each unit's free domains as bits above its lowest domain (a unit is a few to a few
-        #: dozen domains: a Python int's bit operations beat a numpy stack at that size)
-        self.stacks: dict[int, int] = {}
-        self.base: dict[int, int] = {}
-        # children of each group (tiers 1..top), in index order, only those with domains here
-        self.children: list[dict[int, list[int]]] = [{} for _ in n_groups]
-        units = np.asarray(unit_of, dtype=np.int64)[domains]
-        for u in np.unique(units).tolist():
-            mine = domains[units == u]
-            base = int(mine.min())
-            self.base[u] = base
-            bits = 0
-            for d in mine.tolist():
-                bits |= 1 << (d - base)
-            self.stacks[u] = bits
+        toff = [0]
+        for n in n_groups:
+            toff.append(toff[-1] + n)
+        self.toff = toff
+        root = toff[-1]
+        self.root = root
+        n_flat = root + 1
+        n_dom = len(unit_of)
+
+        # per present unit: its lowest domain and count; per tier its chain of groups
+        unit_doms = unit_np[domains]
+        order = np.argsort(unit_doms, kind="stable")
+        present, first, counts = np.unique(unit_doms[order], return_index=True, return_counts=True)
+        lowest = np.minimum.reduceat(domains[order], first) if present.shape[0] else first
+        # a unit's free domains are found by a walk up from its lowest: no domain of another
+        # unit here may lie between them (the fabric numbers a unit's domains in one run)
+        ascending = unit_np[np.sort(domains)]
+        runs = int(np.count_nonzero(ascending[1:] != ascending[:-1])) + 1 if domains.size else 0
+        if runs != present.shape[0]:
+            raise ValueError(
+                "a unit's domains must be one run of domain numbers with no domain of another"
+                " unit of the same hardware between them"
+            )
+        free = np.zeros(n_flat, dtype=np.int64)
+        up = np.full(n_flat, -1, dtype=np.int64)
+        tier_of = np.zeros(n_flat, dtype=np.int64)
+        for t in range(n_tiers):
+            tier_of[toff[t] : toff[t + 1]] = t
+            if t + 1 < n_tiers:
+                up[toff[t] : toff[t + 1]] = toff[t + 1] + np.asarray(parent[t], dtype=np.int64)
+            else:
+                up[toff[t] : toff[t + 1]] = root
+        tier_of[root] = n_tiers
+        # children of each group (tiers 1..top), in order, only those with domains here, for
+        # spread and random; the open lists in the order the reference pool fills them: units
+        # in order, each adding its groups up the chain where not there yet
+        self.children: list[dict[int, list[int]]] = [{} for _ in range(n_tiers)]
+        open_of: dict[int, list[int]] = {}  # parent (flat) -> children (flat), in order
+        seen = np.zeros(n_flat, dtype=bool)
+        par_lists = [list(p) for p in parent]
+        for u, n in zip(present.tolist(), counts.tolist(), strict=True):
             g = u
-            for t in range(self.n_tiers):
-                self.free[t][g] += mine.shape[0]
-                if t + 1 < self.n_tiers:
-                    up = parent[t][g]
-                    kids = self.children[t + 1].setdefault(up, [])
+            for t in range(n_tiers):
+                f = toff[t] + g
+                free[f] += n
+                if t + 1 < n_tiers:
+                    upg = par_lists[t][g]
+                    kids = self.children[t + 1].setdefault(upg, [])
                     if not kids or kids[-1] != g:
                         kids.append(g)
-                    g = up
+                if not seen[f]:
+                    seen[f] = True
+                    open_of.setdefault(int(up[f]), []).append(f)
+                if t + 1 < n_tiers:
+                    g = par_lists[t][g]
         self.children[0] = {}
-        tops = sorted({self._top(u) for u in self.stacks})
+        tops = sorted({f - toff[n_tiers - 1] for f in open_of.get(root, [])})
         self.children.append({0: tops})  # a virtual root above the top tier
-        self.size = int(domains.shape[0])
-        #: the int64 bytes of the domains a pop takes from a unit, by ``base << 8 | mask`` (a
-        #: unit's lowest domain, the taken domains' bits; units of up to 8 domains)
-        self.picked: dict[int, bytes] = {}
-        #: each domain's bit in its unit's stack (0 for domains of other hardware)
-        bit_of = [0] * (len(unit_of) + 1)  # (the end marker's is 0)
-        for d in domains.tolist():
-            bit_of[d] = 1 << (d - self.base[unit_of[d]])
-        self.bit_of = bit_of
-        # each unit's chain of (tier, group, parent group) up to the root, and per tier and
-        # parent the children that have free domains (pack scans only those: in a busy factory
-        # most groups are full)
-        self.chain: dict[int, tuple[tuple[int, int, int], ...]] = {}
-        for u in self.stacks:
-            links = []
-            g = u
-            for t in range(self.n_tiers):
-                up = parent[t][g] if t + 1 < self.n_tiers else 0
-                links.append((t, g, up))
-                g = up
-            self.chain[u] = tuple(links)
-        self.open: list[dict[int, dict[int, None]]] = [{} for _ in range(self.n_tiers)]
-        for chain in self.chain.values():
-            for t, g, up in chain:
-                opened = self.open[t].setdefault(up, {})  # every parent has its set, kept
-                if self.free[t][g] > 0:
-                    opened[g] = None
         # a parent with many children (the pods of a building) also keeps them in buckets by
         # free count, so best fit costs O(a group's size), not O(its siblings)
-        self.buckets: list[dict[int, list[dict[int, None]]]] = [{} for _ in range(self.n_tiers)]
-        for t in range(self.n_tiers):
-            for up, members in self.open[t].items():
-                if len(members) > BUCKET_CHILDREN:
-                    size = max(self.free[t][c] for c in members)
-                    rows: list[dict[int, None]] = [{} for _ in range(size + 1)]
-                    for c in sorted(members):
-                        rows[self.free[t][c]][c] = None
-                    self.buckets[t][up] = rows
-        # per tier and group: its parent (0 above the top tier), the parent's open set and the
-        # parent's buckets (None if not bucketed), resolved once for the count updates
-        self.up: list[list[int]] = []
-        self.up_open: list[list[dict[int, None]]] = []
-        self.up_rows: list[list[Any]] = []
-        for t, n in enumerate(n_groups):
-            ups = list(parent[t]) if t + 1 < self.n_tiers else [0] * n
-            none: dict[int, None] = {}  # groups without domains here are never counted
-            self.up.append(ups)
-            self.up_open.append([self.open[t].get(ups[g], none) for g in range(n)])
-            self.up_rows.append([self.buckets[t].get(ups[g]) for g in range(n)])
-        #: per tier: whether any parent keeps its children there in buckets (the count updates
-        #: skip the bucket moves of a tier that has none)
-        self.bucketed = [bool(b) for b in self.buckets]
-        # the chain again, with each link's free counts, open set and buckets resolved once
-        self.links: dict[int, tuple[_Link, ...]] = {
-            u: tuple(
-                (self.free[t], g, self.open[t], up, self.buckets[t].get(up)) for t, g, up in ch
-            )
-            for u, ch in self.chain.items()
+        boff = np.full(n_flat, -1, dtype=np.int64)
+        blen = np.zeros(n_flat, dtype=np.int64)
+        n_rows = 0
+        bucketed_members: list[tuple[int, list[int]]] = []
+        for p, members in open_of.items():
+            if len(members) > BUCKET_CHILDREN:
+                rows = int(free[members].max()) + 1
+                boff[p] = n_rows
+                blen[p] = rows
+                n_rows += rows
+                bucketed_members.append((p, sorted(members)))
+
+        sizes = {
+            K.H_TOFF: n_tiers + 1,
+            K.H_FREE: n_flat,
+            K.H_UP: n_flat,
+            K.H_TIER: n_flat,
+            K.H_OHEAD: n_flat,
+            K.H_OTAIL: n_flat,
+            K.H_ONEXT: n_flat,
+            K.H_OPREV: n_flat,
+            K.H_BOFF: n_flat,
+            K.H_BLEN: n_flat,
+            K.H_BHEAD: max(n_rows, 1),
+            K.H_BTAIL: max(n_rows, 1),
+            K.H_BNEXT: n_flat,
+            K.H_BPREV: n_flat,
+            K.H_UBASE: n_flat,
+            K.H_UNIT: n_dom,
+            K.H_ISFREE: n_dom,
+            K.H_POS: n_flat,
+            K.H_TAKEN: n_flat,
+            K.H_L1: n_flat,
+            K.H_A1: n_flat,
+            K.H_L2: n_flat,
+            K.H_A2: n_flat,
+            K.H_PLANU: n_flat,
+            K.H_PLANN: n_flat,
+            K.H_STACK: n_flat,
         }
-
-    def _top(self, u: int) -> int:
-        g = u
-        for t in range(self.n_tiers - 1):
-            g = self.parent[t][g]
-        return g
-
-    # ------------------------------------------------------------------ counts
-
-    def _count_many(self, parts: Any, tier: int = 0) -> None:
-        """:meth:`_count` for several groups of ``tier`` at once (``(group, k)`` pairs, units
-        by default), all of one sign (a pop's plan, a push's units): each group above them is
-        updated once, with their sum. The pool's size is left to the caller."""
-        level: Any = parts
-        top = self.n_tiers - 1
-        for t in range(tier, self.n_tiers):
-            row, opens = self.free[t], self.up_open[t]
-            rows_of = self.up_rows[t] if self.bucketed[t] else None
-            if t == top:
-                # the top tier: no sums to carry up
-                for g, k in level:
-                    before = row[g]
-                    row[g] = after = before + k
-                    if before == 0:
-                        opens[g][g] = None
-                    elif after == 0:
-                        del opens[g][g]
-                    if rows_of is not None:
-                        rows = rows_of[g]
-                        if rows is not None:
-                            del rows[before][g]
-                            rows[after][g] = None
-                return
-            ups = self.up[t]
-            nxt: dict[int, int] = {}
-            for g, k in level:
-                before = row[g]
-                row[g] = after = before + k
-                if before == 0:
-                    opens[g][g] = None
-                elif after == 0:
-                    del opens[g][g]
-                if rows_of is not None:
-                    rows = rows_of[g]
-                    if rows is not None:
-                        del rows[before][g]
-                        rows[after][g] = None
-                up = ups[g]
-                nxt[up] = nxt.get(up, 0) + k
-            level = nxt.items()
-
-    def _count(self, u: int, k: int) -> None:
-        """Add ``k`` (negative: remove) free domains to unit ``u`` and its ancestors, keeping
-        the sets of groups with free domains."""
-        for row, g, opened, up, rows in self.links[u]:
-            before = row[g]
-            row[g] = after = before + k
-            if before == 0:
-                opened[up][g] = None
-            elif after == 0:
-                del opened[up][g]
-            if rows is not None:
-                del rows[before][g]
-                rows[after][g] = None
-        self.size += k
+        S = np.zeros(K.N_HEADER + sum(sizes.values()), dtype=np.int64)
+        at = K.N_HEADER
+        seg: dict[int, np.ndarray] = {}
+        for h, n in sizes.items():
+            S[h] = at
+            seg[h] = S[at : at + n]
+            at += n
+        S[K.H_NT] = n_tiers
+        S[K.H_ROOT] = root
+        seg[K.H_TOFF][:] = toff
+        seg[K.H_FREE][:] = free
+        seg[K.H_UP][:] = up
+        seg[K.H_TIER][:] = tier_of
+        for h in (K.H_OHEAD, K.H_OTAIL, K.H_ONEXT, K.H_OPREV, K.H_BNEXT, K.H_BPREV, K.H_POS):
+            seg[h][:] = -1
+        seg[K.H_BHEAD][:] = -1
+        seg[K.H_BTAIL][:] = -1
+        seg[K.H_BOFF][:] = boff
+        seg[K.H_BLEN][:] = blen
+        seg[K.H_UBASE][present] = lowest
+        seg[K.H_UNIT][:] = unit_np
+        seg[K.H_ISFREE][domains] = 1
+        self.S = S
+        for p, members in open_of.items():
+            for g in members:
+                K._open_add(S, p, g)
+        for p, members in bucketed_members:
+            for g in members:  # into bucket FREE[g], appended in number order
+                _append_bucket(seg, p, g, int(free[g]))
+        self.free_np = seg[K.H_FREE]
+        self.size = int(domains.shape[0])
 
     # ------------------------------------------------------------------ the IndexStack verbs
-
-    def push(self, ids: np.ndarray) -> None:
-        k = ids.shape[0]
-        if k == 0:
-            return
-        if self.bucketed[0]:
-            self._push_merged(ids)
-            return
-        # the returned domains as runs of one unit, each as one mask (a run's count is its
-        # mask's bit count: a returned domain is never free already); a holding gives back
-        # what it took last, so a unit's domains come in one run, or a few. Each run is
-        # counted in its unit as it ends, the tiers above once per group (as in pop).
-        unit_of, bit_of, stacks = self.unit_of, self.bit_of, self.stacks
-        row, opens = self.free[0], self.up_open[0]
-        ups = self.up[0] if self.n_tiers > 1 else None
-        nxt: dict[int, int] = {}
-        last, add = -1, 0  # the units of one group above come in runs too
-        prev, m = -1, 0
-        # the end marker (a domain of no unit) ends the last run inside the loop
-        for d in [*ids.tolist(), self.end]:
-            u = unit_of[d]
-            if u == prev:
-                m |= bit_of[d]
-                continue
-            if m:
-                stacks[prev] |= m
-                n = m.bit_count()
-                before = row[prev]
-                row[prev] = before + n
-                if before == 0:
-                    opens[prev][prev] = None
-                if ups is not None:
-                    up = ups[prev]
-                    if up == last:
-                        add += n
-                    else:
-                        if add:
-                            nxt[last] = nxt.get(last, 0) + add
-                        last, add = up, n
-            prev, m = u, bit_of[d]
-        if ups is not None:
-            nxt[last] = nxt.get(last, 0) + add
-            self._count_many(nxt.items(), tier=1)
-        self.size += k
-
-    def _push_merged(self, ids: np.ndarray) -> None:
-        """:meth:`push` where the units of a group are kept in buckets by free count: one move
-        per unit between its buckets (a bucket's order is its members' order of arrival), so
-        the runs are merged per unit first, in their first run's order."""
-        k = ids.shape[0]
-        unit_of, bit_of = self.unit_of, self.bit_of
-        runs: list[tuple[int, int]] = []
-        prev, m = -1, 0
-        for d in ids.tolist():
-            u = unit_of[d]
-            if u == prev:
-                m |= bit_of[d]
-            else:
-                if m:
-                    runs.append((prev, m))
-                prev, m = u, bit_of[d]
-        runs.append((prev, m))
-        stacks = self.stacks
-        if len(runs) == 1:
-            stacks[prev] |= m
-            self._count(prev, k)
-            return
-        got: dict[int, int] = {}
-        for u, m in runs:
-            got[u] = got.get(u, 0) | m
-        runs = list(got.items())
-        # each unit's stack and count here, the tiers above once per group (as in pop)
-        row, opens, rows_of = self.free[0], self.up_open[0], self.up_rows[0]
-        ups = self.up[0] if self.n_tiers > 1 else None
-        nxt: dict[int, int] = {}
-        last, add = -1, 0  # the units of one group above come in runs too
-        for u, m in runs:
-            stacks[u] |= m
-            n = m.bit_count()
-            before = row[u]
-            row[u] = after = before + n
-            if before == 0:
-                opens[u][u] = None
-            if rows_of is not None:
-                rows = rows_of[u]
-                if rows is not None:
-                    del rows[before][u]
-                    rows[after][u] = None
-            if ups is not None:
-                up = ups[u]
-                if up == last:
-                    add += n
-                else:
-                    if add:
-                        nxt[last] = nxt.get(last, 0) + add
-                    last, add = up, n
-        if ups is not None:
-            nxt[last] = nxt.get(last, 0) + add
-            self._count_many(nxt.items(), tier=1)
-        self.size += k
-
-    def push1(self, d: int) -> None:
-        u = self.unit_of[d]
-        self.stacks[u] |= self.bit_of[d]
-        self._count(u, 1)
-
-    def remove1(self, d: int) -> None:
-        u = self.unit_of[d]
-        self.stacks[u] &= ~self.bit_of[d]
-        self._count(u, -1)
-
-    def _take(self, u: int, n: int, out: list[int]) -> None:
-        """The ``n`` lowest free domains of unit ``u`` into ``out``, taken (a byte of the
-        unit's bits at a time, from tables)."""
-        bits = self.stacks[u]
-        base = self.base[u]
-        if bits < 256:  # a unit of up to 8 domains (or free ones only among its lowest 8)
-            out.extend(map(base.__add__, _BYTE_TAKE[bits][n]))
-            self.stacks[u] = bits ^ _BYTE_LOW[bits][n]
-            return
-        rest = bits
-        while n > 0:
-            byte = rest & 255
-            if byte:
-                have = _BYTE_COUNT[byte]
-                m = n if n < have else have
-                out.extend(map(base.__add__, _BYTE_TAKE[byte][m]))
-                n -= m
-                if n == 0:
-                    bits ^= _BYTE_LOW[byte][m] << (base - self.base[u])
-                    break
-                bits ^= byte << (base - self.base[u])
-            rest >>= 8
-            base += 8
-        self.stacks[u] = bits
-
-    def pop1(self) -> int:
-        if self.policy != "pack":
-            ((u, _),) = self._plan(1)
-        else:
-            # pack's plan for one domain (:meth:`_pack` with k = 1, where every group with a
-            # free domain holds it: the descent never splits): the tightest group at each tier
-            if self.size < 1:
-                raise ValueError(f"1 domains asked, {self.size} free")
-            free, opens, buckets = self.free, self.open, self.buckets
-            tier, u = self.n_tiers, 0
-            while tier > 0:
-                tier -= 1
-                rows = buckets[tier].get(u)
-                if rows is not None:
-                    for at in rows[1:]:
-                        if at:
-                            u = next(iter(at))
-                            break
-                else:
-                    below = free[tier]
-                    best, best_free = -1, _NONE_FREE
-                    for c in opens[tier][u]:
-                        f = below[c]
-                        if f < best_free or (f == best_free and c < best):
-                            best, best_free = c, f
-                    u = best
-        bits = self.stacks[u]
-        low = bits & -bits  # its lowest free domain
-        self.stacks[u] = bits ^ low
-        self._count(u, -1)
-        return self.base[u] + low.bit_length() - 1
 
     def pop(self, k: int) -> np.ndarray:
         """Take ``k`` free domains where the policy places them (in a unit, its lowest)."""
         if k <= 0:
             return np.empty(0, dtype=np.int64)
-        plan = self._plan(k)
-        # the domains taken from a unit as the bytes of their int64 ids, remembered per unit
-        # and mask (a unit's free domains take few shapes), joined into the array at the end:
-        # no Python int per domain
-        parts: list[bytes] = []
-        stacks, base, picked = self.stacks, self.base, self.picked
-        if len(plan) == 1 and plan[0][0] >= 0:
-            u, n = plan[0]
-            bits = stacks[u]
-            if bits < 256:
-                low = _BYTE_LOW[bits][n]
-                key = base[u] << 8 | low
-                got = picked.get(key)
-                if got is None:
-                    got = self._picked(key, base[u], low)
-                parts.append(got)
-                stacks[u] = bits ^ low
-            else:
-                parts.append(self._take_bytes(u, n))
-            self._count(u, -n)
-            return np.frombuffer(bytearray().join(parts), dtype=np.int64)
-        # take each unit's domains and count its tier at once; the tiers above once per group
-        row, opens = self.free[0], self.up_open[0]
-        rows_of = self.up_rows[0] if self.bucketed[0] else None
-        ups = self.up[0] if self.n_tiers > 1 else None
-        nxt: dict[int, int] = {}
-        for u, n in plan:
-            if u < 0:
-                # every free domain of group -1 - u of tier 1 (its units in their open order):
-                # its units are emptied in one sweep, its open set at once, and it is counted
-                # once above (a pack split takes whole groups, fullest first: 80% of the units
-                # a pop empties over the default rail-optimized year)
-                c = -1 - u
-                kids = self.open[0][c]
-                for v in kids:
-                    bits = stacks[v]
-                    before = row[v]
-                    if bits < 256:
-                        key = base[v] << 8 | bits
-                        got = picked.get(key)
-                        if got is None:
-                            got = self._picked(key, base[v], bits)
-                        parts.append(got)
-                        stacks[v] = 0
-                    else:
-                        parts.append(self._take_bytes(v, before))
-                    row[v] = 0
-                    if rows_of is not None:
-                        rows = rows_of[v]
-                        if rows is not None:
-                            del rows[before][v]
-                            rows[0][v] = None
-                kids.clear()
-                nxt[c] = nxt.get(c, 0) - n
-                continue
-            bits = stacks[u]
-            before = row[u]
-            if bits < 256:
-                low = bits if n == before else _BYTE_LOW[bits][n]
-                key = base[u] << 8 | low
-                got = picked.get(key)
-                if got is None:
-                    got = self._picked(key, base[u], low)
-                parts.append(got)
-                stacks[u] = bits ^ low
-            else:
-                parts.append(self._take_bytes(u, n))
-            row[u] = after = before - n
-            if after == 0:
-                del opens[u][u]
-            if rows_of is not None:
-                rows = rows_of[u]
-                if rows is not None:
-                    del rows[before][u]
-                    rows[after][u] = None
-            if ups is not None:
-                up = ups[u]
-                nxt[up] = nxt.get(up, 0) - n
-        if ups is not None:
-            self._count_many(nxt.items(), tier=1)
+        if k > self.size:
+            raise ValueError(f"{k} domains asked, {self.size} free")
+        out = np.empty(k, dtype=np.int64)
+        if self.policy == "pack":
+            _K.pop_pack(self.S, k, out)
+        else:
+            _K.take_plan(self.S, self._set_plan(self._place_plan(k)), out)
         self.size -= k
-        return np.frombuffer(bytearray().join(parts), dtype=np.int64)
+        return out
 
-    def _picked(self, key: int, base: int, mask: int) -> bytes:
-        """The bytes of :attr:`picked` for ``key`` (made and kept: at most
-        :data:`PICKED_SHAPES`, then forgotten all at once)."""
-        if len(self.picked) >= PICKED_SHAPES:
-            self.picked.clear()
-        got = self.picked[key] = array("q", [base + i for i in _BYTE_BITS[mask]]).tobytes()
-        return got
+    def pop1(self) -> int:
+        if self.size < 1:
+            raise ValueError(f"1 domains asked, {self.size} free")
+        if self.policy == "pack":
+            d = _K.pop1_pack(self.S)
+        else:
+            ((u, _),) = self._place_plan(1)
+            d = _K.take1(self.S, u)
+        self.size -= 1
+        return int(d)
 
-    def _take_bytes(self, u: int, n: int) -> bytes:
-        """:meth:`_take` (a unit with free domains past its lowest 8) as int64 bytes."""
-        out: list[int] = []
-        self._take(u, n, out)
-        return array("q", out).tobytes()
+    def push(self, ids: np.ndarray) -> None:
+        k = ids.shape[0]
+        if k == 0:
+            return
+        _K.push(self.S, ids)
+        self.size += k
+
+    def push1(self, d: int) -> None:
+        _K.push1(self.S, d)
+        self.size += 1
+
+    def remove1(self, d: int) -> None:
+        _K.remove1(self.S, d)
+        self.size -= 1
 
     def peek(self, k: int) -> np.ndarray:
         """The domains :meth:`pop` would take now, left in place (the power controller's
         admission looks at their halls). ``random`` draws, so it peeks at the packed choice."""
-        policy = self.policy
-        if policy == "random":
-            self.policy = "pack"
-        try:
-            plan = self._plan(k) if k > 0 else []
-        finally:
-            self.policy = policy
-        out: list[int] = []
-        stacks = self.stacks
-        for u, n in plan:
-            for v, m in self._units(u, n):
-                bits = stacks[v]
-                self._take(v, m, out)
-                stacks[v] = bits
-        return np.array(out, dtype=np.int64)
-
-    def _units(self, u: int, n: int) -> list[tuple[int, int]]:
-        """A plan's entry as (unit, count) pairs: a whole group of tier 1 (``u`` < 0, see
-        :meth:`_plan`) as its units with free domains, in their open order."""
-        if u >= 0:
-            return [(u, n)]
-        free = self.free[0]
-        return [(v, free[v]) for v in self.open[0][-1 - u]]
-
-    # ------------------------------------------------------------------ the policies
-
-    def _plan(self, k: int) -> list[tuple[int, int]]:
-        """(unit, count) pairs for ``k`` domains, from the top tier down; ``pack`` gives a
-        whole group ``c`` of tier 1 that a split takes as one pair ``(-1 - c, its free)``."""
+        if k <= 0:
+            return np.empty(0, dtype=np.int64)
         if k > self.size:
             raise ValueError(f"{k} domains asked, {self.size} free")
-        if self.policy == "pack":
-            return self._pack(k)
+        out = np.empty(k, dtype=np.int64)
+        if self.policy == "spread":
+            _K.peek_plan(self.S, self._set_plan(self._place_plan(k)), out)
+        else:
+            _K.peek_pack(self.S, k, out)
+        return out
+
+    # ------------------------------------------------------------------ views (tests, reports)
+
+    def counts(self, tier: int) -> list[int]:
+        """Free domains per group of ``tier`` (0 for groups without domains here)."""
+        return self.free_np[self.toff[tier] : self.toff[tier + 1]].tolist()
+
+    def open_lists(self, tier: int) -> dict[int, list[int]]:
+        """Per parent (0 for the root above the top tier): its children of ``tier`` with free
+        domains, in the order they last gained one."""
+        K, S = _K, self.S
+        ohead, onext = S[S[K.H_OHEAD] :], S[S[K.H_ONEXT] :]
+        lo = self.toff[tier]
+        parents = (
+            range(self.toff[tier + 1], self.toff[tier + 2])
+            if tier + 1 < self.n_tiers
+            else [self.root]
+        )
+        out: dict[int, list[int]] = {}
+        base = self.toff[tier + 1] if tier + 1 < self.n_tiers else self.root
+        for p in parents:
+            kids = []
+            c = int(ohead[p])
+            while c >= 0:
+                kids.append(c - lo)
+                c = int(onext[c])
+            if kids:
+                out[p - base] = kids
+        return out
+
+    def buckets(self, tier: int) -> dict[int, dict[int, int]]:
+        """Per bucketed parent of ``tier``'s groups: each child and the free count of the
+        bucket it is in."""
+        K, S = _K, self.S
+        boff, blen = S[S[K.H_BOFF] :], S[S[K.H_BLEN] :]
+        bhead, bnext = S[S[K.H_BHEAD] :], S[S[K.H_BNEXT] :]
+        lo = self.toff[tier]
+        top = tier + 1 >= self.n_tiers
+        parents = [self.root] if top else range(self.toff[tier + 1], self.toff[tier + 2])
+        base = self.root if top else self.toff[tier + 1]
+        out: dict[int, dict[int, int]] = {}
+        for p in parents:
+            if boff[p] < 0:
+                continue
+            at: dict[int, int] = {}
+            for f in range(int(blen[p])):
+                c = int(bhead[boff[p] + f])
+                while c >= 0:
+                    at[c - lo] = f
+                    c = int(bnext[c])
+            out[p - base] = at
+        return out
+
+    def free_domains(self) -> set[int]:
+        K, S = _K, self.S
+        isfree = S[S[K.H_ISFREE] : S[K.H_POS]]  # (the segment after it)
+        return set(np.flatnonzero(isfree).tolist())
+
+    # ------------------------------------------------------------------ spread and random
+
+    def _set_plan(self, plan: list[tuple[int, int]]) -> int:
+        us = np.array([u for u, _ in plan], dtype=np.int64)
+        ns = np.array([n for _, n in plan], dtype=np.int64)
+        return int(_K.set_plan(self.S, us, ns))
+
+    def _free_of(self, tier: int, groups: list[int]) -> list[int]:
+        return self.free_np[np.asarray(groups, dtype=np.int64) + self.toff[tier]].tolist()
+
+    def _place_plan(self, k: int) -> list[tuple[int, int]]:
+        """(unit, count) pairs for ``k`` domains by ``spread`` or ``random``."""
         out: list[tuple[int, int]] = []
         self._place(self.n_tiers, 0, k, out)
         return out
 
-    def _pack(self, k: int) -> list[tuple[int, int]]:
-        """The ``pack`` plan of :meth:`_place` as one loop (the same choices; a placement is
-        the pool's most frequent operation): descend while one child holds all ``k`` (the
-        tightest, :meth:`_tightest` written out); else split, whole children fullest first,
-        and descend again into the tightest child that holds the rest."""
-        out: list[tuple[int, int]] = []
-        free, opens, buckets = self.free, self.open, self.buckets
-        tier, group = self.n_tiers, 0
-        while True:
-            while tier > 0:
-                rows = buckets[tier - 1].get(group)
-                best = -1
-                if rows is not None:
-                    for at in rows[k:]:
-                        if at:
-                            best = next(iter(at))
-                            break
-                else:
-                    below = free[tier - 1]
-                    best_free = _NONE_FREE
-                    for c in opens[tier - 1].get(group, ()):
-                        f = below[c]
-                        if f >= k and (f < best_free or (f == best_free and c < best)):
-                            best, best_free = c, f
-                if best < 0:
-                    break
-                tier, group = tier - 1, best
-            if tier == 0:
-                out.append((group, k))
-                return out
-            rows = buckets[tier - 1].get(group)
-            if rows is None:
-                # fullest first (ties: the lowest index), so the children taken whole are a
-                # prefix of this order, and the tightest of the rest that holds what is left
-                # is the first of the last run of equal counts that still hold it
-                below = free[tier - 1]
-                order = sorted([(-below[c], c) for c in opens[tier - 1].get(group, ())])
-                n = len(order)
-                i = 0
-                while i < n:
-                    f, c = order[i]
-                    f = -f
-                    if f >= k:
-                        best, best_free = c, f
-                        for j in range(i + 1, n):
-                            f, c = order[j]
-                            f = -f
-                            if f < k:
-                                break
-                            if f != best_free:
-                                best, best_free = c, f
-                        tier, group = tier - 1, best
-                        break
-                    if tier == 1:
-                        out.append((c, f))
-                    elif tier == 2:
-                        out.append((-1 - c, f))  # all of it, unit by unit when taken
-                    else:
-                        self._all(tier - 1, c, out)
-                    k -= f
-                    i += 1
-                continue
-            # lazily, fullest first: a request stops after a bucket or two
-            taken: set[int] = set()
-            found = False
-            for f in range(len(rows) - 1, 0, -1):
-                for c in rows[f]:
-                    if f >= k:
-                        tier, group = tier - 1, self._tightest(tier, group, k, taken)
-                        found = True
-                        break
-                    if tier == 1:
-                        out.append((c, f))
-                    elif tier == 2:
-                        out.append((-1 - c, f))  # all of it, unit by unit when taken
-                    else:
-                        self._all(tier - 1, c, out)
-                    taken.add(c)
-                    k -= f
-                if found:
-                    break
-
-    def _tightest(self, tier: int, group: int, k: int, skip: set[int] | None) -> int:
-        """The child of ``group`` (at ``tier``) with the fewest free domains that still holds
-        ``k``, none in ``skip`` (ties: the lowest index, or the first in its bucket where the
-        children are bucketed); -1 if none holds ``k``."""
-        rows = self.buckets[tier - 1].get(group)
-        if rows is not None:
-            for f in range(k, len(rows)):
-                for c in rows[f]:
-                    if skip is None or c not in skip:
-                        return c
-            return -1
-        free = self.free[tier - 1]
-        best = -1
-        best_free = 0
-        for c in self.open[tier - 1].get(group, ()):
-            f = free[c]
-            if (
-                f >= k
-                and (best < 0 or f < best_free or (f == best_free and c < best))
-                and (skip is None or c not in skip)
-            ):
-                best, best_free = c, f
-        return best
-
-    def _all(self, tier: int, group: int, out: list[tuple[int, int]]) -> None:
-        """Every free domain under ``group`` of ``tier``, unit by unit."""
-        if tier == 0:
-            out.append((group, self.free[0][group]))
-            return
-        kids = self.open[tier - 1].get(group, {})
-        if tier == 1:
-            free = self.free[0]
-            out.extend([(u, free[u]) for u in kids])
-            return
-        for c in kids:
-            self._all(tier - 1, c, out)
-
     def _place(self, tier: int, group: int, k: int, out: list[tuple[int, int]]) -> None:
         """Place ``k`` domains inside ``group`` of ``tier`` (tier ``n_tiers`` is the root)."""
-        policy = self.policy
-        if policy == "pack":
-            # descend while one child holds all k (the tightest; ties: the lowest index, or
-            # the first in its bucket where the children are bucketed)
-            while tier > 0:
-                best = self._tightest(tier, group, k, None)
-                if best < 0:
-                    break
-                tier, group = tier - 1, best
-            if tier == 0:
-                out.append((group, k))
-                return
-            # split: whole children, fullest first, until the rest fits in one; the rest then
-            # goes to the tightest child that holds it (as few children as the fullest-first
-            # split, and the fuller ones left whole for the next request)
-            free = self.free[tier - 1]
-            rows = self.buckets[tier - 1].get(group)
-            order: Any
-            if rows is not None:
-                # lazily, fullest first: a request stops after a bucket or two
-                order = ((f, c) for f in range(len(rows) - 1, 0, -1) for c in list(rows[f]))
-            else:
-                kids = self.open[tier - 1].get(group, {})
-                order = [(-f, c) for f, c in sorted([(-free[c], c) for c in kids])]
-            taken: set[int] = set()
-            for f, c in order:
-                if f >= k:
-                    c = self._tightest(tier, group, k, taken)
-                    if tier == 1:
-                        out.append((c, k))
-                    else:
-                        self._place(tier - 1, c, k, out)
-                    return
-                self._all(tier - 1, c, out)
-                taken.add(c)
-                k -= f
-            return
         if tier == 0:
             out.append((group, k))
             return
         children = self.children[tier][group]
-        free = self.free[tier - 1]
-        if policy == "spread":
-            shares = _deal([free[c] for c in children], k)
-            for c, n in zip(children, shares, strict=True):
-                if n:
-                    self._place(tier - 1, c, n, out)
+        room = self._free_of(tier - 1, children)
+        if self.policy == "spread":
+            shares = _deal(room, k)
         else:
-            room = np.array([free[c] for c in children], dtype=np.int64)
-            drawn = _draw(room, k, self.rng)
-            for c, n in zip(children, drawn.tolist(), strict=True):
-                if n:
-                    self._place(tier - 1, c, n, out)
+            shares = _draw(np.array(room, dtype=np.int64), k, self.rng).tolist()
+        for c, n in zip(children, shares, strict=True):
+            if n:
+                self._place(tier - 1, c, n, out)
 
 
-#: per byte value: the positions of its set bits, their count, and the mask of its m lowest
-_BYTE_BITS = tuple(tuple(i for i in range(8) if b >> i & 1) for b in range(256))
-_BYTE_COUNT = tuple(len(p) for p in _BYTE_BITS)
-#: per byte value and m: the positions of its m lowest set bits
-_BYTE_TAKE = tuple(tuple(p[:m] for m in range(len(p) + 1)) for p in _BYTE_BITS)
-_BYTE_LOW = tuple(tuple(sum(1 << i for i in p[:m]) for m in range(len(p) + 1)) for p in _BYTE_BITS)
+def _append_bucket(seg: dict[int, np.ndarray], p: int, g: int, f: int) -> None:
+    """Append child ``g`` of bucketed parent ``p`` to its bucket ``f`` (at construction)."""
+    K = _K
+    b = int(seg[K.H_BOFF][p]) + f
+    bhead, btail = seg[K.H_BHEAD], seg[K.H_BTAIL]
+    bnext, bprev = seg[K.H_BNEXT], seg[K.H_BPREV]
+    t = int(btail[b])
+    bprev[g] = t
+    bnext[g] = -1
+    if t < 0:
+        bhead[b] = g
+    else:
+        bnext[t] = g
+    btail[b] = g
 
 
 def _deal(room: list[int], k: int) -> list[int]:
