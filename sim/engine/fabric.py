@@ -270,8 +270,10 @@ class FabricState:
         """:meth:`spans` and, for a job with a network model, its units, pods and groups
         (:meth:`_groups`), in one pass over a small gang's domains: its domains per unit
         counted, then per group tier by tier from those counts."""
+        # (its units read in numpy: a small array of them, not a Python int per domain)
+        units = self.domain_group[0][ids].tolist()
         if job.network is None:  # its spans only: sets of groups
-            groups = set(map(self.unit_list.__getitem__, ids.tolist()))
+            groups = set(units)
             n = len(groups)
             spans = [n]
             for parent in self.parent_lists:
@@ -281,7 +283,7 @@ class FabricState:
                 spans.append(n)
             job.spans = spans
             return
-        counts: dict[int, int] = Counter(map(self.unit_list.__getitem__, ids.tolist()))
+        counts: dict[int, int] = Counter(units)
         per_tier = [counts]
         for parent in self.parent_lists:
             up: dict[int, int] = {}
