@@ -240,7 +240,7 @@ class LocatedPool:
                 K._open_add(S, p, g)
         for p, members in bucketed_members:
             for g in members:  # into bucket FREE[g], appended in number order
-                _append_bucket(seg, p, g, int(free[g]))
+                K.bucket_add(S, p, g, int(free[g]))
         self.free_np = seg[K.H_FREE]
         self.size = int(domains.shape[0])
 
@@ -387,22 +387,6 @@ class LocatedPool:
         for c, n in zip(children, shares, strict=True):
             if n:
                 self._place(tier - 1, c, n, out)
-
-
-def _append_bucket(seg: dict[int, np.ndarray], p: int, g: int, f: int) -> None:
-    """Append child ``g`` of bucketed parent ``p`` to its bucket ``f`` (at construction)."""
-    K = _K
-    b = int(seg[K.H_BOFF][p]) + f
-    bhead, btail = seg[K.H_BHEAD], seg[K.H_BTAIL]
-    bnext, bprev = seg[K.H_BNEXT], seg[K.H_BPREV]
-    t = int(btail[b])
-    bprev[g] = t
-    bnext[g] = -1
-    if t < 0:
-        bhead[b] = g
-    else:
-        bnext[t] = g
-    btail[b] = g
 
 
 def _deal(room: list[int], k: int) -> list[int]:

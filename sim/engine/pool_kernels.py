@@ -92,6 +92,9 @@ H_NT, H_ROOT = 0, 1
     H_STACK,
 ) = range(2, 28)
 N_HEADER = 28
+# (the list operations find a list's tails, nexts and prevs after its heads)
+assert (H_OTAIL, H_ONEXT, H_OPREV) == (H_OHEAD + 1, H_OHEAD + 2, H_OHEAD + 3)
+assert (H_BTAIL, H_BNEXT, H_BPREV) == (H_BHEAD + 1, H_BHEAD + 2, H_BHEAD + 3)
 
 #: above any group's free count (the start of a search for the fewest)
 _NONE_FREE = 1 << 62
@@ -105,44 +108,54 @@ def _seg(S: np.ndarray, h: int) -> np.ndarray:
     return S[S[h] :]
 
 
+@njit(inline="always")
+def _append(S: np.ndarray, h: int, b: int, g: int) -> None:
+    """Append ``g`` to list ``b`` of the lists whose heads are at header slot ``h`` (the
+    open lists, ``H_OHEAD``, or the buckets, ``H_BHEAD``: each followed by its tails, nexts
+    and prevs)."""
+    head, tail, nxt, prv = _seg(S, h), _seg(S, h + 1), _seg(S, h + 2), _seg(S, h + 3)
+    t = tail[b]
+    prv[g] = t
+    nxt[g] = -1
+    if t < 0:
+        head[b] = g
+    else:
+        nxt[t] = g
+    tail[b] = g
+
+
+@njit(inline="always")
+def _remove(S: np.ndarray, h: int, b: int, g: int) -> None:
+    """Take ``g`` out of list ``b`` of the lists at header slot ``h`` (as :func:`_append`)."""
+    head, tail, nxt, prv = _seg(S, h), _seg(S, h + 1), _seg(S, h + 2), _seg(S, h + 3)
+    pr = prv[g]
+    nx = nxt[g]
+    if pr < 0:
+        head[b] = nx
+    else:
+        nxt[pr] = nx
+    if nx < 0:
+        tail[b] = pr
+    else:
+        prv[nx] = pr
+
+
 @njit()
 def _open_add(S: np.ndarray, p: int, g: int) -> None:
     """Append ``g`` to the open list of ``p``."""
-    ohead, otail, onext, oprev = (
-        _seg(S, H_OHEAD),
-        _seg(S, H_OTAIL),
-        _seg(S, H_ONEXT),
-        _seg(S, H_OPREV),
-    )
-    t = otail[p]
-    oprev[g] = t
-    onext[g] = -1
-    if t < 0:
-        ohead[p] = g
-    else:
-        onext[t] = g
-    otail[p] = g
+    _append(S, H_OHEAD, p, g)
 
 
 @njit()
 def _open_del(S: np.ndarray, p: int, g: int) -> None:
     """Take ``g`` out of the open list of ``p``."""
-    ohead, otail, onext, oprev = (
-        _seg(S, H_OHEAD),
-        _seg(S, H_OTAIL),
-        _seg(S, H_ONEXT),
-        _seg(S, H_OPREV),
-    )
-    pr = oprev[g]
-    nx = onext[g]
-    if pr < 0:
-        ohead[p] = nx
-    else:
-        onext[pr] = nx
-    if nx < 0:
-        otail[p] = pr
-    else:
-        oprev[nx] = pr
+    _remove(S, H_OHEAD, p, g)
+
+
+@njit()
+def bucket_add(S: np.ndarray, p: int, g: int, f: int) -> None:
+    """Append child ``g`` of bucketed parent ``p`` to bucket ``f`` (at construction)."""
+    _append(S, H_BHEAD, S[S[H_BOFF] + p] + f, g)
 
 
 @njit()
@@ -150,32 +163,8 @@ def _bucket_move(S: np.ndarray, p: int, g: int, before: int, after: int) -> None
     """Move child ``g`` of bucketed parent ``p`` from bucket ``before`` to the end of
     bucket ``after``."""
     boff = S[S[H_BOFF] + p]
-    bhead, btail, bnext, bprev = (
-        _seg(S, H_BHEAD),
-        _seg(S, H_BTAIL),
-        _seg(S, H_BNEXT),
-        _seg(S, H_BPREV),
-    )
-    b = boff + before
-    pr = bprev[g]
-    nx = bnext[g]
-    if pr < 0:
-        bhead[b] = nx
-    else:
-        bnext[pr] = nx
-    if nx < 0:
-        btail[b] = pr
-    else:
-        bprev[nx] = pr
-    b = boff + after
-    t = btail[b]
-    bprev[g] = t
-    bnext[g] = -1
-    if t < 0:
-        bhead[b] = g
-    else:
-        bnext[t] = g
-    btail[b] = g
+    _remove(S, H_BHEAD, boff + before, g)
+    _append(S, H_BHEAD, boff + after, g)
 
 
 @njit()
@@ -235,27 +224,15 @@ def _carry(S: np.ndarray, m: int) -> None:
 
 
 @njit()
-def _take_unit(S: np.ndarray, u: int, n: int, out: np.ndarray, at: int) -> int:
-    """The ``n`` lowest free domains of unit ``u`` into ``out[at:]``, taken; the new ``at``."""
+def _take_unit(S: np.ndarray, u: int, n: int, out: np.ndarray, at: int, take: bool = True) -> int:
+    """The ``n`` lowest free domains of unit ``u`` into ``out[at:]``, taken (or left free:
+    a peek, ``take`` false); the new ``at``."""
     isfree = _seg(S, H_ISFREE)
     d = S[S[H_UBASE] + u]
     while n > 0:
         if isfree[d]:
-            isfree[d] = 0
-            out[at] = d
-            at += 1
-            n -= 1
-        d += 1
-    return at
-
-
-@njit()
-def _see_unit(S: np.ndarray, u: int, n: int, out: np.ndarray, at: int) -> int:
-    """:func:`_take_unit` leaving the domains free (a peek)."""
-    isfree = _seg(S, H_ISFREE)
-    d = S[S[H_UBASE] + u]
-    while n > 0:
-        if isfree[d]:
+            if take:
+                isfree[d] = 0
             out[at] = d
             at += 1
             n -= 1
@@ -484,10 +461,10 @@ def peek_plan(S: np.ndarray, m: int, out: np.ndarray) -> None:
         if u < 0:
             v = ohead[-1 - u]
             while v >= 0:
-                at = _see_unit(S, v, free[v], out, at)
+                at = _take_unit(S, v, free[v], out, at, False)
                 v = onext[v]
         else:
-            at = _see_unit(S, u, plan_n[i], out, at)
+            at = _take_unit(S, u, plan_n[i], out, at, False)
 
 
 @njit()
