@@ -185,7 +185,6 @@ class LocatedPool:
                 bucketed_members.append((p, sorted(members)))
 
         sizes = {
-            K.H_TOFF: n_tiers + 1,
             K.H_FREE: n_flat,
             K.H_UP: n_flat,
             K.H_TIER: n_flat,
@@ -221,7 +220,6 @@ class LocatedPool:
             at += n
         S[K.H_NT] = n_tiers
         S[K.H_ROOT] = root
-        seg[K.H_TOFF][:] = toff
         seg[K.H_FREE][:] = free
         seg[K.H_UP][:] = up
         seg[K.H_TIER][:] = tier_of

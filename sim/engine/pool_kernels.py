@@ -5,8 +5,9 @@ segments they point to. One array is one argument: numba's dispatch costs about 
 with one array, 1.2 us with twenty (measured on this project's CI machine), and the pool is
 called about 240k times over a rail-optimized year.
 
-Groups of every tier are numbered flat: group ``g`` of tier ``t`` is ``TOFF[t] + g`` (units are
-tier 0, so a unit's flat number is its own), and the root above the top tier is ``ROOT``.
+Groups of every tier are numbered flat: group ``g`` of tier ``t`` is ``toff[t] + g``
+(``LocatedPool.toff``; units are tier 0, so a unit's flat number is its own), and the root
+above the top tier is ``ROOT``.
 
 * ``FREE[f]``: free domains under group ``f``; ``UP[f]``: its parent (``ROOT`` above the top
   tier); ``TIER[f]``: its tier.
@@ -64,7 +65,6 @@ def njit(**options: Any) -> Callable[[_F], _F]:
 #: header slots: values, then the segments' offsets
 H_NT, H_ROOT = 0, 1
 (
-    H_TOFF,
     H_FREE,
     H_UP,
     H_TIER,
@@ -90,8 +90,8 @@ H_NT, H_ROOT = 0, 1
     H_PLANU,
     H_PLANN,
     H_STACK,
-) = range(2, 28)
-N_HEADER = 28
+) = range(2, 27)
+N_HEADER = 27
 # (the list operations find a list's tails, nexts and prevs after its heads)
 assert (H_OTAIL, H_ONEXT, H_OPREV) == (H_OHEAD + 1, H_OHEAD + 2, H_OHEAD + 3)
 assert (H_BTAIL, H_BNEXT, H_BPREV) == (H_BHEAD + 1, H_BHEAD + 2, H_BHEAD + 3)
@@ -194,6 +194,27 @@ def count_chain(S: np.ndarray, u: int, k: int) -> None:
         f = up[f]
 
 
+@njit(inline="always")
+def _tally(pos: np.ndarray, keys: np.ndarray, sums: np.ndarray, n: int, g: int, k: int) -> int:
+    """Add ``k`` to ``g``'s sum in the list ``keys``/``sums[:n]``, in the order the groups first
+    appear (``pos[g]``: ``g``'s place, -1 when absent); the list's new length."""
+    j = pos[g]
+    if j < 0:
+        pos[g] = n
+        keys[n] = g
+        sums[n] = k
+        return n + 1
+    sums[j] += k
+    return n
+
+
+@njit(inline="always")
+def _untally(pos: np.ndarray, keys: np.ndarray, n: int) -> None:
+    """Mark the ``n`` groups of ``keys`` absent again (:func:`_tally`)."""
+    for i in range(n):
+        pos[keys[i]] = -1
+
+
 @njit()
 def _carry(S: np.ndarray, m: int) -> None:
     """Count the (group, k) pairs in ``L1``/``A1[:m]`` (groups of one tier, in order), then
@@ -207,18 +228,9 @@ def _carry(S: np.ndarray, m: int) -> None:
             g = la[i]
             _count1(S, g, aa[i])
             p = up[g]
-            if p == root:
-                continue
-            at = pos[p]
-            if at < 0:
-                pos[p] = n
-                lb[n] = p
-                ab[n] = aa[i]
-                n += 1
-            else:
-                ab[at] += aa[i]
-        for i in range(n):
-            pos[lb[i]] = -1
+            if p != root:
+                n = _tally(pos, lb, ab, n, p, aa[i])
+        _untally(pos, lb, n)
         la, aa, lb, ab = lb, ab, la, aa
         m = n
 
@@ -437,16 +449,8 @@ def take_plan(S: np.ndarray, m: int, out: np.ndarray) -> None:
                 _bucket_move(S, p, u, before, after)
             if not many:
                 continue
-        j = pos[p]
-        if j < 0:
-            pos[p] = n_up
-            la[n_up] = p
-            aa[n_up] = -n
-            n_up += 1
-        else:
-            aa[j] -= n
-    for i in range(n_up):
-        pos[la[i]] = -1
+        n_up = _tally(pos, la, aa, n_up, p, -n)
+    _untally(pos, la, n_up)
     _carry(S, n_up)
 
 
@@ -539,17 +543,8 @@ def push(S: np.ndarray, ids: np.ndarray) -> None:
     for i in range(ids.shape[0]):
         d = ids[i]
         isfree[d] = 1
-        u = unit[d]
-        j = pos[u]
-        if j < 0:
-            pos[u] = n_units
-            lb[n_units] = u
-            ab[n_units] = 1
-            n_units += 1
-        else:
-            ab[j] += 1
-    for i in range(n_units):
-        pos[lb[i]] = -1
+        n_units = _tally(pos, lb, ab, n_units, unit[d], 1)
+    _untally(pos, lb, n_units)
     many = S[H_NT] > 1
     n_up = 0
     for i in range(n_units):
@@ -564,16 +559,8 @@ def push(S: np.ndarray, ids: np.ndarray) -> None:
             _bucket_move(S, p, u, before, before + n)
         if not many:
             continue
-        j = pos[p]
-        if j < 0:
-            pos[p] = n_up
-            la[n_up] = p
-            aa[n_up] = n
-            n_up += 1
-        else:
-            aa[j] += n
-    for i in range(n_up):
-        pos[la[i]] = -1
+        n_up = _tally(pos, la, aa, n_up, p, n)
+    _untally(pos, la, n_up)
     _carry(S, n_up)
 
 
